@@ -1,0 +1,184 @@
+#pragma once
+// The storage contract for JetStream streams and consumers.
+//
+// One interface, two implementations (MemStore, FileStore), one conformance
+// suite run over both. A store is owned by one thread (the stream's shard):
+// none of its methods may be called concurrently, except that the callback
+// passed to Sync() may run on a store-internal thread.
+//
+// Durability rule: a record is *appended* when Append() returns, *written*
+// once write() has returned for it, *synced* once fdatasync() has returned.
+// Sync(done) calls done once everything appended before the call is durable
+// under the store's SyncMode: kAlways -> synced (group commit: all Sync calls
+// that arrive while an fsync runs share the next one); kInterval -> written
+// (an fsync also runs every `sync_interval`). The JetStream layer acks a
+// publish only from inside `done`.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fjord::store {
+
+enum class Errc {
+  kOk = 0,
+  kNotFound,      // no message with that sequence / subject
+  kDeleted,       // the sequence existed but was removed
+  kNoSpace,       // ENOSPC / EDQUOT: nothing was stored, retry later
+  kIo,            // other I/O error
+  kCorrupt,       // checksum mismatch or malformed record found
+  kInvalid,       // bad argument
+  kClosed,        // store was stopped or deleted
+};
+
+struct Status {
+  Errc code = Errc::kOk;
+  std::string msg;
+  bool ok() const { return code == Errc::kOk; }
+  static Status Ok() { return {}; }
+};
+
+template <typename T>
+struct Result {
+  Status status;
+  T value{};
+  bool ok() const { return status.ok(); }
+};
+
+struct StoredMsg {
+  uint64_t seq = 0;
+  int64_t ts = 0;  // unix nanoseconds, assigned by the caller
+  std::string subject;
+  std::string hdr;  // raw NATS header block ("NATS/1.0\r\n..."), may be empty
+  std::string data;
+};
+
+struct StreamState {
+  uint64_t msgs = 0;
+  uint64_t bytes = 0;  // as nats-server counts them: subject+hdr+data+overhead
+  uint64_t first_seq = 0;  // when empty: last_seq + 1
+  int64_t first_ts = 0;
+  uint64_t last_seq = 0;
+  int64_t last_ts = 0;
+  uint64_t num_deleted = 0;  // interior gaps between first_seq and last_seq
+  uint64_t num_subjects = 0;
+};
+
+// Limits the store enforces by removing the oldest messages (discard old).
+// Discard-new is the stream's decision, made before Append().
+// Zero or negative means unlimited.
+struct Limits {
+  int64_t max_msgs = -1;
+  int64_t max_bytes = -1;
+  int64_t max_age_ns = 0;
+  int64_t max_msgs_per_subject = -1;
+};
+
+enum class SyncMode { kAlways, kInterval };
+
+struct SubjectInfo {
+  uint64_t first = 0;  // first sequence stored on that subject
+  uint64_t last = 0;   // last sequence stored on that subject
+  uint64_t count = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Appends at last_seq+1, then applies the limits (dropping oldest messages).
+  virtual Result<uint64_t> Append(std::string_view subject, std::string_view hdr,
+                                  std::string_view data, int64_t ts) = 0;
+  // See the durability rule above. `done` gets the first error if any write
+  // or sync since the last call failed (then nothing since is acknowledged).
+  virtual void Sync(std::function<void(Status)> done) = 0;
+
+  virtual Result<StoredMsg> Load(uint64_t seq) = 0;
+  // Last message whose subject matches `filter` (wildcards allowed).
+  virtual Result<StoredMsg> LoadLast(std::string_view filter) = 0;
+  // First message with seq >= start whose subject matches `filter`
+  // ("" or ">" means all).
+  virtual Result<StoredMsg> LoadNext(std::string_view filter, uint64_t start) = 0;
+
+  // Removes one message; `erase` overwrites its bytes on disk too.
+  virtual Status Remove(uint64_t seq, bool erase) = 0;
+  // Purge: subject filter ("" = all), up to (not including) seq `upto` if
+  // nonzero, or keep the newest `keep` if nonzero. Returns messages purged.
+  virtual Result<uint64_t> Purge(std::string_view filter, uint64_t upto, uint64_t keep) = 0;
+  // Removes messages older than now - max_age; returns how many.
+  virtual uint64_t ExpireOld(int64_t now_ns) = 0;
+
+  virtual void SetLimits(const Limits& limits) = 0;
+  virtual StreamState State() const = 0;
+  // Per-subject index: counts for every subject matching `filter`.
+  virtual std::map<std::string, SubjectInfo> Subjects(std::string_view filter) const = 0;
+  // Number of messages with seq >= start matching `filter`, answered from
+  // the per-subject index (never a scan of every record when filter is
+  // literal or when the index is small).
+  virtual uint64_t NumPending(std::string_view filter, uint64_t start) const = 0;
+
+  // Stream metadata (its config as JSON), stored next to the messages and
+  // made durable before returning.
+  virtual Status WriteMeta(std::string_view json) = 0;
+
+  // Deletes everything on disk (durably) and closes the store.
+  virtual Status Delete() = 0;
+  // Clean shutdown: flush, sync, write index snapshots.
+  virtual Status Close() = 0;
+};
+
+// Consumer state, kept as an append log of changes plus periodic snapshots.
+struct ConsumerState {
+  uint64_t delivered_consumer = 0;  // last consumer sequence delivered
+  uint64_t delivered_stream = 0;    // stream sequence of that delivery
+  uint64_t ack_floor_consumer = 0;
+  uint64_t ack_floor_stream = 0;
+  struct Pending {
+    uint64_t consumer_seq = 0;
+    int64_t ts = 0;  // last delivery time, unix ns
+  };
+  std::map<uint64_t, Pending> pending;        // by stream seq
+  std::map<uint64_t, uint64_t> redelivered;   // stream seq -> delivery count (>1 only)
+};
+
+class ConsumerStore {
+ public:
+  virtual ~ConsumerStore() = default;
+  virtual Status SetConfig(std::string_view json) = 0;  // durable before return
+  virtual Result<std::string> Config() = 0;
+  // A delivery of stream seq `sseq` as consumer seq `dseq`, `dc`-th time.
+  virtual Status UpdateDelivered(uint64_t dseq, uint64_t sseq, uint64_t dc, int64_t ts) = 0;
+  // An ack of (dseq, sseq); ack-all semantics are the caller's.
+  virtual Status UpdateAcks(uint64_t dseq, uint64_t sseq) = 0;
+  // Replace the whole state (used for ack-all, purge, and compaction).
+  virtual Status Reset(const ConsumerState& state) = 0;
+  virtual ConsumerState State() const = 0;
+  virtual void Sync(std::function<void(Status)> done) = 0;
+  virtual Status Delete() = 0;
+  virtual Status Close() = 0;
+};
+
+struct FileStoreOptions {
+  std::string dir;  // the stream's directory, created if missing
+  SyncMode sync = SyncMode::kAlways;
+  int64_t sync_interval_ns = 0;  // kInterval only
+  uint64_t block_size = 8 * 1024 * 1024;
+};
+
+class Env;  // env.h: all file I/O, with a fault-injecting implementation
+
+std::unique_ptr<Store> NewMemStore(const Limits& limits);
+// Opens or creates a stream store; recovers what is on disk.
+Result<std::unique_ptr<Store>> OpenFileStore(Env* env, const FileStoreOptions& opts,
+                                             const Limits& limits);
+Result<std::string> ReadStreamMeta(Env* env, const std::string& dir);
+
+std::unique_ptr<ConsumerStore> NewMemConsumerStore();
+Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
+                                                             SyncMode sync);
+
+}  // namespace fjord::store
