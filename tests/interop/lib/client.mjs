@@ -1,0 +1,66 @@
+// Thin helpers around the official JS client used by every test file.
+
+import { connect } from "@nats-io/transport-node";
+import { DEFAULT_TIMEOUT, validate, within } from "./server.mjs";
+
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+
+// Connects to `srv` without reconnect attempts, so a failed connect fails
+// fast and a dropped server is noticed at once.
+export function connectTo(srv, opts = {}) {
+  return within(
+    connect({ servers: srv.url, maxReconnectAttempts: 0, timeout: 5000, ...opts }),
+    DEFAULT_TIMEOUT,
+    `connect to ${srv.url}`,
+  );
+}
+
+// Sends a raw JetStream API request and returns the parsed JSON reply,
+// validated against `schema` (e.g. "stream_create_response") when given.
+export async function api(nc, subject, body, schema, timeout = 5000) {
+  const payload = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  const m = await nc.request(subject.startsWith("$JS.") ? subject : `$JS.API.${subject}`, payload, { timeout });
+  const obj = JSON.parse(dec.decode(m.data));
+  if (schema) validate(schema, obj);
+  return obj;
+}
+
+// Collects `n` messages from an async-iterable subscription (or stops at the
+// timeout and throws). Can be called repeatedly on the same subscription:
+// the iterator is kept and never returned (returning would end it).
+const iterators = new WeakMap();
+export async function collect(sub, n, ms = DEFAULT_TIMEOUT, what = "messages") {
+  const got = [];
+  if (n === 0) return got;
+  let st = iterators.get(sub);
+  if (!st) {
+    st = { it: sub[Symbol.asyncIterator](), pending: null };
+    iterators.set(sub, st);
+  }
+  await within((async () => {
+    while (got.length < n) {
+      // A next() left outstanding by a timed-out call is awaited first, so
+      // no message is lost between calls.
+      if (!st.pending) st.pending = st.it.next();
+      const r = await st.pending;
+      st.pending = null;
+      if (r.done) throw new Error(`subscription ended after ${got.length} ${what}`);
+      got.push(r.value);
+    }
+  })(), ms, `${n} ${what}`).catch((e) => {
+    throw new Error(`${e.message}; received ${got.length}`);
+  });
+  return got;
+}
+
+// Waits for a status event of `type` whose error message matches `re`.
+export function waitStatus(nc, re, ms = DEFAULT_TIMEOUT) {
+  return within((async () => {
+    for await (const s of nc.status()) {
+      const text = s.error ? String(s.error.message ?? s.error) : "";
+      if (s.type === "error" && re.test(text)) return s;
+    }
+    throw new Error("status stream ended");
+  })(), ms, `status error matching ${re}`);
+}
