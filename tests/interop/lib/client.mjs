@@ -64,3 +64,67 @@ export function waitStatus(nc, re, ms = DEFAULT_TIMEOUT) {
     throw new Error("status stream ended");
   })(), ms, `status error matching ${re}`);
 }
+
+// Schema of the reply to each $JS.API request subject (longest prefix wins).
+const API_SCHEMAS = [
+  ["INFO", "account_info_response"],
+  ["STREAM.CREATE.", "stream_create_response"],
+  ["STREAM.UPDATE.", "stream_update_response"],
+  ["STREAM.INFO.", "stream_info_response"],
+  ["STREAM.LIST", "stream_list_response"],
+  ["STREAM.NAMES", "stream_names_response"],
+  ["STREAM.DELETE.", "stream_delete_response"],
+  ["STREAM.PURGE.", "stream_purge_response"],
+  ["STREAM.MSG.GET.", "stream_msg_get_response"],
+  ["STREAM.MSG.DELETE.", "stream_msg_delete_response"],
+  ["STREAM.SNAPSHOT.", "stream_snapshot_response"],
+  ["STREAM.RESTORE.", "stream_restore_response"],
+  ["CONSUMER.CREATE.", "consumer_create_response"],
+  ["CONSUMER.DURABLE.CREATE.", "consumer_create_response"],
+  ["CONSUMER.INFO.", "consumer_info_response"],
+  ["CONSUMER.LIST.", "consumer_list_response"],
+  ["CONSUMER.NAMES.", "consumer_names_response"],
+  ["CONSUMER.DELETE.", "consumer_delete_response"],
+  ["CONSUMER.PAUSE.", "consumer_pause_response"],
+  ["CONSUMER.UNPIN.", "consumer_unpin_response"],
+];
+
+export function schemaForApiSubject(subject) {
+  const m = /^\$JS\.API\.(.*)$/.exec(subject);
+  if (!m) return null;
+  let best = null;
+  for (const [prefix, schema] of API_SCHEMAS) {
+    const hit = prefix.endsWith(".") ? m[1].startsWith(prefix) : m[1] === prefix;
+    if (hit && (!best || prefix.length > best[0].length)) best = [prefix, schema];
+  }
+  return best && best[1];
+}
+
+// Makes every request the official clients send through `nc` check its
+// reply: JetStream API replies against their JSON Schema, and PubAcks (the
+// JSON reply to a publish on a stream subject) against pub_ack_response.
+// nc.apiChecked counts the replies validated. Returns nc.
+export function checkApiReplies(nc) {
+  const orig = nc.request.bind(nc);
+  nc.apiChecked = 0;
+  nc.request = async (subject, data, opts) => {
+    const m = await orig(subject, data, opts);
+    if (m.headers?.code || !m.data?.length) return m;
+    let schema = schemaForApiSubject(subject);
+    let obj;
+    try {
+      obj = JSON.parse(dec.decode(m.data));
+    } catch {
+      return m;
+    }
+    if (!schema && !subject.startsWith("$") && obj && typeof obj === "object" && "stream" in obj) {
+      schema = "pub_ack_response";
+    }
+    if (schema) {
+      validate(schema, obj);
+      nc.apiChecked++;
+    }
+    return m;
+  };
+  return nc;
+}
