@@ -1,0 +1,1070 @@
+#include "conf/options.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "conf/conf.h"
+#include "fjord_version.h"
+
+namespace fjord::conf {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using std::chrono::seconds;
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string TypeName(const Json& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a float";
+  if (v.is_object()) return "a map";
+  if (v.is_array()) return "an array";
+  return "null";
+}
+
+// Splits "host:port", "[v6]:port" or ":port" the way Go's net.SplitHostPort
+// does; false when there is no port.
+bool SplitHostPort(const std::string& s, std::string* host, std::string* port) {
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    *host = s.substr(1, close - 1);
+    *port = s.substr(close + 2);
+    return true;
+  }
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || s.find(':') != colon) return false;
+  *host = s.substr(0, colon);
+  *port = s.substr(colon + 1);
+  return true;
+}
+
+bool ParseInt(const std::string& s, int64_t* out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+// Walks a parsed Document and fills ServerOptions. Errors are collected
+// rather than returned at the first one, as nats-server reports them all.
+class Loader {
+ public:
+  Loader(const Document& doc, ServerOptions* opts) : doc_(doc), opts_(opts) {}
+
+  std::vector<std::string> errors;
+
+  void Run() {
+    for (const auto& [k, v] : doc_.root.items()) TopLevel(k, v, JoinPointer("", k));
+  }
+
+ private:
+  void Error(const std::string& ptr, const std::string& msg) {
+    Pos pos = doc_.PosOf(ptr);
+    errors.push_back(pos.line > 0 ? fmt::format("{}: {}", pos.ToString(), msg) : msg);
+  }
+
+  void Warn(const std::string& ptr, const std::string& msg) {
+    Pos pos = doc_.PosOf(ptr);
+    opts_->warnings.push_back(pos.line > 0 ? fmt::format("{}: {}", pos.ToString(), msg) : msg);
+  }
+
+  // Keys nobody asked for are fatal, as in nats-server, except variables
+  // that were referenced somewhere (`PORT = 4222` + `port: $PORT`).
+  void Unknown(const std::string& ptr, const std::string& key) {
+    if (doc_.referenced.count(ptr) == 0) Error(ptr, fmt::format("unknown field \"{}\"", key));
+  }
+
+  void NotSupported(const std::string& ptr, const std::string& key) {
+    Error(ptr, fmt::format("\"{}\" is not supported by Fjord", key));
+  }
+
+  void Ignored(const std::string& ptr, const std::string& key) {
+    Warn(ptr, fmt::format("\"{}\" is not supported by Fjord and is ignored", key));
+  }
+
+  bool Int(const Json& v, const std::string& ptr, const std::string& key, int64_t* out) {
+    if (!v.is_number_integer()) {
+      Error(ptr, fmt::format("{} must be an integer, got {}", key, TypeName(v)));
+      return false;
+    }
+    *out = v.get<int64_t>();
+    return true;
+  }
+
+  template <typename T>
+  bool IntIn(const Json& v, const std::string& ptr, const std::string& key, T* out,
+             int64_t lo = std::numeric_limits<T>::min(), int64_t hi = std::numeric_limits<T>::max()) {
+    int64_t n = 0;
+    if (!Int(v, ptr, key, &n)) return false;
+    if (n > hi) {
+      Error(ptr, fmt::format("{} value is too big", key));
+      return false;
+    }
+    if (n < lo) {
+      Error(ptr, fmt::format("{} value {} is out of range (minimum {})", key, n, lo));
+      return false;
+    }
+    *out = static_cast<T>(n);
+    return true;
+  }
+
+  bool Bool(const Json& v, const std::string& ptr, const std::string& key, bool* out) {
+    if (!v.is_boolean()) {
+      Error(ptr, fmt::format("{} must be a boolean, got {}", key, TypeName(v)));
+      return false;
+    }
+    *out = v.get<bool>();
+    return true;
+  }
+
+  bool String(const Json& v, const std::string& ptr, const std::string& key, std::string* out) {
+    if (!v.is_string()) {
+      Error(ptr, fmt::format("{} must be a string, got {}", key, TypeName(v)));
+      return false;
+    }
+    *out = v.get<std::string>();
+    return true;
+  }
+
+  // A Go duration string; a bare number is taken as seconds with the
+  // warning nats-server prints.
+  bool Dur(const Json& v, const std::string& ptr, const std::string& key, Duration* out) {
+    if (v.is_number_integer()) {
+      Warn(ptr, fmt::format("invalid use of field \"{0}\": {0} should be converted to a duration", key));
+      *out = seconds(v.get<int64_t>());
+      return true;
+    }
+    if (!v.is_string()) {
+      Error(ptr, fmt::format("error parsing {}: expected a duration string, got {}", key, TypeName(v)));
+      return false;
+    }
+    auto d = ParseDuration(v.get<std::string>());
+    if (auto* err = std::get_if<std::string>(&d)) {
+      Error(ptr, fmt::format("error parsing {}: {}", key, *err));
+      return false;
+    }
+    *out = std::get<Duration>(d);
+    return true;
+  }
+
+  // JetStream storage sizes: an integer (size suffixes already applied by
+  // the parser) or a string "<n>K|M|G|T" in powers of 1024.
+  bool StorageSize(const Json& v, const std::string& ptr, const std::string& key, int64_t* out) {
+    if (v.is_number_integer()) {
+      *out = v.get<int64_t>();
+      return true;
+    }
+    if (!v.is_string()) {
+      Error(ptr, fmt::format("{} must be int64 or string", key));
+      return false;
+    }
+    std::string s = v.get<std::string>();
+    if (s.empty()) {
+      *out = 0;
+      return true;
+    }
+    static const std::string kUnits = "KMGT";
+    size_t unit = kUnits.find(static_cast<char>(std::toupper(static_cast<unsigned char>(s.back()))));
+    int64_t n = 0;
+    if (unit == std::string::npos) {
+      Error(ptr, fmt::format("{} sizes defined as strings must end in K, M, G, T", key));
+      return false;
+    }
+    if (!ParseInt(s.substr(0, s.size() - 1), &n) ||
+        __builtin_mul_overflow(n, int64_t{1} << (10 * (unit + 1)), &n)) {
+      Error(ptr, fmt::format("{} size \"{}\" is not a valid number", key, s));
+      return false;
+    }
+    *out = n;
+    return true;
+  }
+
+  // A subject or a list of subjects.
+  bool StringList(const Json& v, const std::string& ptr, const std::string& key,
+                  std::vector<std::string>* out) {
+    out->clear();
+    if (v.is_string()) {
+      out->push_back(v.get<std::string>());
+      return true;
+    }
+    if (!v.is_array()) {
+      Error(ptr, fmt::format("{} must be a string or an array of strings, got {}", key, TypeName(v)));
+      return false;
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_string()) {
+        Error(ptr + "/" + std::to_string(i),
+              fmt::format("{} entries must be strings, got {}", key, TypeName(v[i])));
+        return false;
+      }
+      out->push_back(v[i].get<std::string>());
+    }
+    return true;
+  }
+
+  void HostPort(const Json& v, const std::string& ptr, const std::string& key, std::string* host,
+                int* port) {
+    if (v.is_number_integer()) {
+      IntIn(v, ptr, key, port, -1, 65535);
+      return;
+    }
+    std::string s;
+    if (!String(v, ptr, key, &s)) return;
+    std::string h;
+    std::string p;
+    int64_t n = 0;
+    if (!SplitHostPort(s, &h, &p) || !ParseInt(p, &n) || n < -1 || n > 65535) {
+      Error(ptr, fmt::format("could not parse address string \"{}\"", s));
+      return;
+    }
+    *host = h;
+    *port = static_cast<int>(n);
+  }
+
+  void TopLevel(const std::string& k, const Json& v, const std::string& ptr) {
+    ServerOptions& o = *opts_;
+    const std::string key = Lower(k);
+    if (key == "listen") {
+      HostPort(v, ptr, key, &o.host, &o.port);
+    } else if (key == "host" || key == "net") {
+      String(v, ptr, key, &o.host);
+    } else if (key == "port") {
+      IntIn(v, ptr, key, &o.port, -1, 65535);
+    } else if (key == "client_advertise") {
+      String(v, ptr, key, &o.client_advertise);
+    } else if (key == "server_name") {
+      if (String(v, ptr, key, &o.server_name) && o.server_name.find(' ') != std::string::npos) {
+        Error(ptr, "server name cannot contain spaces");
+      }
+    } else if (key == "max_payload") {
+      IntIn(v, ptr, key, &o.max_payload, 0);
+    } else if (key == "max_control_line") {
+      IntIn(v, ptr, key, &o.max_control_line, 0);
+    } else if (key == "max_pending") {
+      IntIn(v, ptr, key, &o.max_pending, 0);
+    } else if (key == "max_connections" || key == "max_conn") {
+      // 2.9: 0 means the default, not "no clients".
+      if (IntIn(v, ptr, key, &o.max_connections, -1) && o.max_connections == 0) {
+        o.max_connections = ServerOptions{}.max_connections;
+      }
+    } else if (key == "max_subscriptions" || key == "max_subs") {
+      IntIn(v, ptr, key, &o.max_subscriptions, 0);
+    } else if (key == "ping_interval") {
+      Dur(v, ptr, key, &o.ping_interval);
+    } else if (key == "ping_max") {
+      IntIn(v, ptr, key, &o.ping_max, 0);
+    } else if (key == "write_deadline") {
+      Dur(v, ptr, key, &o.write_deadline);
+    } else if (key == "lame_duck_duration") {
+      if (Dur(v, ptr, key, &o.lame_duck_duration) && o.lame_duck_duration < seconds(30)) {
+        Error(ptr, "invalid lame_duck_duration, minimum is 30 seconds");
+      }
+    } else if (key == "lame_duck_grace_period") {
+      if (Dur(v, ptr, key, &o.lame_duck_grace_period) && o.lame_duck_grace_period.count() < 0) {
+        Error(ptr, "invalid lame_duck_grace_period, needs to be positive");
+      }
+    } else if (key == "no_header_support") {
+      Bool(v, ptr, key, &o.no_header_support);
+    } else if (key == "disable_sublist_cache" || key == "no_sublist_cache") {
+      Bool(v, ptr, key, &o.disable_sublist_cache);
+    } else if (key == "debug") {
+      Bool(v, ptr, key, &o.debug);
+    } else if (key == "trace") {
+      Bool(v, ptr, key, &o.trace);
+    } else if (key == "trace_verbose") {
+      if (Bool(v, ptr, key, &o.trace_verbose) && o.trace_verbose) o.trace = true;
+    } else if (key == "logtime") {
+      Bool(v, ptr, key, &o.logtime);
+    } else if (key == "logtime_utc") {
+      Bool(v, ptr, key, &o.logtime_utc);
+    } else if (key == "logfile" || key == "log_file") {
+      String(v, ptr, key, &o.log_file);
+    } else if (key == "logfile_size_limit" || key == "log_size_limit") {
+      IntIn(v, ptr, key, &o.log_size_limit, 0);
+    } else if (key == "logfile_max_num" || key == "log_max_num") {
+      IntIn(v, ptr, key, &o.log_max_num, 0);
+    } else if (key == "max_traced_msg_len") {
+      IntIn(v, ptr, key, &o.max_traced_msg_len, 0);
+    } else if (key == "pidfile" || key == "pid_file") {
+      String(v, ptr, key, &o.pid_file);
+    } else if (key == "ports_file_dir") {
+      String(v, ptr, key, &o.ports_file_dir);
+    } else if (key == "http") {
+      HostPort(v, ptr, key, &o.http_host, &o.http_port);
+    } else if (key == "https") {
+      HostPort(v, ptr, key, &o.http_host, &o.https_port);
+    } else if (key == "http_port" || key == "monitor_port") {
+      IntIn(v, ptr, key, &o.http_port, -1, 65535);
+    } else if (key == "https_port") {
+      IntIn(v, ptr, key, &o.https_port, -1, 65535);
+    } else if (key == "http_base_path") {
+      String(v, ptr, key, &o.http_base_path);
+    } else if (key == "system_account" || key == "system") {
+      String(v, ptr, key, &o.system_account);
+    } else if (key == "no_system_account") {
+      Bool(v, ptr, key, &o.no_system_account);
+    } else if (key == "no_auth_user") {
+      String(v, ptr, key, &o.no_auth_user);
+    } else if (key == "authorization") {
+      Authorization(v, ptr);
+    } else if (key == "jetstream") {
+      JetStream(v, ptr);
+    } else if (key == "store_dir" || key == "storedir") {
+      StoreDir(v, ptr, key);
+    } else if (key == "syslog" || key == "remote_syslog" || key == "server_tags" ||
+               key == "server_metadata" || key == "prof_port" || key == "max_sub_tokens" ||
+               key == "connect_error_reports" || key == "reconnect_error_reports" ||
+               key == "max_closed_clients" || key == "write_timeout" || key == "trace_headers") {
+      Ignored(ptr, key);
+    } else if (key == "accounts" || key == "tls" || key == "allow_non_tls" || key == "cluster" ||
+               key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
+               key == "ws" || key == "mqtt" || key == "mappings" || key == "maps" ||
+               key == "operator" || key == "operators" || key == "resolver" ||
+               key == "resolver_preload" || key == "resolver_tls" || key == "trusted" ||
+               key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
+               key == "ocsp_cache") {
+      NotSupported(ptr, k);
+    } else {
+      Unknown(ptr, k);
+    }
+  }
+
+  void StoreDir(const Json& v, const std::string& ptr, const std::string& key) {
+    std::string dir;
+    if (!String(v, ptr, key, &dir)) return;
+    if (!opts_->jetstream.store_dir.empty() && opts_->jetstream.store_dir != dir) {
+      Error(ptr, "Duplicate 'store_dir' configuration");
+      return;
+    }
+    opts_->jetstream.store_dir = dir;
+  }
+
+  void JetStream(const Json& v, const std::string& ptr) {
+    JetStreamOptions& js = opts_->jetstream;
+    if (v.is_boolean()) {
+      js.enabled = v.get<bool>();
+      return;
+    }
+    if (v.is_string()) {
+      std::string s = Lower(v.get<std::string>());
+      if (s == "enabled" || s == "enable") {
+        js.enabled = true;
+      } else if (s == "disabled" || s == "disable") {
+        js.enabled = false;
+      } else {
+        Error(ptr, fmt::format("Expected 'enabled' or 'disabled' for string value, got '{}'",
+                               v.get<std::string>()));
+      }
+      return;
+    }
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("jetstream must be a boolean, a string or a map, got {}", TypeName(v)));
+      return;
+    }
+    js.enabled = true;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "enabled" || key == "enable") {
+        Bool(val, p, key, &js.enabled);
+      } else if (key == "store_dir" || key == "store" || key == "storedir") {
+        StoreDir(val, p, key);
+      } else if (key == "max_memory_store" || key == "max_mem_store" || key == "max_mem") {
+        StorageSize(val, p, "max_mem_store", &js.max_memory);
+      } else if (key == "max_file_store" || key == "max_file") {
+        StorageSize(val, p, "max_file_store", &js.max_store);
+      } else if (key == "sync_interval" || key == "sync") {
+        if (val.is_string() && Lower(val.get<std::string>()) == "always") {
+          js.sync = SyncMode::kAlways;
+        } else if (Dur(val, p, key, &js.sync_interval)) {
+          if (js.sync_interval.count() <= 0) {
+            Error(p, "sync_interval must be a positive duration or \"always\"");
+          } else {
+            js.sync = SyncMode::kInterval;
+          }
+        }
+      } else if (key == "domain") {
+        String(val, p, key, &js.domain);
+      } else if (key == "strict" || key == "unique_tag" || key == "max_outstanding_catchup" ||
+                 key == "max_buffered_size" || key == "max_buffered_msgs" ||
+                 key == "request_queue_limit" || key == "limits" || key == "extension_hint" ||
+                 key == "max_catchup") {
+        Ignored(p, key);
+      } else if (key == "cipher" || key == "key" || key == "ek" || key == "encryption_key" ||
+                 key == "prev_key" || key == "prev_encryption_key" || key == "tpm") {
+        // Silently storing plain text when encryption was asked for would be
+        // worse than refusing to start.
+        NotSupported(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  void Authorization(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("authorization must be a map, got {}", TypeName(v)));
+      return;
+    }
+    AuthOptions& auth = opts_->auth;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "user" || key == "username") {
+        String(val, p, key, &auth.username);
+      } else if (key == "pass" || key == "password") {
+        String(val, p, key, &auth.password);
+      } else if (key == "token") {
+        String(val, p, key, &auth.token);
+      } else if (key == "timeout") {
+        AuthTimeout(val, p);
+      } else if (key == "users") {
+        Users(val, p);
+      } else if (key == "default_permission" || key == "default_permissions" ||
+                 key == "permissions") {
+        Permissions perms;
+        if (ParsePermissions(val, p, &perms)) auth.default_permissions = std::move(perms);
+      } else if (key == "auth_callout" || key == "callout") {
+        NotSupported(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  // Seconds as an integer or float, or a duration string.
+  void AuthTimeout(const Json& v, const std::string& ptr) {
+    Duration d{0};
+    if (v.is_number()) {
+      d = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(v.get<double>()));
+    } else if (v.is_string()) {
+      auto parsed = ParseDuration(v.get<std::string>());
+      if (auto* err = std::get_if<std::string>(&parsed)) {
+        Error(ptr, fmt::format("error parsing timeout: {}", *err));
+        return;
+      }
+      d = std::get<Duration>(parsed);
+    } else {
+      Error(ptr, fmt::format("error parsing timeout: expected a number or a duration, got {}",
+                             TypeName(v)));
+      return;
+    }
+    if (d > seconds(60)) {
+      Warn(ptr, "timeout of more than 60 seconds; clients may give up on CONNECT first");
+    }
+    opts_->auth.timeout = d;
+  }
+
+  void Users(const Json& v, const std::string& ptr) {
+    if (!v.is_array()) {
+      Error(ptr, fmt::format("users must be an array, got {}", TypeName(v)));
+      return;
+    }
+    std::set<std::string> seen;
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string p = ptr + "/" + std::to_string(i);
+      const Json& entry = v[i];
+      if (!entry.is_object()) {
+        Error(p, fmt::format("users entries must be maps, got {}", TypeName(entry)));
+        continue;
+      }
+      User user;
+      for (const auto& [k, val] : entry.items()) {
+        std::string up = JoinPointer(p, k);
+        std::string key = Lower(k);
+        if (key == "user" || key == "username") {
+          String(val, up, key, &user.username);
+        } else if (key == "pass" || key == "password") {
+          String(val, up, key, &user.password);
+        } else if (key == "nkey") {
+          if (String(val, up, key, &user.nkey) &&
+              (user.nkey.size() != 56 || user.nkey[0] != 'U')) {
+            Error(up, fmt::format("Not a valid public nkey for a user: \"{}\"", user.nkey));
+          }
+        } else if (key == "permissions" || key == "permission" || key == "authorization") {
+          Permissions perms;
+          if (ParsePermissions(val, up, &perms)) user.permissions = std::move(perms);
+        } else if (key == "allowed_connection_types" || key == "connection_types" ||
+                   key == "clients") {
+          StringList(val, up, key, &user.allowed_connection_types);
+        } else if (key == "account") {
+          NotSupported(up, "accounts");
+        } else {
+          Unknown(up, k);
+        }
+      }
+      if (user.username.empty() && user.nkey.empty()) {
+        Error(p, "User entry requires a user");
+        continue;
+      }
+      const std::string& id = user.nkey.empty() ? user.username : user.nkey;
+      if (!seen.insert(id).second) {
+        Error(p, fmt::format("Duplicate user \"{}\" detected", id));
+        continue;
+      }
+      opts_->auth.users.push_back(std::move(user));
+    }
+  }
+
+  bool ParsePermissions(const Json& v, const std::string& ptr, Permissions* out) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected permissions to be a map/struct, got {}", TypeName(v)));
+      return false;
+    }
+    bool ok = true;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "publish" || key == "pub" || key == "import") {
+        SubjectPermission sp;
+        if (SubjectPerm(val, p, &sp)) {
+          out->publish = std::move(sp);
+        } else {
+          ok = false;
+        }
+      } else if (key == "subscribe" || key == "sub" || key == "export") {
+        SubjectPermission sp;
+        if (SubjectPerm(val, p, &sp)) {
+          out->subscribe = std::move(sp);
+        } else {
+          ok = false;
+        }
+      } else if (key == "allow_responses" || key == "publish_allow_responses") {
+        ok = ResponsePerm(val, p, out) && ok;
+      } else {
+        Error(p, fmt::format("Unknown field \"{}\" parsing permissions", k));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // A subject, a list (both mean allow), or {allow: ..., deny: ...}.
+  bool SubjectPerm(const Json& v, const std::string& ptr, SubjectPermission* out) {
+    if (!v.is_object()) return StringList(v, ptr, "permission", &out->allow);
+    bool ok = true;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "allow") {
+        ok = StringList(val, p, key, &out->allow) && ok;
+      } else if (key == "deny") {
+        ok = StringList(val, p, key, &out->deny) && ok;
+      } else {
+        Error(p, fmt::format("Unknown field name \"{}\" parsing subject permissions, only 'allow' "
+                             "or 'deny' are permitted",
+                             k));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  bool ResponsePerm(const Json& v, const std::string& ptr, Permissions* out) {
+    if (v.is_boolean()) {
+      if (v.get<bool>()) {
+        out->allow_responses = ResponsePermission{};
+      } else {
+        out->allow_responses.reset();
+      }
+      return true;
+    }
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("allow_responses must be a boolean or a map, got {}", TypeName(v)));
+      return false;
+    }
+    ResponsePermission rp;
+    bool ok = true;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "max" || key == "max_msgs" || key == "max_messages" || key == "max_responses") {
+        ok = IntIn(val, p, key, &rp.max_msgs, 0) && ok;
+      } else if (key == "expires" || key == "expiration" || key == "ttl") {
+        ok = Dur(val, p, key, &rp.expires) && ok;
+      } else {
+        Error(p, fmt::format("Unknown field \"{}\" parsing allow_responses", k));
+        ok = false;
+      }
+    }
+    if (ok) out->allow_responses = rp;
+    return ok;
+  }
+
+  const Document& doc_;
+  ServerOptions* opts_;
+};
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) {
+    if (!out.empty()) out += "\n";
+    out += l;
+  }
+  return out;
+}
+
+std::optional<std::string> ApplyFile(const std::string& path, ServerOptions& opts) {
+  ParseResult parsed = ParseFile(path);
+  if (auto* err = std::get_if<ParseError>(&parsed)) return err->ToString();
+  Loader loader(std::get<Document>(parsed), &opts);
+  loader.Run();
+  if (!loader.errors.empty()) return JoinLines(loader.errors);
+  return std::nullopt;
+}
+
+// Checks that span several options, after file and flags are both applied.
+std::optional<std::string> Finish(ServerOptions& o) {
+  const AuthOptions& a = o.auth;
+  if (!a.token.empty() && (!a.username.empty() || !a.password.empty())) {
+    return "Cannot have a user/pass and token";
+  }
+  if (!a.users.empty() && !a.username.empty()) {
+    return "Can not have a single user/pass and a users array";
+  }
+  if (!a.users.empty() && !a.token.empty()) {
+    return "Can not have a token and a users array";
+  }
+  if (!o.no_auth_user.empty()) {
+    bool found = false;
+    for (const auto& u : a.users) found = found || u.username == o.no_auth_user || u.nkey == o.no_auth_user;
+    if (!found) {
+      return fmt::format(
+          "no_auth_user: \"{}\" not present as user or nkey in authorization block or account "
+          "configuration",
+          o.no_auth_user);
+    }
+  }
+  if (o.max_payload > o.max_pending) {
+    return fmt::format("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload,
+                       o.max_pending);
+  }
+  if (o.jetstream.enabled && o.jetstream.store_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    o.jetstream.store_dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/nats";
+  }
+  return std::nullopt;
+}
+
+// --- Command line ----------------------------------------------------------
+
+struct Flag {
+  std::vector<std::string> names;  // first is canonical
+  bool is_bool;
+  // Returns an error text.
+  std::function<std::optional<std::string>(ServerOptions&, const std::string& value)> apply;
+};
+
+std::optional<std::string> SetInt(const std::string& flag, const std::string& value, int64_t lo,
+                                  int64_t hi, int64_t* out) {
+  int64_t n = 0;
+  if (!ParseInt(value, &n)) return fmt::format("invalid value \"{}\" for flag -{}: parse error", value, flag);
+  if (n < lo || n > hi) {
+    return fmt::format("invalid value \"{}\" for flag -{}: value out of range", value, flag);
+  }
+  *out = n;
+  return std::nullopt;
+}
+
+template <typename T>
+Flag IntFlag(std::vector<std::string> names, T ServerOptions::*field, int64_t lo, int64_t hi) {
+  std::string name = names[0];
+  return Flag{std::move(names), false,
+              [name, field, lo, hi](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+                int64_t n = 0;
+                if (auto err = SetInt(name, v, lo, hi, &n)) return err;
+                o.*field = static_cast<T>(n);
+                return std::nullopt;
+              }};
+}
+
+Flag StringFlag(std::vector<std::string> names,
+                std::function<void(ServerOptions&, const std::string&)> set) {
+  return Flag{std::move(names), false,
+              [set](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+                set(o, v);
+                return std::nullopt;
+              }};
+}
+
+// Go's strconv.ParseBool, as used by nats-server's flag package.
+std::optional<bool> GoBool(const std::string& s) {
+  if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
+  if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" || s == "False") return false;
+  return std::nullopt;
+}
+
+Flag BoolFlag(std::vector<std::string> names, std::function<void(ServerOptions&, bool)> set) {
+  return Flag{std::move(names), true,
+              [set](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+                set(o, v == "true");
+                return std::nullopt;
+              }};
+}
+
+Flag Unsupported(std::vector<std::string> names, bool is_bool) {
+  std::string name = names[0];
+  return Flag{std::move(names), is_bool,
+              [name](ServerOptions&, const std::string&) -> std::optional<std::string> {
+                return fmt::format("flag --{} is not supported by Fjord (no TLS, clustering or "
+                                   "profiling)",
+                                   name);
+              }};
+}
+
+// Flags that change options. -c, -t, -h, -v, -sl and --help_tls are
+// handled by LoadOptions itself.
+const std::vector<Flag>& OptionFlags() {
+  static const std::vector<Flag> flags = {
+      StringFlag({"addr", "a", "net"}, [](ServerOptions& o, const std::string& v) { o.host = v; }),
+      IntFlag({"port", "p"}, &ServerOptions::port, -1, 65535),
+      StringFlag({"server_name", "n", "name"},
+                 [](ServerOptions& o, const std::string& v) { o.server_name = v; }),
+      StringFlag({"pid", "P"}, [](ServerOptions& o, const std::string& v) { o.pid_file = v; }),
+      IntFlag({"http_port", "m"}, &ServerOptions::http_port, -1, 65535),
+      IntFlag({"https_port", "ms"}, &ServerOptions::https_port, -1, 65535),
+      StringFlag({"client_advertise"},
+                 [](ServerOptions& o, const std::string& v) { o.client_advertise = v; }),
+      StringFlag({"ports_file_dir"},
+                 [](ServerOptions& o, const std::string& v) { o.ports_file_dir = v; }),
+      StringFlag({"log", "l"}, [](ServerOptions& o, const std::string& v) { o.log_file = v; }),
+      BoolFlag({"logtime", "T"}, [](ServerOptions& o, bool b) { o.logtime = b; }),
+      BoolFlag({"debug", "D"}, [](ServerOptions& o, bool b) { o.debug = b; }),
+      BoolFlag({"trace", "V"}, [](ServerOptions& o, bool b) { o.trace = b; }),
+      BoolFlag({"VV"}, [](ServerOptions& o, bool b) { o.trace = o.trace_verbose = b; }),
+      BoolFlag({"DV"}, [](ServerOptions& o, bool b) { o.debug = o.trace = b; }),
+      BoolFlag({"DVV"}, [](ServerOptions& o, bool b) { o.debug = o.trace = o.trace_verbose = b; }),
+      IntFlag({"log_size_limit"}, &ServerOptions::log_size_limit, 0,
+              std::numeric_limits<int64_t>::max()),
+      IntFlag({"max_traced_msg_len"}, &ServerOptions::max_traced_msg_len, 0,
+              std::numeric_limits<int>::max()),
+      BoolFlag({"jetstream", "js"}, [](ServerOptions& o, bool b) { o.jetstream.enabled = b; }),
+      StringFlag({"store_dir", "sd"},
+                 [](ServerOptions& o, const std::string& v) { o.jetstream.store_dir = v; }),
+      StringFlag({"user"}, [](ServerOptions& o, const std::string& v) { o.auth.username = v; }),
+      StringFlag({"pass"}, [](ServerOptions& o, const std::string& v) { o.auth.password = v; }),
+      StringFlag({"auth"}, [](ServerOptions& o, const std::string& v) { o.auth.token = v; }),
+      BoolFlag({"syslog", "s"},
+               [](ServerOptions& o, bool b) {
+                 if (b) o.warnings.push_back("syslog is not supported by Fjord; logging to " +
+                                             (o.log_file.empty() ? std::string("stderr") : o.log_file));
+               }),
+      StringFlag({"remote_syslog", "r"},
+                 [](ServerOptions& o, const std::string&) {
+                   o.warnings.push_back("remote syslog is not supported by Fjord and is ignored");
+                 }),
+      Unsupported({"tls"}, true),
+      Unsupported({"tlscert"}, false),
+      Unsupported({"tlskey"}, false),
+      Unsupported({"tlsverify"}, true),
+      Unsupported({"tlscacert"}, false),
+      Unsupported({"routes"}, false),
+      Unsupported({"cluster"}, false),
+      Unsupported({"cluster_name"}, false),
+      Unsupported({"no_advertise"}, true),
+      Unsupported({"cluster_advertise"}, false),
+      Unsupported({"connect_retries"}, false),
+      Unsupported({"cluster_listen"}, false),
+      Unsupported({"profile"}, false),
+  };
+  return flags;
+}
+
+const Flag* FindFlag(const std::string& name) {
+  for (const auto& f : OptionFlags()) {
+    for (const auto& n : f.names) {
+      if (n == name) return &f;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<std::string> ApplyFlags(const std::vector<std::pair<std::string, std::string>>& flags,
+                                      ServerOptions& o) {
+  for (const auto& [name, value] : flags) {
+    if (auto err = FindFlag(name)->apply(o, value)) return err;
+  }
+  return std::nullopt;
+}
+
+// `-sl cmd[=pid|pidfile]`: signals a running server, as nats-server does.
+// Returns the error text.
+std::optional<std::string> SendSignal(const std::string& arg, const ServerOptions& o) {
+  std::string cmd = arg;
+  std::string target = o.pid_file;
+  if (size_t eq = arg.find('='); eq != std::string::npos) {
+    cmd = arg.substr(0, eq);
+    target = arg.substr(eq + 1);
+  }
+  static const std::vector<std::pair<std::string, int>> kSignals = {
+      {"stop", SIGKILL},   {"quit", SIGINT},   {"term", SIGTERM},
+      {"reopen", SIGUSR1}, {"reload", SIGHUP}, {"ldm", SIGUSR2}};
+  int sig = 0;
+  for (const auto& [name, s] : kSignals) {
+    if (name == cmd) sig = s;
+  }
+  if (sig == 0) return fmt::format("unknown signal \"{}\"", cmd);
+  if (target.empty()) return std::string("no pid given: use -sl <signal>=<pid or pid file>");
+  int64_t pid = 0;
+  if (!ParseInt(target, &pid)) {
+    std::ifstream in(target);
+    std::string text;
+    if (!(in >> text) || !ParseInt(text, &pid)) {
+      return fmt::format("could not read a pid from \"{}\"", target);
+    }
+  }
+  if (pid <= 0 || ::kill(static_cast<pid_t>(pid), sig) != 0) {
+    return fmt::format("could not signal process {}: {}", pid, std::strerror(errno));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<Duration, std::string> ParseDuration(const std::string& text) {
+  const std::string quoted = "\"" + text + "\"";
+  std::string_view s(text);
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s == "0") return Duration{0};
+  if (s.empty()) return "time: invalid duration " + quoted;
+  static const std::vector<std::pair<std::string_view, int64_t>> kUnits = {
+      {"ns", 1},          {"us", 1000},        {"\xC2\xB5s", 1000}, {"\xCE\xBCs", 1000},
+      {"ms", 1000000},    {"s", 1000000000},   {"m", 60000000000},  {"h", 3600000000000}};
+  long double total = 0;
+  while (!s.empty()) {
+    size_t i = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    size_t int_digits = i;
+    size_t frac_digits = 0;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
+    }
+    if (int_digits + frac_digits == 0) return "time: invalid duration " + quoted;
+    long double number = std::strtold(std::string(s.substr(0, i)).c_str(), nullptr);
+    s.remove_prefix(i);
+    size_t u = 0;
+    while (u < s.size() && s[u] != '.' && (s[u] < '0' || s[u] > '9')) ++u;
+    if (u == 0) return "time: missing unit in duration " + quoted;
+    std::string_view unit = s.substr(0, u);
+    s.remove_prefix(u);
+    int64_t scale = 0;
+    for (const auto& [name, ns] : kUnits) {
+      if (name == unit) scale = ns;
+    }
+    if (scale == 0) return fmt::format("time: unknown unit \"{}\" in duration {}", unit, quoted);
+    total += number * static_cast<long double>(scale);
+    if (total > static_cast<long double>(std::numeric_limits<int64_t>::max())) {
+      return "time: invalid duration " + quoted;
+    }
+  }
+  auto ns = static_cast<int64_t>(total + 0.5L);
+  return Duration{negative ? -ns : ns};
+}
+
+std::string UsageText() {
+  return R"(
+Usage: fjord-server [options]
+
+Server Options:
+    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
+    -p, --port <port>                Use port for clients (default: 4222)
+    -n, --name
+        --server_name <server_name>  Server name (default: auto)
+    -P, --pid <file>                 File to store PID
+    -m, --http_port <port>           Use port for http monitoring
+    -ms,--https_port <port>          Use port for https monitoring
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
+    -sl,--signal <signal>[=<pid>]    Send signal to fjord-server process (ldm, stop, quit, term, reopen, reload)
+                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/fjord-server.pid)
+        --client_advertise <string>  Client URL to advertise to other servers
+        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
+
+Logging Options:
+    -l, --log <file>                 File to redirect log output
+    -T, --logtime                    Timestamp log entries (default: true)
+    -D, --debug                      Enable debugging output
+    -V, --trace                      Trace the raw protocol
+    -VV                              Verbose trace (traces system account as well)
+    -DV                              Debug and trace
+    -DVV                             Debug and verbose trace (traces system account as well)
+        --log_size_limit <limit>     Logfile size limit (default: auto)
+        --max_traced_msg_len <len>   Maximum printable length for traced messages (default: unlimited)
+
+JetStream Options:
+    -js, --jetstream                 Enable JetStream functionality
+    -sd, --store_dir <dir>           Set the storage directory
+
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections
+        --auth <token>               Authorization token required for connections
+
+Common Options:
+    -h, --help                       Show this message
+    -v, --version                    Show version
+
+nats-server's TLS, cluster, syslog and profiling flags are recognised but not
+supported by Fjord.
+)";
+}
+
+std::string VersionText() {
+  return fmt::format("fjord-server version {} (nats-server {} compatible)\n", fjord::kFjordVersion,
+                     kNatsCompatVersion);
+}
+
+std::optional<std::string> LoadConfigFile(const std::string& path, ServerOptions& opts) {
+  ServerOptions next = opts;
+  next.config_file = path;
+  if (auto err = ApplyFile(path, next)) return err;
+  if (auto err = Finish(next)) return err;
+  opts = std::move(next);
+  return std::nullopt;
+}
+
+std::variant<ServerOptions, std::string> ReloadOptions(const ServerOptions& current) {
+  ServerOptions o;
+  o.config_file = current.config_file;
+  o.cli_flags = current.cli_flags;
+  if (!o.config_file.empty()) {
+    if (auto err = ApplyFile(o.config_file, o)) return *err;
+  }
+  if (auto err = ApplyFlags(o.cli_flags, o)) return *err;
+  if (auto err = Finish(o)) return *err;
+  return o;
+}
+
+std::variant<ServerOptions, std::string> LoadOptions(int argc, char** argv) {
+  ServerOptions o;
+  bool check_config = false;
+  bool show_help = false;
+  bool show_version = false;
+  std::string signal_arg;
+  // Go flag package rules, as nats-server uses it: one or two dashes,
+  // `-name value` or `-name=value`, bool flags take only `-name[=bool]`,
+  // parsing stops at the first non-flag argument or "--".
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg[0] != '-') break;
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    std::string name = arg.substr(arg[1] == '-' ? 2 : 1);
+    if (name.empty() || name[0] == '-' || name[0] == '=') return "bad flag syntax: " + arg;
+    std::optional<std::string> value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    auto bool_value = [&]() -> std::variant<bool, std::string> {
+      if (!value) return true;
+      if (auto b = GoBool(*value)) return *b;
+      return fmt::format("invalid boolean value \"{}\" for -{}: parse error", *value, name);
+    };
+    auto take_value = [&]() -> std::optional<std::string> {
+      if (value) return value;
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string(argv[++i]);
+    };
+    if (name == "h" || name == "help" || name == "v" || name == "version" || name == "t" ||
+        name == "help_tls") {
+      auto b = bool_value();
+      if (auto* err = std::get_if<std::string>(&b)) return *err;
+      bool on = std::get<bool>(b);
+      if (name == "h" || name == "help") show_help = on;
+      if (name == "v" || name == "version") show_version = on;
+      if (name == "t") check_config = on;
+      if (name == "help_tls" && on) return "TLS is not supported by Fjord";
+      continue;
+    }
+    if (name == "c" || name == "config" || name == "sl" || name == "signal") {
+      auto v = take_value();
+      if (!v) return "flag needs an argument: -" + name;
+      (name == "c" || name == "config" ? o.config_file : signal_arg) = *v;
+      continue;
+    }
+    const Flag* flag = FindFlag(name);
+    if (flag == nullptr) {
+      return fmt::format("flag provided but not defined: -{} (see fjord-server --help)", name);
+    }
+    std::string v;
+    if (flag->is_bool) {
+      auto b = bool_value();
+      if (auto* err = std::get_if<std::string>(&b)) return *err;
+      v = std::get<bool>(b) ? "true" : "false";
+    } else {
+      auto taken = take_value();
+      if (!taken) return "flag needs an argument: -" + name;
+      v = *taken;
+    }
+    o.cli_flags.emplace_back(flag->names[0], v);
+  }
+  if (i < argc) {
+    std::string cmd = argv[i];
+    if (cmd == "version") {
+      show_version = true;
+    } else if (cmd == "help") {
+      show_help = true;
+    } else {
+      return fmt::format("unrecognized command: \"{}\"", cmd);
+    }
+  }
+
+  if (show_help || show_version) {
+    o.exit_now = true;
+    o.exit_text = show_help ? UsageText() : VersionText();
+    return o;
+  }
+  if (check_config && o.config_file.empty()) {
+    return "must specify [-c, --config] option to check configuration file syntax";
+  }
+
+  if (!o.config_file.empty()) {
+    if (auto err = ApplyFile(o.config_file, o)) return *err;
+  }
+  if (auto err = ApplyFlags(o.cli_flags, o)) return *err;
+  if (auto err = Finish(o)) return *err;
+
+  if (!signal_arg.empty()) {
+    if (auto err = SendSignal(signal_arg, o)) return *err;
+    o.exit_now = true;
+    return o;
+  }
+  if (check_config) {
+    // nats-server -t treats warnings as failures.
+    if (!o.warnings.empty()) return JoinLines(o.warnings);
+    o.exit_now = true;
+    o.exit_text = fmt::format("fjord-server: configuration file {} is valid\n", o.config_file);
+  }
+  return o;
+}
+
+}  // namespace fjord::conf

@@ -1,0 +1,174 @@
+#pragma once
+// Server options: nats-server's defaults, overlaid with a nats.conf file
+// (conf.h) and then with nats-server-style command-line flags.
+//
+// Option names, aliases, units and error texts follow nats-server 2.9.10;
+// docs/configuration.md lists what Fjord supports and where it differs.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace fjord::conf {
+
+// The nats-server release whose client protocol and JetStream API Fjord
+// advertises (INFO `version`, `--version`).
+inline constexpr const char* kNatsCompatVersion = "2.10.0";
+
+using Duration = std::chrono::nanoseconds;
+
+// One direction (publish or subscribe) of a user's permissions. Deny wins
+// over allow; an empty allow list with a non-empty deny list allows
+// everything not denied.
+struct SubjectPermission {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+};
+
+// `allow_responses`: the user may publish to reply subjects of requests it
+// received, at most `max_msgs` replies each within `expires`.
+struct ResponsePermission {
+  int max_msgs = 1;
+  Duration expires = std::chrono::minutes(2);
+};
+
+struct Permissions {
+  std::optional<SubjectPermission> publish;    // nullopt: publish unrestricted
+  std::optional<SubjectPermission> subscribe;  // nullopt: subscribe unrestricted
+  std::optional<ResponsePermission> allow_responses;
+};
+
+struct User {
+  std::string username;  // empty for nkey users
+  std::string password;  // plain text, or a bcrypt hash starting with "$2"
+  std::string nkey;      // public user nkey ("U..."); empty for user/password users
+  // nullopt: AuthOptions::default_permissions apply.
+  std::optional<Permissions> permissions;
+  // e.g. "STANDARD", "WEBSOCKET"; empty means any.
+  std::vector<std::string> allowed_connection_types;
+};
+
+// The `authorization { ... }` block and the --user/--pass/--auth flags.
+// At most one of: token, username/password, users.
+struct AuthOptions {
+  std::string token;
+  std::string username;
+  std::string password;
+  std::vector<User> users;
+  std::optional<Permissions> default_permissions;
+  Duration timeout = std::chrono::seconds(2);  // time a client has to send CONNECT
+};
+
+enum class SyncMode {
+  // Fjord's default: a publish is acknowledged only after its record is
+  // fsynced (group commit).
+  kAlways,
+  // `sync_interval: <duration>`: acknowledge once written to the OS; fsync
+  // every `sync_interval` (nats-server's default behaviour, 2m).
+  kInterval,
+};
+
+struct JetStreamOptions {
+  bool enabled = false;
+  // Storage root; stream data lives under `<store_dir>/jetstream/` as in
+  // nats-server. When JetStream is enabled without one, "$TMPDIR/nats"
+  // (or "/tmp/nats") is filled in.
+  std::string store_dir;
+  int64_t max_memory = -1;  // bytes for memory streams; -1: automatic
+  int64_t max_store = -1;   // bytes for file streams; -1: automatic
+  SyncMode sync = SyncMode::kAlways;
+  Duration sync_interval{0};  // only meaningful with SyncMode::kInterval
+  std::string domain;
+};
+
+struct ServerOptions {
+  std::string config_file;
+
+  std::string server_name;  // empty: the server uses its server_id
+  std::string host = "0.0.0.0";
+  int port = 4222;  // -1: pick a random free port
+  std::string client_advertise;  // parsed and kept; Fjord does not use it
+
+  int32_t max_payload = 1 << 20;
+  int32_t max_control_line = 4096;
+  int max_connections = 65536;
+  int64_t max_pending = 64 << 20;  // per-client outbound buffer limit, bytes
+  int max_subscriptions = 0;       // per connection; 0 = unlimited
+  Duration ping_interval = std::chrono::minutes(2);
+  int ping_max = 2;
+  Duration write_deadline = std::chrono::seconds(10);
+  Duration lame_duck_duration = std::chrono::minutes(2);
+  Duration lame_duck_grace_period = std::chrono::seconds(10);
+  bool no_header_support = false;
+  bool disable_sublist_cache = false;
+
+  std::string log_file;  // empty: stderr
+  bool debug = false;
+  bool trace = false;
+  bool trace_verbose = false;  // also trace system-account traffic
+  bool logtime = true;
+  bool logtime_utc = false;
+  int64_t log_size_limit = 0;  // rotate the log file at this size; 0 = never
+  int log_max_num = 0;         // rotated files to keep; 0 = all
+  int max_traced_msg_len = 0;  // 0 = unlimited
+  std::string pid_file;
+  std::string ports_file_dir;
+
+  // Monitoring (HTTP). Port 0 = disabled, -1 = random.
+  std::string http_host;  // empty: same as `host`
+  int http_port = 0;
+  int https_port = 0;
+  std::string http_base_path;
+
+  AuthOptions auth;
+  std::string no_auth_user;
+  std::string system_account = "$SYS";
+  bool no_system_account = false;
+
+  JetStreamOptions jetstream;
+
+  // Problems that do not stop the server (e.g. a bare integer where a
+  // duration is expected, an option Fjord ignores). The caller logs them.
+  std::vector<std::string> warnings;
+
+  // Command line. When exit_now is set the caller prints exit_text to
+  // stdout and exits with exit_code instead of starting (--help,
+  // --version, -t, --signal).
+  bool exit_now = false;
+  int exit_code = 0;
+  std::string exit_text;
+  // Flags as given (canonical name, value), re-applied over the file on
+  // reload so that the command line keeps overriding the file.
+  std::vector<std::pair<std::string, std::string>> cli_flags;
+};
+
+// Builds options from nats-server defaults, the file named by -c (if any)
+// and the flags in argv (argv[0] is the program name). Returns the error
+// text otherwise; the caller prints "fjord-server: <error>" and exits 1.
+// Config file errors have the form "file:line:col: message" (one per line
+// when there are several).
+std::variant<ServerOptions, std::string> LoadOptions(int argc, char** argv);
+
+// Applies the config file at `path` over `opts` and validates the result.
+// On error `opts` is left unchanged and the error text is returned.
+std::optional<std::string> LoadConfigFile(const std::string& path, ServerOptions& opts);
+
+// For SIGHUP: re-reads `current.config_file` over fresh defaults and
+// re-applies `current.cli_flags`, so the result is what a restart with the
+// same command line would give.
+std::variant<ServerOptions, std::string> ReloadOptions(const ServerOptions& current);
+
+// Parses a Go duration string ("1h30m", "500ms", "2.5s", "-1m"; units ns,
+// us, µs, ms, s, m, h). Returns the error text on failure, in Go's words.
+std::variant<Duration, std::string> ParseDuration(const std::string& text);
+
+// The --help text.
+std::string UsageText();
+
+// The --version text (one line, with a trailing new line).
+std::string VersionText();
+
+}  // namespace fjord::conf

@@ -1,0 +1,513 @@
+#include "conf/options.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fjord_version.h"
+
+namespace fjord::conf {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TempConf {
+ public:
+  explicit TempConf(const std::string& text) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "fjord-opts-XXXXXX").string();
+    dir_ = mkdtemp(tmpl.data());
+    path_ = dir_ + "/server.conf";
+    std::ofstream(path_) << text;
+  }
+  ~TempConf() { std::filesystem::remove_all(dir_); }
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+std::variant<ServerOptions, std::string> Load(std::vector<std::string> args) {
+  args.insert(args.begin(), "fjord-server");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return LoadOptions(static_cast<int>(args.size()), argv.data());
+}
+
+ServerOptions MustLoad(std::vector<std::string> args) {
+  auto r = Load(std::move(args));
+  if (auto* err = std::get_if<std::string>(&r)) {
+    ADD_FAILURE() << "load failed: " << *err;
+    return ServerOptions{};
+  }
+  return std::get<ServerOptions>(std::move(r));
+}
+
+std::string MustFail(std::vector<std::string> args) {
+  auto r = Load(std::move(args));
+  if (std::holds_alternative<ServerOptions>(r)) {
+    ADD_FAILURE() << "expected an error";
+    return "";
+  }
+  return std::get<std::string>(r);
+}
+
+ServerOptions LoadText(const std::string& text) {
+  TempConf conf(text);
+  return MustLoad({"-c", conf.path()});
+}
+
+std::string FailText(const std::string& text) {
+  TempConf conf(text);
+  std::string err = MustFail({"-c", conf.path()});
+  // Make messages comparable: strip the temporary directory.
+  for (size_t at; (at = err.find(conf.path())) != std::string::npos;) err.replace(at, conf.path().size(), "f.conf");
+  return err;
+}
+
+TEST(Options, Defaults) {
+  ServerOptions o = MustLoad({});
+  EXPECT_EQ(o.host, "0.0.0.0");
+  EXPECT_EQ(o.port, 4222);
+  EXPECT_EQ(o.max_payload, 1024 * 1024);
+  EXPECT_EQ(o.max_control_line, 4096);
+  EXPECT_EQ(o.max_connections, 65536);
+  EXPECT_EQ(o.max_pending, 64 * 1024 * 1024);
+  EXPECT_EQ(o.max_subscriptions, 0);
+  EXPECT_EQ(o.ping_interval, 2min);
+  EXPECT_EQ(o.ping_max, 2);
+  EXPECT_EQ(o.write_deadline, 10s);
+  EXPECT_EQ(o.auth.timeout, 2s);
+  EXPECT_TRUE(o.logtime);
+  EXPECT_FALSE(o.jetstream.enabled);
+  EXPECT_EQ(o.jetstream.max_memory, -1);
+  EXPECT_EQ(o.jetstream.max_store, -1);
+  EXPECT_EQ(o.jetstream.sync, SyncMode::kAlways);
+  EXPECT_FALSE(o.exit_now);
+  EXPECT_TRUE(o.warnings.empty());
+}
+
+TEST(Options, BriefExample) {
+  ServerOptions o = LoadText(R"(server_name: "norway-broker-01"
+listen: 0.0.0.0:4222
+jetstream {
+    store_dir: "/var/lib/nats-data"
+    max_mem: 1G
+    max_file: 10G
+}
+authorization {
+    token: "s3cr3t_token_for_internal_services"
+}
+)");
+  EXPECT_EQ(o.server_name, "norway-broker-01");
+  EXPECT_EQ(o.host, "0.0.0.0");
+  EXPECT_EQ(o.port, 4222);
+  EXPECT_TRUE(o.jetstream.enabled);
+  EXPECT_EQ(o.jetstream.store_dir, "/var/lib/nats-data");
+  EXPECT_EQ(o.jetstream.max_memory, 1000000000);
+  EXPECT_EQ(o.jetstream.max_store, 10000000000);
+  EXPECT_EQ(o.auth.token, "s3cr3t_token_for_internal_services");
+  EXPECT_TRUE(o.warnings.empty());
+}
+
+TEST(Options, TopLevelOptions) {
+  ServerOptions o = LoadText(R"(
+Port: 5222
+host: 127.0.0.1
+max_payload: 2MB
+max_pending: 100MB
+max_control_line: 8KB
+max_conn: 10
+max_subs: 100
+ping_interval: "30s"
+ping_max: 5
+write_deadline: "1h30m"
+lame_duck_duration: "45s"
+lame_duck_grace_period: "500ms"
+no_header_support: true
+debug: yes
+trace: on
+logtime: false
+logfile: "/tmp/x.log"
+pid_file: "/tmp/x.pid"
+http_port: 8222
+no_auth_user: bob
+client_advertise: "example.com:4222"
+authorization { users: [ {user: bob, password: pw} ] }
+)");
+  EXPECT_EQ(o.port, 5222);
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.max_payload, 2 * 1024 * 1024);
+  EXPECT_EQ(o.max_pending, 100 * 1024 * 1024);
+  EXPECT_EQ(o.max_control_line, 8192);
+  EXPECT_EQ(o.max_connections, 10);
+  EXPECT_EQ(o.max_subscriptions, 100);
+  EXPECT_EQ(o.ping_interval, 30s);
+  EXPECT_EQ(o.ping_max, 5);
+  EXPECT_EQ(o.write_deadline, 90min);
+  EXPECT_EQ(o.lame_duck_duration, 45s);
+  EXPECT_EQ(o.lame_duck_grace_period, 500ms);
+  EXPECT_TRUE(o.no_header_support);
+  EXPECT_TRUE(o.debug);
+  EXPECT_TRUE(o.trace);
+  EXPECT_FALSE(o.logtime);
+  EXPECT_EQ(o.log_file, "/tmp/x.log");
+  EXPECT_EQ(o.pid_file, "/tmp/x.pid");
+  EXPECT_EQ(o.http_port, 8222);
+  EXPECT_EQ(o.no_auth_user, "bob");
+  EXPECT_EQ(o.client_advertise, "example.com:4222");
+  EXPECT_TRUE(o.warnings.empty());
+}
+
+TEST(Options, Listen) {
+  EXPECT_EQ(LoadText("listen: 4333\n").port, 4333);
+  ServerOptions o = LoadText("listen: \"127.0.0.1:4444\"\n");
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 4444);
+  o = LoadText("listen: \"[::1]:4555\"\n");
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 4555);
+  EXPECT_EQ(FailText("listen: localhost\n"), "f.conf:1:1: could not parse address string \"localhost\"");
+  o = LoadText("http: 127.0.0.1:8222\n");
+  EXPECT_EQ(o.http_host, "127.0.0.1");
+  EXPECT_EQ(o.http_port, 8222);
+}
+
+TEST(Options, Durations) {
+  EXPECT_EQ(std::get<Duration>(ParseDuration("2m")), 2min);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("10s")), 10s);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("1h30m")), 90min);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("500ms")), 500ms);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("1.5s")), 1500ms);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("2us")), 2us);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("2\xC2\xB5s")), 2us);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("7ns")), 7ns);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("-1m")), -1min);
+  EXPECT_EQ(std::get<Duration>(ParseDuration("0")), 0s);
+  EXPECT_EQ(std::get<std::string>(ParseDuration("5x")), "time: unknown unit \"x\" in duration \"5x\"");
+  EXPECT_EQ(std::get<std::string>(ParseDuration("5")), "time: missing unit in duration \"5\"");
+  EXPECT_EQ(std::get<std::string>(ParseDuration("")), "time: invalid duration \"\"");
+  EXPECT_EQ(std::get<std::string>(ParseDuration("s")), "time: invalid duration \"s\"");
+  EXPECT_TRUE(std::holds_alternative<std::string>(ParseDuration("99999999999h")));
+}
+
+TEST(Options, IntegerDurationMeansSecondsWithWarning) {
+  ServerOptions o = LoadText("ping_interval: 5\n");
+  EXPECT_EQ(o.ping_interval, 5s);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find("invalid use of field \"ping_interval\": ping_interval should be "
+                               "converted to a duration"),
+            std::string::npos)
+      << o.warnings[0];
+  EXPECT_NE(FailText("write_deadline: \"5x\"\n").find("error parsing write_deadline: time: unknown unit"),
+            std::string::npos);
+}
+
+TEST(Options, UnknownFields) {
+  EXPECT_EQ(FailText("port: 1\nfoo: 1\n"), "f.conf:2:1: unknown field \"foo\"");
+  EXPECT_EQ(FailText("authorization {\n  userx: 1\n}\n"), "f.conf:2:3: unknown field \"userx\"");
+  EXPECT_EQ(FailText("jetstream { max_mem: \"1G\", foo: 2 }\n"), "f.conf:1:28: unknown field \"foo\"");
+  // An unused variable is an unknown field; a used one is fine.
+  EXPECT_EQ(FailText("port: 4222\nVAR = 5\n"), "f.conf:2:1: unknown field \"VAR\"");
+  EXPECT_EQ(LoadText("VAR = 5000\nport: $VAR\n").port, 5000);
+  EXPECT_EQ(LoadText("authorization {\n  T = abc\n  token: $T\n}\n").auth.token, "abc");
+  // Every error is reported, one per line.
+  EXPECT_EQ(FailText("a: 1\nb: 2\n"), "f.conf:1:1: unknown field \"a\"\nf.conf:2:1: unknown field \"b\"");
+}
+
+TEST(Options, TypeErrors) {
+  EXPECT_EQ(FailText("port: \"abc\"\n"), "f.conf:1:1: port must be an integer, got a string");
+  EXPECT_EQ(FailText("debug: \"true\"\n"), "f.conf:1:1: debug must be a boolean, got a string");
+  EXPECT_EQ(FailText("max_payload: 3GB\n"), "f.conf:1:1: max_payload value is too big");
+  EXPECT_EQ(FailText("server_name: \"a b\"\n"), "f.conf:1:1: server name cannot contain spaces");
+  EXPECT_EQ(FailText("port: 70000\n"), "f.conf:1:1: port value is too big");
+}
+
+TEST(Options, ParseErrorsNamePosition) {
+  EXPECT_EQ(FailText("port: 4222\n  debug: \"x\\q\"\n"),
+            "f.conf:2:12: invalid escape '\\q'; only \\xXX, \\t, \\n, \\r, \\\" and \\\\ are allowed");
+}
+
+TEST(Options, MissingConfigFile) {
+  std::string err = MustFail({"-c", "/nonexistent/fjord.conf"});
+  EXPECT_NE(err.find("/nonexistent/fjord.conf"), std::string::npos) << err;
+  EXPECT_NE(err.find("error opening config file"), std::string::npos) << err;
+}
+
+TEST(Options, JetStream) {
+  EXPECT_TRUE(LoadText("jetstream: enabled\n").jetstream.enabled);
+  EXPECT_TRUE(LoadText("jetstream: true\n").jetstream.enabled);
+  EXPECT_FALSE(LoadText("jetstream: disabled\n").jetstream.enabled);
+  EXPECT_FALSE(LoadText("jetstream { enabled: false }\n").jetstream.enabled);
+  EXPECT_EQ(FailText("jetstream: \"yes\"\n"),
+            "f.conf:1:1: Expected 'enabled' or 'disabled' for string value, got 'yes'");
+
+  ServerOptions o = LoadText(
+      "jetstream {\n  store: /d\n  max_memory_store: \"1T\"\n  max_file_store: \"512M\"\n  domain: hub\n}\n");
+  EXPECT_EQ(o.jetstream.store_dir, "/d");
+  EXPECT_EQ(o.jetstream.max_memory, int64_t{1} << 40);
+  EXPECT_EQ(o.jetstream.max_store, int64_t{512} << 20);
+  EXPECT_EQ(o.jetstream.domain, "hub");
+  EXPECT_EQ(LoadText("jetstream { max_mem: \"10K\" }\n").jetstream.max_memory, 10240);
+  EXPECT_EQ(FailText("jetstream { max_mem: \"1X\" }\n"),
+            "f.conf:1:13: max_mem_store sizes defined as strings must end in K, M, G, T");
+  EXPECT_EQ(FailText("jetstream { max_mem: 1.5 }\n"), "f.conf:1:13: max_mem_store must be int64 or string");
+
+  EXPECT_EQ(LoadText("store_dir: /x\njetstream: enabled\n").jetstream.store_dir, "/x");
+  EXPECT_EQ(FailText("store_dir: /x\njetstream { store_dir: /y }\n"),
+            "f.conf:2:13: Duplicate 'store_dir' configuration");
+  EXPECT_NE(FailText("jetstream { key: abc }\n").find("not supported"), std::string::npos);
+}
+
+TEST(Options, JetStreamDefaultStoreDir) {
+  setenv("TMPDIR", "/some/tmp", 1);
+  EXPECT_EQ(MustLoad({"-js"}).jetstream.store_dir, "/some/tmp/nats");
+  unsetenv("TMPDIR");
+  EXPECT_EQ(MustLoad({"-js"}).jetstream.store_dir, "/tmp/nats");
+  EXPECT_EQ(MustLoad({}).jetstream.store_dir, "");
+}
+
+TEST(Options, SyncInterval) {
+  ServerOptions o = LoadText("jetstream { sync_interval: \"2m\" }\n");
+  EXPECT_EQ(o.jetstream.sync, SyncMode::kInterval);
+  EXPECT_EQ(o.jetstream.sync_interval, 2min);
+  o = LoadText("jetstream { sync: always }\n");
+  EXPECT_EQ(o.jetstream.sync, SyncMode::kAlways);
+  o = LoadText("jetstream { sync_interval: \"always\" }\n");
+  EXPECT_EQ(o.jetstream.sync, SyncMode::kAlways);
+  EXPECT_NE(FailText("jetstream { sync_interval: \"0s\" }\n").find("positive"), std::string::npos);
+}
+
+TEST(Options, Authorization) {
+  ServerOptions o = LoadText(R"(authorization {
+  user: alice
+  password: "s3cret"
+  timeout: 1.5
+}
+)");
+  EXPECT_EQ(o.auth.username, "alice");
+  EXPECT_EQ(o.auth.password, "s3cret");
+  EXPECT_EQ(o.auth.timeout, 1500ms);
+  EXPECT_EQ(LoadText("authorization { timeout: \"3s\" }\n").auth.timeout, 3s);
+  EXPECT_EQ(LoadText("authorization { timeout: 3 }\n").auth.timeout, 3s);
+
+  EXPECT_EQ(FailText("authorization { token: a, user: b, password: c }\n"),
+            "Cannot have a user/pass and token");
+  EXPECT_EQ(FailText("authorization { user: b, password: c, users: [{user: x, password: y}] }\n"),
+            "Can not have a single user/pass and a users array");
+}
+
+TEST(Options, UsersAndPermissions) {
+  ServerOptions o = LoadText(R"(authorization {
+  default_permissions: { publish: "default.>" }
+  users = [
+    {user: alice, password: "$2a$11$abcdefghijklmnopqrstuv", permissions: {publish: ["app.>", "x"], subscribe: {deny: ["secret.>"]}}}
+    {user: bob, pass: pw, permissions: {pub: {allow: "a", deny: ["b", "c"]}, sub: "_INBOX.>", allow_responses: true}}
+    {nkey: UAB2CB576PHBBPQ5ODORRZ2LYCMWPZGWGCN2KDK7DXOIMZASKUY3RLKK}
+    {user: carol, password: pw, permissions: {allow_responses: {max: 3, expires: "5s"}}, allowed_connection_types: ["STANDARD"]}
+  ]
+}
+)");
+  ASSERT_EQ(o.auth.users.size(), 4u);
+  const User& alice = o.auth.users[0];
+  EXPECT_EQ(alice.username, "alice");
+  EXPECT_EQ(alice.password, "$2a$11$abcdefghijklmnopqrstuv");
+  ASSERT_TRUE(alice.permissions && alice.permissions->publish && alice.permissions->subscribe);
+  EXPECT_EQ(alice.permissions->publish->allow, (std::vector<std::string>{"app.>", "x"}));
+  EXPECT_TRUE(alice.permissions->publish->deny.empty());
+  EXPECT_TRUE(alice.permissions->subscribe->allow.empty());
+  EXPECT_EQ(alice.permissions->subscribe->deny, (std::vector<std::string>{"secret.>"}));
+
+  const User& bob = o.auth.users[1];
+  EXPECT_EQ(bob.password, "pw");
+  ASSERT_TRUE(bob.permissions && bob.permissions->publish && bob.permissions->subscribe);
+  EXPECT_EQ(bob.permissions->publish->allow, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(bob.permissions->publish->deny, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(bob.permissions->subscribe->allow, (std::vector<std::string>{"_INBOX.>"}));
+  ASSERT_TRUE(bob.permissions->allow_responses);
+  EXPECT_EQ(bob.permissions->allow_responses->max_msgs, 1);
+  EXPECT_EQ(bob.permissions->allow_responses->expires, 2min);
+
+  EXPECT_EQ(o.auth.users[2].nkey, "UAB2CB576PHBBPQ5ODORRZ2LYCMWPZGWGCN2KDK7DXOIMZASKUY3RLKK");
+  EXPECT_FALSE(o.auth.users[2].permissions);
+
+  const User& carol = o.auth.users[3];
+  ASSERT_TRUE(carol.permissions && carol.permissions->allow_responses);
+  EXPECT_FALSE(carol.permissions->publish);
+  EXPECT_EQ(carol.permissions->allow_responses->max_msgs, 3);
+  EXPECT_EQ(carol.permissions->allow_responses->expires, 5s);
+  EXPECT_EQ(carol.allowed_connection_types, (std::vector<std::string>{"STANDARD"}));
+
+  ASSERT_TRUE(o.auth.default_permissions && o.auth.default_permissions->publish);
+  EXPECT_EQ(o.auth.default_permissions->publish->allow, (std::vector<std::string>{"default.>"}));
+}
+
+TEST(Options, UserErrors) {
+  EXPECT_EQ(FailText("authorization {\n  users [ {user: a, password: b, foo: 1} ]\n}\n"),
+            "f.conf:2:34: unknown field \"foo\"");
+  EXPECT_EQ(FailText("authorization {\n  users [ {user: a, permissions: {publish: {allowx: 1}}} ]\n}\n"),
+            "f.conf:2:45: Unknown field name \"allowx\" parsing subject permissions, only 'allow' or "
+            "'deny' are permitted");
+  EXPECT_EQ(FailText("authorization { users [ {user: a}, {user: a} ] }\n"),
+            "f.conf:1:36: Duplicate user \"a\" detected");
+  EXPECT_EQ(FailText("authorization { users [ {password: a} ] }\n"), "f.conf:1:25: User entry requires a user");
+  EXPECT_EQ(FailText("no_auth_user: x\n"),
+            "no_auth_user: \"x\" not present as user or nkey in authorization block or account "
+            "configuration");
+}
+
+TEST(Options, NotSupported) {
+  EXPECT_EQ(FailText("accounts { A { users: [{user: a, password: b}] } }\n"),
+            "f.conf:1:1: \"accounts\" is not supported by Fjord");
+  EXPECT_EQ(FailText("tls { cert_file: x }\n"), "f.conf:1:1: \"tls\" is not supported by Fjord");
+  ServerOptions o = LoadText("server_tags: [a]\n");
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find(":1:1: \"server_tags\" is not supported by Fjord and is ignored"),
+            std::string::npos)
+      << o.warnings[0];
+}
+
+TEST(Options, MaxPayloadAboveMaxPending) {
+  EXPECT_EQ(FailText("max_payload: 70MB\n"), "max_payload (73400320) cannot be higher than max_pending (67108864)");
+}
+
+TEST(Options, IncludeAndVariables) {
+  TempConf conf("PORT = 4999\nport: $PORT\ninclude auth.conf\n");
+  std::ofstream(conf.dir() + "/auth.conf") << "authorization { token: $TOKEN }\nTOKEN = x\n";
+  // TOKEN is defined after use inside the included file: it comes from the environment.
+  setenv("TOKEN", "from-env", 1);
+  std::string err = MustFail({"-c", conf.path()});
+  // The unused variable TOKEN defined in auth.conf is reported in auth.conf.
+  EXPECT_NE(err.find("auth.conf:2:1: unknown field \"TOKEN\""), std::string::npos) << err;
+  unsetenv("TOKEN");
+}
+
+TEST(Options, FlagsOverrideFile) {
+  TempConf conf("port: 1111\nserver_name: file\ndebug: false\njetstream { store_dir: /from/file }\n");
+  ServerOptions o = MustLoad({"-c", conf.path(), "-p", "2222", "--name=flag", "-DV", "-sd", "/from/flag",
+                              "-js", "-a", "127.0.0.1", "-m", "8222", "-l", "/tmp/l.log", "-P", "/tmp/p.pid"});
+  EXPECT_EQ(o.port, 2222);
+  EXPECT_EQ(o.server_name, "flag");
+  EXPECT_TRUE(o.debug);
+  EXPECT_TRUE(o.trace);
+  EXPECT_EQ(o.jetstream.store_dir, "/from/flag");
+  EXPECT_TRUE(o.jetstream.enabled);
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.http_port, 8222);
+  EXPECT_EQ(o.log_file, "/tmp/l.log");
+  EXPECT_EQ(o.pid_file, "/tmp/p.pid");
+  EXPECT_EQ(o.config_file, conf.path());
+
+  // Flags before -c still win over the file.
+  o = MustLoad({"--port", "3333", "--config", conf.path()});
+  EXPECT_EQ(o.port, 3333);
+}
+
+TEST(Options, FlagForms) {
+  ServerOptions o = MustLoad({"--addr=10.0.0.1", "-port=5555", "-T=false", "--user", "u", "--pass", "p"});
+  EXPECT_EQ(o.host, "10.0.0.1");
+  EXPECT_EQ(o.port, 5555);
+  EXPECT_FALSE(o.logtime);
+  EXPECT_EQ(o.auth.username, "u");
+  EXPECT_EQ(o.auth.password, "p");
+  EXPECT_EQ(MustLoad({"--auth", "tok"}).auth.token, "tok");
+  EXPECT_EQ(MustLoad({"-net", "1.2.3.4"}).host, "1.2.3.4");
+  EXPECT_EQ(MustLoad({"-n", "x"}).server_name, "x");
+  EXPECT_EQ(MustLoad({"--server_name", "y"}).server_name, "y");
+  o = MustLoad({"-VV"});
+  EXPECT_TRUE(o.trace && o.trace_verbose && !o.debug);
+  o = MustLoad({"-DVV"});
+  EXPECT_TRUE(o.trace && o.trace_verbose && o.debug);
+  o = MustLoad({"-D", "-V"});
+  EXPECT_TRUE(o.trace && o.debug);
+  EXPECT_TRUE(MustLoad({"--jetstream"}).jetstream.enabled);
+  EXPECT_FALSE(MustLoad({"-js=false"}).jetstream.enabled);
+  EXPECT_EQ(MustLoad({"-ms", "8443"}).https_port, 8443);
+}
+
+TEST(Options, FlagErrors) {
+  EXPECT_EQ(MustFail({"--foo"}), "flag provided but not defined: -foo (see fjord-server --help)");
+  EXPECT_EQ(MustFail({"-js", "-xyz", "1"}), "flag provided but not defined: -xyz (see fjord-server --help)");
+  EXPECT_EQ(MustFail({"-p"}), "flag needs an argument: -p");
+  EXPECT_EQ(MustFail({"-p", "abc"}), "invalid value \"abc\" for flag -port: parse error");
+  EXPECT_EQ(MustFail({"-D=maybe"}), "invalid boolean value \"maybe\" for -D: parse error");
+  EXPECT_EQ(MustFail({"extra"}), "unrecognized command: \"extra\"");
+  EXPECT_EQ(MustFail({"-t"}), "must specify [-c, --config] option to check configuration file syntax");
+  EXPECT_NE(MustFail({"--tls"}).find("not supported"), std::string::npos);
+  EXPECT_NE(MustFail({"--routes", "nats://x:1"}).find("not supported"), std::string::npos);
+  EXPECT_EQ(MustFail({"---p", "1"}), "bad flag syntax: ---p");
+  EXPECT_EQ(MustFail({"--user", "a", "--auth", "b"}), "Cannot have a user/pass and token");
+}
+
+TEST(Options, HelpAndVersion) {
+  for (const char* flag : {"-h", "--help", "help"}) {
+    ServerOptions o = MustLoad({flag});
+    EXPECT_TRUE(o.exit_now);
+    EXPECT_EQ(o.exit_code, 0);
+    EXPECT_NE(o.exit_text.find("Usage: fjord-server [options]"), std::string::npos);
+    EXPECT_NE(o.exit_text.find("-js, --jetstream"), std::string::npos);
+  }
+  for (const char* flag : {"-v", "--version", "version"}) {
+    ServerOptions o = MustLoad({flag});
+    EXPECT_TRUE(o.exit_now);
+    EXPECT_EQ(o.exit_text, std::string("fjord-server version ") + fjord::kFjordVersion + " (nats-server " +
+                               kNatsCompatVersion + " compatible)\n");
+  }
+}
+
+TEST(Options, CheckConfig) {
+  TempConf good("port: 4222\n");
+  ServerOptions o = MustLoad({"-t", "-c", good.path()});
+  EXPECT_TRUE(o.exit_now);
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.exit_text, "fjord-server: configuration file " + good.path() + " is valid\n");
+  // Warnings make -t fail, as with nats-server.
+  TempConf warn("ping_interval: 5\n");
+  EXPECT_NE(MustFail({"-t", "-c", warn.path()}).find("should be converted to a duration"), std::string::npos);
+  // Without -t the same file loads, with a warning.
+  EXPECT_EQ(MustLoad({"-c", warn.path()}).warnings.size(), 1u);
+}
+
+TEST(Options, LoadConfigFileAndReload) {
+  TempConf conf("port: 1111\ndebug: true\n");
+  ServerOptions o = MustLoad({"-c", conf.path(), "-p", "2222"});
+  EXPECT_EQ(o.port, 2222);
+  EXPECT_TRUE(o.debug);
+
+  std::ofstream(conf.path()) << "port: 1212\ndebug: false\nserver_name: re\n";
+  auto reloaded = ReloadOptions(o);
+  ASSERT_TRUE(std::holds_alternative<ServerOptions>(reloaded)) << std::get<std::string>(reloaded);
+  const ServerOptions& r = std::get<ServerOptions>(reloaded);
+  EXPECT_EQ(r.port, 2222);  // the flag still wins
+  EXPECT_FALSE(r.debug);
+  EXPECT_EQ(r.server_name, "re");
+
+  ServerOptions plain;
+  ASSERT_FALSE(LoadConfigFile(conf.path(), plain).has_value());
+  EXPECT_EQ(plain.port, 1212);
+  EXPECT_EQ(plain.config_file, conf.path());
+
+  std::ofstream(conf.path()) << "port: \"bad\"\n";
+  ServerOptions before = plain;
+  auto err = LoadConfigFile(conf.path(), plain);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_NE(err->find(":1:1: port must be an integer"), std::string::npos) << *err;
+  EXPECT_EQ(plain.port, before.port);
+  EXPECT_TRUE(std::holds_alternative<std::string>(ReloadOptions(o)));
+}
+
+TEST(Options, SignalNeedsAPid) {
+  EXPECT_EQ(MustFail({"-sl", "bogus=1"}), "unknown signal \"bogus\"");
+  EXPECT_EQ(MustFail({"-sl", "reload"}), "no pid given: use -sl <signal>=<pid or pid file>");
+  EXPECT_NE(MustFail({"-sl", "reload=/nonexistent/pidfile"}).find("could not read a pid"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fjord::conf
