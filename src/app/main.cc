@@ -1,0 +1,154 @@
+// fjord-server: options, logging, signals, and the order in which the
+// subsystems start and stop.
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "base/log.h"
+#include "conf/options.h"
+#include "fjord_version.h"
+#include "jetstream/jetstream.h"
+#include "server/server.h"
+
+namespace {
+
+using namespace fjord;
+
+server::PermissionSet ToSet(const std::optional<conf::SubjectPermission>& p) {
+  server::PermissionSet s;
+  if (p) {
+    s.allow = p->allow;
+    s.deny = p->deny;
+  }
+  return s;
+}
+
+server::Config ToServerConfig(const conf::ServerOptions& o) {
+  auto ms = [](conf::Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  server::Config c;
+  c.server_name = o.server_name;
+  c.host = o.host;
+  c.port = o.port < 0 ? 0 : o.port;
+  c.max_payload = o.max_payload;
+  c.max_control_line = o.max_control_line;
+  c.max_connections = o.max_connections;
+  c.max_pending = o.max_pending;
+  c.max_subscriptions = o.max_subscriptions;
+  c.ping_interval_ms = ms(o.ping_interval);
+  c.ping_max = o.ping_max;
+  c.write_deadline_ms = ms(o.write_deadline);
+  c.auth_timeout_ms = ms(o.auth.timeout);
+  c.no_header_support = o.no_header_support;
+  c.token = o.auth.token;
+  c.user = o.auth.username;
+  c.password = o.auth.password;
+  c.no_auth_user = o.no_auth_user;
+  for (const auto& u : o.auth.users) {
+    server::User su;
+    su.name = u.username;
+    su.password = u.password;
+    const auto& perms = u.permissions ? u.permissions : o.auth.default_permissions;
+    if (perms) {
+      su.has_permissions = true;
+      su.permissions.publish = ToSet(perms->publish);
+      su.permissions.subscribe = ToSet(perms->subscribe);
+    }
+    c.users.push_back(std::move(su));
+  }
+  c.jetstream = o.jetstream.enabled;
+  c.jetstream_domain = o.jetstream.domain;
+  return c;
+}
+
+jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
+  jetstream::Options j;
+  j.store_dir = o.jetstream.store_dir;
+  j.max_memory = o.jetstream.max_memory;
+  j.max_store = o.jetstream.max_store;
+  j.sync_always = o.jetstream.sync == conf::SyncMode::kAlways;
+  j.sync_interval_ns = o.jetstream.sync_interval.count();
+  j.domain = o.jetstream.domain;
+  return j;
+}
+
+bool ConfigureLogging(const conf::ServerOptions& o) {
+  return log::Configure(o.log_file, o.debug, o.trace, o.logtime);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto loaded = conf::LoadOptions(argc, argv);
+  if (auto* err = std::get_if<std::string>(&loaded)) {
+    std::fprintf(stderr, "fjord-server: %s\n", err->c_str());
+    return 1;
+  }
+  auto opts = std::get<conf::ServerOptions>(std::move(loaded));
+  if (opts.exit_now) {
+    std::fputs(opts.exit_text.c_str(), opts.exit_code == 0 ? stdout : stderr);
+    return opts.exit_code;
+  }
+  if (!ConfigureLogging(opts)) {
+    std::fprintf(stderr, "fjord-server: cannot open log file %s\n", opts.log_file.c_str());
+    return 1;
+  }
+  log::Info("Starting fjord-server");
+  log::Info("  Version:  {} (nats-server {} compatible)", kFjordVersion, kNatsCompatVersion);
+  log::Info("  PID:      {}", getpid());
+  if (!opts.config_file.empty()) log::Info("Using configuration file: {}", opts.config_file);
+  for (const auto& w : opts.warnings) log::Warn("{}", w);
+  if (!opts.pid_file.empty()) {
+    std::ofstream(opts.pid_file) << getpid();
+  }
+
+  server::Server srv(ToServerConfig(opts));
+  std::unique_ptr<jetstream::JetStream> js;
+  if (opts.jetstream.enabled) {
+    js = std::make_unique<jetstream::JetStream>(&srv, ToJetStreamOptions(opts));
+    if (auto err = js->Start(); !err.empty()) {
+      log::Fatal("Can't start JetStream: {}", err);
+      return 1;
+    }
+  }
+  if (auto err = srv.Start(); !err.empty()) {
+    log::Fatal("{}", err);
+    if (js) js->Shutdown();
+    return 1;
+  }
+  log::Info("Server is ready");
+
+  asio::io_context signals_ctx(1);
+  asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
+                                                                    int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      auto next = conf::ReloadOptions(opts);
+      if (auto* err = std::get_if<std::string>(&next)) {
+        log::Error("Failed to reload server configuration: {}", *err);
+      } else {
+        opts = std::get<conf::ServerOptions>(std::move(next));
+        ConfigureLogging(opts);
+        srv.Reload(ToServerConfig(opts));
+        log::Info("Reloaded server configuration");
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::Info("Trapped \"{}\" signal", sig == SIGINT ? "interrupt" : "terminated");
+    signals_ctx.stop();
+  };
+  signals.async_wait(on_signal);
+  signals_ctx.run();
+
+  log::Info("Initiating Shutdown...");
+  srv.Shutdown();
+  if (js) js->Shutdown();
+  if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());
+  log::Info("Server Exiting..");
+  return 0;
+}

@@ -1,0 +1,73 @@
+#pragma once
+// A consumer: a cursor over one stream with delivery and ack state.
+// JetStream thread only. State changes are written to the consumer's
+// ConsumerStore; an ack is confirmed (ack reply sent) only after the store
+// synced it, through JetStream::AfterSync.
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "jetstream/types.h"
+#include "store/store.h"
+
+namespace fjord::jetstream {
+
+class JetStream;
+class Stream;
+struct Inbound;
+
+class Consumer : public std::enable_shared_from_this<Consumer> {
+ public:
+  // Validates `cfg` against the stream (filters, retention rules, limits),
+  // fills defaults as nats-server does, and creates the consumer. With
+  // `recovering`, `cs` holds the state to resume from. On failure returns
+  // null and sets *err.
+  static std::shared_ptr<Consumer> Create(Stream* stream, const std::string& name,
+                                          ConsumerConfig cfg, int64_t created,
+                                          std::unique_ptr<store::ConsumerStore> cs,
+                                          bool recovering, ApiError* err);
+  ~Consumer();
+
+  const std::string& name() const;
+  const ConsumerConfig& config() const;
+  int64_t created() const;
+  Json InfoJson();
+  // Applies an update request; error if a field that cannot change differs.
+  ApiError Update(const ConsumerConfig& next);
+
+  // `$JS.API.CONSUMER.MSG.NEXT.<S>.<C>` with its reply inbox.
+  void ProcessPullRequest(const std::string& reply, std::string_view payload);
+  // `$JS.ACK.<S>.<C>.<dc>.<sseq>.<cseq>.<ts>.<pending>` (or the v2 form).
+  void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply);
+  // New messages were stored in the stream.
+  void Signal();
+  // The stream removed messages below `first_seq` (purge, limits).
+  void OnStreamPurged(uint64_t first_seq);
+  // Interest/workqueue retention: true once this consumer no longer needs
+  // stream sequence `seq` (acked, or filtered out).
+  bool DoneWith(uint64_t seq, std::string_view subject) const;
+  bool FilterMatches(std::string_view subject) const;
+  // Timers: redelivery after ack_wait, heartbeats, pull request expiry.
+  void Tick(int64_t now);
+  // Ephemeral (or durable with inactive_threshold) unused for too long.
+  bool InactiveExpired(int64_t now) const;
+
+  // Removes the consumer's state from disk.
+  void Delete();
+  void Close();
+
+ private:
+  struct Impl;
+  explicit Consumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Serves `$JS.API.CONSUMER.*` requests (create, durable create, info, list,
+// names, delete, pause, msg next); `rest` is the subject after
+// "$JS.API.CONSUMER.".
+void HandleConsumerApi(JetStream* js, Inbound& msg, std::string_view rest);
+
+// Reopens a stream's consumers from disk at start.
+void RecoverConsumers(JetStream* js, Stream* stream);
+
+}  // namespace fjord::jetstream

@@ -1,0 +1,120 @@
+#pragma once
+// JetStream: streams and consumers on top of the core server.
+//
+// Threading: all stream and consumer state lives on one JetStream thread
+// (its own io_context), so none of it needs locks. Internal subscriptions
+// (the `$JS.API.>` handlers, each stream's subjects, `$JS.ACK.>`) run on
+// the publishing I/O thread and only copy the message into a queue; the
+// JetStream thread drains the queue in batches, and each batch ends with one
+// Sync per touched store, so every publish in the batch shares one fsync
+// (group commit). Replies go out through Server::PublishInternal.
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jetstream/types.h"
+#include "server/server.h"
+#include "store/env.h"
+
+namespace fjord::jetstream {
+
+class Stream;
+
+struct Options {
+  std::string store_dir;   // root; streams live in <store_dir>/jetstream/$G/streams
+  int64_t max_memory = -1; // bytes for memory streams; -1 = unlimited
+  int64_t max_store = -1;  // bytes for file streams; -1 = unlimited
+  bool sync_always = true; // fsync before acknowledging (group commit)
+  int64_t sync_interval_ns = 0;
+  std::string domain;
+};
+
+// A message as queued for the JetStream thread.
+struct Inbound {
+  enum class Kind { kApi, kPublish, kAck } kind;
+  std::shared_ptr<Stream> stream;  // kPublish
+  std::string subject;
+  std::string reply;
+  std::string hdr;
+  std::string data;
+  int64_t ts = 0;  // arrival time, unix ns
+};
+
+class JetStream {
+ public:
+  JetStream(server::Server* server, Options opts);
+  ~JetStream();
+
+  // Recovers streams from disk and starts serving the API. Error text on failure.
+  std::string Start();
+  void Shutdown();
+
+  // -- for streams and consumers (JetStream thread) -----------------------
+  server::Server* server() { return server_; }
+  asio::io_context& ctx() { return ctx_; }
+  const Options& options() const { return opts_; }
+  store::Env* env() { return env_; }
+  std::shared_ptr<Stream> FindStream(const std::string& name) const;
+  // Sends a reply (or any message) as the server.
+  void Send(std::string_view subject, std::string_view reply, std::string_view hdr,
+            std::string_view data);
+  void Reply(std::string_view reply, const Json& body);
+  // Queues work from any thread.
+  void Enqueue(Inbound msg);
+  // Marks a store as written to in the current batch (synced at its end).
+  void TouchStream(const std::shared_ptr<Stream>& s);
+  // Runs `fn` on the JetStream thread once everything the current batch
+  // wrote to `s` (messages and consumer state) is durable.
+  void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn);
+
+  std::string StreamDir(const std::string& name) const;
+  // Usage across all streams, for account info and limits.
+  uint64_t MemoryUsed() const;
+  uint64_t StoreUsed() const;
+  size_t ConsumerCount() const;
+
+ private:
+  friend class Api;
+  void Drain();
+  void HandleApi(Inbound& msg);
+  void HandleAck(Inbound& msg);
+  void Tick();
+
+  server::Server* server_;
+  Options opts_;
+  store::Env* env_;
+  asio::io_context ctx_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer timer_;
+  std::thread thread_;
+
+  std::mutex queue_mu_;
+  std::vector<Inbound> queue_;  // guarded by queue_mu_
+  bool drain_posted_ = false;   // guarded by queue_mu_
+
+  // JetStream thread only.
+  std::map<std::string, std::shared_ptr<Stream>> streams_;
+  std::vector<std::shared_ptr<Stream>> touched_;
+  std::map<Stream*, std::vector<std::function<void()>>> after_sync_;
+  server::SubPtr api_sub_;
+  server::SubPtr ack_sub_;
+  uint64_t api_total_ = 0;
+  uint64_t api_errors_ = 0;
+  bool stopped_ = false;
+
+ public:
+  // API handlers use these (JetStream thread only).
+  std::map<std::string, std::shared_ptr<Stream>>& streams() { return streams_; }
+  void CountApi(bool error) {
+    ++api_total_;
+    if (error) ++api_errors_;
+  }
+  uint64_t api_total() const { return api_total_; }
+  uint64_t api_errors() const { return api_errors_; }
+};
+
+}  // namespace fjord::jetstream

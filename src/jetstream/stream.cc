@@ -1,0 +1,383 @@
+#include "jetstream/stream.h"
+
+#include <charconv>
+
+#include "base/log.h"
+#include "jetstream/consumer.h"
+#include "jetstream/headers.h"
+#include "jetstream/jetstream.h"
+#include "proto/parser.h"
+#include "store/env.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr size_t kMaxHeaderSize = 65535;
+
+store::Limits LimitsFor(const StreamConfig& c) {
+  store::Limits l;
+  // With discard new the stream rejects instead; the store must not evict.
+  bool evict = c.discard == Discard::kOld;
+  l.max_msgs = evict ? c.max_msgs : -1;
+  l.max_bytes = evict ? c.max_bytes : -1;
+  l.max_age_ns = c.max_age;
+  l.max_msgs_per_subject = c.max_msgs_per_subject;
+  return l;
+}
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+Stream::Stream(JetStream* js, StreamConfig cfg, int64_t created)
+    : js_(js), cfg_(std::move(cfg)), created_(created) {}
+
+Stream::~Stream() = default;
+
+std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int64_t created,
+                                     bool recover, ApiError* err) {
+  std::shared_ptr<Stream> s(new Stream(js, cfg, created));
+  if (cfg.storage == Storage::kMemory) {
+    s->store_ = store::NewMemStore(LimitsFor(cfg));
+  } else {
+    store::FileStoreOptions fo;
+    fo.dir = js->StreamDir(cfg.name);
+    fo.sync = js->options().sync_always ? store::SyncMode::kAlways : store::SyncMode::kInterval;
+    fo.sync_interval_ns = js->options().sync_interval_ns;
+    auto r = store::OpenFileStore(js->env(), fo, LimitsFor(cfg));
+    if (!r.ok()) {
+      *err = MakeError(Err::StreamCreate, {{"err", r.status.msg}});
+      return nullptr;
+    }
+    s->store_ = std::move(r.value);
+  }
+  if (!recover) {
+    if (cfg.first_seq > 1) {
+      // Sequences start at first_seq: consume the ones before it.
+      while (s->store_->State().last_seq + 1 < cfg.first_seq) s->store_->SkipMsg();
+    }
+    auto st = s->WriteMeta();
+    if (!st.ok()) {
+      s->store_->Delete();
+      *err = MakeError(Err::StreamCreate, {{"err", st.msg}});
+      return nullptr;
+    }
+  } else {
+    s->RebuildDedupe();
+  }
+  return s;
+}
+
+store::Status Stream::WriteMeta() {
+  Json meta;
+  meta["config"] = ToJson(cfg_);
+  meta["created"] = FormatTime(created_);
+  return store_->WriteMeta(meta.dump());
+}
+
+void Stream::Subscribe() {
+  std::weak_ptr<Stream> weak = shared_from_this();
+  JetStream* js = js_;
+  for (const auto& subject : cfg_.subjects) {
+    auto sub = js_->server()->SubscribeInternal(subject, [weak, js](const server::InternalMsg& m) {
+      auto self = weak.lock();
+      if (!self) return;
+      Inbound in{Inbound::Kind::kPublish, std::move(self), std::string(m.subject),
+                 std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
+      js->Enqueue(std::move(in));
+    });
+    subs_.push_back(sub);
+  }
+}
+
+void Stream::Unsubscribe() {
+  for (auto& s : subs_) js_->server()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(s));
+  subs_.clear();
+}
+
+void Stream::SendPubAck(const std::string& reply, Json ack) {
+  if (reply.empty() || cfg_.no_ack) return;
+  js_->AfterSync(shared_from_this(), [js = js_, reply, body = ack.dump()] {
+    js->Send(reply, {}, {}, body);
+  });
+}
+
+void Stream::ProcessPublish(Inbound& m) {
+  const std::string& hdr = m.hdr;
+  auto fail = [&](const ApiError& e) {
+    if (m.reply.empty() || cfg_.no_ack) return;
+    Json j;
+    j["error"] = e.ToJson();
+    j["stream"] = cfg_.name;
+    j["seq"] = 0;
+    // Errors need no durability: answer at once.
+    js_->Send(m.reply, {}, {}, j.dump());
+  };
+  if (cfg_.sealed) return fail(MakeError(Err::StreamSealed));
+  store::StreamState st = store_->State();
+  std::string_view msg_id;
+  if (!hdr.empty()) {
+    bool found;
+    auto v = GetHeader(hdr, "Nats-Expected-Stream", &found);
+    if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
+    v = GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
+    if (found) {
+      uint64_t want = 0;
+      bool ok = ParseU64(v, &want);
+      std::string_view subj_hdr = GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
+      std::string filter = subj_hdr.empty() ? m.subject : std::string(subj_hdr);
+      auto last = store_->LoadLast(filter);
+      uint64_t have = last.ok() ? last.value.seq : 0;
+      if (!ok || have != want)
+        return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}}));
+    }
+    v = GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
+    if (found) {
+      uint64_t want = 0;
+      if (!ParseU64(v, &want) || want != st.last_seq)
+        return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(st.last_seq)}}));
+    }
+    msg_id = GetHeader(hdr, "Nats-Msg-Id");
+    if (!msg_id.empty()) {
+      ExpireMsgIds(m.ts);
+      auto it = msg_ids_.find(std::string(msg_id));
+      if (it != msg_ids_.end()) {
+        Json ack;
+        ack["stream"] = cfg_.name;
+        ack["seq"] = it->second.seq;
+        if (!js_->options().domain.empty()) ack["domain"] = js_->options().domain;
+        ack["duplicate"] = true;
+        // The original may still be waiting for its fsync: answer after it.
+        SendPubAck(m.reply, std::move(ack));
+        return;
+      }
+    }
+    v = GetHeader(hdr, "Nats-Expected-Last-Msg-Id", &found);
+    if (found && v != last_msg_id_)
+      return fail(MakeError(Err::StreamWrongLastMsgID, {{"id", last_msg_id_}}));
+  }
+  std::string_view rollup = hdr.empty() ? std::string_view() : GetHeader(hdr, "Nats-Rollup");
+  if (!rollup.empty()) {
+    if (!cfg_.allow_rollup_hdrs) return fail(MakeError(Err::StreamRollupFailedF, {{"err", "rollup not permitted"}}));
+    if (rollup != "sub" && rollup != "all")
+      return fail(MakeError(Err::StreamRollupFailedF,
+                            {{"err", "rollup value invalid: \"" + std::string(rollup) + "\""}}));
+  }
+  int64_t size = int64_t(hdr.size() + m.data.size());
+  if (cfg_.max_msg_size >= 0 && size > cfg_.max_msg_size)
+    return fail(MakeError(Err::StreamMessageExceedsMaximum));
+  if (hdr.size() > kMaxHeaderSize) return fail(MakeError(Err::StreamHeaderExceedsMaximum));
+  if (cfg_.discard == Discard::kNew) {
+    if (cfg_.max_msgs > 0 && int64_t(st.msgs) >= cfg_.max_msgs)
+      return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages exceeded"}}));
+    // Same accounting as the file store: record overhead + subject + data.
+    uint64_t rec = m.subject.size() + m.hdr.size() + m.data.size() + 30 + (m.hdr.empty() ? 0 : 4);
+    if (cfg_.max_bytes > 0 && st.bytes + rec > uint64_t(cfg_.max_bytes))
+      return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum bytes exceeded"}}));
+    if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0) {
+      auto subj = store_->Subjects(m.subject);
+      auto it = subj.find(m.subject);
+      if (it != subj.end() && int64_t(it->second.count) >= cfg_.max_msgs_per_subject)
+        return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages per subject exceeded"}}));
+    }
+  }
+  // Account limits.
+  const auto& o = js_->options();
+  if (cfg_.storage == Storage::kFile && o.max_store > 0 &&
+      js_->StoreUsed() + uint64_t(size) > uint64_t(o.max_store))
+    return fail(MakeError(Err::StorageResourcesExceeded));
+  if (cfg_.storage == Storage::kMemory && o.max_memory > 0 &&
+      js_->MemoryUsed() + uint64_t(size) > uint64_t(o.max_memory))
+    return fail(MakeError(Err::MemoryResourcesExceeded));
+
+  uint64_t seq;
+  if (cfg_.retention == Retention::kInterest && !AnyConsumerInterested(m.subject)) {
+    auto r = store_->SkipMsg();
+    if (!r.ok()) return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
+    seq = r.value;
+  } else {
+    auto r = store_->Append(m.subject, hdr, m.data, m.ts);
+    if (!r.ok()) {
+      log::Error("JetStream failed to store a msg on stream '{}': {}", cfg_.name, r.status.msg);
+      return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
+    }
+    seq = r.value;
+    new_messages_ = true;
+    if (rollup == "sub") {
+      store_->Purge(m.subject, seq, 0);
+    } else if (rollup == "all") {
+      store_->Purge("", seq, 0);
+    }
+  }
+  js_->TouchStream(shared_from_this());
+  if (!msg_id.empty()) {
+    RememberMsgId(msg_id, seq, m.ts);
+    last_msg_id_ = msg_id;
+  }
+  Json ack;
+  ack["stream"] = cfg_.name;
+  if (!o.domain.empty()) ack["domain"] = o.domain;
+  ack["seq"] = seq;
+  SendPubAck(m.reply, std::move(ack));
+}
+
+void Stream::RememberMsgId(std::string_view id, uint64_t seq, int64_t ts) {
+  msg_ids_[std::string(id)] = {seq, ts};
+  msg_id_order_.emplace_back(ts, std::string(id));
+}
+
+void Stream::ExpireMsgIds(int64_t now) {
+  int64_t cutoff = now - cfg_.duplicate_window;
+  while (!msg_id_order_.empty() && msg_id_order_.front().first < cutoff) {
+    auto it = msg_ids_.find(msg_id_order_.front().second);
+    if (it != msg_ids_.end() && it->second.ts == msg_id_order_.front().first) msg_ids_.erase(it);
+    msg_id_order_.pop_front();
+  }
+}
+
+void Stream::RebuildDedupe() {
+  // The msg id is a stored header, so the window survives a crash: walk
+  // back from the newest message until one is older than the window.
+  auto st = store_->State();
+  if (st.msgs == 0) return;
+  int64_t cutoff = NowNs() - cfg_.duplicate_window;
+  std::vector<std::pair<std::string, store::StoredMsg>> found;
+  for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0; --seq) {
+    auto r = store_->Load(seq);
+    if (!r.ok()) continue;
+    if (r.value.ts < cutoff) break;
+    auto id = GetHeader(r.value.hdr, "Nats-Msg-Id");
+    if (!id.empty()) found.emplace_back(std::string(id), std::move(r.value));
+  }
+  for (auto it = found.rbegin(); it != found.rend(); ++it) RememberMsgId(it->first, it->second.seq, it->second.ts);
+  if (!found.empty()) last_msg_id_ = found.front().first;
+}
+
+bool Stream::AnyConsumerInterested(const std::string& subject) const {
+  for (const auto& [name, c] : consumers_)
+    if (c->FilterMatches(subject)) return true;
+  return false;
+}
+
+void Stream::OnConsumerAck(uint64_t seq) {
+  if (cfg_.retention == Retention::kLimits) return;
+  auto msg = store_->Load(seq);
+  if (!msg.ok()) return;
+  for (const auto& [name, c] : consumers_)
+    if (!c->DoneWith(seq, msg.value.subject)) return;
+  store_->Remove(seq, false);
+  js_->TouchStream(shared_from_this());
+}
+
+void Stream::NotifyConsumers() {
+  if (!new_messages_) return;
+  new_messages_ = false;
+  for (auto& [name, c] : consumers_) c->Signal();
+}
+
+ApiError Stream::Update(const StreamConfig& next) {
+  bool resubscribe = next.subjects != cfg_.subjects;
+  cfg_ = next;
+  store_->SetLimits(LimitsFor(cfg_));
+  auto st = WriteMeta();
+  if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
+  if (resubscribe) {
+    Unsubscribe();
+    Subscribe();
+  }
+  return {};
+}
+
+ApiError Stream::Purge(const std::string& filter, uint64_t seq, uint64_t keep, uint64_t* purged) {
+  if (cfg_.deny_purge) return MakeError(Err::StreamPurgeFailedF, {{"err", "stream purge not permitted"}});
+  auto r = store_->Purge(filter, seq, keep);
+  if (!r.ok()) return MakeError(Err::StreamGeneralErrorF, {{"err", r.status.msg}});
+  *purged = r.value;
+  uint64_t first = store_->State().first_seq;
+  for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
+  js_->TouchStream(shared_from_this());
+  return {};
+}
+
+ApiError Stream::DeleteMsg(uint64_t seq, bool erase) {
+  if (cfg_.deny_delete) return MakeError(Err::StreamMsgDeleteFailedF, {{"err", "message delete not permitted"}});
+  auto st = store_->Remove(seq, erase);
+  if (!st.ok()) {
+    return MakeError(Err::SequenceNotFound, {{"seq", std::to_string(seq)}});
+  }
+  js_->TouchStream(shared_from_this());
+  return {};
+}
+
+void Stream::Delete() {
+  Unsubscribe();
+  for (auto& [name, c] : consumers_) c->Delete();
+  consumers_.clear();
+  store_->Delete();
+}
+
+void Stream::Close() {
+  Unsubscribe();
+  for (auto& [name, c] : consumers_) c->Close();
+  store_->Close();
+}
+
+void Stream::Tick(int64_t now) {
+  if (cfg_.max_age > 0 && store_->ExpireOld(now) > 0) {
+    uint64_t first = store_->State().first_seq;
+    for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
+  }
+  ExpireMsgIds(now);
+  std::vector<std::string> expired;
+  for (auto& [name, c] : consumers_) {
+    c->Tick(now);
+    if (c->InactiveExpired(now)) expired.push_back(name);
+  }
+  for (const auto& name : expired) {
+    auto it = consumers_.find(name);
+    it->second->Delete();
+    consumers_.erase(it);
+  }
+}
+
+Json Stream::StateJson(const std::string& subjects_filter, bool deleted_details) {
+  auto st = store_->State();
+  Json j;
+  j["messages"] = st.msgs;
+  j["bytes"] = st.bytes;
+  j["first_seq"] = st.first_seq;
+  j["first_ts"] = FormatTime(st.msgs ? st.first_ts : 0);
+  j["last_seq"] = st.last_seq;
+  j["last_ts"] = FormatTime(st.last_ts);
+  if (st.num_subjects) j["num_subjects"] = st.num_subjects;
+  if (!subjects_filter.empty()) {
+    Json subjects = Json::object();
+    for (const auto& [subj, info] : store_->Subjects(subjects_filter)) subjects[subj] = info.count;
+    if (!subjects.empty()) j["subjects"] = subjects;
+  }
+  if (st.num_deleted) j["num_deleted"] = st.num_deleted;
+  if (deleted_details && st.num_deleted) {
+    Json del = Json::array();
+    for (uint64_t s = st.first_seq; s <= st.last_seq; ++s)
+      if (!store_->Load(s).ok()) del.push_back(s);
+    j["deleted"] = del;
+  }
+  j["consumer_count"] = consumers_.size();
+  return j;
+}
+
+Json Stream::InfoJson(const std::string& subjects_filter, bool deleted_details) {
+  Json j;
+  j["config"] = ToJson(cfg_);
+  j["created"] = FormatTime(created_);
+  j["state"] = StateJson(subjects_filter, deleted_details);
+  if (!js_->options().domain.empty()) j["domain"] = js_->options().domain;
+  j["ts"] = FormatTime(NowNs());
+  return j;
+}
+
+}  // namespace fjord::jetstream

@@ -1,0 +1,373 @@
+#include "jetstream/types.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "proto/parser.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr int64_t kSecond = 1000000000;
+constexpr int64_t kDefaultDuplicateWindow = 120 * kSecond;
+
+struct BadJson {
+  std::string what;
+};
+
+template <typename T>
+void Get(const nlohmann::json& j, const char* key, T* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    *out = it->get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw BadJson{std::string("json: cannot unmarshal field ") + key};
+  }
+}
+
+template <typename E>
+void GetEnum(const nlohmann::json& j, const char* key, E* out,
+             std::initializer_list<std::pair<const char*, E>> values) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_string()) throw BadJson{std::string("json: cannot unmarshal field ") + key};
+  std::string s = it->get<std::string>();
+  for (const auto& [name, v] : values) {
+    if (s == name) {
+      *out = v;
+      return;
+    }
+  }
+  throw BadJson{"can not unmarshal " + std::string(key) + " \"" + s + "\""};
+}
+
+void GetTime(const nlohmann::json& j, const char* key, int64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_string() || !ParseTime(it->get<std::string>(), out))
+    throw BadJson{std::string("json: cannot parse time ") + key};
+}
+
+void GetMetadata(const nlohmann::json& j, std::map<std::string, std::string>* out) {
+  auto it = j.find("metadata");
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_object()) throw BadJson{"json: cannot unmarshal metadata"};
+  for (auto& [k, v] : it->items()) {
+    if (!v.is_string()) throw BadJson{"json: cannot unmarshal metadata"};
+    (*out)[k] = v.get<std::string>();
+  }
+}
+
+ApiError ConfigError(const std::string& text) {
+  return MakeError(Err::StreamInvalidConfigF, {{"err", text}});
+}
+
+}  // namespace
+
+std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig* c) {
+  if (!j.is_object()) return MakeError(Err::InvalidJSON, {{"err", "expected an object"}});
+  try {
+    Get(j, "name", &c->name);
+    Get(j, "description", &c->description);
+    Get(j, "subjects", &c->subjects);
+    GetEnum(j, "retention", &c->retention,
+            {{"limits", Retention::kLimits}, {"interest", Retention::kInterest},
+             {"workqueue", Retention::kWorkQueue}});
+    Get(j, "max_consumers", &c->max_consumers);
+    Get(j, "max_msgs", &c->max_msgs);
+    Get(j, "max_bytes", &c->max_bytes);
+    Get(j, "max_age", &c->max_age);
+    Get(j, "max_msgs_per_subject", &c->max_msgs_per_subject);
+    Get(j, "max_msg_size", &c->max_msg_size);
+    GetEnum(j, "discard", &c->discard, {{"old", Discard::kOld}, {"new", Discard::kNew}});
+    GetEnum(j, "storage", &c->storage, {{"file", Storage::kFile}, {"memory", Storage::kMemory}});
+    Get(j, "num_replicas", &c->num_replicas);
+    Get(j, "no_ack", &c->no_ack);
+    Get(j, "duplicate_window", &c->duplicate_window);
+    Get(j, "allow_direct", &c->allow_direct);
+    Get(j, "mirror_direct", &c->mirror_direct);
+    Get(j, "sealed", &c->sealed);
+    Get(j, "deny_delete", &c->deny_delete);
+    Get(j, "deny_purge", &c->deny_purge);
+    Get(j, "allow_rollup_hdrs", &c->allow_rollup_hdrs);
+    Get(j, "discard_new_per_subject", &c->discard_new_per_subject);
+    Get(j, "first_seq", &c->first_seq);
+    if (auto it = j.find("compression"); it != j.end() && !it->is_null()) {
+      std::string s;
+      Get(j, "compression", &s);
+      if (s != "none" && s != "s2" && !s.empty()) throw BadJson{"can not unmarshal compression"};
+      c->compression = s.empty() ? "none" : s;
+    }
+    if (auto it = j.find("consumer_limits"); it != j.end() && it->is_object()) c->consumer_limits = *it;
+    if (auto it = j.find("placement"); it != j.end() && it->is_object()) c->placement = *it;
+    GetMetadata(j, &c->metadata);
+    for (const char* unsupported : {"mirror", "sources", "republish", "subject_transform"}) {
+      auto it = j.find(unsupported);
+      if (it != j.end() && !it->is_null() && !(it->is_array() && it->empty()))
+        return ConfigError(std::string(unsupported) + " is not supported by this server");
+    }
+  } catch (const BadJson& e) {
+    return MakeError(Err::InvalidJSON, {{"err", e.what}});
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
+  if (!ValidStreamName(c->name)) return MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}});
+  if (c->description.size() > 4096) return ConfigError("stream description is too long, maximum allowed is 4096");
+  if (c->subjects.empty()) c->subjects.push_back(c->name);
+  for (size_t i = 0; i < c->subjects.size(); ++i) {
+    const auto& s = c->subjects[i];
+    if (!proto::ValidSubscribeSubject(s)) return ConfigError("invalid subject");
+    for (size_t k = 0; k < i; ++k) {
+      if (c->subjects[k] == s) return ConfigError("duplicate subjects detected");
+      if (proto::SubjectsOverlap(c->subjects[k], s)) return ConfigError("subjects overlap");
+    }
+    if ((s == ">" || proto::SubjectsOverlap(s, "$JS.API.>")) && !c->no_ack)
+      return ConfigError("capturing subject overlaps with JetStream API");
+  }
+  if (c->max_consumers == 0) c->max_consumers = -1;
+  if (c->max_msgs == 0) c->max_msgs = -1;
+  if (c->max_bytes == 0) c->max_bytes = -1;
+  if (c->max_msgs_per_subject == 0) c->max_msgs_per_subject = -1;
+  if (c->max_msg_size == 0) c->max_msg_size = -1;
+  if (c->max_age < 0) return ConfigError("max age needs to be >= 0");
+  if (c->max_age != 0 && c->max_age < kSecond / 10) return ConfigError("max age needs to be >= 100ms");
+  if (c->num_replicas == 0) c->num_replicas = 1;
+  if (c->num_replicas > 1) return MakeError(Err::StreamReplicasNotSupported);
+  if (c->num_replicas < 0) return ConfigError("replicas > 1 not supported in non-clustered mode");
+  if (c->duplicate_window < 0) return ConfigError("duplicates window can not be negative");
+  if (c->duplicate_window == 0) {
+    c->duplicate_window = kDefaultDuplicateWindow;
+    if (c->max_age > 0 && c->max_age < c->duplicate_window) c->duplicate_window = c->max_age;
+  } else {
+    if (c->duplicate_window < kSecond / 10 && c->duplicate_window != 0)
+      return ConfigError("duplicates window needs to be >= 100ms");
+    if (c->max_age > 0 && c->duplicate_window > c->max_age)
+      return MakeError(Err::StreamInvalidConfigF, {{"err", "duplicates window can not be larger then max age"}});
+  }
+  if (c->allow_rollup_hdrs && c->deny_purge) return ConfigError("roll-ups require the purge permission");
+  if (c->discard_new_per_subject) {
+    if (c->discard != Discard::kNew)
+      return ConfigError("discard new per subject requires discard new policy to be set");
+    if (c->max_msgs_per_subject <= 0)
+      return ConfigError("discard new per subject requires max msgs per subject > 0");
+  }
+  if (c->sealed) {
+    c->deny_delete = true;
+    c->deny_purge = true;
+    c->discard = Discard::kNew;
+  }
+  return std::nullopt;
+}
+
+Json ToJson(const StreamConfig& c) {
+  Json j;
+  j["name"] = c.name;
+  if (!c.description.empty()) j["description"] = c.description;
+  j["subjects"] = c.subjects;
+  j["retention"] = c.retention == Retention::kLimits    ? "limits"
+                   : c.retention == Retention::kInterest ? "interest"
+                                                         : "workqueue";
+  j["max_consumers"] = c.max_consumers;
+  j["max_msgs"] = c.max_msgs;
+  j["max_bytes"] = c.max_bytes;
+  j["max_age"] = c.max_age;
+  j["max_msgs_per_subject"] = c.max_msgs_per_subject;
+  j["max_msg_size"] = c.max_msg_size;
+  j["discard"] = c.discard == Discard::kOld ? "old" : "new";
+  j["storage"] = c.storage == Storage::kFile ? "file" : "memory";
+  j["num_replicas"] = c.num_replicas;
+  if (c.no_ack) j["no_ack"] = true;
+  j["duplicate_window"] = c.duplicate_window;
+  if (!c.placement.is_null()) j["placement"] = c.placement;
+  j["compression"] = c.compression;
+  if (c.first_seq) j["first_seq"] = c.first_seq;
+  j["allow_direct"] = c.allow_direct;
+  j["mirror_direct"] = c.mirror_direct;
+  j["sealed"] = c.sealed;
+  j["deny_delete"] = c.deny_delete;
+  j["deny_purge"] = c.deny_purge;
+  j["allow_rollup_hdrs"] = c.allow_rollup_hdrs;
+  if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
+  j["consumer_limits"] = c.consumer_limits;
+  if (!c.metadata.empty()) j["metadata"] = c.metadata;
+  return j;
+}
+
+std::vector<std::string> ConsumerConfig::Filters() const {
+  if (!filter_subjects.empty()) return filter_subjects;
+  if (!filter_subject.empty()) return {filter_subject};
+  return {};
+}
+
+std::optional<ApiError> ParseConsumerConfig(const nlohmann::json& j, ConsumerConfig* c) {
+  if (!j.is_object()) return MakeError(Err::InvalidJSON, {{"err", "expected an object"}});
+  try {
+    Get(j, "durable_name", &c->durable_name);
+    Get(j, "name", &c->name);
+    Get(j, "description", &c->description);
+    GetEnum(j, "deliver_policy", &c->deliver_policy,
+            {{"all", DeliverPolicy::kAll}, {"undefined", DeliverPolicy::kAll},
+             {"last", DeliverPolicy::kLast}, {"new", DeliverPolicy::kNew},
+             {"by_start_sequence", DeliverPolicy::kByStartSequence},
+             {"by_start_time", DeliverPolicy::kByStartTime},
+             {"last_per_subject", DeliverPolicy::kLastPerSubject}});
+    Get(j, "opt_start_seq", &c->opt_start_seq);
+    GetTime(j, "opt_start_time", &c->opt_start_time);
+    GetEnum(j, "ack_policy", &c->ack_policy,
+            {{"none", AckPolicy::kNone}, {"all", AckPolicy::kAll}, {"explicit", AckPolicy::kExplicit}});
+    Get(j, "ack_wait", &c->ack_wait);
+    Get(j, "max_deliver", &c->max_deliver);
+    Get(j, "backoff", &c->backoff);
+    Get(j, "filter_subject", &c->filter_subject);
+    Get(j, "filter_subjects", &c->filter_subjects);
+    GetEnum(j, "replay_policy", &c->replay_policy,
+            {{"instant", ReplayPolicy::kInstant}, {"original", ReplayPolicy::kOriginal}});
+    Get(j, "rate_limit_bps", &c->rate_limit_bps);
+    Get(j, "sample_freq", &c->sample_freq);
+    Get(j, "max_waiting", &c->max_waiting);
+    Get(j, "max_ack_pending", &c->max_ack_pending);
+    Get(j, "flow_control", &c->flow_control);
+    Get(j, "headers_only", &c->headers_only);
+    Get(j, "max_batch", &c->max_batch);
+    Get(j, "max_expires", &c->max_expires);
+    Get(j, "max_bytes", &c->max_bytes);
+    Get(j, "deliver_subject", &c->deliver_subject);
+    Get(j, "deliver_group", &c->deliver_group);
+    Get(j, "idle_heartbeat", &c->idle_heartbeat);
+    Get(j, "inactive_threshold", &c->inactive_threshold);
+    Get(j, "num_replicas", &c->num_replicas);
+    Get(j, "mem_storage", &c->mem_storage);
+    GetMetadata(j, &c->metadata);
+    GetTime(j, "pause_until", &c->pause_until);
+  } catch (const BadJson& e) {
+    return MakeError(Err::InvalidJSON, {{"err", e.what}});
+  }
+  return std::nullopt;
+}
+
+Json ToJson(const ConsumerConfig& c) {
+  static const char* kDeliver[] = {"all", "last", "new", "by_start_sequence", "by_start_time",
+                                   "last_per_subject"};
+  static const char* kAck[] = {"none", "all", "explicit"};
+  Json j;
+  if (!c.durable_name.empty()) j["durable_name"] = c.durable_name;
+  if (!c.name.empty()) j["name"] = c.name;
+  if (!c.description.empty()) j["description"] = c.description;
+  if (!c.deliver_subject.empty()) j["deliver_subject"] = c.deliver_subject;
+  if (!c.deliver_group.empty()) j["deliver_group"] = c.deliver_group;
+  j["deliver_policy"] = kDeliver[int(c.deliver_policy)];
+  if (c.opt_start_seq) j["opt_start_seq"] = c.opt_start_seq;
+  if (c.opt_start_time) j["opt_start_time"] = FormatTime(c.opt_start_time);
+  j["ack_policy"] = kAck[int(c.ack_policy)];
+  if (c.ack_wait) j["ack_wait"] = c.ack_wait;
+  if (c.max_deliver) j["max_deliver"] = c.max_deliver;
+  if (!c.backoff.empty()) j["backoff"] = c.backoff;
+  if (!c.filter_subject.empty()) j["filter_subject"] = c.filter_subject;
+  if (!c.filter_subjects.empty()) j["filter_subjects"] = c.filter_subjects;
+  j["replay_policy"] = c.replay_policy == ReplayPolicy::kInstant ? "instant" : "original";
+  if (c.rate_limit_bps) j["rate_limit_bps"] = c.rate_limit_bps;
+  if (!c.sample_freq.empty()) j["sample_freq"] = c.sample_freq;
+  if (c.max_waiting) j["max_waiting"] = c.max_waiting;
+  if (c.max_ack_pending) j["max_ack_pending"] = c.max_ack_pending;
+  if (c.flow_control) j["flow_control"] = true;
+  if (c.headers_only) j["headers_only"] = true;
+  if (c.max_batch) j["max_batch"] = c.max_batch;
+  if (c.max_expires) j["max_expires"] = c.max_expires;
+  if (c.max_bytes) j["max_bytes"] = c.max_bytes;
+  if (c.idle_heartbeat) j["idle_heartbeat"] = c.idle_heartbeat;
+  if (c.inactive_threshold) j["inactive_threshold"] = c.inactive_threshold;
+  j["num_replicas"] = c.num_replicas;
+  if (c.mem_storage) j["mem_storage"] = true;
+  if (!c.metadata.empty()) j["metadata"] = c.metadata;
+  if (c.pause_until) j["pause_until"] = FormatTime(c.pause_until);
+  return j;
+}
+
+std::string FormatTime(int64_t ns) {
+  if (ns == 0) return "0001-01-01T00:00:00Z";
+  time_t secs = ns / kSecond;
+  int64_t frac = ns % kSecond;
+  tm t;
+  gmtime_r(&secs, &t);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  std::string s(buf, n);
+  if (frac) {
+    char f[16];
+    snprintf(f, sizeof f, ".%09lld", static_cast<long long>(frac));
+    std::string fs(f);
+    while (fs.back() == '0') fs.pop_back();  // Go trims trailing zeros
+    s += fs;
+  }
+  s += 'Z';
+  return s;
+}
+
+bool ParseTime(const std::string& s, int64_t* out) {
+  if (s == "0001-01-01T00:00:00Z") {
+    *out = 0;
+    return true;
+  }
+  tm t{};
+  const char* p = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &t);
+  if (!p) return false;
+  int64_t frac = 0;
+  if (*p == '.') {
+    ++p;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (digits < 9) {
+        frac = frac * 10 + (*p - '0');
+        ++digits;
+      }
+      ++p;
+    }
+    while (digits++ < 9) frac *= 10;
+  }
+  int64_t offset = 0;
+  if (*p == 'Z') {
+    ++p;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p == '-' ? -1 : 1;
+    int hh = 0, mm = 0;
+    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return false;
+    offset = sign * (hh * 3600 + mm * 60);
+    p += 6;
+  } else {
+    return false;
+  }
+  if (*p) return false;
+  int64_t secs = int64_t(timegm(&t)) - offset;
+  *out = secs * kSecond + frac;
+  return true;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Base64Encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), int(in.size()));
+  out.resize(size_t(n));
+  return out;
+}
+
+bool ValidStreamName(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char ch : name)
+    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '.' ||
+        ch == '*' || ch == '>' || ch == '/' || ch == '\\')
+      return false;
+  return true;
+}
+
+}  // namespace fjord::jetstream

@@ -1,0 +1,114 @@
+#pragma once
+// JetStream configuration types and their JSON forms, as the API sends them.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jetstream/errors.h"
+
+namespace fjord::jetstream {
+
+using Json = nlohmann::ordered_json;
+
+enum class Retention { kLimits, kInterest, kWorkQueue };
+enum class Discard { kOld, kNew };
+enum class Storage { kFile, kMemory };
+
+struct StreamConfig {
+  std::string name;
+  std::string description;
+  std::vector<std::string> subjects;
+  Retention retention = Retention::kLimits;
+  int64_t max_consumers = -1;
+  int64_t max_msgs = -1;
+  int64_t max_bytes = -1;
+  int64_t max_age = 0;  // ns
+  int64_t max_msgs_per_subject = -1;
+  int64_t max_msg_size = -1;
+  Discard discard = Discard::kOld;
+  Storage storage = Storage::kFile;
+  int64_t num_replicas = 1;
+  bool no_ack = false;
+  int64_t duplicate_window = 0;  // ns; 0 = default (2m, capped by max_age)
+  bool allow_direct = false;
+  bool mirror_direct = false;
+  bool sealed = false;
+  bool deny_delete = false;
+  bool deny_purge = false;
+  bool allow_rollup_hdrs = false;
+  bool discard_new_per_subject = false;
+  uint64_t first_seq = 0;
+  std::string compression = "none";
+  Json consumer_limits = Json::object();
+  Json placement;  // kept as sent
+  std::map<std::string, std::string> metadata;
+};
+
+// Parses a StreamConfig request body; fills defaults. Unknown fields are
+// ignored, wrong types give 10025.
+std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig* out);
+// Validates and normalises (defaults, derived limits). `error` gets a 10052
+// style text on failure.
+std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg);
+Json ToJson(const StreamConfig& c);
+
+enum class DeliverPolicy { kAll, kLast, kNew, kByStartSequence, kByStartTime, kLastPerSubject };
+enum class AckPolicy { kNone, kAll, kExplicit };
+enum class ReplayPolicy { kInstant, kOriginal };
+
+struct ConsumerConfig {
+  std::string durable_name;
+  std::string name;
+  std::string description;
+  DeliverPolicy deliver_policy = DeliverPolicy::kAll;
+  uint64_t opt_start_seq = 0;
+  int64_t opt_start_time = 0;  // unix ns; 0 = unset
+  AckPolicy ack_policy = AckPolicy::kNone;
+  int64_t ack_wait = 0;  // ns
+  int64_t max_deliver = -1;
+  std::vector<int64_t> backoff;
+  std::string filter_subject;
+  std::vector<std::string> filter_subjects;
+  ReplayPolicy replay_policy = ReplayPolicy::kInstant;
+  uint64_t rate_limit_bps = 0;
+  std::string sample_freq;
+  int64_t max_waiting = 0;
+  int64_t max_ack_pending = 0;
+  bool flow_control = false;
+  bool headers_only = false;
+  int64_t max_batch = 0;
+  int64_t max_expires = 0;
+  int64_t max_bytes = 0;
+  std::string deliver_subject;
+  std::string deliver_group;
+  int64_t idle_heartbeat = 0;
+  int64_t inactive_threshold = 0;
+  int64_t num_replicas = 0;
+  bool mem_storage = false;
+  std::map<std::string, std::string> metadata;
+  int64_t pause_until = 0;  // unix ns; 0 = not paused
+
+  bool is_pull() const { return deliver_subject.empty(); }
+  bool is_durable() const { return !durable_name.empty(); }
+  // The filters in effect: filter_subjects, or filter_subject, or none.
+  std::vector<std::string> Filters() const;
+};
+
+std::optional<ApiError> ParseConsumerConfig(const nlohmann::json& j, ConsumerConfig* out);
+Json ToJson(const ConsumerConfig& c);
+
+// RFC 3339 with nanoseconds in UTC, as Go prints time.Time; 0 gives the
+// zero time "0001-01-01T00:00:00Z".
+std::string FormatTime(int64_t unix_ns);
+// Parses the same form (and offsets); returns false on bad input.
+bool ParseTime(const std::string& s, int64_t* unix_ns);
+int64_t NowNs();
+
+std::string Base64Encode(std::string_view in);
+bool ValidStreamName(std::string_view name);
+
+}  // namespace fjord::jetstream

@@ -1,0 +1,96 @@
+#include "server/auth.h"
+
+#include <crypt.h>
+#include <openssl/crypto.h>
+
+#include "proto/parser.h"
+
+namespace fjord::server {
+namespace {
+
+bool MatchesAny(const std::vector<std::string>& patterns, std::string_view subject) {
+  for (const auto& p : patterns)
+    if (proto::SubjectMatches(subject, p)) return true;
+  return false;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+bool PermissionChecker::CanPublish(std::string_view subject) {
+  auto it = pub_cache_.find(std::string(subject));
+  if (it != pub_cache_.end()) return it->second;
+  bool ok = (p_.publish.allow.empty() || MatchesAny(p_.publish.allow, subject)) &&
+            !MatchesAny(p_.publish.deny, subject);
+  if (pub_cache_.size() > 1024) pub_cache_.clear();
+  pub_cache_.emplace(std::string(subject), ok);
+  return ok;
+}
+
+bool PermissionChecker::CanSubscribe(std::string_view subject) const {
+  if (!p_.subscribe.allow.empty()) {
+    bool allowed = false;
+    for (const auto& a : p_.subscribe.allow)
+      if (proto::SubjectIsSubsetOf(subject, a)) allowed = true;
+    if (!allowed) return false;
+  }
+  for (const auto& d : p_.subscribe.deny)
+    if (proto::SubjectIsSubsetOf(subject, d)) return false;
+  return true;
+}
+
+bool PermissionChecker::DeliveryDenied(std::string_view subject) const {
+  return MatchesAny(p_.subscribe.deny, subject);
+}
+
+bool AuthRequired(const Config& cfg) {
+  return !cfg.token.empty() || !cfg.user.empty() || !cfg.users.empty();
+}
+
+bool PasswordMatches(std::string_view stored, std::string_view given) {
+  if (stored.size() > 4 && stored[0] == '$' && stored[1] == '2' && stored[3] == '$') {
+    crypt_data data{};
+    std::string s(stored), g(given);
+    const char* out = crypt_r(g.c_str(), s.c_str(), &data);
+    return out && out[0] != '*' && ConstantTimeEquals(out, stored);
+  }
+  return ConstantTimeEquals(stored, given);
+}
+
+AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
+  AuthResult r;
+  if (!cfg.users.empty()) {
+    std::string_view name = creds.user;
+    bool by_default = false;
+    if (name.empty() && creds.pass.empty() && !cfg.no_auth_user.empty()) {
+      name = cfg.no_auth_user;
+      by_default = true;
+    }
+    for (const auto& u : cfg.users) {
+      if (u.name != name) continue;
+      if (!by_default && !PasswordMatches(u.password, creds.pass)) return r;
+      r.ok = true;
+      r.user = u.name;
+      if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
+      return r;
+    }
+    return r;
+  }
+  if (!cfg.user.empty()) {
+    r.ok = creds.user == cfg.user && PasswordMatches(cfg.password, creds.pass);
+    r.user = cfg.user;
+    return r;
+  }
+  if (!cfg.token.empty()) {
+    r.ok = PasswordMatches(cfg.token, creds.token);
+    return r;
+  }
+  r.ok = true;
+  return r;
+}
+
+}  // namespace fjord::server

@@ -1,0 +1,50 @@
+#pragma once
+// Client authentication and per-user permissions.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "server/config.h"
+
+namespace fjord::server {
+
+struct Credentials {
+  std::string token;
+  std::string user;
+  std::string pass;
+};
+
+// Subject permission checks for one user, with a small cache of publish
+// decisions (publish subjects repeat, and the check runs on every PUB).
+// Owned by one connection; not thread-safe.
+class PermissionChecker {
+ public:
+  explicit PermissionChecker(Permissions p) : p_(std::move(p)) {}
+  bool CanPublish(std::string_view subject);
+  bool CanSubscribe(std::string_view subject) const;
+  // A message on `subject` must not reach this user if subscribe-deny
+  // covers it, even through a wider wildcard subscription.
+  bool DeliveryDenied(std::string_view subject) const;
+  bool HasSubscribeDeny() const { return !p_.subscribe.deny.empty(); }
+
+ private:
+  Permissions p_;
+  std::unordered_map<std::string, bool> pub_cache_;
+};
+
+bool AuthRequired(const Config& cfg);
+
+struct AuthResult {
+  bool ok = false;
+  std::string user;
+  std::unique_ptr<PermissionChecker> permissions;  // null = everything allowed
+};
+
+AuthResult Authenticate(const Config& cfg, const Credentials& creds);
+
+// Checks a password against a plain or bcrypt stored value, in constant
+// time for plain ones.
+bool PasswordMatches(std::string_view stored, std::string_view given);
+
+}  // namespace fjord::server

@@ -1,0 +1,515 @@
+#include "server/client.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "server/server.h"
+
+namespace fjord::server {
+namespace {
+
+constexpr size_t kInitialReadBuf = 32 * 1024;
+constexpr size_t kMinReadSpace = 4 * 1024;
+constexpr size_t kKeepWriteCapacity = 1024 * 1024;
+
+// Appends a decimal number.
+inline void AppendNum(std::string& s, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  s.append(buf, r.ptr);
+}
+
+}  // namespace
+
+Client::Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket socket, uint64_t cid,
+               std::shared_ptr<const Config> cfg)
+    : server_(server),
+      ctx_(ctx),
+      socket_(std::move(socket)),
+      timer_(ctx),
+      cid_(cid),
+      cfg_(std::move(cfg)) {
+  limits_.max_control_line = size_t(cfg_->max_control_line);
+  limits_.max_payload = cfg_->max_payload;
+  asio::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) ip_ = ep.address().to_string();
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+Client::~Client() = default;
+
+void Client::Start(bool reject) {
+  auth_required_ = AuthRequired(*cfg_);
+  // nats-server pre-fills verbose and pedantic as true before CONNECT.
+  verbose_ = true;
+  pedantic_ = true;
+  start_ = last_in_ = Clock::now();
+  auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
+  next_ping_ = start_ + std::chrono::milliseconds(first_ping);
+  Queue(server_->InfoLine(cid_, ip_));
+  if (reject) {
+    log::Warn("{}:{} - cid:{} - maximum connections exceeded", ip_, 0, cid_);
+    SendErrAndClose("maximum connections exceeded");
+    Server::FlushDirty();
+    return;
+  }
+  log::Debug("{} - cid:{} - Client connection created", ip_, cid_);
+  Server::FlushDirty();
+  rbuf_.resize(kInitialReadBuf);
+  DoRead();
+  ScheduleTick();
+}
+
+// --- reading -----------------------------------------------------------------
+
+void Client::DoRead() {
+  if (closed_ || closing_) return;
+  if (rbuf_.size() - rend_ < kMinReadSpace) {
+    if (rstart_ > 0) {
+      std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+      rend_ -= rstart_;
+      rstart_ = 0;
+    }
+    if (rbuf_.size() - rend_ < kMinReadSpace) rbuf_.resize(rbuf_.size() * 2);
+  }
+  auto self = shared_from_this();
+  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                          [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+}
+
+void Client::OnRead(const asio::error_code& ec, size_t n) {
+  if (closed_) return;
+  if (ec) {
+    CloseNow(ec == asio::error::eof ? "Client Closed" : "Read Error");
+    return;
+  }
+  rend_ += n;
+  last_in_ = Clock::now();
+  Process();
+  Server::FlushDirty();
+  // Give back a buffer that grew for one large message.
+  if (rstart_ == rend_ && rbuf_.size() > 4 * kInitialReadBuf) {
+    rbuf_.assign(kInitialReadBuf, 0);
+    rstart_ = rend_ = 0;
+  }
+  DoRead();
+}
+
+void Client::Process() {
+  while (rstart_ < rend_ && !closing_ && !closed_) {
+    proto::Command cmd;
+    size_t used = 0;
+    auto st = proto::Next(rbuf_.data() + rstart_, rend_ - rstart_, limits_, &cmd, &used);
+    if (st == proto::Status::kIncomplete) break;
+    switch (st) {
+      case proto::Status::kOk:
+        break;
+      case proto::Status::kUnknownOp:
+        SendErrAndClose("Unknown Protocol Operation");
+        return;
+      case proto::Status::kControlLine:
+        SendErrAndClose("maximum control line exceeded");
+        return;
+      case proto::Status::kMaxPayload:
+        SendErrAndClose("Maximum Payload Violation");
+        return;
+      default:
+        CloseNow("Protocol Error");
+        return;
+    }
+    rstart_ += used;
+    Dispatch(cmd);
+  }
+  if (rstart_ == rend_) rstart_ = rend_ = 0;
+}
+
+void Client::Dispatch(const proto::Command& cmd) {
+  using proto::Op;
+  if (auth_required_ && !connected_ && cmd.op != Op::kConnect) {
+    SendErrAndClose("Authorization Violation");
+    return;
+  }
+  switch (cmd.op) {
+    case Op::kConnect:
+      ProcessConnect(cmd.json);
+      break;
+    case Op::kPub:
+    case Op::kHPub:
+      ProcessPub(cmd);
+      break;
+    case Op::kSub:
+      ProcessSub(cmd);
+      break;
+    case Op::kUnsub:
+      ProcessUnsub(cmd);
+      break;
+    case Op::kPing:
+      Queue("PONG\r\n");
+      break;
+    case Op::kPong:
+      pings_out_ = 0;
+      break;
+    case Op::kErr:
+      CloseNow("Client sent -ERR");
+      break;
+    case Op::kInfo:
+    case Op::kOk:
+    case Op::kNone:
+      break;
+  }
+}
+
+void Client::ProcessConnect(std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    CloseNow("Invalid CONNECT");
+    return;
+  }
+  auto get_bool = [&](const char* k, bool def) {
+    auto it = j.find(k);
+    return (it != j.end() && it->is_boolean()) ? it->get<bool>() : def;
+  };
+  auto get_str = [&](const char* k) {
+    auto it = j.find(k);
+    return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+  };
+  verbose_ = get_bool("verbose", true);
+  pedantic_ = get_bool("pedantic", true);
+  echo_ = get_bool("echo", true);
+  headers_ = get_bool("headers", false) && !cfg_->no_header_support;
+  no_responders_ = get_bool("no_responders", false);
+  int64_t protocol = 0;
+  if (auto it = j.find("protocol"); it != j.end() && it->is_number_integer()) protocol = it->get<int64_t>();
+  if (protocol < 0 || protocol > 1) {
+    SendErrAndClose("invalid client protocol");
+    return;
+  }
+  if (!get_str("account").empty() || !get_str("new_account").empty()) {
+    SendErrAndClose("Authorization Violation");
+    return;
+  }
+  if (auth_required_) {
+    Credentials creds{get_str("auth_token"), get_str("user"), get_str("pass")};
+    AuthResult r = Authenticate(*cfg_, creds);
+    if (!r.ok) {
+      log::Error("{} - cid:{} - authentication error", ip_, cid_);
+      SendErrAndClose("Authorization Violation");
+      return;
+    }
+    perms_ = std::move(r.permissions);
+  }
+  if (no_responders_ && !headers_) {
+    SendErrAndClose("no responders requires headers support");
+    return;
+  }
+  connected_ = true;
+  if (verbose_) Queue("+OK\r\n");
+}
+
+void Client::ProcessPub(const proto::Command& cmd) {
+  if (cmd.op == proto::Op::kHPub && !headers_) {
+    CloseNow("Headers not negotiated");
+    return;
+  }
+  auto& st = server_->stats();
+  st.in_msgs.fetch_add(1, std::memory_order_relaxed);
+  st.in_bytes.fetch_add(cmd.payload.size(), std::memory_order_relaxed);
+  if (pedantic_ && !proto::ValidLiteralSubject(cmd.subject)) {
+    SendErr("Invalid Publish Subject");
+    return;
+  }
+  if (perms_ && !perms_->CanPublish(cmd.subject)) {
+    SendErr(fmt::format("Permissions Violation for Publish to \"{}\"", cmd.subject));
+    return;
+  }
+  if (verbose_) Queue("+OK\r\n");
+  size_t n = server_->Route(this, cmd.subject, cmd.reply, cmd.hdr_len, cmd.payload);
+  if (n == 0 && no_responders_ && !cmd.reply.empty()) SendNoResponders(cmd.reply);
+}
+
+void Client::SendNoResponders(std::string_view reply) {
+  // Only to a plain subscription of this same connection that would receive
+  // the reply.
+  auto r = server_->sublist().Match(reply);
+  for (const auto& s : r->psubs) {
+    if (s->client.get() != this || s->closed) continue;
+    static constexpr std::string_view kHdr = "NATS/1.0 503\r\n\r\n";
+    QueueMsg(*s, reply, {}, uint32_t(kHdr.size()), kHdr);
+    return;
+  }
+}
+
+void Client::ProcessSub(const proto::Command& cmd) {
+  if (!proto::ValidSubscribeSubject(cmd.subject) ||
+      (!cmd.queue.empty() && !proto::ValidLiteralSubject(cmd.queue))) {
+    SendErr("Invalid Subject");
+    return;
+  }
+  if (perms_ && !perms_->CanSubscribe(cmd.subject)) {
+    if (cmd.queue.empty()) {
+      SendErr(fmt::format("Permissions Violation for Subscription to \"{}\"", cmd.subject));
+    } else {
+      SendErr(fmt::format("Permissions Violation for Subscription to \"{}\" using queue \"{}\"",
+                          cmd.subject, cmd.queue));
+    }
+    return;
+  }
+  SubPtr sub;
+  {
+    std::lock_guard lock(subs_mu_);
+    if (subs_.count(std::string(cmd.sid))) {
+      if (verbose_) Queue("+OK\r\n");
+      return;
+    }
+    if (cfg_->max_subscriptions > 0 && int64_t(subs_.size()) >= cfg_->max_subscriptions) {
+      SendErr("maximum subscriptions exceeded");
+      return;
+    }
+    sub = std::make_shared<Subscription>();
+    sub->client = shared_from_this();
+    sub->subject = cmd.subject;
+    sub->queue = cmd.queue;
+    sub->sid = cmd.sid;
+    subs_.emplace(sub->sid, sub);
+  }
+  server_->sublist().Insert(sub);
+  if (verbose_) Queue("+OK\r\n");
+}
+
+void Client::ProcessUnsub(const proto::Command& cmd) {
+  SubPtr sub;
+  {
+    std::lock_guard lock(subs_mu_);
+    auto it = subs_.find(std::string(cmd.sid));
+    if (it != subs_.end()) {
+      sub = it->second;
+      uint64_t max = uint64_t(cmd.max_msgs);
+      if (max > 0 && max > sub->delivered.load()) {
+        sub->max.store(max);
+        sub = nullptr;  // stays until the limit is reached
+      } else {
+        subs_.erase(it);
+      }
+    }
+  }
+  if (sub) {
+    sub->closed = true;
+    server_->sublist().Remove(sub);
+  }
+  if (verbose_) Queue("+OK\r\n");
+}
+
+void Client::AutoUnsubscribed(const SubPtr& sub) {
+  sub->closed = true;
+  server_->sublist().Remove(sub);
+  std::lock_guard lock(subs_mu_);
+  auto it = subs_.find(sub->sid);
+  if (it != subs_.end() && it->second == sub) subs_.erase(it);
+}
+
+// --- writing -----------------------------------------------------------------
+
+bool Client::Queue(std::string_view a, std::string_view b, std::string_view c) {
+  bool schedule = false;
+  {
+    std::lock_guard lock(out_mu_);
+    if (dead_) return false;
+    out_.append(a);
+    out_.append(b);
+    out_.append(c);
+    if (!flush_scheduled_) schedule = flush_scheduled_ = true;
+  }
+  if (schedule) Server::MarkDirty(shared_from_this());
+  return true;
+}
+
+void Client::QueueRaw(std::string_view bytes) { Queue(bytes); }
+
+void Client::QueueMsg(const Subscription& sub, std::string_view subject, std::string_view reply,
+                      uint32_t hdr_len, std::string_view payload) {
+  if (perms_ && perms_->HasSubscribeDeny() && perms_->DeliveryDenied(subject)) return;
+  bool with_headers = hdr_len > 0 && headers_;
+  std::string_view body = payload;
+  if (hdr_len > 0 && !headers_) body = payload.substr(hdr_len);
+  bool schedule = false;
+  bool slow = false;
+  {
+    std::lock_guard lock(out_mu_);
+    if (dead_) return;
+    std::string& o = out_;
+    o.append(with_headers ? "HMSG " : "MSG ");
+    o.append(subject);
+    o.push_back(' ');
+    o.append(sub.sid);
+    o.push_back(' ');
+    if (!reply.empty()) {
+      o.append(reply);
+      o.push_back(' ');
+    }
+    if (with_headers) {
+      AppendNum(o, hdr_len);
+      o.push_back(' ');
+    }
+    AppendNum(o, body.size());
+    o.append("\r\n", 2);
+    o.append(body);
+    o.append("\r\n", 2);
+    if (int64_t(o.size()) > cfg_->max_pending) {
+      slow = slow_ = dead_ = true;
+      o.clear();
+    } else if (!flush_scheduled_) {
+      schedule = flush_scheduled_ = true;
+    }
+  }
+  auto& st = server_->stats();
+  st.out_msgs.fetch_add(1, std::memory_order_relaxed);
+  st.out_bytes.fetch_add(body.size(), std::memory_order_relaxed);
+  if (slow) {
+    st.slow_consumers.fetch_add(1, std::memory_order_relaxed);
+    log::Info("{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", ip_, cid_,
+              cfg_->max_pending);
+    CloseAsync("Slow Consumer (Pending Bytes)");
+    return;
+  }
+  if (schedule) Server::MarkDirty(const_cast<Client*>(this)->shared_from_this());
+}
+
+void Client::Flush() {
+  if (closed_) return;
+  std::unique_lock lock(out_mu_);
+  flush_scheduled_ = false;
+  if (writing_ || out_.empty()) return;
+  std::swap(out_, wbuf_);
+  writing_ = true;
+  lock.unlock();
+  write_started_ = Clock::now();
+  auto self = shared_from_this();
+  asio::async_write(socket_, asio::buffer(wbuf_),
+                    [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); });
+}
+
+void Client::OnWrite(const asio::error_code& ec) {
+  if (wbuf_.capacity() > kKeepWriteCapacity) {
+    std::string().swap(wbuf_);
+  } else {
+    wbuf_.clear();
+  }
+  bool more;
+  {
+    std::lock_guard lock(out_mu_);
+    writing_ = false;
+    more = !out_.empty();
+  }
+  if (closed_) return;
+  if (ec) {
+    CloseNow("Write Error");
+    return;
+  }
+  if (more) {
+    Flush();
+  } else if (close_after_flush_) {
+    CloseNow("Closed after error");
+  }
+}
+
+void Client::SendErr(std::string_view text) {
+  log::Debug("{} - cid:{} - -ERR '{}'", ip_, cid_, text);
+  Queue("-ERR '", text, "'\r\n");
+}
+
+void Client::SendErrAndClose(std::string_view text) {
+  if (closing_) return;
+  log::Error("{} - cid:{} - {}", ip_, cid_, text);
+  Queue("-ERR '", text, "'\r\n");
+  closing_ = true;
+  close_after_flush_ = true;
+  {
+    std::lock_guard lock(out_mu_);
+    dead_ = true;  // nothing after the error
+  }
+}
+
+void Client::CloseAsync(const char* reason) {
+  auto self = shared_from_this();
+  asio::post(ctx_, [self, reason] { self->CloseNow(reason); });
+}
+
+void Client::CloseNow(const char* reason) {
+  if (closed_) return;
+  closed_ = true;
+  closing_ = true;
+  log::Debug("{} - cid:{} - Client connection closed: {}", ip_, cid_, reason);
+  std::unordered_map<std::string, SubPtr> subs;
+  {
+    std::lock_guard lock(subs_mu_);
+    subs.swap(subs_);
+  }
+  for (auto& [sid, sub] : subs) {
+    sub->closed = true;
+    server_->sublist().Remove(sub);
+    sub->client.reset();  // break the Client <-> Subscription cycle
+  }
+  {
+    std::lock_guard lock(out_mu_);
+    dead_ = true;
+    out_.clear();
+  }
+  asio::error_code ec;
+  timer_.cancel();
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  server_->RemoveClient(cid_);
+}
+
+// --- keep-alive and deadlines -------------------------------------------------
+
+void Client::ScheduleTick() {
+  timer_.expires_after(std::chrono::milliseconds(250));
+  auto self = shared_from_this();
+  timer_.async_wait([self](const asio::error_code& ec) {
+    if (!ec && !self->closed_) self->Tick();
+  });
+}
+
+void Client::Tick() {
+  auto now = Clock::now();
+  if (!connected_ && auth_required_ &&
+      now - start_ >= std::chrono::milliseconds(cfg_->auth_timeout_ms)) {
+    SendErrAndClose("Authentication Timeout");
+    Server::FlushDirty();
+    return;
+  }
+  bool writing;
+  {
+    std::lock_guard lock(out_mu_);
+    writing = writing_;
+  }
+  if (writing && now - write_started_ >= std::chrono::milliseconds(cfg_->write_deadline_ms)) {
+    server_->stats().slow_consumers.fetch_add(1, std::memory_order_relaxed);
+    log::Info("{} - cid:{} - Slow Consumer Detected: WriteDeadline of {}ms Exceeded", ip_, cid_,
+              cfg_->write_deadline_ms);
+    CloseNow("Slow Consumer (Write Deadline)");
+    return;
+  }
+  if (now >= next_ping_) {
+    auto interval = std::chrono::milliseconds(cfg_->ping_interval_ms);
+    next_ping_ = now + interval;
+    // Skip the PING if the client has been talking to us recently.
+    bool recent = pings_out_ == 0 && now - last_in_ < interval && now - start_ > interval;
+    if (!recent) {
+      if (pings_out_ + 1 > cfg_->ping_max) {
+        SendErrAndClose("Stale Connection");
+        Server::FlushDirty();
+        return;
+      }
+      ++pings_out_;
+      Queue("PING\r\n");
+      Server::FlushDirty();
+    }
+  }
+  ScheduleTick();
+}
+
+}  // namespace fjord::server

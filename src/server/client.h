@@ -1,0 +1,111 @@
+#pragma once
+// One client connection. All of its handlers run on the thread of the
+// io_context it was accepted on; only QueueMsg/QueueRaw/CloseAsync may be
+// called from other threads.
+#include <asio.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/parser.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/sublist.h"
+
+namespace fjord::server {
+
+class Server;
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket socket, uint64_t cid,
+         std::shared_ptr<const Config> cfg);
+  ~Client();
+
+  // Sends INFO and starts reading. With `reject`, sends the
+  // max-connections error right after INFO and closes.
+  void Start(bool reject);
+
+  uint64_t cid() const { return cid_; }
+  asio::io_context& context() { return ctx_; }
+  bool echo() const { return echo_; }
+
+  // Thread-safe: formats a MSG/HMSG for `sub` into the outbound buffer and
+  // marks the connection dirty for the current batch.
+  void QueueMsg(const Subscription& sub, std::string_view subject, std::string_view reply,
+                uint32_t hdr_len, std::string_view payload);
+  // Thread-safe: queues protocol bytes as they are.
+  void QueueRaw(std::string_view bytes);
+  // Owner thread only: writes what is queued.
+  void Flush();
+  // Thread-safe: closes the connection on its own thread.
+  void CloseAsync(const char* reason);
+  // Thread-safe: an auto-unsubscribe limit was reached on `sub`.
+  void AutoUnsubscribed(const SubPtr& sub);
+
+ private:
+  void DoRead();
+  void OnRead(const asio::error_code& ec, size_t n);
+  void Process();
+  void Dispatch(const proto::Command& cmd);
+  void ProcessConnect(std::string_view json);
+  void ProcessPub(const proto::Command& cmd);
+  void ProcessSub(const proto::Command& cmd);
+  void ProcessUnsub(const proto::Command& cmd);
+  void SendNoResponders(std::string_view reply);
+  void SendErr(std::string_view text);
+  void SendErrAndClose(std::string_view text);
+  void OnWrite(const asio::error_code& ec);
+  void CloseNow(const char* reason);
+  void Tick();
+  void ScheduleTick();
+  bool Queue(std::string_view a, std::string_view b = {}, std::string_view c = {});
+
+  Server* server_;
+  asio::io_context& ctx_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  const uint64_t cid_;
+  std::shared_ptr<const Config> cfg_;
+  std::string ip_;
+  proto::Limits limits_;
+
+  // Read side (owner thread).
+  std::vector<char> rbuf_;
+  size_t rstart_ = 0, rend_ = 0;
+  bool connected_ = false;
+  bool auth_required_ = false;
+  bool verbose_ = false;  // until CONNECT: see Start()
+  bool pedantic_ = false;
+  bool echo_ = true;
+  bool headers_ = false;
+  bool no_responders_ = false;
+  bool closing_ = false;  // no more input is processed
+  bool closed_ = false;
+  std::unique_ptr<PermissionChecker> perms_;
+  std::unordered_map<std::string, SubPtr> subs_;  // by sid; guarded by subs_mu_
+  std::mutex subs_mu_;
+
+  // Keep-alive and deadlines (owner thread).
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start_;
+  Clock::time_point last_in_;
+  Clock::time_point next_ping_;
+  int pings_out_ = 0;
+
+  // Write side.
+  std::mutex out_mu_;
+  std::string out_;          // guarded by out_mu_
+  bool flush_scheduled_ = false;  // guarded by out_mu_
+  bool writing_ = false;          // guarded by out_mu_
+  bool slow_ = false;             // guarded by out_mu_
+  bool dead_ = false;             // guarded by out_mu_: drop further output
+  std::string wbuf_;  // owner thread: bytes being written
+  Clock::time_point write_started_;
+  bool close_after_flush_ = false;
+};
+
+}  // namespace fjord::server

@@ -1,0 +1,56 @@
+#pragma once
+// What the core server needs to run: filled by the application from the
+// config file and command line (conf/options.h), and by tests directly.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fjord::server {
+
+struct PermissionSet {
+  std::vector<std::string> allow;  // empty = everything allowed
+  std::vector<std::string> deny;
+};
+
+struct Permissions {
+  PermissionSet publish;
+  PermissionSet subscribe;
+};
+
+struct User {
+  std::string name;
+  std::string password;  // plain, or a bcrypt hash ("$2a$", "$2b$", "$2y$")
+  bool has_permissions = false;
+  Permissions permissions;
+};
+
+struct Config {
+  std::string server_name;  // defaults to the server id
+  std::string host = "0.0.0.0";
+  int port = 4222;
+  int io_threads = 0;  // 0 = number of cores
+
+  int64_t max_payload = 1024 * 1024;
+  int64_t max_control_line = 4096;
+  int64_t max_connections = 65536;
+  int64_t max_pending = 64 * 1024 * 1024;
+  int64_t max_subscriptions = 0;  // 0 = unlimited
+  int64_t ping_interval_ms = 2 * 60 * 1000;
+  int ping_max = 2;
+  int64_t write_deadline_ms = 10 * 1000;
+  int64_t auth_timeout_ms = 2000;
+  bool no_header_support = false;
+
+  // Authorization: at most one of token, user/password or users applies;
+  // users win over user/password, which win over token (as nats-server).
+  std::string token;
+  std::string user;
+  std::string password;
+  std::vector<User> users;
+  std::string no_auth_user;
+
+  bool jetstream = false;  // advertised in INFO
+  std::string jetstream_domain;
+};
+
+}  // namespace fjord::server

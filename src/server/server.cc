@@ -1,0 +1,293 @@
+#include "server/server.h"
+
+#include <openssl/rand.h>
+
+#include <condition_variable>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "base/log.h"
+#include "fjord_version.h"
+#include "proto/parser.h"
+#include "server/client.h"
+
+namespace fjord::server {
+namespace {
+
+// Output produced during one batch, flushed once at its end.
+thread_local std::vector<std::shared_ptr<Client>> t_dirty;
+thread_local asio::io_context* t_ctx = nullptr;
+thread_local uint32_t t_rand = 0x9e3779b9u;
+
+uint32_t FastRand() {
+  // xorshift32: queue member choice needs spread, not cryptographic quality.
+  uint32_t x = t_rand;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return t_rand = x;
+}
+
+std::string NewServerId() {
+  // nkey-style: 'N' + 55 base32 characters.
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  unsigned char raw[55];
+  RAND_bytes(raw, sizeof raw);
+  std::string id = "N";
+  for (unsigned char c : raw) id.push_back(kAlphabet[c % 32]);
+  return id;
+}
+
+}  // namespace
+
+Server::Server(Config cfg) : id_(NewServerId()) {
+  if (cfg.server_name.empty()) cfg.server_name = id_;
+  cfg_ = std::make_shared<const Config>(std::move(cfg));
+}
+
+Server::~Server() { Shutdown(); }
+
+std::shared_ptr<const Config> Server::config() const {
+  std::lock_guard lock(cfg_mu_);
+  return cfg_;
+}
+
+void Server::Reload(const Config& cfg) {
+  auto next = std::make_shared<Config>(cfg);
+  std::lock_guard lock(cfg_mu_);
+  next->server_name = cfg_->server_name;
+  next->host = cfg_->host;
+  next->port = cfg_->port;
+  next->io_threads = cfg_->io_threads;
+  next->jetstream = cfg_->jetstream;
+  cfg_ = std::move(next);
+}
+
+std::string Server::Start() {
+  auto cfg = config();
+  int n = cfg->io_threads > 0 ? cfg->io_threads : int(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  for (int i = 0; i < n; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(asio::make_work_guard(*contexts_.back()));
+  }
+  try {
+    asio::ip::tcp::resolver resolver(*contexts_[0]);
+    auto results = resolver.resolve(cfg->host, std::to_string(cfg->port),
+                                    asio::ip::resolver_base::passive);
+    asio::ip::tcp::endpoint ep = results.begin()->endpoint();
+    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
+    acceptor_->open(ep.protocol());
+    acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor_->bind(ep);
+    acceptor_->listen(asio::socket_base::max_listen_connections);
+    bound_port_ = acceptor_->local_endpoint().port();
+  } catch (const std::exception& e) {
+    return fmt::format("Error listening on port: {}:{}, \"{}\"", cfg->host, cfg->port, e.what());
+  }
+  Accept();
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this, i] {
+      t_ctx = contexts_[i].get();
+      t_rand = 0x9e3779b9u * uint32_t(i + 1);
+      contexts_[i]->run();
+    });
+  }
+  log::Info("Listening for client connections on {}:{}", cfg->host, bound_port_);
+  return {};
+}
+
+asio::io_context& Server::NextContext() {
+  return *contexts_[next_ctx_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void Server::Accept() {
+  asio::io_context& target = NextContext();
+  acceptor_->async_accept(target, [this, &target](const asio::error_code& ec,
+                                                  asio::ip::tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || shutting_down_) return;
+      log::Error("Error accepting client connection: {}", ec.message());
+      Accept();
+      return;
+    }
+    auto cfg = config();
+    uint64_t cid = next_cid_.fetch_add(1);
+    auto client = std::make_shared<Client>(this, target, std::move(socket), cid, cfg);
+    bool reject;
+    {
+      std::lock_guard lock(clients_mu_);
+      reject = int64_t(clients_.size()) >= cfg->max_connections;
+      clients_.emplace(cid, client);
+    }
+    stats_.total_connections.fetch_add(1, std::memory_order_relaxed);
+    asio::post(target, [client, reject] { client->Start(reject); });
+    Accept();
+  });
+}
+
+void Server::RemoveClient(uint64_t cid) {
+  std::lock_guard lock(clients_mu_);
+  clients_.erase(cid);
+}
+
+std::string Server::InfoLine(uint64_t cid, const std::string& client_ip) const {
+  auto cfg = config();
+  nlohmann::ordered_json j;
+  j["server_id"] = id_;
+  j["server_name"] = cfg->server_name;
+  j["version"] = kNatsCompatVersion;
+  j["proto"] = 1;
+  j["go"] = fmt::format("fjord{}", kFjordVersion);
+  j["host"] = cfg->host;
+  j["port"] = bound_port_;
+  j["headers"] = !cfg->no_header_support;
+  if (AuthRequired(*cfg)) j["auth_required"] = true;
+  j["max_payload"] = cfg->max_payload;
+  if (cfg->jetstream) j["jetstream"] = true;
+  j["client_id"] = cid;
+  j["client_ip"] = client_ip;
+  if (cfg->jetstream && !cfg->jetstream_domain.empty()) j["domain"] = cfg->jetstream_domain;
+  return "INFO " + j.dump() + " \r\n";
+}
+
+namespace {
+// Delivers to one subscription; false if it was skipped.
+inline bool DeliverTo(Client* src, Subscription& s, std::string_view subject,
+                      std::string_view reply, uint32_t hdr_len, std::string_view payload) {
+  if (s.closed.load(std::memory_order_relaxed)) return false;
+  if (s.handler) {
+    InternalMsg m;
+    m.subject = subject;
+    m.reply = reply;
+    m.hdr = payload.substr(0, hdr_len);
+    m.data = payload.substr(hdr_len);
+    m.client_id = src ? src->cid() : 0;
+    s.handler(m);
+    return true;
+  }
+  Client* c = s.client.get();
+  if (!c || (c == src && !src->echo())) return false;
+  uint64_t max = s.max.load(std::memory_order_relaxed);
+  uint64_t n = s.delivered.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (max && n > max) return false;
+  c->QueueMsg(s, subject, reply, hdr_len, payload);
+  return true;
+}
+}  // namespace
+
+size_t Server::Route(Client* src, std::string_view subject, std::string_view reply,
+                     uint32_t hdr_len, std::string_view payload) {
+  MatchPtr r = sublist_.Match(subject);
+  size_t n = 0;
+  for (const auto& s : r->psubs) {
+    if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
+      ++n;
+      if (s->max && s->delivered.load() >= s->max.load() && s->client) s->client->AutoUnsubscribed(s);
+    }
+  }
+  for (const auto& group : r->qsubs) {
+    size_t size = group.size();
+    size_t start = FastRand() % size;
+    for (size_t k = 0; k < size; ++k) {
+      const SubPtr& s = group[(start + k) % size];
+      if (s->client && s->client.get() == src && !src->echo()) continue;
+      if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
+        ++n;
+        if (s->max && s->delivered.load() >= s->max.load() && s->client) s->client->AutoUnsubscribed(s);
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+SubPtr Server::SubscribeInternal(std::string_view subject, InternalHandler handler) {
+  auto sub = std::make_shared<Subscription>();
+  sub->subject = subject;
+  sub->handler = std::move(handler);
+  sublist_.Insert(sub);
+  return sub;
+}
+
+void Server::UnsubscribeInternal(const SubPtr& sub) {
+  sub->closed = true;
+  sublist_.Remove(sub);
+}
+
+size_t Server::PublishInternal(std::string_view subject, std::string_view reply,
+                               std::string_view hdr, std::string_view data) {
+  size_t n;
+  if (hdr.empty()) {
+    n = Route(nullptr, subject, reply, 0, data);
+  } else {
+    std::string payload;
+    payload.reserve(hdr.size() + data.size());
+    payload.append(hdr);
+    payload.append(data);
+    n = Route(nullptr, subject, reply, uint32_t(hdr.size()), payload);
+  }
+  // Off the I/O threads nothing else would flush this output.
+  if (t_ctx == nullptr) FlushDirty();
+  return n;
+}
+
+void Server::MarkDirty(const std::shared_ptr<Client>& c) { t_dirty.push_back(c); }
+
+void Server::FlushDirty() {
+  if (t_dirty.empty()) return;
+  std::vector<std::shared_ptr<Client>> dirty;
+  dirty.swap(t_dirty);
+  for (auto& c : dirty) {
+    if (&c->context() == t_ctx) {
+      c->Flush();
+    } else {
+      asio::post(c->context(), [c] { c->Flush(); });
+    }
+  }
+  dirty.clear();
+  if (t_dirty.empty()) t_dirty.swap(dirty);  // keep the capacity
+}
+
+void Server::Shutdown() {
+  if (shutting_down_.exchange(true)) {
+    return;
+  }
+  if (acceptor_) {
+    asio::post(*contexts_[0], [this] {
+      asio::error_code ec;
+      acceptor_->close(ec);
+    });
+  }
+  std::vector<std::shared_ptr<Client>> clients;
+  {
+    std::lock_guard lock(clients_mu_);
+    for (auto& [cid, c] : clients_) clients.push_back(c);
+  }
+  for (auto& c : clients) c->CloseAsync("Server Shutdown");
+  clients.clear();
+  for (auto& g : guards_) g.reset();
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();
+      } else {
+        t.join();
+      }
+    }
+  }
+  {
+    std::lock_guard lock(clients_mu_);
+    clients_.clear();
+  }
+  std::lock_guard lock(done_mu_);
+  done_ = true;
+  done_cv_.notify_all();
+}
+
+void Server::Wait() {
+  std::unique_lock lock(done_mu_);
+  done_cv_.wait(lock, [this] { return done_; });
+}
+
+}  // namespace fjord::server

@@ -1,0 +1,238 @@
+#include "server/sublist.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace fjord::server {
+
+struct Sublist::Node {
+  std::unique_ptr<Level> next;
+  std::vector<SubPtr> psubs;
+  std::map<std::string, std::vector<SubPtr>, std::less<>> qsubs;
+  bool empty() const { return !next && psubs.empty() && qsubs.empty(); }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct Sublist::Level {
+  std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>> nodes;
+  std::unique_ptr<Node> pwc;  // '*'
+  std::unique_ptr<Node> fwc;  // '>'
+  bool empty() const { return nodes.empty() && !pwc && !fwc; }
+};
+
+namespace {
+
+std::atomic<uint64_t> g_next_id{1};
+
+template <typename F>
+void ForEachToken(std::string_view s, F&& f) {
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    if (dot == std::string_view::npos) {
+      f(s.substr(start));
+      return;
+    }
+    f(s.substr(start, dot - start));
+    start = dot + 1;
+  }
+}
+
+struct Cache {
+  uint64_t owner = 0;
+  uint64_t gen = 0;
+  std::unordered_map<std::string, MatchPtr, StringHash, std::equal_to<>> map;
+};
+constexpr size_t kMaxCache = 4096;
+
+thread_local Cache t_cache;
+
+}  // namespace
+
+Sublist::Sublist() : root_(std::make_unique<Level>()), id_(g_next_id.fetch_add(1)) {}
+Sublist::~Sublist() = default;
+
+void Sublist::Insert(const SubPtr& sub) {
+  std::unique_lock lock(mu_);
+  Level* level = root_.get();
+  Node* node = nullptr;
+  std::vector<std::string_view> toks;
+  ForEachToken(sub->subject, [&](std::string_view t) { toks.push_back(t); });
+  for (size_t i = 0; i < toks.size(); ++i) {
+    std::string_view t = toks[i];
+    std::unique_ptr<Node>* slot;
+    if (t == "*") {
+      slot = &level->pwc;
+    } else if (t == ">") {
+      slot = &level->fwc;
+    } else {
+      auto it = level->nodes.find(t);
+      if (it == level->nodes.end()) it = level->nodes.emplace(std::string(t), nullptr).first;
+      slot = &it->second;
+    }
+    if (!*slot) *slot = std::make_unique<Node>();
+    node = slot->get();
+    if (i + 1 < toks.size()) {
+      if (!node->next) node->next = std::make_unique<Level>();
+      level = node->next.get();
+    }
+  }
+  if (sub->queue.empty()) {
+    node->psubs.push_back(sub);
+  } else {
+    node->qsubs[sub->queue].push_back(sub);
+  }
+  ++count_;
+  gen_.fetch_add(1, std::memory_order_release);
+}
+
+bool Sublist::Remove(const SubPtr& sub) {
+  std::unique_lock lock(mu_);
+  std::vector<std::string_view> toks;
+  ForEachToken(sub->subject, [&](std::string_view t) { toks.push_back(t); });
+  // Walk down remembering the path so empty nodes can be pruned.
+  struct Step {
+    Level* level;
+    std::string_view tok;
+    Node* node;
+  };
+  std::vector<Step> path;
+  Level* level = root_.get();
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (!level) return false;
+    std::string_view t = toks[i];
+    Node* n = nullptr;
+    if (t == "*") {
+      n = level->pwc.get();
+    } else if (t == ">") {
+      n = level->fwc.get();
+    } else {
+      auto it = level->nodes.find(t);
+      if (it != level->nodes.end()) n = it->second.get();
+    }
+    if (!n) return false;
+    path.push_back({level, t, n});
+    level = n->next.get();
+  }
+  Node* node = path.back().node;
+  bool found = false;
+  if (sub->queue.empty()) {
+    auto it = std::find(node->psubs.begin(), node->psubs.end(), sub);
+    if (it != node->psubs.end()) {
+      node->psubs.erase(it);
+      found = true;
+    }
+  } else {
+    auto q = node->qsubs.find(sub->queue);
+    if (q != node->qsubs.end()) {
+      auto it = std::find(q->second.begin(), q->second.end(), sub);
+      if (it != q->second.end()) {
+        q->second.erase(it);
+        found = true;
+        if (q->second.empty()) node->qsubs.erase(q);
+      }
+    }
+  }
+  if (!found) return false;
+  // Prune from the leaf up.
+  for (size_t i = path.size(); i-- > 0;) {
+    Step& s = path[i];
+    if (s.node->next && s.node->next->empty()) s.node->next.reset();
+    if (!s.node->empty()) break;
+    if (s.tok == "*") {
+      s.level->pwc.reset();
+    } else if (s.tok == ">") {
+      s.level->fwc.reset();
+    } else {
+      s.level->nodes.erase(s.level->nodes.find(s.tok));
+    }
+  }
+  --count_;
+  gen_.fetch_add(1, std::memory_order_release);
+  return true;
+}
+
+size_t Sublist::Count() const {
+  std::shared_lock lock(mu_);
+  return count_;
+}
+
+namespace {
+void Collect(const std::vector<SubPtr>& psubs,
+             const std::map<std::string, std::vector<SubPtr>, std::less<>>& qsubs,
+             MatchResult* r, std::map<std::string_view, size_t>* qindex) {
+  r->psubs.insert(r->psubs.end(), psubs.begin(), psubs.end());
+  for (const auto& [name, members] : qsubs) {
+    if (members.empty()) continue;
+    auto it = qindex->find(name);
+    if (it == qindex->end()) {
+      qindex->emplace(name, r->qsubs.size());
+      r->qsubs.push_back(members);
+    } else {
+      auto& v = r->qsubs[it->second];
+      v.insert(v.end(), members.begin(), members.end());
+    }
+  }
+}
+}  // namespace
+
+MatchPtr Sublist::MatchLocked(std::string_view subject) const {
+  auto result = std::make_shared<MatchResult>();
+  std::vector<std::string_view> toks;
+  ForEachToken(subject, [&](std::string_view t) { toks.push_back(t); });
+  for (auto t : toks)
+    if (t.empty()) return result;  // invalid subjects match nothing
+  std::map<std::string_view, size_t> qindex;
+  // Iterative DFS over (level, token index).
+  struct Frame {
+    const Level* level;
+    size_t i;
+  };
+  std::vector<Frame> stack{{root_.get(), 0}};
+  while (!stack.empty()) {
+    Frame f = stack.back();
+    stack.pop_back();
+    const Level* l = f.level;
+    if (l->fwc) Collect(l->fwc->psubs, l->fwc->qsubs, result.get(), &qindex);
+    auto visit = [&](const Node* n) {
+      if (f.i + 1 == toks.size()) {
+        Collect(n->psubs, n->qsubs, result.get(), &qindex);
+      } else if (n->next) {
+        stack.push_back({n->next.get(), f.i + 1});
+      }
+    };
+    if (l->pwc) visit(l->pwc.get());
+    auto it = l->nodes.find(toks[f.i]);
+    if (it != l->nodes.end()) visit(it->second.get());
+  }
+  return result;
+}
+
+MatchPtr Sublist::Match(std::string_view subject) const {
+  uint64_t gen = gen_.load(std::memory_order_acquire);
+  Cache& c = t_cache;
+  if (c.owner != id_ || c.gen != gen) {
+    c.map.clear();
+    c.owner = id_;
+    c.gen = gen;
+  } else {
+    auto it = c.map.find(subject);
+    if (it != c.map.end()) return it->second;
+  }
+  MatchPtr r;
+  {
+    std::shared_lock lock(mu_);
+    r = MatchLocked(subject);
+  }
+  if (c.map.size() >= kMaxCache) c.map.clear();
+  c.map.emplace(std::string(subject), r);
+  return r;
+}
+
+}  // namespace fjord::server

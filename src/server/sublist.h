@@ -1,0 +1,79 @@
+#pragma once
+// The subject index: which subscriptions match a published subject.
+//
+// A token trie with `*` and `>` nodes, guarded by a reader-writer lock, in
+// front of which every thread keeps its own match cache. The cache is
+// invalidated by a generation counter that every Insert/Remove bumps, so the
+// hot path (a cache hit) takes no lock and touches no shared cache line
+// except the generation.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fjord::server {
+
+class Client;
+
+// A message as an internal subscriber sees it. Views are valid only during
+// the handler call.
+struct InternalMsg {
+  std::string_view subject;
+  std::string_view reply;
+  std::string_view hdr;   // raw header block, empty when none
+  std::string_view data;  // body without headers
+  uint64_t client_id = 0; // publishing client, 0 for internal publishes
+};
+// Runs on the publishing thread; must not block.
+using InternalHandler = std::function<void(const InternalMsg&)>;
+
+struct Subscription {
+  std::shared_ptr<Client> client;  // null for internal subscriptions
+  InternalHandler handler;         // set for internal subscriptions
+  std::string subject;
+  std::string queue;
+  std::string sid;
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> max{0};  // auto-unsubscribe after this many; 0 = none
+  std::atomic<bool> closed{false};
+};
+using SubPtr = std::shared_ptr<Subscription>;
+
+struct MatchResult {
+  std::vector<SubPtr> psubs;
+  std::vector<std::vector<SubPtr>> qsubs;  // one vector per queue group
+  bool empty() const { return psubs.empty() && qsubs.empty(); }
+};
+using MatchPtr = std::shared_ptr<const MatchResult>;
+
+class Sublist {
+ public:
+  Sublist();
+  ~Sublist();
+  Sublist(const Sublist&) = delete;
+  Sublist& operator=(const Sublist&) = delete;
+
+  // The subject must be valid (proto::ValidSubscribeSubject).
+  void Insert(const SubPtr& sub);
+  // Returns false if the subscription was not present.
+  bool Remove(const SubPtr& sub);
+  // Thread-safe; results may be cached per thread until the next change.
+  MatchPtr Match(std::string_view subject) const;
+  size_t Count() const;
+
+ private:
+  struct Level;
+  struct Node;
+  MatchPtr MatchLocked(std::string_view subject) const;
+
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<Level> root_;
+  size_t count_ = 0;
+  std::atomic<uint64_t> gen_{1};
+  const uint64_t id_;  // distinguishes Sublists in the thread-local caches
+};
+
+}  // namespace fjord::server

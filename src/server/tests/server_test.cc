@@ -1,0 +1,173 @@
+// End-to-end checks of the core server over real sockets with raw protocol.
+#include "server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <string>
+
+namespace fjord::server {
+namespace {
+
+using asio::ip::tcp;
+
+class Raw {
+ public:
+  explicit Raw(int port) : sock_(ctx_) { sock_.connect({asio::ip::make_address("127.0.0.1"), uint16_t(port)}); }
+  void Send(const std::string& s) { asio::write(sock_, asio::buffer(s)); }
+  // Reads until `want` appears in the accumulated input or 5 s pass.
+  bool Expect(const std::string& want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (buf_.find(want) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      sock_.non_blocking(true);
+      char tmp[4096];
+      asio::error_code ec;
+      size_t n = sock_.read_some(asio::buffer(tmp), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        continue;
+      }
+      if (ec) return buf_.find(want) != std::string::npos;
+      buf_.append(tmp, n);
+    }
+    buf_.erase(0, buf_.find(want) + want.size());
+    return true;
+  }
+  bool Closed() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    sock_.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+      char tmp[4096];
+      asio::error_code ec;
+      size_t n = sock_.read_some(asio::buffer(tmp), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        continue;
+      }
+      if (ec) return true;
+      buf_.append(tmp, n);
+    }
+    return false;
+  }
+  std::string& buf() { return buf_; }
+
+ private:
+  asio::io_context ctx_;
+  tcp::socket sock_;
+  std::string buf_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(Config cfg = {}) {
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cfg.io_threads = 2;
+    server_ = std::make_unique<Server>(cfg);
+    ASSERT_EQ(server_->Start(), "");
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+  int port() { return server_->bound_port(); }
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ServerTest, HandshakeVerboseAndDelivery) {
+  Start();
+  Raw c(port());
+  ASSERT_TRUE(c.Expect("\"max_payload\":1048576"));
+  ASSERT_TRUE(c.Expect("} \r\n"));
+  c.Send("CONNECT {}\r\nPING\r\n");
+  ASSERT_TRUE(c.Expect("+OK\r\nPONG\r\n"));
+  c.Send("SUB foo 1\r\nPUB foo 5\r\nhello\r\n");
+  ASSERT_TRUE(c.Expect("+OK\r\n+OK\r\nMSG foo 1 5\r\nhello\r\n"));
+  c.Send("SUB foo.* q1 2\r\nPUB foo.bar _INBOX.abc 2\r\nhi\r\n");
+  ASSERT_TRUE(c.Expect("+OK\r\n+OK\r\nMSG foo.bar 2 _INBOX.abc 2\r\nhi\r\n"));
+}
+
+TEST_F(ServerTest, HeadersAndNoResponders) {
+  Start();
+  Raw c(port());
+  c.Send("CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n");
+  c.Send("SUB h.> 3\r\nHPUB h.a.b rep.ly 46 53\r\nNATS/1.0\r\nFoo: Bar\r\nFoo: Baz\r\nX-Multi: a b\r\n\r\npayload\r\n");
+  ASSERT_TRUE(c.Expect("HMSG h.a.b 3 rep.ly 46 53\r\nNATS/1.0\r\nFoo: Bar\r\nFoo: Baz\r\nX-Multi: a b\r\n\r\npayload\r\n"));
+  c.Send("SUB _INBOX.abc.* 9\r\nPUB nobody.here _INBOX.abc.1 1\r\nx\r\n");
+  ASSERT_TRUE(c.Expect("HMSG _INBOX.abc.1 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"));
+}
+
+TEST_F(ServerTest, ErrorsThatClose) {
+  Start();
+  {
+    Raw c(port());
+    c.Send("XYZ\r\n");
+    ASSERT_TRUE(c.Expect("-ERR 'Unknown Protocol Operation'\r\n"));
+    EXPECT_TRUE(c.Closed());
+  }
+  {
+    Raw c(port());
+    c.Send("PUB foo 1\r\nabc\r\n");
+    ASSERT_TRUE(c.Expect("-ERR 'Unknown Protocol Operation'\r\n"));
+    EXPECT_TRUE(c.Closed());
+  }
+  {
+    Raw c(port());
+    c.Send("PUB " + std::string(5000, 'a') + " 1\r\n");
+    ASSERT_TRUE(c.Expect("-ERR 'maximum control line exceeded'\r\n"));
+    EXPECT_TRUE(c.Closed());
+  }
+}
+
+TEST_F(ServerTest, InvalidSubjectKeepsConnection) {
+  Start();
+  Raw c(port());
+  c.Send("CONNECT {\"verbose\":false}\r\nSUB foo..bar 5\r\nPING\r\n");
+  ASSERT_TRUE(c.Expect("-ERR 'Invalid Subject'\r\nPONG\r\n"));
+}
+
+TEST_F(ServerTest, AutoUnsubscribe) {
+  Start();
+  Raw c(port());
+  c.Send("CONNECT {\"verbose\":false}\r\nSUB u 4\r\nUNSUB 4 2\r\n");
+  c.Send("PUB u 1\r\na\r\nPUB u 1\r\nb\r\nPUB u 1\r\nc\r\nPING\r\n");
+  // Exactly two deliveries, then nothing.
+  ASSERT_TRUE(c.Expect("MSG u 4 1\r\na\r\nMSG u 4 1\r\nb\r\nPONG\r\n"));
+}
+
+TEST_F(ServerTest, TokenAuth) {
+  Config cfg;
+  cfg.token = "tok";
+  Start(cfg);
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.Expect("\"auth_required\":true"));
+    c.Send("CONNECT {\"auth_token\":\"bad\"}\r\n");
+    ASSERT_TRUE(c.Expect("-ERR 'Authorization Violation'\r\n"));
+    EXPECT_TRUE(c.Closed());
+  }
+  {
+    Raw c(port());
+    c.Send("CONNECT {\"verbose\":false,\"auth_token\":\"tok\"}\r\nPING\r\n");
+    ASSERT_TRUE(c.Expect("PONG\r\n"));
+  }
+}
+
+TEST_F(ServerTest, InternalSubscriptionAndPublish) {
+  Start();
+  std::atomic<int> got{0};
+  auto sub = server_->SubscribeInternal("svc.>", [&](const InternalMsg& m) {
+    if (m.data == "ping") got++;
+  });
+  Raw c(port());
+  c.Send("CONNECT {\"verbose\":false}\r\nSUB out 1\r\nPUB svc.a 4\r\nping\r\nPING\r\n");
+  ASSERT_TRUE(c.Expect("PONG\r\n"));
+  EXPECT_EQ(got.load(), 1);
+  server_->PublishInternal("out", "", "", "pong");
+  ASSERT_TRUE(c.Expect("MSG out 1 4\r\npong\r\n"));
+  server_->UnsubscribeInternal(sub);
+}
+
+}  // namespace
+}  // namespace fjord::server
