@@ -93,6 +93,10 @@ class Store {
   // Appends at last_seq+1, then applies the limits (dropping oldest messages).
   virtual Result<uint64_t> Append(std::string_view subject, std::string_view hdr,
                                   std::string_view data, int64_t ts) = 0;
+  // Consumes the next sequence (last_seq+1) without storing a message, as
+  // interest retention does when no consumer wants it; the gap survives
+  // restart. Returns that sequence.
+  virtual Result<uint64_t> SkipMsg() = 0;
   // See the durability rule above. `done` gets the first error if any write
   // or sync since the last call failed (then nothing since is acknowledged).
   virtual void Sync(std::function<void(Status)> done) = 0;
