@@ -1,0 +1,415 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <iterator>
+#include <random>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace fjord::cli {
+
+void Fail(const std::string& what) { throw CliError(what); }
+
+void FailNats(const std::string& doing, natsStatus s) {
+  std::string text = s == NATS_NO_SERVER ? "no servers available for connection" : natsStatus_GetText(s);
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0') {
+    // libnats prefixes its messages with "(file.c:line): ".
+    std::string detail = last;
+    if (detail.front() == '(') {
+      size_t end = detail.find("): ");
+      if (end != std::string::npos) detail = detail.substr(end + 3);
+    }
+    if (s == NATS_ERR || s == NATS_NOT_FOUND) text = detail;
+    else if (detail != text && !detail.empty()) text += " (" + detail + ")";
+  }
+  Fail(doing + ": " + text);
+}
+
+int64_t GlobalOptions::TimeoutMs() const {
+  int64_t ns = ParseDuration(timeout);
+  return ns <= 0 ? 5000 : std::max<int64_t>(1, ns / 1000000);
+}
+
+std::string GlobalOptions::ApiPrefix() const {
+  if (!js_api_prefix.empty()) return js_api_prefix;
+  if (!js_domain.empty()) return "$JS." + js_domain + ".API";
+  return "$JS.API";
+}
+
+void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
+  const char* group = "Connection";
+  app.add_option("-s,--server", o.servers, "NATS server urls (comma separated)")
+      ->envname("NATS_URL")
+      ->group(group);
+  app.add_option("--user", o.user, "Username or token")->envname("NATS_USER")->group(group);
+  app.add_option("--password", o.password, "Password")->envname("NATS_PASSWORD")->group(group);
+  app.add_option("--token", o.token, "Token")->envname("NATS_TOKEN")->group(group);
+  app.add_option("--timeout", o.timeout, "Time to wait on responses from NATS")
+      ->envname("NATS_TIMEOUT")
+      ->default_str("5s")
+      ->group(group);
+  app.add_option("--connection-name", o.connection_name, "Name of the NATS connection")
+      ->group(group);
+  app.add_option("--js-domain", o.js_domain, "JetStream domain to access")->group(group);
+  app.add_option("--js-api-prefix", o.js_api_prefix, "Subject prefix for the JetStream API")
+      ->group(group);
+}
+
+Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
+  natsStatus s = natsOptions_Create(&nopts_);
+  if (s != NATS_OK) FailNats("could not create connection options", s);
+  std::string servers = opts.servers.empty() ? "nats://127.0.0.1:4222" : opts.servers;
+  s = natsOptions_SetURL(nopts_, servers.c_str());
+  if (s != NATS_OK) FailNats("invalid server url \"" + servers + "\"", s);
+  if (!opts.user.empty() && opts.password.empty() && opts.token.empty()) {
+    // As in nats: a user without a password is a token.
+    s = natsOptions_SetToken(nopts_, opts.user.c_str());
+  } else if (!opts.user.empty()) {
+    s = natsOptions_SetUserInfo(nopts_, opts.user.c_str(), opts.password.c_str());
+  }
+  if (s == NATS_OK && !opts.token.empty()) s = natsOptions_SetToken(nopts_, opts.token.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(nopts_, opts.TimeoutMs());
+  if (s == NATS_OK) s = natsOptions_SetName(nopts_, opts.connection_name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nopts_, 0);
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(nopts_, false);
+  if (s != NATS_OK) FailNats("invalid connection options", s);
+  s = natsConnection_Connect(&nc_, nopts_);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(nopts_);
+    nopts_ = nullptr;
+    FailNats("could not connect to " + servers, s);
+  }
+}
+
+Conn::~Conn() {
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (nc_ != nullptr) {
+    natsConnection_FlushTimeout(nc_, 1000);
+    natsConnection_Destroy(nc_);
+  }
+  if (nopts_ != nullptr) natsOptions_Destroy(nopts_);
+}
+
+jsCtx* Conn::js() {
+  if (js_ != nullptr) return js_;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = opts_.TimeoutMs();
+  std::string prefix = opts_.ApiPrefix();
+  jo.Prefix = prefix.c_str();
+  natsStatus s = natsConnection_JetStream(&js_, nc_, &jo);
+  if (s != NATS_OK) FailNats("could not create a JetStream context", s);
+  return js_;
+}
+
+natsMsg* Conn::Request(const std::string& subject, const std::string& data) {
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, nc_, subject.c_str(), data.data(),
+                                        static_cast<int>(data.size()), opts_.TimeoutMs());
+  if (s == NATS_TIMEOUT) Fail("timeout waiting for a response on " + subject);
+  if (s == NATS_NO_RESPONDERS) Fail("no responders available for request on " + subject);
+  if (s != NATS_OK) FailNats("request on " + subject + " failed", s);
+  return reply;
+}
+
+Json Conn::ApiNoThrow(const std::string& api, const Json& body) {
+  std::string subject = opts_.ApiPrefix() + "." + api;
+  std::string data = body.is_null() ? "" : body.dump();
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, nc_, subject.c_str(), data.data(),
+                                        static_cast<int>(data.size()), opts_.TimeoutMs());
+  if (s == NATS_NO_RESPONDERS) {
+    Fail("JetStream not enabled (no responders on " + subject + ")");
+  }
+  if (s == NATS_TIMEOUT) Fail("timeout waiting for a JetStream API response on " + subject);
+  if (s != NATS_OK) FailNats("JetStream API request " + subject + " failed", s);
+  MsgPtr msg(reply);
+  std::string raw(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
+  try {
+    return Json::parse(raw);
+  } catch (const std::exception&) {
+    Fail("invalid JSON response on " + subject + ": " + raw);
+  }
+}
+
+Json Conn::Api(const std::string& api, const Json& body, std::string* raw) {
+  Json j = ApiNoThrow(api, body);
+  if (j.contains("error")) {
+    const Json& e = j["error"];
+    std::string desc = e.value("description", std::string("unknown error"));
+    if (e.contains("err_code")) desc += fmt::format(" ({})", e["err_code"].get<int64_t>());
+    Fail(desc);
+  }
+  if (raw != nullptr) *raw = j.dump();
+  return j;
+}
+
+bool StdoutIsTty() { return isatty(STDOUT_FILENO) == 1; }
+bool Interactive() { return isatty(STDIN_FILENO) == 1 && StdoutIsTty(); }
+
+std::string Prompt(const std::string& question, const std::string& def) {
+  if (!Interactive()) Fail(question + ": input required, but not running on a terminal");
+  std::cout << "? " << question;
+  if (!def.empty()) std::cout << " (" << def << ")";
+  std::cout << " " << std::flush;
+  std::string line;
+  if (!std::getline(std::cin, line)) Fail("no input for: " + question);
+  return line.empty() ? def : line;
+}
+
+bool Confirm(const std::string& question) {
+  std::string a = Prompt(question + " [y/N]");
+  return a == "y" || a == "Y" || a == "yes";
+}
+
+void RequireForce(bool force, const std::string& question) {
+  if (force) return;
+  if (!Interactive()) Fail("--force is required when not running interactively");
+  if (!Confirm(question)) Fail("aborted");
+}
+
+std::string ReadAllStdin() {
+  return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+int64_t ParseDuration(const std::string& in) {
+  std::string s = in;
+  if (s.empty() || s == "0" || s == "-1" || s == "unlimited" || s == "never") return 0;
+  double total = 0;
+  size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-' || s[0] == '+') {
+    neg = s[0] == '-';
+    i = 1;
+  }
+  bool any = false;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) i++;
+    if (start == i) Fail("invalid duration \"" + in + "\"");
+    double v = std::stod(s.substr(start, i - start));
+    size_t ustart = i;
+    while (i < s.size() && !isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') i++;
+    std::string unit = s.substr(ustart, i - ustart);
+    double mult;
+    if (unit == "ns") mult = 1;
+    else if (unit == "us" || unit == "µs") mult = 1e3;
+    else if (unit == "ms") mult = 1e6;
+    else if (unit == "s") mult = 1e9;
+    else if (unit == "m") mult = 60e9;
+    else if (unit == "h") mult = 3600e9;
+    else if (unit == "d") mult = 86400e9;
+    else if (unit == "w") mult = 7 * 86400e9;
+    else if (unit == "M") mult = 30 * 86400e9;
+    else if (unit == "y") mult = 365 * 86400e9;
+    else Fail("invalid duration \"" + in + "\" (use units like 500ms, 10s, 5m, 2h, 1d)");
+    total += v * mult;
+    any = true;
+  }
+  if (!any) Fail("invalid duration \"" + in + "\"");
+  if (neg) Fail("invalid duration \"" + in + "\": negative");
+  return static_cast<int64_t>(std::llround(total));
+}
+
+std::string FormatDuration(int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string sign = ns < 0 ? "-" : "";
+  uint64_t u = ns < 0 ? static_cast<uint64_t>(-ns) : static_cast<uint64_t>(ns);
+  auto trim = [](std::string v) {
+    if (v.find('.') != std::string::npos) {
+      while (v.back() == '0') v.pop_back();
+      if (v.back() == '.') v.pop_back();
+    }
+    return v;
+  };
+  if (u < 1000) return sign + std::to_string(u) + "ns";
+  if (u < 1000000) return sign + trim(fmt::format("{:.3f}", u / 1e3)) + "µs";
+  if (u < 1000000000) return sign + trim(fmt::format("{:.6f}", u / 1e6)) + "ms";
+  uint64_t secs = u / 1000000000, frac = u % 1000000000;
+  std::string out = sign;
+  if (secs >= 86400) {
+    out += std::to_string(secs / 86400) + "d";
+    secs %= 86400;
+  }
+  if (out.size() > sign.size() || secs >= 3600) out += std::to_string(secs / 3600) + "h";
+  secs %= 3600;
+  if (out.size() > sign.size() || secs >= 60) out += std::to_string(secs / 60) + "m";
+  secs %= 60;
+  std::string s = std::to_string(secs);
+  if (frac != 0) s = trim(fmt::format("{}.{:09d}", secs, frac));
+  return out + s + "s";
+}
+
+int64_t ParseSize(const std::string& in) {
+  if (in.empty() || in == "-1" || in == "unlimited") return -1;
+  size_t i = 0;
+  while (i < in.size() && (isdigit(static_cast<unsigned char>(in[i])) || in[i] == '.')) i++;
+  if (i == 0) Fail("invalid size \"" + in + "\"");
+  double v = std::stod(in.substr(0, i));
+  std::string unit = in.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  for (auto& c : unit) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  double mult;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") mult = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
+  else Fail("invalid size \"" + in + "\" (use e.g. 1024, 10KB, 5MB, 1GB)");
+  return static_cast<int64_t>(std::llround(v * mult));
+}
+
+std::string FormatBytes(uint64_t b) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (b < 1024) return std::to_string(b) + " B";
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    u++;
+  }
+  return fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+std::string Commas(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string NowRfc3339() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:09d}Z", buf, ns % 1000000000);
+}
+
+std::string ShortTime(const std::string& t) {
+  if (t.empty() || t.rfind("0001-01-01", 0) == 0) return "never";
+  if (t.size() < 19) return t;
+  return t.substr(0, 10) + " " + t.substr(11, 8);
+}
+
+std::vector<std::string> SplitList(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    std::string item = s.substr(start, end - start);
+    while (!item.empty() && isspace(static_cast<unsigned char>(item.front()))) item.erase(0, 1);
+    while (!item.empty() && isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    start = end + 1;
+  }
+  return out;
+}
+
+void PrintJson(const Json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string Base64Encode(std::string_view in, bool url) {
+  const char* tbl = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                        : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += tbl[v >> 18];
+    out += tbl[(v >> 12) & 63];
+    out += tbl[(v >> 6) & 63];
+    out += tbl[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += tbl[v >> 18];
+    out += tbl[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += tbl[v >> 18];
+    out += tbl[(v >> 12) & 63];
+    out += tbl[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string Base64Decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    int v = val(c);
+    if (v < 0) continue;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+AckMeta ParseAckSubject(const std::string& subject) {
+  AckMeta m;
+  std::vector<std::string> t;
+  size_t start = 0;
+  while (true) {
+    size_t dot = subject.find('.', start);
+    t.push_back(subject.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (t.size() < 9 || t[0] != "$JS" || t[1] != "ACK") return m;
+  size_t base = t.size() == 9 ? 2 : 4;  // v2 adds domain and account hash
+  try {
+    m.stream = t[base];
+    m.consumer = t[base + 1];
+    m.delivered = std::stoull(t[base + 2]);
+    m.stream_seq = std::stoull(t[base + 3]);
+    m.consumer_seq = std::stoull(t[base + 4]);
+    m.timestamp_ns = std::stoll(t[base + 5]);
+    m.pending = std::stoull(t[base + 6]);
+    m.valid = true;
+  } catch (const std::exception&) {
+    m.valid = false;
+  }
+  return m;
+}
+
+std::string NewNuid() {
+  static const char kAlphabet[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::string out(22, '0');
+  for (auto& c : out) c = kAlphabet[rng() % 62];
+  return out;
+}
+
+}  // namespace fjord::cli

@@ -1,0 +1,140 @@
+#pragma once
+// Shared pieces of the `fjord` CLI: global connection options, the NATS
+// connection wrapper, raw `$JS.API` requests, error reporting, terminal
+// detection and the parsers/formatters for durations and sizes that every
+// command group uses.
+//
+// Errors: commands throw CliError; main() prints "fjord: error: <what>" on
+// stderr and exits with the error's code (1 unless stated otherwise).
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nats/nats.h>
+#include <nlohmann/json.hpp>
+
+namespace CLI {
+class App;
+}
+
+namespace fjord::cli {
+
+// Keeps the key order the server sent, so `--json` shows its answer as is.
+using Json = nlohmann::ordered_json;
+
+class CliError : public std::runtime_error {
+ public:
+  explicit CliError(const std::string& what, int exit_code = 1)
+      : std::runtime_error(what), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+[[noreturn]] void Fail(const std::string& what);
+// Fails with libnats' description of `s` (and its last error text).
+[[noreturn]] void FailNats(const std::string& doing, natsStatus s);
+
+// Options shared by every command, as the official `nats` CLI spells them.
+struct GlobalOptions {
+  std::string servers;
+  std::string user;
+  std::string password;
+  std::string token;
+  std::string timeout = "5s";
+  std::string connection_name = "fjord";
+  std::string js_domain;
+  std::string js_api_prefix;
+
+  int64_t TimeoutMs() const;
+  // "$JS.API" unless a domain or prefix was given.
+  std::string ApiPrefix() const;
+};
+
+// Adds the global flags (--server/-s, --user, ...) with their environment
+// variables to the root app.
+void AddGlobalFlags(CLI::App& app, GlobalOptions& opts);
+
+// One connection to the server for the lifetime of a command.
+class Conn {
+ public:
+  explicit Conn(const GlobalOptions& opts);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  natsConnection* nc() const { return nc_; }
+  // The JetStream context, created on first use.
+  jsCtx* js();
+  const GlobalOptions& opts() const { return opts_; }
+
+  // Sends `body` to `<api prefix>.<api>` and returns the parsed answer;
+  // `raw` (if given) receives the bytes exactly as the server sent them.
+  // An answer carrying "error" throws CliError with the server's description.
+  Json Api(const std::string& api, const Json& body = Json(), std::string* raw = nullptr);
+  // Like Api() but returns answers with "error" instead of throwing.
+  Json ApiNoThrow(const std::string& api, const Json& body = Json());
+
+  // Core request/reply returning the reply (caller owns); throws on timeout or
+  // no responders.
+  natsMsg* Request(const std::string& subject, const std::string& data);
+
+ private:
+  const GlobalOptions& opts_;
+  natsOptions* nopts_ = nullptr;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+// Owning pointer for libnats messages.
+struct MsgDeleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+
+// Prompts are allowed only when both stdin and stdout are terminals.
+bool Interactive();
+bool StdoutIsTty();
+std::string Prompt(const std::string& question, const std::string& def = "");
+bool Confirm(const std::string& question);
+// Asks on a terminal; elsewhere (pipes, scripts) `--force` is required.
+void RequireForce(bool force, const std::string& question);
+std::string ReadAllStdin();
+
+// Durations: Go-style "1h30m", "500ms", "2m", plus "d", "w", "M", "y"; "-1"
+// and "0" mean unlimited (returns 0). Result in nanoseconds.
+int64_t ParseDuration(const std::string& s);
+std::string FormatDuration(int64_t ns);
+// Sizes: "1024", "1K", "10MB", "1GiB"; "-1" means unlimited.
+int64_t ParseSize(const std::string& s);
+std::string FormatBytes(uint64_t bytes);
+// 1234567 -> "1,234,567".
+std::string Commas(int64_t n);
+// RFC 3339 timestamp of now in UTC with nanoseconds, as the server writes them.
+std::string NowRfc3339();
+// "2026-11-26T03:55:02.573897955Z" -> "2026-11-26 03:55:02"; zero time -> "never".
+std::string ShortTime(const std::string& rfc3339);
+
+std::vector<std::string> SplitList(const std::string& s, char sep = ',');
+// Prints `j` indented, the way `--json` output looks everywhere.
+void PrintJson(const Json& j);
+
+// Delivery metadata carried in a JetStream ack subject (v1 and v2 forms).
+struct AckMeta {
+  std::string stream, consumer;
+  uint64_t delivered = 0, stream_seq = 0, consumer_seq = 0, pending = 0;
+  int64_t timestamp_ns = 0;
+  bool valid = false;
+};
+AckMeta ParseAckSubject(const std::string& subject);
+
+std::string Base64Encode(std::string_view in, bool url = false);
+std::string Base64Decode(std::string_view in);
+// A 22-character random identifier in NUID's alphabet.
+std::string NewNuid();
+
+}  // namespace fjord::cli

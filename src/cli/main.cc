@@ -1,0 +1,42 @@
+// fjord: the operator's command line tool for Fjord (and any NATS server),
+// modelled on the official `nats` CLI.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "fjord_version.h"
+
+int main(int argc, char** argv) {
+  using namespace fjord::cli;
+  CLI::App app{"Fjord command line tool: streams, consumers, KV and object stores, "
+               "publish/subscribe, server checks and benchmarks",
+               "fjord"};
+  // Global flags may follow the subcommand, as with `nats stream ls -s URL`.
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", fjord::kFjordVersion);
+  GlobalOptions global;
+  AddGlobalFlags(app, global);
+  AddStreamCommands(app, global);
+  AddConsumerCommands(app, global);
+  AddPubSubCommands(app, global);
+  AddKvCommands(app, global);
+
+  int rc = 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "fjord: error: " << e.what() << ", try --help" << std::endl;
+    rc = 1;
+  } catch (const CliError& e) {
+    if (*e.what() != '\0') std::cerr << "fjord: error: " << e.what() << std::endl;
+    rc = e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "fjord: error: " << e.what() << std::endl;
+    rc = 1;
+  }
+  nats_Close();
+  return rc;
+}

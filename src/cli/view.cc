@@ -1,0 +1,131 @@
+#include "cli/view.h"
+
+#include "cli/table.h"
+
+namespace fjord::cli {
+
+std::string LimitNumber(int64_t v) { return v <= 0 ? "unlimited" : Commas(v); }
+std::string LimitBytes(int64_t v) { return v <= 0 ? "unlimited" : FormatBytes(static_cast<uint64_t>(v)); }
+std::string LimitDuration(int64_t ns) { return ns <= 0 ? "unlimited" : FormatDuration(ns); }
+
+std::string Capitalize(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+namespace {
+
+std::string Join(const Json& arr) {
+  std::string out;
+  if (!arr.is_array()) return out;
+  for (const auto& v : arr) {
+    if (!out.empty()) out += ", ";
+    out += v.get<std::string>();
+  }
+  return out;
+}
+
+std::string YesNo(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+void PrintStreamInfo(const Json& info, std::ostream& out) {
+  const Json& c = info["config"];
+  const Json empty = Json::object();
+  const Json& st = info.contains("state") ? info["state"] : empty;
+  out << "Information for Stream " << c.value("name", "") << " created "
+      << ShortTime(info.value("created", "")) << "\n\n";
+  KeyValues kv;
+  if (c.contains("description")) kv.Add("Description", c.value("description", ""));
+  if (c.contains("subjects")) kv.Add("Subjects", Join(c["subjects"]));
+  kv.Add("Replicas", std::to_string(c.value("num_replicas", 1)));
+  kv.Add("Storage", Capitalize(c.value("storage", "file")));
+  if (c.contains("mirror")) kv.Add("Mirror", c["mirror"].value("name", ""));
+  if (c.contains("sources")) {
+    std::string s;
+    for (const auto& src : c["sources"]) s += (s.empty() ? "" : ", ") + src.value("name", "");
+    kv.Add("Sources", s);
+  }
+  kv.Blank();
+  kv.Section("Options:");
+  kv.Add("Retention", Capitalize(c.value("retention", "limits")));
+  kv.Add("Acknowledgments", YesNo(!c.value("no_ack", false)));
+  std::string discard = Capitalize(c.value("discard", "old"));
+  if (c.value("discard_new_per_subject", false)) discard += " Per Subject";
+  kv.Add("Discard Policy", discard);
+  kv.Add("Duplicate Window", FormatDuration(c.value("duplicate_window", int64_t{0})));
+  kv.Add("Direct Get", YesNo(c.value("allow_direct", false)));
+  kv.Add("Allows Msg Delete", YesNo(!c.value("deny_delete", false)));
+  kv.Add("Allows Purge", YesNo(!c.value("deny_purge", false)));
+  kv.Add("Allows Rollups", YesNo(c.value("allow_rollup_hdrs", false)));
+  if (c.value("sealed", false)) kv.Add("Sealed", "true");
+  kv.Blank();
+  kv.Section("Limits:");
+  kv.Add("Maximum Messages", LimitNumber(c.value("max_msgs", int64_t{-1})));
+  kv.Add("Maximum Per Subject", LimitNumber(c.value("max_msgs_per_subject", int64_t{-1})));
+  kv.Add("Maximum Bytes", LimitBytes(c.value("max_bytes", int64_t{-1})));
+  kv.Add("Maximum Age", LimitDuration(c.value("max_age", int64_t{0})));
+  kv.Add("Maximum Message Size", LimitBytes(c.value("max_msg_size", int64_t{-1})));
+  kv.Add("Maximum Consumers", LimitNumber(c.value("max_consumers", int64_t{-1})));
+  kv.Blank();
+  kv.Section("State:");
+  kv.Add("Messages", Commas(st.value("messages", int64_t{0})));
+  kv.Add("Bytes", FormatBytes(st.value("bytes", uint64_t{0})));
+  kv.Add("First Sequence", Commas(st.value("first_seq", int64_t{0})) +
+                               (st.contains("first_ts") ? " @ " + ShortTime(st.value("first_ts", "")) : ""));
+  kv.Add("Last Sequence", Commas(st.value("last_seq", int64_t{0})) +
+                              (st.contains("last_ts") ? " @ " + ShortTime(st.value("last_ts", "")) : ""));
+  if (st.value("num_deleted", 0) > 0) kv.Add("Deleted Messages", Commas(st.value("num_deleted", int64_t{0})));
+  kv.Add("Active Consumers", Commas(st.value("consumer_count", int64_t{0})));
+  if (st.contains("num_subjects")) kv.Add("Number of Subjects", Commas(st.value("num_subjects", int64_t{0})));
+  kv.Print(out);
+}
+
+void PrintConsumerInfo(const Json& info, std::ostream& out) {
+  const Json& c = info["config"];
+  out << "Information for Consumer " << info.value("stream_name", "") << " > " << info.value("name", "")
+      << " created " << ShortTime(info.value("created", "")) << "\n\n";
+  KeyValues kv;
+  kv.Section("Configuration:");
+  kv.Add("Name", info.value("name", ""));
+  if (c.contains("durable_name")) kv.Add("Durable Name", c.value("durable_name", ""));
+  if (c.contains("description")) kv.Add("Description", c.value("description", ""));
+  if (c.contains("deliver_subject")) {
+    kv.Add("Delivery Subject", c.value("deliver_subject", ""));
+  } else {
+    kv.Add("Pull Mode", "true");
+  }
+  if (c.contains("filter_subject")) kv.Add("Filter Subject", c.value("filter_subject", ""));
+  if (c.contains("filter_subjects")) kv.Add("Filter Subjects", Join(c["filter_subjects"]));
+  std::string policy = c.value("deliver_policy", "all");
+  if (policy == "by_start_sequence") policy += " " + std::to_string(c.value("opt_start_seq", 0));
+  if (policy == "by_start_time") policy += " " + c.value("opt_start_time", "");
+  kv.Add("Deliver Policy", policy);
+  kv.Add("Ack Policy", Capitalize(c.value("ack_policy", "none")));
+  if (c.contains("ack_wait")) kv.Add("Ack Wait", FormatDuration(c.value("ack_wait", int64_t{0})));
+  kv.Add("Replay Policy", Capitalize(c.value("replay_policy", "instant")));
+  kv.Add("Maximum Deliveries", LimitNumber(c.value("max_deliver", int64_t{-1})));
+  if (c.contains("max_ack_pending")) kv.Add("Max Ack Pending", LimitNumber(c.value("max_ack_pending", int64_t{0})));
+  if (c.contains("max_waiting")) kv.Add("Max Waiting Pulls", Commas(c.value("max_waiting", int64_t{0})));
+  if (c.contains("idle_heartbeat")) kv.Add("Idle Heartbeat", FormatDuration(c.value("idle_heartbeat", int64_t{0})));
+  if (c.value("flow_control", false)) kv.Add("Flow Control", "true");
+  if (c.value("headers_only", false)) kv.Add("Headers Only", "true");
+  if (c.contains("inactive_threshold")) {
+    kv.Add("Inactive Threshold", FormatDuration(c.value("inactive_threshold", int64_t{0})));
+  }
+  kv.Blank();
+  kv.Section("State:");
+  const Json& d = info["delivered"];
+  const Json& a = info["ack_floor"];
+  kv.Add("Last Delivered Message", "Consumer sequence: " + Commas(d.value("consumer_seq", int64_t{0})) +
+                                       " Stream sequence: " + Commas(d.value("stream_seq", int64_t{0})));
+  kv.Add("Acknowledgment Floor", "Consumer sequence: " + Commas(a.value("consumer_seq", int64_t{0})) +
+                                     " Stream sequence: " + Commas(a.value("stream_seq", int64_t{0})));
+  kv.Add("Outstanding Acks", Commas(info.value("num_ack_pending", int64_t{0})));
+  kv.Add("Redelivered Messages", Commas(info.value("num_redelivered", int64_t{0})));
+  kv.Add("Unprocessed Messages", Commas(info.value("num_pending", int64_t{0})));
+  if (!c.contains("deliver_subject")) kv.Add("Waiting Pulls", Commas(info.value("num_waiting", int64_t{0})));
+  kv.Print(out);
+}
+
+}  // namespace fjord::cli
