@@ -321,7 +321,7 @@ describe("raw protocol, limits from config", () => {
   test("Stale Connection after ping_max unanswered PINGs", logsOnFailure(async () => {
     const srv = await startServer({ jetstream: false, config: 'ping_interval: "1s"\nping_max: 2\n' });
     try {
-      const c = await rawConn(srv.port);
+      const c = await rawConn(srv.port, { autoPong: false });
       const t0 = Date.now();
       c.send(QUIET);
       await c.expectExact("PING\r\n", 5000);
@@ -331,7 +331,7 @@ describe("raw protocol, limits from config", () => {
       const dt = Date.now() - t0;
       assert.ok(dt < 8000, `stale detection took ${dt} ms`);
       // A client that answers stays connected past the same period.
-      const ok = await rawConn(srv.port);
+      const ok = await rawConn(srv.port, { autoPong: false });
       ok.send(QUIET);
       const deadline = Date.now() + 3500;
       while (Date.now() < deadline) {

@@ -241,8 +241,9 @@ export function logsOnFailure(fn) {
 // Raw protocol socket.
 
 class RawConn {
-  constructor(sock) {
+  constructor(sock, autoPong) {
     this.sock = sock;
+    this.autoPong = autoPong;
     this.buf = Buffer.alloc(0);
     this.waiters = [];
     this.isClosed = false;
@@ -273,6 +274,12 @@ class RawConn {
   wait(pred, ms, what) {
     return new Promise((resolve, reject) => {
       const check = () => {
+        // Server keep-alive PINGs arrive between frames; answer and drop them
+        // so that long-lived test connections see only what they expect.
+        while (this.autoPong && this.buf.length >= 6 && this.buf.subarray(0, 6).toString() === "PING\r\n") {
+          this.buf = this.buf.subarray(6);
+          this.send("PONG\r\n");
+        }
         let v;
         try {
           v = pred(this.buf);
@@ -359,6 +366,46 @@ class RawConn {
     return rest;
   }
 
+  // Reads the next MSG or HMSG frame, answering server PINGs on the way.
+  // Returns {op, subject, sid, reply, hdr (string|null), data (Buffer), raw}.
+  // Arguments may be separated by runs of blanks (the reference sends
+  // "MSG subj 1  5" when the reply is empty).
+  async readMsg(ms = DEFAULT_TIMEOUT) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const line = await this.readLine(Math.max(1, deadline - Date.now()));
+      if (line === "PING") {
+        this.send("PONG\r\n");
+        continue;
+      }
+      const parts = line.split(/[ \t]+/).filter(Boolean);
+      const op = parts[0];
+      if (op !== "MSG" && op !== "HMSG") throw new Error(`expected MSG/HMSG, got ${JSON.stringify(line)}`);
+      const nums = op === "MSG" ? 1 : 2;
+      const args = parts.slice(1);
+      const sizes = args.slice(-nums).map(Number);
+      const [subject, sid, reply] = args.slice(0, -nums);
+      const total = sizes[sizes.length - 1];
+      const body = await this.wait((b) => {
+        if (b.length < total + 2) return undefined;
+        const out = b.subarray(0, total);
+        if (b.subarray(total, total + 2).toString() !== "\r\n") throw new Error("payload not followed by CRLF");
+        this.buf = b.subarray(total + 2);
+        return Buffer.from(out);
+      }, Math.max(1, deadline - Date.now()), `payload of ${line}`);
+      const hlen = op === "HMSG" ? sizes[0] : 0;
+      return {
+        op,
+        subject,
+        sid,
+        reply: reply ?? "",
+        hdr: op === "HMSG" ? body.subarray(0, hlen).toString("binary") : null,
+        data: body.subarray(hlen),
+        raw: line,
+      };
+    }
+  }
+
   take() {
     const s = this.buf.toString("binary");
     this.buf = Buffer.alloc(0);
@@ -371,15 +418,16 @@ class RawConn {
 }
 
 // Opens a TCP connection to the server; resolves once connected. If
-// `readInfo` (default) the INFO line is read and parsed into conn.info.
-export async function rawConn(port, { readInfo = true, ms = DEFAULT_TIMEOUT } = {}) {
+// `readInfo` (default) the INFO line is read and parsed into conn.info. With
+// `autoPong` (default) server PINGs are answered and never seen by expect*.
+export async function rawConn(port, { readInfo = true, autoPong = true, ms = DEFAULT_TIMEOUT } = {}) {
   const sock = net.connect({ port, host: "127.0.0.1" });
   sock.setNoDelay(true);
   await within(new Promise((resolve, reject) => {
     sock.once("connect", resolve);
     sock.once("error", reject);
   }), ms, `TCP connect to port ${port}`);
-  const c = new RawConn(sock);
+  const c = new RawConn(sock, autoPong);
   if (readInfo) {
     const line = await c.readLine(ms);
     const m = /^INFO\s+(\{.*\})\s*$/.exec(line);
