@@ -1,0 +1,35 @@
+#pragma once
+// Block index files (`NNN.idx`): a snapshot of what replaying a block's
+// records does to the stream index, without the payloads, so a restart
+// reads these plus the tail written after them instead of every record.
+// Derived data: a missing, stale or damaged index is ignored and the block
+// is scanned instead (docs/storage-format.md).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/record.h"
+
+namespace fjord::store {
+
+struct IndexEvent {
+  RecordType type;
+  uint64_t seq = 0;
+  int64_t ts = 0;
+  uint32_t offset = 0;  // record offset in the block (kMsg)
+  uint32_t len = 0;     // record length (kMsg)
+  uint32_t size = 0;    // accounted message bytes (kMsg)
+  uint32_t subj = 0;    // index into BlockIndex::subjects (kMsg)
+};
+
+struct BlockIndex {
+  uint64_t covered = 0;  // block bytes [0, covered) are described
+  std::vector<std::string> subjects;
+  std::vector<IndexEvent> events;
+};
+
+void EncodeBlockIndex(const BlockIndex& idx, std::string* out);
+bool DecodeBlockIndex(std::string_view in, BlockIndex* idx);
+
+}  // namespace fjord::store

@@ -1,0 +1,91 @@
+#include "store/group_commit.h"
+
+#include <vector>
+
+namespace fjord::store {
+
+GroupCommit::GroupCommit(SyncMode mode, int64_t interval_ns)
+    : mode_(mode), interval_(interval_ns > 0 ? interval_ns : 1'000'000'000) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+GroupCommit::~GroupCommit() { Stop(); }
+
+void GroupCommit::Submit(std::shared_ptr<File> file, std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back({std::move(file), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void GroupCommit::NoteWritten(std::shared_ptr<File> file) {
+  std::lock_guard lock(mu_);
+  dirty_ = std::move(file);
+}
+
+void GroupCommit::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status GroupCommit::failed() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
+uint64_t GroupCommit::fsyncs() const {
+  std::lock_guard lock(mu_);
+  return fsyncs_;
+}
+
+void GroupCommit::Run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    auto ready = [this] { return stop_ || !queue_.empty(); };
+    if (mode_ == SyncMode::kAlways) {
+      cv_.wait(lock, ready);
+    } else {
+      cv_.wait_for(lock, interval_, ready);
+    }
+    std::deque<Waiter> batch;
+    batch.swap(queue_);
+    std::vector<std::shared_ptr<File>> files;
+    for (const auto& w : batch) {
+      if (files.empty() || files.back() != w.file) files.push_back(w.file);
+    }
+    if (dirty_) {
+      files.push_back(std::move(dirty_));
+      dirty_.reset();
+    }
+    bool stopping = stop_ && queue_.empty();
+    Status failed = failed_;
+    lock.unlock();
+    Status s = failed;
+    uint64_t n = 0;
+    if (s.ok()) {
+      for (size_t i = 0; i < files.size(); ++i) {
+        bool seen = false;
+        for (size_t j = 0; j < i; ++j) seen |= files[j] == files[i];
+        if (seen) continue;
+        s = files[i]->Sync();
+        ++n;
+        if (!s.ok()) break;
+      }
+    }
+    for (auto& w : batch) w.done(s);
+    batch.clear();
+    files.clear();
+    lock.lock();
+    fsyncs_ += n;
+    if (!s.ok() && failed_.ok()) failed_ = s;
+    if (stopping) break;
+  }
+}
+
+}  // namespace fjord::store

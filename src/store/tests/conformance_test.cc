@@ -1,0 +1,500 @@
+// One suite for every Store implementation: MemStore and FileStore in both
+// sync modes. File stores are also closed and reopened in the middle of the
+// randomized model test, so recovery is held to the same contract.
+#include <map>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "store/store.h"
+#include "store/subject.h"
+#include "store/tests/store_test_util.h"
+
+namespace fjord::store {
+namespace {
+
+using testing::FileMsgSize;
+using testing::MemMsgSize;
+using testing::SyncWait;
+using testing::TempDir;
+
+enum class Kind { kMem, kFileAlways, kFileInterval };
+
+std::string KindName(const ::testing::TestParamInfo<Kind>& info) {
+  switch (info.param) {
+    case Kind::kMem: return "Mem";
+    case Kind::kFileAlways: return "FileAlways";
+    case Kind::kFileInterval: return "FileInterval";
+  }
+  return "?";
+}
+
+class StoreConformance : public ::testing::TestWithParam<Kind> {
+ protected:
+  void SetUp() override { Open({}); }
+  void TearDown() override {
+    if (store_) {
+      EXPECT_TRUE(store_->Close().ok());
+    }
+  }
+
+  bool file() const { return GetParam() != Kind::kMem; }
+
+  void Open(const Limits& limits) {
+    limits_ = limits;
+    if (!file()) {
+      store_ = NewMemStore(limits);
+      return;
+    }
+    FileStoreOptions o;
+    o.dir = dir_.path() + "/stream";
+    o.sync = GetParam() == Kind::kFileAlways ? SyncMode::kAlways : SyncMode::kInterval;
+    o.sync_interval_ns = 5'000'000;
+    o.block_size = 4096;  // small, so tests cross block boundaries
+    auto r = OpenFileStore(DefaultEnv(), o, limits);
+    ASSERT_TRUE(r.ok()) << r.status.msg;
+    store_ = std::move(r.value);
+  }
+
+  // Closes and reopens a file store (recovery); a no-op for memory.
+  void Reopen() {
+    if (!file()) return;
+    ASSERT_TRUE(store_->Close().ok());
+    store_.reset();
+    Open(limits_);
+  }
+
+  uint64_t Size(std::string_view s, std::string_view h, std::string_view d) const {
+    return file() ? FileMsgSize(s, h, d) : MemMsgSize(s, h, d);
+  }
+
+  uint64_t Put(std::string_view subj, std::string_view data = "x", std::string_view hdr = "",
+               int64_t ts = 1) {
+    auto r = store_->Append(subj, hdr, data, ts);
+    EXPECT_TRUE(r.ok()) << r.status.msg;
+    return r.value;
+  }
+
+  TempDir dir_;
+  Limits limits_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformance, AppendAndLoad) {
+  const std::string hdr = "NATS/1.0\r\nA: b\r\n\r\n";
+  EXPECT_EQ(Put("a.b", "hello", "", 100), 1u);
+  EXPECT_EQ(Put("a.c", "world", hdr, 200), 2u);
+  EXPECT_EQ(Put("a.b", "", "", 300), 3u);
+  for (int round = 0; round < 2; ++round) {
+    auto m = store_->Load(2);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m.value.seq, 2u);
+    EXPECT_EQ(m.value.ts, 200);
+    EXPECT_EQ(m.value.subject, "a.c");
+    EXPECT_EQ(m.value.hdr, hdr);
+    EXPECT_EQ(m.value.data, "world");
+    auto st = store_->State();
+    EXPECT_EQ(st.msgs, 3u);
+    EXPECT_EQ(st.first_seq, 1u);
+    EXPECT_EQ(st.last_seq, 3u);
+    EXPECT_EQ(st.first_ts, 100);
+    EXPECT_EQ(st.last_ts, 300);
+    EXPECT_EQ(st.num_subjects, 2u);
+    EXPECT_EQ(st.bytes, Size("a.b", "", "hello") + Size("a.c", hdr, "world") + Size("a.b", "", ""));
+    EXPECT_EQ(store_->Load(4).status.code, Errc::kNotFound);
+    EXPECT_EQ(store_->Load(0).status.code, Errc::kNotFound);
+    EXPECT_TRUE(SyncWait(*store_).ok());
+    Reopen();
+  }
+}
+
+TEST_P(StoreConformance, BytesMatchNatsServer) {
+  // 3 file msgs on orders.new (payloads 5, 5+31 hdr, 1+64 hdr) = 234 bytes
+  // in nats-server's file store.
+  Put("orders.new", "hello");
+  Put("orders.new", "hello", std::string(31, 'h'));
+  Put("orders.new", "x", std::string(64, 'h'));
+  EXPECT_EQ(store_->State().bytes, file() ? 234u : 184u);
+}
+
+TEST_P(StoreConformance, RemoveAndDeletedGaps) {
+  for (int i = 0; i < 5; ++i) Put("s");
+  EXPECT_TRUE(store_->Remove(3, false).ok());
+  EXPECT_EQ(store_->Remove(3, false).code, Errc::kDeleted);
+  EXPECT_EQ(store_->Remove(9, false).code, Errc::kNotFound);
+  EXPECT_TRUE(store_->Remove(1, true).ok());
+  for (int round = 0; round < 2; ++round) {
+    auto st = store_->State();
+    EXPECT_EQ(st.msgs, 3u);
+    EXPECT_EQ(st.first_seq, 2u);
+    EXPECT_EQ(st.num_deleted, 1u);
+    EXPECT_EQ(store_->Load(3).status.code, Errc::kDeleted);
+    EXPECT_EQ(store_->Load(1).status.code, Errc::kDeleted);
+    EXPECT_EQ(store_->Subjects("s").at("s").count, 3u);
+    EXPECT_EQ(store_->Subjects("s").at("s").first, 2u);
+    Reopen();
+  }
+  EXPECT_EQ(Put("s"), 6u);
+}
+
+TEST_P(StoreConformance, LoadNextAndLast) {
+  Put("a.x");  // 1
+  Put("b.x");  // 2
+  Put("a.y");  // 3
+  Put("a.x");  // 4
+  Put("c");    // 5
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(store_->LoadNext("a.x", 1).value.seq, 1u);
+    EXPECT_EQ(store_->LoadNext("a.x", 2).value.seq, 4u);
+    EXPECT_EQ(store_->LoadNext("a.*", 2).value.seq, 3u);
+    EXPECT_EQ(store_->LoadNext(">", 5).value.seq, 5u);
+    EXPECT_EQ(store_->LoadNext("", 0).value.seq, 1u);
+    EXPECT_EQ(store_->LoadNext("a.x", 5).status.code, Errc::kNotFound);
+    EXPECT_EQ(store_->LoadNext("zz", 1).status.code, Errc::kNotFound);
+    EXPECT_EQ(store_->LoadLast("a.x").value.seq, 4u);
+    EXPECT_EQ(store_->LoadLast("*.x").value.seq, 4u);
+    EXPECT_EQ(store_->LoadLast("b.>").value.seq, 2u);
+    EXPECT_EQ(store_->LoadLast(">").value.seq, 5u);
+    EXPECT_EQ(store_->LoadLast("nope").status.code, Errc::kNotFound);
+    Reopen();
+  }
+}
+
+TEST_P(StoreConformance, PurgeAll) {
+  for (int i = 0; i < 4; ++i) Put("p");
+  auto r = store_->Purge("", 0, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value, 4u);
+  for (int round = 0; round < 2; ++round) {
+    auto st = store_->State();
+    EXPECT_EQ(st.msgs, 0u);
+    EXPECT_EQ(st.first_seq, 5u);
+    EXPECT_EQ(st.last_seq, 4u);
+    EXPECT_EQ(st.bytes, 0u);
+    EXPECT_EQ(st.num_subjects, 0u);
+    Reopen();
+  }
+  EXPECT_EQ(Put("p"), 5u);
+}
+
+TEST_P(StoreConformance, PurgeUptoAndBeyondEnd) {
+  for (int i = 0; i < 6; ++i) Put(i % 2 ? "odd" : "even");
+  EXPECT_EQ(store_->Purge("", 3, 0).value, 2u);
+  EXPECT_EQ(store_->State().first_seq, 3u);
+  EXPECT_EQ(store_->Purge("", 1, 0).value, 0u);
+  EXPECT_EQ(store_->Purge("", 100, 0).value, 4u);
+  Reopen();
+  auto st = store_->State();
+  EXPECT_EQ(st.first_seq, 100u);
+  EXPECT_EQ(st.last_seq, 99u);
+  EXPECT_EQ(Put("x"), 100u);
+}
+
+TEST_P(StoreConformance, PurgeKeepAndFilter) {
+  for (int i = 0; i < 3; ++i) Put("ev.a");  // 1..3
+  Put("ev.b");                              // 4
+  for (int i = 0; i < 2; ++i) Put("ev.a");  // 5, 6
+  EXPECT_EQ(store_->Purge("ev.a", 0, 1).value, 4u);
+  EXPECT_EQ(store_->Subjects("ev.a").at("ev.a").first, 6u);
+  Put("ev.b");  // 7
+  Put("ev.c");  // 8
+  EXPECT_EQ(store_->Purge("ev.*", 8, 0).value, 3u);
+  Reopen();
+  auto st = store_->State();
+  EXPECT_EQ(st.msgs, 1u);
+  EXPECT_EQ(st.first_seq, 8u);
+  EXPECT_EQ(store_->Purge("", 5, 1).status.code, Errc::kInvalid);
+  for (int i = 0; i < 5; ++i) Put("k");  // 9..13
+  EXPECT_EQ(store_->Purge(">", 0, 2).value, 4u);
+  EXPECT_EQ(store_->State().first_seq, 12u);
+  EXPECT_EQ(store_->Purge("", 0, 5).value, 0u);
+}
+
+TEST_P(StoreConformance, Limits) {
+  store_->SetLimits({.max_msgs = 3});
+  limits_ = {.max_msgs = 3};
+  for (int i = 0; i < 5; ++i) Put("m");
+  EXPECT_EQ(store_->State().msgs, 3u);
+  EXPECT_EQ(store_->State().first_seq, 3u);
+  Reopen();
+  EXPECT_EQ(store_->State().first_seq, 3u);
+
+  limits_ = {.max_msgs_per_subject = 2};
+  store_->SetLimits(limits_);
+  Put("kv.a");  // 6
+  Put("kv.b");  // 7
+  Put("kv.a");  // 8
+  Put("kv.a");  // 9 evicts 6
+  auto subj = store_->Subjects("kv.>");
+  EXPECT_EQ(subj.at("kv.a").count, 2u);
+  EXPECT_EQ(subj.at("kv.a").first, 8u);
+  EXPECT_EQ(store_->Load(6).status.code, Errc::kDeleted);
+  limits_ = {.max_msgs_per_subject = 1};
+  store_->SetLimits(limits_);
+  EXPECT_EQ(store_->Subjects("m").at("m").count, 1u);
+  EXPECT_EQ(store_->State().msgs, 3u);  // m:5, kv.b:7, kv.a:9
+  Reopen();
+  EXPECT_EQ(store_->State().msgs, 3u);
+
+  uint64_t one = Size("b", "", "0123456789");
+  limits_ = {.max_bytes = static_cast<int64_t>(3 * one)};
+  store_->SetLimits(limits_);
+  EXPECT_EQ(store_->State().msgs, 3u);  // smaller messages fit
+  Put("b", "0123456789");
+  Put("b", "0123456789");
+  Put("b", "0123456789");
+  EXPECT_LE(store_->State().bytes, 3 * one);
+  EXPECT_EQ(store_->State().msgs, 3u);
+  EXPECT_EQ(store_->State().first_seq, 10u);
+}
+
+TEST_P(StoreConformance, ExpireOld) {
+  limits_ = {.max_age_ns = 1000};
+  store_->SetLimits(limits_);
+  Put("t", "x", "", 100);
+  Put("t", "x", "", 200);
+  Put("t", "x", "", 5000);
+  EXPECT_EQ(store_->ExpireOld(1150), 1u);
+  EXPECT_EQ(store_->ExpireOld(1150), 0u);
+  EXPECT_EQ(store_->ExpireOld(5500), 1u);
+  Reopen();
+  EXPECT_EQ(store_->State().first_seq, 3u);
+}
+
+TEST_P(StoreConformance, SkipMsg) {
+  EXPECT_EQ(store_->SkipMsg().value, 1u);
+  auto st = store_->State();
+  EXPECT_EQ(st.first_seq, 2u);
+  EXPECT_EQ(st.last_seq, 1u);
+  Put("in.a");                           // 2
+  EXPECT_EQ(store_->SkipMsg().value, 3u);  // not stored
+  Reopen();
+  st = store_->State();
+  EXPECT_EQ(st.msgs, 1u);
+  EXPECT_EQ(st.first_seq, 2u);
+  EXPECT_EQ(st.last_seq, 3u);
+  EXPECT_EQ(st.num_deleted, 1u);
+  EXPECT_EQ(Put("in.a"), 4u);
+}
+
+TEST_P(StoreConformance, NumPendingAndSubjects) {
+  for (int i = 1; i <= 30; ++i) Put("o." + std::to_string(i % 3));
+  EXPECT_EQ(store_->NumPending("", 1), 30u);
+  EXPECT_EQ(store_->NumPending(">", 11), 20u);
+  EXPECT_EQ(store_->NumPending("o.1", 1), 10u);
+  EXPECT_EQ(store_->NumPending("o.1", 29), 0u);
+  EXPECT_EQ(store_->NumPending("o.1", 28), 1u);
+  EXPECT_EQ(store_->NumPending("o.*", 16), 15u);
+  EXPECT_EQ(store_->NumPending("x", 1), 0u);
+  auto all = store_->Subjects(">");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.at("o.0").first, 3u);
+  EXPECT_EQ(all.at("o.0").last, 30u);
+}
+
+TEST_P(StoreConformance, SyncCallsBack) {
+  Put("s");
+  EXPECT_TRUE(SyncWait(*store_).ok());
+  EXPECT_TRUE(SyncWait(*store_).ok());
+}
+
+TEST_P(StoreConformance, ClosedStoreRefuses) {
+  ASSERT_TRUE(store_->Close().ok());
+  EXPECT_EQ(store_->Append("a", "", "", 1).status.code, Errc::kClosed);
+  EXPECT_EQ(store_->Load(1).status.code, Errc::kClosed);
+  store_.reset();
+}
+
+// Random operations against a plain std::map model.
+struct Model {
+  std::map<uint64_t, StoredMsg> msgs;
+  uint64_t last = 0;
+  Limits limits;
+  bool file = false;
+
+  uint64_t first() const { return msgs.empty() ? last + 1 : msgs.begin()->first; }
+  uint64_t Size(const StoredMsg& m) const {
+    return file ? FileMsgSize(m.subject, m.hdr, m.data) : MemMsgSize(m.subject, m.hdr, m.data);
+  }
+  uint64_t Bytes() const {
+    uint64_t b = 0;
+    for (auto& [s, m] : msgs) b += Size(m);
+    return b;
+  }
+  uint64_t CountSubj(const std::string& subj) const {
+    uint64_t n = 0;
+    for (auto& [s, m] : msgs) n += m.subject == subj;
+    return n;
+  }
+  void Append(StoredMsg m) {
+    m.seq = ++last;
+    msgs[m.seq] = m;
+    if (limits.max_msgs_per_subject > 0) {
+      while (CountSubj(m.subject) > static_cast<uint64_t>(limits.max_msgs_per_subject)) {
+        for (auto it = msgs.begin(); it != msgs.end(); ++it) {
+          if (it->second.subject == m.subject) {
+            msgs.erase(it);
+            break;
+          }
+        }
+      }
+    }
+    if (limits.max_msgs > 0) {
+      while (msgs.size() > static_cast<uint64_t>(limits.max_msgs)) msgs.erase(msgs.begin());
+    }
+    if (limits.max_bytes > 0) {
+      while (!msgs.empty() && Bytes() > static_cast<uint64_t>(limits.max_bytes)) {
+        msgs.erase(msgs.begin());
+      }
+    }
+  }
+  uint64_t Purge(const std::string& filter, uint64_t upto, uint64_t keep) {
+    std::vector<uint64_t> v;
+    for (auto& [s, m] : msgs) {
+      if (SubjectMatches(filter, m.subject) && (upto == 0 || s < upto)) v.push_back(s);
+    }
+    if (keep > 0) v.resize(v.size() > keep ? v.size() - keep : 0);
+    for (auto s : v) msgs.erase(s);
+    if (MatchesAll(filter) && upto > last + 1) last = upto - 1;
+    return v.size();
+  }
+};
+
+TEST_P(StoreConformance, RandomAgainstModel) {
+  std::mt19937_64 rng(42);
+  Model model;
+  model.file = file();
+  const std::vector<std::string> subjects = {"a.1", "a.2", "b.1", "b.2.x", "c"};
+  const std::vector<std::string> filters = {"", ">", "a.*", "a.1", "b.>", "*.1", "c", "zz"};
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  for (int step = 0; step < 3000; ++step) {
+    int op = static_cast<int>(rng() % 100);
+    if (op < 60) {
+      StoredMsg m;
+      m.subject = subjects[pick(subjects.size())];
+      m.data = std::string(pick(40), 'd');
+      if (rng() % 4 == 0) m.hdr = "NATS/1.0\r\nK: v\r\n\r\n";
+      m.ts = step;
+      auto r = store_->Append(m.subject, m.hdr, m.data, m.ts);
+      ASSERT_TRUE(r.ok());
+      model.Append(m);
+      ASSERT_EQ(r.value, model.last);
+    } else if (op < 75) {
+      uint64_t seq = model.first() + rng() % (model.last - model.first() + 2);
+      bool live = model.msgs.count(seq) > 0;
+      EXPECT_EQ(store_->Remove(seq, rng() % 2).ok(), live) << seq;
+      model.msgs.erase(seq);
+    } else if (op < 78) {
+      std::string f = filters[pick(filters.size())];
+      uint64_t keep = rng() % 2 ? rng() % 5 : 0;
+      uint64_t upto = keep == 0 && rng() % 2 ? model.first() + rng() % 20 : 0;
+      auto r = store_->Purge(f, upto, keep);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r.value, model.Purge(f, upto, keep)) << f << " " << upto << " " << keep;
+    } else if (op < 80) {
+      Limits l;
+      l.max_msgs = rng() % 3 ? -1 : 20 + static_cast<int64_t>(rng() % 50);
+      l.max_msgs_per_subject = rng() % 3 ? -1 : 1 + static_cast<int64_t>(rng() % 10);
+      l.max_bytes = rng() % 4 ? -1 : 2000 + static_cast<int64_t>(rng() % 3000);
+      store_->SetLimits(l);
+      limits_ = l;
+      model.limits = l;
+      // Apply the new limits to the model the way the store does.
+      if (l.max_msgs_per_subject > 0) {
+        for (auto& s : subjects) {
+          while (model.CountSubj(s) > static_cast<uint64_t>(l.max_msgs_per_subject)) {
+            for (auto it = model.msgs.begin(); it != model.msgs.end(); ++it) {
+              if (it->second.subject == s) {
+                model.msgs.erase(it);
+                break;
+              }
+            }
+          }
+        }
+      }
+      if (l.max_msgs > 0) {
+        while (model.msgs.size() > static_cast<uint64_t>(l.max_msgs)) model.msgs.erase(model.msgs.begin());
+      }
+      if (l.max_bytes > 0) {
+        while (!model.msgs.empty() && model.Bytes() > static_cast<uint64_t>(l.max_bytes)) {
+          model.msgs.erase(model.msgs.begin());
+        }
+      }
+    } else if (op < 81) {
+      Reopen();
+    } else {
+      std::string f = filters[pick(filters.size())];
+      uint64_t start = rng() % (model.last + 3);
+      uint64_t want_next = 0, want_pending = 0, want_last = 0;
+      for (auto& [s, m] : model.msgs) {
+        if (!SubjectMatches(f, m.subject)) continue;
+        if (s >= start && want_next == 0) want_next = s;
+        if (s >= start) want_pending++;
+        want_last = s;
+      }
+      auto next = store_->LoadNext(f, start);
+      EXPECT_EQ(next.ok() ? next.value.seq : 0, want_next) << f << " " << start;
+      if (next.ok()) {
+        const StoredMsg& m = model.msgs[want_next];
+        EXPECT_EQ(next.value.subject, m.subject);
+        EXPECT_EQ(next.value.hdr, m.hdr);
+        EXPECT_EQ(next.value.data, m.data);
+        EXPECT_EQ(next.value.ts, m.ts);
+      }
+      EXPECT_EQ(store_->NumPending(f, start), want_pending) << f << " " << start;
+      auto last = store_->LoadLast(f);
+      EXPECT_EQ(last.ok() ? last.value.seq : 0, want_last) << f;
+    }
+    auto st = store_->State();
+    ASSERT_EQ(st.msgs, model.msgs.size()) << "step " << step;
+    ASSERT_EQ(st.first_seq, model.first()) << "step " << step;
+    ASSERT_EQ(st.last_seq, model.last) << "step " << step;
+    ASSERT_EQ(st.bytes, model.Bytes()) << "step " << step;
+    if (step % 50 == 0) {
+      std::map<std::string, SubjectInfo> want;
+      for (auto& [s, m] : model.msgs) {
+        auto& i = want[m.subject];
+        if (i.count++ == 0) i.first = s;
+        i.last = s;
+      }
+      auto got = store_->Subjects("");
+      ASSERT_EQ(got.size(), want.size());
+      for (auto& [name, i] : want) {
+        EXPECT_EQ(got[name].first, i.first) << name;
+        EXPECT_EQ(got[name].last, i.last) << name;
+        EXPECT_EQ(got[name].count, i.count) << name;
+      }
+      EXPECT_EQ(st.num_subjects, want.size());
+      EXPECT_EQ(st.num_deleted, model.msgs.empty() ? 0 : model.last - model.first() + 1 - model.msgs.size());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StoreConformance, ::testing::Values(Kind::kMem, Kind::kFileAlways, Kind::kFileInterval), KindName);
+
+TEST(MemConsumerStore, DeliverAndAck) {
+  auto cs = NewMemConsumerStore();
+  ASSERT_TRUE(cs->SetConfig("{}").ok());
+  EXPECT_EQ(cs->Config().value, "{}");
+  cs->UpdateDelivered(1, 10, 1, 100);
+  cs->UpdateDelivered(2, 11, 1, 101);
+  cs->UpdateDelivered(3, 10, 2, 102);
+  auto st = cs->State();
+  EXPECT_EQ(st.delivered_consumer, 3u);
+  EXPECT_EQ(st.delivered_stream, 11u);
+  EXPECT_EQ(st.pending.size(), 2u);
+  EXPECT_EQ(st.redelivered.at(10), 2u);
+  cs->UpdateAcks(3, 10);
+  st = cs->State();
+  EXPECT_EQ(st.ack_floor_stream, 10u);
+  EXPECT_EQ(st.pending.size(), 1u);
+  cs->UpdateAcks(2, 11);
+  st = cs->State();
+  EXPECT_EQ(st.ack_floor_stream, 11u);
+  EXPECT_EQ(st.ack_floor_consumer, 3u);
+  EXPECT_TRUE(st.pending.empty());
+  EXPECT_TRUE(st.redelivered.empty());
+}
+
+}  // namespace
+}  // namespace fjord::store
