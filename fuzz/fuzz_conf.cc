@@ -1,10 +1,13 @@
-// libFuzzer target for the nats.conf parser: any input must parse or fail
-// cleanly, within the nesting and size bounds, without crashing or hanging.
+// libFuzzer target for the nats.conf parser and the option loader: any input
+// must parse or fail cleanly, within the nesting and size bounds, and any
+// parsed document must load into ServerOptions or be rejected, without
+// crashing or hanging.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "conf/conf.h"
+#include "conf/options.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fjord::conf::ParseOptions options;
@@ -16,6 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto* err = std::get_if<fjord::conf::ParseError>(&result)) {
     // Positions must always point inside the input.
     if (err->pos.line < 1 || err->pos.col < 1) __builtin_trap();
+    return 0;
   }
+  fjord::conf::ServerOptions opts;
+  fjord::conf::ApplyConfig(std::get<fjord::conf::Document>(result), opts);
   return 0;
 }

@@ -13,7 +13,6 @@
 
 #include <fmt/format.h>
 
-#include "conf/conf.h"
 #include "fjord_version.h"
 
 namespace fjord::conf {
@@ -627,10 +626,7 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 std::optional<std::string> ApplyFile(const std::string& path, ServerOptions& opts) {
   ParseResult parsed = ParseFile(path);
   if (auto* err = std::get_if<ParseError>(&parsed)) return err->ToString();
-  Loader loader(std::get<Document>(parsed), &opts);
-  loader.Run();
-  if (!loader.errors.empty()) return JoinLines(loader.errors);
-  return std::nullopt;
+  return ApplyConfig(std::get<Document>(parsed), opts);
 }
 
 // Checks that span several options, after file and flags are both applied.
@@ -937,6 +933,13 @@ supported by Fjord.
 std::string VersionText() {
   return fmt::format("fjord-server version {} (nats-server {} compatible)\n", fjord::kFjordVersion,
                      kNatsCompatVersion);
+}
+
+std::optional<std::string> ApplyConfig(const Document& doc, ServerOptions& opts) {
+  Loader loader(doc, &opts);
+  loader.Run();
+  if (!loader.errors.empty()) return JoinLines(loader.errors);
+  return std::nullopt;
 }
 
 std::optional<std::string> LoadConfigFile(const std::string& path, ServerOptions& opts) {

@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "conf/conf.h"
+
 namespace fjord::conf {
 
 // The nats-server release whose client protocol and JetStream API Fjord
@@ -155,6 +157,11 @@ std::variant<ServerOptions, std::string> LoadOptions(int argc, char** argv);
 // Applies the config file at `path` over `opts` and validates the result.
 // On error `opts` is left unchanged and the error text is returned.
 std::optional<std::string> LoadConfigFile(const std::string& path, ServerOptions& opts);
+
+// Applies an already parsed document over `opts` (per-option checks only,
+// not the cross-option ones LoadConfigFile adds). Returns the error text;
+// `opts` may be partly updated on error.
+std::optional<std::string> ApplyConfig(const Document& doc, ServerOptions& opts);
 
 // For SIGHUP: re-reads `current.config_file` over fresh defaults and
 // re-applies `current.cli_flags`, so the result is what a restart with the
