@@ -98,6 +98,12 @@ function canConnect(port) {
 const live = new Set();
 const tempDirs = new Set();
 
+// A runner killed by `timeout` or Ctrl-C must not leave servers behind:
+// "exit" handlers do not run on signals, so turn them into an exit.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(sig, () => process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1)));
+}
+
 process.on("exit", () => {
   for (const s of live) {
     try {
