@@ -373,8 +373,13 @@ describe("jetstream consumers", () => {
     for await (const x of jsm.consumers.list("CINFO")) list.push(x.name);
     assert.deepEqual(list.sort(), ["ci", "ci2"]);
     assert.equal((await jsm.streams.info("CINFO")).state.consumer_count, 2);
-    // Changing the ack policy of a durable is refused.
-    await rejectsCode(jsm.consumers.add("CINFO", { durable_name: "ci2", ack_policy: "explicit" }), 10012);
+    // Changing the ack policy of a durable is refused. The client sends
+    // action "create", which 2.10+ answers with "consumer already exists";
+    // 2.9 ignores the action and reports the update error.
+    await rejectsCode(jsm.consumers.add("CINFO", { durable_name: "ci2", ack_policy: "explicit" }),
+      versionAtLeast(version, "2.10.0") ? 10148 : 10012);
+    const upd = await api(nc, "CONSUMER.CREATE.CINFO.ci2", { stream_name: "CINFO", config: { name: "ci2", durable_name: "ci2", ack_policy: "explicit" } }, "consumer_create_response");
+    assert.deepEqual(upd.error, { code: 500, err_code: 10012, description: "ack policy can not be updated" });
     assert.equal(await jsm.consumers.delete("CINFO", "ci2"), true);
     await rejectsCode(jsm.consumers.info("CINFO", "ci2"), 10014);
     const del = await api(nc, "CONSUMER.DELETE.CINFO.ci2", undefined, "consumer_delete_response");
