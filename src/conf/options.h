@@ -13,12 +13,13 @@
 #include <vector>
 
 #include "conf/conf.h"
+#include "fjord_version.h"
 
 namespace fjord::conf {
 
-// The nats-server release whose client protocol and JetStream API Fjord
-// advertises (INFO `version`, `--version`).
-inline constexpr const char* kNatsCompatVersion = "2.10.0";
+// The nats-server release Fjord advertises (INFO `version`, `--version`);
+// defined once, in fjord_version.h.
+using fjord::kNatsCompatVersion;
 
 using Duration = std::chrono::nanoseconds;
 
