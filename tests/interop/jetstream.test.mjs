@@ -485,3 +485,18 @@ describe("jetstream streams", () => {
     assert.ok(nc.apiChecked > 5, `validated ${nc.apiChecked}`);
   });
 });
+
+describe("jetstream disabled", () => {
+  test("clients report JetStream not enabled; stream subjects get no PubAck", logsOnFailure(async () => {
+    const srv = await startServer({ jetstream: false });
+    const nc = await connectTo(srv);
+    try {
+      assert.ok(!nc.info.jetstream, "INFO does not advertise jetstream");
+      await assert.rejects(within(jetstreamManager(nc), 10000, "jetstreamManager"), /jetstream.*not enabled|no responders|503/i);
+      await assert.rejects(nc.request("$JS.API.INFO", "", { timeout: 3000 }), (e) => e.isNoResponders?.() === true);
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+});
