@@ -487,7 +487,7 @@ describe("jetstream streams", () => {
 });
 
 describe("jetstream disabled", () => {
-  test("clients report JetStream not enabled; stream subjects get no PubAck", logsOnFailure(async () => {
+  test("clients report JetStream not enabled; $JS.API has no responders", logsOnFailure(async () => {
     const srv = await startServer({ jetstream: false });
     const nc = await connectTo(srv);
     try {
