@@ -94,6 +94,11 @@ class FileStore final : public IndexedStore<FileBody> {
 
   Status Close() override {
     if (closed_) return {};
+    if (!group_) {  // Recover() failed
+      closed_ = true;
+      blocks_.clear();
+      return {};
+    }
     Status s = Flush();
     group_->Stop();
     if (s.ok()) s = group_->failed();
@@ -106,12 +111,10 @@ class FileStore final : public IndexedStore<FileBody> {
   }
 
   Status Delete() override {
-    if (!closed_) {
-      group_->Stop();
-      active_ = nullptr;
-      blocks_.clear();
-      closed_ = true;
-    }
+    if (!closed_ && group_) group_->Stop();
+    active_ = nullptr;
+    blocks_.clear();
+    closed_ = true;
     // Renaming first makes the stream vanish atomically: a crash halfway
     // through the removal leaves a dot-directory, never a partial stream.
     std::string dir = opts_.dir;
@@ -264,7 +267,6 @@ class FileStore final : public IndexedStore<FileBody> {
       }
       if (write_error_.ok()) log::Warn("store: {}: write failed: {}", active_->path, s.msg);
       write_error_ = s;
-      if (first_error_.ok()) first_error_ = s;
       return s;
     }
     written_ += buf_.size();
@@ -403,6 +405,9 @@ class FileStore final : public IndexedStore<FileBody> {
     if (!f.ok()) return;
     Status s = f.value->Truncate(0);
     if (s.ok()) s = f.value->Append(out);
+    // Synced so that a power cut leaves either no index or a whole one
+    // (the rename becomes durable with the next fsync of the directory).
+    if (s.ok()) s = f.value->Sync();
     f.value.reset();
     if (s.ok()) s = env_->Rename(path + ".tmp", path);
     if (!s.ok()) log::Warn("store: writing {}: {}", path, s.msg);
@@ -423,7 +428,7 @@ class FileStore final : public IndexedStore<FileBody> {
   bool floor_pending_ = false;  // a first message was removed since the last floor
   bool replaying_ = false;
   Status write_error_;  // the last write failed; buf_ is unwritten
-  Status first_error_;  // reported by the next Sync
+  Status first_error_;  // a failed in-place erase, reported by the next Sync
   std::unique_ptr<GroupCommit> group_;
 };
 

@@ -1,0 +1,300 @@
+// FileConsumerStore: consumer state as an append-only log of small records
+// plus a snapshot the log is compacted into (docs/storage-format.md).
+//
+//   config.json        the consumer config, replaced durably
+//   state.snap         magic, u64 generation, encoded ConsumerState, xxh64
+//   state.<gen>.log    records since that snapshot
+#include <charconv>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "base/log.h"
+#include "store/coding.h"
+#include "store/consumer_state.h"
+#include "store/env.h"
+#include "store/group_commit.h"
+
+namespace fjord::store {
+namespace {
+
+constexpr uint32_t kSnapMagic = 0x53434a46;  // "FJCS"
+constexpr uint32_t kLogDelivered = 1;
+constexpr uint32_t kLogAck = 2;
+// Compact once the log outgrows both this and twice the last snapshot.
+constexpr uint64_t kCompactMin = 1 << 20;
+constexpr size_t kLogHeader = 8;  // u32 len, u32 type
+
+std::string LogName(uint64_t gen) { return fmt::format("state.{}.log", gen); }
+
+bool ParseLogName(std::string_view n, uint64_t* gen) {
+  if (n.size() < 11 || n.substr(0, 6) != "state." || n.substr(n.size() - 4) != ".log") return false;
+  auto r = std::from_chars(n.data() + 6, n.data() + n.size() - 4, *gen);
+  return r.ec == std::errc() && r.ptr == n.data() + n.size() - 4;
+}
+
+void EncodeLogRecord(std::string* out, uint32_t type, std::initializer_list<uint64_t> fields) {
+  size_t start = out->size();
+  PutU32(out, static_cast<uint32_t>(kLogHeader + fields.size() * 8 + 8));
+  PutU32(out, type);
+  for (uint64_t f : fields) PutU64(out, f);
+  PutU64(out, XXH64(out->data() + start, out->size() - start, 0));
+}
+
+// Decodes one log record at the start of `in`; returns its length or 0.
+size_t DecodeLogRecord(std::string_view in, uint32_t* type, uint64_t f[4]) {
+  if (in.size() < kLogHeader + 8) return 0;
+  uint32_t len = DecodeU32(in.data());
+  *type = DecodeU32(in.data() + 4);
+  size_t nf = *type == kLogDelivered ? 4 : *type == kLogAck ? 2 : 0;
+  if (nf == 0 || len != kLogHeader + nf * 8 + 8 || len > in.size()) return 0;
+  if (XXH64(in.data(), len - 8, 0) != DecodeU64(in.data() + len - 8)) return 0;
+  for (size_t i = 0; i < nf; ++i) f[i] = DecodeU64(in.data() + kLogHeader + i * 8);
+  return len;
+}
+
+class FileConsumerStore final : public ConsumerStore {
+ public:
+  FileConsumerStore(Env* env, std::string dir, SyncMode sync)
+      : env_(env), dir_(std::move(dir)), sync_(sync) {}
+  ~FileConsumerStore() override { Close(); }
+
+  Status Open();
+
+  Status SetConfig(std::string_view json) override {
+    if (closed_) return Closed();
+    return WriteFileDurably(env_, JoinPath(dir_, "config.json"), json);
+  }
+
+  Result<std::string> Config() override {
+    if (closed_) return {Closed(), {}};
+    return ReadFileToString(env_, JoinPath(dir_, "config.json"));
+  }
+
+  Status UpdateDelivered(uint64_t dseq, uint64_t sseq, uint64_t dc, int64_t ts) override {
+    if (Status s = Writable(); !s.ok()) return s;
+    ApplyDelivered(state_, dseq, sseq, dc, ts);
+    EncodeLogRecord(&buf_, kLogDelivered, {dseq, sseq, dc, static_cast<uint64_t>(ts)});
+    return AfterChange();
+  }
+
+  Status UpdateAcks(uint64_t dseq, uint64_t sseq) override {
+    if (Status s = Writable(); !s.ok()) return s;
+    ApplyAck(state_, dseq, sseq);
+    EncodeLogRecord(&buf_, kLogAck, {dseq, sseq});
+    return AfterChange();
+  }
+
+  Status Reset(const ConsumerState& state) override {
+    if (Status s = Writable(); !s.ok()) return s;
+    state_ = state;
+    return Compact();
+  }
+
+  ConsumerState State() const override { return state_; }
+
+  void Sync(std::function<void(Status)> done) override {
+    if (closed_) return done(Closed());
+    Status s = Flush();
+    if (s.ok()) s = group_->failed();
+    if (!s.ok()) return done(s);
+    if (sync_ == SyncMode::kAlways) {
+      group_->Submit(log_, std::move(done));
+    } else {
+      done({});
+    }
+  }
+
+  Status Close() override {
+    if (closed_) return {};
+    closed_ = true;
+    if (!group_) return {};  // Open() failed
+    Status s = Flush();
+    group_->Stop();
+    if (s.ok()) s = group_->failed();
+    if (s.ok()) s = log_->Sync();
+    log_.reset();
+    return s;
+  }
+
+  Status Delete() override {
+    if (!closed_ && group_) group_->Stop();
+    log_.reset();
+    closed_ = true;
+    std::string dir = dir_;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    std::string parent = ParentDir(dir);
+    std::string doomed = JoinPath(parent, "." + dir.substr(dir.rfind('/') + 1) + ".deleted");
+    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
+    if (Status s = env_->Rename(dir, doomed); !s.ok()) return s;
+    if (Status s = env_->SyncDir(parent); !s.ok()) return s;
+    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
+    return env_->SyncDir(parent);
+  }
+
+ private:
+  static Status Closed() { return {Errc::kClosed, "consumer store closed"}; }
+
+  Status Writable() {
+    if (closed_) return Closed();
+    if (Status s = group_->failed(); !s.ok()) return s;
+    if (!write_error_.ok()) return Flush();
+    return {};
+  }
+
+  Status AfterChange() {
+    if (log_size_ + buf_.size() > std::max(kCompactMin, 2 * snap_size_)) return Compact();
+    return {};
+  }
+
+  Status Flush() {
+    if (buf_.empty()) return {};
+    Status s = log_->Append(buf_);
+    if (!s.ok()) {
+      if (Status t = log_->Truncate(log_size_); !t.ok()) {
+        log::Error("store: {}: truncating after failed write: {}", dir_, t.msg);
+      }
+      write_error_ = s;
+      return s;
+    }
+    log_size_ += buf_.size();
+    buf_.clear();
+    write_error_ = {};
+    if (sync_ == SyncMode::kInterval) group_->NoteWritten(log_);
+    return {};
+  }
+
+  // Writes the whole state as a snapshot of the next generation and starts
+  // an empty log for it; the old log is then obsolete.
+  Status Compact() {
+    uint64_t gen = gen_ + 1;
+    std::string log_path = JoinPath(dir_, LogName(gen));
+    auto f = env_->Open(log_path);
+    if (!f.ok()) return f.status;
+    if (Status s = f.value->Truncate(0); !s.ok()) return s;
+    if (Status s = env_->SyncDir(dir_); !s.ok()) return s;
+    std::string snap;
+    PutU32(&snap, kSnapMagic);
+    PutU64(&snap, gen);
+    EncodeConsumerState(state_, &snap);
+    PutU64(&snap, XXH64(snap.data(), snap.size(), 0));
+    if (Status s = WriteFileDurably(env_, JoinPath(dir_, "state.snap"), snap); !s.ok()) {
+      f.value.reset();
+      env_->RemoveFile(log_path);
+      return s;
+    }
+    // Everything buffered or written to the old log is in the snapshot.
+    buf_.clear();
+    write_error_ = {};
+    env_->RemoveFile(JoinPath(dir_, LogName(gen_)));
+    gen_ = gen;
+    log_ = std::move(f.value);
+    log_size_ = 0;
+    snap_size_ = snap.size();
+    return {};
+  }
+
+  Status Replay(const std::string& path) {
+    auto f = env_->OpenExisting(path);
+    if (!f.ok()) return f.status;
+    auto size = f.value->Size();
+    if (!size.ok()) return size.status;
+    std::string data(size.value, '\0');
+    auto r = f.value->Read(0, data.size(), data.data());
+    if (!r.ok()) return r.status;
+    data.resize(r.value);
+    size_t off = 0, valid_end = 0;
+    uint32_t type;
+    uint64_t fl[4];
+    while (off < data.size()) {
+      size_t n = DecodeLogRecord(std::string_view(data).substr(off), &type, fl);
+      if (n == 0) {
+        size_t next = off + 1;
+        while (next < data.size() && DecodeLogRecord(std::string_view(data).substr(next), &type, fl) == 0) {
+          ++next;
+        }
+        if (next >= data.size()) break;
+        log::Error("store: {}: corrupt bytes at offset {}..{} skipped", path, off, next);
+        off = next;
+        continue;
+      }
+      if (type == kLogDelivered) {
+        ApplyDelivered(state_, fl[0], fl[1], fl[2], static_cast<int64_t>(fl[3]));
+      } else {
+        ApplyAck(state_, fl[0], fl[1]);
+      }
+      off += n;
+      valid_end = off;
+    }
+    if (valid_end < data.size()) {
+      log::Warn("store: {}: torn record at offset {}, truncating {} bytes", path, valid_end,
+                data.size() - valid_end);
+      if (Status s = f.value->Truncate(valid_end); !s.ok()) return s;
+      if (Status s = f.value->Sync(); !s.ok()) return s;
+    }
+    log_ = std::move(f.value);
+    log_size_ = valid_end;
+    return {};
+  }
+
+  Env* env_;
+  std::string dir_;
+  SyncMode sync_;
+  ConsumerState state_;
+  std::shared_ptr<File> log_;
+  uint64_t gen_ = 1;
+  uint64_t log_size_ = 0;   // bytes written to the current log
+  uint64_t snap_size_ = 0;
+  std::string buf_;
+  Status write_error_;  // the last write failed; buf_ is unwritten
+  bool closed_ = false;
+  std::unique_ptr<GroupCommit> group_;
+};
+
+Status FileConsumerStore::Open() {
+  if (Status s = CreateDirsDurably(env_, dir_); !s.ok()) return s;
+  std::string snap_path = JoinPath(dir_, "state.snap");
+  if (env_->Exists(snap_path)) {
+    auto raw = ReadFileToString(env_, snap_path);
+    if (!raw.ok()) return raw.status;
+    std::string_view v = raw.value;
+    if (v.size() < 20 || DecodeU32(v.data()) != kSnapMagic ||
+        XXH64(v.data(), v.size() - 8, 0) != DecodeU64(v.data() + v.size() - 8) ||
+        !DecodeConsumerState(v.substr(12, v.size() - 20), &state_)) {
+      log::Error("store: {}: consumer state snapshot is corrupt", snap_path);
+      return {Errc::kCorrupt, snap_path + ": corrupt snapshot"};
+    }
+    gen_ = DecodeU64(v.data() + 4);
+    snap_size_ = v.size();
+  }
+  auto names = env_->ListDir(dir_);
+  if (!names.ok()) return names.status;
+  for (const auto& n : names.value) {
+    uint64_t gen;
+    bool stale_log = ParseLogName(n, &gen) && gen != gen_;
+    bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
+    if (stale_log || tmp) env_->RemoveFile(JoinPath(dir_, n));
+  }
+  std::string log_path = JoinPath(dir_, LogName(gen_));
+  if (env_->Exists(log_path)) {
+    if (Status s = Replay(log_path); !s.ok()) return s;
+  } else {
+    auto f = env_->Open(log_path);
+    if (!f.ok()) return f.status;
+    if (Status s = env_->SyncDir(dir_); !s.ok()) return s;
+    log_ = std::move(f.value);
+  }
+  group_ = std::make_unique<GroupCommit>(sync_, 1'000'000'000);
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
+                                                             SyncMode sync) {
+  auto cs = std::make_unique<FileConsumerStore>(env, dir, sync);
+  if (Status s = cs->Open(); !s.ok()) return {s, nullptr};
+  return {{}, std::move(cs)};
+}
+
+}  // namespace fjord::store

@@ -1,0 +1,170 @@
+#include <gtest/gtest.h>
+
+#include "store/env.h"
+#include "store/fault_env.h"
+#include "store/store.h"
+#include "store/tests/store_test_util.h"
+
+namespace fjord::store {
+namespace {
+
+using testing::SyncWait;
+using testing::TempDir;
+
+void ExpectSameState(const ConsumerState& a, const ConsumerState& b) {
+  EXPECT_EQ(a.delivered_consumer, b.delivered_consumer);
+  EXPECT_EQ(a.delivered_stream, b.delivered_stream);
+  EXPECT_EQ(a.ack_floor_consumer, b.ack_floor_consumer);
+  EXPECT_EQ(a.ack_floor_stream, b.ack_floor_stream);
+  ASSERT_EQ(a.pending.size(), b.pending.size());
+  for (const auto& [seq, p] : a.pending) {
+    ASSERT_TRUE(b.pending.count(seq)) << seq;
+    EXPECT_EQ(b.pending.at(seq).consumer_seq, p.consumer_seq);
+    EXPECT_EQ(b.pending.at(seq).ts, p.ts);
+  }
+  EXPECT_EQ(a.redelivered, b.redelivered);
+}
+
+std::unique_ptr<ConsumerStore> OpenCs(Env* env, const std::string& dir, SyncMode m = SyncMode::kAlways) {
+  auto r = OpenFileConsumerStore(env, dir, m);
+  EXPECT_TRUE(r.ok()) << r.status.msg;
+  return std::move(r.value);
+}
+
+TEST(FileConsumerStore, PersistsAcrossRestart) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/obs/C1";
+  ConsumerState want;
+  {
+    auto cs = OpenCs(DefaultEnv(), dir);
+    ASSERT_TRUE(cs->SetConfig(R"({"durable_name":"C1"})").ok());
+    for (uint64_t i = 1; i <= 50; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i + 100, 1, 1000 + i).ok());
+    ASSERT_TRUE(cs->UpdateDelivered(51, 105, 2, 2000).ok());
+    for (uint64_t i = 1; i <= 20; ++i) ASSERT_TRUE(cs->UpdateAcks(i, i + 100).ok());
+    want = cs->State();
+    EXPECT_EQ(want.ack_floor_stream, 120u);
+    EXPECT_EQ(want.ack_floor_consumer, 20u);
+    EXPECT_EQ(want.pending.size(), 30u);
+    EXPECT_EQ(want.redelivered.size(), 0u);  // 105 acked
+    ASSERT_TRUE(cs->Close().ok());
+  }
+  auto cs = OpenCs(DefaultEnv(), dir);
+  ExpectSameState(want, cs->State());
+  EXPECT_EQ(cs->Config().value, R"({"durable_name":"C1"})");
+  ASSERT_TRUE(cs->Delete().ok());
+  EXPECT_FALSE(DefaultEnv()->Exists(dir));
+}
+
+TEST(FileConsumerStore, CompactsIntoSnapshot) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/c";
+  ConsumerState want;
+  {
+    auto cs = OpenCs(DefaultEnv(), dir, SyncMode::kInterval);
+    for (uint64_t i = 1; i <= 60000; ++i) {
+      ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, static_cast<int64_t>(i)).ok());
+      if (i % 3 != 0) {
+        ASSERT_TRUE(cs->UpdateAcks(i, i).ok());
+      }
+      if (i % 1000 == 0) {
+        ASSERT_TRUE(SyncWait(*cs).ok());
+      }
+    }
+    want = cs->State();
+    EXPECT_EQ(want.pending.size(), 20000u);
+    ASSERT_TRUE(cs->Close().ok());
+  }
+  EXPECT_TRUE(DefaultEnv()->Exists(dir + "/state.snap"));
+  // The log was restarted by compaction, so it holds only recent records.
+  auto names = DefaultEnv()->ListDir(dir).value;
+  uint64_t log_bytes = 0;
+  for (auto& n : names) {
+    if (n.find(".log") != std::string::npos) log_bytes += DefaultEnv()->FileSize(dir + "/" + n).value;
+  }
+  EXPECT_LT(log_bytes, 4u << 20);
+  auto cs = OpenCs(DefaultEnv(), dir);
+  ExpectSameState(want, cs->State());
+}
+
+TEST(FileConsumerStore, ResetIsDurable) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  std::string dir = tmp.path() + "/c";
+  ConsumerState st;
+  st.delivered_consumer = 7;
+  st.delivered_stream = 70;
+  st.ack_floor_consumer = 5;
+  st.ack_floor_stream = 50;
+  st.pending[60] = {6, 123};
+  st.redelivered[60] = 3;
+  {
+    auto cs = OpenCs(&env, dir);
+    ASSERT_TRUE(cs->Reset(st).ok());
+    env.Crash();
+  }
+  env.PowerLoss();
+  auto cs = OpenCs(&env, dir);
+  ExpectSameState(st, cs->State());
+}
+
+TEST(FileConsumerStore, PowerLossKeepsSyncedChanges) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  std::string dir = tmp.path() + "/c";
+  ConsumerState synced;
+  uint64_t dseq = 0;
+  for (int round = 0; round < 5; ++round) {
+    {
+      auto cs = OpenCs(&env, dir);
+      ExpectSameState(synced, cs->State());
+      for (int i = 0; i < 30000; ++i) {
+        ++dseq;
+        ASSERT_TRUE(cs->UpdateDelivered(dseq, dseq, 1, 1).ok());
+        if (dseq % 2) {
+        ASSERT_TRUE(cs->UpdateAcks(dseq, dseq).ok());
+      }
+        if (i % 997 == 0) {
+          ASSERT_TRUE(SyncWait(*cs).ok());
+          synced = cs->State();
+        }
+      }
+      ASSERT_TRUE(SyncWait(*cs).ok());
+      synced = cs->State();
+      // Unsynced changes: lost at the power cut.
+      ASSERT_TRUE(cs->UpdateDelivered(dseq + 1, dseq + 1, 1, 1).ok());
+      env.Crash();
+    }
+    env.PowerLoss();
+  }
+  auto cs = OpenCs(&env, dir);
+  ExpectSameState(synced, cs->State());
+}
+
+TEST(FileConsumerStore, TornLogTailIsCut) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  std::string dir = tmp.path() + "/c";
+  ConsumerState synced;
+  {
+    auto cs = OpenCs(&env, dir);
+    ASSERT_TRUE(cs->UpdateDelivered(1, 1, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    synced = cs->State();
+    ASSERT_TRUE(cs->UpdateDelivered(2, 2, 1, 1).ok());
+    ASSERT_TRUE(cs->UpdateDelivered(3, 3, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    env.TearLastWrite(dir + "/state.1.log", 60);  // one record and a bit
+    env.Crash();
+  }
+  env.PowerLoss();
+  auto cs = OpenCs(&env, dir);
+  EXPECT_EQ(cs->State().delivered_consumer, 2u);
+  ASSERT_TRUE(cs->UpdateDelivered(3, 3, 1, 1).ok());
+  ASSERT_TRUE(cs->Close().ok());
+  cs = OpenCs(&env, dir);
+  EXPECT_EQ(cs->State().delivered_consumer, 3u);
+  EXPECT_EQ(cs->State().pending.size(), 3u);
+}
+
+}  // namespace
+}  // namespace fjord::store

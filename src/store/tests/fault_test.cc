@@ -1,0 +1,324 @@
+// FileStore under FaultEnv: power loss, full disk, torn writes, bit flips.
+#include <map>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "store/fault_env.h"
+#include "store/record.h"
+#include "store/store.h"
+#include "store/tests/store_test_util.h"
+
+namespace fjord::store {
+namespace {
+
+using testing::SyncWait;
+using testing::TempDir;
+
+class FaultTest : public ::testing::Test {
+ protected:
+  std::string dir() const { return tmp_.path() + "/streams/S"; }
+  std::string block(int id) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "/msgs/%06d.blk", id);
+    return dir() + name;
+  }
+
+  std::unique_ptr<Store> Open(SyncMode mode, uint64_t block_size = 4096) {
+    FileStoreOptions o;
+    o.dir = dir();
+    o.sync = mode;
+    o.sync_interval_ns = 60'000'000'000;  // never fires during a test
+    o.block_size = block_size;
+    auto r = OpenFileStore(&env_, o, {});
+    EXPECT_TRUE(r.ok()) << r.status.msg;
+    return std::move(r.value);
+  }
+
+  // The process dies with `s` open, then the machine loses power.
+  void CrashAndReboot(std::unique_ptr<Store>& s) {
+    env_.Crash();
+    s.reset();
+    env_.PowerLoss();
+  }
+
+  TempDir tmp_;
+  FaultEnv env_{DefaultEnv(), tmp_.path()};
+};
+
+std::string Payload(uint64_t seq) { return "payload-" + std::to_string(seq * 7919); }
+
+TEST_F(FaultTest, PowerLossKeepsExactlyWhatWasSynced) {
+  std::mt19937_64 rng(7);
+  std::map<uint64_t, std::string> acked;  // live at the last successful Sync
+  std::set<uint64_t> removed_acked;       // removals confirmed by a Sync
+  std::set<uint64_t> removed_since;       // removals after the last Sync
+  std::map<uint64_t, std::string> appended_since;
+  uint64_t acked_last = 0;
+  for (int round = 0; round < 12; ++round) {
+    auto s = Open(SyncMode::kAlways);
+    // Everything acknowledged survived; nothing removed and acknowledged
+    // came back; nothing is corrupt.
+    auto st = s->State();
+    ASSERT_GE(st.last_seq, acked_last);
+    for (uint64_t q = 1; q <= st.last_seq; ++q) {
+      auto m = s->Load(q);
+      ASSERT_NE(m.status.code, Errc::kCorrupt) << q;
+      if (acked.count(q) && !removed_since.count(q)) {
+        ASSERT_TRUE(m.ok()) << "acked seq " << q << " lost in round " << round;
+      }
+      if (removed_acked.count(q)) {
+        ASSERT_FALSE(m.ok()) << "removed seq " << q << " is back";
+      }
+      if (m.ok()) {
+        std::string want = acked.count(q) ? acked[q] : appended_since[q];
+        ASSERT_EQ(m.value.data, want) << q;
+        ASSERT_EQ(m.value.subject, "sub." + std::to_string(q % 5));
+      }
+    }
+    // Adopt what recovery shows as the new acknowledged baseline.
+    acked.clear();
+    removed_since.clear();
+    appended_since.clear();
+    for (uint64_t q = st.first_seq; q <= st.last_seq; ++q) {
+      if (auto m = s->Load(q); m.ok()) {
+        acked[q] = m.value.data;
+      } else {
+        removed_acked.insert(q);
+      }
+    }
+    acked_last = st.last_seq;
+    int ops = 200 + static_cast<int>(rng() % 300);
+    for (int i = 0; i < ops; ++i) {
+      if (rng() % 5 == 0 && !acked.empty()) {
+        auto it = acked.begin();
+        std::advance(it, rng() % acked.size());
+        if (!removed_since.count(it->first)) {
+          ASSERT_TRUE(s->Remove(it->first, rng() % 2).ok());
+          removed_since.insert(it->first);
+        }
+      } else {
+        uint64_t q = s->State().last_seq + 1;
+        auto r = s->Append("sub." + std::to_string(q % 5), "", Payload(q), 1);
+        ASSERT_TRUE(r.ok());
+        ASSERT_EQ(r.value, q);
+        appended_since[q] = Payload(q);
+      }
+      if (rng() % 40 == 0) {
+        ASSERT_TRUE(SyncWait(*s).ok());
+        for (auto& [q, d] : appended_since) acked[q] = d;
+        for (auto q : removed_since) {
+          acked.erase(q);
+          removed_acked.insert(q);
+        }
+        appended_since.clear();
+        removed_since.clear();
+        acked_last = s->State().last_seq;
+      }
+    }
+    CrashAndReboot(s);
+  }
+}
+
+TEST_F(FaultTest, NoSpaceThenRecovery) {
+  auto s = Open(SyncMode::kAlways);
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(s->Append("a", "", Payload(i), i).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  uint64_t size_before = env_.FileSize(block(1)).value;
+
+  env_.SetNoSpace(true);
+  ASSERT_TRUE(s->Append("a", "", Payload(11), 11).ok());  // buffered
+  Status sync = SyncWait(*s);
+  EXPECT_EQ(sync.code, Errc::kNoSpace);
+  // The short write was cut back: the file ends on a record boundary.
+  EXPECT_EQ(env_.FileSize(block(1)).value, size_before);
+  auto r = s->Append("a", "", Payload(12), 12);
+  EXPECT_EQ(r.status.code, Errc::kNoSpace);
+  EXPECT_EQ(s->State().last_seq, 11u);
+  EXPECT_TRUE(s->Load(5).ok());  // earlier data untouched
+
+  env_.SetNoSpace(false);
+  r = s->Append("a", "", Payload(12), 12);
+  ASSERT_TRUE(r.ok()) << r.status.msg;
+  EXPECT_EQ(r.value, 12u);
+  ASSERT_TRUE(SyncWait(*s).ok());
+  CrashAndReboot(s);
+
+  s = Open(SyncMode::kAlways);
+  auto st = s->State();
+  EXPECT_EQ(st.msgs, 12u);
+  for (uint64_t q = 1; q <= 12; ++q) {
+    auto m = s->Load(q);
+    ASSERT_TRUE(m.ok()) << q;
+    EXPECT_EQ(m.value.data, Payload(q));
+  }
+}
+
+TEST_F(FaultTest, NoSpaceWhileRollingStoresNothing) {
+  auto s = Open(SyncMode::kAlways, 1024);
+  uint64_t q = 0;
+  while (env_.Exists(block(2)) == false) {
+    ASSERT_TRUE(s->Append("a", "", std::string(100, 'x'), 1).ok());
+    ++q;
+  }
+  ASSERT_TRUE(SyncWait(*s).ok());
+  env_.SetIoError(true);  // creating the next block's entry fails
+  Status err;
+  for (int i = 0; i < 20 && err.ok(); ++i) {
+    auto r = s->Append("a", "", std::string(100, 'y'), 1);
+    if (r.ok()) {
+      ++q;
+    } else {
+      err = r.status;
+    }
+  }
+  EXPECT_FALSE(err.ok());
+  EXPECT_EQ(s->State().last_seq, q);
+  env_.SetIoError(false);
+  ASSERT_TRUE(s->Append("a", "", "z", 1).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  ASSERT_TRUE(s->Close().ok());
+  s = Open(SyncMode::kAlways, 1024);
+  EXPECT_EQ(s->State().last_seq, q + 1);
+  EXPECT_EQ(s->Load(q + 1).value.data, "z");
+}
+
+TEST_F(FaultTest, TornTailIsCut) {
+  auto s = Open(SyncMode::kInterval, 1 << 20);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("t", "", Payload(i), i).ok());
+  ASSERT_TRUE(s->Close().ok());  // durable
+  s = Open(SyncMode::kInterval, 1 << 20);
+  for (int i = 6; i <= 8; ++i) ASSERT_TRUE(s->Append("t", "", Payload(i), i).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());  // written in one write(), not synced
+  uint64_t rec6 = kRecordOverhead + 1 + Payload(6).size();
+  env_.TearLastWrite(block(1), rec6 + 10);
+  CrashAndReboot(s);
+
+  s = Open(SyncMode::kInterval, 1 << 20);
+  auto st = s->State();
+  EXPECT_EQ(st.last_seq, 6u);
+  EXPECT_EQ(st.msgs, 6u);
+  EXPECT_EQ(s->Load(6).value.data, Payload(6));
+  auto r = s->Append("t", "", "again", 9);
+  EXPECT_EQ(r.value, 7u);
+  ASSERT_TRUE(s->Close().ok());
+  s = Open(SyncMode::kInterval, 1 << 20);
+  EXPECT_EQ(s->State().msgs, 7u);
+  EXPECT_EQ(s->Load(7).value.data, "again");
+}
+
+class BitFlipTest : public FaultTest, public ::testing::WithParamInterface<bool> {};
+
+// Flip a bit inside message 10 of 20 (payload or length field); with and
+// without the block's index file.
+TEST_P(BitFlipTest, MiddleCorruptionKeepsLaterRecords) {
+  bool keep_index = GetParam();
+  for (uint64_t field_off : {uint64_t{40}, uint64_t{0}}) {
+    {
+      auto s = Open(SyncMode::kAlways, 1 << 20);
+      for (int i = 1; i <= 20; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+      ASSERT_TRUE(s->Close().ok());
+    }
+    if (!keep_index) {
+      ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/000001.idx").ok());
+    }
+    uint64_t off = kRecordOverhead;  // the block-start record
+    for (int i = 1; i < 10; ++i) off += kRecordOverhead + 1 + Payload(i).size();
+    ASSERT_TRUE(env_.FlipBit(block(1), off + field_off, 3).ok());
+
+    auto s = Open(SyncMode::kAlways, 1 << 20);
+    auto m = s->Load(10);
+    EXPECT_FALSE(m.ok());
+    if (keep_index) {
+      EXPECT_EQ(m.status.code, Errc::kCorrupt);
+    }
+    for (uint64_t q = 1; q <= 20; ++q) {
+      if (q == 10) continue;
+      auto r = s->Load(q);
+      ASSERT_TRUE(r.ok()) << q;
+      EXPECT_EQ(r.value.data, Payload(q));
+    }
+    EXPECT_EQ(s->State().last_seq, 20u);
+    // The damaged block is not truncated or removed.
+    EXPECT_TRUE(env_.Exists(block(1)));
+    ASSERT_TRUE(s->Delete().ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Index, BitFlipTest, ::testing::Bool());
+
+TEST_F(FaultTest, DeletesSurvivePowerLoss) {
+  auto s = Open(SyncMode::kAlways, 1024);
+  for (int i = 1; i <= 100; ++i) ASSERT_TRUE(s->Append("d." + std::to_string(i % 3), "", Payload(i), i).ok());
+  ASSERT_TRUE(s->Remove(50, false).ok());
+  ASSERT_TRUE(s->Remove(1, true).ok());
+  ASSERT_EQ(s->Purge("d.0", 0, 0).value, 33u);
+  ASSERT_EQ(s->Purge("", 20, 0).value, 12u);
+  ASSERT_TRUE(SyncWait(*s).ok());
+  auto want = s->State();
+  CrashAndReboot(s);
+  s = Open(SyncMode::kAlways, 1024);
+  auto st = s->State();
+  EXPECT_EQ(st.msgs, want.msgs);
+  EXPECT_EQ(st.first_seq, want.first_seq);
+  EXPECT_EQ(st.last_seq, want.last_seq);
+  EXPECT_EQ(st.bytes, want.bytes);
+  EXPECT_FALSE(s->Load(50).ok());
+  EXPECT_FALSE(s->Load(3).ok());
+  EXPECT_TRUE(s->Subjects("d.0").empty());
+
+  // Purge everything: old blocks go, the sequence survives.
+  ASSERT_TRUE(s->Purge("", 0, 0).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  CrashAndReboot(s);
+  s = Open(SyncMode::kAlways, 1024);
+  st = s->State();
+  EXPECT_EQ(st.msgs, 0u);
+  EXPECT_EQ(st.last_seq, 100u);
+  EXPECT_EQ(st.first_seq, 101u);
+  auto names = env_.ListDir(dir() + "/msgs").value;
+  size_t blocks = 0;
+  for (auto& n : names) blocks += n.find(".blk") != std::string::npos;
+  EXPECT_EQ(blocks, 1u);
+}
+
+TEST_F(FaultTest, MetaAndDeleteAreDurable) {
+  auto s = Open(SyncMode::kAlways);
+  ASSERT_TRUE(s->WriteMeta(R"({"name":"S"})").ok());
+  CrashAndReboot(s);
+  EXPECT_EQ(ReadStreamMeta(&env_, dir()).value, R"({"name":"S"})");
+  s = Open(SyncMode::kAlways);
+  ASSERT_TRUE(s->Append("a", "", "b", 1).ok());
+  ASSERT_TRUE(s->WriteMeta(R"({"name":"S","v":2})").ok());
+  ASSERT_TRUE(s->Delete().ok());
+  env_.Crash();
+  s.reset();
+  env_.PowerLoss();
+  EXPECT_FALSE(env_.Exists(dir()));
+  EXPECT_TRUE(env_.Exists(tmp_.path() + "/streams"));
+}
+
+TEST_F(FaultTest, GroupCommitSharesFsyncs) {
+  auto s = Open(SyncMode::kAlways, 1 << 20);
+  const int n = 2000;
+  std::atomic<int> done{0}, failed{0};
+  uint64_t before = env_.syncs();
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(s->Append("g", "", "x", i).ok());
+    s->Sync([&](Status st) {
+      if (!st.ok()) failed++;
+      done++;
+    });
+  }
+  ASSERT_TRUE(SyncWait(*s).ok());
+  EXPECT_EQ(done.load(), n);
+  EXPECT_EQ(failed.load(), 0);
+  uint64_t fsyncs = env_.syncs() - before;
+  EXPECT_LE(fsyncs, static_cast<uint64_t>(n + 1));
+  std::printf("group commit: %d Sync calls completed by %llu fsyncs\n", n,
+              static_cast<unsigned long long>(fsyncs));
+}
+
+}  // namespace
+}  // namespace fjord::store
