@@ -489,8 +489,12 @@ class Parser {
     if (lower == "true" || lower == "yes" || lower == "on") return true;
     if (lower == "false" || lower == "no" || lower == "off") return false;
     if (token[0] == '$') {
-      // `$2a$...` is a bcrypt hash, not a variable.
-      if (token.compare(1, 3, "2a$") == 0) return token;
+      // `$2a$...` is a bcrypt hash, not a variable (nats-server knows only
+      // 2a; 2b and 2y are what other bcrypt tools write).
+      if (token.compare(1, 3, "2a$") == 0 || token.compare(1, 3, "2b$") == 0 ||
+          token.compare(1, 3, "2y$") == 0) {
+        return token;
+      }
       return LookupVariable(token.substr(1), start);
     }
     bool negative = token[0] == '-';

@@ -147,6 +147,7 @@ url: nats://host:4222
 escaped_bare: a\tb
 hash_inside: abc#def
 bcrypt: $2a$11$abcdefghij
+bcrypt_b: $2b$10$xyz
 )");
   EXPECT_EQ(d.root["dq"], "a\tb\n\"q\"\\ A");
   EXPECT_EQ(d.root["sq"], "raw \\t $x \"q\"");
@@ -159,6 +160,7 @@ bcrypt: $2a$11$abcdefghij
   EXPECT_EQ(d.root["escaped_bare"], "a\tb");
   EXPECT_EQ(d.root["hash_inside"], "abc#def");
   EXPECT_EQ(d.root["bcrypt"], "$2a$11$abcdefghij");
+  EXPECT_EQ(d.root["bcrypt_b"], "$2b$10$xyz");
 }
 
 TEST(ConfParse, BlockString) {
