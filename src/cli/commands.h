@@ -9,5 +9,8 @@ void AddStreamCommands(CLI::App& app, GlobalOptions& global);
 void AddConsumerCommands(CLI::App& app, GlobalOptions& global);
 void AddPubSubCommands(CLI::App& app, GlobalOptions& global);
 void AddKvCommands(CLI::App& app, GlobalOptions& global);
+void AddObjectCommands(CLI::App& app, GlobalOptions& global);
+void AddServerCommands(CLI::App& app, GlobalOptions& global);
+void AddBenchCommand(CLI::App& app, GlobalOptions& global);
 
 }  // namespace fjord::cli

@@ -20,7 +20,7 @@ void Fail(const std::string& what) { throw CliError(what); }
 void FailNats(const std::string& doing, natsStatus s) {
   std::string text = s == NATS_NO_SERVER ? "no servers available for connection" : natsStatus_GetText(s);
   const char* last = nats_GetLastError(nullptr);
-  if (last != nullptr && *last != '\0') {
+  if (last != nullptr && *last != '\0' && s != NATS_NO_SERVER) {
     // libnats prefixes its messages with "(file.c:line): ".
     std::string detail = last;
     if (detail.front() == '(') {

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   AddConsumerCommands(app, global);
   AddPubSubCommands(app, global);
   AddKvCommands(app, global);
+  AddObjectCommands(app, global);
+  AddServerCommands(app, global);
+  AddBenchCommand(app, global);
 
   int rc = 0;
   try {

@@ -1,0 +1,324 @@
+// `fjord server info|ping|check`: what the server says about itself (its
+// INFO line), round-trip times, and Nagios-style health checks whose exit
+// codes follow the nats CLI (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/table.h"
+
+namespace fjord::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Reads the INFO line a server sends to every new connection, from the first
+// server in the (comma separated) list.
+std::string ReadServerInfo(const GlobalOptions& g) {
+  std::string url = g.servers.empty() ? "nats://127.0.0.1:4222" : SplitList(g.servers)[0];
+  size_t scheme = url.find("://");
+  if (scheme != std::string::npos) url = url.substr(scheme + 3);
+  size_t at = url.rfind('@');
+  if (at != std::string::npos) url = url.substr(at + 1);
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  std::string host = url, port = "4222";
+  size_t colon = url.rfind(':');
+  if (colon != std::string::npos && url.find(']') == std::string::npos) {
+    host = url.substr(0, colon);
+    port = url.substr(colon + 1);
+  }
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  struct addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  struct addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) Fail("cannot resolve " + host);
+  int fd = -1;
+  for (auto* a = res; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    struct timeval tv = {static_cast<time_t>(g.TimeoutMs() / 1000),
+                         static_cast<suseconds_t>((g.TimeoutMs() % 1000) * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) Fail("could not connect to " + host + ":" + port);
+  std::string line;
+  char buf[4096];
+  while (line.find("\r\n") == std::string::npos && line.size() < (1 << 20)) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t end = line.find("\r\n");
+  if (end == std::string::npos || line.rfind("INFO ", 0) != 0) Fail("the server did not send INFO");
+  return line.substr(5, end - 5);
+}
+
+void InfoCmd(CLI::App& parent, GlobalOptions& g) {
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = parent.add_subcommand("info", "Show the server's INFO (identity, version, limits)");
+  cmd->add_flag("-j,--json", *json, "Produce JSON output");
+  cmd->callback([&g, json] {
+    Json info;
+    try {
+      info = Json::parse(ReadServerInfo(g));
+    } catch (const nlohmann::json::exception& e) {
+      Fail(std::string("invalid INFO from the server: ") + e.what());
+    }
+    if (*json) return PrintJson(info);
+    KeyValues kv;
+    auto str = [&](const char* label, const char* key) {
+      if (info.contains(key)) kv.Add(label, info[key].is_string() ? info[key].get<std::string>() : info[key].dump());
+    };
+    std::cout << "Server information for " << info.value("server_name", info.value("server_id", "")) << "\n\n";
+    str("Server ID", "server_id");
+    str("Server Name", "server_name");
+    str("Version", "version");
+    str("Go Version", "go");
+    str("Git Commit", "git_commit");
+    str("Host", "host");
+    str("Port", "port");
+    str("Protocol", "proto");
+    if (info.contains("max_payload")) kv.Add("Max Payload", FormatBytes(info["max_payload"].get<uint64_t>()));
+    kv.Add("Headers", info.value("headers", false) ? "true" : "false");
+    kv.Add("JetStream", info.value("jetstream", false) ? "true" : "false");
+    kv.Add("Auth Required", info.value("auth_required", false) ? "true" : "false");
+    kv.Add("TLS Required", info.value("tls_required", false) ? "true" : "false");
+    str("Cluster", "cluster");
+    str("Domain", "domain");
+    str("Client ID", "client_id");
+    str("Client IP", "client_ip");
+    kv.Print(std::cout);
+  });
+}
+
+void PingCmd(CLI::App& parent, GlobalOptions& g) {
+  struct Opts {
+    int count = 5;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("ping", "Measure round trips (PING/PONG) to the server");
+  cmd->add_option("--count", o->count, "Number of pings")->check(CLI::PositiveNumber);
+  cmd->add_flag("-j,--json", o->json, "Produce JSON output");
+  cmd->callback([&g, o] {
+    Conn conn(g);
+    char url[256] = {0};
+    natsConnection_GetConnectedUrl(conn.nc(), url, sizeof url);
+    std::vector<int64_t> rtts;
+    for (int i = 0; i < o->count; i++) {
+      int64_t rtt = 0;
+      natsStatus s = natsConnection_GetRTT(conn.nc(), &rtt);
+      if (s != NATS_OK) FailNats("ping failed", s);
+      rtts.push_back(rtt);
+      if (!o->json) std::cout << fmt::format("Ping {} to {}: rtt {}\n", i + 1, url, FormatDuration(rtt));
+    }
+    int64_t mn = *std::min_element(rtts.begin(), rtts.end());
+    int64_t mx = *std::max_element(rtts.begin(), rtts.end());
+    int64_t sum = 0;
+    for (auto r : rtts) sum += r;
+    int64_t avg = sum / static_cast<int64_t>(rtts.size());
+    if (o->json) {
+      return PrintJson(Json{{"server", url}, {"count", rtts.size()}, {"rtt_ns", rtts},
+                            {"min_ns", mn}, {"avg_ns", avg}, {"max_ns", mx}});
+    }
+    std::cout << fmt::format("\n{} pings: min {} avg {} max {}\n", rtts.size(), FormatDuration(mn),
+                             FormatDuration(avg), FormatDuration(mx));
+  });
+}
+
+// One check's outcome, rendered as Nagios text or JSON.
+struct CheckResult {
+  std::string name, suite;
+  std::vector<std::string> ok, warning, critical;
+  struct Perf {
+    std::string name;
+    double value, warn, crit;
+    std::string unit;
+  };
+  std::vector<Perf> perf;
+
+  int ExitCode() const { return !critical.empty() ? 2 : !warning.empty() ? 1 : 0; }
+  std::string Status() const {
+    return !critical.empty() ? "CRITICAL" : !warning.empty() ? "WARNING" : "OK";
+  }
+  // Thresholds compare "bigger is worse" values.
+  void Grade(const std::string& what, double value, double warn, double crit) {
+    if (crit > 0 && value >= crit) critical.push_back(what);
+    else if (warn > 0 && value >= warn) warning.push_back(what);
+    else ok.push_back(what);
+  }
+  void Render(const std::string& format) const {
+    if (format == "json") {
+      Json perfs = Json::array();
+      for (const auto& p : perf) {
+        perfs.push_back(Json{{"name", p.name}, {"value", p.value}, {"warning", p.warn},
+                             {"critical", p.crit}, {"unit", p.unit}});
+      }
+      return PrintJson(Json{{"name", name}, {"check_suite", suite}, {"status", Status()},
+                            {"ok", ok}, {"warning", warning}, {"critical", critical},
+                            {"perf_data", perfs}});
+    }
+    std::string out = Status() + " " + name;
+    for (const auto& c : critical) out += " CRIT:" + c;
+    for (const auto& w : warning) out += " WARN:" + w;
+    for (const auto& k : ok) out += " OK:" + k;
+    if (!perf.empty()) {
+      out += " |";
+      for (const auto& p : perf) {
+        out += fmt::format(" {}={:.4f}{};{:.4f};{:.4f}", p.name, p.value, p.unit, p.warn, p.crit);
+      }
+    }
+    std::cout << out << std::endl;
+  }
+};
+
+void CheckConnectionCmd(CLI::App& parent, GlobalOptions& g, std::shared_ptr<std::string> format) {
+  struct Opts {
+    std::string connect_warn = "500ms", connect_crit = "1s", rtt_warn = "500ms", rtt_crit = "1s";
+    std::string req_warn = "500ms", req_crit = "1s";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("connection", "Check connecting, RTT and a request round trip")->alias("conn");
+  cmd->add_option("--connect-warn", o->connect_warn, "Warning threshold for connecting")->default_str("500ms");
+  cmd->add_option("--connect-critical", o->connect_crit, "Critical threshold for connecting")->default_str("1s");
+  cmd->add_option("--rtt-warn", o->rtt_warn, "Warning threshold for the RTT")->default_str("500ms");
+  cmd->add_option("--rtt-critical", o->rtt_crit, "Critical threshold for the RTT")->default_str("1s");
+  cmd->add_option("--req-warn", o->req_warn, "Warning threshold for a request round trip")->default_str("500ms");
+  cmd->add_option("--req-critical", o->req_crit, "Critical threshold for a request round trip")->default_str("1s");
+  cmd->callback([&g, o, format] {
+    CheckResult r{"Connection", "connection", {}, {}, {}, {}};
+    auto sec = [](const std::string& d) { return ParseDuration(d) / 1e9; };
+    auto start = Clock::now();
+    std::unique_ptr<Conn> conn;
+    try {
+      conn = std::make_unique<Conn>(g);
+    } catch (const CliError& e) {
+      r.critical.push_back(std::string("connection failed: ") + e.what());
+      r.Render(*format);
+      throw CliError("", 2);
+    }
+    double connect = Seconds(Clock::now() - start);
+    char url[256] = {0};
+    natsConnection_GetConnectedUrl(conn->nc(), url, sizeof url);
+    r.Grade(fmt::format("connected to {} in {}", url, FormatDuration(static_cast<int64_t>(connect * 1e9))),
+            connect, sec(o->connect_warn), sec(o->connect_crit));
+    r.perf.push_back({"connect_time", connect, sec(o->connect_warn), sec(o->connect_crit), "s"});
+    int64_t rtt = 0;
+    natsStatus s = natsConnection_GetRTT(conn->nc(), &rtt);
+    if (s != NATS_OK) {
+      r.critical.push_back(std::string("rtt failed: ") + natsStatus_GetText(s));
+    } else {
+      r.Grade("rtt time " + FormatDuration(rtt), rtt / 1e9, sec(o->rtt_warn), sec(o->rtt_crit));
+      r.perf.push_back({"rtt", rtt / 1e9, sec(o->rtt_warn), sec(o->rtt_crit), "s"});
+    }
+    // A request to our own subscription exercises the whole message path.
+    natsInbox* inbox = nullptr;
+    natsInbox_Create(&inbox);
+    std::string subject = inbox;
+    natsInbox_Destroy(inbox);
+    natsSubscription* sub = nullptr;
+    s = natsConnection_SubscribeSync(&sub, conn->nc(), subject.c_str());
+    if (s == NATS_OK) s = natsConnection_FlushTimeout(conn->nc(), g.TimeoutMs());
+    auto req_start = Clock::now();
+    if (s == NATS_OK) s = natsConnection_PublishString(conn->nc(), subject.c_str(), "fjord check");
+    natsMsg* m = nullptr;
+    if (s == NATS_OK) s = natsSubscription_NextMsg(&m, sub, g.TimeoutMs());
+    double req = Seconds(Clock::now() - req_start);
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(sub);
+    if (s != NATS_OK) {
+      r.critical.push_back(std::string("round trip failed: ") + natsStatus_GetText(s));
+    } else {
+      r.Grade(fmt::format("round trip took {:.6f}s", req), req, sec(o->req_warn), sec(o->req_crit));
+      r.perf.push_back({"request_time", req, sec(o->req_warn), sec(o->req_crit), "s"});
+    }
+    r.Render(*format);
+    if (r.ExitCode() != 0) throw CliError("", r.ExitCode());
+  });
+}
+
+void CheckJetStreamCmd(CLI::App& parent, GlobalOptions& g, std::shared_ptr<std::string> format) {
+  struct Opts {
+    int mem_warn = 75, mem_crit = 90, store_warn = 75, store_crit = 90;
+    int streams_warn = -1, streams_crit = -1, consumers_warn = -1, consumers_crit = -1;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("jetstream", "Check JetStream availability and account usage")->alias("js");
+  cmd->add_option("--mem-warn", o->mem_warn, "Warning threshold for memory use, percent of limit");
+  cmd->add_option("--mem-critical", o->mem_crit, "Critical threshold for memory use, percent of limit");
+  cmd->add_option("--store-warn", o->store_warn, "Warning threshold for storage use, percent of limit");
+  cmd->add_option("--store-critical", o->store_crit, "Critical threshold for storage use, percent of limit");
+  cmd->add_option("--streams-warn", o->streams_warn, "Warning threshold for streams, percent of limit");
+  cmd->add_option("--streams-critical", o->streams_crit, "Critical threshold for streams, percent of limit");
+  cmd->add_option("--consumers-warn", o->consumers_warn, "Warning threshold for consumers, percent of limit");
+  cmd->add_option("--consumers-critical", o->consumers_crit, "Critical threshold for consumers, percent of limit");
+  cmd->callback([&g, o, format] {
+    CheckResult r{"JetStream", "jetstream", {}, {}, {}, {}};
+    Json info;
+    try {
+      Conn conn(g);
+      info = conn.Api("INFO");
+    } catch (const CliError& e) {
+      r.critical.push_back(e.what());
+      r.Render(*format);
+      throw CliError("", 2);
+    }
+    const Json& lim = info["limits"];
+    auto usage = [&](const std::string& what, double used, double limit, int warn, int crit, bool bytes) {
+      std::string shown = bytes ? FormatBytes(static_cast<uint64_t>(used)) : Commas(static_cast<int64_t>(used));
+      if (limit <= 0) {
+        r.ok.push_back(what + ":" + shown);
+        r.perf.push_back({what, used, 0, 0, bytes ? "B" : ""});
+        return;
+      }
+      double pct = used * 100.0 / limit;
+      r.Grade(fmt::format("{}:{} ({:.0f}% of limit)", what, shown, pct), pct, warn, crit);
+      r.perf.push_back({what, used, 0, 0, bytes ? "B" : ""});
+      r.perf.push_back({what + "_pct", pct, static_cast<double>(warn), static_cast<double>(crit), "%"});
+    };
+    usage("memory", info.value("memory", 0.0), lim.value("max_memory", -1.0), o->mem_warn, o->mem_crit, true);
+    usage("storage", info.value("storage", 0.0), lim.value("max_storage", -1.0), o->store_warn, o->store_crit,
+          true);
+    usage("streams", info.value("streams", 0.0), lim.value("max_streams", -1.0), o->streams_warn,
+          o->streams_crit, false);
+    usage("consumers", info.value("consumers", 0.0), lim.value("max_consumers", -1.0), o->consumers_warn,
+          o->consumers_crit, false);
+    r.Render(*format);
+    if (r.ExitCode() != 0) throw CliError("", r.ExitCode());
+  });
+}
+
+}  // namespace
+
+void AddServerCommands(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("server", "Server information and health checks")->alias("srv");
+  cmd->require_subcommand(1);
+  InfoCmd(*cmd, g);
+  PingCmd(*cmd, g);
+  auto format = std::make_shared<std::string>("nagios");
+  auto* check = cmd->add_subcommand("check", "Health checks with Nagios exit codes (0 OK, 1 WARN, 2 CRIT)");
+  check->require_subcommand(1);
+  check->add_option("--format", *format, "Output format (nagios, json)")->check(CLI::IsMember({"nagios", "json"}));
+  CheckConnectionCmd(*check, g, format);
+  CheckJetStreamCmd(*check, g, format);
+}
+
+}  // namespace fjord::cli
