@@ -3,6 +3,7 @@
 // JetStream thread only. State changes are written to the consumer's
 // ConsumerStore; an ack is confirmed (ack reply sent) only after the store
 // synced it, through JetStream::AfterSync.
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +52,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   void Tick(int64_t now);
   // Ephemeral (or durable with inactive_threshold) unused for too long.
   bool InactiveExpired(int64_t now) const;
+
+  // Makes every state change so far durable (ConsumerStore::Sync); called
+  // by JetStream at the end of a batch for consumers passed to AfterSync.
+  void SyncState(std::function<void(store::Status)> done);
 
   // Removes the consumer's state from disk.
   void Delete();

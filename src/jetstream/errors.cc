@@ -18,7 +18,12 @@ ApiError MakeError(Err e, std::initializer_list<std::pair<std::string_view, std:
   const Row& r = kRows[static_cast<int>(e)];
   std::string text = r.desc;
   for (const auto& [key, value] : args) {
-    std::string ph = "{" + std::string(key) + "}";
+    // Built by append: g++ 12 warns falsely (-Wrestrict) on "{" + key + "}".
+    std::string ph;
+    ph.reserve(key.size() + 2);
+    ph.push_back('{');
+    ph.append(key);
+    ph.push_back('}');
     for (size_t pos = text.find(ph); pos != std::string::npos; pos = text.find(ph, pos + value.size()))
       text.replace(pos, ph.size(), value);
   }

@@ -23,6 +23,7 @@
 namespace fjord::jetstream {
 
 class Stream;
+class Consumer;
 
 struct Options {
   std::string store_dir;   // root; streams live in <store_dir>/jetstream/$G/streams
@@ -68,8 +69,9 @@ class JetStream {
   // Marks a store as written to in the current batch (synced at its end).
   void TouchStream(const std::shared_ptr<Stream>& s);
   // Runs `fn` on the JetStream thread once everything the current batch
-  // wrote to `s` (messages and consumer state) is durable.
-  void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn);
+  // wrote to `s`'s store, and to `c`'s state when given, is durable.
+  void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
+                 std::shared_ptr<Consumer> c = nullptr);
 
   std::string StreamDir(const std::string& name) const;
   // Usage across all streams, for account info and limits.
@@ -99,7 +101,11 @@ class JetStream {
   // JetStream thread only.
   std::map<std::string, std::shared_ptr<Stream>> streams_;
   std::vector<std::shared_ptr<Stream>> touched_;
-  std::map<Stream*, std::vector<std::function<void()>>> after_sync_;
+  struct PendingSync {
+    std::vector<std::function<void()>> fns;
+    std::vector<std::shared_ptr<Consumer>> consumers;
+  };
+  std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
   server::SubPtr api_sub_;
   server::SubPtr ack_sub_;
   uint64_t api_total_ = 0;

@@ -184,7 +184,8 @@ Json ToJson(const StreamConfig& c) {
   if (c.no_ack) j["no_ack"] = true;
   j["duplicate_window"] = c.duplicate_window;
   if (!c.placement.is_null()) j["placement"] = c.placement;
-  j["compression"] = c.compression;
+  // 2.10 fields only when set: clients check them against INFO's version.
+  if (c.compression != "none") j["compression"] = c.compression;
   if (c.first_seq) j["first_seq"] = c.first_seq;
   j["allow_direct"] = c.allow_direct;
   j["mirror_direct"] = c.mirror_direct;
@@ -193,7 +194,7 @@ Json ToJson(const StreamConfig& c) {
   j["deny_purge"] = c.deny_purge;
   j["allow_rollup_hdrs"] = c.allow_rollup_hdrs;
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
-  j["consumer_limits"] = c.consumer_limits;
+  if (!c.consumer_limits.empty()) j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   return j;
 }

@@ -1,0 +1,252 @@
+#include "jetstream/jetstream.h"
+
+#include "base/log.h"
+#include "jetstream/api.h"
+#include "jetstream/consumer.h"
+#include "jetstream/stream.h"
+
+namespace fjord::jetstream {
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(100);
+}
+
+JetStream::JetStream(server::Server* server, Options opts)
+    : server_(server),
+      opts_(std::move(opts)),
+      env_(store::DefaultEnv()),
+      guard_(asio::make_work_guard(ctx_)),
+      timer_(ctx_) {}
+
+JetStream::~JetStream() { Shutdown(); }
+
+std::string JetStream::StreamDir(const std::string& name) const {
+  return opts_.store_dir + "/jetstream/$G/streams/" + name;
+}
+
+std::string JetStream::Start() {
+  if (opts_.store_dir.empty()) return "no store directory";
+  std::string root = opts_.store_dir + "/jetstream/$G/streams";
+  for (const std::string& dir : {opts_.store_dir, opts_.store_dir + "/jetstream",
+                                 opts_.store_dir + "/jetstream/$G", root}) {
+    if (!env_->IsDir(dir)) {
+      auto st = env_->CreateDir(dir);
+      if (!st.ok()) return "can not create store directory " + dir + ": " + st.msg;
+    }
+  }
+  log::Info("Starting JetStream");
+  log::Info("  Store Directory: \"{}\"", opts_.store_dir);
+  log::Info("  Max Memory:      {}", opts_.max_memory < 0 ? std::string("unlimited") : std::to_string(opts_.max_memory));
+  log::Info("  Max Storage:     {}", opts_.max_store < 0 ? std::string("unlimited") : std::to_string(opts_.max_store));
+  log::Info("  Durability:      {}", opts_.sync_always ? "fsync before every acknowledgement (group commit)"
+                                                         : "acknowledge after write, fsync every interval");
+  auto names = env_->ListDir(root);
+  if (!names.ok()) return "can not list " + root + ": " + names.status.msg;
+  for (const auto& name : names.value) {
+    std::string dir = root + "/" + name;
+    if (!env_->IsDir(dir)) continue;
+    auto meta = store::ReadStreamMeta(env_, dir);
+    if (!meta.ok()) {
+      log::Error("  Skipping stream directory \"{}\": {}", dir, meta.status.msg);
+      continue;
+    }
+    auto j = nlohmann::json::parse(meta.value, nullptr, false);
+    StreamConfig cfg;
+    int64_t created = 0;
+    if (j.is_discarded() || !j.contains("config") || ParseStreamConfig(j["config"], &cfg) ||
+        CheckStreamConfig(&cfg)) {
+      log::Error("  Skipping stream \"{}\": unreadable metadata", name);
+      continue;
+    }
+    if (j.contains("created") && j["created"].is_string()) ParseTime(j["created"].get<std::string>(), &created);
+    ApiError err;
+    auto s = Stream::Open(this, cfg, created, /*recover=*/true, &err);
+    if (!s) {
+      log::Error("  Error recovering stream \"{}\": {}", name, err.description);
+      continue;
+    }
+    RecoverConsumers(this, s.get());
+    s->Subscribe();
+    auto st = s->store().State();
+    log::Info("  Restored {} messages for stream '$G > {}'", st.msgs, name);
+    streams_[cfg.name] = std::move(s);
+  }
+  api_sub_ = server_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
+    Enqueue({Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
+             std::string(m.hdr), std::string(m.data), 0});
+  });
+  ack_sub_ = server_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
+    Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
+             std::string(m.hdr), std::string(m.data), 0});
+  });
+  thread_ = std::thread([this] { ctx_.run(); });
+  asio::post(ctx_, [this] { Tick(); });
+  log::Info("JetStream ready: {} stream(s)", streams_.size());
+  return {};
+}
+
+void JetStream::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (api_sub_) server_->UnsubscribeInternal(api_sub_);
+  if (ack_sub_) server_->UnsubscribeInternal(ack_sub_);
+  if (thread_.joinable()) {
+    // Finish queued work, then close every store on the JetStream thread.
+    asio::post(ctx_, [this] {
+      Drain();
+      timer_.cancel();
+      for (auto& [name, s] : streams_) s->Close();
+      streams_.clear();
+      guard_.reset();
+    });
+    thread_.join();
+  } else {
+    for (auto& [name, s] : streams_) s->Close();
+    streams_.clear();
+  }
+}
+
+std::shared_ptr<Stream> JetStream::FindStream(const std::string& name) const {
+  auto it = streams_.find(name);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+void JetStream::Send(std::string_view subject, std::string_view reply, std::string_view hdr,
+                     std::string_view data) {
+  server_->PublishInternal(subject, reply, hdr, data);
+}
+
+void JetStream::Reply(std::string_view reply, const Json& body) {
+  if (reply.empty()) return;
+  Send(reply, {}, {}, body.dump());
+}
+
+void JetStream::Enqueue(Inbound msg) {
+  bool post = false;
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(msg));
+    if (!drain_posted_) post = drain_posted_ = true;
+  }
+  if (post) asio::post(ctx_, [this] { Drain(); });
+}
+
+void JetStream::TouchStream(const std::shared_ptr<Stream>& s) { after_sync_[s]; }
+
+void JetStream::AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
+                          std::shared_ptr<Consumer> c) {
+  auto& p = after_sync_[s];
+  p.fns.push_back(std::move(fn));
+  if (c) p.consumers.push_back(std::move(c));
+}
+
+void JetStream::Drain() {
+  std::vector<Inbound> batch;
+  {
+    std::lock_guard lock(queue_mu_);
+    batch.swap(queue_);
+    drain_posted_ = false;
+  }
+  for (auto& m : batch) {
+    switch (m.kind) {
+      case Inbound::Kind::kApi:
+        HandleApi(m);
+        break;
+      case Inbound::Kind::kPublish:
+        if (m.stream && streams_.count(m.stream->name()) && streams_[m.stream->name()] == m.stream)
+          m.stream->ProcessPublish(m);
+        break;
+      case Inbound::Kind::kAck:
+        HandleAck(m);
+        break;
+    }
+  }
+  // One sync per touched store covers every write of the batch (group
+  // commit); replies wait for it.
+  auto pending = std::move(after_sync_);
+  after_sync_.clear();
+  for (auto& [stream, p] : pending) {
+    stream->NotifyConsumers();
+    auto fns = std::make_shared<std::vector<std::function<void()>>>(std::move(p.fns));
+    auto remaining = std::make_shared<std::atomic<int>>(1 + int(p.consumers.size()));
+    auto failed = std::make_shared<std::atomic<bool>>(false);
+    std::string name = stream->name();
+    auto done = [this, fns, remaining, failed, name](store::Status st) {
+      if (!st.ok()) {
+        failed->store(true);
+        log::Error("JetStream sync failed on stream '{}': {}", name, st.msg);
+      }
+      if (remaining->fetch_sub(1) != 1) return;
+      asio::post(ctx_, [fns, failed] {
+        // A failed sync acknowledges nothing: clients retry, and msg-id
+        // dedupe keeps the retry from storing twice.
+        if (failed->load()) return;
+        for (auto& fn : *fns) fn();
+      });
+    };
+    stream->store().Sync(done);
+    for (auto& c : p.consumers) c->SyncState(done);
+  }
+}
+
+void JetStream::Tick() {
+  int64_t now = NowNs();
+  for (auto& [name, s] : streams_) s->Tick(now);
+  // Ticks may deliver or remove messages: make those durable like a batch.
+  if (!after_sync_.empty()) Drain();
+  timer_.expires_after(kTick);
+  timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+void JetStream::HandleApi(Inbound& m) {
+  std::string_view subject = m.subject;
+  constexpr std::string_view kPrefix = "$JS.API.";
+  subject.remove_prefix(kPrefix.size());
+  if (subject.substr(0, 9) == "CONSUMER.") {
+    HandleConsumerApi(this, m, subject.substr(9));
+    return;
+  }
+  HandleStreamApi(this, m, subject);
+}
+
+void JetStream::HandleAck(Inbound& m) {
+  // $JS.ACK.<stream>.<consumer>.<...>
+  std::string_view rest = std::string_view(m.subject).substr(8);
+  size_t dot = rest.find('.');
+  if (dot == std::string_view::npos) return;
+  std::string stream(rest.substr(0, dot));
+  rest.remove_prefix(dot + 1);
+  // v2 form: $JS.ACK.<domain>.<account hash>.<stream>... is not produced by
+  // Fjord, so only v1 subjects arrive here.
+  dot = rest.find('.');
+  if (dot == std::string_view::npos) return;
+  std::string consumer(rest.substr(0, dot));
+  auto s = FindStream(stream);
+  if (!s) return;
+  auto it = s->consumers().find(consumer);
+  if (it == s->consumers().end()) return;
+  it->second->ProcessAck(m.subject, m.data, m.reply);
+}
+
+uint64_t JetStream::MemoryUsed() const {
+  uint64_t n = 0;
+  for (const auto& [name, s] : streams_)
+    if (s->config().storage == Storage::kMemory) n += s->store().State().bytes;
+  return n;
+}
+
+uint64_t JetStream::StoreUsed() const {
+  uint64_t n = 0;
+  for (const auto& [name, s] : streams_)
+    if (s->config().storage == Storage::kFile) n += s->store().State().bytes;
+  return n;
+}
+
+size_t JetStream::ConsumerCount() const {
+  size_t n = 0;
+  for (const auto& [name, s] : streams_) n += s->consumers().size();
+  return n;
+}
+
+}  // namespace fjord::jetstream
