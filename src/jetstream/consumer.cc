@@ -1,0 +1,1039 @@
+#include "jetstream/consumer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "base/log.h"
+#include "jetstream/consumer_config.h"
+#include "jetstream/consumer_deliver.h"
+#include "jetstream/headers.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "store/subject.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr uint64_t kFcInitialWindow = 2 * 1024 * 1024;
+constexpr uint64_t kFcMaxWindow = 32 * 1024 * 1024;
+
+// One queued `CONSUMER.MSG.NEXT` request.
+struct PullRequest {
+  std::string reply;
+  int64_t batch = 1;      // messages still wanted
+  int64_t max_bytes = 0;  // 0 = unlimited
+  int64_t bytes_left = 0;
+  bool no_wait = false;
+  int64_t expires = 0;  // unix ns; 0 = never
+  int64_t hb = 0;       // idle heartbeat interval
+  int64_t hb_next = 0;
+  int64_t delivered = 0;
+};
+
+std::string RandomToken(size_t n) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(n, ' ');
+  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+  return s;
+}
+
+// Splits an ack subject into tokens.
+std::vector<std::string_view> Tokens(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = s.find('.', start);
+    if (dot == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, dot - start));
+    start = dot + 1;
+  }
+}
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  uint64_t v = 0;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + uint64_t(ch - '0');
+  }
+  *out = v;
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Parses a Go duration such as "1.5s" or "200ms"; false on bad input.
+bool ParseGoDuration(std::string_view s, int64_t* out) {
+  double total = 0;
+  if (s.empty()) return false;
+  while (!s.empty()) {
+    size_t i = 0;
+    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+    if (i == 0) return false;
+    double v = std::stod(std::string(s.substr(0, i)));
+    s.remove_prefix(i);
+    size_t u = 0;
+    while (u < s.size() && !((s[u] >= '0' && s[u] <= '9') || s[u] == '.')) ++u;
+    std::string_view unit = s.substr(0, u);
+    s.remove_prefix(u);
+    double mult;
+    if (unit == "ns") mult = 1;
+    else if (unit == "us" || unit == "µs") mult = 1e3;
+    else if (unit == "ms") mult = 1e6;
+    else if (unit == "s") mult = 1e9;
+    else if (unit == "m") mult = 60e9;
+    else if (unit == "h") mult = 3600e9;
+    else return false;
+    total += v * mult;
+  }
+  *out = int64_t(total);
+  return true;
+}
+
+uint64_t MsgSize(const store::StoredMsg& m) { return m.subject.size() + m.hdr.size() + m.data.size(); }
+
+}  // namespace
+
+struct Consumer::Impl {
+  Consumer* self = nullptr;
+  Stream* stream = nullptr;
+  JetStream* js = nullptr;
+  std::string name;
+  ConsumerConfig cfg;
+  int64_t created = 0;
+  std::unique_ptr<store::ConsumerStore> cs;
+
+  // Delivery cursor and ack state.
+  uint64_t sseq = 1;  // next stream sequence to consider
+  uint64_t dseq = 0;  // last consumer sequence issued
+  uint64_t adflr = 0, asflr = 0;
+  struct Pending {
+    uint64_t dseq = 0;
+    int64_t ts = 0;        // last delivery
+    int64_t deadline = 0;  // redelivery due; 0 = never (max_deliver reached)
+  };
+  std::map<uint64_t, Pending> pending;  // by stream seq
+  std::map<uint64_t, uint64_t> rdc;     // delivery count when > 1
+  std::set<uint64_t> rdq;               // due for redelivery
+  std::set<std::pair<int64_t, uint64_t>> timers;  // (deadline, stream seq)
+  std::vector<uint64_t> lps;            // last_per_subject start sequences
+  size_t lps_pos = 0;
+
+  // Cached num_pending; recomputed from the store's index when invalid.
+  uint64_t npending = 0;
+  bool npending_valid = false;
+
+  // Pull.
+  std::deque<PullRequest> waiting;
+  // Push.
+  bool push_active = false;
+  int64_t last_msg = 0;  // last delivery or heartbeat, for idle heartbeats
+  std::string fc_reply;  // outstanding flow-control request
+  uint64_t fc_bytes = 0;
+  uint64_t fc_window = kFcInitialWindow;
+  server::SubPtr fc_sub;
+
+  int64_t last_active = 0;
+  bool closed = false;
+  std::unique_ptr<asio::steady_timer> timer;
+  int64_t timer_at = 0;
+
+  Impl() = default;
+
+  std::shared_ptr<Stream> StreamPtr() { return stream->shared_from_this(); }
+  bool Paused(int64_t now) const { return cfg.pause_until > now; }
+  bool AckNone() const { return cfg.ack_policy == AckPolicy::kNone; }
+
+  bool Matches(std::string_view subject) const {
+    if (!cfg.filter_subjects.empty()) {
+      for (const auto& f : cfg.filter_subjects)
+        if (store::SubjectMatches(f, subject)) return true;
+      return false;
+    }
+    return cfg.filter_subject.empty() || store::SubjectMatches(cfg.filter_subject, subject);
+  }
+
+  std::vector<std::string> FilterList() const {
+    auto f = cfg.Filters();
+    if (f.empty()) f.push_back("");
+    return f;
+  }
+
+  // -- positions ----------------------------------------------------------
+
+  uint64_t FirstAtOrAfterTime(int64_t t) {
+    auto st = stream->store().State();
+    if (st.msgs == 0) return st.last_seq + 1;
+    uint64_t lo = st.first_seq, hi = st.last_seq + 1;
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      auto m = stream->store().LoadNext("", mid);
+      if (!m.ok()) {
+        hi = mid;
+        continue;
+      }
+      if (m.value.ts >= t) {
+        hi = mid;
+      } else {
+        lo = m.value.seq + 1;
+      }
+    }
+    return lo;
+  }
+
+  // Sets the starting position of a new consumer from its deliver policy.
+  void SelectStart() {
+    auto st = stream->store().State();
+    uint64_t first = st.first_seq ? st.first_seq : 1;
+    switch (cfg.deliver_policy) {
+      case DeliverPolicy::kAll:
+        sseq = first;
+        break;
+      case DeliverPolicy::kNew:
+        sseq = st.last_seq + 1;
+        break;
+      case DeliverPolicy::kLast: {
+        uint64_t last = 0;
+        for (const auto& f : FilterList()) {
+          auto m = stream->store().LoadLast(f.empty() ? ">" : f);
+          if (m.ok()) last = std::max(last, m.value.seq);
+        }
+        sseq = last ? last : st.last_seq + 1;
+        break;
+      }
+      case DeliverPolicy::kByStartSequence:
+        sseq = std::max<uint64_t>(cfg.opt_start_seq, 1);
+        break;
+      case DeliverPolicy::kByStartTime:
+        sseq = FirstAtOrAfterTime(cfg.opt_start_time);
+        break;
+      case DeliverPolicy::kLastPerSubject: {
+        for (const auto& f : FilterList())
+          for (const auto& [subj, info] : stream->store().Subjects(f.empty() ? ">" : f)) lps.push_back(info.last);
+        std::sort(lps.begin(), lps.end());
+        sseq = lps.empty() ? st.last_seq + 1 : lps.front();
+        break;
+      }
+    }
+    if (sseq < first && cfg.deliver_policy != DeliverPolicy::kNew) sseq = first;
+    asflr = sseq - 1;
+  }
+
+  uint64_t NumPending() {
+    if (npending_valid) return npending;
+    uint64_t n = 0;
+    uint64_t from = sseq;
+    if (lps_pos < lps.size()) {
+      for (size_t i = lps_pos; i < lps.size(); ++i)
+        if (lps[i] >= sseq) ++n;
+      from = std::max(from, lps.back() + 1);
+    }
+    for (const auto& f : FilterList()) n += stream->store().NumPending(f, from);
+    npending = n;
+    npending_valid = true;
+    return n;
+  }
+
+  // -- next message -------------------------------------------------------
+
+  enum class Source { kNone, kRedelivery, kLastPerSubject, kNew };
+  struct Next {
+    Source src = Source::kNone;
+    store::StoredMsg msg;
+    uint64_t dc = 1;
+  };
+
+  bool MaxAckPendingReached() const {
+    return !AckNone() && cfg.max_ack_pending > 0 && int64_t(pending.size()) >= cfg.max_ack_pending;
+  }
+
+  // The next message to deliver, without consuming it (Commit does).
+  Next Peek() {
+    Next n;
+    while (!rdq.empty()) {
+      uint64_t seq = *rdq.begin();
+      if (!pending.count(seq)) {
+        rdq.erase(rdq.begin());
+        continue;
+      }
+      auto m = stream->store().Load(seq);
+      if (!m.ok()) {
+        // Gone from the stream (limits, purge): nothing left to redeliver.
+        rdq.erase(rdq.begin());
+        DropPending(seq);
+        continue;
+      }
+      n.src = Source::kRedelivery;
+      n.msg = std::move(m.value);
+      auto it = rdc.find(seq);
+      n.dc = (it == rdc.end() ? 1 : it->second) + 1;
+      return n;
+    }
+    if (MaxAckPendingReached()) return n;
+    while (lps_pos < lps.size()) {
+      uint64_t seq = lps[lps_pos];
+      if (seq < sseq) {
+        ++lps_pos;
+        continue;
+      }
+      auto m = stream->store().Load(seq);
+      if (!m.ok()) {
+        ++lps_pos;
+        continue;
+      }
+      n.src = Source::kLastPerSubject;
+      n.msg = std::move(m.value);
+      return n;
+    }
+    if (!lps.empty()) {
+      // Done with the last-per-subject set: continue after it.
+      sseq = std::max(sseq, lps.back() + 1);
+      lps.clear();
+      lps_pos = 0;
+    }
+    store::StoredMsg best;
+    bool found = false;
+    for (const auto& f : FilterList()) {
+      auto m = stream->store().LoadNext(f, sseq);
+      if (m.ok() && (!found || m.value.seq < best.seq)) {
+        best = std::move(m.value);
+        found = true;
+      }
+    }
+    if (!found) {
+      // Move past what is stored so delivered.stream_seq reflects it.
+      uint64_t last = stream->store().State().last_seq;
+      if (last + 1 > sseq) sseq = last + 1;
+      return n;
+    }
+    n.src = Source::kNew;
+    n.msg = std::move(best);
+    return n;
+  }
+
+  void Commit(const Next& n) {
+    switch (n.src) {
+      case Source::kRedelivery:
+        rdq.erase(n.msg.seq);
+        break;
+      case Source::kLastPerSubject:
+        ++lps_pos;
+        sseq = n.msg.seq + 1;
+        if (npending_valid && npending) --npending;
+        break;
+      case Source::kNew:
+        sseq = n.msg.seq + 1;
+        // Skipped non-matching messages never counted as pending.
+        if (npending_valid && npending) --npending;
+        break;
+      case Source::kNone:
+        break;
+    }
+  }
+
+  int64_t AckWaitFor(uint64_t dc) const {
+    if (!cfg.backoff.empty()) {
+      size_t i = std::min<size_t>(dc ? dc - 1 : 0, cfg.backoff.size() - 1);
+      return cfg.backoff[i];
+    }
+    return cfg.ack_wait > 0 ? cfg.ack_wait : kDefaultAckWait;
+  }
+
+  void SetDeadline(uint64_t seq, Pending& p, int64_t deadline) {
+    if (p.deadline) timers.erase({p.deadline, seq});
+    p.deadline = deadline;
+    if (deadline) {
+      timers.insert({deadline, seq});
+      ArmTimer(deadline);
+    }
+  }
+
+  void DropPending(uint64_t seq) {
+    auto it = pending.find(seq);
+    if (it == pending.end()) return;
+    if (it->second.deadline) timers.erase({it->second.deadline, seq});
+    pending.erase(it);
+    rdc.erase(seq);
+    rdq.erase(seq);
+  }
+
+  // Sends one message to `target` and records the delivery.
+  void Deliver(const Next& n, const std::string& target, int64_t now) {
+    Commit(n);
+    const auto& m = n.msg;
+    ++dseq;
+    if (AckNone()) {
+      adflr = dseq;
+      asflr = std::max(asflr, m.seq);
+    } else {
+      auto& p = pending[m.seq];
+      p.dseq = dseq;
+      p.ts = now;
+      if (n.dc > 1) rdc[m.seq] = n.dc;
+      SetDeadline(m.seq, p, now + AckWaitFor(n.dc));
+    }
+    cs->UpdateDelivered(dseq, m.seq, n.dc, now);
+    if (AckNone()) cs->UpdateAcks(dseq, m.seq);
+    std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream->name(), name, n.dc, m.seq, dseq,
+                                    m.ts, NumPending());
+    if (cfg.headers_only) {
+      std::string hdr = AddHeaders(m.hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
+      DeliverAs(js->server(), target, m.subject, reply, hdr, {});
+    } else {
+      DeliverAs(js->server(), target, m.subject, reply, m.hdr, m.data);
+    }
+    last_msg = now;
+    if (AckNone() && stream->config().retention != Retention::kLimits) {
+      stream->OnConsumerAck(m.seq);
+      js->TouchStream(StreamPtr());
+    }
+  }
+
+  // -- delivery loops -----------------------------------------------------
+
+  void TryDeliver() {
+    if (closed) return;
+    int64_t now = NowNs();
+    if (cfg.is_pull()) {
+      DeliverPull(now);
+    } else {
+      DeliverPush(now);
+    }
+  }
+
+  void SendStatus(const std::string& to, int code, std::string_view text, std::string_view extra = {}) {
+    js->Send(to, "", StatusHeader(code, text, extra), "");
+  }
+
+  std::string PendingHeaders(const PullRequest& r) const {
+    return fmt::format("Nats-Pending-Messages: {}\r\nNats-Pending-Bytes: {}\r\n", r.batch,
+                       r.max_bytes ? r.bytes_left : 0);
+  }
+
+  void DeliverPull(int64_t now) {
+    bool paused = Paused(now);
+    while (!waiting.empty()) {
+      PullRequest& r = waiting.front();
+      if (!HasInterest(js->server(), r.reply)) {
+        waiting.pop_front();
+        continue;
+      }
+      Next n;
+      if (!paused) n = Peek();
+      if (n.src == Source::kNone) break;
+      if (r.max_bytes && int64_t(MsgSize(n.msg)) > r.bytes_left) {
+        SendStatus(r.reply, 409, "Message Size Exceeds MaxBytes", PendingHeaders(r));
+        waiting.pop_front();
+        continue;
+      }
+      std::string reply = r.reply;
+      --r.batch;
+      ++r.delivered;
+      if (r.max_bytes) r.bytes_left -= int64_t(MsgSize(n.msg));
+      r.hb_next = r.hb ? now + r.hb : 0;
+      bool done = r.batch <= 0 || (r.max_bytes && r.bytes_left <= 0);
+      if (done) waiting.pop_front();
+      Deliver(n, reply, now);
+    }
+    // no_wait requests end once nothing more can be delivered.
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (!it->no_wait) {
+        ++it;
+        continue;
+      }
+      if (it->delivered > 0) {
+        SendStatus(it->reply, 408, "Request Timeout", PendingHeaders(*it));
+      } else {
+        SendStatus(it->reply, 404, "No Messages");
+      }
+      it = waiting.erase(it);
+    }
+  }
+
+  void DeliverPush(int64_t now) {
+    if (Paused(now)) return;
+    push_active = HasInterest(js->server(), cfg.deliver_subject);
+    if (!push_active) return;
+    while (fc_reply.empty()) {
+      Next n = Peek();
+      if (n.src == Source::kNone) break;
+      uint64_t size = MsgSize(n.msg);
+      Deliver(n, cfg.deliver_subject, now);
+      if (cfg.flow_control) {
+        fc_bytes += size;
+        if (fc_bytes >= fc_window / 2) SendFlowControl();
+      }
+    }
+  }
+
+  void SendFlowControl() {
+    fc_reply = fmt::format("$JS.FC.{}.{}.{}", stream->name(), name, RandomToken(4));
+    DeliverAs(js->server(), cfg.deliver_subject, cfg.deliver_subject, fc_reply,
+              StatusHeader(100, "FlowControl Request"), {});
+  }
+
+  void OnFlowControlReply(std::string_view subject) {
+    if (closed || fc_reply.empty() || subject != fc_reply) return;
+    fc_reply.clear();
+    fc_bytes = 0;
+    fc_window = std::min(fc_window * 2, kFcMaxWindow);
+    TryDeliver();
+  }
+
+  void SendHeartbeat(const std::string& to, int64_t now) {
+    std::string extra = fmt::format("Nats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n", dseq, sseq - 1);
+    if (!fc_reply.empty()) extra += "Nats-Consumer-Stalled: " + fc_reply + "\r\n";
+    js->Send(to, "", StatusHeader(100, "Idle Heartbeat", extra), "");
+    last_msg = now;
+  }
+
+  // -- timers -------------------------------------------------------------
+
+  // Redeliveries (ack_wait, nak delay) want better precision than the
+  // stream tick; one timer is kept armed for the earliest deadline.
+  void ArmTimer(int64_t at) {
+    if (closed) return;
+    if (timer_at && timer_at <= at) return;
+    if (!timer) timer = std::make_unique<asio::steady_timer>(js->ctx());
+    timer_at = at;
+    int64_t delay = std::max<int64_t>(at - NowNs(), 0);
+    timer->expires_after(std::chrono::nanoseconds(delay));
+    std::weak_ptr<Consumer> weak = self->weak_from_this();
+    timer->async_wait([weak](const asio::error_code& ec) {
+      if (ec) return;
+      auto c = weak.lock();
+      if (!c) return;
+      c->impl_->timer_at = 0;
+      c->impl_->ProcessTimers(NowNs());
+      c->impl_->TryDeliver();
+    });
+  }
+
+  void ProcessTimers(int64_t now) {
+    while (!timers.empty() && timers.begin()->first <= now) {
+      uint64_t seq = timers.begin()->second;
+      timers.erase(timers.begin());
+      auto it = pending.find(seq);
+      if (it == pending.end()) continue;
+      it->second.deadline = 0;
+      auto dc = rdc.find(seq);
+      uint64_t count = dc == rdc.end() ? 1 : dc->second;
+      if (cfg.max_deliver > 0 && int64_t(count) >= cfg.max_deliver) {
+        SendAdvisory("MAX_DELIVERIES", "io.nats.jetstream.advisory.v1.max_deliver",
+                     {{"stream_seq", seq}, {"deliveries", count}});
+        continue;
+      }
+      rdq.insert(seq);
+    }
+    if (!timers.empty()) ArmTimer(timers.begin()->first);
+  }
+
+  void SendAdvisory(const char* kind, const char* type, Json fields) {
+    Json j;
+    j["type"] = type;
+    j["id"] = RandomToken(22);
+    j["timestamp"] = FormatTime(NowNs());
+    j["stream"] = stream->name();
+    j["consumer"] = name;
+    for (auto& [k, v] : fields.items()) j[k] = v;
+    js->Send(fmt::format("$JS.EVENT.ADVISORY.CONSUMER.{}.{}.{}", kind, stream->name(), name), "", "",
+             j.dump());
+  }
+
+  // -- acks ---------------------------------------------------------------
+
+  void UpdateAckFloor() {
+    if (pending.empty()) {
+      adflr = dseq;
+      asflr = std::max(asflr, sseq - 1);
+      return;
+    }
+    const auto& [low_seq, low] = *pending.begin();
+    if (low_seq - 1 > asflr) asflr = low_seq - 1;
+    if (low.dseq > 0 && low.dseq - 1 > adflr) adflr = low.dseq - 1;
+  }
+
+  // Acks one stream sequence; true if it was pending.
+  bool AckOne(uint64_t seq) {
+    auto it = pending.find(seq);
+    if (it == pending.end()) return false;
+    uint64_t d = it->second.dseq;
+    DropPending(seq);
+    cs->UpdateAcks(d, seq);
+    return true;
+  }
+
+  void AfterAck(const std::vector<uint64_t>& acked) {
+    UpdateAckFloor();
+    for (uint64_t seq : acked) stream->OnConsumerAck(seq);
+    js->TouchStream(StreamPtr());
+  }
+
+  void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply) {
+    auto t = Tokens(subject);
+    uint64_t dc = 0, seq = 0, d = 0;
+    bool ok;
+    if (t.size() == 9) {
+      ok = ParseU64(t[4], &dc) && ParseU64(t[5], &seq) && ParseU64(t[6], &d);
+    } else if (t.size() >= 11) {
+      ok = ParseU64(t[6], &dc) && ParseU64(t[7], &seq) && ParseU64(t[8], &d);
+    } else {
+      ok = false;
+    }
+    if (!ok) return;
+    int64_t now = NowNs();
+    last_active = now;
+    std::string_view body = Trim(payload);
+    auto confirm_now = [&] {
+      if (!reply.empty()) js->Send(reply, "", "", "");
+    };
+    if (body.empty() || body == "+ACK" || body == "+OK" || body.substr(0, 4) == "+NXT") {
+      bool next = body.substr(0, 4) == "+NXT";
+      std::vector<uint64_t> acked;
+      if (cfg.ack_policy == AckPolicy::kExplicit) {
+        if (AckOne(seq)) acked.push_back(seq);
+      } else if (cfg.ack_policy == AckPolicy::kAll) {
+        while (!pending.empty() && pending.begin()->first <= seq) {
+          uint64_t s = pending.begin()->first;
+          AckOne(s);
+          acked.push_back(s);
+        }
+        if (seq > asflr && seq < sseq) {
+          asflr = seq;
+          adflr = std::max(adflr, d);
+        }
+      }
+      if (!acked.empty()) AfterAck(acked);
+      if (next) {
+        // The ack's reply subject is the inbox of a new pull request.
+        if (!reply.empty()) ProcessPullRequest(reply, Trim(body.substr(4)));
+      } else if (!reply.empty()) {
+        if (acked.empty()) {
+          confirm_now();
+        } else {
+          JetStream* j = js;
+          std::string r = reply;
+          js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
+        }
+      }
+      if (!acked.empty()) TryDeliver();
+      return;
+    }
+    if (body.substr(0, 4) == "-NAK") {
+      auto it = pending.find(seq);
+      if (it != pending.end()) {
+        int64_t delay = 0;
+        std::string_view arg = Trim(body.substr(4));
+        if (!arg.empty()) {
+          if (arg.front() == '{') {
+            auto j = nlohmann::json::parse(arg, nullptr, false);
+            if (j.is_object() && j.contains("delay") && j["delay"].is_number()) delay = j["delay"].get<int64_t>();
+          } else {
+            ParseGoDuration(arg, &delay);
+          }
+        }
+        auto dcit = rdc.find(seq);
+        uint64_t count = dcit == rdc.end() ? 1 : dcit->second;
+        SendAdvisory("MSG_NAKED", "io.nats.jetstream.advisory.v1.nak",
+                     {{"consumer_seq", it->second.dseq}, {"stream_seq", seq}, {"deliveries", count}});
+        if (cfg.max_deliver > 0 && int64_t(count) >= cfg.max_deliver) {
+          SetDeadline(seq, it->second, 0);
+        } else if (delay > 0) {
+          SetDeadline(seq, it->second, now + delay);
+        } else {
+          SetDeadline(seq, it->second, 0);
+          rdq.insert(seq);
+        }
+      }
+      confirm_now();
+      TryDeliver();
+      return;
+    }
+    if (body == "+WPI") {
+      auto it = pending.find(seq);
+      if (it != pending.end() && it->second.deadline) {
+        auto dcit = rdc.find(seq);
+        SetDeadline(seq, it->second, now + AckWaitFor(dcit == rdc.end() ? 1 : dcit->second));
+      }
+      confirm_now();
+      return;
+    }
+    if (body.substr(0, 5) == "+TERM") {
+      std::vector<uint64_t> acked;
+      auto it = pending.find(seq);
+      if (it != pending.end()) {
+        auto dcit = rdc.find(seq);
+        uint64_t count = dcit == rdc.end() ? 1 : dcit->second;
+        Json fields = {{"consumer_seq", it->second.dseq}, {"stream_seq", seq}, {"deliveries", count}};
+        std::string_view reason = Trim(body.substr(5));
+        if (!reason.empty()) fields["reason"] = std::string(reason);
+        SendAdvisory("MSG_TERMINATED", "io.nats.jetstream.advisory.v1.terminated", fields);
+        if (AckOne(seq)) acked.push_back(seq);
+      }
+      if (!acked.empty()) {
+        AfterAck(acked);
+        if (!reply.empty()) {
+          JetStream* j = js;
+          std::string r = reply;
+          js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
+        }
+        TryDeliver();
+      } else {
+        confirm_now();
+      }
+      return;
+    }
+    // Unknown ack kinds are ignored, as nats-server does.
+  }
+
+  // -- pull requests ------------------------------------------------------
+
+  void ProcessPullRequest(const std::string& reply, std::string_view payload) {
+    if (reply.empty()) return;
+    int64_t now = NowNs();
+    last_active = now;
+    if (!cfg.is_pull()) {
+      SendStatus(reply, 409, "Consumer is push based");
+      return;
+    }
+    PullRequest r;
+    r.reply = reply;
+    std::string_view body = Trim(payload);
+    int64_t expires = 0;
+    if (!body.empty() && body.front() == '{') {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (!j.is_object()) {
+        SendStatus(reply, 400, "Bad Request - invalid JSON");
+        return;
+      }
+      try {
+        if (j.contains("batch")) r.batch = j["batch"].get<int64_t>();
+        if (j.contains("expires")) expires = j["expires"].get<int64_t>();
+        if (j.contains("max_bytes")) r.max_bytes = j["max_bytes"].get<int64_t>();
+        if (j.contains("no_wait")) r.no_wait = j["no_wait"].get<bool>();
+        if (j.contains("idle_heartbeat")) r.hb = j["idle_heartbeat"].get<int64_t>();
+      } catch (const nlohmann::json::exception&) {
+        SendStatus(reply, 400, "Bad Request - invalid JSON");
+        return;
+      }
+      if (r.hb > 0 && r.hb * 2 > expires) {
+        SendStatus(reply, 400, "Bad Request - heartbeat value too large");
+        return;
+      }
+    } else if (!body.empty()) {
+      uint64_t n;
+      if (ParseU64(body, &n)) r.batch = int64_t(n);
+    }
+    if (r.batch <= 0) r.batch = 1;
+    if (cfg.max_batch > 0 && r.batch > cfg.max_batch) {
+      SendStatus(reply, 409, fmt::format("Exceeded MaxRequestBatch of {}", cfg.max_batch));
+      return;
+    }
+    if (cfg.max_expires > 0 && (expires == 0 || expires > cfg.max_expires)) {
+      SendStatus(reply, 409, fmt::format("Exceeded MaxRequestExpires of {}", GoDuration(cfg.max_expires)));
+      return;
+    }
+    if (cfg.max_bytes > 0 && r.max_bytes > cfg.max_bytes) {
+      SendStatus(reply, 409, fmt::format("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes));
+      return;
+    }
+    r.bytes_left = r.max_bytes;
+    if (expires > 0) r.expires = now + expires;
+    if (r.hb > 0) r.hb_next = now + r.hb;
+    if (r.no_wait && (Paused(now) || (rdq.empty() && (MaxAckPendingReached() || NumPending() == 0)))) {
+      SendStatus(reply, 404, "No Messages");
+      return;
+    }
+    // Drop requests whose requester went away before counting the limit.
+    for (auto it = waiting.begin(); it != waiting.end();)
+      it = HasInterest(js->server(), it->reply) ? std::next(it) : waiting.erase(it);
+    if (cfg.max_waiting > 0 && int64_t(waiting.size()) >= cfg.max_waiting) {
+      SendStatus(reply, 409, "Exceeded MaxWaiting");
+      return;
+    }
+    waiting.push_back(std::move(r));
+    TryDeliver();
+  }
+
+  // -- periodic -----------------------------------------------------------
+
+  void Tick(int64_t now) {
+    if (closed) return;
+    ProcessTimers(now);
+    if (cfg.is_pull()) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (it->expires && it->expires <= now) {
+          SendStatus(it->reply, 408, "Request Timeout", PendingHeaders(*it));
+          it = waiting.erase(it);
+          continue;
+        }
+        if (it->hb && it->hb_next <= now) {
+          SendHeartbeat(it->reply, now);
+          it->hb_next = now + it->hb;
+        }
+        ++it;
+      }
+      if (!waiting.empty()) last_active = now;
+    } else {
+      push_active = HasInterest(js->server(), cfg.deliver_subject);
+      if (push_active) {
+        last_active = now;
+        if (cfg.idle_heartbeat > 0 && now - last_msg >= cfg.idle_heartbeat)
+          SendHeartbeat(cfg.deliver_subject, now);
+      }
+    }
+    TryDeliver();
+  }
+
+  bool HasInterestNow() const {
+    if (cfg.is_pull()) return !waiting.empty();
+    return push_active;
+  }
+
+  // -- state --------------------------------------------------------------
+
+  store::ConsumerState State() const {
+    store::ConsumerState st;
+    st.delivered_consumer = dseq;
+    st.delivered_stream = sseq - 1;
+    st.ack_floor_consumer = adflr;
+    st.ack_floor_stream = asflr;
+    for (const auto& [seq, p] : pending) st.pending[seq] = {p.dseq, p.ts};
+    st.redelivered = rdc;
+    return st;
+  }
+
+  void Restore(const store::ConsumerState& st) {
+    dseq = st.delivered_consumer;
+    adflr = st.ack_floor_consumer;
+    asflr = st.ack_floor_stream;
+    sseq = std::max(st.delivered_stream, st.ack_floor_stream) + 1;
+    rdc = st.redelivered;
+    for (const auto& [seq, p] : st.pending) {
+      auto& mine = pending[seq];
+      mine.dseq = p.consumer_seq;
+      mine.ts = p.ts;
+      auto it = rdc.find(seq);
+      uint64_t count = it == rdc.end() ? 1 : it->second;
+      if (cfg.max_deliver > 0 && int64_t(count) >= cfg.max_deliver) continue;
+      SetDeadline(seq, mine, p.ts + AckWaitFor(count));
+    }
+  }
+
+  void OnStreamPurged(uint64_t first) {
+    npending_valid = false;
+    bool changed = false;
+    if (sseq < first) {
+      sseq = first;
+      changed = true;
+    }
+    while (!pending.empty() && pending.begin()->first < first) {
+      DropPending(pending.begin()->first);
+      changed = true;
+    }
+    if (first > 0 && asflr < first - 1) {
+      asflr = first - 1;
+      changed = true;
+    }
+    if (pending.empty()) adflr = dseq;
+    if (changed) cs->Reset(State());
+  }
+
+  void SubscribeFlowControl() {
+    if (!cfg.flow_control || cfg.is_pull() || fc_sub) return;
+    std::weak_ptr<Consumer> weak = self->weak_from_this();
+    asio::io_context* ctx = &js->ctx();
+    fc_sub = js->server()->SubscribeInternal(
+        fmt::format("$JS.FC.{}.{}.*", stream->name(), name),
+        [weak, ctx](const server::InternalMsg& m) {
+          asio::post(*ctx, [weak, subject = std::string(m.subject)] {
+            if (auto c = weak.lock()) c->impl_->OnFlowControlReply(subject);
+          });
+        });
+  }
+
+  void Stop() {
+    closed = true;
+    if (timer) timer->cancel();
+    if (fc_sub) {
+      js->server()->UnsubscribeInternal(fc_sub);
+      fc_sub.reset();
+    }
+  }
+};
+
+Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
+
+Consumer::~Consumer() {
+  if (!impl_->closed) impl_->Stop();
+}
+
+std::shared_ptr<Consumer> Consumer::Create(Stream* stream, const std::string& name, ConsumerConfig cfg,
+                                           int64_t created, std::unique_ptr<store::ConsumerStore> cs,
+                                           bool recovering, ApiError* err) {
+  SetConsumerDefaults(&cfg, name);
+  if (!recovering) {
+    if (auto e = CheckConsumerConfig(*stream, name, cfg, stream->consumers().count(name) > 0)) {
+      *err = *e;
+      return nullptr;
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->stream = stream;
+  impl->js = stream->js();
+  impl->name = name;
+  impl->cfg = std::move(cfg);
+  impl->created = created;
+  impl->cs = std::move(cs);
+  impl->last_active = NowNs();
+  Impl* p = impl.get();
+  std::shared_ptr<Consumer> c(new Consumer(std::move(impl)));
+  if (recovering) {
+    p->Restore(p->cs->State());
+  } else {
+    p->SelectStart();
+    Json meta = {{"name", name}, {"created", created}, {"config", ToJson(p->cfg)}};
+    auto st = p->cs->SetConfig(meta.dump());
+    if (st.ok()) st = p->cs->Reset(p->State());
+    if (!st.ok()) {
+      *err = MakeError(Err::ConsumerStoreFailed, {{"err", st.msg}});
+      p->Stop();
+      return nullptr;
+    }
+  }
+  p->SubscribeFlowControl();
+  return c;
+}
+
+const std::string& Consumer::name() const { return impl_->name; }
+const ConsumerConfig& Consumer::config() const { return impl_->cfg; }
+int64_t Consumer::created() const { return impl_->created; }
+
+Json Consumer::InfoJson() {
+  Impl& m = *impl_;
+  int64_t now = NowNs();
+  Json j;
+  j["stream_name"] = m.stream->name();
+  j["name"] = m.name;
+  j["created"] = FormatTime(m.created);
+  j["config"] = ToJson(m.cfg);
+  j["delivered"] = {{"consumer_seq", m.dseq}, {"stream_seq", m.sseq - 1}};
+  j["ack_floor"] = {{"consumer_seq", m.adflr}, {"stream_seq", m.asflr}};
+  j["num_ack_pending"] = m.pending.size();
+  j["num_redelivered"] = m.rdc.size();
+  j["num_waiting"] = m.waiting.size();
+  j["num_pending"] = m.NumPending();
+  if (!m.cfg.is_pull()) {
+    m.push_active = HasInterest(m.js->server(), m.cfg.deliver_subject);
+    if (m.push_active) j["push_bound"] = true;
+  }
+  if (m.Paused(now)) {
+    j["paused"] = true;
+    j["pause_remaining"] = m.cfg.pause_until - now;
+  }
+  j["ts"] = FormatTime(now);
+  return j;
+}
+
+ApiError Consumer::Update(const ConsumerConfig& next_in) {
+  Impl& m = *impl_;
+  ConsumerConfig next = next_in;
+  SetConsumerDefaults(&next, m.name);
+  std::string why = UpdateConflict(m.cfg, next);
+  if (!why.empty()) return MakeError(Err::ConsumerCreate, {{"err", why}});
+  if (auto e = CheckConsumerConfig(*m.stream, m.name, next, true)) return *e;
+  bool filters_changed = next.Filters() != m.cfg.Filters();
+  bool deliver_changed = next.deliver_subject != m.cfg.deliver_subject;
+  m.cfg = std::move(next);
+  Json meta = {{"name", m.name}, {"created", m.created}, {"config", ToJson(m.cfg)}};
+  auto st = m.cs->SetConfig(meta.dump());
+  if (!st.ok()) return MakeError(Err::ConsumerStoreFailed, {{"err", st.msg}});
+  if (filters_changed) m.npending_valid = false;
+  if (deliver_changed) {
+    m.fc_reply.clear();
+    m.fc_bytes = 0;
+  }
+  m.TryDeliver();
+  return {};
+}
+
+void Consumer::ProcessPullRequest(const std::string& reply, std::string_view payload) {
+  impl_->ProcessPullRequest(reply, payload);
+}
+
+void Consumer::ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply) {
+  if (impl_->closed) return;
+  impl_->ProcessAck(subject, payload, reply);
+}
+
+void Consumer::Signal() {
+  impl_->npending_valid = false;
+  impl_->TryDeliver();
+}
+
+void Consumer::OnStreamPurged(uint64_t first_seq) {
+  impl_->OnStreamPurged(first_seq);
+  impl_->TryDeliver();
+}
+
+bool Consumer::DoneWith(uint64_t seq, std::string_view subject) const {
+  const Impl& m = *impl_;
+  if (!m.Matches(subject)) return true;
+  if (seq <= m.asflr) return true;
+  if (seq >= m.sseq) return false;
+  switch (m.cfg.ack_policy) {
+    case AckPolicy::kNone:
+      return true;
+    case AckPolicy::kAll:
+      return false;
+    case AckPolicy::kExplicit:
+      return !m.pending.count(seq) && !m.rdq.count(seq);
+  }
+  return false;
+}
+
+bool Consumer::FilterMatches(std::string_view subject) const { return impl_->Matches(subject); }
+
+void Consumer::Tick(int64_t now) { impl_->Tick(now); }
+
+bool Consumer::InactiveExpired(int64_t now) const {
+  const Impl& m = *impl_;
+  if (m.cfg.inactive_threshold <= 0 || m.HasInterestNow()) return false;
+  return now - m.last_active >= m.cfg.inactive_threshold;
+}
+
+void Consumer::SyncState(std::function<void(store::Status)> done) { impl_->cs->Sync(std::move(done)); }
+
+void Consumer::Delete() {
+  Impl& m = *impl_;
+  for (const auto& r : m.waiting) m.SendStatus(r.reply, 409, "Consumer Deleted");
+  m.waiting.clear();
+  m.Stop();
+  auto st = m.cs->Delete();
+  if (!st.ok()) log::Error("JetStream failed to delete consumer '{} > {}': {}", m.stream->name(), m.name, st.msg);
+}
+
+void Consumer::Close() {
+  Impl& m = *impl_;
+  m.Stop();
+  m.cs->Close();
+}
+
+}  // namespace fjord::jetstream

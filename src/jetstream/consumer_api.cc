@@ -1,0 +1,352 @@
+// `$JS.API.CONSUMER.*` handlers and consumer recovery at start.
+#include <algorithm>
+#include <random>
+
+#include "base/log.h"
+#include "jetstream/consumer.h"
+#include "jetstream/consumer_config.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "store/env.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr size_t kNamesLimit = 1024;
+constexpr size_t kListLimit = 256;
+
+Json Typed(const char* type) {
+  Json j;
+  j["type"] = std::string("io.nats.jetstream.api.v1.") + type;
+  return j;
+}
+
+void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiError& e) {
+  js->CountApi(true);
+  Json j = Typed(type);
+  j["error"] = e.ToJson();
+  js->Reply(m.reply, j);
+}
+
+void ReplyOk(JetStream* js, const Inbound& m, Json j) {
+  js->CountApi(false);
+  js->Reply(m.reply, j);
+}
+
+Json WithInfo(const char* type, Consumer& c) {
+  Json j = Typed(type);
+  Json info = c.InfoJson();
+  for (auto& [k, v] : info.items()) j[k] = v;
+  return j;
+}
+
+std::vector<std::string> Split(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = s.find('.', start);
+    out.emplace_back(s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) return out;
+    start = dot + 1;
+  }
+}
+
+// Parses an optional JSON body; empty is `{}`.
+bool ParseBody(const std::string& data, nlohmann::json* out) {
+  if (data.find_first_not_of(" \t\r\n") == std::string::npos) {
+    *out = nlohmann::json::object();
+    return true;
+  }
+  *out = nlohmann::json::parse(data, nullptr, false);
+  return !out->is_discarded() && out->is_object();
+}
+
+std::string EphemeralName() {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(8, ' ');
+  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+  return s;
+}
+
+bool UsesMemoryStore(const Stream& s, const ConsumerConfig& cfg) {
+  return s.config().storage == Storage::kMemory || cfg.mem_storage || !cfg.is_durable();
+}
+
+std::string ObsDir(JetStream* js, const Stream& s) { return js->StreamDir(s.name()) + "/obs"; }
+
+store::Result<std::unique_ptr<store::ConsumerStore>> OpenStore(JetStream* js, Stream& s,
+                                                                const std::string& name,
+                                                                const ConsumerConfig& cfg) {
+  if (UsesMemoryStore(s, cfg)) return {store::Status::Ok(), store::NewMemConsumerStore()};
+  std::string obs = ObsDir(js, s);
+  auto st = store::CreateDirsDurably(js->env(), obs);
+  if (!st.ok()) return {st, nullptr};
+  return store::OpenFileConsumerStore(js->env(), obs + "/" + name,
+                                      js->options().sync_always ? store::SyncMode::kAlways
+                                                                : store::SyncMode::kInterval);
+}
+
+// Replies once the new consumer's state is durable.
+void ReplyAfterSync(JetStream* js, const Inbound& m, const std::shared_ptr<Stream>& s,
+                    const std::shared_ptr<Consumer>& c, Json j) {
+  js->CountApi(false);
+  std::string reply = m.reply;
+  js->TouchStream(s);
+  js->AfterSync(s, [js, reply, j = std::move(j)] { js->Reply(reply, j); }, c);
+}
+
+void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, bool legacy_durable) {
+  const char* type = "consumer_create_response";
+  // t: CREATE <S> [<C> [filter...]]  or  DURABLE CREATE <S> <C>
+  std::string stream_name, name, subject_filter;
+  enum { kLegacyEphemeral, kLegacyDurable, kNew } form;
+  if (legacy_durable) {
+    if (t.size() != 4) return ReplyError(js, m, type, MakeError(Err::ConsumerDurableNameNotInSubject));
+    form = kLegacyDurable;
+    stream_name = t[2];
+    name = t[3];
+  } else if (t.size() == 2) {
+    form = kLegacyEphemeral;
+    stream_name = t[1];
+  } else {
+    form = kNew;
+    stream_name = t[1];
+    name = t[2];
+    for (size_t i = 3; i < t.size(); ++i) subject_filter += (i > 3 ? "." : "") + t[i];
+  }
+  nlohmann::json body;
+  if (!ParseBody(m.data, &body))
+    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  std::string req_stream;
+  if (body.contains("stream_name") && body["stream_name"].is_string()) req_stream = body["stream_name"];
+  if (req_stream != stream_name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch));
+  if (!body.contains("config") || !body["config"].is_object())
+    return ReplyError(js, m, type, MakeError(Err::ConsumerConfigRequired));
+  ConsumerConfig cfg;
+  if (auto e = ParseConsumerConfig(body["config"], &cfg)) return ReplyError(js, m, type, *e);
+  std::string action;
+  if (body.contains("action") && body["action"].is_string()) action = body["action"];
+
+  if (!name.empty() && name.find_first_of("\\/") != std::string::npos)
+    return ReplyError(js, m, type, MakeError(Err::ConsumerNameContainsPathSeparators));
+  switch (form) {
+    case kLegacyDurable:
+      if (cfg.durable_name.empty()) return ReplyError(js, m, type, MakeError(Err::ConsumerDurableNameNotSet));
+      if (cfg.durable_name != name)
+        return ReplyError(js, m, type, MakeError(Err::ConsumerDurableNameNotMatchSubject));
+      break;
+    case kNew:
+      if (!cfg.durable_name.empty() && cfg.durable_name != name)
+        return ReplyError(js, m, type, MakeError(Err::ConsumerDurableNameNotMatchSubject));
+      if (!cfg.name.empty() && cfg.name != name)
+        return ReplyError(js, m, type, MakeError(Err::ConsumerCreateDurableAndNameMismatch));
+      break;
+    case kLegacyEphemeral:
+      if (!cfg.durable_name.empty())
+        return ReplyError(js, m, type, MakeError(Err::ConsumerEphemeralWithDurableName));
+      name = cfg.name.empty() ? EphemeralName() : cfg.name;
+      break;
+  }
+  if (!subject_filter.empty()) {
+    if (!cfg.filter_subjects.empty())
+      return ReplyError(js, m, type, MakeError(Err::ConsumerMultipleFiltersNotAllowed));
+    if (cfg.filter_subject != subject_filter)
+      return ReplyError(js, m, type, MakeError(Err::ConsumerCreateFilterSubjectMismatch));
+  }
+  if (!cfg.name.empty() && !cfg.durable_name.empty() && cfg.name != cfg.durable_name)
+    return ReplyError(js, m, type, MakeError(Err::ConsumerCreateDurableAndNameMismatch));
+  if (auto e = CheckConsumerName(name)) return ReplyError(js, m, type, *e);
+
+  auto s = js->FindStream(stream_name);
+  if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  SetConsumerDefaults(&cfg, name);
+
+  auto it = s->consumers().find(name);
+  if (it != s->consumers().end()) {
+    auto& c = it->second;
+    bool same = ToJson(c->config()) == ToJson(cfg);
+    if (same) return ReplyOk(js, m, WithInfo(type, *c));
+    if (action == "create") return ReplyError(js, m, type, MakeError(Err::ConsumerAlreadyExists));
+    auto e = c->Update(cfg);
+    if (!e.ok()) return ReplyError(js, m, type, e);
+    return ReplyAfterSync(js, m, s, c, WithInfo(type, *c));
+  }
+  if (action == "update") return ReplyError(js, m, type, MakeError(Err::ConsumerDoesNotExist));
+  if (auto e = CheckConsumerConfig(*s, name, cfg, false)) return ReplyError(js, m, type, *e);
+
+  auto cs = OpenStore(js, *s, name, cfg);
+  if (!cs.ok()) return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", cs.status.msg}}));
+  ApiError err;
+  auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs.value), false, &err);
+  if (!c) return ReplyError(js, m, type, err);
+  s->consumers()[name] = c;
+  Json info = WithInfo(type, *c);
+  // A push consumer may deliver before the reply is out, as nats-server does.
+  c->Signal();
+  ReplyAfterSync(js, m, s, c, std::move(info));
+}
+
+std::shared_ptr<Consumer> Lookup(JetStream* js, const Inbound& m, const char* type,
+                                 const std::vector<std::string>& t, std::shared_ptr<Stream>* stream) {
+  if (t.size() != 3) {
+    ReplyError(js, m, type, MakeError(Err::BadRequest));
+    return nullptr;
+  }
+  auto s = js->FindStream(t[1]);
+  if (!s) {
+    ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    return nullptr;
+  }
+  auto it = s->consumers().find(t[2]);
+  if (it == s->consumers().end()) {
+    ReplyError(js, m, type, MakeError(Err::ConsumerNotFound));
+    return nullptr;
+  }
+  if (stream) *stream = s;
+  return it->second;
+}
+
+void Info(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
+  const char* type = "consumer_info_response";
+  if (auto c = Lookup(js, m, type, t, nullptr)) ReplyOk(js, m, WithInfo(type, *c));
+}
+
+void Delete(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
+  const char* type = "consumer_delete_response";
+  std::shared_ptr<Stream> s;
+  auto c = Lookup(js, m, type, t, &s);
+  if (!c) return;
+  s->consumers().erase(c->name());
+  c->Delete();
+  Json j = Typed(type);
+  j["success"] = true;
+  ReplyOk(js, m, j);
+}
+
+void ListOrNames(JetStream* js, const Inbound& m, const std::vector<std::string>& t, bool list) {
+  const char* type = list ? "consumer_list_response" : "consumer_names_response";
+  if (t.size() != 2) return ReplyError(js, m, type, MakeError(Err::BadRequest));
+  nlohmann::json body;
+  if (!ParseBody(m.data, &body))
+    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  auto s = js->FindStream(t[1]);
+  if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  size_t offset = 0;
+  if (body.contains("offset") && body["offset"].is_number_integer()) {
+    int64_t o = body["offset"].get<int64_t>();
+    if (o > 0) offset = size_t(o);
+  }
+  size_t limit = list ? kListLimit : kNamesLimit;
+  auto& all = s->consumers();  // std::map: sorted by name
+  Json items = Json::array();
+  size_t i = 0;
+  for (auto& [name, c] : all) {
+    if (i++ < offset) continue;
+    if (items.size() >= limit) break;
+    if (list) {
+      items.push_back(c->InfoJson());
+    } else {
+      items.push_back(name);
+    }
+  }
+  Json j = Typed(type);
+  j["total"] = all.size();
+  j["offset"] = offset;
+  j["limit"] = limit;
+  j["consumers"] = items;
+  ReplyOk(js, m, j);
+}
+
+void Pause(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
+  const char* type = "consumer_pause_response";
+  nlohmann::json body;
+  if (!ParseBody(m.data, &body))
+    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  std::shared_ptr<Stream> s;
+  auto c = Lookup(js, m, type, t, &s);
+  if (!c) return;
+  int64_t until = 0;
+  if (body.contains("pause_until") && body["pause_until"].is_string() &&
+      !ParseTime(body["pause_until"].get<std::string>(), &until))
+    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid pause_until"}}));
+  ConsumerConfig next = c->config();
+  next.pause_until = until;
+  auto e = c->Update(next);
+  if (!e.ok()) return ReplyError(js, m, type, e);
+  int64_t now = NowNs();
+  Json j = Typed(type);
+  j["paused"] = until > now;
+  j["pause_until"] = FormatTime(until);
+  if (until > now) j["pause_remaining"] = until - now;
+  ReplyAfterSync(js, m, s, c, j);
+}
+
+void MsgNext(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
+  // Missing stream or consumer: no reply at all, as nats-server.
+  if (t.size() != 4) return;
+  auto s = js->FindStream(t[2]);
+  if (!s) return;
+  auto it = s->consumers().find(t[3]);
+  if (it == s->consumers().end()) return;
+  it->second->ProcessPullRequest(m.reply, m.data);
+}
+
+}  // namespace
+
+void HandleConsumerApi(JetStream* js, Inbound& m, std::string_view rest) {
+  auto t = Split(rest);
+  const std::string& op = t[0];
+  if (op == "MSG" && t.size() >= 2 && t[1] == "NEXT") return MsgNext(js, m, t);
+  if (op == "CREATE" && t.size() >= 2) return Create(js, m, t, false);
+  if (op == "DURABLE" && t.size() >= 2 && t[1] == "CREATE") return Create(js, m, t, true);
+  if (op == "INFO") return Info(js, m, t);
+  if (op == "DELETE") return Delete(js, m, t);
+  if (op == "LIST") return ListOrNames(js, m, t, true);
+  if (op == "NAMES") return ListOrNames(js, m, t, false);
+  if (op == "PAUSE") return Pause(js, m, t);
+  if (op == "LEADER" && t.size() >= 2 && t[1] == "STEPDOWN")
+    return ReplyError(js, m, "consumer_leader_stepdown_response", MakeError(Err::ClusterRequired));
+  ReplyError(js, m, "system_response", MakeError(Err::BadRequest));
+}
+
+void RecoverConsumers(JetStream* js, Stream* stream) {
+  if (stream->config().storage == Storage::kMemory) return;
+  std::string obs = ObsDir(js, *stream);
+  if (!js->env()->IsDir(obs)) return;
+  auto names = js->env()->ListDir(obs);
+  if (!names.ok()) {
+    log::Error("JetStream can not list consumers of stream '{}': {}", stream->name(), names.status.msg);
+    return;
+  }
+  std::sort(names.value.begin(), names.value.end());
+  for (const auto& dir_name : names.value) {
+    std::string dir = obs + "/" + dir_name;
+    if (!js->env()->IsDir(dir)) continue;
+    auto cs = store::OpenFileConsumerStore(js->env(), dir,
+                                           js->options().sync_always ? store::SyncMode::kAlways
+                                                                     : store::SyncMode::kInterval);
+    if (!cs.ok()) {
+      log::Error("JetStream can not open consumer '{} > {}': {}", stream->name(), dir_name, cs.status.msg);
+      continue;
+    }
+    auto meta = cs.value->Config();
+    auto j = meta.ok() ? nlohmann::json::parse(meta.value, nullptr, false) : nlohmann::json();
+    ConsumerConfig cfg;
+    if (!j.is_object() || !j.contains("config") || ParseConsumerConfig(j["config"], &cfg)) {
+      log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), dir_name);
+      continue;
+    }
+    std::string name = j.value("name", dir_name);
+    int64_t created = j.value("created", int64_t(0));
+    ApiError err;
+    auto c = Consumer::Create(stream, name, cfg, created, std::move(cs.value), true, &err);
+    if (!c) {
+      log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), name, err.description);
+      continue;
+    }
+    stream->consumers()[name] = c;
+  }
+}
+
+}  // namespace fjord::jetstream

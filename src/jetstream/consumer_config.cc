@@ -1,0 +1,210 @@
+#include "jetstream/consumer_config.h"
+
+#include <fmt/format.h>
+
+#include "jetstream/consumer.h"
+#include "jetstream/stream.h"
+#include "proto/parser.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr size_t kMaxNameLen = 255;
+constexpr size_t kMaxDescriptionLen = 4 * 1024;
+constexpr size_t kMaxMetadataLen = 128 * 1024;
+
+const char* PolicyName(DeliverPolicy p) {
+  switch (p) {
+    case DeliverPolicy::kAll: return "all";
+    case DeliverPolicy::kLast: return "last";
+    case DeliverPolicy::kNew: return "new";
+    case DeliverPolicy::kByStartSequence: return "by start sequence";
+    case DeliverPolicy::kByStartTime: return "by start time";
+    case DeliverPolicy::kLastPerSubject: return "last per subject";
+  }
+  return "";
+}
+
+ApiError Policy(const std::string& text) { return MakeError(Err::ConsumerInvalidPolicy, {{"err", text}}); }
+
+std::optional<ApiError> CheckDeliverPolicy(const ConsumerConfig& c) {
+  std::string p = std::string("consumer delivery policy is deliver ") + PolicyName(c.deliver_policy);
+  switch (c.deliver_policy) {
+    case DeliverPolicy::kAll:
+    case DeliverPolicy::kLast:
+    case DeliverPolicy::kNew:
+    case DeliverPolicy::kLastPerSubject:
+      if (c.opt_start_seq) return Policy(p + ", but optional start sequence is also set");
+      if (c.opt_start_time) return Policy(p + ", but optional start time is also set");
+      if (c.deliver_policy == DeliverPolicy::kLastPerSubject && c.Filters().empty())
+        return Policy(p + ", but FilterSubject is not set");
+      break;
+    case DeliverPolicy::kByStartSequence:
+      if (!c.opt_start_seq) return Policy(p + ", but optional start sequence is not set");
+      if (c.opt_start_time) return Policy(p + ", but optional start time is also set");
+      break;
+    case DeliverPolicy::kByStartTime:
+      if (!c.opt_start_time) return Policy(p + ", but optional start time is not set");
+      if (c.opt_start_seq) return Policy(p + ", but optional start sequence is also set");
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckFilters(Stream& stream, const ConsumerConfig& c) {
+  if (!c.filter_subject.empty() && !c.filter_subjects.empty())
+    return MakeError(Err::ConsumerDuplicateFilterSubjects);
+  auto filters = c.Filters();
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const std::string& f = filters[i];
+    if (f.empty()) return MakeError(Err::ConsumerEmptyFilter);
+    if (!proto::ValidSubject(f, true)) return MakeError(Err::ConsumerFilterNotSubset);
+    bool inside = false;
+    for (const auto& s : stream.config().subjects)
+      if (proto::SubjectsOverlap(f, s)) inside = true;
+    // A stream without subjects (mirror) listens on its name.
+    if (stream.config().subjects.empty() && proto::SubjectsOverlap(f, stream.name())) inside = true;
+    if (!inside) return MakeError(Err::ConsumerFilterNotSubset);
+    for (size_t k = 0; k < i; ++k)
+      if (proto::SubjectsOverlap(filters[k], f)) return MakeError(Err::ConsumerOverlappingSubjectFilters);
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckWorkQueue(Stream& stream, const std::string& name,
+                                       const ConsumerConfig& c) {
+  if (c.ack_policy != AckPolicy::kExplicit) return MakeError(Err::ConsumerWQRequiresExplicitAck);
+  auto mine = c.Filters();
+  for (const auto& [other_name, other] : stream.consumers()) {
+    if (other_name == name) continue;
+    if (mine.empty()) return MakeError(Err::ConsumerWQMultipleUnfiltered);
+    auto theirs = other->config().Filters();
+    if (theirs.empty()) return MakeError(Err::ConsumerWQConsumerNotUnique);
+    for (const auto& a : mine)
+      for (const auto& b : theirs)
+        if (proto::SubjectsOverlap(a, b)) return MakeError(Err::ConsumerWQConsumerNotUnique);
+  }
+  if (c.deliver_policy != DeliverPolicy::kAll) return MakeError(Err::ConsumerWQConsumerNotDeliverAll);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void SetConsumerDefaults(ConsumerConfig* c, const std::string& name) {
+  if (c->name.empty()) c->name = name;
+  if (c->ack_policy != AckPolicy::kNone) {
+    if (c->ack_wait == 0) c->ack_wait = c->backoff.empty() ? kDefaultAckWait : c->backoff.front();
+    if (c->max_ack_pending == 0) c->max_ack_pending = kDefaultMaxAckPending;
+  } else if (c->ack_wait == 0) {
+    c->ack_wait = kDefaultAckWait;
+  }
+  if (c->max_deliver == 0) c->max_deliver = -1;
+  if (c->is_pull() && c->max_waiting == 0) c->max_waiting = kDefaultMaxWaiting;
+  if (!c->is_durable() && c->inactive_threshold == 0) c->inactive_threshold = kDefaultInactiveThreshold;
+}
+
+std::optional<ApiError> CheckConsumerName(const std::string& name) {
+  if (name.size() > kMaxNameLen)
+    return MakeError(Err::ConsumerNameTooLong, {{"max", std::to_string(kMaxNameLen)}});
+  if (name.find_first_of("\\/") != std::string::npos)
+    return MakeError(Err::ConsumerNameContainsPathSeparators);
+  if (name.find_first_of(".*> \t\r\n\f") != std::string::npos)
+    return MakeError(Err::ConsumerBadDurableName);
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
+                                            const ConsumerConfig& c, bool existing) {
+  if (auto e = CheckConsumerName(name)) return e;
+  if (c.description.size() > kMaxDescriptionLen)
+    return MakeError(Err::ConsumerDescriptionTooLong, {{"max", std::to_string(kMaxDescriptionLen)}});
+  size_t meta = 0;
+  for (const auto& [k, v] : c.metadata) meta += k.size() + v.size();
+  if (meta > kMaxMetadataLen)
+    return MakeError(Err::ConsumerMetadataLength, {{"limit", std::to_string(kMaxMetadataLen)}});
+  if (c.flow_control && c.idle_heartbeat == 0) return MakeError(Err::ConsumerWithFlowControlNeedsHeartbeats);
+  if (c.idle_heartbeat > 0 && c.idle_heartbeat < 100 * kMs) return MakeError(Err::ConsumerSmallHeartbeat);
+  if (c.ack_wait < 0) return MakeError(Err::ConsumerAckWaitNegative);
+  for (int64_t b : c.backoff)
+    if (b <= 0) return MakeError(Err::ConsumerBackOffNegative);
+  if (!c.backoff.empty() && c.max_deliver != -1 && c.max_deliver <= int64_t(c.backoff.size()))
+    return MakeError(Err::ConsumerMaxDeliverBackoff);
+  if (c.max_ack_pending > 0 && c.ack_policy == AckPolicy::kNone)
+    return MakeError(Err::ConsumerMaxPendingAckPolicyRequired);
+  if (auto e = CheckDeliverPolicy(c)) return e;
+
+  bool workqueue = stream.config().retention == Retention::kWorkQueue;
+  if (!c.deliver_subject.empty()) {
+    if (!proto::ValidSubject(c.deliver_subject, true)) return MakeError(Err::ConsumerInvalidDeliverSubject);
+    if (proto::SubjectHasWildcard(c.deliver_subject)) return MakeError(Err::ConsumerDeliverToWildcards);
+    for (const auto& s : stream.config().subjects)
+      if (proto::SubjectsOverlap(c.deliver_subject, s)) return MakeError(Err::ConsumerDeliverCycle);
+    if (c.max_waiting != 0) return MakeError(Err::ConsumerPushMaxWaiting);
+    if (c.max_batch != 0) return Policy("consumer in push mode can not set max batch");
+    if (c.max_expires != 0) return Policy("consumer in push mode can not set max expires");
+    if (c.max_bytes != 0) return Policy("consumer in push mode can not set max bytes");
+  } else {
+    if (c.rate_limit_bps > 0) return MakeError(Err::ConsumerPullWithRateLimit);
+    if (c.max_waiting < 0) return MakeError(Err::ConsumerMaxWaitingNegative);
+    if (c.idle_heartbeat > 0) return MakeError(Err::ConsumerHBRequiresPush);
+    if (c.flow_control) return MakeError(Err::ConsumerFCRequiresPush);
+    if (c.max_batch < 0) return MakeError(Err::ConsumerMaxRequestBatchNegative);
+    if (c.max_expires != 0 && c.max_expires < kMs) return MakeError(Err::ConsumerMaxRequestExpiresTooSmall);
+    if (!c.deliver_group.empty()) return Policy("consumer is not push based, but deliver group is set");
+    if (workqueue && c.ack_policy != AckPolicy::kExplicit) return MakeError(Err::ConsumerPullRequiresAck);
+  }
+  if (auto e = CheckFilters(stream, c)) return e;
+  if (workqueue) {
+    if (auto e = CheckWorkQueue(stream, name, c)) return e;
+  }
+  if (!existing && stream.config().max_consumers > 0 &&
+      int64_t(stream.consumers().size()) >= stream.config().max_consumers)
+    return MakeError(Err::MaximumConsumersLimit);
+  return std::nullopt;
+}
+
+std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next) {
+  if (cur.is_pull() != next.is_pull())
+    return cur.is_pull() ? "can not update pull consumer to push based"
+                         : "can not update push consumer to pull based";
+  if (cur.ack_policy != next.ack_policy) return "ack policy can not be updated";
+  if (cur.deliver_policy != next.deliver_policy) return "deliver policy can not be updated";
+  if (cur.opt_start_seq != next.opt_start_seq) return "start sequence can not be updated";
+  if (cur.opt_start_time != next.opt_start_time) return "start time can not be updated";
+  if (cur.replay_policy != next.replay_policy) return "replay policy can not be updated";
+  if (cur.idle_heartbeat != next.idle_heartbeat) return "heart beats can not be updated";
+  if (cur.flow_control != next.flow_control) return "flow control can not be updated";
+  if (cur.max_waiting != next.max_waiting) return "max waiting can not be updated";
+  if (cur.mem_storage != next.mem_storage) return "can not change memory storage of a consumer";
+  if (cur.durable_name != next.durable_name) return "can not update durable name of a consumer";
+  return {};
+}
+
+std::string GoDuration(int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string sign = ns < 0 ? "-" : "";
+  uint64_t u = ns < 0 ? uint64_t(-ns) : uint64_t(ns);
+  auto frac = [](uint64_t v, uint64_t unit, const char* suffix) {
+    std::string s = std::to_string(v / unit);
+    uint64_t rem = v % unit;
+    if (rem) {
+      std::string f = fmt::format("{:0{}}", rem, std::to_string(unit).size() - 1);
+      while (!f.empty() && f.back() == '0') f.pop_back();
+      s += "." + f;
+    }
+    return s + suffix;
+  };
+  if (u < 1000) return sign + std::to_string(u) + "ns";
+  if (u < 1'000'000) return sign + frac(u, 1000, "µs");
+  if (u < 1'000'000'000) return sign + frac(u, 1'000'000, "ms");
+  uint64_t secs = u / 1'000'000'000;
+  uint64_t h = secs / 3600, m = (secs % 3600) / 60;
+  std::string out = sign;
+  if (h) out += std::to_string(h) + "h";
+  if (h || m) out += std::to_string(m) + "m";
+  out += frac(u % 60'000'000'000, 1'000'000'000, "s");
+  return out;
+}
+
+}  // namespace fjord::jetstream

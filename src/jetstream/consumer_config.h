@@ -1,0 +1,37 @@
+#pragma once
+// ConsumerConfig rules: defaults as nats-server fills them, validation
+// against the stream, and which fields an update may change.
+#include <optional>
+#include <string>
+
+#include "jetstream/types.h"
+
+namespace fjord::jetstream {
+
+class Stream;
+
+inline constexpr int64_t kDefaultAckWait = 30'000'000'000;
+inline constexpr int64_t kDefaultInactiveThreshold = 5'000'000'000;
+inline constexpr int64_t kDefaultMaxAckPending = 1000;
+inline constexpr int64_t kDefaultMaxWaiting = 512;
+
+// Fills the defaults (ack_wait, max_deliver, max_waiting, max_ack_pending,
+// inactive_threshold for ephemerals, config name). Idempotent.
+void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name);
+
+// Validates a new or updated consumer named `name` on `stream` (defaults
+// already set). `existing` says an update of that consumer is checked, so
+// the workqueue uniqueness rules ignore it.
+std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
+                                            const ConsumerConfig& cfg, bool existing);
+
+// Name rules shared by every create form (length, forbidden characters).
+std::optional<ApiError> CheckConsumerName(const std::string& name);
+
+// Why `next` may not replace `cur` (nats-server's texts), or empty.
+std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next);
+
+// Go's time.Duration.String() for a nanosecond count ("1s", "1.5s", "500ms").
+std::string GoDuration(int64_t ns);
+
+}  // namespace fjord::jetstream
