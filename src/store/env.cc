@@ -242,4 +242,21 @@ Status RemoveTree(Env* env, const std::string& path) {
   return env->RemoveDir(path);
 }
 
+Status RemoveDirDurably(Env* env, const std::string& path) {
+  std::string dir = path;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::string parent = ParentDir(dir);
+  size_t slash = dir.rfind('/');
+  std::string doomed = ".";
+  doomed.append(dir, slash == std::string::npos ? 0 : slash + 1).append(".deleted");
+  doomed = JoinPath(parent, doomed);
+  if (Status s = RemoveTree(env, doomed); !s.ok()) return s;
+  if (env->Exists(dir)) {
+    if (Status s = env->Rename(dir, doomed); !s.ok()) return s;
+    if (Status s = env->SyncDir(parent); !s.ok()) return s;
+    if (Status s = RemoveTree(env, doomed); !s.ok()) return s;
+  }
+  return env->SyncDir(parent);
+}
+
 }  // namespace fjord::store

@@ -75,6 +75,12 @@ Status CreateDirsDurably(Env* env, const std::string& path);
 // rm -rf of `path` (files and directories below it, then itself). Not
 // durable by itself: the caller fsyncs the parent.
 Status RemoveTree(Env* env, const std::string& path);
+// Deletes a directory tree so that it vanishes atomically: renames it to
+// ".<name>.deleted" beside itself, fsyncs the parent, removes the tree and
+// fsyncs the parent again. A crash midway leaves only the dot-directory
+// (stream and consumer names never start with '.'), which the next call
+// for the same path removes.
+Status RemoveDirDurably(Env* env, const std::string& dir);
 // "a/b/c" -> "a/b"; "c" -> ".".
 std::string ParentDir(const std::string& path);
 std::string JoinPath(const std::string& dir, std::string_view name);

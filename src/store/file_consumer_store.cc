@@ -121,15 +121,7 @@ class FileConsumerStore final : public ConsumerStore {
     if (!closed_ && group_) group_->Stop();
     log_.reset();
     closed_ = true;
-    std::string dir = dir_;
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    std::string parent = ParentDir(dir);
-    std::string doomed = JoinPath(parent, "." + dir.substr(dir.rfind('/') + 1) + ".deleted");
-    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
-    if (Status s = env_->Rename(dir, doomed); !s.ok()) return s;
-    if (Status s = env_->SyncDir(parent); !s.ok()) return s;
-    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
-    return env_->SyncDir(parent);
+    return RemoveDirDurably(env_, dir_);
   }
 
  private:

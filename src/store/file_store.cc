@@ -115,17 +115,7 @@ class FileStore final : public IndexedStore<FileBody> {
     active_ = nullptr;
     blocks_.clear();
     closed_ = true;
-    // Renaming first makes the stream vanish atomically: a crash halfway
-    // through the removal leaves a dot-directory, never a partial stream.
-    std::string dir = opts_.dir;
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    std::string parent = ParentDir(dir);
-    std::string doomed = JoinPath(parent, "." + dir.substr(dir.rfind('/') + 1) + ".deleted");
-    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
-    if (Status s = env_->Rename(dir, doomed); !s.ok()) return s;
-    if (Status s = env_->SyncDir(parent); !s.ok()) return s;
-    if (Status s = RemoveTree(env_, doomed); !s.ok()) return s;
-    return env_->SyncDir(parent);
+    return RemoveDirDurably(env_, opts_.dir);
   }
 
  protected:
