@@ -641,6 +641,9 @@ std::optional<std::string> Finish(ServerOptions& o) {
   if (!a.users.empty() && !a.token.empty()) {
     return "Can not have a token and a users array";
   }
+  if (!o.no_auth_user.empty() && a.users.empty()) {
+    return fmt::format("no_auth_user: \"{}\" present, but users are not defined", o.no_auth_user);
+  }
   if (!o.no_auth_user.empty()) {
     bool found = false;
     for (const auto& u : a.users) found = found || u.username == o.no_auth_user || u.nkey == o.no_auth_user;

@@ -358,7 +358,8 @@ TEST(Options, UserErrors) {
   EXPECT_EQ(FailText("authorization { users [ {user: a}, {user: a} ] }\n"),
             "f.conf:1:36: Duplicate user \"a\" detected");
   EXPECT_EQ(FailText("authorization { users [ {password: a} ] }\n"), "f.conf:1:25: User entry requires a user");
-  EXPECT_EQ(FailText("no_auth_user: x\n"),
+  EXPECT_EQ(FailText("no_auth_user: x\n"), "no_auth_user: \"x\" present, but users are not defined");
+  EXPECT_EQ(FailText("no_auth_user: x\nauthorization { users: [{user: y, password: z}] }\n"),
             "no_auth_user: \"x\" not present as user or nkey in authorization block or account "
             "configuration");
 }
