@@ -67,8 +67,12 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
   natsStatus s = natsOptions_Create(&nopts_);
   if (s != NATS_OK) FailNats("could not create connection options", s);
   std::string servers = opts.servers.empty() ? "nats://127.0.0.1:4222" : opts.servers;
-  s = natsOptions_SetURL(nopts_, servers.c_str());
-  if (s != NATS_OK) FailNats("invalid server url \"" + servers + "\"", s);
+  std::vector<std::string> urls = SplitList(servers);
+  std::vector<const char*> url_ptrs;
+  for (const auto& u : urls) url_ptrs.push_back(u.c_str());
+  s = natsOptions_SetServers(nopts_, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
+  if (s == NATS_OK) s = natsOptions_SetNoRandomize(nopts_, true);
+  if (s != NATS_OK) FailNats("invalid server url \"" + RedactUrls(servers) + "\"", s);
   if (!opts.user.empty() && opts.password.empty() && opts.token.empty()) {
     // As in nats: a user without a password is a token.
     s = natsOptions_SetToken(nopts_, opts.user.c_str());
@@ -85,7 +89,7 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
   if (s != NATS_OK) {
     natsOptions_Destroy(nopts_);
     nopts_ = nullptr;
-    FailNats("could not connect to " + servers, s);
+    FailNats("could not connect to " + RedactUrls(servers), s);
   }
 }
 
@@ -304,6 +308,19 @@ std::string ShortTime(const std::string& t) {
   if (t.empty() || t.rfind("0001-01-01", 0) == 0) return "never";
   if (t.size() < 19) return t;
   return t.substr(0, 10) + " " + t.substr(11, 8);
+}
+
+std::string RedactUrls(const std::string& urls) {
+  std::string out;
+  for (const auto& u : SplitList(urls)) {
+    std::string v = u;
+    size_t scheme = v.find("://");
+    size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+    size_t at = v.find('@', host);
+    if (at != std::string::npos) v.erase(host, at + 1 - host);
+    out += (out.empty() ? "" : ",") + v;
+  }
+  return out;
 }
 
 std::vector<std::string> SplitList(const std::string& s, char sep) {

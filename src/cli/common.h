@@ -119,6 +119,10 @@ std::string NowRfc3339();
 // "2026-11-26T03:55:02.573897955Z" -> "2026-11-26 03:55:02"; zero time -> "never".
 std::string ShortTime(const std::string& rfc3339);
 
+// Drops "user:password@" / "token@" from each URL of a (comma separated) list,
+// so credentials never reach the output.
+std::string RedactUrls(const std::string& urls);
+
 std::vector<std::string> SplitList(const std::string& s, char sep = ',');
 // Prints `j` indented, the way `--json` output looks everywhere.
 void PrintJson(const Json& j);

@@ -67,7 +67,7 @@ void AddCmd(CLI::App& parent, GlobalOptions& g) {
   m["deliver-group"] = cmd->add_option("--deliver-group", o->deliver_group, "Queue group for push delivery");
   m["description"] = cmd->add_option("--description", o->description, "Description of the consumer");
   cmd->add_flag("--ephemeral", o->ephemeral, "Create an ephemeral consumer");
-  m["filter"] = cmd->add_option("--filter", o->filters, "Filter the stream by subjects (repeatable)");
+  m["filter"] = cmd->add_option("--filter", o->filters, "Filter the stream by subjects (repeatable)")->allow_extra_args(false);
   m["flow-control"] = cmd->add_flag("--flow-control", o->flow_control, "Enable push flow control");
   m["heartbeat"] = cmd->add_option("--heartbeat", o->heartbeat, "Idle heartbeat interval for push consumers");
   m["headers-only"] = cmd->add_flag("--headers-only", o->headers_only, "Deliver only headers");
@@ -86,7 +86,7 @@ void AddCmd(CLI::App& parent, GlobalOptions& g) {
       cmd->add_option("--inactive-threshold", o->inactive_threshold, "Idle time before removal");
   m["memory"] = cmd->add_flag("--memory", o->memory, "Keep consumer state in memory");
   m["replicas"] = cmd->add_option("--replicas", o->replicas, "Replica count (default: as the stream)");
-  m["metadata"] = cmd->add_option("--metadata", o->metadata, "Metadata key=value (repeatable)");
+  m["metadata"] = cmd->add_option("--metadata", o->metadata, "Metadata key=value (repeatable)")->allow_extra_args(false);
   cmd->add_option("--config", o->config_file, "JSON file with the consumer configuration")->check(CLI::ExistingFile);
   cmd->add_flag("--defaults", o->defaults, "Accept defaults for everything not given");
   cmd->add_flag("-j,--json", o->json, "Produce JSON output");

@@ -31,7 +31,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "fjord: error: " << e.what() << ", try --help" << std::endl;
+    // "A subcommand is required" hides a mistyped command name: name it.
+    CLI::App* deepest = &app;
+    while (!deepest->get_subcommands().empty()) deepest = deepest->get_subcommands().front();
+    std::vector<std::string> rest = deepest->remaining();
+    for (CLI::App* a = deepest; rest.empty() && a != nullptr; a = a->get_parent()) rest = a->remaining();
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !rest.empty() && rest[0][0] != '-') {
+      what = "unknown command \"" + rest[0] + "\"";
+    }
+    std::cerr << "fjord: error: " << what << ", try --help" << std::endl;
     rc = 1;
   } catch (const CliError& e) {
     if (*e.what() != '\0') std::cerr << "fjord: error: " << e.what() << std::endl;

@@ -148,7 +148,7 @@ void PubCmd(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("pub", "Publish a message (templates: {{Count}} {{ID}} {{TimeStamp}} ...)");
   cmd->add_option("subject", o->subject, "Subject to publish to")->required();
   o->body_opt = cmd->add_option("body", o->body, "Message body (read from stdin when omitted)");
-  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)");
+  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)")->allow_extra_args(false);
   cmd->add_option("--reply", o->reply, "Reply subject to set on the message");
   cmd->add_option("--count", o->count, "Publish this many messages")->check(CLI::PositiveNumber);
   cmd->add_option("--sleep", o->sleep, "Pause between messages (e.g. 100ms)");
@@ -243,7 +243,7 @@ void ReqCmd(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("req", "Send a request and wait for the response")->alias("request");
   cmd->add_option("subject", o->subject, "Subject to send the request to")->required();
   o->body_opt = cmd->add_option("body", o->body, "Request body (read from stdin when omitted)");
-  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)");
+  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)")->allow_extra_args(false);
   cmd->add_option("--count", o->count, "Send this many requests")->check(CLI::PositiveNumber);
   cmd->add_flag("-r,--raw", o->raw, "Show only the response bodies");
   cmd->callback([&g, o] {
@@ -295,7 +295,7 @@ void ReplyCmd(CLI::App& app, GlobalOptions& g) {
   o->body_opt = cmd->add_option("body", o->body, "Response body; templates {{Count}} {{Request}} {{Subject}} ...");
   cmd->add_flag("--echo", o->echo, "Echo back what is received");
   cmd->add_option("--queue", o->queue, "Queue group name")->default_str("NATS-RPLY-22");
-  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value to responses (repeatable)");
+  cmd->add_option("-H,--header", o->headers, "Add a header Key:Value to responses (repeatable)")->allow_extra_args(false);
   cmd->add_option("--count", o->count, "Exit after answering this many requests");
   cmd->add_option("--sleep", o->sleep, "Wait this long before answering");
   cmd->add_flag("-r,--raw", o->raw, "Show only the request bodies");

@@ -128,7 +128,7 @@ void PingCmd(CLI::App& parent, GlobalOptions& g) {
       natsStatus s = natsConnection_GetRTT(conn.nc(), &rtt);
       if (s != NATS_OK) FailNats("ping failed", s);
       rtts.push_back(rtt);
-      if (!o->json) std::cout << fmt::format("Ping {} to {}: rtt {}\n", i + 1, url, FormatDuration(rtt));
+      if (!o->json) std::cout << fmt::format("Ping {} to {}: rtt {}\n", i + 1, RedactUrls(url), FormatDuration(rtt));
     }
     int64_t mn = *std::min_element(rtts.begin(), rtts.end());
     int64_t mx = *std::max_element(rtts.begin(), rtts.end());
@@ -136,7 +136,7 @@ void PingCmd(CLI::App& parent, GlobalOptions& g) {
     for (auto r : rtts) sum += r;
     int64_t avg = sum / static_cast<int64_t>(rtts.size());
     if (o->json) {
-      return PrintJson(Json{{"server", url}, {"count", rtts.size()}, {"rtt_ns", rtts},
+      return PrintJson(Json{{"server", RedactUrls(url)}, {"count", rtts.size()}, {"rtt_ns", rtts},
                             {"min_ns", mn}, {"avg_ns", avg}, {"max_ns", mx}});
     }
     std::cout << fmt::format("\n{} pings: min {} avg {} max {}\n", rtts.size(), FormatDuration(mn),
@@ -218,7 +218,7 @@ void CheckConnectionCmd(CLI::App& parent, GlobalOptions& g, std::shared_ptr<std:
     double connect = Seconds(Clock::now() - start);
     char url[256] = {0};
     natsConnection_GetConnectedUrl(conn->nc(), url, sizeof url);
-    r.Grade(fmt::format("connected to {} in {}", url, FormatDuration(static_cast<int64_t>(connect * 1e9))),
+    r.Grade(fmt::format("connected to {} in {}", RedactUrls(url), FormatDuration(static_cast<int64_t>(connect * 1e9))),
             connect, sec(o->connect_warn), sec(o->connect_crit));
     r.perf.push_back({"connect_time", connect, sec(o->connect_warn), sec(o->connect_crit), "s"});
     int64_t rtt = 0;

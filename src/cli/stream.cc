@@ -45,14 +45,14 @@ struct ConfigFlags {
 
 void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
   auto& o = f.opt;
-  o["subjects"] = cmd->add_option("--subjects", f.subjects, "Subjects that are consumed by the stream (comma separated)");
+  o["subjects"] = cmd->add_option("--subjects", f.subjects, "Subjects that are consumed by the stream (comma separated)")->allow_extra_args(false);
   o["description"] = cmd->add_option("--description", f.description, "A description of the stream");
   o["storage"] = cmd->add_option("--storage", f.storage, "Storage backend (file, memory)")
                      ->check(CLI::IsMember({"file", "f", "memory", "m"}));
   o["compression"] = cmd->add_option("--compression", f.compression, "Compression (none, s2)")
                          ->check(CLI::IsMember({"none", "s2"}));
   o["replicas"] = cmd->add_option("--replicas", f.replicas, "How many replicas of the data to keep");
-  o["tag"] = cmd->add_option("--tag", f.tags, "Place the stream on servers with this tag (repeatable)");
+  o["tag"] = cmd->add_option("--tag", f.tags, "Place the stream on servers with this tag (repeatable)")->allow_extra_args(false);
   o["cluster"] = cmd->add_option("--cluster", f.cluster, "Place the stream on a specific cluster");
   o["ack"] = cmd->add_flag("--ack,!--no-ack", f.ack, "Acknowledge publishes (default true)");
   o["retention"] = cmd->add_option("--retention", f.retention, "Retention policy (limits, interest, work)")
@@ -71,7 +71,7 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
       cmd->add_option("--max-msgs-per-subject", f.max_msgs_per_subject, "Maximum messages to keep per subject");
   o["dupe-window"] = cmd->add_option("--dupe-window", f.dupe_window, "Duplicate message tracking window (e.g. 2m)");
   o["mirror"] = cmd->add_option("--mirror", f.mirror, "Completely mirror another stream");
-  o["source"] = cmd->add_option("--source", f.sources, "Source data from other streams (repeatable)");
+  o["source"] = cmd->add_option("--source", f.sources, "Source data from other streams (repeatable)")->allow_extra_args(false);
   o["allow-rollup"] = cmd->add_flag("--allow-rollup,!--no-allow-rollup", f.allow_rollup,
                                     "Allow roll-ups with the Nats-Rollup header");
   o["deny-delete"] = cmd->add_flag("--deny-delete,!--no-deny-delete", f.deny_delete,
@@ -83,7 +83,7 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
   o["allow-mirror-direct"] = cmd->add_flag("--allow-mirror-direct,!--no-allow-mirror-direct",
                                            f.allow_mirror_direct, "Allow direct get on mirrors");
   o["allow-msg-ttl"] = cmd->add_flag("--allow-msg-ttl", f.allow_msg_ttl, "Allow per-message TTLs");
-  o["metadata"] = cmd->add_option("--metadata", f.metadata, "Metadata key=value (repeatable)");
+  o["metadata"] = cmd->add_option("--metadata", f.metadata, "Metadata key=value (repeatable)")->allow_extra_args(false);
   o["republish-source"] = cmd->add_option("--republish-source", f.repub_src, "Republish messages from this subject");
   o["republish-destination"] = cmd->add_option("--republish-destination", f.repub_dest, "Republish destination");
   o["republish-headers"] = cmd->add_flag("--republish-headers", f.repub_headers, "Republish only headers");
