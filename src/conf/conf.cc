@@ -266,6 +266,14 @@ class Parser {
     EraseSubtree(doc_.referenced, pointer);
   }
 
+  // A map or array may open on a line after its key (brace-on-own-line
+  // style); any other value must start on the key's line.
+  void SkipToMapOrArrayOnNextLine() {
+    size_t saved = pos_;
+    SkipBlank();
+    if (Peek() != '{' && Peek() != '[') pos_ = saved;
+  }
+
   // Parses `key value` entries until `closer` ('}' or -1 for end of input).
   void ParseMapBody(nlohmann::ordered_json& map, const std::string& pointer, int closer,
                     size_t open) {
@@ -273,6 +281,10 @@ class Parser {
     for (;;) {
       SkipBlank();
       int c = Peek();
+      if (c == ';' || c == ',') {  // An empty entry, as in `a: 1;;`.
+        ++pos_;
+        continue;
+      }
       if (c == closer) {
         if (c == '}') ++pos_;
         break;
@@ -323,6 +335,7 @@ class Parser {
       ++pos_;
       SkipSpaces();
     }
+    if (Peek() == '\n' || AtComment()) SkipToMapOrArrayOnNextLine();
     int c = Peek();
     if (c < 0 || c == '\n' || AtComment()) {
       Fail(pos_, fmt::format("expected a value for key '{}', found {}", key,

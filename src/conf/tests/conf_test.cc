@@ -80,6 +80,13 @@ TEST(ConfParse, SeparatorsAndTerminators) {
   EXPECT_EQ(d.root.begin().key(), "a");
 }
 
+TEST(ConfParse, MapOrArrayOnTheNextLine) {
+  Document d = MustParse("authorization\n{\n  token: abc\n}\nlist =\n  # comment\n  [1, 2]\nx: 1;;\n");
+  EXPECT_EQ(d.root["authorization"]["token"], "abc");
+  EXPECT_EQ(d.root["list"], Json::array({1, 2}));
+  EXPECT_EQ(d.root["x"], 1);
+}
+
 TEST(ConfParse, WholeFileInBraces) {
   Document d = MustParse("{\n  port: 4222\n  debug: true\n}\n");
   EXPECT_EQ(d.root["port"], 4222);
@@ -411,6 +418,7 @@ TEST(ConfParse, ErrorPositions) {
       {"a: $\n", 1, 4, "variable name"},
       {"{ a: 1 } b\n", 1, 10, "after the closing"},
       {": 1\n", 1, 1, "expected a key"},
+      {"a:\n  5\n", 1, 3, "expected a value for key 'a'"},
   };
   for (const auto& c : cases) {
     ParseError e = MustFail(c.text);
