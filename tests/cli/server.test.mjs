@@ -1,0 +1,126 @@
+// `fjord server ...`, connection options and help, against live servers.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { freePort, json, ok, run, startServer } from "./helpers.mjs";
+
+describe("fjord server", () => {
+  let srv;
+  let s;
+  before(async () => {
+    srv = await startServer();
+    s = `--server=${srv.url}`;
+  });
+  after(async () => {
+    await srv?.stop();
+  });
+
+  test("info --json is the server's INFO", async () => {
+    const info = await json(["server", "info", "--json", s]);
+    assert.equal(typeof info.server_id, "string");
+    assert.equal(typeof info.version, "string");
+    assert.equal(info.port, srv.port);
+    assert.equal(info.jetstream, true);
+    assert.equal(info.headers, true);
+    const human = await ok(["server", "info", s]);
+    assert.match(human, /Version: /);
+    assert.match(human, /JetStream: true/);
+  });
+
+  test("ping measures round trips", async () => {
+    const out = await ok(["server", "ping", "--count", "2", s]);
+    assert.match(out, /Ping 1 to nats:\/\/127\.0\.0\.1:\d+: rtt/);
+    assert.match(out, /2 pings: min .* avg .* max /);
+    const j = await json(["server", "ping", "--count", "3", "--json", s]);
+    assert.equal(j.rtt_ns.length, 3);
+  });
+
+  test("check connection is OK with exit 0", async () => {
+    const r = await run(["server", "check", "connection", s]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^OK Connection OK:connected to nats:\/\/127\.0\.0\.1:\d+ in .* \| connect_time=/);
+    const j = await json(["server", "check", "--format", "json", "connection", s]);
+    assert.equal(j.status, "OK");
+    assert.deepEqual(j.perf_data.map((p) => p.name), ["connect_time", "rtt", "request_time"]);
+  });
+
+  test("check connection to a dead server is CRITICAL with exit 2", async () => {
+    const port = await freePort();
+    const r = await run(["server", "check", "connection", "-s", `127.0.0.1:${port}`, "--timeout", "1s"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /^CRITICAL Connection CRIT:connection failed/);
+  });
+
+  test("check connection thresholds give WARNING (1) and CRITICAL (2)", async () => {
+    const warn = await run(["server", "check", "connection", "--rtt-warn", "1ns", "--rtt-critical", "1h", s]);
+    assert.equal(warn.code, 1);
+    assert.match(warn.stdout, /^WARNING Connection WARN:rtt time/);
+    const crit = await run(["server", "check", "connection", "--req-critical", "1ns", s]);
+    assert.equal(crit.code, 2);
+    assert.match(crit.stdout, /^CRITICAL Connection CRIT:round trip took/);
+  });
+
+  test("check jetstream is OK when JetStream is enabled", async () => {
+    const r = await run(["server", "check", "jetstream", s]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^OK JetStream OK:memory:/);
+  });
+
+  test("NATS_URL and comma separated server lists are honoured", async () => {
+    const dead = await freePort();
+    const viaEnv = await run(["server", "check", "connection"], { env: { NATS_URL: srv.url } });
+    assert.equal(viaEnv.code, 0);
+    const list = await run(["pub", "x", "y", "-s", `nats://127.0.0.1:${dead},${srv.url}`]);
+    assert.equal(list.code, 0, list.stderr);
+  });
+
+  test("--help works on every command", async () => {
+    const commands = [[], ["stream"], ["stream", "add"], ["stream", "ls"], ["stream", "info"], ["stream", "edit"],
+      ["stream", "rm"], ["stream", "purge"], ["stream", "get"], ["stream", "rmm"], ["stream", "report"],
+      ["consumer"], ["consumer", "add"], ["consumer", "ls"], ["consumer", "info"], ["consumer", "next"],
+      ["consumer", "rm"], ["pub"], ["sub"], ["req"], ["reply"], ["kv"], ["kv", "add"], ["kv", "put"], ["kv", "get"],
+      ["kv", "del"], ["kv", "ls"], ["kv", "watch"], ["kv", "history"], ["kv", "rm"], ["object"], ["object", "add"],
+      ["object", "put"], ["object", "get"], ["object", "ls"], ["object", "rm"], ["server"], ["server", "info"],
+      ["server", "ping"], ["server", "check"], ["server", "check", "connection"], ["server", "check", "jetstream"],
+      ["bench"]];
+    for (const c of commands) {
+      const r = await run([...c, "--help"]);
+      assert.equal(r.code, 0, `${c.join(" ")} --help: ${r.stderr}`);
+      assert.match(r.stdout, /Usage: fjord/, c.join(" "));
+    }
+  });
+});
+
+describe("fjord with authentication", () => {
+  test("user/password from flags, URL and environment", async () => {
+    const srv = await startServer(["--user", "bob", "--pass", "s3cret"]);
+    try {
+      const url = `127.0.0.1:${srv.port}`;
+      assert.equal((await run(["pub", "x", "y", "-s", url, "--user", "bob", "--password", "s3cret"])).code, 0);
+      assert.equal((await run(["pub", "x", "y", "-s", `nats://bob:s3cret@${url}`])).code, 0);
+      const env = await run(["pub", "x", "y"], { env: { NATS_URL: url, NATS_USER: "bob", NATS_PASSWORD: "s3cret" } });
+      assert.equal(env.code, 0, env.stderr);
+      const bad = await run(["pub", "x", "y", "-s", `nats://bob:wrong@${url}`]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /^fjord: error: could not connect to nats:\/\/127/m);
+      assert.doesNotMatch(bad.stderr, /wrong/, "credentials must not be echoed");
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test("token from flag and URL", async () => {
+    const srv = await startServer(["--auth", "t0ken"]);
+    try {
+      const url = `127.0.0.1:${srv.port}`;
+      assert.equal((await run(["pub", "x", "y", "-s", url, "--token", "t0ken"])).code, 0);
+      assert.equal((await run(["pub", "x", "y", "-s", `nats://t0ken@${url}`])).code, 0);
+      const check = await run(["server", "check", "connection", "-s", `nats://t0ken@${url}`]);
+      assert.equal(check.code, 0);
+      assert.doesNotMatch(check.stdout, /t0ken/);
+      assert.notEqual((await run(["pub", "x", "y", "-s", url])).code, 0);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
