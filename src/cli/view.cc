@@ -71,10 +71,12 @@ void PrintStreamInfo(const Json& info, std::ostream& out) {
   kv.Section("State:");
   kv.Add("Messages", Commas(st.value("messages", int64_t{0})));
   kv.Add("Bytes", FormatBytes(st.value("bytes", uint64_t{0})));
-  kv.Add("First Sequence", Commas(st.value("first_seq", int64_t{0})) +
-                               (st.contains("first_ts") ? " @ " + ShortTime(st.value("first_ts", "")) : ""));
-  kv.Add("Last Sequence", Commas(st.value("last_seq", int64_t{0})) +
-                              (st.contains("last_ts") ? " @ " + ShortTime(st.value("last_ts", "")) : ""));
+  auto seq_at = [&](const char* seq, const char* ts) {
+    std::string when = ShortTime(st.value(ts, ""));
+    return Commas(st.value(seq, int64_t{0})) + (when == "never" ? "" : " @ " + when);
+  };
+  kv.Add("First Sequence", seq_at("first_seq", "first_ts"));
+  kv.Add("Last Sequence", seq_at("last_seq", "last_ts"));
   if (st.value("num_deleted", 0) > 0) kv.Add("Deleted Messages", Commas(st.value("num_deleted", int64_t{0})));
   kv.Add("Active Consumers", Commas(st.value("consumer_count", int64_t{0})));
   if (st.contains("num_subjects")) kv.Add("Number of Subjects", Commas(st.value("num_subjects", int64_t{0})));

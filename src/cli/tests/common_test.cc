@@ -1,0 +1,142 @@
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "cli/common.h"
+#include "cli/table.h"
+#include "cli/view.h"
+
+namespace fjord::cli {
+namespace {
+
+TEST(ParseDuration, GoStyleAndExtraUnits) {
+  EXPECT_EQ(ParseDuration("500ms"), 500000000);
+  EXPECT_EQ(ParseDuration("2m"), 120000000000);
+  EXPECT_EQ(ParseDuration("1h30m"), 5400000000000);
+  EXPECT_EQ(ParseDuration("1.5s"), 1500000000);
+  EXPECT_EQ(ParseDuration("1d"), 86400000000000);
+  EXPECT_EQ(ParseDuration("1w"), 7 * 86400000000000);
+  EXPECT_EQ(ParseDuration("10us"), 10000);
+}
+
+TEST(ParseDuration, UnlimitedAndErrors) {
+  EXPECT_EQ(ParseDuration("-1"), 0);
+  EXPECT_EQ(ParseDuration("0"), 0);
+  EXPECT_EQ(ParseDuration(""), 0);
+  EXPECT_THROW(ParseDuration("soon"), CliError);
+  EXPECT_THROW(ParseDuration("5"), CliError);
+  EXPECT_THROW(ParseDuration("5x"), CliError);
+  EXPECT_THROW(ParseDuration("-5s"), CliError);
+}
+
+TEST(FormatDuration, LikeGo) {
+  EXPECT_EQ(FormatDuration(0), "0s");
+  EXPECT_EQ(FormatDuration(120000000000), "2m0s");
+  EXPECT_EQ(FormatDuration(5400000000000), "1h30m0s");
+  EXPECT_EQ(FormatDuration(1500000000), "1.5s");
+  EXPECT_EQ(FormatDuration(1500000), "1.5ms");
+  EXPECT_EQ(FormatDuration(999), "999ns");
+  EXPECT_EQ(FormatDuration(90000000000000), "1d1h0m0s");
+}
+
+TEST(ParseSize, UnitsArePowersOf1024) {
+  EXPECT_EQ(ParseSize("1024"), 1024);
+  EXPECT_EQ(ParseSize("1K"), 1024);
+  EXPECT_EQ(ParseSize("10KB"), 10240);
+  EXPECT_EQ(ParseSize("1MiB"), 1048576);
+  EXPECT_EQ(ParseSize("1gb"), 1073741824);
+  EXPECT_EQ(ParseSize("-1"), -1);
+  EXPECT_THROW(ParseSize("lots"), CliError);
+  EXPECT_THROW(ParseSize("1PB"), CliError);
+}
+
+TEST(Format, BytesAndCommas) {
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(1023), "1023 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(1048576), "1.0 MiB");
+  EXPECT_EQ(Commas(0), "0");
+  EXPECT_EQ(Commas(100000), "100,000");
+  EXPECT_EQ(Commas(-1234567), "-1,234,567");
+  EXPECT_EQ(LimitNumber(-1), "unlimited");
+  EXPECT_EQ(LimitNumber(5), "5");
+}
+
+TEST(Base64, StandardAndUrlWithPadding) {
+  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
+  EXPECT_EQ(Base64Encode("data/blob.bin", true), "ZGF0YS9ibG9iLmJpbg==");
+  EXPECT_EQ(Base64Encode(std::string("\xfb\xff", 2)), "+/8=");
+  EXPECT_EQ(Base64Encode(std::string("\xfb\xff", 2), true), "-_8=");
+  EXPECT_EQ(Base64Decode("aGVsbG8="), "hello");
+  EXPECT_EQ(Base64Decode("-_8="), std::string("\xfb\xff", 2));
+  std::string all;
+  for (int i = 0; i < 256; i++) all += static_cast<char>(i);
+  EXPECT_EQ(Base64Decode(Base64Encode(all)), all);
+  EXPECT_EQ(Base64Decode(Base64Encode(all, true)), all);
+}
+
+TEST(AckSubject, V1AndV2) {
+  AckMeta v1 = ParseAckSubject("$JS.ACK.ORDERS.C1.2.10.7.1795666457363468328.3");
+  ASSERT_TRUE(v1.valid);
+  EXPECT_EQ(v1.stream, "ORDERS");
+  EXPECT_EQ(v1.consumer, "C1");
+  EXPECT_EQ(v1.delivered, 2u);
+  EXPECT_EQ(v1.stream_seq, 10u);
+  EXPECT_EQ(v1.consumer_seq, 7u);
+  EXPECT_EQ(v1.timestamp_ns, 1795666457363468328);
+  EXPECT_EQ(v1.pending, 3u);
+  AckMeta v2 = ParseAckSubject("$JS.ACK.hub.AbCdEfGh.ORDERS.C1.1.5.4.1795666457363468328.0.tok");
+  ASSERT_TRUE(v2.valid);
+  EXPECT_EQ(v2.stream, "ORDERS");
+  EXPECT_EQ(v2.stream_seq, 5u);
+  EXPECT_FALSE(ParseAckSubject("_INBOX.abc").valid);
+  EXPECT_FALSE(ParseAckSubject("$JS.ACK.S.C.x.1.1.1.1").valid);
+}
+
+TEST(Urls, CredentialsAreRedacted) {
+  EXPECT_EQ(RedactUrls("nats://bob:pw@127.0.0.1:4222"), "nats://127.0.0.1:4222");
+  EXPECT_EQ(RedactUrls("nats://tok@a:1,b:2"), "nats://a:1,b:2");
+  EXPECT_EQ(RedactUrls("u:p@host:4222"), "host:4222");
+  EXPECT_EQ(RedactUrls("localhost:4222"), "localhost:4222");
+}
+
+TEST(SplitList, TrimsAndDropsEmpty) {
+  EXPECT_EQ(SplitList("a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(SplitList("").empty());
+}
+
+TEST(ShortTime, ZeroTimeIsNever) {
+  EXPECT_EQ(ShortTime("0001-01-01T00:00:00Z"), "never");
+  EXPECT_EQ(ShortTime("2026-11-26T03:55:02.573897955Z"), "2026-11-26 03:55:02");
+}
+
+TEST(Table, BoxesAlignUnicodeAndTitle) {
+  Table t("Streams");
+  t.Header({"Name", "Messages"});
+  t.Row({"ORDERS", "3"});
+  t.Row({"µ", "100,000"});
+  std::ostringstream out;
+  t.Print(out);
+  std::istringstream lines(out.str());
+  std::string line;
+  size_t width = 0;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    if (n++ == 0) width = DisplayWidth(line);
+    EXPECT_EQ(DisplayWidth(line), width) << line;
+  }
+  EXPECT_EQ(n, 8);
+  EXPECT_NE(out.str().find("│ ORDERS │ 3        │"), std::string::npos) << out.str();
+}
+
+TEST(KeyValues, RightAlignsLabels) {
+  KeyValues kv;
+  kv.Add("Subjects", "orders.>");
+  kv.Add("Maximum Messages", "100,000");
+  std::ostringstream out;
+  kv.Print(out);
+  EXPECT_EQ(out.str(), "          Subjects: orders.>\n  Maximum Messages: 100,000\n");
+}
+
+}  // namespace
+}  // namespace fjord::cli
