@@ -85,8 +85,7 @@ std::string JetStream::Start() {
 }
 
 void JetStream::Shutdown() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (stopped_.exchange(true)) return;
   if (api_sub_) server_->UnsubscribeInternal(api_sub_);
   if (ack_sub_) server_->UnsubscribeInternal(ack_sub_);
   if (thread_.joinable()) {
@@ -189,6 +188,8 @@ void JetStream::Drain() {
 }
 
 void JetStream::Tick() {
+  // A tick already due when Shutdown cancelled the timer must not re-arm it.
+  if (stopped_) return;
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
   // Ticks may deliver or remove messages: make those durable like a batch.

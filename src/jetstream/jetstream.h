@@ -110,7 +110,7 @@ class JetStream {
   server::SubPtr ack_sub_;
   uint64_t api_total_ = 0;
   uint64_t api_errors_ = 0;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 
  public:
   // API handlers use these (JetStream thread only).

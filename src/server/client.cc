@@ -9,7 +9,12 @@
 namespace fjord::server {
 namespace {
 
-constexpr size_t kInitialReadBuf = 32 * 1024;
+constexpr size_t kInitialReadBuf = 64 * 1024;
+// Past this much pending output for one subscriber, the publishing
+// connection pauses reading briefly, so a fast producer cannot grow a slow
+// subscriber's buffer towards max_pending (and our memory with it).
+constexpr size_t kStallPending = 4 * 1024 * 1024;
+constexpr auto kStallTime = std::chrono::milliseconds(1);
 constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
 
@@ -28,6 +33,7 @@ Client::Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket sock
       ctx_(ctx),
       socket_(std::move(socket)),
       timer_(ctx),
+      stall_timer_(ctx),
       cid_(cid),
       cfg_(std::move(cfg)) {
   limits_.max_control_line = size_t(cfg_->max_control_line);
@@ -93,6 +99,12 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
   if (rstart_ == rend_ && rbuf_.size() > 4 * kInitialReadBuf) {
     rbuf_.assign(kInitialReadBuf, 0);
     rstart_ = rend_ = 0;
+  }
+  if (Server::TakeStall()) {
+    auto self = shared_from_this();
+    stall_timer_.expires_after(kStallTime);
+    stall_timer_.async_wait([self](const asio::error_code&) { self->DoRead(); });
+    return;
   }
   DoRead();
 }
@@ -213,9 +225,8 @@ void Client::ProcessPub(const proto::Command& cmd) {
     CloseNow("Headers not negotiated");
     return;
   }
-  auto& st = server_->stats();
-  st.in_msgs.fetch_add(1, std::memory_order_relaxed);
-  st.in_bytes.fetch_add(cmd.payload.size(), std::memory_order_relaxed);
+  ++in_msgs_;
+  in_bytes_ += cmd.payload.size();
   if (pedantic_ && !proto::ValidLiteralSubject(cmd.subject)) {
     SendErr("Invalid Publish Subject");
     return;
@@ -356,18 +367,18 @@ void Client::QueueMsg(const Subscription& sub, std::string_view subject, std::st
     o.append("\r\n", 2);
     o.append(body);
     o.append("\r\n", 2);
+    ++out_msgs_;
+    out_bytes_ += body.size();
     if (int64_t(o.size()) > cfg_->max_pending) {
       slow = slow_ = dead_ = true;
       o.clear();
-    } else if (!flush_scheduled_) {
-      schedule = flush_scheduled_ = true;
+    } else {
+      if (!flush_scheduled_) schedule = flush_scheduled_ = true;
+      if (o.size() > kStallPending) Server::StallProducer();
     }
   }
-  auto& st = server_->stats();
-  st.out_msgs.fetch_add(1, std::memory_order_relaxed);
-  st.out_bytes.fetch_add(body.size(), std::memory_order_relaxed);
   if (slow) {
-    st.slow_consumers.fetch_add(1, std::memory_order_relaxed);
+    server_->stats().slow_consumers.fetch_add(1, std::memory_order_relaxed);
     log::Info("{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", ip_, cid_,
               cfg_->max_pending);
     CloseAsync("Slow Consumer (Pending Bytes)");
@@ -458,6 +469,7 @@ void Client::CloseNow(const char* reason) {
   }
   asio::error_code ec;
   timer_.cancel();
+  stall_timer_.cancel();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   server_->RemoveClient(cid_);

@@ -68,6 +68,7 @@ class Client : public std::enable_shared_from_this<Client> {
   asio::io_context& ctx_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer timer_;
+  asio::steady_timer stall_timer_;
   const uint64_t cid_;
   std::shared_ptr<const Config> cfg_;
   std::string ip_;
@@ -106,6 +107,10 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string wbuf_;  // owner thread: bytes being written
   Clock::time_point write_started_;
   bool close_after_flush_ = false;
+
+  // Counters (read side: owner thread; write side: under out_mu_).
+  uint64_t in_msgs_ = 0, in_bytes_ = 0;
+  uint64_t out_msgs_ = 0, out_bytes_ = 0;
 };
 
 }  // namespace fjord::server

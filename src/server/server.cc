@@ -17,6 +17,7 @@ namespace {
 // Output produced during one batch, flushed once at its end.
 thread_local std::vector<std::shared_ptr<Client>> t_dirty;
 thread_local asio::io_context* t_ctx = nullptr;
+thread_local bool t_stall = false;
 thread_local uint32_t t_rand = 0x9e3779b9u;
 
 uint32_t FastRand() {
@@ -230,6 +231,14 @@ size_t Server::PublishInternal(std::string_view subject, std::string_view reply,
   // Off the I/O threads nothing else would flush this output.
   if (t_ctx == nullptr) FlushDirty();
   return n;
+}
+
+void Server::StallProducer() { t_stall = true; }
+
+bool Server::TakeStall() {
+  bool s = t_stall;
+  t_stall = false;
+  return s;
 }
 
 void Server::MarkDirty(const std::shared_ptr<Client>& c) { t_dirty.push_back(c); }

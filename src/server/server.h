@@ -25,8 +25,9 @@ namespace fjord::server {
 
 class Client;
 
+// Server-wide counters that change rarely; per-message counters live in
+// each Client so the hot path touches no shared cache line.
 struct ServerStats {
-  std::atomic<uint64_t> in_msgs{0}, out_msgs{0}, in_bytes{0}, out_bytes{0};
   std::atomic<uint64_t> slow_consumers{0};
   std::atomic<uint64_t> total_connections{0};
 };
@@ -72,6 +73,10 @@ class Server {
   static void FlushDirty();
   // Marks a connection as having output pending for the current batch.
   static void MarkDirty(const std::shared_ptr<Client>& c);
+  // A subscriber's output is backing up: the connection that published in
+  // this batch should pause before reading more.
+  static void StallProducer();
+  static bool TakeStall();
 
  private:
   void Accept();
