@@ -469,8 +469,7 @@ struct Consumer::Impl {
 
   void DeliverPush(int64_t now) {
     if (Paused(now)) return;
-    push_active = HasInterest(js->server(), cfg.deliver_subject);
-    if (!push_active) return;
+    if (!UpdatePushInterest(now)) return;
     while (fc_reply.empty()) {
       Next n = Peek();
       if (n.src == Source::kNone) break;
@@ -481,6 +480,15 @@ struct Consumer::Impl {
         if (fc_bytes >= fc_window / 2) SendFlowControl();
       }
     }
+  }
+
+  // Checks for a subscriber on the deliver subject. The idle interval starts
+  // when one appears.
+  bool UpdatePushInterest(int64_t now) {
+    bool was = push_active;
+    push_active = HasInterest(js->server(), cfg.deliver_subject);
+    if (push_active && !was) last_msg = now;
+    return push_active;
   }
 
   void SendFlowControl() {
@@ -791,15 +799,15 @@ struct Consumer::Impl {
         ++it;
       }
       if (!waiting.empty()) last_active = now;
-    } else {
-      push_active = HasInterest(js->server(), cfg.deliver_subject);
-      if (push_active) {
-        last_active = now;
-        if (cfg.idle_heartbeat > 0 && now - last_msg >= cfg.idle_heartbeat)
-          SendHeartbeat(cfg.deliver_subject, now);
-      }
+      TryDeliver();
+      return;
     }
+    if (!UpdatePushInterest(now)) return;
+    last_active = now;
+    // Pending messages go out before any heartbeat: to a KV watcher a
+    // heartbeat means it has seen everything.
     TryDeliver();
+    if (cfg.idle_heartbeat > 0 && now - last_msg >= cfg.idle_heartbeat) SendHeartbeat(cfg.deliver_subject, now);
   }
 
   bool HasInterestNow() const {
@@ -903,6 +911,7 @@ std::shared_ptr<Consumer> Consumer::Create(Stream* stream, const std::string& na
   impl->created = created;
   impl->cs = std::move(cs);
   impl->last_active = NowNs();
+  impl->last_msg = impl->last_active;
   Impl* p = impl.get();
   std::shared_ptr<Consumer> c(new Consumer(std::move(impl)));
   if (recovering) {
@@ -941,8 +950,7 @@ Json Consumer::InfoJson() {
   j["num_waiting"] = m.waiting.size();
   j["num_pending"] = m.NumPending();
   if (!m.cfg.is_pull()) {
-    m.push_active = HasInterest(m.js->server(), m.cfg.deliver_subject);
-    if (m.push_active) j["push_bound"] = true;
+    if (m.UpdatePushInterest(now)) j["push_bound"] = true;
   }
   if (m.Paused(now)) {
     j["paused"] = true;

@@ -167,6 +167,10 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     auto& c = it->second;
     bool same = ToJson(c->config()) == ToJson(cfg);
     if (same) return ReplyOk(js, m, WithInfo(type, *c));
+    // A change no update may make reports the field (10012), as 2.9 does
+    // for every create; 2.10's 10148 covers the remaining create conflicts.
+    std::string why = UpdateConflict(c->config(), cfg);
+    if (!why.empty()) return ReplyError(js, m, type, MakeError(Err::ConsumerCreate, {{"err", why}}));
     if (action == "create") return ReplyError(js, m, type, MakeError(Err::ConsumerAlreadyExists));
     auto e = c->Update(cfg);
     if (!e.ok()) return ReplyError(js, m, type, e);
