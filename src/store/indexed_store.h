@@ -164,6 +164,11 @@ class IndexedStore : public Store {
     AfterMutation();
   }
 
+  uint64_t MsgBytes(std::string_view subject, std::string_view hdr,
+                    std::string_view data) const override {
+    return MsgSize(subject, hdr, data);
+  }
+
   StreamState State() const override {
     StreamState st;
     st.msgs = msgs_;

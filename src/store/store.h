@@ -117,6 +117,11 @@ class Store {
   virtual uint64_t ExpireOld(int64_t now_ns) = 0;
 
   virtual void SetLimits(const Limits& limits) = 0;
+  // The bytes this store counts for such a message in StreamState::bytes
+  // (nats-server's accounting, which differs between file and memory), so
+  // discard-new can check max_bytes before appending.
+  virtual uint64_t MsgBytes(std::string_view subject, std::string_view hdr,
+                            std::string_view data) const = 0;
   virtual StreamState State() const = 0;
   // Per-subject index: counts for every subject matching `filter`.
   virtual std::map<std::string, SubjectInfo> Subjects(std::string_view filter) const = 0;

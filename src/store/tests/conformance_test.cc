@@ -115,6 +115,7 @@ TEST_P(StoreConformance, BytesMatchNatsServer) {
   Put("orders.new", "hello", std::string(31, 'h'));
   Put("orders.new", "x", std::string(64, 'h'));
   EXPECT_EQ(store_->State().bytes, file() ? 234u : 184u);
+  EXPECT_EQ(store_->MsgBytes("orders.new", std::string(31, 'h'), "hello"), file() ? 80u : 62u);
 }
 
 TEST_P(StoreConformance, RemoveAndDeletedGaps) {

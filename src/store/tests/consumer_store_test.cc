@@ -1,3 +1,5 @@
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "store/env.h"
@@ -164,6 +166,36 @@ TEST(FileConsumerStore, TornLogTailIsCut) {
   cs = OpenCs(&env, dir);
   EXPECT_EQ(cs->State().delivered_consumer, 3u);
   EXPECT_EQ(cs->State().pending.size(), 3u);
+}
+
+// The memory and file consumer stores apply the same random history the same
+// way, and the file store recovers it.
+TEST(ConsumerStores, SameStateForSameHistory) {
+  TempDir tmp;
+  auto mem = NewMemConsumerStore();
+  auto file = OpenCs(DefaultEnv(), tmp.path() + "/c");
+  std::mt19937_64 rng(3);
+  uint64_t dseq = 0, sseq = 0;
+  for (int i = 0; i < 5000; ++i) {
+    if (rng() % 3 != 0) {
+      ++dseq;
+      sseq += 1 + rng() % 3;
+      uint64_t dc = rng() % 5 == 0 ? 2 + rng() % 3 : 1;
+      ASSERT_TRUE(mem->UpdateDelivered(dseq, sseq, dc, i).ok());
+      ASSERT_TRUE(file->UpdateDelivered(dseq, sseq, dc, i).ok());
+    } else {
+      auto st = mem->State();
+      if (st.pending.empty()) continue;
+      auto it = st.pending.begin();
+      std::advance(it, rng() % st.pending.size());
+      ASSERT_TRUE(mem->UpdateAcks(it->second.consumer_seq, it->first).ok());
+      ASSERT_TRUE(file->UpdateAcks(it->second.consumer_seq, it->first).ok());
+    }
+  }
+  ExpectSameState(mem->State(), file->State());
+  ASSERT_TRUE(file->Close().ok());
+  file = OpenCs(DefaultEnv(), tmp.path() + "/c");
+  ExpectSameState(mem->State(), file->State());
 }
 
 }  // namespace
