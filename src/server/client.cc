@@ -236,7 +236,15 @@ void Client::ProcessPub(const proto::Command& cmd) {
     return;
   }
   if (verbose_) Queue("+OK\r\n");
-  size_t n = server_->Route(this, cmd.subject, cmd.reply, cmd.hdr_len, cmd.payload);
+  // Publishers tend to repeat a subject: remember the last match, valid
+  // while the index has not changed, and skip even the cache's hashing.
+  uint64_t gen = server_->sublist().generation();
+  if (gen != last_gen_ || cmd.subject != last_subject_) {
+    last_match_ = server_->sublist().Match(cmd.subject);
+    last_subject_.assign(cmd.subject);
+    last_gen_ = gen;
+  }
+  size_t n = server_->Route(this, *last_match_, cmd.subject, cmd.reply, cmd.hdr_len, cmd.payload);
   if (n == 0 && no_responders_ && !cmd.reply.empty()) SendNoResponders(cmd.reply);
 }
 
@@ -457,6 +465,7 @@ void Client::CloseNow(const char* reason) {
     std::lock_guard lock(subs_mu_);
     subs.swap(subs_);
   }
+  last_match_.reset();  // may hold our own subscriptions
   for (auto& [sid, sub] : subs) {
     sub->closed = true;
     server_->sublist().Remove(sub);

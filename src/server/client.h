@@ -87,6 +87,9 @@ class Client : public std::enable_shared_from_this<Client> {
   bool closing_ = false;  // no more input is processed
   bool closed_ = false;
   std::unique_ptr<PermissionChecker> perms_;
+  std::string last_subject_;
+  uint64_t last_gen_ = 0;
+  MatchPtr last_match_;
   std::unordered_map<std::string, SubPtr> subs_;  // by sid; guarded by subs_mu_
   std::mutex subs_mu_;
 

@@ -177,17 +177,16 @@ inline bool DeliverTo(Client* src, Subscription& s, std::string_view subject,
 }
 }  // namespace
 
-size_t Server::Route(Client* src, std::string_view subject, std::string_view reply,
-                     uint32_t hdr_len, std::string_view payload) {
-  MatchPtr r = sublist_.Match(subject);
+size_t Server::Route(Client* src, const MatchResult& r, std::string_view subject,
+                     std::string_view reply, uint32_t hdr_len, std::string_view payload) {
   size_t n = 0;
-  for (const auto& s : r->psubs) {
+  for (const auto& s : r.psubs) {
     if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
       ++n;
       if (s->max && s->delivered.load() >= s->max.load() && s->client) s->client->AutoUnsubscribed(s);
     }
   }
-  for (const auto& group : r->qsubs) {
+  for (const auto& group : r.qsubs) {
     size_t size = group.size();
     size_t start = FastRand() % size;
     for (size_t k = 0; k < size; ++k) {
@@ -219,14 +218,15 @@ void Server::UnsubscribeInternal(const SubPtr& sub) {
 size_t Server::PublishInternal(std::string_view subject, std::string_view reply,
                                std::string_view hdr, std::string_view data) {
   size_t n;
+  MatchPtr r = sublist_.Match(subject);
   if (hdr.empty()) {
-    n = Route(nullptr, subject, reply, 0, data);
+    n = Route(nullptr, *r, subject, reply, 0, data);
   } else {
     std::string payload;
     payload.reserve(hdr.size() + data.size());
     payload.append(hdr);
     payload.append(data);
-    n = Route(nullptr, subject, reply, uint32_t(hdr.size()), payload);
+    n = Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
   }
   // Off the I/O threads nothing else would flush this output.
   if (t_ctx == nullptr) FlushDirty();

@@ -65,9 +65,10 @@ class Server {
   ServerStats& stats() { return stats_; }
   // The INFO line for a new connection (with its id and address).
   std::string InfoLine(uint64_t cid, const std::string& client_ip) const;
-  // Routes a message from `src` (may be null). Returns deliveries.
-  size_t Route(Client* src, std::string_view subject, std::string_view reply, uint32_t hdr_len,
-               std::string_view payload);
+  // Routes a message from `src` (may be null) to the subscriptions in
+  // `matches` (from sublist().Match(subject)). Returns deliveries.
+  size_t Route(Client* src, const MatchResult& matches, std::string_view subject,
+               std::string_view reply, uint32_t hdr_len, std::string_view payload);
   void RemoveClient(uint64_t cid);
   // Flushes every connection that got output during the current batch.
   static void FlushDirty();

@@ -63,6 +63,9 @@ class Sublist {
   // Thread-safe; results may be cached per thread until the next change.
   MatchPtr Match(std::string_view subject) const;
   size_t Count() const;
+  // Changes with every Insert/Remove: a result obtained under generation g
+  // is still exact while generation() == g.
+  uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
 
  private:
   struct Level;
