@@ -151,6 +151,9 @@ struct Consumer::Impl {
   server::SubPtr fc_sub;
 
   int64_t last_active = 0;
+  // rate_limit_bps: bytes sent since rate_epoch.
+  int64_t rate_epoch = 0;
+  uint64_t rate_bytes = 0;
   bool closed = false;
   std::unique_ptr<asio::steady_timer> timer;
   int64_t timer_at = 0;
@@ -470,16 +473,38 @@ struct Consumer::Impl {
   void DeliverPush(int64_t now) {
     if (Paused(now)) return;
     if (!UpdatePushInterest(now)) return;
-    while (fc_reply.empty()) {
+    while (fc_reply.empty() && !RateLimited(now)) {
       Next n = Peek();
       if (n.src == Source::kNone) break;
       uint64_t size = MsgSize(n.msg);
+      rate_bytes += size;
       Deliver(n, cfg.deliver_subject, now);
       if (cfg.flow_control) {
         fc_bytes += size;
         if (fc_bytes >= fc_window / 2) SendFlowControl();
       }
     }
+  }
+
+  // Approximate rate_limit_bps: the average since the last idle moment
+  // stays under the limit; the tick resumes delivery.
+  bool RateLimited(int64_t now) {
+    if (cfg.rate_limit_bps == 0) return false;
+    if (rate_epoch == 0 || rate_bytes == 0) {
+      rate_epoch = now;
+      rate_bytes = 0;
+      return false;
+    }
+    double allowed = double(now - rate_epoch) / 1e9 * double(cfg.rate_limit_bps) / 8.0;
+    if (double(rate_bytes) <= allowed) {
+      // Keep the window short so an idle period does not bank a burst.
+      if (now - rate_epoch > 1'000'000'000) {
+        rate_epoch = now;
+        rate_bytes = 0;
+      }
+      return false;
+    }
+    return true;
   }
 
   // Checks for a subscriber on the deliver subject. The idle interval starts
@@ -754,9 +779,13 @@ struct Consumer::Impl {
       SendStatus(reply, 409, fmt::format("Exceeded MaxRequestBatch of {}", cfg.max_batch));
       return;
     }
-    if (cfg.max_expires > 0 && (expires == 0 || expires > cfg.max_expires)) {
-      SendStatus(reply, 409, fmt::format("Exceeded MaxRequestExpires of {}", GoDuration(cfg.max_expires)));
-      return;
+    if (cfg.max_expires > 0) {
+      if (expires > cfg.max_expires) {
+        SendStatus(reply, 409, fmt::format("Exceeded MaxRequestExpires of {}", GoDuration(cfg.max_expires)));
+        return;
+      }
+      // A request without expiry is held at most max_expires.
+      if (expires == 0) expires = cfg.max_expires;
     }
     if (cfg.max_bytes > 0 && r.max_bytes > cfg.max_bytes) {
       SendStatus(reply, 409, fmt::format("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes));
@@ -784,6 +813,8 @@ struct Consumer::Impl {
 
   void Tick(int64_t now) {
     if (closed) return;
+    // Deletes and limits change the stream without telling consumers.
+    npending_valid = false;
     ProcessTimers(now);
     if (cfg.is_pull()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
