@@ -74,8 +74,8 @@ class FileStore final : public IndexedStore<FileBody> {
 
   void Sync(std::function<void(Status)> done) override {
     if (closed_) return done({Errc::kClosed, "store closed"});
-    Status s = Flush();
-    if (s.ok()) s = group_->failed();
+    Status s = Broken();
+    if (s.ok()) s = Flush();
     if (!first_error_.ok()) {
       s = first_error_;
       first_error_ = {};
@@ -99,7 +99,8 @@ class FileStore final : public IndexedStore<FileBody> {
       blocks_.clear();
       return {};
     }
-    Status s = Flush();
+    Status s = Broken();
+    if (s.ok()) s = Flush();
     group_->Stop();
     if (s.ok()) s = group_->failed();
     if (s.ok()) s = active_->file->Sync();
@@ -129,24 +130,28 @@ class FileStore final : public IndexedStore<FileBody> {
     if (subject.size() > UINT16_MAX) return {Errc::kInvalid, "subject too long"};
     uint64_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
     if (len > kMaxRecord) return {Errc::kInvalid, "message too large"};
-    if (Status s = CheckWritable(); !s.ok()) return s;
+    if (Status s = Broken(); !s.ok()) return s;
     if (active_->first_msg != 0 && active_->size + len > opts_.block_size) {
       if (Status s = Roll(); !s.ok()) return s;
     }
-    body->block = active_->id;
-    body->offset = static_cast<uint32_t>(active_->size);
-    body->len = static_cast<uint32_t>(len);
+    uint64_t offset = active_->size;
     AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
+    // After a failed write every append writes at once, so that while the
+    // disk is full it fails with nothing stored.
+    if (!write_error_.ok() || buf_.size() >= kFlushThreshold) {
+      if (Status s = Flush(); !s.ok()) return s;
+    }
+    body->block = active_->id;
+    body->offset = static_cast<uint32_t>(offset);
+    body->len = static_cast<uint32_t>(len);
     active_->live++;
     if (active_->first_msg == 0) active_->first_msg = seq;
     appending_ = true;
-    // A failure here is kept and reported by Sync; the record stays buffered.
-    if (buf_.size() >= kFlushThreshold) Flush();
     return {};
   }
 
   Status StoreSkip(uint64_t seq) override {
-    if (Status s = CheckWritable(); !s.ok()) return s;
+    if (Status s = Broken(); !s.ok()) return s;
     NoteTombstone(*active_, seq);
     AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
     appending_ = true;
@@ -182,7 +187,7 @@ class FileStore final : public IndexedStore<FileBody> {
 
   void OnRemoved(uint64_t seq, Slot& slot, bool erase, bool was_first) override {
     if (Block* b = FindBlock(slot.body.block)) b->live--;
-    if (replaying_) return;
+    if (replaying_ || active_ == nullptr) return;
     if (erase) EraseRecord(seq, slot.body);
     // The first message's removal is recorded by the floor that Flush()
     // writes; anything else needs its own tombstone.
@@ -202,10 +207,9 @@ class FileStore final : public IndexedStore<FileBody> {
   }
 
  private:
-  Status CheckWritable() {
-    if (Status s = group_->failed(); !s.ok()) return s;
-    if (!write_error_.ok()) return Flush();
-    return {};
+  Status Broken() const {
+    if (!reload_error_.ok()) return reload_error_;
+    return group_->failed();
   }
 
   Block* FindBlock(uint32_t id) {
@@ -239,7 +243,10 @@ class FileStore final : public IndexedStore<FileBody> {
     }
   }
 
-  // Writes the buffer to the active block (the "written" watermark).
+  // Writes the buffer to the active block (the "written" watermark). On
+  // failure the file is cut back to a record boundary and the index is
+  // reloaded from disk, so everything not written — messages and removals
+  // alike — is gone, as their Sync reports.
   Status Flush() {
     if (first_seq() > persisted_first_) {
       AppendRecord(RecordType::kFloor, first_seq(), 0, {}, {}, {});
@@ -247,26 +254,46 @@ class FileStore final : public IndexedStore<FileBody> {
       persisted_first_ = first_seq();
     }
     floor_pending_ = false;
+    Status s = WriteBuffer();
+    if (!s.ok()) {
+      log::Warn("store: {}: write failed, dropping what was not written: {}", active_->path, s.msg);
+      write_error_ = s;
+      if (Status r = Reload(); !r.ok()) {
+        log::Error("store: {}: reloading after a failed write: {}", opts_.dir, r.msg);
+        reload_error_ = r;
+      }
+      return s;
+    }
+    if (!write_error_.ok()) log::Info("store: {}: writes work again", active_->path);
+    write_error_ = {};
+    RemoveEmptyBlocks();
+    return {};
+  }
+
+  Status WriteBuffer() {
     if (buf_.empty()) return {};
     Status s = active_->file->Append(buf_);
     if (!s.ok()) {
-      // Cut any short write so the file ends on a record boundary; the
-      // buffer is kept and written again by the next attempt.
       if (Status t = active_->file->Truncate(written_); !t.ok()) {
         log::Error("store: {}: truncating after failed write: {}", active_->path, t.msg);
       }
-      if (write_error_.ok()) log::Warn("store: {}: write failed: {}", active_->path, s.msg);
-      write_error_ = s;
       return s;
     }
     written_ += buf_.size();
     buf_.clear();
     if (buf_.capacity() > 4 * kFlushThreshold) buf_.shrink_to_fit();
-    if (!write_error_.ok()) log::Info("store: {}: writes work again", active_->path);
-    write_error_ = {};
     if (opts_.sync == SyncMode::kInterval) group_->NoteWritten(active_->file);
-    RemoveEmptyBlocks();
     return {};
+  }
+
+  // Rebuilds the index from the block files alone.
+  Status Reload() {
+    ClearIndex();
+    active_ = nullptr;
+    blocks_.clear();
+    buf_.clear();
+    written_ = 0;
+    return LoadBlocks();
   }
 
   Status Roll() {
@@ -404,6 +431,7 @@ class FileStore final : public IndexedStore<FileBody> {
   }
 
   Status RecoverBlock(Block& b, bool last);
+  Status LoadBlocks();
 
   Env* env_;
   FileStoreOptions opts_;
@@ -417,7 +445,8 @@ class FileStore final : public IndexedStore<FileBody> {
   bool appending_ = false;
   bool floor_pending_ = false;  // a first message was removed since the last floor
   bool replaying_ = false;
-  Status write_error_;  // the last write failed; buf_ is unwritten
+  Status write_error_;   // the last write failed (appends probe until one works)
+  Status reload_error_;  // the index could not be rebuilt: the store is unusable
   Status first_error_;  // a failed in-place erase, reported by the next Sync
   std::unique_ptr<GroupCommit> group_;
 };
@@ -461,6 +490,13 @@ Status FileStore::RecoverBlock(Block& b, bool last) {
 
 Status FileStore::Recover() {
   if (Status s = CreateDirsDurably(env_, msgs_dir_); !s.ok()) return s;
+  if (Status s = LoadBlocks(); !s.ok()) return s;
+  RemoveEmptyBlocks();
+  group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
+  return {};
+}
+
+Status FileStore::LoadBlocks() {
   auto names = env_->ListDir(msgs_dir_);
   if (!names.ok()) return names.status;
   std::vector<uint32_t> ids;
@@ -500,8 +536,7 @@ Status FileStore::Recover() {
     written_ = active_->size;
   }
   persisted_first_ = first_seq();
-  RemoveEmptyBlocks();
-  group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
+  floor_pending_ = false;
   return {};
 }
 

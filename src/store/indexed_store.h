@@ -363,6 +363,19 @@ class IndexedStore : public Store {
     return n;
   }
 
+  // Forgets every message (the file store reloads from disk after a failed
+  // write).
+  void ClearIndex() {
+    slots_.clear();
+    base_ = 1;
+    last_ = 0;
+    msgs_ = bytes_ = 0;
+    last_ts_ = 0;
+    subjects_.clear();
+    subject_ids_.clear();
+    free_ids_.clear();
+  }
+
   const std::string& SubjectName(uint32_t id) const { return subjects_[id].name; }
   uint64_t first_seq() const { return base_; }
   uint64_t last_seq() const { return last_; }

@@ -129,19 +129,27 @@ TEST_F(FaultTest, NoSpaceThenRecovery) {
 
   env_.SetNoSpace(true);
   ASSERT_TRUE(s->Append("a", "", Payload(11), 11).ok());  // buffered
-  Status sync = SyncWait(*s);
-  EXPECT_EQ(sync.code, Errc::kNoSpace);
-  // The short write was cut back: the file ends on a record boundary.
+  ASSERT_TRUE(s->Remove(3, false).ok());                  // buffered
+  EXPECT_EQ(SyncWait(*s).code, Errc::kNoSpace);
+  // The short write was cut back and what it carried is gone: the store is
+  // what the disk holds.
   EXPECT_EQ(env_.FileSize(block(1)).value, size_before);
-  auto r = s->Append("a", "", Payload(12), 12);
+  EXPECT_EQ(s->State().last_seq, 10u);
+  EXPECT_EQ(s->Load(11).status.code, Errc::kNotFound);
+  EXPECT_TRUE(s->Load(3).ok());
+  // While the disk is full an append fails with nothing stored.
+  auto r = s->Append("a", "", Payload(11), 11);
   EXPECT_EQ(r.status.code, Errc::kNoSpace);
-  EXPECT_EQ(s->State().last_seq, 11u);
+  EXPECT_EQ(s->State().last_seq, 10u);
+  EXPECT_EQ(s->State().msgs, 10u);
+  EXPECT_EQ(env_.FileSize(block(1)).value, size_before);
   EXPECT_TRUE(s->Load(5).ok());  // earlier data untouched
 
   env_.SetNoSpace(false);
-  r = s->Append("a", "", Payload(12), 12);
+  r = s->Append("a", "", Payload(11), 11);
   ASSERT_TRUE(r.ok()) << r.status.msg;
-  EXPECT_EQ(r.value, 12u);
+  EXPECT_EQ(r.value, 11u);
+  ASSERT_TRUE(s->Append("a", "", Payload(12), 12).ok());
   ASSERT_TRUE(SyncWait(*s).ok());
   CrashAndReboot(s);
 
@@ -155,33 +163,25 @@ TEST_F(FaultTest, NoSpaceThenRecovery) {
   }
 }
 
-TEST_F(FaultTest, NoSpaceWhileRollingStoresNothing) {
+TEST_F(FaultTest, FailedRollStoresNothing) {
   auto s = Open(SyncMode::kAlways, 1024);
-  uint64_t q = 0;
-  while (env_.Exists(block(2)) == false) {
-    ASSERT_TRUE(s->Append("a", "", std::string(100, 'x'), 1).ok());
-    ++q;
-  }
+  while (!env_.Exists(block(2))) ASSERT_TRUE(s->Append("a", "", std::string(100, 'x'), 1).ok());
   ASSERT_TRUE(SyncWait(*s).ok());
-  env_.SetIoError(true);  // creating the next block's entry fails
+  uint64_t synced = s->State().last_seq;
+  env_.SetIoError(true);
   Status err;
-  for (int i = 0; i < 20 && err.ok(); ++i) {
-    auto r = s->Append("a", "", std::string(100, 'y'), 1);
-    if (r.ok()) {
-      ++q;
-    } else {
-      err = r.status;
-    }
-  }
-  EXPECT_FALSE(err.ok());
-  EXPECT_EQ(s->State().last_seq, q);
+  for (int i = 0; i < 20 && err.ok(); ++i) err = s->Append("a", "", std::string(100, 'y'), 1).status;
+  EXPECT_EQ(err.code, Errc::kIo);
+  // Nothing unsynced survives a failed write.
+  EXPECT_EQ(s->State().last_seq, synced);
   env_.SetIoError(false);
   ASSERT_TRUE(s->Append("a", "", "z", 1).ok());
   ASSERT_TRUE(SyncWait(*s).ok());
   ASSERT_TRUE(s->Close().ok());
   s = Open(SyncMode::kAlways, 1024);
-  EXPECT_EQ(s->State().last_seq, q + 1);
-  EXPECT_EQ(s->Load(q + 1).value.data, "z");
+  EXPECT_EQ(s->State().last_seq, synced + 1);
+  EXPECT_EQ(s->Load(synced + 1).value.data, "z");
+  EXPECT_EQ(s->State().msgs, synced + 1);
 }
 
 TEST_F(FaultTest, TornTailIsCut) {
