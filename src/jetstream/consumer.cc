@@ -151,6 +151,10 @@ struct Consumer::Impl {
   server::SubPtr fc_sub;
 
   int64_t last_active = 0;
+  // replay_policy original: stream time and wall time of the last new
+  // message delivered.
+  int64_t replay_msg_ts = 0;
+  int64_t replay_wall = 0;
   // rate_limit_bps: bytes sent since rate_epoch.
   int64_t rate_epoch = 0;
   uint64_t rate_bytes = 0;
@@ -440,7 +444,7 @@ struct Consumer::Impl {
       }
       Next n;
       if (!paused) n = Peek();
-      if (n.src == Source::kNone) break;
+      if (n.src == Source::kNone || ReplayWait(n, now)) break;
       if (r.max_bytes && int64_t(MsgSize(n.msg)) > r.bytes_left) {
         SendStatus(r.reply, 409, "Message Size Exceeds MaxBytes", PendingHeaders(r));
         waiting.pop_front();
@@ -475,7 +479,7 @@ struct Consumer::Impl {
     if (!UpdatePushInterest(now)) return;
     while (fc_reply.empty() && !RateLimited(now)) {
       Next n = Peek();
-      if (n.src == Source::kNone) break;
+      if (n.src == Source::kNone || ReplayWait(n, now)) break;
       uint64_t size = MsgSize(n.msg);
       rate_bytes += size;
       Deliver(n, cfg.deliver_subject, now);
@@ -484,6 +488,22 @@ struct Consumer::Impl {
         if (fc_bytes >= fc_window / 2) SendFlowControl();
       }
     }
+  }
+
+  // replay_policy original: true while `n` must wait to keep the original
+  // spacing of the messages; a timer resumes delivery.
+  bool ReplayWait(const Next& n, int64_t now) {
+    if (cfg.replay_policy != ReplayPolicy::kOriginal || n.src == Source::kRedelivery) return false;
+    if (replay_msg_ts != 0 && n.msg.ts > replay_msg_ts) {
+      int64_t due = replay_wall + (n.msg.ts - replay_msg_ts);
+      if (now < due) {
+        ArmTimer(due);
+        return true;
+      }
+    }
+    replay_msg_ts = n.msg.ts;
+    replay_wall = now;
+    return false;
   }
 
   // Approximate rate_limit_bps: the average since the last idle moment
@@ -818,6 +838,11 @@ struct Consumer::Impl {
     ProcessTimers(now);
     if (cfg.is_pull()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
+        // The requester went away (closed fetch, disconnect).
+        if (!HasInterest(js->server(), it->reply)) {
+          it = waiting.erase(it);
+          continue;
+        }
         if (it->expires && it->expires <= now) {
           SendStatus(it->reply, 408, "Request Timeout", PendingHeaders(*it));
           it = waiting.erase(it);

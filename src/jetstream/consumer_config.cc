@@ -133,6 +133,14 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (c.max_ack_pending > 0 && c.ack_policy == AckPolicy::kNone)
     return MakeError(Err::ConsumerMaxPendingAckPolicyRequired);
   if (auto e = CheckDeliverPolicy(c)) return e;
+  if (!c.sample_freq.empty()) {
+    std::string f = c.sample_freq;
+    if (f.back() == '%') f.pop_back();
+    bool digits = !f.empty() && f.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || f.size() > 3 || std::stoi(f) > 100)
+      return MakeError(Err::ConsumerInvalidSampling,
+                       {{"err", "invalid sampling value \"" + c.sample_freq + "\""}});
+  }
 
   bool workqueue = stream.config().retention == Retention::kWorkQueue;
   if (!c.deliver_subject.empty()) {
