@@ -1,0 +1,289 @@
+// Consumer engine on a memory stream, driven directly (no client
+// connections): deliveries are captured by internal subscriptions.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "jetstream/consumer.h"
+#include "jetstream/consumer_config.h"
+#include "jetstream/headers.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "server/server.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+
+struct Delivery {
+  std::string subject, reply, hdr, data;
+};
+
+class ConsumerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StreamConfig cfg;
+    cfg.name = "S";
+    cfg.subjects = {"s.>"};
+    cfg.storage = Storage::kMemory;
+    ASSERT_FALSE(CheckStreamConfig(&cfg));
+    ApiError err;
+    stream_ = Stream::Open(&js_, cfg, NowNs(), false, &err);
+    ASSERT_TRUE(stream_) << err.description;
+    sub_ = srv_.SubscribeInternal("inbox.>", [this](const server::InternalMsg& m) {
+      got_.push_back({std::string(m.subject), std::string(m.reply), std::string(m.hdr), std::string(m.data)});
+    });
+  }
+  void TearDown() override {
+    srv_.UnsubscribeInternal(sub_);
+    for (auto& [name, c] : stream_->consumers()) c->Close();
+    stream_->consumers().clear();
+  }
+
+  void Publish(const std::string& subject, const std::string& data) {
+    ASSERT_TRUE(stream_->store().Append(subject, "", data, NowNs()).ok());
+    for (auto& [name, c] : stream_->consumers()) c->Signal();
+  }
+
+  std::shared_ptr<Consumer> Add(const std::string& name, ConsumerConfig cfg, ApiError* err = nullptr) {
+    ApiError e;
+    SetConsumerDefaults(&cfg, name);
+    auto c = Consumer::Create(stream_.get(), name, cfg, NowNs(), store::NewMemConsumerStore(), false, &e);
+    if (err) *err = e;
+    if (c) stream_->consumers()[name] = c;
+    return c;
+  }
+
+  static ConsumerConfig Explicit() {
+    ConsumerConfig c;
+    c.durable_name = "d";
+    c.ack_policy = AckPolicy::kExplicit;
+    return c;
+  }
+
+  std::vector<Delivery> Take() { return std::exchange(got_, {}); }
+
+  server::Server srv_{server::Config{}};
+  JetStream js_{&srv_, Options{}};
+  std::shared_ptr<Stream> stream_;
+  server::SubPtr sub_;
+  std::vector<Delivery> got_;
+};
+
+TEST_F(ConsumerTest, PullBatchAckSubjectsAndInfo) {
+  for (int i = 1; i <= 3; ++i) Publish("s.a", "m" + std::to_string(i));
+  auto c = Add("d", Explicit());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->InfoJson()["num_pending"], 3);
+  c->ProcessPullRequest("inbox.1", R"({"batch":2})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].subject, "s.a");
+  EXPECT_EQ(d[0].data, "m1");
+  EXPECT_EQ(d[0].reply.rfind("$JS.ACK.S.d.1.1.1.", 0), 0u) << d[0].reply;
+  EXPECT_EQ(d[1].reply.substr(d[1].reply.rfind('.')), ".1");  // one left
+  auto info = c->InfoJson();
+  EXPECT_EQ(info["num_ack_pending"], 2);
+  EXPECT_EQ(info["num_pending"], 1);
+  EXPECT_EQ(info["delivered"]["stream_seq"], 2);
+
+  // Ack the second first: the floor waits for the first.
+  c->ProcessAck(d[1].reply, "+ACK", "");
+  EXPECT_EQ(c->InfoJson()["ack_floor"]["stream_seq"], 0);
+  c->ProcessAck(d[0].reply, "", "");
+  info = c->InfoJson();
+  EXPECT_EQ(info["ack_floor"]["stream_seq"], 2);
+  EXPECT_EQ(info["ack_floor"]["consumer_seq"], 2);
+  EXPECT_EQ(info["num_ack_pending"], 0);
+}
+
+TEST_F(ConsumerTest, NoWaitStatuses) {
+  Publish("s.a", "x");
+  auto c = Add("d", Explicit());
+  c->ProcessPullRequest("inbox.1", R"({"batch":5,"no_wait":true})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[1].hdr, "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 4\r\nNats-Pending-Bytes: 0\r\n\r\n");
+  c->ProcessPullRequest("inbox.2", R"({"batch":5,"no_wait":true})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 404 No Messages\r\n\r\n");
+}
+
+TEST_F(ConsumerTest, WaitingRequestGetsNewMessageAndExpires) {
+  auto c = Add("d", Explicit());
+  c->ProcessPullRequest("inbox.1", R"({"batch":2,"expires":1000000000})");
+  EXPECT_EQ(c->InfoJson()["num_waiting"], 1);
+  Publish("s.b", "late");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "late");
+  c->Tick(NowNs() + 2 * kSec);
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\nNats-Pending-Bytes: 0\r\n\r\n");
+  EXPECT_EQ(c->InfoJson()["num_waiting"], 0);
+}
+
+TEST_F(ConsumerTest, RedeliveryAfterAckWaitUntilMaxDeliver) {
+  Publish("s.a", "x");
+  auto cfg = Explicit();
+  cfg.ack_wait = 100 * kMs;
+  cfg.max_deliver = 2;
+  auto c = Add("d", cfg);
+  c->ProcessPullRequest("inbox.1", "");
+  ASSERT_EQ(Take().size(), 1u);
+  c->Tick(NowNs() + 200 * kMs);
+  c->ProcessPullRequest("inbox.2", "");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reply.rfind("$JS.ACK.S.d.2.1.2.", 0), 0u) << d[0].reply;
+  EXPECT_EQ(c->InfoJson()["num_redelivered"], 1);
+  c->Tick(NowNs() + 400 * kMs);
+  c->ProcessPullRequest("inbox.3", R"({"no_wait":true})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 404 No Messages\r\n\r\n");
+  EXPECT_EQ(c->InfoJson()["ack_floor"]["stream_seq"], 0);
+}
+
+TEST_F(ConsumerTest, NakRedeliversAndTermStops) {
+  Publish("s.a", "1");
+  Publish("s.a", "2");
+  auto c = Add("d", Explicit());
+  c->ProcessPullRequest("inbox.1", "2");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 2u);
+  c->ProcessAck(d[0].reply, "-NAK", "");
+  c->ProcessAck(d[1].reply, "+TERM", "");
+  c->ProcessPullRequest("inbox.2", R"({"batch":5,"no_wait":true})");
+  auto again = Take();
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].data, "1");
+  EXPECT_EQ(again[0].reply.rfind("$JS.ACK.S.d.2.1.3.", 0), 0u) << again[0].reply;
+}
+
+TEST_F(ConsumerTest, DeliverPoliciesAndFilters) {
+  Publish("s.a", "a1");
+  Publish("s.b", "b1");
+  Publish("s.a", "a2");
+  auto last = Explicit();
+  last.deliver_policy = DeliverPolicy::kLast;
+  auto c = Add("last", last);
+  EXPECT_EQ(c->InfoJson()["num_pending"], 1);
+  EXPECT_EQ(c->InfoJson()["delivered"]["stream_seq"], 2);
+
+  auto lps = Explicit();
+  lps.deliver_policy = DeliverPolicy::kLastPerSubject;
+  lps.filter_subject = "s.*";
+  c = Add("lps", lps);
+  EXPECT_EQ(c->InfoJson()["num_pending"], 2);
+  c->ProcessPullRequest("inbox.1", R"({"batch":5,"no_wait":true})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].data, "b1");
+  EXPECT_EQ(d[1].data, "a2");
+
+  auto multi = Explicit();
+  multi.filter_subjects = {"s.b"};
+  c = Add("multi", multi);
+  EXPECT_EQ(c->InfoJson()["num_pending"], 1);
+  EXPECT_TRUE(c->FilterMatches("s.b"));
+  EXPECT_FALSE(c->FilterMatches("s.a"));
+}
+
+TEST_F(ConsumerTest, HeadersOnly) {
+  Publish("s.a", "12345");
+  auto cfg = Explicit();
+  cfg.headers_only = true;
+  auto c = Add("d", cfg);
+  c->ProcessPullRequest("inbox.1", "");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "");
+  EXPECT_EQ(GetHeader(d[0].hdr, "Nats-Msg-Size"), "5");
+}
+
+TEST_F(ConsumerTest, ConfigValidation) {
+  ApiError err;
+  auto cfg = Explicit();
+  cfg.backoff = {kSec, 2 * kSec};
+  cfg.max_deliver = 2;
+  EXPECT_FALSE(Add("bo", cfg, &err));
+  EXPECT_EQ(err.err_code, 10116);
+
+  cfg = Explicit();
+  cfg.filter_subject = "zzz";
+  EXPECT_FALSE(Add("f", cfg, &err));
+  EXPECT_EQ(err.err_code, 10093);
+
+  cfg = Explicit();
+  cfg.deliver_subject = "s.x";
+  EXPECT_FALSE(Add("cyc", cfg, &err));
+  EXPECT_EQ(err.err_code, 10081);
+
+  cfg = Explicit();
+  cfg.filter_subjects = {"s.*", "s.a"};
+  EXPECT_FALSE(Add("ov", cfg, &err));
+  EXPECT_EQ(err.err_code, 10138);
+
+  cfg = Explicit();
+  cfg.deliver_policy = DeliverPolicy::kByStartSequence;
+  EXPECT_FALSE(Add("bs", cfg, &err));
+  EXPECT_EQ(err.err_code, 10094);
+
+  cfg = Explicit();
+  cfg.flow_control = true;
+  cfg.deliver_subject = "dlv";
+  EXPECT_FALSE(Add("fc", cfg, &err));
+  EXPECT_EQ(err.err_code, 10108);
+
+  EXPECT_TRUE(CheckConsumerName("a.b").has_value());
+  EXPECT_FALSE(CheckConsumerName("ok-name").has_value());
+}
+
+TEST_F(ConsumerTest, UpdateRules) {
+  auto c = Add("d", Explicit());
+  auto next = c->config();
+  next.ack_policy = AckPolicy::kNone;
+  auto e = c->Update(next);
+  EXPECT_EQ(e.err_code, 10012);
+  EXPECT_EQ(e.description, "ack policy can not be updated");
+  next = c->config();
+  next.description = "changed";
+  next.metadata["k"] = "v";
+  EXPECT_TRUE(c->Update(next).ok());
+  EXPECT_EQ(c->config().description, "changed");
+}
+
+TEST_F(ConsumerTest, PushWithHeartbeat) {
+  Publish("s.a", "x");
+  ConsumerConfig cfg;
+  cfg.deliver_subject = "inbox.push";
+  cfg.idle_heartbeat = 100 * kMs;
+  auto c = Add("p", cfg);
+  c->Signal();
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].subject, "s.a");
+  c->Tick(NowNs() + 500 * kMs);
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 1\r\nNats-Last-Stream: 1\r\n\r\n");
+  // An ephemeral with interest is not expired.
+  EXPECT_FALSE(c->InactiveExpired(NowNs() + 10 * kSec));
+}
+
+TEST(GoDurationTest, Formats) {
+  EXPECT_EQ(GoDuration(kSec), "1s");
+  EXPECT_EQ(GoDuration(1500 * kMs), "1.5s");
+  EXPECT_EQ(GoDuration(500 * kMs), "500ms");
+  EXPECT_EQ(GoDuration(90 * kSec), "1m30s");
+  EXPECT_EQ(GoDuration(3600 * kSec), "1h0m0s");
+}
+
+}  // namespace
+}  // namespace fjord::jetstream
