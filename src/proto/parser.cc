@@ -47,36 +47,36 @@ bool OpIs(std::string_view op, const char* name) {
 }  // namespace
 
 Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, size_t* consumed) {
-  const char* nl = static_cast<const char*>(std::memchr(data, '\n', size));
+  // The op name runs to the first separator; no valid op is longer than
+  // CONNECT, so a longer one is rejected without waiting for the line end.
+  constexpr size_t kMaxOp = 7;
+  size_t op_len = 0;
+  while (op_len < size && !IsSpace(data[op_len]) && data[op_len] != '\r' && data[op_len] != '\n')
+    ++op_len;
+  if (op_len > kMaxOp) return Status::kUnknownOp;
+  // The control-line limit applies to the raw bytes after the op, and is
+  // checked the same way whether or not the line is complete yet, so the
+  // outcome never depends on how the bytes were split across reads.
+  const char* nl = static_cast<const char*>(std::memchr(data + op_len, '\n', size - op_len));
   if (!nl) {
-    // A line still growing past the limit is rejected before it completes.
-    // The allowance covers the op name and separators around the arguments.
-    if (size > limits.max_control_line + 16) {
-      // Unless it could still be a valid op at all: "XYZ..." without a
-      // newline is an unknown op only once we see it, so report the limit.
-      return Status::kControlLine;
-    }
-    return Status::kIncomplete;
+    size_t rest = size - op_len;
+    if (rest > 0 && data[size - 1] == '\r') --rest;
+    return rest > limits.max_control_line ? Status::kControlLine : Status::kIncomplete;
   }
   size_t line_len = size_t(nl - data);
   std::string_view line(data, line_len);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() - std::min(line.size(), op_len) > limits.max_control_line) return Status::kControlLine;
 
-  // Op name: leading letters up to whitespace or end.
-  size_t i = 0;
-  while (i < line.size() && !IsSpace(line[i])) ++i;
-  std::string_view op = line.substr(0, i);
-  std::string_view args = line.substr(i);
+  std::string_view op = line.substr(0, op_len);
+  std::string_view args = line.substr(std::min(line.size(), op_len));
   while (!args.empty() && IsSpace(args.front())) args.remove_prefix(1);
   while (!args.empty() && IsSpace(args.back())) args.remove_suffix(1);
 
   *cmd = Command{};
   const size_t line_total = line_len + 1;
 
-  auto check_line = [&]() { return args.size() <= limits.max_control_line; };
-
   if (op.size() == 3 && OpIs(op, "PUB")) {
-    if (!check_line()) return Status::kControlLine;
     std::string_view f[3];
     int n = Split(args, f, 3);
     if (n < 2 || n > 3) return Status::kBadArgs;
@@ -102,7 +102,6 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     return Status::kOk;
   }
   if (op.size() == 4 && OpIs(op, "HPUB")) {
-    if (!check_line()) return Status::kControlLine;
     std::string_view f[4];
     int n = Split(args, f, 4);
     if (n < 3 || n > 4) return Status::kBadArgs;
@@ -129,7 +128,6 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     return Status::kOk;
   }
   *consumed = line_total;
-  if (!check_line()) return Status::kControlLine;
   if (op.size() == 3 && OpIs(op, "SUB")) {
     std::string_view f[3];
     int n = Split(args, f, 3);
