@@ -466,7 +466,7 @@ class IndexedStore : public Store {
         back = prev;
       }
     }
-    std::vector<int8_t> cache(subjects_.size(), -1);
+    std::vector<int8_t>& cache = MatchCache();
     for (uint64_t q = start; q <= last_; ++q) {
       const Slot* s = At(q);
       if (!s->live()) continue;
@@ -475,6 +475,13 @@ class IndexedStore : public Store {
       if (m) return q;
     }
     return 0;
+  }
+
+  // Per-subject-id filter results for one scan (-1: not yet known); kept
+  // between calls so a scan does not allocate.
+  std::vector<int8_t>& MatchCache() const {
+    match_cache_.assign(subjects_.size(), -1);
+    return match_cache_;
   }
 
   uint64_t PurgeFiltered(std::string_view filter, uint64_t upto, uint64_t keep) {
@@ -490,7 +497,7 @@ class IndexedStore : public Store {
         victims.push_back(q);
       }
     } else {
-      std::vector<int8_t> cache(subjects_.size(), -1);
+      std::vector<int8_t>& cache = MatchCache();
       for (uint64_t q = base_; q <= last_ && q < limit; ++q) {
         const Slot* s = At(q);
         if (!s->live()) continue;
@@ -514,6 +521,7 @@ class IndexedStore : public Store {
   std::vector<Subj> subjects_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> subject_ids_;
   std::vector<uint32_t> free_ids_;
+  mutable std::vector<int8_t> match_cache_;
 };
 
 }  // namespace fjord::store
