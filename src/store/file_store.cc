@@ -208,7 +208,7 @@ class FileStore final : public IndexedStore<FileBody> {
 
  private:
   Status Broken() const {
-    if (!reload_error_.ok()) return reload_error_;
+    if (!fatal_.ok()) return fatal_;
     return group_->failed();
   }
 
@@ -260,7 +260,7 @@ class FileStore final : public IndexedStore<FileBody> {
       write_error_ = s;
       if (Status r = Reload(); !r.ok()) {
         log::Error("store: {}: reloading after a failed write: {}", opts_.dir, r.msg);
-        reload_error_ = r;
+        fatal_ = r;
       }
       return s;
     }
@@ -298,7 +298,12 @@ class FileStore final : public IndexedStore<FileBody> {
 
   Status Roll() {
     if (Status s = Flush(); !s.ok()) return s;
-    if (Status s = active_->file->Sync(); !s.ok()) return s;
+    if (Status s = active_->file->Sync(); !s.ok()) {
+      // As in GroupCommit: after a failed fsync nothing may be called durable.
+      log::Error("store: {}: fdatasync failed, refusing writes: {}", active_->path, s.msg);
+      fatal_ = s;
+      return s;
+    }
     WriteBlockIndex(*active_);
     return NewBlock(active_->id + 1);
   }
@@ -446,7 +451,7 @@ class FileStore final : public IndexedStore<FileBody> {
   bool floor_pending_ = false;  // a first message was removed since the last floor
   bool replaying_ = false;
   Status write_error_;   // the last write failed (appends probe until one works)
-  Status reload_error_;  // the index could not be rebuilt: the store is unusable
+  Status fatal_;  // an fsync failed or the index could not be rebuilt
   Status first_error_;  // a failed in-place erase, reported by the next Sync
   std::unique_ptr<GroupCommit> group_;
 };
