@@ -4,6 +4,7 @@
 // docs/storage-format.md.
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <map>
 #include <unordered_map>
 
@@ -25,6 +26,9 @@ constexpr size_t kFlushThreshold = 1 << 20;
 // A recovered sequence this far beyond the last one is damage, not a gap
 // (gaps come one skipped sequence at a time).
 constexpr uint64_t kMaxReplayGap = 1 << 20;
+// Sealed blocks are opened on demand; at most this many stay open, so a
+// large stream does not hold a descriptor per block.
+constexpr size_t kMaxOpenSealed = 16;
 
 struct FileBody {
   uint32_t block = 0;
@@ -49,7 +53,7 @@ bool ParseBlockName(std::string_view name, std::string_view ext, uint32_t* id) {
 struct Block {
   uint32_t id = 0;
   std::string path;
-  std::shared_ptr<File> file;
+  std::shared_ptr<File> file;  // always open for the active block
   uint64_t size = 0;        // file bytes, plus buffered bytes for the active block
   uint64_t first_msg = 0;   // first message sequence written to it
   uint64_t live = 0;        // messages in it still in the index
@@ -161,13 +165,15 @@ class FileStore final : public IndexedStore<FileBody> {
   Result<StoredMsg> ReadMsg(uint64_t seq, const Slot& slot) override {
     const FileBody& fb = slot.body;
     std::string_view rec;
-    const Block* b = FindBlock(fb.block);
+    Block* b = FindBlock(fb.block);
     if (b == nullptr) return {{Errc::kIo, "block missing"}, {}};
     if (b == active_ && fb.offset >= written_) {
       rec = std::string_view(buf_).substr(fb.offset - written_, fb.len);
     } else {
+      auto f = BlockFile(*b);
+      if (!f.ok()) return {f.status, {}};
       read_buf_.resize(fb.len);
-      auto r = b->file->Read(fb.offset, fb.len, read_buf_.data());
+      auto r = f.value->Read(fb.offset, fb.len, read_buf_.data());
       if (!r.ok()) return {r.status, {}};
       rec = std::string_view(read_buf_).substr(0, r.value);
     }
@@ -212,6 +218,22 @@ class FileStore final : public IndexedStore<FileBody> {
     return group_->failed();
   }
 
+  // The block's file, opening a sealed block on demand.
+  Result<File*> BlockFile(Block& b) {
+    if (b.file) return {{}, b.file.get()};
+    auto f = env_->OpenExisting(b.path);
+    if (!f.ok()) return {f.status, nullptr};
+    b.file = std::move(f.value);
+    open_sealed_.push_back(b.id);
+    while (open_sealed_.size() > kMaxOpenSealed) {
+      if (Block* old = FindBlock(open_sealed_.front()); old != nullptr && old != active_) {
+        old->file.reset();
+      }
+      open_sealed_.pop_front();
+    }
+    return {{}, b.file.get()};
+  }
+
   Block* FindBlock(uint32_t id) {
     auto it = blocks_.find(id);
     return it == blocks_.end() ? nullptr : &it->second;
@@ -237,7 +259,9 @@ class FileStore final : public IndexedStore<FileBody> {
     }
     std::string rec(fb.len, '\0');
     EncodeErased(rec.data(), fb.len, seq);
-    if (Status s = b->file->Write(fb.offset, rec); !s.ok()) {
+    auto f = BlockFile(*b);
+    Status s = f.ok() ? f.value->Write(fb.offset, rec) : f.status;
+    if (!s.ok()) {
       log::Error("store: {}: erasing sequence {}: {}", b->path, seq, s.msg);
       if (first_error_.ok()) first_error_ = s;
     }
@@ -291,6 +315,7 @@ class FileStore final : public IndexedStore<FileBody> {
     ClearIndex();
     active_ = nullptr;
     blocks_.clear();
+    open_sealed_.clear();
     buf_.clear();
     written_ = 0;
     return LoadBlocks();
@@ -305,7 +330,10 @@ class FileStore final : public IndexedStore<FileBody> {
       return s;
     }
     WriteBlockIndex(*active_);
-    return NewBlock(active_->id + 1);
+    Block* sealed = active_;
+    if (Status s = NewBlock(active_->id + 1); !s.ok()) return s;
+    sealed->file.reset();
+    return {};
   }
 
   Status NewBlock(uint32_t id) {
@@ -397,7 +425,9 @@ class FileStore final : public IndexedStore<FileBody> {
   // `idx` when given. Returns the scan result.
   Result<ScanResult> ScanBlock(Block& b, uint64_t from, BlockIndex* idx) {
     std::string data(b.size - from, '\0');
-    auto r = b.file->Read(from, data.size(), data.data());
+    auto f = BlockFile(b);
+    if (!f.ok()) return {f.status, {}};
+    auto r = f.value->Read(from, data.size(), data.data());
     if (!r.ok()) return {r.status, {}};
     data.resize(r.value);
     std::unordered_map<std::string_view, uint32_t> local;
@@ -442,6 +472,7 @@ class FileStore final : public IndexedStore<FileBody> {
   FileStoreOptions opts_;
   std::string msgs_dir_;
   std::map<uint32_t, Block> blocks_;
+  std::deque<uint32_t> open_sealed_;  // sealed blocks opened on demand, oldest first
   Block* active_ = nullptr;
   std::string buf_;        // records appended but not yet written
   uint64_t written_ = 0;   // active block offset where buf_ starts
@@ -526,6 +557,7 @@ Status FileStore::LoadBlocks() {
     if (!size.ok()) return size.status;
     b.size = size.value;
     if (Status s = RecoverBlock(b, i + 1 == ids.size()); !s.ok()) return s;
+    if (i + 1 < ids.size()) b.file.reset();
   }
   replaying_ = false;
   // Index files whose block is gone are stale.

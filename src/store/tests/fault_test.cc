@@ -1,4 +1,5 @@
 // FileStore under FaultEnv: power loss, full disk, torn writes, bit flips.
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -318,6 +319,31 @@ TEST_F(FaultTest, GroupCommitSharesFsyncs) {
   EXPECT_LE(fsyncs, static_cast<uint64_t>(n + 1));
   std::printf("group commit: %d Sync calls completed by %llu fsyncs\n", n,
               static_cast<unsigned long long>(fsyncs));
+}
+
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST(FileStoreBlocks, SealedBlocksAreOpenedOnDemand) {
+  TempDir tmp;
+  FileStoreOptions o;
+  o.dir = tmp.path() + "/s";
+  o.block_size = 1024;
+  size_t before = OpenFds();
+  for (int round = 0; round < 2; ++round) {
+    auto s = OpenFileStore(DefaultEnv(), o, {}).value;
+    if (round == 0) {
+      for (int i = 1; i <= 3000; ++i) ASSERT_TRUE(s->Append("b", "", Payload(i), i).ok());
+    }
+    for (uint64_t q = 1; q <= 3000; ++q) ASSERT_EQ(s->Load(q).value.data, Payload(q));
+    // ~300 blocks; only a bounded few stay open.
+    EXPECT_LT(OpenFds() - before, 24u);
+    ASSERT_TRUE(s->Close().ok());
+  }
+  EXPECT_EQ(OpenFds(), before);
 }
 
 }  // namespace
