@@ -282,9 +282,10 @@ struct Consumer::Impl {
       }
       auto m = stream->store().Load(seq);
       if (!m.ok()) {
-        // Gone from the stream (limits, purge): nothing left to redeliver.
-        rdq.erase(rdq.begin());
-        DropPending(seq);
+        // Gone from the stream (limits, purge): nothing left to redeliver,
+        // so it no longer holds the ack floor back.
+        AckOne(seq);
+        UpdateAckFloor();
         continue;
       }
       n.src = Source::kRedelivery;

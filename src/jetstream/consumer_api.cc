@@ -25,6 +25,12 @@ void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiErro
   js->CountApi(true);
   Json j = Typed(type);
   j["error"] = e.ToJson();
+  // The paged responses carry their paging fields even on error.
+  if (std::string_view(type) == "consumer_list_response" || std::string_view(type) == "consumer_names_response") {
+    j["total"] = 0;
+    j["offset"] = 0;
+    j["limit"] = 0;
+  }
   js->Reply(m.reply, j);
 }
 
