@@ -1,0 +1,35 @@
+// Runs the order-processor demo (examples/order-processor/demo.sh) end to
+// end: broker, stream, order service, three consumers, a consumer outage and
+// a broker kill -9, with the demo's own exactly-once check.
+//
+// Environment: FJORD_BIN (broker, default build/bin/fjord-server), FJORD_CLI
+// (default build/bin/fjord), EXAMPLES_BIN (order-service, shipping, invoicing,
+// analytics; default the directory of FJORD_CLI, i.e. build/bin).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const demo = path.join(root, "examples/order-processor/demo.sh");
+
+// The demo bounds itself to under 60 s; this is the backstop if it hangs.
+const LIMIT_MS = 90_000;
+
+test("order-processor demo: no acknowledged order lost or processed twice", { timeout: LIMIT_MS + 5_000 }, async () => {
+  const child = spawn("bash", [demo], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const killer = setTimeout(() => child.kill("SIGTERM"), LIMIT_MS);
+  // The demo's EXIT trap stops whatever it started, also on SIGTERM.
+  const stopOnExit = () => child.kill("SIGTERM");
+  process.once("exit", stopOnExit);
+  const [code, signal] = await new Promise((resolve) => child.on("close", (c, s) => resolve([c, s])));
+  clearTimeout(killer);
+  process.removeListener("exit", stopOnExit);
+  assert.equal(code, 0, `demo.sh exited with ${code ?? signal}:\n${output}`);
+  assert.match(output, /== PASS/);
+});
