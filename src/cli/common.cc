@@ -144,7 +144,7 @@ Json Conn::ApiNoThrow(const std::string& api, const Json& body) {
   }
 }
 
-Json Conn::Api(const std::string& api, const Json& body, std::string* raw) {
+Json Conn::Api(const std::string& api, const Json& body) {
   Json j = ApiNoThrow(api, body);
   if (j.contains("error")) {
     const Json& e = j["error"];
@@ -152,7 +152,6 @@ Json Conn::Api(const std::string& api, const Json& body, std::string* raw) {
     if (e.contains("err_code")) desc += fmt::format(" ({})", e["err_code"].get<int64_t>());
     Fail(desc);
   }
-  if (raw != nullptr) *raw = j.dump();
   return j;
 }
 

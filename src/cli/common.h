@@ -72,10 +72,10 @@ class Conn {
   jsCtx* js();
   const GlobalOptions& opts() const { return opts_; }
 
-  // Sends `body` to `<api prefix>.<api>` and returns the parsed answer;
-  // `raw` (if given) receives the bytes exactly as the server sent them.
-  // An answer carrying "error" throws CliError with the server's description.
-  Json Api(const std::string& api, const Json& body = Json(), std::string* raw = nullptr);
+  // Sends `body` to `<api prefix>.<api>` and returns the parsed answer, with
+  // the server's key order. An answer carrying "error" throws CliError with
+  // the server's description and err_code.
+  Json Api(const std::string& api, const Json& body = Json());
   // Like Api() but returns answers with "error" instead of throwing.
   Json ApiNoThrow(const std::string& api, const Json& body = Json());
 
