@@ -30,6 +30,7 @@ void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiErro
     j["total"] = 0;
     j["offset"] = 0;
     j["limit"] = 0;
+    j["consumers"] = Json::array();
   }
   js->Reply(m.reply, j);
 }
@@ -127,10 +128,12 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   std::string req_stream;
   if (body.contains("stream_name") && body["stream_name"].is_string()) req_stream = body["stream_name"];
   if (req_stream != stream_name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch));
-  if (!body.contains("config") || !body["config"].is_object())
+  // nats-server 2.9 creates a default consumer for a request without config.
+  if (body.contains("config") && !body["config"].is_object())
     return ReplyError(js, m, type, MakeError(Err::ConsumerConfigRequired));
   ConsumerConfig cfg;
-  if (auto e = ParseConsumerConfig(body["config"], &cfg)) return ReplyError(js, m, type, *e);
+  if (auto e = ParseConsumerConfig(body.value("config", nlohmann::json::object()), &cfg))
+    return ReplyError(js, m, type, *e);
   std::string action;
   if (body.contains("action") && body["action"].is_string()) action = body["action"];
 
@@ -145,8 +148,8 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     case kNew:
       if (!cfg.durable_name.empty() && cfg.durable_name != name)
         return ReplyError(js, m, type, MakeError(Err::ConsumerDurableNameNotMatchSubject));
-      if (!cfg.name.empty() && cfg.name != name)
-        return ReplyError(js, m, type, MakeError(Err::ConsumerCreateDurableAndNameMismatch));
+      // The name in the subject wins over config.name, as in nats-server.
+      cfg.name = name;
       break;
     case kLegacyEphemeral:
       if (!cfg.durable_name.empty())
@@ -157,7 +160,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   if (!subject_filter.empty()) {
     if (!cfg.filter_subjects.empty())
       return ReplyError(js, m, type, MakeError(Err::ConsumerMultipleFiltersNotAllowed));
-    if (cfg.filter_subject != subject_filter)
+    if (!cfg.filter_subject.empty() && cfg.filter_subject != subject_filter)
       return ReplyError(js, m, type, MakeError(Err::ConsumerCreateFilterSubjectMismatch));
   }
   if (!cfg.name.empty() && !cfg.durable_name.empty() && cfg.name != cfg.durable_name)

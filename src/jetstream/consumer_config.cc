@@ -38,7 +38,7 @@ std::optional<ApiError> CheckDeliverPolicy(const ConsumerConfig& c) {
       if (c.opt_start_seq) return Policy(p + ", but optional start sequence is also set");
       if (c.opt_start_time) return Policy(p + ", but optional start time is also set");
       if (c.deliver_policy == DeliverPolicy::kLastPerSubject && c.Filters().empty())
-        return Policy(p + ", but FilterSubject is not set");
+        return Policy(p + ", but optional filter subject is not set");
       break;
     case DeliverPolicy::kByStartSequence:
       if (!c.opt_start_seq) return Policy(p + ", but optional start sequence is not set");
@@ -96,8 +96,6 @@ void SetConsumerDefaults(ConsumerConfig* c, const std::string& name) {
   if (c->ack_policy != AckPolicy::kNone) {
     if (c->ack_wait == 0) c->ack_wait = c->backoff.empty() ? kDefaultAckWait : c->backoff.front();
     if (c->max_ack_pending == 0) c->max_ack_pending = kDefaultMaxAckPending;
-  } else if (c->ack_wait == 0) {
-    c->ack_wait = kDefaultAckWait;
   }
   if (c->max_deliver == 0) c->max_deliver = -1;
   if (c->is_pull() && c->max_waiting == 0) c->max_waiting = kDefaultMaxWaiting;
@@ -130,8 +128,6 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
     if (b <= 0) return MakeError(Err::ConsumerBackOffNegative);
   if (!c.backoff.empty() && c.max_deliver != -1 && c.max_deliver <= int64_t(c.backoff.size()))
     return MakeError(Err::ConsumerMaxDeliverBackoff);
-  if (c.max_ack_pending > 0 && c.ack_policy == AckPolicy::kNone)
-    return MakeError(Err::ConsumerMaxPendingAckPolicyRequired);
   if (auto e = CheckDeliverPolicy(c)) return e;
   if (!c.sample_freq.empty()) {
     std::string f = c.sample_freq;
@@ -159,7 +155,6 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
     if (c.flow_control) return MakeError(Err::ConsumerFCRequiresPush);
     if (c.max_batch < 0) return MakeError(Err::ConsumerMaxRequestBatchNegative);
     if (c.max_expires != 0 && c.max_expires < kMs) return MakeError(Err::ConsumerMaxRequestExpiresTooSmall);
-    if (!c.deliver_group.empty()) return Policy("consumer is not push based, but deliver group is set");
     if (workqueue && c.ack_policy != AckPolicy::kExplicit) return MakeError(Err::ConsumerPullRequiresAck);
   }
   if (auto e = CheckFilters(stream, c)) return e;
