@@ -86,7 +86,7 @@ void AddCmd(CLI::App& parent, GlobalOptions& g) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = parent.add_subcommand("add", "Create a Key-Value bucket")->alias("new")->alias("create");
+  auto* cmd = parent.add_subcommand("add", "Create a Key-Value bucket")->alias("new");
   cmd->add_option("bucket", o->bucket, "Bucket name")->required();
   cmd->add_option("--history", o->history, "How many historic values to keep per key")->check(CLI::Range(1, 64));
   cmd->add_option("--ttl", o->ttl, "How long to keep values (e.g. 1h)");
@@ -134,17 +134,21 @@ void InfoCmd(CLI::App& parent, GlobalOptions& g) {
   });
 }
 
-void PutCmd(CLI::App& parent, GlobalOptions& g) {
+// put, create (only if the key has no value) and update (only if the last
+// revision matches) differ only in the libnats call.
+void WriteCmd(CLI::App& parent, GlobalOptions& g, const std::string& name, const std::string& help) {
   struct Opts {
     std::string bucket, key, value;
+    uint64_t revision = 0;
     CLI::Option* value_opt = nullptr;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = parent.add_subcommand("put", "Put a value into a bucket");
+  auto* cmd = parent.add_subcommand(name, help);
   cmd->add_option("bucket", o->bucket, "Bucket name")->required();
   cmd->add_option("key", o->key, "Key")->required();
   o->value_opt = cmd->add_option("value", o->value, "Value (read from stdin when omitted)");
-  cmd->callback([&g, o] {
+  if (name == "update") cmd->add_option("revision", o->revision, "Revision the key must have")->required();
+  cmd->callback([&g, o, name] {
     if (o->value_opt->count() == 0) {
       if (Interactive()) o->value = Prompt("Value");
       else o->value = ReadAllStdin();
@@ -152,9 +156,37 @@ void PutCmd(CLI::App& parent, GlobalOptions& g) {
     Conn conn(g);
     KvPtr kv = Bind(conn, o->bucket);
     uint64_t rev = 0;
-    natsStatus s = kvStore_Put(&rev, kv.get(), o->key.c_str(), o->value.data(), static_cast<int>(o->value.size()));
-    if (s != NATS_OK) FailNats("could not put " + o->key, s);
+    const char* key = o->key.c_str();
+    int len = static_cast<int>(o->value.size());
+    natsStatus s = name == "create"   ? kvStore_Create(&rev, kv.get(), key, o->value.data(), len)
+                   : name == "update" ? kvStore_Update(&rev, kv.get(), key, o->value.data(), len, o->revision)
+                                      : kvStore_Put(&rev, kv.get(), key, o->value.data(), len);
+    if (s != NATS_OK && name == "create" && std::string(nats_GetLastError(nullptr)).find("wrong last sequence") !=
+                                                    std::string::npos) {
+      Fail("could not create " + o->key + ": key exists");
+    }
+    if (s != NATS_OK) FailNats("could not " + name + " " + o->key, s);
     std::cout << o->value << std::endl;
+  });
+}
+
+void PurgeCmd(CLI::App& parent, GlobalOptions& g) {
+  struct Opts {
+    std::string bucket, key;
+    bool force = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("purge", "Remove a key and all its history");
+  cmd->add_option("bucket", o->bucket, "Bucket name")->required();
+  cmd->add_option("key", o->key, "Key")->required();
+  cmd->add_flag("-f,--force", o->force, "Purge without prompting");
+  cmd->callback([&g, o] {
+    RequireForce(o->force, "Really purge key " + o->bucket + " > " + o->key);
+    Conn conn(g);
+    KvPtr kv = Bind(conn, o->bucket);
+    natsStatus s = kvStore_Purge(kv.get(), o->key.c_str(), nullptr);
+    if (s != NATS_OK) FailNats("could not purge " + o->key, s);
+    std::cout << "Purged key " << o->bucket << " > " << o->key << "\n";
   });
 }
 
@@ -382,7 +414,10 @@ void AddKvCommands(CLI::App& app, GlobalOptions& g) {
   cmd->require_subcommand(1);
   AddCmd(*cmd, g);
   InfoCmd(*cmd, g);
-  PutCmd(*cmd, g);
+  WriteCmd(*cmd, g, "put", "Put a value into a bucket");
+  WriteCmd(*cmd, g, "create", "Put a value only if the key has none");
+  WriteCmd(*cmd, g, "update", "Put a value only if the key is at the given revision");
+  PurgeCmd(*cmd, g);
   GetCmd(*cmd, g);
   DelCmd(*cmd, g);
   LsCmd(*cmd, g);

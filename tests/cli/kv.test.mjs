@@ -88,6 +88,22 @@ describe("fjord kv", () => {
     assert.ok(!keys.includes("db.user"));
   });
 
+  test("create and update are conditional; purge drops the history", async () => {
+    await ok(["kv", "create", "CFG", "fresh", "v1", s]);
+    const again = await run(["kv", "create", "CFG", "fresh", "v2", s]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /^fjord: error: could not create fresh: key exists/m);
+    const [first] = await json(["kv", "history", "CFG", "fresh", "--json", s]);
+    const stale = await run(["kv", "update", "CFG", "fresh", "v2", String(first.revision + 100), s]);
+    assert.notEqual(stale.code, 0);
+    assert.match(stale.stderr, /wrong last sequence/);
+    await ok(["kv", "update", "CFG", "fresh", "v2", String(first.revision), s]);
+    assert.equal(await ok(["kv", "get", "CFG", "fresh", "--raw", s]), "v2");
+    await ok(["kv", "purge", "CFG", "fresh", "-f", s]);
+    const hist = await json(["kv", "history", "CFG", "fresh", "--json", s]);
+    assert.deepEqual(hist.map((h) => h.operation), ["PURGE"]);
+  });
+
   test("rm removes a bucket", async () => {
     const refused = await run(["kv", "rm", "OTHER", s]);
     assert.notEqual(refused.code, 0);

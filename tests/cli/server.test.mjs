@@ -79,8 +79,8 @@ describe("fjord server", () => {
       ["stream", "rm"], ["stream", "purge"], ["stream", "get"], ["stream", "rmm"], ["stream", "report"],
       ["consumer"], ["consumer", "add"], ["consumer", "ls"], ["consumer", "info"], ["consumer", "next"],
       ["consumer", "rm"], ["pub"], ["sub"], ["req"], ["reply"], ["kv"], ["kv", "add"], ["kv", "put"], ["kv", "get"],
-      ["kv", "del"], ["kv", "ls"], ["kv", "watch"], ["kv", "history"], ["kv", "rm"], ["object"], ["object", "add"],
-      ["object", "put"], ["object", "get"], ["object", "ls"], ["object", "rm"], ["server"], ["server", "info"],
+      ["kv", "del"], ["kv", "create"], ["kv", "update"], ["kv", "purge"], ["kv", "info"], ["kv", "ls"], ["kv", "watch"], ["kv", "history"], ["kv", "rm"], ["object"], ["object", "add"],
+      ["object", "put"], ["object", "get"], ["object", "ls"], ["object", "info"], ["object", "rm"], ["server"], ["server", "info"],
       ["server", "ping"], ["server", "check"], ["server", "check", "connection"], ["server", "check", "jetstream"],
       ["bench"]];
     for (const c of commands) {
