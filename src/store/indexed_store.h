@@ -15,12 +15,12 @@
 // pending counts) is here once, so both stores behave identically.
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "store/slot_queue.h"
 #include "store/store.h"
 #include "store/subject.h"
 
@@ -512,7 +512,7 @@ class IndexedStore : public Store {
   }
 
   Limits limits_;
-  std::deque<Slot> slots_;
+  SlotQueue<Slot> slots_;
   uint64_t base_ = 1;
   uint64_t last_ = 0;
   uint64_t msgs_ = 0;
