@@ -533,7 +533,12 @@ struct Consumer::Impl {
   bool UpdatePushInterest(int64_t now) {
     bool was = push_active;
     push_active = HasInterest(js->server(), cfg.deliver_subject);
-    if (push_active && !was) last_msg = now;
+    if (push_active && !was) {
+      last_msg = now;
+      // A new subscriber never saw an outstanding flow-control request.
+      fc_reply.clear();
+      fc_bytes = 0;
+    }
     return push_active;
   }
 
