@@ -3,12 +3,17 @@
 // (asynchronous, or synchronous with --syncpub) followed by pull consumption.
 // Every client runs on its own thread with its own connection. Every wait is
 // bounded by the larger of --timeout and 5 s without progress.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -1,10 +1,15 @@
 // `fjord consumer ...`: consumer administration over raw
 // `$JS.API.CONSUMER.*` requests, and `next`, which pulls with a raw
 // `CONSUMER.MSG.NEXT` request so every status the server sends is visible.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

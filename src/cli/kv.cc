@@ -2,6 +2,8 @@
 // listing and `--json` status use raw `$JS.API.STREAM.*` answers.
 #include <ctime>
 #include <iostream>
+#include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

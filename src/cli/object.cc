@@ -3,9 +3,12 @@
 // (shared/spec/kv-objstore.md §3): stream OBJ_<bucket>, chunks on
 // $O.<bucket>.C.<nuid>, metadata (ObjectInfo JSON) on
 // $O.<bucket>.M.<base64url(name)>, replaced with a `Nats-Rollup: sub`.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -5,8 +5,11 @@
 #include <chrono>
 #include <ctime>
 #include <iostream>
+#include <memory>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

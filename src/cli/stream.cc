@@ -2,14 +2,18 @@
 // requests, so `--json` prints exactly what the server answered.
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/view.h"
 #include "cli/table.h"
+#include "cli/view.h"
 
 namespace fjord::cli {
 namespace {
