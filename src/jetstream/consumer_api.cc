@@ -230,19 +230,7 @@ void Delete(JetStream* js, const Inbound& m, const std::vector<std::string>& t) 
   std::shared_ptr<Stream> s;
   auto c = Lookup(js, m, type, t, &s);
   if (!c) return;
-  s->consumers().erase(c->name());
-  c->Delete();
-  if (s->config().retention == Retention::kInterest) {
-    // Messages only this consumer still needed lose their last interest.
-    auto st = s->store().State();
-    for (uint64_t seq = st.first_seq; seq && seq <= st.last_seq;) {
-      auto next = s->store().LoadNext("", seq);
-      if (!next.ok()) break;
-      s->OnConsumerAck(next.value.seq);
-      seq = next.value.seq + 1;
-    }
-    js->TouchStream(s);
-  }
+  s->RemoveConsumer(c->name());
   Json j = Typed(type);
   j["success"] = true;
   ReplyOk(js, m, j);

@@ -21,7 +21,8 @@ struct ApiError {
   int err_code = 0;  // JetStream's own, what clients switch on
   std::string description;
   bool ok() const { return err_code == 0 && code == 0; }
-  nlohmann::json ToJson() const {
+  // In nats-server's key order.
+  nlohmann::ordered_json ToJson() const {
     return {{"code", code}, {"err_code", err_code}, {"description", description}};
   }
 };

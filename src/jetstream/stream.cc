@@ -337,11 +337,24 @@ void Stream::Tick(int64_t now) {
     c->Tick(now);
     if (c->InactiveExpired(now)) expired.push_back(name);
   }
-  for (const auto& name : expired) {
-    auto it = consumers_.find(name);
-    it->second->Delete();
-    consumers_.erase(it);
+  for (const auto& name : expired) RemoveConsumer(name);
+}
+
+void Stream::RemoveConsumer(const std::string& name) {
+  auto it = consumers_.find(name);
+  if (it == consumers_.end()) return;
+  auto c = std::move(it->second);
+  consumers_.erase(it);
+  c->Delete();
+  if (cfg_.retention != Retention::kInterest) return;
+  auto st = store_->State();
+  for (uint64_t seq = st.first_seq; seq && seq <= st.last_seq;) {
+    auto next = store_->LoadNext("", seq);
+    if (!next.ok()) break;
+    OnConsumerAck(next.value.seq);
+    seq = next.value.seq + 1;
   }
+  js_->TouchStream(shared_from_this());
 }
 
 Json Stream::StateJson(const std::string& subjects_filter, bool deleted_details) {

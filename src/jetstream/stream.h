@@ -52,6 +52,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   // Consumers of this stream, by name.
   std::map<std::string, std::shared_ptr<Consumer>>& consumers() { return consumers_; }
+  // Deletes a consumer; with interest retention, messages only it still
+  // needed are removed.
+  void RemoveConsumer(const std::string& name);
   // Tells consumers that messages were stored (end of a batch).
   void NotifyConsumers();
   // Interest/workqueue retention: a consumer acknowledged `seq`; removes it
