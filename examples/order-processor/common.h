@@ -70,9 +70,11 @@ inline void SleepUnlessStopped(std::chrono::milliseconds d) {
 // Connects with settings suited to a service that must ride out a broker
 // restart: the first connect is retried (the broker may still be starting),
 // reconnects never give up, and the short reconnect wait keeps the outage
-// seen by clients close to the broker's own downtime.
-inline Connection Connect(const std::string& server, const std::string& token,
-                          const std::string& name) {
+// seen by clients close to the broker's own downtime. Gives up after
+// `connect_timeout`; on a stop request returns the not yet connected
+// connection, and the caller's loop sees g_stop.
+inline Connection Connect(const std::string& server, const std::string& token, const std::string& name,
+                          std::chrono::seconds connect_timeout = std::chrono::seconds(10)) {
   natsOptions* raw = nullptr;
   if (natsOptions_Create(&raw) != NATS_OK) throw std::runtime_error("out of memory");
   std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)> opts(raw, natsOptions_Destroy);
@@ -81,17 +83,23 @@ inline Connection Connect(const std::string& server, const std::string& token,
   if (s == NATS_OK) s = natsOptions_SetName(opts.get(), name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 100);
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts.get(), true, nullptr, nullptr);
+  // With a callback the first connect runs in the background (without one,
+  // natsConnection_Connect would block, deaf to SIGTERM, until it succeeds).
+  if (s == NATS_OK) {
+    s = natsOptions_SetRetryOnFailedConnect(
+        opts.get(), true, [](natsConnection*, void*) {}, nullptr);
+  }
   if (s != NATS_OK) throw std::runtime_error("connection options: " + StatusText(s));
 
   natsConnection* nc = nullptr;
-  // With retry-on-failed-connect and no callback, libnats keeps trying in
-  // the background and returns NATS_NOT_YET_CONNECTED; wait for it here so
-  // the programs' first JetStream call does not fail spuriously.
   s = natsConnection_Connect(&nc, opts.get());
   Connection conn(nc);
   if (s == NATS_NOT_YET_CONNECTED) {
-    for (int i = 0; i < 200 && natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED; ++i) {
+    auto give_up = std::chrono::steady_clock::now() + connect_timeout;
+    while (!g_stop.load() && natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        throw std::runtime_error("cannot connect to " + server);
+      }
       SleepUnlessStopped(std::chrono::milliseconds(50));
     }
     s = NATS_OK;
