@@ -139,6 +139,7 @@ void JetStream::AfterSync(const std::shared_ptr<Stream>& s, std::function<void()
 }
 
 void JetStream::Drain() {
+  server::Server::OutputBatch output;
   std::vector<Inbound> batch;
   {
     std::lock_guard lock(queue_mu_);
@@ -179,6 +180,7 @@ void JetStream::Drain() {
         // A failed sync acknowledges nothing: clients retry, and msg-id
         // dedupe keeps the retry from storing twice.
         if (failed->load()) return;
+        server::Server::OutputBatch output;
         for (auto& fn : *fns) fn();
       });
     };
@@ -190,6 +192,7 @@ void JetStream::Drain() {
 void JetStream::Tick() {
   // A tick already due when Shutdown cancelled the timer must not re-arm it.
   if (stopped_) return;
+  server::Server::OutputBatch output;
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
   // Ticks may deliver or remove messages: make those durable like a batch.

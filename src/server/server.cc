@@ -18,6 +18,7 @@ namespace {
 thread_local std::vector<std::shared_ptr<Client>> t_dirty;
 thread_local asio::io_context* t_ctx = nullptr;
 thread_local bool t_stall = false;
+thread_local int t_batch_depth = 0;
 thread_local uint32_t t_rand = 0x9e3779b9u;
 
 uint32_t FastRand() {
@@ -217,20 +218,34 @@ void Server::UnsubscribeInternal(const SubPtr& sub) {
 
 size_t Server::PublishInternal(std::string_view subject, std::string_view reply,
                                std::string_view hdr, std::string_view data) {
-  size_t n;
-  MatchPtr r = sublist_.Match(subject);
-  if (hdr.empty()) {
-    n = Route(nullptr, *r, subject, reply, 0, data);
-  } else {
-    std::string payload;
-    payload.reserve(hdr.size() + data.size());
-    payload.append(hdr);
-    payload.append(data);
-    n = Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
+  return PublishInternalAs(subject, subject, reply, hdr, data);
+}
+
+size_t Server::PublishInternalAs(std::string_view route_to, std::string_view subject,
+                                 std::string_view reply, std::string_view hdr,
+                                 std::string_view data) {
+  MatchPtr r = sublist_.Match(route_to);
+  size_t n = 0;
+  if (!r->empty()) {
+    if (hdr.empty()) {
+      n = Route(nullptr, *r, subject, reply, 0, data);
+    } else {
+      std::string payload;
+      payload.reserve(hdr.size() + data.size());
+      payload.append(hdr);
+      payload.append(data);
+      n = Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
+    }
   }
   // Off the I/O threads nothing else would flush this output.
-  if (t_ctx == nullptr) FlushDirty();
+  if (t_ctx == nullptr && t_batch_depth == 0) FlushDirty();
   return n;
+}
+
+Server::OutputBatch::OutputBatch() { ++t_batch_depth; }
+
+Server::OutputBatch::~OutputBatch() {
+  if (--t_batch_depth == 0) FlushDirty();
 }
 
 void Server::StallProducer() { t_stall = true; }

@@ -52,10 +52,25 @@ class Server {
   // Adds a subscription whose handler runs on the publishing thread.
   SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler);
   void UnsubscribeInternal(const SubPtr& sub);
+  // Within the scope of an OutputBatch on a non-I/O thread, PublishInternal
+  // defers flushing to the end of the outermost batch: one wake-up per
+  // connection per batch instead of one per message.
+  class OutputBatch {
+   public:
+    OutputBatch();
+    ~OutputBatch();
+    OutputBatch(const OutputBatch&) = delete;
+    OutputBatch& operator=(const OutputBatch&) = delete;
+  };
   // Publishes as the server; callable from any thread. Returns the number
   // of subscriptions it was delivered to.
   size_t PublishInternal(std::string_view subject, std::string_view reply, std::string_view hdr,
                          std::string_view data);
+  // Like PublishInternal, but routed to the subscribers of `route_to` while
+  // the message shows `subject` (JetStream delivers stored messages to a
+  // consumer's inbox under their original subject).
+  size_t PublishInternalAs(std::string_view route_to, std::string_view subject,
+                           std::string_view reply, std::string_view hdr, std::string_view data);
 
   // -- for Client ------------------------------------------------------------
   const std::string& id() const { return id_; }
