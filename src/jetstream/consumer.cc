@@ -645,6 +645,19 @@ struct Consumer::Impl {
     js->TouchStream(StreamPtr());
   }
 
+  // Answers an ack-with-reply (the client's confirmation) once the ack is
+  // durable. An ack that changed nothing is confirmed only for a message
+  // behind the consumer's position (acked before). One at or beyond it was
+  // delivered by an earlier run of the server whose delivery record did not
+  // survive a crash: the ack cannot be applied, so it is not confirmed (the
+  // client's ack times out) and the message is delivered again.
+  void ConfirmAck(const std::string& reply, uint64_t seq, bool nothing_changed) {
+    if (nothing_changed && seq >= sseq) return;
+    JetStream* j = js;
+    std::string r = reply;
+    js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
+  }
+
   void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply) {
     auto t = Tokens(subject);
     uint64_t dc = 0, seq = 0, d = 0;
@@ -684,13 +697,7 @@ struct Consumer::Impl {
         // The ack's reply subject is the inbox of a new pull request.
         if (!reply.empty()) ProcessPullRequest(reply, Trim(body.substr(4)));
       } else if (!reply.empty()) {
-        if (acked.empty()) {
-          confirm_now();
-        } else {
-          JetStream* j = js;
-          std::string r = reply;
-          js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
-        }
+        ConfirmAck(reply, seq, acked.empty());
       }
       if (!acked.empty()) TryDeliver();
       return;
@@ -746,17 +753,9 @@ struct Consumer::Impl {
         SendAdvisory("MSG_TERMINATED", "io.nats.jetstream.advisory.v1.terminated", fields);
         if (AckOne(seq)) acked.push_back(seq);
       }
-      if (!acked.empty()) {
-        AfterAck(acked);
-        if (!reply.empty()) {
-          JetStream* j = js;
-          std::string r = reply;
-          js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
-        }
-        TryDeliver();
-      } else {
-        confirm_now();
-      }
+      if (!acked.empty()) AfterAck(acked);
+      if (!reply.empty()) ConfirmAck(reply, seq, acked.empty());
+      if (!acked.empty()) TryDeliver();
       return;
     }
     // Unknown ack kinds are ignored, as nats-server does.
