@@ -203,8 +203,8 @@ void Client::ProcessConnect(std::string_view json) {
     return;
   }
   if (auth_required_) {
-    Credentials creds{get_str("auth_token"), get_str("user"), get_str("pass")};
-    AuthResult r = Authenticate(*cfg_, creds);
+    creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass")};
+    AuthResult r = Authenticate(*cfg_, creds_);
     if (!r.ok) {
       log::Error("{} - cid:{} - authentication error", ip_, cid_);
       SendErrAndClose("Authorization Violation");
@@ -318,6 +318,24 @@ void Client::ProcessUnsub(const proto::Command& cmd) {
     server_->sublist().Remove(sub);
   }
   if (verbose_) Queue("+OK\r\n");
+}
+
+void Client::Reauthorize(std::shared_ptr<const Config> cfg) {
+  // cfg_ itself stays: other threads read its limits without a lock, and a
+  // connection keeps the limits it was accepted with.
+  if (closed_ || closing_ || !connected_) return;
+  if (!AuthRequired(*cfg)) {
+    perms_.reset();
+    return;
+  }
+  AuthResult r = Authenticate(*cfg, creds_);
+  if (!r.ok) {
+    log::Error("{} - cid:{} - authorization revoked by configuration reload", ip_, cid_);
+    SendErrAndClose("Authorization Violation");
+    Server::FlushDirty();
+    return;
+  }
+  perms_ = std::move(r.permissions);
 }
 
 void Client::AutoUnsubscribed(const SubPtr& sub) {

@@ -43,6 +43,9 @@ class Client : public std::enable_shared_from_this<Client> {
   void Flush();
   // Thread-safe: closes the connection on its own thread.
   void CloseAsync(const char* reason);
+  // Owner thread: re-checks the connection's credentials and permissions
+  // against a reloaded config; closes it if they no longer pass.
+  void Reauthorize(std::shared_ptr<const Config> cfg);
   // Thread-safe: an auto-unsubscribe limit was reached on `sub`.
   void AutoUnsubscribed(const SubPtr& sub);
 
@@ -87,6 +90,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bool closing_ = false;  // no more input is processed
   bool closed_ = false;
   std::unique_ptr<PermissionChecker> perms_;
+  Credentials creds_;  // from CONNECT, for re-checks on reload
   std::string last_subject_;
   uint64_t last_gen_ = 0;
   MatchPtr last_match_;

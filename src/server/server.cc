@@ -56,13 +56,25 @@ std::shared_ptr<const Config> Server::config() const {
 
 void Server::Reload(const Config& cfg) {
   auto next = std::make_shared<Config>(cfg);
-  std::lock_guard lock(cfg_mu_);
-  next->server_name = cfg_->server_name;
-  next->host = cfg_->host;
-  next->port = cfg_->port;
-  next->io_threads = cfg_->io_threads;
-  next->jetstream = cfg_->jetstream;
-  cfg_ = std::move(next);
+  {
+    std::lock_guard lock(cfg_mu_);
+    next->server_name = cfg_->server_name;
+    next->host = cfg_->host;
+    next->port = cfg_->port;
+    next->io_threads = cfg_->io_threads;
+    next->jetstream = cfg_->jetstream;
+    cfg_ = next;
+  }
+  // Connected clients are checked against the new authorization, as
+  // nats-server does: a revoked token or user loses its connection.
+  std::vector<std::shared_ptr<Client>> clients;
+  {
+    std::lock_guard lock(clients_mu_);
+    for (auto& [cid, c] : clients_) clients.push_back(c);
+  }
+  for (auto& c : clients) {
+    asio::post(c->context(), [c, next] { c->Reauthorize(next); });
+  }
 }
 
 std::string Server::Start() {
