@@ -28,15 +28,16 @@ void ApplyAck(ConsumerState& st, uint64_t /*dseq*/, uint64_t sseq) {
     st.ack_floor_stream = st.delivered_stream;
     return;
   }
-  // The floor rises to just below the oldest message still pending, and the
-  // consumer floor to just below that message's delivery, as the consumer
-  // engine computes it (and nats-server). Constant time: an ack must not
-  // walk the whole pending set, which is up to max_ack_pending long.
-  const auto& [low_sseq, low] = *st.pending.begin();
+  // The floor rises to just below the oldest message still pending. A
+  // redelivery gives a message a newer consumer sequence, so the consumer
+  // floor is below the lowest consumer sequence of any pending message. The
+  // walk runs only when the stream floor moves.
+  uint64_t low_sseq = st.pending.begin()->first;
   if (low_sseq - 1 <= st.ack_floor_stream) return;
   st.ack_floor_stream = low_sseq - 1;
-  if (low.consumer_seq > 0 && low.consumer_seq - 1 > st.ack_floor_consumer)
-    st.ack_floor_consumer = low.consumer_seq - 1;
+  uint64_t low_dseq = UINT64_MAX;
+  for (const auto& [seq, p] : st.pending) low_dseq = std::min(low_dseq, p.consumer_seq);
+  if (low_dseq > 0 && low_dseq - 1 > st.ack_floor_consumer) st.ack_floor_consumer = low_dseq - 1;
 }
 
 void EncodeConsumerState(const ConsumerState& st, std::string* out) {
