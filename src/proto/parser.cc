@@ -44,6 +44,25 @@ bool OpIs(std::string_view op, const char* name) {
   return true;
 }
 
+// The payload of PUB/HPUB: `len` bytes after the control line, which must
+// be followed by CRLF (a bare LF is tolerated).
+Status TakePayload(const char* data, size_t size, size_t line_total, int64_t len, Command* cmd,
+                   size_t* consumed) {
+  size_t need = line_total + size_t(len) + 2;
+  if (size < need) return Status::kIncomplete;
+  const char* p = data + line_total;
+  if (p[len] == '\r') {
+    if (p[len + 1] != '\n') return Status::kUnknownOp;
+    *consumed = need;
+  } else if (p[len] == '\n') {
+    *consumed = need - 1;
+  } else {
+    return Status::kUnknownOp;
+  }
+  cmd->payload = std::string_view(p, size_t(len));
+  return Status::kOk;
+}
+
 }  // namespace
 
 Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, size_t* consumed) {
@@ -86,20 +105,7 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     cmd->op = Op::kPub;
     cmd->subject = f[0];
     if (n == 3) cmd->reply = f[1];
-    size_t need = line_total + size_t(len) + 2;
-    if (size < need) return Status::kIncomplete;
-    const char* p = data + line_total;
-    // The payload must be followed by CRLF (a bare LF is tolerated).
-    if (p[len] == '\r') {
-      if (p[len + 1] != '\n') return Status::kUnknownOp;
-      *consumed = need;
-    } else if (p[len] == '\n') {
-      *consumed = need - 1;
-    } else {
-      return Status::kUnknownOp;
-    }
-    cmd->payload = std::string_view(p, size_t(len));
-    return Status::kOk;
+    return TakePayload(data, size, line_total, len, cmd, consumed);
   }
   if (op.size() == 4 && OpIs(op, "HPUB")) {
     std::string_view f[4];
@@ -113,19 +119,7 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     cmd->subject = f[0];
     if (n == 4) cmd->reply = f[1];
     cmd->hdr_len = uint32_t(hlen);
-    size_t need = line_total + size_t(len) + 2;
-    if (size < need) return Status::kIncomplete;
-    const char* p = data + line_total;
-    if (p[len] == '\r') {
-      if (p[len + 1] != '\n') return Status::kUnknownOp;
-      *consumed = need;
-    } else if (p[len] == '\n') {
-      *consumed = need - 1;
-    } else {
-      return Status::kUnknownOp;
-    }
-    cmd->payload = std::string_view(p, size_t(len));
-    return Status::kOk;
+    return TakePayload(data, size, line_total, len, cmd, consumed);
   }
   *consumed = line_total;
   if (op.size() == 3 && OpIs(op, "SUB")) {
