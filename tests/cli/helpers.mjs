@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 
 export const CLI = process.env.FJORD_CLI;
 export const BIN = process.env.FJORD_BIN;
@@ -78,6 +79,23 @@ export async function startServer(extra = []) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// One server for the enclosing describe(): started in a before() hook and
+// stopped in an after() hook, both registered here, so hooks the suite
+// registers later run with the server up. Returns a handle that the hook
+// fills in: port, url, stop(), and `flag`, the --server argument for the CLI
+// (`flag` maps the started server to it; default its nats:// URL).
+export function suiteServer({ extra = [], flag = (srv) => `--server=${srv.url}` } = {}) {
+  const handle = {};
+  before(async () => {
+    const srv = await startServer(extra);
+    Object.assign(handle, srv, { flag: flag(srv) });
+  });
+  after(async () => {
+    await handle.stop?.();
+  });
+  return handle;
 }
 
 // Runs the CLI to completion. stdin is a pipe (never a terminal), fed with

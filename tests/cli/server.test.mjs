@@ -1,45 +1,37 @@
 // `fjord server ...`, connection options and help, against live servers.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { freePort, json, ok, run, startServer } from "./helpers.mjs";
+import { freePort, json, ok, run, startServer, suiteServer } from "./helpers.mjs";
 
 describe("fjord server", () => {
-  let srv;
-  let s;
-  before(async () => {
-    srv = await startServer();
-    s = `--server=${srv.url}`;
-  });
-  after(async () => {
-    await srv?.stop();
-  });
+  const srv = suiteServer();
 
   test("info --json is the server's INFO", async () => {
-    const info = await json(["server", "info", "--json", s]);
+    const info = await json(["server", "info", "--json", srv.flag]);
     assert.equal(typeof info.server_id, "string");
     assert.equal(typeof info.version, "string");
     assert.equal(info.port, srv.port);
     assert.equal(info.jetstream, true);
     assert.equal(info.headers, true);
-    const human = await ok(["server", "info", s]);
+    const human = await ok(["server", "info", srv.flag]);
     assert.match(human, /Version: /);
     assert.match(human, /JetStream: true/);
   });
 
   test("ping measures round trips", async () => {
-    const out = await ok(["server", "ping", "--count", "2", s]);
+    const out = await ok(["server", "ping", "--count", "2", srv.flag]);
     assert.match(out, /Ping 1 to nats:\/\/127\.0\.0\.1:\d+: rtt/);
     assert.match(out, /2 pings: min .* avg .* max /);
-    const j = await json(["server", "ping", "--count", "3", "--json", s]);
+    const j = await json(["server", "ping", "--count", "3", "--json", srv.flag]);
     assert.equal(j.rtt_ns.length, 3);
   });
 
   test("check connection is OK with exit 0", async () => {
-    const r = await run(["server", "check", "connection", s]);
+    const r = await run(["server", "check", "connection", srv.flag]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^OK Connection OK:connected to nats:\/\/127\.0\.0\.1:\d+ in .* \| connect_time=/);
-    const j = await json(["server", "check", "--format", "json", "connection", s]);
+    const j = await json(["server", "check", "--format", "json", "connection", srv.flag]);
     assert.equal(j.status, "OK");
     assert.deepEqual(j.perf_data.map((p) => p.name), ["connect_time", "rtt", "request_time"]);
   });
@@ -52,16 +44,16 @@ describe("fjord server", () => {
   });
 
   test("check connection thresholds give WARNING (1) and CRITICAL (2)", async () => {
-    const warn = await run(["server", "check", "connection", "--rtt-warn", "1ns", "--rtt-critical", "1h", s]);
+    const warn = await run(["server", "check", "connection", "--rtt-warn", "1ns", "--rtt-critical", "1h", srv.flag]);
     assert.equal(warn.code, 1);
     assert.match(warn.stdout, /^WARNING Connection WARN:rtt time/);
-    const crit = await run(["server", "check", "connection", "--req-critical", "1ns", s]);
+    const crit = await run(["server", "check", "connection", "--req-critical", "1ns", srv.flag]);
     assert.equal(crit.code, 2);
     assert.match(crit.stdout, /^CRITICAL Connection CRIT:round trip took/);
   });
 
   test("check jetstream is OK when JetStream is enabled", async () => {
-    const r = await run(["server", "check", "jetstream", s]);
+    const r = await run(["server", "check", "jetstream", srv.flag]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^OK JetStream OK:memory:/);
   });

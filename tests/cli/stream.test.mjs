@@ -3,31 +3,23 @@ import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { json, ok, run, startServer } from "./helpers.mjs";
+import { json, ok, run, suiteServer } from "./helpers.mjs";
 
 describe("fjord stream", () => {
-  let srv;
-  let s;
-  before(async () => {
-    srv = await startServer();
-    s = `--server=localhost:${srv.port}`;
-  });
-  after(async () => {
-    await srv?.stop();
-  });
+  const srv = suiteServer({ flag: (srv) => `--server=localhost:${srv.port}` });
 
   test("the issue's stream add line works verbatim", async () => {
     const out = await ok(["stream", "add", "ORDERS", "--subjects=orders.>", "--storage=file", "--replicas=1",
-      "--retention=limits", "--max-msgs=100000", "--discard=old", s]);
+      "--retention=limits", "--max-msgs=100000", "--discard=old", srv.flag]);
     assert.match(out, /Stream ORDERS was created/);
     assert.match(out, /Subjects: orders\.>/);
     assert.match(out, /Maximum Messages: 100,000/);
   });
 
   test("info --json is the server's stream_info_response", async () => {
-    const info = await json(["stream", "info", "ORDERS", "--json", s]);
+    const info = await json(["stream", "info", "ORDERS", "--json", srv.flag]);
     assert.equal(info.type, "io.nats.jetstream.api.v1.stream_info_response");
     assert.equal(info.config.name, "ORDERS");
     assert.deepEqual(info.config.subjects, ["orders.>"]);
@@ -40,7 +32,7 @@ describe("fjord stream", () => {
   });
 
   test("info prints a human summary", async () => {
-    const out = await ok(["stream", "info", "ORDERS", s]);
+    const out = await ok(["stream", "info", "ORDERS", srv.flag]);
     assert.match(out, /Information for Stream ORDERS created/);
     assert.match(out, /Retention: Limits/);
     assert.match(out, /Discard Policy: Old/);
@@ -66,7 +58,7 @@ describe("fjord stream", () => {
     try {
       const file = join(dir, "cfg.json");
       writeFileSync(file, JSON.stringify({ name: "FROMFILE", subjects: ["ff.>"], max_msgs_per_subject: 3 }));
-      const created = await json(["stream", "add", "--config", file, "--json", s]);
+      const created = await json(["stream", "add", "--config", file, "--json", srv.flag]);
       assert.equal(created.config.name, "FROMFILE");
       assert.equal(created.config.max_msgs_per_subject, 3);
     } finally {
@@ -75,107 +67,107 @@ describe("fjord stream", () => {
   });
 
   test("add without --subjects in a pipe is an error, --defaults uses the name", async () => {
-    const r = await run(["stream", "add", "NOSUBJ", s]);
+    const r = await run(["stream", "add", "NOSUBJ", srv.flag]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /^fjord: error: .*--subjects/m);
-    const created = await json(["stream", "add", "DEFS", "--defaults", "--json", s]);
+    const created = await json(["stream", "add", "DEFS", "--defaults", "--json", srv.flag]);
     assert.deepEqual(created.config.subjects, ["DEFS"]);
   });
 
   test("ls lists streams as a table, names and JSON", async () => {
-    const table = await ok(["stream", "ls", s]);
+    const table = await ok(["stream", "ls", srv.flag]);
     assert.match(table, /ORDERS/);
     assert.match(table, /EVENTS/);
-    const names = (await ok(["stream", "ls", "--names", s])).trim().split("\n");
+    const names = (await ok(["stream", "ls", "--names", srv.flag])).trim().split("\n");
     assert.deepEqual(names, ["DEFS", "EVENTS", "FROMFILE", "ORDERS"]);
-    const list = await json(["stream", "ls", "--json", s]);
+    const list = await json(["stream", "ls", "--json", srv.flag]);
     assert.equal(list.type, "io.nats.jetstream.api.v1.stream_list_response");
     assert.equal(list.total, 4);
     assert.equal(list.streams.length, 4);
-    const filtered = await json(["stream", "ls", "--names", "--json", "--subject", "orders.new", s]);
+    const filtered = await json(["stream", "ls", "--names", "--json", "--subject", "orders.new", srv.flag]);
     assert.deepEqual(filtered.streams, ["ORDERS"]);
   });
 
   test("get, rmm and purge work on published messages", async () => {
     for (let i = 1; i <= 3; i++) {
-      await ok(["pub", "-J", "orders.new", `order ${i}`, "-H", "Kind:new", s]);
+      await ok(["pub", "-J", "orders.new", `order ${i}`, "-H", "Kind:new", srv.flag]);
     }
-    await ok(["pub", "-J", "orders.old", "old one", s]);
-    const got = await json(["stream", "get", "ORDERS", "2", "--json", s]);
+    await ok(["pub", "-J", "orders.old", "old one", srv.flag]);
+    const got = await json(["stream", "get", "ORDERS", "2", "--json", srv.flag]);
     assert.equal(got.type, "io.nats.jetstream.api.v1.stream_msg_get_response");
     assert.equal(got.message.subject, "orders.new");
     assert.equal(Buffer.from(got.message.data, "base64").toString(), "order 2");
     assert.match(Buffer.from(got.message.hdrs, "base64").toString(), /Kind: new/);
-    const human = await ok(["stream", "get", "ORDERS", "1", s]);
+    const human = await ok(["stream", "get", "ORDERS", "1", srv.flag]);
     assert.match(human, /Item: ORDERS#1 received .* on Subject orders\.new/);
     assert.match(human, /order 1/);
-    const last = await ok(["stream", "get", "ORDERS", "--last-for", "orders.new", "--raw", s]);
+    const last = await ok(["stream", "get", "ORDERS", "--last-for", "orders.new", "--raw", srv.flag]);
     assert.equal(last, "order 3");
 
-    const rm = await run(["stream", "rmm", "ORDERS", "1", s]);
+    const rm = await run(["stream", "rmm", "ORDERS", "1", srv.flag]);
     assert.notEqual(rm.code, 0);
     assert.match(rm.stderr, /--force/);
-    await ok(["stream", "rmm", "ORDERS", "1", "-f", s]);
-    const gone = await run(["stream", "get", "ORDERS", "1", s]);
+    await ok(["stream", "rmm", "ORDERS", "1", "-f", srv.flag]);
+    const gone = await run(["stream", "get", "ORDERS", "1", srv.flag]);
     assert.notEqual(gone.code, 0);
     assert.match(gone.stderr, /fjord: error: no message found/);
 
-    const purged = await json(["stream", "purge", "ORDERS", "-f", "--subject", "orders.old", "--json", s]);
+    const purged = await json(["stream", "purge", "ORDERS", "-f", "--subject", "orders.old", "--json", srv.flag]);
     assert.equal(purged.success, true);
     assert.equal(purged.purged, 1);
-    const info = await json(["stream", "info", "ORDERS", "--json", s]);
+    const info = await json(["stream", "info", "ORDERS", "--json", srv.flag]);
     assert.equal(info.state.messages, 2);
-    const all = await ok(["stream", "purge", "ORDERS", "-f", s]);
+    const all = await ok(["stream", "purge", "ORDERS", "-f", srv.flag]);
     assert.match(all, /Purged 2 messages/);
   });
 
   test("edit changes only the given settings", async () => {
-    const updated = await json(["stream", "edit", "ORDERS", "--max-msgs=5", "--description", "edited", "--json", s]);
+    const updated = await json(["stream", "edit", "ORDERS", "--max-msgs=5", "--description", "edited", "--json", srv.flag]);
     assert.equal(updated.type, "io.nats.jetstream.api.v1.stream_update_response");
     assert.equal(updated.config.max_msgs, 5);
     assert.equal(updated.config.description, "edited");
     assert.deepEqual(updated.config.subjects, ["orders.>"]);
-    const bad = await run(["stream", "edit", "ORDERS", "--storage", "memory", s]);
+    const bad = await run(["stream", "edit", "ORDERS", "--storage", "memory", srv.flag]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /^fjord: error: .*storage/m);
   });
 
   test("report summarises every stream", async () => {
-    const rows = await json(["stream", "report", "--json", s]);
+    const rows = await json(["stream", "report", "--json", srv.flag]);
     assert.equal(rows.length, 4);
     const orders = rows.find((r) => r.stream === "ORDERS");
     assert.equal(orders.storage, "file");
     assert.equal(orders.replicas, 1);
-    const table = await ok(["stream", "report", s]);
+    const table = await ok(["stream", "report", srv.flag]);
     assert.match(table, /Stream Report/);
   });
 
   test("rm needs --force when not on a terminal", async () => {
-    const r = await run(["stream", "rm", "DEFS", s]);
+    const r = await run(["stream", "rm", "DEFS", srv.flag]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /^fjord: error: --force is required/m);
-    assert.match(await ok(["stream", "rm", "DEFS", "-f", s]), /Stream DEFS was deleted/);
+    assert.match(await ok(["stream", "rm", "DEFS", "-f", srv.flag]), /Stream DEFS was deleted/);
   });
 
   test("errors are plain words on stderr with a non-zero exit", async () => {
-    const missing = await run(["stream", "info", "NOPE", s]);
+    const missing = await run(["stream", "info", "NOPE", srv.flag]);
     assert.notEqual(missing.code, 0);
     assert.equal(missing.stdout, "");
     assert.match(missing.stderr, /^fjord: error: stream not found/m);
 
-    const flag = await run(["stream", "ls", "--bogus", s]);
+    const flag = await run(["stream", "ls", "--bogus", srv.flag]);
     assert.notEqual(flag.code, 0);
     assert.match(flag.stderr, /^fjord: error: .*--bogus/m);
 
-    const cmd = await run(["stream", "frobnicate", s]);
+    const cmd = await run(["stream", "frobnicate", srv.flag]);
     assert.notEqual(cmd.code, 0);
     assert.match(cmd.stderr, /unknown command "frobnicate"/);
 
-    const enumBad = await run(["stream", "add", "X", "--subjects", "x", "--retention", "sometimes", s]);
+    const enumBad = await run(["stream", "add", "X", "--subjects", "x", "--retention", "sometimes", srv.flag]);
     assert.notEqual(enumBad.code, 0);
     assert.match(enumBad.stderr, /^fjord: error: .*retention/m);
 
-    const dur = await run(["stream", "add", "X", "--subjects", "x", "--max-age", "soon", s]);
+    const dur = await run(["stream", "add", "X", "--subjects", "x", "--max-age", "soon", srv.flag]);
     assert.notEqual(dur.code, 0);
     assert.match(dur.stderr, /invalid duration/);
   });
