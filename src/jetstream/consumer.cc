@@ -16,6 +16,7 @@
 #include "jetstream/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
+#include "store/consumer_state.h"
 #include "store/subject.h"
 
 namespace fjord::jetstream {
@@ -624,9 +625,13 @@ struct Consumer::Impl {
       asflr = std::max(asflr, sseq - 1);
       return;
     }
-    const auto& [low_seq, low] = *pending.begin();
-    if (low_seq - 1 > asflr) asflr = low_seq - 1;
-    if (low.dseq > 0 && low.dseq - 1 > adflr) adflr = low.dseq - 1;
+    // Same rule as the consumer store (store::ApplyAck), so the floors shown
+    // before and after a restart agree.
+    uint64_t low_seq = pending.begin()->first;
+    if (low_seq - 1 <= asflr) return;
+    asflr = low_seq - 1;
+    uint64_t low_dseq = store::LowestPendingDseq(pending, rdc, [](const Pending& p) { return p.dseq; });
+    if (low_dseq > 0 && low_dseq - 1 > adflr) adflr = low_dseq - 1;
   }
 
   // Acks one stream sequence; true if it was pending.

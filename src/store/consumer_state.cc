@@ -1,7 +1,5 @@
 #include "store/consumer_state.h"
 
-#include <algorithm>
-
 #include "store/coding.h"
 
 namespace fjord::store {
@@ -28,15 +26,13 @@ void ApplyAck(ConsumerState& st, uint64_t /*dseq*/, uint64_t sseq) {
     st.ack_floor_stream = st.delivered_stream;
     return;
   }
-  // The floor rises to just below the oldest message still pending. A
-  // redelivery gives a message a newer consumer sequence, so the consumer
-  // floor is below the lowest consumer sequence of any pending message. The
-  // walk runs only when the stream floor moves.
+  // The floor rises to just below the oldest message still pending, and the
+  // consumer floor to just below the lowest consumer sequence still pending.
   uint64_t low_sseq = st.pending.begin()->first;
   if (low_sseq - 1 <= st.ack_floor_stream) return;
   st.ack_floor_stream = low_sseq - 1;
-  uint64_t low_dseq = UINT64_MAX;
-  for (const auto& [seq, p] : st.pending) low_dseq = std::min(low_dseq, p.consumer_seq);
+  uint64_t low_dseq =
+      LowestPendingDseq(st.pending, st.redelivered, [](const ConsumerState::Pending& p) { return p.consumer_seq; });
   if (low_dseq > 0 && low_dseq - 1 > st.ack_floor_consumer) st.ack_floor_consumer = low_dseq - 1;
 }
 

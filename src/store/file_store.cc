@@ -29,6 +29,8 @@ constexpr uint64_t kMaxReplayGap = 1 << 20;
 // Sealed blocks are opened on demand; at most this many stay open, so a
 // large stream does not hold a descriptor per block.
 constexpr size_t kMaxOpenSealed = 16;
+// A sequential reader (a consumer catching up) reads this much at a time.
+constexpr uint64_t kReadAhead = 64 * 1024;
 
 struct FileBody {
   uint32_t block = 0;
@@ -170,12 +172,9 @@ class FileStore final : public IndexedStore<FileBody> {
     if (b == active_ && fb.offset >= written_) {
       rec = std::string_view(buf_).substr(fb.offset - written_, fb.len);
     } else {
-      auto f = BlockFile(*b);
-      if (!f.ok()) return {f.status, {}};
-      read_buf_.resize(fb.len);
-      auto r = f.value->Read(fb.offset, fb.len, read_buf_.data());
+      auto r = ReadRecord(*b, fb);
       if (!r.ok()) return {r.status, {}};
-      rec = std::string_view(read_buf_).substr(0, r.value);
+      rec = r.value;
     }
     RecordView v;
     if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != seq) {
@@ -189,6 +188,44 @@ class FileStore final : public IndexedStore<FileBody> {
     out.value.hdr.assign(v.hdr);
     out.value.data.assign(v.data);
     return out;
+  }
+
+  // The on-disk bytes of one record. A consumer walks the stream in order,
+  // so a read that continues where the last one ended fetches kReadAhead
+  // bytes, and the records after it come from memory: one pread per few
+  // hundred small messages instead of one each. A random read (KV get,
+  // direct get) stays one record long.
+  Result<std::string_view> ReadRecord(Block& b, const FileBody& fb) {
+    if (ra_block_ == b.id && fb.offset >= ra_offset_ && fb.offset + fb.len <= ra_offset_ + ra_len_) {
+      ra_next_ = fb.offset + fb.len;
+      return {{}, std::string_view(ra_buf_.get() + (fb.offset - ra_offset_), fb.len)};
+    }
+    auto f = BlockFile(b);
+    if (!f.ok()) return {f.status, {}};
+    uint64_t want = fb.len;
+    if (ra_block_ == b.id && fb.offset == ra_next_) {
+      want = std::max<uint64_t>(want, kReadAhead);
+      // Past the written watermark the active block's file holds nothing valid.
+      if (&b == active_ && fb.offset + want > written_) want = std::max<uint64_t>(written_ - fb.offset, fb.len);
+    }
+    if (want > ra_cap_) {
+      ra_buf_.reset(new char[want]);
+      ra_cap_ = want;
+    }
+    ra_block_ = 0;
+    auto r = f.value->Read(fb.offset, want, ra_buf_.get());
+    if (!r.ok()) return {r.status, {}};
+    ra_block_ = b.id;
+    ra_offset_ = fb.offset;
+    ra_len_ = r.value;
+    ra_next_ = fb.offset + fb.len;
+    return {{}, std::string_view(ra_buf_.get(), std::min<uint64_t>(r.value, fb.len))};
+  }
+
+  // Called whenever bytes already on disk change or go away.
+  void DropReadAhead() {
+    ra_block_ = 0;
+    ra_len_ = 0;
   }
 
   void OnRemoved(uint64_t seq, Slot& slot, bool erase, bool was_first) override {
@@ -253,6 +290,7 @@ class FileStore final : public IndexedStore<FileBody> {
   void EraseRecord(uint64_t seq, const FileBody& fb) {
     Block* b = FindBlock(fb.block);
     if (b == nullptr) return;
+    DropReadAhead();
     if (b == active_ && fb.offset >= written_) {
       EncodeErased(buf_.data() + (fb.offset - written_), fb.len, seq);
       return;
@@ -298,6 +336,7 @@ class FileStore final : public IndexedStore<FileBody> {
     if (buf_.empty()) return {};
     Status s = active_->file->Append(buf_);
     if (!s.ok()) {
+      DropReadAhead();
       if (Status t = active_->file->Truncate(written_); !t.ok()) {
         log::Error("store: {}: truncating after failed write: {}", active_->path, t.msg);
       }
@@ -312,6 +351,7 @@ class FileStore final : public IndexedStore<FileBody> {
 
   // Rebuilds the index from the block files alone.
   Status Reload() {
+    DropReadAhead();
     ClearIndex();
     active_ = nullptr;
     blocks_.clear();
@@ -367,6 +407,7 @@ class FileStore final : public IndexedStore<FileBody> {
         }
         std::string idx = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
         if (env_->Exists(idx)) env_->RemoveFile(idx);
+        if (ra_block_ == b.id) DropReadAhead();
         it = blocks_.erase(it);
         continue;
       }
@@ -476,7 +517,13 @@ class FileStore final : public IndexedStore<FileBody> {
   Block* active_ = nullptr;
   std::string buf_;        // records appended but not yet written
   uint64_t written_ = 0;   // active block offset where buf_ starts
-  std::string read_buf_;
+  // Read-ahead buffer (see ReadRecord); block id 0 = empty.
+  std::unique_ptr<char[]> ra_buf_;
+  uint64_t ra_cap_ = 0;
+  uint32_t ra_block_ = 0;
+  uint64_t ra_offset_ = 0;
+  uint64_t ra_len_ = 0;
+  uint64_t ra_next_ = 0;  // where a sequential reader's next record starts
   uint64_t persisted_first_ = 1;  // the first sequence the log already implies
   bool appending_ = false;
   bool floor_pending_ = false;  // a first message was removed since the last floor

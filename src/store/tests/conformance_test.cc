@@ -161,6 +161,37 @@ TEST_P(StoreConformance, LoadNextAndLast) {
   }
 }
 
+// A consumer reads in sequence order (the file store reads ahead for it);
+// what it reads must follow every removal and erase made in between.
+TEST_P(StoreConformance, SequentialReadsFollowChanges) {
+  auto data = [](uint64_t q) { return "m" + std::to_string(q * 7919); };
+  for (uint64_t q = 1; q <= 300; ++q) Put("s." + std::to_string(q % 3), data(q));
+  ASSERT_TRUE(SyncWait(*store_).ok());
+  for (uint64_t q = 1; q <= 300; ++q) {
+    auto m = store_->LoadNext("", q);
+    ASSERT_TRUE(m.ok()) << q;
+    ASSERT_EQ(m.value.seq, q);
+    ASSERT_EQ(m.value.data, data(q));
+  }
+  for (uint64_t q = 100; q < 150; ++q) ASSERT_EQ(store_->LoadNext(">", q).value.data, data(q));
+  ASSERT_TRUE(store_->Remove(150, true).ok());
+  ASSERT_TRUE(store_->Remove(152, false).ok());
+  EXPECT_EQ(store_->Load(150).status.code, Errc::kDeleted);
+  EXPECT_EQ(store_->LoadNext(">", 150).value.seq, 151u);
+  EXPECT_EQ(store_->LoadNext(">", 152).value.seq, 153u);
+  EXPECT_EQ(store_->LoadNext("s.0", 152).value.data, data(153));
+  // Random reads in between do not disturb a sequential reader.
+  EXPECT_EQ(store_->Load(7).value.data, data(7));
+  EXPECT_EQ(store_->Load(290).value.data, data(290));
+  EXPECT_EQ(store_->Load(154).value.data, data(154));
+  // Purged and replaced: the new messages, never the old bytes.
+  ASSERT_TRUE(store_->Purge("", 0, 0).ok());
+  for (uint64_t q = 301; q <= 400; ++q) Put("t", "new" + std::to_string(q));
+  ASSERT_TRUE(SyncWait(*store_).ok());
+  for (uint64_t q = 301; q <= 400; ++q) ASSERT_EQ(store_->LoadNext("", q).value.data, "new" + std::to_string(q));
+  EXPECT_EQ(store_->LoadNext("", 1).value.seq, 301u);
+}
+
 TEST_P(StoreConformance, PurgeAll) {
   for (int i = 0; i < 4; ++i) Put("p");
   auto r = store_->Purge("", 0, 0);

@@ -170,6 +170,33 @@ TEST(FileConsumerStore, TornLogTailIsCut) {
 
 // The memory and file consumer stores apply the same random history the same
 // way, and the file store recovers it.
+// A redelivery gives a message a newer consumer sequence, so the consumer
+// floor follows the lowest consumer sequence still pending, which need not be
+// the one of the lowest stream sequence.
+TEST(ConsumerStores, AckFloorUnderRedelivery) {
+  TempDir tmp;
+  auto mem = NewMemConsumerStore();
+  auto file = OpenCs(DefaultEnv(), tmp.path() + "/c");
+  for (ConsumerStore* cs : {mem.get(), file.get()}) {
+    for (uint64_t i = 1; i <= 4; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 10).ok());
+    ASSERT_TRUE(cs->UpdateDelivered(5, 2, 2, 20).ok());  // stream seq 2 again
+    ASSERT_TRUE(cs->UpdateAcks(1, 1).ok());
+    auto st = cs->State();
+    EXPECT_EQ(st.ack_floor_stream, 1u);
+    EXPECT_EQ(st.ack_floor_consumer, 2u);  // 3 (stream seq 3) is the lowest pending
+    ASSERT_TRUE(cs->UpdateAcks(5, 2).ok());
+    st = cs->State();
+    EXPECT_EQ(st.ack_floor_stream, 2u);
+    EXPECT_EQ(st.ack_floor_consumer, 2u);
+    ASSERT_TRUE(cs->UpdateAcks(3, 3).ok());
+    ASSERT_TRUE(cs->UpdateAcks(4, 4).ok());
+    st = cs->State();
+    EXPECT_EQ(st.ack_floor_stream, 4u);
+    EXPECT_EQ(st.ack_floor_consumer, 5u);
+    EXPECT_TRUE(st.pending.empty());
+  }
+}
+
 TEST(ConsumerStores, SameStateForSameHistory) {
   TempDir tmp;
   auto mem = NewMemConsumerStore();
