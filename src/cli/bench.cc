@@ -467,11 +467,11 @@ void AddBenchCommand(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("bench", "Benchmark publish/subscribe, request/reply and JetStream");
   cmd->add_option("subject", o->subject, "Subject to use for the benchmark")->required();
   o->pub_opt = cmd->add_option("--pub", o->pubs, "Number of concurrent publishers (default 1)")
-                   ->check(CLI::NonNegativeNumber);
+                   ->check(WholeNumber(0));
   cmd->add_option("--sub", o->subs, "Number of concurrent subscribers (JetStream: pull consumers)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--msgs", o->msgs, "Number of messages to publish")->check(CLI::PositiveNumber);
-  cmd->add_option("--size", o->size, "Size of the message payload in bytes")->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber(0));
+  cmd->add_option("--msgs", o->msgs, "Number of messages to publish")->check(WholeNumber(1));
+  cmd->add_option("--size", o->size, "Size of the message payload in bytes")->check(WholeNumber(0));
   cmd->add_flag("--request", o->request, "Request/reply: publishers request, --sub responders (default 1) reply");
   cmd->add_flag("--js", o->js, "JetStream: publish to a stream, then consume it with --sub pull consumers");
   cmd->add_flag("--pull", o->pull, "Consume JetStream with pull fetches (the only JetStream consume mode)");
@@ -481,9 +481,9 @@ void AddBenchCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--replicas", o->replicas, "Replicas for a stream created by --js");
   cmd->add_flag("--purge", o->purge, "Purge the stream before publishing");
   cmd->add_option("--pubbatch", o->pubbatch, "Outstanding asynchronous JetStream publishes")
-      ->check(CLI::PositiveNumber);
+      ->check(WholeNumber(1));
   cmd->add_flag("--syncpub", o->syncpub, "Wait for each JetStream acknowledgment");
-  cmd->add_option("--fetch-batch", o->fetch_batch, "Messages per pull fetch")->check(CLI::PositiveNumber);
+  cmd->add_option("--fetch-batch", o->fetch_batch, "Messages per pull fetch")->check(WholeNumber(1));
   cmd->add_flag("--no-progress", o->no_progress, "Disable the progress bar");
   cmd->add_flag("-j,--json", o->json, "Produce JSON output");
   cmd->callback([&g, o] {

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -183,6 +185,45 @@ std::string ReadAllStdin() {
   return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
 }
 
+int64_t ParseInt(const std::string& s, const std::string& what, int64_t min, int64_t max) {
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec == std::errc::invalid_argument || ptr != end) {
+    Fail(fmt::format("invalid {} \"{}\": a whole number is expected", what, s));
+  }
+  if (ec == std::errc::result_out_of_range) {
+    Fail(fmt::format("invalid {} \"{}\": too {}", what, s, s[0] == '-' ? "small" : "large"));
+  }
+  if (v < min || v > max) {
+    if (max == INT64_MAX) Fail(fmt::format("invalid {} \"{}\": must be at least {}", what, s, min));
+    Fail(fmt::format("invalid {} \"{}\": must be between {} and {}", what, s, min, max));
+  }
+  return v;
+}
+
+CLI::Validator WholeNumber(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        try {
+          ParseInt(s, "number", min);
+        } catch (const CliError&) {
+          return fmt::format("\"{}\" is not a whole number of at least {}", s, min);
+        }
+        return "";
+      },
+      fmt::format("INT>={}", min));
+}
+
+// The digits of a duration or size; std::stod alone would throw its own
+// name ("stod") at input like ".".
+static double ParseDecimal(const std::string& digits, const std::string& what, const std::string& in) {
+  if (digits.find_first_of("0123456789") == std::string::npos || digits.find('.') != digits.rfind('.')) {
+    Fail(fmt::format("invalid {} \"{}\"", what, in));
+  }
+  return std::stod(digits);
+}
+
 int64_t ParseDuration(const std::string& in) {
   std::string s = in;
   if (s.empty() || s == "0" || s == "-1" || s == "unlimited" || s == "never") return 0;
@@ -198,7 +239,7 @@ int64_t ParseDuration(const std::string& in) {
     size_t start = i;
     while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) i++;
     if (start == i) Fail("invalid duration \"" + in + "\"");
-    double v = std::stod(s.substr(start, i - start));
+    double v = ParseDecimal(s.substr(start, i - start), "duration", in);
     size_t ustart = i;
     while (i < s.size() && !isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') i++;
     std::string unit = s.substr(ustart, i - ustart);
@@ -256,7 +297,7 @@ int64_t ParseSize(const std::string& in) {
   size_t i = 0;
   while (i < in.size() && (isdigit(static_cast<unsigned char>(in[i])) || in[i] == '.')) i++;
   if (i == 0) Fail("invalid size \"" + in + "\"");
-  double v = std::stod(in.substr(0, i));
+  double v = ParseDecimal(in.substr(0, i), "size", in);
   std::string unit = in.substr(i);
   while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
   for (auto& c : unit) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));

@@ -18,6 +18,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }
 
 namespace fjord::cli {
@@ -104,6 +105,13 @@ bool Confirm(const std::string& question);
 // Asks on a terminal; elsewhere (pipes, scripts) `--force` is required.
 void RequireForce(bool force, const std::string& question);
 std::string ReadAllStdin();
+
+// A whole number in [min, max] from user input; anything else fails with
+// `invalid <what> "<s>": ...` rather than a C++ exception's text.
+int64_t ParseInt(const std::string& s, const std::string& what, int64_t min = INT64_MIN,
+                 int64_t max = INT64_MAX);
+// Flag check for counts: a whole number >= min, in plain words when not.
+CLI::Validator WholeNumber(int64_t min);
 
 // Durations: Go-style "1h30m", "500ms", "2m", plus "d", "w", "M", "y"; "-1"
 // and "0" mean unlimited (returns 0). Result in nanoseconds.

@@ -46,7 +46,7 @@ void ApplyDeliver(const std::string& d, Json& cfg) {
     cfg["deliver_policy"] = "last_per_subject";
   } else if (std::all_of(d.begin(), d.end(), [](char c) { return isdigit(static_cast<unsigned char>(c)); })) {
     cfg["deliver_policy"] = "by_start_sequence";
-    cfg["opt_start_seq"] = std::stoull(d);
+    cfg["opt_start_seq"] = ParseInt(d, "start sequence", 1);
   } else {
     int64_t ago = ParseDuration(d);
     auto start = std::chrono::system_clock::now() - std::chrono::nanoseconds(ago);
@@ -252,7 +252,7 @@ void NextCmd(CLI::App& parent, GlobalOptions& g) {
   auto* cmd = parent.add_subcommand("next", "Retrieve messages from a pull consumer");
   cmd->add_option("stream", o->stream, "Stream name")->required();
   cmd->add_option("consumer", o->name, "Consumer name")->required();
-  cmd->add_option("--count", o->count, "Number of messages to fetch")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", o->count, "Number of messages to fetch")->check(WholeNumber(1));
   cmd->add_flag("--ack,!--no-ack", o->ack, "Acknowledge received messages (default true)");
   cmd->add_flag("--nak", o->nak, "Negatively acknowledge the messages");
   cmd->add_flag("--term", o->term, "Terminate the messages");

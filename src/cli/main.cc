@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !rest.empty() && rest[0][0] != '-') {
       what = "unknown command \"" + rest[0] + "\"";
     }
+    // CLI11 words a value it cannot convert "Could not convert: NAME = VALUE".
+    const std::string conv = "Could not convert: ";
+    size_t eq = what.find(" = ");
+    if (what.rfind(conv, 0) == 0 && eq != std::string::npos) {
+      what = "invalid value \"" + what.substr(eq + 3) + "\" for " + what.substr(conv.size(), eq - conv.size());
+    }
     std::cerr << "fjord: error: " << what << ", try --help" << std::endl;
     rc = 1;
   } catch (const CliError& e) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -74,7 +75,8 @@ std::string Render(const std::string& tpl, int64_t count, const std::string& req
     } else if (fn == "ID") {
       out += NewNuid();
     } else if (fn == "Random" && words.size() == 3) {
-      out += RandomString(std::stoi(words[1]), std::stoi(words[2]));
+      out += RandomString(static_cast<int>(ParseInt(words[1], "{{Random MIN MAX}} length", 0, INT_MAX)),
+                          static_cast<int>(ParseInt(words[2], "{{Random MIN MAX}} length", 0, INT_MAX)));
     } else if (fn == "Request") {
       out += request;
     } else if (fn == "Subject") {
@@ -153,7 +155,7 @@ void PubCmd(CLI::App& app, GlobalOptions& g) {
   o->body_opt = cmd->add_option("body", o->body, "Message body (read from stdin when omitted)");
   cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)")->allow_extra_args(false);
   cmd->add_option("--reply", o->reply, "Reply subject to set on the message");
-  cmd->add_option("--count", o->count, "Publish this many messages")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", o->count, "Publish this many messages")->check(WholeNumber(1));
   cmd->add_option("--sleep", o->sleep, "Pause between messages (e.g. 100ms)");
   cmd->add_flag("-J,--jetstream", o->js, "Publish to JetStream and wait for the acknowledgment");
   cmd->add_flag("-q,--quiet", o->quiet, "Print nothing on success");
@@ -247,7 +249,7 @@ void ReqCmd(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("subject", o->subject, "Subject to send the request to")->required();
   o->body_opt = cmd->add_option("body", o->body, "Request body (read from stdin when omitted)");
   cmd->add_option("-H,--header", o->headers, "Add a header Key:Value (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--count", o->count, "Send this many requests")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", o->count, "Send this many requests")->check(WholeNumber(1));
   cmd->add_flag("-r,--raw", o->raw, "Show only the response bodies");
   cmd->callback([&g, o] {
     std::string tpl = InputBody(&o->body, o->body_opt->count() > 0);

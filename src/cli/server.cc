@@ -120,7 +120,7 @@ void PingCmd(CLI::App& parent, GlobalOptions& g) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("ping", "Measure round trips (PING/PONG) to the server");
-  cmd->add_option("--count", o->count, "Number of pings")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", o->count, "Number of pings")->check(WholeNumber(1));
   cmd->add_flag("-j,--json", o->json, "Produce JSON output");
   cmd->callback([&g, o] {
     Conn conn(g);

@@ -372,7 +372,7 @@ void GetCmd(CLI::App& parent, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("get", "Retrieve a message from a stream");
   cmd->add_option("stream", o->name, "Stream name")->required();
-  auto* seq = cmd->add_option("id", o->seq, "Message sequence to retrieve");
+  auto* seq = cmd->add_option("sequence", o->seq, "Message sequence to retrieve");
   cmd->add_option("-S,--last-for", o->last_for, "Retrieve the last message for a subject")->excludes(seq);
   cmd->add_flag("-j,--json", o->json, "Produce JSON output");
   cmd->add_flag("--raw", o->raw, "Print only the message body");
@@ -380,7 +380,7 @@ void GetCmd(CLI::App& parent, GlobalOptions& g) {
     Json req;
     if (!o->last_for.empty()) req = Json{{"last_by_subj", o->last_for}};
     else if (o->seq != 0) req = Json{{"seq", o->seq}};
-    else if (Interactive()) req = Json{{"seq", std::stoull(Prompt("Message Sequence"))}};
+    else if (Interactive()) req = Json{{"seq", ParseInt(Prompt("Message Sequence"), "message sequence", 1)}};
     else Fail("a message sequence or --last-for is required");
     Conn conn(g);
     Json resp = conn.Api("STREAM.MSG.GET." + o->name, req);
@@ -418,7 +418,7 @@ void RmmCmd(CLI::App& parent, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("rmm", "Securely remove one message from a stream");
   cmd->add_option("stream", o->name, "Stream name")->required();
-  cmd->add_option("id", o->seq, "Message sequence to remove")->required();
+  cmd->add_option("sequence", o->seq, "Message sequence to remove")->required();
   cmd->add_flag("-f,--force", o->force, "Remove without prompting");
   cmd->callback([&g, o] {
     RequireForce(o->force, fmt::format("Really remove message {} from stream {}", o->seq, o->name));

@@ -37,6 +37,20 @@ describe("fjord pub/sub/req/reply", () => {
     assert.match((await withReply.done).stdout, /Received on "rep\.x" with reply "answer\.here"/);
   });
 
+  test("{{Random MIN MAX}} renders MIN to MAX characters; a non-number is a plain error", async () => {
+    const sub = background(["sub", "rnd.x", "--count", "5", "--raw", srv.flag]);
+    await sub.waitFor(/Subscribing on rnd\.x/);
+    await ok(["pub", "rnd.x", "<{{Random 2 4}}>", "--count", "5", srv.flag]);
+    const r = await sub.done;
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 5);
+    for (const l of lines) assert.match(l, /^<[0-9A-Za-z]{2,4}>$/);
+
+    const bad = await run(["pub", "rnd.x", "{{Random a 3}}", srv.flag]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /^fjord: error: invalid \{\{Random MIN MAX\}\} length "a": a whole number is expected/m);
+  });
+
   test("sub --wait gives up with an error when nothing arrives", async () => {
     const r = await run(["sub", "quiet.x", "--wait", "300ms", srv.flag]);
     assert.notEqual(r.code, 0);

@@ -172,6 +172,26 @@ describe("fjord stream", () => {
     assert.match(dur.stderr, /invalid duration/);
   });
 
+  test("numbers that are not numbers are named in the error, not a C++ or parser message", async () => {
+    const cases = [
+      [["stream", "add", "X", "--subjects", "x", "--max-msgs", "lots"], /^fjord: error: invalid value "lots" for --max-msgs/m],
+      [["stream", "rmm", "ORDERS", "first", "-f"], /^fjord: error: invalid value "first" for sequence/m],
+      [["stream", "get", "ORDERS", "last"], /^fjord: error: invalid value "last" for sequence/m],
+      [["stream", "add", "X", "--subjects", "x", "--max-age", "."], /^fjord: error: invalid duration "\."/m],
+      [["stream", "add", "X", "--subjects", "x", "--max-bytes", "."], /^fjord: error: invalid size "\."/m],
+      [["consumer", "add", "ORDERS", "C", "--deliver", "99999999999999999999", "--defaults"],
+        /^fjord: error: invalid start sequence "99999999999999999999": too large/m],
+      [["pub", "x", "y", "--count", "many"], /^fjord: error: --count: "many" is not a whole number of at least 1/m],
+      [["pub", "x", "y", "--count", "0"], /^fjord: error: --count: "0" is not a whole number of at least 1/m],
+    ];
+    for (const [args, re] of cases) {
+      const r = await run([...args, srv.flag]);
+      assert.notEqual(r.code, 0, args.join(" "));
+      assert.match(r.stderr, re, args.join(" "));
+      assert.doesNotMatch(r.stderr, /Could not convert|sto[a-z]+\b|not in range/, args.join(" "));
+    }
+  });
+
   test("a server that is down is a clear error", async () => {
     const r = await run(["stream", "ls", "-s", "nats://127.0.0.1:1", "--timeout", "1s"]);
     assert.notEqual(r.code, 0);

@@ -29,6 +29,36 @@ TEST(ParseDuration, UnlimitedAndErrors) {
   EXPECT_THROW(ParseDuration("-5s"), CliError);
 }
 
+TEST(ParseDuration, MalformedNumbersAreCliErrors) {
+  // std::stod would throw std::invalid_argument("stod") for these.
+  EXPECT_THROW(ParseDuration("."), CliError);
+  EXPECT_THROW(ParseDuration(".s"), CliError);
+  EXPECT_THROW(ParseDuration("1.2.3s"), CliError);
+  EXPECT_THROW(ParseSize("."), CliError);
+  EXPECT_THROW(ParseSize("1..5MB"), CliError);
+  EXPECT_EQ(ParseSize("1.5K"), 1536);
+}
+
+TEST(ParseInt, WholeNumbersInRangeElsePlainWords) {
+  EXPECT_EQ(ParseInt("42", "count"), 42);
+  EXPECT_EQ(ParseInt("-3", "offset"), -3);
+  EXPECT_EQ(ParseInt("64", "history", 1, 64), 64);
+  auto message = [](const std::string& in, int64_t min, int64_t max) {
+    try {
+      ParseInt(in, "sequence", min, max);
+    } catch (const CliError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("abc", 1, INT64_MAX), "invalid sequence \"abc\": a whole number is expected");
+  EXPECT_EQ(message("", 1, INT64_MAX), "invalid sequence \"\": a whole number is expected");
+  EXPECT_EQ(message("12x", 1, INT64_MAX), "invalid sequence \"12x\": a whole number is expected");
+  EXPECT_EQ(message("0", 1, INT64_MAX), "invalid sequence \"0\": must be at least 1");
+  EXPECT_EQ(message("65", 1, 64), "invalid sequence \"65\": must be between 1 and 64");
+  EXPECT_EQ(message("99999999999999999999", 1, INT64_MAX), "invalid sequence \"99999999999999999999\": too large");
+}
+
 TEST(FormatDuration, LikeGo) {
   EXPECT_EQ(FormatDuration(0), "0s");
   EXPECT_EQ(FormatDuration(120000000000), "2m0s");
