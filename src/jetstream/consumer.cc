@@ -1062,6 +1062,13 @@ void Consumer::Signal() {
   impl_->TryDeliver();
 }
 
+void Consumer::OnSubscribed() {
+  Impl& m = *impl_;
+  if (m.closed || m.cfg.is_pull() || m.push_active) return;
+  m.TryDeliver();
+  if (m.push_active) m.last_active = NowNs();
+}
+
 void Consumer::OnStreamPurged(uint64_t first_seq) {
   impl_->OnStreamPurged(first_seq);
   impl_->TryDeliver();

@@ -42,6 +42,9 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply);
   // New messages were stored in the stream.
   void Signal();
+  // Some client subscribed: a push consumer without a subscriber checks
+  // whether its deliver subject has one now.
+  void OnSubscribed();
   // The stream removed messages below `first_seq` (purge, limits).
   void OnStreamPurged(uint64_t first_seq);
   // Interest/workqueue retention: true once this consumer no longer needs

@@ -78,6 +78,11 @@ std::string JetStream::Start() {
     Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
              std::string(m.hdr), std::string(m.data), 0});
   });
+  server_->SetSubscribeObserver([this](std::string_view) {
+    // Bursts of subscriptions collapse into one check.
+    if (interest_check_posted_.exchange(true)) return;
+    asio::post(ctx_, [this] { CheckPushInterest(); });
+  });
   thread_ = std::thread([this] { ctx_.run(); });
   asio::post(ctx_, [this] { Tick(); });
   log::Info("JetStream ready: {} stream(s)", streams_.size());
@@ -201,6 +206,15 @@ void JetStream::Tick() {
   timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) Tick();
   });
+}
+
+void JetStream::CheckPushInterest() {
+  interest_check_posted_ = false;
+  if (stopped_) return;
+  server::Server::OutputBatch output;
+  for (auto& [name, s] : streams_)
+    for (auto& [cname, c] : s->consumers()) c->OnSubscribed();
+  if (!after_sync_.empty()) Drain();
 }
 
 void JetStream::HandleApi(Inbound& m) {

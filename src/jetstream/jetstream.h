@@ -85,6 +85,9 @@ class JetStream {
   void HandleApi(Inbound& msg);
   void HandleAck(Inbound& msg);
   void Tick();
+  // A client subscribed somewhere: push consumers waiting for a subscriber
+  // on their deliver subject look again (instead of on the next tick).
+  void CheckPushInterest();
 
   server::Server* server_;
   Options opts_;
@@ -111,6 +114,7 @@ class JetStream {
   uint64_t api_total_ = 0;
   uint64_t api_errors_ = 0;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> interest_check_posted_{false};
 
  public:
   // API handlers use these (JetStream thread only).

@@ -294,6 +294,7 @@ void Client::ProcessSub(const proto::Command& cmd) {
     subs_.emplace(sub->sid, sub);
   }
   server_->sublist().Insert(sub);
+  server_->NotifySubscribed(sub->subject);
   if (verbose_) Queue("+OK\r\n");
 }
 

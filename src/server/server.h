@@ -52,6 +52,12 @@ class Server {
   // Adds a subscription whose handler runs on the publishing thread.
   SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler);
   void UnsubscribeInternal(const SubPtr& sub);
+  // Runs `fn` on the subscribing client's thread after each client
+  // subscription is added, so JetStream starts a push consumer as soon as its
+  // deliver subject has a subscriber. Set before Start().
+  void SetSubscribeObserver(std::function<void(std::string_view subject)> fn) {
+    on_subscribe_ = std::move(fn);
+  }
   // Within the scope of an OutputBatch on a non-I/O thread, PublishInternal
   // defers flushing to the end of the outermost batch: one wake-up per
   // connection per batch instead of one per message.
@@ -74,6 +80,9 @@ class Server {
 
   // -- for Client ------------------------------------------------------------
   const std::string& id() const { return id_; }
+  void NotifySubscribed(std::string_view subject) {
+    if (on_subscribe_) on_subscribe_(subject);
+  }
   int bound_port() const { return bound_port_; }
   std::shared_ptr<const Config> config() const;
   Sublist& sublist() { return sublist_; }
@@ -119,6 +128,7 @@ class Server {
   std::condition_variable done_cv_;
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
+  std::function<void(std::string_view)> on_subscribe_;
 };
 
 }  // namespace fjord::server

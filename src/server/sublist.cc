@@ -230,6 +230,9 @@ MatchPtr Sublist::Match(std::string_view subject) const {
     std::shared_lock lock(mu_);
     r = MatchLocked(subject);
   }
+  // Ack subjects carry the message's sequences: each is seen once, and
+  // caching them would only evict the subjects that repeat.
+  if (subject.starts_with("$JS.ACK.")) return r;
   if (c.map.size() >= kMaxCache) c.map.clear();
   c.map.emplace(std::string(subject), r);
   return r;
