@@ -76,7 +76,7 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
 }
 
 bool ConfigureLogging(const conf::ServerOptions& o) {
-  return log::Configure(o.log_file, o.debug, o.trace, o.logtime);
+  return log::Configure(o.log_file, o.debug, o.trace, o.logtime, o.logtime_utc);
 }
 
 }  // namespace

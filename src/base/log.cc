@@ -12,6 +12,7 @@ namespace {
 std::atomic<bool> g_debug{false};
 std::atomic<bool> g_trace{false};
 std::atomic<bool> g_timestamps{true};
+std::atomic<bool> g_utc{false};
 std::mutex g_mu;
 FILE* g_out = nullptr;  // guarded by g_mu; nullptr means stderr
 
@@ -28,7 +29,7 @@ const char* Tag(Level l) {
 }
 }  // namespace
 
-bool Configure(const std::string& file, bool debug, bool trace, bool timestamps) {
+bool Configure(const std::string& file, bool debug, bool trace, bool timestamps, bool utc) {
   FILE* next = nullptr;
   if (!file.empty()) {
     next = std::fopen(file.c_str(), "a");
@@ -41,6 +42,7 @@ bool Configure(const std::string& file, bool debug, bool trace, bool timestamps)
   g_debug = debug || trace;
   g_trace = trace;
   g_timestamps = timestamps;
+  g_utc = utc;
   return true;
 }
 
@@ -55,7 +57,11 @@ void Write(Level level, std::string_view msg) {
     timeval tv;
     gettimeofday(&tv, nullptr);
     tm t;
-    localtime_r(&tv.tv_sec, &t);
+    if (g_utc) {
+      gmtime_r(&tv.tv_sec, &t);
+    } else {
+      localtime_r(&tv.tv_sec, &t);
+    }
     line += fmt::format("{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06} ", t.tm_year + 1900, t.tm_mon + 1,
                         t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, tv.tv_usec);
   }

@@ -14,9 +14,10 @@ namespace fjord::log {
 
 enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kFatal };
 
-// Configure once at start and again on SIGHUP. An empty file means stderr.
+// Configure once at start and again on SIGHUP. An empty file means stderr;
+// `utc` prints timestamps in UTC instead of local time (`logtime_utc`).
 // Returns false (and keeps the previous sink) if the file cannot be opened.
-bool Configure(const std::string& file, bool debug, bool trace, bool timestamps = true);
+bool Configure(const std::string& file, bool debug, bool trace, bool timestamps = true, bool utc = false);
 
 bool DebugEnabled();
 bool TraceEnabled();
