@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <xxhash.h>
+
 #include "base/log.h"
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
@@ -30,6 +32,8 @@ bool ParseU64(std::string_view s, uint64_t* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
+
+uint64_t MsgIdHash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
 
 }  // namespace
 
@@ -144,11 +148,10 @@ void Stream::ProcessPublish(Inbound& m) {
     msg_id = GetHeader(hdr, "Nats-Msg-Id");
     if (!msg_id.empty()) {
       ExpireMsgIds(m.ts);
-      auto it = msg_ids_.find(std::string(msg_id));
-      if (it != msg_ids_.end()) {
+      if (uint64_t dup = FindMsgId(msg_id); dup != 0) {
         Json ack;
         ack["stream"] = cfg_.name;
-        ack["seq"] = it->second.seq;
+        ack["seq"] = dup;
         if (!js_->options().domain.empty()) ack["domain"] = js_->options().domain;
         ack["duplicate"] = true;
         // The original may still be waiting for its fsync: answer after it.
@@ -226,35 +229,127 @@ void Stream::ProcessPublish(Inbound& m) {
 }
 
 void Stream::RememberMsgId(std::string_view id, uint64_t seq, int64_t ts) {
-  msg_ids_[std::string(id)] = {seq, ts};
-  msg_id_order_.emplace_back(ts, std::string(id));
+  uint64_t h = MsgIdHash(id);
+  msg_ids_.Insert(h, seq);
+  msg_id_order_.push_back({ts, h, seq});
+}
+
+uint64_t Stream::FindMsgId(std::string_view id) {
+  return msg_ids_.Find(MsgIdHash(id), [&](uint64_t seq) {
+    auto stored = store_->Load(seq);
+    // A message removed since (purge, limits, delete) can no longer be
+    // compared; its id still counts for the rest of the window, as it did
+    // when ids were kept as strings.
+    return !stored.ok() || GetHeader(stored.value.hdr, "Nats-Msg-Id") == id;
+  });
 }
 
 void Stream::ExpireMsgIds(int64_t now) {
   int64_t cutoff = now - cfg_.duplicate_window;
-  while (!msg_id_order_.empty() && msg_id_order_.front().first < cutoff) {
-    auto it = msg_ids_.find(msg_id_order_.front().second);
-    if (it != msg_ids_.end() && it->second.ts == msg_id_order_.front().first) msg_ids_.erase(it);
-    msg_id_order_.pop_front();
+  while (msg_id_head_ < msg_id_order_.size() && msg_id_order_[msg_id_head_].ts < cutoff) {
+    msg_ids_.Erase(msg_id_order_[msg_id_head_].hash, msg_id_order_[msg_id_head_].seq);
+    ++msg_id_head_;
+  }
+  if (msg_id_head_ == msg_id_order_.size()) {
+    msg_id_order_.clear();
+    msg_id_head_ = 0;
+  } else if (msg_id_head_ > 1024 && msg_id_head_ > msg_id_order_.size() / 2) {
+    msg_id_order_.erase(msg_id_order_.begin(), msg_id_order_.begin() + msg_id_head_);
+    msg_id_head_ = 0;
+  }
+}
+
+void Stream::MsgIdTable::Reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  if (cap > slots_.size()) Rehash(cap);
+}
+
+void Stream::MsgIdTable::Insert(uint64_t hash, uint64_t seq) {
+  if (2 * (size_ + 1) > slots_.size()) Rehash(std::max<size_t>(16, 2 * slots_.size()));
+  hash = Key(hash);
+  size_t i = hash & mask();
+  while (slots_[i].hash != 0) i = (i + 1) & mask();
+  slots_[i] = {hash, seq};
+  ++size_;
+}
+
+void Stream::MsgIdTable::Erase(uint64_t hash, uint64_t seq) {
+  if (slots_.empty()) return;
+  hash = Key(hash);
+  size_t i = hash & mask();
+  while (slots_[i].hash != 0 && !(slots_[i].hash == hash && slots_[i].seq == seq)) i = (i + 1) & mask();
+  if (slots_[i].hash == 0) return;
+  // Backward-shift deletion: pull later entries of the probe run into the
+  // hole unless that would move one before its home slot; no tombstones.
+  for (size_t j = i;;) {
+    j = (j + 1) & mask();
+    if (slots_[j].hash == 0) break;
+    size_t home = slots_[j].hash & mask();
+    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = {};
+  --size_;
+  // Give memory back once a flood of ids has left the window.
+  if (slots_.size() > 1024 && 8 * size_ < slots_.size()) Rehash(slots_.size() / 4);
+}
+
+void Stream::MsgIdTable::Rehash(size_t capacity) {
+  std::vector<Entry> old(capacity);
+  old.swap(slots_);
+  for (const Entry& e : old) {
+    if (e.hash == 0) continue;
+    size_t i = e.hash & mask();
+    while (slots_[i].hash != 0) i = (i + 1) & mask();
+    slots_[i] = e;
   }
 }
 
 void Stream::RebuildDedupe() {
-  // The msg id is a stored header, so the window survives a crash: walk
-  // back from the newest message until one is older than the window.
+  // The msg id is a stored header, so the window survives a crash: find
+  // where the window starts in the in-memory index, then read the messages
+  // after it in one sequential pass (a Load per message made a restart
+  // with a million ids in the window take seconds).
   auto st = store_->State();
   if (st.msgs == 0) return;
-  int64_t cutoff = NowNs() - cfg_.duplicate_window;
-  std::vector<std::pair<std::string, store::StoredMsg>> found;
-  for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0; --seq) {
-    auto r = store_->Load(seq);
-    if (!r.ok()) continue;
-    if (r.value.ts < cutoff) break;
-    auto id = GetHeader(r.value.hdr, "Nats-Msg-Id");
-    if (!id.empty()) found.emplace_back(std::string(id), std::move(r.value));
-  }
-  for (auto it = found.rbegin(); it != found.rend(); ++it) RememberMsgId(it->first, it->second.seq, it->second.ts);
-  if (!found.empty()) last_msg_id_ = found.front().first;
+  uint64_t from = store_->FirstSeqSince(NowNs() - cfg_.duplicate_window);
+  if (from > st.last_seq) return;
+  // Inserts trail the scan by a few ids, with each id's slot prefetched
+  // when it is read: the table is far larger than the cache, and a
+  // million back-to-back misses were most of the rebuild.
+  constexpr size_t kAhead = 16;
+  struct Pending {
+    uint64_t hash, seq;
+    int64_t ts;
+  };
+  Pending ring[kAhead];
+  size_t n = 0;
+  auto insert = [this](const Pending& p) {
+    msg_ids_.Insert(p.hash, p.seq);
+    msg_id_order_.push_back({p.ts, p.hash, p.seq});
+  };
+  auto s = store_->Scan(from, st.last_seq, [&](const store::MsgView& m) {
+    if (m.hdr.empty()) return true;
+    auto id = GetHeader(m.hdr, "Nats-Msg-Id");
+    if (id.empty()) return true;
+    if (n == 0) {
+      // Streams either use ids on (nearly) every publish or not at all.
+      msg_ids_.Reserve(st.last_seq - m.seq + 1);
+      msg_id_order_.reserve(st.last_seq - m.seq + 1);
+    }
+    Pending p{MsgIdHash(id), m.seq, m.ts};
+    msg_ids_.Prefetch(p.hash);
+    if (n >= kAhead) insert(ring[n % kAhead]);
+    ring[n % kAhead] = p;
+    ++n;
+    last_msg_id_ = id;  // a copy: the view dies with the callback
+    return true;
+  });
+  for (size_t i = n > kAhead ? n - kAhead : 0; i < n; ++i) insert(ring[i % kAhead]);
+  if (!s.ok()) log::Error("JetStream stream '{}': rebuilding msg ids: {}", cfg_.name, s.msg);
 }
 
 bool Stream::AnyConsumerInterested(const std::string& subject) const {

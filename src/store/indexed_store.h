@@ -114,6 +114,14 @@ class IndexedStore : public Store {
     return ReadMsg(seq, *At(seq));
   }
 
+  uint64_t FirstSeqSince(int64_t ts) const override {
+    for (uint64_t q = last_; q >= base_ && q > 0; --q) {
+      const Slot* s = At(q);
+      if (s->live() && s->ts < ts) return q + 1;
+    }
+    return base_;
+  }
+
   Status Remove(uint64_t seq, bool erase) override {
     if (closed_) return {Errc::kClosed, "store closed"};
     Slot* s = At(seq);

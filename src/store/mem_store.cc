@@ -1,4 +1,5 @@
 // MemStore and MemConsumerStore: the Store contract held in memory only.
+#include <algorithm>
 #include <cstring>
 
 #include "store/consumer_state.h"
@@ -20,6 +21,19 @@ class MemStore final : public IndexedStore<MemBody> {
   // Nothing to make durable: every call completes at once, inline.
   void Sync(std::function<void(Status)> done) override {
     done(closed_ ? Status{Errc::kClosed, "store closed"} : Status{});
+  }
+  Status Scan(uint64_t start, uint64_t end,
+              const std::function<bool(const MsgView&)>& fn) override {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    for (uint64_t q = std::max(start, first_seq()); q <= std::min(end, last_seq()); ++q) {
+      const Slot* s = At(q);
+      if (!s->live()) continue;
+      std::string_view bytes = s->body.bytes;
+      MsgView v{q, s->ts, SubjectName(s->subj), bytes.substr(0, s->body.hdr_len),
+                bytes.substr(s->body.hdr_len)};
+      if (!fn(v)) break;
+    }
+    return {};
   }
   Status WriteMeta(std::string_view json) override {
     meta_ = json;

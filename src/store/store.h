@@ -57,6 +57,14 @@ struct StoredMsg {
   std::string data;
 };
 
+// A message as Store::Scan passes it: views into the store's read buffer,
+// valid only during the callback.
+struct MsgView {
+  uint64_t seq = 0;
+  int64_t ts = 0;
+  std::string_view subject, hdr, data;
+};
+
 struct StreamState {
   uint64_t msgs = 0;
   uint64_t bytes = 0;  // as nats-server counts them: subject+hdr+data+overhead
@@ -107,6 +115,21 @@ class Store {
   // First message with seq >= start whose subject matches `filter`
   // ("" or ">" means all).
   virtual Result<StoredMsg> LoadNext(std::string_view filter, uint64_t start) = 0;
+
+  // Calls `fn` for every stored message with start <= seq <= end, in
+  // sequence order, until it returns false. Reads in large sequential
+  // chunks (one read per ~1 MiB of records, not one per message), so a
+  // caller walking many messages pays for the bytes, not for a read call
+  // each. `fn` must not call into the store. A read error stops the scan
+  // and is returned; a record failing its checksum is skipped (as Load
+  // would fail for it alone) and reported as kCorrupt once the scan ends.
+  virtual Status Scan(uint64_t start, uint64_t end,
+                      const std::function<bool(const MsgView&)>& fn) = 0;
+  // The sequence just after the newest message whose timestamp is below
+  // `ts` (the first sequence if none is): where the window [ts, now) starts
+  // when timestamps only grow. Answered from the in-memory index, walking
+  // back from the newest message over the window only.
+  virtual uint64_t FirstSeqSince(int64_t ts) const = 0;
 
   // Removes one message; `erase` overwrites its bytes on disk too.
   virtual Status Remove(uint64_t seq, bool erase) = 0;
