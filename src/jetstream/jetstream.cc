@@ -4,6 +4,7 @@
 #include "jetstream/api.h"
 #include "jetstream/consumer.h"
 #include "jetstream/stream.h"
+#include "server/client.h"
 
 namespace fjord::jetstream {
 namespace {
@@ -83,7 +84,10 @@ std::string JetStream::Start() {
     if (interest_check_posted_.exchange(true)) return;
     asio::post(ctx_, [this] { CheckPushInterest(); });
   });
-  thread_ = std::thread([this] { ctx_.run(); });
+  thread_ = std::thread([this] {
+    thread_id_ = std::this_thread::get_id();
+    ctx_.run();
+  });
   asio::post(ctx_, [this] { Tick(); });
   log::Info("JetStream ready: {} stream(s)", streams_.size());
   return {};
@@ -97,6 +101,8 @@ void JetStream::Shutdown() {
     // Finish queued work, then close every store on the JetStream thread.
     asio::post(ctx_, [this] {
       Drain();
+      // Nothing drains the queue from here on: let any paused publisher go.
+      queued_->stopped.store(true);
       timer_.cancel();
       for (auto& [name, s] : streams_) s->Close();
       streams_.clear();
@@ -125,6 +131,15 @@ void JetStream::Reply(std::string_view reply, const Json& body) {
 }
 
 void JetStream::Enqueue(Inbound msg) {
+  msg.cost = sizeof(Inbound) + msg.subject.size() + msg.reply.size() + msg.hdr.size() + msg.data.size();
+  size_t queued = queued_->bytes.fetch_add(msg.cost, std::memory_order_relaxed) + msg.cost;
+  // Only an I/O thread may pause its publisher; the JetStream thread
+  // (stream republish, internal requests) must never wait on its own queue.
+  if (queued > kQueueHigh && std::this_thread::get_id() != thread_id_.load()) {
+    server::Client::PauseReadingUntil([q = queued_] {
+      return q->bytes.load(std::memory_order_relaxed) <= kQueueLow || q->stopped.load();
+    });
+  }
   bool post = false;
   {
     std::lock_guard lock(queue_mu_);
@@ -165,6 +180,10 @@ void JetStream::Drain() {
         break;
     }
   }
+  size_t done = 0;
+  for (const auto& m : batch) done += m.cost;
+  batch.clear();
+  queued_->bytes.fetch_sub(done, std::memory_order_relaxed);
   // One sync per touched store covers every write of the batch (group
   // commit); replies wait for it.
   auto pending = std::move(after_sync_);

@@ -9,6 +9,7 @@
 // Sync per touched store, so every publish in the batch shares one fsync
 // (group commit). Replies go out through Server::PublishInternal.
 #include <asio.hpp>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,7 @@ struct Inbound {
   std::string hdr;
   std::string data;
   int64_t ts = 0;  // arrival time, unix ns
+  size_t cost = 0;  // bytes counted against the queue bound (set by Enqueue)
 };
 
 class JetStream {
@@ -64,8 +66,17 @@ class JetStream {
   void Send(std::string_view subject, std::string_view reply, std::string_view hdr,
             std::string_view data);
   void Reply(std::string_view reply, const Json& body);
-  // Queues work from any thread.
+  // Queues work from any thread. While the queue holds more than
+  // kQueueHigh bytes, a connection publishing into it stops reading until
+  // the JetStream thread has brought it below kQueueLow (see Client::
+  // PauseReadingUntil): a flood of publishes without replies is slowed to
+  // the rate they are stored at instead of piling up in memory. Nothing is
+  // dropped, and the JetStream thread's own publishes never wait.
   void Enqueue(Inbound msg);
+  static constexpr size_t kQueueHigh = 8 << 20;
+  static constexpr size_t kQueueLow = 4 << 20;
+  // Bytes queued or in the batch being processed.
+  size_t queued_bytes() const { return queued_->bytes.load(std::memory_order_relaxed); }
   // Marks a store as written to in the current batch (synced at its end).
   void TouchStream(const std::shared_ptr<Stream>& s);
   // Runs `fn` on the JetStream thread once everything the current batch
@@ -96,9 +107,16 @@ class JetStream {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   asio::steady_timer timer_;
   std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};  // thread_'s, once it runs
 
   std::mutex queue_mu_;
   std::vector<Inbound> queue_;  // guarded by queue_mu_
+  // Shared with paused connections' resume checks, which may outlive us.
+  struct QueueGauge {
+    std::atomic<size_t> bytes{0};
+    std::atomic<bool> stopped{false};  // nothing drains any more: resume all
+  };
+  std::shared_ptr<QueueGauge> queued_ = std::make_shared<QueueGauge>();
   bool drain_posted_ = false;   // guarded by queue_mu_
 
   // JetStream thread only.

@@ -18,6 +18,9 @@ constexpr auto kStallTime = std::chrono::milliseconds(1);
 constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
 
+// Set by PauseReadingUntil during a read batch, taken at its end.
+thread_local std::function<bool()> t_pause_until;
+
 // Appends a decimal number.
 inline void AppendNum(std::string& s, uint64_t v) {
   char buf[24];
@@ -100,13 +103,29 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
     rbuf_.assign(kInitialReadBuf, 0);
     rstart_ = rend_ = 0;
   }
-  if (Server::TakeStall()) {
-    auto self = shared_from_this();
-    stall_timer_.expires_after(kStallTime);
-    stall_timer_.async_wait([self](const asio::error_code&) { self->DoRead(); });
+  bool stall = Server::TakeStall();
+  std::function<bool()> drained = std::move(t_pause_until);
+  t_pause_until = nullptr;
+  if (stall || drained) {
+    ResumeReading(std::move(drained));
     return;
   }
   DoRead();
+}
+
+void Client::PauseReadingUntil(std::function<bool()> drained) { t_pause_until = std::move(drained); }
+
+void Client::ResumeReading(std::function<bool()> drained) {
+  auto self = shared_from_this();
+  stall_timer_.expires_after(kStallTime);
+  stall_timer_.async_wait([self, drained = std::move(drained)](const asio::error_code& ec) mutable {
+    // Cancelled means closing: DoRead then does nothing.
+    if (!ec && !self->closed_ && drained && !drained()) {
+      self->ResumeReading(std::move(drained));
+      return;
+    }
+    self->DoRead();
+  });
 }
 
 void Client::Process() {

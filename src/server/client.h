@@ -4,6 +4,7 @@
 // called from other threads.
 #include <asio.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,6 +50,16 @@ class Client : public std::enable_shared_from_this<Client> {
   // Thread-safe: an auto-unsubscribe limit was reached on `sub`.
   void AutoUnsubscribed(const SubPtr& sub);
 
+  // For a bounded queue in a layer above, called from an internal
+  // subscription handler (that is, on the I/O thread that routes the
+  // publish, inside the publishing connection's read batch): that
+  // connection stops reading once the batch is done, until `drained()`
+  // returns true (polled every millisecond on its own thread; other
+  // connections on the thread go on). On any other thread it has no effect
+  // until that thread next finishes a read batch, so a layer that
+  // publishes from its own thread must not call it there.
+  static void PauseReadingUntil(std::function<bool()> drained);
+
  private:
   void DoRead();
   void OnRead(const asio::error_code& ec, size_t n);
@@ -65,6 +76,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void CloseNow(const char* reason);
   void Tick();
   void ScheduleTick();
+  // Reads again after the stall time, and once `drained` (if any) holds.
+  void ResumeReading(std::function<bool()> drained);
   bool Queue(std::string_view a, std::string_view b = {}, std::string_view c = {});
 
   Server* server_;
