@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/log.h"
+#include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
 #include "jetstream/jetstream.h"
@@ -15,45 +16,6 @@ namespace {
 constexpr int kNamesLimit = 1024;
 constexpr int kListLimit = 256;
 constexpr int kSubjectsLimit = 100000;
-
-Json Typed(const char* type) {
-  Json j;
-  j["type"] = std::string("io.nats.jetstream.api.v1.") + type;
-  return j;
-}
-
-// Appends src's fields to dst (src must outlive the loop: never iterate a
-// temporary's items()).
-void Merge(Json& dst, Json src) {
-  for (auto& [k, v] : src.items()) dst[k] = std::move(v);
-}
-
-void ReplyError(JetStream* js, Inbound& m, const char* type, const ApiError& e, Json extra = {}) {
-  js->CountApi(true);
-  Json j = Typed(type);
-  j["error"] = e.ToJson();
-  if (extra.is_object()) Merge(j, std::move(extra));
-  js->Reply(m.reply, j);
-}
-
-void ReplyOk(JetStream* js, Inbound& m, Json j) {
-  js->CountApi(false);
-  js->Reply(m.reply, j);
-}
-
-// Parses a request body; an empty body is `{}`.
-bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err) {
-  if (data.empty() || data.find_first_not_of(" \t\r\n") == std::string::npos) {
-    *out = nlohmann::json::object();
-    return true;
-  }
-  *out = nlohmann::json::parse(data, nullptr, false);
-  if (out->is_discarded() || !out->is_object()) {
-    *err = MakeError(Err::InvalidJSON, {{"err", "invalid character in request"}});
-    return false;
-  }
-  return true;
-}
 
 template <typename T>
 T Field(const nlohmann::json& j, const char* key, T def) {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/jetstream.h"
@@ -15,35 +16,10 @@ namespace {
 constexpr size_t kNamesLimit = 1024;
 constexpr size_t kListLimit = 256;
 
-Json Typed(const char* type) {
-  Json j;
-  j["type"] = std::string("io.nats.jetstream.api.v1.") + type;
-  return j;
-}
-
-void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiError& e) {
-  js->CountApi(true);
-  Json j = Typed(type);
-  j["error"] = e.ToJson();
-  // The paged responses carry their paging fields even on error.
-  if (std::string_view(type) == "consumer_list_response" || std::string_view(type) == "consumer_names_response") {
-    j["total"] = 0;
-    j["offset"] = 0;
-    j["limit"] = 0;
-    j["consumers"] = Json::array();
-  }
-  js->Reply(m.reply, j);
-}
-
-void ReplyOk(JetStream* js, const Inbound& m, Json j) {
-  js->CountApi(false);
-  js->Reply(m.reply, j);
-}
-
 Json WithInfo(const char* type, Consumer& c) {
   Json j = Typed(type);
   Json info = c.InfoJson();
-  for (auto& [k, v] : info.items()) j[k] = v;
+  Merge(j, std::move(info));
   return j;
 }
 
@@ -56,16 +32,6 @@ std::vector<std::string> Split(std::string_view s) {
     if (dot == std::string_view::npos) return out;
     start = dot + 1;
   }
-}
-
-// Parses an optional JSON body; empty is `{}`.
-bool ParseBody(const std::string& data, nlohmann::json* out) {
-  if (data.find_first_not_of(" \t\r\n") == std::string::npos) {
-    *out = nlohmann::json::object();
-    return true;
-  }
-  *out = nlohmann::json::parse(data, nullptr, false);
-  return !out->is_discarded() && out->is_object();
 }
 
 std::string EphemeralName() {
@@ -123,8 +89,8 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     for (size_t i = 3; i < t.size(); ++i) subject_filter += (i > 3 ? "." : "") + t[i];
   }
   nlohmann::json body;
-  if (!ParseBody(m.data, &body))
-    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
   std::string req_stream;
   if (body.contains("stream_name") && body["stream_name"].is_string()) req_stream = body["stream_name"];
   if (req_stream != stream_name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch));
@@ -190,7 +156,6 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
 
   auto cs = OpenStore(js, *s, name, cfg);
   if (!cs.ok()) return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", cs.status.msg}}));
-  ApiError err;
   auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs.value), false, &err);
   if (!c) return ReplyError(js, m, type, err);
   s->consumers()[name] = c;
@@ -238,12 +203,16 @@ void Delete(JetStream* js, const Inbound& m, const std::vector<std::string>& t) 
 
 void ListOrNames(JetStream* js, const Inbound& m, const std::vector<std::string>& t, bool list) {
   const char* type = list ? "consumer_list_response" : "consumer_names_response";
-  if (t.size() != 2) return ReplyError(js, m, type, MakeError(Err::BadRequest));
+  // The paged responses carry their paging fields even on error.
+  auto fail = [&](const ApiError& e) {
+    ReplyError(js, m, type, e, {{"total", 0}, {"offset", 0}, {"limit", 0}, {"consumers", Json::array()}});
+  };
+  if (t.size() != 2) return fail(MakeError(Err::BadRequest));
   nlohmann::json body;
-  if (!ParseBody(m.data, &body))
-    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return fail(err);
   auto s = js->FindStream(t[1]);
-  if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  if (!s) return fail(MakeError(Err::StreamNotFound));
   size_t offset = 0;
   if (body.contains("offset") && body["offset"].is_number_integer()) {
     int64_t o = body["offset"].get<int64_t>();
@@ -273,8 +242,8 @@ void ListOrNames(JetStream* js, const Inbound& m, const std::vector<std::string>
 void Pause(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
   const char* type = "consumer_pause_response";
   nlohmann::json body;
-  if (!ParseBody(m.data, &body))
-    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid request body"}}));
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
   std::shared_ptr<Stream> s;
   auto c = Lookup(js, m, type, t, &s);
   if (!c) return;
