@@ -209,6 +209,7 @@ class IndexedStore : public Store {
     if (start > last_) return 0;
     if (MatchesAll(filter)) {
       if (start == base_) return msgs_;
+      if (msgs_ == last_ + 1 - base_) return last_ + 1 - start;  // no gaps
       // Count whichever side of `start` is shorter.
       if (start - base_ < last_ + 1 - start) return msgs_ - CountLive(base_, start);
       return CountLive(start, last_ + 1);
