@@ -43,7 +43,10 @@ Client::Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket sock
   limits_.max_payload = cfg_->max_payload;
   asio::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
-  if (!ec) ip_ = ep.address().to_string();
+  if (!ec) {
+    ip_ = ep.address().to_string();
+    port_ = ep.port();
+  }
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
@@ -55,6 +58,7 @@ void Client::Start(bool reject) {
   verbose_ = true;
   pedantic_ = true;
   start_ = last_in_ = Clock::now();
+  last_in_ticks_.store(last_in_.time_since_epoch().count(), std::memory_order_relaxed);
   auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
   Queue(server_->InfoLine(cid_, ip_));
@@ -96,6 +100,7 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
   }
   rend_ += n;
   last_in_ = Clock::now();
+  last_in_ticks_.store(last_in_.time_since_epoch().count(), std::memory_order_relaxed);
   Process();
   Server::FlushDirty();
   // Give back a buffer that grew for one large message.
@@ -211,6 +216,12 @@ void Client::ProcessConnect(std::string_view json) {
   echo_ = get_bool("echo", true);
   headers_ = get_bool("headers", false) && !cfg_->no_header_support;
   no_responders_ = get_bool("no_responders", false);
+  {
+    std::lock_guard lock(info_mu_);
+    name_ = get_str("name");
+    lang_ = get_str("lang");
+    version_ = get_str("version");
+  }
   int64_t protocol = 0;
   if (auto it = j.find("protocol"); it != j.end() && it->is_number_integer()) protocol = it->get<int64_t>();
   if (protocol < 0 || protocol > 1) {
@@ -244,8 +255,9 @@ void Client::ProcessPub(const proto::Command& cmd) {
     CloseNow("Headers not negotiated");
     return;
   }
-  ++in_msgs_;
-  in_bytes_ += cmd.payload.size();
+  in_msgs_.store(in_msgs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  in_bytes_.store(in_bytes_.load(std::memory_order_relaxed) + cmd.payload.size(),
+                  std::memory_order_relaxed);
   if (pedantic_ && !proto::ValidLiteralSubject(cmd.subject)) {
     SendErr("Invalid Publish Subject");
     return;
@@ -486,6 +498,45 @@ void Client::SendErrAndClose(std::string_view text) {
     std::lock_guard lock(out_mu_);
     dead_ = true;  // nothing after the error
   }
+}
+
+Client::Stats Client::GetStats(bool with_subs) {
+  Stats s;
+  s.cid = cid_;
+  s.ip = ip_;
+  s.port = port_;
+  s.start = created_;
+  // The steady clock's idea of the last read, moved onto the wall clock.
+  auto ticks = last_in_ticks_.load(std::memory_order_relaxed);
+  auto since = ticks ? Clock::now() - Clock::time_point(Clock::duration(ticks)) : Clock::duration(0);
+  s.last_activity = ticks ? std::chrono::system_clock::now() -
+                                std::chrono::duration_cast<std::chrono::system_clock::duration>(since)
+                          : created_;
+  s.in_msgs = in_msgs_.load(std::memory_order_relaxed);
+  s.in_bytes = in_bytes_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(out_mu_);
+    s.out_msgs = out_msgs_;
+    s.out_bytes = out_bytes_;
+    s.pending_bytes = out_.size();
+  }
+  {
+    std::lock_guard lock(info_mu_);
+    s.name = name_;
+    s.lang = lang_;
+    s.version = version_;
+  }
+  std::lock_guard lock(subs_mu_);
+  s.num_subs = subs_.size();
+  if (with_subs) {
+    for (const auto& [sid, sub] : subs_) {
+      // `delivered` also counts the attempt that found the max reached.
+      uint64_t n = sub->delivered.load(std::memory_order_relaxed);
+      uint64_t max = sub->max.load(std::memory_order_relaxed);
+      s.subs.push_back({sub->subject, sub->queue, sid, max && n > max ? max : n});
+    }
+  }
+  return s;
 }
 
 void Client::CloseAsync(const char* reason) {

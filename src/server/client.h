@@ -3,6 +3,7 @@
 // io_context it was accepted on; only QueueMsg/QueueRaw/CloseAsync may be
 // called from other threads.
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -31,6 +32,26 @@ class Client : public std::enable_shared_from_this<Client> {
   void Start(bool reject);
 
   uint64_t cid() const { return cid_; }
+
+  // What the monitoring endpoint (/connz, /varz) shows of a connection.
+  struct SubInfo {
+    std::string subject, queue, sid;
+    uint64_t msgs = 0;
+  };
+  struct Stats {
+    uint64_t cid = 0;
+    std::string ip;
+    int port = 0;
+    std::chrono::system_clock::time_point start;
+    std::chrono::system_clock::time_point last_activity;
+    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
+    uint64_t pending_bytes = 0;
+    size_t num_subs = 0;
+    std::string name, lang, version;  // from CONNECT
+    std::vector<SubInfo> subs;              // only with `with_subs`
+  };
+  // Thread-safe: takes the connection's locks briefly.
+  Stats GetStats(bool with_subs);
   asio::io_context& context() { return ctx_; }
   bool echo() const { return echo_; }
 
@@ -88,6 +109,8 @@ class Client : public std::enable_shared_from_this<Client> {
   const uint64_t cid_;
   std::shared_ptr<const Config> cfg_;
   std::string ip_;
+  int port_ = 0;
+  const std::chrono::system_clock::time_point created_ = std::chrono::system_clock::now();
   proto::Limits limits_;
 
   // Read side (owner thread).
@@ -114,6 +137,11 @@ class Client : public std::enable_shared_from_this<Client> {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
   Clock::time_point last_in_;
+  // last_in_ for other threads (the monitor).
+  std::atomic<Clock::rep> last_in_ticks_{0};
+  // CONNECT's name, lang and version, for the monitor.
+  std::mutex info_mu_;
+  std::string name_, lang_, version_;  // guarded by info_mu_
   Clock::time_point next_ping_;
   int pings_out_ = 0;
 
@@ -128,8 +156,10 @@ class Client : public std::enable_shared_from_this<Client> {
   Clock::time_point write_started_;
   bool close_after_flush_ = false;
 
-  // Counters (read side: owner thread; write side: under out_mu_).
-  uint64_t in_msgs_ = 0, in_bytes_ = 0;
+  // Counters (read side: written by the owner thread only, read by the
+  // monitor, hence atomics updated with load+store rather than a locked
+  // read-modify-write; write side: under out_mu_).
+  std::atomic<uint64_t> in_msgs_{0}, in_bytes_{0};
   uint64_t out_msgs_ = 0, out_bytes_ = 0;
 };
 

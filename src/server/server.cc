@@ -141,8 +141,29 @@ void Server::Accept() {
 }
 
 void Server::RemoveClient(uint64_t cid) {
+  std::shared_ptr<Client> c;
+  {
+    std::lock_guard lock(clients_mu_);
+    auto it = clients_.find(cid);
+    if (it == clients_.end()) return;
+    c = std::move(it->second);
+    clients_.erase(it);
+  }
+  // Keeps /varz's totals monotonic when a connection goes away. Its
+  // counters are final: it no longer reads, and output to it is dropped.
+  auto s = c->GetStats(false);
+  stats_.closed_in_msgs.fetch_add(s.in_msgs, std::memory_order_relaxed);
+  stats_.closed_in_bytes.fetch_add(s.in_bytes, std::memory_order_relaxed);
+  stats_.closed_out_msgs.fetch_add(s.out_msgs, std::memory_order_relaxed);
+  stats_.closed_out_bytes.fetch_add(s.out_bytes, std::memory_order_relaxed);
+}
+
+std::vector<std::shared_ptr<Client>> Server::Clients() {
   std::lock_guard lock(clients_mu_);
-  clients_.erase(cid);
+  std::vector<std::shared_ptr<Client>> out;
+  out.reserve(clients_.size());
+  for (auto& [cid, c] : clients_) out.push_back(c);
+  return out;
 }
 
 std::string Server::InfoLine(uint64_t cid, const std::string& client_ip) const {

@@ -9,6 +9,7 @@
 // per read batch (not per message).
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,10 @@ class Client;
 struct ServerStats {
   std::atomic<uint64_t> slow_consumers{0};
   std::atomic<uint64_t> total_connections{0};
+  // Traffic of connections that have closed; the monitor adds the open
+  // ones' counters to get the server's totals.
+  std::atomic<uint64_t> closed_in_msgs{0}, closed_in_bytes{0};
+  std::atomic<uint64_t> closed_out_msgs{0}, closed_out_bytes{0};
 };
 
 class Server {
@@ -87,6 +92,10 @@ class Server {
   std::shared_ptr<const Config> config() const;
   Sublist& sublist() { return sublist_; }
   ServerStats& stats() { return stats_; }
+  // -- for the monitor (any thread) ------------------------------------------
+  // The open client connections, ordered by nothing.
+  std::vector<std::shared_ptr<Client>> Clients();
+  std::chrono::system_clock::time_point start_time() const { return start_time_; }
   // The INFO line for a new connection (with its id and address).
   std::string InfoLine(uint64_t cid, const std::string& client_ip) const;
   // Routes a message from `src` (may be null) to the subscriptions in
@@ -108,6 +117,7 @@ class Server {
   asio::io_context& NextContext();
 
   std::string id_;
+  const std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
   std::shared_ptr<const Config> cfg_;
   mutable std::mutex cfg_mu_;
   Sublist sublist_;
