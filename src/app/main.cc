@@ -10,6 +10,7 @@
 #include "conf/options.h"
 #include "fjord_version.h"
 #include "jetstream/jetstream.h"
+#include "monitor/monitor.h"
 #include "server/server.h"
 
 namespace {
@@ -75,6 +76,22 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   return j;
 }
 
+monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream::JetStream* js) {
+  monitor::Options m;
+  m.host = o.http_host.empty() ? o.host : o.http_host;
+  m.port = o.http_port;
+  m.base_path = o.http_base_path;
+  m.https_port = o.https_port;
+  if (js) {
+    m.jetstream = true;
+    m.js_max_memory = js->options().max_memory;
+    m.js_max_store = js->options().max_store;
+    // Where the streams are, as nats-server shows it.
+    m.js_store_dir = js->options().store_dir + "/jetstream";
+  }
+  return m;
+}
+
 bool ConfigureLogging(const conf::ServerOptions& o) {
   return log::Configure(o.log_file, o.debug, o.trace, o.logtime, o.logtime_utc);
 }
@@ -119,6 +136,21 @@ int main(int argc, char** argv) {
     if (js) js->Shutdown();
     return 1;
   }
+  // Monitoring starts once the server and JetStream run, so /healthz never
+  // says ok for a server that cannot take connections yet.
+  std::unique_ptr<monitor::Monitor> mon;
+  if (opts.https_port != 0) {
+    log::Warn("HTTPS monitoring (https_port) is not supported by Fjord and is ignored");
+  }
+  if (opts.http_port != 0) {
+    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), ToMonitorOptions(opts, js.get()));
+    if (auto err = mon->Start(); !err.empty()) {
+      log::Fatal("{}", err);
+      srv.Shutdown();
+      if (js) js->Shutdown();
+      return 1;
+    }
+  }
   log::Info("Server is ready");
 
   asio::io_context signals_ctx(1);
@@ -146,6 +178,7 @@ int main(int argc, char** argv) {
   signals_ctx.run();
 
   log::Info("Initiating Shutdown...");
+  if (mon) mon->Shutdown();
   srv.Shutdown();
   if (js) js->Shutdown();
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());

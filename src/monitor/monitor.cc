@@ -1,0 +1,736 @@
+#include "monitor/monitor.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "base/log.h"
+#include "fjord_version.h"
+#include "jetstream/consumer.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "server/client.h"
+#include "server/server.h"
+#include "server/sublist.h"
+
+namespace fjord::monitor {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using SysClock = std::chrono::system_clock;
+
+// Bounds for one HTTP exchange: monitoring requests are a line and a few
+// headers; anything bigger or slower is not a monitoring tool.
+constexpr size_t kMaxRequest = 16 * 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// How long /jsz waits for the JetStream thread's snapshot.
+constexpr auto kJetStreamTimeout = std::chrono::seconds(5);
+// nats-server's DefaultConnListSize and DefaultSubListSize.
+constexpr int kDefaultConnLimit = 1024;
+constexpr int kDefaultSubLimit = 1024;
+
+// Go's net/http error for a bad parameter is the handler's text, status 400.
+struct BadRequest {
+  std::string text;
+};
+
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// First value of each query parameter, as Go's URL.Query().Get.
+std::map<std::string, std::string> ParseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view kv = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    std::string key = UrlDecode(kv.substr(0, eq));
+    std::string val = eq == std::string_view::npos ? std::string() : UrlDecode(kv.substr(eq + 1));
+    out.emplace(std::move(key), std::move(val));
+  }
+  return out;
+}
+
+std::string Get(const std::map<std::string, std::string>& q, const std::string& k) {
+  auto it = q.find(k);
+  return it == q.end() ? std::string() : it->second;
+}
+
+// strconv.ParseBool, with nats-server's decodeBool error text.
+bool DecodeBool(const std::map<std::string, std::string>& q, const std::string& k) {
+  std::string v = Get(q, k);
+  if (v.empty()) return false;
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  throw BadRequest{"Error decoding boolean for '" + k + "': strconv.ParseBool: parsing \"" + v +
+                   "\": invalid syntax"};
+}
+
+// strconv.Atoi, with nats-server's decodeInt error text.
+int DecodeInt(const std::map<std::string, std::string>& q, const std::string& k) {
+  std::string v = Get(q, k);
+  if (v.empty()) return 0;
+  size_t i = (v[0] == '-' || v[0] == '+') ? 1 : 0;
+  bool ok = i < v.size() && v.size() - i <= 9 &&
+            std::all_of(v.begin() + i, v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!ok) {
+    throw BadRequest{"Error decoding int for '" + k + "': strconv.Atoi: parsing \"" + v +
+                     "\": invalid syntax"};
+  }
+  return std::stoi(v);
+}
+
+Response JsonResponse(const Json& j, int status = 200) {
+  // nats-server marshals with two-space indentation.
+  return {status, "application/json", j.dump(2)};
+}
+
+Response NotFound() { return {404, "text/plain; charset=utf-8", "404 page not found\n"}; }
+
+// Resident set size in bytes, or nullopt where /proc is unreadable.
+std::optional<int64_t> RssBytes() {
+  std::ifstream f("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  if (!(f >> size >> resident)) return std::nullopt;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// User plus system CPU seconds of this process.
+std::optional<double> CpuSeconds() {
+  std::ifstream f("/proc/self/stat");
+  std::string line;
+  if (!std::getline(f, line)) return std::nullopt;
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  size_t rp = line.rfind(')');
+  if (rp == std::string::npos) return std::nullopt;
+  std::istringstream in(line.substr(rp + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // state is field 3; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  if (!in) return std::nullopt;
+  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+const char* kIndexHtml = R"(<html lang="en">
+	<head>
+	<style type="text/css">
+		body { font-family: ui-sans-serif,system-ui,-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans",sans-serif; font-size: 18; margin-left: 32px }
+		a { display:block; margin-left: 7px; padding-bottom: 6px; color: rgb(72 72 92); text-decoration: none }
+		a:hover { font-weight: 600; color: rgb(59 50 202) }
+		a.last { padding-bottom: 16px }
+	</style>
+	</head>
+	<body>
+	<h1>Fjord {FJORD}</h1>
+	<p>nats-server {NATS} compatible monitoring</p>
+	<br/>
+	<a href=.{BASE}/varz>General</a>
+	<a href=.{BASE}/jsz>JetStream</a>
+	<a href=.{BASE}/connz>Connections</a>
+	<a href=.{BASE}/subsz>Subscriptions</a>
+	<a href=.{BASE}/healthz class=last>Health Probe</a>
+  </body>
+</html>
+)";
+
+void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+    s.replace(p, from.size(), to);
+  }
+}
+
+const char* StatusText(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Request Entity Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+}  // namespace
+
+std::string FormatUptime(std::chrono::nanoseconds d) {
+  int64_t tsecs = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  if (tsecs < 0) tsecs = 0;
+  int64_t years = tsecs / (365 * 86400);
+  int64_t days = tsecs / 86400 % 365;
+  int64_t hours = tsecs / 3600 % 24;
+  int64_t mins = tsecs / 60 % 60;
+  int64_t secs = tsecs % 60;
+  if (years > 0) return fmt::format("{}y{}d{}h{}m{}s", years, days, hours, mins, secs);
+  if (days > 0) return fmt::format("{}d{}h{}m{}s", days, hours, mins, secs);
+  if (hours > 0) return fmt::format("{}h{}m{}s", hours, mins, secs);
+  if (mins > 0) return fmt::format("{}m{}s", mins, secs);
+  return fmt::format("{}s", secs);
+}
+
+std::string FormatTime(SysClock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  time_t secs = time_t(ns / 1000000000);
+  int64_t frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = buf;
+  if (frac) {
+    std::string f = fmt::format("{:09d}", frac);
+    while (!f.empty() && f.back() == '0') f.pop_back();
+    out += "." + f;
+  }
+  return out + "Z";
+}
+
+// One HTTP/1.1 exchange: read a request head, answer, close.
+class Monitor::Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(Monitor* m, asio::ip::tcp::socket s) : m_(m), socket_(std::move(s)), timer_(m->ctx_) {}
+
+  void Start() {
+    auto self = shared_from_this();
+    timer_.expires_after(kRequestTimeout);
+    timer_.async_wait([self](const asio::error_code& ec) {
+      if (!ec) self->Close();
+    });
+    asio::async_read_until(socket_, asio::dynamic_buffer(in_, kMaxRequest), "\r\n\r\n",
+                           [self](const asio::error_code& ec, size_t n) { self->OnHead(ec, n); });
+  }
+
+ private:
+  void OnHead(const asio::error_code& ec, size_t n) {
+    if (ec == asio::error::not_found) {  // head larger than kMaxRequest
+      Reply({413, "text/plain; charset=utf-8", "request too large\n"}, true);
+      return;
+    }
+    if (ec) {
+      Close();
+      return;
+    }
+    std::string_view head(in_.data(), n);
+    std::string_view line = head.substr(0, head.find("\r\n"));
+    size_t sp1 = line.find(' ');
+    size_t sp2 = line.rfind(' ');
+    if (sp1 == std::string_view::npos || sp2 <= sp1 || line.substr(sp2 + 1).substr(0, 5) != "HTTP/") {
+      Reply({400, "text/plain; charset=utf-8", "bad request\n"}, true);
+      return;
+    }
+    std::string_view method = line.substr(0, sp1);
+    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (method != "GET" && method != "HEAD") {
+      Reply({405, "text/plain; charset=utf-8", "method not allowed\n"}, true);
+      return;
+    }
+    Reply(m_->Handle(target), method == "GET");
+  }
+
+  void Reply(const Response& r, bool with_body) {
+    out_ = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        r.status, StatusText(r.status), r.content_type, r.body.size());
+    if (with_body) out_ += r.body;
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self](const asio::error_code&, size_t) { self->Close(); });
+  }
+
+  void Close() {
+    asio::error_code ec;
+    timer_.cancel();
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  Monitor* m_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::string in_;
+  std::string out_;
+};
+
+Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
+    : srv_(srv), js_(js), opts_(std::move(opts)) {
+  // Canonical base path: "" or "/x" (nats-server accepts "x", "/x", "/x/").
+  std::string& b = opts_.base_path;
+  while (!b.empty() && b.back() == '/') b.pop_back();
+  if (!b.empty() && b.front() != '/') b.insert(b.begin(), '/');
+}
+
+Monitor::~Monitor() { Shutdown(); }
+
+std::string Monitor::Start() {
+  int port = opts_.port < 0 ? 0 : opts_.port;
+  try {
+    asio::ip::tcp::resolver resolver(ctx_);
+    auto results =
+        resolver.resolve(opts_.host, std::to_string(port), asio::ip::resolver_base::passive);
+    asio::ip::tcp::endpoint ep = results.begin()->endpoint();
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    bound_port_ = acceptor_.local_endpoint().port();
+  } catch (const std::exception& e) {
+    // nats-server: "can't listen to the monitor port: listen tcp ...".
+    return fmt::format("Can't listen to the monitor port: {}:{}, \"{}\"", opts_.host, port,
+                       e.what());
+  }
+  log::Info("Starting http monitor on {}:{}", opts_.host, bound_port_);
+  {
+    std::lock_guard lock(cpu_mu_);
+    cpu_at_ = std::chrono::steady_clock::now();
+    cpu_secs_ = CpuSeconds().value_or(0);
+  }
+  Accept();
+  thread_ = std::thread([this] { ctx_.run(); });
+  return {};
+}
+
+void Monitor::Shutdown() {
+  if (!thread_.joinable()) return;
+  asio::post(ctx_, [this] {
+    asio::error_code ec;
+    acceptor_.close(ec);
+    ctx_.stop();
+  });
+  thread_.join();
+}
+
+void Monitor::Accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket s) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Conn>(this, std::move(s))->Start();
+    Accept();
+  });
+}
+
+Response Monitor::Handle(std::string_view target) {
+  size_t qpos = target.find('?');
+  std::string path(target.substr(0, qpos));
+  std::string query(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
+  if (!opts_.base_path.empty()) {
+    if (path.compare(0, opts_.base_path.size(), opts_.base_path) != 0) return NotFound();
+    path.erase(0, opts_.base_path.size());
+    if (path.empty()) path = "/";
+  }
+  try {
+    if (path == "/") {
+      std::string html = kIndexHtml;
+      ReplaceAll(html, "{FJORD}", kFjordVersion);
+      ReplaceAll(html, "{NATS}", kNatsCompatVersion);
+      ReplaceAll(html, "{BASE}", opts_.base_path);
+      return {200, "text/html; charset=utf-8", html};
+    }
+    if (path == "/varz") return Varz();
+    if (path == "/connz") return Connz(query);
+    if (path == "/subsz" || path == "/subscriptionsz") return Subsz(query);
+    if (path == "/jsz") return Jsz(query);
+    if (path == "/healthz") return Healthz(query);
+  } catch (const BadRequest& e) {
+    return {400, "text/plain; charset=utf-8", e.text};
+  }
+  return NotFound();
+}
+
+double Monitor::CpuPercent() {
+  std::lock_guard lock(cpu_mu_);
+  auto now = std::chrono::steady_clock::now();
+  double wall = std::chrono::duration<double>(now - cpu_at_).count();
+  auto cpu = CpuSeconds();
+  if (!cpu || wall <= 0) return 0;
+  double pct = (*cpu - cpu_secs_) / wall * 100;
+  // A new window only after a second, so two quick requests do not divide
+  // a few ticks by a few milliseconds.
+  if (wall >= 1) {
+    cpu_at_ = now;
+    cpu_secs_ = *cpu;
+  }
+  return std::max(0.0, std::round(pct * 100) / 100);
+}
+
+Response Monitor::Varz() {
+  auto cfg = srv_->config();
+  auto now = SysClock::now();
+  auto clients = srv_->Clients();
+  auto& st = srv_->stats();
+  uint64_t in_msgs = st.closed_in_msgs.load(), in_bytes = st.closed_in_bytes.load();
+  uint64_t out_msgs = st.closed_out_msgs.load(), out_bytes = st.closed_out_bytes.load();
+  for (auto& c : clients) {
+    auto s = c->GetStats(false);
+    in_msgs += s.in_msgs;
+    in_bytes += s.in_bytes;
+    out_msgs += s.out_msgs;
+    out_bytes += s.out_bytes;
+  }
+  auto ns = [](int64_t ms) { return ms * 1000000; };
+  Json j;
+  j["server_id"] = srv_->id();
+  j["server_name"] = cfg->server_name;
+  j["version"] = kNatsCompatVersion;
+  j["proto"] = 1;
+  j["go"] = fmt::format("fjord{}", kFjordVersion);  // as in INFO
+  j["host"] = cfg->host;
+  j["port"] = srv_->bound_port();
+  j["max_connections"] = cfg->max_connections;
+  j["ping_interval"] = ns(cfg->ping_interval_ms);
+  j["ping_max"] = cfg->ping_max;
+  j["http_host"] = opts_.host;
+  j["http_port"] = bound_port_;
+  j["http_base_path"] = opts_.base_path;
+  j["https_port"] = opts_.https_port;
+  j["auth_timeout"] = double(cfg->auth_timeout_ms) / 1000;
+  j["max_control_line"] = cfg->max_control_line;
+  j["max_payload"] = cfg->max_payload;
+  j["max_pending"] = cfg->max_pending;
+  j["cluster"] = Json::object();
+  j["gateway"] = Json::object();
+  j["leaf"] = Json::object();
+  j["mqtt"] = Json::object();
+  j["websocket"] = Json::object();
+  Json jsj = Json::object();
+  if (js_) {
+    Json c;
+    c["max_memory"] = opts_.js_max_memory;
+    c["max_storage"] = opts_.js_max_store;
+    c["store_dir"] = opts_.js_store_dir;
+    if (!cfg->jetstream_domain.empty()) c["domain"] = cfg->jetstream_domain;
+    jsj["config"] = c;
+    // Usage lives on the JetStream thread; /jsz has it exactly. The stats
+    // here come from the same snapshot.
+    auto snap = Jsz("");
+    if (snap.status == 200) {
+      Json s = Json::parse(snap.body);
+      Json stats;
+      for (const char* k : {"memory", "storage", "reserved_memory", "reserved_storage",
+                            "accounts", "ha_assets", "api"}) {
+        if (s.contains(k)) stats[k] = s[k];
+      }
+      jsj["stats"] = stats;
+    }
+  }
+  j["jetstream"] = jsj;
+  j["write_deadline"] = ns(cfg->write_deadline_ms);
+  j["start"] = FormatTime(srv_->start_time());
+  j["now"] = FormatTime(now);
+  j["uptime"] = FormatUptime(now - srv_->start_time());
+  if (auto rss = RssBytes()) j["mem"] = *rss;
+  j["cores"] = std::max(1u, std::thread::hardware_concurrency());
+  j["cpu"] = CpuPercent();
+  j["connections"] = clients.size();
+  j["total_connections"] = st.total_connections.load();
+  j["routes"] = 0;
+  j["remotes"] = 0;
+  j["leafnodes"] = 0;
+  j["in_msgs"] = in_msgs;
+  j["out_msgs"] = out_msgs;
+  j["in_bytes"] = in_bytes;
+  j["out_bytes"] = out_bytes;
+  j["slow_consumers"] = st.slow_consumers.load();
+  j["subscriptions"] = srv_->sublist().Count();
+  return JsonResponse(j);
+}
+
+Response Monitor::Connz(const std::string& query) {
+  auto q = ParseQuery(query);
+  std::string subs_opt = Get(q, "subs");
+  bool detail = subs_opt == "detail";
+  bool subs = detail || DecodeBool(q, "subs");
+  int offset = std::max(0, DecodeInt(q, "offset"));
+  int limit = DecodeInt(q, "limit");
+  if (limit <= 0) limit = kDefaultConnLimit;
+  std::string sort = Get(q, "sort");
+  if (sort.empty()) sort = "cid";
+  static const std::vector<std::string> kSorts = {
+      "cid", "start", "subs", "pending", "msgs_to", "msgs_from", "bytes_to", "bytes_from",
+      "last", "idle", "uptime", "rtt", "stop", "reason"};
+  if (std::find(kSorts.begin(), kSorts.end(), sort) == kSorts.end()) {
+    throw BadRequest{"invalid sorting option: " + sort};
+  }
+  std::string state = Get(q, "state");
+  if (!state.empty() && state != "open" && state != "closed" && state != "all" && state != "any") {
+    throw BadRequest{"Error decoding state: " + state};
+  }
+  // Fjord keeps no record of closed connections.
+  if (sort == "stop" || sort == "reason") {
+    throw BadRequest{"invalid sorting option: " + sort + " (Fjord keeps no closed connections)"};
+  }
+  uint64_t only_cid = 0;
+  if (auto c = Get(q, "cid"); !c.empty()) only_cid = uint64_t(std::max(0, DecodeInt(q, "cid")));
+
+  auto now = SysClock::now();
+  std::vector<server::Client::Stats> conns;
+  if (state != "closed") {
+    for (auto& c : srv_->Clients()) {
+      if (only_cid && c->cid() != only_cid) continue;
+      conns.push_back(c->GetStats(subs));
+    }
+  }
+  using S = server::Client::Stats;
+  auto by = [&](auto key, bool desc) {
+    std::stable_sort(conns.begin(), conns.end(), [&](const S& a, const S& b) {
+      auto ka = key(a), kb = key(b);
+      if (ka != kb) return desc ? kb < ka : ka < kb;
+      return a.cid < b.cid;
+    });
+  };
+  // nats-server: cid and start ascending, everything else largest first.
+  // Fjord measures no RTT, so "rtt" keeps cid order.
+  if (sort == "cid" || sort == "rtt") by([](const S& s) { return s.cid; }, false);
+  else if (sort == "start") by([](const S& s) { return s.start; }, false);
+  else if (sort == "subs") by([](const S& s) { return s.num_subs; }, true);
+  else if (sort == "pending") by([](const S& s) { return s.pending_bytes; }, true);
+  else if (sort == "msgs_to") by([](const S& s) { return s.out_msgs; }, true);
+  else if (sort == "msgs_from") by([](const S& s) { return s.in_msgs; }, true);
+  else if (sort == "bytes_to") by([](const S& s) { return s.out_bytes; }, true);
+  else if (sort == "bytes_from") by([](const S& s) { return s.in_bytes; }, true);
+  else if (sort == "last") by([](const S& s) { return s.last_activity; }, true);
+  else if (sort == "idle") by([](const S& s) { return s.last_activity; }, false);
+  else if (sort == "uptime") by([](const S& s) { return s.start; }, false);
+
+  Json list = Json::array();
+  size_t total = conns.size();
+  for (size_t i = size_t(offset); i < total && list.size() < size_t(limit); ++i) {
+    const S& s = conns[i];
+    Json c;
+    c["cid"] = s.cid;
+    c["kind"] = "Client";
+    c["type"] = "nats";
+    c["ip"] = s.ip;
+    c["port"] = s.port;
+    c["start"] = FormatTime(s.start);
+    c["last_activity"] = FormatTime(s.last_activity);
+    c["uptime"] = FormatUptime(now - s.start);
+    c["idle"] = FormatUptime(now - s.last_activity);
+    c["pending_bytes"] = s.pending_bytes;
+    c["in_msgs"] = s.in_msgs;
+    c["out_msgs"] = s.out_msgs;
+    c["in_bytes"] = s.in_bytes;
+    c["out_bytes"] = s.out_bytes;
+    c["subscriptions"] = s.num_subs;
+    if (!s.name.empty()) c["name"] = s.name;
+    if (!s.lang.empty()) c["lang"] = s.lang;
+    if (!s.version.empty()) c["version"] = s.version;
+    if (subs && !s.subs.empty()) {
+      Json sl = Json::array();
+      for (const auto& sub : s.subs) {
+        if (!detail) {
+          sl.push_back(sub.subject);
+          continue;
+        }
+        Json d;
+        d["subject"] = sub.subject;
+        if (!sub.queue.empty()) d["qgroup"] = sub.queue;
+        d["sid"] = sub.sid;
+        d["msgs"] = sub.msgs;
+        d["cid"] = s.cid;
+        sl.push_back(d);
+      }
+      c[detail ? "subscriptions_list_detail" : "subscriptions_list"] = sl;
+    }
+    list.push_back(c);
+  }
+  Json j;
+  j["server_id"] = srv_->id();
+  j["now"] = FormatTime(now);
+  j["num_connections"] = list.size();
+  j["total"] = total;
+  j["offset"] = offset;
+  j["limit"] = limit;
+  j["connections"] = list;
+  return JsonResponse(j);
+}
+
+Response Monitor::Subsz(const std::string& query) {
+  auto q = ParseQuery(query);
+  bool subs = DecodeBool(q, "subs");
+  int offset = std::max(0, DecodeInt(q, "offset"));
+  int limit = DecodeInt(q, "limit");
+  if (limit <= 0) limit = kDefaultSubLimit;
+  Json j;
+  if (subs) {
+    j["server_id"] = srv_->id();
+    j["now"] = FormatTime(SysClock::now());
+  }
+  // Fjord's match caches are per thread and keep no hit statistics, so
+  // num_cache, num_matches, cache_hit_rate and the fanouts are left out.
+  j["num_subscriptions"] = srv_->sublist().Count();
+  if (subs) {
+    // Client subscriptions only: internal (JetStream) ones have no
+    // connection, account or sid to show.
+    Json list = Json::array();
+    size_t total = 0;
+    for (auto& c : srv_->Clients()) {
+      auto s = c->GetStats(true);
+      for (const auto& sub : s.subs) {
+        if (total++ < size_t(offset) || list.size() >= size_t(limit)) continue;
+        Json d;
+        d["account"] = "$G";
+        d["subject"] = sub.subject;
+        if (!sub.queue.empty()) d["qgroup"] = sub.queue;
+        d["sid"] = sub.sid;
+        d["msgs"] = sub.msgs;
+        d["cid"] = s.cid;
+        list.push_back(d);
+      }
+    }
+    j["total"] = total;
+    j["offset"] = offset;
+    j["limit"] = limit;
+    j["subscriptions_list"] = list;
+  }
+  return JsonResponse(j);
+}
+
+Response Monitor::Jsz(const std::string& query) {
+  auto q = ParseQuery(query);
+  bool consumers = DecodeBool(q, "consumers");
+  bool streams = consumers || DecodeBool(q, "streams");
+  bool accounts = streams || DecodeBool(q, "accounts");
+  bool config = DecodeBool(q, "config");
+  Json j;
+  j["server_id"] = srv_->id();
+  j["now"] = FormatTime(SysClock::now());
+  if (!js_) {
+    j["disabled"] = true;
+    j["config"] = {{"max_memory", 0}, {"max_storage", 0}};
+    for (const char* k : {"memory", "storage", "reserved_memory", "reserved_storage", "accounts",
+                          "ha_assets"})
+      j[k] = 0;
+    j["api"] = {{"total", 0}, {"errors", 0}};
+    for (const char* k : {"streams", "consumers", "messages", "bytes"}) j[k] = 0;
+    return JsonResponse(j);
+  }
+  Json c;
+  c["max_memory"] = opts_.js_max_memory;
+  c["max_storage"] = opts_.js_max_store;
+  c["store_dir"] = opts_.js_store_dir;
+  if (auto d = srv_->config()->jetstream_domain; !d.empty()) c["domain"] = d;
+  j["config"] = c;
+
+  // Streams and consumers belong to the JetStream thread: build the rest
+  // there and wait for it here (on the monitor's thread, never an I/O one).
+  auto done = std::make_shared<std::promise<Json>>();
+  auto fut = done->get_future();
+  jetstream::JetStream* js = js_;
+  asio::post(js->ctx(), [js, done, streams, consumers, config] {
+    Json r;
+    uint64_t messages = 0, bytes = 0;
+    Json details = Json::array();
+    for (auto& [name, s] : js->streams()) {
+      Json info = s->InfoJson();
+      messages += info["state"].value("messages", uint64_t(0));
+      bytes += info["state"].value("bytes", uint64_t(0));
+      if (!streams) continue;
+      Json d;
+      d["name"] = name;
+      d["created"] = info["created"];
+      if (config) d["config"] = info["config"];
+      d["state"] = info["state"];
+      if (consumers) {
+        Json cl = Json::array();
+        for (auto& [cname, con] : s->consumers()) {
+          Json ci = con->InfoJson();
+          ci.erase("ts");
+          if (!config) ci.erase("config");
+          cl.push_back(ci);
+        }
+        if (!cl.empty()) d["consumer_detail"] = cl;
+      }
+      details.push_back(d);
+    }
+    r["memory"] = js->MemoryUsed();
+    r["storage"] = js->StoreUsed();
+    r["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
+    r["streams"] = js->streams().size();
+    r["consumers"] = js->ConsumerCount();
+    r["messages"] = messages;
+    r["bytes"] = bytes;
+    r["stream_detail"] = details;
+    done->set_value(std::move(r));
+  });
+  if (fut.wait_for(kJetStreamTimeout) != std::future_status::ready) {
+    return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+  }
+  Json r = fut.get();
+  j["memory"] = r["memory"];
+  j["storage"] = r["storage"];
+  j["reserved_memory"] = 0;
+  j["reserved_storage"] = 0;
+  j["accounts"] = 1;
+  j["ha_assets"] = 0;
+  j["api"] = r["api"];
+  j["streams"] = r["streams"];
+  j["consumers"] = r["consumers"];
+  j["messages"] = r["messages"];
+  j["bytes"] = r["bytes"];
+  if (accounts) {
+    // One account, as nats-server's global account "$G" without accounts
+    // configured. Its reservations are nats-server's "no reservation"
+    // (math.MaxUint64) since Fjord reserves nothing per account.
+    Json a;
+    a["name"] = "$G";
+    a["id"] = "$G";
+    a["memory"] = r["memory"];
+    a["storage"] = r["storage"];
+    a["reserved_memory"] = UINT64_MAX;
+    a["reserved_storage"] = UINT64_MAX;
+    a["accounts"] = 0;
+    a["ha_assets"] = 0;
+    a["api"] = r["api"];
+    if (streams && !r["stream_detail"].empty()) a["stream_detail"] = r["stream_detail"];
+    j["account_details"] = Json::array({a});
+  }
+  return JsonResponse(j);
+}
+
+Response Monitor::Healthz(const std::string& query) {
+  auto q = ParseQuery(query);
+  // Validated as nats-server does; with one non-clustered server both only
+  // narrow checks Fjord does not need (meta leader, stream and consumer
+  // replicas being current).
+  DecodeBool(q, "js-enabled-only");
+  DecodeBool(q, "js-server-only");
+  DecodeBool(q, "js-enabled");
+  if (opts_.jetstream && !js_) {
+    return JsonResponse({{"status", "unavailable"}, {"error", "JetStream not enabled"}}, 503);
+  }
+  // nats-server writes this one compactly.
+  return {200, "application/json", R"({"status":"ok"})"};
+}
+
+}  // namespace fjord::monitor

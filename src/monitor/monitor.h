@@ -1,0 +1,92 @@
+#pragma once
+// The HTTP monitoring endpoint (`-m` / `http_port`): /varz, /connz, /subsz,
+// /jsz, /healthz and the index page, with nats-server 2.9.10's paths, query
+// parameters and JSON field names, so that Kubernetes probes,
+// prometheus-nats-exporter and nats-surveyor work unchanged.
+//
+// Threads: one of its own. It reads the core server's counters (atomics, or
+// each connection's locks taken briefly) and asks the JetStream thread for a
+// snapshot; it never runs on an I/O thread, so a slow HTTP client or a large
+// /connz cannot delay message routing.
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace fjord::server {
+class Server;
+}
+namespace fjord::jetstream {
+class JetStream;
+}
+
+namespace fjord::monitor {
+
+struct Options {
+  std::string host = "0.0.0.0";
+  int port = 0;  // -1 = any free port (nats-server's "random")
+  std::string base_path;  // prefix of every endpoint, e.g. "/nats"
+  int https_port = 0;     // shown in /varz only: Fjord has no TLS
+  // For /varz and /jsz: what JetStream was configured with.
+  bool jetstream = false;
+  int64_t js_max_memory = -1;
+  int64_t js_max_store = -1;
+  std::string js_store_dir;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+class Monitor {
+ public:
+  // `js` may be null (JetStream off); both must outlive the monitor.
+  Monitor(server::Server* srv, jetstream::JetStream* js, Options opts);
+  ~Monitor();
+
+  // Binds and starts the thread. Error text on failure.
+  std::string Start();
+  void Shutdown();
+  int bound_port() const { return bound_port_; }
+
+  // Serves one GET of `target` (path and query). Any thread; public for tests.
+  Response Handle(std::string_view target);
+
+ private:
+  class Conn;
+  void Accept();
+  Response Varz();
+  Response Connz(const std::string& query);
+  Response Subsz(const std::string& query);
+  Response Jsz(const std::string& query);
+  Response Healthz(const std::string& query);
+  double CpuPercent();
+
+  server::Server* srv_;
+  jetstream::JetStream* js_;
+  Options opts_;
+  asio::io_context ctx_{1};
+  asio::ip::tcp::acceptor acceptor_{ctx_};
+  std::thread thread_;
+  int bound_port_ = 0;
+
+  // /varz "cpu": process CPU time over wall time since the previous /varz
+  // (since start for the first), as nats-server samples it.
+  std::mutex cpu_mu_;
+  std::chrono::steady_clock::time_point cpu_at_;
+  double cpu_secs_ = 0;
+};
+
+// Go's time.Duration.String() subset nats-server uses for "uptime" and
+// "idle": "1y2d3h4m5s", leading zero units left out. Public for tests.
+std::string FormatUptime(std::chrono::nanoseconds d);
+// RFC 3339 with nanoseconds, trailing zeros trimmed, as Go's time.Time JSON.
+std::string FormatTime(std::chrono::system_clock::time_point t);
+
+}  // namespace fjord::monitor
