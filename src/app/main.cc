@@ -126,6 +126,22 @@ int main(int argc, char** argv) {
   std::unique_ptr<jetstream::JetStream> js;
   if (opts.jetstream.enabled) {
     js = std::make_unique<jetstream::JetStream>(&srv, ToJetStreamOptions(opts));
+  }
+  // The monitor binds first, as nats-server's does: a bad monitor address
+  // stops the server before it takes any client. It serves from
+  // mon->Serve() below, once clients can connect.
+  std::unique_ptr<monitor::Monitor> mon;
+  if (opts.https_port != 0) {
+    log::Warn("HTTPS monitoring (https_port) is not supported by Fjord and is ignored");
+  }
+  if (opts.http_port != 0) {
+    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), ToMonitorOptions(opts, js.get()));
+    if (auto err = mon->Listen(); !err.empty()) {
+      log::Fatal("{}", err);
+      return 1;
+    }
+  }
+  if (js) {
     if (auto err = js->Start(); !err.empty()) {
       log::Fatal("Can't start JetStream: {}", err);
       return 1;
@@ -136,21 +152,7 @@ int main(int argc, char** argv) {
     if (js) js->Shutdown();
     return 1;
   }
-  // Monitoring starts once the server and JetStream run, so /healthz never
-  // says ok for a server that cannot take connections yet.
-  std::unique_ptr<monitor::Monitor> mon;
-  if (opts.https_port != 0) {
-    log::Warn("HTTPS monitoring (https_port) is not supported by Fjord and is ignored");
-  }
-  if (opts.http_port != 0) {
-    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), ToMonitorOptions(opts, js.get()));
-    if (auto err = mon->Start(); !err.empty()) {
-      log::Fatal("{}", err);
-      srv.Shutdown();
-      if (js) js->Shutdown();
-      return 1;
-    }
-  }
+  if (mon) mon->Serve();
   log::Info("Server is ready");
 
   asio::io_context signals_ctx(1);

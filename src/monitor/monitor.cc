@@ -293,7 +293,7 @@ Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
 
 Monitor::~Monitor() { Shutdown(); }
 
-std::string Monitor::Start() {
+std::string Monitor::Listen() {
   int port = opts_.port < 0 ? 0 : opts_.port;
   try {
     asio::ip::tcp::resolver resolver(ctx_);
@@ -311,6 +311,10 @@ std::string Monitor::Start() {
                        e.what());
   }
   log::Info("Starting http monitor on {}:{}", opts_.host, bound_port_);
+  return {};
+}
+
+void Monitor::Serve() {
   {
     std::lock_guard lock(cpu_mu_);
     cpu_at_ = std::chrono::steady_clock::now();
@@ -318,7 +322,6 @@ std::string Monitor::Start() {
   }
   Accept();
   thread_ = std::thread([this] { ctx_.run(); });
-  return {};
 }
 
 void Monitor::Shutdown() {

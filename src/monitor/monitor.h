@@ -50,8 +50,14 @@ class Monitor {
   Monitor(server::Server* srv, jetstream::JetStream* js, Options opts);
   ~Monitor();
 
-  // Binds and starts the thread. Error text on failure.
-  std::string Start();
+  // Binds the listener. Error text on failure. Called before the core
+  // server starts, as nats-server does, so a bad monitor address stops the
+  // server before it takes any client.
+  std::string Listen();
+  // Starts serving on the monitor's thread; requests that arrived since
+  // Listen() wait in the backlog until then, so /healthz never answers for
+  // a server that does not accept connections yet.
+  void Serve();
   void Shutdown();
   int bound_port() const { return bound_port_; }
 

@@ -82,7 +82,8 @@ class MonitorTest : public ::testing::Test {
     o.host = "127.0.0.1";
     o.port = -1;
     mon_ = std::make_unique<Monitor>(srv_.get(), nullptr, o);
-    ASSERT_EQ(mon_->Start(), "");
+    ASSERT_EQ(mon_->Listen(), "");
+    mon_->Serve();
   }
   void TearDown() override {
     mon_->Shutdown();
@@ -225,7 +226,7 @@ TEST_F(MonitorTest, PortInUseIsAnError) {
   o.host = "127.0.0.1";
   o.port = mon_->bound_port();
   Monitor second(srv_.get(), nullptr, o);
-  std::string err = second.Start();
+  std::string err = second.Listen();
   EXPECT_NE(err.find("monitor port"), std::string::npos) << err;
 }
 
