@@ -121,6 +121,10 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (old.sealed && !cfg.sealed) return bad("stream configuration update can not unseal a sealed stream");
   if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
+  // A mirror stays the mirror of the same origin from the same start, and a
+  // stream never becomes one.
+  if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"])
+    return ReplyError(js, m, type, MakeError(Err::StreamMirrorNotUpdatable));
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (auto e = s->Update(cfg); !e.ok()) return ReplyError(js, m, type, e);
   Json j = Typed(type);

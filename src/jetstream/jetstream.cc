@@ -3,12 +3,17 @@
 #include "base/log.h"
 #include "jetstream/api.h"
 #include "jetstream/consumer.h"
+#include "jetstream/sourcing.h"
 #include "jetstream/stream.h"
 #include "server/client.h"
 
 namespace fjord::jetstream {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(100);
+// Messages mirrors and sources copy per turn of the JetStream thread: a
+// large origin is caught up over many turns, with publishes and API
+// requests served in between.
+constexpr size_t kSourcingBudget = 4096;
 }
 
 JetStream::JetStream(server::Server* server, Options opts)
@@ -180,6 +185,15 @@ void JetStream::Drain() {
         break;
     }
   }
+  // Whatever the batch stored flows on to mirrors and sources now, and
+  // their writes share this batch's sync.
+  if (PumpSources(this, kSourcingBudget) && !sourcing_posted_) {
+    sourcing_posted_ = true;
+    asio::post(ctx_, [this] {
+      sourcing_posted_ = false;
+      Drain();
+    });
+  }
   size_t done = 0;
   for (const auto& m : batch) done += m.cost;
   batch.clear();
@@ -219,6 +233,9 @@ void JetStream::Tick() {
   server::Server::OutputBatch output;
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
+  // Origins that appeared, and the `active` times of StreamInfo, are
+  // looked at here too, not only when something is published.
+  PumpSources(this, kSourcingBudget);
   // Ticks may deliver or remove messages: make those durable like a batch.
   if (!after_sync_.empty()) Drain();
   timer_.expires_after(kTick);

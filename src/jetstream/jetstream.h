@@ -133,6 +133,7 @@ class JetStream {
   uint64_t api_errors_ = 0;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> interest_check_posted_{false};
+  bool sourcing_posted_ = false;  // a Drain to continue copying is queued
 
  public:
   // API handlers use these (JetStream thread only).

@@ -8,6 +8,7 @@
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
 #include "jetstream/jetstream.h"
+#include "jetstream/sourcing.h"
 #include "proto/parser.h"
 #include "store/env.h"
 
@@ -73,6 +74,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
   } else {
     s->RebuildDedupe();
   }
+  if (cfg.mirror || !cfg.sources.empty()) s->sourcing_ = std::make_unique<Sourcing>(s.get());
   return s;
 }
 
@@ -376,7 +378,11 @@ void Stream::NotifyConsumers() {
 
 ApiError Stream::Update(const StreamConfig& next) {
   bool resubscribe = next.subjects != cfg_.subjects;
+  bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
   cfg_ = next;
+  // Changed sources: positions are found again from the stored headers, so
+  // a source that stays resumes where it was and a new one starts.
+  if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
   store_->SetLimits(LimitsFor(cfg_));
   auto st = WriteMeta();
   if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
@@ -484,7 +490,9 @@ Json Stream::InfoJson(const std::string& subjects_filter, bool deleted_details) 
   j["created"] = FormatTime(created_);
   j["state"] = StateJson(subjects_filter, deleted_details);
   if (!js_->options().domain.empty()) j["domain"] = js_->options().domain;
-  j["ts"] = FormatTime(NowNs());
+  int64_t now = NowNs();
+  if (sourcing_) sourcing_->AddInfo(&j, now);
+  j["ts"] = FormatTime(now);
   return j;
 }
 

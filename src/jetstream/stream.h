@@ -14,6 +14,7 @@ namespace fjord::jetstream {
 
 class JetStream;
 class Consumer;
+class Sourcing;
 struct Inbound;
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -62,8 +63,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void OnConsumerAck(uint64_t seq);
   // Periodic work: age expiry, ephemeral consumer cleanup, redeliveries.
   void Tick(int64_t now);
+  // The copy state of a mirror or a stream with sources; null otherwise.
+  Sourcing* sourcing() { return sourcing_.get(); }
 
  private:
+  friend class Sourcing;  // stores copied messages like a publish does
   Stream(JetStream* js, StreamConfig cfg, int64_t created);
   bool AnyConsumerInterested(const std::string& subject) const;
   void RememberMsgId(std::string_view id, uint64_t seq, int64_t ts);
@@ -77,6 +81,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::unique_ptr<store::Store> store_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
   std::map<std::string, std::shared_ptr<Consumer>> consumers_;
+  std::unique_ptr<Sourcing> sourcing_;
 
   // Msg-id dedupe window. Ids are kept as 64-bit hashes, not strings: a
   // restart rebuilds the table from every message in the window (a million

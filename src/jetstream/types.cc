@@ -65,6 +65,33 @@ ApiError ConfigError(const std::string& text) {
   return MakeError(Err::StreamInvalidConfigF, {{"err", text}});
 }
 
+// Throws BadJson for type errors; returns an error for what this server
+// refuses (other accounts/domains, 2.10 subject transforms).
+std::optional<ApiError> ParseSource(const nlohmann::json& j, StreamSource* out) {
+  if (!j.is_object()) throw BadJson{"json: cannot unmarshal stream source"};
+  Get(j, "name", &out->name);
+  Get(j, "opt_start_seq", &out->opt_start_seq);
+  GetTime(j, "opt_start_time", &out->opt_start_time);
+  Get(j, "filter_subject", &out->filter_subject);
+  // Only streams of this server (same account) can be copied from: there
+  // is no route to another account's or domain's API here.
+  if (auto it = j.find("external"); it != j.end() && !it->is_null())
+    return ConfigError("external stream sources are not supported by this server");
+  if (auto it = j.find("subject_transforms"); it != j.end() && !it->is_null() &&
+                                                !(it->is_array() && it->empty()))
+    return ConfigError("subject transforms are not supported by this server");
+  return std::nullopt;
+}
+
+Json SourceJson(const StreamSource& s) {
+  Json j;
+  j["name"] = s.name;
+  if (s.opt_start_seq) j["opt_start_seq"] = s.opt_start_seq;
+  if (s.opt_start_time) j["opt_start_time"] = FormatTime(s.opt_start_time);
+  if (!s.filter_subject.empty()) j["filter_subject"] = s.filter_subject;
+  return j;
+}
+
 }  // namespace
 
 std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig* c) {
@@ -104,7 +131,20 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     if (auto it = j.find("consumer_limits"); it != j.end() && it->is_object()) c->consumer_limits = *it;
     if (auto it = j.find("placement"); it != j.end() && it->is_object()) c->placement = *it;
     GetMetadata(j, &c->metadata);
-    for (const char* unsupported : {"mirror", "sources", "republish", "subject_transform"}) {
+    if (auto it = j.find("mirror"); it != j.end() && !it->is_null()) {
+      StreamSource m;
+      if (auto e = ParseSource(*it, &m)) return e;
+      c->mirror = std::move(m);
+    }
+    if (auto it = j.find("sources"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) throw BadJson{"json: cannot unmarshal field sources"};
+      for (const auto& src : *it) {
+        StreamSource s;
+        if (auto e = ParseSource(src, &s)) return e;
+        c->sources.push_back(std::move(s));
+      }
+    }
+    for (const char* unsupported : {"republish", "subject_transform"}) {
       auto it = j.find(unsupported);
       if (it != j.end() && !it->is_null() && !(it->is_array() && it->empty()))
         return ConfigError(std::string(unsupported) + " is not supported by this server");
@@ -118,7 +158,28 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
 std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
   if (!ValidStreamName(c->name)) return MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}});
   if (c->description.size() > 4096) return ConfigError("stream description is too long, maximum allowed is 4096");
-  if (c->subjects.empty()) c->subjects.push_back(c->name);
+  if (c->mirror) {
+    // Checked before subjects get their default: a mirror has none.
+    if (!c->subjects.empty()) return MakeError(Err::MirrorWithSubjects);
+    if (!c->sources.empty()) return MakeError(Err::MirrorWithSources);
+    if (c->first_seq > 0) return MakeError(Err::MirrorWithFirstSeq);
+    if (!ValidStreamName(c->mirror->name)) return MakeError(Err::MirrorInvalidStreamName);
+    if (c->mirror->name == c->name) return ConfigError("stream mirror can not mirror itself");
+    if (!c->mirror->filter_subject.empty() && !proto::ValidSubscribeSubject(c->mirror->filter_subject))
+      return ConfigError("invalid mirror filter subject");
+  }
+  for (size_t i = 0; i < c->sources.size(); ++i) {
+    const auto& src = c->sources[i];
+    if (!ValidStreamName(src.name)) return MakeError(Err::SourceInvalidStreamName);
+    if (src.name == c->name) return ConfigError("stream source can not source itself");
+    if (!src.filter_subject.empty() && !proto::ValidSubscribeSubject(src.filter_subject))
+      return ConfigError("invalid source filter subject");
+    // The Nats-Stream-Source header names only the origin stream, so two
+    // sources from one stream could not be told apart at restart.
+    for (size_t k = 0; k < i; ++k)
+      if (c->sources[k].name == src.name) return MakeError(Err::SourceDuplicateDetected);
+  }
+  if (c->subjects.empty() && !c->mirror && c->sources.empty()) c->subjects.push_back(c->name);
   for (size_t i = 0; i < c->subjects.size(); ++i) {
     const auto& s = c->subjects[i];
     if (!proto::ValidSubscribeSubject(s)) return ConfigError("invalid subject");
@@ -140,7 +201,11 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
   if (c->num_replicas > 1) return MakeError(Err::StreamReplicasNotSupported);
   if (c->num_replicas < 0) return ConfigError("replicas > 1 not supported in non-clustered mode");
   if (c->duplicate_window < 0) return ConfigError("duplicates window can not be negative");
-  if (c->duplicate_window == 0) {
+  if (c->mirror) {
+    // A mirror takes no publishes, so it has no dedupe window (nats-server
+    // reports none).
+    c->duplicate_window = 0;
+  } else if (c->duplicate_window == 0) {
     c->duplicate_window = kDefaultDuplicateWindow;
     if (c->max_age > 0 && c->max_age < c->duplicate_window) c->duplicate_window = c->max_age;
   } else {
@@ -168,7 +233,7 @@ Json ToJson(const StreamConfig& c) {
   Json j;
   j["name"] = c.name;
   if (!c.description.empty()) j["description"] = c.description;
-  j["subjects"] = c.subjects;
+  if (!c.subjects.empty()) j["subjects"] = c.subjects;
   j["retention"] = c.retention == Retention::kLimits    ? "limits"
                    : c.retention == Retention::kInterest ? "interest"
                                                          : "workqueue";
@@ -182,7 +247,13 @@ Json ToJson(const StreamConfig& c) {
   j["storage"] = c.storage == Storage::kFile ? "file" : "memory";
   j["num_replicas"] = c.num_replicas;
   if (c.no_ack) j["no_ack"] = true;
-  j["duplicate_window"] = c.duplicate_window;
+  if (c.duplicate_window) j["duplicate_window"] = c.duplicate_window;
+  if (c.mirror) j["mirror"] = SourceJson(*c.mirror);
+  if (!c.sources.empty()) {
+    Json sources = Json::array();
+    for (const auto& s : c.sources) sources.push_back(SourceJson(s));
+    j["sources"] = std::move(sources);
+  }
   if (!c.placement.is_null()) j["placement"] = c.placement;
   // 2.10 fields only when set: clients check them against INFO's version.
   if (c.compression != "none") j["compression"] = c.compression;

@@ -18,6 +18,14 @@ enum class Retention { kLimits, kInterest, kWorkQueue };
 enum class Discard { kOld, kNew };
 enum class Storage { kFile, kMemory };
 
+// Where a mirror or source copies from: a stream of this server.
+struct StreamSource {
+  std::string name;
+  uint64_t opt_start_seq = 0;
+  int64_t opt_start_time = 0;  // unix ns; 0 = unset
+  std::string filter_subject;
+};
+
 struct StreamConfig {
   std::string name;
   std::string description;
@@ -46,6 +54,8 @@ struct StreamConfig {
   Json consumer_limits = Json::object();
   Json placement;  // kept as sent
   std::map<std::string, std::string> metadata;
+  std::optional<StreamSource> mirror;
+  std::vector<StreamSource> sources;
 };
 
 // Parses a StreamConfig request body; fills defaults. Unknown fields are

@@ -1,0 +1,256 @@
+#include "jetstream/sourcing.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "base/log.h"
+#include "jetstream/headers.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "proto/parser.h"
+
+namespace fjord::jetstream {
+namespace {
+
+constexpr std::string_view kSourceHeader = "Nats-Stream-Source";
+// Bytes of message copies held at once by one pass over a source.
+constexpr size_t kMaxPassBytes = 8 << 20;
+
+// `hdr` without any Nats-Stream-Source line: a message sourced twice (A
+// sources B which sources C) names only the stream it came from last, so
+// the resume scan finds the right position.
+std::string WithoutSourceHeader(std::string_view hdr) {
+  std::string out;
+  out.reserve(hdr.size());
+  size_t pos = 0;
+  while (pos < hdr.size()) {
+    size_t eol = hdr.find("\r\n", pos);
+    size_t end = eol == std::string_view::npos ? hdr.size() : eol + 2;
+    std::string_view line = hdr.substr(pos, end - pos);
+    bool is_source = line.size() > kSourceHeader.size() &&
+                     line.substr(0, kSourceHeader.size()) == kSourceHeader &&
+                     line[kSourceHeader.size()] == ':';
+    if (!is_source) out.append(line);
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq) {
+  size_t sp = value.find(' ');
+  if (sp == 0 || sp == std::string_view::npos) return false;
+  *origin = value.substr(0, sp);
+  std::string_view rest = value.substr(sp + 1);
+  size_t end = rest.find(' ');
+  if (end != std::string_view::npos) rest = rest.substr(0, end);
+  auto r = std::from_chars(rest.data(), rest.data() + rest.size(), *seq);
+  return r.ec == std::errc() && r.ptr == rest.data() + rest.size() && *seq > 0;
+}
+
+Sourcing::Sourcing(Stream* stream) : stream_(stream), mirror_(stream->config().mirror.has_value()) {
+  const StreamConfig& cfg = stream->config();
+  if (mirror_) {
+    sources_.emplace_back().cfg = *cfg.mirror;
+    // The mirror holds the origin's sequences: resume after its own last.
+    auto st = stream->store().State();
+    if (st.last_seq > 0) {
+      sources_[0].positioned = true;
+      sources_[0].next = st.last_seq + 1;
+    }
+    resumed_ = true;
+  } else {
+    for (const auto& s : cfg.sources) sources_.emplace_back().cfg = s;
+  }
+}
+
+void Sourcing::Resume() {
+  resumed_ = true;
+  // Newest first, until every source has found its latest message. A
+  // source that never delivered anything costs a walk over the whole
+  // stream, once per start (as in nats-server).
+  store::Store& store = stream_->store();
+  auto st = store.State();
+  size_t unresolved = sources_.size();
+  for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0 && unresolved > 0; --seq) {
+    auto m = store.Load(seq);
+    if (!m.ok() || m.value.hdr.empty()) continue;
+    std::string_view origin;
+    uint64_t origin_seq = 0;
+    if (!ParseStreamSourceHeader(GetHeader(m.value.hdr, kSourceHeader), &origin, &origin_seq)) continue;
+    for (auto& src : sources_) {
+      if (src.positioned || src.cfg.name != origin) continue;
+      src.positioned = true;
+      src.next = origin_seq + 1;
+      --unresolved;
+    }
+  }
+}
+
+uint64_t Sourcing::StartSeq(const Source& src, Stream& origin) const {
+  auto st = origin.store().State();
+  uint64_t first = st.msgs ? st.first_seq : st.last_seq + 1;
+  if (src.cfg.opt_start_seq > 0) return src.cfg.opt_start_seq;
+  if (src.cfg.opt_start_time != 0) return std::max(first, origin.store().FirstSeqSince(src.cfg.opt_start_time));
+  return std::max<uint64_t>(first, 1);
+}
+
+size_t Sourcing::Pump(size_t budget, int64_t now) {
+  if (!resumed_) Resume();
+  size_t used = 0;
+  for (auto& src : sources_) {
+    if (used >= budget) break;
+    used += PumpOne(src, budget - used, now);
+  }
+  return used;
+}
+
+size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
+  JetStream* js = stream_->js();
+  auto origin = js->FindStream(src.cfg.name);
+  if (!origin) {
+    src.missing = true;
+    src.origin.reset();
+    return 0;
+  }
+  store::Store& from = origin->store();
+  store::Store& to = stream_->store();
+  auto ost = from.State();
+  if (origin != src.origin.lock()) {
+    // The origin appeared, or was deleted and created again. A new origin
+    // whose sequences are behind our position starts over from its start.
+    if (src.positioned && !mirror_ && ost.last_seq + 1 < src.next) src.positioned = false;
+    src.origin = origin;
+  }
+  src.missing = false;
+  src.last_active = now;
+  if (!src.positioned) {
+    src.next = StartSeq(src, *origin);
+    src.positioned = true;
+  }
+  size_t used = 0;
+  bool touched = false;
+  if (mirror_) {
+    // Sequences before the start (or deleted in the origin before it was
+    // mirrored) are skipped so the mirror's sequences stay the origin's.
+    auto mst = to.State();
+    if (mst.last_seq + 1 > src.next) src.next = mst.last_seq + 1;
+    while (used < budget && mst.last_seq + 1 < src.next) {
+      auto r = to.SkipMsg();
+      if (!r.ok()) {
+        log::Error("JetStream mirror '{}': {}", stream_->name(), r.status.msg);
+        return used;
+      }
+      mst.last_seq = r.value;
+      ++used;
+      touched = true;
+    }
+    if (mst.last_seq + 1 < src.next) {
+      js->TouchStream(stream_->shared_from_this());
+      return used;
+    }
+  }
+  if (src.next <= ost.last_seq && used < budget) {
+    uint64_t end = std::min<uint64_t>(ost.last_seq, src.next + (budget - used) - 1);
+    std::vector<store::StoredMsg> msgs;
+    size_t bytes = 0;
+    const std::string& filter = src.cfg.filter_subject;
+    auto st = from.Scan(src.next, end, [&](const store::MsgView& m) {
+      if (!filter.empty() && !proto::SubjectMatches(m.subject, filter)) return true;
+      msgs.push_back({m.seq, m.ts, std::string(m.subject), std::string(m.hdr), std::string(m.data)});
+      bytes += m.subject.size() + m.hdr.size() + m.data.size();
+      if (bytes < kMaxPassBytes) return true;
+      end = m.seq;  // the rest waits for the next pass
+      return false;
+    });
+    if (!st.ok() && st.code != store::Errc::kCorrupt) {
+      log::Error("JetStream {} '{}': reading '{}': {}", mirror_ ? "mirror" : "source", stream_->name(),
+                 src.cfg.name, st.msg);
+      return used;
+    }
+    uint64_t last = to.State().last_seq;
+    for (const auto& m : msgs) {
+      store::Result<uint64_t> r;
+      if (mirror_) {
+        // Deleted or filtered-out origin sequences become gaps.
+        while (last + 1 < m.seq) {
+          auto skip = to.SkipMsg();
+          if (!skip.ok()) return used;
+          last = skip.value;
+          ++used;
+          touched = true;
+        }
+        r = to.Append(m.subject, m.hdr, m.data, m.ts);
+        if (r.ok()) last = r.value;
+      } else {
+        std::string hdr = AddHeaders(WithoutSourceHeader(m.hdr),
+                                     {{kSourceHeader, src.cfg.name + " " + std::to_string(m.seq)}});
+        // Sourced messages are stored at arrival time, as nats-server does.
+        r = to.Append(m.subject, hdr, m.data, now);
+      }
+      if (!r.ok()) {
+        log::Error("JetStream {} '{}': storing a message from '{}': {}", mirror_ ? "mirror" : "source",
+                   stream_->name(), src.cfg.name, r.status.msg);
+        // Resume at the message that failed on the next pass.
+        src.next = m.seq;
+        js->TouchStream(stream_->shared_from_this());
+        return used;
+      }
+      ++used;
+      touched = true;
+      stream_->new_messages_ = true;
+    }
+    if (mirror_) {
+      while (last < end) {
+        auto skip = to.SkipMsg();
+        if (!skip.ok()) return used;
+        last = skip.value;
+        ++used;
+        touched = true;
+      }
+    }
+    used += msgs.empty() ? 1 : 0;  // a pass over deleted/filtered messages still costs
+    src.next = end + 1;
+  }
+  if (touched) js->TouchStream(stream_->shared_from_this());
+  src.lag = from.NumPending(src.cfg.filter_subject, src.next);
+  return used;
+}
+
+void Sourcing::AddInfo(Json* info, int64_t now) const {
+  auto one = [&](const Source& s) {
+    Json j;
+    j["name"] = s.cfg.name;
+    j["lag"] = s.missing ? 0 : s.lag;
+    j["active"] = s.missing || s.last_active == 0 ? int64_t(-1) : now - s.last_active;
+    if (s.missing) j["error"] = MakeError(Err::StreamNotFound).ToJson();
+    return j;
+  };
+  if (mirror_) {
+    (*info)["mirror"] = one(sources_[0]);
+    return;
+  }
+  Json arr = Json::array();
+  for (const auto& s : sources_) arr.push_back(one(s));
+  (*info)["sources"] = std::move(arr);
+}
+
+bool PumpSources(JetStream* js, size_t budget) {
+  int64_t now = NowNs();
+  size_t left = budget;
+  // A few passes, so a chain (a mirror of a mirror) moves along in one turn.
+  for (int pass = 0; pass < 4 && left > 0; ++pass) {
+    size_t before = left;
+    for (auto& [name, s] : js->streams()) {
+      if (!s->sourcing()) continue;
+      size_t used = s->sourcing()->Pump(left, now);
+      left -= std::min(used, left);
+      if (left == 0) break;
+    }
+    if (left == before) break;
+  }
+  return left == 0;
+}
+
+}  // namespace fjord::jetstream
