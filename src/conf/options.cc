@@ -896,7 +896,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring
-    -ms,--https_port <port>          Use port for https monitoring
+    -ms,--https_port <port>          Use port for https monitoring (not supported by Fjord)
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to fjord-server process (ldm, stop, quit, term, reopen, reload)

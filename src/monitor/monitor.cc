@@ -434,8 +434,8 @@ Response Monitor::Varz() {
     if (!cfg->jetstream_domain.empty()) c["domain"] = cfg->jetstream_domain;
     jsj["config"] = c;
     // Usage lives on the JetStream thread; /jsz has it exactly. The stats
-    // here come from the same snapshot.
-    auto snap = Jsz("");
+    // here come from the same snapshot, without the per-stream walk.
+    auto snap = Jsz("", true);
     if (snap.status == 200) {
       Json s = Json::parse(snap.body);
       Json stats;
@@ -619,7 +619,7 @@ Response Monitor::Subsz(const std::string& query) {
   return JsonResponse(j);
 }
 
-Response Monitor::Jsz(const std::string& query) {
+Response Monitor::Jsz(const std::string& query, bool usage_only) {
   auto q = ParseQuery(query);
   bool consumers = DecodeBool(q, "consumers");
   bool streams = consumers || DecodeBool(q, "streams");
@@ -650,15 +650,17 @@ Response Monitor::Jsz(const std::string& query) {
   auto done = std::make_shared<std::promise<Json>>();
   auto fut = done->get_future();
   jetstream::JetStream* js = js_;
-  asio::post(js->ctx(), [js, done, streams, consumers, config] {
+  asio::post(js->ctx(), [js, done, streams, consumers, config, usage_only] {
     Json r;
     uint64_t messages = 0, bytes = 0;
     Json details = Json::array();
     for (auto& [name, s] : js->streams()) {
-      Json info = s->InfoJson();
-      messages += info["state"].value("messages", uint64_t(0));
-      bytes += info["state"].value("bytes", uint64_t(0));
+      if (usage_only) break;
+      auto st = s->store().State();
+      messages += st.msgs;
+      bytes += st.bytes;
       if (!streams) continue;
+      Json info = s->InfoJson();
       Json d;
       d["name"] = name;
       d["created"] = info["created"];

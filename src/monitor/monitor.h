@@ -70,7 +70,9 @@ class Monitor {
   Response Varz();
   Response Connz(const std::string& query);
   Response Subsz(const std::string& query);
-  Response Jsz(const std::string& query);
+  // `usage_only`: memory, storage and API counts, without visiting streams
+  // (for /varz, which tools scrape often).
+  Response Jsz(const std::string& query, bool usage_only = false);
   Response Healthz(const std::string& query);
   double CpuPercent();
 
