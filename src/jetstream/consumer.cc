@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <asio.hpp>
 #include <deque>
 #include <map>
@@ -46,17 +47,26 @@ std::string RandomToken(size_t n) {
   return s;
 }
 
-// Splits an ack subject into tokens.
-std::vector<std::string_view> Tokens(std::string_view s) {
-  std::vector<std::string_view> out;
+// Splits an ack subject into at most 12 tokens without allocating (an ack
+// is parsed for every message); `n` is the count, 13 when there are more.
+struct AckTokens {
+  std::array<std::string_view, 12> t;
+  size_t n = 0;
+  size_t size() const { return n; }
+  std::string_view operator[](size_t i) const { return t[i]; }
+};
+
+AckTokens Tokens(std::string_view s) {
+  AckTokens out;
   size_t start = 0;
   for (;;) {
     size_t dot = s.find('.', start);
-    if (dot == std::string_view::npos) {
-      out.push_back(s.substr(start));
+    if (out.n == out.t.size()) {
+      ++out.n;
       return out;
     }
-    out.push_back(s.substr(start, dot - start));
+    out.t[out.n++] = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (dot == std::string_view::npos) return out;
     start = dot + 1;
   }
 }
