@@ -67,24 +67,38 @@ Sourcing::Sourcing(Stream* stream) : stream_(stream), mirror_(stream->config().m
 
 void Sourcing::Resume() {
   resumed_ = true;
-  // Newest first, until every source has found its latest message. A
-  // source that never delivered anything costs a walk over the whole
-  // stream, once per start (as in nats-server).
+  // Newest first, until every source has found its latest message: windows
+  // of sequences from the end, each read with one sequential Scan (the
+  // newest header of a window wins). A source that never delivered
+  // anything costs one pass over the whole stream per start, as in
+  // nats-server.
+  constexpr uint64_t kWindow = 4096;
   store::Store& store = stream_->store();
   auto st = store.State();
+  if (st.msgs == 0) return;
   size_t unresolved = sources_.size();
-  for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0 && unresolved > 0; --seq) {
-    auto m = store.Load(seq);
-    if (!m.ok() || m.value.hdr.empty()) continue;
-    std::string_view origin;
-    uint64_t origin_seq = 0;
-    if (!ParseStreamSourceHeader(GetHeader(m.value.hdr, kSourceHeader), &origin, &origin_seq)) continue;
-    for (auto& src : sources_) {
-      if (src.positioned || src.cfg.name != origin) continue;
-      src.positioned = true;
-      src.next = origin_seq + 1;
+  for (uint64_t hi = st.last_seq; hi >= st.first_seq && unresolved > 0;) {
+    uint64_t lo = hi - st.first_seq + 1 > kWindow ? hi - kWindow + 1 : st.first_seq;
+    std::vector<uint64_t> found(sources_.size(), 0);
+    auto scan = store.Scan(lo, hi, [&](const store::MsgView& m) {
+      if (m.hdr.empty()) return true;
+      std::string_view origin;
+      uint64_t origin_seq = 0;
+      if (!ParseStreamSourceHeader(GetHeader(m.hdr, kSourceHeader), &origin, &origin_seq)) return true;
+      for (size_t i = 0; i < sources_.size(); ++i)
+        if (!sources_[i].positioned && sources_[i].cfg.name == origin) found[i] = origin_seq;
+      return true;
+    });
+    if (!scan.ok() && scan.code != store::Errc::kCorrupt)
+      log::Error("JetStream stream '{}': finding source positions: {}", stream_->name(), scan.msg);
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      if (found[i] == 0) continue;
+      sources_[i].positioned = true;
+      sources_[i].next = found[i] + 1;
       --unresolved;
     }
+    if (lo == st.first_seq) break;
+    hi = lo - 1;
   }
 }
 
@@ -214,7 +228,6 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
     src.next = end + 1;
   }
   if (touched) js->TouchStream(stream_->shared_from_this());
-  src.lag = from.NumPending(src.cfg.filter_subject, src.next);
   return used;
 }
 
@@ -222,7 +235,12 @@ void Sourcing::AddInfo(Json* info, int64_t now) const {
   auto one = [&](const Source& s) {
     Json j;
     j["name"] = s.cfg.name;
-    j["lag"] = s.missing ? 0 : s.lag;
+    // Counted when asked for, not after every pass: a filtered count walks
+    // the origin's subject index.
+    auto origin = s.origin.lock();
+    uint64_t lag = 0;
+    if (!s.missing && origin && s.positioned) lag = origin->store().NumPending(s.cfg.filter_subject, s.next);
+    j["lag"] = lag;
     j["active"] = s.missing || s.last_active == 0 ? int64_t(-1) : now - s.last_active;
     if (s.missing) j["error"] = MakeError(Err::StreamNotFound).ToJson();
     return j;

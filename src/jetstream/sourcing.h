@@ -49,7 +49,6 @@ class Sourcing {
     std::weak_ptr<Stream> origin;
     bool missing = true;      // the origin does not exist (yet)
     int64_t last_active = 0;  // last time the origin was looked at
-    uint64_t lag = 0;
   };
   // Sources only: finds each source's position from the newest
   // Nats-Stream-Source header naming it.

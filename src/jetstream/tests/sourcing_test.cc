@@ -123,6 +123,28 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
 }
 
+TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
+  auto o = Origin();
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(o->store().Append("o.a", "", "x", NowNs()).ok());
+  StreamConfig c;
+  c.name = "S";
+  c.subjects = {"s.>"};
+  c.sources = {Src("O")};
+  auto s = Add(c);
+  s->sourcing()->Pump(100, NowNs());
+  // More own publishes after the last sourced message than one backward
+  // window (4096) holds.
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(s->store().Append("s.own", "", "y", NowNs()).ok());
+  ASSERT_TRUE(o->store().Append("o.a", "", "11", NowNs()).ok());
+  Sourcing again(s.get());
+  again.Pump(100, NowNs());
+  auto st = s->store().State();
+  EXPECT_EQ(st.msgs, 5011u);
+  auto last = s->store().Load(st.last_seq);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11");
+}
+
 TEST_F(SourcingTest, ConfigRules) {
   StreamConfig c = Mirror("M", "O");
   c.subjects = {"m"};
