@@ -1,6 +1,7 @@
 #include "jetstream/api.h"
 
 #include <algorithm>
+#include <set>
 
 #include "base/log.h"
 #include "jetstream/api_common.h"
@@ -61,6 +62,30 @@ std::optional<ApiError> CheckOverlap(JetStream* js, const StreamConfig& cfg) {
   return std::nullopt;
 }
 
+// True if following mirror and sources from `cfg` through the existing
+// streams leads back to it: each stream would copy the other's copies
+// forever. Checked on every create and update, so the edge that would
+// close a cycle is the one refused.
+bool SourcingCycle(JetStream* js, const StreamConfig& cfg) {
+  std::vector<std::string> todo;
+  std::set<std::string> seen;
+  auto follow = [&](const StreamConfig& c) {
+    if (c.mirror) todo.push_back(c.mirror->name);
+    for (const auto& src : c.sources) todo.push_back(src.name);
+  };
+  follow(cfg);
+  while (!todo.empty()) {
+    std::string next = std::move(todo.back());
+    todo.pop_back();
+    if (next == cfg.name) return true;
+    if (!seen.insert(next).second) continue;
+    if (auto s = js->FindStream(next)) follow(s->config());
+  }
+  return false;
+}
+
+ApiError CycleError() { return MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}); }
+
 void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   const char* type = "stream_create_response";
   nlohmann::json body;
@@ -82,6 +107,7 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
     return ReplyOk(js, m, j);
   }
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
+  if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
   const auto& o = js->options();
   if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
     return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
@@ -125,6 +151,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   // stream never becomes one.
   if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"])
     return ReplyError(js, m, type, MakeError(Err::StreamMirrorNotUpdatable));
+  if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (auto e = s->Update(cfg); !e.ok()) return ReplyError(js, m, type, e);
   Json j = Typed(type);

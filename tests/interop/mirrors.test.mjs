@@ -229,6 +229,19 @@ describe("mirrors and sources", () => {
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.equal(r.config.sources.length, 2);
 
+      // A stream that would copy its own copies back is refused, whichever
+      // edge closes the cycle.
+      r = await create({ name: "CA", subjects: ["ca.>"], sources: [{ name: "CB" }] });
+      assert.equal(r.error, undefined);
+      r = await create({ name: "CB", subjects: ["cb.>"], sources: [{ name: "CA" }] });
+      expectErr(r, 10052, "cycle on create");
+      assert.equal(r.error.description, "detected cycle");
+      r = await create({ name: "CB", subjects: ["cb.>"] });
+      assert.equal(r.error, undefined);
+      r = await api(nc, "STREAM.UPDATE.CB", { name: "CB", subjects: ["cb.>"], sources: [{ name: "CA" }] },
+        "stream_update_response");
+      expectErr(r, 10052, "cycle on update");
+
       // nats-server 2.9.10 accepts these (later servers reject most of them);
       // Fjord rejects them, as README "Differences" says.
       const lax = [
