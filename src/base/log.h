@@ -5,6 +5,7 @@
 // dropped unless enabled (`-D`, `-V`), and the check is a relaxed atomic load,
 // so a disabled trace costs nothing but the branch.
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,10 @@ enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kFatal };
 // `utc` prints timestamps in UTC instead of local time (`logtime_utc`).
 // Returns false (and keeps the previous sink) if the file cannot be opened.
 bool Configure(const std::string& file, bool debug, bool trace, bool timestamps = true, bool utc = false);
+
+// Rotates the log file once it reaches `size_limit` bytes (0 = never),
+// keeping at most `max_num` rotated files (0 = all). Only for a log file.
+void SetRotation(int64_t size_limit, int max_num);
 
 bool DebugEnabled();
 bool TraceEnabled();
