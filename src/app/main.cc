@@ -93,6 +93,7 @@ monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream:
 }
 
 bool ConfigureLogging(const conf::ServerOptions& o) {
+  log::SetRotation(o.log_size_limit, o.log_max_num);
   return log::Configure(o.log_file, o.debug, o.trace, o.logtime, o.logtime_utc);
 }
 
@@ -157,6 +158,11 @@ int main(int argc, char** argv) {
 
   asio::io_context signals_ctx(1);
   asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
+  // `--signal reopen` (logrotate) and `--signal ldm`, as nats-server.
+  signals.add(SIGUSR1);
+  signals.add(SIGUSR2);
+  asio::steady_timer lame_duck(signals_ctx);
+  bool in_lame_duck = false;
   std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
                                                                     int sig) {
     if (ec) return;
@@ -169,6 +175,30 @@ int main(int argc, char** argv) {
         ConfigureLogging(opts);
         srv.Reload(ToServerConfig(opts));
         log::Info("Reloaded server configuration");
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (sig == SIGUSR1) {
+      if (!ConfigureLogging(opts)) log::Error("Could not reopen log file {}", opts.log_file);
+      log::Info("File log re-opened");
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (sig == SIGUSR2) {
+      // A single server has no peers to hand clients to: stop taking new
+      // ones, let the open ones finish for the grace period, then shut down
+      // (all at once, not spread over lame_duck_duration).
+      if (!in_lame_duck) {
+        in_lame_duck = true;
+        log::Info("Entering lame duck mode, stop accepting new clients");
+        srv.StopAccepting();
+        lame_duck.expires_after(opts.lame_duck_grace_period);
+        lame_duck.async_wait([&](const asio::error_code& e) {
+          if (e) return;
+          log::Info("Lame duck grace period over, shutting down");
+          signals_ctx.stop();
+        });
       }
       signals.async_wait(on_signal);
       return;

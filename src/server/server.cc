@@ -306,6 +306,14 @@ void Server::FlushDirty() {
   if (t_dirty.empty()) t_dirty.swap(dirty);  // keep the capacity
 }
 
+void Server::StopAccepting() {
+  if (!acceptor_) return;
+  asio::post(*contexts_[0], [this] {
+    asio::error_code ec;
+    acceptor_->close(ec);
+  });
+}
+
 void Server::Shutdown() {
   if (shutting_down_.exchange(true)) {
     return;

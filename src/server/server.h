@@ -46,6 +46,8 @@ class Server {
   std::string Start();
   // Stops accepting, closes every client, joins the threads.
   void Shutdown();
+  // Lame duck mode: refuses new connections, keeps serving the open ones.
+  void StopAccepting();
   // Blocks until Shutdown() has completed.
   void Wait();
 

@@ -1,10 +1,12 @@
 // SIGHUP reloads the config file: a changed authorization applies to new
 // connections, and connections whose credentials were revoked are closed
-// (as nats-server does), while the server keeps running.
+// (as nats-server does), while the server keeps running. SIGUSR1
+// (`--signal reopen`, what logrotate sends) reopens the log file.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import path from "node:path";
 import { errors } from "@nats-io/transport-node";
 import { startServer, sleep, waitFor, logsOnFailure } from "./lib/server.mjs";
 import { connectTo } from "./lib/client.mjs";
@@ -37,6 +39,30 @@ describe("config reload", () => {
       await waitFor(async () => { await Promise.race([beforeClosed, sleep(100)]); return before.isClosed(); },
         5000, "the old connection to be closed");
       await after.close();
+    } finally {
+      await srv.stop();
+    }
+  }));
+
+  test("SIGUSR1 reopens the log file and the server keeps serving", logsOnFailure(async () => {
+    let logFile;
+    const srv = await startServer({
+      config: ({ tmp }) => {
+        logFile = path.join(tmp, "server.log");
+        return `logfile: "${logFile}"\n`;
+      },
+      jetstream: false,
+    });
+    try {
+      await waitFor(() => fs.existsSync(logFile) && fs.readFileSync(logFile, "utf8").includes("Server is ready"),
+        5000, "the server to log to its file");
+      fs.renameSync(logFile, logFile + ".1");  // what logrotate does before signalling
+      srv.child.kill("SIGUSR1");
+      await waitFor(() => fs.existsSync(logFile) && /File log re-opened/.test(fs.readFileSync(logFile, "utf8")),
+        5000, "a new log file saying it was re-opened");
+      const nc = await connectTo(srv);
+      await nc.flush();
+      await nc.close();
     } finally {
       await srv.stop();
     }
