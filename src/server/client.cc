@@ -57,8 +57,8 @@ void Client::Start(bool reject) {
   // nats-server pre-fills verbose and pedantic as true before CONNECT.
   verbose_ = true;
   pedantic_ = true;
-  start_ = last_in_ = Clock::now();
-  last_in_ticks_.store(last_in_.time_since_epoch().count(), std::memory_order_relaxed);
+  start_ = Clock::now();
+  NoteInput(start_);
   auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
   Queue(server_->InfoLine(cid_, ip_));
@@ -99,8 +99,7 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
     return;
   }
   rend_ += n;
-  last_in_ = Clock::now();
-  last_in_ticks_.store(last_in_.time_since_epoch().count(), std::memory_order_relaxed);
+  NoteInput(Clock::now());
   Process();
   Server::FlushDirty();
   // Give back a buffer that grew for one large message.
@@ -507,11 +506,11 @@ Client::Stats Client::GetStats(bool with_subs) {
   s.port = port_;
   s.start = created_;
   // The steady clock's idea of the last read, moved onto the wall clock.
-  auto ticks = last_in_ticks_.load(std::memory_order_relaxed);
-  auto since = ticks ? Clock::now() - Clock::time_point(Clock::duration(ticks)) : Clock::duration(0);
-  s.last_activity = ticks ? std::chrono::system_clock::now() -
-                                std::chrono::duration_cast<std::chrono::system_clock::duration>(since)
-                          : created_;
+  bool started = last_in_.load(std::memory_order_relaxed) != 0;
+  s.last_activity = started ? std::chrono::system_clock::now() -
+                                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                      Clock::now() - LastIn())
+                            : created_;
   s.in_msgs = in_msgs_.load(std::memory_order_relaxed);
   s.in_bytes = in_bytes_.load(std::memory_order_relaxed);
   {
@@ -607,7 +606,7 @@ void Client::Tick() {
     auto interval = std::chrono::milliseconds(cfg_->ping_interval_ms);
     next_ping_ = now + interval;
     // Skip the PING if the client has been talking to us recently.
-    bool recent = pings_out_ == 0 && now - last_in_ < interval && now - start_ > interval;
+    bool recent = pings_out_ == 0 && now - LastIn() < interval && now - start_ > interval;
     if (!recent) {
       if (pings_out_ + 1 > cfg_->ping_max) {
         SendErrAndClose("Stale Connection");

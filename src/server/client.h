@@ -136,9 +136,13 @@ class Client : public std::enable_shared_from_this<Client> {
   // Keep-alive and deadlines (owner thread).
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
-  Clock::time_point last_in_;
-  // last_in_ for other threads (the monitor).
-  std::atomic<Clock::rep> last_in_ticks_{0};
+  // Time of the last read, in Clock ticks; atomic because the monitor reads
+  // it from its own thread (0 until Start).
+  std::atomic<Clock::rep> last_in_{0};
+  Clock::time_point LastIn() const {
+    return Clock::time_point(Clock::duration(last_in_.load(std::memory_order_relaxed)));
+  }
+  void NoteInput(Clock::time_point t) { last_in_.store(t.time_since_epoch().count(), std::memory_order_relaxed); }
   // CONNECT's name, lang and version, for the monitor.
   std::mutex info_mu_;
   std::string name_, lang_, version_;  // guarded by info_mu_
