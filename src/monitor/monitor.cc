@@ -179,6 +179,19 @@ const char* StatusText(int status) {
   }
 }
 
+// One subscription as /connz?subs=detail and (with its account)
+// /subsz?subs=1 list it.
+Json SubDetail(const server::Client::SubInfo& sub, uint64_t cid, bool with_account) {
+  Json d;
+  if (with_account) d["account"] = "$G";
+  d["subject"] = sub.subject;
+  if (!sub.queue.empty()) d["qgroup"] = sub.queue;
+  d["sid"] = sub.sid;
+  d["msgs"] = sub.msgs;
+  d["cid"] = cid;
+  return d;
+}
+
 }  // namespace
 
 std::string FormatUptime(std::chrono::nanoseconds d) {
@@ -555,13 +568,7 @@ Response Monitor::Connz(const std::string& query) {
           sl.push_back(sub.subject);
           continue;
         }
-        Json d;
-        d["subject"] = sub.subject;
-        if (!sub.queue.empty()) d["qgroup"] = sub.queue;
-        d["sid"] = sub.sid;
-        d["msgs"] = sub.msgs;
-        d["cid"] = s.cid;
-        sl.push_back(d);
+        sl.push_back(SubDetail(sub, s.cid, false));
       }
       c[detail ? "subscriptions_list_detail" : "subscriptions_list"] = sl;
     }
@@ -601,14 +608,7 @@ Response Monitor::Subsz(const std::string& query) {
       auto s = c->GetStats(true);
       for (const auto& sub : s.subs) {
         if (total++ < size_t(offset) || list.size() >= size_t(limit)) continue;
-        Json d;
-        d["account"] = "$G";
-        d["subject"] = sub.subject;
-        if (!sub.queue.empty()) d["qgroup"] = sub.queue;
-        d["sid"] = sub.sid;
-        d["msgs"] = sub.msgs;
-        d["cid"] = s.cid;
-        list.push_back(d);
+        list.push_back(SubDetail(sub, s.cid, true));
       }
     }
     j["total"] = total;
