@@ -63,6 +63,17 @@ bool TraceEnabled() { return g_trace.load(std::memory_order_relaxed); }
 
 namespace {
 
+// Broken-down time in the configured zone (local, or UTC with logtime_utc).
+tm Calendar(time_t secs) {
+  tm t;
+  if (g_utc) {
+    gmtime_r(&secs, &t);
+  } else {
+    localtime_r(&secs, &t);
+  }
+  return t;
+}
+
 std::string Format(Level level, std::string_view msg) {
   std::string line;
   line.reserve(msg.size() + 48);
@@ -70,12 +81,7 @@ std::string Format(Level level, std::string_view msg) {
   if (g_timestamps) {
     timeval tv;
     gettimeofday(&tv, nullptr);
-    tm t;
-    if (g_utc) {
-      gmtime_r(&tv.tv_sec, &t);
-    } else {
-      localtime_r(&tv.tv_sec, &t);
-    }
+    tm t = Calendar(tv.tv_sec);
     line += fmt::format("{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06} ", t.tm_year + 1900, t.tm_mon + 1,
                         t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, tv.tv_usec);
   }
@@ -91,12 +97,7 @@ std::string Format(Level level, std::string_view msg) {
 void Rotate() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  if (g_utc) {
-    gmtime_r(&ts.tv_sec, &t);
-  } else {
-    localtime_r(&ts.tv_sec, &t);
-  }
+  tm t = Calendar(ts.tv_sec);
   std::string backup = fmt::format("{}.{:04}.{:02}.{:02}.{:02}.{:02}.{:02}.{:09}", g_path, t.tm_year + 1900,
                                    t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec);
   std::fclose(g_out);
