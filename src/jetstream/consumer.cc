@@ -172,8 +172,20 @@ struct Consumer::Impl {
   bool closed = false;
   std::unique_ptr<asio::steady_timer> timer;
   int64_t timer_at = 0;
+  bool changed = false;  // state changed since JetStream last flushed it
 
   Impl() = default;
+
+  // The consumer store, for a change of state. The change is told state:
+  // JetStream hands it to the OS at the end of the batch (FlushState), before
+  // the batch's deliveries reach a socket, whether or not anyone waits.
+  store::ConsumerStore& Change() {
+    if (!changed) {
+      changed = true;
+      js->NoteConsumerChanged(self->shared_from_this());
+    }
+    return *cs;
+  }
 
   std::shared_ptr<Stream> StreamPtr() { return stream->shared_from_this(); }
   bool Paused(int64_t now) const { return cfg.pause_until > now; }
@@ -408,8 +420,8 @@ struct Consumer::Impl {
       if (n.dc > 1) rdc[m.seq] = n.dc;
       SetDeadline(m.seq, p, now + AckWaitFor(n.dc));
     }
-    cs->UpdateDelivered(dseq, m.seq, n.dc, now);
-    if (AckNone()) cs->UpdateAcks(dseq, m.seq);
+    Change().UpdateDelivered(dseq, m.seq, n.dc, now);
+    if (AckNone()) Change().UpdateAcks(dseq, m.seq);
     std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream->name(), name, n.dc, m.seq, dseq,
                                     m.ts, NumPending());
     if (cfg.headers_only) {
@@ -590,9 +602,12 @@ struct Consumer::Impl {
       if (ec) return;
       auto c = weak.lock();
       if (!c) return;
+      // Redeliveries leave as one batch, after their records were written.
+      server::Server::OutputBatch output;
       c->impl_->timer_at = 0;
       c->impl_->ProcessTimers(NowNs());
       c->impl_->TryDeliver();
+      c->impl_->js->FlushConsumers();
     });
   }
 
@@ -650,7 +665,7 @@ struct Consumer::Impl {
     if (it == pending.end()) return false;
     uint64_t d = it->second.dseq;
     DropPending(seq);
-    cs->UpdateAcks(d, seq);
+    Change().UpdateAcks(d, seq);
     return true;
   }
 
@@ -738,9 +753,11 @@ struct Consumer::Impl {
           SetDeadline(seq, it->second, 0);
         } else if (delay > 0) {
           SetDeadline(seq, it->second, now + delay);
+          Change().UpdateDue(seq, now + delay);
         } else {
           SetDeadline(seq, it->second, 0);
           rdq.insert(seq);
+          Change().UpdateDue(seq, now);
         }
       }
       confirm_now();
@@ -751,7 +768,9 @@ struct Consumer::Impl {
       auto it = pending.find(seq);
       if (it != pending.end() && it->second.deadline) {
         auto dcit = rdc.find(seq);
-        SetDeadline(seq, it->second, now + AckWaitFor(dcit == rdc.end() ? 1 : dcit->second));
+        int64_t due = now + AckWaitFor(dcit == rdc.end() ? 1 : dcit->second);
+        SetDeadline(seq, it->second, due);
+        Change().UpdateDue(seq, due);
       }
       confirm_now();
       return;
@@ -917,7 +936,8 @@ struct Consumer::Impl {
       auto it = rdc.find(seq);
       uint64_t count = it == rdc.end() ? 1 : it->second;
       if (cfg.max_deliver > 0 && int64_t(count) >= cfg.max_deliver) continue;
-      SetDeadline(seq, mine, p.ts + AckWaitFor(count));
+      // A NAK or +WPI before the restart set its own due time.
+      SetDeadline(seq, mine, p.due ? p.due : p.ts + AckWaitFor(count));
     }
   }
 
@@ -937,7 +957,7 @@ struct Consumer::Impl {
       changed = true;
     }
     if (pending.empty()) adflr = dseq;
-    if (changed) cs->Reset(State());
+    if (changed) Change().Reset(State());
   }
 
   void SubscribeFlowControl() {
@@ -1111,6 +1131,14 @@ bool Consumer::InactiveExpired(int64_t now) const {
 }
 
 void Consumer::SyncState(std::function<void(store::Status)> done) { impl_->cs->Sync(std::move(done)); }
+
+void Consumer::FlushState() {
+  Impl& m = *impl_;
+  m.changed = false;
+  if (m.closed) return;
+  auto st = m.cs->Flush();
+  if (!st.ok()) log::Error("JetStream can not write the state of consumer '{} > {}': {}", m.stream->name(), m.name, st.msg);
+}
 
 void Consumer::Delete() {
   Impl& m = *impl_;

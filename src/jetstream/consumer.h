@@ -59,6 +59,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // Makes every state change so far durable (ConsumerStore::Sync); called
   // by JetStream at the end of a batch for consumers passed to AfterSync.
   void SyncState(std::function<void(store::Status)> done);
+  // Writes every state change so far to the OS and queues its fsync
+  // (ConsumerStore::Flush); JetStream calls it at the end of each batch for
+  // the consumers that asked with NoteConsumerChanged.
+  void FlushState();
 
   // Removes the consumer's state from disk.
   void Delete();

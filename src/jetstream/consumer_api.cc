@@ -42,8 +42,10 @@ std::string EphemeralName() {
   return s;
 }
 
+// Ephemeral consumers of file streams are stored too, as nats-server does:
+// a restart must not cut a reader off in the middle of a stream.
 bool UsesMemoryStore(const Stream& s, const ConsumerConfig& cfg) {
-  return s.config().storage == Storage::kMemory || cfg.mem_storage || !cfg.is_durable();
+  return s.config().storage == Storage::kMemory || cfg.mem_storage;
 }
 
 std::string ObsDir(JetStream* js, const Stream& s) { return js->StreamDir(s.name()) + "/obs"; }
@@ -55,9 +57,7 @@ store::Result<std::unique_ptr<store::ConsumerStore>> OpenStore(JetStream* js, St
   std::string obs = ObsDir(js, s);
   auto st = store::CreateDirsDurably(js->env(), obs);
   if (!st.ok()) return {st, nullptr};
-  return store::OpenFileConsumerStore(js->env(), obs + "/" + name,
-                                      js->options().sync_always ? store::SyncMode::kAlways
-                                                                : store::SyncMode::kInterval);
+  return store::OpenFileConsumerStore(js->env(), obs + "/" + name, js->consumer_sync());
 }
 
 // Replies once the new consumer's state is durable.
@@ -304,9 +304,7 @@ void RecoverConsumers(JetStream* js, Stream* stream) {
   for (const auto& dir_name : names.value) {
     std::string dir = obs + "/" + dir_name;
     if (!js->env()->IsDir(dir)) continue;
-    auto cs = store::OpenFileConsumerStore(js->env(), dir,
-                                           js->options().sync_always ? store::SyncMode::kAlways
-                                                                     : store::SyncMode::kInterval);
+    auto cs = store::OpenFileConsumerStore(js->env(), dir, js->consumer_sync());
     if (!cs.ok()) {
       log::Error("JetStream can not open consumer '{} > {}': {}", stream->name(), dir_name, cs.status.msg);
       continue;

@@ -45,6 +45,8 @@ std::string JetStream::Start() {
   log::Info("  Max Storage:     {}", opts_.max_store < 0 ? std::string("unlimited") : std::to_string(opts_.max_store));
   log::Info("  Durability:      {}", opts_.sync_always ? "fsync before every acknowledgement (group commit)"
                                                          : "acknowledge after write, fsync every interval");
+  consumer_sync_ = store::NewConsumerSync(opts_.sync_always ? store::SyncMode::kAlways : store::SyncMode::kInterval,
+                                          opts_.sync_interval_ns);
   auto names = env_->ListDir(root);
   if (!names.ok()) return "can not list " + root + ": " + names.status.msg;
   for (const auto& name : names.value) {
@@ -225,6 +227,14 @@ void JetStream::Drain() {
     stream->store().Sync(done);
     for (auto& c : p.consumers) c->SyncState(done);
   }
+  FlushConsumers();
+}
+
+void JetStream::FlushConsumers() {
+  // FlushState may not add to the list, but swap first all the same.
+  auto changed = std::move(changed_consumers_);
+  changed_consumers_.clear();
+  for (auto& c : changed) c->FlushState();
 }
 
 void JetStream::Tick() {
@@ -238,6 +248,7 @@ void JetStream::Tick() {
   PumpSources(this, kSourcingBudget);
   // Ticks may deliver or remove messages: make those durable like a batch.
   if (!after_sync_.empty()) Drain();
+  FlushConsumers();
   timer_.expires_after(kTick);
   timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) Tick();
@@ -251,6 +262,7 @@ void JetStream::CheckPushInterest() {
   for (auto& [name, s] : streams_)
     for (auto& [cname, c] : s->consumers()) c->OnSubscribed();
   if (!after_sync_.empty()) Drain();
+  FlushConsumers();
 }
 
 void JetStream::HandleApi(Inbound& m) {

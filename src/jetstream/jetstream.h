@@ -20,6 +20,7 @@
 #include "jetstream/types.h"
 #include "server/server.h"
 #include "store/env.h"
+#include "store/store.h"
 
 namespace fjord::jetstream {
 
@@ -84,6 +85,18 @@ class JetStream {
   void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
                  std::shared_ptr<Consumer> c = nullptr);
 
+  // A consumer's state changed in this batch: it is written out (Consumer::
+  // FlushState) by FlushConsumers at the end of the batch.
+  void NoteConsumerChanged(std::shared_ptr<Consumer> c) { changed_consumers_.push_back(std::move(c)); }
+  // Ends a piece of JetStream-thread work that may have changed consumer
+  // state (a batch, a tick, a consumer timer): every change so far goes to
+  // the OS before the work's output reaches a socket (call it inside the
+  // work's Server::OutputBatch), and is fsynced by the consumers' group
+  // commit (kAlways) or the next interval fsync.
+  void FlushConsumers();
+  // The fsync thread shared by all consumer stores.
+  const std::shared_ptr<store::GroupCommit>& consumer_sync() const { return consumer_sync_; }
+
   std::string StreamDir(const std::string& name) const;
   // Usage across all streams, for account info and limits.
   uint64_t MemoryUsed() const;
@@ -127,6 +140,8 @@ class JetStream {
     std::vector<std::shared_ptr<Consumer>> consumers;
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
+  std::vector<std::shared_ptr<Consumer>> changed_consumers_;
+  std::shared_ptr<store::GroupCommit> consumer_sync_;
   server::SubPtr api_sub_;
   server::SubPtr ack_sub_;
   uint64_t api_total_ = 0;

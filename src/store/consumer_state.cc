@@ -12,6 +12,7 @@ void ApplyDelivered(ConsumerState& st, uint64_t dseq, uint64_t sseq, uint64_t dc
   auto& p = st.pending[sseq];
   p.consumer_seq = dseq;
   p.ts = ts;
+  p.due = 0;  // a new delivery starts a new ack wait
   if (dc > 1) {
     uint64_t& n = st.redelivered[sseq];
     if (n < dc) n = dc;
@@ -36,6 +37,11 @@ void ApplyAck(ConsumerState& st, uint64_t /*dseq*/, uint64_t sseq) {
   if (low_dseq > 0 && low_dseq - 1 > st.ack_floor_consumer) st.ack_floor_consumer = low_dseq - 1;
 }
 
+void ApplyDue(ConsumerState& st, uint64_t sseq, int64_t due) {
+  auto it = st.pending.find(sseq);
+  if (it != st.pending.end()) it->second.due = due;
+}
+
 void EncodeConsumerState(const ConsumerState& st, std::string* out) {
   PutU64(out, st.delivered_consumer);
   PutU64(out, st.delivered_stream);
@@ -46,6 +52,7 @@ void EncodeConsumerState(const ConsumerState& st, std::string* out) {
     PutU64(out, sseq);
     PutU64(out, p.consumer_seq);
     PutU64(out, static_cast<uint64_t>(p.ts));
+    PutU64(out, static_cast<uint64_t>(p.due));
   }
   PutU64(out, st.redelivered.size());
   for (const auto& [sseq, n] : st.redelivered) {
@@ -54,7 +61,9 @@ void EncodeConsumerState(const ConsumerState& st, std::string* out) {
   }
 }
 
-bool DecodeConsumerState(std::string_view in, ConsumerState* st) {
+bool DecodeConsumerState(std::string_view in, ConsumerState* st, int version) {
+  if (version != 1 && version != 2) return false;
+  const uint64_t entry = version == 1 ? 24 : 32;
   Reader r(in);
   ConsumerState s;
   uint64_t n = 0;
@@ -62,11 +71,12 @@ bool DecodeConsumerState(std::string_view in, ConsumerState* st) {
       !r.U64(&s.ack_floor_consumer) || !r.U64(&s.ack_floor_stream) || !r.U64(&n)) {
     return false;
   }
-  if (n > r.remaining() / 24) return false;
+  if (n > r.remaining() / entry) return false;
   for (uint64_t i = 0; i < n; ++i) {
-    uint64_t sseq, dseq, ts;
+    uint64_t sseq, dseq, ts, due = 0;
     if (!r.U64(&sseq) || !r.U64(&dseq) || !r.U64(&ts)) return false;
-    s.pending[sseq] = {dseq, static_cast<int64_t>(ts)};
+    if (version >= 2 && !r.U64(&due)) return false;
+    s.pending[sseq] = {dseq, static_cast<int64_t>(ts), static_cast<int64_t>(due)};
   }
   if (!r.U64(&n) || n > r.remaining() / 16) return false;
   for (uint64_t i = 0; i < n; ++i) {

@@ -13,6 +13,7 @@ namespace fjord::store {
 
 void ApplyDelivered(ConsumerState& st, uint64_t dseq, uint64_t sseq, uint64_t dc, int64_t ts);
 void ApplyAck(ConsumerState& st, uint64_t dseq, uint64_t sseq);
+void ApplyDue(ConsumerState& st, uint64_t sseq, int64_t due);
 
 // The lowest consumer sequence among `pending` (keyed by stream sequence),
 // UINT64_MAX when empty. First deliveries take consumer sequences in stream
@@ -36,7 +37,9 @@ uint64_t LowestPendingDseq(const PendingMap& pending, const RedeliveredMap& rede
 
 // Binary snapshot of a whole state (little endian, see
 // docs/storage-format.md); Decode returns false on a malformed input.
+// Encode writes version 2 (pending entries carry `due`); Decode reads
+// version 1 (without it) too.
 void EncodeConsumerState(const ConsumerState& st, std::string* out);
-bool DecodeConsumerState(std::string_view in, ConsumerState* st);
+bool DecodeConsumerState(std::string_view in, ConsumerState* st, int version = 2);
 
 }  // namespace fjord::store

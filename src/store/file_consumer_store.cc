@@ -18,9 +18,11 @@
 namespace fjord::store {
 namespace {
 
-constexpr uint32_t kSnapMagic = 0x53434a46;  // "FJCS"
+constexpr uint32_t kSnapMagicV1 = 0x53434a46;  // "FJCS": pending entries without `due`
+constexpr uint32_t kSnapMagic = 0x32434a46;    // "FJC2"
 constexpr uint32_t kLogDelivered = 1;
 constexpr uint32_t kLogAck = 2;
+constexpr uint32_t kLogDue = 3;
 // Compact once the log outgrows both this and twice the last snapshot.
 constexpr uint64_t kCompactMin = 1 << 20;
 constexpr size_t kLogHeader = 8;  // u32 len, u32 type
@@ -46,7 +48,7 @@ size_t DecodeLogRecord(std::string_view in, uint32_t* type, uint64_t f[4]) {
   if (in.size() < kLogHeader + 8) return 0;
   uint32_t len = DecodeU32(in.data());
   *type = DecodeU32(in.data() + 4);
-  size_t nf = *type == kLogDelivered ? 4 : *type == kLogAck ? 2 : 0;
+  size_t nf = *type == kLogDelivered ? 4 : (*type == kLogAck || *type == kLogDue) ? 2 : 0;
   if (nf == 0 || len != kLogHeader + nf * 8 + 8 || len > in.size()) return 0;
   if (XXH64(in.data(), len - 8, 0) != DecodeU64(in.data() + len - 8)) return 0;
   for (size_t i = 0; i < nf; ++i) f[i] = DecodeU64(in.data() + kLogHeader + i * 8);
@@ -55,8 +57,8 @@ size_t DecodeLogRecord(std::string_view in, uint32_t* type, uint64_t f[4]) {
 
 class FileConsumerStore final : public ConsumerStore {
  public:
-  FileConsumerStore(Env* env, std::string dir, SyncMode sync)
-      : env_(env), dir_(std::move(dir)), sync_(sync) {}
+  FileConsumerStore(Env* env, std::string dir, std::shared_ptr<GroupCommit> group)
+      : env_(env), dir_(std::move(dir)), sync_(group->mode()), group_(std::move(group)) {}
   ~FileConsumerStore() override { Close(); }
 
   Status Open();
@@ -85,6 +87,13 @@ class FileConsumerStore final : public ConsumerStore {
     return AfterChange();
   }
 
+  Status UpdateDue(uint64_t sseq, int64_t due) override {
+    if (Status s = Writable(); !s.ok()) return s;
+    ApplyDue(state_, sseq, due);
+    EncodeLogRecord(&buf_, kLogDue, {sseq, static_cast<uint64_t>(due)});
+    return AfterChange();
+  }
+
   Status Reset(const ConsumerState& state) override {
     if (Status s = Writable(); !s.ok()) return s;
     state_ = state;
@@ -93,12 +102,29 @@ class FileConsumerStore final : public ConsumerStore {
 
   ConsumerState State() const override { return state_; }
 
+  Status Flush() override {
+    if (closed_) return Closed();
+    Status s = Write();
+    if (s.ok()) s = group_->failed();
+    if (!s.ok()) return s;
+    // kInterval files are noted by Write(); kAlways ones get an fsync that
+    // nobody waits for, shared with whatever else the group syncs now.
+    if (sync_ == SyncMode::kAlways && unsynced_) {
+      unsynced_ = false;
+      group_->Submit(log_, [](Status) {});
+    }
+    return {};
+  }
+
   void Sync(std::function<void(Status)> done) override {
     if (closed_) return done(Closed());
-    Status s = Flush();
+    Status s = Write();
     if (s.ok()) s = group_->failed();
     if (!s.ok()) return done(s);
     if (sync_ == SyncMode::kAlways) {
+      // Also when nothing is new: an fsync submitted by Flush may still run,
+      // and this waiter completes only after a later one.
+      unsynced_ = false;
       group_->Submit(log_, std::move(done));
     } else {
       done({});
@@ -108,9 +134,9 @@ class FileConsumerStore final : public ConsumerStore {
   Status Close() override {
     if (closed_) return {};
     closed_ = true;
-    if (!group_) return {};  // Open() failed
-    Status s = Flush();
-    group_->Stop();
+    if (!log_) return {};  // Open() failed
+    // The group is shared: fsync this store's log here instead of stopping it.
+    Status s = Write();
     if (s.ok()) s = group_->failed();
     if (s.ok()) s = log_->Sync();
     log_.reset();
@@ -118,7 +144,6 @@ class FileConsumerStore final : public ConsumerStore {
   }
 
   Status Delete() override {
-    if (!closed_ && group_) group_->Stop();
     log_.reset();
     closed_ = true;
     return RemoveDirDurably(env_, dir_);
@@ -130,7 +155,7 @@ class FileConsumerStore final : public ConsumerStore {
   Status Writable() {
     if (closed_) return Closed();
     if (Status s = group_->failed(); !s.ok()) return s;
-    if (!write_error_.ok()) return Flush();
+    if (!write_error_.ok()) return Write();
     return {};
   }
 
@@ -139,7 +164,8 @@ class FileConsumerStore final : public ConsumerStore {
     return {};
   }
 
-  Status Flush() {
+  // Hands buf_ to the OS (write), nothing more.
+  Status Write() {
     if (buf_.empty()) return {};
     Status s = log_->Append(buf_);
     if (!s.ok()) {
@@ -152,6 +178,7 @@ class FileConsumerStore final : public ConsumerStore {
     log_size_ += buf_.size();
     buf_.clear();
     write_error_ = {};
+    unsynced_ = true;
     if (sync_ == SyncMode::kInterval) group_->NoteWritten(log_);
     return {};
   }
@@ -175,9 +202,11 @@ class FileConsumerStore final : public ConsumerStore {
       env_->RemoveFile(log_path);
       return s;
     }
-    // Everything buffered or written to the old log is in the snapshot.
+    // Everything buffered or written to the old log is in the snapshot,
+    // which is durable already.
     buf_.clear();
     write_error_ = {};
+    unsynced_ = false;
     env_->RemoveFile(JoinPath(dir_, LogName(gen_)));
     gen_ = gen;
     log_ = std::move(f.value);
@@ -212,8 +241,10 @@ class FileConsumerStore final : public ConsumerStore {
       }
       if (type == kLogDelivered) {
         ApplyDelivered(state_, fl[0], fl[1], fl[2], static_cast<int64_t>(fl[3]));
-      } else {
+      } else if (type == kLogAck) {
         ApplyAck(state_, fl[0], fl[1]);
+      } else {
+        ApplyDue(state_, fl[0], static_cast<int64_t>(fl[1]));
       }
       off += n;
       valid_end = off;
@@ -239,8 +270,9 @@ class FileConsumerStore final : public ConsumerStore {
   uint64_t snap_size_ = 0;
   std::string buf_;
   Status write_error_;  // the last write failed; buf_ is unwritten
+  bool unsynced_ = false;  // written since the last fsync was submitted
   bool closed_ = false;
-  std::unique_ptr<GroupCommit> group_;
+  std::shared_ptr<GroupCommit> group_;
 };
 
 Status FileConsumerStore::Open() {
@@ -250,9 +282,10 @@ Status FileConsumerStore::Open() {
     auto raw = ReadFileToString(env_, snap_path);
     if (!raw.ok()) return raw.status;
     std::string_view v = raw.value;
-    if (v.size() < 20 || DecodeU32(v.data()) != kSnapMagic ||
-        XXH64(v.data(), v.size() - 8, 0) != DecodeU64(v.data() + v.size() - 8) ||
-        !DecodeConsumerState(v.substr(12, v.size() - 20), &state_)) {
+    uint32_t magic = v.size() >= 20 ? DecodeU32(v.data()) : 0;
+    int version = magic == kSnapMagic ? 2 : magic == kSnapMagicV1 ? 1 : 0;
+    if (version == 0 || XXH64(v.data(), v.size() - 8, 0) != DecodeU64(v.data() + v.size() - 8) ||
+        !DecodeConsumerState(v.substr(12, v.size() - 20), &state_, version)) {
       log::Error("store: {}: consumer state snapshot is corrupt", snap_path);
       return {Errc::kCorrupt, snap_path + ": corrupt snapshot"};
     }
@@ -276,17 +309,25 @@ Status FileConsumerStore::Open() {
     if (Status s = env_->SyncDir(dir_); !s.ok()) return s;
     log_ = std::move(f.value);
   }
-  group_ = std::make_unique<GroupCommit>(sync_, 1'000'000'000);
   return {};
 }
 
 }  // namespace
 
+std::shared_ptr<GroupCommit> NewConsumerSync(SyncMode sync, int64_t sync_interval_ns) {
+  return std::make_shared<GroupCommit>(sync, sync_interval_ns);
+}
+
 Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
-                                                             SyncMode sync) {
-  auto cs = std::make_unique<FileConsumerStore>(env, dir, sync);
+                                                             std::shared_ptr<GroupCommit> sync) {
+  auto cs = std::make_unique<FileConsumerStore>(env, dir, std::move(sync));
   if (Status s = cs->Open(); !s.ok()) return {s, nullptr};
   return {{}, std::move(cs)};
+}
+
+Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
+                                                             SyncMode sync) {
+  return OpenFileConsumerStore(env, dir, NewConsumerSync(sync, 1'000'000'000));
 }
 
 }  // namespace fjord::store

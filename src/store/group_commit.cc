@@ -1,5 +1,6 @@
 #include "store/group_commit.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace fjord::store {
@@ -21,7 +22,10 @@ void GroupCommit::Submit(std::shared_ptr<File> file, std::function<void(Status)>
 
 void GroupCommit::NoteWritten(std::shared_ptr<File> file) {
   std::lock_guard lock(mu_);
-  dirty_ = std::move(file);
+  // Files are few per interval; a linear check keeps one entry each.
+  for (const auto& f : dirty_)
+    if (f == file) return;
+  dirty_.push_back(std::move(file));
 }
 
 void GroupCommit::Stop() {
@@ -59,20 +63,18 @@ void GroupCommit::Run() {
     for (const auto& w : batch) {
       if (files.empty() || files.back() != w.file) files.push_back(w.file);
     }
-    if (dirty_) {
-      files.push_back(std::move(dirty_));
-      dirty_.reset();
-    }
+    for (auto& f : dirty_) files.push_back(std::move(f));
+    dirty_.clear();
     bool stopping = stop_ && queue_.empty();
     Status failed = failed_;
     lock.unlock();
     Status s = failed;
     uint64_t n = 0;
     if (s.ok()) {
+      // A shared GroupCommit sees many files: drop repeats in O(n log n).
+      std::sort(files.begin(), files.end());
+      files.erase(std::unique(files.begin(), files.end()), files.end());
       for (size_t i = 0; i < files.size(); ++i) {
-        bool seen = false;
-        for (size_t j = 0; j < i; ++j) seen |= files[j] == files[i];
-        if (seen) continue;
         s = files[i]->Sync();
         ++n;
         if (!s.ok()) break;

@@ -7,8 +7,11 @@
 // for the next one, which starts as soon as the previous returns — so under
 // load hundreds of publishes share one fsync, and a lone publisher pays one.
 //
-// kInterval: the thread fsyncs the file last passed to NoteWritten() every
-// `interval`, if anything was written since the last fsync.
+// kInterval: the thread fsyncs every file passed to NoteWritten() since the
+// last fsync, every `interval`.
+//
+// One GroupCommit may serve many files (all consumer stores of a server
+// share one): a batch runs one Sync() per distinct file in it.
 //
 // Callbacks run on the thread. The first fsync error is kept (failed());
 // after it the store refuses writes, since the page cache state is unknown.
@@ -18,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "store/env.h"
 
@@ -34,6 +38,7 @@ class GroupCommit {
   void Stop();
   Status failed() const;
   uint64_t fsyncs() const;
+  SyncMode mode() const { return mode_; }
 
  private:
   struct Waiter {
@@ -47,7 +52,7 @@ class GroupCommit {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Waiter> queue_;
-  std::shared_ptr<File> dirty_;  // kInterval: written since the last fsync
+  std::vector<std::shared_ptr<File>> dirty_;  // kInterval: written since the last fsync
   bool stop_ = false;
   Status failed_;
   uint64_t fsyncs_ = 0;

@@ -94,11 +94,16 @@ class MemConsumerStore final : public ConsumerStore {
     ApplyAck(state_, dseq, sseq);
     return {};
   }
+  Status UpdateDue(uint64_t sseq, int64_t due) override {
+    ApplyDue(state_, sseq, due);
+    return {};
+  }
   Status Reset(const ConsumerState& state) override {
     state_ = state;
     return {};
   }
   ConsumerState State() const override { return state_; }
+  Status Flush() override { return {}; }
   void Sync(std::function<void(Status)> done) override { done({}); }
   Status Delete() override { return {}; }
   Status Close() override { return {}; }

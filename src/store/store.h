@@ -171,7 +171,8 @@ struct ConsumerState {
   uint64_t ack_floor_stream = 0;
   struct Pending {
     uint64_t consumer_seq = 0;
-    int64_t ts = 0;  // last delivery time, unix ns
+    int64_t ts = 0;   // last delivery time, unix ns
+    int64_t due = 0;  // redelivery due (unix ns) as a NAK or +WPI set it; 0 = ts + ack wait
   };
   std::map<uint64_t, Pending> pending;        // by stream seq
   std::map<uint64_t, uint64_t> redelivered;   // stream seq -> delivery count (>1 only)
@@ -186,9 +187,20 @@ class ConsumerStore {
   virtual Status UpdateDelivered(uint64_t dseq, uint64_t sseq, uint64_t dc, int64_t ts) = 0;
   // An ack of (dseq, sseq); ack-all semantics are the caller's.
   virtual Status UpdateAcks(uint64_t dseq, uint64_t sseq) = 0;
+  // The redelivery of pending stream seq `sseq` is due at `due` (unix ns):
+  // a NAK (now, or after its delay) or a +WPI (a new ack wait) moved it.
+  virtual Status UpdateDue(uint64_t sseq, int64_t due) = 0;
   // Replace the whole state (used for ack-all, purge, and compaction).
   virtual Status Reset(const ConsumerState& state) = 0;
   virtual ConsumerState State() const = 0;
+  // Consumer state is told state: the JetStream layer calls Flush at the end
+  // of every batch that changed it. Flush hands every change so far to the
+  // operating system (so kill -9 of the process loses none) and queues it
+  // for the next group commit (kAlways: fsynced within milliseconds) or the
+  // next interval fsync (kInterval). Nobody waits for that fsync.
+  virtual Status Flush() = 0;
+  // Flush, then `done` once every change so far is durable under the sync
+  // mode (the rule at the top of this file); a confirmed ack waits for it.
   virtual void Sync(std::function<void(Status)> done) = 0;
   virtual Status Delete() = 0;
   virtual Status Close() = 0;
@@ -210,6 +222,15 @@ Result<std::unique_ptr<Store>> OpenFileStore(Env* env, const FileStoreOptions& o
 Result<std::string> ReadStreamMeta(Env* env, const std::string& dir);
 
 std::unique_ptr<ConsumerStore> NewMemConsumerStore();
+
+// The fsync thread of consumer stores. One is shared by all the consumers of
+// a server, so 10,000 consumers do not cost 10,000 threads, and the fsyncs of
+// one batch's consumer changes run together (group commit).
+class GroupCommit;  // group_commit.h
+std::shared_ptr<GroupCommit> NewConsumerSync(SyncMode sync, int64_t sync_interval_ns);
+Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
+                                                             std::shared_ptr<GroupCommit> sync);
+// With a GroupCommit of its own (tests, tools).
 Result<std::unique_ptr<ConsumerStore>> OpenFileConsumerStore(Env* env, const std::string& dir,
                                                              SyncMode sync);
 

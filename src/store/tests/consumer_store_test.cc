@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <xxhash.h>
+
+#include "store/coding.h"
 #include "store/env.h"
 #include "store/fault_env.h"
+#include "store/group_commit.h"
 #include "store/store.h"
 #include "store/tests/store_test_util.h"
 
@@ -23,6 +27,7 @@ void ExpectSameState(const ConsumerState& a, const ConsumerState& b) {
     ASSERT_TRUE(b.pending.count(seq)) << seq;
     EXPECT_EQ(b.pending.at(seq).consumer_seq, p.consumer_seq);
     EXPECT_EQ(b.pending.at(seq).ts, p.ts);
+    EXPECT_EQ(b.pending.at(seq).due, p.due);
   }
   EXPECT_EQ(a.redelivered, b.redelivered);
 }
@@ -168,6 +173,101 @@ TEST(FileConsumerStore, TornLogTailIsCut) {
   EXPECT_EQ(cs->State().pending.size(), 3u);
 }
 
+// kill -9 keeps whatever was written: every kind of change handed to the OS
+// by Flush is there when the consumer is opened again, and nothing more.
+TEST(FileConsumerStore, FlushedChangesSurviveKill) {
+  for (SyncMode mode : {SyncMode::kAlways, SyncMode::kInterval}) {
+    TempDir tmp;
+    FaultEnv env(DefaultEnv(), tmp.path());
+    std::string dir = tmp.path() + "/c";
+    ConsumerState flushed;
+    {
+      auto cs = OpenCs(&env, dir, mode);
+      for (uint64_t i = 1; i <= 10; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 100 + i).ok());
+      ASSERT_TRUE(cs->UpdateAcks(1, 1).ok());                 // +ACK
+      ASSERT_TRUE(cs->UpdateDue(2, 5000).ok());               // -NAK with delay
+      ASSERT_TRUE(cs->UpdateDelivered(11, 3, 2, 200).ok());   // a redelivery
+      ASSERT_TRUE(cs->UpdateAcks(4, 4).ok());                 // +TERM
+      ASSERT_TRUE(cs->UpdateDue(5, 7000).ok());               // +WPI
+      ASSERT_TRUE(cs->Flush().ok());
+      flushed = cs->State();
+      // Told but never flushed: a kill now loses it.
+      ASSERT_TRUE(cs->UpdateAcks(6, 6).ok());
+      env.Crash();  // the process dies: nothing more reaches the files
+    }
+    EXPECT_EQ(flushed.pending.at(2).due, 5000);
+    EXPECT_EQ(flushed.redelivered.at(3), 2u);
+    // The kernel still has what was written: reopen without a power loss.
+    auto cs = OpenCs(DefaultEnv(), dir, mode);
+    ExpectSameState(flushed, cs->State());
+  }
+}
+
+// A Flush queues an fsync on the shared group commit; a later Sync of any
+// store on that group completes only after it ran, so a power loss then
+// keeps every flushed change of every store.
+TEST(FileConsumerStore, SharedGroupCommitSyncsFlushedStores) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  auto group = NewConsumerSync(SyncMode::kAlways, 0);
+  ConsumerState a_state, b_state;
+  uint64_t syncs_before = 0;
+  {
+    auto a = OpenFileConsumerStore(&env, tmp.path() + "/a", group).value;
+    auto b = OpenFileConsumerStore(&env, tmp.path() + "/b", group).value;
+    auto c = OpenFileConsumerStore(&env, tmp.path() + "/c", group).value;
+    syncs_before = env.syncs();
+    for (uint64_t i = 1; i <= 100; ++i) {
+      ASSERT_TRUE(a->UpdateDelivered(i, i, 1, 1).ok());
+      ASSERT_TRUE(b->UpdateDelivered(i, i * 2, 1, 1).ok());
+      if (i % 2) {
+        ASSERT_TRUE(b->UpdateAcks(i, i * 2).ok());
+      }
+    }
+    ASSERT_TRUE(a->Flush().ok());
+    ASSERT_TRUE(b->Flush().ok());
+    a_state = a->State();
+    b_state = b->State();
+    ASSERT_TRUE(c->UpdateDelivered(1, 1, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*c).ok());
+    env.Crash();
+  }
+  EXPECT_GE(env.syncs() - syncs_before, 3u);
+  env.PowerLoss();
+  ExpectSameState(a_state, OpenCs(&env, tmp.path() + "/a")->State());
+  ExpectSameState(b_state, OpenCs(&env, tmp.path() + "/b")->State());
+}
+
+// Stores written before `due` existed (snapshot version 1) still open.
+TEST(FileConsumerStore, ReadsVersion1Snapshot) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/c";
+  ASSERT_TRUE(CreateDirsDurably(DefaultEnv(), dir).ok());
+  std::string snap;
+  PutU32(&snap, 0x53434a46);  // "FJCS"
+  PutU64(&snap, 1);           // generation
+  for (uint64_t v : {9, 90, 7, 70}) PutU64(&snap, v);
+  PutU64(&snap, 1);  // one pending: stream seq, consumer seq, ts
+  for (uint64_t v : {80, 8, 1234}) PutU64(&snap, v);
+  PutU64(&snap, 1);  // one redelivered: stream seq, count
+  for (uint64_t v : {80, 3}) PutU64(&snap, v);
+  PutU64(&snap, XXH64(snap.data(), snap.size(), 0));
+  ASSERT_TRUE(WriteFileDurably(DefaultEnv(), dir + "/state.snap", snap).ok());
+  auto cs = OpenCs(DefaultEnv(), dir);
+  auto st = cs->State();
+  EXPECT_EQ(st.delivered_consumer, 9u);
+  EXPECT_EQ(st.ack_floor_stream, 70u);
+  ASSERT_EQ(st.pending.size(), 1u);
+  EXPECT_EQ(st.pending.at(80).ts, 1234);
+  EXPECT_EQ(st.pending.at(80).due, 0);
+  EXPECT_EQ(st.redelivered.at(80), 3u);
+  // The next compaction writes version 2, which opens too.
+  ASSERT_TRUE(cs->UpdateDue(80, 99).ok());
+  ASSERT_TRUE(cs->Reset(cs->State()).ok());
+  ASSERT_TRUE(cs->Close().ok());
+  EXPECT_EQ(OpenCs(DefaultEnv(), dir)->State().pending.at(80).due, 99);
+}
+
 // The memory and file consumer stores apply the same random history the same
 // way, and the file store recovers it.
 // A redelivery gives a message a newer consumer sequence, so the consumer
@@ -215,6 +315,12 @@ TEST(ConsumerStores, SameStateForSameHistory) {
       if (st.pending.empty()) continue;
       auto it = st.pending.begin();
       std::advance(it, rng() % st.pending.size());
+      if (rng() % 4 == 0) {
+        int64_t due = i * 10;
+        ASSERT_TRUE(mem->UpdateDue(it->first, due).ok());
+        ASSERT_TRUE(file->UpdateDue(it->first, due).ok());
+        continue;
+      }
       ASSERT_TRUE(mem->UpdateAcks(it->second.consumer_seq, it->first).ok());
       ASSERT_TRUE(file->UpdateAcks(it->second.consumer_seq, it->first).ok());
     }
