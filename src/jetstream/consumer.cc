@@ -602,12 +602,11 @@ struct Consumer::Impl {
       if (ec) return;
       auto c = weak.lock();
       if (!c) return;
-      // Redeliveries leave as one batch, after their records were written.
-      server::Server::OutputBatch output;
+      // Redeliveries leave as one batch; their records are written when it ends.
+      JetStream::WorkScope work(c->impl_->js);
       c->impl_->timer_at = 0;
       c->impl_->ProcessTimers(NowNs());
       c->impl_->TryDeliver();
-      c->impl_->js->FlushConsumers();
     });
   }
 
@@ -703,8 +702,12 @@ struct Consumer::Impl {
     int64_t now = NowNs();
     last_active = now;
     std::string_view body = Trim(payload);
+    // A confirmed NAK or +WPI, like a confirmed ack, is answered once durable.
     auto confirm_now = [&] {
-      if (!reply.empty()) js->Send(reply, "", "", "");
+      if (reply.empty()) return;
+      JetStream* j = js;
+      std::string r = reply;
+      js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
     };
     if (body.empty() || body == "+ACK" || body == "+OK" || body.substr(0, 4) == "+NXT") {
       bool next = body.substr(0, 4) == "+NXT";

@@ -134,7 +134,19 @@ void JetStream::Send(std::string_view subject, std::string_view reply, std::stri
 
 void JetStream::Reply(std::string_view reply, const Json& body) {
   if (reply.empty()) return;
+  if (work_depth_ > 0) {
+    deferred_replies_.emplace_back(reply, body.dump());
+    return;
+  }
   Send(reply, {}, {}, body.dump());
+}
+
+JetStream::WorkScope::~WorkScope() {
+  if (--js_->work_depth_ > 0) return;
+  js_->FlushConsumers();
+  auto replies = std::move(js_->deferred_replies_);
+  js_->deferred_replies_.clear();
+  for (const auto& [subject, body] : replies) js_->Send(subject, {}, {}, body);
 }
 
 void JetStream::Enqueue(Inbound msg) {
@@ -166,7 +178,7 @@ void JetStream::AfterSync(const std::shared_ptr<Stream>& s, std::function<void()
 }
 
 void JetStream::Drain() {
-  server::Server::OutputBatch output;
+  WorkScope work(this);
   std::vector<Inbound> batch;
   {
     std::lock_guard lock(queue_mu_);
@@ -227,7 +239,6 @@ void JetStream::Drain() {
     stream->store().Sync(done);
     for (auto& c : p.consumers) c->SyncState(done);
   }
-  FlushConsumers();
 }
 
 void JetStream::FlushConsumers() {
@@ -240,7 +251,7 @@ void JetStream::FlushConsumers() {
 void JetStream::Tick() {
   // A tick already due when Shutdown cancelled the timer must not re-arm it.
   if (stopped_) return;
-  server::Server::OutputBatch output;
+  WorkScope work(this);
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
   // Origins that appeared, and the `active` times of StreamInfo, are
@@ -248,7 +259,6 @@ void JetStream::Tick() {
   PumpSources(this, kSourcingBudget);
   // Ticks may deliver or remove messages: make those durable like a batch.
   if (!after_sync_.empty()) Drain();
-  FlushConsumers();
   timer_.expires_after(kTick);
   timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) Tick();
@@ -258,11 +268,10 @@ void JetStream::Tick() {
 void JetStream::CheckPushInterest() {
   interest_check_posted_ = false;
   if (stopped_) return;
-  server::Server::OutputBatch output;
+  WorkScope work(this);
   for (auto& [name, s] : streams_)
     for (auto& [cname, c] : s->consumers()) c->OnSubscribed();
   if (!after_sync_.empty()) Drain();
-  FlushConsumers();
 }
 
 void JetStream::HandleApi(Inbound& m) {

@@ -66,6 +66,7 @@ class JetStream {
   // Sends a reply (or any message) as the server.
   void Send(std::string_view subject, std::string_view reply, std::string_view hdr,
             std::string_view data);
+  // An API reply: inside a WorkScope it waits for the scope's end.
   void Reply(std::string_view reply, const Json& body);
   // Queues work from any thread. While the queue holds more than
   // kQueueHigh bytes, a connection publishing into it stops reading until
@@ -85,15 +86,27 @@ class JetStream {
   void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
                  std::shared_ptr<Consumer> c = nullptr);
 
-  // A consumer's state changed in this batch: it is written out (Consumer::
-  // FlushState) by FlushConsumers at the end of the batch.
+  // One piece of JetStream-thread work: a batch, a tick, a consumer timer.
+  // Its output leaves in one flush per connection (Server::OutputBatch).
+  // When the outermost scope ends, every consumer state change the work
+  // made is written to the OS (Consumer::FlushState; fsynced by the
+  // consumers' group commit, or within sync_interval), and only then are
+  // the work's API replies (Reply) sent: a client that got a reply knows
+  // that everything it told the server before that request — a plain ack
+  // included — survives kill -9.
+  class WorkScope {
+   public:
+    explicit WorkScope(JetStream* js) : js_(js) { ++js_->work_depth_; }
+    ~WorkScope();
+    WorkScope(const WorkScope&) = delete;
+    WorkScope& operator=(const WorkScope&) = delete;
+
+   private:
+    server::Server::OutputBatch output_;  // destroyed last: flushes what the scope queued
+    JetStream* js_;
+  };
+  // A consumer's state changed in this work: written out when it ends.
   void NoteConsumerChanged(std::shared_ptr<Consumer> c) { changed_consumers_.push_back(std::move(c)); }
-  // Ends a piece of JetStream-thread work that may have changed consumer
-  // state (a batch, a tick, a consumer timer): every change so far goes to
-  // the OS before the work's output reaches a socket (call it inside the
-  // work's Server::OutputBatch), and is fsynced by the consumers' group
-  // commit (kAlways) or the next interval fsync.
-  void FlushConsumers();
   // The fsync thread shared by all consumer stores.
   const std::shared_ptr<store::GroupCommit>& consumer_sync() const { return consumer_sync_; }
 
@@ -140,7 +153,10 @@ class JetStream {
     std::vector<std::shared_ptr<Consumer>> consumers;
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
+  void FlushConsumers();
   std::vector<std::shared_ptr<Consumer>> changed_consumers_;
+  int work_depth_ = 0;  // WorkScopes open
+  std::vector<std::pair<std::string, std::string>> deferred_replies_;  // (subject, body)
   std::shared_ptr<store::GroupCommit> consumer_sync_;
   server::SubPtr api_sub_;
   server::SubPtr ack_sub_;
