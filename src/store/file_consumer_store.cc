@@ -107,11 +107,11 @@ class FileConsumerStore final : public ConsumerStore {
     Status s = Write();
     if (s.ok()) s = group_->failed();
     if (!s.ok()) return s;
-    // kInterval files are noted by Write(); kAlways ones get an fsync that
-    // nobody waits for, shared with whatever else the group syncs now.
+    // kInterval files are noted by Write(). kAlways: an fsync nobody waits
+    // for, within GroupCommit::kNoteDelay, shared with what else is synced.
     if (sync_ == SyncMode::kAlways && unsynced_) {
       unsynced_ = false;
-      group_->Submit(log_, [](Status) {});
+      group_->NoteWritten(log_);
     }
     return {};
   }

@@ -21,11 +21,18 @@ void GroupCommit::Submit(std::shared_ptr<File> file, std::function<void(Status)>
 }
 
 void GroupCommit::NoteWritten(std::shared_ptr<File> file) {
-  std::lock_guard lock(mu_);
-  // Files are few per interval; a linear check keeps one entry each.
-  for (const auto& f : dirty_)
-    if (f == file) return;
-  dirty_.push_back(std::move(file));
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    // Files are few per interval; a linear check keeps one entry each.
+    for (const auto& f : dirty_)
+      if (f == file) return;
+    first = dirty_.empty();
+    if (first) dirty_since_ = std::chrono::steady_clock::now();
+    dirty_.push_back(std::move(file));
+  }
+  // kAlways: the thread starts counting kNoteDelay.
+  if (first && mode_ == SyncMode::kAlways) cv_.notify_one();
 }
 
 void GroupCommit::Stop() {
@@ -53,7 +60,14 @@ void GroupCommit::Run() {
   while (true) {
     auto ready = [this] { return stop_ || !queue_.empty(); };
     if (mode_ == SyncMode::kAlways) {
-      cv_.wait(lock, ready);
+      // A waiter runs a batch at once; noted files alone after kNoteDelay.
+      while (!ready()) {
+        if (dirty_.empty()) {
+          cv_.wait(lock);
+        } else if (cv_.wait_until(lock, dirty_since_ + kNoteDelay) == std::cv_status::timeout) {
+          break;
+        }
+      }
     } else {
       cv_.wait_for(lock, interval_, ready);
     }
