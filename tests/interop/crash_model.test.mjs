@@ -396,7 +396,7 @@ describe("crash model", () => {
 
     // ---- the run --------------------------------------------------------
     const ops = [
-      [0.34, publish], [0.3, fetchSome], [0.05, createConsumer], [0.04, updateConsumer],
+      [0.35, publish], [0.32, fetchSome], [0.03, createConsumer], [0.04, updateConsumer],
       [0.02, deleteConsumer], [0.02, updateStream], [0.02, purge], [0.06, deleteMsg], [0.15, settleBarrier],
     ];
     for (let i = 0; i < 3; i++) await createConsumer();
@@ -465,9 +465,9 @@ describe("crash model", () => {
       }
     })(), 15_000, "reconnect at the end");
     await check();
+    const deadlineDrain = Date.now() + 60_000;
     for (const c of consumers.values()) {
       if (!c.exists) continue;
-      const deadlineDrain = Date.now() + 20_000;
       const wanted = () => [...stored.keys()].filter((s) => !c.delivered.has(s));
       while (wanted().length && Date.now() < deadlineDrain) {
         if (c.push) {
