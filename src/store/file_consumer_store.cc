@@ -4,6 +4,7 @@
 //   config.json        the consumer config, replaced durably
 //   state.snap         magic, u64 generation, encoded ConsumerState, xxh64
 //   state.<gen>.log    records since that snapshot
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -25,6 +26,13 @@ constexpr uint32_t kLogAck = 2;
 constexpr uint32_t kLogDue = 3;
 // Compact once the log outgrows both this and twice the last snapshot.
 constexpr uint64_t kCompactMin = 1 << 20;
+// Records are written into space zeroed ahead of them, so that a write
+// neither grows the file nor allocates blocks: ext4 then needs no journal
+// handle for it, and it does not stall behind the fsync of an earlier one
+// (appending did, for up to 30 ms, on this machine). The space grows with the
+// log, from a page (an idle consumer) to 1 MiB.
+constexpr uint64_t kZeroAheadMin = 4096;
+constexpr uint64_t kZeroAheadMax = 1 << 20;
 constexpr size_t kLogHeader = 8;  // u32 len, u32 type
 
 std::string LogName(uint64_t gen) { return fmt::format("state.{}.log", gen); }
@@ -167,11 +175,19 @@ class FileConsumerStore final : public ConsumerStore {
   // Hands buf_ to the OS (write), nothing more.
   Status Write() {
     if (buf_.empty()) return {};
-    Status s = log_->Append(buf_);
+    Status s;
+    if (log_size_ + buf_.size() > zeroed_end_) {
+      uint64_t ahead = std::clamp<uint64_t>(log_size_, kZeroAheadMin, kZeroAheadMax);
+      uint64_t end = (log_size_ + buf_.size() + ahead + kZeroAheadMin - 1) / kZeroAheadMin * kZeroAheadMin;
+      s = log_->Write(zeroed_end_, std::string(end - zeroed_end_, '\0'));
+      if (s.ok()) zeroed_end_ = end;
+    }
+    if (s.ok()) s = log_->Write(log_size_, buf_);
     if (!s.ok()) {
       if (Status t = log_->Truncate(log_size_); !t.ok()) {
         log::Error("store: {}: truncating after failed write: {}", dir_, t.msg);
       }
+      zeroed_end_ = log_size_;
       write_error_ = s;
       return s;
     }
@@ -211,6 +227,7 @@ class FileConsumerStore final : public ConsumerStore {
     gen_ = gen;
     log_ = std::move(f.value);
     log_size_ = 0;
+    zeroed_end_ = 0;
     snap_size_ = snap.size();
     return {};
   }
@@ -227,8 +244,13 @@ class FileConsumerStore final : public ConsumerStore {
     size_t off = 0, valid_end = 0;
     uint32_t type;
     uint64_t fl[4];
+    bool zero_tail = false;
     while (off < data.size()) {
       size_t n = DecodeLogRecord(std::string_view(data).substr(off), &type, fl);
+      if (n == 0 && data.find_first_not_of('\0', off) == std::string::npos) {
+        zero_tail = true;  // the space zeroed ahead: the log ends here
+        break;
+      }
       if (n == 0) {
         size_t next = off + 1;
         while (next < data.size() && DecodeLogRecord(std::string_view(data).substr(next), &type, fl) == 0) {
@@ -249,11 +271,13 @@ class FileConsumerStore final : public ConsumerStore {
       off += n;
       valid_end = off;
     }
-    if (valid_end < data.size()) {
+    zeroed_end_ = data.size();
+    if (valid_end < data.size() && !(zero_tail && off == valid_end)) {
       log::Warn("store: {}: torn record at offset {}, truncating {} bytes", path, valid_end,
                 data.size() - valid_end);
       if (Status s = f.value->Truncate(valid_end); !s.ok()) return s;
       if (Status s = f.value->Sync(); !s.ok()) return s;
+      zeroed_end_ = valid_end;
     }
     log_ = std::move(f.value);
     log_size_ = valid_end;
@@ -267,6 +291,7 @@ class FileConsumerStore final : public ConsumerStore {
   std::shared_ptr<File> log_;
   uint64_t gen_ = 1;
   uint64_t log_size_ = 0;   // bytes written to the current log
+  uint64_t zeroed_end_ = 0;  // the file's size: zeros from log_size_ on
   uint64_t snap_size_ = 0;
   std::string buf_;
   Status write_error_;  // the last write failed; buf_ is unwritten
