@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "app/ports_file.h"
 #include "base/log.h"
 #include "conf/options.h"
 #include "fjord_version.h"
@@ -82,6 +83,7 @@ monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream:
   m.port = o.http_port;
   m.base_path = o.http_base_path;
   m.https_port = o.https_port;
+  m.tags = o.server_tags;
   if (js) {
     m.jetstream = true;
     m.js_max_memory = js->options().max_memory;
@@ -154,6 +156,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (mon) mon->Serve();
+  std::string ports_file;
+  if (!opts.ports_file_dir.empty()) {
+    app::Ports ports;
+    ports.nats = app::ListenUrls("nats", opts.host, srv.bound_port());
+    if (mon) {
+      ports.monitoring = app::ListenUrls("http", ToMonitorOptions(opts, js.get()).host,
+                                         mon->bound_port());
+    }
+    ports_file = app::PortsFilePath(opts.ports_file_dir, argv[0], getpid());
+    // As nats-server: a ports file that cannot be written is logged, and the
+    // server keeps serving.
+    if (auto err = app::WritePortsFile(ports_file, ports); !err.empty()) {
+      log::Error("{}", err);
+      ports_file.clear();
+    }
+  }
   log::Info("Server is ready");
 
   asio::io_context signals_ctx(1);
@@ -214,6 +232,7 @@ int main(int argc, char** argv) {
   srv.Shutdown();
   if (js) js->Shutdown();
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());
+  if (!ports_file.empty()) unlink(ports_file.c_str());
   log::Info("Server Exiting..");
   return 0;
 }

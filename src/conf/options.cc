@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -330,7 +331,9 @@ class Loader {
       JetStream(v, ptr);
     } else if (key == "store_dir" || key == "storedir") {
       StoreDir(v, ptr, key);
-    } else if (key == "syslog" || key == "remote_syslog" || key == "server_tags" ||
+    } else if (key == "server_tags") {
+      ServerTags(v, ptr, key);
+    } else if (key == "syslog" || key == "remote_syslog" ||
                key == "server_metadata" || key == "prof_port" || key == "max_sub_tokens" ||
                key == "connect_error_reports" || key == "reconnect_error_reports" ||
                key == "max_closed_clients" || key == "write_timeout" || key == "trace_headers") {
@@ -345,6 +348,20 @@ class Loader {
       NotSupported(ptr, k);
     } else {
       Unknown(ptr, k);
+    }
+  }
+
+  void ServerTags(const Json& v, const std::string& ptr, const std::string& key) {
+    std::vector<std::string> given;
+    if (!StringList(v, ptr, key, &given)) return;
+    auto& tags = opts_->server_tags;
+    tags.clear();
+    for (auto t : given) {
+      t = Lower(t);
+      auto b = t.find_first_not_of(" \t");
+      auto e = t.find_last_not_of(" \t");
+      t = b == std::string::npos ? "" : t.substr(b, e - b + 1);
+      if (!t.empty() && std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
     }
   }
 

@@ -94,6 +94,9 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 4222;  // -1: pick a random free port
   std::string client_advertise;  // parsed and kept; Fjord does not use it
+  // `server_tags` (a list, or one string), trimmed, lowercased and without
+  // duplicates, as nats-server keeps them; shown in /varz `tags`.
+  std::vector<std::string> server_tags;
 
   int32_t max_payload = 1 << 20;
   int32_t max_control_line = 4096;

@@ -478,6 +478,7 @@ Response Monitor::Varz() {
   j["out_bytes"] = out_bytes;
   j["slow_consumers"] = st.slow_consumers.load();
   j["subscriptions"] = srv_->sublist().Count();
+  if (!opts_.tags.empty()) j["tags"] = opts_.tags;
   return JsonResponse(j);
 }
 

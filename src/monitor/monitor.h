@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace fjord::server {
 class Server;
@@ -31,6 +32,7 @@ struct Options {
   int port = 0;  // -1 = any free port (nats-server's "random")
   std::string base_path;  // prefix of every endpoint, e.g. "/nats"
   int https_port = 0;     // shown in /varz only: Fjord has no TLS
+  std::vector<std::string> tags;  // `server_tags`, shown in /varz
   // For /varz and /jsz: what JetStream was configured with.
   bool jetstream = false;
   int64_t js_max_memory = -1;

@@ -368,9 +368,9 @@ TEST(Options, NotSupported) {
   EXPECT_EQ(FailText("accounts { A { users: [{user: a, password: b}] } }\n"),
             "f.conf:1:1: \"accounts\" is not supported by Fjord");
   EXPECT_EQ(FailText("tls { cert_file: x }\n"), "f.conf:1:1: \"tls\" is not supported by Fjord");
-  ServerOptions o = LoadText("server_tags: [a]\n");
+  ServerOptions o = LoadText("prof_port: 6060\n");
   ASSERT_EQ(o.warnings.size(), 1u);
-  EXPECT_NE(o.warnings[0].find(":1:1: \"server_tags\" is not supported by Fjord and is ignored"),
+  EXPECT_NE(o.warnings[0].find(":1:1: \"prof_port\" is not supported by Fjord and is ignored"),
             std::string::npos)
       << o.warnings[0];
 }
@@ -509,6 +509,21 @@ TEST(Options, SignalNeedsAPid) {
   EXPECT_EQ(MustFail({"-sl", "reload"}), "no pid given: use -sl <signal>=<pid or pid file>");
   EXPECT_NE(MustFail({"-sl", "reload=/nonexistent/pidfile"}).find("could not read a pid"), std::string::npos);
 }
+
+TEST(Options, ServerTagsAreTrimmedLoweredAndUnique) {
+  auto o = LoadText("server_tags: [\"az:1\", \" Region:Oslo \", \"AZ:1\", \"\"]\n");
+  EXPECT_EQ(o.server_tags, (std::vector<std::string>{"az:1", "region:oslo"}));
+  EXPECT_TRUE(o.warnings.empty());
+  EXPECT_EQ(LoadText("server_tags: \"Edge\"\n").server_tags, std::vector<std::string>{"edge"});
+  EXPECT_NE(FailText("server_tags: 5\n").find("server_tags must be a string or an array"),
+            std::string::npos);
+}
+
+TEST(Options, PortsFileDirFromFileAndFlag) {
+  EXPECT_EQ(LoadText("ports_file_dir: \"/tmp/pf\"\n").ports_file_dir, "/tmp/pf");
+  EXPECT_EQ(MustLoad({"--ports_file_dir", "/tmp/q", "-p", "-1"}).ports_file_dir, "/tmp/q");
+}
+
 
 }  // namespace
 }  // namespace fjord::conf
