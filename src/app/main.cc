@@ -84,6 +84,7 @@ monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream:
   m.base_path = o.http_base_path;
   m.https_port = o.https_port;
   m.tags = o.server_tags;
+  m.system_account = o.no_system_account ? "" : o.system_account;
   if (js) {
     m.jetstream = true;
     m.js_max_memory = js->options().max_memory;
@@ -192,6 +193,7 @@ int main(int argc, char** argv) {
         opts = std::get<conf::ServerOptions>(std::move(next));
         ConfigureLogging(opts);
         srv.Reload(ToServerConfig(opts));
+        if (mon) mon->NoteConfigLoaded();
         log::Info("Reloaded server configuration");
       }
       signals.async_wait(on_signal);

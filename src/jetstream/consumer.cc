@@ -1034,20 +1034,35 @@ const std::string& Consumer::name() const { return impl_->name; }
 const ConsumerConfig& Consumer::config() const { return impl_->cfg; }
 int64_t Consumer::created() const { return impl_->created; }
 
+Consumer::Numbers Consumer::GetNumbers() {
+  Impl& m = *impl_;
+  Numbers n;
+  n.delivered_consumer_seq = m.dseq;
+  n.delivered_stream_seq = m.sseq - 1;
+  n.ack_floor_consumer_seq = m.adflr;
+  n.ack_floor_stream_seq = m.asflr;
+  n.num_ack_pending = m.pending.size();
+  n.num_redelivered = m.rdc.size();
+  n.num_waiting = m.waiting.size();
+  n.num_pending = m.NumPending();
+  return n;
+}
+
 Json Consumer::InfoJson() {
   Impl& m = *impl_;
   int64_t now = NowNs();
+  Numbers n = GetNumbers();
   Json j;
   j["stream_name"] = m.stream->name();
   j["name"] = m.name;
   j["created"] = FormatTime(m.created);
   j["config"] = ToJson(m.cfg);
-  j["delivered"] = {{"consumer_seq", m.dseq}, {"stream_seq", m.sseq - 1}};
-  j["ack_floor"] = {{"consumer_seq", m.adflr}, {"stream_seq", m.asflr}};
-  j["num_ack_pending"] = m.pending.size();
-  j["num_redelivered"] = m.rdc.size();
-  j["num_waiting"] = m.waiting.size();
-  j["num_pending"] = m.NumPending();
+  j["delivered"] = {{"consumer_seq", n.delivered_consumer_seq}, {"stream_seq", n.delivered_stream_seq}};
+  j["ack_floor"] = {{"consumer_seq", n.ack_floor_consumer_seq}, {"stream_seq", n.ack_floor_stream_seq}};
+  j["num_ack_pending"] = n.num_ack_pending;
+  j["num_redelivered"] = n.num_redelivered;
+  j["num_waiting"] = n.num_waiting;
+  j["num_pending"] = n.num_pending;
   if (!m.cfg.is_pull()) {
     if (m.UpdatePushInterest(now)) j["push_bound"] = true;
   }

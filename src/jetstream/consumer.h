@@ -33,6 +33,13 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   const ConsumerConfig& config() const;
   int64_t created() const;
   Json InfoJson();
+  // ConsumerInfo's numbers, without building JSON (for /metrics scrapes).
+  struct Numbers {
+    uint64_t delivered_consumer_seq = 0, delivered_stream_seq = 0;
+    uint64_t ack_floor_consumer_seq = 0, ack_floor_stream_seq = 0;
+    uint64_t num_ack_pending = 0, num_redelivered = 0, num_waiting = 0, num_pending = 0;
+  };
+  Numbers GetNumbers();
   // Applies an update request; error if a field that cannot change differs.
   ApiError Update(const ConsumerConfig& next);
 

@@ -80,7 +80,7 @@ std::string JetStream::Start() {
   }
   api_sub_ = server_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
     Enqueue({Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
-             std::string(m.hdr), std::string(m.data), 0});
+             std::string(m.hdr), std::string(m.data), NowNs()});
   });
   ack_sub_ = server_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
     Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
@@ -189,6 +189,7 @@ void JetStream::Drain() {
     switch (m.kind) {
       case Inbound::Kind::kApi:
         HandleApi(m);
+        metrics_.api.Observe(NowNs() - m.ts);
         break;
       case Inbound::Kind::kPublish:
         if (m.stream && streams_.count(m.stream->name()) && streams_[m.stream->name()] == m.stream)

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/histogram.h"
 #include "jetstream/types.h"
 #include "server/server.h"
 #include "store/env.h"
@@ -50,6 +51,14 @@ struct Inbound {
 
 class JetStream {
  public:
+  // Latencies for /metrics; any thread may read them.
+  struct Metrics {
+    // A publish's arrival to its PubAck leaving (after the fsync).
+    base::LatencyHistogram publish_ack;
+    // An API request's arrival to its handler's end (a reply that waits for
+    // durability leaves later).
+    base::LatencyHistogram api;
+  };
   JetStream(server::Server* server, Options opts);
   ~JetStream();
 
@@ -162,6 +171,7 @@ class JetStream {
   server::SubPtr ack_sub_;
   uint64_t api_total_ = 0;
   uint64_t api_errors_ = 0;
+  Metrics metrics_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> interest_check_posted_{false};
   bool sourcing_posted_ = false;  // a Drain to continue copying is queued
@@ -174,6 +184,7 @@ class JetStream {
     if (error) ++api_errors_;
   }
   uint64_t api_total() const { return api_total_; }
+  Metrics& metrics() { return metrics_; }
   uint64_t api_errors() const { return api_errors_; }
 };
 

@@ -105,10 +105,11 @@ void Stream::Unsubscribe() {
   subs_.clear();
 }
 
-void Stream::SendPubAck(const std::string& reply, Json ack) {
+void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
   if (reply.empty() || cfg_.no_ack) return;
-  js_->AfterSync(shared_from_this(), [js = js_, reply, body = ack.dump()] {
+  js_->AfterSync(shared_from_this(), [js = js_, reply, body = ack.dump(), received] {
     js->Send(reply, {}, {}, body);
+    js->metrics().publish_ack.Observe(NowNs() - received);
   });
 }
 
@@ -156,8 +157,9 @@ void Stream::ProcessPublish(Inbound& m) {
         ack["seq"] = dup;
         if (!js_->options().domain.empty()) ack["domain"] = js_->options().domain;
         ack["duplicate"] = true;
+        ++duplicates_;
         // The original may still be waiting for its fsync: answer after it.
-        SendPubAck(m.reply, std::move(ack));
+        SendPubAck(m.reply, std::move(ack), m.ts);
         return;
       }
     }
@@ -227,7 +229,8 @@ void Stream::ProcessPublish(Inbound& m) {
   ack["stream"] = cfg_.name;
   if (!o.domain.empty()) ack["domain"] = o.domain;
   ack["seq"] = seq;
-  SendPubAck(m.reply, std::move(ack));
+  ++published_;
+  SendPubAck(m.reply, std::move(ack), m.ts);
 }
 
 void Stream::RememberMsgId(std::string_view id, uint64_t seq, int64_t ts) {

@@ -66,6 +66,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // The copy state of a mirror or a stream with sources; null otherwise.
   Sourcing* sourcing() { return sourcing_.get(); }
 
+  // Since the server started (for /metrics; JetStream thread): publishes
+  // stored, and publishes answered as duplicates of a stored msg id.
+  uint64_t published() const { return published_; }
+  uint64_t duplicates() const { return duplicates_; }
+
  private:
   friend class Sourcing;  // stores copied messages like a publish does
   Stream(JetStream* js, StreamConfig cfg, int64_t created);
@@ -73,7 +78,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void RememberMsgId(std::string_view id, uint64_t seq, int64_t ts);
   void ExpireMsgIds(int64_t now);
   void RebuildDedupe();
-  void SendPubAck(const std::string& reply, Json ack);
+  // `received`: the publish's arrival (unix ns), for the publish-to-ack
+  // latency histogram.
+  void SendPubAck(const std::string& reply, Json ack, int64_t received);
 
   JetStream* js_;
   StreamConfig cfg_;
@@ -140,6 +147,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   size_t msg_id_head_ = 0;
   std::string last_msg_id_;
   bool new_messages_ = false;
+  uint64_t published_ = 0;
+  uint64_t duplicates_ = 0;
 };
 
 }  // namespace fjord::jetstream

@@ -20,6 +20,8 @@
 #include "server/client.h"
 #include "server/server.h"
 #include "server/sublist.h"
+#include "monitor/prometheus.h"
+#include "store/group_commit.h"
 
 namespace fjord::monitor {
 namespace {
@@ -298,6 +300,7 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
 
 Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
     : srv_(srv), js_(js), opts_(std::move(opts)) {
+  NoteConfigLoaded();
   // Canonical base path: "" or "/x" (nats-server accepts "x", "/x", "/x/").
   std::string& b = opts_.base_path;
   while (!b.empty() && b.back() == '/') b.pop_back();
@@ -305,6 +308,12 @@ Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
 }
 
 Monitor::~Monitor() { Shutdown(); }
+
+void Monitor::NoteConfigLoaded() {
+  config_load_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        SysClock::now().time_since_epoch())
+                        .count();
+}
 
 std::string Monitor::Listen() {
   int port = opts_.port < 0 ? 0 : opts_.port;
@@ -364,6 +373,14 @@ Response Monitor::Handle(std::string_view target) {
     path.erase(0, opts_.base_path.size());
     if (path.empty()) path = "/";
   }
+  // nats-server counts the endpoints it serves, whatever the outcome.
+  static const char* const kCounted[] = {"/", "/varz", "/connz", "/subsz", "/subscriptionsz",
+                                         "/jsz", "/healthz", "/metrics"};
+  if (std::find_if(std::begin(kCounted), std::end(kCounted),
+                   [&](const char* c) { return path == c; }) != std::end(kCounted)) {
+    std::lock_guard lock(req_mu_);
+    ++req_stats_[path];
+  }
   try {
     if (path == "/") {
       std::string html = kIndexHtml;
@@ -377,6 +394,7 @@ Response Monitor::Handle(std::string_view target) {
     if (path == "/subsz" || path == "/subscriptionsz") return Subsz(query);
     if (path == "/jsz") return Jsz(query);
     if (path == "/healthz") return Healthz(query);
+    if (path == "/metrics") return Metrics();
   } catch (const BadRequest& e) {
     return {400, "text/plain; charset=utf-8", e.text};
   }
@@ -460,6 +478,8 @@ Response Monitor::Varz() {
     }
   }
   j["jetstream"] = jsj;
+  // nats-server's default TLS handshake timeout, shown without TLS too.
+  j["tls_timeout"] = 2;
   j["write_deadline"] = ns(cfg->write_deadline_ms);
   j["start"] = FormatTime(srv_->start_time());
   j["now"] = FormatTime(now);
@@ -478,7 +498,15 @@ Response Monitor::Varz() {
   j["out_bytes"] = out_bytes;
   j["slow_consumers"] = st.slow_consumers.load();
   j["subscriptions"] = srv_->sublist().Count();
+  {
+    std::lock_guard lock(req_mu_);
+    j["http_req_stats"] = req_stats_;
+  }
+  j["config_load_time"] =
+      FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+          std::chrono::nanoseconds(config_load_ns_.load()))));
   if (!opts_.tags.empty()) j["tags"] = opts_.tags;
+  if (!opts_.system_account.empty()) j["system_account"] = opts_.system_account;
   return JsonResponse(j);
 }
 
@@ -737,6 +765,224 @@ Response Monitor::Healthz(const std::string& query) {
   }
   // nats-server writes this one compactly.
   return {200, "application/json", R"({"status":"ok"})"};
+}
+
+namespace {
+
+// What /metrics reads of one stream and its consumers, copied on the
+// JetStream thread (in-memory counters only: no store is walked).
+struct StreamSample {
+  std::string name;
+  uint64_t msgs = 0, bytes = 0, first_seq = 0, last_seq = 0, consumers = 0;
+  uint64_t published = 0, duplicates = 0;
+};
+struct ConsumerSample {
+  std::string stream, name, desc, created;
+  uint64_t delivered_cseq = 0, delivered_sseq = 0, ack_floor_cseq = 0, ack_floor_sseq = 0;
+  uint64_t num_ack_pending = 0, num_redelivered = 0, num_waiting = 0, num_pending = 0;
+};
+
+// prometheus-nats-exporter's generic collector: every numeric top-level
+// field of an endpoint becomes `gnatsd_<endpoint>_<field>{server_id}`.
+void ExporterGauges(PromWriter& w, const std::string& endpoint, const Json& j,
+                    const std::string& server_id) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_number()) continue;
+    std::string name = "gnatsd_" + endpoint + "_" + it.key();
+    w.Family(name, "gauge", it.key());
+    w.Sample(name, {{"server_id", server_id}}, it.value().get<double>());
+  }
+}
+
+}  // namespace
+
+Response Monitor::Metrics() {
+  PromWriter w;
+  std::string id = srv_->id();
+  auto cfg = srv_->config();
+  Json varz = Json::parse(Varz().body);
+  ExporterGauges(w, "varz", varz, id);
+  for (const char* k : {"server_name", "version"}) {
+    std::string name = std::string("gnatsd_varz_") + k;
+    w.Family(name, "gauge", k);
+    w.Sample(name, {{"server_id", id}, {"value", varz.value(k, "")}}, 1);
+  }
+  ExporterGauges(w, "subsz", Json::parse(Subsz("").body), id);
+
+  w.Family("fjord_info", "gauge", "Fjord's version and the nats-server version it is compatible with");
+  w.Sample("fjord_info", {{"server_id", id}, {"version", kFjordVersion}, {"nats_version", kNatsCompatVersion}}, 1);
+  Labels server{{"server_id", id}, {"server_name", cfg->server_name}};
+  w.Histogram("fjord_store_fsync_seconds", "Duration of each fsync the group commits ran (streams and consumer state)",
+              server, store::FsyncLatency().Read());
+
+  if (!js_) {
+    w.Family("jetstream_server_jetstream_disabled", "gauge", "JetStream disabled or not");
+    w.Sample("jetstream_server_jetstream_disabled",
+             {{"server_id", id}, {"server_name", cfg->server_name}, {"cluster", ""}, {"domain", ""},
+              {"meta_leader", ""}, {"is_meta_leader", "true"}},
+             1);
+    return {200, PromWriter::kContentType, w.text()};
+  }
+
+  struct Snapshot {
+    std::vector<StreamSample> streams;
+    std::vector<ConsumerSample> consumers;
+    uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, consumer_count = 0;
+  };
+  auto done = std::make_shared<std::promise<Snapshot>>();
+  auto fut = done->get_future();
+  jetstream::JetStream* js = js_;
+  asio::post(js->ctx(), [js, done] {
+    Snapshot r;
+    for (auto& [name, s] : js->streams()) {
+      auto st = s->store().State();
+      StreamSample ss;
+      ss.name = name;
+      ss.msgs = st.msgs;
+      ss.bytes = st.bytes;
+      ss.first_seq = st.first_seq;
+      ss.last_seq = st.last_seq;
+      ss.consumers = s->consumers().size();
+      ss.published = s->published();
+      ss.duplicates = s->duplicates();
+      r.streams.push_back(std::move(ss));
+      for (auto& [cname, con] : s->consumers()) {
+        auto n = con->GetNumbers();
+        ConsumerSample c;
+        c.stream = name;
+        c.name = cname;
+        c.desc = con->config().description;
+        c.created = FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+            std::chrono::nanoseconds(con->created()))));
+        c.delivered_cseq = n.delivered_consumer_seq;
+        c.delivered_sseq = n.delivered_stream_seq;
+        c.ack_floor_cseq = n.ack_floor_consumer_seq;
+        c.ack_floor_sseq = n.ack_floor_stream_seq;
+        c.num_ack_pending = n.num_ack_pending;
+        c.num_redelivered = n.num_redelivered;
+        c.num_waiting = n.num_waiting;
+        c.num_pending = n.num_pending;
+        r.consumers.push_back(std::move(c));
+      }
+    }
+    r.memory = js->MemoryUsed();
+    r.storage = js->StoreUsed();
+    r.api_total = js->api_total();
+    r.api_errors = js->api_errors();
+    r.consumer_count = js->ConsumerCount();
+    done->set_value(std::move(r));
+  });
+  if (fut.wait_for(kJetStreamTimeout) != std::future_status::ready) {
+    return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+  }
+  Snapshot snap = fut.get();
+
+  // prometheus-nats-exporter's JetStream collector: its names and labels
+  // (a single server is its own meta, stream and consumer leader).
+  Labels srv_labels{{"server_id", id},  {"server_name", cfg->server_name},
+                    {"cluster", ""},    {"domain", cfg->jetstream_domain},
+                    {"meta_leader", ""}, {"is_meta_leader", "true"}};
+  auto gauge = [&](const char* name, const char* help, const Labels& l, double v) {
+    w.Family(name, "gauge", help);
+    w.Sample(name, l, v);
+  };
+  gauge("jetstream_server_jetstream_disabled", "JetStream disabled or not", srv_labels, 0);
+  gauge("jetstream_server_max_memory", "JetStream Max Memory", srv_labels, double(opts_.js_max_memory));
+  gauge("jetstream_server_max_storage", "JetStream Max Storage", srv_labels, double(opts_.js_max_store));
+  gauge("jetstream_server_total_streams", "Total number of streams in JetStream", srv_labels,
+        double(snap.streams.size()));
+  gauge("jetstream_server_total_consumers", "Total number of consumers in JetStream", srv_labels,
+        double(snap.consumer_count));
+  uint64_t msgs = 0, bytes = 0;
+  for (const auto& s : snap.streams) {
+    msgs += s.msgs;
+    bytes += s.bytes;
+  }
+  gauge("jetstream_server_total_messages", "Total number of stored messages in JetStream", srv_labels, double(msgs));
+  gauge("jetstream_server_total_message_bytes", "Total number of bytes stored in JetStream", srv_labels,
+        double(bytes));
+
+  auto stream_labels = [&](const std::string& stream) {
+    Labels l = srv_labels;
+    l.insert(l.end(), {{"account", "$G"}, {"account_id", "$G"}, {"stream_name", stream},
+                       {"stream_leader", ""}, {"is_stream_leader", "true"}});
+    return l;
+  };
+  struct StreamMetric {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t StreamSample::*field;
+  };
+  static const StreamMetric kStream[] = {
+      {"jetstream_stream_total_messages", "gauge", "Total number of messages from a stream", &StreamSample::msgs},
+      {"jetstream_stream_total_bytes", "gauge", "Total stored bytes from a stream", &StreamSample::bytes},
+      {"jetstream_stream_first_seq", "gauge", "First sequence from a stream", &StreamSample::first_seq},
+      {"jetstream_stream_last_seq", "gauge", "Last sequence from a stream", &StreamSample::last_seq},
+      {"jetstream_stream_consumer_count", "gauge", "Total number of consumers from a stream",
+       &StreamSample::consumers},
+      {"fjord_stream_published_messages_total", "counter",
+       "Publishes stored by the stream since the server started (its rate is the publish rate)",
+       &StreamSample::published},
+      {"fjord_stream_duplicate_messages_total", "counter",
+       "Publishes answered as duplicates of a msg id in the duplicate window since the server started",
+       &StreamSample::duplicates},
+  };
+  for (const auto& m : kStream) {
+    w.Family(m.name, m.type, m.help);
+    for (const auto& s : snap.streams) w.Sample(m.name, stream_labels(s.name), double(s.*m.field));
+  }
+
+  struct ConsumerMetric {
+    const char* name;
+    const char* help;
+    uint64_t ConsumerSample::*field;
+  };
+  static const ConsumerMetric kConsumer[] = {
+      {"jetstream_consumer_delivered_consumer_seq", "Latest sequence number of a stream consumer",
+       &ConsumerSample::delivered_cseq},
+      {"jetstream_consumer_delivered_stream_seq", "Latest sequence number of a stream",
+       &ConsumerSample::delivered_sseq},
+      {"jetstream_consumer_num_ack_pending", "Number of pending acks from a consumer",
+       &ConsumerSample::num_ack_pending},
+      {"jetstream_consumer_num_redelivered", "Number of redelivered messages from a consumer",
+       &ConsumerSample::num_redelivered},
+      {"jetstream_consumer_num_waiting", "Number of inflight fetch requests from a pull consumer",
+       &ConsumerSample::num_waiting},
+      {"jetstream_consumer_num_pending", "Number of pending messages from a consumer",
+       &ConsumerSample::num_pending},
+      {"jetstream_consumer_ack_floor_stream_seq", "Number of ack floor stream seq from a consumer",
+       &ConsumerSample::ack_floor_sseq},
+      {"jetstream_consumer_ack_floor_consumer_seq", "Number of ack floor consumer seq from a consumer",
+       &ConsumerSample::ack_floor_cseq},
+  };
+  std::vector<Labels> clabels;
+  clabels.reserve(snap.consumers.size());
+  for (const auto& c : snap.consumers) {
+    Labels l = stream_labels(c.stream);
+    l.insert(l.end(), {{"consumer_name", c.name}, {"consumer_leader", ""}, {"is_consumer_leader", "true"},
+                       {"consumer_desc", c.desc}, {"consumer_created", c.created}});
+    clabels.push_back(std::move(l));
+  }
+  for (const auto& m : kConsumer) {
+    w.Family(m.name, "gauge", m.help);
+    for (size_t i = 0; i < snap.consumers.size(); ++i)
+      w.Sample(m.name, clabels[i], double(snap.consumers[i].*m.field));
+  }
+
+  gauge("fjord_jetstream_memory_bytes", "Bytes used by memory streams", server, double(snap.memory));
+  gauge("fjord_jetstream_storage_bytes", "Bytes used by file streams", server, double(snap.storage));
+  w.Family("fjord_jetstream_api_requests_total", "counter", "JetStream API requests served");
+  w.Sample("fjord_jetstream_api_requests_total", server, double(snap.api_total));
+  w.Family("fjord_jetstream_api_errors_total", "counter", "JetStream API requests answered with an error");
+  w.Sample("fjord_jetstream_api_errors_total", server, double(snap.api_errors));
+  w.Histogram("fjord_jetstream_publish_ack_seconds",
+              "A JetStream publish's arrival to its PubAck leaving, fsync included", server,
+              js_->metrics().publish_ack.Read());
+  w.Histogram("fjord_jetstream_api_request_seconds",
+              "A JetStream API request's arrival to the end of its handling", server,
+              js_->metrics().api.Read());
+  return {200, PromWriter::kContentType, w.text()};
 }
 
 }  // namespace fjord::monitor

@@ -9,8 +9,10 @@
 // snapshot; it never runs on an I/O thread, so a slow HTTP client or a large
 // /connz cannot delay message routing.
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +35,7 @@ struct Options {
   std::string base_path;  // prefix of every endpoint, e.g. "/nats"
   int https_port = 0;     // shown in /varz only: Fjord has no TLS
   std::vector<std::string> tags;  // `server_tags`, shown in /varz
+  std::string system_account = "$SYS";  // empty: none (`no_system_account`)
   // For /varz and /jsz: what JetStream was configured with.
   bool jetstream = false;
   int64_t js_max_memory = -1;
@@ -62,6 +65,8 @@ class Monitor {
   void Serve();
   void Shutdown();
   int bound_port() const { return bound_port_; }
+  // The configuration was (re)loaded now: /varz `config_load_time`.
+  void NoteConfigLoaded();
 
   // Serves one GET of `target` (path and query). Any thread; public for tests.
   Response Handle(std::string_view target);
@@ -76,6 +81,10 @@ class Monitor {
   // (for /varz, which tools scrape often).
   Response Jsz(const std::string& query, bool usage_only = false);
   Response Healthz(const std::string& query);
+  // Prometheus text format: the metrics prometheus-nats-exporter derives
+  // from /varz, /subsz and /jsz, under its names, plus Fjord's counters
+  // and latency histograms.
+  Response Metrics();
   double CpuPercent();
 
   server::Server* srv_;
@@ -91,6 +100,11 @@ class Monitor {
   std::mutex cpu_mu_;
   std::chrono::steady_clock::time_point cpu_at_;
   double cpu_secs_ = 0;
+
+  std::atomic<int64_t> config_load_ns_;  // unix ns
+  // /varz "http_req_stats": requests per endpoint path that was served.
+  std::mutex req_mu_;
+  std::map<std::string, uint64_t> req_stats_;
 };
 
 // Go's time.Duration.String() subset nats-server uses for "uptime" and

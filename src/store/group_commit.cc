@@ -89,7 +89,11 @@ void GroupCommit::Run() {
       std::sort(files.begin(), files.end());
       files.erase(std::unique(files.begin(), files.end()), files.end());
       for (size_t i = 0; i < files.size(); ++i) {
+        auto t0 = std::chrono::steady_clock::now();
         s = files[i]->Sync();
+        FsyncLatency().Observe(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+                .count());
         ++n;
         if (!s.ok()) break;
       }
@@ -102,6 +106,11 @@ void GroupCommit::Run() {
     if (!s.ok() && failed_.ok()) failed_ = s;
     if (stopping) break;
   }
+}
+
+base::LatencyHistogram& FsyncLatency() {
+  static base::LatencyHistogram h;
+  return h;
 }
 
 }  // namespace fjord::store

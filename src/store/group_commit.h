@@ -29,9 +29,14 @@
 #include <thread>
 #include <vector>
 
+#include "base/histogram.h"
 #include "store/env.h"
 
 namespace fjord::store {
+
+// Every fsync a group commit runs, whatever its store (streams and consumer
+// state alike), for /metrics.
+base::LatencyHistogram& FsyncLatency();
 
 class GroupCommit {
  public:

@@ -72,6 +72,17 @@ describe("monitoring", () => {
       assert.ok(number(v0[k]), `${k}: ${v0[k]}`);
     }
     assert.equal(v0.version, "2.9.10");
+    // What exporters read besides the counters, as nats-server fills them.
+    assert.equal(v0.system_account, "$SYS");
+    assert.equal(v0.tls_timeout, 2);
+    assert.ok(Date.parse(v0.config_load_time) <= Date.parse(v0.now), v0.config_load_time);
+    assert.ok(v0.http_req_stats["/varz"] >= 1, JSON.stringify(v0.http_req_stats));
+    const before = v0.http_req_stats["/healthz"] ?? 0;
+    await get(mport, "/healthz");
+    const after = (await get(mport, "/varz")).json.http_req_stats;
+    assert.equal(after["/healthz"], before + 1, JSON.stringify(after));
+    assert.equal(after["/varz"], v0.http_req_stats["/varz"] + 1);
+    assert.equal(after["/nonexistent"], undefined);
     assert.equal(v0.port, srv.port);
     assert.equal(v0.http_port, mport);
     assert.equal(v0.max_payload, 1048576);
