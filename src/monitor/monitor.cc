@@ -20,6 +20,7 @@
 #include "server/client.h"
 #include "server/server.h"
 #include "server/sublist.h"
+#include "monitor/console_html.h"
 #include "monitor/prometheus.h"
 #include "store/group_commit.h"
 
@@ -158,7 +159,9 @@ const char* kIndexHtml = R"(<html lang="en">
 	<a href=.{BASE}/jsz>JetStream</a>
 	<a href=.{BASE}/connz>Connections</a>
 	<a href=.{BASE}/subsz>Subscriptions</a>
-	<a href=.{BASE}/healthz class=last>Health Probe</a>
+	<a href=.{BASE}/healthz>Health Probe</a>
+	<a href=.{BASE}/metrics>Prometheus Metrics</a>
+	<a href=.{BASE}/console class=last>Console</a>
   </body>
 </html>
 )";
@@ -375,7 +378,7 @@ Response Monitor::Handle(std::string_view target) {
   }
   // nats-server counts the endpoints it serves, whatever the outcome.
   static const char* const kCounted[] = {"/", "/varz", "/connz", "/subsz", "/subscriptionsz",
-                                         "/jsz", "/healthz", "/metrics"};
+                                         "/jsz", "/healthz", "/metrics", "/console"};
   if (std::find_if(std::begin(kCounted), std::end(kCounted),
                    [&](const char* c) { return path == c; }) != std::end(kCounted)) {
     std::lock_guard lock(req_mu_);
@@ -395,6 +398,9 @@ Response Monitor::Handle(std::string_view target) {
     if (path == "/jsz") return Jsz(query);
     if (path == "/healthz") return Healthz(query);
     if (path == "/metrics") return Metrics();
+    if (path == "/console" || path == "/console/") {
+      return {200, "text/html; charset=utf-8", kConsoleHtml};
+    }
   } catch (const BadRequest& e) {
     return {400, "text/plain; charset=utf-8", e.text};
   }
