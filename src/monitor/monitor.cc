@@ -631,9 +631,15 @@ Response Monitor::Subsz(const std::string& query) {
     j["server_id"] = srv_->id();
     j["now"] = FormatTime(SysClock::now());
   }
-  // Fjord's match caches are per thread and keep no hit statistics, so
-  // num_cache, num_matches, cache_hit_rate and the fanouts are left out.
-  j["num_subscriptions"] = srv_->sublist().Count();
+  auto st = srv_->sublist().Stats();
+  j["num_subscriptions"] = st.num_subscriptions;
+  j["num_cache"] = st.num_cache;
+  j["num_inserts"] = st.num_inserts;
+  j["num_removes"] = st.num_removes;
+  j["num_matches"] = st.num_matches;
+  j["cache_hit_rate"] = st.cache_hit_rate;
+  j["max_fanout"] = st.max_fanout;
+  j["avg_fanout"] = st.avg_fanout;
   if (subs) {
     // Client subscriptions only: internal (JetStream) ones have no
     // connection, account or sid to show.

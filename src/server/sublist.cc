@@ -53,6 +53,9 @@ constexpr size_t kMaxCache = 4096;
 
 thread_local Cache t_cache;
 
+std::atomic<size_t> g_next_thread{0};
+thread_local size_t t_shard = g_next_thread.fetch_add(1, std::memory_order_relaxed);
+
 }  // namespace
 
 Sublist::Sublist() : root_(std::make_unique<Level>()), id_(g_next_id.fetch_add(1)) {}
@@ -89,6 +92,7 @@ void Sublist::Insert(const SubPtr& sub) {
     node->qsubs[sub->queue].push_back(sub);
   }
   ++count_;
+  ++inserts_;
   gen_.fetch_add(1, std::memory_order_release);
 }
 
@@ -154,6 +158,7 @@ bool Sublist::Remove(const SubPtr& sub) {
     }
   }
   --count_;
+  ++removes_;
   gen_.fetch_add(1, std::memory_order_release);
   return true;
 }
@@ -214,28 +219,73 @@ MatchPtr Sublist::MatchLocked(std::string_view subject) const {
   return result;
 }
 
+Sublist::Shard& Sublist::MyShard() const { return shards_[t_shard % kShards]; }
+
 MatchPtr Sublist::Match(std::string_view subject) const {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  Shard& sh = MyShard();
+  sh.matches.fetch_add(1, kRelaxed);
   uint64_t gen = gen_.load(std::memory_order_acquire);
   Cache& c = t_cache;
   if (c.owner != id_ || c.gen != gen) {
+    // Entries of another Sublist were counted there (it may be gone).
+    if (c.owner == id_) sh.cached.fetch_sub(int64_t(c.map.size()), kRelaxed);
     c.map.clear();
     c.owner = id_;
     c.gen = gen;
   } else {
     auto it = c.map.find(subject);
-    if (it != c.map.end()) return it->second;
+    if (it != c.map.end()) {
+      sh.hits.fetch_add(1, kRelaxed);
+      return it->second;
+    }
   }
   MatchPtr r;
   {
     std::shared_lock lock(mu_);
     r = MatchLocked(subject);
   }
+  uint64_t fanout = r->psubs.size() + r->qsubs.size();
+  sh.computed.fetch_add(1, kRelaxed);
+  sh.fanout_sum.fetch_add(fanout, kRelaxed);
+  if (fanout > sh.fanout_max.load(kRelaxed)) sh.fanout_max.store(fanout, kRelaxed);
   // Ack subjects carry the message's sequences: each is seen once, and
   // caching them would only evict the subjects that repeat.
   if (subject.starts_with("$JS.ACK.")) return r;
-  if (c.map.size() >= kMaxCache) c.map.clear();
+  if (c.map.size() >= kMaxCache) {
+    sh.cached.fetch_sub(int64_t(c.map.size()), kRelaxed);
+    c.map.clear();
+  }
   c.map.emplace(std::string(subject), r);
+  sh.cached.fetch_add(1, kRelaxed);
   return r;
+}
+
+SublistStats Sublist::Stats() const {
+  SublistStats st;
+  {
+    std::shared_lock lock(mu_);
+    st.num_subscriptions = count_;
+    st.num_inserts = inserts_;
+    st.num_removes = removes_;
+  }
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  uint64_t hits = 0, computed = 0, fanout_sum = 0;
+  int64_t cached = 0;
+  for (const auto& sh : shards_) {
+    st.num_matches += sh.matches.load(kRelaxed);
+    hits += sh.hits.load(kRelaxed);
+    cached += sh.cached.load(kRelaxed);
+    computed += sh.computed.load(kRelaxed);
+    fanout_sum += sh.fanout_sum.load(kRelaxed);
+    st.max_fanout = std::max(st.max_fanout, sh.fanout_max.load(kRelaxed));
+  }
+  // A cache dropped by its thread after a change elsewhere is subtracted
+  // only when that thread next matches: never show a negative size.
+  st.num_cache = cached > 0 ? uint64_t(cached) : 0;
+  if (st.num_matches > 0) st.cache_hit_rate = double(hits) / double(st.num_matches);
+  if (computed > 0) st.avg_fanout = double(fanout_sum) / double(computed);
+  return st;
 }
 
 }  // namespace fjord::server

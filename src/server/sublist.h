@@ -6,6 +6,7 @@
 // invalidated by a generation counter that every Insert/Remove bumps, so the
 // hot path (a cache hit) takes no lock and touches no shared cache line
 // except the generation.
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -49,6 +50,20 @@ struct MatchResult {
 };
 using MatchPtr = std::shared_ptr<const MatchResult>;
 
+// /subsz's statistics, named as nats-server's SublistStats.
+struct SublistStats {
+  uint64_t num_subscriptions = 0;
+  uint64_t num_cache = 0;  // entries in the threads' match caches
+  uint64_t num_inserts = 0;
+  uint64_t num_removes = 0;
+  uint64_t num_matches = 0;
+  double cache_hit_rate = 0;  // hits / matches
+  // Over every result computed on a cache miss since start (nats-server
+  // looks at the results in its one shared cache).
+  uint64_t max_fanout = 0;
+  double avg_fanout = 0;
+};
+
 class Sublist {
  public:
   Sublist();
@@ -63,6 +78,7 @@ class Sublist {
   // Thread-safe; results may be cached per thread until the next change.
   MatchPtr Match(std::string_view subject) const;
   size_t Count() const;
+  SublistStats Stats() const;
   // Changes with every Insert/Remove: a result obtained under generation g
   // is still exact while generation() == g.
   uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
@@ -72,9 +88,25 @@ class Sublist {
   struct Node;
   MatchPtr MatchLocked(std::string_view subject) const;
 
+  // Match counters, sharded by thread so that threads matching at once do
+  // not contend for one cache line on every publish.
+  struct alignas(64) Shard {
+    std::atomic<uint64_t> matches{0};
+    std::atomic<uint64_t> hits{0};
+    std::atomic<int64_t> cached{0};    // cache entries added minus dropped
+    std::atomic<uint64_t> computed{0};  // results computed (cache misses)
+    std::atomic<uint64_t> fanout_sum{0};
+    std::atomic<uint64_t> fanout_max{0};
+  };
+  static constexpr size_t kShards = 16;
+  Shard& MyShard() const;
+  mutable std::array<Shard, kShards> shards_;
+
   mutable std::shared_mutex mu_;
   std::unique_ptr<Level> root_;
   size_t count_ = 0;
+  uint64_t inserts_ = 0;  // guarded by mu_
+  uint64_t removes_ = 0;
   std::atomic<uint64_t> gen_{1};
   const uint64_t id_;  // distinguishes Sublists in the thread-local caches
 };

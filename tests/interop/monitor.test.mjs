@@ -180,6 +180,25 @@ describe("monitoring", () => {
       assert.equal(s1.num_subscriptions, s0.num_subscriptions + 2);
       const subjects = s1.subscriptions_list.map((s) => s.subject);
       assert.ok(subjects.includes("mon.subsz.a") && subjects.includes("mon.subsz.b"), subjects.join(","));
+      // The statistics exporters read, from live counters as nats-server's.
+      for (const k of ["num_cache", "num_inserts", "num_removes", "num_matches", "cache_hit_rate", "max_fanout",
+        "avg_fanout"]) {
+        assert.ok(number(s1[k]), `${k}: ${s1[k]}`);
+      }
+      assert.ok(s1.num_inserts >= s0.num_inserts + 2);
+      const fan = nc.subscribe("mon.subsz.*");
+      for (let i = 0; i < 10; i++) nc.publish("mon.subsz.a", "x");
+      await nc.flush();
+      const s2 = (await get(mport, "/subsz")).json;
+      // Connections keep their own cache of results in front of the index
+      // (nats-server's too): ten publishes of one subject match it once.
+      assert.ok(s2.num_matches >= s1.num_matches + 1, `num_matches ${s1.num_matches} -> ${s2.num_matches}`);
+      assert.ok(s2.cache_hit_rate >= 0 && s2.cache_hit_rate <= 1, `cache_hit_rate ${s2.cache_hit_rate}`);
+      assert.ok(s2.max_fanout >= 2, `max_fanout ${s2.max_fanout}`);
+      assert.ok(s2.num_cache >= 1);
+      fan.unsubscribe();
+      await nc.flush();
+      assert.ok((await get(mport, "/subsz")).json.num_removes >= s2.num_removes + 1);
     } finally {
       await nc.close();
     }

@@ -78,5 +78,47 @@ TEST(Sublist, ConcurrentReadersAndWriters) {
   writer.join();
 }
 
+TEST(Sublist, StatsCountInsertsRemovesMatchesHitsAndFanout) {
+  Sublist sl;
+  auto a = Make("foo.bar"), b = Make("foo.*"), q1 = Make("foo.bar", "q"), q2 = Make("foo.bar", "q");
+  for (auto& s : {a, b, q1, q2}) sl.Insert(s);
+  EXPECT_TRUE(sl.Remove(b));
+  sl.Match("foo.bar");  // miss: 1 psub + 1 queue group
+  sl.Match("foo.bar");  // hit
+  sl.Match("foo.bar");  // hit
+  sl.Match("nope");     // miss: nothing
+  auto st = sl.Stats();
+  EXPECT_EQ(st.num_subscriptions, 3u);
+  EXPECT_EQ(st.num_inserts, 4u);
+  EXPECT_EQ(st.num_removes, 1u);
+  EXPECT_EQ(st.num_matches, 4u);
+  EXPECT_DOUBLE_EQ(st.cache_hit_rate, 0.5);
+  EXPECT_EQ(st.num_cache, 2u);
+  EXPECT_EQ(st.max_fanout, 2u);
+  EXPECT_DOUBLE_EQ(st.avg_fanout, 1.0);
+  // A change empties the cache the next time this thread matches.
+  sl.Insert(Make("other"));
+  sl.Match("foo.bar");
+  st = sl.Stats();
+  EXPECT_EQ(st.num_cache, 1u);
+  EXPECT_EQ(st.num_matches, 5u);
+}
+
+TEST(Sublist, StatsAddUpAcrossThreads) {
+  Sublist sl;
+  sl.Insert(Make("a.>"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&sl] {
+      for (int i = 0; i < 1000; ++i) sl.Match("a." + std::to_string(i % 10));
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto st = sl.Stats();
+  EXPECT_EQ(st.num_matches, 4000u);
+  EXPECT_DOUBLE_EQ(st.cache_hit_rate, 3960.0 / 4000.0);  // 10 misses per thread
+  EXPECT_EQ(st.num_cache, 40u);
+}
+
 }  // namespace
 }  // namespace fjord::server
