@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
@@ -49,6 +50,7 @@ void AccountInfo(JetStream* js, Inbound& m) {
   if (!o.domain.empty()) j["domain"] = o.domain;
   js->CountApi(false);
   j["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
+  ApiAuditAdvisory(js, m, j.dump());
   js->Reply(m.reply, j);
 }
 
@@ -118,6 +120,7 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   s->Subscribe();
   js->streams()[name] = s;
   log::Debug("JetStream stream '{}' created", name);
+  StreamActionAdvisory(js, name, "create");
   Json j = Typed(type);
   Merge(j, s->InfoJson());
   j["did_create"] = true;
@@ -154,6 +157,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (auto e = s->Update(cfg); !e.ok()) return ReplyError(js, m, type, e);
+  StreamActionAdvisory(js, name, "modify");
   Json j = Typed(type);
   Merge(j, s->InfoJson());
   ReplyOk(js, m, j);
@@ -165,6 +169,7 @@ void StreamDelete(JetStream* js, Inbound& m, const std::string& name) {
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   s->Delete();
   js->streams().erase(name);
+  StreamActionAdvisory(js, name, "delete");
   Json j = Typed(type);
   j["success"] = true;
   ReplyOk(js, m, j);
@@ -258,6 +263,7 @@ void StreamPurge(JetStream* js, Inbound& m, const std::string& name) {
   Json j = Typed(type);
   j["success"] = true;
   j["purged"] = purged;
+  ApiAuditAdvisory(js, m, j.dump());
   // The purge must be durable before we say so.
   js->AfterSync(s, [js, reply = m.reply, body = j.dump()] { js->Send(reply, {}, {}, body); });
   js->CountApi(false);
@@ -322,6 +328,7 @@ void MsgDelete(JetStream* js, Inbound& m, const std::string& name) {
   for (auto& [cname, c] : s->consumers()) c->OnStreamPurged(first);
   Json j = Typed(type);
   j["success"] = true;
+  ApiAuditAdvisory(js, m, j.dump());
   js->AfterSync(s, [js, reply = m.reply, body = j.dump()] { js->Send(reply, {}, {}, body); });
   js->CountApi(false);
 }

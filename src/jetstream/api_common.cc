@@ -1,5 +1,6 @@
 #include "jetstream/api_common.h"
 
+#include "jetstream/advisory.h"
 #include "jetstream/jetstream.h"
 
 namespace fjord::jetstream {
@@ -20,11 +21,13 @@ void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiErro
   Json j = Typed(type);
   j["error"] = e.ToJson();
   if (extra.is_object()) Merge(j, std::move(extra));
+  ApiAuditAdvisory(js, m, j.dump());
   js->Reply(m.reply, j);
 }
 
 void ReplyOk(JetStream* js, const Inbound& m, Json j) {
   js->CountApi(false);
+  ApiAuditAdvisory(js, m, j.dump());
   js->Reply(m.reply, j);
 }
 

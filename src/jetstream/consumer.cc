@@ -7,11 +7,13 @@
 #include <asio.hpp>
 #include <deque>
 #include <map>
+#include <cstdlib>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "base/log.h"
+#include "jetstream/advisory.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/consumer_deliver.h"
 #include "jetstream/headers.h"
@@ -630,15 +632,34 @@ struct Consumer::Impl {
   }
 
   void SendAdvisory(const char* kind, const char* type, Json fields) {
-    Json j;
-    j["type"] = type;
-    j["id"] = RandomToken(22);
-    j["timestamp"] = FormatTime(NowNs());
-    j["stream"] = stream->name();
-    j["consumer"] = name;
-    for (auto& [k, v] : fields.items()) j[k] = v;
-    js->Send(fmt::format("$JS.EVENT.ADVISORY.CONSUMER.{}.{}.{}", kind, stream->name(), name), "", "",
-             j.dump());
+    fields["stream"] = stream->name();
+    fields["consumer"] = name;
+    PublishEvent(js, fmt::format("$JS.EVENT.ADVISORY.CONSUMER.{}.{}.{}", kind, stream->name(), name), type,
+                 fields);
+  }
+
+  // `sample_freq` ("30" or "30%"): that share of acks is reported on
+  // `$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>`, with the time from
+  // delivery to ack, as nats-server does.
+  void SampleAck(uint64_t seq, int64_t now) {
+    if (cfg.sample_freq.empty()) return;
+    auto it = pending.find(seq);
+    if (it == pending.end()) return;
+    int pct = std::atoi(cfg.sample_freq.c_str());
+    if (pct <= 0) return;
+    thread_local std::mt19937 rng{std::random_device{}()};
+    if (pct < 100 && int(rng() % 100) >= pct) return;
+    auto dcit = rdc.find(seq);
+    uint64_t count = dcit == rdc.end() ? 1 : dcit->second;
+    Json fields = {{"stream", stream->name()},
+                   {"consumer", name},
+                   {"consumer_seq", it->second.dseq},
+                   {"stream_seq", seq},
+                   {"ack_time", std::max<int64_t>(0, now - it->second.ts)},
+                   {"deliveries", count}};
+    if (!js->options().domain.empty()) fields["domain"] = js->options().domain;
+    PublishEvent(js, fmt::format("$JS.EVENT.METRIC.CONSUMER.ACK.{}.{}", stream->name(), name),
+                 "io.nats.jetstream.metric.v1.consumer_ack", fields);
   }
 
   // -- acks ---------------------------------------------------------------
@@ -713,6 +734,7 @@ struct Consumer::Impl {
       bool next = body.substr(0, 4) == "+NXT";
       std::vector<uint64_t> acked;
       if (cfg.ack_policy == AckPolicy::kExplicit) {
+        SampleAck(seq, now);
         if (AckOne(seq)) acked.push_back(seq);
       } else if (cfg.ack_policy == AckPolicy::kAll) {
         while (!pending.empty() && pending.begin()->first <= seq) {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
@@ -64,6 +65,7 @@ store::Result<std::unique_ptr<store::ConsumerStore>> OpenStore(JetStream* js, St
 void ReplyAfterSync(JetStream* js, const Inbound& m, const std::shared_ptr<Stream>& s,
                     const std::shared_ptr<Consumer>& c, Json j) {
   js->CountApi(false);
+  ApiAuditAdvisory(js, m, j.dump());
   std::string reply = m.reply;
   js->TouchStream(s);
   js->AfterSync(s, [js, reply, j = std::move(j)] { js->Reply(reply, j); }, c);
@@ -159,6 +161,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs.value), false, &err);
   if (!c) return ReplyError(js, m, type, err);
   s->consumers()[name] = c;
+  ConsumerActionAdvisory(js, s->name(), name, "create");
   Json info = WithInfo(type, *c);
   // A push consumer may deliver before the reply is out, as nats-server does.
   c->Signal();

@@ -79,8 +79,10 @@ std::string JetStream::Start() {
     streams_[cfg.name] = std::move(s);
   }
   api_sub_ = server_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
-    Enqueue({Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
-             std::string(m.hdr), std::string(m.data), NowNs()});
+    Inbound in{Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
+               std::string(m.hdr), std::string(m.data), NowNs()};
+    in.client_id = m.client_id;
+    Enqueue(std::move(in));
   });
   ack_sub_ = server_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
     Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),

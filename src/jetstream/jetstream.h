@@ -47,6 +47,7 @@ struct Inbound {
   std::string data;
   int64_t ts = 0;  // arrival time, unix ns
   size_t cost = 0;  // bytes counted against the queue bound (set by Enqueue)
+  uint64_t client_id = 0;  // kApi: the requesting connection, 0 if internal
 };
 
 class JetStream {

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "base/log.h"
+#include "jetstream/advisory.h"
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
 #include "jetstream/jetstream.h"
@@ -450,6 +451,8 @@ void Stream::RemoveConsumer(const std::string& name) {
   auto c = std::move(it->second);
   consumers_.erase(it);
   c->Delete();
+  // API deletes and inactivity alike, as nats-server.
+  ConsumerActionAdvisory(js_, cfg_.name, name, "delete");
   if (cfg_.retention != Retention::kInterest) return;
   auto st = store_->State();
   for (uint64_t seq = st.first_seq; seq && seq <= st.last_seq;) {

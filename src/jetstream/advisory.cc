@@ -1,0 +1,65 @@
+#include "jetstream/advisory.h"
+
+#include <random>
+
+#include "jetstream/jetstream.h"
+#include "jetstream/types.h"
+
+namespace fjord::jetstream {
+
+std::string EventId() {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(22, ' ');
+  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+  return s;
+}
+
+bool HasListeners(JetStream* js, std::string_view subject) {
+  return !js->server()->sublist().Match(subject)->empty();
+}
+
+void PublishEvent(JetStream* js, const std::string& subject, const char* type,
+                  const nlohmann::json& fields) {
+  if (!HasListeners(js, subject)) return;
+  nlohmann::json j;
+  j["type"] = type;
+  j["id"] = EventId();
+  j["timestamp"] = FormatTime(NowNs());
+  for (const auto& [k, v] : fields.items()) j[k] = v;
+  js->Send(subject, "", "", j.dump());
+}
+
+void StreamActionAdvisory(JetStream* js, const std::string& stream, const char* action) {
+  std::string_view verb = action;
+  const char* kind = verb == "create" ? "CREATED" : verb == "delete" ? "DELETED" : "UPDATED";
+  PublishEvent(js, "$JS.EVENT.ADVISORY.STREAM." + std::string(kind) + "." + stream,
+               "io.nats.jetstream.advisory.v1.stream_action",
+               {{"stream", stream}, {"action", action}});
+}
+
+void ConsumerActionAdvisory(JetStream* js, const std::string& stream, const std::string& consumer,
+                            const char* action) {
+  const char* kind = std::string_view(action) == "create" ? "CREATED" : "DELETED";
+  PublishEvent(js, "$JS.EVENT.ADVISORY.CONSUMER." + std::string(kind) + "." + stream + "." + consumer,
+               "io.nats.jetstream.advisory.v1.consumer_action",
+               {{"stream", stream}, {"consumer", consumer}, {"action", action}});
+}
+
+void ApiAuditAdvisory(JetStream* js, const Inbound& m, std::string_view response) {
+  static const std::string kSubject = "$JS.EVENT.ADVISORY.API";
+  if (!HasListeners(js, kSubject)) return;
+  auto cfg = js->server()->config();
+  nlohmann::json client = {{"acc", "$G"}, {"server", cfg->server_name.empty() ? js->server()->id() : cfg->server_name}};
+  if (m.client_id != 0) client["id"] = m.client_id;
+  nlohmann::json fields = {
+      {"server", cfg->server_name.empty() ? js->server()->id() : cfg->server_name},
+      {"client", client},
+      {"subject", m.subject},
+      {"request", m.data},
+      {"response", std::string(response)},
+  };
+  PublishEvent(js, kSubject, "io.nats.jetstream.advisory.v1.api_audit", fields);
+}
+
+}  // namespace fjord::jetstream
