@@ -12,5 +12,6 @@ void AddKvCommands(CLI::App& app, GlobalOptions& global);
 void AddObjectCommands(CLI::App& app, GlobalOptions& global);
 void AddServerCommands(CLI::App& app, GlobalOptions& global);
 void AddBenchCommand(CLI::App& app, GlobalOptions& global);
+void AddTopCommand(CLI::App& app, GlobalOptions& global);
 
 }  // namespace fjord::cli

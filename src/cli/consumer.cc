@@ -326,6 +326,72 @@ void NextCmd(CLI::App& parent, GlobalOptions& g) {
   });
 }
 
+// Every consumer of a stream with its lag, as `nats consumer report`.
+void ReportCmd(CLI::App& parent, GlobalOptions& g) {
+  struct Opts {
+    std::string stream;
+    bool json = false, raw = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("report", "Report on the consumers of a stream, with their lag");
+  cmd->add_option("stream", o->stream, "Stream name")->required();
+  cmd->add_flag("-j,--json", o->json, "Produce JSON output");
+  cmd->add_flag("-r,--raw", o->raw, "Show unformatted numbers");
+  cmd->callback([&g, o] {
+    Conn conn(g);
+    Json stream = conn.Api("STREAM.INFO." + o->stream);
+    std::string api = "CONSUMER.LIST." + o->stream;
+    Json req{{"offset", 0}};
+    Json list = Json::array();
+    for (int page = 0; page < 100000; ++page) {
+      Json resp = conn.Api(api, req);
+      if (!resp["consumers"].is_array() || resp["consumers"].empty()) break;
+      for (auto& c : resp["consumers"]) list.push_back(c);
+      if (list.size() >= resp.value("total", size_t{0})) break;
+      req["offset"] = list.size();
+    }
+    Json rows = Json::array();
+    for (const auto& c : list) {
+      const Json& cfg = c["config"];
+      bool pull = !cfg.contains("deliver_subject") || cfg["deliver_subject"].get<std::string>().empty();
+      rows.push_back(Json{{"consumer", c.value("name", "")},
+                          {"mode", pull ? "Pull" : "Push"},
+                          {"ack_policy", cfg.value("ack_policy", "")},
+                          {"ack_wait", cfg.value("ack_wait", int64_t{0})},
+                          {"ack_pending", c.value("num_ack_pending", int64_t{0})},
+                          {"redelivered", c.value("num_redelivered", int64_t{0})},
+                          {"unprocessed", c.value("num_pending", int64_t{0})},
+                          {"waiting", c.value("num_waiting", int64_t{0})},
+                          {"ack_floor", c["ack_floor"].value("stream_seq", int64_t{0})}});
+    }
+    if (o->json) return PrintJson(rows);
+    const Json& st = stream["state"];
+    std::cout << fmt::format("Consumer report for {} with {} consumers, {} messages, last sequence {}\n\n",
+                             o->stream, list.size(), Commas(st.value("messages", int64_t{0})),
+                             Commas(st.value("last_seq", int64_t{0})));
+    if (rows.empty()) {
+      std::cout << "No Consumers defined\n";
+      return;
+    }
+    Table t;
+    t.Header({"Consumer", "Mode", "Ack Policy", "Ack Wait", "Ack Pending", "Redelivered", "Unprocessed",
+              "Waiting Pulls", "Ack Floor"});
+    auto num = [&](const Json& r, const char* k) {
+      return o->raw ? std::to_string(r[k].get<int64_t>()) : Commas(r[k].get<int64_t>());
+    };
+    int64_t last = st.value("last_seq", int64_t{0});
+    for (const auto& r : rows) {
+      std::string lag = num(r, "unprocessed");
+      // The share of the stream still to process, as nats shows it.
+      if (!o->raw && last > 0 && r["unprocessed"].get<int64_t>() > 0)
+        lag += fmt::format(" / {:.0f}%", 100.0 * double(r["unprocessed"].get<int64_t>()) / double(last));
+      t.Row({r["consumer"], r["mode"], r["ack_policy"], FormatDuration(r["ack_wait"].get<int64_t>()),
+             num(r, "ack_pending"), num(r, "redelivered"), lag, num(r, "waiting"), num(r, "ack_floor")});
+    }
+    t.Print(std::cout);
+  });
+}
+
 }  // namespace
 
 void AddConsumerCommands(CLI::App& app, GlobalOptions& g) {
@@ -336,6 +402,7 @@ void AddConsumerCommands(CLI::App& app, GlobalOptions& g) {
   InfoCmd(*cmd, g);
   NextCmd(*cmd, g);
   RmCmd(*cmd, g);
+  ReportCmd(*cmd, g);
 }
 
 }  // namespace fjord::cli

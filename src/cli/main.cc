@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddKvCommands(app, global);
   AddObjectCommands(app, global);
   AddServerCommands(app, global);
+  AddTopCommand(app, global);
   AddBenchCommand(app, global);
 
   int rc = 0;

@@ -310,6 +310,71 @@ void CheckJetStreamCmd(CLI::App& parent, GlobalOptions& g, std::shared_ptr<std::
   });
 }
 
+// `fjord server report jetstream`: what `nats server report jetstream`
+// shows, for the server the CLI is connected to (read through the
+// JetStream API, so no system account is needed).
+void ReportJetStreamCmd(CLI::App& parent, GlobalOptions& g) {
+  struct Opts {
+    bool json = false, raw = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("jetstream", "JetStream usage of the server: streams, consumers, storage, API")
+                  ->alias("js");
+  cmd->add_flag("-j,--json", o->json, "Produce JSON output");
+  cmd->add_flag("-r,--raw", o->raw, "Show unformatted numbers");
+  cmd->callback([&g, o] {
+    Json info;
+    try {
+      info = Json::parse(ReadServerInfo(g));
+    } catch (const nlohmann::json::exception& e) {
+      Fail(std::string("invalid INFO from the server: ") + e.what());
+    }
+    Conn conn(g);
+    Json acct = conn.Api("INFO");
+    uint64_t messages = 0, bytes = 0;
+    Json req{{"offset", 0}};
+    size_t seen = 0;
+    for (int page = 0; page < 100000; ++page) {
+      Json resp = conn.Api("STREAM.LIST", req);
+      if (!resp["streams"].is_array() || resp["streams"].empty()) break;
+      for (const auto& s : resp["streams"]) {
+        messages += s["state"].value("messages", uint64_t{0});
+        bytes += s["state"].value("bytes", uint64_t{0});
+      }
+      seen += resp["streams"].size();
+      if (seen >= resp.value("total", size_t{0})) break;
+      req["offset"] = seen;
+    }
+    const Json& api = acct["api"];
+    Json row{{"server", info.value("server_name", info.value("server_id", ""))},
+             {"cluster", info.value("cluster", "")},
+             {"domain", acct.value("domain", "")},
+             {"streams", acct.value("streams", uint64_t{0})},
+             {"consumers", acct.value("consumers", uint64_t{0})},
+             {"messages", messages},
+             {"bytes", bytes},
+             {"memory", acct.value("memory", uint64_t{0})},
+             {"file", acct.value("storage", uint64_t{0})},
+             {"api_requests", api.value("total", uint64_t{0})},
+             {"api_errors", api.value("errors", uint64_t{0})}};
+    if (o->json) return PrintJson(Json::array({row}));
+    auto num = [&](const char* k) {
+      uint64_t v = row[k].get<uint64_t>();
+      return o->raw ? std::to_string(v) : Commas(static_cast<int64_t>(v));
+    };
+    auto size = [&](const char* k) {
+      uint64_t v = row[k].get<uint64_t>();
+      return o->raw ? std::to_string(v) : FormatBytes(v);
+    };
+    Table t("JetStream Summary");
+    t.Header({"Server", "Cluster", "Domain", "Streams", "Consumers", "Messages", "Bytes", "Memory", "File",
+              "API Req", "API Err"});
+    t.Row({row["server"], row["cluster"], row["domain"], num("streams"), num("consumers"), num("messages"),
+           size("bytes"), size("memory"), size("file"), num("api_requests"), num("api_errors")});
+    t.Print(std::cout);
+  });
+}
+
 }  // namespace
 
 void AddServerCommands(CLI::App& app, GlobalOptions& g) {
@@ -323,6 +388,9 @@ void AddServerCommands(CLI::App& app, GlobalOptions& g) {
   check->add_option("--format", *format, "Output format (nagios, json)")->check(CLI::IsMember({"nagios", "json"}));
   CheckConnectionCmd(*check, g, format);
   CheckJetStreamCmd(*check, g, format);
+  auto* report = cmd->add_subcommand("report", "Reports on the server's JetStream usage");
+  report->require_subcommand(1);
+  ReportJetStreamCmd(*report, g);
 }
 
 }  // namespace fjord::cli
