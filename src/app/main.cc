@@ -85,6 +85,8 @@ monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream:
   m.https_port = o.https_port;
   m.tags = o.server_tags;
   m.system_account = o.no_system_account ? "" : o.system_account;
+  m.auth_user = o.http_auth_user;
+  m.auth_password = o.http_auth_password;
   if (js) {
     m.jetstream = true;
     m.js_max_memory = js->options().max_memory;

@@ -317,6 +317,8 @@ class Loader {
       IntIn(v, ptr, key, &o.http_port, -1, 65535);
     } else if (key == "https_port") {
       IntIn(v, ptr, key, &o.https_port, -1, 65535);
+    } else if (key == "http_auth") {
+      HttpAuth(v, ptr);
     } else if (key == "http_base_path") {
       String(v, ptr, key, &o.http_base_path);
     } else if (key == "system_account" || key == "system") {
@@ -434,6 +436,27 @@ class Loader {
       } else {
         Unknown(p, k);
       }
+    }
+  }
+
+  void HttpAuth(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("http_auth must be a map, got {}", TypeName(v)));
+      return;
+    }
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "user" || key == "username") {
+        String(val, p, key, &opts_->http_auth_user);
+      } else if (key == "pass" || key == "password") {
+        String(val, p, key, &opts_->http_auth_password);
+      } else {
+        Unknown(p, k);
+      }
+    }
+    if (opts_->http_auth_user.empty() || opts_->http_auth_password.empty()) {
+      Error(ptr, "http_auth needs both user and password");
     }
   }
 

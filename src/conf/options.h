@@ -128,6 +128,10 @@ struct ServerOptions {
   int http_port = 0;
   int https_port = 0;
   std::string http_base_path;
+  // `http_auth { user, password }` (Fjord's own option): HTTP Basic auth on
+  // every monitoring endpoint except /healthz. The password may be bcrypt.
+  std::string http_auth_user;
+  std::string http_auth_password;
 
   AuthOptions auth;
   std::string no_auth_user;

@@ -19,7 +19,9 @@
 #include "jetstream/stream.h"
 #include "server/client.h"
 #include "server/server.h"
+#include "server/auth.h"
 #include "server/sublist.h"
+#include <openssl/evp.h>
 #include "monitor/console_html.h"
 #include "monitor/prometheus.h"
 #include "store/group_commit.h"
@@ -177,6 +179,7 @@ const char* StatusText(int status) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 401: return "Unauthorized";
     case 405: return "Method Not Allowed";
     case 413: return "Request Entity Too Large";
     case 503: return "Service Unavailable";
@@ -274,13 +277,37 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
       Reply({405, "text/plain; charset=utf-8", "method not allowed\n"}, true);
       return;
     }
-    Reply(m_->Handle(target), method == "GET");
+    Reply(m_->Handle(target, HeaderValue(head, "authorization")), method == "GET");
+  }
+
+  // The value of header `name` (lower case) in a request head, trimmed.
+  static std::string_view HeaderValue(std::string_view head, std::string_view name) {
+    size_t pos = head.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < head.size()) {
+      size_t start = pos + 2;
+      size_t end = head.find("\r\n", start);
+      std::string_view line = head.substr(start, end == std::string_view::npos ? end : end - start);
+      size_t colon = line.find(':');
+      if (colon == name.size()) {
+        bool same = true;
+        for (size_t i = 0; i < colon && same; ++i)
+          same = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
+        if (same) {
+          std::string_view v = line.substr(colon + 1);
+          while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+          while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+          return v;
+        }
+      }
+      pos = end;
+    }
+    return {};
   }
 
   void Reply(const Response& r, bool with_body) {
     out_ = fmt::format(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        r.status, StatusText(r.status), r.content_type, r.body.size());
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+        r.status, StatusText(r.status), r.content_type, r.body.size(), r.extra_headers);
     if (with_body) out_ += r.body;
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(out_),
@@ -367,7 +394,29 @@ void Monitor::Accept() {
   });
 }
 
-Response Monitor::Handle(std::string_view target) {
+bool Monitor::Authorized(std::string_view authorization) const {
+  if (opts_.auth_user.empty()) return true;
+  constexpr std::string_view kBasic = "basic ";
+  if (authorization.size() <= kBasic.size()) return false;
+  for (size_t i = 0; i < kBasic.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kBasic[i]) return false;
+  std::string_view b64 = authorization.substr(kBasic.size());
+  if (b64.size() > 1024 || b64.size() % 4 != 0) return false;
+  std::string raw(b64.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                          reinterpret_cast<const unsigned char*>(b64.data()), int(b64.size()));
+  if (n < 0) return false;
+  // EVP_DecodeBlock counts the padding as zero bytes: drop them.
+  size_t len = size_t(n);
+  for (size_t i = b64.size(); i > 0 && b64[i - 1] == '=' && len > 0; --i) --len;
+  std::string_view cred(raw.data(), len);
+  size_t colon = cred.find(':');
+  if (colon == std::string_view::npos) return false;
+  return cred.substr(0, colon) == opts_.auth_user &&
+         server::PasswordMatches(opts_.auth_password, cred.substr(colon + 1));
+}
+
+Response Monitor::Handle(std::string_view target, std::string_view authorization) {
   size_t qpos = target.find('?');
   std::string path(target.substr(0, qpos));
   std::string query(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
@@ -383,6 +432,11 @@ Response Monitor::Handle(std::string_view target) {
                    [&](const char* c) { return path == c; }) != std::end(kCounted)) {
     std::lock_guard lock(req_mu_);
     ++req_stats_[path];
+  }
+  // Probes stay open: /healthz says nothing but "ok".
+  if (path != "/healthz" && !Authorized(authorization)) {
+    return {401, "text/plain; charset=utf-8", "401 Unauthorized\n",
+            "WWW-Authenticate: Basic realm=\"fjord monitoring\", charset=\"UTF-8\"\r\n"};
   }
   try {
     if (path == "/") {
@@ -492,6 +546,9 @@ Response Monitor::Varz() {
   j["uptime"] = FormatUptime(now - srv_->start_time());
   if (auto rss = RssBytes()) j["mem"] = *rss;
   j["cores"] = std::max(1u, std::thread::hardware_concurrency());
+  // Go's GOMAXPROCS is how many threads run the server's work; Fjord's
+  // counterpart is its I/O threads.
+  j["gomaxprocs"] = cfg->io_threads > 0 ? unsigned(cfg->io_threads) : j["cores"].get<unsigned>();
   j["cpu"] = CpuPercent();
   j["connections"] = clients.size();
   j["total_connections"] = st.total_connections.load();

@@ -36,6 +36,10 @@ struct Options {
   int https_port = 0;     // shown in /varz only: Fjord has no TLS
   std::vector<std::string> tags;  // `server_tags`, shown in /varz
   std::string system_account = "$SYS";  // empty: none (`no_system_account`)
+  // HTTP Basic credentials every endpoint but /healthz requires; none when
+  // auth_user is empty. auth_password may be a bcrypt hash.
+  std::string auth_user;
+  std::string auth_password;
   // For /varz and /jsz: what JetStream was configured with.
   bool jetstream = false;
   int64_t js_max_memory = -1;
@@ -47,6 +51,7 @@ struct Response {
   int status = 200;
   std::string content_type;
   std::string body;
+  std::string extra_headers;  // complete "Name: value\r\n" lines
 };
 
 class Monitor {
@@ -68,8 +73,9 @@ class Monitor {
   // The configuration was (re)loaded now: /varz `config_load_time`.
   void NoteConfigLoaded();
 
-  // Serves one GET of `target` (path and query). Any thread; public for tests.
-  Response Handle(std::string_view target);
+  // Serves one GET of `target` (path and query) with the request's
+  // Authorization header value (empty if none). Any thread; public for tests.
+  Response Handle(std::string_view target, std::string_view authorization = {});
 
  private:
   class Conn;
@@ -85,6 +91,8 @@ class Monitor {
   // from /varz, /subsz and /jsz, under its names, plus Fjord's counters
   // and latency histograms.
   Response Metrics();
+  // Whether an Authorization header value satisfies `http_auth`.
+  bool Authorized(std::string_view authorization) const;
   double CpuPercent();
 
   server::Server* srv_;

@@ -4,7 +4,9 @@
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import { promisify } from "node:util";
 import path from "node:path";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
@@ -183,6 +185,39 @@ describe("prometheus /metrics without JetStream", { skip: REFERENCE && "nats-ser
       assert.ok(one(samples, "gnatsd_varz_connections").value >= 0);
     } finally {
       await srv.stop();
+    }
+  }));
+});
+
+// prometheus-nats-exporter turns every numeric field of /varz, /subsz and
+// /connz into a metric, and reads /jsz's numbers: whatever nats-server 2.9.10
+// gives there, Fjord must give too, or dashboards show gaps.
+describe("monitoring fields the exporter reads, against nats-server 2.9.10", () => {
+  test("every numeric field of the reference's /varz, /subsz, /connz and /jsz is there", logsOnFailure(async () => {
+    const refBin = execFileSync("sh", ["-c", "command -v nats-server"]).toString().trim();
+    const ports = { ref: await freePort(), refMon: await freePort(), fjMon: await freePort() };
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-exporter-"));
+    const ref = spawn(refBin, ["-js", "-sd", tmp, "-a", "127.0.0.1", "-p", String(ports.ref), "-m", String(ports.refMon)],
+      { stdio: "ignore" });
+    const fj = await startServer({ args: ["-m", String(ports.fjMon)] });
+    try {
+      const get = async (port, p) => (await within(fetch(`http://127.0.0.1:${port}${p}`), 5000, p)).json();
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.refMon}/healthz`).catch(() => null))?.ok,
+        10_000, "the reference's monitor");
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.fjMon}/healthz`)).ok, 10_000, "monitor");
+      const numeric = (o) => Object.keys(o).filter((k) => typeof o[k] === "number").sort();
+      for (const p of ["/varz", "/subsz", "/connz", "/jsz", "/jsz?accounts=true"]) {
+        const [r, f] = [await get(ports.refMon, p), await get(ports.fjMon, p)];
+        const missing = numeric(r).filter((k) => !(k in f) || typeof f[k] !== "number");
+        assert.deepEqual(missing, [], `${p}: numeric fields of nats-server missing in Fjord`);
+        if (p.startsWith("/jsz")) {
+          assert.deepEqual(numeric(r.config).filter((k) => typeof f.config?.[k] !== "number"), [], `${p} config`);
+        }
+      }
+    } finally {
+      ref.kill("SIGKILL");
+      await fj.stop();
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
   }));
 });

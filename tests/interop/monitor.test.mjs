@@ -243,6 +243,37 @@ describe("monitoring", () => {
 });
 
 describe("monitoring configuration", () => {
+  test("`http_auth` guards every endpoint but /healthz with HTTP Basic auth", logsOnFailure(async () => {
+    const mport = await freePort();
+    // bcrypt("bcrypt-pass", cost 10), as in auth.test.mjs.
+    const hash = "$2a$10$6zPLnFOrfPRSWEK1bg14n.LQAwp9qJM/ylmWT/yHgIwnMGYo1FEaC";
+    const srv = await startServer({
+      config: `http: 127.0.0.1:${mport}\nhttp_auth { user: ops, password: "${hash}" }\n`,
+    });
+    const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
+    const status = async (p, headers = {}) =>
+      (await within(fetch(`http://127.0.0.1:${mport}${p}`, { headers }), 5000, p)).status;
+    try {
+      await monitorUp(mport); // /healthz needs no credentials: probes keep working
+      for (const p of ["/", "/varz", "/connz", "/subsz", "/jsz", "/metrics", "/console"]) {
+        const res = await fetch(`http://127.0.0.1:${mport}${p}`);
+        assert.equal(res.status, 401, p);
+        assert.match(res.headers.get("www-authenticate"), /^Basic realm=/);
+        assert.equal(await status(p, basic("ops", "wrong")), 401, `${p} with a wrong password`);
+        assert.equal(await status(p, basic("other", "bcrypt-pass")), 401, `${p} with a wrong user`);
+        assert.equal(await status(p, { authorization: "Basic !!!" }), 401, `${p} with garbage`);
+        assert.equal(await status(p, basic("ops", "bcrypt-pass")), 200, `${p} with the right credentials`);
+      }
+    } finally {
+      await srv.stop();
+    }
+  }));
+
+  test("`http_auth` without a password is a config error", logsOnFailure(async () => {
+    await assert.rejects(startServer({ config: "http_auth { user: ops }\n", startTimeout: 3000 }),
+      /http_auth needs both user and password/);
+  }));
+
   test("`http: host:port` in the config file", logsOnFailure(async () => {
     const mport = await freePort();
     const srv = await startServer({ config: `http: 127.0.0.1:${mport}\n`, jetstream: false });
