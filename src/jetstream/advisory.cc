@@ -1,19 +1,11 @@
 #include "jetstream/advisory.h"
 
-#include <random>
-
 #include "jetstream/jetstream.h"
 #include "jetstream/types.h"
 
 namespace fjord::jetstream {
 
-std::string EventId() {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s(22, ' ');
-  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
-  return s;
-}
+std::string EventId() { return RandomToken(22); }
 
 bool HasListeners(JetStream* js, std::string_view subject) {
   return !js->server()->sublist().Match(subject)->empty();

@@ -41,14 +41,6 @@ struct PullRequest {
   int64_t delivered = 0;
 };
 
-std::string RandomToken(size_t n) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s(n, ' ');
-  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
-  return s;
-}
-
 // Splits an ack subject into at most 12 tokens without allocating (an ack
 // is parsed for every message); `n` is the count, 13 when there are more.
 struct AckTokens {

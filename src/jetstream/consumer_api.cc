@@ -35,14 +35,6 @@ std::vector<std::string> Split(std::string_view s) {
   }
 }
 
-std::string EphemeralName() {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s(8, ' ');
-  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
-  return s;
-}
-
 // Ephemeral consumers of file streams are stored too, as nats-server does:
 // a restart must not cut a reader off in the middle of a stream.
 bool UsesMemoryStore(const Stream& s, const ConsumerConfig& cfg) {
@@ -122,7 +114,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     case kLegacyEphemeral:
       if (!cfg.durable_name.empty())
         return ReplyError(js, m, type, MakeError(Err::ConsumerEphemeralWithDurableName));
-      name = cfg.name.empty() ? EphemeralName() : cfg.name;
+      name = cfg.name.empty() ? RandomToken(8) : cfg.name;
       break;
   }
   if (!subject_filter.empty()) {

@@ -1,5 +1,7 @@
 #include "jetstream/types.h"
 
+#include <random>
+
 #include <openssl/evp.h>
 
 #include <chrono>
@@ -440,6 +442,14 @@ bool ValidStreamName(std::string_view name) {
         ch == '*' || ch == '>' || ch == '/' || ch == '\\')
       return false;
   return true;
+}
+
+std::string RandomToken(size_t n) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(n, ' ');
+  for (auto& ch : s) ch = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+  return s;
 }
 
 }  // namespace fjord::jetstream

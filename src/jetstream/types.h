@@ -117,6 +117,9 @@ std::string FormatTime(int64_t unix_ns);
 // Parses the same form (and offsets); returns false on bad input.
 bool ParseTime(const std::string& s, int64_t* unix_ns);
 int64_t NowNs();
+// `n` random letters and digits (ephemeral consumer names, flow-control
+// subjects, advisory ids); not for secrets.
+std::string RandomToken(size_t n);
 
 std::string Base64Encode(std::string_view in);
 bool ValidStreamName(std::string_view name);

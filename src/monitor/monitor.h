@@ -51,7 +51,7 @@ struct Response {
   int status = 200;
   std::string content_type;
   std::string body;
-  std::string extra_headers;  // complete "Name: value\r\n" lines
+  std::string extra_headers = {};  // complete "Name: value\r\n" lines
 };
 
 class Monitor {
