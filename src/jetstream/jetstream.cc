@@ -239,9 +239,36 @@ void JetStream::Drain() {
         for (auto& fn : *fns) fn();
       });
     };
-    stream->store().Sync(done);
+    // Once the stream's own writes are durable, copies of them may be made
+    // (mirrors and sources read only up to the durable sequence).
+    uint64_t upto = stream->store().State().last_seq;
+    std::weak_ptr<Stream> weak = stream;
+    stream->store().Sync([this, done, upto, weak](store::Status st) {
+      if (st.ok()) {
+        asio::post(ctx_, [this, upto, weak] {
+          auto s = weak.lock();
+          if (!s || stopped_) return;
+          bool advanced = upto > s->durable_last_seq();
+          s->NoteDurable(upto);
+          if (advanced) WakeSourcing();
+        });
+      }
+      done(st);
+    });
     for (auto& c : p.consumers) c->SyncState(done);
   }
+}
+
+void JetStream::WakeSourcing() {
+  if (sourcing_posted_) return;
+  bool any = false;
+  for (const auto& [name, s] : streams_) any = any || s->sourcing() != nullptr;
+  if (!any) return;
+  sourcing_posted_ = true;
+  asio::post(ctx_, [this] {
+    sourcing_posted_ = false;
+    if (!stopped_) Drain();
+  });
 }
 
 void JetStream::FlushConsumers() {

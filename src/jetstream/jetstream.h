@@ -164,6 +164,9 @@ class JetStream {
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
   void FlushConsumers();
+  // A stream became durable further: let mirrors and sources copy on (a
+  // Drain soon, once however many streams advance).
+  void WakeSourcing();
   std::vector<std::shared_ptr<Consumer>> changed_consumers_;
   int work_depth_ = 0;  // WorkScopes open
   std::vector<std::pair<std::string, std::string>> deferred_replies_;  // (subject, body)

@@ -131,6 +131,9 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   store::Store& from = origin->store();
   store::Store& to = stream_->store();
   auto ost = from.State();
+  // Copy only what the origin has made durable: a copy must never survive
+  // a power loss that loses its original.
+  const uint64_t limit = std::min(ost.last_seq, origin->durable_last_seq());
   if (origin != src.origin.lock()) {
     // The origin appeared, or was deleted and created again. A new origin
     // whose sequences are behind our position starts over from its start.
@@ -165,8 +168,8 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
       return used;
     }
   }
-  if (src.next <= ost.last_seq && used < budget) {
-    uint64_t end = std::min<uint64_t>(ost.last_seq, src.next + (budget - used) - 1);
+  if (src.next <= limit && used < budget) {
+    uint64_t end = std::min<uint64_t>(limit, src.next + (budget - used) - 1);
     std::vector<store::StoredMsg> msgs;
     size_t bytes = 0;
     const std::string& filter = src.cfg.filter_subject;
@@ -198,10 +201,36 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         r = to.Append(m.subject, m.hdr, m.data, m.ts);
         if (r.ok()) last = r.value;
       } else {
+        // A sourced message is a publish into this stream, as in
+        // nats-server: a msg id already in the window is dropped, and a full
+        // stream with discard new holds the copy back until there is room.
+        std::string_view id = GetHeader(m.hdr, "Nats-Msg-Id");
+        if (!id.empty()) {
+          stream_->ExpireMsgIds(now);
+          if (stream_->FindMsgId(id) != 0) {
+            ++used;
+            continue;
+          }
+        }
         std::string hdr = AddHeaders(WithoutSourceHeader(m.hdr),
                                      {{kSourceHeader, src.cfg.name + " " + std::to_string(m.seq)}});
+        if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, m.data, to.State())) {
+          if (!src.held_back) {
+            log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(),
+                      src.cfg.name, refused->description);
+          }
+          src.held_back = true;
+          src.next = m.seq;
+          if (touched) js->TouchStream(stream_->shared_from_this());
+          return used;
+        }
+        src.held_back = false;
         // Sourced messages are stored at arrival time, as nats-server does.
         r = to.Append(m.subject, hdr, m.data, now);
+        if (r.ok() && !id.empty()) {
+          stream_->RememberMsgId(id, r.value, now);
+          stream_->last_msg_id_ = std::string(id);
+        }
       }
       if (!r.ok()) {
         log::Error("JetStream {} '{}': storing a message from '{}': {}", mirror_ ? "mirror" : "source",

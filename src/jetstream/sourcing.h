@@ -49,6 +49,7 @@ class Sourcing {
     std::weak_ptr<Stream> origin;
     bool missing = true;      // the origin does not exist (yet)
     int64_t last_active = 0;  // last time the origin was looked at
+    bool held_back = false;   // discard new refused the next message (logged once)
   };
   // Sources only: finds each source's position from the newest
   // Nats-Stream-Source header naming it.

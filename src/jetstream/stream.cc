@@ -74,6 +74,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
     }
   } else {
     s->RebuildDedupe();
+    s->durable_last_seq_ = s->store_->State().last_seq;
   }
   if (cfg.mirror || !cfg.sources.empty()) s->sourcing_ = std::make_unique<Sourcing>(s.get());
   return s;
@@ -179,20 +180,7 @@ void Stream::ProcessPublish(Inbound& m) {
   if (cfg_.max_msg_size >= 0 && size > cfg_.max_msg_size)
     return fail(MakeError(Err::StreamMessageExceedsMaximum));
   if (hdr.size() > kMaxHeaderSize) return fail(MakeError(Err::StreamHeaderExceedsMaximum));
-  if (cfg_.discard == Discard::kNew) {
-    if (cfg_.max_msgs > 0 && int64_t(st.msgs) >= cfg_.max_msgs)
-      return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages exceeded"}}));
-    // Same accounting as the file store: record overhead + subject + data.
-    uint64_t rec = m.subject.size() + m.hdr.size() + m.data.size() + 30 + (m.hdr.empty() ? 0 : 4);
-    if (cfg_.max_bytes > 0 && st.bytes + rec > uint64_t(cfg_.max_bytes))
-      return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum bytes exceeded"}}));
-    if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0) {
-      auto subj = store_->Subjects(m.subject);
-      auto it = subj.find(m.subject);
-      if (it != subj.end() && int64_t(it->second.count) >= cfg_.max_msgs_per_subject)
-        return fail(MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages per subject exceeded"}}));
-    }
-  }
+  if (auto e = DiscardNewRefusal(m.subject, hdr, m.data, st)) return fail(*e);
   // Account limits.
   const auto& o = js_->options();
   if (cfg_.storage == Storage::kFile && o.max_store > 0 &&
@@ -232,6 +220,24 @@ void Stream::ProcessPublish(Inbound& m) {
   ack["seq"] = seq;
   ++published_;
   SendPubAck(m.reply, std::move(ack), m.ts);
+}
+
+std::optional<ApiError> Stream::DiscardNewRefusal(const std::string& subject, std::string_view hdr,
+                                                  std::string_view data, const store::StreamState& st) {
+  if (cfg_.discard != Discard::kNew) return std::nullopt;
+  if (cfg_.max_msgs > 0 && int64_t(st.msgs) >= cfg_.max_msgs)
+    return MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages exceeded"}});
+  // Same accounting as the file store: record overhead + subject + data.
+  uint64_t rec = subject.size() + hdr.size() + data.size() + 30 + (hdr.empty() ? 0 : 4);
+  if (cfg_.max_bytes > 0 && st.bytes + rec > uint64_t(cfg_.max_bytes))
+    return MakeError(Err::StreamStoreFailedF, {{"err", "maximum bytes exceeded"}});
+  if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0) {
+    auto subj = store_->Subjects(subject);
+    auto it = subj.find(subject);
+    if (it != subj.end() && int64_t(it->second.count) >= cfg_.max_msgs_per_subject)
+      return MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages per subject exceeded"}});
+  }
+  return std::nullopt;
 }
 
 void Stream::RememberMsgId(std::string_view id, uint64_t seq, int64_t ts) {
@@ -382,12 +388,21 @@ void Stream::NotifyConsumers() {
 
 ApiError Stream::Update(const StreamConfig& next) {
   bool resubscribe = next.subjects != cfg_.subjects;
+  // Ids that left the old window may be inside the new one: read them
+  // again from the stored messages, or a republish would be stored twice.
+  bool window_grew = next.duplicate_window > cfg_.duplicate_window;
   bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
   cfg_ = next;
   // Changed sources: positions are found again from the stored headers, so
   // a source that stays resumes where it was and a new one starts.
   if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
   store_->SetLimits(LimitsFor(cfg_));
+  if (window_grew) {
+    msg_ids_ = MsgIdTable{};
+    msg_id_order_.clear();
+    msg_id_head_ = 0;
+    RebuildDedupe();
+  }
   auto st = WriteMeta();
   if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
   if (resubscribe) {

@@ -1,8 +1,10 @@
 #pragma once
 // One stream: its config, its store, the publish checks, and its consumers.
 // JetStream thread only.
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -66,6 +68,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // The copy state of a mirror or a stream with sources; null otherwise.
   Sourcing* sourcing() { return sourcing_.get(); }
 
+  // The last sequence known durable under the stream's sync mode (synced in
+  // the default mode, written in lazy mode and for memory streams). Mirrors
+  // and sources copy only up to it, so no copy outlives a power loss that
+  // its origin's message does not survive. Everything found at recovery is
+  // durable.
+  uint64_t durable_last_seq() const { return durable_last_seq_; }
+  void NoteDurable(uint64_t seq) { durable_last_seq_ = std::max(durable_last_seq_, seq); }
+
   // Since the server started (for /metrics; JetStream thread): publishes
   // stored, and publishes answered as duplicates of a stored msg id.
   uint64_t published() const { return published_; }
@@ -76,6 +86,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Stream(JetStream* js, StreamConfig cfg, int64_t created);
   bool AnyConsumerInterested(const std::string& subject) const;
   void RememberMsgId(std::string_view id, uint64_t seq, int64_t ts);
+  // With discard new, the error a message would get for going over a limit.
+  std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,
+                                            std::string_view data, const store::StreamState& st);
   void ExpireMsgIds(int64_t now);
   void RebuildDedupe();
   // `received`: the publish's arrival (unix ns), for the publish-to-ack
@@ -114,12 +127,15 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // returns that seq, or 0.
     template <typename F>
     uint64_t Find(uint64_t hash, F fn) const {
+      // The newest match: after the window grew, an id may be in the
+      // table twice (stored again once its first entry had expired).
       if (slots_.empty()) return 0;
       hash = Key(hash);
+      uint64_t found = 0;
       for (size_t i = hash & mask(); slots_[i].hash != 0; i = (i + 1) & mask()) {
-        if (slots_[i].hash == hash && fn(slots_[i].seq)) return slots_[i].seq;
+        if (slots_[i].hash == hash && slots_[i].seq > found && fn(slots_[i].seq)) found = slots_[i].seq;
       }
-      return 0;
+      return found;
     }
 
    private:
@@ -147,6 +163,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   size_t msg_id_head_ = 0;
   std::string last_msg_id_;
   bool new_messages_ = false;
+  uint64_t durable_last_seq_ = 0;
   uint64_t published_ = 0;
   uint64_t duplicates_ = 0;
 };

@@ -482,15 +482,9 @@ Response Monitor::Varz() {
   auto now = SysClock::now();
   auto clients = srv_->Clients();
   auto& st = srv_->stats();
-  uint64_t in_msgs = st.closed_in_msgs.load(), in_bytes = st.closed_in_bytes.load();
-  uint64_t out_msgs = st.closed_out_msgs.load(), out_bytes = st.closed_out_bytes.load();
-  for (auto& c : clients) {
-    auto s = c->GetStats(false);
-    in_msgs += s.in_msgs;
-    in_bytes += s.in_bytes;
-    out_msgs += s.out_msgs;
-    out_bytes += s.out_bytes;
-  }
+  auto traffic = srv_->TrafficTotals();
+  uint64_t in_msgs = traffic.in_msgs, in_bytes = traffic.in_bytes;
+  uint64_t out_msgs = traffic.out_msgs, out_bytes = traffic.out_bytes;
   auto ns = [](int64_t ms) { return ms * 1000000; };
   Json j;
   j["server_id"] = srv_->id();

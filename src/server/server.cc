@@ -148,14 +148,30 @@ void Server::RemoveClient(uint64_t cid) {
     if (it == clients_.end()) return;
     c = std::move(it->second);
     clients_.erase(it);
+    // Keeps /varz's totals monotonic when a connection goes away. Its
+    // counters are final: it no longer reads, and output to it is dropped.
+    // Folded under the same lock TrafficTotals() reads with, so a total
+    // never counts a connection both as open and as closed.
+    auto s = c->GetStats(false);
+    stats_.closed_in_msgs.fetch_add(s.in_msgs, std::memory_order_relaxed);
+    stats_.closed_in_bytes.fetch_add(s.in_bytes, std::memory_order_relaxed);
+    stats_.closed_out_msgs.fetch_add(s.out_msgs, std::memory_order_relaxed);
+    stats_.closed_out_bytes.fetch_add(s.out_bytes, std::memory_order_relaxed);
   }
-  // Keeps /varz's totals monotonic when a connection goes away. Its
-  // counters are final: it no longer reads, and output to it is dropped.
-  auto s = c->GetStats(false);
-  stats_.closed_in_msgs.fetch_add(s.in_msgs, std::memory_order_relaxed);
-  stats_.closed_in_bytes.fetch_add(s.in_bytes, std::memory_order_relaxed);
-  stats_.closed_out_msgs.fetch_add(s.out_msgs, std::memory_order_relaxed);
-  stats_.closed_out_bytes.fetch_add(s.out_bytes, std::memory_order_relaxed);
+}
+
+Server::Traffic Server::TrafficTotals() {
+  std::lock_guard lock(clients_mu_);
+  Traffic t{stats_.closed_in_msgs.load(), stats_.closed_in_bytes.load(), stats_.closed_out_msgs.load(),
+            stats_.closed_out_bytes.load()};
+  for (auto& [cid, c] : clients_) {
+    auto s = c->GetStats(false);
+    t.in_msgs += s.in_msgs;
+    t.in_bytes += s.in_bytes;
+    t.out_msgs += s.out_msgs;
+    t.out_bytes += s.out_bytes;
+  }
+  return t;
 }
 
 std::vector<std::shared_ptr<Client>> Server::Clients() {

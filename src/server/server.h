@@ -97,6 +97,12 @@ class Server {
   // -- for the monitor (any thread) ------------------------------------------
   // The open client connections, ordered by nothing.
   std::vector<std::shared_ptr<Client>> Clients();
+  // Messages and bytes in and out since start, open and closed connections
+  // alike, each counted once.
+  struct Traffic {
+    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
+  };
+  Traffic TrafficTotals();
   std::chrono::system_clock::time_point start_time() const { return start_time_; }
   // The INFO line for a new connection (with its id and address).
   std::string InfoLine(uint64_t cid, const std::string& client_ip) const;

@@ -111,6 +111,30 @@ describe("monitoring", () => {
     }
   }));
 
+  test("/varz counts a closing connection's traffic once", logsOnFailure(async () => {
+    const base = (await get(mport, "/varz")).json.in_msgs;
+    const conns = 40, each = 50;
+    let polling = true, worst = 0, polls = 0;
+    const poller = (async () => {
+      while (polling) {
+        worst = Math.max(worst, (await get(mport, "/varz")).json.in_msgs);
+        polls++;
+      }
+    })();
+    await Promise.all(Array.from({ length: conns }, async (_, i) => {
+      const nc = await connectTo(srv);
+      for (let k = 0; k < each; k++) nc.publish(`mon.close.${i}`, "x");
+      await nc.flush();
+      await nc.close();
+    }));
+    polling = false;
+    await poller;
+    const total = base + conns * each;
+    assert.ok(polls > 0);
+    assert.ok(worst <= total, `a /varz showed in_msgs ${worst}, more than the ${total} ever sent`);
+    await waitFor(async () => (await get(mport, "/varz")).json.in_msgs === total, 5000, "exact in_msgs");
+  }));
+
   test("/connz lists connections with limit, offset, sort and subs", logsOnFailure(async () => {
     const a = await connectTo(srv, { name: "mon-a" });
     const b = await connectTo(srv, { name: "mon-b" });

@@ -45,6 +45,10 @@ class SourcingTest : public ::testing::Test {
     return c;
   }
 
+  // What the JetStream thread does once a group commit returns: copies may
+  // read up to here.
+  static void Durable(const std::shared_ptr<Stream>& s) { s->NoteDurable(s->store().State().last_seq); }
+
   server::Server srv_{server::Config{}};
   JetStream js_{&srv_, Options{}};
 };
@@ -67,6 +71,7 @@ TEST_F(SourcingTest, MirrorKeepsSequencesAndCatchesUpInBoundedSteps) {
   auto o = Origin();
   for (int i = 1; i <= 10; ++i) ASSERT_TRUE(o->store().Append("o.a", "", "m" + std::to_string(i), 1000 + i).ok());
   ASSERT_TRUE(o->store().Remove(4, false).ok());
+  Durable(o);
   auto m = Add(Mirror("M", "O"));
   ASSERT_TRUE(m->sourcing());
   // Three messages a pass: the 10 sequences take several passes.
@@ -101,6 +106,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   auto o = Origin();
   for (int i = 1; i <= 6; ++i)
     ASSERT_TRUE(o->store().Append(i % 2 ? "o.odd" : "o.even", "", std::to_string(i), NowNs()).ok());
+  Durable(o);
   StreamConfig c;
   c.name = "S";
   c.subjects = {"s.>"};
@@ -115,6 +121,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
 
   // A fresh engine (as after a restart) resumes after the last header.
   ASSERT_TRUE(o->store().Append("o.odd", "", "7", NowNs()).ok());
+  Durable(o);
   Sourcing again(s.get());
   again.Pump(100, NowNs());
   EXPECT_EQ(s->store().State().msgs, 4u);
@@ -126,6 +133,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
 TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   auto o = Origin();
   for (int i = 1; i <= 10; ++i) ASSERT_TRUE(o->store().Append("o.a", "", "x", NowNs()).ok());
+  Durable(o);
   StreamConfig c;
   c.name = "S";
   c.subjects = {"s.>"};
@@ -136,6 +144,7 @@ TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   // window (4096) holds.
   for (int i = 0; i < 5000; ++i) ASSERT_TRUE(s->store().Append("s.own", "", "y", NowNs()).ok());
   ASSERT_TRUE(o->store().Append("o.a", "", "11", NowNs()).ok());
+  Durable(o);
   Sourcing again(s.get());
   again.Pump(100, NowNs());
   auto st = s->store().State();
@@ -143,6 +152,74 @@ TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11");
+}
+
+TEST_F(SourcingTest, CopiesNothingTheOriginHasNotMadeDurable) {
+  auto o = Origin();
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(o->store().Append("o.a", "", std::to_string(i), NowNs()).ok());
+  o->NoteDurable(6);  // the fsync covering 7..10 has not returned yet
+  auto m = Add(Mirror("M", "O"));
+  StreamConfig c;
+  c.name = "S";
+  c.subjects = {"s.>"};
+  c.sources = {Src("O")};
+  auto s = Add(c);
+  while (m->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  while (s->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  EXPECT_EQ(m->store().State().last_seq, 6u);
+  EXPECT_EQ(s->store().State().msgs, 6u);
+  Json info;
+  m->sourcing()->AddInfo(&info, NowNs());
+  EXPECT_EQ(info["mirror"]["lag"], 4);  // still owed, not lost
+  o->NoteDurable(5);                     // the watermark never goes back
+  EXPECT_EQ(o->durable_last_seq(), 6u);
+  Durable(o);
+  while (m->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  while (s->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  EXPECT_EQ(m->store().State().last_seq, 10u);
+  EXPECT_EQ(s->store().State().msgs, 10u);
+}
+
+TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
+  auto o = Origin();
+  auto id = [](int i) { return "NATS/1.0\r\nNats-Msg-Id: id" + std::to_string(i) + "\r\n\r\n"; };
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(o->store().Append("o.a", id(i % 3), "x", NowNs()).ok());
+  Durable(o);
+  StreamConfig c;
+  c.name = "S";
+  c.subjects = {"s.>"};
+  c.sources = {Src("O")};
+  c.discard = Discard::kNew;
+  c.max_msgs = 2;
+  auto s = Add(c);
+  while (s->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  // Ids 1, 2, 0 repeat after three messages: at most three distinct; the
+  // limit of two holds the third back rather than dropping it.
+  EXPECT_EQ(s->store().State().msgs, 2u);
+  ASSERT_TRUE(s->store().Remove(1, false).ok());
+  while (s->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  auto st = s->store().State();
+  EXPECT_EQ(st.msgs, 2u);
+  auto last = s->store().Load(st.last_seq);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Msg-Id"), "id0");
+  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3");
+  // The rest (ids 1, 2, 0 again) are duplicates: skipped, the copy moves on.
+  ASSERT_TRUE(s->store().Remove(2, false).ok());
+  ASSERT_TRUE(o->store().Append("o.a", id(7), "x", NowNs()).ok());
+  Durable(o);
+  while (s->sourcing()->Pump(100, NowNs()) > 0) {
+  }
+  last = s->store().Load(s->store().State().last_seq);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
+  EXPECT_EQ(s->store().State().msgs, 2u);
 }
 
 TEST_F(SourcingTest, ConfigRules) {
