@@ -53,6 +53,7 @@ server::Config ToServerConfig(const conf::ServerOptions& o) {
     server::User su;
     su.name = u.username;
     su.password = u.password;
+    su.nkey = u.nkey;
     const auto& perms = u.permissions ? u.permissions : o.auth.default_permissions;
     if (perms) {
       su.has_permissions = true;

@@ -8,12 +8,15 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <random>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include "nkeys/nkeys.h"
 
 namespace fjord::cli {
 
@@ -54,6 +57,9 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
   app.add_option("--user", o.user, "Username or token")->envname("NATS_USER")->group(group);
   app.add_option("--password", o.password, "Password")->envname("NATS_PASSWORD")->group(group);
   app.add_option("--token", o.token, "Token")->envname("NATS_TOKEN")->group(group);
+  app.add_option("--nkey", o.nkey, "User NKEY seed file (signs the server's nonce)")
+      ->envname("NATS_NKEY")
+      ->group(group);
   app.add_option("--timeout", o.timeout, "Time to wait on responses from NATS")
       ->envname("NATS_TIMEOUT")
       ->default_str("5s")
@@ -82,6 +88,19 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
     s = natsOptions_SetUserInfo(nopts_, opts.user.c_str(), opts.password.c_str());
   }
   if (s == NATS_OK && !opts.token.empty()) s = natsOptions_SetToken(nopts_, opts.token.c_str());
+  if (s == NATS_OK && !opts.nkey.empty()) {
+    // libnats signs with the seed file but wants the public key too: derive
+    // it from the seed, so a file holding only the seed is enough.
+    std::ifstream in(opts.nkey);
+    if (!in) Fail("cannot read the nkey seed file " + opts.nkey);
+    std::string word, seed_text;
+    while (in >> word)
+      if (word.size() == 58 && word[0] == 'S') seed_text = word;
+    auto seed = nkeys::DecodeSeed(seed_text);
+    if (!seed || seed->role != nkeys::Role::kUser) Fail("no user nkey seed (SU...) in " + opts.nkey);
+    std::string pub = nkeys::EncodePublic(seed->public_key, nkeys::Role::kUser);
+    s = natsOptions_SetNKeyFromSeed(nopts_, pub.c_str(), opts.nkey.c_str());
+  }
   if (s == NATS_OK) s = natsOptions_SetTimeout(nopts_, opts.TimeoutMs());
   if (s == NATS_OK) s = natsOptions_SetName(nopts_, opts.connection_name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nopts_, 0);

@@ -46,6 +46,7 @@ struct GlobalOptions {
   std::string user;
   std::string password;
   std::string token;
+  std::string nkey;  // file holding a user nkey seed ("SU…")
   std::string timeout = "5s";
   std::string connection_name = "fjord";
   std::string js_domain;

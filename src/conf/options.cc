@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "fjord_version.h"
+#include "nkeys/nkeys.h"
 
 namespace fjord::conf {
 
@@ -537,7 +538,7 @@ class Loader {
           String(val, up, key, &user.password);
         } else if (key == "nkey") {
           if (String(val, up, key, &user.nkey) &&
-              (user.nkey.size() != 56 || user.nkey[0] != 'U')) {
+              !nkeys::DecodePublic(user.nkey, nkeys::Role::kUser)) {
             Error(up, fmt::format("Not a valid public nkey for a user: \"{}\"", user.nkey));
           }
         } else if (key == "permissions" || key == "permission" || key == "authorization") {

@@ -2,7 +2,9 @@
 
 #include <crypt.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
+#include "nkeys/nkeys.h"
 #include "proto/parser.h"
 
 namespace fjord::server {
@@ -51,6 +53,31 @@ bool AuthRequired(const Config& cfg) {
   return !cfg.token.empty() || !cfg.user.empty() || !cfg.users.empty();
 }
 
+bool NonceRequired(const Config& cfg) {
+  for (const auto& u : cfg.users)
+    if (!u.nkey.empty()) return true;
+  return false;
+}
+
+std::string NewNonce() {
+  unsigned char raw[11];
+  RAND_bytes(raw, sizeof raw);
+  static const char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (unsigned char c : raw) {
+    buf = (buf << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      out.push_back(kUrl[(buf >> (bits - 6)) & 63]);
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out.push_back(kUrl[(buf << (6 - bits)) & 63]);
+  return out;
+}
+
 bool PasswordMatches(std::string_view stored, std::string_view given) {
   if (stored.size() > 4 && stored[0] == '$' && stored[1] == '2' && stored[3] == '$') {
     crypt_data data{};
@@ -64,6 +91,23 @@ bool PasswordMatches(std::string_view stored, std::string_view given) {
 AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
   AuthResult r;
   if (!cfg.users.empty()) {
+    auto grant = [&](const User& u) {
+      r.ok = true;
+      r.user = u.name.empty() ? u.nkey : u.name;
+      if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
+      return std::move(r);
+    };
+    if (!creds.nkey.empty()) {
+      // An nkey user proves itself by signing this connection's nonce.
+      for (const auto& u : cfg.users) {
+        if (u.nkey.empty() || u.nkey != creds.nkey) continue;
+        auto key = nkeys::DecodePublic(u.nkey, nkeys::Role::kUser);
+        auto sig = nkeys::DecodeSignature(creds.sig);
+        if (!key || !sig || creds.nonce.empty() || !nkeys::Verify(*key, creds.nonce, *sig)) return r;
+        return grant(u);
+      }
+      return r;
+    }
     std::string_view name = creds.user;
     bool by_default = false;
     if (name.empty() && creds.pass.empty() && !cfg.no_auth_user.empty()) {
@@ -71,7 +115,9 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
       by_default = true;
     }
     for (const auto& u : cfg.users) {
-      if (u.name != name) continue;
+      // no_auth_user may name an nkey user; a password never logs one in.
+      bool named = !u.name.empty() ? u.name == name : (by_default && u.nkey == name);
+      if (!named) continue;
       if (!by_default && !PasswordMatches(u.password, creds.pass)) return r;
       r.ok = true;
       r.user = u.name;

@@ -13,6 +13,9 @@ struct Credentials {
   std::string token;
   std::string user;
   std::string pass;
+  std::string nkey = {};   // CONNECT `nkey`: the user's public key
+  std::string sig = {};    // CONNECT `sig`: its signature of `nonce`, base64
+  std::string nonce = {};  // what this server sent in INFO
 };
 
 // Subject permission checks for one user, with a small cache of publish
@@ -34,6 +37,11 @@ class PermissionChecker {
 };
 
 bool AuthRequired(const Config& cfg);
+// Whether INFO carries a nonce for nkey users to sign.
+bool NonceRequired(const Config& cfg);
+// 11 random bytes in base64url without padding (15 characters), as
+// nats-server's nonces.
+std::string NewNonce();
 
 struct AuthResult {
   bool ok = false;

@@ -61,7 +61,8 @@ void Client::Start(bool reject) {
   NoteInput(start_);
   auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
-  Queue(server_->InfoLine(cid_, ip_));
+  if (NonceRequired(*cfg_)) nonce_ = NewNonce();
+  Queue(server_->InfoLine(cid_, ip_, nonce_));
   if (reject) {
     log::Warn("{}:{} - cid:{} - maximum connections exceeded", ip_, 0, cid_);
     SendErrAndClose("maximum connections exceeded");
@@ -232,7 +233,8 @@ void Client::ProcessConnect(std::string_view json) {
     return;
   }
   if (auth_required_) {
-    creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass")};
+    creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass"), get_str("nkey"),
+                         get_str("sig"), nonce_};
     AuthResult r = Authenticate(*cfg_, creds_);
     if (!r.ok) {
       log::Error("{} - cid:{} - authentication error", ip_, cid_);

@@ -127,6 +127,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bool closed_ = false;
   std::unique_ptr<PermissionChecker> perms_;
   Credentials creds_;  // from CONNECT, for re-checks on reload
+  std::string nonce_;  // sent in INFO for nkey users to sign; empty if none
   std::string last_subject_;
   uint64_t last_gen_ = 0;
   MatchPtr last_match_;

@@ -18,8 +18,9 @@ struct Permissions {
 };
 
 struct User {
-  std::string name;
+  std::string name;      // empty for an nkey user
   std::string password;  // plain, or a bcrypt hash ("$2a$", "$2b$", "$2y$")
+  std::string nkey;      // public user nkey ("U…"): signs the INFO nonce instead
   bool has_permissions = false;
   Permissions permissions;
 };

@@ -182,7 +182,7 @@ std::vector<std::shared_ptr<Client>> Server::Clients() {
   return out;
 }
 
-std::string Server::InfoLine(uint64_t cid, const std::string& client_ip) const {
+std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce) const {
   auto cfg = config();
   nlohmann::ordered_json j;
   j["server_id"] = id_;
@@ -198,6 +198,7 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip) const {
   if (cfg->jetstream) j["jetstream"] = true;
   j["client_id"] = cid;
   j["client_ip"] = client_ip;
+  if (!nonce.empty()) j["nonce"] = nonce;
   if (cfg->jetstream && !cfg->jetstream_domain.empty()) j["domain"] = cfg->jetstream_domain;
   return "INFO " + j.dump() + " \r\n";
 }

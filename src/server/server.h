@@ -105,7 +105,7 @@ class Server {
   Traffic TrafficTotals();
   std::chrono::system_clock::time_point start_time() const { return start_time_; }
   // The INFO line for a new connection (with its id and address).
-  std::string InfoLine(uint64_t cid, const std::string& client_ip) const;
+  std::string InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce = {}) const;
   // Routes a message from `src` (may be null) to the subscriptions in
   // `matches` (from sublist().Match(subject)). Returns deliveries.
   size_t Route(Client* src, const MatchResult& matches, std::string_view subject,

@@ -1,5 +1,8 @@
 // `fjord server ...`, connection options and help, against live servers.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 
 import { freePort, json, ok, run, startServer, suiteServer } from "./helpers.mjs";
@@ -98,6 +101,36 @@ describe("fjord with authentication", () => {
       assert.doesNotMatch(bad.stderr, /wrong/, "credentials must not be echoed");
     } finally {
       await srv.stop();
+    }
+  });
+
+  test("nkey seed file from flag and environment", async () => {
+    // A user key made by the official @nats-io/nkeys (see src/nkeys/tests).
+    const seed = "SUAHLMDKGKUYNYEGJF5Y4OWQDYTFH7EM2B6VHJMTMK6Q6GD355BTAHTASA";
+    const pub = "UBQ2AKVVBV67I7PWVP6EVICNCM5XUV733SOCLFOTUTVNLIJM6FEBIDCG";
+    const dir = mkdtempSync(join(tmpdir(), "fjord-nkey-"));
+    const conf = join(dir, "server.conf");
+    writeFileSync(conf, `authorization { users: [ { nkey: ${pub} } ] }\n`);
+    const seedFile = join(dir, "user.nk");
+    writeFileSync(seedFile, `${seed}\n`);
+    const notSeed = join(dir, "not-a-seed.nk");
+    writeFileSync(notSeed, `${pub}\n`);
+    const srv = await startServer(["-c", conf]);
+    try {
+      const url = `127.0.0.1:${srv.port}`;
+      const ok = await run(["pub", "x", "y", "-s", url, "--nkey", seedFile]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const env = await run(["pub", "x", "y", "-s", url], { env: { NATS_NKEY: seedFile } });
+      assert.equal(env.code, 0, env.stderr);
+      assert.notEqual((await run(["pub", "x", "y", "-s", url])).code, 0, "no credentials: refused");
+      const bad = await run(["pub", "x", "y", "-s", url, "--nkey", notSeed]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /no user nkey seed/);
+      const missing = await run(["pub", "x", "y", "-s", url, "--nkey", join(dir, "nope")]);
+      assert.match(missing.stderr, /cannot read the nkey seed file/);
+    } finally {
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -47,5 +47,58 @@ TEST(Auth, UsersWithPermissions) {
   EXPECT_FALSE(Authenticate(cfg, {"", "who", "pw"}).ok);
 }
 
+// Keys and signature made by the official @nats-io/nkeys (see
+// src/nkeys/tests): the user signed "OcQ1ZyLa9xvjHJF".
+constexpr char kUserKey[] = "UBQ2AKVVBV67I7PWVP6EVICNCM5XUV733SOCLFOTUTVNLIJM6FEBIDCG";
+constexpr char kNonce[] = "OcQ1ZyLa9xvjHJF";
+constexpr char kSig[] = "_80E4tXoA-jLAHFnrjNovvdSMLiwL9LM3uEA7pMKyZWq5hdfl0Rnkf2hNkebt5thtjSeVK0UZPEJ_ln6M81nCA";
+
+TEST(Auth, NkeyUserSignsTheNonce) {
+  Config cfg;
+  User& u = cfg.users.emplace_back();
+  u.nkey = kUserKey;
+  EXPECT_TRUE(AuthRequired(cfg));
+  EXPECT_TRUE(NonceRequired(cfg));
+  Credentials good;
+  good.nkey = kUserKey;
+  good.sig = kSig;
+  good.nonce = kNonce;
+  auto r = Authenticate(cfg, good);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.user, kUserKey);
+  Credentials other_nonce = good;
+  other_nonce.nonce = "AAAAAAAAAAAAAAA";
+  EXPECT_FALSE(Authenticate(cfg, other_nonce).ok);
+  Credentials no_sig = good;
+  no_sig.sig.clear();
+  EXPECT_FALSE(Authenticate(cfg, no_sig).ok);
+  Credentials unknown = good;
+  unknown.nkey = "UA" + std::string(kUserKey).substr(2);
+  EXPECT_FALSE(Authenticate(cfg, unknown).ok);
+}
+
+TEST(Auth, NkeyOnlyUsersRefuseEverythingElse) {
+  // The hole this closes: an nkey user has no name and no password, so an
+  // empty CONNECT (or any user with an empty password) matched it.
+  Config cfg;
+  cfg.users.emplace_back().nkey = kUserKey;
+  EXPECT_FALSE(Authenticate(cfg, {}).ok);
+  EXPECT_FALSE(Authenticate(cfg, {"", "", ""}).ok);
+  EXPECT_FALSE(Authenticate(cfg, {"", "anyone", ""}).ok);
+  EXPECT_FALSE(Authenticate(cfg, {"tok", "", ""}).ok);
+  // no_auth_user may name the nkey user: a CONNECT without credentials is it.
+  cfg.no_auth_user = kUserKey;
+  EXPECT_TRUE(Authenticate(cfg, {}).ok);
+  EXPECT_FALSE(Authenticate(cfg, {"", "x", "y"}).ok);
+}
+
+TEST(Auth, NoncesAreFifteenUrlSafeCharactersAndDiffer) {
+  auto a = NewNonce(), b = NewNonce();
+  EXPECT_EQ(a.size(), 15u);
+  EXPECT_EQ(a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            std::string::npos);
+  EXPECT_NE(a, b);
+}
+
 }  // namespace
 }  // namespace fjord::server
