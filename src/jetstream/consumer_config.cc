@@ -126,7 +126,10 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (c.ack_wait < 0) return MakeError(Err::ConsumerAckWaitNegative);
   for (int64_t b : c.backoff)
     if (b <= 0) return MakeError(Err::ConsumerBackOffNegative);
-  if (!c.backoff.empty() && c.max_deliver != -1 && c.max_deliver <= int64_t(c.backoff.size()))
+  // 2.9.10's rule, which Fjord advertises: an unlimited max_deliver (-1)
+  // is "not greater" too, so backoff needs an explicit max_deliver (later
+  // servers let -1 through).
+  if (!c.backoff.empty() && c.max_deliver <= int64_t(c.backoff.size()))
     return MakeError(Err::ConsumerMaxDeliverBackoff);
   if (auto e = CheckDeliverPolicy(c)) return e;
   if (!c.sample_freq.empty()) {

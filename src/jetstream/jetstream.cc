@@ -84,6 +84,17 @@ std::string JetStream::Start() {
     in.client_id = m.client_id;
     Enqueue(std::move(in));
   });
+  if (!opts_.domain.empty()) {
+    // A client made for domain D sends `$JS.D.API.<api>`; nats-server maps
+    // that onto the local `$JS.API.<api>`, and so does this.
+    std::string prefix = "$JS." + opts_.domain + ".API.";
+    domain_api_sub_ = server_->SubscribeInternal(prefix + ">", [this, prefix](const server::InternalMsg& m) {
+      Inbound in{Inbound::Kind::kApi, nullptr, "$JS.API." + std::string(m.subject.substr(prefix.size())),
+                 std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
+      in.client_id = m.client_id;
+      Enqueue(std::move(in));
+    });
+  }
   ack_sub_ = server_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
     Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
              std::string(m.hdr), std::string(m.data), 0});
@@ -105,6 +116,7 @@ std::string JetStream::Start() {
 void JetStream::Shutdown() {
   if (stopped_.exchange(true)) return;
   if (api_sub_) server_->UnsubscribeInternal(api_sub_);
+  if (domain_api_sub_) server_->UnsubscribeInternal(domain_api_sub_);
   if (ack_sub_) server_->UnsubscribeInternal(ack_sub_);
   if (thread_.joinable()) {
     // Finish queued work, then close every store on the JetStream thread.

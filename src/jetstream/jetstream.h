@@ -172,6 +172,7 @@ class JetStream {
   std::vector<std::pair<std::string, std::string>> deferred_replies_;  // (subject, body)
   std::shared_ptr<store::GroupCommit> consumer_sync_;
   server::SubPtr api_sub_;
+  server::SubPtr domain_api_sub_;  // `$JS.<domain>.API.>`, when a domain is set
   server::SubPtr ack_sub_;
   uint64_t api_total_ = 0;
   uint64_t api_errors_ = 0;
