@@ -1062,6 +1062,10 @@ Consumer::Numbers Consumer::GetNumbers() {
   return n;
 }
 
+bool Consumer::PushBound() {
+  return !impl_->cfg.is_pull() && impl_->UpdatePushInterest(NowNs());
+}
+
 Json Consumer::InfoJson() {
   Impl& m = *impl_;
   int64_t now = NowNs();

@@ -40,6 +40,9 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
     uint64_t num_ack_pending = 0, num_redelivered = 0, num_waiting = 0, num_pending = 0;
   };
   Numbers GetNumbers();
+  // A push consumer whose deliver subject has a subscriber (ConsumerInfo's
+  // `push_bound`).
+  bool PushBound();
   // Applies an update request; error if a field that cannot change differs.
   ApiError Update(const ConsumerConfig& next);
 

@@ -136,6 +136,10 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     auto& c = it->second;
     bool same = ToJson(c->config()) == ToJson(cfg);
     if (same) return ReplyOk(js, m, WithInfo(type, *c));
+    // Another subscriber's inbox while the first still listens: refused,
+    // so of many clients binding one durable at once exactly one wins.
+    if (!cfg.deliver_subject.empty() && cfg.deliver_subject != c->config().deliver_subject && c->PushBound())
+      return ReplyError(js, m, type, MakeError(Err::ConsumerNameExist));
     // A change no update may make reports the field (10012), as 2.9 does
     // for every create; 2.10's 10148 covers the remaining create conflicts.
     std::string why = UpdateConflict(c->config(), cfg);

@@ -42,6 +42,52 @@ describe("JetStream domains", () => {
 });
 
 describe("consumer rules of 2.9.10", () => {
+  test("ten clients binding one durable push consumer at once: exactly one wins (10013 for the rest)", logsOnFailure(async () => {
+    const srv = await startServer();
+    const ncs = await Promise.all(Array.from({ length: 10 }, () => connectTo(srv)));
+    try {
+      await api(ncs[0], "STREAM.CREATE.P", { name: "P", subjects: ["p.>"] }, "stream_create_response");
+      // Each client does what a push subscribe does: listen on its own
+      // inbox, then create the durable with that inbox as deliver subject.
+      const inboxes = ncs.map((nc, i) => {
+        const inbox = `_INBOX.bind${i}`;
+        nc.subscribe(inbox);
+        return inbox;
+      });
+      await Promise.all(ncs.map((nc) => nc.flush()));
+      const replies = await Promise.all(ncs.map((nc, i) => api(nc, "CONSUMER.DURABLE.CREATE.P.shipping", {
+        stream_name: "P",
+        config: { durable_name: "shipping", deliver_subject: inboxes[i], ack_policy: "explicit" },
+      }, "consumer_create_response")));
+      const won = replies.filter((r) => !r.error);
+      assert.equal(won.length, 1, JSON.stringify(replies.map((r) => r.error?.err_code ?? "ok")));
+      for (const r of replies.filter((x) => x.error)) {
+        assert.equal(r.error.err_code, 10013);
+        assert.equal(r.error.description, "consumer name already in use");
+      }
+      const info = await api(ncs[0], "CONSUMER.INFO.P.shipping", {}, "consumer_info_response");
+      assert.equal(info.push_bound, true);
+      const winner = inboxes.indexOf(info.config.deliver_subject);
+      assert.ok(winner >= 0);
+      // Once the winner goes away, another client may take the durable over.
+      await ncs[winner].close();
+      const other = (winner + 1) % 10;
+      let taken;
+      for (let i = 0; i < 50 && !taken; i++) {
+        const r = await api(ncs[other], "CONSUMER.DURABLE.CREATE.P.shipping", {
+          stream_name: "P", config: { durable_name: "shipping", deliver_subject: inboxes[other], ack_policy: "explicit" },
+        }, "consumer_create_response");
+        if (!r.error) taken = r;
+        else await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.ok(taken, "the durable could be bound again after its subscriber left");
+      assert.equal(taken.config.deliver_subject, inboxes[other]);
+    } finally {
+      await Promise.all(ncs.map((nc) => nc.close().catch(() => {})));
+      await srv.stop();
+    }
+  }));
+
   test("backoff needs a max_deliver greater than its steps: unlimited is not enough (10116)", logsOnFailure(async () => {
     const srv = await startServer();
     const nc = await connectTo(srv);
