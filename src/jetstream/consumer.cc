@@ -35,6 +35,9 @@ struct PullRequest {
   int64_t max_bytes = 0;  // 0 = unlimited
   int64_t bytes_left = 0;
   bool no_wait = false;
+  // no_wait with an expiry (2.9.10): wait for a first message until it
+  // expires instead of answering 404 at once, then end like no_wait.
+  bool wait_first = false;
   int64_t expires = 0;  // unix ns; 0 = never
   int64_t hb = 0;       // idle heartbeat interval
   int64_t hb_next = 0;
@@ -452,6 +455,17 @@ struct Consumer::Impl {
                        r.max_bytes ? r.bytes_left : 0);
   }
 
+  // A delivery's size against a pull's max_bytes, counted as 2.9.10 counts
+  // it: subject, ack reply, headers and data.
+  int64_t PullSize(const Next& n) {
+    uint64_t pending = NumPending();
+    // The reply carries the count after this delivery is committed.
+    if (n.src != Source::kRedelivery && pending > 0) --pending;
+    size_t reply = fmt::formatted_size("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream->name(), name, n.dc, n.msg.seq,
+                                       dseq + 1, n.msg.ts, pending);
+    return int64_t(n.msg.subject.size() + reply + n.msg.hdr.size() + n.msg.data.size());
+  }
+
   void DeliverPull(int64_t now) {
     bool paused = Paused(now);
     while (!waiting.empty()) {
@@ -463,7 +477,8 @@ struct Consumer::Impl {
       Next n;
       if (!paused) n = Peek();
       if (n.src == Source::kNone || ReplayWait(n, now)) break;
-      if (r.max_bytes && int64_t(MsgSize(n.msg)) > r.bytes_left) {
+      int64_t size = r.max_bytes ? PullSize(n) : 0;
+      if (r.max_bytes && size > r.bytes_left) {
         SendStatus(r.reply, 409, "Message Size Exceeds MaxBytes", PendingHeaders(r));
         waiting.pop_front();
         continue;
@@ -471,7 +486,7 @@ struct Consumer::Impl {
       std::string reply = r.reply;
       --r.batch;
       ++r.delivered;
-      if (r.max_bytes) r.bytes_left -= int64_t(MsgSize(n.msg));
+      if (r.max_bytes) r.bytes_left -= size;
       r.hb_next = r.hb ? now + r.hb : 0;
       bool done = r.batch <= 0 || (r.max_bytes && r.bytes_left <= 0);
       if (done) waiting.pop_front();
@@ -479,7 +494,7 @@ struct Consumer::Impl {
     }
     // no_wait requests end once nothing more can be delivered.
     for (auto it = waiting.begin(); it != waiting.end();) {
-      if (!it->no_wait) {
+      if (!it->no_wait || (it->wait_first && it->delivered == 0)) {
         ++it;
         continue;
       }
@@ -851,6 +866,7 @@ struct Consumer::Impl {
       if (ParseU64(body, &n)) r.batch = int64_t(n);
     }
     if (r.batch <= 0) r.batch = 1;
+    const int64_t client_expires = expires;  // before max_expires fills in a default
     if (cfg.max_batch > 0 && r.batch > cfg.max_batch) {
       SendStatus(reply, 409, fmt::format("Exceeded MaxRequestBatch of {}", cfg.max_batch));
       return;
@@ -870,7 +886,9 @@ struct Consumer::Impl {
     r.bytes_left = r.max_bytes;
     if (expires > 0) r.expires = now + expires;
     if (r.hb > 0) r.hb_next = now + r.hb;
-    if (r.no_wait && (Paused(now) || (rdq.empty() && (MaxAckPendingReached() || NumPending() == 0)))) {
+    r.wait_first = r.no_wait && client_expires > 0;
+    if (r.no_wait && !r.wait_first &&
+        (Paused(now) || (rdq.empty() && (MaxAckPendingReached() || NumPending() == 0)))) {
       SendStatus(reply, 404, "No Messages");
       return;
     }

@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
-import { startServer, logsOnFailure } from "./lib/server.mjs";
+import { startServer, logsOnFailure, sleep } from "./lib/server.mjs";
 import { connectTo, api } from "./lib/client.mjs";
 
 describe("JetStream domains", () => {
@@ -104,6 +104,94 @@ describe("consumer rules of 2.9.10", () => {
         "consumer_create_response");
       assert.equal(enough.error, undefined);
       assert.equal(enough.config.max_deliver, 3);
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+});
+
+describe("pull requests as 2.9.10 answers them", () => {
+  // Every combination of batch, max_bytes, no_wait and expires, on an empty
+  // consumer and on one with 3 messages, then 10 more published while the
+  // request waits. Expected: what nats-server 2.9.10 delivered (msg) and
+  // answered (status codes), in order. max_bytes counts subject, ack reply,
+  // headers and data (a 10-byte message here takes 51+ bytes); no_wait with
+  // expires waits for a first message instead of answering 404.
+  test("48 combinations of batch, max_bytes, no_wait and expires", logsOnFailure(async () => {
+    const srv = await startServer();
+    const nc = await connectTo(srv);
+    const cases = [
+      [0, {"batch": 1}, "msg"],
+      [0, {"batch": 1, "expires": 1000000000}, "msg"],
+      [0, {"batch": 1, "no_wait": true}, "404"],
+      [0, {"batch": 1, "no_wait": true, "expires": 1000000000}, "msg"],
+      [0, {"batch": 1, "max_bytes": 50}, "409"],
+      [0, {"batch": 1, "max_bytes": 50, "expires": 1000000000}, "409"],
+      [0, {"batch": 1, "max_bytes": 50, "no_wait": true}, "404"],
+      [0, {"batch": 1, "max_bytes": 50, "no_wait": true, "expires": 1000000000}, "409"],
+      [0, {"batch": 1, "max_bytes": 1000}, "msg"],
+      [0, {"batch": 1, "max_bytes": 1000, "expires": 1000000000}, "msg"],
+      [0, {"batch": 1, "max_bytes": 1000, "no_wait": true}, "404"],
+      [0, {"batch": 1, "max_bytes": 1000, "no_wait": true, "expires": 1000000000}, "msg"],
+      [0, {"batch": 10}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [0, {"batch": 10, "expires": 1000000000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [0, {"batch": 10, "no_wait": true}, "404"],
+      [0, {"batch": 10, "no_wait": true, "expires": 1000000000}, "msg,408"],
+      [0, {"batch": 10, "max_bytes": 50}, "409"],
+      [0, {"batch": 10, "max_bytes": 50, "expires": 1000000000}, "409"],
+      [0, {"batch": 10, "max_bytes": 50, "no_wait": true}, "404"],
+      [0, {"batch": 10, "max_bytes": 50, "no_wait": true, "expires": 1000000000}, "409"],
+      [0, {"batch": 10, "max_bytes": 1000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [0, {"batch": 10, "max_bytes": 1000, "expires": 1000000000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [0, {"batch": 10, "max_bytes": 1000, "no_wait": true}, "404"],
+      [0, {"batch": 10, "max_bytes": 1000, "no_wait": true, "expires": 1000000000}, "msg,408"],
+      [3, {"batch": 1}, "msg"],
+      [3, {"batch": 1, "expires": 1000000000}, "msg"],
+      [3, {"batch": 1, "no_wait": true}, "msg"],
+      [3, {"batch": 1, "no_wait": true, "expires": 1000000000}, "msg"],
+      [3, {"batch": 1, "max_bytes": 50}, "409"],
+      [3, {"batch": 1, "max_bytes": 50, "expires": 1000000000}, "409"],
+      [3, {"batch": 1, "max_bytes": 50, "no_wait": true}, "409"],
+      [3, {"batch": 1, "max_bytes": 50, "no_wait": true, "expires": 1000000000}, "409"],
+      [3, {"batch": 1, "max_bytes": 1000}, "msg"],
+      [3, {"batch": 1, "max_bytes": 1000, "expires": 1000000000}, "msg"],
+      [3, {"batch": 1, "max_bytes": 1000, "no_wait": true}, "msg"],
+      [3, {"batch": 1, "max_bytes": 1000, "no_wait": true, "expires": 1000000000}, "msg"],
+      [3, {"batch": 10}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [3, {"batch": 10, "expires": 1000000000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [3, {"batch": 10, "no_wait": true}, "msg,msg,msg,408"],
+      [3, {"batch": 10, "no_wait": true, "expires": 1000000000}, "msg,msg,msg,408"],
+      [3, {"batch": 10, "max_bytes": 50}, "409"],
+      [3, {"batch": 10, "max_bytes": 50, "expires": 1000000000}, "409"],
+      [3, {"batch": 10, "max_bytes": 50, "no_wait": true}, "409"],
+      [3, {"batch": 10, "max_bytes": 50, "no_wait": true, "expires": 1000000000}, "409"],
+      [3, {"batch": 10, "max_bytes": 1000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [3, {"batch": 10, "max_bytes": 1000, "expires": 1000000000}, "msg,msg,msg,msg,msg,msg,msg,msg,msg,msg"],
+      [3, {"batch": 10, "max_bytes": 1000, "no_wait": true}, "msg,msg,msg,408"],
+      [3, {"batch": 10, "max_bytes": 1000, "no_wait": true, "expires": 1000000000}, "msg,msg,msg,408"],
+    ];
+    try {
+      const results = await Promise.all(cases.map(async ([before, body, want], i) => {
+        const name = `PM${i}`;
+        const subject = `pm.${i}`;
+        await api(nc, `STREAM.CREATE.${name}`, { name, subjects: [subject], storage: "memory" }, "stream_create_response");
+        await api(nc, `CONSUMER.DURABLE.CREATE.${name}.c`, { stream_name: name, config: { durable_name: "c", ack_policy: "explicit" } },
+          "consumer_create_response");
+        for (let k = 0; k < before; k++) await nc.request(subject, "0123456789", { timeout: 5000 });
+        const got = [];
+        const inbox = `_INBOX.pm${i}`;
+        const sub = nc.subscribe(inbox, { callback: (_e, m) => got.push(m.headers ? String(m.headers.code) : "msg") });
+        nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${name}.c`, JSON.stringify(body), { reply: inbox });
+        await nc.flush();
+        await sleep(150);
+        for (let k = 0; k < 10; k++) await nc.request(subject, "0123456789", { timeout: 5000 });
+        await sleep(body.expires ? 1400 : 400);
+        sub.unsubscribe();
+        return { before, body, want, got: got.join(",") };
+      }));
+      const wrong = results.filter((r) => r.got !== r.want);
+      assert.deepEqual(wrong, [], "combinations answered differently from 2.9.10");
     } finally {
       await nc.close();
       await srv.stop();
