@@ -198,8 +198,12 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
           ++used;
           touched = true;
         }
+        uint64_t previous = stream_->RepublishPrevious(m.subject);
         r = to.Append(m.subject, m.hdr, m.data, m.ts);
-        if (r.ok()) last = r.value;
+        if (r.ok()) {
+          last = r.value;
+          stream_->Republish(m.subject, m.hdr, m.data, r.value, previous);
+        }
       } else {
         // A sourced message is a publish into this stream, as in
         // nats-server: a msg id already in the window is dropped, and a full
@@ -226,7 +230,9 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         }
         src.held_back = false;
         // Sourced messages are stored at arrival time, as nats-server does.
+        uint64_t previous = stream_->RepublishPrevious(m.subject);
         r = to.Append(m.subject, hdr, m.data, now);
+        if (r.ok()) stream_->Republish(m.subject, hdr, m.data, r.value, previous);
         if (r.ok() && !id.empty()) {
           stream_->RememberMsgId(id, r.value, now);
           stream_->last_msg_id_ = std::string(id);

@@ -40,7 +40,45 @@ uint64_t MsgIdHash(std::string_view id) { return XXH3_64bits(id.data(), id.size(
 }  // namespace
 
 Stream::Stream(JetStream* js, StreamConfig cfg, int64_t created)
-    : js_(js), cfg_(std::move(cfg)), created_(created) {}
+    : js_(js), cfg_(std::move(cfg)), created_(created) {
+  SetRepublish();
+}
+
+void Stream::SetRepublish() {
+  republish_.reset();
+  if (!cfg_.republish) return;
+  std::string err;
+  // Validated by CheckStreamConfig; a stored config that fails now (an
+  // older server's) republishes nothing rather than stopping the stream.
+  republish_ = proto::SubjectTransform::Make(cfg_.republish->src, cfg_.republish->dest, &err);
+  if (!republish_) log::Error("JetStream stream '{}': republish disabled: {}", cfg_.name, err);
+}
+
+uint64_t Stream::RepublishPrevious(const std::string& subject) {
+  if (!republish_) return 0;
+  auto last = store_->LoadLast(subject);
+  return last.ok() ? last.value.seq : 0;
+}
+
+void Stream::Republish(const std::string& subject, std::string_view hdr, std::string_view data, uint64_t seq,
+                       uint64_t previous) {
+  if (!republish_) return;
+  auto dest = republish_->Apply(subject);
+  if (!dest) return;
+  std::string seq_text = std::to_string(seq), prev_text = std::to_string(previous);
+  std::string h = AddHeaders(hdr, {{"Nats-Stream", cfg_.name},
+                                   {"Nats-Subject", subject},
+                                   {"Nats-Sequence", seq_text},
+                                   {"Nats-Last-Sequence", prev_text}});
+  bool headers_only = cfg_.republish->headers_only;
+  if (headers_only) h = AddHeaders(h, {{"Nats-Msg-Size", std::to_string(data.size())}});
+  // Published once the message is durable, like its PubAck: a subscriber
+  // never sees a republished message that a crash could take back.
+  js_->AfterSync(shared_from_this(), [js = js_, to = std::move(*dest), h = std::move(h),
+                                      d = headers_only ? std::string() : std::string(data)] {
+    js->Send(to, "", h, d);
+  });
+}
 
 Stream::~Stream() = default;
 
@@ -196,7 +234,9 @@ void Stream::ProcessPublish(Inbound& m) {
     if (!r.ok()) return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
     seq = r.value;
   } else {
+    uint64_t previous = RepublishPrevious(m.subject);
     auto r = store_->Append(m.subject, hdr, m.data, m.ts);
+    if (r.ok()) Republish(m.subject, hdr, m.data, r.value, previous);
     if (!r.ok()) {
       log::Error("JetStream failed to store a msg on stream '{}': {}", cfg_.name, r.status.msg);
       return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
@@ -391,12 +431,14 @@ ApiError Stream::Update(const StreamConfig& next) {
   // Ids that left the old window may be inside the new one: read them
   // again from the stored messages, or a republish would be stored twice.
   bool window_grew = next.duplicate_window > cfg_.duplicate_window;
+  bool republish_changed = ToJson(next)["republish"] != ToJson(cfg_)["republish"];
   bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
   cfg_ = next;
   // Changed sources: positions are found again from the stored headers, so
   // a source that stays resumes where it was and a new one starts.
   if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
   store_->SetLimits(LimitsFor(cfg_));
+  if (republish_changed) SetRepublish();
   if (window_grew) {
     msg_ids_ = MsgIdTable{};
     msg_id_order_.clear();

@@ -11,6 +11,7 @@
 
 #include "jetstream/types.h"
 #include "store/store.h"
+#include "proto/subject_transform.h"
 
 namespace fjord::jetstream {
 
@@ -86,6 +87,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Stream(JetStream* js, StreamConfig cfg, int64_t created);
   bool AnyConsumerInterested(const std::string& subject) const;
   void RememberMsgId(std::string_view id, uint64_t seq, int64_t ts);
+  // `republish`: the transform from the config, the sequence of the last
+  // message on a subject before a new one is stored, and the publish of a
+  // stored message to its destination once the batch is durable.
+  void SetRepublish();
+  uint64_t RepublishPrevious(const std::string& subject);
+  void Republish(const std::string& subject, std::string_view hdr, std::string_view data, uint64_t seq,
+                 uint64_t previous);
   // With discard new, the error a message would get for going over a limit.
   std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,
                                             std::string_view data, const store::StreamState& st);
@@ -164,6 +172,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::string last_msg_id_;
   bool new_messages_ = false;
   uint64_t durable_last_seq_ = 0;
+  std::optional<proto::SubjectTransform> republish_;
   uint64_t published_ = 0;
   uint64_t duplicates_ = 0;
 };

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "proto/parser.h"
+#include "proto/subject_transform.h"
 
 namespace fjord::jetstream {
 namespace {
@@ -146,7 +147,16 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
         c->sources.push_back(std::move(s));
       }
     }
-    for (const char* unsupported : {"republish", "subject_transform"}) {
+    if (auto it = j.find("republish"); it != j.end() && !it->is_null()) {
+      if (!it->is_object()) throw BadJson{"json: cannot unmarshal field republish"};
+      StreamConfig::Republish r;
+      Get(*it, "src", &r.src);
+      Get(*it, "dest", &r.dest);
+      Get(*it, "headers_only", &r.headers_only);
+      if (r.src.empty()) r.src = ">";
+      c->republish = std::move(r);
+    }
+    for (const char* unsupported : {"subject_transform"}) {
       auto it = j.find(unsupported);
       if (it != j.end() && !it->is_null() && !(it->is_array() && it->empty()))
         return ConfigError(std::string(unsupported) + " is not supported by this server");
@@ -228,6 +238,23 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
     c->deny_purge = true;
     c->discard = Discard::kNew;
   }
+  if (c->republish) {
+    // 2.9.10's rules and texts: a destination, a source that some stream
+    // subject can match, no destination the stream would store again.
+    const auto& r = *c->republish;
+    if (r.dest.empty() || !proto::ValidSubscribeSubject(r.dest)) return ConfigError("stream configuration for republish not valid");
+    if (!proto::ValidSubscribeSubject(r.src)) return ConfigError("stream configuration for republish not valid");
+    bool covered = false;
+    for (const auto& s : c->subjects) {
+      if (proto::SubjectsOverlap(r.dest, s)) return ConfigError("stream configuration for republish destination forms a cycle");
+      covered = covered || proto::SubjectsOverlap(r.src, s);
+    }
+    if (!covered && !c->subjects.empty())
+      return ConfigError("stream configuration for republish source is not valid subset of subjects");
+    std::string err;
+    if (!proto::SubjectTransform::Make(r.src, r.dest, &err))
+      return ConfigError("stream configuration for republish not valid");
+  }
   return std::nullopt;
 }
 
@@ -251,6 +278,11 @@ Json ToJson(const StreamConfig& c) {
   if (c.no_ack) j["no_ack"] = true;
   if (c.duplicate_window) j["duplicate_window"] = c.duplicate_window;
   if (c.mirror) j["mirror"] = SourceJson(*c.mirror);
+  if (c.republish) {
+    Json r = {{"src", c.republish->src}, {"dest", c.republish->dest}};
+    if (c.republish->headers_only) r["headers_only"] = true;
+    j["republish"] = std::move(r);
+  }
   if (!c.sources.empty()) {
     Json sources = Json::array();
     for (const auto& s : c.sources) sources.push_back(SourceJson(s));

@@ -56,6 +56,14 @@ struct StreamConfig {
   std::map<std::string, std::string> metadata;
   std::optional<StreamSource> mirror;
   std::vector<StreamSource> sources;
+  // `republish`: every stored message whose subject matches `src` is also
+  // published to `dest` (with the `src` wildcards substituted).
+  struct Republish {
+    std::string src = ">";
+    std::string dest;
+    bool headers_only = false;
+  };
+  std::optional<Republish> republish;
 };
 
 // Parses a StreamConfig request body; fills defaults. Unknown fields are

@@ -4,7 +4,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
-import { startServer, logsOnFailure, sleep } from "./lib/server.mjs";
+import { Kvm } from "@nats-io/kv";
+import { startServer, logsOnFailure, sleep, waitFor } from "./lib/server.mjs";
 import { connectTo, api } from "./lib/client.mjs";
 
 describe("JetStream domains", () => {
@@ -192,6 +193,91 @@ describe("pull requests as 2.9.10 answers them", () => {
       }));
       const wrong = results.filter((r) => r.got !== r.want);
       assert.deepEqual(wrong, [], "combinations answered differently from 2.9.10");
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+});
+
+describe("republish", () => {
+  test("stored messages go on to the mapped subject with the stream's headers", logsOnFailure(async () => {
+    const srv = await startServer();
+    const nc = await connectTo(srv);
+    try {
+      const got = [];
+      nc.subscribe("rp.>", { callback: (_e, m) => got.push({
+        subject: m.subject, data: m.string(),
+        hdrs: m.headers ? Object.fromEntries([...m.headers.keys()].map((k) => [k, m.headers.get(k)])) : {},
+      }) });
+      await nc.flush();
+      const jsm = await jetstreamManager(nc);
+      const si = await jsm.streams.add({ name: "R", subjects: ["r.>"], republish: { src: "r.*", dest: "rp.$1" } });
+      assert.deepEqual(si.config.republish, { src: "r.*", dest: "rp.$1" });
+      await jsm.streams.add({ name: "H", subjects: ["h.>"], republish: { src: ">", dest: "rp.h.>", headers_only: true } });
+      const js = jetstream(nc);
+      await js.publish("r.a", "one");
+      await js.publish("r.b", "two");
+      await js.publish("r.a", "three");
+      await js.publish("r.a.deep", "not matched by r.*");
+      await js.publish("h.x", "12345");
+      await waitFor(() => got.length >= 4, 5000, "republished messages");
+      await sleep(200);
+      const byData = (d) => got.find((g) => g.data === d);
+      assert.deepEqual(byData("one"), { subject: "rp.a", data: "one",
+        hdrs: { "Nats-Stream": "R", "Nats-Subject": "r.a", "Nats-Sequence": "1", "Nats-Last-Sequence": "0" } });
+      assert.equal(byData("two").hdrs["Nats-Last-Sequence"], "0");
+      assert.deepEqual(byData("three").hdrs, { "Nats-Stream": "R", "Nats-Subject": "r.a", "Nats-Sequence": "3",
+        "Nats-Last-Sequence": "1" });
+      assert.equal(byData("not matched by r.*"), undefined);
+      const h = got.find((g) => g.subject === "rp.h.h.x");
+      assert.ok(h, JSON.stringify(got));
+      assert.equal(h.data, "");
+      assert.equal(h.hdrs["Nats-Msg-Size"], "5");
+      assert.equal(got.length, 4);
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+
+  test("republish config rules and texts", logsOnFailure(async () => {
+    const srv = await startServer();
+    const nc = await connectTo(srv);
+    try {
+      const create = (cfg) => api(nc, `STREAM.CREATE.${cfg.name}`, cfg, "stream_create_response");
+      const err = async (cfg, text) => {
+        const r = await create(cfg);
+        assert.equal(r.error?.err_code, 10052, JSON.stringify(r));
+        assert.equal(r.error.description, text);
+      };
+      await err({ name: "C1", subjects: ["c1.>"], republish: { src: ">", dest: "c1.x" } },
+        "stream configuration for republish destination forms a cycle");
+      await err({ name: "C2", subjects: ["c2.>"], republish: { src: "other.>", dest: "rp2.>" } },
+        "stream configuration for republish source is not valid subset of subjects");
+      await err({ name: "C4", subjects: ["c4.>"], republish: { src: "c4.>", dest: "" } },
+        "stream configuration for republish not valid");
+      const c3 = await create({ name: "C3", subjects: ["c3.>"], republish: { dest: "rp3.>" } });
+      assert.deepEqual(c3.config.republish, { src: ">", dest: "rp3.>" });
+      const c5 = await create({ name: "C5", subjects: ["c5.*"], republish: { src: "c5.*", dest: "rp5.{{wildcard(1)}}" } });
+      assert.equal(c5.error, undefined, JSON.stringify(c5.error));
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+
+  test("a KV bucket with republish, through @nats-io/kv", logsOnFailure(async () => {
+    const srv = await startServer();
+    const nc = await connectTo(srv);
+    try {
+      const seen = [];
+      nc.subscribe("kvrp.>", { callback: (_e, m) => seen.push([m.subject, m.string(), m.headers?.get("Nats-Sequence")]) });
+      await nc.flush();
+      const kv = await new Kvm(nc).create("orders", { republish: { src: ">", dest: "kvrp.>" } });
+      await kv.put("oslo", "42");
+      await waitFor(() => seen.length === 1, 5000, "the republished put");
+      assert.deepEqual(seen[0], ["kvrp.$KV.orders.oslo", "42", "1"]);
     } finally {
       await nc.close();
       await srv.stop();
