@@ -38,18 +38,19 @@ void ConsumerActionAdvisory(JetStream* js, const std::string& stream, const std:
                {{"stream", stream}, {"consumer", consumer}, {"action", action}});
 }
 
-void ApiAuditAdvisory(JetStream* js, const Inbound& m, std::string_view response) {
+void ApiAuditAdvisory(JetStream* js, const Inbound& m, const nlohmann::json& response) {
   static const std::string kSubject = "$JS.EVENT.ADVISORY.API";
   if (!HasListeners(js, kSubject)) return;
   auto cfg = js->server()->config();
-  nlohmann::json client = {{"acc", "$G"}, {"server", cfg->server_name.empty() ? js->server()->id() : cfg->server_name}};
+  const std::string& server = cfg->server_name.empty() ? js->server()->id() : cfg->server_name;
+  nlohmann::json client = {{"acc", "$G"}, {"server", server}};
   if (m.client_id != 0) client["id"] = m.client_id;
   nlohmann::json fields = {
-      {"server", cfg->server_name.empty() ? js->server()->id() : cfg->server_name},
+      {"server", server},
       {"client", client},
       {"subject", m.subject},
       {"request", m.data},
-      {"response", std::string(response)},
+      {"response", response.dump()},
   };
   PublishEvent(js, kSubject, "io.nats.jetstream.advisory.v1.api_audit", fields);
 }

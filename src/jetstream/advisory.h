@@ -32,8 +32,8 @@ void ConsumerActionAdvisory(JetStream* js, const std::string& stream, const std:
                             const char* action);
 
 // `$JS.EVENT.ADVISORY.API`: the request an API handler answered, and its
-// response body.
-void ApiAuditAdvisory(JetStream* js, const Inbound& request, std::string_view response);
+// response (serialized only when someone listens).
+void ApiAuditAdvisory(JetStream* js, const Inbound& request, const nlohmann::json& response);
 
 // A random 22-character id, as nats-server's NUIDs look.
 std::string EventId();

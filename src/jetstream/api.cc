@@ -50,7 +50,7 @@ void AccountInfo(JetStream* js, Inbound& m) {
   if (!o.domain.empty()) j["domain"] = o.domain;
   js->CountApi(false);
   j["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   js->Reply(m.reply, j);
 }
 
@@ -263,7 +263,7 @@ void StreamPurge(JetStream* js, Inbound& m, const std::string& name) {
   Json j = Typed(type);
   j["success"] = true;
   j["purged"] = purged;
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   // The purge must be durable before we say so.
   js->AfterSync(s, [js, reply = m.reply, body = j.dump()] { js->Send(reply, {}, {}, body); });
   js->CountApi(false);
@@ -328,7 +328,7 @@ void MsgDelete(JetStream* js, Inbound& m, const std::string& name) {
   for (auto& [cname, c] : s->consumers()) c->OnStreamPurged(first);
   Json j = Typed(type);
   j["success"] = true;
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   js->AfterSync(s, [js, reply = m.reply, body = j.dump()] { js->Send(reply, {}, {}, body); });
   js->CountApi(false);
 }

@@ -21,13 +21,13 @@ void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiErro
   Json j = Typed(type);
   j["error"] = e.ToJson();
   if (extra.is_object()) Merge(j, std::move(extra));
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   js->Reply(m.reply, j);
 }
 
 void ReplyOk(JetStream* js, const Inbound& m, Json j) {
   js->CountApi(false);
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   js->Reply(m.reply, j);
 }
 

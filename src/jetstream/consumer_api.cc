@@ -57,7 +57,7 @@ store::Result<std::unique_ptr<store::ConsumerStore>> OpenStore(JetStream* js, St
 void ReplyAfterSync(JetStream* js, const Inbound& m, const std::shared_ptr<Stream>& s,
                     const std::shared_ptr<Consumer>& c, Json j) {
   js->CountApi(false);
-  ApiAuditAdvisory(js, m, j.dump());
+  ApiAuditAdvisory(js, m, j);
   std::string reply = m.reply;
   js->TouchStream(s);
   js->AfterSync(s, [js, reply, j = std::move(j)] { js->Reply(reply, j); }, c);
