@@ -4,17 +4,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { errors } from "@nats-io/transport-node";
 import { startServer, within, logsOnFailure } from "./lib/server.mjs";
-import { connectTo, collect, api, waitStatus, dec } from "./lib/client.mjs";
-
-// Both must fail the connect with an authorization error.
-async function assertAuthFails(srv, opts) {
-  await assert.rejects(connectTo(srv, opts), (e) => {
-    const text = `${e?.message} ${e?.cause?.message ?? ""}`;
-    assert.ok(e instanceof errors.AuthorizationError || /authorization violation/i.test(text),
-      `expected Authorization Violation, got ${e?.constructor?.name}: ${text}`);
-    return true;
-  });
-}
+import { assertAuthFails, connectTo, collect, api, waitStatus, dec } from "./lib/client.mjs";
 
 async function assertWorks(nc) {
   const sub = nc.subscribe("auth.ok", { max: 1 });

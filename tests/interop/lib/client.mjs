@@ -1,6 +1,7 @@
 // Thin helpers around the official JS client used by every test file.
 
-import { connect } from "@nats-io/transport-node";
+import assert from "node:assert/strict";
+import { connect, errors } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT, validate, within } from "./server.mjs";
 
 export const enc = new TextEncoder();
@@ -14,6 +15,16 @@ export function connectTo(srv, opts = {}) {
     DEFAULT_TIMEOUT,
     `connect to ${srv.url}`,
   );
+}
+
+// The connect must fail with an authorization error.
+export async function assertAuthFails(srv, opts) {
+  await assert.rejects(connectTo(srv, opts), (e) => {
+    const text = `${e?.message} ${e?.cause?.message ?? ""}`;
+    assert.ok(e instanceof errors.AuthorizationError || /authorization violation/i.test(text),
+      `expected Authorization Violation, got ${e?.constructor?.name}: ${text}`);
+    return true;
+  });
 }
 
 // Sends a raw JetStream API request and returns the parsed JSON reply,
