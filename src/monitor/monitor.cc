@@ -477,7 +477,9 @@ double Monitor::CpuPercent() {
   return std::max(0.0, std::round(pct * 100) / 100);
 }
 
-Response Monitor::Varz() {
+Response Monitor::Varz() { return JsonResponse(VarzJson()); }
+
+Json Monitor::VarzJson() {
   auto cfg = srv_->config();
   auto now = SysClock::now();
   auto clients = srv_->Clients();
@@ -564,7 +566,7 @@ Response Monitor::Varz() {
           std::chrono::nanoseconds(config_load_ns_.load()))));
   if (!opts_.tags.empty()) j["tags"] = opts_.tags;
   if (!opts_.system_account.empty()) j["system_account"] = opts_.system_account;
-  return JsonResponse(j);
+  return j;
 }
 
 Response Monitor::Connz(const std::string& query) {
@@ -671,7 +673,9 @@ Response Monitor::Connz(const std::string& query) {
   return JsonResponse(j);
 }
 
-Response Monitor::Subsz(const std::string& query) {
+Response Monitor::Subsz(const std::string& query) { return JsonResponse(SubszJson(query)); }
+
+Json Monitor::SubszJson(const std::string& query) {
   auto q = ParseQuery(query);
   bool subs = DecodeBool(q, "subs");
   int offset = std::max(0, DecodeInt(q, "offset"));
@@ -708,7 +712,7 @@ Response Monitor::Subsz(const std::string& query) {
     j["limit"] = limit;
     j["subscriptions_list"] = list;
   }
-  return JsonResponse(j);
+  return j;
 }
 
 Response Monitor::Jsz(const std::string& query, bool usage_only) {
@@ -863,14 +867,14 @@ Response Monitor::Metrics() {
   PromWriter w;
   std::string id = srv_->id();
   auto cfg = srv_->config();
-  Json varz = Json::parse(Varz().body);
+  Json varz = VarzJson();
   ExporterGauges(w, "varz", varz, id);
   for (const char* k : {"server_name", "version"}) {
     std::string name = std::string("gnatsd_varz_") + k;
     w.Family(name, "gauge", k);
     w.Sample(name, {{"server_id", id}, {"value", varz.value(k, "")}}, 1);
   }
-  ExporterGauges(w, "subsz", Json::parse(Subsz("").body), id);
+  ExporterGauges(w, "subsz", SubszJson(""), id);
 
   w.Family("fjord_info", "gauge", "Fjord's version and the nats-server version it is compatible with");
   w.Sample("fjord_info", {{"server_id", id}, {"version", kFjordVersion}, {"nats_version", kNatsCompatVersion}}, 1);

@@ -9,6 +9,7 @@
 // snapshot; it never runs on an I/O thread, so a slow HTTP client or a large
 // /connz cannot delay message routing.
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -81,8 +82,10 @@ class Monitor {
   class Conn;
   void Accept();
   Response Varz();
+  nlohmann::ordered_json VarzJson();
   Response Connz(const std::string& query);
   Response Subsz(const std::string& query);
+  nlohmann::ordered_json SubszJson(const std::string& query);
   // `usage_only`: memory, storage and API counts, without visiting streams
   // (for /varz, which tools scrape often).
   Response Jsz(const std::string& query, bool usage_only = false);
