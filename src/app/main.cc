@@ -13,6 +13,7 @@
 #include "jetstream/jetstream.h"
 #include "monitor/monitor.h"
 #include "server/server.h"
+#include "tls/tls.h"
 
 namespace {
 
@@ -27,7 +28,16 @@ server::PermissionSet ToSet(const std::optional<conf::SubjectPermission>& p) {
   return s;
 }
 
-server::Config ToServerConfig(const conf::ServerOptions& o) {
+using TlsContext = std::shared_ptr<asio::ssl::context>;
+
+// The TLS context of the options' tls block (null without one), or why it
+// cannot be built: a missing file, a key that does not match, ...
+std::variant<TlsContext, std::string> BuildTls(const conf::ServerOptions& o) {
+  if (!o.tls) return TlsContext();
+  return tls::MakeServerContext(*o.tls);
+}
+
+server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
   auto ms = [](conf::Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
@@ -62,6 +72,15 @@ server::Config ToServerConfig(const conf::ServerOptions& o) {
     }
     c.users.push_back(std::move(su));
   }
+  if (tls) {
+    c.tls = std::move(tls);
+    c.tls_verify = o.tls->verify;
+    c.tls_map = o.tls->verify_and_map;
+    c.tls_handshake_first = o.tls->handshake_first;
+    c.tls_timeout_ms = int64_t(o.tls->timeout_s * 1000);
+    c.tls_pinned = o.tls->pinned_certs;
+    c.allow_non_tls = o.allow_non_tls;
+  }
   c.jetstream = o.jetstream.enabled;
   c.jetstream_domain = o.jetstream.domain;
   return c;
@@ -78,10 +97,16 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   return j;
 }
 
-monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream::JetStream* js) {
+monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream::JetStream* js,
+                                  TlsContext tls) {
   monitor::Options m;
   m.host = o.http_host.empty() ? o.host : o.http_host;
   m.port = o.http_port;
+  // As nats-server: http_port wins; https_port serves with the tls block.
+  if (o.http_port == 0 && o.https_port != 0) {
+    m.port = o.https_port;
+    m.tls = std::move(tls);
+  }
   m.base_path = o.http_base_path;
   m.https_port = o.https_port;
   m.tags = o.server_tags;
@@ -129,7 +154,13 @@ int main(int argc, char** argv) {
     std::ofstream(opts.pid_file) << getpid();
   }
 
-  server::Server srv(ToServerConfig(opts));
+  auto built = BuildTls(opts);
+  if (auto* err = std::get_if<std::string>(&built)) {
+    log::Fatal("TLS configuration: {}", *err);
+    return 1;
+  }
+  TlsContext tls_ctx = std::get<TlsContext>(built);
+  server::Server srv(ToServerConfig(opts, tls_ctx));
   std::unique_ptr<jetstream::JetStream> js;
   if (opts.jetstream.enabled) {
     js = std::make_unique<jetstream::JetStream>(&srv, ToJetStreamOptions(opts));
@@ -138,11 +169,9 @@ int main(int argc, char** argv) {
   // stops the server before it takes any client. It serves from
   // mon->Serve() below, once clients can connect.
   std::unique_ptr<monitor::Monitor> mon;
-  if (opts.https_port != 0) {
-    log::Warn("HTTPS monitoring (https_port) is not supported by Fjord and is ignored");
-  }
-  if (opts.http_port != 0) {
-    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), ToMonitorOptions(opts, js.get()));
+  if (opts.http_port != 0 || opts.https_port != 0) {
+    mon = std::make_unique<monitor::Monitor>(&srv, js.get(),
+                                             ToMonitorOptions(opts, js.get(), tls_ctx));
     if (auto err = mon->Listen(); !err.empty()) {
       log::Fatal("{}", err);
       return 1;
@@ -163,10 +192,10 @@ int main(int argc, char** argv) {
   std::string ports_file;
   if (!opts.ports_file_dir.empty()) {
     app::Ports ports;
-    ports.nats = app::ListenUrls("nats", opts.host, srv.bound_port());
+    ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
     if (mon) {
-      ports.monitoring = app::ListenUrls("http", ToMonitorOptions(opts, js.get()).host,
-                                         mon->bound_port());
+      auto mo = ToMonitorOptions(opts, js.get(), tls_ctx);
+      ports.monitoring = app::ListenUrls(mo.tls ? "https" : "http", mo.host, mon->bound_port());
     }
     ports_file = app::PortsFilePath(opts.ports_file_dir, argv[0], getpid());
     // As nats-server: a ports file that cannot be written is logged, and the
@@ -190,12 +219,19 @@ int main(int argc, char** argv) {
     if (ec) return;
     if (sig == SIGHUP) {
       auto next = conf::ReloadOptions(opts);
+      std::variant<TlsContext, std::string> next_tls = TlsContext();
+      if (auto* o = std::get_if<conf::ServerOptions>(&next)) next_tls = BuildTls(*o);
       if (auto* err = std::get_if<std::string>(&next)) {
         log::Error("Failed to reload server configuration: {}", *err);
+      } else if (auto* terr = std::get_if<std::string>(&next_tls)) {
+        // A bad new certificate or key: the old ones keep serving.
+        log::Error("Failed to reload server configuration: TLS configuration: {}", *terr);
       } else {
         opts = std::get<conf::ServerOptions>(std::move(next));
         ConfigureLogging(opts);
-        srv.Reload(ToServerConfig(opts));
+        // New connections handshake with the new context; open ones keep
+        // the one they were accepted with.
+        srv.Reload(ToServerConfig(opts, std::get<TlsContext>(next_tls)));
         if (mon) mon->NoteConfigLoaded();
         log::Info("Reloaded server configuration");
       }

@@ -341,7 +341,11 @@ class Loader {
                key == "connect_error_reports" || key == "reconnect_error_reports" ||
                key == "max_closed_clients" || key == "write_timeout" || key == "trace_headers") {
       Ignored(ptr, key);
-    } else if (key == "accounts" || key == "tls" || key == "allow_non_tls" || key == "cluster" ||
+    } else if (key == "tls") {
+      Tls(v, ptr);
+    } else if (key == "allow_non_tls") {
+      Bool(v, ptr, key, &o.allow_non_tls);
+    } else if (key == "accounts" || key == "cluster" ||
                key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
                key == "ws" || key == "mqtt" || key == "mappings" || key == "maps" ||
                key == "operator" || key == "operators" || key == "resolver" ||
@@ -438,6 +442,68 @@ class Loader {
         Unknown(p, k);
       }
     }
+  }
+
+  // nats-server's parseTLS: unknown keys are errors; the names of ciphers
+  // and curves are checked here so the error has a line number.
+  void Tls(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("tls must be a map, got {}", TypeName(v)));
+      return;
+    }
+    tls::Options t;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "cert_file") {
+        String(val, p, key, &t.cert_file);
+      } else if (key == "key_file") {
+        String(val, p, key, &t.key_file);
+      } else if (key == "ca_file") {
+        String(val, p, key, &t.ca_file);
+      } else if (key == "verify") {
+        Bool(val, p, key, &t.verify);
+      } else if (key == "verify_and_map") {
+        if (Bool(val, p, key, &t.verify_and_map) && t.verify_and_map) t.verify = true;
+      } else if (key == "timeout") {
+        // Seconds as a number, or a duration string.
+        if (val.is_number()) {
+          t.timeout_s = val.get<double>();
+        } else {
+          Duration d{};
+          if (Dur(val, p, key, &d)) t.timeout_s = std::chrono::duration<double>(d).count();
+        }
+      } else if (key == "handshake_first" || key == "first" || key == "immediate") {
+        if (val.is_string()) {
+          Error(p, "handshake_first: only true or false is supported by Fjord (no \"auto\" "
+                   "fallback delay)");
+        } else {
+          Bool(val, p, key, &t.handshake_first);
+        }
+      } else if (key == "min_version") {
+        String(val, p, key, &t.min_version);
+      } else if (key == "cipher_suites") {
+        StringList(val, p, key, &t.cipher_suites);
+      } else if (key == "curve_preferences") {
+        StringList(val, p, key, &t.curve_preferences);
+      } else if (key == "pinned_certs") {
+        if (StringList(val, p, key, &t.pinned_certs)) {
+          for (auto& c : t.pinned_certs) c = Lower(c);
+        }
+      } else if (key == "insecure") {
+        Ignored(p, k);  // a client-side setting; the server never dials out
+      } else if (key == "verify_cert_and_check_known_urls" || key == "cert_store" ||
+                 key == "cert_match_by" || key == "cert_match" || key == "certs" ||
+                 key == "ocsp_peer" || key == "connection_rate_limit" ||
+                 key == "ca_certs_match" || key == "cert_match_skip_invalid") {
+        NotSupported(p, k);
+      } else {
+        Error(p, fmt::format("error parsing tls config, unknown field [\"{}\"]", k));
+      }
+    }
+    std::string err = tls::Validate(t);
+    if (!err.empty()) Error(ptr, err);
+    opts_->tls = std::move(t);
   }
 
   void HttpAuth(const Json& v, const std::string& ptr) {
@@ -699,6 +765,19 @@ std::optional<std::string> Finish(ServerOptions& o) {
     return fmt::format("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload,
                        o.max_pending);
   }
+  if (o.tls_flag || o.tls_verify_flag) {
+    tls::Options t;
+    t.cert_file = o.tls_cert_flag;
+    t.key_file = o.tls_key_flag;
+    t.ca_file = o.tls_ca_flag;
+    t.verify = o.tls_verify_flag;
+    if (auto err = tls::Validate(t); !err.empty()) return err;
+    o.tls = std::move(t);
+  }
+  if (o.allow_non_tls && !o.tls) return "allow_non_tls needs a tls block";
+  if (o.https_port != 0 && o.http_port == 0 && !o.tls) {
+    return "TLS cert and key required for HTTPS";
+  }
   if (o.jetstream.enabled && o.jetstream.store_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     o.jetstream.store_dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/nats";
@@ -766,7 +845,7 @@ Flag Unsupported(std::vector<std::string> names, bool is_bool) {
   std::string name = names[0];
   return Flag{std::move(names), is_bool,
               [name](ServerOptions&, const std::string&) -> std::optional<std::string> {
-                return fmt::format("flag --{} is not supported by Fjord (no TLS, clustering or "
+                return fmt::format("flag --{} is not supported by Fjord (no clustering or "
                                    "profiling)",
                                    name);
               }};
@@ -813,11 +892,11 @@ const std::vector<Flag>& OptionFlags() {
                  [](ServerOptions& o, const std::string&) {
                    o.warnings.push_back("remote syslog is not supported by Fjord and is ignored");
                  }),
-      Unsupported({"tls"}, true),
-      Unsupported({"tlscert"}, false),
-      Unsupported({"tlskey"}, false),
-      Unsupported({"tlsverify"}, true),
-      Unsupported({"tlscacert"}, false),
+      BoolFlag({"tls"}, [](ServerOptions& o, bool b) { o.tls_flag = b; }),
+      StringFlag({"tlscert"}, [](ServerOptions& o, const std::string& v) { o.tls_cert_flag = v; }),
+      StringFlag({"tlskey"}, [](ServerOptions& o, const std::string& v) { o.tls_key_flag = v; }),
+      BoolFlag({"tlsverify"}, [](ServerOptions& o, bool b) { o.tls_verify_flag = b; }),
+      StringFlag({"tlscacert"}, [](ServerOptions& o, const std::string& v) { o.tls_ca_flag = v; }),
       Unsupported({"routes"}, false),
       Unsupported({"cluster"}, false),
       Unsupported({"cluster_name"}, false),
@@ -937,7 +1016,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring
-    -ms,--https_port <port>          Use port for https monitoring (not supported by Fjord)
+    -ms,--https_port <port>          Use port for https monitoring
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to fjord-server process (ldm, stop, quit, term, reopen, reload)
@@ -960,6 +1039,13 @@ JetStream Options:
     -js, --jetstream                 Enable JetStream functionality
     -sd, --store_dir <dir>           Set the storage directory
 
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+
 Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
@@ -969,8 +1055,23 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-nats-server's TLS, cluster, syslog and profiling flags are recognised but not
+nats-server's cluster, syslog and profiling flags are recognised but not
 supported by Fjord.
+)";
+}
+
+std::string TlsHelpText() {
+  return R"(
+TLS Options (flags, or a tls { } block in the configuration file):
+    --tls                        Enable TLS, do not verify clients (default: false)
+    --tlscert <file>             Server certificate file
+    --tlskey <file>              Private key for server certificate
+    --tlsverify                  Enable TLS, verify client certificates
+    --tlscacert <file>           Client certificate CA for verification
+
+The tls block also takes verify_and_map, timeout, handshake_first,
+min_version, cipher_suites, curve_preferences and pinned_certs; see
+docs/configuration.md.
 )";
 }
 
@@ -1049,7 +1150,11 @@ std::variant<ServerOptions, std::string> LoadOptions(int argc, char** argv) {
       if (name == "h" || name == "help") show_help = on;
       if (name == "v" || name == "version") show_version = on;
       if (name == "t") check_config = on;
-      if (name == "help_tls" && on) return "TLS is not supported by Fjord";
+      if (name == "help_tls" && on) {
+        o.exit_now = true;
+        o.exit_text = TlsHelpText();
+        return o;
+      }
       continue;
     }
     if (name == "c" || name == "config" || name == "sl" || name == "signal") {

@@ -14,6 +14,7 @@
 
 #include "conf/conf.h"
 #include "fjord_version.h"
+#include "tls/options.h"
 
 namespace fjord::conf {
 
@@ -133,6 +134,15 @@ struct ServerOptions {
   std::string http_auth_user;
   std::string http_auth_password;
 
+  // `tls { }` on the client port (also what HTTPS monitoring serves with).
+  std::optional<tls::Options> tls;
+  bool allow_non_tls = false;  // TLS offered, plaintext accepted (2.11)
+  // --tls, --tlscert, --tlskey, --tlscacert, --tlsverify: as nats-server,
+  // they replace the file's tls block when --tls or --tlsverify is given.
+  bool tls_flag = false;
+  bool tls_verify_flag = false;
+  std::string tls_cert_flag, tls_key_flag, tls_ca_flag;
+
   AuthOptions auth;
   std::string no_auth_user;
   std::string system_account = "$SYS";
@@ -182,6 +192,9 @@ std::variant<Duration, std::string> ParseDuration(const std::string& text);
 
 // The --help text.
 std::string UsageText();
+
+// The --help_tls text.
+std::string TlsHelpText();
 
 // The --version text (one line, with a trailing new line).
 std::string VersionText();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <asio/ssl.hpp>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -249,11 +250,32 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
     timer_.async_wait([self](const asio::error_code& ec) {
       if (!ec) self->Close();
     });
-    asio::async_read_until(socket_, asio::dynamic_buffer(in_, kMaxRequest), "\r\n\r\n",
-                           [self](const asio::error_code& ec, size_t n) { self->OnHead(ec, n); });
+    if (m_->opts_.tls) {
+      tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *m_->opts_.tls);
+      tls_->async_handshake(asio::ssl::stream_base::server, [self](const asio::error_code& ec) {
+        if (ec) {
+          log::Debug("monitor: TLS handshake error: {}", ec.message());
+          self->Close();
+          return;
+        }
+        self->ReadHead();
+      });
+      return;
+    }
+    ReadHead();
   }
 
  private:
+  void ReadHead() {
+    auto self = shared_from_this();
+    auto done = [self](const asio::error_code& ec, size_t n) { self->OnHead(ec, n); };
+    if (tls_) {
+      asio::async_read_until(*tls_, asio::dynamic_buffer(in_, kMaxRequest), "\r\n\r\n", done);
+    } else {
+      asio::async_read_until(socket_, asio::dynamic_buffer(in_, kMaxRequest), "\r\n\r\n", done);
+    }
+  }
+
   void OnHead(const asio::error_code& ec, size_t n) {
     if (ec == asio::error::not_found) {  // head larger than kMaxRequest
       Reply({413, "text/plain; charset=utf-8", "request too large\n"}, true);
@@ -310,8 +332,12 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
         r.status, StatusText(r.status), r.content_type, r.body.size(), r.extra_headers);
     if (with_body) out_ += r.body;
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self](const asio::error_code&, size_t) { self->Close(); });
+    auto done = [self](const asio::error_code&, size_t) { self->Close(); };
+    if (tls_) {
+      asio::async_write(*tls_, asio::buffer(out_), done);
+    } else {
+      asio::async_write(socket_, asio::buffer(out_), done);
+    }
   }
 
   void Close() {
@@ -323,6 +349,7 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
 
   Monitor* m_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // HTTPS only
   asio::steady_timer timer_;
   std::string in_;
   std::string out_;
@@ -362,7 +389,7 @@ std::string Monitor::Listen() {
     return fmt::format("Can't listen to the monitor port: {}:{}, \"{}\"", opts_.host, port,
                        e.what());
   }
-  log::Info("Starting http monitor on {}:{}", opts_.host, bound_port_);
+  log::Info("Starting {} monitor on {}:{}", opts_.tls ? "https" : "http", opts_.host, bound_port_);
   return {};
 }
 
@@ -534,8 +561,10 @@ Json Monitor::VarzJson() {
     }
   }
   j["jetstream"] = jsj;
-  // nats-server's default TLS handshake timeout, shown without TLS too.
-  j["tls_timeout"] = 2;
+  if (cfg->tls && !cfg->allow_non_tls) j["tls_required"] = true;
+  if (cfg->tls && cfg->tls_verify) j["tls_verify"] = true;
+  // Seconds, as nats-server shows it (its default of 2 without TLS too).
+  j["tls_timeout"] = cfg->tls ? double(cfg->tls_timeout_ms) / 1000 : 2.0;
   j["write_deadline"] = ns(cfg->write_deadline_ms);
   j["start"] = FormatTime(srv_->start_time());
   j["now"] = FormatTime(now);

@@ -28,13 +28,20 @@ namespace fjord::jetstream {
 class JetStream;
 }
 
+namespace asio::ssl {
+class context;
+}
+
 namespace fjord::monitor {
 
 struct Options {
   std::string host = "0.0.0.0";
   int port = 0;  // -1 = any free port (nats-server's "random")
   std::string base_path;  // prefix of every endpoint, e.g. "/nats"
-  int https_port = 0;     // shown in /varz only: Fjord has no TLS
+  int https_port = 0;     // shown in /varz
+  // Serve HTTPS with this context (the client port's tls block), as
+  // nats-server does when only https_port is set.
+  std::shared_ptr<asio::ssl::context> tls;
   std::vector<std::string> tags;  // `server_tags`, shown in /varz
   std::string system_account = "$SYS";  // empty: none (`no_system_account`)
   // HTTP Basic credentials every endpoint but /healthz requires; none when

@@ -97,6 +97,16 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
       if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
       return std::move(r);
     };
+    if (cfg.tls_map) {
+      // verify_and_map: the verified certificate names the user; whatever
+      // CONNECT says is not looked at (as nats-server).
+      for (const auto& id : creds.cert_ids) {
+        for (const auto& u : cfg.users) {
+          if (!u.name.empty() && u.name == id) return grant(u);
+        }
+      }
+      return r;
+    }
     if (!creds.nkey.empty()) {
       // An nkey user proves itself by signing this connection's nonce.
       for (const auto& u : cfg.users) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "server/config.h"
 
@@ -16,6 +17,9 @@ struct Credentials {
   std::string nkey = {};   // CONNECT `nkey`: the user's public key
   std::string sig = {};    // CONNECT `sig`: its signature of `nonce`, base64
   std::string nonce = {};  // what this server sent in INFO
+  // The client certificate's identities (tls::Identities), for
+  // verify_and_map; empty without a verified certificate.
+  std::vector<std::string> cert_ids = {};
 };
 
 // Subject permission checks for one user, with a small cache of publish

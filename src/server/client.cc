@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "tls/tls.h"
 #include "server/server.h"
 
 namespace fjord::server {
@@ -62,7 +63,27 @@ void Client::Start(bool reject) {
   auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
   if (NonceRequired(*cfg_)) nonce_ = NewNonce();
+  if (cfg_->tls && !reject) {
+    rbuf_.resize(kInitialReadBuf);
+    ScheduleTick();
+    if (cfg_->tls_handshake_first) {
+      Handshake();
+      return;
+    }
+    // INFO in plaintext says tls_required (or tls_available); the client
+    // starts its handshake when it has read it.
+    Queue(server_->InfoLine(cid_, ip_, nonce_));
+    info_sent_ = true;
+    Server::FlushDirty();
+    if (cfg_->allow_non_tls) {
+      SniffFirstByte();
+    } else {
+      Handshake();
+    }
+    return;
+  }
   Queue(server_->InfoLine(cid_, ip_, nonce_));
+  info_sent_ = true;
   if (reject) {
     log::Warn("{}:{} - cid:{} - maximum connections exceeded", ip_, 0, cid_);
     SendErrAndClose("maximum connections exceeded");
@@ -74,6 +95,77 @@ void Client::Start(bool reject) {
   rbuf_.resize(kInitialReadBuf);
   DoRead();
   ScheduleTick();
+}
+
+// --- TLS ---------------------------------------------------------------------
+
+void Client::Handshake() {
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *cfg_->tls);
+  handshaking_ = true;
+  auto self = shared_from_this();
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self](const asio::error_code& ec) { self->OnHandshake(ec); });
+}
+
+void Client::OnHandshake(const asio::error_code& ec) {
+  if (closed_) return;
+  handshaking_ = false;
+  if (ec) {
+    // Plaintext on a TLS port, a wrong CA, an expired certificate...: what
+    // OpenSSL says, on this connection only.
+    log::Error("{}:{} - cid:{} - TLS handshake error: {}", ip_, port_, cid_, ec.message());
+    CloseNow("TLS Handshake Failure");
+    return;
+  }
+  X509* peer = SSL_get0_peer_certificate(tls_->native_handle());
+  if (!cfg_->tls_pinned.empty()) {
+    std::string h = tls::SpkiSha256(peer);
+    bool pinned = false;
+    for (const auto& p : cfg_->tls_pinned) pinned = pinned || (!h.empty() && p == h);
+    if (!pinned) {
+      log::Error("{}:{} - cid:{} - TLS handshake error: client certificate not in pinned_certs",
+                 ip_, port_, cid_);
+      CloseNow("TLS Handshake Failure");
+      return;
+    }
+  }
+  if (cfg_->tls_map) creds_.cert_ids = tls::Identities(peer);
+  log::Debug("{} - cid:{} - TLS handshake complete ({}, {})", ip_, cid_,
+             SSL_get_version(tls_->native_handle()), SSL_get_cipher_name(tls_->native_handle()));
+  if (!info_sent_) {
+    Queue(server_->InfoLine(cid_, ip_, nonce_));
+    info_sent_ = true;
+  }
+  Flush();
+  Server::FlushDirty();
+  DoRead();
+}
+
+void Client::SniffFirstByte() {
+  auto self = shared_from_this();
+  socket_.async_wait(asio::socket_base::wait_read, [self](const asio::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->CloseNow("Read Error");
+      return;
+    }
+    unsigned char b = 0;
+    asio::error_code rec;
+    size_t n = self->socket_.receive(asio::buffer(&b, 1), asio::socket_base::message_peek, rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+      self->SniffFirstByte();
+      return;
+    }
+    if (rec || n == 0) {
+      self->CloseNow("Client Closed");
+      return;
+    }
+    if (tls::LooksLikeTls(b)) {
+      self->Handshake();
+    } else {
+      self->DoRead();
+    }
+  });
 }
 
 // --- reading -----------------------------------------------------------------
@@ -89,14 +181,21 @@ void Client::DoRead() {
     if (rbuf_.size() - rend_ < kMinReadSpace) rbuf_.resize(rbuf_.size() * 2);
   }
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-                          [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+  auto buf = asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
+  auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
+  if (tls_) {
+    tls_->async_read_some(buf, std::move(done));
+  } else {
+    socket_.async_read_some(buf, std::move(done));
+  }
 }
 
 void Client::OnRead(const asio::error_code& ec, size_t n) {
   if (closed_) return;
   if (ec) {
-    CloseNow(ec == asio::error::eof ? "Client Closed" : "Read Error");
+    // A TLS peer that goes without close_notify is a plain close too.
+    bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+    CloseNow(eof ? "Client Closed" : "Read Error");
     return;
   }
   rend_ += n;
@@ -233,8 +332,9 @@ void Client::ProcessConnect(std::string_view json) {
     return;
   }
   if (auth_required_) {
+    auto cert_ids = std::move(creds_.cert_ids);  // from the handshake
     creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass"), get_str("nkey"),
-                         get_str("sig"), nonce_};
+                         get_str("sig"), nonce_, std::move(cert_ids)};
     AuthResult r = Authenticate(*cfg_, creds_);
     if (!r.ok) {
       log::Error("{} - cid:{} - authentication error", ip_, cid_);
@@ -447,7 +547,8 @@ void Client::QueueMsg(const Subscription& sub, std::string_view subject, std::st
 }
 
 void Client::Flush() {
-  if (closed_) return;
+  // Nothing goes out in the middle of a handshake; OnHandshake flushes.
+  if (closed_ || handshaking_) return;
   std::unique_lock lock(out_mu_);
   flush_scheduled_ = false;
   if (writing_ || out_.empty()) return;
@@ -456,8 +557,12 @@ void Client::Flush() {
   lock.unlock();
   write_started_ = Clock::now();
   auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(wbuf_),
-                    [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); });
+  auto done = [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(wbuf_), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(wbuf_), std::move(done));
+  }
 }
 
 void Client::OnWrite(const asio::error_code& ec) {
@@ -586,6 +691,17 @@ void Client::ScheduleTick() {
 
 void Client::Tick() {
   auto now = Clock::now();
+  if (handshaking_) {
+    if (now - start_ >= std::chrono::milliseconds(cfg_->tls_timeout_ms)) {
+      log::Error("{}:{} - cid:{} - TLS handshake timeout", ip_, port_, cid_);
+      CloseNow("TLS Handshake Timeout");
+      return;
+    }
+    // Authentication and pings wait for the handshake: nothing can be
+    // sent before it ends.
+    ScheduleTick();
+    return;
+  }
   if (!connected_ && auth_required_ &&
       now - start_ >= std::chrono::milliseconds(cfg_->auth_timeout_ms)) {
     SendErrAndClose("Authentication Timeout");

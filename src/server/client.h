@@ -3,6 +3,7 @@
 // io_context it was accepted on; only QueueMsg/QueueRaw/CloseAsync may be
 // called from other threads.
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -83,6 +84,13 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   void DoRead();
+  // TLS: the server side of the handshake; INFO goes out after it unless
+  // it went out before (handshake_first sends it after).
+  void Handshake();
+  void OnHandshake(const asio::error_code& ec);
+  // allow_non_tls: peeks at the client's first byte to tell a TLS hello
+  // from plain protocol.
+  void SniffFirstByte();
   void OnRead(const asio::error_code& ec, size_t n);
   void Process();
   void Dispatch(const proto::Command& cmd);
@@ -104,6 +112,11 @@ class Client : public std::enable_shared_from_this<Client> {
   Server* server_;
   asio::io_context& ctx_;
   asio::ip::tcp::socket socket_;
+  // Set once the connection speaks TLS; reads and writes then go through
+  // it. Declared after socket_, which it refers to.
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  bool handshaking_ = false;  // owner thread: no output until it ends
+  bool info_sent_ = false;
   asio::steady_timer timer_;
   asio::steady_timer stall_timer_;
   const uint64_t cid_;

@@ -2,8 +2,13 @@
 // What the core server needs to run: filled by the application from the
 // config file and command line (conf/options.h), and by tests directly.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace asio::ssl {
+class context;
+}
 
 namespace fjord::server {
 
@@ -18,7 +23,7 @@ struct Permissions {
 };
 
 struct User {
-  std::string name;      // empty for an nkey user
+  std::string name;      // empty for an nkey user; a certificate identity with verify_and_map
   std::string password;  // plain, or a bcrypt hash ("$2a$", "$2b$", "$2y$")
   std::string nkey;      // public user nkey ("U…"): signs the INFO nonce instead
   bool has_permissions = false;
@@ -49,6 +54,17 @@ struct Config {
   std::string password;
   std::vector<User> users;
   std::string no_auth_user;
+
+  // TLS on the client port: set when nats.conf has a `tls` block (built
+  // and checked before the config is handed over, so a reload with a bad
+  // certificate never reaches the server).
+  std::shared_ptr<asio::ssl::context> tls;
+  bool tls_verify = false;           // a client certificate is demanded
+  bool tls_map = false;              // ... and names the user (verify_and_map)
+  bool tls_handshake_first = false;  // TLS before INFO
+  bool allow_non_tls = false;        // TLS offered, plaintext accepted
+  int64_t tls_timeout_ms = 2000;
+  std::vector<std::string> tls_pinned;  // hex SPKI SHA-256 of allowed client certificates
 
   bool jetstream = false;  // advertised in INFO
   std::string jetstream_domain;

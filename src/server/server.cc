@@ -194,6 +194,11 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
   j["port"] = bound_port_;
   j["headers"] = !cfg->no_header_support;
   if (AuthRequired(*cfg)) j["auth_required"] = true;
+  if (cfg->tls) {
+    // allow_non_tls offers TLS without demanding it (2.11's tls_available).
+    j[cfg->allow_non_tls ? "tls_available" : "tls_required"] = true;
+    if (cfg->tls_verify) j["tls_verify"] = true;
+  }
   j["max_payload"] = cfg->max_payload;
   if (cfg->jetstream) j["jetstream"] = true;
   j["client_id"] = cid;

@@ -367,7 +367,6 @@ TEST(Options, UserErrors) {
 TEST(Options, NotSupported) {
   EXPECT_EQ(FailText("accounts { A { users: [{user: a, password: b}] } }\n"),
             "f.conf:1:1: \"accounts\" is not supported by Fjord");
-  EXPECT_EQ(FailText("tls { cert_file: x }\n"), "f.conf:1:1: \"tls\" is not supported by Fjord");
   ServerOptions o = LoadText("prof_port: 6060\n");
   ASSERT_EQ(o.warnings.size(), 1u);
   EXPECT_NE(o.warnings[0].find(":1:1: \"prof_port\" is not supported by Fjord and is ignored"),
@@ -430,7 +429,44 @@ TEST(Options, FlagForms) {
   EXPECT_TRUE(o.trace && o.debug);
   EXPECT_TRUE(MustLoad({"--jetstream"}).jetstream.enabled);
   EXPECT_FALSE(MustLoad({"-js=false"}).jetstream.enabled);
-  EXPECT_EQ(MustLoad({"-ms", "8443"}).https_port, 8443);
+  EXPECT_EQ(MustLoad({"-ms", "8443", "--tls", "--tlscert", "c", "--tlskey", "k"}).https_port, 8443);
+}
+
+TEST(Options, Tls) {
+  ServerOptions o = LoadText(
+      "tls {\n  cert_file: c.pem\n  key_file: k.pem\n  ca_file: ca.pem\n  verify_and_map: true\n"
+      "  timeout: 0.5\n  handshake_first: true\n  min_version: \"1.3\"\n"
+      "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n"
+      "  pinned_certs: [\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"]\n}\n"
+      "allow_non_tls: true\n");
+  ASSERT_TRUE(o.tls);
+  EXPECT_EQ(o.tls->cert_file, "c.pem");
+  EXPECT_TRUE(o.tls->verify);  // implied by verify_and_map
+  EXPECT_TRUE(o.tls->verify_and_map);
+  EXPECT_DOUBLE_EQ(o.tls->timeout_s, 0.5);
+  EXPECT_TRUE(o.tls->handshake_first);
+  EXPECT_EQ(o.tls->min_version, "1.3");
+  ASSERT_EQ(o.tls->pinned_certs.size(), 1u);
+  EXPECT_EQ(o.tls->pinned_certs[0], "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  EXPECT_TRUE(o.allow_non_tls);
+  EXPECT_DOUBLE_EQ(LoadText("tls { cert_file: c, key_file: k, timeout: \"250ms\" }\n").tls->timeout_s, 0.25);
+
+  EXPECT_EQ(FailText("tls { cert_file: x }\n"),
+            "f.conf:1:1: missing 'cert_file' or 'key_file' in TLS configuration");
+  EXPECT_EQ(FailText("tls { cert_file: c, key_file: k, colour: blue }\n"),
+            "f.conf:1:34: error parsing tls config, unknown field [\"colour\"]");
+  EXPECT_EQ(FailText("tls { cert_file: c, key_file: k, cipher_suites: [NOPE] }\n"),
+            "f.conf:1:1: unrecognized cipher suite: \"NOPE\"");
+  EXPECT_EQ(FailText("allow_non_tls: true\n"), "allow_non_tls needs a tls block");
+  EXPECT_EQ(FailText("https_port: 8443\n"), "TLS cert and key required for HTTPS");
+
+  // Flags replace the file's block, as nats-server's.
+  o = MustLoad({"--tlsverify", "--tlscert", "c", "--tlskey", "k", "--tlscacert", "ca"});
+  ASSERT_TRUE(o.tls);
+  EXPECT_TRUE(o.tls->verify);
+  EXPECT_EQ(o.tls->ca_file, "ca");
+  EXPECT_EQ(MustFail({"--tlsverify", "--tlscert", "c", "--tlskey", "k"}),
+            "'verify' needs 'ca_file' in TLS configuration");
 }
 
 TEST(Options, FlagErrors) {
@@ -441,7 +477,7 @@ TEST(Options, FlagErrors) {
   EXPECT_EQ(MustFail({"-D=maybe"}), "invalid boolean value \"maybe\" for -D: parse error");
   EXPECT_EQ(MustFail({"extra"}), "unrecognized command: \"extra\"");
   EXPECT_EQ(MustFail({"-t"}), "must specify [-c, --config] option to check configuration file syntax");
-  EXPECT_NE(MustFail({"--tls"}).find("not supported"), std::string::npos);
+  EXPECT_EQ(MustFail({"--tls"}), "missing 'cert_file' or 'key_file' in TLS configuration");
   EXPECT_NE(MustFail({"--routes", "nats://x:1"}).find("not supported"), std::string::npos);
   EXPECT_EQ(MustFail({"---p", "1"}), "bad flag syntax: ---p");
   EXPECT_EQ(MustFail({"--user", "a", "--auth", "b"}), "Cannot have a user/pass and token");
