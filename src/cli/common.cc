@@ -60,6 +60,15 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
   app.add_option("--nkey", o.nkey, "User NKEY seed file (signs the server's nonce)")
       ->envname("NATS_NKEY")
       ->group(group);
+  app.add_option("--tlscert", o.tls_cert, "TLS client certificate file")
+      ->envname("NATS_CERT")
+      ->group(group);
+  app.add_option("--tlskey", o.tls_key, "TLS client private key file")
+      ->envname("NATS_KEY")
+      ->group(group);
+  app.add_option("--tlsca", o.tls_ca, "TLS certificate authority chain file")
+      ->envname("NATS_CA")
+      ->group(group);
   app.add_option("--timeout", o.timeout, "Time to wait on responses from NATS")
       ->envname("NATS_TIMEOUT")
       ->default_str("5s")
@@ -100,6 +109,17 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
     if (!seed || seed->role != nkeys::Role::kUser) Fail("no user nkey seed (SU...) in " + opts.nkey);
     std::string pub = nkeys::EncodePublic(seed->public_key, nkeys::Role::kUser);
     s = natsOptions_SetNKeyFromSeed(nopts_, pub.c_str(), opts.nkey.c_str());
+  }
+  if (s == NATS_OK && (!opts.tls_ca.empty() || !opts.tls_cert.empty())) {
+    s = natsOptions_SetSecure(nopts_, true);
+    if (s == NATS_OK && !opts.tls_ca.empty()) {
+      s = natsOptions_LoadCATrustedCertificates(nopts_, opts.tls_ca.c_str());
+      if (s != NATS_OK) FailNats("cannot load the CA file " + opts.tls_ca, s);
+    }
+    if (s == NATS_OK && !opts.tls_cert.empty()) {
+      s = natsOptions_LoadCertificatesChain(nopts_, opts.tls_cert.c_str(), opts.tls_key.c_str());
+      if (s != NATS_OK) FailNats("cannot load the client certificate " + opts.tls_cert, s);
+    }
   }
   if (s == NATS_OK) s = natsOptions_SetTimeout(nopts_, opts.TimeoutMs());
   if (s == NATS_OK) s = natsOptions_SetName(nopts_, opts.connection_name.c_str());

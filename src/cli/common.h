@@ -47,6 +47,9 @@ struct GlobalOptions {
   std::string password;
   std::string token;
   std::string nkey;  // file holding a user nkey seed ("SU…")
+  // TLS, as the nats CLI: any of them (or a tls:// URL) turns TLS on.
+  std::string tls_cert, tls_key;  // client certificate and its key
+  std::string tls_ca;             // CA that signed the server's certificate
   std::string timeout = "5s";
   std::string connection_name = "fjord";
   std::string js_domain;

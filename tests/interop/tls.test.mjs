@@ -306,6 +306,25 @@ describe("TLS modes", () => {
     }
   }));
 
+  test("the fjord CLI speaks TLS (--tlsca, --tlscert, --tlskey, tls:// URLs)", { skip: !process.env.FJORD_CLI }, logsOnFailure(async () => {
+    const srv = await startServer({ jetstream: false, config: tlsBlock("  verify: true") });
+    try {
+      const nc = await connectTo(srv, { tls: clientTls("bob") });
+      const sub = nc.subscribe("cli.tls", { max: 1 });
+      await nc.flush();
+      execFileSync(process.env.FJORD_CLI, ["--server", `tls://127.0.0.1:${srv.port}`, "--tlsca", C("ca.pem"),
+        "--tlscert", C("alice-cert.pem"), "--tlskey", C("alice-key.pem"), "pub", "cli.tls", "over tls"]);
+      const [m] = await collect(sub, 1);
+      assert.equal(dec.decode(m.data), "over tls");
+      await nc.close();
+      // Without a client certificate the server refuses the handshake.
+      assert.throws(() => execFileSync(process.env.FJORD_CLI, ["--server", `127.0.0.1:${srv.port}`,
+        "--tlsca", C("ca.pem"), "pub", "cli.tls", "no"], { stdio: "pipe" }));
+    } finally {
+      await srv.stop();
+    }
+  }));
+
   test("SIGHUP reloads the certificate; open connections stay; a bad new one is refused", logsOnFailure(async () => {
     const srv = await startServer({
       jetstream: false, listenArgs: false,
