@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
         // New connections handshake with the new context; open ones keep
         // the one they were accepted with.
         srv.Reload(ToServerConfig(opts, std::get<TlsContext>(next_tls)));
+        if (mon) mon->ReloadTls(std::get<TlsContext>(next_tls));
         if (mon) mon->NoteConfigLoaded();
         log::Info("Reloaded server configuration");
       }

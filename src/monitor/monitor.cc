@@ -251,7 +251,9 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
       if (!ec) self->Close();
     });
     if (m_->opts_.tls) {
-      tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *m_->opts_.tls);
+      // The stream keeps the context alive past a reload that replaces it.
+      tls_ctx_ = m_->opts_.tls;
+      tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_ctx_);
       tls_->async_handshake(asio::ssl::stream_base::server, [self](const asio::error_code& ec) {
         if (ec) {
           log::Debug("monitor: TLS handshake error: {}", ec.message());
@@ -349,7 +351,8 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
 
   Monitor* m_;
   asio::ip::tcp::socket socket_;
-  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // HTTPS only
+  std::shared_ptr<asio::ssl::context> tls_ctx_;  // HTTPS only: what tls_ uses
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   asio::steady_timer timer_;
   std::string in_;
   std::string out_;
@@ -365,6 +368,12 @@ Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
 }
 
 Monitor::~Monitor() { Shutdown(); }
+
+void Monitor::ReloadTls(std::shared_ptr<asio::ssl::context> tls) {
+  if (!https_ || !tls) return;
+  // opts_ belongs to the monitor's thread: swap it there.
+  asio::post(ctx_, [this, tls = std::move(tls)]() mutable { opts_.tls = std::move(tls); });
+}
 
 void Monitor::NoteConfigLoaded() {
   config_load_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(

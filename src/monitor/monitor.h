@@ -80,6 +80,9 @@ class Monitor {
   int bound_port() const { return bound_port_; }
   // The configuration was (re)loaded now: /varz `config_load_time`.
   void NoteConfigLoaded();
+  // SIGHUP: new HTTPS connections use `tls` (open ones finish with theirs).
+  // Does nothing when the monitor serves plain HTTP. Thread-safe.
+  void ReloadTls(std::shared_ptr<asio::ssl::context> tls);
 
   // Serves one GET of `target` (path and query) with the request's
   // Authorization header value (empty if none). Any thread; public for tests.
@@ -108,6 +111,7 @@ class Monitor {
   server::Server* srv_;
   jetstream::JetStream* js_;
   Options opts_;
+  const bool https_ = opts_.tls != nullptr;
   asio::io_context ctx_{1};
   asio::ip::tcp::acceptor acceptor_{ctx_};
   std::thread thread_;

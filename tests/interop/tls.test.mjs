@@ -363,23 +363,40 @@ describe("TLS modes", () => {
     }
   }));
 
-  test("HTTPS monitoring on https_port with the same certificate", logsOnFailure(async () => {
-    const srv = await startServer({ jetstream: false, config: tlsBlock(), args: ["--https_port", "-1"] });
+  test("HTTPS monitoring on https_port with the same certificate, reloaded on SIGHUP", logsOnFailure(async () => {
+    const srv = await startServer({
+      jetstream: false, listenArgs: false, args: ["--https_port", "-1"],
+      config: ({ port }) => `listen: 127.0.0.1:${port}\n` + tlsBlock(),
+    });
     try {
       const port = await waitFor(() => {
         const m = /Starting https monitor on [^\s]*:(\d+)/.exec(srv.log());
         return m && Number(m[1]);
       }, 5000, "the https monitor port in the log");
-      const body = await within(new Promise((resolve, reject) => {
-        https.get({ host: "127.0.0.1", port, path: "/varz", ca: fs.readFileSync(C("ca.pem")) }, (res) => {
+      const get = () => within(new Promise((resolve, reject) => {
+        https.get({ host: "127.0.0.1", port, path: "/varz", ca: fs.readFileSync(C("ca.pem")), agent: false }, (res) => {
           let b = "";
+          const fingerprint = res.socket.getPeerX509Certificate()?.fingerprint256;
           res.on("data", (d) => (b += d));
-          res.on("end", () => resolve({ status: res.statusCode, b }));
+          res.on("end", () => resolve({ status: res.statusCode, b, fingerprint }));
         }).on("error", reject);
       }), 5000, "GET /varz over https");
+      const fp = (name) => new crypto.X509Certificate(fs.readFileSync(C(`${name}-cert.pem`))).fingerprint256;
+      const body = await get();
       assert.equal(body.status, 200);
+      assert.equal(body.fingerprint, fp("server"));
       const varz = JSON.parse(body.b);
       assert.equal(varz.tls_required, true);
+      fs.writeFileSync(srv.configFile, `listen: 127.0.0.1:${srv.port}\n` + tlsBlock("", "server2"));
+      srv.child.kill("SIGHUP");
+      if (REFERENCE) {
+        // nats-server (2.9.10 and 2.15.1) keeps the monitor's certificate
+        // until a restart; Fjord's monitor takes the reloaded one.
+        await sleep(1000);
+        assert.equal((await get()).fingerprint, fp("server"));
+      } else {
+        await waitFor(async () => (await get()).fingerprint === fp("server2"), 5000, "HTTPS to serve the new certificate");
+      }
     } finally {
       await srv.stop();
     }
