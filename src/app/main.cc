@@ -169,9 +169,9 @@ int main(int argc, char** argv) {
   // stops the server before it takes any client. It serves from
   // mon->Serve() below, once clients can connect.
   std::unique_ptr<monitor::Monitor> mon;
+  const monitor::Options mon_opts = ToMonitorOptions(opts, js.get(), tls_ctx);
   if (opts.http_port != 0 || opts.https_port != 0) {
-    mon = std::make_unique<monitor::Monitor>(&srv, js.get(),
-                                             ToMonitorOptions(opts, js.get(), tls_ctx));
+    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), mon_opts);
     if (auto err = mon->Listen(); !err.empty()) {
       log::Fatal("{}", err);
       return 1;
@@ -194,8 +194,8 @@ int main(int argc, char** argv) {
     app::Ports ports;
     ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
     if (mon) {
-      auto mo = ToMonitorOptions(opts, js.get(), tls_ctx);
-      ports.monitoring = app::ListenUrls(mo.tls ? "https" : "http", mo.host, mon->bound_port());
+      ports.monitoring =
+          app::ListenUrls(mon_opts.tls ? "https" : "http", mon_opts.host, mon->bound_port());
     }
     ports_file = app::PortsFilePath(opts.ports_file_dir, argv[0], getpid());
     // As nats-server: a ports file that cannot be written is logged, and the

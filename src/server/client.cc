@@ -1,5 +1,6 @@
 #include "server/client.h"
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -63,27 +64,12 @@ void Client::Start(bool reject) {
   auto first_ping = std::min<int64_t>(cfg_->ping_interval_ms, 2000);
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
   if (NonceRequired(*cfg_)) nonce_ = NewNonce();
-  if (cfg_->tls && !reject) {
-    rbuf_.resize(kInitialReadBuf);
-    ScheduleTick();
-    if (cfg_->tls_handshake_first) {
-      Handshake();
-      return;
-    }
-    // INFO in plaintext says tls_required (or tls_available); the client
-    // starts its handshake when it has read it.
-    Queue(server_->InfoLine(cid_, ip_, nonce_));
-    info_sent_ = true;
-    Server::FlushDirty();
-    if (cfg_->allow_non_tls) {
-      SniffFirstByte();
-    } else {
-      Handshake();
-    }
-    return;
-  }
-  Queue(server_->InfoLine(cid_, ip_, nonce_));
-  info_sent_ = true;
+  // A rejected connection gets INFO and the error in plaintext, TLS or not.
+  bool tls = cfg_->tls && !reject;
+  // With TLS, INFO in plaintext says tls_required (or tls_available) and
+  // the client starts its handshake when it has read it; handshake_first
+  // sends INFO after the handshake instead (OnHandshake).
+  if (!tls || !cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_));
   if (reject) {
     log::Warn("{}:{} - cid:{} - maximum connections exceeded", ip_, 0, cid_);
     SendErrAndClose("maximum connections exceeded");
@@ -91,10 +77,16 @@ void Client::Start(bool reject) {
     return;
   }
   log::Debug("{} - cid:{} - Client connection created", ip_, cid_);
-  Server::FlushDirty();
+  Server::FlushDirty();  // before Handshake(), so INFO goes out in plaintext
   rbuf_.resize(kInitialReadBuf);
-  DoRead();
   ScheduleTick();
+  if (!tls) {
+    DoRead();
+  } else if (cfg_->allow_non_tls && !cfg_->tls_handshake_first) {
+    SniffFirstByte();
+  } else {
+    Handshake();
+  }
 }
 
 // --- TLS ---------------------------------------------------------------------
@@ -120,9 +112,8 @@ void Client::OnHandshake(const asio::error_code& ec) {
   X509* peer = SSL_get0_peer_certificate(tls_->native_handle());
   if (!cfg_->tls_pinned.empty()) {
     std::string h = tls::SpkiSha256(peer);
-    bool pinned = false;
-    for (const auto& p : cfg_->tls_pinned) pinned = pinned || (!h.empty() && p == h);
-    if (!pinned) {
+    const auto& pins = cfg_->tls_pinned;
+    if (h.empty() || std::find(pins.begin(), pins.end(), h) == pins.end()) {
       log::Error("{}:{} - cid:{} - TLS handshake error: client certificate not in pinned_certs",
                  ip_, port_, cid_);
       CloseNow("TLS Handshake Failure");
@@ -132,10 +123,7 @@ void Client::OnHandshake(const asio::error_code& ec) {
   if (cfg_->tls_map) creds_.cert_ids = tls::Identities(peer);
   log::Debug("{} - cid:{} - TLS handshake complete ({}, {})", ip_, cid_,
              SSL_get_version(tls_->native_handle()), SSL_get_cipher_name(tls_->native_handle()));
-  if (!info_sent_) {
-    Queue(server_->InfoLine(cid_, ip_, nonce_));
-    info_sent_ = true;
-  }
+  if (cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_));
   Flush();
   Server::FlushDirty();
   DoRead();

@@ -84,8 +84,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   void DoRead();
-  // TLS: the server side of the handshake; INFO goes out after it unless
-  // it went out before (handshake_first sends it after).
+  // TLS: the server side of the handshake; with handshake_first, INFO goes
+  // out after it.
   void Handshake();
   void OnHandshake(const asio::error_code& ec);
   // allow_non_tls: peeks at the client's first byte to tell a TLS hello
@@ -116,7 +116,6 @@ class Client : public std::enable_shared_from_this<Client> {
   // it. Declared after socket_, which it refers to.
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool handshaking_ = false;  // owner thread: no output until it ends
-  bool info_sent_ = false;
   asio::steady_timer timer_;
   asio::steady_timer stall_timer_;
   const uint64_t cid_;

@@ -18,23 +18,20 @@ import path from "node:path";
 import tlsNode from "node:tls";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
-  startServer, rawConn, logsOnFailure, serverBin, repoRoot, waitFor, within, sleep,
+  startServer, rawConn, logsOnFailure, serverBin, repoRoot, waitFor, within, sleep, versionAtLeast,
 } from "./lib/server.mjs";
 import { assertAuthFails, connectTo, collect, dec } from "./lib/client.mjs";
 
 const REFERENCE = path.basename(serverBin) === "nats-server";
+// Known before any server starts, so that tests can be skipped by it.
 const refVersion = REFERENCE
   ? (execFileSync(serverBin, ["--version"]).toString().match(/v?(\d+\.\d+\.\d+)/)?.[1] ?? "0.0.0")
   : "99.0.0";
-const atLeast = (v) => {
-  const a = refVersion.split(".").map(Number), b = v.split(".").map(Number);
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
-  return true;
-};
 
 const certDir = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-tls-certs-"));
 process.on("exit", () => fs.rmSync(certDir, { recursive: true, force: true }));
 const C = (name) => path.join(certDir, name);
+const fingerprint = (name) => new crypto.X509Certificate(fs.readFileSync(C(`${name}-cert.pem`))).fingerprint256;
 
 function tlsBlock(extra = "", cert = "server") {
   return `tls {
@@ -51,6 +48,13 @@ const clientTls = (name, ca = "ca.pem") => ({
   caFile: C(ca),
   ...(name ? { certFile: C(`${name}-cert.pem`), keyFile: C(`${name}-key.pem`) } : {}),
 });
+
+// The connect must succeed and the connection carry a round trip.
+async function assertConnects(srv, opts) {
+  const nc = await connectTo(srv, opts);
+  await nc.flush();
+  await nc.close();
+}
 
 // Rejects: the connect must fail (a TLS error, or the server closing).
 async function assertConnectFails(srv, opts, what) {
@@ -146,8 +150,7 @@ describe("TLS on the client port", () => {
     } finally {
       await wrong.stop();
     }
-    const nc = await connectTo(srv, { tls: clientTls() });
-    await nc.close();
+    await assertConnects(srv, { tls: clientTls() });
   }));
 
   test("a handshake that stalls past the timeout is closed", logsOnFailure(async () => {
@@ -156,8 +159,7 @@ describe("TLS on the client port", () => {
       const raw = await rawConn(slow.port);  // reads INFO, then sends nothing
       await within(raw.closed, 5000, "the stalled handshake to be closed");
       if (!REFERENCE) assert.match(slow.log(), /TLS handshake timeout/);
-      const nc = await connectTo(slow, { tls: clientTls() });
-      await nc.close();
+      await assertConnects(slow, { tls: clientTls() });
     } finally {
       await slow.stop();
     }
@@ -175,9 +177,7 @@ describe("mutual TLS", () => {
       await assertConnectFails(srv, { tls: clientTls("mallory") }, "certificate of another CA");
       await assertConnectFails(srv, { tls: clientTls("expired") }, "expired certificate");
       if (!REFERENCE) assert.match(srv.log(), /TLS handshake error: .*certificate/);
-      const nc = await connectTo(srv, { tls: clientTls("bob") });
-      await nc.flush();
-      await nc.close();
+      await assertConnects(srv, { tls: clientTls("bob") });
     } finally {
       await srv.stop();
     }
@@ -237,9 +237,7 @@ describe("mutual TLS", () => {
       .toString().slice(0, 64);
     const srv = await startServer({ jetstream: false, config: tlsBlock(`  verify: true\n  pinned_certs: ["${pin}"]`) });
     try {
-      const nc = await connectTo(srv, { tls: clientTls("alice") });
-      await nc.flush();
-      await nc.close();
+      await assertConnects(srv, { tls: clientTls("alice") });
       await assertConnectFails(srv, { tls: clientTls("bob") }, "a certificate that is not pinned");
     } finally {
       await srv.stop();
@@ -248,7 +246,7 @@ describe("mutual TLS", () => {
 });
 
 describe("TLS modes", () => {
-  test("handshake_first: TLS before INFO, for tlsHandshakeFirst clients", { skip: REFERENCE && !atLeast("2.10.0") }, logsOnFailure(async () => {
+  test("handshake_first: TLS before INFO, for tlsHandshakeFirst clients", { skip: REFERENCE && !versionAtLeast(refVersion, "2.10.0") }, logsOnFailure(async () => {
     const srv = await startServer({ jetstream: false, config: tlsBlock("  handshake_first: true") });
     try {
       const nc = await connectTo(srv, { tls: { ...clientTls(), handshakeFirst: true } });
@@ -270,7 +268,7 @@ describe("TLS modes", () => {
     }
   }));
 
-  test("allow_non_tls: INFO offers TLS, plaintext and TLS clients both get in", { skip: REFERENCE && !atLeast("2.11.0") }, logsOnFailure(async () => {
+  test("allow_non_tls: INFO offers TLS, plaintext and TLS clients both get in", { skip: REFERENCE && !versionAtLeast(refVersion, "2.11.0") }, logsOnFailure(async () => {
     const srv = await startServer({ jetstream: false, config: tlsBlock() + "allow_non_tls: true\n" });
     try {
       const raw = await rawConn(srv.port);
@@ -298,9 +296,7 @@ describe("TLS modes", () => {
       args: ["--tls", "--tlscert", C("server-cert.pem"), "--tlskey", C("server-key.pem")],
     });
     try {
-      const nc = await connectTo(srv, { tls: clientTls() });
-      await nc.flush();
-      await nc.close();
+      await assertConnects(srv, { tls: clientTls() });
     } finally {
       await srv.stop();
     }
@@ -330,11 +326,10 @@ describe("TLS modes", () => {
       jetstream: false, listenArgs: false,
       config: ({ port }) => `listen: 127.0.0.1:${port}\n` + tlsBlock(),
     });
-    const fp = (name) => new crypto.X509Certificate(fs.readFileSync(C(`${name}-cert.pem`))).fingerprint256;
     try {
       const open = await connectTo(srv, { tls: clientTls() });
       let { t } = await upgrade(srv.port);
-      assert.equal(t.getPeerX509Certificate().fingerprint256, fp("server"));
+      assert.equal(t.getPeerX509Certificate().fingerprint256, fingerprint("server"));
       t.destroy();
 
       fs.writeFileSync(srv.configFile, `listen: 127.0.0.1:${srv.port}\n` + tlsBlock("", "server2"));
@@ -343,7 +338,7 @@ describe("TLS modes", () => {
         const u = await upgrade(srv.port);
         const served = u.t.getPeerX509Certificate().fingerprint256;
         u.t.destroy();
-        return served === fp("server2");
+        return served === fingerprint("server2");
       }, 5000, "the new certificate to be served");
       await open.flush();  // the connection from before the reload still works
 
@@ -354,7 +349,7 @@ describe("TLS modes", () => {
       if (!REFERENCE) await waitFor(() => /Failed to reload server configuration: TLS/.test(srv.log()), 5000, "the refusal");
       else await sleep(500);
       ({ t } = await upgrade(srv.port));
-      assert.equal(t.getPeerX509Certificate().fingerprint256, fp("server2"));
+      assert.equal(t.getPeerX509Certificate().fingerprint256, fingerprint("server2"));
       t.destroy();
       await open.flush();
       await open.close();
@@ -381,10 +376,9 @@ describe("TLS modes", () => {
           res.on("end", () => resolve({ status: res.statusCode, b, fingerprint }));
         }).on("error", reject);
       }), 5000, "GET /varz over https");
-      const fp = (name) => new crypto.X509Certificate(fs.readFileSync(C(`${name}-cert.pem`))).fingerprint256;
-      const body = await get();
+        const body = await get();
       assert.equal(body.status, 200);
-      assert.equal(body.fingerprint, fp("server"));
+      assert.equal(body.fingerprint, fingerprint("server"));
       const varz = JSON.parse(body.b);
       assert.equal(varz.tls_required, true);
       fs.writeFileSync(srv.configFile, `listen: 127.0.0.1:${srv.port}\n` + tlsBlock("", "server2"));
@@ -393,9 +387,9 @@ describe("TLS modes", () => {
         // nats-server (2.9.10 and 2.15.1) keeps the monitor's certificate
         // until a restart; Fjord's monitor takes the reloaded one.
         await sleep(1000);
-        assert.equal((await get()).fingerprint, fp("server"));
+        assert.equal((await get()).fingerprint, fingerprint("server"));
       } else {
-        await waitFor(async () => (await get()).fingerprint === fp("server2"), 5000, "HTTPS to serve the new certificate");
+        await waitFor(async () => (await get()).fingerprint === fingerprint("server2"), 5000, "HTTPS to serve the new certificate");
       }
     } finally {
       await srv.stop();
