@@ -64,6 +64,7 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
     su.name = u.username;
     su.password = u.password;
     su.nkey = u.nkey;
+    su.account = u.account == "$G" ? "" : u.account;
     const auto& perms = u.permissions ? u.permissions : o.auth.default_permissions;
     if (perms) {
       su.has_permissions = true;
@@ -81,9 +82,69 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
     c.tls_pinned = o.tls->pinned_certs;
     c.allow_non_tls = o.allow_non_tls;
   }
+  for (const auto& a : o.accounts) {
+    server::AccountConfig ac;
+    ac.name = a.name;
+    for (const auto& e : a.exports) {
+      if (e.service) {
+        server::ServiceExport se;
+        se.subject = e.subject;
+        se.accounts = e.accounts;
+        se.response = e.response_type == "stream"    ? server::ResponseType::kStream
+                      : e.response_type == "chunked" ? server::ResponseType::kChunked
+                                                     : server::ResponseType::kSingleton;
+        se.response_threshold_ms = ms(e.response_threshold);
+        ac.service_exports.push_back(std::move(se));
+      } else {
+        ac.stream_exports.push_back({e.subject, e.accounts});
+      }
+    }
+    for (const auto& i : a.imports) {
+      if (i.service) {
+        ac.service_imports.push_back({i.account, i.subject, i.to});
+      } else {
+        ac.stream_imports.push_back({i.account, i.subject, i.prefix, i.to});
+      }
+    }
+    ac.max_connections = a.max_connections;
+    ac.max_subscriptions = a.max_subscriptions;
+    ac.max_payload = a.max_payload;
+    c.accounts.push_back(std::move(ac));
+  }
+  c.system_account = o.no_system_account ? "" : o.system_account;
   c.jetstream = o.jetstream.enabled;
   c.jetstream_domain = o.jetstream.domain;
   return c;
+}
+
+// The accounts that get JetStream, with their limits: "$G" alone when no
+// other account is configured (as nats-server), else every account whose
+// `jetstream` is enabled.
+std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const conf::ServerOptions& o,
+                                                                           const jetstream::Options& base) {
+  std::vector<std::pair<std::string, jetstream::Options>> out;
+  if (!o.jetstream.enabled) return out;
+  bool others = false;
+  for (const auto& a : o.accounts) others = others || a.name != o.system_account;
+  if (!others) {
+    out.emplace_back(std::string(server::kGlobalAccount), base);
+    return out;
+  }
+  // An account limit narrows the server's; it never widens it.
+  auto narrow = [](int64_t server_limit, int64_t account_limit) {
+    if (account_limit < 0) return server_limit;
+    return server_limit < 0 ? account_limit : std::min(server_limit, account_limit);
+  };
+  for (const auto& a : o.accounts) {
+    if (!a.jetstream.enabled) continue;
+    jetstream::Options j = base;
+    j.max_memory = narrow(base.max_memory, a.jetstream.max_memory);
+    j.max_store = narrow(base.max_store, a.jetstream.max_store);
+    j.max_streams = a.jetstream.max_streams;
+    j.max_consumers = a.jetstream.max_consumers;
+    out.emplace_back(a.name, j);
+  }
+  return out;
 }
 
 jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
@@ -97,8 +158,7 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   return j;
 }
 
-monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream::JetStream* js,
-                                  TlsContext tls) {
+monitor::Options ToMonitorOptions(const conf::ServerOptions& o, TlsContext tls) {
   monitor::Options m;
   m.host = o.http_host.empty() ? o.host : o.http_host;
   m.port = o.http_port;
@@ -113,12 +173,12 @@ monitor::Options ToMonitorOptions(const conf::ServerOptions& o, const jetstream:
   m.system_account = o.no_system_account ? "" : o.system_account;
   m.auth_user = o.http_auth_user;
   m.auth_password = o.http_auth_password;
-  if (js) {
+  if (o.jetstream.enabled) {
     m.jetstream = true;
-    m.js_max_memory = js->options().max_memory;
-    m.js_max_store = js->options().max_store;
+    m.js_max_memory = o.jetstream.max_memory;
+    m.js_max_store = o.jetstream.max_store;
     // Where the streams are, as nats-server shows it.
-    m.js_store_dir = js->options().store_dir + "/jetstream";
+    m.js_store_dir = o.jetstream.store_dir + "/jetstream";
   }
   return m;
 }
@@ -161,31 +221,43 @@ int main(int argc, char** argv) {
   }
   TlsContext tls_ctx = std::get<TlsContext>(built);
   server::Server srv(ToServerConfig(opts, tls_ctx));
-  std::unique_ptr<jetstream::JetStream> js;
+  // One JetStream per account that has it; the other accounts' API
+  // requests are answered "JetStream not enabled for account".
+  std::vector<std::unique_ptr<jetstream::JetStream>> js;
+  std::vector<jetstream::JetStream*> js_ptrs;
+  for (auto& [name, jo] : JetStreamAccounts(opts, ToJetStreamOptions(opts))) {
+    js.push_back(std::make_unique<jetstream::JetStream>(&srv, srv.LookupAccount(name), jo));
+    js_ptrs.push_back(js.back().get());
+  }
+  std::vector<server::SubPtr> js_disabled;
   if (opts.jetstream.enabled) {
-    js = std::make_unique<jetstream::JetStream>(&srv, ToJetStreamOptions(opts));
+    for (server::Account* acc : srv.Accounts()) {
+      bool has = false;
+      for (auto* j : js_ptrs) has = has || j->account() == acc;
+      if (!has && acc->name() != opts.system_account) js_disabled.push_back(jetstream::ServeDisabled(acc));
+    }
   }
   // The monitor binds first, as nats-server's does: a bad monitor address
   // stops the server before it takes any client. It serves from
   // mon->Serve() below, once clients can connect.
   std::unique_ptr<monitor::Monitor> mon;
-  const monitor::Options mon_opts = ToMonitorOptions(opts, js.get(), tls_ctx);
+  const monitor::Options mon_opts = ToMonitorOptions(opts, tls_ctx);
   if (opts.http_port != 0 || opts.https_port != 0) {
-    mon = std::make_unique<monitor::Monitor>(&srv, js.get(), mon_opts);
+    mon = std::make_unique<monitor::Monitor>(&srv, js_ptrs, mon_opts);
     if (auto err = mon->Listen(); !err.empty()) {
       log::Fatal("{}", err);
       return 1;
     }
   }
-  if (js) {
-    if (auto err = js->Start(); !err.empty()) {
+  for (auto& j : js) {
+    if (auto err = j->Start(); !err.empty()) {
       log::Fatal("Can't start JetStream: {}", err);
       return 1;
     }
   }
   if (auto err = srv.Start(); !err.empty()) {
     log::Fatal("{}", err);
-    if (js) js->Shutdown();
+    for (auto& j : js) j->Shutdown();
     return 1;
   }
   if (mon) mon->Serve();
@@ -272,7 +344,7 @@ int main(int argc, char** argv) {
   log::Info("Initiating Shutdown...");
   if (mon) mon->Shutdown();
   srv.Shutdown();
-  if (js) js->Shutdown();
+  for (auto& j : js) j->Shutdown();
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());
   if (!ports_file.empty()) unlink(ports_file.c_str());
   log::Info("Server Exiting..");

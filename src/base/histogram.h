@@ -21,6 +21,12 @@ class LatencyHistogram {
     std::array<uint64_t, kBounds.size()> buckets{};
     uint64_t count = 0;  // all observations (the +Inf bucket)
     double sum_seconds = 0;
+    Snapshot& operator+=(const Snapshot& o) {
+      for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
+      count += o.count;
+      sum_seconds += o.sum_seconds;
+      return *this;
+    }
   };
 
   void Observe(int64_t ns) {

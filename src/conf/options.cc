@@ -16,6 +16,8 @@
 
 #include "fjord_version.h"
 #include "nkeys/nkeys.h"
+#include "proto/parser.h"
+#include "proto/subject_transform.h"
 
 namespace fjord::conf {
 
@@ -345,7 +347,9 @@ class Loader {
       Tls(v, ptr);
     } else if (key == "allow_non_tls") {
       Bool(v, ptr, key, &o.allow_non_tls);
-    } else if (key == "accounts" || key == "cluster" ||
+    } else if (key == "accounts") {
+      Accounts(v, ptr);
+    } else if (key == "cluster" ||
                key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
                key == "ws" || key == "mqtt" || key == "mappings" || key == "maps" ||
                key == "operator" || key == "operators" || key == "resolver" ||
@@ -581,7 +585,281 @@ class Loader {
     opts_->auth.timeout = d;
   }
 
-  void Users(const Json& v, const std::string& ptr) {
+  // `accounts { NAME: { users, exports, imports, jetstream, limits,
+  // default_permissions } }`, or a list of bare names.
+  void Accounts(const Json& v, const std::string& ptr) {
+    if (v.is_array()) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        std::string p = ptr + "/" + std::to_string(i);
+        std::string name;
+        if (!String(v[i], p, "account", &name)) continue;
+        AddAccount(p, name);
+      }
+      return;
+    }
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected map entries for accounts, got {}", TypeName(v)));
+      return;
+    }
+    for (const auto& [name, entry] : v.items()) {
+      std::string p = JoinPointer(ptr, name);
+      if (!entry.is_object()) {
+        Error(p, "Expected map entries for accounts");
+        continue;
+      }
+      AccountOptions* acc = AddAccount(p, name);
+      if (!acc) continue;
+      size_t first_user = opts_->auth.users.size();
+      std::optional<Permissions> defaults;
+      for (const auto& [k, val] : entry.items()) {
+        std::string ap = JoinPointer(p, k);
+        std::string key = Lower(k);
+        if (key == "users") {
+          Users(val, ap, name);
+        } else if (key == "exports") {
+          Exports(val, ap, acc);
+        } else if (key == "imports") {
+          Imports(val, ap, acc);
+        } else if (key == "jetstream") {
+          AccountJetStreamBlock(val, ap, acc);
+        } else if (key == "limits") {
+          AccountLimits(val, ap, acc);
+        } else if (key == "default_permissions") {
+          Permissions perms;
+          if (ParsePermissions(val, ap, &perms)) defaults = std::move(perms);
+        } else if (key == "nkey" || key == "mappings" || key == "maps" || key == "msg_trace" ||
+                   key == "trace_dest") {
+          NotSupported(ap, k);
+        } else {
+          Unknown(ap, k);
+        }
+      }
+      if (defaults) {
+        for (size_t i = first_user; i < opts_->auth.users.size(); ++i) {
+          if (!opts_->auth.users[i].permissions) opts_->auth.users[i].permissions = defaults;
+        }
+      }
+    }
+  }
+
+  AccountOptions* AddAccount(const std::string& ptr, const std::string& name) {
+    if (name == "$G") {
+      Error(ptr, fmt::format("\"{}\" is a Reserved Account", name));
+      return nullptr;
+    }
+    for (const auto& a : opts_->accounts) {
+      if (a.name == name) {
+        Error(ptr, fmt::format("Duplicate Account Entry: {}", name));
+        return nullptr;
+      }
+    }
+    opts_->accounts.emplace_back();
+    opts_->accounts.back().name = name;
+    return &opts_->accounts.back();
+  }
+
+  void Exports(const Json& v, const std::string& ptr, AccountOptions* acc) {
+    if (!v.is_array()) {
+      Error(ptr, fmt::format("Exports should be an array, got {}", TypeName(v)));
+      return;
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string p = ptr + "/" + std::to_string(i);
+      if (!v[i].is_object()) {
+        Error(p, fmt::format("Export Items should be a map with type entry, got {}", TypeName(v[i])));
+        continue;
+      }
+      AccountExport e;
+      bool stream = false, service = false, response_seen = false;
+      for (const auto& [k, val] : v[i].items()) {
+        std::string ep = JoinPointer(p, k);
+        std::string key = Lower(k);
+        if (key == "stream") {
+          stream = String(val, ep, "stream", &e.subject);
+        } else if (key == "service") {
+          service = String(val, ep, "service", &e.subject);
+        } else if (key == "accounts") {
+          StringList(val, ep, key, &e.accounts);
+        } else if (key == "response" || key == "response_type") {
+          std::string t;
+          if (!String(val, ep, key, &t)) continue;
+          response_seen = true;
+          t = Lower(t);
+          if (t == "single" || t == "singleton") {
+            e.response_type = "singleton";
+          } else if (t == "stream") {
+            e.response_type = "stream";
+          } else if (t == "chunk" || t == "chunked") {
+            e.response_type = "chunked";
+          } else {
+            Error(ep, fmt::format("Unknown response type: \"{}\"", t));
+          }
+        } else if (key == "threshold" || key == "response_threshold" || key == "response_max_time" ||
+                   key == "response_time") {
+          response_seen = true;
+          Dur(val, ep, key, &e.response_threshold);
+        } else if (key == "latency" || key == "account_token_position" || key == "allow_trace") {
+          NotSupported(ep, k);
+        } else {
+          Unknown(ep, k);
+        }
+      }
+      if (stream && service) {
+        Error(p, fmt::format("Detected service \"{}\" but already saw a stream", e.subject));
+        continue;
+      }
+      if (!stream && !service) {
+        Error(p, "Export Items need a stream or a service subject");
+        continue;
+      }
+      if (stream && response_seen) {
+        Error(p, "Detected response directive on non-service");
+        continue;
+      }
+      if (!proto::ValidSubscribeSubject(e.subject)) {
+        Error(p, fmt::format("Error adding {} export \"{}\": invalid subject", stream ? "stream" : "service", e.subject));
+        continue;
+      }
+      e.service = service;
+      acc->exports.push_back(std::move(e));
+    }
+  }
+
+  void Imports(const Json& v, const std::string& ptr, AccountOptions* acc) {
+    if (!v.is_array()) {
+      Error(ptr, fmt::format("Imports should be an array, got {}", TypeName(v)));
+      return;
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string p = ptr + "/" + std::to_string(i);
+      if (!v[i].is_object()) {
+        Error(p, fmt::format("Import Items should be a map with type entry, got {}", TypeName(v[i])));
+        continue;
+      }
+      AccountImport imp;
+      bool stream = false, service = false;
+      for (const auto& [k, val] : v[i].items()) {
+        std::string ip = JoinPointer(p, k);
+        std::string key = Lower(k);
+        if (key == "stream" || key == "service") {
+          (key == "stream" ? stream : service) = true;
+          if (!val.is_object()) {
+            Error(ip, fmt::format("{} entry should be an account map, got {}",
+                                  key == "stream" ? "Stream" : "Service", TypeName(val)));
+            continue;
+          }
+          for (const auto& [ak, av] : val.items()) {
+            std::string app = JoinPointer(ip, ak);
+            std::string akey = Lower(ak);
+            if (akey == "account") {
+              String(av, app, akey, &imp.account);
+            } else if (akey == "subject") {
+              String(av, app, akey, &imp.subject);
+            } else {
+              Unknown(app, ak);
+            }
+          }
+          if (imp.account.empty() || imp.subject.empty()) Error(ip, "Expect an account name and a subject");
+        } else if (key == "prefix") {
+          String(val, ip, key, &imp.prefix);
+        } else if (key == "to") {
+          String(val, ip, key, &imp.to);
+        } else if (key == "share" || key == "allow_trace") {
+          NotSupported(ip, k);
+        } else {
+          Unknown(ip, k);
+        }
+      }
+      if (stream && service) {
+        Error(p, "Detected service but already saw a stream");
+        continue;
+      }
+      if (!stream && !service) {
+        Error(p, "Import Items need a stream or a service");
+        continue;
+      }
+      if (stream && !imp.prefix.empty() && !imp.to.empty()) {
+        Error(p, "Stream import can not have a 'prefix' and a 'to' property");
+        continue;
+      }
+      if (service && !imp.prefix.empty()) {
+        Error(p, "Service import can not have a 'prefix'");
+        continue;
+      }
+      imp.service = service;
+      acc->imports.push_back(std::move(imp));
+    }
+  }
+
+  void AccountJetStreamBlock(const Json& v, const std::string& ptr, AccountOptions* acc) {
+    AccountJetStream& js = acc->jetstream;
+    if (v.is_boolean()) {
+      js.enabled = v.get<bool>();
+      return;
+    }
+    if (v.is_string()) {
+      std::string s = Lower(v.get<std::string>());
+      if (s == "enabled" || s == "enable") {
+        js.enabled = true;
+      } else if (s == "disabled" || s == "disable") {
+        js.enabled = false;
+      } else {
+        Error(ptr, fmt::format("Expected 'enabled' or 'disabled' for string value, got '{}'",
+                               v.get<std::string>()));
+      }
+      return;
+    }
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected map, bool or string to define JetStream, got {}", TypeName(v)));
+      return;
+    }
+    js.enabled = true;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "max_memory" || key == "max_mem" || key == "mem" || key == "memory") {
+        StorageSize(val, p, key, &js.max_memory);
+      } else if (key == "max_store" || key == "max_file" || key == "max_disk" || key == "store" ||
+                 key == "disk") {
+        StorageSize(val, p, key, &js.max_store);
+      } else if (key == "max_streams" || key == "streams") {
+        IntIn(val, p, key, &js.max_streams, -1);
+      } else if (key == "max_consumers" || key == "consumers") {
+        IntIn(val, p, key, &js.max_consumers, -1);
+      } else if (key == "max_bytes_required" || key == "max_stream_bytes" || key == "max_bytes" ||
+                 key == "mem_max_stream_bytes" || key == "memory_max_stream_bytes" ||
+                 key == "disk_max_stream_bytes" || key == "store_max_stream_bytes" ||
+                 key == "max_ack_pending" || key == "cluster_traffic") {
+        NotSupported(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  void AccountLimits(const Json& v, const std::string& ptr, AccountOptions* acc) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected account limits to be a map/struct, got {}", TypeName(v)));
+      return;
+    }
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "max_connections" || key == "max_conn") {
+        IntIn(val, p, key, &acc->max_connections, -1);
+      } else if (key == "max_subscriptions" || key == "max_subs") {
+        IntIn(val, p, key, &acc->max_subscriptions, -1);
+      } else if (key == "max_payload" || key == "max_pay") {
+        IntIn(val, p, key, &acc->max_payload, -1);
+      } else if (key == "max_leafnodes" || key == "max_leafs") {
+        Ignored(p, k);  // no leaf nodes to limit yet
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  void Users(const Json& v, const std::string& ptr, const std::string& account = "") {
     if (!v.is_array()) {
       Error(ptr, fmt::format("users must be an array, got {}", TypeName(v)));
       return;
@@ -614,11 +892,16 @@ class Loader {
                    key == "clients") {
           StringList(val, up, key, &user.allowed_connection_types);
         } else if (key == "account") {
-          NotSupported(up, "accounts");
+          if (!account.empty()) {
+            Error(up, "a user inside an account can not name another account");
+          } else {
+            String(val, up, key, &user.account);
+          }
         } else {
           Unknown(up, k);
         }
       }
+      if (!account.empty()) user.account = account;
       if (user.username.empty() && user.nkey.empty()) {
         Error(p, "User entry requires a user");
         continue;
@@ -736,6 +1019,57 @@ std::optional<std::string> ApplyFile(const std::string& path, ServerOptions& opt
   return ApplyConfig(std::get<Document>(parsed), opts);
 }
 
+// Users name accounts that exist, once each across all accounts; imports
+// name accounts that export what they import, to them.
+std::optional<std::string> CheckAccounts(const ServerOptions& o) {
+  auto find = [&](const std::string& name) -> const AccountOptions* {
+    for (const auto& a : o.accounts)
+      if (a.name == name) return &a;
+    return nullptr;
+  };
+  std::set<std::string> ids;
+  for (const auto& u : o.auth.users) {
+    const std::string& id = u.nkey.empty() ? u.username : u.nkey;
+    if (!ids.insert(id).second) return fmt::format("Duplicate user \"{}\" detected", id);
+    if (!u.account.empty() && u.account != "$G" && !find(u.account)) {
+      return fmt::format("user \"{}\": account \"{}\" is not defined", id, u.account);
+    }
+  }
+  for (const auto& a : o.accounts) {
+    for (const auto& e : a.exports) {
+      for (const auto& n : e.accounts) {
+        if (!find(n)) {
+          return fmt::format("\"{}\" account not defined for {} export", n, e.service ? "service" : "stream");
+        }
+      }
+    }
+    for (const auto& imp : a.imports) {
+      const char* kind = imp.service ? "service" : "stream";
+      const AccountOptions* exporter = find(imp.account);
+      if (!exporter) return fmt::format("\"{}\" account not defined for {} import", imp.account, kind);
+      bool authorized = false;
+      for (const auto& e : exporter->exports) {
+        if (e.service != imp.service || !proto::SubjectIsSubsetOf(imp.subject, e.subject)) continue;
+        if (e.accounts.empty() || std::find(e.accounts.begin(), e.accounts.end(), a.name) != e.accounts.end()) {
+          authorized = true;
+        }
+      }
+      if (!authorized) {
+        return fmt::format("Error adding {} import \"{}\": {} import not authorized", kind, imp.subject, kind);
+      }
+      // Streams map the exporter's subject onto `to`; services map `to`
+      // (what the importer publishes) onto the exporter's subject.
+      std::string err;
+      if (!imp.to.empty() && imp.to != imp.subject &&
+          !(imp.service ? proto::SubjectTransform::MakeForImport(imp.to, imp.subject, &err)
+                        : proto::SubjectTransform::MakeForImport(imp.subject, imp.to, &err))) {
+        return fmt::format("Error adding {} import \"{}\": {} to \"{}\"", kind, imp.subject, err, imp.to);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // Checks that span several options, after file and flags are both applied.
 std::optional<std::string> Finish(ServerOptions& o) {
   const AuthOptions& a = o.auth;
@@ -761,6 +1095,7 @@ std::optional<std::string> Finish(ServerOptions& o) {
           o.no_auth_user);
     }
   }
+  if (auto err = CheckAccounts(o)) return err;
   if (o.max_payload > o.max_pending) {
     return fmt::format("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload,
                        o.max_pending);

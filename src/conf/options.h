@@ -53,6 +53,45 @@ struct User {
   std::optional<Permissions> permissions;
   // e.g. "STANDARD", "WEBSOCKET"; empty means any.
   std::vector<std::string> allowed_connection_types;
+  std::string account;  // empty: the global account "$G"
+};
+
+// One entry of an account's `exports`.
+struct AccountExport {
+  bool service = false;  // else a stream
+  std::string subject;
+  std::vector<std::string> accounts;   // who may import; empty = anyone
+  std::string response_type = "singleton";  // services: singleton, stream, chunked
+  Duration response_threshold = std::chrono::minutes(2);
+};
+
+// One entry of an account's `imports`.
+struct AccountImport {
+  bool service = false;
+  std::string account;  // the exporter
+  std::string subject;  // in the exporter
+  std::string prefix;   // streams only
+  std::string to;
+};
+
+// `jetstream` inside an account: enabled, with optional limits (-1 none).
+struct AccountJetStream {
+  bool enabled = false;
+  int64_t max_memory = -1;
+  int64_t max_store = -1;
+  int64_t max_streams = -1;
+  int64_t max_consumers = -1;
+};
+
+struct AccountOptions {
+  std::string name;
+  std::vector<AccountExport> exports;
+  std::vector<AccountImport> imports;
+  AccountJetStream jetstream;
+  // `limits { }`; -1: the server's.
+  int64_t max_connections = -1;
+  int64_t max_subscriptions = -1;
+  int64_t max_payload = -1;
 };
 
 // The `authorization { ... }` block and the --user/--pass/--auth flags.
@@ -143,7 +182,8 @@ struct ServerOptions {
   bool tls_verify_flag = false;
   std::string tls_cert_flag, tls_key_flag, tls_ca_flag;
 
-  AuthOptions auth;
+  AuthOptions auth;  // users of every account, each naming its account
+  std::vector<AccountOptions> accounts;  // besides "$G", in file order
   std::string no_auth_user;
   std::string system_account = "$SYS";
   bool no_system_account = false;

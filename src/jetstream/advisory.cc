@@ -8,7 +8,7 @@ namespace fjord::jetstream {
 std::string EventId() { return RandomToken(22); }
 
 bool HasListeners(JetStream* js, std::string_view subject) {
-  return !js->server()->sublist().Match(subject)->empty();
+  return !js->account()->sublist().Match(subject)->empty();
 }
 
 void PublishEvent(JetStream* js, const std::string& subject, const char* type,
@@ -43,7 +43,7 @@ void ApiAuditAdvisory(JetStream* js, const Inbound& m, const nlohmann::json& res
   if (!HasListeners(js, kSubject)) return;
   auto cfg = js->server()->config();
   const std::string& server = cfg->server_name.empty() ? js->server()->id() : cfg->server_name;
-  nlohmann::json client = {{"acc", "$G"}, {"server", server}};
+  nlohmann::json client = {{"acc", js->account()->name()}, {"server", server}};
   if (m.client_id != 0) client["id"] = m.client_id;
   nlohmann::json fields = {
       {"server", server},

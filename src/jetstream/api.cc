@@ -41,8 +41,8 @@ void AccountInfo(JetStream* js, Inbound& m) {
   j["consumers"] = js->ConsumerCount();
   j["limits"] = {{"max_memory", o.max_memory},
                  {"max_storage", o.max_store},
-                 {"max_streams", -1},
-                 {"max_consumers", -1},
+                 {"max_streams", o.max_streams},
+                 {"max_consumers", o.max_consumers},
                  {"max_ack_pending", -1},
                  {"memory_max_stream_bytes", -1},
                  {"storage_max_stream_bytes", -1},
@@ -108,9 +108,11 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
     j["did_create"] = true;
     return ReplyOk(js, m, j);
   }
+  const auto& o = js->options();
+  if (o.max_streams >= 0 && int64_t(js->streams().size()) >= o.max_streams)
+    return ReplyError(js, m, type, MakeError(Err::MaximumStreamsLimit));
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
-  const auto& o = js->options();
   if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
     return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
   if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)

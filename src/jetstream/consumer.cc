@@ -423,9 +423,9 @@ struct Consumer::Impl {
                                     m.ts, NumPending());
     if (cfg.headers_only) {
       std::string hdr = AddHeaders(m.hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
-      DeliverAs(js->server(), target, m.subject, reply, hdr, {});
+      DeliverAs(js->account(), target, m.subject, reply, hdr, {});
     } else {
-      DeliverAs(js->server(), target, m.subject, reply, m.hdr, m.data);
+      DeliverAs(js->account(), target, m.subject, reply, m.hdr, m.data);
     }
     last_msg = now;
     if (AckNone() && stream->config().retention != Retention::kLimits) {
@@ -470,7 +470,7 @@ struct Consumer::Impl {
     bool paused = Paused(now);
     while (!waiting.empty()) {
       PullRequest& r = waiting.front();
-      if (!HasInterest(js->server(), r.reply)) {
+      if (!HasInterest(js->account(), r.reply)) {
         waiting.pop_front();
         continue;
       }
@@ -564,7 +564,7 @@ struct Consumer::Impl {
   // when one appears.
   bool UpdatePushInterest(int64_t now) {
     bool was = push_active;
-    push_active = HasInterest(js->server(), cfg.deliver_subject);
+    push_active = HasInterest(js->account(), cfg.deliver_subject);
     if (push_active && !was) {
       last_msg = now;
       // A new subscriber never saw an outstanding flow-control request.
@@ -576,7 +576,7 @@ struct Consumer::Impl {
 
   void SendFlowControl() {
     fc_reply = fmt::format("$JS.FC.{}.{}.{}", stream->name(), name, RandomToken(4));
-    DeliverAs(js->server(), cfg.deliver_subject, cfg.deliver_subject, fc_reply,
+    DeliverAs(js->account(), cfg.deliver_subject, cfg.deliver_subject, fc_reply,
               StatusHeader(100, "FlowControl Request"), {});
   }
 
@@ -894,7 +894,7 @@ struct Consumer::Impl {
     }
     // Drop requests whose requester went away before counting the limit.
     for (auto it = waiting.begin(); it != waiting.end();)
-      it = HasInterest(js->server(), it->reply) ? std::next(it) : waiting.erase(it);
+      it = HasInterest(js->account(), it->reply) ? std::next(it) : waiting.erase(it);
     if (cfg.max_waiting > 0 && int64_t(waiting.size()) >= cfg.max_waiting) {
       SendStatus(reply, 409, "Exceeded MaxWaiting");
       return;
@@ -913,7 +913,7 @@ struct Consumer::Impl {
     if (cfg.is_pull()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
         // The requester went away (closed fetch, disconnect).
-        if (!HasInterest(js->server(), it->reply)) {
+        if (!HasInterest(js->account(), it->reply)) {
           it = waiting.erase(it);
           continue;
         }
@@ -999,7 +999,7 @@ struct Consumer::Impl {
     if (!cfg.flow_control || cfg.is_pull() || fc_sub) return;
     std::weak_ptr<Consumer> weak = self->weak_from_this();
     asio::io_context* ctx = &js->ctx();
-    fc_sub = js->server()->SubscribeInternal(
+    fc_sub = js->account()->SubscribeInternal(
         fmt::format("$JS.FC.{}.{}.*", stream->name(), name),
         [weak, ctx](const server::InternalMsg& m) {
           asio::post(*ctx, [weak, subject = std::string(m.subject)] {
@@ -1012,7 +1012,7 @@ struct Consumer::Impl {
     closed = true;
     if (timer) timer->cancel();
     if (fc_sub) {
-      js->server()->UnsubscribeInternal(fc_sub);
+      js->account()->UnsubscribeInternal(fc_sub);
       fc_sub.reset();
     }
   }

@@ -1,5 +1,7 @@
 #include "jetstream/consumer_config.h"
 
+#include "jetstream/jetstream.h"
+
 #include <fmt/format.h>
 
 #include "jetstream/consumer.h"
@@ -166,6 +168,10 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   }
   if (!existing && stream.config().max_consumers > 0 &&
       int64_t(stream.consumers().size()) >= stream.config().max_consumers)
+    return MakeError(Err::MaximumConsumersLimit);
+  // The account's limit, across its streams.
+  if (int64_t limit = stream.js()->options().max_consumers;
+      !existing && limit >= 0 && int64_t(stream.js()->ConsumerCount()) >= limit)
     return MakeError(Err::MaximumConsumersLimit);
   return std::nullopt;
 }

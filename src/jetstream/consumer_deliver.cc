@@ -2,17 +2,17 @@
 
 #include <string>
 
-#include "server/server.h"
+#include "server/account.h"
 
 namespace fjord::jetstream {
 
-size_t DeliverAs(server::Server* srv, std::string_view target, std::string_view subject,
+size_t DeliverAs(server::Account* acc, std::string_view target, std::string_view subject,
                  std::string_view reply, std::string_view hdr, std::string_view data) {
-  return srv->PublishInternalAs(target, subject, reply, hdr, data);
+  return acc->PublishInternalAs(target, subject, reply, hdr, data);
 }
 
-bool HasInterest(server::Server* srv, std::string_view subject) {
-  return !srv->sublist().Match(subject)->empty();
+bool HasInterest(server::Account* acc, std::string_view subject) {
+  return !acc->sublist().Match(subject)->empty();
 }
 
 }  // namespace fjord::jetstream

@@ -6,7 +6,7 @@
 #include <string_view>
 
 namespace fjord::server {
-class Server;
+class Account;
 }
 
 namespace fjord::jetstream {
@@ -14,10 +14,10 @@ namespace fjord::jetstream {
 // Routes to the subscriptions matching `target` (one member per queue
 // group) but presents the message as `subject`. Callable from any thread.
 // Returns the number of subscriptions it reached.
-size_t DeliverAs(server::Server* srv, std::string_view target, std::string_view subject,
+size_t DeliverAs(server::Account* acc, std::string_view target, std::string_view subject,
                  std::string_view reply, std::string_view hdr, std::string_view data);
 
 // True if anything is subscribed to `subject`.
-bool HasInterest(server::Server* srv, std::string_view subject);
+bool HasInterest(server::Account* acc, std::string_view subject);
 
 }  // namespace fjord::jetstream

@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "jetstream/api.h"
+#include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/sourcing.h"
 #include "jetstream/stream.h"
@@ -16,8 +17,57 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kSourcingBudget = 4096;
 }
 
-JetStream::JetStream(server::Server* server, Options opts)
+server::SubPtr ServeDisabled(server::Account* account) {
+  return account->SubscribeInternal("$JS.API.>", [account](const server::InternalMsg& m) {
+    if (m.reply.empty()) return;
+    std::string_view api = m.subject.substr(8);  // after "$JS.API."
+    struct Kind {
+      std::string_view prefix;
+      const char* type;
+      const char* list;  // names and list replies carry an empty page
+    };
+    static constexpr Kind kKinds[] = {
+        {"INFO", "account_info_response", nullptr},
+        {"STREAM.CREATE.", "stream_create_response", nullptr},
+        {"STREAM.UPDATE.", "stream_update_response", nullptr},
+        {"STREAM.DELETE.", "stream_delete_response", nullptr},
+        {"STREAM.INFO.", "stream_info_response", nullptr},
+        {"STREAM.LIST", "stream_list_response", "streams"},
+        {"STREAM.NAMES", "stream_names_response", "streams"},
+        {"STREAM.PURGE.", "stream_purge_response", nullptr},
+        {"STREAM.MSG.GET.", "stream_msg_get_response", nullptr},
+        {"STREAM.MSG.DELETE.", "stream_msg_delete_response", nullptr},
+        {"STREAM.SNAPSHOT.", "stream_snapshot_response", nullptr},
+        {"STREAM.RESTORE.", "stream_restore_response", nullptr},
+        {"CONSUMER.CREATE.", "consumer_create_response", nullptr},
+        {"CONSUMER.DURABLE.CREATE.", "consumer_create_response", nullptr},
+        {"CONSUMER.DELETE.", "consumer_delete_response", nullptr},
+        {"CONSUMER.INFO.", "consumer_info_response", nullptr},
+        {"CONSUMER.LIST.", "consumer_list_response", "consumers"},
+        {"CONSUMER.NAMES.", "consumer_names_response", "consumers"},
+    };
+    for (const auto& k : kKinds) {
+      if (api.substr(0, k.prefix.size()) != k.prefix) continue;
+      if (k.prefix == "INFO" && api.size() != 4) break;
+      Json j = Typed(k.type);
+      j["error"] = MakeError(Err::NotEnabledForAccount).ToJson();
+      if (k.list) {
+        j["total"] = 0;
+        j["offset"] = 0;
+        j["limit"] = 0;
+        j[k.list] = nullptr;
+      }
+      account->PublishInternal(m.reply, {}, {}, j.dump());
+      return;
+    }
+    // Anything else (direct get, next message, unknown APIs) gets no reply,
+    // as from nats-server.
+  });
+}
+
+JetStream::JetStream(server::Server* server, server::Account* account, Options opts)
     : server_(server),
+      account_(account),
       opts_(std::move(opts)),
       env_(store::DefaultEnv()),
       guard_(asio::make_work_guard(ctx_)),
@@ -26,20 +76,20 @@ JetStream::JetStream(server::Server* server, Options opts)
 JetStream::~JetStream() { Shutdown(); }
 
 std::string JetStream::StreamDir(const std::string& name) const {
-  return opts_.store_dir + "/jetstream/$G/streams/" + name;
+  return opts_.store_dir + "/jetstream/" + account_->name() + "/streams/" + name;
 }
 
 std::string JetStream::Start() {
   if (opts_.store_dir.empty()) return "no store directory";
-  std::string root = opts_.store_dir + "/jetstream/$G/streams";
-  for (const std::string& dir : {opts_.store_dir, opts_.store_dir + "/jetstream",
-                                 opts_.store_dir + "/jetstream/$G", root}) {
+  const std::string acc_dir = opts_.store_dir + "/jetstream/" + account_->name();
+  std::string root = acc_dir + "/streams";
+  for (const std::string& dir : {opts_.store_dir, opts_.store_dir + "/jetstream", acc_dir, root}) {
     if (!env_->IsDir(dir)) {
       auto st = env_->CreateDir(dir);
       if (!st.ok()) return "can not create store directory " + dir + ": " + st.msg;
     }
   }
-  log::Info("Starting JetStream");
+  log::Info("Starting JetStream for account {}", account_->name());
   log::Info("  Store Directory: \"{}\"", opts_.store_dir);
   log::Info("  Max Memory:      {}", opts_.max_memory < 0 ? std::string("unlimited") : std::to_string(opts_.max_memory));
   log::Info("  Max Storage:     {}", opts_.max_store < 0 ? std::string("unlimited") : std::to_string(opts_.max_store));
@@ -75,10 +125,10 @@ std::string JetStream::Start() {
     RecoverConsumers(this, s.get());
     s->Subscribe();
     auto st = s->store().State();
-    log::Info("  Restored {} messages for stream '$G > {}'", st.msgs, name);
+    log::Info("  Restored {} messages for stream '{} > {}'", st.msgs, account_->name(), name);
     streams_[cfg.name] = std::move(s);
   }
-  api_sub_ = server_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
+  api_sub_ = account_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
     Inbound in{Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
                std::string(m.hdr), std::string(m.data), NowNs()};
     in.client_id = m.client_id;
@@ -88,18 +138,18 @@ std::string JetStream::Start() {
     // A client made for domain D sends `$JS.D.API.<api>`; nats-server maps
     // that onto the local `$JS.API.<api>`, and so does this.
     std::string prefix = "$JS." + opts_.domain + ".API.";
-    domain_api_sub_ = server_->SubscribeInternal(prefix + ">", [this, prefix](const server::InternalMsg& m) {
+    domain_api_sub_ = account_->SubscribeInternal(prefix + ">", [this, prefix](const server::InternalMsg& m) {
       Inbound in{Inbound::Kind::kApi, nullptr, "$JS.API." + std::string(m.subject.substr(prefix.size())),
                  std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
       in.client_id = m.client_id;
       Enqueue(std::move(in));
     });
   }
-  ack_sub_ = server_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
+  ack_sub_ = account_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
     Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
              std::string(m.hdr), std::string(m.data), 0});
   });
-  server_->SetSubscribeObserver([this](std::string_view) {
+  account_->SetSubscribeObserver([this](std::string_view) {
     // Bursts of subscriptions collapse into one check.
     if (interest_check_posted_.exchange(true)) return;
     asio::post(ctx_, [this] { CheckPushInterest(); });
@@ -115,9 +165,9 @@ std::string JetStream::Start() {
 
 void JetStream::Shutdown() {
   if (stopped_.exchange(true)) return;
-  if (api_sub_) server_->UnsubscribeInternal(api_sub_);
-  if (domain_api_sub_) server_->UnsubscribeInternal(domain_api_sub_);
-  if (ack_sub_) server_->UnsubscribeInternal(ack_sub_);
+  if (api_sub_) account_->UnsubscribeInternal(api_sub_);
+  if (domain_api_sub_) account_->UnsubscribeInternal(domain_api_sub_);
+  if (ack_sub_) account_->UnsubscribeInternal(ack_sub_);
   if (thread_.joinable()) {
     // Finish queued work, then close every store on the JetStream thread.
     asio::post(ctx_, [this] {
@@ -143,7 +193,7 @@ std::shared_ptr<Stream> JetStream::FindStream(const std::string& name) const {
 
 void JetStream::Send(std::string_view subject, std::string_view reply, std::string_view hdr,
                      std::string_view data) {
-  server_->PublishInternal(subject, reply, hdr, data);
+  account_->PublishInternal(subject, reply, hdr, data);
 }
 
 void JetStream::Reply(std::string_view reply, const Json& body) {

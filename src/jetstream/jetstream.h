@@ -29,9 +29,11 @@ class Stream;
 class Consumer;
 
 struct Options {
-  std::string store_dir;   // root; streams live in <store_dir>/jetstream/$G/streams
+  std::string store_dir;   // root; streams live in <store_dir>/jetstream/<account>/streams
   int64_t max_memory = -1; // bytes for memory streams; -1 = unlimited
   int64_t max_store = -1;  // bytes for file streams; -1 = unlimited
+  int64_t max_streams = -1;    // -1 = unlimited
+  int64_t max_consumers = -1;  // across the account's streams; -1 = unlimited
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;
@@ -50,6 +52,11 @@ struct Inbound {
   uint64_t client_id = 0;  // kApi: the requesting connection, 0 if internal
 };
 
+// For an account without JetStream: answers its `$JS.API` requests
+// "JetStream not enabled for account" (10039), typed per API as nats-server
+// does, so clients fail fast instead of timing out. Unsubscribe to stop.
+server::SubPtr ServeDisabled(server::Account* account);
+
 class JetStream {
  public:
   // Latencies for /metrics; any thread may read them.
@@ -60,7 +67,9 @@ class JetStream {
     // durability leaves later).
     base::LatencyHistogram api;
   };
-  JetStream(server::Server* server, Options opts);
+  // JetStream for one account: its API, streams and consumers live in
+  // `account`'s subject space and under its own store directory.
+  JetStream(server::Server* server, server::Account* account, Options opts);
   ~JetStream();
 
   // Recovers streams from disk and starts serving the API. Error text on failure.
@@ -69,6 +78,7 @@ class JetStream {
 
   // -- for streams and consumers (JetStream thread) -----------------------
   server::Server* server() { return server_; }
+  server::Account* account() { return account_; }
   asio::io_context& ctx() { return ctx_; }
   const Options& options() const { return opts_; }
   store::Env* env() { return env_; }
@@ -137,6 +147,7 @@ class JetStream {
   void CheckPushInterest();
 
   server::Server* server_;
+  server::Account* account_;
   Options opts_;
   store::Env* env_;
   asio::io_context ctx_{1};

@@ -129,7 +129,7 @@ void Stream::Subscribe() {
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   for (const auto& subject : cfg_.subjects) {
-    auto sub = js_->server()->SubscribeInternal(subject, [weak, js](const server::InternalMsg& m) {
+    auto sub = js_->account()->SubscribeInternal(subject, [weak, js](const server::InternalMsg& m) {
       auto self = weak.lock();
       if (!self) return;
       Inbound in{Inbound::Kind::kPublish, std::move(self), std::string(m.subject),
@@ -141,7 +141,7 @@ void Stream::Subscribe() {
 }
 
 void Stream::Unsubscribe() {
-  for (auto& s : subs_) js_->server()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(s));
+  for (auto& s : subs_) js_->account()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(s));
   subs_.clear();
 }
 

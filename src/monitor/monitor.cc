@@ -19,6 +19,7 @@
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "server/client.h"
+#include "server/account.h"
 #include "server/server.h"
 #include "server/auth.h"
 #include "server/sublist.h"
@@ -190,9 +191,9 @@ const char* StatusText(int status) {
 
 // One subscription as /connz?subs=detail and (with its account)
 // /subsz?subs=1 list it.
-Json SubDetail(const server::Client::SubInfo& sub, uint64_t cid, bool with_account) {
+Json SubDetail(const server::Client::SubInfo& sub, uint64_t cid, const std::string& account) {
   Json d;
-  if (with_account) d["account"] = "$G";
+  if (!account.empty()) d["account"] = account;
   d["subject"] = sub.subject;
   if (!sub.queue.empty()) d["qgroup"] = sub.queue;
   d["sid"] = sub.sid;
@@ -358,8 +359,8 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
   std::string out_;
 };
 
-Monitor::Monitor(server::Server* srv, jetstream::JetStream* js, Options opts)
-    : srv_(srv), js_(js), opts_(std::move(opts)) {
+Monitor::Monitor(server::Server* srv, std::vector<jetstream::JetStream*> js, Options opts)
+    : srv_(srv), js_(std::move(js)), opts_(std::move(opts)) {
   NoteConfigLoaded();
   // Canonical base path: "" or "/x" (nats-server accepts "x", "/x", "/x/").
   std::string& b = opts_.base_path;
@@ -549,7 +550,7 @@ Json Monitor::VarzJson() {
   j["mqtt"] = Json::object();
   j["websocket"] = Json::object();
   Json jsj = Json::object();
-  if (js_) {
+  if (!js_.empty()) {
     Json c;
     c["max_memory"] = opts_.js_max_memory;
     c["max_storage"] = opts_.js_max_store;
@@ -594,7 +595,9 @@ Json Monitor::VarzJson() {
   j["in_bytes"] = in_bytes;
   j["out_bytes"] = out_bytes;
   j["slow_consumers"] = st.slow_consumers.load();
-  j["subscriptions"] = srv_->sublist().Count();
+  size_t nsubs = 0;
+  for (server::Account* acc : srv_->Accounts()) nsubs += acc->sublist().Count();
+  j["subscriptions"] = nsubs;
   {
     std::lock_guard lock(req_mu_);
     j["http_req_stats"] = req_stats_;
@@ -633,12 +636,15 @@ Response Monitor::Connz(const std::string& query) {
   }
   uint64_t only_cid = 0;
   if (auto c = Get(q, "cid"); !c.empty()) only_cid = uint64_t(std::max(0, DecodeInt(q, "cid")));
+  bool auth = DecodeBool(q, "auth");
+  std::string only_acc = Get(q, "acc");
 
   auto now = SysClock::now();
   std::vector<server::Client::Stats> conns;
   if (state != "closed") {
     for (auto& c : srv_->Clients()) {
       if (only_cid && c->cid() != only_cid) continue;
+      if (!only_acc.empty() && c->account()->name() != only_acc) continue;
       conns.push_back(c->GetStats(subs));
     }
   }
@@ -687,6 +693,7 @@ Response Monitor::Connz(const std::string& query) {
     if (!s.name.empty()) c["name"] = s.name;
     if (!s.lang.empty()) c["lang"] = s.lang;
     if (!s.version.empty()) c["version"] = s.version;
+    if (auth || !only_acc.empty()) c["account"] = s.account;
     if (subs && !s.subs.empty()) {
       Json sl = Json::array();
       for (const auto& sub : s.subs) {
@@ -694,7 +701,7 @@ Response Monitor::Connz(const std::string& query) {
           sl.push_back(sub.subject);
           continue;
         }
-        sl.push_back(SubDetail(sub, s.cid, false));
+        sl.push_back(SubDetail(sub, s.cid, ""));
       }
       c[detail ? "subscriptions_list_detail" : "subscriptions_list"] = sl;
     }
@@ -724,7 +731,25 @@ Json Monitor::SubszJson(const std::string& query) {
     j["server_id"] = srv_->id();
     j["now"] = FormatTime(SysClock::now());
   }
-  auto st = srv_->sublist().Stats();
+  // Over every account's index; hit rate and fan-out weighted by matches.
+  server::SublistStats st;
+  double hits = 0, fanout = 0;
+  uint64_t computed = 0;
+  for (server::Account* acc : srv_->Accounts()) {
+    auto a = acc->sublist().Stats();
+    st.num_subscriptions += a.num_subscriptions;
+    st.num_cache += a.num_cache;
+    st.num_inserts += a.num_inserts;
+    st.num_removes += a.num_removes;
+    st.num_matches += a.num_matches;
+    hits += a.cache_hit_rate * double(a.num_matches);
+    st.max_fanout = std::max(st.max_fanout, a.max_fanout);
+    uint64_t misses = a.num_matches - uint64_t(a.cache_hit_rate * double(a.num_matches) + 0.5);
+    fanout += a.avg_fanout * double(misses);
+    computed += misses;
+  }
+  st.cache_hit_rate = st.num_matches ? hits / double(st.num_matches) : 0;
+  st.avg_fanout = computed ? fanout / double(computed) : 0;
   j["num_subscriptions"] = st.num_subscriptions;
   j["num_cache"] = st.num_cache;
   j["num_inserts"] = st.num_inserts;
@@ -742,7 +767,7 @@ Json Monitor::SubszJson(const std::string& query) {
       auto s = c->GetStats(true);
       for (const auto& sub : s.subs) {
         if (total++ < size_t(offset) || list.size() >= size_t(limit)) continue;
-        list.push_back(SubDetail(sub, s.cid, true));
+        list.push_back(SubDetail(sub, s.cid, s.account));
       }
     }
     j["total"] = total;
@@ -762,7 +787,7 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   Json j;
   j["server_id"] = srv_->id();
   j["now"] = FormatTime(SysClock::now());
-  if (!js_) {
+  if (js_.empty()) {
     j["disabled"] = true;
     j["config"] = {{"max_memory", 0}, {"max_storage", 0}};
     for (const char* k : {"memory", "storage", "reserved_memory", "reserved_storage", "accounts",
@@ -779,81 +804,99 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   if (auto d = srv_->config()->jetstream_domain; !d.empty()) c["domain"] = d;
   j["config"] = c;
 
-  // Streams and consumers belong to the JetStream thread: build the rest
-  // there and wait for it here (on the monitor's thread, never an I/O one).
-  auto done = std::make_shared<std::promise<Json>>();
-  auto fut = done->get_future();
-  jetstream::JetStream* js = js_;
-  asio::post(js->ctx(), [js, done, streams, consumers, config, usage_only] {
-    Json r;
-    uint64_t messages = 0, bytes = 0;
-    Json details = Json::array();
-    for (auto& [name, s] : js->streams()) {
-      if (usage_only) break;
-      auto st = s->store().State();
-      messages += st.msgs;
-      bytes += st.bytes;
-      if (!streams) continue;
-      Json info = s->InfoJson();
-      Json d;
-      d["name"] = name;
-      d["created"] = info["created"];
-      if (config) d["config"] = info["config"];
-      d["state"] = info["state"];
-      if (consumers) {
-        Json cl = Json::array();
-        for (auto& [cname, con] : s->consumers()) {
-          Json ci = con->InfoJson();
-          ci.erase("ts");
-          if (!config) ci.erase("config");
-          cl.push_back(ci);
+  // Streams and consumers belong to each account's JetStream thread: build
+  // the rest there and wait for it here (on the monitor's thread, never an
+  // I/O one).
+  std::vector<std::future<Json>> futs;
+  for (jetstream::JetStream* js : js_) {
+    auto done = std::make_shared<std::promise<Json>>();
+    futs.push_back(done->get_future());
+    asio::post(js->ctx(), [js, done, streams, consumers, config, usage_only] {
+      Json r;
+      uint64_t messages = 0, bytes = 0;
+      Json details = Json::array();
+      for (auto& [name, s] : js->streams()) {
+        if (usage_only) break;
+        auto st = s->store().State();
+        messages += st.msgs;
+        bytes += st.bytes;
+        if (!streams) continue;
+        Json info = s->InfoJson();
+        Json d;
+        d["name"] = name;
+        d["created"] = info["created"];
+        if (config) d["config"] = info["config"];
+        d["state"] = info["state"];
+        if (consumers) {
+          Json cl = Json::array();
+          for (auto& [cname, con] : s->consumers()) {
+            Json ci = con->InfoJson();
+            ci.erase("ts");
+            if (!config) ci.erase("config");
+            cl.push_back(ci);
+          }
+          if (!cl.empty()) d["consumer_detail"] = cl;
         }
-        if (!cl.empty()) d["consumer_detail"] = cl;
+        details.push_back(d);
       }
-      details.push_back(d);
-    }
-    r["memory"] = js->MemoryUsed();
-    r["storage"] = js->StoreUsed();
-    r["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
-    r["streams"] = js->streams().size();
-    r["consumers"] = js->ConsumerCount();
-    r["messages"] = messages;
-    r["bytes"] = bytes;
-    r["stream_detail"] = details;
-    done->set_value(std::move(r));
-  });
-  if (fut.wait_for(kJetStreamTimeout) != std::future_status::ready) {
-    return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+      r["account"] = js->account()->name();
+      r["memory"] = js->MemoryUsed();
+      r["storage"] = js->StoreUsed();
+      r["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
+      r["streams"] = js->streams().size();
+      r["consumers"] = js->ConsumerCount();
+      r["messages"] = messages;
+      r["bytes"] = bytes;
+      r["stream_detail"] = details;
+      done->set_value(std::move(r));
+    });
   }
-  Json r = fut.get();
-  j["memory"] = r["memory"];
-  j["storage"] = r["storage"];
+  const auto deadline = std::chrono::steady_clock::now() + kJetStreamTimeout;
+  uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, nstreams = 0, nconsumers = 0,
+           messages = 0, bytes = 0;
+  Json details = Json::array();
+  for (auto& f : futs) {
+    if (f.wait_until(deadline) != std::future_status::ready) {
+      return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+    }
+    Json r = f.get();
+    memory += r["memory"].get<uint64_t>();
+    storage += r["storage"].get<uint64_t>();
+    api_total += r["api"]["total"].get<uint64_t>();
+    api_errors += r["api"]["errors"].get<uint64_t>();
+    nstreams += r["streams"].get<uint64_t>();
+    nconsumers += r["consumers"].get<uint64_t>();
+    messages += r["messages"].get<uint64_t>();
+    bytes += r["bytes"].get<uint64_t>();
+    if (accounts) {
+      // Reservations are nats-server's "no reservation" (math.MaxUint64):
+      // account limits cap usage, they do not set space aside.
+      Json a;
+      a["name"] = r["account"];
+      a["id"] = r["account"];
+      a["memory"] = r["memory"];
+      a["storage"] = r["storage"];
+      a["reserved_memory"] = UINT64_MAX;
+      a["reserved_storage"] = UINT64_MAX;
+      a["accounts"] = 0;
+      a["ha_assets"] = 0;
+      a["api"] = r["api"];
+      if (streams && !r["stream_detail"].empty()) a["stream_detail"] = r["stream_detail"];
+      details.push_back(a);
+    }
+  }
+  j["memory"] = memory;
+  j["storage"] = storage;
   j["reserved_memory"] = 0;
   j["reserved_storage"] = 0;
-  j["accounts"] = 1;
+  j["accounts"] = js_.size();
   j["ha_assets"] = 0;
-  j["api"] = r["api"];
-  j["streams"] = r["streams"];
-  j["consumers"] = r["consumers"];
-  j["messages"] = r["messages"];
-  j["bytes"] = r["bytes"];
-  if (accounts) {
-    // One account, as nats-server's global account "$G" without accounts
-    // configured. Its reservations are nats-server's "no reservation"
-    // (math.MaxUint64) since Fjord reserves nothing per account.
-    Json a;
-    a["name"] = "$G";
-    a["id"] = "$G";
-    a["memory"] = r["memory"];
-    a["storage"] = r["storage"];
-    a["reserved_memory"] = UINT64_MAX;
-    a["reserved_storage"] = UINT64_MAX;
-    a["accounts"] = 0;
-    a["ha_assets"] = 0;
-    a["api"] = r["api"];
-    if (streams && !r["stream_detail"].empty()) a["stream_detail"] = r["stream_detail"];
-    j["account_details"] = Json::array({a});
-  }
+  j["api"] = {{"total", api_total}, {"errors", api_errors}};
+  j["streams"] = nstreams;
+  j["consumers"] = nconsumers;
+  j["messages"] = messages;
+  j["bytes"] = bytes;
+  if (accounts) j["account_details"] = details;
   return JsonResponse(j);
 }
 
@@ -865,7 +908,7 @@ Response Monitor::Healthz(const std::string& query) {
   DecodeBool(q, "js-enabled-only");
   DecodeBool(q, "js-server-only");
   DecodeBool(q, "js-enabled");
-  if (opts_.jetstream && !js_) {
+  if (opts_.jetstream && js_.empty()) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream not enabled"}}, 503);
   }
   // nats-server writes this one compactly.
@@ -877,12 +920,12 @@ namespace {
 // What /metrics reads of one stream and its consumers, copied on the
 // JetStream thread (in-memory counters only: no store is walked).
 struct StreamSample {
-  std::string name;
+  std::string account, name;
   uint64_t msgs = 0, bytes = 0, first_seq = 0, last_seq = 0, consumers = 0;
   uint64_t published = 0, duplicates = 0;
 };
 struct ConsumerSample {
-  std::string stream, name, desc, created;
+  std::string account, stream, name, desc, created;
   uint64_t delivered_cseq = 0, delivered_sseq = 0, ack_floor_cseq = 0, ack_floor_sseq = 0;
   uint64_t num_ack_pending = 0, num_redelivered = 0, num_waiting = 0, num_pending = 0;
 };
@@ -920,7 +963,7 @@ Response Monitor::Metrics() {
   w.Histogram("fjord_store_fsync_seconds", "Duration of each fsync the group commits ran (streams and consumer state)",
               server, store::FsyncLatency().Read());
 
-  if (!js_) {
+  if (js_.empty()) {
     w.Family("jetstream_server_jetstream_disabled", "gauge", "JetStream disabled or not");
     w.Sample("jetstream_server_jetstream_disabled",
              {{"server_id", id}, {"server_name", cfg->server_name}, {"cluster", ""}, {"domain", ""},
@@ -934,53 +977,72 @@ Response Monitor::Metrics() {
     std::vector<ConsumerSample> consumers;
     uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, consumer_count = 0;
   };
-  auto done = std::make_shared<std::promise<Snapshot>>();
-  auto fut = done->get_future();
-  jetstream::JetStream* js = js_;
-  asio::post(js->ctx(), [js, done] {
-    Snapshot r;
-    for (auto& [name, s] : js->streams()) {
-      auto st = s->store().State();
-      StreamSample ss;
-      ss.name = name;
-      ss.msgs = st.msgs;
-      ss.bytes = st.bytes;
-      ss.first_seq = st.first_seq;
-      ss.last_seq = st.last_seq;
-      ss.consumers = s->consumers().size();
-      ss.published = s->published();
-      ss.duplicates = s->duplicates();
-      r.streams.push_back(std::move(ss));
-      for (auto& [cname, con] : s->consumers()) {
-        auto n = con->GetNumbers();
-        ConsumerSample c;
-        c.stream = name;
-        c.name = cname;
-        c.desc = con->config().description;
-        c.created = FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
-            std::chrono::nanoseconds(con->created()))));
-        c.delivered_cseq = n.delivered_consumer_seq;
-        c.delivered_sseq = n.delivered_stream_seq;
-        c.ack_floor_cseq = n.ack_floor_consumer_seq;
-        c.ack_floor_sseq = n.ack_floor_stream_seq;
-        c.num_ack_pending = n.num_ack_pending;
-        c.num_redelivered = n.num_redelivered;
-        c.num_waiting = n.num_waiting;
-        c.num_pending = n.num_pending;
-        r.consumers.push_back(std::move(c));
+  std::vector<std::future<Snapshot>> futs;
+  for (jetstream::JetStream* js : js_) {
+    auto done = std::make_shared<std::promise<Snapshot>>();
+    futs.push_back(done->get_future());
+    asio::post(js->ctx(), [js, done] {
+      Snapshot r;
+      const std::string& acc = js->account()->name();
+      for (auto& [name, s] : js->streams()) {
+        auto st = s->store().State();
+        StreamSample ss;
+        ss.account = acc;
+        ss.name = name;
+        ss.msgs = st.msgs;
+        ss.bytes = st.bytes;
+        ss.first_seq = st.first_seq;
+        ss.last_seq = st.last_seq;
+        ss.consumers = s->consumers().size();
+        ss.published = s->published();
+        ss.duplicates = s->duplicates();
+        r.streams.push_back(std::move(ss));
+        for (auto& [cname, con] : s->consumers()) {
+          auto n = con->GetNumbers();
+          ConsumerSample c;
+          c.account = acc;
+          c.stream = name;
+          c.name = cname;
+          c.desc = con->config().description;
+          c.created = FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+              std::chrono::nanoseconds(con->created()))));
+          c.delivered_cseq = n.delivered_consumer_seq;
+          c.delivered_sseq = n.delivered_stream_seq;
+          c.ack_floor_cseq = n.ack_floor_consumer_seq;
+          c.ack_floor_sseq = n.ack_floor_stream_seq;
+          c.num_ack_pending = n.num_ack_pending;
+          c.num_redelivered = n.num_redelivered;
+          c.num_waiting = n.num_waiting;
+          c.num_pending = n.num_pending;
+          r.consumers.push_back(std::move(c));
+        }
       }
-    }
-    r.memory = js->MemoryUsed();
-    r.storage = js->StoreUsed();
-    r.api_total = js->api_total();
-    r.api_errors = js->api_errors();
-    r.consumer_count = js->ConsumerCount();
-    done->set_value(std::move(r));
-  });
-  if (fut.wait_for(kJetStreamTimeout) != std::future_status::ready) {
-    return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+      r.memory = js->MemoryUsed();
+      r.storage = js->StoreUsed();
+      r.api_total = js->api_total();
+      r.api_errors = js->api_errors();
+      r.consumer_count = js->ConsumerCount();
+      done->set_value(std::move(r));
+    });
   }
-  Snapshot snap = fut.get();
+  Snapshot snap;
+  base::LatencyHistogram::Snapshot publish_ack, api_latency;
+  const auto deadline = std::chrono::steady_clock::now() + kJetStreamTimeout;
+  for (size_t i = 0; i < futs.size(); ++i) {
+    if (futs[i].wait_until(deadline) != std::future_status::ready) {
+      return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
+    }
+    Snapshot r = futs[i].get();
+    snap.streams.insert(snap.streams.end(), r.streams.begin(), r.streams.end());
+    snap.consumers.insert(snap.consumers.end(), r.consumers.begin(), r.consumers.end());
+    snap.memory += r.memory;
+    snap.storage += r.storage;
+    snap.api_total += r.api_total;
+    snap.api_errors += r.api_errors;
+    snap.consumer_count += r.consumer_count;
+    publish_ack += js_[i]->metrics().publish_ack.Read();
+    api_latency += js_[i]->metrics().api.Read();
+  }
 
   // prometheus-nats-exporter's JetStream collector: its names and labels
   // (a single server is its own meta, stream and consumer leader).
@@ -1007,9 +1069,9 @@ Response Monitor::Metrics() {
   gauge("jetstream_server_total_message_bytes", "Total number of bytes stored in JetStream", srv_labels,
         double(bytes));
 
-  auto stream_labels = [&](const std::string& stream) {
+  auto stream_labels = [&](const std::string& account, const std::string& stream) {
     Labels l = srv_labels;
-    l.insert(l.end(), {{"account", "$G"}, {"account_id", "$G"}, {"stream_name", stream},
+    l.insert(l.end(), {{"account", account}, {"account_id", account}, {"stream_name", stream},
                        {"stream_leader", ""}, {"is_stream_leader", "true"}});
     return l;
   };
@@ -1035,7 +1097,7 @@ Response Monitor::Metrics() {
   };
   for (const auto& m : kStream) {
     w.Family(m.name, m.type, m.help);
-    for (const auto& s : snap.streams) w.Sample(m.name, stream_labels(s.name), double(s.*m.field));
+    for (const auto& s : snap.streams) w.Sample(m.name, stream_labels(s.account, s.name), double(s.*m.field));
   }
 
   struct ConsumerMetric {
@@ -1064,7 +1126,7 @@ Response Monitor::Metrics() {
   std::vector<Labels> clabels;
   clabels.reserve(snap.consumers.size());
   for (const auto& c : snap.consumers) {
-    Labels l = stream_labels(c.stream);
+    Labels l = stream_labels(c.account, c.stream);
     l.insert(l.end(), {{"consumer_name", c.name}, {"consumer_leader", ""}, {"is_consumer_leader", "true"},
                        {"consumer_desc", c.desc}, {"consumer_created", c.created}});
     clabels.push_back(std::move(l));
@@ -1083,10 +1145,10 @@ Response Monitor::Metrics() {
   w.Sample("fjord_jetstream_api_errors_total", server, double(snap.api_errors));
   w.Histogram("fjord_jetstream_publish_ack_seconds",
               "A JetStream publish's arrival to its PubAck leaving, fsync included", server,
-              js_->metrics().publish_ack.Read());
+              publish_ack);
   w.Histogram("fjord_jetstream_api_request_seconds",
               "A JetStream API request's arrival to the end of its handling", server,
-              js_->metrics().api.Read());
+              api_latency);
   return {200, PromWriter::kContentType, w.text()};
 }
 

@@ -64,8 +64,9 @@ struct Response {
 
 class Monitor {
  public:
-  // `js` may be null (JetStream off); both must outlive the monitor.
-  Monitor(server::Server* srv, jetstream::JetStream* js, Options opts);
+  // `js`: one JetStream per account that has it (empty: JetStream off);
+  // all must outlive the monitor.
+  Monitor(server::Server* srv, std::vector<jetstream::JetStream*> js, Options opts);
   ~Monitor();
 
   // Binds the listener. Error text on failure. Called before the core
@@ -109,7 +110,7 @@ class Monitor {
   double CpuPercent();
 
   server::Server* srv_;
-  jetstream::JetStream* js_;
+  std::vector<jetstream::JetStream*> js_;
   Options opts_;
   const bool https_ = opts_.tls != nullptr;
   asio::io_context ctx_{1};

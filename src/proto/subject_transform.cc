@@ -88,6 +88,17 @@ std::optional<SubjectTransform> SubjectTransform::Make(std::string_view src, std
   return t;
 }
 
+std::optional<SubjectTransform> SubjectTransform::MakeForImport(std::string_view src, std::string_view dest,
+                                                                std::string* err) {
+  std::string numbered;
+  size_t star = 0;
+  for (const auto& tok : Split(dest)) {
+    if (!numbered.empty()) numbered += '.';
+    numbered += tok == "*" ? "$" + std::to_string(++star) : tok;
+  }
+  return Make(src, numbered, err);
+}
+
 std::optional<std::string> SubjectTransform::Apply(std::string_view subject) const {
   auto toks = Split(subject);
   std::vector<std::string_view> stars;

@@ -14,6 +14,10 @@ class SubjectTransform {
  public:
   // Validates the pair; on failure returns nullopt and sets *err.
   static std::optional<SubjectTransform> Make(std::string_view src, std::string_view dest, std::string* err);
+  // As Make, with each `*` of `dest` standing for the next wildcard of
+  // `src` in order: how nats-server reads an account import's `to`.
+  static std::optional<SubjectTransform> MakeForImport(std::string_view src, std::string_view dest,
+                                                       std::string* err);
   // The destination for a literal `subject`, or nullopt if it does not
   // match `src`.
   std::optional<std::string> Apply(std::string_view subject) const;

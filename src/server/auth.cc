@@ -94,6 +94,7 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
     auto grant = [&](const User& u) {
       r.ok = true;
       r.user = u.name.empty() ? u.nkey : u.name;
+      r.account = u.account;
       if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
       return std::move(r);
     };
@@ -131,6 +132,7 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
       if (!by_default && !PasswordMatches(u.password, creds.pass)) return r;
       r.ok = true;
       r.user = u.name;
+      r.account = u.account;
       if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
       return r;
     }

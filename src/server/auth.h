@@ -50,6 +50,7 @@ std::string NewNonce();
 struct AuthResult {
   bool ok = false;
   std::string user;
+  std::string account;  // empty = the global account
   std::unique_ptr<PermissionChecker> permissions;  // null = everything allowed
 };
 

@@ -40,7 +40,8 @@ Client::Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket sock
       timer_(ctx),
       stall_timer_(ctx),
       cid_(cid),
-      cfg_(std::move(cfg)) {
+      cfg_(std::move(cfg)),
+      acc_(&server->global_account()) {
   limits_.max_control_line = size_t(cfg_->max_control_line);
   limits_.max_payload = cfg_->max_payload;
   asio::error_code ec;
@@ -330,6 +331,15 @@ void Client::ProcessConnect(std::string_view json) {
       return;
     }
     perms_ = std::move(r.permissions);
+    Account* acc = r.account.empty() ? &server_->global_account() : server_->LookupAccount(r.account);
+    if (!acc) {
+      log::Error("{} - cid:{} - account \"{}\" does not exist", ip_, cid_, r.account);
+      SendErrAndClose("Authorization Violation");
+      return;
+    }
+    if (!BindAccount(acc)) return;
+  } else if (!BindAccount(&server_->global_account())) {
+    return;
   }
   if (no_responders_ && !headers_) {
     SendErrAndClose("no responders requires headers support");
@@ -358,9 +368,10 @@ void Client::ProcessPub(const proto::Command& cmd) {
   if (verbose_) Queue("+OK\r\n");
   // Publishers tend to repeat a subject: remember the last match, valid
   // while the index has not changed, and skip even the cache's hashing.
-  uint64_t gen = server_->sublist().generation();
+  Sublist& sl = account()->sublist();
+  uint64_t gen = sl.generation();
   if (gen != last_gen_ || cmd.subject != last_subject_) {
-    last_match_ = server_->sublist().Match(cmd.subject);
+    last_match_ = sl.Match(cmd.subject);
     last_subject_.assign(cmd.subject);
     last_gen_ = gen;
   }
@@ -371,7 +382,7 @@ void Client::ProcessPub(const proto::Command& cmd) {
 void Client::SendNoResponders(std::string_view reply) {
   // Only to a plain subscription of this same connection that would receive
   // the reply.
-  auto r = server_->sublist().Match(reply);
+  auto r = account()->sublist().Match(reply);
   for (const auto& s : r->psubs) {
     if (s->client.get() != this || s->closed) continue;
     static constexpr std::string_view kHdr = "NATS/1.0 503\r\n\r\n";
@@ -402,7 +413,10 @@ void Client::ProcessSub(const proto::Command& cmd) {
       if (verbose_) Queue("+OK\r\n");
       return;
     }
-    if (cfg_->max_subscriptions > 0 && int64_t(subs_.size()) >= cfg_->max_subscriptions) {
+    Account* acc = account();
+    if ((cfg_->max_subscriptions > 0 && int64_t(subs_.size()) >= cfg_->max_subscriptions) ||
+        (acc->config().max_subscriptions >= 0 &&
+         acc->subscriptions.load(std::memory_order_relaxed) >= acc->config().max_subscriptions)) {
       SendErr("maximum subscriptions exceeded");
       return;
     }
@@ -413,8 +427,10 @@ void Client::ProcessSub(const proto::Command& cmd) {
     sub->sid = cmd.sid;
     subs_.emplace(sub->sid, sub);
   }
-  server_->sublist().Insert(sub);
-  server_->NotifySubscribed(sub->subject);
+  Account* acc = account();
+  acc->sublist().Insert(sub);
+  acc->subscriptions.fetch_add(1, std::memory_order_relaxed);
+  acc->NotifySubscribed(sub->subject);
   if (verbose_) Queue("+OK\r\n");
 }
 
@@ -434,10 +450,7 @@ void Client::ProcessUnsub(const proto::Command& cmd) {
       }
     }
   }
-  if (sub) {
-    sub->closed = true;
-    server_->sublist().Remove(sub);
-  }
+  if (sub) RemoveSub(sub);
   if (verbose_) Queue("+OK\r\n");
 }
 
@@ -456,12 +469,63 @@ void Client::Reauthorize(std::shared_ptr<const Config> cfg) {
     Server::FlushDirty();
     return;
   }
+  if (r.account.empty() ? account() != &server_->global_account() : r.account != account()->name()) {
+    // Its subscriptions and in-flight requests belong to the old account:
+    // the client reconnects into the new one.
+    log::Error("{} - cid:{} - account changed by configuration reload", ip_, cid_);
+    SendErrAndClose("Authorization Violation");
+    Server::FlushDirty();
+    return;
+  }
   perms_ = std::move(r.permissions);
 }
 
-void Client::AutoUnsubscribed(const SubPtr& sub) {
+void Client::RemoveSub(const SubPtr& sub) {
   sub->closed = true;
-  server_->sublist().Remove(sub);
+  Account* acc = account();
+  if (acc->sublist().Remove(sub)) acc->subscriptions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Client::BindAccount(Account* acc) {
+  if (acc != account()) {
+    // Subscriptions made before CONNECT (possible only without
+    // authorization, hence in "$G") would otherwise stay in the old index.
+    std::vector<SubPtr> subs;
+    {
+      std::lock_guard lock(subs_mu_);
+      for (auto& [sid, sub] : subs_) subs.push_back(sub);
+    }
+    for (auto& sub : subs) {
+      if (account()->sublist().Remove(sub)) account()->subscriptions.fetch_sub(1, std::memory_order_relaxed);
+      acc->sublist().Insert(sub);
+      acc->subscriptions.fetch_add(1, std::memory_order_relaxed);
+    }
+    last_match_.reset();
+    last_gen_ = 0;
+  }
+  if (!acc_counted_) {
+    int64_t limit = acc->config().max_connections;
+    if (limit >= 0 && acc->connections.load() >= limit) {
+      log::Warn("{} - cid:{} - maximum account active connections exceeded for {}", ip_, cid_, acc->name());
+      SendErrAndClose("maximum account active connections exceeded");
+      return false;
+    }
+    acc->connections.fetch_add(1);
+    acc->total_connections.fetch_add(1, std::memory_order_relaxed);
+    acc_counted_ = true;
+  } else if (acc != account()) {
+    account()->connections.fetch_sub(1);
+    acc->connections.fetch_add(1);
+  }
+  acc_.store(acc, std::memory_order_release);
+  if (acc->config().max_payload >= 0 && acc->config().max_payload < limits_.max_payload) {
+    limits_.max_payload = acc->config().max_payload;
+  }
+  return true;
+}
+
+void Client::AutoUnsubscribed(const SubPtr& sub) {
+  RemoveSub(sub);
   std::lock_guard lock(subs_mu_);
   auto it = subs_.find(sub->sid);
   if (it != subs_.end() && it->second == sub) subs_.erase(it);
@@ -620,6 +684,7 @@ Client::Stats Client::GetStats(bool with_subs) {
     s.lang = lang_;
     s.version = version_;
   }
+  s.account = account()->name();
   std::lock_guard lock(subs_mu_);
   s.num_subs = subs_.size();
   if (with_subs) {
@@ -650,9 +715,13 @@ void Client::CloseNow(const char* reason) {
   }
   last_match_.reset();  // may hold our own subscriptions
   for (auto& [sid, sub] : subs) {
-    sub->closed = true;
-    server_->sublist().Remove(sub);
+    RemoveSub(sub);
     sub->client.reset();  // break the Client <-> Subscription cycle
+  }
+  if (acc_counted_) {
+    Account* acc = account();
+    acc->connections.fetch_sub(1);
+    acc_counted_ = false;
   }
   {
     std::lock_guard lock(out_mu_);

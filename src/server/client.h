@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proto/parser.h"
+#include "server/account.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/sublist.h"
@@ -49,12 +50,15 @@ class Client : public std::enable_shared_from_this<Client> {
     uint64_t pending_bytes = 0;
     size_t num_subs = 0;
     std::string name, lang, version;  // from CONNECT
+    std::string account;
     std::vector<SubInfo> subs;              // only with `with_subs`
   };
   // Thread-safe: takes the connection's locks briefly.
   Stats GetStats(bool with_subs);
   asio::io_context& context() { return ctx_; }
   bool echo() const { return echo_; }
+  // The account the connection is in ("$G" until CONNECT names another).
+  Account* account() const { return acc_.load(std::memory_order_acquire); }
 
   // Thread-safe: formats a MSG/HMSG for `sub` into the outbound buffer and
   // marks the connection dirty for the current batch.
@@ -98,6 +102,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void ProcessPub(const proto::Command& cmd);
   void ProcessSub(const proto::Command& cmd);
   void ProcessUnsub(const proto::Command& cmd);
+  // Moves the connection into `acc` (at CONNECT), against its connection
+  // limit. False (and the connection closing) if the account is full.
+  bool BindAccount(Account* acc);
+  void RemoveSub(const SubPtr& sub);
   void SendNoResponders(std::string_view reply);
   void SendErr(std::string_view text);
   void SendErrAndClose(std::string_view text);
@@ -138,6 +146,9 @@ class Client : public std::enable_shared_from_this<Client> {
   bool closing_ = false;  // no more input is processed
   bool closed_ = false;
   std::unique_ptr<PermissionChecker> perms_;
+  // Written on the owner thread (at CONNECT); the monitor reads it.
+  std::atomic<Account*> acc_;
+  bool acc_counted_ = false;  // counted in acc_->connections
   Credentials creds_;  // from CONNECT, for re-checks on reload
   std::string nonce_;  // sent in INFO for nkey users to sign; empty if none
   std::string last_subject_;

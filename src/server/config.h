@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace asio::ssl {
@@ -11,6 +12,8 @@ class context;
 }
 
 namespace fjord::server {
+
+inline constexpr std::string_view kGlobalAccount = "$G";
 
 struct PermissionSet {
   std::vector<std::string> allow;  // empty = everything allowed
@@ -22,10 +25,53 @@ struct Permissions {
   PermissionSet subscribe;
 };
 
+// -- accounts (account.h has what they do) ----------------------------------
+enum class ResponseType { kSingleton, kStream, kChunked };
+
+struct StreamExport {
+  std::string subject;
+  std::vector<std::string> accounts;  // who may import it; empty = anyone
+};
+
+struct ServiceExport {
+  std::string subject;
+  ResponseType response = ResponseType::kSingleton;
+  // How long a stream or chunked service's responses keep reaching the
+  // requester (and how long a singleton's reply route waits to be used).
+  int64_t response_threshold_ms = 2 * 60 * 1000;
+  std::vector<std::string> accounts;
+};
+
+struct StreamImport {
+  std::string account;  // the exporter
+  std::string subject;  // in the exporter
+  std::string prefix;   // importer sees "<prefix>.<subject>"
+  std::string to;       // or this mapping of the subject
+};
+
+struct ServiceImport {
+  std::string account;  // the exporter
+  std::string subject;  // in the exporter
+  std::string to;       // what the importer publishes to; empty = subject
+};
+
+struct AccountConfig {
+  std::string name;
+  std::vector<StreamExport> stream_exports;
+  std::vector<ServiceExport> service_exports;
+  std::vector<StreamImport> stream_imports;
+  std::vector<ServiceImport> service_imports;
+  // `limits { }`; -1 = the server's own limit applies.
+  int64_t max_connections = -1;
+  int64_t max_subscriptions = -1;  // per account, across its connections
+  int64_t max_payload = -1;
+};
+
 struct User {
   std::string name;      // empty for an nkey user; a certificate identity with verify_and_map
   std::string password;  // plain, or a bcrypt hash ("$2a$", "$2b$", "$2y$")
   std::string nkey;      // public user nkey ("U…"): signs the INFO nonce instead
+  std::string account;   // empty = the global account
   bool has_permissions = false;
   Permissions permissions;
 };
@@ -54,6 +100,10 @@ struct Config {
   std::string password;
   std::vector<User> users;
   std::string no_auth_user;
+  // Accounts besides "$G"; the system account is made if not among them
+  // (empty: none).
+  std::vector<AccountConfig> accounts;
+  std::string system_account = "$SYS";
 
   // TLS on the client port: set when nats.conf has a `tls` block (built
   // and checked before the config is handed over, so a reload with a bad

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -30,6 +31,12 @@ uint32_t FastRand() {
   return t_rand = x;
 }
 
+AccountConfig NamedAccount(std::string name) {
+  AccountConfig ac;
+  ac.name = std::move(name);
+  return ac;
+}
+
 std::string NewServerId() {
   // nkey-style: 'N' + 55 base32 characters.
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -45,6 +52,49 @@ std::string NewServerId() {
 Server::Server(Config cfg) : id_(NewServerId()) {
   if (cfg.server_name.empty()) cfg.server_name = id_;
   cfg_ = std::make_shared<const Config>(std::move(cfg));
+  // "$G" always exists (the home of clients no account claims), the system
+  // account when one is named, and every configured account.
+  auto add = [this](AccountConfig ac) {
+    std::string name = ac.name;
+    if (!accounts_.count(name)) accounts_.emplace(name, std::make_shared<Account>(std::move(ac)));
+  };
+  for (const auto& ac : cfg_->accounts) add(ac);
+  add(NamedAccount(std::string(kGlobalAccount)));
+  if (!cfg_->system_account.empty()) add(NamedAccount(cfg_->system_account));
+  global_ = accounts_.at(std::string(kGlobalAccount)).get();
+  // Imports were checked against the exports when the config was loaded;
+  // one that fails here is logged and left out rather than half-wired.
+  for (const auto& [name, acc] : accounts_) {
+    for (const auto& imp : acc->config().stream_imports) {
+      Account* exp = LookupAccount(imp.account);
+      if (!exp || !FindStreamExport(exp->config(), name, imp.subject)) {
+        log::Error("Account {}: stream import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
+        continue;
+      }
+      acc->AddStreamImport(exp, imp);
+    }
+    for (const auto& imp : acc->config().service_imports) {
+      Account* exp = LookupAccount(imp.account);
+      const ServiceExport* se = exp ? FindServiceExport(exp->config(), name, imp.subject) : nullptr;
+      if (!se) {
+        log::Error("Account {}: service import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
+        continue;
+      }
+      acc->AddServiceImport(exp, imp, *se);
+    }
+  }
+}
+
+Account* Server::LookupAccount(std::string_view name) const {
+  auto it = accounts_.find(std::string(name));
+  return it == accounts_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Account*> Server::Accounts() const {
+  std::vector<Account*> out;
+  for (const auto& [name, acc] : accounts_) out.push_back(acc.get());
+  std::sort(out.begin(), out.end(), [](Account* a, Account* b) { return a->name() < b->name(); });
+  return out;
 }
 
 Server::~Server() { Shutdown(); }
@@ -258,43 +308,26 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view subject
   return n;
 }
 
-SubPtr Server::SubscribeInternal(std::string_view subject, InternalHandler handler) {
-  auto sub = std::make_shared<Subscription>();
-  sub->subject = subject;
-  sub->handler = std::move(handler);
-  sublist_.Insert(sub);
-  return sub;
-}
-
-void Server::UnsubscribeInternal(const SubPtr& sub) {
-  sub->closed = true;
-  sublist_.Remove(sub);
-}
-
-size_t Server::PublishInternal(std::string_view subject, std::string_view reply,
-                               std::string_view hdr, std::string_view data) {
-  return PublishInternalAs(subject, subject, reply, hdr, data);
-}
-
-size_t Server::PublishInternalAs(std::string_view route_to, std::string_view subject,
-                                 std::string_view reply, std::string_view hdr,
-                                 std::string_view data) {
-  MatchPtr r = sublist_.Match(route_to);
-  size_t n = 0;
-  if (!r->empty()) {
-    if (hdr.empty()) {
-      n = Route(nullptr, *r, subject, reply, 0, data);
-    } else {
-      std::string payload;
-      payload.reserve(hdr.size() + data.size());
-      payload.append(hdr);
-      payload.append(data);
-      n = Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
-    }
+size_t Server::RouteInternal(Sublist& sublist, std::string_view route_to, std::string_view subject,
+                             std::string_view reply, std::string_view hdr, std::string_view data) {
+  MatchPtr r = sublist.Match(route_to);
+  if (r->empty()) return 0;
+  if (hdr.empty()) return Route(nullptr, *r, subject, reply, 0, data);
+  // Header and body are usually adjacent views of one message already.
+  if (hdr.data() + hdr.size() == data.data()) {
+    return Route(nullptr, *r, subject, reply, uint32_t(hdr.size()),
+                 std::string_view(hdr.data(), hdr.size() + data.size()));
   }
+  std::string payload;
+  payload.reserve(hdr.size() + data.size());
+  payload.append(hdr);
+  payload.append(data);
+  return Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
+}
+
+void Server::FlushIfUnbatched() {
   // Off the I/O threads nothing else would flush this output.
   if (t_ctx == nullptr && t_batch_depth == 0) FlushDirty();
-  return n;
 }
 
 Server::OutputBatch::OutputBatch() { ++t_batch_depth; }

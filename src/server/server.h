@@ -1,6 +1,7 @@
 #pragma once
-// The core NATS server: accepts clients, routes messages, and offers
-// internal subscriptions to the layers above (JetStream).
+// The core NATS server: accepts clients, authenticates them into accounts
+// (account.h), routes messages within each account, and offers internal
+// subscriptions to the layers above (JetStream).
 //
 // Threads: `io_threads` event loops, each owning the connections it accepted
 // for their lifetime. A publish is routed on the publisher's thread; output
@@ -19,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/account.h"
 #include "server/config.h"
 #include "server/sublist.h"
 
@@ -55,19 +57,18 @@ class Server {
   // (authorization and limits for new connections).
   void Reload(const Config& cfg);
 
-  // -- for layers above (JetStream) --------------------------------------
-  // Adds a subscription whose handler runs on the publishing thread.
-  SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler);
-  void UnsubscribeInternal(const SubPtr& sub);
-  // Runs `fn` on the subscribing client's thread after each client
-  // subscription is added, so JetStream starts a push consumer as soon as its
-  // deliver subject has a subscriber. Set before Start().
-  void SetSubscribeObserver(std::function<void(std::string_view subject)> fn) {
-    on_subscribe_ = std::move(fn);
-  }
-  // Within the scope of an OutputBatch on a non-I/O thread, PublishInternal
-  // defers flushing to the end of the outermost batch: one wake-up per
-  // connection per batch instead of one per message.
+  // -- accounts ------------------------------------------------------------
+  // The global account "$G" (everyone's without an `accounts` block).
+  Account& global_account() { return *global_; }
+  // An account by name, or null. Accounts are made from the config at
+  // construction and live as long as the server.
+  Account* LookupAccount(std::string_view name) const;
+  std::vector<Account*> Accounts() const;
+
+  // -- for layers above (JetStream, imports) ---------------------------------
+  // Within the scope of an OutputBatch on a non-I/O thread, internal
+  // publishes defer flushing to the end of the outermost batch: one wake-up
+  // per connection per batch instead of one per message.
   class OutputBatch {
    public:
     OutputBatch();
@@ -75,24 +76,19 @@ class Server {
     OutputBatch(const OutputBatch&) = delete;
     OutputBatch& operator=(const OutputBatch&) = delete;
   };
-  // Publishes as the server; callable from any thread. Returns the number
-  // of subscriptions it was delivered to.
-  size_t PublishInternal(std::string_view subject, std::string_view reply, std::string_view hdr,
-                         std::string_view data);
-  // Like PublishInternal, but routed to the subscribers of `route_to` while
-  // the message shows `subject` (JetStream delivers stored messages to a
-  // consumer's inbox under their original subject).
-  size_t PublishInternalAs(std::string_view route_to, std::string_view subject,
-                           std::string_view reply, std::string_view hdr, std::string_view data);
+  // Routes a message published by the server to the subscribers of
+  // `route_to` in `sublist`, showing it as `subject`. Output is flushed by
+  // the caller's batch (FlushIfUnbatched). Returns deliveries.
+  static size_t RouteInternal(Sublist& sublist, std::string_view route_to, std::string_view subject,
+                              std::string_view reply, std::string_view hdr, std::string_view data);
+  // Flushes pending output unless an I/O thread's read batch or an
+  // OutputBatch will.
+  static void FlushIfUnbatched();
 
   // -- for Client ------------------------------------------------------------
   const std::string& id() const { return id_; }
-  void NotifySubscribed(std::string_view subject) {
-    if (on_subscribe_) on_subscribe_(subject);
-  }
   int bound_port() const { return bound_port_; }
   std::shared_ptr<const Config> config() const;
-  Sublist& sublist() { return sublist_; }
   ServerStats& stats() { return stats_; }
   // -- for the monitor (any thread) ------------------------------------------
   // The open client connections, ordered by nothing.
@@ -108,7 +104,7 @@ class Server {
   std::string InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce = {}) const;
   // Routes a message from `src` (may be null) to the subscriptions in
   // `matches` (from sublist().Match(subject)). Returns deliveries.
-  size_t Route(Client* src, const MatchResult& matches, std::string_view subject,
+  static size_t Route(Client* src, const MatchResult& matches, std::string_view subject,
                std::string_view reply, uint32_t hdr_len, std::string_view payload);
   void RemoveClient(uint64_t cid);
   // Flushes every connection that got output during the current batch.
@@ -128,7 +124,8 @@ class Server {
   const std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
   std::shared_ptr<const Config> cfg_;
   mutable std::mutex cfg_mu_;
-  Sublist sublist_;
+  std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;  // fixed after construction
+  Account* global_ = nullptr;
   ServerStats stats_;
 
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
@@ -146,7 +143,6 @@ class Server {
   std::condition_variable done_cv_;
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
-  std::function<void(std::string_view)> on_subscribe_;
 };
 
 }  // namespace fjord::server

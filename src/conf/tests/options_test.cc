@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "fjord_version.h"
 
 namespace fjord::conf {
@@ -365,13 +367,88 @@ TEST(Options, UserErrors) {
 }
 
 TEST(Options, NotSupported) {
-  EXPECT_EQ(FailText("accounts { A { users: [{user: a, password: b}] } }\n"),
-            "f.conf:1:1: \"accounts\" is not supported by Fjord");
+  EXPECT_EQ(FailText("leafnodes { port: 7422 }\n"), "f.conf:1:1: \"leafnodes\" is not supported by Fjord");
   ServerOptions o = LoadText("prof_port: 6060\n");
   ASSERT_EQ(o.warnings.size(), 1u);
   EXPECT_NE(o.warnings[0].find(":1:1: \"prof_port\" is not supported by Fjord and is ignored"),
             std::string::npos)
       << o.warnings[0];
+}
+
+TEST(Options, Accounts) {
+  ServerOptions o = LoadText(R"(
+accounts {
+  A: { users: [{user: a, password: a}, {user: a2, password: a2, permissions: {publish: "x"}}],
+       default_permissions: {subscribe: {deny: "secret.>"}},
+       jetstream: {max_mem: 1MB, max_file: 2G, max_streams: 3, max_consumers: 4},
+       exports: [{stream: "events.>"}, {service: "svc.>", response_type: stream, response_threshold: "5s", accounts: [B]}],
+       limits: {max_connections: 10, max_subscriptions: 20, max_payload: 1024} }
+  B: { users: [{user: b, password: b}], jetstream: enabled,
+       imports: [{stream: {account: A, subject: "events.>"}, prefix: "a"},
+                 {service: {account: A, subject: "svc.x"}, to: "asvc"}] }
+}
+authorization { users: [{user: g, password: g}, {user: c, password: c, account: B}] }
+no_auth_user: b
+)");
+  ASSERT_EQ(o.accounts.size(), 2u);
+  const AccountOptions& a = o.accounts[0];
+  EXPECT_EQ(a.name, "A");
+  EXPECT_TRUE(a.jetstream.enabled);
+  EXPECT_EQ(a.jetstream.max_memory, 1 << 20);
+  EXPECT_EQ(a.jetstream.max_store, 2000000000);
+  EXPECT_EQ(a.jetstream.max_streams, 3);
+  EXPECT_EQ(a.jetstream.max_consumers, 4);
+  ASSERT_EQ(a.exports.size(), 2u);
+  EXPECT_FALSE(a.exports[0].service);
+  EXPECT_TRUE(a.exports[1].service);
+  EXPECT_EQ(a.exports[1].response_type, "stream");
+  EXPECT_EQ(a.exports[1].response_threshold, std::chrono::seconds(5));
+  EXPECT_EQ(a.exports[1].accounts, std::vector<std::string>{"B"});
+  EXPECT_EQ(a.max_connections, 10);
+  EXPECT_EQ(a.max_subscriptions, 20);
+  EXPECT_EQ(a.max_payload, 1024);
+  const AccountOptions& b = o.accounts[1];
+  EXPECT_TRUE(b.jetstream.enabled);
+  EXPECT_EQ(b.jetstream.max_streams, -1);
+  ASSERT_EQ(b.imports.size(), 2u);
+  EXPECT_EQ(b.imports[0].prefix, "a");
+  EXPECT_TRUE(b.imports[1].service);
+  EXPECT_EQ(b.imports[1].to, "asvc");
+  std::map<std::string, const User*> users;
+  for (const auto& u : o.auth.users) users[u.username] = &u;
+  ASSERT_EQ(users.size(), 5u);
+  EXPECT_EQ(users["a"]->account, "A");
+  // The account's default permissions fill in for users without their own.
+  ASSERT_TRUE(users["a"]->permissions && users["a"]->permissions->subscribe);
+  EXPECT_EQ(users["a"]->permissions->subscribe->deny, std::vector<std::string>{"secret.>"});
+  EXPECT_FALSE(users["a2"]->permissions->subscribe);
+  EXPECT_EQ(users["g"]->account, "");
+  EXPECT_EQ(users["c"]->account, "B");
+}
+
+TEST(Options, AccountErrors) {
+  EXPECT_EQ(FailText("accounts { $G: {} }\n"), "f.conf:1:12: \"$G\" is a Reserved Account");
+  EXPECT_EQ(FailText("accounts { A: { users: [{user: a, password: a}] }, B: { users: [{user: a, password: b}] } }\n"),
+            "Duplicate user \"a\" detected");
+  EXPECT_EQ(FailText("accounts { A: { imports: [{stream: {account: Z, subject: x}}] } }\n"),
+            "\"Z\" account not defined for stream import");
+  EXPECT_EQ(FailText("accounts { A: {}, B: { imports: [{stream: {account: A, subject: x}}] } }\n"),
+            "Error adding stream import \"x\": stream import not authorized");
+  EXPECT_EQ(FailText("accounts { A: { exports: [{service: \"s.>\", accounts: [C]}] }, C: {}, "
+                     "B: { imports: [{service: {account: A, subject: s.x}}] } }\n"),
+            "Error adding service import \"s.x\": service import not authorized");
+  EXPECT_EQ(FailText("accounts { A: { exports: [{stream: x, response_type: singleton}] } }\n"),
+            "f.conf:1:27: Detected response directive on non-service");
+  EXPECT_EQ(FailText("accounts { A: { exports: [{service: x, response_type: bulk}] } }\n"),
+            "f.conf:1:40: Unknown response type: \"bulk\"");
+  EXPECT_EQ(FailText("accounts { A: { exports: [{stream: x}] }, B: { imports: [{stream: {account: A, subject: x}, "
+                     "prefix: p, to: q}] } }\n"),
+            "f.conf:1:58: Stream import can not have a 'prefix' and a 'to' property");
+  EXPECT_EQ(FailText("accounts { A: { jetstream: maybe } }\n"),
+            "f.conf:1:17: Expected 'enabled' or 'disabled' for string value, got 'maybe'");
+  EXPECT_EQ(FailText("authorization { users: [{user: a, password: a, account: Q}] }\n"),
+            "user \"a\": account \"Q\" is not defined");
+  EXPECT_EQ(FailText("accounts { A: { bogus: 1 } }\n"), "f.conf:1:17: unknown field \"bogus\"");
 }
 
 TEST(Options, MaxPayloadAboveMaxPending) {

@@ -33,12 +33,12 @@ class ConsumerTest : public ::testing::Test {
     ApiError err;
     stream_ = Stream::Open(&js_, cfg, NowNs(), false, &err);
     ASSERT_TRUE(stream_) << err.description;
-    sub_ = srv_.SubscribeInternal("inbox.>", [this](const server::InternalMsg& m) {
+    sub_ = srv_.global_account().SubscribeInternal("inbox.>", [this](const server::InternalMsg& m) {
       got_.push_back({std::string(m.subject), std::string(m.reply), std::string(m.hdr), std::string(m.data)});
     });
   }
   void TearDown() override {
-    srv_.UnsubscribeInternal(sub_);
+    srv_.global_account().UnsubscribeInternal(sub_);
     for (auto& [name, c] : stream_->consumers()) c->Close();
     stream_->consumers().clear();
   }
@@ -67,7 +67,7 @@ class ConsumerTest : public ::testing::Test {
   std::vector<Delivery> Take() { return std::exchange(got_, {}); }
 
   server::Server srv_{server::Config{}};
-  JetStream js_{&srv_, Options{}};
+  JetStream js_{&srv_, &srv_.global_account(), Options{}};
   std::shared_ptr<Stream> stream_;
   server::SubPtr sub_;
   std::vector<Delivery> got_;

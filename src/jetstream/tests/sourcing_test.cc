@@ -50,7 +50,7 @@ class SourcingTest : public ::testing::Test {
   static void Durable(const std::shared_ptr<Stream>& s) { s->NoteDurable(s->store().State().last_seq); }
 
   server::Server srv_{server::Config{}};
-  JetStream js_{&srv_, Options{}};
+  JetStream js_{&srv_, &srv_.global_account(), Options{}};
 };
 
 TEST_F(SourcingTest, ParsesSourceHeader) {

@@ -81,7 +81,7 @@ class MonitorTest : public ::testing::Test {
     Options o;
     o.host = "127.0.0.1";
     o.port = -1;
-    mon_ = std::make_unique<Monitor>(srv_.get(), nullptr, o);
+    mon_ = std::make_unique<Monitor>(srv_.get(), std::vector<jetstream::JetStream*>{}, o);
     ASSERT_EQ(mon_->Listen(), "");
     mon_->Serve();
   }
@@ -225,7 +225,7 @@ TEST_F(MonitorTest, PortInUseIsAnError) {
   Options o;
   o.host = "127.0.0.1";
   o.port = mon_->bound_port();
-  Monitor second(srv_.get(), nullptr, o);
+  Monitor second(srv_.get(), std::vector<jetstream::JetStream*>{}, o);
   std::string err = second.Listen();
   EXPECT_NE(err.find("monitor port"), std::string::npos) << err;
 }
@@ -235,7 +235,7 @@ TEST_F(MonitorTest, BasePathPrefixesEveryEndpoint) {
   o.host = "127.0.0.1";
   o.port = -1;
   o.base_path = "nats/";
-  Monitor m(srv_.get(), nullptr, o);
+  Monitor m(srv_.get(), std::vector<jetstream::JetStream*>{}, o);
   EXPECT_EQ(m.Handle("/nats/healthz").status, 200);
   EXPECT_EQ(m.Handle("/healthz").status, 404);
 }

@@ -157,16 +157,16 @@ TEST_F(ServerTest, TokenAuth) {
 TEST_F(ServerTest, InternalSubscriptionAndPublish) {
   Start();
   std::atomic<int> got{0};
-  auto sub = server_->SubscribeInternal("svc.>", [&](const InternalMsg& m) {
+  auto sub = server_->global_account().SubscribeInternal("svc.>", [&](const InternalMsg& m) {
     if (m.data == "ping") got++;
   });
   Raw c(port());
   c.Send("CONNECT {\"verbose\":false}\r\nSUB out 1\r\nPUB svc.a 4\r\nping\r\nPING\r\n");
   ASSERT_TRUE(c.Expect("PONG\r\n"));
   EXPECT_EQ(got.load(), 1);
-  server_->PublishInternal("out", "", "", "pong");
+  server_->global_account().PublishInternal("out", "", "", "pong");
   ASSERT_TRUE(c.Expect("MSG out 1 4\r\npong\r\n"));
-  server_->UnsubscribeInternal(sub);
+  server_->global_account().UnsubscribeInternal(sub);
 }
 
 }  // namespace
