@@ -166,12 +166,12 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (workqueue) {
     if (auto e = CheckWorkQueue(stream, name, c)) return e;
   }
-  if (!existing && stream.config().max_consumers > 0 &&
-      int64_t(stream.consumers().size()) >= stream.config().max_consumers)
-    return MakeError(Err::MaximumConsumersLimit);
-  // The account's limit, across its streams.
-  if (int64_t limit = stream.js()->options().max_consumers;
-      !existing && limit >= 0 && int64_t(stream.js()->ConsumerCount()) >= limit)
+  // The stream's max_consumers, or the account's when that is tighter: as
+  // in nats-server, the account limit counts each stream's consumers.
+  int64_t maxc = stream.config().max_consumers;
+  int64_t acc_limit = stream.js()->options().max_consumers;
+  if (maxc <= 0 || (acc_limit > 0 && acc_limit < maxc)) maxc = acc_limit;
+  if (!existing && maxc > 0 && int64_t(stream.consumers().size()) >= maxc)
     return MakeError(Err::MaximumConsumersLimit);
   return std::nullopt;
 }

@@ -33,7 +33,7 @@ struct Options {
   int64_t max_memory = -1; // bytes for memory streams; -1 = unlimited
   int64_t max_store = -1;  // bytes for file streams; -1 = unlimited
   int64_t max_streams = -1;    // -1 = unlimited
-  int64_t max_consumers = -1;  // across the account's streams; -1 = unlimited
+  int64_t max_consumers = -1;  // per stream, as nats-server counts it; -1 = unlimited
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;

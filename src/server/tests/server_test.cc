@@ -6,6 +6,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <string>
+#include <utility>
 
 namespace fjord::server {
 namespace {
@@ -32,6 +33,7 @@ class Raw {
       if (ec) return buf_.find(want) != std::string::npos;
       buf_.append(tmp, n);
     }
+    consumed_ = buf_.substr(0, buf_.find(want));
     buf_.erase(0, buf_.find(want) + want.size());
     return true;
   }
@@ -52,11 +54,17 @@ class Raw {
     return false;
   }
   std::string& buf() { return buf_; }
+  // Like Expect, returning what came before `want`.
+  std::string Until(const std::string& want) {
+    if (!Expect(want)) return "<timeout>";
+    return std::exchange(consumed_, {});
+  }
 
  private:
   asio::io_context ctx_;
   tcp::socket sock_;
   std::string buf_;
+  std::string consumed_;
 };
 
 class ServerTest : public ::testing::Test {
@@ -167,6 +175,114 @@ TEST_F(ServerTest, InternalSubscriptionAndPublish) {
   server_->global_account().PublishInternal("out", "", "", "pong");
   ASSERT_TRUE(c.Expect("MSG out 1 4\r\npong\r\n"));
   server_->global_account().UnsubscribeInternal(sub);
+}
+
+// Two accounts, A exporting to B; users a and b.
+Config TwoAccounts(std::vector<StreamExport> streams, std::vector<ServiceExport> services,
+                   std::vector<StreamImport> stream_imports, std::vector<ServiceImport> service_imports) {
+  Config cfg;
+  AccountConfig a, b;
+  a.name = "A";
+  a.stream_exports = std::move(streams);
+  a.service_exports = std::move(services);
+  b.name = "B";
+  b.stream_imports = std::move(stream_imports);
+  b.service_imports = std::move(service_imports);
+  cfg.accounts = {a, b};
+  User ua, ub;
+  ua.name = ua.password = "a";
+  ua.account = "A";
+  ub.name = ub.password = "b";
+  ub.account = "B";
+  cfg.users = {ua, ub};
+  return cfg;
+}
+
+void Login(Raw& c, const char* user) {
+  c.Send(std::string("CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"") + user + "\",\"pass\":\"" + user +
+         "\"}\r\nPING\r\n");
+  ASSERT_TRUE(c.Expect("PONG\r\n"));
+}
+
+TEST_F(ServerTest, AccountsIsolateSubjects) {
+  Start(TwoAccounts({}, {}, {}, {}));
+  Raw a(port()), b(port());
+  Login(a, "a");
+  Login(b, "b");
+  a.Send("SUB x 1\r\nPING\r\n");
+  ASSERT_TRUE(a.Expect("PONG\r\n"));
+  b.Send("SUB x 1\r\nPUB x 2\r\nhi\r\nPING\r\n");
+  ASSERT_TRUE(b.Expect("MSG x 1 2\r\nhi\r\nPONG\r\n"));
+  a.Send("PING\r\n");
+  ASSERT_TRUE(a.Expect("PONG\r\n"));
+  EXPECT_EQ(a.buf().find("MSG"), std::string::npos) << a.buf();
+  EXPECT_EQ(server_->LookupAccount("A")->subscriptions.load(), 1);
+  EXPECT_EQ(server_->LookupAccount("B")->connections.load(), 1);
+}
+
+TEST_F(ServerTest, StreamImportWithPrefix) {
+  Start(TwoAccounts({{"ev.>", {}}}, {}, {{"A", "ev.>", "a", ""}}, {}));
+  Raw a(port()), b(port());
+  Login(a, "a");
+  Login(b, "b");
+  b.Send("SUB a.ev.> 1\r\nPING\r\n");
+  ASSERT_TRUE(b.Expect("PONG\r\n"));
+  a.Send("PUB ev.one r.1 3\r\none\r\nPING\r\n");
+  ASSERT_TRUE(a.Expect("PONG\r\n"));
+  ASSERT_TRUE(b.Expect("MSG a.ev.one 1 r.1 3\r\none\r\n"));
+}
+
+TEST_F(ServerTest, ServiceImportRoutesOneResponseForASingleton) {
+  ServiceExport svc;
+  svc.subject = "svc";
+  Start(TwoAccounts({}, {svc}, {}, {{"A", "svc", "asvc"}}));
+  Raw a(port()), b(port());
+  Login(a, "a");
+  Login(b, "b");
+  a.Send("SUB svc 1\r\nPING\r\n");
+  ASSERT_TRUE(a.Expect("PONG\r\n"));
+  b.Send("SUB inbox 7\r\nPUB asvc inbox 1\r\n?\r\nPING\r\n");
+  ASSERT_TRUE(b.Expect("PONG\r\n"));
+  // The service sees its own subject, a reply subject of its account and
+  // which account asked.
+  ASSERT_TRUE(a.Expect("HMSG svc 1 "));
+  std::string reply = a.Until(" ");
+  ASSERT_EQ(reply.rfind("_R_.", 0), 0u) << reply;
+  ASSERT_TRUE(a.Expect("Nats-Request-Info: {\"acc\":\"B\"}\r\n\r\n?\r\n"));
+  // Two answers: a singleton's route carries the first only.
+  a.Send("PUB " + reply + " 3\r\none\r\nPUB " + reply + " 3\r\ntwo\r\nPING\r\n");
+  ASSERT_TRUE(a.Expect("PONG\r\n"));
+  ASSERT_TRUE(b.Expect("MSG inbox 7 3\r\none\r\n"));
+  b.Send("PING\r\n");
+  ASSERT_TRUE(b.Expect("PONG\r\n"));
+  EXPECT_EQ(b.buf().find("two"), std::string::npos) << b.buf();
+}
+
+TEST_F(ServerTest, ImportLoopsAreBounded) {
+  // A and B import each other's "loop" subject: a message would bounce
+  // forever; it crosses a bounded number of imports and the server goes on.
+  Config cfg;
+  AccountConfig a, b;
+  a.name = "A";
+  b.name = "B";
+  a.stream_exports = {{"loop", {}}};
+  b.stream_exports = {{"loop", {}}};
+  a.stream_imports = {{"B", "loop", "", ""}};
+  b.stream_imports = {{"A", "loop", "", ""}};
+  cfg.accounts = {a, b};
+  User ua;
+  ua.name = ua.password = "a";
+  ua.account = "A";
+  cfg.users = {ua};
+  Start(cfg);
+  Raw c(port());
+  Login(c, "a");
+  c.Send("SUB loop 1\r\nPUB loop 1\r\nx\r\nPING\r\n");
+  std::string got = c.Until("PONG\r\n");
+  size_t n = 0;
+  for (size_t pos = 0; (pos = got.find("MSG loop 1 1", pos)) != std::string::npos; ++pos) ++n;
+  EXPECT_GE(n, 1u);
+  EXPECT_LE(n, 8u);
 }
 
 }  // namespace
