@@ -131,6 +131,9 @@ std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const 
     return out;
   }
   // An account limit narrows the server's; it never widens it.
+  auto shared = std::make_shared<jetstream::ServerUsage>();
+  shared->max_memory = base.max_memory;
+  shared->max_store = base.max_store;
   auto narrow = [](int64_t server_limit, int64_t account_limit) {
     if (account_limit < 0) return server_limit;
     return server_limit < 0 ? account_limit : std::min(server_limit, account_limit);
@@ -142,6 +145,7 @@ std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const 
     j.max_store = narrow(base.max_store, a.jetstream.max_store);
     j.max_streams = a.jetstream.max_streams;
     j.max_consumers = a.jetstream.max_consumers;
+    j.server_usage = shared;
     out.emplace_back(a.name, j);
   }
   return out;

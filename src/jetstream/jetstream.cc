@@ -273,6 +273,7 @@ void JetStream::Drain() {
       Drain();
     });
   }
+  ReportUsage();
   size_t done = 0;
   for (const auto& m : batch) done += m.cost;
   batch.clear();
@@ -351,6 +352,7 @@ void JetStream::Tick() {
   PumpSources(this, kSourcingBudget);
   // Ticks may deliver or remove messages: make those durable like a batch.
   if (!after_sync_.empty()) Drain();
+  ReportUsage();  // max_age and purges shrink usage without a batch
   timer_.expires_after(kTick);
   timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) Tick();
@@ -408,6 +410,30 @@ uint64_t JetStream::StoreUsed() const {
   for (const auto& [name, s] : streams_)
     if (s->config().storage == Storage::kFile) n += s->store().State().bytes;
   return n;
+}
+
+bool JetStream::ServerLimitExceeded(Storage storage, uint64_t bytes) const {
+  const auto& u = opts_.server_usage;
+  if (!u) return false;
+  if (storage == Storage::kFile && u->max_store > 0) {
+    int64_t others = u->store.load(std::memory_order_relaxed) - reported_store_;
+    return uint64_t(std::max<int64_t>(others, 0)) + StoreUsed() + bytes > uint64_t(u->max_store);
+  }
+  if (storage == Storage::kMemory && u->max_memory > 0) {
+    int64_t others = u->memory.load(std::memory_order_relaxed) - reported_memory_;
+    return uint64_t(std::max<int64_t>(others, 0)) + MemoryUsed() + bytes > uint64_t(u->max_memory);
+  }
+  return false;
+}
+
+void JetStream::ReportUsage() {
+  const auto& u = opts_.server_usage;
+  if (!u || (u->max_memory <= 0 && u->max_store <= 0)) return;
+  int64_t mem = int64_t(MemoryUsed()), store = int64_t(StoreUsed());
+  u->memory.fetch_add(mem - reported_memory_, std::memory_order_relaxed);
+  u->store.fetch_add(store - reported_store_, std::memory_order_relaxed);
+  reported_memory_ = mem;
+  reported_store_ = store;
 }
 
 size_t JetStream::ConsumerCount() const {

@@ -28,12 +28,26 @@ namespace fjord::jetstream {
 class Stream;
 class Consumer;
 
+// What the accounts' JetStreams store together, held against the server's
+// max_mem_store / max_file_store (each account's own limit is separate).
+// Each JetStream adds its changes after every batch, so a check sees the
+// other accounts' usage as of their last batch.
+struct ServerUsage {
+  int64_t max_memory = -1;
+  int64_t max_store = -1;
+  std::atomic<int64_t> memory{0};
+  std::atomic<int64_t> store{0};
+};
+
 struct Options {
   std::string store_dir;   // root; streams live in <store_dir>/jetstream/<account>/streams
   int64_t max_memory = -1; // bytes for memory streams; -1 = unlimited
   int64_t max_store = -1;  // bytes for file streams; -1 = unlimited
   int64_t max_streams = -1;    // -1 = unlimited
   int64_t max_consumers = -1;  // per stream, as nats-server counts it; -1 = unlimited
+  // Shared by the JetStreams of several accounts; null with one account
+  // (whose max_memory/max_store then are the server's).
+  std::shared_ptr<ServerUsage> server_usage;
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;
@@ -133,6 +147,9 @@ class JetStream {
   std::string StreamDir(const std::string& name) const;
   // Usage across all streams, for account info and limits.
   uint64_t MemoryUsed() const;
+  // Whether `bytes` more of `storage` would pass the server's limit shared
+  // with other accounts.
+  bool ServerLimitExceeded(Storage storage, uint64_t bytes) const;
   uint64_t StoreUsed() const;
   size_t ConsumerCount() const;
 
@@ -175,6 +192,9 @@ class JetStream {
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
   void FlushConsumers();
+  // Adds this account's usage change to opts_.server_usage.
+  void ReportUsage();
+  int64_t reported_memory_ = 0, reported_store_ = 0;
   // A stream became durable further: let mirrors and sources copy on (a
   // Drain soon, once however many streams advance).
   void WakeSourcing();

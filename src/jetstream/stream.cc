@@ -227,6 +227,9 @@ void Stream::ProcessPublish(Inbound& m) {
   if (cfg_.storage == Storage::kMemory && o.max_memory > 0 &&
       js_->MemoryUsed() + uint64_t(size) > uint64_t(o.max_memory))
     return fail(MakeError(Err::MemoryResourcesExceeded));
+  if (js_->ServerLimitExceeded(cfg_.storage, uint64_t(size)))
+    return fail(MakeError(cfg_.storage == Storage::kFile ? Err::StorageResourcesExceeded
+                                                         : Err::MemoryResourcesExceeded));
 
   uint64_t seq;
   if (cfg_.retention == Retention::kInterest && !AnyConsumerInterested(m.subject)) {

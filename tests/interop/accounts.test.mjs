@@ -269,3 +269,41 @@ describe("account config errors", () => {
       /"NOPE" account not defined for stream import/);
   }));
 });
+
+describe("the server's JetStream limits hold across accounts", () => {
+  test("two accounts share max_memory_store", logsOnFailure(async () => {
+    const srv = await startServer({
+      jetstream: false,
+      config: ({ storeDir }) => `jetstream { store_dir: "${storeDir}", max_mem: 4KB }
+accounts {
+  A: { users: [{user: a, password: a}], jetstream: enabled }
+  B: { users: [{user: b, password: b}], jetstream: enabled }
+}
+`,
+    });
+    const conns = [];
+    try {
+      for (const u of ["a", "b"]) conns.push(await connectTo(srv, { user: u, pass: u }));
+      const [a, b] = conns;
+      for (const nc of conns) {
+        await (await jetstreamManager(nc)).streams.add({ name: "MEM", subjects: ["mem.>"], storage: "memory" });
+      }
+      await jetstream(a).publish("mem.a", new Uint8Array(3000));
+      if (REFERENCE) {
+        // nats-server (2.9.10 and 2.15.1) lets accounts without their own
+        // limits store past the server's max_mem together: Fjord holds it.
+        await jetstream(b).publish("mem.b", new Uint8Array(2000));
+        return;
+      }
+      // The server's 4 KB are mostly used by A: B's publish does not fit.
+      await assert.rejects(jetstream(b).publish("mem.b", new Uint8Array(2000)), (e) => {
+        assert.match(String(e.message), /insufficient memory resources|resource limits exceeded/i);
+        return true;
+      });
+      await jetstream(b).publish("mem.b", new Uint8Array(100));
+    } finally {
+      for (const nc of conns) await nc.close().catch(() => {});
+      await srv.stop();
+    }
+  }));
+});
