@@ -11,6 +11,7 @@
 #include "conf/options.h"
 #include "fjord_version.h"
 #include "jetstream/jetstream.h"
+#include "system/system.h"
 #include "monitor/monitor.h"
 #include "server/server.h"
 #include "tls/tls.h"
@@ -243,15 +244,26 @@ int main(int argc, char** argv) {
   }
   // The monitor binds first, as nats-server's does: a bad monitor address
   // stops the server before it takes any client. It serves from
-  // mon->Serve() below, once clients can connect.
-  std::unique_ptr<monitor::Monitor> mon;
+  // mon->Serve() below, once clients can connect. It exists without a
+  // monitoring port too: the system account's requests are answered from it.
   const monitor::Options mon_opts = ToMonitorOptions(opts, tls_ctx);
-  if (opts.http_port != 0 || opts.https_port != 0) {
-    mon = std::make_unique<monitor::Monitor>(&srv, js_ptrs, mon_opts);
+  const bool monitoring = opts.http_port != 0 || opts.https_port != 0;
+  auto mon = std::make_unique<monitor::Monitor>(&srv, js_ptrs, mon_opts);
+  if (monitoring) {
     if (auto err = mon->Listen(); !err.empty()) {
       log::Fatal("{}", err);
       return 1;
     }
+  }
+  std::unique_ptr<system::System> sys;
+  if (server::Account* sys_acc = opts.no_system_account ? nullptr : srv.LookupAccount(opts.system_account)) {
+    system::Options so;
+    so.host = opts.host;
+    so.tags = opts.server_tags;
+    so.domain = opts.jetstream.domain;
+    so.jetstream = !js_ptrs.empty();
+    sys = std::make_unique<system::System>(&srv, sys_acc, mon.get(), so);
+    sys->Start();
   }
   for (auto& j : js) {
     if (auto err = j->Start(); !err.empty()) {
@@ -264,12 +276,12 @@ int main(int argc, char** argv) {
     for (auto& j : js) j->Shutdown();
     return 1;
   }
-  if (mon) mon->Serve();
+  if (monitoring) mon->Serve();
   std::string ports_file;
   if (!opts.ports_file_dir.empty()) {
     app::Ports ports;
     ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
-    if (mon) {
+    if (monitoring) {
       ports.monitoring =
           app::ListenUrls(mon_opts.tls ? "https" : "http", mon_opts.host, mon->bound_port());
     }
@@ -308,8 +320,8 @@ int main(int argc, char** argv) {
         // New connections handshake with the new context; open ones keep
         // the one they were accepted with.
         srv.Reload(ToServerConfig(opts, std::get<TlsContext>(next_tls)));
-        if (mon) mon->ReloadTls(std::get<TlsContext>(next_tls));
-        if (mon) mon->NoteConfigLoaded();
+        mon->ReloadTls(std::get<TlsContext>(next_tls));
+        mon->NoteConfigLoaded();
         log::Info("Reloaded server configuration");
       }
       signals.async_wait(on_signal);
@@ -346,7 +358,8 @@ int main(int argc, char** argv) {
   signals_ctx.run();
 
   log::Info("Initiating Shutdown...");
-  if (mon) mon->Shutdown();
+  if (sys) sys->Shutdown();
+  mon->Shutdown();
   srv.Shutdown();
   for (auto& j : js) j->Shutdown();
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());

@@ -463,8 +463,9 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
     if (path.empty()) path = "/";
   }
   // nats-server counts the endpoints it serves, whatever the outcome.
-  static const char* const kCounted[] = {"/", "/varz", "/connz", "/subsz", "/subscriptionsz",
-                                         "/jsz", "/healthz", "/metrics", "/console"};
+  static const char* const kCounted[] = {"/",        "/varz",     "/connz",   "/subsz",
+                                         "/subscriptionsz", "/jsz", "/healthz", "/metrics",
+                                         "/console", "/accountz", "/accstatz"};
   if (std::find_if(std::begin(kCounted), std::end(kCounted),
                    [&](const char* c) { return path == c; }) != std::end(kCounted)) {
     std::lock_guard lock(req_mu_);
@@ -489,6 +490,8 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
     if (path == "/jsz") return Jsz(query);
     if (path == "/healthz") return Healthz(query);
     if (path == "/metrics") return Metrics();
+    if (path == "/accountz") return Accountz(query);
+    if (path == "/accstatz") return Accstatz(query);
     if (path == "/console" || path == "/console/") {
       return {200, "text/html; charset=utf-8", kConsoleHtml};
     }
@@ -496,6 +499,131 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
     return {400, "text/plain; charset=utf-8", e.text};
   }
   return NotFound();
+}
+
+Json Monitor::Query(std::string_view path, const std::string& query) {
+  Response r;
+  try {
+    if (path == "/varz") r = Varz();
+    else if (path == "/connz") r = Connz(query);
+    else if (path == "/subsz") r = Subsz(query);
+    else if (path == "/jsz") r = Jsz(query);
+    else if (path == "/healthz") r = Healthz(query);
+    else if (path == "/accountz") r = Accountz(query);
+    else if (path == "/accstatz") r = Accstatz(query);
+    else throw std::invalid_argument("unknown endpoint " + std::string(path));
+  } catch (const BadRequest& e) {
+    throw std::invalid_argument(e.text);
+  }
+  auto j = Json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) throw std::invalid_argument(r.body);
+  return j;
+}
+
+Response Monitor::Accountz(const std::string& query) {
+  auto q = ParseQuery(query);
+  Json j;
+  j["server_id"] = srv_->id();
+  j["now"] = FormatTime(SysClock::now());
+  j["system_account"] = opts_.system_account;
+  std::string name = Get(q, "acc");
+  if (name.empty()) {
+    Json names = Json::array();
+    for (server::Account* a : srv_->Accounts()) names.push_back(a->name());
+    j["accounts"] = names;
+    return JsonResponse(j);
+  }
+  server::Account* acc = srv_->LookupAccount(name);
+  if (!acc) throw BadRequest{"Account " + name + " does not exist"};
+  const auto& cfg = acc->config();
+  Json d;
+  d["account_name"] = name;
+  d["update_time"] = FormatTime(srv_->start_time());
+  d["is_system"] = name == opts_.system_account;
+  d["expired"] = false;
+  d["complete"] = true;
+  bool js = false;
+  for (auto* j2 : js_) js = js || j2->account() == acc;
+  d["jetstream_enabled"] = js;
+  d["leafnode_connections"] = 0;
+  d["client_connections"] = acc->connections.load();
+  d["subscriptions"] = acc->sublist().Count();
+  Json exports = Json::array();
+  for (const auto& e : cfg.stream_exports) {
+    Json x = {{"subject", e.subject}, {"type", "stream"}};
+    if (!e.accounts.empty()) x["approved_accounts"] = e.accounts;
+    exports.push_back(x);
+  }
+  for (const auto& e : cfg.service_exports) {
+    Json x = {{"subject", e.subject}, {"type", "service"},
+              {"response_type", e.response == server::ResponseType::kSingleton ? "Singleton"
+                                : e.response == server::ResponseType::kStream  ? "Stream"
+                                                                               : "Chunked"}};
+    if (!e.accounts.empty()) x["approved_accounts"] = e.accounts;
+    exports.push_back(x);
+  }
+  if (!exports.empty()) d["exports"] = exports;
+  Json imports = Json::array();
+  for (const auto& i : cfg.stream_imports) {
+    std::string local = !i.prefix.empty() ? i.prefix + "." + i.subject : !i.to.empty() ? i.to : i.subject;
+    imports.push_back({{"subject", i.subject}, {"account", i.account}, {"local_subject", local},
+                       {"type", "stream"}, {"invalid", false}});
+  }
+  for (const auto& i : cfg.service_imports) {
+    imports.push_back({{"subject", i.subject}, {"account", i.account},
+                       {"local_subject", i.to.empty() ? i.subject : i.to}, {"type", "service"},
+                       {"invalid", false}});
+  }
+  if (!imports.empty()) d["imports"] = imports;
+  j["account_detail"] = d;
+  return JsonResponse(j);
+}
+
+Response Monitor::Accstatz(const std::string& query) {
+  auto q = ParseQuery(query);
+  bool include_unused = DecodeBool(q, "unused");
+  std::vector<std::string> only;
+  for (std::string list = Get(q, "accounts"); !list.empty();) {
+    size_t comma = list.find(',');
+    only.push_back(list.substr(0, comma));
+    list = comma == std::string::npos ? "" : list.substr(comma + 1);
+  }
+  struct Traffic {
+    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
+  };
+  std::map<server::Account*, Traffic> open;
+  for (auto& c : srv_->Clients()) {
+    auto s = c->GetStats(false);
+    Traffic& t = open[c->account()];
+    t.in_msgs += s.in_msgs;
+    t.in_bytes += s.in_bytes;
+    t.out_msgs += s.out_msgs;
+    t.out_bytes += s.out_bytes;
+  }
+  Json list = Json::array();
+  for (server::Account* a : srv_->Accounts()) {
+    if (!only.empty() && std::find(only.begin(), only.end(), a->name()) == only.end()) continue;
+    int64_t conns = a->connections.load();
+    if (conns == 0 && !include_unused && only.empty()) continue;
+    Traffic t = open[a];
+    Json e;
+    e["acc"] = a->name();
+    e["conns"] = conns;
+    e["leafnodes"] = 0;
+    e["total_conns"] = conns;
+    e["num_subscriptions"] = a->sublist().Count();
+    // Seen from the server, as nats-server counts them: what the account's
+    // clients received is what the server sent.
+    e["sent"] = {{"msgs", t.out_msgs + a->closed_out_msgs.load()}, {"bytes", t.out_bytes + a->closed_out_bytes.load()}};
+    e["received"] = {{"msgs", t.in_msgs + a->closed_in_msgs.load()}, {"bytes", t.in_bytes + a->closed_in_bytes.load()}};
+    e["slow_consumers"] = 0;
+    list.push_back(e);
+  }
+  Json j;
+  j["server_id"] = srv_->id();
+  j["now"] = FormatTime(SysClock::now());
+  j["account_statz"] = list;
+  return JsonResponse(j);
 }
 
 double Monitor::CpuPercent() {
@@ -533,6 +661,7 @@ Json Monitor::VarzJson() {
   j["go"] = fmt::format("fjord{}", kFjordVersion);  // as in INFO
   j["host"] = cfg->host;
   j["port"] = srv_->bound_port();
+  if (server::AuthRequired(*cfg)) j["auth_required"] = true;
   j["max_connections"] = cfg->max_connections;
   j["ping_interval"] = ns(cfg->ping_interval_ms);
   j["ping_max"] = cfg->ping_max;

@@ -1,6 +1,6 @@
 #pragma once
 // The HTTP monitoring endpoint (`-m` / `http_port`): /varz, /connz, /subsz,
-// /jsz, /healthz and the index page, with nats-server 2.9.10's paths, query
+// /jsz, /healthz, /accountz, /accstatz and the index page, with nats-server 2.9.10's paths, query
 // parameters and JSON field names, so that Kubernetes probes,
 // prometheus-nats-exporter and nats-surveyor work unchanged.
 //
@@ -88,6 +88,12 @@ class Monitor {
   // Serves one GET of `target` (path and query) with the request's
   // Authorization header value (empty if none). Any thread; public for tests.
   Response Handle(std::string_view target, std::string_view authorization = {});
+  // The JSON of one endpoint ("/varz", "/connz", "/subsz", "/jsz",
+  // "/healthz", "/accountz", "/accstatz") for `query`, as the system
+  // account's requests need it: no base path, authorization or request
+  // counting. Blocks up to a few seconds for JetStream; never call it on an
+  // I/O thread. Throws std::invalid_argument for a bad query.
+  nlohmann::ordered_json Query(std::string_view path, const std::string& query);
 
  private:
   class Conn;
@@ -101,6 +107,8 @@ class Monitor {
   // (for /varz, which tools scrape often).
   Response Jsz(const std::string& query, bool usage_only = false);
   Response Healthz(const std::string& query);
+  Response Accountz(const std::string& query);
+  Response Accstatz(const std::string& query);
   // Prometheus text format: the metrics prometheus-nats-exporter derives
   // from /varz, /subsz and /jsz, under its names, plus Fjord's counters
   // and latency histograms.

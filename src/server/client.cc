@@ -331,6 +331,10 @@ void Client::ProcessConnect(std::string_view json) {
       return;
     }
     perms_ = std::move(r.permissions);
+    {
+      std::lock_guard lock(info_mu_);
+      user_ = r.user;
+    }
     Account* acc = r.account.empty() ? &server_->global_account() : server_->LookupAccount(r.account);
     if (!acc) {
       log::Error("{} - cid:{} - account \"{}\" does not exist", ip_, cid_, r.account);
@@ -347,6 +351,28 @@ void Client::ProcessConnect(std::string_view json) {
   }
   connected_ = true;
   if (verbose_) Queue("+OK\r\n");
+  server_->NotifyConnection(Event(true, ""));
+}
+
+ConnectionEvent Client::Event(bool connect, const char* reason) {
+  auto s = GetStats(false);
+  ConnectionEvent ev;
+  ev.connect = connect;
+  ev.cid = cid_;
+  ev.ip = ip_;
+  ev.account = s.account;
+  ev.user = s.user;
+  ev.name = s.name;
+  ev.lang = s.lang;
+  ev.version = s.version;
+  ev.start = created_;
+  ev.stop = std::chrono::system_clock::now();
+  ev.reason = reason;
+  ev.in_msgs = s.in_msgs;
+  ev.in_bytes = s.in_bytes;
+  ev.out_msgs = s.out_msgs;
+  ev.out_bytes = s.out_bytes;
+  return ev;
 }
 
 void Client::ProcessPub(const proto::Command& cmd) {
@@ -683,6 +709,7 @@ Client::Stats Client::GetStats(bool with_subs) {
     s.name = name_;
     s.lang = lang_;
     s.version = version_;
+    s.user = user_;
   }
   s.account = account()->name();
   std::lock_guard lock(subs_mu_);
@@ -722,6 +749,7 @@ void Client::CloseNow(const char* reason) {
     Account* acc = account();
     acc->connections.fetch_sub(1);
     acc_counted_ = false;
+    if (connected_) server_->NotifyConnection(Event(false, reason));
   }
   {
     std::lock_guard lock(out_mu_);

@@ -17,6 +17,7 @@
 #include "server/account.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/events.h"
 #include "server/sublist.h"
 
 namespace fjord::server {
@@ -50,7 +51,7 @@ class Client : public std::enable_shared_from_this<Client> {
     uint64_t pending_bytes = 0;
     size_t num_subs = 0;
     std::string name, lang, version;  // from CONNECT
-    std::string account;
+    std::string account, user;
     std::vector<SubInfo> subs;              // only with `with_subs`
   };
   // Thread-safe: takes the connection's locks briefly.
@@ -170,6 +171,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // CONNECT's name, lang and version, for the monitor.
   std::mutex info_mu_;
   std::string name_, lang_, version_;  // guarded by info_mu_
+  std::string user_;                   // guarded by info_mu_: who authenticated
+  // The connection's event for the system account.
+  ConnectionEvent Event(bool connect, const char* reason);
   Clock::time_point next_ping_;
   int pings_out_ = 0;
 

@@ -203,6 +203,11 @@ void Server::RemoveClient(uint64_t cid) {
     // Folded under the same lock TrafficTotals() reads with, so a total
     // never counts a connection both as open and as closed.
     auto s = c->GetStats(false);
+    Account* acc = c->account();
+    acc->closed_in_msgs.fetch_add(s.in_msgs, std::memory_order_relaxed);
+    acc->closed_in_bytes.fetch_add(s.in_bytes, std::memory_order_relaxed);
+    acc->closed_out_msgs.fetch_add(s.out_msgs, std::memory_order_relaxed);
+    acc->closed_out_bytes.fetch_add(s.out_bytes, std::memory_order_relaxed);
     stats_.closed_in_msgs.fetch_add(s.in_msgs, std::memory_order_relaxed);
     stats_.closed_in_bytes.fetch_add(s.in_bytes, std::memory_order_relaxed);
     stats_.closed_out_msgs.fetch_add(s.out_msgs, std::memory_order_relaxed);

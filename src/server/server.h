@@ -22,6 +22,7 @@
 
 #include "server/account.h"
 #include "server/config.h"
+#include "server/events.h"
 #include "server/sublist.h"
 
 namespace fjord::server {
@@ -64,6 +65,13 @@ class Server {
   // construction and live as long as the server.
   Account* LookupAccount(std::string_view name) const;
   std::vector<Account*> Accounts() const;
+
+  // Called on the connection's I/O thread for every ConnectionEvent; must
+  // not block (hand the work to another thread). Set before Start().
+  void SetConnectionObserver(std::function<void(ConnectionEvent)> fn) { on_connection_ = std::move(fn); }
+  void NotifyConnection(ConnectionEvent ev) {
+    if (on_connection_) on_connection_(std::move(ev));
+  }
 
   // -- for layers above (JetStream, imports) ---------------------------------
   // Within the scope of an OutputBatch on a non-I/O thread, internal
@@ -143,6 +151,7 @@ class Server {
   std::condition_variable done_cv_;
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
+  std::function<void(ConnectionEvent)> on_connection_;
 };
 
 }  // namespace fjord::server
