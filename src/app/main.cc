@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 
 #include "app/ports_file.h"
 #include "base/log.h"
@@ -113,9 +114,41 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
     c.accounts.push_back(std::move(ac));
   }
   c.system_account = o.no_system_account ? "" : o.system_account;
+  if (o.operator_mode) {
+    auto op = std::make_shared<server::OperatorConfig>();
+    op->trusted_keys = o.operator_mode->trusted_keys;
+    op->resolver = o.operator_mode->full_resolver ? server::OperatorConfig::Resolver::kFull
+                                                  : server::OperatorConfig::Resolver::kMemory;
+    op->dir = o.operator_mode->dir;
+    op->allow_delete = o.operator_mode->allow_delete;
+    op->preload = o.operator_mode->preload;
+    c.operator_mode = std::move(op);
+  }
   c.jetstream = o.jetstream.enabled;
   c.jetstream_domain = o.jetstream.domain;
   return c;
+}
+
+// One account's JetStream options: its limits narrow the server's, never
+// widen them, and the server's hold for all accounts together.
+jetstream::Options AccountJetStreamOptions(const jetstream::Options& base, const server::AccountJetStream& a) {
+  static const auto shared = [&] {
+    auto u = std::make_shared<jetstream::ServerUsage>();
+    u->max_memory = base.max_memory;
+    u->max_store = base.max_store;
+    return u;
+  }();
+  auto narrow = [](int64_t server_limit, int64_t account_limit) {
+    if (account_limit < 0) return server_limit;
+    return server_limit < 0 ? account_limit : std::min(server_limit, account_limit);
+  };
+  jetstream::Options j = base;
+  j.max_memory = narrow(base.max_memory, a.max_memory);
+  j.max_store = narrow(base.max_store, a.max_store);
+  j.max_streams = a.max_streams;
+  j.max_consumers = a.max_consumers;
+  j.server_usage = shared;
+  return j;
 }
 
 // The accounts that get JetStream, with their limits: "$G" alone when no
@@ -124,7 +157,9 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
 std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const conf::ServerOptions& o,
                                                                            const jetstream::Options& base) {
   std::vector<std::pair<std::string, jetstream::Options>> out;
-  if (!o.jetstream.enabled) return out;
+  // In operator mode accounts come from JWTs as users connect: see
+  // the account observer in main().
+  if (!o.jetstream.enabled || o.operator_mode) return out;
   bool others = false;
   for (const auto& a : o.accounts) others = others || a.name != o.system_account;
   if (!others) {
@@ -132,22 +167,11 @@ std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const 
     return out;
   }
   // An account limit narrows the server's; it never widens it.
-  auto shared = std::make_shared<jetstream::ServerUsage>();
-  shared->max_memory = base.max_memory;
-  shared->max_store = base.max_store;
-  auto narrow = [](int64_t server_limit, int64_t account_limit) {
-    if (account_limit < 0) return server_limit;
-    return server_limit < 0 ? account_limit : std::min(server_limit, account_limit);
-  };
   for (const auto& a : o.accounts) {
     if (!a.jetstream.enabled) continue;
-    jetstream::Options j = base;
-    j.max_memory = narrow(base.max_memory, a.jetstream.max_memory);
-    j.max_store = narrow(base.max_store, a.jetstream.max_store);
-    j.max_streams = a.jetstream.max_streams;
-    j.max_consumers = a.jetstream.max_consumers;
-    j.server_usage = shared;
-    out.emplace_back(a.name, j);
+    server::AccountJetStream aj{true, a.jetstream.max_memory, a.jetstream.max_store, a.jetstream.max_streams,
+                                a.jetstream.max_consumers};
+    out.emplace_back(a.name, AccountJetStreamOptions(base, aj));
   }
   return out;
 }
@@ -226,6 +250,10 @@ int main(int argc, char** argv) {
   }
   TlsContext tls_ctx = std::get<TlsContext>(built);
   server::Server srv(ToServerConfig(opts, tls_ctx));
+  if (auto err = srv.LoadOperator(); !err.empty()) {
+    log::Fatal("Operator mode: {}", err);
+    return 1;
+  }
   // One JetStream per account that has it; the other accounts' API
   // requests are answered "JetStream not enabled for account".
   std::vector<std::unique_ptr<jetstream::JetStream>> js;
@@ -235,6 +263,7 @@ int main(int argc, char** argv) {
     js_ptrs.push_back(js.back().get());
   }
   std::vector<server::SubPtr> js_disabled;
+  std::mutex js_mu_;  // the observer below adds accounts from I/O threads
   if (opts.jetstream.enabled) {
     for (server::Account* acc : srv.Accounts()) {
       bool has = false;
@@ -254,6 +283,28 @@ int main(int argc, char** argv) {
       log::Fatal("{}", err);
       return 1;
     }
+  }
+  // Operator mode: an account made from its JWT when its first user
+  // connects gets its JetStream then (its directory is recovered on that
+  // connection's thread, once).
+  if (opts.jetstream.enabled && opts.operator_mode) {
+    const jetstream::Options base = ToJetStreamOptions(opts);
+    srv.SetAccountObserver([&, base](server::Account* acc) {
+      std::lock_guard lock(js_mu_);
+      const auto& aj = acc->config().jetstream;
+      if (!aj.enabled || acc->name() == opts.system_account) {
+        if (acc->name() != opts.system_account) js_disabled.push_back(jetstream::ServeDisabled(acc));
+        return;
+      }
+      auto j = std::make_unique<jetstream::JetStream>(&srv, acc, AccountJetStreamOptions(base, aj));
+      if (auto err = j->Start(); !err.empty()) {
+        log::Error("Can't start JetStream for account {}: {}", acc->name(), err);
+        js_disabled.push_back(jetstream::ServeDisabled(acc));
+        return;
+      }
+      mon->AddJetStream(j.get());
+      js.push_back(std::move(j));
+    });
   }
   std::unique_ptr<system::System> sys;
   if (server::Account* sys_acc = opts.no_system_account ? nullptr : srv.LookupAccount(opts.system_account)) {
@@ -361,7 +412,10 @@ int main(int argc, char** argv) {
   if (sys) sys->Shutdown();
   mon->Shutdown();
   srv.Shutdown();
-  for (auto& j : js) j->Shutdown();
+  {
+    std::lock_guard lock(js_mu_);
+    for (auto& j : js) j->Shutdown();
+  }
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());
   if (!ports_file.empty()) unlink(ports_file.c_str());
   log::Info("Server Exiting..");

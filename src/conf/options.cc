@@ -11,10 +11,12 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
 #include "fjord_version.h"
+#include "jwt/jwt.h"
 #include "nkeys/nkeys.h"
 #include "proto/parser.h"
 #include "proto/subject_transform.h"
@@ -325,7 +327,7 @@ class Loader {
     } else if (key == "http_base_path") {
       String(v, ptr, key, &o.http_base_path);
     } else if (key == "system_account" || key == "system") {
-      String(v, ptr, key, &o.system_account);
+      if (String(v, ptr, key, &o.system_account)) o.system_account_set = true;
     } else if (key == "no_system_account") {
       Bool(v, ptr, key, &o.no_system_account);
     } else if (key == "no_auth_user") {
@@ -349,11 +351,16 @@ class Loader {
       Bool(v, ptr, key, &o.allow_non_tls);
     } else if (key == "accounts") {
       Accounts(v, ptr);
+    } else if (key == "operator" || key == "operators" || key == "root_operators" || key == "root_operator") {
+      OperatorJwts(v, ptr);
+    } else if (key == "resolver" || key == "account_resolver" || key == "accounts_resolver") {
+      Resolver(v, ptr);
+    } else if (key == "resolver_preload") {
+      ResolverPreload(v, ptr);
     } else if (key == "cluster" ||
                key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
                key == "ws" || key == "mqtt" || key == "mappings" || key == "maps" ||
-               key == "operator" || key == "operators" || key == "resolver" ||
-               key == "resolver_preload" || key == "resolver_tls" || key == "trusted" ||
+               key == "resolver_tls" || key == "trusted" ||
                key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
                key == "ocsp_cache") {
       NotSupported(ptr, k);
@@ -583,6 +590,130 @@ class Loader {
       Warn(ptr, "timeout of more than 60 seconds; clients may give up on CONNECT first");
     }
     opts_->auth.timeout = d;
+  }
+
+  OperatorOptions& Op() {
+    if (!opts_->operator_mode) opts_->operator_mode.emplace();
+    return *opts_->operator_mode;
+  }
+
+  // `operator: <file or JWT>` or a list of them.
+  void OperatorJwts(const Json& v, const std::string& ptr) {
+    std::vector<std::string> items;
+    if (!StringList(v, ptr, "operator", &items)) return;
+    OperatorOptions& op = Op();
+    for (const auto& item : items) {
+      std::string token = item;
+      // An inline JWT starts with the base64 of `{"`; anything else is a file.
+      if (item.rfind("eyJ", 0) != 0) {
+        std::ifstream f(item, std::ios::binary);
+        if (!f) {
+          Error(ptr, fmt::format("error parsing operator JWT: open {}: no such file or directory", item));
+          continue;
+        }
+        std::stringstream ss;
+        ss << f.rdbuf();
+        token = ss.str();
+        // A file may hold the JWT alone or in an nsc-style armored block.
+        if (auto at = token.find("-----BEGIN"); at != std::string::npos) {
+          size_t start = token.find('\n', at);
+          size_t end = token.find("------END", start);
+          token = start == std::string::npos ? "" : token.substr(start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+        }
+        token.erase(std::remove_if(token.begin(), token.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
+                    token.end());
+      }
+      auto d = jwt::Decode(token);
+      if (auto* err = std::get_if<std::string>(&d)) {
+        Error(ptr, fmt::format("error parsing operator JWT: {}", *err));
+        continue;
+      }
+      const jwt::Claims& c = std::get<jwt::Claims>(d);
+      if (c.type != "operator") {
+        Error(ptr, "error parsing operator JWT: not an operator JWT");
+        continue;
+      }
+      op.jwts.push_back(token);
+      op.trusted_keys.push_back(c.subject);
+      if (auto it = c.nats.find("signing_keys"); it != c.nats.end() && it->is_array()) {
+        for (const auto& k : *it) {
+          if (k.is_string()) op.trusted_keys.push_back(k.get<std::string>());
+        }
+      }
+      if (op.system_account.empty() && c.nats.contains("system_account") && c.nats["system_account"].is_string()) {
+        op.system_account = c.nats["system_account"].get<std::string>();
+      }
+    }
+  }
+
+  // `resolver: MEMORY` or `resolver: {type: full, dir, allow_delete, ...}`.
+  void Resolver(const Json& v, const std::string& ptr) {
+    OperatorOptions& op = Op();
+    op.resolver_set = true;
+    if (v.is_string()) {
+      std::string s = Lower(v.get<std::string>());
+      if (s == "mem" || s == "memory") return;
+      if (s.rfind("url", 0) == 0) {
+        Error(ptr, "the URL account resolver is not supported by Fjord (use MEMORY or a full directory resolver)");
+        return;
+      }
+      Error(ptr, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
+      return;
+    }
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("error parsing operator resolver, wrong type {}", TypeName(v)));
+      return;
+    }
+    std::string type;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "type") {
+        String(val, p, key, &type);
+      } else if (key == "dir") {
+        String(val, p, key, &op.dir);
+      } else if (key == "allow_delete") {
+        Bool(val, p, key, &op.allow_delete);
+      } else if (key == "interval" || key == "timeout" || key == "limit") {
+        Ignored(p, k);  // a single server has no peers to sync with or wait for
+      } else if (key == "hard_delete" || key == "ttl") {
+        NotSupported(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+    type = Lower(type);
+    if (type == "full") {
+      op.full_resolver = true;
+      if (op.dir.empty()) Error(ptr, "dir has no value and needs to point to a directory");
+    } else if (type == "mem" || type == "memory") {
+      op.full_resolver = false;
+    } else if (type == "cache") {
+      Error(ptr, "the CACHE account resolver is not supported by Fjord (use FULL)");
+    } else {
+      Error(ptr, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
+    }
+  }
+
+  void ResolverPreload(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, "preload should be a map of account_public_key:account_jwt");
+      return;
+    }
+    OperatorOptions& op = Op();
+    for (const auto& [key, val] : v.items()) {
+      std::string p = JoinPointer(ptr, key);
+      if (!val.is_string()) {
+        Error(p, "preload map value should be a string JWT");
+        continue;
+      }
+      auto d = jwt::Decode(val.get<std::string>());
+      if (!std::holds_alternative<jwt::Claims>(d) || std::get<jwt::Claims>(d).type != "account") {
+        Error(p, "invalid account JWT");
+        continue;
+      }
+      op.preload.emplace_back(key, val.get<std::string>());
+    }
   }
 
   // `accounts { NAME: { users, exports, imports, jetstream, limits,
@@ -1096,6 +1227,16 @@ std::optional<std::string> Finish(ServerOptions& o) {
     }
   }
   if (auto err = CheckAccounts(o)) return err;
+  if (o.operator_mode) {
+    auto& op = *o.operator_mode;
+    if (op.jwts.empty()) return std::string("resolver or resolver_preload need an operator");
+    if (!a.users.empty() || !a.username.empty() || !a.token.empty()) {
+      return std::string("operator mode does not allow authorization users, user/password or a token");
+    }
+    if (!o.accounts.empty()) return std::string("operator mode and an accounts block can not be used together");
+    if (!op.resolver_set) return std::string("operator mode needs a resolver (MEMORY or a full directory resolver)");
+    if (!o.system_account_set && !op.system_account.empty()) o.system_account = op.system_account;
+  }
   if (o.max_payload > o.max_pending) {
     return fmt::format("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload,
                        o.max_pending);

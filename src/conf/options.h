@@ -127,6 +127,19 @@ struct JetStreamOptions {
   std::string domain;
 };
 
+// Operator mode: `operator` (JWT files or inline JWTs), `resolver`,
+// `resolver_preload`.
+struct OperatorOptions {
+  std::vector<std::string> jwts;          // the operator JWTs, read and checked
+  std::vector<std::string> trusted_keys;  // their keys and signing keys
+  std::string system_account;             // the first operator JWT's, if any
+  bool full_resolver = false;             // else MEMORY
+  std::string dir;
+  bool allow_delete = false;
+  std::vector<std::pair<std::string, std::string>> preload;  // account key, JWT
+  bool resolver_set = false;
+};
+
 struct ServerOptions {
   std::string config_file;
 
@@ -184,6 +197,8 @@ struct ServerOptions {
 
   AuthOptions auth;  // users of every account, each naming its account
   std::vector<AccountOptions> accounts;  // besides "$G", in file order
+  std::optional<OperatorOptions> operator_mode;
+  bool system_account_set = false;  // given in the file, not the default
   std::string no_auth_user;
   std::string system_account = "$SYS";
   bool no_system_account = false;

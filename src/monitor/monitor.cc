@@ -360,7 +360,7 @@ class Monitor::Conn : public std::enable_shared_from_this<Conn> {
 };
 
 Monitor::Monitor(server::Server* srv, std::vector<jetstream::JetStream*> js, Options opts)
-    : srv_(srv), js_(std::move(js)), opts_(std::move(opts)) {
+    : srv_(srv), js_list_(std::move(js)), opts_(std::move(opts)) {
   NoteConfigLoaded();
   // Canonical base path: "" or "/x" (nats-server accepts "x", "/x", "/x/").
   std::string& b = opts_.base_path;
@@ -369,6 +369,16 @@ Monitor::Monitor(server::Server* srv, std::vector<jetstream::JetStream*> js, Opt
 }
 
 Monitor::~Monitor() { Shutdown(); }
+
+void Monitor::AddJetStream(jetstream::JetStream* js) {
+  std::lock_guard lock(js_mu_);
+  js_list_.push_back(js);
+}
+
+std::vector<jetstream::JetStream*> Monitor::JetStreams() const {
+  std::lock_guard lock(js_mu_);
+  return js_list_;
+}
 
 void Monitor::ReloadTls(std::shared_ptr<asio::ssl::context> tls) {
   if (!https_ || !tls) return;
@@ -543,7 +553,7 @@ Response Monitor::Accountz(const std::string& query) {
   d["expired"] = false;
   d["complete"] = true;
   bool js = false;
-  for (auto* j2 : js_) js = js || j2->account() == acc;
+  for (auto* j2 : JetStreams()) js = js || j2->account() == acc;
   d["jetstream_enabled"] = js;
   d["leafnode_connections"] = 0;
   d["client_connections"] = acc->connections.load();
@@ -679,7 +689,7 @@ Json Monitor::VarzJson() {
   j["mqtt"] = Json::object();
   j["websocket"] = Json::object();
   Json jsj = Json::object();
-  if (!js_.empty()) {
+  if (!JetStreams().empty()) {
     Json c;
     c["max_memory"] = opts_.js_max_memory;
     c["max_storage"] = opts_.js_max_store;
@@ -916,7 +926,8 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   Json j;
   j["server_id"] = srv_->id();
   j["now"] = FormatTime(SysClock::now());
-  if (js_.empty()) {
+  const auto jss = JetStreams();
+  if (jss.empty()) {
     j["disabled"] = true;
     j["config"] = {{"max_memory", 0}, {"max_storage", 0}};
     for (const char* k : {"memory", "storage", "reserved_memory", "reserved_storage", "accounts",
@@ -937,7 +948,7 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   // the rest there and wait for it here (on the monitor's thread, never an
   // I/O one).
   std::vector<std::future<Json>> futs;
-  for (jetstream::JetStream* js : js_) {
+  for (jetstream::JetStream* js : jss) {
     auto done = std::make_shared<std::promise<Json>>();
     futs.push_back(done->get_future());
     asio::post(js->ctx(), [js, done, streams, consumers, config, usage_only] {
@@ -1018,7 +1029,7 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   j["storage"] = storage;
   j["reserved_memory"] = 0;
   j["reserved_storage"] = 0;
-  j["accounts"] = js_.size();
+  j["accounts"] = jss.size();
   j["ha_assets"] = 0;
   j["api"] = {{"total", api_total}, {"errors", api_errors}};
   j["streams"] = nstreams;
@@ -1037,7 +1048,7 @@ Response Monitor::Healthz(const std::string& query) {
   DecodeBool(q, "js-enabled-only");
   DecodeBool(q, "js-server-only");
   DecodeBool(q, "js-enabled");
-  if (opts_.jetstream && js_.empty()) {
+  if (opts_.jetstream && JetStreams().empty()) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream not enabled"}}, 503);
   }
   // nats-server writes this one compactly.
@@ -1092,7 +1103,8 @@ Response Monitor::Metrics() {
   w.Histogram("fjord_store_fsync_seconds", "Duration of each fsync the group commits ran (streams and consumer state)",
               server, store::FsyncLatency().Read());
 
-  if (js_.empty()) {
+  const auto jss = JetStreams();
+  if (jss.empty()) {
     w.Family("jetstream_server_jetstream_disabled", "gauge", "JetStream disabled or not");
     w.Sample("jetstream_server_jetstream_disabled",
              {{"server_id", id}, {"server_name", cfg->server_name}, {"cluster", ""}, {"domain", ""},
@@ -1107,7 +1119,7 @@ Response Monitor::Metrics() {
     uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, consumer_count = 0;
   };
   std::vector<std::future<Snapshot>> futs;
-  for (jetstream::JetStream* js : js_) {
+  for (jetstream::JetStream* js : jss) {
     auto done = std::make_shared<std::promise<Snapshot>>();
     futs.push_back(done->get_future());
     asio::post(js->ctx(), [js, done] {
@@ -1169,8 +1181,8 @@ Response Monitor::Metrics() {
     snap.api_total += r.api_total;
     snap.api_errors += r.api_errors;
     snap.consumer_count += r.consumer_count;
-    publish_ack += js_[i]->metrics().publish_ack.Read();
-    api_latency += js_[i]->metrics().api.Read();
+    publish_ack += jss[i]->metrics().publish_ack.Read();
+    api_latency += jss[i]->metrics().api.Read();
   }
 
   // prometheus-nats-exporter's JetStream collector: its names and labels

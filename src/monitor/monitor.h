@@ -81,6 +81,8 @@ class Monitor {
   int bound_port() const { return bound_port_; }
   // The configuration was (re)loaded now: /varz `config_load_time`.
   void NoteConfigLoaded();
+  // An account got JetStream at run time (operator mode). Thread-safe.
+  void AddJetStream(jetstream::JetStream* js);
   // SIGHUP: new HTTPS connections use `tls` (open ones finish with theirs).
   // Does nothing when the monitor serves plain HTTP. Thread-safe.
   void ReloadTls(std::shared_ptr<asio::ssl::context> tls);
@@ -118,7 +120,10 @@ class Monitor {
   double CpuPercent();
 
   server::Server* srv_;
-  std::vector<jetstream::JetStream*> js_;
+  // One per JetStream account; grows at run time in operator mode.
+  std::vector<jetstream::JetStream*> JetStreams() const;
+  mutable std::mutex js_mu_;
+  std::vector<jetstream::JetStream*> js_list_;  // guarded by js_mu_
   Options opts_;
   const bool https_ = opts_.tls != nullptr;
   asio::io_context ctx_{1};

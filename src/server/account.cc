@@ -62,7 +62,11 @@ const ServiceExport* FindServiceExport(const AccountConfig& exporter, std::strin
   return nullptr;
 }
 
-Account::Account(AccountConfig cfg) : cfg_(std::move(cfg)) {}
+Account::Account(AccountConfig cfg)
+    : cfg_(std::move(cfg)),
+      max_connections_(cfg_.max_connections),
+      max_subscriptions_(cfg_.max_subscriptions),
+      max_payload_(cfg_.max_payload) {}
 
 Account::~Account() = default;
 

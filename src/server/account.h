@@ -43,7 +43,18 @@ class Account {
   Account& operator=(const Account&) = delete;
 
   const std::string& name() const { return cfg_.name; }
+  // As created; the limits below may have changed since (operator mode).
   const AccountConfig& config() const { return cfg_; }
+
+  // `limits`, -1 = none; changed by a new account JWT in operator mode.
+  int64_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
+  int64_t max_subscriptions() const { return max_subscriptions_.load(std::memory_order_relaxed); }
+  int64_t max_payload() const { return max_payload_.load(std::memory_order_relaxed); }
+  void SetLimits(int64_t connections, int64_t subscriptions, int64_t payload) {
+    max_connections_.store(connections);
+    max_subscriptions_.store(subscriptions);
+    max_payload_.store(payload);
+  }
   Sublist& sublist() { return sublist_; }
 
   // Subscriptions whose handler runs on the publishing thread, inside this
@@ -95,6 +106,7 @@ class Account {
   void OnResponse(const InternalMsg& m);
 
   AccountConfig cfg_;
+  std::atomic<int64_t> max_connections_, max_subscriptions_, max_payload_;
   Sublist sublist_;
   std::function<void(std::string_view)> on_subscribe_;
   std::vector<SubPtr> import_subs_;  // in the exporters' sublists

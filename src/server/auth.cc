@@ -50,10 +50,11 @@ bool PermissionChecker::DeliveryDenied(std::string_view subject) const {
 }
 
 bool AuthRequired(const Config& cfg) {
-  return !cfg.token.empty() || !cfg.user.empty() || !cfg.users.empty();
+  return !cfg.token.empty() || !cfg.user.empty() || !cfg.users.empty() || cfg.operator_mode;
 }
 
 bool NonceRequired(const Config& cfg) {
+  if (cfg.operator_mode) return true;
   for (const auto& u : cfg.users)
     if (!u.nkey.empty()) return true;
   return false;

@@ -20,6 +20,7 @@ struct Credentials {
   // The client certificate's identities (tls::Identities), for
   // verify_and_map; empty without a verified certificate.
   std::vector<std::string> cert_ids = {};
+  std::string jwt = {};  // CONNECT `jwt`: a user JWT (operator mode)
 };
 
 // Subject permission checks for one user, with a small cache of publish
@@ -51,7 +52,9 @@ struct AuthResult {
   bool ok = false;
   std::string user;
   std::string account;  // empty = the global account
-  std::unique_ptr<PermissionChecker> permissions;  // null = everything allowed
+  std::unique_ptr<PermissionChecker> permissions;
+  int64_t expires = 0;     // unix seconds when the credentials lapse; 0 = never
+  std::string error;       // why not, for the client when not the usual violation  // null = everything allowed
 };
 
 AuthResult Authenticate(const Config& cfg, const Credentials& creds);

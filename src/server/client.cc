@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "tls/tls.h"
+#include "server/operator.h"
 #include "server/server.h"
 
 namespace fjord::server {
@@ -323,14 +324,15 @@ void Client::ProcessConnect(std::string_view json) {
   if (auth_required_) {
     auto cert_ids = std::move(creds_.cert_ids);  // from the handshake
     creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass"), get_str("nkey"),
-                         get_str("sig"), nonce_, std::move(cert_ids)};
-    AuthResult r = Authenticate(*cfg_, creds_);
+                         get_str("sig"), nonce_, std::move(cert_ids), get_str("jwt")};
+    AuthResult r = server_->op() ? server_->op()->Authenticate(creds_) : Authenticate(*cfg_, creds_);
     if (!r.ok) {
       log::Error("{} - cid:{} - authentication error", ip_, cid_);
       SendErrAndClose("Authorization Violation");
       return;
     }
     perms_ = std::move(r.permissions);
+    auth_expires_ = r.expires;
     {
       std::lock_guard lock(info_mu_);
       user_ = r.user;
@@ -441,8 +443,8 @@ void Client::ProcessSub(const proto::Command& cmd) {
     }
     Account* acc = account();
     if ((cfg_->max_subscriptions > 0 && int64_t(subs_.size()) >= cfg_->max_subscriptions) ||
-        (acc->config().max_subscriptions >= 0 &&
-         acc->subscriptions.load(std::memory_order_relaxed) >= acc->config().max_subscriptions)) {
+        (acc->max_subscriptions() >= 0 &&
+         acc->subscriptions.load(std::memory_order_relaxed) >= acc->max_subscriptions())) {
       SendErr("maximum subscriptions exceeded");
       return;
     }
@@ -488,7 +490,13 @@ void Client::Reauthorize(std::shared_ptr<const Config> cfg) {
     perms_.reset();
     return;
   }
-  AuthResult r = Authenticate(*cfg, creds_);
+  AuthResult r = server_->op() ? server_->op()->Authenticate(creds_) : Authenticate(*cfg, creds_);
+  if (!r.ok && server_->op()) {
+    log::Error("{} - cid:{} - credentials no longer valid (account JWT updated)", ip_, cid_);
+    SendErrAndClose("Authentication Revoked");
+    Server::FlushDirty();
+    return;
+  }
   if (!r.ok) {
     log::Error("{} - cid:{} - authorization revoked by configuration reload", ip_, cid_);
     SendErrAndClose("Authorization Violation");
@@ -530,7 +538,7 @@ bool Client::BindAccount(Account* acc) {
     last_gen_ = 0;
   }
   if (!acc_counted_) {
-    int64_t limit = acc->config().max_connections;
+    int64_t limit = acc->max_connections();
     if (limit >= 0 && acc->connections.load() >= limit) {
       log::Warn("{} - cid:{} - maximum account active connections exceeded for {}", ip_, cid_, acc->name());
       SendErrAndClose("maximum account active connections exceeded");
@@ -544,8 +552,8 @@ bool Client::BindAccount(Account* acc) {
     acc->connections.fetch_add(1);
   }
   acc_.store(acc, std::memory_order_release);
-  if (acc->config().max_payload >= 0 && acc->config().max_payload < limits_.max_payload) {
-    limits_.max_payload = acc->config().max_payload;
+  if (acc->max_payload() >= 0 && acc->max_payload() < limits_.max_payload) {
+    limits_.max_payload = acc->max_payload();
   }
   return true;
 }
@@ -790,6 +798,14 @@ void Client::Tick() {
   if (!connected_ && auth_required_ &&
       now - start_ >= std::chrono::milliseconds(cfg_->auth_timeout_ms)) {
     SendErrAndClose("Authentication Timeout");
+    Server::FlushDirty();
+    return;
+  }
+  if (auth_expires_ != 0 && std::chrono::system_clock::now() >= std::chrono::system_clock::time_point(
+                                                                      std::chrono::seconds(auth_expires_))) {
+    // A user JWT's `exp`: the connection ends with it (as nats-server).
+    log::Info("{} - cid:{} - user authentication expired", ip_, cid_);
+    SendErrAndClose("User Authentication Expired");
     Server::FlushDirty();
     return;
   }

@@ -151,6 +151,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::atomic<Account*> acc_;
   bool acc_counted_ = false;  // counted in acc_->connections
   Credentials creds_;  // from CONNECT, for re-checks on reload
+  int64_t auth_expires_ = 0;  // unix seconds the credentials lapse at; 0 = never
   std::string nonce_;  // sent in INFO for nkey users to sign; empty if none
   std::string last_subject_;
   uint64_t last_gen_ = 0;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace asio::ssl {
@@ -55,8 +56,19 @@ struct ServiceImport {
   std::string to;       // what the importer publishes to; empty = subject
 };
 
+// An account's JetStream, for the layer that runs it (the core server only
+// carries it): from the config's `jetstream` or an account JWT's limits.
+struct AccountJetStream {
+  bool enabled = false;
+  int64_t max_memory = -1;  // -1 = none
+  int64_t max_store = -1;
+  int64_t max_streams = -1;
+  int64_t max_consumers = -1;
+};
+
 struct AccountConfig {
   std::string name;
+  AccountJetStream jetstream;
   std::vector<StreamExport> stream_exports;
   std::vector<ServiceExport> service_exports;
   std::vector<StreamImport> stream_imports;
@@ -74,6 +86,18 @@ struct User {
   std::string account;   // empty = the global account
   bool has_permissions = false;
   Permissions permissions;
+};
+
+// Operator mode: accounts and users come from JWTs signed by a trusted
+// operator (operator.h).
+struct OperatorConfig {
+  // The operators' public keys and their signing keys: an account JWT must
+  // be issued by one of them.
+  std::vector<std::string> trusted_keys;
+  enum class Resolver { kMemory, kFull } resolver = Resolver::kMemory;
+  std::string dir;  // kFull: <dir>/<account public key>.jwt
+  bool allow_delete = false;
+  std::vector<std::pair<std::string, std::string>> preload;  // account public key, JWT
 };
 
 struct Config {
@@ -104,6 +128,8 @@ struct Config {
   // (empty: none).
   std::vector<AccountConfig> accounts;
   std::string system_account = "$SYS";
+  // Set in operator mode (then `users` and `accounts` are empty).
+  std::shared_ptr<const OperatorConfig> operator_mode;
 
   // TLS on the client port: set when nats.conf has a `tls` block (built
   // and checked before the config is handed over, so a reload with a bad

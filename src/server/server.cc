@@ -11,6 +11,7 @@
 #include "fjord_version.h"
 #include "proto/parser.h"
 #include "server/client.h"
+#include "server/operator.h"
 
 namespace fjord::server {
 namespace {
@@ -60,44 +61,88 @@ Server::Server(Config cfg) : id_(NewServerId()) {
   };
   for (const auto& ac : cfg_->accounts) add(ac);
   add(NamedAccount(std::string(kGlobalAccount)));
-  if (!cfg_->system_account.empty()) add(NamedAccount(cfg_->system_account));
+  // In operator mode the system account comes from its JWT, at Start().
+  if (!cfg_->system_account.empty() && !cfg_->operator_mode) add(NamedAccount(cfg_->system_account));
   global_ = accounts_.at(std::string(kGlobalAccount)).get();
+  if (cfg_->operator_mode) op_ = std::make_unique<Operator>(this, cfg_->operator_mode);
   // Imports were checked against the exports when the config was loaded;
   // one that fails here is logged and left out rather than half-wired.
   for (const auto& [name, acc] : accounts_) {
-    for (const auto& imp : acc->config().stream_imports) {
-      Account* exp = LookupAccount(imp.account);
-      if (!exp || !FindStreamExport(exp->config(), name, imp.subject)) {
-        log::Error("Account {}: stream import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
-        continue;
-      }
-      acc->AddStreamImport(exp, imp);
+    WireImports(acc.get(), [this](const std::string& n) { return LookupAccount(n); });
+  }
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::WireImports(Account* acc, const std::function<Account*(const std::string&)>& lookup) {
+  const std::string& name = acc->name();
+  for (const auto& imp : acc->config().stream_imports) {
+    Account* exp = lookup(imp.account);
+    if (!exp || !FindStreamExport(exp->config(), name, imp.subject)) {
+      log::Error("Account {}: stream import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
+      continue;
     }
-    for (const auto& imp : acc->config().service_imports) {
-      Account* exp = LookupAccount(imp.account);
-      const ServiceExport* se = exp ? FindServiceExport(exp->config(), name, imp.subject) : nullptr;
-      if (!se) {
-        log::Error("Account {}: service import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
-        continue;
-      }
-      acc->AddServiceImport(exp, imp, *se);
+    acc->AddStreamImport(exp, imp);
+  }
+  for (const auto& imp : acc->config().service_imports) {
+    Account* exp = lookup(imp.account);
+    const ServiceExport* se = exp ? FindServiceExport(exp->config(), name, imp.subject) : nullptr;
+    if (!se) {
+      log::Error("Account {}: service import \"{}\" from {} is not authorized", name, imp.subject, imp.account);
+      continue;
     }
+    acc->AddServiceImport(exp, imp, *se);
+  }
+}
+
+std::string Server::LoadOperator() {
+  if (!op_) return {};
+  if (auto err = op_->Load(); !err.empty()) return err;
+  // The system account exists from the start, from its JWT if the resolver
+  // has one.
+  auto cfg = config();
+  if (!cfg->system_account.empty()) {
+    std::string ignored;
+    if (!op_->ResolveAccount(cfg->system_account, &ignored)) {
+      bool created;
+      RegisterAccount(NamedAccount(cfg->system_account), &created);
+    }
+  }
+  return {};
+}
+
+Account* Server::RegisterAccount(AccountConfig cfg, bool* created) {
+  std::lock_guard lock(accounts_mu_);
+  auto it = accounts_.find(cfg.name);
+  *created = it == accounts_.end();
+  if (!*created) return it->second.get();
+  std::string name = cfg.name;
+  auto acc = std::make_shared<Account>(std::move(cfg));
+  accounts_.emplace(name, acc);
+  return acc.get();
+}
+
+void Server::ReauthorizeAccount(Account* acc) {
+  auto cfg = config();
+  for (auto& c : Clients()) {
+    if (c->account() != acc) continue;
+    asio::post(c->context(), [c, cfg] { c->Reauthorize(cfg); });
   }
 }
 
 Account* Server::LookupAccount(std::string_view name) const {
+  std::lock_guard lock(accounts_mu_);
   auto it = accounts_.find(std::string(name));
   return it == accounts_.end() ? nullptr : it->second.get();
 }
 
 std::vector<Account*> Server::Accounts() const {
+  std::lock_guard lock(accounts_mu_);
   std::vector<Account*> out;
   for (const auto& [name, acc] : accounts_) out.push_back(acc.get());
   std::sort(out.begin(), out.end(), [](Account* a, Account* b) { return a->name() < b->name(); });
   return out;
 }
-
-Server::~Server() { Shutdown(); }
 
 std::shared_ptr<const Config> Server::config() const {
   std::lock_guard lock(cfg_mu_);

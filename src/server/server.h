@@ -28,6 +28,7 @@
 namespace fjord::server {
 
 class Client;
+class Operator;
 
 // Server-wide counters that change rarely; per-message counters live in
 // each Client so the hot path touches no shared cache line.
@@ -65,6 +66,25 @@ class Server {
   // construction and live as long as the server.
   Account* LookupAccount(std::string_view name) const;
   std::vector<Account*> Accounts() const;
+  // Adds an account at run time (operator mode); the existing one if the
+  // name is taken (*created says which). Thread-safe.
+  Account* RegisterAccount(AccountConfig cfg, bool* created);
+  // Wires `acc`'s imports, finding exporters with `lookup`.
+  void WireImports(Account* acc, const std::function<Account*(const std::string&)>& lookup);
+  // Operator mode: loads the resolver's JWTs and makes the system account.
+  // Call before Start(); error text on failure. Nothing without operator mode.
+  std::string LoadOperator();
+  // Operator mode's JWT state; null otherwise.
+  Operator* op() const { return op_.get(); }
+  // Called once for every account registered after Start() (the layer
+  // above gives it JetStream); set before Start().
+  void SetAccountObserver(std::function<void(Account*)> fn) { on_account_ = std::move(fn); }
+  void AccountRegistered(Account* acc) {
+    if (on_account_) on_account_(acc);
+  }
+  // Every connection of `acc` checks its credentials again (a new account
+  // JWT may revoke them).
+  void ReauthorizeAccount(Account* acc);
 
   // Called on the connection's I/O thread for every ConnectionEvent; must
   // not block (hand the work to another thread). Set before Start().
@@ -132,7 +152,10 @@ class Server {
   const std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
   std::shared_ptr<const Config> cfg_;
   mutable std::mutex cfg_mu_;
-  std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;  // fixed after construction
+  mutable std::mutex accounts_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;  // guarded by accounts_mu_
+  std::unique_ptr<Operator> op_;
+  std::function<void(Account*)> on_account_;
   Account* global_ = nullptr;
   ServerStats stats_;
 

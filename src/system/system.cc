@@ -9,6 +9,7 @@
 #include "fjord_version.h"
 #include "monitor/monitor.h"
 #include "server/account.h"
+#include "server/operator.h"
 #include "server/server.h"
 
 namespace fjord::system {
@@ -125,6 +126,20 @@ void System::Start() {
   for (const std::string& s : {std::string("$SYS.REQ.SERVER.PING"), std::string("$SYS.REQ.SERVER.PING.*"),
                                "$SYS.REQ.SERVER." + srv_->id() + ".*", std::string("$SYS.REQ.ACCOUNT.*.*")}) {
     subs_.push_back(account_->SubscribeInternal(s, on_request));
+  }
+  if (srv_->op()) {
+    // Account JWT pushes (`nats`/`nsc push`) and lookups.
+    auto on_claims = [this](const server::InternalMsg& m) {
+      if (stopped_) return;
+      asio::post(ctx_, [this, subject = std::string(m.subject), reply = std::string(m.reply),
+                        body = std::string(m.data)]() mutable {
+        Claims(std::move(subject), std::move(reply), std::move(body));
+      });
+    };
+    for (const char* s : {"$SYS.REQ.CLAIMS.UPDATE", "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
+                          "$SYS.ACCOUNT.*.CLAIMS.UPDATE", "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP"}) {
+      subs_.push_back(account_->SubscribeInternal(s, on_claims));
+    }
   }
   srv_->SetConnectionObserver([this](server::ConnectionEvent ev) {
     if (stopped_) return;
@@ -243,6 +258,30 @@ void System::Request(std::string subject, std::string reply, std::string body) {
     return;  // an endpoint this server does not have: no reply, as nats-server
   }
   account_->PublishInternal(reply, {}, {}, out.dump());
+}
+
+void System::Claims(std::string subject, std::string reply, std::string body) {
+  server::Operator* op = srv_->op();
+  if (subject.size() > 7 && subject.compare(subject.size() - 7, 7, ".LOOKUP") == 0) {
+    // "$SYS.REQ.ACCOUNT.<acc>.CLAIMS.LOOKUP": the JWT itself, or nothing.
+    std::string acc = subject.substr(17, subject.size() - 17 - 14);
+    if (reply.empty()) return;
+    if (auto token = op->Lookup(acc)) account_->PublishInternal(reply, {}, {}, *token);
+    return;
+  }
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.pop_back();
+  auto r = op->Update(body);
+  Json out;
+  out["server"] = ServerInfo(srv_, opts_, ++seq_);
+  if (auto* pub = std::get_if<std::string>(&r)) {
+    log::Info("Account {}: JWT updated", *pub);
+    out["data"] = {{"account", *pub}, {"code", 200}, {"message", "jwt updated"}};
+  } else {
+    const auto& e = std::get<server::Operator::UpdateError>(r);
+    log::Warn("Account JWT update refused: {}", e.description);
+    out["error"] = {{"account", e.account}, {"code", e.code}, {"description", e.description}};
+  }
+  if (!reply.empty()) account_->PublishInternal(reply, {}, {}, out.dump());
 }
 
 void System::Event(server::ConnectionEvent ev) {

@@ -4,7 +4,9 @@
 // (`$SYS.REQ.SERVER.PING[.<KIND>]`, `$SYS.REQ.SERVER.<id>.<KIND>`,
 // `$SYS.REQ.ACCOUNT.<account>.<KIND>`), and the events nats-server
 // publishes there: client CONNECT/DISCONNECT, account connection counts and
-// the server's periodic STATSZ. Shapes follow nats-server 2.9.10.
+// the server's periodic STATSZ; in operator mode, account JWT pushes
+// (`$SYS.REQ.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<acc>.CLAIMS.UPDATE`) and
+// lookups. Shapes follow nats-server 2.9.10.
 //
 // Threads: one of its own. Requests arrive on I/O threads and are handed
 // over at once; answering may wait for JetStream (/jsz), which an I/O
@@ -50,6 +52,8 @@ class System {
  private:
   void Request(std::string subject, std::string reply, std::string body);
   void Event(server::ConnectionEvent ev);
+  // Operator mode: account JWT updates and lookups.
+  void Claims(std::string subject, std::string reply, std::string body);
   void Statsz();
   void Publish(const std::string& subject, const std::string& body);
   bool Interest(const std::string& subject);

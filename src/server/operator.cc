@@ -1,0 +1,333 @@
+#include "server/operator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/log.h"
+#include "nkeys/nkeys.h"
+#include "server/account.h"
+#include "server/server.h"
+
+namespace fjord::server {
+namespace {
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t IntOr(const nlohmann::json& j, const char* key, int64_t def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : def;
+}
+
+std::string StrOf(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end()) return out;
+  if (it->is_string()) out.push_back(it->get<std::string>());
+  if (it->is_array()) {
+    for (const auto& v : *it) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+PermissionSet ToSet(const nlohmann::json& nats, const char* key) {
+  PermissionSet p;
+  if (auto it = nats.find(key); it != nats.end() && it->is_object()) {
+    p.allow = Strings(*it, "allow");
+    p.deny = Strings(*it, "deny");
+  }
+  return p;
+}
+
+// Written whole to a temporary file and renamed over the old one, so a
+// crash leaves either JWT, never half of one.
+bool WriteFileAtomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!(f << text) || !f.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+Operator::Operator(Server* server, std::shared_ptr<const OperatorConfig> cfg)
+    : server_(server), cfg_(std::move(cfg)) {}
+
+std::variant<jwt::Claims, std::string> Operator::CheckAccountJwt(std::string_view token) const {
+  auto r = jwt::Decode(token);
+  if (auto* err = std::get_if<std::string>(&r)) return *err;
+  jwt::Claims c = std::get<jwt::Claims>(std::move(r));
+  if (c.type != "account") return std::string("not an account JWT");
+  if (!nkeys::DecodePublic(c.subject, nkeys::Role::kAccount)) return std::string("subject is not an account key");
+  const auto& keys = cfg_->trusted_keys;
+  if (std::find(keys.begin(), keys.end(), c.issuer) == keys.end()) {
+    return std::string("issuer is not a trusted operator");
+  }
+  int64_t now = NowSeconds();
+  if (jwt::Expired(c, now)) return std::string("account JWT has expired");
+  if (jwt::NotYetValid(c, now)) return std::string("account JWT is not yet valid");
+  return c;
+}
+
+std::string Operator::Load() {
+  std::lock_guard lock(mu_);
+  if (full_resolver()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_->dir, ec);
+    if (ec) return "can not create resolver directory " + cfg_->dir + ": " + ec.message();
+    for (const auto& entry : std::filesystem::directory_iterator(cfg_->dir, ec)) {
+      if (entry.path().extension() != ".jwt") continue;
+      std::ifstream f(entry.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::string text = ss.str();
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      auto c = CheckAccountJwt(text);
+      if (auto* err = std::get_if<std::string>(&c)) {
+        log::Error("Resolver: skipping {}: {}", entry.path().string(), *err);
+        continue;
+      }
+      jwts_[std::get<jwt::Claims>(c).subject] = text;
+    }
+    if (ec) return "can not read resolver directory " + cfg_->dir + ": " + ec.message();
+  }
+  for (const auto& [pub, token] : cfg_->preload) {
+    auto c = CheckAccountJwt(token);
+    if (auto* err = std::get_if<std::string>(&c)) return "resolver_preload " + pub + ": " + *err;
+    if (std::get<jwt::Claims>(c).subject != pub) return "resolver_preload " + pub + ": the JWT is another account's";
+    // A directory's newer copy (pushed since) wins over the config's.
+    auto it = jwts_.find(pub);
+    if (it != jwts_.end()) {
+      auto old = jwt::Decode(it->second);
+      if (auto* oc = std::get_if<jwt::Claims>(&old); oc && oc->issued_at >= std::get<jwt::Claims>(c).issued_at) continue;
+    }
+    jwts_[pub] = token;
+    if (full_resolver()) WriteFileAtomic(cfg_->dir + "/" + pub + ".jwt", token);
+  }
+  log::Info("Operator mode: {} account JWT(s) known to the {} resolver", jwts_.size(),
+            full_resolver() ? "full" : "memory");
+  return {};
+}
+
+AccountConfig Operator::ToAccountConfig(const jwt::Claims& c) {
+  AccountConfig ac;
+  ac.name = c.subject;
+  const nlohmann::json& limits = c.nats.contains("limits") && c.nats["limits"].is_object() ? c.nats["limits"] : nlohmann::json::object();
+  // A limit the JWT leaves out is 0, as nats-server reads it (nsc and
+  // the JWT libraries write -1 for "none").
+  ac.max_connections = IntOr(limits, "conn", 0);
+  ac.max_subscriptions = IntOr(limits, "subs", 0);
+  ac.max_payload = IntOr(limits, "payload", 0);
+  int64_t mem = IntOr(limits, "mem_storage", 0), disk = IntOr(limits, "disk_storage", 0);
+  ac.jetstream.enabled = mem != 0 || disk != 0;
+  ac.jetstream.max_memory = mem;
+  ac.jetstream.max_store = disk;
+  ac.jetstream.max_streams = IntOr(limits, "streams", -1);
+  ac.jetstream.max_consumers = IntOr(limits, "consumer", -1);
+  if (auto it = c.nats.find("exports"); it != c.nats.end() && it->is_array()) {
+    for (const auto& e : *it) {
+      std::string subject = StrOf(e, "subject");
+      if (subject.empty()) continue;
+      // An export that wants activation tokens admits nobody here: Fjord
+      // does not read activations.
+      std::vector<std::string> accounts;
+      if (e.value("token_req", false)) accounts.push_back("");
+      if (StrOf(e, "type") == "service") {
+        ServiceExport se;
+        se.subject = subject;
+        se.accounts = accounts;
+        std::string rt = StrOf(e, "response_type");
+        se.response = rt == "Stream" ? ResponseType::kStream : rt == "Chunked" ? ResponseType::kChunked : ResponseType::kSingleton;
+        if (int64_t ns = IntOr(e, "response_threshold", 0); ns > 0) se.response_threshold_ms = ns / 1000000;
+        ac.service_exports.push_back(std::move(se));
+      } else {
+        ac.stream_exports.push_back({subject, accounts});
+      }
+    }
+  }
+  if (auto it = c.nats.find("imports"); it != c.nats.end() && it->is_array()) {
+    for (const auto& i : *it) {
+      std::string subject = StrOf(i, "subject"), account = StrOf(i, "account");
+      if (subject.empty() || account.empty()) continue;
+      std::string local = StrOf(i, "local_subject");
+      if (StrOf(i, "type") == "service") {
+        ac.service_imports.push_back({account, subject, local.empty() ? StrOf(i, "to") : local});
+      } else if (!local.empty()) {
+        ac.stream_imports.push_back({account, subject, "", local});
+      } else {
+        // In account JWTs a stream import's `to` is a prefix.
+        ac.stream_imports.push_back({account, subject, StrOf(i, "to"), ""});
+      }
+    }
+  }
+  return ac;
+}
+
+void Operator::Apply(Account* acc, const jwt::Claims& c) {
+  AccountConfig ac = ToAccountConfig(c);
+  acc->SetLimits(ac.max_connections, ac.max_subscriptions, ac.max_payload);
+  State st;
+  if (auto it = c.nats.find("signing_keys"); it != c.nats.end() && it->is_array()) {
+    for (const auto& k : *it) {
+      if (k.is_string()) st.signing_keys.push_back(k.get<std::string>());
+      if (k.is_object()) st.signing_keys.push_back(StrOf(k, "key"));
+    }
+  }
+  if (auto it = c.nats.find("revocations"); it != c.nats.end() && it->is_object()) {
+    for (const auto& [user, at] : it->items()) {
+      if (at.is_number_integer()) st.revocations[user] = at.get<int64_t>();
+    }
+  }
+  std::lock_guard lock(mu_);
+  state_[c.subject] = std::move(st);
+}
+
+Account* Operator::ResolveAccount(const std::string& pub, std::string* err) {
+  if (Account* acc = server_->LookupAccount(pub)) return acc;
+  std::string token;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jwts_.find(pub);
+    if (it == jwts_.end()) {
+      *err = "account " + pub + " is not known to the resolver";
+      return nullptr;
+    }
+    token = it->second;
+  }
+  auto c = CheckAccountJwt(token);
+  if (auto* e = std::get_if<std::string>(&c)) {
+    *err = "account " + pub + ": " + *e;
+    return nullptr;
+  }
+  const jwt::Claims& claims = std::get<jwt::Claims>(c);
+  bool created = false;
+  Account* acc = server_->RegisterAccount(ToAccountConfig(claims), &created);
+  if (created) {
+    Apply(acc, claims);
+    // Exporters are made on demand too; an import whose exporter is not
+    // known, or does not export it to this account, is left out (logged).
+    server_->WireImports(acc, [this](const std::string& name) {
+      std::string ignored;
+      return ResolveAccount(name, &ignored);
+    });
+    server_->AccountRegistered(acc);
+  }
+  return acc;
+}
+
+AuthResult Operator::Authenticate(const Credentials& creds) {
+  AuthResult r;
+  auto fail = [&](const std::string& why) {
+    log::Error("JWT authentication failed: {}", why);
+    r.ok = false;
+    return std::move(r);
+  };
+  if (creds.jwt.empty()) return fail("no user JWT in CONNECT");
+  auto d = jwt::Decode(creds.jwt);
+  if (auto* e = std::get_if<std::string>(&d)) return fail(*e);
+  const jwt::Claims& u = std::get<jwt::Claims>(d);
+  if (u.type != "user") return fail("not a user JWT");
+  auto user_key = nkeys::DecodePublic(u.subject, nkeys::Role::kUser);
+  if (!user_key) return fail("user JWT subject is not a user key");
+  int64_t now = NowSeconds();
+  if (jwt::Expired(u, now)) return fail("user JWT has expired");
+  if (jwt::NotYetValid(u, now)) return fail("user JWT is not yet valid");
+  if (!nkeys::DecodePublic(u.issuer, nkeys::Role::kAccount)) return fail("user JWT issuer is not an account key");
+  std::string account = StrOf(u.nats, "issuer_account");
+  if (account.empty()) account = u.issuer;
+  std::string err;
+  Account* acc = ResolveAccount(account, &err);
+  if (!acc) return fail(err);
+  {
+    std::lock_guard lock(mu_);
+    const State& st = state_[account];
+    if (u.issuer != account &&
+        std::find(st.signing_keys.begin(), st.signing_keys.end(), u.issuer) == st.signing_keys.end()) {
+      return fail("user JWT issuer is not a signing key of account " + account);
+    }
+    for (const std::string& who : {u.subject, std::string("*")}) {
+      auto it = st.revocations.find(who);
+      if (it != st.revocations.end() && u.issued_at <= it->second) return fail("user " + u.subject + " is revoked");
+    }
+  }
+  if (!u.nats.value("bearer_token", false)) {
+    auto sig = nkeys::DecodeSignature(creds.sig);
+    if (!sig || creds.nonce.empty() || !nkeys::Verify(*user_key, creds.nonce, *sig)) {
+      return fail("signature of the nonce does not verify");
+    }
+  }
+  // Restrictions Fjord does not enforce are refused rather than ignored.
+  if (!Strings(u.nats, "src").empty() || (u.nats.contains("times") && !u.nats["times"].empty())) {
+    return fail("user JWT limits source addresses or times, which Fjord does not support");
+  }
+  if (auto types = Strings(u.nats, "allowed_connection_types");
+      !types.empty() && std::find(types.begin(), types.end(), "STANDARD") == types.end()) {
+    return fail("user JWT does not allow STANDARD connections");
+  }
+  Permissions p;
+  p.publish = ToSet(u.nats, "pub");
+  p.subscribe = ToSet(u.nats, "sub");
+  if (!p.publish.allow.empty() || !p.publish.deny.empty() || !p.subscribe.allow.empty() || !p.subscribe.deny.empty()) {
+    r.permissions = std::make_unique<PermissionChecker>(std::move(p));
+  }
+  r.ok = true;
+  r.user = u.subject;
+  r.account = account;
+  r.expires = u.expires;
+  return r;
+}
+
+std::variant<std::string, Operator::UpdateError> Operator::Update(std::string_view token) {
+  auto c = CheckAccountJwt(token);
+  if (auto* e = std::get_if<std::string>(&c)) {
+    std::string who;
+    if (auto d = jwt::Decode(token); std::holds_alternative<jwt::Claims>(d)) who = std::get<jwt::Claims>(d).subject;
+    return UpdateError{400, "jwt validation failed: " + *e, who};
+  }
+  const jwt::Claims& claims = std::get<jwt::Claims>(c);
+  const std::string& pub = claims.subject;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = jwts_.find(pub); it != jwts_.end()) {
+      auto old = jwt::Decode(it->second);
+      if (auto* oc = std::get_if<jwt::Claims>(&old); oc && oc->issued_at > claims.issued_at) {
+        return UpdateError{400, "jwt update resulted in error: jwt is older than the one stored", pub};
+      }
+    }
+    if (full_resolver() && !WriteFileAtomic(cfg_->dir + "/" + pub + ".jwt", std::string(token))) {
+      return UpdateError{500, "jwt update failed: can not store it", pub};
+    }
+    jwts_[pub] = std::string(token);
+  }
+  if (Account* acc = server_->LookupAccount(pub)) {
+    Apply(acc, claims);
+    // Revocations and a changed account take effect on open connections.
+    server_->ReauthorizeAccount(acc);
+  }
+  return pub;
+}
+
+std::optional<std::string> Operator::Lookup(const std::string& pub) {
+  std::lock_guard lock(mu_);
+  auto it = jwts_.find(pub);
+  if (it == jwts_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace fjord::server

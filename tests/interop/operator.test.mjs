@@ -1,0 +1,159 @@
+// Operator mode (JWT auth) through nats.js: an operator, a system account
+// and an application account made with the official @nats-io/jwt and
+// @nats-io/nkeys, users connecting with creds files, user permissions and
+// expiry, account limits and JetStream from the account JWT, and account
+// JWT pushes on $SYS.REQ.CLAIMS.UPDATE that change a limit and revoke a
+// user without a restart. Runs unchanged against nats-server.
+
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { credsAuthenticator } from "@nats-io/transport-node";
+import { jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
+import { startServer, sleep, within, logsOnFailure, serverBin } from "./lib/server.mjs";
+import { assertAuthFails, connectTo, collect, waitStatus, dec } from "./lib/client.mjs";
+
+const now = () => Math.floor(Date.now() / 1000);
+const REFERENCE = path.basename(serverBin) === "nats-server";
+
+describe("operator mode", () => {
+  const op = createOperator();
+  const sysAcc = createAccount();
+  const app = createAccount();
+  const stranger = createAccount();  // signed by the operator, never given to the server
+  const sysUser = createUser();
+  const alice = createUser();
+  const bob = createUser();
+  const appLimits = { conn: 2, subs: -1, payload: -1, data: -1, mem_storage: -1, disk_storage: -1, streams: 1, consumer: -1 };
+  let srv, sysNc, aliceCreds, bobCreds, sysCreds;
+  const conns = [];
+
+  const appJwt = (extra = {}) => encodeAccount("APP", app, { limits: { ...appLimits, ...(extra.limits ?? {}) }, ...extra.claims }, { signer: op });
+  const creds = async (name, kp, acc, perms = {}, opts = {}) =>
+    fmtCreds(await encodeUser(name, kp, acc, perms, opts), kp);
+  const as = async (c) => {
+    const nc = await connectTo(srv, { authenticator: credsAuthenticator(c) });
+    conns.push(nc);
+    return nc;
+  };
+  const push = async (jwt) => JSON.parse(dec.decode((await sysNc.request("$SYS.REQ.CLAIMS.UPDATE", jwt, { timeout: 5000 })).data));
+
+  before(async () => {
+    const opJwt = await encodeOperator("OP", op, { system_account: sysAcc.getPublicKey() });
+    // Limits left out of an account JWT are 0 (no connections): say -1.
+    const sysJwt = await encodeAccount("SYS", sysAcc, { limits: { conn: -1, subs: -1, payload: -1, data: -1 } }, { signer: op });
+    aliceCreds = await creds("alice", alice, app, { pub: { allow: ["orders.>", "$JS.API.>", "_INBOX.>"] }, sub: { allow: ["orders.>", "_INBOX.>"] } });
+    bobCreds = await creds("bob", bob, app);
+    sysCreds = await creds("sys", sysUser, sysAcc);
+    const initialApp = await appJwt();
+    srv = await startServer({
+      jetstream: false,
+      config: ({ storeDir, tmp }) => {
+        fs.writeFileSync(path.join(tmp, "op.jwt"), opJwt);
+        return `operator: "${path.join(tmp, "op.jwt")}"
+system_account: ${sysAcc.getPublicKey()}
+resolver: { type: full, dir: "${path.join(tmp, "jwt")}", allow_delete: false }
+resolver_preload: {
+  ${sysAcc.getPublicKey()}: "${sysJwt}"
+  ${app.getPublicKey()}: "${initialApp}"
+}
+jetstream { store_dir: "${storeDir}" }
+`;
+      },
+    });
+    sysNc = await connectTo(srv, { authenticator: credsAuthenticator(sysCreds) });
+  });
+  after(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await sysNc?.close();
+    await srv?.stop();
+  });
+
+  test("a user connects with a creds file, within its JWT's permissions", logsOnFailure(async () => {
+    const nc = await as(aliceCreds);
+    const sub = nc.subscribe("orders.>");
+    nc.publish("orders.oslo.created", "o-1");
+    const [m] = await collect(sub, 1);
+    assert.equal(dec.decode(m.data), "o-1");
+    const violation = waitStatus(nc, /Permissions Violation for Publish to "secret"/i);
+    nc.publish("secret", "x");
+    await violation;
+    await nc.close();
+  }));
+
+  test("a wrong key, an expired user and an unknown account are refused", logsOnFailure(async () => {
+    const otherKey = createUser();
+    const forged = fmtCreds(await encodeUser("alice", alice, app), otherKey);
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(forged) });
+    const expired = await creds("old", createUser(), app, {}, { exp: now() - 60 });
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(expired) });
+    const lost = await creds("lost", createUser(), stranger);
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(lost) });
+  }));
+
+  test("the account JWT's JetStream limits apply", logsOnFailure(async () => {
+    const nc = await as(bobCreds);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+    await assert.rejects(jsm.streams.add({ name: "MORE", subjects: ["more.>"] }), (e) => {
+      assert.ok(e instanceof JetStreamApiError, String(e));
+      assert.equal(e.code, 10027);
+      return true;
+    });
+    const info = await jsm.getAccountInfo();
+    assert.equal(info.limits.max_streams, 1);
+    await nc.close();
+  }));
+
+  test("a pushed account JWT changes a limit without a restart", logsOnFailure(async () => {
+    for (const nc of conns.splice(0)) await nc.close().catch(() => {});
+    await sleep(200);
+    await as(bobCreds);
+    await as(bobCreds);
+    // conn: 2 is reached.
+    await assert.rejects(connectTo(srv, { authenticator: credsAuthenticator(bobCreds), timeout: 2000 }));
+    const r = await push(await appJwt({ limits: { conn: 3 } }));
+    assert.equal(r.data?.code, 200, JSON.stringify(r));
+    assert.equal(r.data.account, app.getPublicKey());
+    await as(bobCreds);
+    // A JWT the operator did not sign is refused. nats-server (2.9.10 and
+    // 2.15.1) answers "jwt updated" to it.
+    const rogue = await encodeAccount("APP", app, { limits: { ...appLimits, conn: 100 } }, { signer: createOperator() });
+    const bad = await push(rogue);
+    if (!REFERENCE) assert.equal(bad.error?.code, 400, JSON.stringify(bad));
+  }));
+
+  test("revoking a user in a pushed JWT disconnects it", logsOnFailure(async () => {
+    for (const nc of conns.splice(0)) await nc.close().catch(() => {});
+    const nc = await as(aliceCreds);
+    const closed = nc.closed();
+    await sleep(1100);  // revocations cover JWTs issued up to that second
+    const r = await push(await appJwt({ limits: { conn: 3 }, claims: { revocations: { [alice.getPublicKey()]: now() } } }));
+    assert.equal(r.data?.code, 200, JSON.stringify(r));
+    await within(closed, 5000, "the revoked user's connection to close");
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(aliceCreds) });
+    // Others in the account stay.
+    await as(bobCreds);
+  }));
+
+  test("a connection ends when its user JWT expires", logsOnFailure(async () => {
+    const short = await creds("short", createUser(), app, {}, { exp: now() + 3 });
+    const nc = await as(short);
+    await within(nc.closed(), 8000, "the expired user's connection to close");
+  }));
+
+  test("the resolver keeps pushed JWTs across a restart", logsOnFailure(async () => {
+    const dir = path.join(srv.tmp, "jwt");
+    assert.ok(fs.existsSync(path.join(dir, `${app.getPublicKey()}.jwt`)));
+    for (const nc of conns.splice(0)) await nc.close().catch(() => {});
+    await sysNc.close();
+    await srv.restart();
+    sysNc = await connectTo(srv, { authenticator: credsAuthenticator(sysCreds) });
+    // The revocation pushed before the restart still holds.
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(aliceCreds) });
+    await as(bobCreds);
+  }));
+});
