@@ -60,6 +60,9 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
   app.add_option("--nkey", o.nkey, "User NKEY seed file (signs the server's nonce)")
       ->envname("NATS_NKEY")
       ->group(group);
+  app.add_option("--creds", o.creds, "User credentials file (JWT and seed, operator mode)")
+      ->envname("NATS_CREDS")
+      ->group(group);
   app.add_option("--tlscert", o.tls_cert, "TLS client certificate file")
       ->envname("NATS_CERT")
       ->group(group);
@@ -110,6 +113,11 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
     std::string pub = nkeys::EncodePublic(seed->public_key, nkeys::Role::kUser);
     s = natsOptions_SetNKeyFromSeed(nopts_, pub.c_str(), opts.nkey.c_str());
   }
+  if (s == NATS_OK && !opts.creds.empty()) {
+    if (!std::ifstream(opts.creds)) Fail("cannot read the credentials file " + opts.creds);
+    s = natsOptions_SetUserCredentialsFromFiles(nopts_, opts.creds.c_str(), nullptr);
+    if (s != NATS_OK) FailNats("cannot use the credentials file " + opts.creds, s);
+  }
   if (s == NATS_OK && (!opts.tls_ca.empty() || !opts.tls_cert.empty())) {
     s = natsOptions_SetSecure(nopts_, true);
     if (s == NATS_OK && !opts.tls_ca.empty()) {
@@ -153,6 +161,41 @@ jsCtx* Conn::js() {
   natsStatus s = natsConnection_JetStream(&js_, nc_, &jo);
   if (s != NATS_OK) FailNats("could not create a JetStream context", s);
   return js_;
+}
+
+void MsgDeleterFwd::operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+
+std::vector<MsgPtrOwned> Conn::RequestMany(const std::string& subject, const std::string& data, int64_t wait_ms,
+                                           size_t max) {
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  std::vector<MsgPtrOwned> out;
+  natsStatus s = natsInbox_Create(&inbox);
+  if (s == NATS_OK) s = natsConnection_SubscribeSync(&sub, nc_, inbox);
+  if (s == NATS_OK) s = natsConnection_PublishRequest(nc_, subject.c_str(), inbox, data.data(), int(data.size()));
+  if (s != NATS_OK) {
+    natsSubscription_Destroy(sub);
+    natsInbox_Destroy(inbox);
+    FailNats("request to " + subject + " failed", s);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (out.size() < max) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    natsMsg* m = nullptr;
+    if (natsSubscription_NextMsg(&m, sub, left) != NATS_OK) break;
+    // A 503 status (no responders) ends the wait: nobody will answer.
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status &&
+        std::string(status) == "503") {
+      natsMsg_Destroy(m);
+      break;
+    }
+    out.emplace_back(m);
+  }
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  return out;
 }
 
 natsMsg* Conn::Request(const std::string& subject, const std::string& data) {

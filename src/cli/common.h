@@ -47,6 +47,7 @@ struct GlobalOptions {
   std::string password;
   std::string token;
   std::string nkey;  // file holding a user nkey seed ("SU…")
+  std::string creds;  // a .creds file: user JWT and seed (operator mode)
   // TLS, as the nats CLI: any of them (or a tls:// URL) turns TLS on.
   std::string tls_cert, tls_key;  // client certificate and its key
   std::string tls_ca;             // CA that signed the server's certificate
@@ -65,6 +66,11 @@ struct GlobalOptions {
 void AddGlobalFlags(CLI::App& app, GlobalOptions& opts);
 
 // One connection to the server for the lifetime of a command.
+struct MsgDeleterFwd {
+  void operator()(natsMsg* m) const;
+};
+using MsgPtrOwned = std::unique_ptr<natsMsg, MsgDeleterFwd>;
+
 class Conn {
  public:
   explicit Conn(const GlobalOptions& opts);
@@ -87,6 +93,10 @@ class Conn {
   // Core request/reply returning the reply (caller owns); throws on timeout or
   // no responders.
   natsMsg* Request(const std::string& subject, const std::string& data);
+  // Publishes `data` with a fresh inbox as reply and collects every answer
+  // that arrives within `wait_ms` (or until `max` have come).
+  std::vector<MsgPtrOwned> RequestMany(const std::string& subject, const std::string& data, int64_t wait_ms,
+                                       size_t max);
 
  private:
   const GlobalOptions& opts_;

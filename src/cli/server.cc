@@ -375,6 +375,49 @@ void ReportJetStreamCmd(CLI::App& parent, GlobalOptions& g) {
   });
 }
 
+// `fjord server list`: every server answering the system account's PING,
+// as `nats server list` shows them (needs a system account user).
+void ListCmd(CLI::App& parent, GlobalOptions& g) {
+  struct Opts {
+    int expect = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("list", "List the servers that answer the system account's PING");
+  cmd->add_option("expect", o->expect, "How many servers to wait for (default: all that answer in --timeout)")
+      ->check(WholeNumber(0));
+  cmd->add_flag("-j,--json", o->json, "Produce JSON output");
+  cmd->callback([&g, o] {
+    Conn conn(g);
+    auto msgs = conn.RequestMany("$SYS.REQ.SERVER.PING", "", g.TimeoutMs(),
+                                 o->expect > 0 ? size_t(o->expect) : SIZE_MAX);
+    if (msgs.empty()) {
+      Fail("no server answered $SYS.REQ.SERVER.PING (are these system account credentials?)");
+    }
+    Json all = Json::array();
+    for (auto& m : msgs) {
+      auto j = Json::parse(std::string(natsMsg_GetData(m.get()), natsMsg_GetDataLength(m.get())), nullptr, false);
+      if (!j.is_discarded() && j.contains("server")) all.push_back(std::move(j));
+    }
+    if (o->json) return PrintJson(all);
+    Table t("Server Overview");
+    t.Header({"Name", "Version", "JS", "Conns", "Subs", "Memory", "CPU %", "Started"});
+    uint64_t conns = 0;
+    for (const auto& j : all) {
+      const Json& srv = j["server"];
+      const Json st = j.value("statsz", Json::object());
+      conns += st.value("connections", uint64_t(0));
+      t.Row({srv.value("name", ""), srv.value("ver", ""), srv.value("jetstream", false) ? "yes" : "no",
+             std::to_string(st.value("connections", uint64_t(0))), std::to_string(st.value("subscriptions", uint64_t(0))),
+             FormatBytes(st.value("mem", uint64_t(0))), fmt::format("{:.1f}", st.value("cpu", 0.0)),
+             st.value("start", "")});
+    }
+    t.Print(std::cout);
+    std::cout << all.size() << " server(s), " << conns << " connection(s)\n";
+    if (o->expect > 0 && int(all.size()) < o->expect) Fail(fmt::format("expected {} servers, {} answered", o->expect, all.size()));
+  });
+}
+
 }  // namespace
 
 void AddServerCommands(CLI::App& app, GlobalOptions& g) {
@@ -382,6 +425,7 @@ void AddServerCommands(CLI::App& app, GlobalOptions& g) {
   cmd->require_subcommand(1);
   InfoCmd(*cmd, g);
   PingCmd(*cmd, g);
+  ListCmd(*cmd, g);
   auto format = std::make_shared<std::string>("nagios");
   auto* check = cmd->add_subcommand("check", "Health checks with Nagios exit codes (0 OK, 1 WARN, 2 CRIT)");
   check->require_subcommand(1);

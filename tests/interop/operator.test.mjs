@@ -8,6 +8,8 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import path from "node:path";
 import { credsAuthenticator } from "@nats-io/transport-node";
 import { jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
@@ -16,6 +18,7 @@ import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 import { startServer, sleep, within, logsOnFailure, serverBin } from "./lib/server.mjs";
 import { assertAuthFails, connectTo, collect, waitStatus, dec } from "./lib/client.mjs";
 
+const execFileAsync = promisify(execFile);
 const now = () => Math.floor(Date.now() / 1000);
 const REFERENCE = path.basename(serverBin) === "nats-server";
 
@@ -143,6 +146,26 @@ jetstream { store_dir: "${storeDir}" }
     const short = await creds("short", createUser(), app, {}, { exp: now() + 3 });
     const nc = await as(short);
     await within(nc.closed(), 8000, "the expired user's connection to close");
+  }));
+
+  test("the fjord CLI connects with --creds and lists servers", { skip: !process.env.FJORD_CLI }, logsOnFailure(async () => {
+    const dir = fs.mkdtempSync(path.join(srv.tmp, "creds-"));
+    const file = (name, c) => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, c);
+      return p;
+    };
+    const cli = (...args) => execFileAsync(process.env.FJORD_CLI, ["--server", `127.0.0.1:${srv.port}`, ...args]);
+    const nc = await as(bobCreds);
+    const sub = nc.subscribe("cli.x");
+    await nc.flush();
+    await cli("--creds", file("bob.creds", bobCreds), "pub", "cli.x", "from the CLI");
+    assert.equal(dec.decode((await collect(sub, 1))[0].data), "from the CLI");
+    const { stdout } = await cli("--creds", file("sys.creds", sysCreds), "server", "list", "1", "--json");
+    const servers = JSON.parse(stdout);
+    assert.equal(servers.length, 1);
+    assert.ok(servers[0].statsz.connections >= 2);
+    await assert.rejects(cli("--creds", file("alice.creds", aliceCreds), "pub", "cli.x", "revoked"));
   }));
 
   test("the resolver keeps pushed JWTs across a restart", logsOnFailure(async () => {
