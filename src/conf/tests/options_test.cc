@@ -451,6 +451,34 @@ TEST(Options, AccountErrors) {
   EXPECT_EQ(FailText("accounts { A: { bogus: 1 } }\n"), "f.conf:1:17: unknown field \"bogus\"");
 }
 
+// An operator JWT made by the official @nats-io/jwt 0.0.11 (operator "OP"
+// with a system account).
+constexpr const char* kOperatorJwt =
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJhdWQiOiJOQVRTIiwibmFtZSI6Ik9QIiwic3ViIjoiT0JUQkpHSEZER"
+    "FhFTFpITVpESTNNTzJIV0ZFRkdRRTcyQ0dFRlRSRUdXQzVIU1NPMkZIUUtOSVFTIiwibmF0cyI6eyJzeXN0ZW1fYWNjb3VudCI6IkFC"
+    "QlFCNzJYR1hSWVo3TElWRVFTN05LM01DTERLSFlVRUlYUlBVV041Wk40UEtOQUJGS1ZGMjRSIiwidHlwZSI6Im9wZXJhdG9yIiwidmVy"
+    "c2lvbiI6Mn0sImlzcyI6Ik9CVEJKR0hGRFhFTFpITVpESTNNTzJIV0ZFRkdRRTcyQ0dFRlRSRUdXQzVIU1NPMkZIUUtOSVFTIiwiaWF0"
+    "IjoxNzk2MzUzNTI1LCJqdGkiOiJma0FhMlJUbENVZEFWOVF0UHpIekZyYjB3aUdxVmVBZnN0YnlsRDg1UkFxRkZyc2tueWdoa05CcE43"
+    "TlREWUV5ckU3YjR4RFc0emRxK2tBRG5PRkZCUT09In0.";
+
+TEST(Options, OperatorMode) {
+  // The signature part is left out above: a token that does not verify is
+  // an error naming why.
+  EXPECT_NE(FailText(std::string("operator: \"") + kOperatorJwt + "xx\"\nresolver: MEMORY\n")
+                .find("error parsing operator JWT: "),
+            std::string::npos);
+  EXPECT_EQ(FailText("operator: /nonexistent/op.jwt\nresolver: MEMORY\n"),
+            "f.conf:1:1: error parsing operator JWT: open /nonexistent/op.jwt: no such file or directory");
+  EXPECT_EQ(FailText("resolver: MEMORY\n"), "resolver or resolver_preload need an operator");
+  EXPECT_EQ(FailText("resolver: URL(\"http://x\")\n"),
+            "f.conf:1:1: the URL account resolver is not supported by Fjord (use MEMORY or a full directory resolver)");
+  EXPECT_EQ(FailText("resolver: {type: full}\n"), "f.conf:1:1: dir has no value and needs to point to a directory");
+  EXPECT_EQ(FailText("resolver: {type: cache, dir: /tmp}\n"),
+            "f.conf:1:1: the CACHE account resolver is not supported by Fjord (use FULL)");
+  EXPECT_EQ(FailText("resolver_preload: {A: 1}\n"), "f.conf:1:20: preload map value should be a string JWT");
+  EXPECT_EQ(FailText("resolver_preload: {A: \"x.y.z\"}\n"), "f.conf:1:20: invalid account JWT");
+}
+
 TEST(Options, MaxPayloadAboveMaxPending) {
   EXPECT_EQ(FailText("max_payload: 70MB\n"), "max_payload (73400320) cannot be higher than max_pending (67108864)");
 }
