@@ -306,6 +306,17 @@ int main(int argc, char** argv) {
       js.push_back(std::move(j));
     });
   }
+  if (opts.operator_mode) {
+    const jetstream::Options base = ToJetStreamOptions(opts);
+    srv.SetAccountUpdateObserver([&, base](server::Account* acc) {
+      std::lock_guard lock(js_mu_);
+      for (auto& j : js) {
+        if (j->account() != acc) continue;
+        auto o = AccountJetStreamOptions(base, acc->jetstream_limits());
+        j->UpdateLimits(o.max_memory, o.max_store, o.max_streams, o.max_consumers);
+      }
+    });
+  }
   std::unique_ptr<system::System> sys;
   if (server::Account* sys_acc = opts.no_system_account ? nullptr : srv.LookupAccount(opts.system_account)) {
     system::Options so;

@@ -412,6 +412,15 @@ uint64_t JetStream::StoreUsed() const {
   return n;
 }
 
+void JetStream::UpdateLimits(int64_t max_memory, int64_t max_store, int64_t max_streams, int64_t max_consumers) {
+  asio::post(ctx_, [=, this] {
+    opts_.max_memory = max_memory;
+    opts_.max_store = max_store;
+    opts_.max_streams = max_streams;
+    opts_.max_consumers = max_consumers;
+  });
+}
+
 bool JetStream::ServerLimitExceeded(Storage storage, uint64_t bytes) const {
   const auto& u = opts_.server_usage;
   if (!u) return false;

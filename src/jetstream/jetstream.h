@@ -95,6 +95,9 @@ class JetStream {
   server::Account* account() { return account_; }
   asio::io_context& ctx() { return ctx_; }
   const Options& options() const { return opts_; }
+  // New account limits (a pushed account JWT); applied on the JetStream
+  // thread to what is checked from then on. Any thread.
+  void UpdateLimits(int64_t max_memory, int64_t max_store, int64_t max_streams, int64_t max_consumers);
   store::Env* env() { return env_; }
   std::shared_ptr<Stream> FindStream(const std::string& name) const;
   // Sends a reply (or any message) as the server.

@@ -66,7 +66,8 @@ Account::Account(AccountConfig cfg)
     : cfg_(std::move(cfg)),
       max_connections_(cfg_.max_connections),
       max_subscriptions_(cfg_.max_subscriptions),
-      max_payload_(cfg_.max_payload) {}
+      max_payload_(cfg_.max_payload),
+      js_limits_(cfg_.jetstream) {}
 
 Account::~Account() = default;
 

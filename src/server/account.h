@@ -55,6 +55,15 @@ class Account {
     max_subscriptions_.store(subscriptions);
     max_payload_.store(payload);
   }
+  // The JetStream limits now in force (a newer JWT's, in operator mode).
+  AccountJetStream jetstream_limits() const {
+    std::lock_guard lock(js_mu_);
+    return js_limits_;
+  }
+  void SetJetStreamLimits(const AccountJetStream& js) {
+    std::lock_guard lock(js_mu_);
+    js_limits_ = js;
+  }
   Sublist& sublist() { return sublist_; }
 
   // Subscriptions whose handler runs on the publishing thread, inside this
@@ -107,6 +116,8 @@ class Account {
 
   AccountConfig cfg_;
   std::atomic<int64_t> max_connections_, max_subscriptions_, max_payload_;
+  mutable std::mutex js_mu_;
+  AccountJetStream js_limits_;  // guarded by js_mu_
   Sublist sublist_;
   std::function<void(std::string_view)> on_subscribe_;
   std::vector<SubPtr> import_subs_;  // in the exporters' sublists

@@ -179,9 +179,7 @@ AccountConfig Operator::ToAccountConfig(const jwt::Claims& c) {
   return ac;
 }
 
-void Operator::Apply(Account* acc, const jwt::Claims& c) {
-  AccountConfig ac = ToAccountConfig(c);
-  acc->SetLimits(ac.max_connections, ac.max_subscriptions, ac.max_payload);
+void Operator::StoreState(const jwt::Claims& c) {
   State st;
   if (auto it = c.nats.find("signing_keys"); it != c.nats.end() && it->is_array()) {
     for (const auto& k : *it) {
@@ -196,6 +194,13 @@ void Operator::Apply(Account* acc, const jwt::Claims& c) {
   }
   std::lock_guard lock(mu_);
   state_[c.subject] = std::move(st);
+}
+
+void Operator::Apply(Account* acc, const jwt::Claims& c) {
+  AccountConfig ac = ToAccountConfig(c);
+  acc->SetLimits(ac.max_connections, ac.max_subscriptions, ac.max_payload);
+  acc->SetJetStreamLimits(ac.jetstream);
+  StoreState(c);
 }
 
 Account* Operator::ResolveAccount(const std::string& pub, std::string* err) {
@@ -216,10 +221,12 @@ Account* Operator::ResolveAccount(const std::string& pub, std::string* err) {
     return nullptr;
   }
   const jwt::Claims& claims = std::get<jwt::Claims>(c);
+  // Signing keys and revocations are in place before the account can be
+  // found, so no user slips in between.
+  StoreState(claims);
   bool created = false;
   Account* acc = server_->RegisterAccount(ToAccountConfig(claims), &created);
   if (created) {
-    Apply(acc, claims);
     // Exporters are made on demand too; an import whose exporter is not
     // known, or does not export it to this account, is left out (logged).
     server_->WireImports(acc, [this](const std::string& name) {
@@ -317,6 +324,7 @@ std::variant<std::string, Operator::UpdateError> Operator::Update(std::string_vi
   }
   if (Account* acc = server_->LookupAccount(pub)) {
     Apply(acc, claims);
+    server_->AccountUpdated(acc);
     // Revocations and a changed account take effect on open connections.
     server_->ReauthorizeAccount(acc);
   }

@@ -65,6 +65,8 @@ class Operator {
   // Limits, exports and imports of an account JWT.
   static AccountConfig ToAccountConfig(const jwt::Claims& c);
   void Apply(Account* acc, const jwt::Claims& c);
+  // Signing keys and revocations of `c`, for user checks.
+  void StoreState(const jwt::Claims& c);
 
   Server* server_;
   std::shared_ptr<const OperatorConfig> cfg_;

@@ -82,6 +82,11 @@ class Server {
   void AccountRegistered(Account* acc) {
     if (on_account_) on_account_(acc);
   }
+  // A new JWT changed `acc` (its limits may differ); set before Start().
+  void SetAccountUpdateObserver(std::function<void(Account*)> fn) { on_account_update_ = std::move(fn); }
+  void AccountUpdated(Account* acc) {
+    if (on_account_update_) on_account_update_(acc);
+  }
   // Every connection of `acc` checks its credentials again (a new account
   // JWT may revoke them).
   void ReauthorizeAccount(Account* acc);
@@ -156,6 +161,7 @@ class Server {
   std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;  // guarded by accounts_mu_
   std::unique_ptr<Operator> op_;
   std::function<void(Account*)> on_account_;
+  std::function<void(Account*)> on_account_update_;
   Account* global_ = nullptr;
   ServerStats stats_;
 

@@ -118,10 +118,14 @@ jetstream { store_dir: "${storeDir}" }
     await as(bobCreds);
     // conn: 2 is reached.
     await assert.rejects(connectTo(srv, { authenticator: credsAuthenticator(bobCreds), timeout: 2000 }));
-    const r = await push(await appJwt({ limits: { conn: 3 } }));
+    const r = await push(await appJwt({ limits: { conn: 3, streams: 2 } }));
     assert.equal(r.data?.code, 200, JSON.stringify(r));
     assert.equal(r.data.account, app.getPublicKey());
-    await as(bobCreds);
+    const third = await as(bobCreds);
+    // The JetStream limit moved too: a second stream fits now.
+    const jsm = await jetstreamManager(third);
+    await jsm.streams.add({ name: "MORE", subjects: ["more.>"] });
+    assert.equal((await jsm.getAccountInfo()).limits.max_streams, 2);
     // A JWT the operator did not sign is refused. nats-server (2.9.10 and
     // 2.15.1) answers "jwt updated" to it.
     const rogue = await encodeAccount("APP", app, { limits: { ...appLimits, conn: 100 } }, { signer: createOperator() });
