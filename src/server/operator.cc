@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 #include "nkeys/nkeys.h"
 #include "server/account.h"
@@ -263,6 +265,7 @@ AuthResult Operator::Authenticate(const Credentials& creds) {
   if (!acc) return fail(err);
   {
     std::lock_guard lock(mu_);
+    if (!jwts_.count(account)) return fail("account " + account + " was deleted");
     const State& st = state_[account];
     if (u.issuer != account &&
         std::find(st.signing_keys.begin(), st.signing_keys.end(), u.issuer) == st.signing_keys.end()) {
@@ -329,6 +332,54 @@ std::variant<std::string, Operator::UpdateError> Operator::Update(std::string_vi
     server_->ReauthorizeAccount(acc);
   }
   return pub;
+}
+
+std::variant<std::string, Operator::UpdateError> Operator::Delete(std::string_view token) {
+  auto d = jwt::Decode(token);
+  std::string who;
+  auto refuse = [&](const std::string& why) {
+    return UpdateError{500, "delete accounts request by " + who + " failed: " + why, ""};
+  };
+  if (auto* e = std::get_if<std::string>(&d)) return refuse(*e);
+  const jwt::Claims& g = std::get<jwt::Claims>(d);
+  who = g.subject;
+  if (!full_resolver() || !cfg_->allow_delete) return refuse("delete must be enabled in server config");
+  if (g.subject != g.issuer) return refuse("not self signed");
+  const auto& keys = cfg_->trusted_keys;
+  if (std::find(keys.begin(), keys.end(), g.issuer) == keys.end()) return refuse("not trusted");
+  auto list = g.nats.find("accounts");
+  if (list == g.nats.end() || !list->is_array()) return refuse("malformed request");
+  std::vector<std::string> accounts;
+  const std::string sys = server_->config()->system_account;
+  for (const auto& a : *list) {
+    if (!a.is_string() || !nkeys::DecodePublic(a.get<std::string>(), nkeys::Role::kAccount)) {
+      return refuse("malformed request");
+    }
+    if (a.get<std::string>() == sys) return refuse("not allowed to delete system account");
+    accounts.push_back(a.get<std::string>());
+  }
+  size_t deleted = 0;
+  std::vector<std::string> failed;
+  for (const auto& pub : accounts) {
+    {
+      std::lock_guard lock(mu_);
+      if (!jwts_.erase(pub)) {
+        failed.push_back("account " + pub + " not found");
+        continue;
+      }
+      std::error_code ec;
+      std::filesystem::rename(cfg_->dir + "/" + pub + ".jwt", cfg_->dir + "/" + pub + ".jwt.deleted", ec);
+    }
+    ++deleted;
+    // Its users go: their account no longer has a JWT.
+    if (Account* acc = server_->LookupAccount(pub)) server_->ReauthorizeAccount(acc);
+  }
+  if (!failed.empty()) {
+    std::string all;
+    for (const auto& f : failed) all += (all.empty() ? "" : "\n") + f;
+    return UpdateError{500, fmt::format("deleted {} accounts, failed for {}: {}", deleted, failed.size(), all), ""};
+  }
+  return fmt::format("deleted {} accounts", deleted);
 }
 
 std::optional<std::string> Operator::Lookup(const std::string& pub) {

@@ -54,6 +54,11 @@ class Operator {
     std::string account;
   };
   std::variant<std::string, UpdateError> Update(std::string_view jwt);
+  // `$SYS.REQ.CLAIMS.DELETE` (full resolver with allow_delete): `token`
+  // is a generic JWT the operator signed for itself, listing the accounts
+  // in nats.accounts. Their JWTs are renamed to `<key>.jwt.deleted` and
+  // their users disconnected. Returns the message for the reply.
+  std::variant<std::string, UpdateError> Delete(std::string_view token);
   // The stored JWT of `pub` (`CLAIMS.LOOKUP`).
   std::optional<std::string> Lookup(const std::string& pub);
 

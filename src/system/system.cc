@@ -136,7 +136,7 @@ void System::Start() {
         Claims(std::move(subject), std::move(reply), std::move(body));
       });
     };
-    for (const char* s : {"$SYS.REQ.CLAIMS.UPDATE", "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
+    for (const char* s : {"$SYS.REQ.CLAIMS.UPDATE", "$SYS.REQ.CLAIMS.DELETE", "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
                           "$SYS.ACCOUNT.*.CLAIMS.UPDATE", "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP"}) {
       subs_.push_back(account_->SubscribeInternal(s, on_claims));
     }
@@ -270,12 +270,18 @@ void System::Claims(std::string subject, std::string reply, std::string body) {
     return;
   }
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.pop_back();
-  auto r = op->Update(body);
+  const bool del = subject == "$SYS.REQ.CLAIMS.DELETE";
+  auto r = del ? op->Delete(body) : op->Update(body);
   Json out;
   out["server"] = ServerInfo(srv_, opts_, ++seq_);
-  if (auto* pub = std::get_if<std::string>(&r)) {
-    log::Info("Account {}: JWT updated", *pub);
-    out["data"] = {{"account", *pub}, {"code", 200}, {"message", "jwt updated"}};
+  if (auto* ok = std::get_if<std::string>(&r)) {
+    if (del) {
+      log::Info("Account JWTs: {}", *ok);
+      out["data"] = {{"account", ""}, {"code", 200}, {"message", *ok}};
+    } else {
+      log::Info("Account {}: JWT updated", *ok);
+      out["data"] = {{"account", *ok}, {"code", 200}, {"message", "jwt updated"}};
+    }
   } else {
     const auto& e = std::get<server::Operator::UpdateError>(r);
     log::Warn("Account JWT update refused: {}", e.description);

@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import path from "node:path";
 import { credsAuthenticator } from "@nats-io/transport-node";
 import { jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
-import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { encodeOperator, encodeAccount, encodeUser, encodeGeneric, fmtCreds } from "@nats-io/jwt";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 import { startServer, sleep, within, logsOnFailure, serverBin } from "./lib/server.mjs";
 import { assertAuthFails, connectTo, collect, waitStatus, dec } from "./lib/client.mjs";
@@ -58,7 +58,7 @@ describe("operator mode", () => {
         fs.writeFileSync(path.join(tmp, "op.jwt"), opJwt);
         return `operator: "${path.join(tmp, "op.jwt")}"
 system_account: ${sysAcc.getPublicKey()}
-resolver: { type: full, dir: "${path.join(tmp, "jwt")}", allow_delete: false }
+resolver: { type: full, dir: "${path.join(tmp, "jwt")}", allow_delete: true }
 resolver_preload: {
   ${sysAcc.getPublicKey()}: "${sysJwt}"
   ${app.getPublicKey()}: "${initialApp}"
@@ -182,5 +182,22 @@ jetstream { store_dir: "${storeDir}" }
     // The revocation pushed before the restart still holds.
     await assertAuthFails(srv, { authenticator: credsAuthenticator(aliceCreds) });
     await as(bobCreds);
+  }));
+
+  test("deleting an account (allow_delete) disconnects its users and refuses new ones", logsOnFailure(async () => {
+    const nc = await as(bobCreds);
+    const closed = nc.closed();
+    const req = async (jwt) => JSON.parse(dec.decode((await sysNc.request("$SYS.REQ.CLAIMS.DELETE", jwt, { timeout: 5000 })).data));
+    // Only the operator, signing for itself, may delete.
+    const notSelf = await req(await encodeGeneric("delete", app, "generic", { accounts: [app.getPublicKey()] }));
+    assert.ok(notSelf.error, JSON.stringify(notSelf));
+    const sysDel = await req(await encodeGeneric("delete", op, "generic", { accounts: [sysAcc.getPublicKey()] }));
+    assert.match(sysDel.error?.description ?? "", /not allowed to delete system account/);
+    const r = await req(await encodeGeneric("delete", op, "generic", { accounts: [app.getPublicKey()] }));
+    assert.equal(r.data?.code, 200, JSON.stringify(r));
+    assert.match(r.data.message, /deleted 1 accounts/);
+    await within(closed, 5000, "the deleted account's connection to close");
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(bobCreds) });
+    assert.ok(fs.existsSync(path.join(srv.tmp, "jwt", `${app.getPublicKey()}.jwt.deleted`)));
   }));
 });
