@@ -97,6 +97,17 @@ jetstream { store_dir: "${storeDir}" }
     await assertAuthFails(srv, { authenticator: credsAuthenticator(lost) });
   }));
 
+  test("a user signed by one of the account's signing keys gets in once the account lists the key", logsOnFailure(async () => {
+    const sk = createAccount();
+    const scoped = await creds("scoped", createUser(), app, {}, { signer: sk });
+    await assertAuthFails(srv, { authenticator: credsAuthenticator(scoped) });
+    const r = await push(await appJwt({ claims: { signing_keys: [sk.getPublicKey()] } }));
+    assert.equal(r.data?.code, 200, JSON.stringify(r));
+    const nc = await as(scoped);
+    await nc.flush();
+    await nc.close();
+  }));
+
   test("the account JWT's JetStream limits apply", logsOnFailure(async () => {
     const nc = await as(bobCreds);
     const jsm = await jetstreamManager(nc);
