@@ -80,12 +80,13 @@ class Account {
                            std::string_view reply, std::string_view hdr, std::string_view data);
 
   // Called on the subscribing client's thread after each client
-  // subscription in this account is added. Set before clients connect.
+  // subscription in this account is added. May be set while clients are
+  // connected (operator mode starts an account's JetStream then).
   void SetSubscribeObserver(std::function<void(std::string_view subject)> fn) {
-    on_subscribe_ = std::move(fn);
+    on_subscribe_.store(std::make_shared<const std::function<void(std::string_view)>>(std::move(fn)));
   }
   void NotifySubscribed(std::string_view subject) {
-    if (on_subscribe_) on_subscribe_(subject);
+    if (auto fn = on_subscribe_.load(std::memory_order_acquire)) (*fn)(subject);
   }
 
   // Connections and subscriptions counted against `limits`.
@@ -119,7 +120,7 @@ class Account {
   mutable std::mutex js_mu_;
   AccountJetStream js_limits_;  // guarded by js_mu_
   Sublist sublist_;
-  std::function<void(std::string_view)> on_subscribe_;
+  std::atomic<std::shared_ptr<const std::function<void(std::string_view)>>> on_subscribe_;
   std::vector<SubPtr> import_subs_;  // in the exporters' sublists
 
   std::mutex responses_mu_;
