@@ -84,9 +84,26 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
     c.tls_pinned = o.tls->pinned_certs;
     c.allow_non_tls = o.allow_non_tls;
   }
+  auto mappings = [](const std::vector<conf::Mapping>& ms) {
+    std::vector<server::SubjectMapping> out;
+    for (const auto& m : ms) {
+      server::SubjectMapping sm;
+      sm.source = m.source;
+      for (const auto& d : m.dests) sm.dests.emplace_back(d.subject, d.weight);
+      out.push_back(std::move(sm));
+    }
+    return out;
+  };
+  if (!o.mappings.empty()) {
+    server::AccountConfig g;
+    g.name = std::string(server::kGlobalAccount);
+    g.mappings = mappings(o.mappings);
+    c.accounts.push_back(std::move(g));
+  }
   for (const auto& a : o.accounts) {
     server::AccountConfig ac;
     ac.name = a.name;
+    ac.mappings = mappings(a.mappings);
     for (const auto& e : a.exports) {
       if (e.service) {
         server::ServiceExport se;

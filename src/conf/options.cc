@@ -351,6 +351,8 @@ class Loader {
       Bool(v, ptr, key, &o.allow_non_tls);
     } else if (key == "accounts") {
       Accounts(v, ptr);
+    } else if (key == "mappings" || key == "maps") {
+      Mappings(v, ptr, &o.mappings);
     } else if (key == "operator" || key == "operators" || key == "root_operators" || key == "root_operator") {
       OperatorJwts(v, ptr);
     } else if (key == "resolver" || key == "account_resolver" || key == "accounts_resolver") {
@@ -359,8 +361,7 @@ class Loader {
       ResolverPreload(v, ptr);
     } else if (key == "cluster" ||
                key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
-               key == "ws" || key == "mqtt" || key == "mappings" || key == "maps" ||
-               key == "resolver_tls" || key == "trusted" ||
+               key == "ws" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
                key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
                key == "ocsp_cache") {
       NotSupported(ptr, k);
@@ -758,8 +759,9 @@ class Loader {
         } else if (key == "default_permissions") {
           Permissions perms;
           if (ParsePermissions(val, ap, &perms)) defaults = std::move(perms);
-        } else if (key == "nkey" || key == "mappings" || key == "maps" || key == "msg_trace" ||
-                   key == "trace_dest") {
+        } else if (key == "mappings" || key == "maps") {
+          Mappings(val, ap, &acc->mappings);
+        } else if (key == "nkey" || key == "msg_trace" || key == "trace_dest") {
           NotSupported(ap, k);
         } else {
           Unknown(ap, k);
@@ -770,6 +772,95 @@ class Loader {
           if (!opts_->auth.users[i].permissions) opts_->auth.users[i].permissions = defaults;
         }
       }
+    }
+  }
+
+  // `mappings { "src": "dest" | {destination, weight} | [ {…}, … ] }`.
+  void Mappings(const Json& v, const std::string& ptr, std::vector<Mapping>* out) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("mappings must be a map, got {}", TypeName(v)));
+      return;
+    }
+    for (const auto& [src, val] : v.items()) {
+      std::string p = JoinPointer(ptr, src);
+      if (!proto::ValidSubscribeSubject(src)) {
+        Error(p, fmt::format("Subject \"{}\" is not a valid subject", src));
+        continue;
+      }
+      Mapping m;
+      m.source = src;
+      bool ok = true;
+      auto dest = [&](const Json& d, const std::string& dp) {
+        if (!d.is_object()) {
+          Error(dp, "Expected an entry for the mapping destination");
+          return false;
+        }
+        MappingDest md;
+        bool weighted = false;
+        for (const auto& [k, dv] : d.items()) {
+          std::string kp = JoinPointer(dp, k);
+          std::string key = Lower(k);
+          if (key == "dest" || key == "destination") {
+            String(dv, kp, key, &md.subject);
+          } else if (key == "weight") {
+            int64_t w = -1;
+            if (dv.is_number_integer()) {
+              w = dv.get<int64_t>();
+            } else if (dv.is_string()) {
+              std::string ws = dv.get<std::string>();
+              if (!ws.empty() && ws.back() == '%') ws.pop_back();
+              if (!ParseInt(ws, &w)) {
+                Error(kp, fmt::format("Invalid weight \"{}\" for mapping destination", ws));
+                return false;
+              }
+            }
+            if (w < 0 || w > 100) {
+              Error(kp, fmt::format("Invalid weight {} for mapping destination", w));
+              return false;
+            }
+            md.weight = int(w);
+            weighted = true;
+          } else if (key == "cluster") {
+            NotSupported(kp, k);  // no clusters
+            return false;
+          } else {
+            Error(kp, fmt::format("Unknown field \"{}\" for mapping destination", k));
+            return false;
+          }
+        }
+        if (!weighted) {
+          Error(dp, fmt::format("Missing weight for mapping destination \"{}\"", md.subject));
+          return false;
+        }
+        m.dests.push_back(std::move(md));
+        return true;
+      };
+      if (val.is_string()) {
+        m.dests.push_back({val.get<std::string>(), 100});
+      } else if (val.is_array()) {
+        for (size_t i = 0; i < val.size(); ++i) ok = dest(val[i], p + "/" + std::to_string(i)) && ok;
+      } else {
+        ok = dest(val, p);
+      }
+      if (!ok) continue;
+      int total = 0;
+      std::set<std::string> seen;
+      for (const auto& d : m.dests) {
+        total += d.weight;
+        std::string err;
+        if (!seen.insert(d.subject).second) {
+          Error(p, fmt::format("Error adding mapping for \"{}\" : duplicate entry for \"{}\"", src, d.subject));
+          ok = false;
+        } else if (!proto::SubjectTransform::MakeForImport(src, d.subject, &err)) {
+          Error(p, fmt::format("Error adding mapping for \"{}\" to \"{}\" : {}", src, d.subject, err));
+          ok = false;
+        }
+      }
+      if (total > 100) {
+        Error(p, fmt::format("Error adding mapping for \"{}\" : total weight needs to be <= 100", src));
+        ok = false;
+      }
+      if (ok) out->push_back(std::move(m));
     }
   }
 

@@ -56,6 +56,18 @@ struct User {
   std::string account;  // empty: the global account "$G"
 };
 
+// One source of `mappings { }` (top level: the global account; or an
+// account's): where its messages go, each destination with a weight in
+// percent (the rest keep their subject).
+struct MappingDest {
+  std::string subject;
+  int weight = 100;
+};
+struct Mapping {
+  std::string source;
+  std::vector<MappingDest> dests;
+};
+
 // One entry of an account's `exports`.
 struct AccountExport {
   bool service = false;  // else a stream
@@ -88,6 +100,7 @@ struct AccountOptions {
   std::vector<AccountExport> exports;
   std::vector<AccountImport> imports;
   AccountJetStream jetstream;
+  std::vector<Mapping> mappings;
   // `limits { }`; -1: the server's.
   int64_t max_connections = -1;
   int64_t max_subscriptions = -1;
@@ -197,6 +210,7 @@ struct ServerOptions {
 
   AuthOptions auth;  // users of every account, each naming its account
   std::vector<AccountOptions> accounts;  // besides "$G", in file order
+  std::vector<Mapping> mappings;         // top-level `mappings`: the global account's
   std::optional<OperatorOptions> operator_mode;
   bool system_account_set = false;  // given in the file, not the default
   std::string no_auth_user;

@@ -67,7 +67,40 @@ Account::Account(AccountConfig cfg)
       max_connections_(cfg_.max_connections),
       max_subscriptions_(cfg_.max_subscriptions),
       max_payload_(cfg_.max_payload),
-      js_limits_(cfg_.jetstream) {}
+      js_limits_(cfg_.jetstream) {
+  for (const auto& m : cfg_.mappings) {
+    Mapping c;
+    c.source = m.source;
+    int total = 0;
+    for (const auto& [dest, weight] : m.dests) {
+      total += weight;
+      // The destination equal to the source keeps the subject.
+      c.dests.emplace_back(ImportTransform(m.source, dest), total);
+    }
+    mappings_.push_back(std::move(c));
+  }
+}
+
+std::optional<std::string> Account::Map(std::string_view subject) const {
+  for (const auto& m : mappings_) {
+    if (!proto::SubjectMatches(subject, m.source)) continue;
+    int r = 0;
+    if (m.dests.size() > 1 || m.dests.front().second < 100) {
+      thread_local uint32_t seed = 0x2545f491u ^ uint32_t(reinterpret_cast<uintptr_t>(&seed));
+      seed ^= seed << 13;
+      seed ^= seed >> 17;
+      seed ^= seed << 5;
+      r = int(seed % 100);
+    }
+    for (const auto& [transform, upto] : m.dests) {
+      if (r >= upto) continue;
+      if (!transform) return std::nullopt;
+      return transform->Apply(subject);
+    }
+    return std::nullopt;  // the weight left over keeps the subject
+  }
+  return std::nullopt;
+}
 
 Account::~Account() = default;
 

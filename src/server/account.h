@@ -66,6 +66,11 @@ class Account {
   }
   Sublist& sublist() { return sublist_; }
 
+  // `mappings`: the subject a client's publish to `subject` goes to, or
+  // nullopt to keep it. Weighted destinations are picked at random.
+  bool has_mappings() const { return !mappings_.empty(); }
+  std::optional<std::string> Map(std::string_view subject) const;
+
   // Subscriptions whose handler runs on the publishing thread, inside this
   // account (JetStream's API, stream subjects, import plumbing).
   SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler);
@@ -116,6 +121,12 @@ class Account {
   void OnResponse(const InternalMsg& m);
 
   AccountConfig cfg_;
+  struct Mapping {
+    std::string source;
+    // Cumulative weights: a draw r in [0, 100) takes the first with r < weight.
+    std::vector<std::pair<std::optional<proto::SubjectTransform>, int>> dests;
+  };
+  std::vector<Mapping> mappings_;
   std::atomic<int64_t> max_connections_, max_subscriptions_, max_payload_;
   mutable std::mutex js_mu_;
   AccountJetStream js_limits_;  // guarded by js_mu_

@@ -394,16 +394,22 @@ void Client::ProcessPub(const proto::Command& cmd) {
     return;
   }
   if (verbose_) Queue("+OK\r\n");
+  Account* acc = account();
+  std::string_view subject = cmd.subject;
+  std::optional<std::string> mapped;
+  // `mappings` apply after the publish permission, which is the client's
+  // subject's (as nats-server).
+  if (acc->has_mappings() && (mapped = acc->Map(subject))) subject = *mapped;
   // Publishers tend to repeat a subject: remember the last match, valid
   // while the index has not changed, and skip even the cache's hashing.
-  Sublist& sl = account()->sublist();
+  Sublist& sl = acc->sublist();
   uint64_t gen = sl.generation();
-  if (gen != last_gen_ || cmd.subject != last_subject_) {
-    last_match_ = sl.Match(cmd.subject);
-    last_subject_.assign(cmd.subject);
+  if (gen != last_gen_ || subject != last_subject_) {
+    last_match_ = sl.Match(subject);
+    last_subject_.assign(subject);
     last_gen_ = gen;
   }
-  size_t n = server_->Route(this, *last_match_, cmd.subject, cmd.reply, cmd.hdr_len, cmd.payload);
+  size_t n = server_->Route(this, *last_match_, subject, cmd.reply, cmd.hdr_len, cmd.payload);
   if (n == 0 && no_responders_ && !cmd.reply.empty()) SendNoResponders(cmd.reply);
 }
 

@@ -66,9 +66,17 @@ struct AccountJetStream {
   int64_t max_consumers = -1;
 };
 
+// `mappings`: messages published to `source` go to one of `dests`, picked
+// by weight (percent; whatever remains keeps its subject).
+struct SubjectMapping {
+  std::string source;
+  std::vector<std::pair<std::string, int>> dests;  // destination, weight
+};
+
 struct AccountConfig {
   std::string name;
   AccountJetStream jetstream;
+  std::vector<SubjectMapping> mappings;
   std::vector<StreamExport> stream_exports;
   std::vector<ServiceExport> service_exports;
   std::vector<StreamImport> stream_imports;

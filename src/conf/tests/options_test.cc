@@ -479,6 +479,31 @@ TEST(Options, OperatorMode) {
   EXPECT_EQ(FailText("resolver_preload: {A: \"x.y.z\"}\n"), "f.conf:1:20: invalid account JWT");
 }
 
+TEST(Options, Mappings) {
+  ServerOptions o = LoadText(R"(
+mappings {
+  "a.*": "b.$1"
+  w: [ {destination: x, weight: "30%"}, {destination: y, weight: 70} ]
+}
+accounts { A: { mappings: { in: out } } }
+)");
+  ASSERT_EQ(o.mappings.size(), 2u);
+  EXPECT_EQ(o.mappings[0].source, "a.*");
+  EXPECT_EQ(o.mappings[0].dests[0].subject, "b.$1");
+  EXPECT_EQ(o.mappings[0].dests[0].weight, 100);
+  ASSERT_EQ(o.mappings[1].dests.size(), 2u);
+  EXPECT_EQ(o.mappings[1].dests[0].weight, 30);
+  ASSERT_EQ(o.accounts[0].mappings.size(), 1u);
+  EXPECT_EQ(FailText("mappings { x: [ {destination: a, weight: 60}, {destination: b, weight: 60} ] }\n"),
+            "f.conf:1:12: Error adding mapping for \"x\" : total weight needs to be <= 100");
+  EXPECT_EQ(FailText("mappings { x: {destination: a, weight: 101} }\n"),
+            "f.conf:1:32: Invalid weight 101 for mapping destination");
+  EXPECT_EQ(FailText("mappings { x: {destination: a} }\n"), "f.conf:1:12: Missing weight for mapping destination \"a\"");
+  EXPECT_EQ(FailText("mappings { \"a.*\": \"b.$2\" }\n"),
+            "f.conf:1:12: Error adding mapping for \"a.*\" to \"b.$2\" : invalid destination subject: wildcard index out of range");
+  EXPECT_EQ(FailText("mappings { \"a..b\": c }\n"), "f.conf:1:12: Subject \"a..b\" is not a valid subject");
+}
+
 TEST(Options, MaxPayloadAboveMaxPending) {
   EXPECT_EQ(FailText("max_payload: 70MB\n"), "max_payload (73400320) cannot be higher than max_pending (67108864)");
 }
