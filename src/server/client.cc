@@ -744,6 +744,15 @@ void Client::CloseAsync(const char* reason) {
   asio::post(ctx_, [self, reason] { self->CloseNow(reason); });
 }
 
+void Client::ErrAndCloseAsync(std::string text) {
+  auto self = shared_from_this();
+  asio::post(ctx_, [self, text = std::move(text)] {
+    if (self->closed_ || self->closing_) return;
+    self->SendErrAndClose(text);
+    Server::FlushDirty();
+  });
+}
+
 void Client::CloseNow(const char* reason) {
   if (closed_) return;
   closed_ = true;

@@ -71,6 +71,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void Flush();
   // Thread-safe: closes the connection on its own thread.
   void CloseAsync(const char* reason);
+  // Thread-safe: sends `-ERR '<text>'` and closes, on its own thread.
+  void ErrAndCloseAsync(std::string text);
   // Owner thread: re-checks the connection's credentials and permissions
   // against a reloaded config; closes it if they no longer pass.
   void Reauthorize(std::shared_ptr<const Config> cfg);

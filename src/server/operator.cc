@@ -328,8 +328,10 @@ std::variant<std::string, Operator::UpdateError> Operator::Update(std::string_vi
   if (Account* acc = server_->LookupAccount(pub)) {
     Apply(acc, claims);
     server_->AccountUpdated(acc);
-    // Revocations and a changed account take effect on open connections.
+    // Revocations and a lower connection limit take effect on open
+    // connections.
     server_->ReauthorizeAccount(acc);
+    server_->EnforceConnectionLimit(acc);
   }
   return pub;
 }

@@ -122,6 +122,22 @@ Account* Server::RegisterAccount(AccountConfig cfg, bool* created) {
   return acc.get();
 }
 
+void Server::EnforceConnectionLimit(Account* acc) {
+  int64_t limit = acc->max_connections();
+  if (limit < 0) return;
+  std::vector<std::shared_ptr<Client>> mine;
+  for (auto& c : Clients()) {
+    if (c->account() == acc) mine.push_back(std::move(c));
+  }
+  if (int64_t(mine.size()) <= limit) return;
+  std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a->cid() > b->cid(); });
+  for (size_t i = 0; i < mine.size() - size_t(limit); ++i) {
+    log::Warn("cid:{} - account {}: maximum account active connections exceeded after a limit change", mine[i]->cid(),
+              acc->name());
+    mine[i]->ErrAndCloseAsync("maximum account active connections exceeded");
+  }
+}
+
 void Server::ReauthorizeAccount(Account* acc) {
   auto cfg = config();
   for (auto& c : Clients()) {

@@ -87,6 +87,9 @@ class Server {
   void AccountUpdated(Account* acc) {
     if (on_account_update_) on_account_update_(acc);
   }
+  // A lowered connection limit: the account's newest connections beyond it
+  // are closed (as nats-server).
+  void EnforceConnectionLimit(Account* acc);
   // Every connection of `acc` checks its credentials again (a new account
   // JWT may revoke them).
   void ReauthorizeAccount(Account* acc);

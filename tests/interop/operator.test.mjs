@@ -15,7 +15,7 @@ import { credsAuthenticator } from "@nats-io/transport-node";
 import { jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { encodeOperator, encodeAccount, encodeUser, encodeGeneric, fmtCreds } from "@nats-io/jwt";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
-import { startServer, sleep, within, logsOnFailure, serverBin } from "./lib/server.mjs";
+import { startServer, sleep, within, waitFor, logsOnFailure, serverBin } from "./lib/server.mjs";
 import { assertAuthFails, connectTo, collect, waitStatus, dec } from "./lib/client.mjs";
 
 const execFileAsync = promisify(execFile);
@@ -137,6 +137,19 @@ jetstream { store_dir: "${storeDir}" }
     const jsm = await jetstreamManager(third);
     await jsm.streams.add({ name: "MORE", subjects: ["more.>"] });
     assert.equal((await jsm.getAccountInfo()).limits.max_streams, 2);
+    // Lowered below what is open: the newest connections go, as with
+    // nats-server; the oldest stays.
+    const [oldest] = conns;
+    const low = await push(await appJwt({ limits: { conn: 1, streams: 2 } }));
+    assert.equal(low.data?.code, 200, JSON.stringify(low));
+    const open = async () => {
+      const r = JSON.parse(dec.decode((await sysNc.request("$SYS.REQ.SERVER.PING.CONNZ",
+        JSON.stringify({ acc: app.getPublicKey() }), { timeout: 5000 })).data));
+      return r.data.connections.map((c) => c.cid);
+    };
+    await waitFor(async () => (await open()).length === 1, 5000, "the newest connections to close");
+    assert.equal(oldest.isClosed(), false);
+    await oldest.flush();
     // A JWT the operator did not sign is refused. nats-server (2.9.10 and
     // 2.15.1) answers "jwt updated" to it.
     const rogue = await encodeAccount("APP", app, { limits: { ...appLimits, conn: 100 } }, { signer: createOperator() });
