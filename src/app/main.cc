@@ -146,15 +146,18 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
   return c;
 }
 
+// The server's max_mem/max_file, held for all JetStream accounts together.
+std::shared_ptr<jetstream::ServerUsage> NewServerUsage(const jetstream::Options& base) {
+  auto u = std::make_shared<jetstream::ServerUsage>();
+  u->max_memory = base.max_memory;
+  u->max_store = base.max_store;
+  return u;
+}
+
 // One account's JetStream options: its limits narrow the server's, never
-// widen them, and the server's hold for all accounts together.
-jetstream::Options AccountJetStreamOptions(const jetstream::Options& base, const server::AccountJetStream& a) {
-  static const auto shared = [&] {
-    auto u = std::make_shared<jetstream::ServerUsage>();
-    u->max_memory = base.max_memory;
-    u->max_store = base.max_store;
-    return u;
-  }();
+// widen them, and `shared` holds the server's across accounts.
+jetstream::Options AccountJetStreamOptions(const jetstream::Options& base, const server::AccountJetStream& a,
+                                           std::shared_ptr<jetstream::ServerUsage> shared) {
   auto narrow = [](int64_t server_limit, int64_t account_limit) {
     if (account_limit < 0) return server_limit;
     return server_limit < 0 ? account_limit : std::min(server_limit, account_limit);
@@ -164,15 +167,15 @@ jetstream::Options AccountJetStreamOptions(const jetstream::Options& base, const
   j.max_store = narrow(base.max_store, a.max_store);
   j.max_streams = a.max_streams;
   j.max_consumers = a.max_consumers;
-  j.server_usage = shared;
+  j.server_usage = std::move(shared);
   return j;
 }
 
 // The accounts that get JetStream, with their limits: "$G" alone when no
 // other account is configured (as nats-server), else every account whose
 // `jetstream` is enabled.
-std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const conf::ServerOptions& o,
-                                                                           const jetstream::Options& base) {
+std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(
+    const conf::ServerOptions& o, const jetstream::Options& base, const std::shared_ptr<jetstream::ServerUsage>& shared) {
   std::vector<std::pair<std::string, jetstream::Options>> out;
   // In operator mode accounts come from JWTs as users connect: see
   // the account observer in main().
@@ -183,12 +186,11 @@ std::vector<std::pair<std::string, jetstream::Options>> JetStreamAccounts(const 
     out.emplace_back(std::string(server::kGlobalAccount), base);
     return out;
   }
-  // An account limit narrows the server's; it never widens it.
   for (const auto& a : o.accounts) {
     if (!a.jetstream.enabled) continue;
     server::AccountJetStream aj{true, a.jetstream.max_memory, a.jetstream.max_store, a.jetstream.max_streams,
                                 a.jetstream.max_consumers};
-    out.emplace_back(a.name, AccountJetStreamOptions(base, aj));
+    out.emplace_back(a.name, AccountJetStreamOptions(base, aj, shared));
   }
   return out;
 }
@@ -275,12 +277,14 @@ int main(int argc, char** argv) {
   // requests are answered "JetStream not enabled for account".
   std::vector<std::unique_ptr<jetstream::JetStream>> js;
   std::vector<jetstream::JetStream*> js_ptrs;
-  for (auto& [name, jo] : JetStreamAccounts(opts, ToJetStreamOptions(opts))) {
+  const jetstream::Options js_base = ToJetStreamOptions(opts);
+  const auto js_usage = NewServerUsage(js_base);
+  for (auto& [name, jo] : JetStreamAccounts(opts, js_base, js_usage)) {
     js.push_back(std::make_unique<jetstream::JetStream>(&srv, srv.LookupAccount(name), jo));
     js_ptrs.push_back(js.back().get());
   }
   std::vector<server::SubPtr> js_disabled;
-  std::mutex js_mu_;  // the observer below adds accounts from I/O threads
+  std::mutex js_mu;  // the observers below add and update accounts from other threads
   if (opts.jetstream.enabled) {
     for (server::Account* acc : srv.Accounts()) {
       bool has = false;
@@ -305,15 +309,14 @@ int main(int argc, char** argv) {
   // connects gets its JetStream then (its directory is recovered on that
   // connection's thread, once).
   if (opts.jetstream.enabled && opts.operator_mode) {
-    const jetstream::Options base = ToJetStreamOptions(opts);
-    srv.SetAccountObserver([&, base](server::Account* acc) {
-      std::lock_guard lock(js_mu_);
+    srv.SetAccountObserver([&](server::Account* acc) {
+      std::lock_guard lock(js_mu);
       const auto& aj = acc->config().jetstream;
       if (!aj.enabled || acc->name() == opts.system_account) {
         if (acc->name() != opts.system_account) js_disabled.push_back(jetstream::ServeDisabled(acc));
         return;
       }
-      auto j = std::make_unique<jetstream::JetStream>(&srv, acc, AccountJetStreamOptions(base, aj));
+      auto j = std::make_unique<jetstream::JetStream>(&srv, acc, AccountJetStreamOptions(js_base, aj, js_usage));
       if (auto err = j->Start(); !err.empty()) {
         log::Error("Can't start JetStream for account {}: {}", acc->name(), err);
         js_disabled.push_back(jetstream::ServeDisabled(acc));
@@ -324,12 +327,11 @@ int main(int argc, char** argv) {
     });
   }
   if (opts.operator_mode) {
-    const jetstream::Options base = ToJetStreamOptions(opts);
-    srv.SetAccountUpdateObserver([&, base](server::Account* acc) {
-      std::lock_guard lock(js_mu_);
+    srv.SetAccountUpdateObserver([&](server::Account* acc) {
+      std::lock_guard lock(js_mu);
       for (auto& j : js) {
         if (j->account() != acc) continue;
-        auto o = AccountJetStreamOptions(base, acc->jetstream_limits());
+        auto o = AccountJetStreamOptions(js_base, acc->jetstream_limits(), js_usage);
         j->UpdateLimits(o.max_memory, o.max_store, o.max_streams, o.max_consumers);
       }
     });
@@ -441,7 +443,7 @@ int main(int argc, char** argv) {
   mon->Shutdown();
   srv.Shutdown();
   {
-    std::lock_guard lock(js_mu_);
+    std::lock_guard lock(js_mu);
     for (auto& j : js) j->Shutdown();
   }
   if (!opts.pid_file.empty()) unlink(opts.pid_file.c_str());

@@ -394,29 +394,38 @@ class Loader {
     opts_->jetstream.store_dir = dir;
   }
 
-  void JetStream(const Json& v, const std::string& ptr) {
-    JetStreamOptions& js = opts_->jetstream;
+  // A `jetstream` value (server or account): true/false, "enabled" or
+  // "disabled" set *enabled and return true; so does a wrong type, after
+  // reporting `not_a_map` with the type. A map sets *enabled and returns
+  // false: the caller reads its keys.
+  bool JetStreamSwitch(const Json& v, const std::string& ptr, bool* enabled, std::string_view not_a_map) {
     if (v.is_boolean()) {
-      js.enabled = v.get<bool>();
-      return;
+      *enabled = v.get<bool>();
+      return true;
     }
     if (v.is_string()) {
       std::string s = Lower(v.get<std::string>());
       if (s == "enabled" || s == "enable") {
-        js.enabled = true;
+        *enabled = true;
       } else if (s == "disabled" || s == "disable") {
-        js.enabled = false;
+        *enabled = false;
       } else {
         Error(ptr, fmt::format("Expected 'enabled' or 'disabled' for string value, got '{}'",
                                v.get<std::string>()));
       }
-      return;
+      return true;
     }
     if (!v.is_object()) {
-      Error(ptr, fmt::format("jetstream must be a boolean, a string or a map, got {}", TypeName(v)));
-      return;
+      Error(ptr, fmt::format("{}, got {}", not_a_map, TypeName(v)));
+      return true;
     }
-    js.enabled = true;
+    *enabled = true;
+    return false;
+  }
+
+  void JetStream(const Json& v, const std::string& ptr) {
+    JetStreamOptions& js = opts_->jetstream;
+    if (JetStreamSwitch(v, ptr, &js.enabled, "jetstream must be a boolean, a string or a map")) return;
     for (const auto& [k, val] : v.items()) {
       std::string p = JoinPointer(ptr, k);
       std::string key = Lower(k);
@@ -1015,27 +1024,7 @@ class Loader {
 
   void AccountJetStreamBlock(const Json& v, const std::string& ptr, AccountOptions* acc) {
     AccountJetStream& js = acc->jetstream;
-    if (v.is_boolean()) {
-      js.enabled = v.get<bool>();
-      return;
-    }
-    if (v.is_string()) {
-      std::string s = Lower(v.get<std::string>());
-      if (s == "enabled" || s == "enable") {
-        js.enabled = true;
-      } else if (s == "disabled" || s == "disable") {
-        js.enabled = false;
-      } else {
-        Error(ptr, fmt::format("Expected 'enabled' or 'disabled' for string value, got '{}'",
-                               v.get<std::string>()));
-      }
-      return;
-    }
-    if (!v.is_object()) {
-      Error(ptr, fmt::format("Expected map, bool or string to define JetStream, got {}", TypeName(v)));
-      return;
-    }
-    js.enabled = true;
+    if (JetStreamSwitch(v, ptr, &js.enabled, "Expected map, bool or string to define JetStream")) return;
     for (const auto& [k, val] : v.items()) {
       std::string p = JoinPointer(ptr, k);
       std::string key = Lower(k);
