@@ -7,7 +7,7 @@
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
@@ -342,7 +342,7 @@ void DirectGet(JetStream* js, Inbound& m, std::string_view rest) {
   auto s = js->FindStream(name);
   if (!s || !s->config().allow_direct) return;  // no reply, as nats-server
   auto status = [&](int code, const char* text) {
-    js->Send(m.reply, {}, StatusHeader(code, text), {});
+    js->Send(m.reply, {}, proto::StatusHeader(code, text), {});
   };
   store::Result<store::StoredMsg> r;
   if (dot != std::string_view::npos) {
@@ -359,7 +359,7 @@ void DirectGet(JetStream* js, Inbound& m, std::string_view rest) {
   if (!r.ok()) return status(404, "Message Not Found");
   std::string seq = std::to_string(r.value.seq);
   std::string ts = FormatTime(r.value.ts);
-  std::string hdr = AddHeaders(r.value.hdr, {{"Nats-Stream", name},
+  std::string hdr = proto::AddHeaders(r.value.hdr, {{"Nats-Stream", name},
                                              {"Nats-Subject", r.value.subject},
                                              {"Nats-Sequence", seq},
                                              {"Nats-Time-Stamp", ts}});

@@ -16,7 +16,7 @@
 #include "jetstream/advisory.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/consumer_deliver.h"
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "store/consumer_state.h"
@@ -422,7 +422,7 @@ struct Consumer::Impl {
     std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream->name(), name, n.dc, m.seq, dseq,
                                     m.ts, NumPending());
     if (cfg.headers_only) {
-      std::string hdr = AddHeaders(m.hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
+      std::string hdr = proto::AddHeaders(m.hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
       DeliverAs(js->account(), target, m.subject, reply, hdr, {});
     } else {
       DeliverAs(js->account(), target, m.subject, reply, m.hdr, m.data);
@@ -447,7 +447,7 @@ struct Consumer::Impl {
   }
 
   void SendStatus(const std::string& to, int code, std::string_view text, std::string_view extra = {}) {
-    js->Send(to, "", StatusHeader(code, text, extra), "");
+    js->Send(to, "", proto::StatusHeader(code, text, extra), "");
   }
 
   std::string PendingHeaders(const PullRequest& r) const {
@@ -577,7 +577,7 @@ struct Consumer::Impl {
   void SendFlowControl() {
     fc_reply = fmt::format("$JS.FC.{}.{}.{}", stream->name(), name, RandomToken(4));
     DeliverAs(js->account(), cfg.deliver_subject, cfg.deliver_subject, fc_reply,
-              StatusHeader(100, "FlowControl Request"), {});
+              proto::StatusHeader(100, "FlowControl Request"), {});
   }
 
   void OnFlowControlReply(std::string_view subject) {
@@ -591,7 +591,7 @@ struct Consumer::Impl {
   void SendHeartbeat(const std::string& to, int64_t now) {
     std::string extra = fmt::format("Nats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n", dseq, sseq - 1);
     if (!fc_reply.empty()) extra += "Nats-Consumer-Stalled: " + fc_reply + "\r\n";
-    js->Send(to, "", StatusHeader(100, "Idle Heartbeat", extra), "");
+    js->Send(to, "", proto::StatusHeader(100, "Idle Heartbeat", extra), "");
     last_msg = now;
   }
 

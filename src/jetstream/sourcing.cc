@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "base/log.h"
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
@@ -84,7 +84,7 @@ void Sourcing::Resume() {
       if (m.hdr.empty()) return true;
       std::string_view origin;
       uint64_t origin_seq = 0;
-      if (!ParseStreamSourceHeader(GetHeader(m.hdr, kSourceHeader), &origin, &origin_seq)) return true;
+      if (!ParseStreamSourceHeader(proto::GetHeader(m.hdr, kSourceHeader), &origin, &origin_seq)) return true;
       for (size_t i = 0; i < sources_.size(); ++i)
         if (!sources_[i].positioned && sources_[i].cfg.name == origin) found[i] = origin_seq;
       return true;
@@ -208,7 +208,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         // A sourced message is a publish into this stream, as in
         // nats-server: a msg id already in the window is dropped, and a full
         // stream with discard new holds the copy back until there is room.
-        std::string_view id = GetHeader(m.hdr, "Nats-Msg-Id");
+        std::string_view id = proto::GetHeader(m.hdr, "Nats-Msg-Id");
         if (!id.empty()) {
           stream_->ExpireMsgIds(now);
           if (stream_->FindMsgId(id) != 0) {
@@ -216,7 +216,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
             continue;
           }
         }
-        std::string hdr = AddHeaders(WithoutSourceHeader(m.hdr),
+        std::string hdr = proto::AddHeaders(WithoutSourceHeader(m.hdr),
                                      {{kSourceHeader, src.cfg.name + " " + std::to_string(m.seq)}});
         if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, m.data, to.State())) {
           if (!src.held_back) {

@@ -7,7 +7,7 @@
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/consumer.h"
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/sourcing.h"
 #include "proto/parser.h"
@@ -66,12 +66,12 @@ void Stream::Republish(const std::string& subject, std::string_view hdr, std::st
   auto dest = republish_->Apply(subject);
   if (!dest) return;
   std::string seq_text = std::to_string(seq), prev_text = std::to_string(previous);
-  std::string h = AddHeaders(hdr, {{"Nats-Stream", cfg_.name},
+  std::string h = proto::AddHeaders(hdr, {{"Nats-Stream", cfg_.name},
                                    {"Nats-Subject", subject},
                                    {"Nats-Sequence", seq_text},
                                    {"Nats-Last-Sequence", prev_text}});
   bool headers_only = cfg_.republish->headers_only;
-  if (headers_only) h = AddHeaders(h, {{"Nats-Msg-Size", std::to_string(data.size())}});
+  if (headers_only) h = proto::AddHeaders(h, {{"Nats-Msg-Size", std::to_string(data.size())}});
   // Published once the message is durable, like its PubAck: a subscriber
   // never sees a republished message that a crash could take back.
   js_->AfterSync(shared_from_this(), [js = js_, to = std::move(*dest), h = std::move(h),
@@ -169,26 +169,26 @@ void Stream::ProcessPublish(Inbound& m) {
   std::string_view msg_id;
   if (!hdr.empty()) {
     bool found;
-    auto v = GetHeader(hdr, "Nats-Expected-Stream", &found);
+    auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
     if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
-    v = GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
+    v = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
     if (found) {
       uint64_t want = 0;
       bool ok = ParseU64(v, &want);
-      std::string_view subj_hdr = GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
+      std::string_view subj_hdr = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
       std::string filter = subj_hdr.empty() ? m.subject : std::string(subj_hdr);
       auto last = store_->LoadLast(filter);
       uint64_t have = last.ok() ? last.value.seq : 0;
       if (!ok || have != want)
         return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}}));
     }
-    v = GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
+    v = proto::GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
     if (found) {
       uint64_t want = 0;
       if (!ParseU64(v, &want) || want != st.last_seq)
         return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(st.last_seq)}}));
     }
-    msg_id = GetHeader(hdr, "Nats-Msg-Id");
+    msg_id = proto::GetHeader(hdr, "Nats-Msg-Id");
     if (!msg_id.empty()) {
       ExpireMsgIds(m.ts);
       if (uint64_t dup = FindMsgId(msg_id); dup != 0) {
@@ -203,11 +203,11 @@ void Stream::ProcessPublish(Inbound& m) {
         return;
       }
     }
-    v = GetHeader(hdr, "Nats-Expected-Last-Msg-Id", &found);
+    v = proto::GetHeader(hdr, "Nats-Expected-Last-Msg-Id", &found);
     if (found && v != last_msg_id_)
       return fail(MakeError(Err::StreamWrongLastMsgID, {{"id", last_msg_id_}}));
   }
-  std::string_view rollup = hdr.empty() ? std::string_view() : GetHeader(hdr, "Nats-Rollup");
+  std::string_view rollup = hdr.empty() ? std::string_view() : proto::GetHeader(hdr, "Nats-Rollup");
   if (!rollup.empty()) {
     if (!cfg_.allow_rollup_hdrs) return fail(MakeError(Err::StreamRollupFailedF, {{"err", "rollup not permitted"}}));
     if (rollup != "sub" && rollup != "all")
@@ -295,7 +295,7 @@ uint64_t Stream::FindMsgId(std::string_view id) {
     // A message removed since (purge, limits, delete) can no longer be
     // compared; its id still counts for the rest of the window, as it did
     // when ids were kept as strings.
-    return !stored.ok() || GetHeader(stored.value.hdr, "Nats-Msg-Id") == id;
+    return !stored.ok() || proto::GetHeader(stored.value.hdr, "Nats-Msg-Id") == id;
   });
 }
 
@@ -388,7 +388,7 @@ void Stream::RebuildDedupe() {
   };
   auto s = store_->Scan(from, st.last_seq, [&](const store::MsgView& m) {
     if (m.hdr.empty()) return true;
-    auto id = GetHeader(m.hdr, "Nats-Msg-Id");
+    auto id = proto::GetHeader(m.hdr, "Nats-Msg-Id");
     if (id.empty()) return true;
     if (n == 0) {
       // Streams either use ids on (nearly) every publish or not at all.

@@ -1,5 +1,6 @@
 #include "jwt/jwt.h"
 
+#include "base/json.h"
 #include "nkeys/nkeys.h"
 
 namespace fjord::jwt {
@@ -21,16 +22,6 @@ std::optional<nkeys::PublicKey> IssuerKey(const std::string& iss) {
   return std::nullopt;
 }
 
-std::string Str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int64_t Int(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
 }  // namespace
 
 std::variant<Claims, std::string> Decode(std::string_view token) {
@@ -42,22 +33,22 @@ std::variant<Claims, std::string> Decode(std::string_view token) {
   auto header = Segment(token.substr(0, a));
   auto body = Segment(token.substr(a + 1, b - a - 1));
   if (!header || !body) return std::string("malformed JWT");
-  if (Str(*header, "typ") != "JWT") return std::string("JWT type is not \"JWT\"");
+  if (base::JsonString(*header, "typ") != "JWT") return std::string("JWT type is not \"JWT\"");
   // v1 tokens ("ed25519") signed the base64 text differently; nats-server
   // still reads them, Fjord does not (every current tool writes v2).
-  if (Str(*header, "alg") != "ed25519-nkey") {
-    return "unsupported JWT algorithm \"" + Str(*header, "alg") + "\"";
+  if (base::JsonString(*header, "alg") != "ed25519-nkey") {
+    return "unsupported JWT algorithm \"" + base::JsonString(*header, "alg") + "\"";
   }
   Claims c;
-  c.jti = Str(*body, "jti");
-  c.issuer = Str(*body, "iss");
-  c.subject = Str(*body, "sub");
-  c.name = Str(*body, "name");
-  c.issued_at = Int(*body, "iat");
-  c.expires = Int(*body, "exp");
-  c.not_before = Int(*body, "nbf");
+  c.jti = base::JsonString(*body, "jti");
+  c.issuer = base::JsonString(*body, "iss");
+  c.subject = base::JsonString(*body, "sub");
+  c.name = base::JsonString(*body, "name");
+  c.issued_at = base::JsonInt(*body, "iat");
+  c.expires = base::JsonInt(*body, "exp");
+  c.not_before = base::JsonInt(*body, "nbf");
   if (auto it = body->find("nats"); it != body->end() && it->is_object()) c.nats = *it;
-  c.type = Str(c.nats, "type");
+  c.type = base::JsonString(c.nats, "type");
   auto key = IssuerKey(c.issuer);
   if (!key) return std::string("JWT issuer is not an operator or account nkey");
   auto sig = nkeys::DecodeSignature(token.substr(b + 1));

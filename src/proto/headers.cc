@@ -1,6 +1,6 @@
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 
-namespace fjord::jetstream {
+namespace fjord::proto {
 
 std::string_view GetHeader(std::string_view hdr, std::string_view key, bool* found) {
   if (found) *found = false;
@@ -54,4 +54,4 @@ std::string StatusHeader(int code, std::string_view text, std::string_view extra
   return out;
 }
 
-}  // namespace fjord::jetstream
+}  // namespace fjord::proto

@@ -1,9 +1,11 @@
 #pragma once
 // Reading and writing NATS header blocks ("NATS/1.0\r\nKey: v\r\n\r\n").
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
-namespace fjord::jetstream {
+namespace fjord::proto {
 
 // The value of the first header named exactly `key`; empty when absent.
 // `found` (optional) tells absent from empty.
@@ -17,4 +19,4 @@ std::string AddHeaders(std::string_view hdr,
 // A header-only status message: "NATS/1.0 <code> <text>\r\n[extra]\r\n".
 std::string StatusHeader(int code, std::string_view text, std::string_view extra = {});
 
-}  // namespace fjord::jetstream
+}  // namespace fjord::proto

@@ -1,11 +1,12 @@
 #include "server/account.h"
 
-#include <openssl/rand.h>
-
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "proto/headers.h"
 #include "proto/parser.h"
+#include "server/random.h"
 #include "server/server.h"
 
 namespace fjord::server {
@@ -23,18 +24,7 @@ struct Hop {
 };
 
 bool Allowed(const std::vector<std::string>& accounts, std::string_view importer) {
-  if (accounts.empty()) return true;
-  for (const auto& a : accounts)
-    if (a == importer) return true;
-  return false;
-}
-
-std::string RandomToken(size_t n) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string raw(n, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), int(n));
-  for (auto& c : raw) c = kAlphabet[static_cast<unsigned char>(c) % 62];
-  return raw;
+  return accounts.empty() || std::find(accounts.begin(), accounts.end(), importer) != accounts.end();
 }
 
 // The transform an import applies, or nullopt when it keeps the subject.
@@ -134,7 +124,7 @@ void Account::AddStreamImport(Account* exporter, const StreamImport& imp) {
   std::optional<proto::SubjectTransform> transform;
   if (imp.prefix.empty()) transform = ImportTransform(imp.subject, imp.to);
   std::string prefix = imp.prefix.empty() ? "" : imp.prefix + ".";
-  auto sub = exporter->SubscribeInternal(imp.subject, [this, transform, prefix](const InternalMsg& m) {
+  exporter->SubscribeInternal(imp.subject, [this, transform, prefix](const InternalMsg& m) {
     Hop hop;
     if (!hop.ok()) return;
     std::string subject;
@@ -151,7 +141,6 @@ void Account::AddStreamImport(Account* exporter, const StreamImport& imp) {
     // account, as with nats-server.
     Server::RouteInternal(sublist_, subject, subject, m.reply, m.hdr, m.data);
   });
-  import_subs_.push_back(std::move(sub));
 }
 
 void Account::AddServiceImport(Account* exporter, const ServiceImport& imp, const ServiceExport& exp) {
@@ -162,9 +151,8 @@ void Account::AddServiceImport(Account* exporter, const ServiceImport& imp, cons
     log::Error("Service import \"{}\" of account {}: cannot map \"{}\" onto it", imp.subject, name(), local);
     return;
   }
-  const std::string info_hdr_line =
-      "Nats-Request-Info: " + nlohmann::json({{"acc", name()}}).dump() + "\r\n";
-  auto sub = SubscribeInternal(local, [this, exporter, transform, exp, info_hdr_line](const InternalMsg& m) {
+  const std::string request_info = nlohmann::json({{"acc", name()}}).dump();
+  SubscribeInternal(local, [this, exporter, transform, exp, request_info](const InternalMsg& m) {
     Hop hop;
     if (!hop.ok()) return;
     std::string subject;
@@ -178,17 +166,9 @@ void Account::AddServiceImport(Account* exporter, const ServiceImport& imp, cons
     std::string reply;
     if (!m.reply.empty()) reply = exporter->AddResponseRoute(this, m.reply, exp);
     // As nats-server: the service learns which account asked.
-    std::string hdr;
-    if (m.hdr.empty()) {
-      hdr = "NATS/1.0\r\n" + info_hdr_line + "\r\n";
-    } else {
-      hdr.assign(m.hdr.substr(0, m.hdr.size() - 2));  // without the closing CRLF
-      hdr += info_hdr_line;
-      hdr += "\r\n";
-    }
+    std::string hdr = proto::AddHeaders(m.hdr, {{"Nats-Request-Info", request_info}});
     Server::RouteInternal(exporter->sublist_, subject, subject, reply, hdr, m.data);
   });
-  import_subs_.push_back(std::move(sub));
 }
 
 std::string Account::AddResponseRoute(Account* requester, std::string_view reply, const ServiceExport& exp) {

@@ -97,11 +97,12 @@ class Account {
   // Connections and subscriptions counted against `limits`.
   std::atomic<int64_t> connections{0};
   std::atomic<int64_t> subscriptions{0};
-  std::atomic<uint64_t> total_connections{0};
   // Traffic of the account's connections that have closed.
   std::atomic<uint64_t> closed_in_msgs{0}, closed_in_bytes{0}, closed_out_msgs{0}, closed_out_bytes{0};
 
   // -- import plumbing (Server wires it at start) ---------------------------
+  // The subscriptions made here live as long as the indexes they are in
+  // (accounts are never removed).
   // Copies what `exporter` publishes on `imp.subject` into this account.
   void AddStreamImport(Account* exporter, const StreamImport& imp);
   // Carries requests on `imp.to` in this account to `exporter`.
@@ -132,7 +133,6 @@ class Account {
   AccountJetStream js_limits_;  // guarded by js_mu_
   Sublist sublist_;
   std::atomic<std::shared_ptr<const std::function<void(std::string_view)>>> on_subscribe_;
-  std::vector<SubPtr> import_subs_;  // in the exporters' sublists
 
   std::mutex responses_mu_;
   std::string response_prefix_;  // "_R_.<random>." once this account serves an import

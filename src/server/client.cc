@@ -440,6 +440,7 @@ void Client::ProcessSub(const proto::Command& cmd) {
     }
     return;
   }
+  Account* acc = account();
   SubPtr sub;
   {
     std::lock_guard lock(subs_mu_);
@@ -447,7 +448,6 @@ void Client::ProcessSub(const proto::Command& cmd) {
       if (verbose_) Queue("+OK\r\n");
       return;
     }
-    Account* acc = account();
     if ((cfg_->max_subscriptions > 0 && int64_t(subs_.size()) >= cfg_->max_subscriptions) ||
         (acc->max_subscriptions() >= 0 &&
          acc->subscriptions.load(std::memory_order_relaxed) >= acc->max_subscriptions())) {
@@ -461,7 +461,6 @@ void Client::ProcessSub(const proto::Command& cmd) {
     sub->sid = cmd.sid;
     subs_.emplace(sub->sid, sub);
   }
-  Account* acc = account();
   acc->sublist().Insert(sub);
   acc->subscriptions.fetch_add(1, std::memory_order_relaxed);
   acc->NotifySubscribed(sub->subject);
@@ -551,7 +550,6 @@ bool Client::BindAccount(Account* acc) {
       return false;
     }
     acc->connections.fetch_add(1);
-    acc->total_connections.fetch_add(1, std::memory_order_relaxed);
     acc_counted_ = true;
   } else if (acc != account()) {
     account()->connections.fetch_sub(1);

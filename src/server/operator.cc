@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "nkeys/nkeys.h"
 #include "server/account.h"
@@ -19,16 +20,6 @@ namespace {
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-int64_t IntOr(const nlohmann::json& j, const char* key, int64_t def) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : def;
-}
-
-std::string StrOf(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -133,30 +124,30 @@ AccountConfig Operator::ToAccountConfig(const jwt::Claims& c) {
   const nlohmann::json& limits = c.nats.contains("limits") && c.nats["limits"].is_object() ? c.nats["limits"] : nlohmann::json::object();
   // A limit the JWT leaves out is 0, as nats-server reads it (nsc and
   // the JWT libraries write -1 for "none").
-  ac.max_connections = IntOr(limits, "conn", 0);
-  ac.max_subscriptions = IntOr(limits, "subs", 0);
-  ac.max_payload = IntOr(limits, "payload", 0);
-  int64_t mem = IntOr(limits, "mem_storage", 0), disk = IntOr(limits, "disk_storage", 0);
+  ac.max_connections = base::JsonInt(limits, "conn", 0);
+  ac.max_subscriptions = base::JsonInt(limits, "subs", 0);
+  ac.max_payload = base::JsonInt(limits, "payload", 0);
+  int64_t mem = base::JsonInt(limits, "mem_storage", 0), disk = base::JsonInt(limits, "disk_storage", 0);
   ac.jetstream.enabled = mem != 0 || disk != 0;
   ac.jetstream.max_memory = mem;
   ac.jetstream.max_store = disk;
-  ac.jetstream.max_streams = IntOr(limits, "streams", -1);
-  ac.jetstream.max_consumers = IntOr(limits, "consumer", -1);
+  ac.jetstream.max_streams = base::JsonInt(limits, "streams", -1);
+  ac.jetstream.max_consumers = base::JsonInt(limits, "consumer", -1);
   if (auto it = c.nats.find("exports"); it != c.nats.end() && it->is_array()) {
     for (const auto& e : *it) {
-      std::string subject = StrOf(e, "subject");
+      std::string subject = base::JsonString(e, "subject");
       if (subject.empty()) continue;
       // An export that wants activation tokens admits nobody here: Fjord
       // does not read activations.
       std::vector<std::string> accounts;
-      if (e.value("token_req", false)) accounts.push_back("");
-      if (StrOf(e, "type") == "service") {
+      if (base::JsonBool(e, "token_req")) accounts.push_back("");
+      if (base::JsonString(e, "type") == "service") {
         ServiceExport se;
         se.subject = subject;
         se.accounts = accounts;
-        std::string rt = StrOf(e, "response_type");
+        std::string rt = base::JsonString(e, "response_type");
         se.response = rt == "Stream" ? ResponseType::kStream : rt == "Chunked" ? ResponseType::kChunked : ResponseType::kSingleton;
-        if (int64_t ns = IntOr(e, "response_threshold", 0); ns > 0) se.response_threshold_ms = ns / 1000000;
+        if (int64_t ns = base::JsonInt(e, "response_threshold", 0); ns > 0) se.response_threshold_ms = ns / 1000000;
         ac.service_exports.push_back(std::move(se));
       } else {
         ac.stream_exports.push_back({subject, accounts});
@@ -165,16 +156,16 @@ AccountConfig Operator::ToAccountConfig(const jwt::Claims& c) {
   }
   if (auto it = c.nats.find("imports"); it != c.nats.end() && it->is_array()) {
     for (const auto& i : *it) {
-      std::string subject = StrOf(i, "subject"), account = StrOf(i, "account");
+      std::string subject = base::JsonString(i, "subject"), account = base::JsonString(i, "account");
       if (subject.empty() || account.empty()) continue;
-      std::string local = StrOf(i, "local_subject");
-      if (StrOf(i, "type") == "service") {
-        ac.service_imports.push_back({account, subject, local.empty() ? StrOf(i, "to") : local});
+      std::string local = base::JsonString(i, "local_subject");
+      if (base::JsonString(i, "type") == "service") {
+        ac.service_imports.push_back({account, subject, local.empty() ? base::JsonString(i, "to") : local});
       } else if (!local.empty()) {
         ac.stream_imports.push_back({account, subject, "", local});
       } else {
         // In account JWTs a stream import's `to` is a prefix.
-        ac.stream_imports.push_back({account, subject, StrOf(i, "to"), ""});
+        ac.stream_imports.push_back({account, subject, base::JsonString(i, "to"), ""});
       }
     }
   }
@@ -186,7 +177,7 @@ void Operator::StoreState(const jwt::Claims& c) {
   if (auto it = c.nats.find("signing_keys"); it != c.nats.end() && it->is_array()) {
     for (const auto& k : *it) {
       if (k.is_string()) st.signing_keys.push_back(k.get<std::string>());
-      if (k.is_object()) st.signing_keys.push_back(StrOf(k, "key"));
+      if (k.is_object()) st.signing_keys.push_back(base::JsonString(k, "key"));
     }
   }
   if (auto it = c.nats.find("revocations"); it != c.nats.end() && it->is_object()) {
@@ -258,7 +249,7 @@ AuthResult Operator::Authenticate(const Credentials& creds) {
   if (jwt::Expired(u, now)) return fail("user JWT has expired");
   if (jwt::NotYetValid(u, now)) return fail("user JWT is not yet valid");
   if (!nkeys::DecodePublic(u.issuer, nkeys::Role::kAccount)) return fail("user JWT issuer is not an account key");
-  std::string account = StrOf(u.nats, "issuer_account");
+  std::string account = base::JsonString(u.nats, "issuer_account");
   if (account.empty()) account = u.issuer;
   std::string err;
   Account* acc = ResolveAccount(account, &err);
@@ -276,7 +267,7 @@ AuthResult Operator::Authenticate(const Credentials& creds) {
       if (it != st.revocations.end() && u.issued_at <= it->second) return fail("user " + u.subject + " is revoked");
     }
   }
-  if (!u.nats.value("bearer_token", false)) {
+  if (!base::JsonBool(u.nats, "bearer_token")) {
     auto sig = nkeys::DecodeSignature(creds.sig);
     if (!sig || creds.nonce.empty() || !nkeys::Verify(*user_key, creds.nonce, *sig)) {
       return fail("signature of the nonce does not verify");

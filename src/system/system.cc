@@ -1,15 +1,15 @@
 #include "system/system.h"
 
-#include <openssl/rand.h>
-
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "fjord_version.h"
 #include "monitor/monitor.h"
 #include "server/account.h"
 #include "server/operator.h"
+#include "server/random.h"
 #include "server/server.h"
 
 namespace fjord::system {
@@ -18,30 +18,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 constexpr auto kStatszInterval = std::chrono::seconds(10);
 
-// An event id as nats-server makes them (a NUID-like 22 characters).
-std::string EventId() {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  unsigned char raw[22];
-  RAND_bytes(raw, sizeof raw);
-  std::string id;
-  for (unsigned char c : raw) id.push_back(kAlphabet[c % 62]);
-  return id;
-}
-
-std::string Str(const Json& body, const char* key) {
-  auto it = body.find(key);
-  return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-bool Bool(const Json& body, const char* key) {
-  auto it = body.find(key);
-  return it != body.end() && it->is_boolean() && it->get<bool>();
-}
-
-int64_t Int(const Json& body, const char* key) {
-  auto it = body.find(key);
-  return it != body.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
+// An event id, 22 characters as nats-server's NUIDs.
+std::string EventId() { return server::RandomToken(22); }
 
 // A request's JSON options, as the query string of the matching HTTP
 // endpoint (nats-server's ConnzOptions, JSzOptions, ... field names).
@@ -52,38 +30,38 @@ std::string QueryFor(const std::string& kind, const Json& b) {
     q += (q.empty() ? "" : "&") + k + "=" + v;
   };
   auto num = [&](const std::string& k, const char* key) {
-    if (int64_t n = Int(b, key)) add(k, std::to_string(n));
+    if (int64_t n = base::JsonInt(b, key)) add(k, std::to_string(n));
   };
   if (kind == "CONNZ") {
-    add("sort", Str(b, "sort"));
-    if (Bool(b, "auth")) add("auth", "1");
-    if (Bool(b, "subscriptions_detail")) {
+    add("sort", base::JsonString(b, "sort"));
+    if (base::JsonBool(b, "auth")) add("auth", "1");
+    if (base::JsonBool(b, "subscriptions_detail")) {
       add("subs", "detail");
-    } else if (Bool(b, "subscriptions")) {
+    } else if (base::JsonBool(b, "subscriptions")) {
       add("subs", "1");
     }
     num("offset", "offset");
     num("limit", "limit");
     num("cid", "cid");
-    add("state", Str(b, "state"));
-    add("acc", Str(b, "acc"));
+    add("state", base::JsonString(b, "state"));
+    add("acc", base::JsonString(b, "acc"));
   } else if (kind == "SUBSZ") {
-    if (Bool(b, "subscriptions")) add("subs", "1");
+    if (base::JsonBool(b, "subscriptions")) add("subs", "1");
     num("offset", "offset");
     num("limit", "limit");
-    add("test", Str(b, "test"));
+    add("test", base::JsonString(b, "test"));
   } else if (kind == "JSZ") {
     for (const char* k : {"accounts", "streams", "consumers", "config"}) {
-      if (Bool(b, k)) add(k, "true");
+      if (base::JsonBool(b, k)) add(k, "true");
     }
     num("offset", "offset");
     num("limit", "limit");
-    add("acc", Str(b, "account"));
+    add("acc", base::JsonString(b, "account"));
   } else if (kind == "HEALTHZ") {
-    if (Bool(b, "js-enabled-only")) add("js-enabled-only", "true");
-    if (Bool(b, "js-server-only")) add("js-server-only", "true");
+    if (base::JsonBool(b, "js-enabled-only")) add("js-enabled-only", "true");
+    if (base::JsonBool(b, "js-server-only")) add("js-server-only", "true");
   } else if (kind == "ACCOUNTZ") {
-    add("acc", Str(b, "account"));
+    add("acc", base::JsonString(b, "account"));
   } else if (kind == "ACCSTATZ") {
     if (auto it = b.find("accounts"); it != b.end() && it->is_array()) {
       std::string list;
@@ -92,7 +70,7 @@ std::string QueryFor(const std::string& kind, const Json& b) {
       }
       add("accounts", list);
     }
-    if (Bool(b, "include_unused")) add("unused", "1");
+    if (base::JsonBool(b, "include_unused")) add("unused", "1");
   }
   return q;
 }
@@ -203,10 +181,10 @@ void System::Request(std::string subject, std::string reply, std::string body) {
   // the servers it does not name stay silent.
   if (account.empty()) {
     auto cfg = srv_->config();
-    if (auto n = Str(b, "server_name"); !n.empty() && cfg->server_name.find(n) == std::string::npos) return;
-    if (auto h = Str(b, "host"); !h.empty() && opts_.host.find(h) == std::string::npos) return;
-    if (auto d = Str(b, "domain"); !d.empty() && d != opts_.domain) return;
-    if (!Str(b, "cluster").empty()) return;  // not in a cluster
+    if (auto n = base::JsonString(b, "server_name"); !n.empty() && cfg->server_name.find(n) == std::string::npos) return;
+    if (auto h = base::JsonString(b, "host"); !h.empty() && opts_.host.find(h) == std::string::npos) return;
+    if (auto d = base::JsonString(b, "domain"); !d.empty() && d != opts_.domain) return;
+    if (!base::JsonString(b, "cluster").empty()) return;  // not in a cluster
     if (auto t = b.find("tags"); t != b.end() && t->is_array()) {
       for (const auto& tag : *t) {
         if (!tag.is_string() || std::find(opts_.tags.begin(), opts_.tags.end(), tag.get<std::string>()) == opts_.tags.end()) {

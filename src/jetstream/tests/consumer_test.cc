@@ -7,7 +7,7 @@
 
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "server/server.h"
@@ -204,7 +204,7 @@ TEST_F(ConsumerTest, HeadersOnly) {
   auto d = Take();
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].data, "");
-  EXPECT_EQ(GetHeader(d[0].hdr, "Nats-Msg-Size"), "5");
+  EXPECT_EQ(proto::GetHeader(d[0].hdr, "Nats-Msg-Size"), "5");
 }
 
 TEST_F(ConsumerTest, ConfigValidation) {

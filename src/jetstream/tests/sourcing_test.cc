@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "jetstream/headers.h"
+#include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/sourcing.h"
 #include "jetstream/stream.h"
@@ -127,7 +127,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   EXPECT_EQ(s->store().State().msgs, 4u);
   auto last = s->store().Load(4);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
 }
 
 TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
@@ -151,7 +151,7 @@ TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   EXPECT_EQ(st.msgs, 5011u);
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11");
 }
 
 TEST_F(SourcingTest, CopiesNothingTheOriginHasNotMadeDurable) {
@@ -208,8 +208,8 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   EXPECT_EQ(st.msgs, 2u);
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Msg-Id"), "id0");
-  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Msg-Id"), "id0");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3");
   // The rest (ids 1, 2, 0 again) are duplicates: skipped, the copy moves on.
   ASSERT_TRUE(s->store().Remove(2, false).ok());
   ASSERT_TRUE(o->store().Append("o.a", id(7), "x", NowNs()).ok());
@@ -218,7 +218,7 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   }
   last = s->store().Load(s->store().State().last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
   EXPECT_EQ(s->store().State().msgs, 2u);
 }
 
