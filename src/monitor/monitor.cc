@@ -40,6 +40,32 @@ constexpr size_t kMaxRequest = 16 * 1024;
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
 // How long /jsz waits for the JetStream thread's snapshot.
 constexpr auto kJetStreamTimeout = std::chrono::seconds(5);
+
+// Runs `fn(js)` on each account's JetStream thread (streams and consumers
+// belong to it) and returns the results in order, or nullopt when one does
+// not answer within kJetStreamTimeout. For the monitor's and the system
+// account's threads, never an I/O one.
+template <typename Fn>
+auto OnEachJetStream(const std::vector<jetstream::JetStream*>& jss, Fn fn)
+    -> std::optional<std::vector<decltype(fn(jss.front()))>> {
+  using T = decltype(fn(jss.front()));
+  std::vector<std::future<T>> futs;
+  for (jetstream::JetStream* js : jss) {
+    auto done = std::make_shared<std::promise<T>>();
+    futs.push_back(done->get_future());
+    asio::post(js->ctx(), [js, done, fn] { done->set_value(fn(js)); });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kJetStreamTimeout;
+  std::vector<T> out;
+  for (auto& f : futs) {
+    if (f.wait_until(deadline) != std::future_status::ready) return std::nullopt;
+    out.push_back(f.get());
+  }
+  return out;
+}
+
+Response JetStreamTimeout() { return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"}; }
+
 // nats-server's DefaultConnListSize and DefaultSubListSize.
 constexpr int kDefaultConnLimit = 1024;
 constexpr int kDefaultSubLimit = 1024;
@@ -947,59 +973,50 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   // Streams and consumers belong to each account's JetStream thread: build
   // the rest there and wait for it here (on the monitor's thread, never an
   // I/O one).
-  std::vector<std::future<Json>> futs;
-  for (jetstream::JetStream* js : jss) {
-    auto done = std::make_shared<std::promise<Json>>();
-    futs.push_back(done->get_future());
-    asio::post(js->ctx(), [js, done, streams, consumers, config, usage_only] {
-      Json r;
-      uint64_t messages = 0, bytes = 0;
-      Json details = Json::array();
-      for (auto& [name, s] : js->streams()) {
-        if (usage_only) break;
-        auto st = s->store().State();
-        messages += st.msgs;
-        bytes += st.bytes;
-        if (!streams) continue;
-        Json info = s->InfoJson();
-        Json d;
-        d["name"] = name;
-        d["created"] = info["created"];
-        if (config) d["config"] = info["config"];
-        d["state"] = info["state"];
-        if (consumers) {
-          Json cl = Json::array();
-          for (auto& [cname, con] : s->consumers()) {
-            Json ci = con->InfoJson();
-            ci.erase("ts");
-            if (!config) ci.erase("config");
-            cl.push_back(ci);
-          }
-          if (!cl.empty()) d["consumer_detail"] = cl;
+  auto results = OnEachJetStream(jss, [streams, consumers, config, usage_only](jetstream::JetStream* js) {
+    Json r;
+    uint64_t messages = 0, bytes = 0;
+    Json details = Json::array();
+    for (auto& [name, s] : js->streams()) {
+      if (usage_only) break;
+      auto st = s->store().State();
+      messages += st.msgs;
+      bytes += st.bytes;
+      if (!streams) continue;
+      Json info = s->InfoJson();
+      Json d;
+      d["name"] = name;
+      d["created"] = info["created"];
+      if (config) d["config"] = info["config"];
+      d["state"] = info["state"];
+      if (consumers) {
+        Json cl = Json::array();
+        for (auto& [cname, con] : s->consumers()) {
+          Json ci = con->InfoJson();
+          ci.erase("ts");
+          if (!config) ci.erase("config");
+          cl.push_back(ci);
         }
-        details.push_back(d);
+        if (!cl.empty()) d["consumer_detail"] = cl;
       }
-      r["account"] = js->account()->name();
-      r["memory"] = js->MemoryUsed();
-      r["storage"] = js->StoreUsed();
-      r["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
-      r["streams"] = js->streams().size();
-      r["consumers"] = js->ConsumerCount();
-      r["messages"] = messages;
-      r["bytes"] = bytes;
-      r["stream_detail"] = details;
-      done->set_value(std::move(r));
-    });
-  }
-  const auto deadline = std::chrono::steady_clock::now() + kJetStreamTimeout;
+      details.push_back(d);
+    }
+    r["account"] = js->account()->name();
+    r["memory"] = js->MemoryUsed();
+    r["storage"] = js->StoreUsed();
+    r["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
+    r["streams"] = js->streams().size();
+    r["consumers"] = js->ConsumerCount();
+    r["messages"] = messages;
+    r["bytes"] = bytes;
+    r["stream_detail"] = details;
+    return r;
+  });
+  if (!results) return JetStreamTimeout();
   uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, nstreams = 0, nconsumers = 0,
            messages = 0, bytes = 0;
   Json details = Json::array();
-  for (auto& f : futs) {
-    if (f.wait_until(deadline) != std::future_status::ready) {
-      return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
-    }
-    Json r = f.get();
+  for (Json& r : *results) {
     memory += r["memory"].get<uint64_t>();
     storage += r["storage"].get<uint64_t>();
     api_total += r["api"]["total"].get<uint64_t>();
@@ -1118,62 +1135,54 @@ Response Monitor::Metrics() {
     std::vector<ConsumerSample> consumers;
     uint64_t memory = 0, storage = 0, api_total = 0, api_errors = 0, consumer_count = 0;
   };
-  std::vector<std::future<Snapshot>> futs;
-  for (jetstream::JetStream* js : jss) {
-    auto done = std::make_shared<std::promise<Snapshot>>();
-    futs.push_back(done->get_future());
-    asio::post(js->ctx(), [js, done] {
-      Snapshot r;
-      const std::string& acc = js->account()->name();
-      for (auto& [name, s] : js->streams()) {
-        auto st = s->store().State();
-        StreamSample ss;
-        ss.account = acc;
-        ss.name = name;
-        ss.msgs = st.msgs;
-        ss.bytes = st.bytes;
-        ss.first_seq = st.first_seq;
-        ss.last_seq = st.last_seq;
-        ss.consumers = s->consumers().size();
-        ss.published = s->published();
-        ss.duplicates = s->duplicates();
-        r.streams.push_back(std::move(ss));
-        for (auto& [cname, con] : s->consumers()) {
-          auto n = con->GetNumbers();
-          ConsumerSample c;
-          c.account = acc;
-          c.stream = name;
-          c.name = cname;
-          c.desc = con->config().description;
-          c.created = FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
-              std::chrono::nanoseconds(con->created()))));
-          c.delivered_cseq = n.delivered_consumer_seq;
-          c.delivered_sseq = n.delivered_stream_seq;
-          c.ack_floor_cseq = n.ack_floor_consumer_seq;
-          c.ack_floor_sseq = n.ack_floor_stream_seq;
-          c.num_ack_pending = n.num_ack_pending;
-          c.num_redelivered = n.num_redelivered;
-          c.num_waiting = n.num_waiting;
-          c.num_pending = n.num_pending;
-          r.consumers.push_back(std::move(c));
-        }
+  auto results = OnEachJetStream(jss, [](jetstream::JetStream* js) {
+    Snapshot r;
+    const std::string& acc = js->account()->name();
+    for (auto& [name, s] : js->streams()) {
+      auto st = s->store().State();
+      StreamSample ss;
+      ss.account = acc;
+      ss.name = name;
+      ss.msgs = st.msgs;
+      ss.bytes = st.bytes;
+      ss.first_seq = st.first_seq;
+      ss.last_seq = st.last_seq;
+      ss.consumers = s->consumers().size();
+      ss.published = s->published();
+      ss.duplicates = s->duplicates();
+      r.streams.push_back(std::move(ss));
+      for (auto& [cname, con] : s->consumers()) {
+        auto n = con->GetNumbers();
+        ConsumerSample c;
+        c.account = acc;
+        c.stream = name;
+        c.name = cname;
+        c.desc = con->config().description;
+        c.created = FormatTime(SysClock::time_point(std::chrono::duration_cast<SysClock::duration>(
+            std::chrono::nanoseconds(con->created()))));
+        c.delivered_cseq = n.delivered_consumer_seq;
+        c.delivered_sseq = n.delivered_stream_seq;
+        c.ack_floor_cseq = n.ack_floor_consumer_seq;
+        c.ack_floor_sseq = n.ack_floor_stream_seq;
+        c.num_ack_pending = n.num_ack_pending;
+        c.num_redelivered = n.num_redelivered;
+        c.num_waiting = n.num_waiting;
+        c.num_pending = n.num_pending;
+        r.consumers.push_back(std::move(c));
       }
-      r.memory = js->MemoryUsed();
-      r.storage = js->StoreUsed();
-      r.api_total = js->api_total();
-      r.api_errors = js->api_errors();
-      r.consumer_count = js->ConsumerCount();
-      done->set_value(std::move(r));
-    });
-  }
+    }
+    r.memory = js->MemoryUsed();
+    r.storage = js->StoreUsed();
+    r.api_total = js->api_total();
+    r.api_errors = js->api_errors();
+    r.consumer_count = js->ConsumerCount();
+    return r;
+  });
+  if (!results) return JetStreamTimeout();
   Snapshot snap;
   base::LatencyHistogram::Snapshot publish_ack, api_latency;
-  const auto deadline = std::chrono::steady_clock::now() + kJetStreamTimeout;
-  for (size_t i = 0; i < futs.size(); ++i) {
-    if (futs[i].wait_until(deadline) != std::future_status::ready) {
-      return {503, "text/plain; charset=utf-8", "JetStream did not answer in time\n"};
-    }
-    Snapshot r = futs[i].get();
+  for (size_t i = 0; i < results->size(); ++i) {
+    const Snapshot& r = (*results)[i];
     snap.streams.insert(snap.streams.end(), r.streams.begin(), r.streams.end());
     snap.consumers.insert(snap.consumers.end(), r.consumers.begin(), r.consumers.end());
     snap.memory += r.memory;
