@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,6 +10,7 @@
 #include "nkeys/nkeys.h"
 #include "server/account.h"
 #include "server/server.h"
+#include "store/env.h"
 
 namespace fjord::server {
 namespace {
@@ -44,23 +42,12 @@ PermissionSet ToSet(const nlohmann::json& nats, const char* key) {
   return p;
 }
 
-// Written whole to a temporary file and renamed over the old one, so a
-// crash leaves either JWT, never half of one.
-bool WriteFileAtomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!(f << text) || !f.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
 }  // namespace
 
 Operator::Operator(Server* server, std::shared_ptr<const OperatorConfig> cfg)
     : server_(server), cfg_(std::move(cfg)) {}
+
+std::string Operator::JwtPath(const std::string& pub) const { return store::JoinPath(cfg_->dir, pub + ".jwt"); }
 
 std::variant<jwt::Claims, std::string> Operator::CheckAccountJwt(std::string_view token) const {
   auto r = jwt::Decode(token);
@@ -81,24 +68,29 @@ std::variant<jwt::Claims, std::string> Operator::CheckAccountJwt(std::string_vie
 std::string Operator::Load() {
   std::lock_guard lock(mu_);
   if (full_resolver()) {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg_->dir, ec);
-    if (ec) return "can not create resolver directory " + cfg_->dir + ": " + ec.message();
-    for (const auto& entry : std::filesystem::directory_iterator(cfg_->dir, ec)) {
-      if (entry.path().extension() != ".jwt") continue;
-      std::ifstream f(entry.path(), std::ios::binary);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::string text = ss.str();
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      auto c = CheckAccountJwt(text);
-      if (auto* err = std::get_if<std::string>(&c)) {
-        log::Error("Resolver: skipping {}: {}", entry.path().string(), *err);
+    store::Env* env = store::DefaultEnv();
+    if (auto st = store::CreateDirsDurably(env, cfg_->dir); !st.ok()) {
+      return "can not create resolver directory " + cfg_->dir + ": " + st.msg;
+    }
+    auto names = env->ListDir(cfg_->dir);
+    if (!names.ok()) return "can not read resolver directory " + cfg_->dir + ": " + names.status.msg;
+    for (const auto& name : names.value) {
+      if (!name.ends_with(".jwt")) continue;
+      const std::string path = store::JoinPath(cfg_->dir, name);
+      auto text = store::ReadFileToString(env, path);
+      if (!text.ok()) {
+        log::Error("Resolver: skipping {}: {}", path, text.status.msg);
         continue;
       }
-      jwts_[std::get<jwt::Claims>(c).subject] = text;
+      std::string& token = text.value;
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+      auto c = CheckAccountJwt(token);
+      if (auto* err = std::get_if<std::string>(&c)) {
+        log::Error("Resolver: skipping {}: {}", path, *err);
+        continue;
+      }
+      jwts_[std::get<jwt::Claims>(c).subject] = token;
     }
-    if (ec) return "can not read resolver directory " + cfg_->dir + ": " + ec.message();
   }
   for (const auto& [pub, token] : cfg_->preload) {
     auto c = CheckAccountJwt(token);
@@ -111,7 +103,11 @@ std::string Operator::Load() {
       if (auto* oc = std::get_if<jwt::Claims>(&old); oc && oc->issued_at >= std::get<jwt::Claims>(c).issued_at) continue;
     }
     jwts_[pub] = token;
-    if (full_resolver()) WriteFileAtomic(cfg_->dir + "/" + pub + ".jwt", token);
+    if (full_resolver()) {
+      if (auto st = store::WriteFileDurably(store::DefaultEnv(), JwtPath(pub), token); !st.ok()) {
+        return "resolver_preload " + pub + ": can not store it: " + st.msg;
+      }
+    }
   }
   log::Info("Operator mode: {} account JWT(s) known to the {} resolver", jwts_.size(),
             full_resolver() ? "full" : "memory");
@@ -303,17 +299,24 @@ std::variant<std::string, Operator::UpdateError> Operator::Update(std::string_vi
   }
   const jwt::Claims& claims = std::get<jwt::Claims>(c);
   const std::string& pub = claims.subject;
+  // Updates come one at a time (the system account's thread); the lock
+  // guards against connections reading, and is not held over the fsync.
+  std::optional<std::string> stored = Lookup(pub);
+  if (stored) {
+    auto old = jwt::Decode(*stored);
+    if (auto* oc = std::get_if<jwt::Claims>(&old); oc && oc->issued_at > claims.issued_at) {
+      return UpdateError{400, "jwt update resulted in error: jwt is older than the one stored", pub};
+    }
+  }
+  // Durable before the reply says "jwt updated": a crash or power loss
+  // afterwards keeps it.
+  if (full_resolver()) {
+    if (auto st = store::WriteFileDurably(store::DefaultEnv(), JwtPath(pub), token); !st.ok()) {
+      return UpdateError{500, "jwt update failed: can not store it: " + st.msg, pub};
+    }
+  }
   {
     std::lock_guard lock(mu_);
-    if (auto it = jwts_.find(pub); it != jwts_.end()) {
-      auto old = jwt::Decode(it->second);
-      if (auto* oc = std::get_if<jwt::Claims>(&old); oc && oc->issued_at > claims.issued_at) {
-        return UpdateError{400, "jwt update resulted in error: jwt is older than the one stored", pub};
-      }
-    }
-    if (full_resolver() && !WriteFileAtomic(cfg_->dir + "/" + pub + ".jwt", std::string(token))) {
-      return UpdateError{500, "jwt update failed: can not store it", pub};
-    }
     jwts_[pub] = std::string(token);
   }
   if (Account* acc = server_->LookupAccount(pub)) {
@@ -360,9 +363,9 @@ std::variant<std::string, Operator::UpdateError> Operator::Delete(std::string_vi
         failed.push_back("account " + pub + " not found");
         continue;
       }
-      std::error_code ec;
-      std::filesystem::rename(cfg_->dir + "/" + pub + ".jwt", cfg_->dir + "/" + pub + ".jwt.deleted", ec);
     }
+    store::Env* env = store::DefaultEnv();
+    if (env->Rename(JwtPath(pub), JwtPath(pub) + ".deleted").ok()) env->SyncDir(cfg_->dir);
     ++deleted;
     // Its users go: their account no longer has a JWT.
     if (Account* acc = server_->LookupAccount(pub)) server_->ReauthorizeAccount(acc);

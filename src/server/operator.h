@@ -7,7 +7,7 @@
 // The resolver keeps the account JWTs: in memory (`resolver: MEMORY` with
 // `resolver_preload`), or also in a directory (`resolver: {type: full,
 // dir}`), one `<account>.jwt` file each, which `$SYS.REQ.CLAIMS.UPDATE`
-// pushes add to and replace. An account is made the first time a user of
+// pushes add to and replace (fsynced before the push is answered). An account is made the first time a user of
 // it connects (or at start for the system account) and its limits follow
 // every new JWT.
 #include <cstdint>
@@ -70,6 +70,8 @@ class Operator {
   // Limits, exports and imports of an account JWT.
   static AccountConfig ToAccountConfig(const jwt::Claims& c);
   void Apply(Account* acc, const jwt::Claims& c);
+  // `<dir>/<pub>.jwt` of the full resolver.
+  std::string JwtPath(const std::string& pub) const;
   // Signing keys and revocations of `c`, for user checks.
   void StoreState(const jwt::Claims& c);
 
