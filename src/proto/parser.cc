@@ -1,99 +1,25 @@
 #include "proto/parser.h"
 
-#include <cstring>
+#include "proto/parse_util.h"
 
 namespace fjord::proto {
-namespace {
 
-inline bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-inline char Upper(char c) { return (c >= 'a' && c <= 'z') ? char(c - 32) : c; }
-
-// Splits `line` into at most `max` whitespace-separated fields; returns the
-// count, or max+1 if there were more.
-int Split(std::string_view line, std::string_view* out, int max) {
-  int n = 0;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && IsSpace(line[i])) ++i;
-    if (i >= line.size()) break;
-    size_t start = i;
-    while (i < line.size() && !IsSpace(line[i])) ++i;
-    if (n == max) return max + 1;
-    out[n++] = line.substr(start, i - start);
-  }
-  return n;
-}
-
-// Non-negative decimal; -1 on anything else or overflow past int64.
-int64_t ParseSize(std::string_view s) {
-  if (s.empty() || s.size() > 18) return -1;
-  int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return -1;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
-bool OpIs(std::string_view op, const char* name) {
-  size_t n = std::strlen(name);
-  if (op.size() != n) return false;
-  for (size_t i = 0; i < n; ++i)
-    if (Upper(op[i]) != name[i]) return false;
-  return true;
-}
-
-// The payload of PUB/HPUB: `len` bytes after the control line, which must
-// be followed by CRLF (a bare LF is tolerated).
-Status TakePayload(const char* data, size_t size, size_t line_total, int64_t len, Command* cmd,
-                   size_t* consumed) {
-  size_t need = line_total + size_t(len) + 2;
-  if (size < need) return Status::kIncomplete;
-  const char* p = data + line_total;
-  if (p[len] == '\r') {
-    if (p[len + 1] != '\n') return Status::kUnknownOp;
-    *consumed = need;
-  } else if (p[len] == '\n') {
-    *consumed = need - 1;
-  } else {
-    return Status::kUnknownOp;
-  }
-  cmd->payload = std::string_view(p, size_t(len));
-  return Status::kOk;
-}
-
-}  // namespace
+using detail::OpIs;
+using detail::ParseSize;
+using detail::Split;
 
 Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, size_t* consumed) {
-  // The op name runs to the first separator; no valid op is longer than
-  // CONNECT, so a longer one is rejected without waiting for the line end.
+  // No valid op is longer than CONNECT, so a longer one is rejected without
+  // waiting for the line end.
   constexpr size_t kMaxOp = 7;
-  size_t op_len = 0;
-  while (op_len < size && !IsSpace(data[op_len]) && data[op_len] != '\r' && data[op_len] != '\n')
-    ++op_len;
-  if (op_len > kMaxOp) return Status::kUnknownOp;
-  // The control-line limit applies to the raw bytes after the op, and is
-  // checked the same way whether or not the line is complete yet, so the
-  // outcome never depends on how the bytes were split across reads.
-  const char* nl = static_cast<const char*>(std::memchr(data + op_len, '\n', size - op_len));
-  if (!nl) {
-    size_t rest = size - op_len;
-    if (rest > 0 && data[size - 1] == '\r') --rest;
-    return rest > limits.max_control_line ? Status::kControlLine : Status::kIncomplete;
-  }
-  size_t line_len = size_t(nl - data);
-  std::string_view line(data, line_len);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() - std::min(line.size(), op_len) > limits.max_control_line) return Status::kControlLine;
-
-  std::string_view op = line.substr(0, op_len);
-  std::string_view args = line.substr(std::min(line.size(), op_len));
-  while (!args.empty() && IsSpace(args.front())) args.remove_prefix(1);
-  while (!args.empty() && IsSpace(args.back())) args.remove_suffix(1);
+  detail::ControlLine line;
+  Status st = detail::ReadControlLine(data, size, kMaxOp, limits, &line);
+  if (st != Status::kOk) return st;
+  std::string_view op = line.op;
+  std::string_view args = line.args;
 
   *cmd = Command{};
-  const size_t line_total = line_len + 1;
+  const size_t line_total = line.total;
 
   if (op.size() == 3 && OpIs(op, "PUB")) {
     std::string_view f[3];
@@ -105,7 +31,8 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     cmd->op = Op::kPub;
     cmd->subject = f[0];
     if (n == 3) cmd->reply = f[1];
-    return TakePayload(data, size, line_total, len, cmd, consumed);
+    return detail::TakePayload(data, size, line_total, size_t(len), Status::kUnknownOp, &cmd->payload,
+                               consumed);
   }
   if (op.size() == 4 && OpIs(op, "HPUB")) {
     std::string_view f[4];
@@ -119,7 +46,8 @@ Status Next(const char* data, size_t size, const Limits& limits, Command* cmd, s
     cmd->subject = f[0];
     if (n == 4) cmd->reply = f[1];
     cmd->hdr_len = uint32_t(hlen);
-    return TakePayload(data, size, line_total, len, cmd, consumed);
+    return detail::TakePayload(data, size, line_total, size_t(len), Status::kUnknownOp, &cmd->payload,
+                               consumed);
   }
   *consumed = line_total;
   if (op.size() == 3 && OpIs(op, "SUB")) {
