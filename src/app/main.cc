@@ -9,6 +9,7 @@
 
 #include "app/ports_file.h"
 #include "base/log.h"
+#include "cluster/cluster.h"
 #include "conf/options.h"
 #include "fjord_version.h"
 #include "jetstream/jetstream.h"
@@ -143,6 +144,17 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
   }
   c.jetstream = o.jetstream.enabled;
   c.jetstream_domain = o.jetstream.domain;
+  c.cluster.enabled = o.cluster.enabled;
+  c.cluster.name = o.cluster.name;
+  if (!o.cluster.host.empty()) c.cluster.host = o.cluster.host;
+  c.cluster.port = o.cluster.port < 0 ? 0 : o.cluster.port;
+  c.cluster.routes = o.cluster.routes;
+  c.cluster.user = o.cluster.username;
+  c.cluster.password = o.cluster.password;
+  c.cluster.auth_timeout_ms = ms(o.cluster.auth_timeout);
+  c.cluster.advertise = o.cluster.advertise;
+  c.cluster.no_advertise = o.cluster.no_advertise;
+  c.cluster.connect_retries = o.cluster.connect_retries;
   return c;
 }
 
@@ -308,8 +320,20 @@ int main(int argc, char** argv) {
   // Operator mode: an account made from its JWT when its first user
   // connects gets its JetStream then (its directory is recovered on that
   // connection's thread, once).
-  if (opts.jetstream.enabled && opts.operator_mode) {
+  std::unique_ptr<cluster::Cluster> cl;
+  if (srv.config()->cluster.enabled) {
+    cl = std::make_unique<cluster::Cluster>(&srv);
+    srv.SetRouteReporter([&cl](bool with_subs) { return cl->Routes(with_subs); });
+    mon->SetCluster([&cl] { return cl->name(); }, [&cl] { return cl->bound_port(); });
+    if (opts.jetstream.enabled) {
+      log::Warn("JetStream is not clustered yet: this server's streams and consumers are its own, "
+                "and its JetStream API answers only clients connected to it");
+    }
+  }
+  if (cl || (opts.jetstream.enabled && opts.operator_mode)) {
     srv.SetAccountObserver([&](server::Account* acc) {
+      if (cl) cl->AddAccount(acc);
+      if (!opts.jetstream.enabled || !opts.operator_mode) return;
       std::lock_guard lock(js_mu);
       const auto& aj = acc->config().jetstream;
       if (!aj.enabled || acc->name() == opts.system_account) {
@@ -357,11 +381,21 @@ int main(int argc, char** argv) {
     for (auto& j : js) j->Shutdown();
     return 1;
   }
+  if (cl) {
+    if (auto err = cl->Start(); !err.empty()) {
+      log::Fatal("{}", err);
+      cl->Shutdown();
+      srv.Shutdown();
+      for (auto& j : js) j->Shutdown();
+      return 1;
+    }
+  }
   if (monitoring) mon->Serve();
   std::string ports_file;
   if (!opts.ports_file_dir.empty()) {
     app::Ports ports;
     ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
+    if (cl) ports.cluster = app::ListenUrls("nats", srv.config()->cluster.host, cl->bound_port());
     if (monitoring) {
       ports.monitoring =
           app::ListenUrls(mon_opts.tls ? "https" : "http", mon_opts.host, mon->bound_port());
@@ -440,6 +474,7 @@ int main(int argc, char** argv) {
 
   log::Info("Initiating Shutdown...");
   if (sys) sys->Shutdown();
+  if (cl) cl->Shutdown();
   mon->Shutdown();
   srv.Shutdown();
   {

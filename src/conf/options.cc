@@ -70,6 +70,102 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return true;
 }
 
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// A URL as it may appear in an error or warning: the password of
+// "scheme://user:password@host" replaced by "xxxxx", as nats-server logs them.
+std::string RedactUrl(const std::string& url) {
+  size_t start = url.find("://");
+  if (start == std::string::npos) return url;
+  start += 3;
+  size_t end = url.find('/', start);
+  size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < start) return url;
+  size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "xxxxx" + url.substr(at);
+}
+
+// Go's url.PathUnescape for the user info of a URL; false on a bad escape.
+bool Unescape(const std::string& in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      return false;
+    }
+    out->push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
+    i += 2;
+  }
+  return true;
+}
+
+// "<scheme>://[user[:password]@]host:port[/]": a route URL, or the --cluster
+// listen URL.
+struct RouteUrl {
+  std::string scheme;
+  bool has_user = false;
+  bool has_password = false;
+  std::string user;
+  std::string password;
+  std::string host;
+  int port = 0;
+};
+
+constexpr const char* kRouteUrlForm = "nats-route://[user[:password]@]host:port";
+
+// Returns why `text` is not such a URL. Routes (listen = false) need the
+// nats-route or nats scheme, a host and a port from 1 to 65535; the
+// --cluster URL takes any scheme, no host (all interfaces) and the ports -1
+// (random) and 0 (no cluster), as nats-server.
+std::optional<std::string> ParseRouteUrl(const std::string& text, bool listen, RouteUrl* out) {
+  size_t sep = text.find("://");
+  if (sep == std::string::npos || sep == 0) return std::string("missing scheme");
+  out->scheme = Lower(text.substr(0, sep));
+  if (!listen && out->scheme != "nats-route" && out->scheme != "nats") {
+    return fmt::format("unsupported scheme \"{}\"", text.substr(0, sep));
+  }
+  std::string rest = text.substr(sep + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find_first_of("/?#") != std::string::npos) return std::string("unexpected path or query");
+  if (size_t at = rest.rfind('@'); at != std::string::npos) {
+    std::string info = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    out->has_user = true;
+    size_t colon = info.find(':');
+    out->has_password = colon != std::string::npos;
+    if (!Unescape(info.substr(0, colon), &out->user) ||
+        (out->has_password && !Unescape(info.substr(colon + 1), &out->password))) {
+      return std::string("invalid escape in user info");
+    }
+  }
+  std::string port;
+  if (!SplitHostPort(rest, &out->host, &port)) return std::string("missing port");
+  int64_t n = 0;
+  bool digits = !port.empty() && std::all_of(port.begin(), port.end(),
+                                             [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (!(digits || (listen && port == "-1")) || !ParseInt(port, &n) || n < (listen ? -1 : 1) ||
+      n > 65535) {
+    return fmt::format("invalid port \"{}\"", port);
+  }
+  out->port = static_cast<int>(n);
+  if (!listen && out->host.empty()) return std::string("missing host");
+  return std::nullopt;
+}
+
+std::string RouteUrlError(const std::string& url, const std::string& why) {
+  return fmt::format("error parsing route url [\"{}\"]: {} (expected {})", RedactUrl(url), why,
+                     kRouteUrlForm);
+}
+
 // Walks a parsed Document and fills ServerOptions. Errors are collected
 // rather than returned at the first one, as nats-server reports them all.
 class Loader {
@@ -359,8 +455,9 @@ class Loader {
       Resolver(v, ptr);
     } else if (key == "resolver_preload") {
       ResolverPreload(v, ptr);
-    } else if (key == "cluster" ||
-               key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
+    } else if (key == "cluster") {
+      Cluster(v, ptr);
+    } else if (key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
                key == "ws" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
                key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
                key == "ocsp_cache") {
@@ -564,7 +661,7 @@ class Loader {
       } else if (key == "token") {
         String(val, p, key, &auth.token);
       } else if (key == "timeout") {
-        AuthTimeout(val, p);
+        AuthTimeout(val, p, &auth.timeout);
       } else if (key == "users") {
         Users(val, p);
       } else if (key == "default_permission" || key == "default_permissions" ||
@@ -580,7 +677,7 @@ class Loader {
   }
 
   // Seconds as an integer or float, or a duration string.
-  void AuthTimeout(const Json& v, const std::string& ptr) {
+  void AuthTimeout(const Json& v, const std::string& ptr, Duration* out) {
     Duration d{0};
     if (v.is_number()) {
       d = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(v.get<double>()));
@@ -599,7 +696,110 @@ class Loader {
     if (d > seconds(60)) {
       Warn(ptr, "timeout of more than 60 seconds; clients may give up on CONNECT first");
     }
-    opts_->auth.timeout = d;
+    *out = d;
+  }
+
+  // nats-server's parseCluster. Clustering is on when a port is set
+  // (`port`, `listen`); a block without one is accepted and leaves it off.
+  void Cluster(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected map to define cluster, got {}", TypeName(v)));
+      return;
+    }
+    ClusterOptions& c = opts_->cluster;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "name") {
+        if (String(val, p, key, &c.name) && c.name.find(' ') != std::string::npos) {
+          Error(p, "cluster name cannot contain spaces");
+        }
+      } else if (key == "listen") {
+        HostPort(val, p, key, &c.host, &c.port);
+      } else if (key == "port") {
+        IntIn(val, p, key, &c.port, -1, 65535);
+      } else if (key == "host" || key == "net") {
+        String(val, p, key, &c.host);
+      } else if (key == "authorization") {
+        ClusterAuthorization(val, p);
+      } else if (key == "routes") {
+        Routes(val, p);
+      } else if (key == "cluster_advertise" || key == "advertise") {
+        String(val, p, key, &c.advertise);
+      } else if (key == "no_advertise") {
+        Bool(val, p, key, &c.no_advertise);
+      } else if (key == "connect_retries") {
+        IntIn(val, p, key, &c.connect_retries, 0);
+      } else if (key == "pool_size" || key == "compression" || key == "accounts") {
+        // Later nats-server releases: route pooling, pinned accounts, S2.
+        Warn(p, fmt::format("\"cluster.{}\" is not supported by Fjord and is ignored: Fjord uses "
+                            "one uncompressed route connection per server",
+                            k));
+      } else if (key == "ping_interval" || key == "ping_max" || key == "connect_backoff" ||
+                 key == "write_deadline" || key == "write_timeout") {
+        Ignored(p, "cluster." + k);
+      } else if (key == "tls" || key == "permissions") {
+        NotSupported(p, "cluster." + k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+    c.enabled = c.port != 0;
+  }
+
+  // `cluster { authorization { user, password, timeout } }`: one user, as
+  // nats-server.
+  void ClusterAuthorization(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("authorization must be a map, got {}", TypeName(v)));
+      return;
+    }
+    ClusterOptions& c = opts_->cluster;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "user" || key == "username") {
+        String(val, p, key, &c.username);
+      } else if (key == "pass" || key == "password") {
+        String(val, p, key, &c.password);
+      } else if (key == "timeout") {
+        AuthTimeout(val, p, &c.auth_timeout);
+        // 0 is the default, as nats-server's.
+        if (c.auth_timeout.count() == 0) c.auth_timeout = ClusterOptions{}.auth_timeout;
+      } else if (key == "token") {
+        Error(p, "Cluster authorization does not support tokens");
+      } else if (key == "users") {
+        Error(p, "Cluster authorization does not allow multiple users");
+      } else if (key == "default_permission" || key == "default_permissions" ||
+                 key == "permissions") {
+        NotSupported(p, "cluster.authorization." + k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  // `routes`: a list of route URLs, or one.
+  void Routes(const Json& v, const std::string& ptr) {
+    std::vector<std::string> given;
+    if (!StringList(v, ptr, "routes", &given)) return;
+    auto& routes = opts_->cluster.routes;
+    routes.clear();
+    for (size_t i = 0; i < given.size(); ++i) {
+      std::string p = v.is_array() ? ptr + "/" + std::to_string(i) : ptr;
+      std::string url = Trim(given[i]);
+      if (std::find(routes.begin(), routes.end(), url) != routes.end()) {
+        Warn(p, fmt::format("invalid use of field \"{}\": Duplicate route entry detected",
+                            RedactUrl(url)));
+        continue;
+      }
+      RouteUrl parsed;
+      if (auto why = ParseRouteUrl(url, false, &parsed)) {
+        Error(p, RouteUrlError(url, *why));
+        continue;
+      }
+      routes.push_back(url);
+    }
   }
 
   OperatorOptions& Op() {
@@ -1334,6 +1534,7 @@ std::optional<std::string> Finish(ServerOptions& o) {
   if (o.https_port != 0 && o.http_port == 0 && !o.tls) {
     return "TLS cert and key required for HTTPS";
   }
+  o.cluster.enabled = o.cluster.port != 0;
   if (o.jetstream.enabled && o.jetstream.store_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     o.jetstream.store_dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/nats";
@@ -1401,10 +1602,51 @@ Flag Unsupported(std::vector<std::string> names, bool is_bool) {
   std::string name = names[0];
   return Flag{std::move(names), is_bool,
               [name](ServerOptions&, const std::string&) -> std::optional<std::string> {
-                return fmt::format("flag --{} is not supported by Fjord (no clustering or "
-                                   "profiling)",
-                                   name);
+                return fmt::format("flag --{} is not supported by Fjord (no profiling)", name);
               }};
+}
+
+// --routes: comma-separated route URLs; they replace the file's (an empty
+// value clears them), as nats-server's.
+std::optional<std::string> RoutesFlag(ServerOptions& o, const std::string& value) {
+  std::vector<std::string> routes;
+  std::stringstream in(value);
+  for (std::string url; std::getline(in, url, ',');) {
+    url = Trim(url);
+    if (url.empty() || std::find(routes.begin(), routes.end(), url) != routes.end()) continue;
+    RouteUrl parsed;
+    if (auto why = ParseRouteUrl(url, false, &parsed)) {
+      return "flag -routes: " + RouteUrlError(url, *why);
+    }
+    routes.push_back(url);
+  }
+  o.cluster.routes = std::move(routes);
+  return std::nullopt;
+}
+
+// --cluster / --cluster_listen <scheme://[user:password@]host:port>, as
+// nats-server's overrideCluster: port -1 is random, an empty value turns
+// clustering off, and credentials in the URL replace the file's
+// cluster authorization user (none clears it).
+Flag ClusterListenFlag(const std::string& name) {
+  auto apply = [name](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+    if (v.empty()) {
+      o.cluster.port = 0;
+      return std::nullopt;
+    }
+    RouteUrl u;
+    if (auto why = ParseRouteUrl(Trim(v), true, &u)) {
+      return fmt::format("invalid value \"{}\" for flag -{}: {} (expected nats://host:port)",
+                         RedactUrl(v), name, *why);
+    }
+    if (u.has_user && !u.has_password) return std::string("expected cluster password to be set");
+    o.cluster.host = u.host;
+    o.cluster.port = u.port;
+    o.cluster.username = u.user;
+    o.cluster.password = u.password;
+    return std::nullopt;
+  };
+  return Flag{{name}, false, apply};
 }
 
 // Flags that change options. -c, -t, -h, -v, -sl and --help_tls are
@@ -1453,13 +1695,29 @@ const std::vector<Flag>& OptionFlags() {
       StringFlag({"tlskey"}, [](ServerOptions& o, const std::string& v) { o.tls_key_flag = v; }),
       BoolFlag({"tlsverify"}, [](ServerOptions& o, bool b) { o.tls_verify_flag = b; }),
       StringFlag({"tlscacert"}, [](ServerOptions& o, const std::string& v) { o.tls_ca_flag = v; }),
-      Unsupported({"routes"}, false),
-      Unsupported({"cluster"}, false),
-      Unsupported({"cluster_name"}, false),
-      Unsupported({"no_advertise"}, true),
-      Unsupported({"cluster_advertise"}, false),
-      Unsupported({"connect_retries"}, false),
-      Unsupported({"cluster_listen"}, false),
+      Flag{{"routes"}, false, RoutesFlag},
+      ClusterListenFlag("cluster"),
+      ClusterListenFlag("cluster_listen"),
+      Flag{{"cluster_name"}, false,
+           [](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+             if (v.find(' ') != std::string::npos) {
+               return std::string("cluster name cannot contain spaces");
+             }
+             o.cluster.name = v;
+             return std::nullopt;
+           }},
+      BoolFlag({"no_advertise"}, [](ServerOptions& o, bool b) { o.cluster.no_advertise = b; }),
+      StringFlag({"cluster_advertise"},
+                 [](ServerOptions& o, const std::string& v) { o.cluster.advertise = v; }),
+      Flag{{"connect_retries"}, false,
+           [](ServerOptions& o, const std::string& v) -> std::optional<std::string> {
+             int64_t n = 0;
+             if (auto err = SetInt("connect_retries", v, 0, std::numeric_limits<int>::max(), &n)) {
+               return err;
+             }
+             o.cluster.connect_retries = static_cast<int>(n);
+             return std::nullopt;
+           }},
       Unsupported({"profile"}, false),
   };
   return flags;
@@ -1476,8 +1734,17 @@ const Flag* FindFlag(const std::string& name) {
 
 std::optional<std::string> ApplyFlags(const std::vector<std::pair<std::string, std::string>>& flags,
                                       ServerOptions& o) {
+  const std::string* routes = nullptr;
+  const std::string* cluster_url = nullptr;
   for (const auto& [name, value] : flags) {
     if (auto err = FindFlag(name)->apply(o, value)) return err;
+    if (name == "routes") routes = &value;
+    if (name == "cluster" || name == "cluster_listen") cluster_url = &value;
+  }
+  // nats-server: --routes needs a cluster port from the file or --cluster.
+  if (routes != nullptr && !routes->empty() && (cluster_url == nullptr || cluster_url->empty()) &&
+      o.cluster.host.empty() && o.cluster.port == 0) {
+    return std::string("solicited routes require cluster capabilities, e.g. --cluster");
   }
   return std::nullopt;
 }
@@ -1602,6 +1869,15 @@ TLS Options:
         --tlsverify                  Enable TLS, verify client certificates
         --tlscacert <file>           Client certificate CA for verification
 
+Cluster Options:
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
+        --cluster_listen <url>       Cluster url from which members can solicit routes
+
 Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
@@ -1611,8 +1887,8 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-nats-server's cluster, syslog and profiling flags are recognised but not
-supported by Fjord.
+nats-server's syslog and profiling flags are recognised but not supported
+by Fjord.
 )";
 }
 

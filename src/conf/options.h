@@ -153,6 +153,28 @@ struct OperatorOptions {
   bool resolver_set = false;
 };
 
+// `cluster { }` and the cluster flags: routes to the other servers of a
+// NATS cluster. As in nats-server, clustering is on only when a cluster
+// port is set (`port`, `listen` or --cluster): a block without one, even
+// with `routes`, leaves it off.
+struct ClusterOptions {
+  bool enabled = false;  // port != 0, set once file and flags are applied
+  std::string name;      // empty: a dynamic name that gives way to a configured one
+  std::string host;      // empty: 0.0.0.0
+  int port = 0;          // 0: no cluster; -1: a random free port
+  // Explicit routes, "nats-route://[user[:password]@]host:port" (or
+  // nats://), trimmed, without duplicates.
+  std::vector<std::string> routes;
+  // `authorization { user, password, timeout }`: what connecting routes
+  // must present. Cleared by a --cluster URL without credentials.
+  std::string username;
+  std::string password;
+  Duration auth_timeout = std::chrono::seconds(2);
+  std::string advertise;  // `advertise`/`cluster_advertise`, --cluster_advertise
+  bool no_advertise = false;
+  int connect_retries = 0;  // for implicit (gossiped) routes
+};
+
 struct ServerOptions {
   std::string config_file;
 
@@ -218,6 +240,8 @@ struct ServerOptions {
   bool no_system_account = false;
 
   JetStreamOptions jetstream;
+
+  ClusterOptions cluster;
 
   // Problems that do not stop the server (e.g. a bare integer where a
   // duration is expected, an option Fjord ignores). The caller logs them.

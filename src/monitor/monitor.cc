@@ -501,7 +501,7 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
   // nats-server counts the endpoints it serves, whatever the outcome.
   static const char* const kCounted[] = {"/",        "/varz",     "/connz",   "/subsz",
                                          "/subscriptionsz", "/jsz", "/healthz", "/metrics",
-                                         "/console", "/accountz", "/accstatz"};
+                                         "/console", "/accountz", "/accstatz", "/routez"};
   if (std::find_if(std::begin(kCounted), std::end(kCounted),
                    [&](const char* c) { return path == c; }) != std::end(kCounted)) {
     std::lock_guard lock(req_mu_);
@@ -528,6 +528,7 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
     if (path == "/metrics") return Metrics();
     if (path == "/accountz") return Accountz(query);
     if (path == "/accstatz") return Accstatz(query);
+    if (path == "/routez") return Routez(query);
     if (path == "/console" || path == "/console/") {
       return {200, "text/html; charset=utf-8", kConsoleHtml};
     }
@@ -547,6 +548,7 @@ Json Monitor::Query(std::string_view path, const std::string& query) {
     else if (path == "/healthz") r = Healthz(query);
     else if (path == "/accountz") r = Accountz(query);
     else if (path == "/accstatz") r = Accstatz(query);
+    else if (path == "/routez") r = Routez(query);
     else throw std::invalid_argument("unknown endpoint " + std::string(path));
   } catch (const BadRequest& e) {
     throw std::invalid_argument(e.text);
@@ -709,7 +711,28 @@ Json Monitor::VarzJson() {
   j["max_control_line"] = cfg->max_control_line;
   j["max_payload"] = cfg->max_payload;
   j["max_pending"] = cfg->max_pending;
-  j["cluster"] = Json::object();
+  {
+    Json c = Json::object();
+    if (cfg->cluster.enabled) {
+      // What nats-server shows: the configured routes' host:port.
+      c["name"] = ClusterName();
+      c["addr"] = cfg->cluster.host;
+      c["cluster_port"] = cluster_port_ ? cluster_port_() : cfg->cluster.port;
+      c["auth_timeout"] = double(cfg->cluster.auth_timeout_ms) / 1000;
+      Json urls = Json::array();
+      for (const auto& u : cfg->cluster.routes) {
+        std::string_view v = u;
+        if (auto p = v.find("://"); p != std::string_view::npos) v.remove_prefix(p + 3);
+        if (auto at = v.rfind('@'); at != std::string_view::npos) v.remove_prefix(at + 1);
+        while (!v.empty() && v.back() == '/') v.remove_suffix(1);
+        urls.push_back(std::string(v));
+      }
+      c["urls"] = urls;
+      c["tls_timeout"] = 2.0;
+    }
+    j["cluster"] = c;
+  }
+  if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = srv_->ClientUrls();
   j["gateway"] = Json::object();
   j["leaf"] = Json::object();
   j["mqtt"] = Json::object();
@@ -752,8 +775,8 @@ Json Monitor::VarzJson() {
   j["cpu"] = CpuPercent();
   j["connections"] = clients.size();
   j["total_connections"] = st.total_connections.load();
-  j["routes"] = 0;
-  j["remotes"] = 0;
+  j["routes"] = srv_->Routes().size();
+  j["remotes"] = srv_->Routes().size();
   j["leafnodes"] = 0;
   j["in_msgs"] = in_msgs;
   j["out_msgs"] = out_msgs;
@@ -884,6 +907,53 @@ Response Monitor::Connz(const std::string& query) {
 }
 
 Response Monitor::Subsz(const std::string& query) { return JsonResponse(SubszJson(query)); }
+
+std::string Monitor::ClusterName() const { return cluster_name_ ? cluster_name_() : srv_->config()->cluster.name; }
+
+Response Monitor::Routez(const std::string& query) {
+  auto q = ParseQuery(query);
+  bool subs = DecodeBool(q, "subs");
+  auto now = SysClock::now();
+  auto routes = srv_->Routes(subs);
+  Json j;
+  j["server_id"] = srv_->id();
+  j["server_name"] = srv_->config()->server_name;
+  j["now"] = FormatTime(now);
+  j["num_routes"] = routes.size();
+  Json list = Json::array();
+  for (const auto& r : routes) {
+    Json e;
+    e["rid"] = r.rid;
+    e["remote_id"] = r.remote_id;
+    e["remote_name"] = r.remote_name;
+    e["did_solicit"] = r.did_solicit;
+    e["is_configured"] = r.is_configured;
+    e["ip"] = r.ip;
+    e["port"] = r.port;
+    e["start"] = FormatTime(r.start);
+    e["last_activity"] = FormatTime(r.last_activity);
+    e["uptime"] = FormatUptime(now - r.start);
+    e["idle"] = FormatUptime(now - r.last_activity);
+    e["pending_size"] = r.pending_bytes;
+    e["in_msgs"] = r.in_msgs;
+    e["out_msgs"] = r.out_msgs;
+    e["in_bytes"] = r.in_bytes;
+    e["out_bytes"] = r.out_bytes;
+    e["subscriptions"] = r.num_subs;
+    if (subs) {
+      // nats-server lists the subjects (and queue groups) without the account.
+      Json sl = Json::array();
+      for (const auto& k : r.subs) {
+        auto sp = k.find(' ');
+        sl.push_back(sp == std::string::npos ? k : k.substr(sp + 1));
+      }
+      e["subscriptions_list"] = sl;
+    }
+    list.push_back(e);
+  }
+  j["routes"] = list;
+  return JsonResponse(j);
+}
 
 Json Monitor::SubszJson(const std::string& query) {
   auto q = ParseQuery(query);

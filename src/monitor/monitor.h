@@ -83,6 +83,12 @@ class Monitor {
   void NoteConfigLoaded();
   // An account got JetStream at run time (operator mode). Thread-safe.
   void AddJetStream(jetstream::JetStream* js);
+  // The cluster's name (it may change: a generated one gives way) and its
+  // bound port, for /varz; set before Serve().
+  void SetCluster(std::function<std::string()> name, std::function<int()> port) {
+    cluster_name_ = std::move(name);
+    cluster_port_ = std::move(port);
+  }
   // SIGHUP: new HTTPS connections use `tls` (open ones finish with theirs).
   // Does nothing when the monitor serves plain HTTP. Thread-safe.
   void ReloadTls(std::shared_ptr<asio::ssl::context> tls);
@@ -98,12 +104,16 @@ class Monitor {
   nlohmann::ordered_json Query(std::string_view path, const std::string& query);
 
  private:
+  std::function<std::string()> cluster_name_;
+  std::function<int()> cluster_port_;
   class Conn;
   void Accept();
   Response Varz();
   nlohmann::ordered_json VarzJson();
   Response Connz(const std::string& query);
   Response Subsz(const std::string& query);
+  Response Routez(const std::string& query);
+  std::string ClusterName() const;
   nlohmann::ordered_json SubszJson(const std::string& query);
   // `usage_only`: memory, storage and API counts, without visiting streams
   // (for /varz, which tools scrape often).

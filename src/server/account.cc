@@ -57,7 +57,8 @@ Account::Account(AccountConfig cfg)
       max_connections_(cfg_.max_connections),
       max_subscriptions_(cfg_.max_subscriptions),
       max_payload_(cfg_.max_payload),
-      js_limits_(cfg_.jetstream) {
+      js_limits_(cfg_.jetstream),
+      sublist_(cfg_.name) {
   for (const auto& m : cfg_.mappings) {
     Mapping c;
     c.source = m.source;
@@ -94,10 +95,11 @@ std::optional<std::string> Account::Map(std::string_view subject) const {
 
 Account::~Account() = default;
 
-SubPtr Account::SubscribeInternal(std::string_view subject, InternalHandler handler) {
+SubPtr Account::SubscribeInternal(std::string_view subject, InternalHandler handler, bool propagate) {
   auto sub = std::make_shared<Subscription>();
   sub->subject = subject;
   sub->handler = std::move(handler);
+  sub->propagate = propagate;
   sublist_.Insert(sub);
   return sub;
 }
@@ -124,6 +126,9 @@ void Account::AddStreamImport(Account* exporter, const StreamImport& imp) {
   std::optional<proto::SubjectTransform> transform;
   if (imp.prefix.empty()) transform = ImportTransform(imp.subject, imp.to);
   std::string prefix = imp.prefix.empty() ? "" : imp.prefix + ".";
+  // Every server of a cluster copies what reaches it: its routes must send
+  // it the exporter's messages (propagate), and the copy stays here
+  // (local_only), where this server's own importers are.
   exporter->SubscribeInternal(imp.subject, [this, transform, prefix](const InternalMsg& m) {
     Hop hop;
     if (!hop.ok()) return;
@@ -139,8 +144,8 @@ void Account::AddStreamImport(Account* exporter, const StreamImport& imp) {
     }
     // The reply goes along unchanged: a responder here answers into this
     // account, as with nats-server.
-    Server::RouteInternal(sublist_, subject, subject, m.reply, m.hdr, m.data);
-  });
+    Server::RouteInternal(sublist_, subject, subject, m.reply, m.hdr, m.data, /*local_only=*/true);
+  }, /*propagate=*/true);
 }
 
 void Account::AddServiceImport(Account* exporter, const ServiceImport& imp, const ServiceExport& exp) {
@@ -176,7 +181,9 @@ std::string Account::AddResponseRoute(Account* requester, std::string_view reply
   std::lock_guard lock(responses_mu_);
   if (!response_sub_) {
     response_prefix_ = "_R_." + RandomToken(6) + ".";
-    response_sub_ = SubscribeInternal(response_prefix_ + ">", [this](const InternalMsg& m) { OnResponse(m); });
+    // A responder on another server answers over a route: announce it.
+    response_sub_ = SubscribeInternal(
+        response_prefix_ + ">", [this](const InternalMsg& m) { OnResponse(m); }, /*propagate=*/true);
   }
   if (now >= next_sweep_) {
     // Routes nobody answered (or whose stream of responses ended) go once

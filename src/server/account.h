@@ -72,8 +72,11 @@ class Account {
   std::optional<std::string> Map(std::string_view subject) const;
 
   // Subscriptions whose handler runs on the publishing thread, inside this
-  // account (JetStream's API, stream subjects, import plumbing).
-  SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler);
+  // account (JetStream's API, stream subjects, import plumbing). With
+  // `propagate`, the other servers of a cluster route matching messages
+  // here as for a client's subscription; otherwise it sees only what is
+  // published on this server.
+  SubPtr SubscribeInternal(std::string_view subject, InternalHandler handler, bool propagate = false);
   void UnsubscribeInternal(const SubPtr& sub);
   // Publishes as the server, inside this account; callable from any thread
   // (see Server::OutputBatch). Returns the deliveries.

@@ -317,6 +317,7 @@ void Client::ProcessConnect(std::string_view json) {
     SendErrAndClose("invalid client protocol");
     return;
   }
+  async_info_ = protocol >= 1;
   if (!get_str("account").empty() || !get_str("new_account").empty()) {
     SendErrAndClose("Authorization Violation");
     return;
@@ -409,7 +410,7 @@ void Client::ProcessPub(const proto::Command& cmd) {
     last_subject_.assign(subject);
     last_gen_ = gen;
   }
-  size_t n = server_->Route(this, *last_match_, subject, cmd.reply, cmd.hdr_len, cmd.payload);
+  size_t n = server_->Route(this, *last_match_, acc->name(), subject, cmd.reply, cmd.hdr_len, cmd.payload);
   if (n == 0 && no_responders_ && !cmd.reply.empty()) SendNoResponders(cmd.reply);
 }
 
@@ -735,6 +736,12 @@ Client::Stats Client::GetStats(bool with_subs) {
     }
   }
   return s;
+}
+
+void Client::SendAsyncInfo() {
+  if (closed_ || closing_ || !connected_ || !async_info_) return;
+  Queue(server_->InfoLine(cid_, ip_));
+  Server::FlushDirty();
 }
 
 void Client::CloseAsync(const char* reason) {

@@ -76,6 +76,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // Owner thread: re-checks the connection's credentials and permissions
   // against a reloaded config; closes it if they no longer pass.
   void Reauthorize(std::shared_ptr<const Config> cfg);
+  // Owner thread: sends INFO again (new connect_urls) if the client said
+  // it takes INFO updates (CONNECT protocol 1).
+  void SendAsyncInfo();
   // Thread-safe: an auto-unsubscribe limit was reached on `sub`.
   void AutoUnsubscribed(const SubPtr& sub);
 
@@ -146,6 +149,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bool echo_ = true;
   bool headers_ = false;
   bool no_responders_ = false;
+  bool async_info_ = false;
   bool closing_ = false;  // no more input is processed
   bool closed_ = false;
   std::unique_ptr<PermissionChecker> perms_;

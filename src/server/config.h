@@ -108,6 +108,29 @@ struct OperatorConfig {
   std::vector<std::pair<std::string, std::string>> preload;  // account public key, JWT
 };
 
+// `cluster { }`: routes to the other servers of a NATS cluster
+// (cluster/routes.h).
+struct ClusterConfig {
+  bool enabled = false;  // a cluster port is set (block port/listen, or --cluster), as nats-server
+  // Empty: a random name that gives way to a configured one (nats-server's
+  // "dynamic" cluster name).
+  std::string name;
+  std::string host = "0.0.0.0";
+  int port = 6222;  // 0 = a free port
+  // Explicit routes, "nats-route://[user:pass@]host:port"; tried for ever.
+  std::vector<std::string> routes;
+  // Credentials a connecting route must present (and ours, when a route
+  // URL carries none).
+  std::string user;
+  std::string password;
+  int64_t auth_timeout_ms = 2000;
+  std::string advertise;     // host:port other servers are told to use
+  bool no_advertise = false;  // do not tell clients about the other servers
+  // Attempts for an implicit (gossiped) route before giving up; explicit
+  // routes retry for ever.
+  int connect_retries = 0;
+};
+
 struct Config {
   std::string server_name;  // defaults to the server id
   std::string host = "0.0.0.0";
@@ -149,6 +172,8 @@ struct Config {
   bool allow_non_tls = false;        // TLS offered, plaintext accepted
   int64_t tls_timeout_ms = 2000;
   std::vector<std::string> tls_pinned;  // hex SPKI SHA-256 of allowed client certificates
+
+  ClusterConfig cluster;
 
   bool jetstream = false;  // advertised in INFO
   std::string jetstream_domain;

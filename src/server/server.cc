@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -10,6 +14,7 @@
 #include "base/log.h"
 #include "fjord_version.h"
 #include "proto/parser.h"
+#include "proto/route_parser.h"
 #include "server/client.h"
 #include "server/operator.h"
 
@@ -18,6 +23,7 @@ namespace {
 
 // Output produced during one batch, flushed once at its end.
 thread_local std::vector<std::shared_ptr<Client>> t_dirty;
+thread_local std::vector<std::shared_ptr<Remote>> t_dirty_remotes;
 thread_local asio::io_context* t_ctx = nullptr;
 thread_local bool t_stall = false;
 thread_local int t_batch_depth = 0;
@@ -36,6 +42,29 @@ AccountConfig NamedAccount(std::string name) {
   AccountConfig ac;
   ac.name = std::move(name);
   return ac;
+}
+
+// The machine's non-loopback IP addresses, IPv4 first.
+std::vector<std::string> LocalAddresses() {
+  std::vector<std::string> v4, v6;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return {};
+  for (ifaddrs* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK) || !(a->ifa_flags & IFF_UP)) continue;
+    char buf[INET6_ADDRSTRLEN];
+    if (a->ifa_addr->sa_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+      v4.emplace_back(buf);
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
+      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+      v6.emplace_back(buf);
+    }
+  }
+  freeifaddrs(list);
+  v4.insert(v4.end(), v6.begin(), v6.end());
+  return v4;
 }
 
 std::string NewServerId() {
@@ -321,7 +350,38 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
   j["client_ip"] = client_ip;
   if (!nonce.empty()) j["nonce"] = nonce;
   if (cfg->jetstream && !cfg->jetstream_domain.empty()) j["domain"] = cfg->jetstream_domain;
+  if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = ClientUrls();
   return "INFO " + j.dump() + " \r\n";
+}
+
+std::vector<std::string> Server::ClientUrls() const {
+  auto cfg = config();
+  std::vector<std::string> urls;
+  std::string port = std::to_string(bound_port_);
+  auto join = [&](const std::string& host) {
+    return host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
+  };
+  if (cfg->host == "0.0.0.0" || cfg->host == "::" || cfg->host.empty()) {
+    // As nats-server: every non-loopback address of this machine.
+    for (const auto& ip : LocalAddresses()) urls.push_back(join(ip));
+    if (urls.empty()) urls.push_back(join("127.0.0.1"));
+  } else {
+    urls.push_back(join(cfg->host));
+  }
+  std::lock_guard lock(urls_mu_);
+  for (const auto& u : cluster_urls_) {
+    if (std::find(urls.begin(), urls.end(), u) == urls.end()) urls.push_back(u);
+  }
+  return urls;
+}
+
+void Server::SetClusterUrls(std::vector<std::string> urls) {
+  {
+    std::lock_guard lock(urls_mu_);
+    if (urls == cluster_urls_) return;
+    cluster_urls_ = std::move(urls);
+  }
+  for (auto& c : Clients()) asio::post(c->context(), [c] { c->SendAsyncInfo(); });
 }
 
 namespace {
@@ -349,10 +409,55 @@ inline bool DeliverTo(Client* src, Subscription& s, std::string_view subject,
 }
 }  // namespace
 
-size_t Server::Route(Client* src, const MatchResult& r, std::string_view subject,
-                     std::string_view reply, uint32_t hdr_len, std::string_view payload) {
+namespace {
+
+// Remote servers a message is going to, with the queue groups each should
+// deliver it to. One list per nesting level of Route (an internal handler
+// may route again), reused from message to message.
+struct RemoteTarget {
+  Remote* remote;
+  std::string queues;
+};
+thread_local std::vector<std::vector<RemoteTarget>> t_targets;
+thread_local size_t t_route_depth = 0;
+
+void AddTarget(std::vector<RemoteTarget>& targets, Remote* r, std::string_view queue) {
+  for (auto& t : targets) {
+    if (t.remote != r) continue;
+    if (!queue.empty()) {
+      if (!t.queues.empty()) t.queues.push_back(' ');
+      t.queues.append(queue);
+    }
+    return;
+  }
+  targets.push_back({r, std::string(queue)});
+}
+
+bool QueueListed(std::string_view queues, std::string_view name) {
+  bool found = false;
+  proto::ForEachQueue(queues, [&](std::string_view q) { found = found || q == name; });
+  return found;
+}
+
+inline bool Deliverable(const Client* src, const Subscription& s) {
+  return !(s.client && s.client.get() == src && !src->echo());
+}
+
+}  // namespace
+
+size_t Server::Route(Client* src, const MatchResult& r, std::string_view account, std::string_view subject,
+                     std::string_view reply, uint32_t hdr_len, std::string_view payload, const Origin& origin) {
+  size_t depth = t_route_depth++;
+  if (t_targets.size() <= depth) t_targets.resize(depth + 1);
+  // By index, not reference: a nested Route may grow t_targets.
+  t_targets[depth].clear();
+  const bool to_remotes = !origin.from_remote && !origin.local_only;
   size_t n = 0;
   for (const auto& s : r.psubs) {
+    if (s->remote) {
+      if (to_remotes && !s->closed.load(std::memory_order_relaxed)) AddTarget(t_targets[depth], s->remote.get(), {});
+      continue;
+    }
     if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
       ++n;
       if (s->max && s->delivered.load() >= s->max.load() && s->client) s->client->AutoUnsubscribed(s);
@@ -360,10 +465,46 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view subject
   }
   for (const auto& group : r.qsubs) {
     size_t size = group.size();
-    size_t start = FastRand() % size;
+    if (origin.from_remote && !QueueListed(origin.queues, group[0]->queue)) continue;
+    // Members on other servers weigh as many as they stand for there; a
+    // message that came over a route goes to a member here (the sender
+    // already chose this server).
+    uint32_t total = 0;
+    bool any_remote = false;
+    for (const auto& s : group) {
+      if (s->remote) {
+        any_remote = true;
+        if (to_remotes) total += uint32_t(std::max<int32_t>(1, s->weight.load(std::memory_order_relaxed)));
+      } else {
+        ++total;
+      }
+    }
+    if (total == 0) continue;
+    size_t start;
+    if (!any_remote) {
+      start = FastRand() % size;
+    } else {
+      uint32_t pick = FastRand() % total;
+      start = 0;
+      for (size_t i = 0; i < size; ++i) {
+        const auto& s = group[i];
+        uint32_t w = s->remote ? (to_remotes ? uint32_t(std::max<int32_t>(1, s->weight.load())) : 0) : 1;
+        if (pick < w) {
+          start = i;
+          break;
+        }
+        pick -= w;
+      }
+    }
     for (size_t k = 0; k < size; ++k) {
       const SubPtr& s = group[(start + k) % size];
-      if (s->client && s->client.get() == src && !src->echo()) continue;
+      if (s->remote) {
+        if (!to_remotes || s->closed.load(std::memory_order_relaxed)) continue;
+        AddTarget(t_targets[depth], s->remote.get(), s->queue);
+        ++n;
+        break;
+      }
+      if (!Deliverable(src, *s)) continue;
       if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
         ++n;
         if (s->max && s->delivered.load() >= s->max.load() && s->client) s->client->AutoUnsubscribed(s);
@@ -371,24 +512,34 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view subject
       }
     }
   }
+  for (const auto& t : t_targets[depth]) {
+    t.remote->QueueRoutedMsg(account, subject, reply, t.queues, hdr_len, payload);
+    if (t.queues.empty()) ++n;  // a server with plain interest counts once
+  }
+  t_targets[depth].clear();
+  --t_route_depth;
   return n;
 }
 
 size_t Server::RouteInternal(Sublist& sublist, std::string_view route_to, std::string_view subject,
-                             std::string_view reply, std::string_view hdr, std::string_view data) {
+                             std::string_view reply, std::string_view hdr, std::string_view data,
+                             bool local_only) {
   MatchPtr r = sublist.Match(route_to);
   if (r->empty()) return 0;
-  if (hdr.empty()) return Route(nullptr, *r, subject, reply, 0, data);
+  Origin origin;
+  origin.local_only = local_only;
+  const std::string& acc = sublist.account();
+  if (hdr.empty()) return Route(nullptr, *r, acc, subject, reply, 0, data, origin);
   // Header and body are usually adjacent views of one message already.
   if (hdr.data() + hdr.size() == data.data()) {
-    return Route(nullptr, *r, subject, reply, uint32_t(hdr.size()),
-                 std::string_view(hdr.data(), hdr.size() + data.size()));
+    return Route(nullptr, *r, acc, subject, reply, uint32_t(hdr.size()),
+                 std::string_view(hdr.data(), hdr.size() + data.size()), origin);
   }
   std::string payload;
   payload.reserve(hdr.size() + data.size());
   payload.append(hdr);
   payload.append(data);
-  return Route(nullptr, *r, subject, reply, uint32_t(hdr.size()), payload);
+  return Route(nullptr, *r, acc, subject, reply, uint32_t(hdr.size()), payload, origin);
 }
 
 void Server::FlushIfUnbatched() {
@@ -411,8 +562,20 @@ bool Server::TakeStall() {
 }
 
 void Server::MarkDirty(const std::shared_ptr<Client>& c) { t_dirty.push_back(c); }
+void Server::MarkDirty(const std::shared_ptr<Remote>& r) { t_dirty_remotes.push_back(r); }
 
 void Server::FlushDirty() {
+  if (!t_dirty_remotes.empty()) {
+    std::vector<std::shared_ptr<Remote>> dirty;
+    dirty.swap(t_dirty_remotes);
+    for (auto& r : dirty) {
+      if (&r->context() == t_ctx) {
+        r->Flush();
+      } else {
+        asio::post(r->context(), [r] { r->Flush(); });
+      }
+    }
+  }
   if (t_dirty.empty()) return;
   std::vector<std::shared_ptr<Client>> dirty;
   dirty.swap(t_dirty);

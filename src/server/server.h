@@ -23,12 +23,23 @@
 #include "server/account.h"
 #include "server/config.h"
 #include "server/events.h"
+#include "server/remote.h"
 #include "server/sublist.h"
 
 namespace fjord::server {
 
 class Client;
 class Operator;
+
+// What may happen to a message besides delivery to local subscribers.
+struct Origin {
+  // It came over a route: no other server gets it from here, and queue
+  // groups get it only if named in `queues` (the sender picked us).
+  bool from_remote = false;
+  std::string_view queues;
+  // A copy made inside this server (see Server::RouteInternal).
+  bool local_only = false;
+};
 
 // Server-wide counters that change rarely; per-message counters live in
 // each Client so the hot path touches no shared cache line.
@@ -94,6 +105,23 @@ class Server {
   // JWT may revoke them).
   void ReauthorizeAccount(Account* acc);
 
+  // -- cluster (cluster/routes.h) --------------------------------------------
+  // An event loop for a new connection (round robin over the I/O threads).
+  asio::io_context& NextContext();
+  // The client URLs clients may fail over to: this server's, then the
+  // other servers' of the cluster (INFO's connect_urls). Setting them
+  // sends the new list to clients that take INFO updates.
+  std::vector<std::string> ClientUrls() const;
+  void SetClusterUrls(std::vector<std::string> urls);
+  // Route information for the monitor (/routez, /varz); set by the
+  // cluster layer before Start().
+  void SetRouteReporter(std::function<std::vector<RouteInfo>(bool with_subs)> fn) {
+    route_reporter_ = std::move(fn);
+  }
+  std::vector<RouteInfo> Routes(bool with_subs = false) const {
+    return route_reporter_ ? route_reporter_(with_subs) : std::vector<RouteInfo>{};
+  }
+
   // Called on the connection's I/O thread for every ConnectionEvent; must
   // not block (hand the work to another thread). Set before Start().
   void SetConnectionObserver(std::function<void(ConnectionEvent)> fn) { on_connection_ = std::move(fn); }
@@ -115,8 +143,11 @@ class Server {
   // Routes a message published by the server to the subscribers of
   // `route_to` in `sublist`, showing it as `subject`. Output is flushed by
   // the caller's batch (FlushIfUnbatched). Returns deliveries.
+  // With `local_only`, nothing goes to other servers of a cluster (a copy
+  // made here that each server makes for itself, as for stream imports).
   static size_t RouteInternal(Sublist& sublist, std::string_view route_to, std::string_view subject,
-                              std::string_view reply, std::string_view hdr, std::string_view data);
+                              std::string_view reply, std::string_view hdr, std::string_view data,
+                              bool local_only = false);
   // Flushes pending output unless an I/O thread's read batch or an
   // OutputBatch will.
   static void FlushIfUnbatched();
@@ -139,14 +170,18 @@ class Server {
   // The INFO line for a new connection (with its id and address).
   std::string InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce = {}) const;
   // Routes a message from `src` (may be null) to the subscriptions in
-  // `matches` (from sublist().Match(subject)). Returns deliveries.
-  static size_t Route(Client* src, const MatchResult& matches, std::string_view subject,
-               std::string_view reply, uint32_t hdr_len, std::string_view payload);
+  // `matches` (from the sublist of `account`, matched on the subject).
+  // Remote subscriptions get it once per server. Returns deliveries (a
+  // server counts once).
+  static size_t Route(Client* src, const MatchResult& matches, std::string_view account,
+                      std::string_view subject, std::string_view reply, uint32_t hdr_len,
+                      std::string_view payload, const Origin& origin = {});
   void RemoveClient(uint64_t cid);
   // Flushes every connection that got output during the current batch.
   static void FlushDirty();
   // Marks a connection as having output pending for the current batch.
   static void MarkDirty(const std::shared_ptr<Client>& c);
+  static void MarkDirty(const std::shared_ptr<Remote>& r);
   // A subscriber's output is backing up: the connection that published in
   // this batch should pause before reading more.
   static void StallProducer();
@@ -154,7 +189,6 @@ class Server {
 
  private:
   void Accept();
-  asio::io_context& NextContext();
 
   std::string id_;
   const std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
@@ -184,6 +218,9 @@ class Server {
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
   std::function<void(ConnectionEvent)> on_connection_;
+  std::function<std::vector<RouteInfo>(bool)> route_reporter_;
+  mutable std::mutex urls_mu_;
+  std::vector<std::string> cluster_urls_;  // guarded by urls_mu_
 };
 
 }  // namespace fjord::server

@@ -62,7 +62,8 @@ thread_local size_t t_shard = g_next_thread.fetch_add(1, std::memory_order_relax
 
 }  // namespace
 
-Sublist::Sublist() : root_(std::make_unique<Level>()), id_(g_next_id.fetch_add(1)) {}
+Sublist::Sublist(std::string account)
+    : root_(std::make_unique<Level>()), id_(g_next_id.fetch_add(1)), account_(std::move(account)) {}
 Sublist::~Sublist() = default;
 
 void Sublist::Insert(const SubPtr& sub) {
@@ -98,6 +99,48 @@ void Sublist::Insert(const SubPtr& sub) {
   ++count_;
   ++inserts_;
   gen_.fetch_add(1, std::memory_order_release);
+  NoteInterest(*sub, 1);
+}
+
+void Sublist::NoteInterest(const Subscription& sub, int delta) {
+  if (sub.remote || (!sub.client && !sub.propagate)) return;
+  std::string key = sub.subject;
+  if (!sub.queue.empty()) {
+    key.push_back(' ');
+    key.append(sub.queue);
+  }
+  int32_t n;
+  if (delta > 0) {
+    n = ++interest_[key];
+  } else {
+    auto it = interest_.find(key);
+    if (it == interest_.end()) return;
+    n = --it->second;
+    if (n <= 0) interest_.erase(it);
+  }
+  // A plain subject matters to the cluster only at its first and last
+  // subscription; a queue group's weight at every change.
+  if (on_interest_ && (!sub.queue.empty() || (delta > 0 ? n == 1 : n == 0))) {
+    on_interest_(sub.subject, sub.queue, n < 0 ? 0 : n);
+  }
+}
+
+void Sublist::SetInterestObserver(InterestObserver fn) {
+  std::unique_lock lock(mu_);
+  on_interest_ = std::move(fn);
+}
+
+void Sublist::ForEachInterest(const InterestObserver& fn) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [key, n] : interest_) {
+    std::string_view k = key;
+    size_t sp = k.find(' ');
+    if (sp == std::string_view::npos) {
+      fn(k, {}, n);
+    } else {
+      fn(k.substr(0, sp), k.substr(sp + 1), n);
+    }
+  }
 }
 
 bool Sublist::Remove(const SubPtr& sub) {
@@ -164,6 +207,7 @@ bool Sublist::Remove(const SubPtr& sub) {
   --count_;
   ++removes_;
   gen_.fetch_add(1, std::memory_order_release);
+  NoteInterest(*sub, -1);
   return true;
 }
 

@@ -13,11 +13,13 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace fjord::server {
 
 class Client;
+class Remote;
 
 // A message as an internal subscriber sees it. Views are valid only during
 // the handler call.
@@ -40,6 +42,16 @@ struct Subscription {
   std::atomic<uint64_t> delivered{0};
   std::atomic<uint64_t> max{0};  // auto-unsubscribe after this many; 0 = none
   std::atomic<bool> closed{false};
+  // Set for interest another server announced over a route: messages that
+  // match go there (once per server, however many of its subscriptions
+  // match).
+  std::shared_ptr<Remote> remote;
+  // A remote queue subscription stands for this many members there; the
+  // group's member is picked with that weight.
+  std::atomic<int32_t> weight{1};
+  // Internal subscriptions are this server's own business unless set:
+  // then the cluster learns of them as of a client's.
+  bool propagate = false;
 };
 using SubPtr = std::shared_ptr<Subscription>;
 
@@ -64,9 +76,15 @@ struct SublistStats {
   double avg_fanout = 0;
 };
 
+// The local interest of one subject (or subject and queue group) changed:
+// `count` subscriptions now (0 = none left). See Sublist::SetInterestObserver.
+using InterestObserver =
+    std::function<void(std::string_view subject, std::string_view queue, int32_t count)>;
+
 class Sublist {
  public:
-  Sublist();
+  // `account`: the name of the account the index belongs to.
+  explicit Sublist(std::string account = "$G");
   ~Sublist();
   Sublist(const Sublist&) = delete;
   Sublist& operator=(const Sublist&) = delete;
@@ -82,11 +100,24 @@ class Sublist {
   // Changes with every Insert/Remove: a result obtained under generation g
   // is still exact while generation() == g.
   uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
+  const std::string& account() const { return account_; }
+
+  // -- interest for the cluster (cluster/routes.h) ---------------------------
+  // Local subscriptions (clients', and internal ones marked `propagate`)
+  // are counted per subject, or per subject and queue group. The observer
+  // learns of a plain subject's first and last subscription and of every
+  // change in a queue group's member count. It runs under the index's lock,
+  // so changes reach it in order: it must not block or use this Sublist.
+  void SetInterestObserver(InterestObserver fn);
+  // Calls fn for every interest there is now (under the lock, as above).
+  void ForEachInterest(const InterestObserver& fn) const;
 
  private:
   struct Level;
   struct Node;
   MatchPtr MatchLocked(std::string_view subject) const;
+  // Under mu_: counts `sub` in (delta 1) or out of (-1) the local interest.
+  void NoteInterest(const Subscription& sub, int delta);
 
   // Match counters, sharded by thread so that threads matching at once do
   // not contend for one cache line on every publish.
@@ -109,6 +140,10 @@ class Sublist {
   uint64_t removes_ = 0;
   std::atomic<uint64_t> gen_{1};
   const uint64_t id_;  // distinguishes Sublists in the thread-local caches
+  const std::string account_;
+  // Local interest by "subject" or "subject queue"; guarded by mu_.
+  std::unordered_map<std::string, int32_t> interest_;
+  InterestObserver on_interest_;  // guarded by mu_
 };
 
 }  // namespace fjord::server

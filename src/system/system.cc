@@ -103,7 +103,8 @@ void System::Start() {
   };
   for (const std::string& s : {std::string("$SYS.REQ.SERVER.PING"), std::string("$SYS.REQ.SERVER.PING.*"),
                                "$SYS.REQ.SERVER." + srv_->id() + ".*", std::string("$SYS.REQ.ACCOUNT.*.*")}) {
-    subs_.push_back(account_->SubscribeInternal(s, on_request));
+    // Every server of a cluster answers, as nats-server's do.
+    subs_.push_back(account_->SubscribeInternal(s, on_request, /*propagate=*/true));
   }
   if (srv_->op()) {
     // Account JWT pushes (`nats`/`nsc push`) and lookups.
@@ -116,7 +117,7 @@ void System::Start() {
     };
     for (const char* s : {"$SYS.REQ.CLAIMS.UPDATE", "$SYS.REQ.CLAIMS.DELETE", "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
                           "$SYS.ACCOUNT.*.CLAIMS.UPDATE", "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP"}) {
-      subs_.push_back(account_->SubscribeInternal(s, on_claims));
+      subs_.push_back(account_->SubscribeInternal(s, on_claims, /*propagate=*/true));
     }
   }
   srv_->SetConnectionObserver([this](server::ConnectionEvent ev) {

@@ -608,7 +608,7 @@ TEST(Options, FlagErrors) {
   EXPECT_EQ(MustFail({"extra"}), "unrecognized command: \"extra\"");
   EXPECT_EQ(MustFail({"-t"}), "must specify [-c, --config] option to check configuration file syntax");
   EXPECT_EQ(MustFail({"--tls"}), "missing 'cert_file' or 'key_file' in TLS configuration");
-  EXPECT_NE(MustFail({"--routes", "nats://x:1"}).find("not supported"), std::string::npos);
+  EXPECT_EQ(MustFail({"--profile", "6060"}), "flag --profile is not supported by Fjord (no profiling)");
   EXPECT_EQ(MustFail({"---p", "1"}), "bad flag syntax: ---p");
   EXPECT_EQ(MustFail({"--user", "a", "--auth", "b"}), "Cannot have a user/pass and token");
 }
@@ -690,6 +690,259 @@ TEST(Options, PortsFileDirFromFileAndFlag) {
   EXPECT_EQ(MustLoad({"--ports_file_dir", "/tmp/q", "-p", "-1"}).ports_file_dir, "/tmp/q");
 }
 
+
+TEST(Options, ClusterBlock) {
+  ServerOptions o = LoadText(R"(
+cluster {
+  name: "east"
+  host: 10.0.0.1
+  port: 7222
+  routes: [
+    nats-route://ruser:rpass@10.0.0.2:7222
+    "nats://10.0.0.3:7222/"
+    "  nats-route://[::1]:7222 "
+  ]
+  authorization { user: ruser, password: rpass, timeout: 0.5 }
+  advertise: "east.example.com:7222"
+  no_advertise: true
+  connect_retries: 5
+}
+)");
+  const ClusterOptions& c = o.cluster;
+  EXPECT_TRUE(c.enabled);
+  EXPECT_EQ(c.name, "east");
+  EXPECT_EQ(c.host, "10.0.0.1");
+  EXPECT_EQ(c.port, 7222);
+  EXPECT_EQ(c.routes, (std::vector<std::string>{"nats-route://ruser:rpass@10.0.0.2:7222", "nats://10.0.0.3:7222/",
+                                                "nats-route://[::1]:7222"}));
+  EXPECT_EQ(c.username, "ruser");
+  EXPECT_EQ(c.password, "rpass");
+  EXPECT_EQ(c.auth_timeout, 500ms);
+  EXPECT_EQ(c.advertise, "east.example.com:7222");
+  EXPECT_TRUE(c.no_advertise);
+  EXPECT_EQ(c.connect_retries, 5);
+  EXPECT_TRUE(o.warnings.empty());
+
+  // Aliases and the other forms: listen, net, cluster_advertise, one route
+  // as a string, a duration timeout, `username`/`pass`.
+  o = LoadText("cluster {\n  listen: \"127.0.0.1:-1\"\n  routes: \"nats://a:6222\"\n"
+               "  cluster_advertise: \"x:1\"\n  authorization { username: u, pass: p, timeout: \"3s\" }\n}\n");
+  EXPECT_TRUE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.host, "127.0.0.1");
+  EXPECT_EQ(o.cluster.port, -1);
+  EXPECT_EQ(o.cluster.routes, std::vector<std::string>{"nats://a:6222"});
+  EXPECT_EQ(o.cluster.advertise, "x:1");
+  EXPECT_EQ(o.cluster.username, "u");
+  EXPECT_EQ(o.cluster.password, "p");
+  EXPECT_EQ(o.cluster.auth_timeout, 3s);
+  o = LoadText("cluster { net: 1.2.3.4, listen: 6333 }\n");
+  EXPECT_EQ(o.cluster.host, "1.2.3.4");
+  EXPECT_EQ(o.cluster.port, 6333);
+  // A zero timeout is the default, as nats-server's.
+  EXPECT_EQ(LoadText("cluster { port: 1, authorization { user: u, password: p, timeout: 0 } }\n").cluster.auth_timeout,
+            2s);
+}
+
+TEST(Options, ClusterOffWithoutPort) {
+  // No cluster block: off, nothing set.
+  ServerOptions o = MustLoad({});
+  EXPECT_FALSE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.port, 0);
+  EXPECT_TRUE(o.cluster.host.empty());
+  // As nats-server 2.9.10: a block without a port or listen (even with
+  // routes) is accepted and leaves clustering off; so does port 0.
+  o = LoadText("cluster { name: c, routes: [\"nats://a:6222\"] }\n");
+  EXPECT_FALSE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.routes.size(), 1u);
+  EXPECT_TRUE(o.warnings.empty());
+  EXPECT_FALSE(LoadText("cluster { port: 0 }\n").cluster.enabled);
+  EXPECT_FALSE(LoadText("cluster { listen: \"0.0.0.0:0\" }\n").cluster.enabled);
+  EXPECT_FALSE(LoadText("cluster {}\n").cluster.enabled);
+}
+
+TEST(Options, ClusterIgnoredAndRefused) {
+  ServerOptions o = LoadText("cluster {\n  port: 6222\n  pool_size: 3\n  compression: s2_auto\n  accounts: [A]\n"
+                             "  ping_interval: \"1m\"\n  ping_max: 3\n}\n");
+  EXPECT_TRUE(o.cluster.enabled);
+  ASSERT_EQ(o.warnings.size(), 5u);
+  EXPECT_NE(o.warnings[0].find(":3:3: \"cluster.pool_size\" is not supported by Fjord and is ignored: Fjord uses "
+                               "one uncompressed route connection per server"),
+            std::string::npos)
+      << o.warnings[0];
+  EXPECT_NE(o.warnings[1].find(":4:3: \"cluster.compression\" is not supported by Fjord and is ignored: Fjord "
+                               "uses one uncompressed route connection per server"),
+            std::string::npos)
+      << o.warnings[1];
+  EXPECT_NE(o.warnings[2].find(":5:3: \"cluster.accounts\" is not supported by Fjord and is ignored"),
+            std::string::npos)
+      << o.warnings[2];
+  EXPECT_NE(o.warnings[3].find(":6:3: \"cluster.ping_interval\" is not supported by Fjord and is ignored"),
+            std::string::npos)
+      << o.warnings[3];
+  EXPECT_NE(o.warnings[4].find(":7:3: \"cluster.ping_max\" is not supported by Fjord and is ignored"),
+            std::string::npos)
+      << o.warnings[4];
+  // -t fails on them, as on every warning.
+  TempConf conf("cluster { port: 6222, pool_size: 3 }\n");
+  EXPECT_NE(MustFail({"-t", "-c", conf.path()}).find("cluster.pool_size"), std::string::npos);
+
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  tls { cert_file: c, key_file: k }\n}\n"),
+            "f.conf:3:3: \"cluster.tls\" is not supported by Fjord");
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions { import: \">\" }\n}\n"),
+            "f.conf:3:3: \"cluster.permissions\" is not supported by Fjord");
+  EXPECT_EQ(FailText("cluster {\n  authorization {\n    user: u\n    permissions { publish: \">\" }\n  }\n}\n"),
+            "f.conf:4:5: \"cluster.authorization.permissions\" is not supported by Fjord");
+}
+
+TEST(Options, ClusterErrors) {
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  colour: blue\n}\n"), "f.conf:3:3: unknown field \"colour\"");
+  EXPECT_EQ(FailText("cluster {\n  authorization { user: u, foo: 1 }\n}\n"), "f.conf:2:28: unknown field \"foo\"");
+  EXPECT_EQ(FailText("cluster: 1\n"), "f.conf:1:1: Expected map to define cluster, got an integer");
+  EXPECT_EQ(FailText("cluster {\n  port: \"x\"\n}\n"), "f.conf:2:3: port must be an integer, got a string");
+  EXPECT_EQ(FailText("cluster {\n  port: 70000\n}\n"), "f.conf:2:3: port value is too big");
+  EXPECT_EQ(FailText("cluster {\n  port: -2\n}\n"), "f.conf:2:3: port value -2 is out of range (minimum -1)");
+  EXPECT_EQ(FailText("cluster {\n  listen: \"x\"\n}\n"), "f.conf:2:3: could not parse address string \"x\"");
+  EXPECT_EQ(FailText("cluster {\n  name: \"a b\"\n}\n"), "f.conf:2:3: cluster name cannot contain spaces");
+  EXPECT_EQ(FailText("cluster {\n  connect_retries: -1\n}\n"),
+            "f.conf:2:3: connect_retries value -1 is out of range (minimum 0)");
+  EXPECT_EQ(FailText("cluster {\n  no_advertise: 1\n}\n"), "f.conf:2:3: no_advertise must be a boolean, got an integer");
+  EXPECT_EQ(FailText("cluster {\n  routes: 5\n}\n"),
+            "f.conf:2:3: routes must be a string or an array of strings, got an integer");
+  EXPECT_EQ(FailText("cluster {\n  authorization { token: x }\n}\n"),
+            "f.conf:2:19: Cluster authorization does not support tokens");
+  EXPECT_EQ(FailText("cluster {\n  authorization { users: [{user: a, password: b}] }\n}\n"),
+            "f.conf:2:19: Cluster authorization does not allow multiple users");
+  EXPECT_EQ(FailText("cluster {\n  authorization: 1\n}\n"), "f.conf:2:3: authorization must be a map, got an integer");
+}
+
+TEST(Options, ClusterRouteUrls) {
+  auto route_error = [](const std::string& url) {
+    return FailText("cluster {\n  port: 6222\n  routes: [\n    \"" + url + "\"\n  ]\n}\n");
+  };
+  const std::string form = " (expected nats-route://[user[:password]@]host:port)";
+  EXPECT_EQ(route_error("::bad"), "f.conf:4:5: error parsing route url [\"::bad\"]: missing scheme" + form);
+  EXPECT_EQ(route_error("a:6222"), "f.conf:4:5: error parsing route url [\"a:6222\"]: missing scheme" + form);
+  EXPECT_EQ(route_error("tls://a:6222"),
+            "f.conf:4:5: error parsing route url [\"tls://a:6222\"]: unsupported scheme \"tls\"" + form);
+  EXPECT_EQ(route_error("nats://a"), "f.conf:4:5: error parsing route url [\"nats://a\"]: missing port" + form);
+  EXPECT_EQ(route_error("nats://a:x"), "f.conf:4:5: error parsing route url [\"nats://a:x\"]: invalid port \"x\"" + form);
+  EXPECT_EQ(route_error("nats://a:0"), "f.conf:4:5: error parsing route url [\"nats://a:0\"]: invalid port \"0\"" + form);
+  EXPECT_EQ(route_error("nats://a:65536"),
+            "f.conf:4:5: error parsing route url [\"nats://a:65536\"]: invalid port \"65536\"" + form);
+  EXPECT_EQ(route_error("nats://:6222"), "f.conf:4:5: error parsing route url [\"nats://:6222\"]: missing host" + form);
+  EXPECT_EQ(route_error("nats://a:6222/x"),
+            "f.conf:4:5: error parsing route url [\"nats://a:6222/x\"]: unexpected path or query" + form);
+  // The password is not repeated in the error.
+  EXPECT_EQ(route_error("nats://u:secret@a"),
+            "f.conf:4:5: error parsing route url [\"nats://u:xxxxx@a\"]: missing port" + form);
+  // One string is the same as a list of one.
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  routes: \"nats://a\"\n}\n"),
+            "f.conf:3:3: error parsing route url [\"nats://a\"]: missing port" + form);
+  // Case of the scheme, percent-escaped credentials.
+  EXPECT_EQ(LoadText("cluster { port: 6222, routes: [\"NATS-ROUTE://u%40x:p%3Aw@a:1\"] }\n").cluster.routes.size(), 1u);
+  EXPECT_NE(route_error("nats://u%zz:p@a:1").find("invalid escape in user info"), std::string::npos);
+
+  // Duplicates: dropped with nats-server's warning.
+  ServerOptions o = LoadText("cluster {\n  port: 6222\n  routes: [\"nats://a:1\", \"nats://a:1\"]\n}\n");
+  EXPECT_EQ(o.cluster.routes, std::vector<std::string>{"nats://a:1"});
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find(":3:26: invalid use of field \"nats://a:1\": Duplicate route entry detected"),
+            std::string::npos)
+      << o.warnings[0];
+}
+
+TEST(Options, ClusterFlags) {
+  ServerOptions o = MustLoad({"--cluster", "nats://127.0.0.1:7244", "--cluster_name", "c1", "--routes",
+                              "nats://a:1, nats-route://u:p@b:2,,nats://a:1", "--cluster_advertise", "adv:1",
+                              "--no_advertise", "--connect_retries", "3"});
+  EXPECT_TRUE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.host, "127.0.0.1");
+  EXPECT_EQ(o.cluster.port, 7244);
+  EXPECT_EQ(o.cluster.name, "c1");
+  EXPECT_EQ(o.cluster.routes, (std::vector<std::string>{"nats://a:1", "nats-route://u:p@b:2"}));
+  EXPECT_EQ(o.cluster.advertise, "adv:1");
+  EXPECT_TRUE(o.cluster.no_advertise);
+  EXPECT_EQ(o.cluster.connect_retries, 3);
+
+  o = MustLoad({"--cluster_listen", "nats://ru:rp@[::1]:-1"});
+  EXPECT_TRUE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.host, "::1");
+  EXPECT_EQ(o.cluster.port, -1);
+  EXPECT_EQ(o.cluster.username, "ru");
+  EXPECT_EQ(o.cluster.password, "rp");
+  o = MustLoad({"-cluster=nats-route://:6222"});
+  EXPECT_TRUE(o.cluster.host.empty());  // all interfaces
+  EXPECT_EQ(o.cluster.port, 6222);
+
+  EXPECT_EQ(MustFail({"--routes", "nats://a:6222"}), "solicited routes require cluster capabilities, e.g. --cluster");
+  EXPECT_EQ(MustFail({"--cluster", "", "--routes", "nats://a:6222"}),
+            "solicited routes require cluster capabilities, e.g. --cluster");
+  EXPECT_EQ(MustFail({"--cluster", "nats://u@a:1"}), "expected cluster password to be set");
+  EXPECT_EQ(MustFail({"--cluster", "0.0.0.0:6222"}),
+            "invalid value \"0.0.0.0:6222\" for flag -cluster: missing scheme (expected nats://host:port)");
+  EXPECT_EQ(MustFail({"--cluster_listen", "nats://a"}),
+            "invalid value \"nats://a\" for flag -cluster_listen: missing port (expected nats://host:port)");
+  EXPECT_EQ(MustFail({"--cluster", "nats://u:pw@a:x"}),
+            "invalid value \"nats://u:xxxxx@a:x\" for flag -cluster: invalid port \"x\" (expected nats://host:port)");
+  EXPECT_EQ(MustFail({"--cluster", "nats://a:1", "--routes", "nats://b"}),
+            "flag -routes: error parsing route url [\"nats://b\"]: missing port (expected "
+            "nats-route://[user[:password]@]host:port)");
+  EXPECT_EQ(MustFail({"--cluster_name", "a b"}), "cluster name cannot contain spaces");
+  EXPECT_EQ(MustFail({"--connect_retries", "x"}), "invalid value \"x\" for flag -connect_retries: parse error");
+  EXPECT_EQ(MustFail({"--connect_retries", "-1"}), "invalid value \"-1\" for flag -connect_retries: value out of range");
+  EXPECT_EQ(MustFail({"--no_advertise=maybe"}), "invalid boolean value \"maybe\" for -no_advertise: parse error");
+}
+
+TEST(Options, ClusterFlagsOverrideFile) {
+  TempConf conf(
+      "cluster {\n  name: file\n  listen: \"0.0.0.0:6222\"\n  routes: [\"nats://f:1\"]\n"
+      "  authorization { user: fu, password: fp }\n  no_advertise: true\n  connect_retries: 1\n"
+      "  advertise: \"file:1\"\n}\n");
+  ServerOptions o = MustLoad({"-c", conf.path(), "--cluster_name", "flag", "--routes", "nats://g:2",
+                              "--no_advertise=false", "--connect_retries", "9", "--cluster_advertise", "flag:2"});
+  EXPECT_TRUE(o.cluster.enabled);
+  EXPECT_EQ(o.cluster.name, "flag");
+  EXPECT_EQ(o.cluster.port, 6222);
+  EXPECT_EQ(o.cluster.routes, std::vector<std::string>{"nats://g:2"});
+  EXPECT_FALSE(o.cluster.no_advertise);
+  EXPECT_EQ(o.cluster.connect_retries, 9);
+  EXPECT_EQ(o.cluster.advertise, "flag:2");
+  EXPECT_EQ(o.cluster.username, "fu");  // no --cluster: the file's credentials stay
+
+  // --cluster replaces the listen address and the credentials (none given:
+  // cleared, as nats-server's overrideCluster).
+  o = MustLoad({"--cluster", "nats://127.0.0.1:-1", "-c", conf.path()});
+  EXPECT_EQ(o.cluster.host, "127.0.0.1");
+  EXPECT_EQ(o.cluster.port, -1);
+  EXPECT_TRUE(o.cluster.username.empty());
+  EXPECT_TRUE(o.cluster.password.empty());
+  EXPECT_EQ(o.cluster.routes, std::vector<std::string>{"nats://f:1"});
+  // An empty --cluster turns clustering off; an empty --routes clears them.
+  o = MustLoad({"-c", conf.path(), "--cluster", "", "--routes", ""});
+  EXPECT_FALSE(o.cluster.enabled);
+  EXPECT_TRUE(o.cluster.routes.empty());
+  // The file's cluster listen satisfies --routes.
+  EXPECT_EQ(MustLoad({"-c", conf.path(), "--routes", "nats://h:3"}).cluster.routes,
+            std::vector<std::string>{"nats://h:3"});
+  // ... and so does a host alone (nats-server checks host or port), though
+  // without a port clustering stays off.
+  TempConf host_only("cluster { host: 1.2.3.4 }\n");
+  o = MustLoad({"-c", host_only.path(), "--routes", "nats://h:3"});
+  EXPECT_FALSE(o.cluster.enabled);
+
+  // Flags keep overriding the file on reload.
+  o = MustLoad({"-c", conf.path(), "--cluster", "nats://127.0.0.1:7777"});
+  auto r = ReloadOptions(o);
+  ASSERT_TRUE(std::holds_alternative<ServerOptions>(r)) << std::get<std::string>(r);
+  EXPECT_EQ(std::get<ServerOptions>(r).cluster.port, 7777);
+  EXPECT_EQ(std::get<ServerOptions>(r).cluster.name, "file");
+}
+
+TEST(Options, ClusterInUsage) {
+  ServerOptions o = MustLoad({"--help"});
+  EXPECT_NE(o.exit_text.find("--routes <rurl-1, rurl-2>"), std::string::npos);
+  EXPECT_NE(o.exit_text.find("--cluster_listen <url>"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace fjord::conf
