@@ -120,5 +120,41 @@ TEST(Sublist, StatsAddUpAcrossThreads) {
   EXPECT_EQ(st.num_cache, 40u);
 }
 
+TEST(Sublist, InterestObserverSeesWhatTheClusterMustKnow) {
+  Sublist sl("ACC");
+  EXPECT_EQ(sl.account(), "ACC");
+  std::vector<std::string> seen;
+  sl.SetInterestObserver([&](std::string_view subject, std::string_view queue, int32_t n) {
+    seen.push_back(std::string(subject) + "|" + std::string(queue) + "|" + std::to_string(n));
+  });
+  // Internal subscriptions count only when marked to propagate (a
+  // client's always does).
+  auto internal = Make("int");
+  sl.Insert(internal);
+  auto shared = Make("int.p");
+  shared->propagate = true;
+  sl.Insert(shared);
+  // A plain subject: first and last only.
+  auto a = Make("foo"), b = Make("foo");
+  a->propagate = b->propagate = true;
+  sl.Insert(a);
+  sl.Insert(b);
+  sl.Remove(a);
+  sl.Remove(b);
+  // A queue group: every change of its member count.
+  auto q1 = Make("w", "g"), q2 = Make("w", "g");
+  q1->propagate = q2->propagate = true;
+  sl.Insert(q1);
+  sl.Insert(q2);
+  sl.Remove(q1);
+  sl.Remove(q2);
+  EXPECT_EQ(seen, (std::vector<std::string>{"int.p||1", "foo||1", "foo||0", "w|g|1", "w|g|2", "w|g|1", "w|g|0"}));
+  std::vector<std::string> now;
+  sl.ForEachInterest([&](std::string_view subject, std::string_view queue, int32_t n) {
+    now.push_back(std::string(subject) + "|" + std::string(queue) + "|" + std::to_string(n));
+  });
+  EXPECT_EQ(now, (std::vector<std::string>{"int.p||1"}));
+}
+
 }  // namespace
 }  // namespace fjord::server
