@@ -83,6 +83,7 @@ const char* PathFor(const std::string& kind) {
   if (kind == "HEALTHZ") return "/healthz";
   if (kind == "ACCOUNTZ") return "/accountz";
   if (kind == "ACCSTATZ") return "/accstatz";
+  if (kind == "ROUTEZ") return "/routez";
   return nullptr;
 }
 
