@@ -122,6 +122,9 @@ const LOG_KEEP = 256 * 1024;
 class ServerProcess {
   constructor(opts) {
     this.opts = opts;
+    // The binary to run: opts.bin (e.g. a reference nats-server in a mixed
+    // cluster), else FJORD_BIN.
+    this.bin = opts.bin || serverBin;
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-interop-"));
     tempDirs.add(this.tmp);
     this.storeDir = path.join(this.tmp, "store");
@@ -151,7 +154,7 @@ class ServerProcess {
     args.push(...(o.args || []));
     this.argv = args;
 
-    const child = spawn(serverBin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     live.add(this);
     const append = (b) => {
@@ -182,7 +185,7 @@ class ServerProcess {
     }
     const why = gone ? "exited during startup" : "did not accept connections within the start timeout";
     await this.kill9();
-    throw new Error(`${serverBin} ${args.join(" ")} ${why}\n--- server output ---\n${this.logText}`);
+    throw new Error(`${this.bin} ${args.join(" ")} ${why}\n--- server output ---\n${this.logText}`);
   }
 
   log() {
@@ -221,10 +224,12 @@ class ServerProcess {
 //   jetstream:  pass -js -sd <storeDir> (default true)
 //   listenArgs: pass -a 127.0.0.1 -p <port> (default true; turn off when the
 //               config file itself sets the listen address)
-// Returns {port, url, storeDir, stop(), kill9(), restart(), log()}.
-export async function startServer({ config, args = [], jetstream = true, listenArgs = true, startTimeout } = {}) {
-  const s = new ServerProcess({ config, args, jetstream, listenArgs, startTimeout });
-  s.port = await freePort();
+//   bin:        run this binary instead of FJORD_BIN (mixed clusters)
+//   port:       use this client port instead of picking a free one
+// Returns {port, url, storeDir, bin, stop(), kill9(), restart(), log()}.
+export async function startServer({ config, args = [], jetstream = true, listenArgs = true, startTimeout, bin, port } = {}) {
+  const s = new ServerProcess({ config, args, jetstream, listenArgs, startTimeout, bin });
+  s.port = port ?? await freePort();
   return s.launch();
 }
 
@@ -236,7 +241,7 @@ export function logsOnFailure(fn) {
       return await fn.apply(this, a);
     } catch (e) {
       for (const s of live) {
-        process.stderr.write(`--- output of ${serverBin} ${s.argv.join(" ")} (port ${s.port}) ---\n${s.log().slice(-16384)}\n`);
+        process.stderr.write(`--- output of ${s.bin} ${s.argv.join(" ")} (port ${s.port}) ---\n${s.log().slice(-16384)}\n`);
       }
       throw e;
     }
