@@ -68,6 +68,7 @@ Cluster::Cluster(server::Server* srv)
     name_ = server::RandomToken(22);
     dynamic_ = true;
   }
+  srv_->SetClusterName(name_);
 }
 
 Cluster::~Cluster() { Shutdown(); }
@@ -89,6 +90,7 @@ bool Cluster::ReconcileName(const std::string& remote, bool remote_dynamic) {
     log::Info("Cluster name updated to {}", remote);
     name_ = remote;
     dynamic_ = remote_dynamic;
+    srv_->SetClusterName(name_);
     return true;
   }
   return false;

@@ -941,11 +941,12 @@ Response Monitor::Routez(const std::string& query) {
     e["out_bytes"] = r.out_bytes;
     e["subscriptions"] = r.num_subs;
     if (subs) {
-      // nats-server lists the subjects (and queue groups) without the account.
+      // nats-server lists the subjects only (no account, no queue group).
       Json sl = Json::array();
       for (const auto& k : r.subs) {
-        auto sp = k.find(' ');
-        sl.push_back(sp == std::string::npos ? k : k.substr(sp + 1));
+        std::string_view v = k;
+        if (auto sp = v.find(' '); sp != std::string_view::npos) v.remove_prefix(sp + 1);
+        sl.push_back(std::string(v.substr(0, v.find(' '))));
       }
       e["subscriptions_list"] = sl;
     }

@@ -350,6 +350,10 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
   j["client_ip"] = client_ip;
   if (!nonce.empty()) j["nonce"] = nonce;
   if (cfg->jetstream && !cfg->jetstream_domain.empty()) j["domain"] = cfg->jetstream_domain;
+  if (cfg->cluster.enabled) {
+    std::lock_guard lock(urls_mu_);
+    if (!cluster_name_.empty()) j["cluster"] = cluster_name_;
+  }
   if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = ClientUrls();
   return "INFO " + j.dump() + " \r\n";
 }

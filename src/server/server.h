@@ -113,6 +113,11 @@ class Server {
   // sends the new list to clients that take INFO updates.
   std::vector<std::string> ClientUrls() const;
   void SetClusterUrls(std::vector<std::string> urls);
+  // The cluster's name, for INFO (it may change: a generated one gives way).
+  void SetClusterName(std::string name) {
+    std::lock_guard lock(urls_mu_);
+    cluster_name_ = std::move(name);
+  }
   // Route information for the monitor (/routez, /varz); set by the
   // cluster layer before Start().
   void SetRouteReporter(std::function<std::vector<RouteInfo>(bool with_subs)> fn) {
@@ -221,6 +226,7 @@ class Server {
   std::function<std::vector<RouteInfo>(bool)> route_reporter_;
   mutable std::mutex urls_mu_;
   std::vector<std::string> cluster_urls_;  // guarded by urls_mu_
+  std::string cluster_name_;               // guarded by urls_mu_
 };
 
 }  // namespace fjord::server
