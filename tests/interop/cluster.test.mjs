@@ -510,6 +510,93 @@ test("failover with libnats: the publisher's node is killed -9, libnats reconnec
   assert.equal(r.duplicates, 0, out);
 }));
 
+const ACCOUNTS = `
+accounts {
+  SHOP: {
+    users: [
+      { user: shop, password: pw }
+      { user: reader, password: pw, permissions: { subscribe: { deny: "orders.secret.>" } } }
+    ]
+    exports: [ { stream: "events.>" }, { service: "price.get" } ]
+  }
+  OTHER: {
+    users: [ { user: other, password: pw } ]
+    imports: [
+      { stream: { account: SHOP, subject: "events.>" }, prefix: "shop" }
+      { service: { account: SHOP, subject: "price.get" } }
+    ]
+  }
+}
+`;
+
+// Publishes `probe` on `subject` until `g` has one (interest crossed the
+// routes), then forgets the probes.
+async function probeUntil(pub, subject, g, what) {
+  await waitFor(async () => {
+    pub.publish(subject, "probe");
+    await pub.flush();
+    await sleep(30);
+    return g.msgs.some((m) => str(m) === "probe");
+  }, 10_000, what);
+  await sleep(100);
+  g.msgs.length = 0;
+}
+
+test("accounts across routes: isolation, subscribe permissions, stream and service imports between nodes", logsOnFailure(async (t) => {
+  const s = scope(t);
+  const c = await s.cluster({ extraConfig: ACCOUNTS });
+  const [n1, n2, n3] = c.nodes;
+  const shopPub = await s.conn(n1, { user: "shop", pass: "pw" });
+  const shopSub = await s.conn(n2, { user: "shop", pass: "pw" });
+  const reader = await s.conn(n2, { user: "reader", pass: "pw" });
+  const other = await s.conn(n3, { user: "other", pass: "pw" });
+
+  // Same subject in two accounts: only the publisher's account gets it.
+  const gShop = gather(shopSub, "orders.>");
+  const gOther = gather(other, "orders.>");
+  const gReader = gather(reader, "orders.>");
+  await probeUntil(shopPub, "orders.probe", gShop, "SHOP interest on n1");
+  await probeUntil(shopPub, "orders.probe", gReader, "reader interest on n1");
+  gShop.msgs.length = 0;
+  gOther.msgs.length = 0;
+  for (let i = 0; i < 10; i++) shopPub.publish("orders.public", String(i));
+  shopPub.publish("orders.secret.card", "no");
+  shopPub.publish("orders.public", "END");
+  await shopPub.flush();
+  assert.deepEqual(await untilEnd(gShop), [...seq(10), "no"]);
+  // The reader's deny holds on the node it is on, whatever node published.
+  assert.deepEqual(await untilEnd(gReader), seq(10));
+  await sleep(200);
+  assert.equal(gOther.msgs.length, 0, "OTHER never sees SHOP's messages");
+
+  // Stream import: SHOP's events published on n1 reach OTHER's subscriber on
+  // n3 under the prefix, once.
+  const gEvents = gather(other, "shop.events.>");
+  await probeUntil(shopPub, "events.probe", gEvents, "import interest on n1");
+  await publishSeq(shopPub, "events.sold", 20);
+  assert.deepEqual(await untilEnd(gEvents), seq(20));
+  await sleep(200);
+  assert.equal(gEvents.msgs.filter((m) => str(m) === "END").length, 1, "each event once");
+
+  // Service import: OTHER on n3 asks, SHOP's responder on n2 answers.
+  const svc = shopSub.subscribe("price.get", {
+    callback: (err, m) => {
+      if (!err) m.respond(enc.encode(`price for ${str(m)}`));
+    },
+  });
+  await waitFor(async () => {
+    try {
+      const r = await other.request("price.get", "probe", { timeout: 500 });
+      return str(r) === "price for probe";
+    } catch {
+      return false;
+    }
+  }, 10_000, "the service import to answer across nodes");
+  const r = await other.request("price.get", "lamp", { timeout: 2000 });
+  assert.equal(str(r), "price for lamp");
+  svc.unsubscribe();
+}));
+
 test("a node with another cluster name never gets a route; the cluster keeps serving", logsOnFailure(async (t) => {
   const s = scope(t);
   const c = await s.cluster({ name: "C" });
