@@ -11,6 +11,7 @@
 #include "proto/parser.h"
 #include "server/account.h"
 #include "server/auth.h"
+#include "server/operator.h"
 #include "server/server.h"
 
 namespace fjord::cluster {
@@ -369,7 +370,14 @@ void Route::ProcessInfo(std::string_view json) {
 
 server::Account* Route::FindAccount(std::string_view name) {
   if (last_account_ && name == last_account_name_) return last_account_;
-  server::Account* acc = cluster_->server()->LookupAccount(name);
+  server::Server* srv = cluster_->server();
+  server::Account* acc = srv->LookupAccount(name);
+  if (!acc && srv->op()) {
+    // Operator mode makes accounts on first use: a peer's interest is such
+    // a use, or it would be lost until a client of the account came here.
+    std::string err;
+    acc = srv->op()->ResolveAccount(std::string(name), &err);
+  }
   if (acc) {
     last_account_ = acc;
     last_account_name_.assign(name);
