@@ -416,26 +416,47 @@ inline bool DeliverTo(Client* src, Subscription& s, std::string_view subject,
 namespace {
 
 // Remote servers a message is going to, with the queue groups each should
-// deliver it to. One list per nesting level of Route (an internal handler
-// may route again), reused from message to message.
+// deliver it to. Taken from a per-thread pool only when a remote
+// subscription matches (an internal handler may route again meanwhile, so
+// each Route call takes its own), and given back with its capacity.
 struct RemoteTarget {
   Remote* remote;
   std::string queues;
 };
-thread_local std::vector<std::vector<RemoteTarget>> t_targets;
-thread_local size_t t_route_depth = 0;
+using Targets = std::vector<RemoteTarget>;
+thread_local std::vector<std::unique_ptr<Targets>> t_target_pool;
 
-void AddTarget(std::vector<RemoteTarget>& targets, Remote* r, std::string_view queue) {
-  for (auto& t : targets) {
-    if (t.remote != r) continue;
-    if (!queue.empty()) {
-      if (!t.queues.empty()) t.queues.push_back(' ');
-      t.queues.append(queue);
-    }
-    return;
+class TargetList {
+ public:
+  ~TargetList() {
+    if (!list_) return;
+    list_->clear();
+    t_target_pool.push_back(std::move(list_));
   }
-  targets.push_back({r, std::string(queue)});
-}
+  void Add(Remote* r, std::string_view queue) {
+    if (!list_) {
+      if (t_target_pool.empty()) {
+        list_ = std::make_unique<Targets>();
+      } else {
+        list_ = std::move(t_target_pool.back());
+        t_target_pool.pop_back();
+      }
+    }
+    for (auto& t : *list_) {
+      if (t.remote != r) continue;
+      if (!queue.empty()) {
+        if (!t.queues.empty()) t.queues.push_back(' ');
+        t.queues.append(queue);
+      }
+      return;
+    }
+    list_->push_back({r, std::string(queue)});
+  }
+  const Targets* get() const { return list_.get(); }
+
+ private:
+  std::unique_ptr<Targets> list_;
+};
 
 bool QueueListed(std::string_view queues, std::string_view name) {
   bool found = false;
@@ -447,19 +468,20 @@ inline bool Deliverable(const Client* src, const Subscription& s) {
   return !(s.client && s.client.get() == src && !src->echo());
 }
 
+inline uint32_t Weight(const Subscription& s) {
+  return uint32_t(std::max<int32_t>(1, s.weight.load(std::memory_order_relaxed)));
+}
+
 }  // namespace
 
 size_t Server::Route(Client* src, const MatchResult& r, std::string_view account, std::string_view subject,
                      std::string_view reply, uint32_t hdr_len, std::string_view payload, const Origin& origin) {
-  size_t depth = t_route_depth++;
-  if (t_targets.size() <= depth) t_targets.resize(depth + 1);
-  // By index, not reference: a nested Route may grow t_targets.
-  t_targets[depth].clear();
   const bool to_remotes = !origin.from_remote && !origin.local_only;
+  TargetList targets;
   size_t n = 0;
   for (const auto& s : r.psubs) {
     if (s->remote) {
-      if (to_remotes && !s->closed.load(std::memory_order_relaxed)) AddTarget(t_targets[depth], s->remote.get(), {});
+      if (to_remotes && !s->closed.load(std::memory_order_relaxed)) targets.Add(s->remote.get(), {});
       continue;
     }
     if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
@@ -470,29 +492,23 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
   for (const auto& group : r.qsubs) {
     size_t size = group.size();
     if (origin.from_remote && !QueueListed(origin.queues, group[0]->queue)) continue;
-    // Members on other servers weigh as many as they stand for there; a
-    // message that came over a route goes to a member here (the sender
-    // already chose this server).
-    uint32_t total = 0;
+    size_t start = 0;
     bool any_remote = false;
-    for (const auto& s : group) {
-      if (s->remote) {
-        any_remote = true;
-        if (to_remotes) total += uint32_t(std::max<int32_t>(1, s->weight.load(std::memory_order_relaxed)));
-      } else {
-        ++total;
-      }
+    if (r.remote_qsubs) {
+      for (const auto& s : group) any_remote = any_remote || s->remote;
     }
-    if (total == 0) continue;
-    size_t start;
     if (!any_remote) {
       start = FastRand() % size;
     } else {
+      // Members on other servers weigh as many as they stand for there; a
+      // message that came over a route (or stays here) goes to a member
+      // here: the sender already chose this server.
+      uint32_t total = 0;
+      for (const auto& s : group) total += s->remote ? (to_remotes ? Weight(*s) : 0) : 1;
+      if (total == 0) continue;
       uint32_t pick = FastRand() % total;
-      start = 0;
       for (size_t i = 0; i < size; ++i) {
-        const auto& s = group[i];
-        uint32_t w = s->remote ? (to_remotes ? uint32_t(std::max<int32_t>(1, s->weight.load())) : 0) : 1;
+        uint32_t w = group[i]->remote ? (to_remotes ? Weight(*group[i]) : 0) : 1;
         if (pick < w) {
           start = i;
           break;
@@ -504,7 +520,7 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
       const SubPtr& s = group[(start + k) % size];
       if (s->remote) {
         if (!to_remotes || s->closed.load(std::memory_order_relaxed)) continue;
-        AddTarget(t_targets[depth], s->remote.get(), s->queue);
+        targets.Add(s->remote.get(), s->queue);
         ++n;
         break;
       }
@@ -516,12 +532,12 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
       }
     }
   }
-  for (const auto& t : t_targets[depth]) {
-    t.remote->QueueRoutedMsg(account, subject, reply, t.queues, hdr_len, payload);
-    if (t.queues.empty()) ++n;  // a server with plain interest counts once
+  if (const Targets* list = targets.get()) {
+    for (const auto& t : *list) {
+      t.remote->QueueRoutedMsg(account, subject, reply, t.queues, hdr_len, payload);
+      if (t.queues.empty()) ++n;  // a server with plain interest counts once
+    }
   }
-  t_targets[depth].clear();
-  --t_route_depth;
   return n;
 }
 

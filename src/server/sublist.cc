@@ -223,6 +223,7 @@ void Collect(const std::vector<SubPtr>& psubs,
   r->psubs.insert(r->psubs.end(), psubs.begin(), psubs.end());
   for (const auto& [name, members] : qsubs) {
     if (members.empty()) continue;
+    for (const auto& m : members) r->remote_qsubs = r->remote_qsubs || m->remote;
     auto it = qindex->find(name);
     if (it == qindex->end()) {
       qindex->emplace(name, r->qsubs.size());

@@ -58,6 +58,9 @@ using SubPtr = std::shared_ptr<Subscription>;
 struct MatchResult {
   std::vector<SubPtr> psubs;
   std::vector<std::vector<SubPtr>> qsubs;  // one vector per queue group
+  // Some queue group has a member on another server (then members are
+  // weighed; without, the pick stays a plain random one).
+  bool remote_qsubs = false;
   bool empty() const { return psubs.empty() && qsubs.empty(); }
 };
 using MatchPtr = std::shared_ptr<const MatchResult>;
