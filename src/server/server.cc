@@ -203,6 +203,9 @@ void Server::Reload(const Config& cfg) {
     next->port = cfg_->port;
     next->io_threads = cfg_->io_threads;
     next->jetstream = cfg_->jetstream;
+    // Routes run with the cluster settings they started with (a restart
+    // applies new ones).
+    next->cluster = cfg_->cluster;
     cfg_ = next;
   }
   // Connected clients are checked against the new authorization, as
