@@ -40,7 +40,37 @@ std::variant<TlsContext, std::string> BuildTls(const conf::ServerOptions& o) {
   return tls::MakeServerContext(*o.tls);
 }
 
-server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
+// `cluster { tls { } }`: the context for routes we accept (a certificate
+// from ca_file demanded, as nats-server forces) and the one for routes we
+// dial (ours presented, the acceptor's verified unless `insecure`). Both or
+// neither.
+struct RouteTls {
+  TlsContext server;
+  TlsContext client;
+};
+
+std::variant<RouteTls, std::string> BuildRouteTls(const conf::ServerOptions& o) {
+  if (!o.cluster.enabled || !o.cluster.tls) return RouteTls{};
+  tls::Options t = *o.cluster.tls;
+  t.verify = true;
+  RouteTls r;
+  auto server = tls::MakeServerContext(t);
+  if (auto* err = std::get_if<std::string>(&server)) return *err;
+  r.server = std::get<TlsContext>(std::move(server));
+  auto client = tls::MakeClientContext(t, o.cluster.tls_insecure);
+  if (auto* err = std::get_if<std::string>(&client)) return *err;
+  r.client = std::get<TlsContext>(std::move(client));
+  if (o.cluster.tls_insecure) {
+    // nats-server's words.
+    log::Warn("TLS certificate chain and hostname of solicited routes will not be verified. DO NOT "
+              "USE IN PRODUCTION!");
+  }
+  return r;
+}
+
+// `routes` is used only when the server starts: a reload keeps the cluster
+// settings the routes started with (Server::Reload).
+server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls, const RouteTls& routes = {}) {
   auto ms = [](conf::Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
@@ -155,6 +185,12 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls) {
   c.cluster.advertise = o.cluster.advertise;
   c.cluster.no_advertise = o.cluster.no_advertise;
   c.cluster.connect_retries = o.cluster.connect_retries;
+  if (routes.server && routes.client && o.cluster.tls) {
+    c.cluster.tls_server = routes.server;
+    c.cluster.tls_client = routes.client;
+    c.cluster.tls_insecure = o.cluster.tls_insecure;
+    c.cluster.tls_timeout_ms = int64_t(o.cluster.tls->timeout_s * 1000);
+  }
   return c;
 }
 
@@ -280,7 +316,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   TlsContext tls_ctx = std::get<TlsContext>(built);
-  server::Server srv(ToServerConfig(opts, tls_ctx));
+  auto route_tls = BuildRouteTls(opts);
+  if (auto* err = std::get_if<std::string>(&route_tls)) {
+    log::Fatal("Cluster TLS configuration: {}", *err);
+    return 1;
+  }
+  server::Server srv(ToServerConfig(opts, tls_ctx, std::get<RouteTls>(route_tls)));
   if (auto err = srv.LoadOperator(); !err.empty()) {
     log::Fatal("Operator mode: {}", err);
     return 1;

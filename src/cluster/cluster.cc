@@ -98,6 +98,11 @@ bool Cluster::ReconcileName(const std::string& remote, bool remote_dynamic) {
 
 bool Cluster::IsSelf(const std::string& server_id) const { return server_id == srv_->id(); }
 
+std::string Cluster::UrlHost(const std::string& url) {
+  auto r = ParseUrl(url);
+  return r ? r->host : std::string();
+}
+
 std::string Cluster::Start() {
   if (dynamic_) log::Warn("Cluster name was dynamically generated, consider setting one");
   log::Info("Cluster name is {}", name());
@@ -257,6 +262,10 @@ std::string Cluster::InfoLine(bool with_nonce) const {
   j["port"] = port;
   j["headers"] = !cfg->no_header_support;
   if (!cfg_.user.empty()) j["auth_required"] = true;
+  if (cfg_.tls_server) {
+    j["tls_required"] = true;
+    j["tls_verify"] = true;
+  }
   j["max_payload"] = cfg->max_payload;
   // Fjord's JetStream is not clustered yet: a clustered nats-server must
   // not count this server as a JetStream peer.
@@ -302,7 +311,7 @@ std::string Cluster::ConnectLine(const std::string& url) const {
     j["user"] = user;
     j["pass"] = pass;
   }
-  j["tls_required"] = false;
+  j["tls_required"] = cfg_.tls_server != nullptr;
   j["headers"] = !cfg->no_header_support;
   j["name"] = srv_->id();
   {

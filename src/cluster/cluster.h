@@ -79,8 +79,9 @@ class Cluster {
   void SendInterest(Route& r);
   // `r` closed: forget it and dial again if it was ours to dial.
   void Closed(Route* r, bool registered);
-  // The route port of our own server as a peer would dial it.
   bool IsSelf(const std::string& server_id) const;
+  // The host of a route URL (for TLS name verification).
+  static std::string UrlHost(const std::string& url);
 
  private:
   void Accept();

@@ -69,6 +69,47 @@ void Route::Start() {
   last_in_.store(start_.time_since_epoch().count(), std::memory_order_relaxed);
   auto cfg = cluster_->server()->config();
   next_ping_ = start_ + std::chrono::milliseconds(std::min<int64_t>(cfg->ping_interval_ms, 2000));
+  const auto& cc = cluster_->config();
+  if (!cc.tls_server) {
+    Begin();
+    return;
+  }
+  // As nats-server: TLS first, both sides verified (the acceptor's context
+  // demands a certificate from the CA; the dialler checks the acceptor's).
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, solicited() ? *cc.tls_client
+                                                                                            : *cc.tls_server);
+  if (solicited()) {
+    std::string host = Cluster::UrlHost(url_);
+    SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
+    if (cc.tls_insecure) {
+      tls_->set_verify_mode(asio::ssl::verify_none);
+    } else {
+      tls_->set_verify_mode(asio::ssl::verify_peer);
+      tls_->set_verify_callback(asio::ssl::host_name_verification(host));
+    }
+  }
+  handshaking_ = true;
+  ScheduleTick();
+  auto self = shared_from_this();
+  tls_->async_handshake(solicited() ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+                        [self](const asio::error_code& ec) { self->OnHandshake(ec); });
+}
+
+void Route::OnHandshake(const asio::error_code& ec) {
+  if (closed_) return;
+  handshaking_ = false;
+  if (ec) {
+    log::Error("{} - TLS route handshake error: {}", Tag(), ec.message());
+    CloseNow("TLS Handshake Failure");
+    return;
+  }
+  log::Debug("{} - TLS handshake complete ({}, {})", Tag(), SSL_get_version(tls_->native_handle()),
+             SSL_get_cipher_name(tls_->native_handle()));
+  timer_.cancel();  // Begin schedules the tick again
+  Begin();
+}
+
+void Route::Begin() {
   if (solicited()) QueueRaw(cluster_->ConnectLine(url_));
   QueueRaw(cluster_->InfoLine(true));
   log::Info("{} - Route connection created", Tag());
@@ -156,14 +197,20 @@ void Route::DoRead() {
     if (rbuf_.size() - rend_ < kMinReadSpace) rbuf_.resize(rbuf_.size() * 2);
   }
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-                          [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+  auto buf = asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
+  auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
+  if (tls_) {
+    tls_->async_read_some(buf, std::move(done));
+  } else {
+    socket_.async_read_some(buf, std::move(done));
+  }
 }
 
 void Route::OnRead(const asio::error_code& ec, size_t n) {
   if (closed_) return;
   if (ec) {
-    CloseNow(ec == asio::error::eof ? "Client Closed" : "Read Error");
+    bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+    CloseNow(eof ? "Client Closed" : "Read Error");
     return;
   }
   rend_ += n;
@@ -523,7 +570,8 @@ void Route::QueueRoutedMsg(std::string_view account, std::string_view subject, s
 }
 
 void Route::Flush() {
-  if (closed_) return;
+  // Nothing goes out in the middle of a handshake; Begin flushes.
+  if (closed_ || handshaking_) return;
   std::unique_lock lock(out_mu_);
   flush_scheduled_ = false;
   if (writing_ || out_.empty()) return;
@@ -532,7 +580,12 @@ void Route::Flush() {
   lock.unlock();
   write_started_ = Clock::now();
   auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(wbuf_), [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); });
+  auto done = [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(wbuf_), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(wbuf_), std::move(done));
+  }
 }
 
 void Route::OnWrite(const asio::error_code& ec) {
@@ -615,6 +668,15 @@ void Route::ScheduleTick() {
 void Route::Tick() {
   auto now = Clock::now();
   auto cfg = cluster_->server()->config();
+  if (handshaking_) {
+    if (now - start_ >= std::chrono::milliseconds(cluster_->config().tls_timeout_ms)) {
+      log::Error("{} - TLS route handshake timeout", Tag());
+      CloseNow("TLS Handshake Timeout");
+      return;
+    }
+    ScheduleTick();
+    return;
+  }
   if (!registered_ && now - start_ >= kHandshakeTimeout) {
     log::Error("{} - Route Error: no INFO within {}s", Tag(), kHandshakeTimeout.count());
     CloseNow("Authentication Timeout");

@@ -11,6 +11,7 @@
 // Threads: like a Client, a route lives on one I/O thread; QueueRoutedMsg,
 // QueueRaw and CloseAsync may be called from any.
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -41,7 +42,8 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
         std::string url, bool configured);
   ~Route() override;
 
-  // Owner thread: sends CONNECT (if dialled) and INFO, starts reading.
+  // Owner thread: with route TLS, handshakes first; then sends CONNECT (if
+  // dialled) and INFO, and starts reading.
   void Start();
 
   uint64_t rid() const { return rid_; }
@@ -71,6 +73,8 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   void AdoptUrl(std::string url, bool configured);
 
  private:
+  void Begin();  // after the handshake, if any
+  void OnHandshake(const asio::error_code& ec);
   void DoRead();
   void OnRead(const asio::error_code& ec, size_t n);
   void Process();
@@ -91,6 +95,10 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   Cluster* cluster_;
   asio::io_context& ctx_;
   asio::ip::tcp::socket socket_;
+  // Set with route TLS; reads and writes go through it. After socket_,
+  // which it refers to.
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  bool handshaking_ = false;  // owner thread: no output until it ends
   asio::steady_timer timer_;
   const uint64_t rid_;
   std::string url_;  // guarded by info_mu_ after Start (AdoptUrl)

@@ -562,14 +562,23 @@ class Loader {
     }
   }
 
-  // nats-server's parseTLS: unknown keys are errors; the names of ciphers
-  // and curves are checked here so the error has a line number.
+  // The top-level `tls { }`.
   void Tls(const Json& v, const std::string& ptr) {
+    tls::Options t;
+    if (ParseTls(v, ptr, false, &t)) opts_->tls = std::move(t);
+  }
+
+  // nats-server's parseTLS: unknown keys are errors; the names of ciphers
+  // and curves are checked here so the error has a line number. `cluster`:
+  // the block inside `cluster { }`, where `insecure` means something and
+  // the settings about clients (verify_and_map, pinned_certs) are refused.
+  // Returns false if `v` is not a map.
+  bool ParseTls(const Json& v, const std::string& ptr, bool cluster, tls::Options* out) {
     if (!v.is_object()) {
       Error(ptr, fmt::format("tls must be a map, got {}", TypeName(v)));
-      return;
+      return false;
     }
-    tls::Options t;
+    tls::Options& t = *out;
     for (const auto& [k, val] : v.items()) {
       std::string p = JoinPointer(ptr, k);
       std::string key = Lower(k);
@@ -582,7 +591,17 @@ class Loader {
       } else if (key == "verify") {
         Bool(val, p, key, &t.verify);
       } else if (key == "verify_and_map") {
-        if (Bool(val, p, key, &t.verify_and_map) && t.verify_and_map) t.verify = true;
+        if (Bool(val, p, key, &t.verify_and_map) && t.verify_and_map) {
+          t.verify = true;
+          // nats-server authorizes a route whose certificate names the
+          // cluster.authorization user; Fjord's routes authorize by user
+          // and password only, and ignoring the key would let in routes
+          // the file means to keep out.
+          if (cluster) {
+            Error(p, "\"cluster.tls.verify_and_map\" is not supported by Fjord (routes are "
+                     "authorized by the cluster authorization user and password only)");
+          }
+        }
       } else if (key == "timeout") {
         // Seconds as a number, or a duration string.
         if (val.is_number()) {
@@ -607,9 +626,18 @@ class Loader {
       } else if (key == "pinned_certs") {
         if (StringList(val, p, key, &t.pinned_certs)) {
           for (auto& c : t.pinned_certs) c = Lower(c);
+          // nats-server checks them on every route, both ways.
+          if (cluster && !t.pinned_certs.empty()) {
+            Error(p, "\"cluster.tls.pinned_certs\" is not supported by Fjord (routes are not "
+                     "checked against pinned certificates)");
+          }
         }
       } else if (key == "insecure") {
-        Ignored(p, k);  // a client-side setting; the server never dials out
+        if (cluster) {
+          Bool(val, p, key, &opts_->cluster.tls_insecure);
+        } else {
+          Ignored(p, k);  // a client-side setting; the server never dials out
+        }
       } else if (key == "verify_cert_and_check_known_urls" || key == "cert_store" ||
                  key == "cert_match_by" || key == "cert_match" || key == "certs" ||
                  key == "ocsp_peer" || key == "connection_rate_limit" ||
@@ -619,9 +647,19 @@ class Loader {
         Error(p, fmt::format("error parsing tls config, unknown field [\"{}\"]", k));
       }
     }
+    if (cluster) {
+      // Forced, as nats-server's getTLSConfig: RequireAndVerifyClientCert,
+      // and the same CAs verify the servers we dial.
+      t.verify = true;
+      if (t.ca_file.empty() && !t.cert_file.empty() && !t.key_file.empty()) {
+        Error(ptr, "cluster tls needs 'ca_file': routes verify each other's certificates");
+        return true;
+      }
+      if (t.timeout_s == 0) t.timeout_s = tls::Options{}.timeout_s;
+    }
     std::string err = tls::Validate(t);
     if (!err.empty()) Error(ptr, err);
-    opts_->tls = std::move(t);
+    return true;
   }
 
   void HttpAuth(const Json& v, const std::string& ptr) {
@@ -738,13 +776,21 @@ class Loader {
       } else if (key == "ping_interval" || key == "ping_max" || key == "connect_backoff" ||
                  key == "write_deadline" || key == "write_timeout") {
         Ignored(p, "cluster." + k);
-      } else if (key == "tls" || key == "permissions") {
+      } else if (key == "tls") {
+        tls::Options t;
+        if (ParseTls(val, p, true, &t)) c.tls = std::move(t);
+      } else if (key == "permissions") {
         NotSupported(p, "cluster." + k);
       } else {
         Unknown(p, k);
       }
     }
     c.enabled = c.port != 0;
+    // nats-server's getDefaultAuthTimeout: the TLS handshake comes first.
+    if (c.tls && !c.auth_timeout_set) {
+      c.auth_timeout = std::chrono::duration_cast<Duration>(
+          std::chrono::duration<double>(c.tls->timeout_s + 1.0));
+    }
   }
 
   // `cluster { authorization { user, password, timeout } }`: one user, as
@@ -765,6 +811,7 @@ class Loader {
       } else if (key == "timeout") {
         AuthTimeout(val, p, &c.auth_timeout);
         // 0 is the default, as nats-server's.
+        c.auth_timeout_set = c.auth_timeout.count() != 0;
         if (c.auth_timeout.count() == 0) c.auth_timeout = ClusterOptions{}.auth_timeout;
       } else if (key == "token") {
         Error(p, "Cluster authorization does not support tokens");

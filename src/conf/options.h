@@ -169,10 +169,22 @@ struct ClusterOptions {
   // must present. Cleared by a --cluster URL without credentials.
   std::string username;
   std::string password;
+  // 2s; with `tls` and no timeout of its own, the TLS timeout + 1s (as
+  // nats-server).
   Duration auth_timeout = std::chrono::seconds(2);
+  bool auth_timeout_set = false;  // a non-zero authorization timeout was given
   std::string advertise;  // `advertise`/`cluster_advertise`, --cluster_advertise
   bool no_advertise = false;
   int connect_retries = 0;  // for implicit (gossiped) routes
+  // `tls { }`: parsed as the top-level block, then, as nats-server's
+  // getTLSConfig, verification is forced both ways (`verify` is true
+  // whatever the file says, and ca_file is required): each server presents
+  // its certificate when accepting and when dialling a route, and checks
+  // the peer's against ca_file. A zero timeout is the default 2s.
+  std::optional<tls::Options> tls;
+  // `insecure` (cluster tls only): routes we dial do not verify the
+  // accepting server's certificate at all (Go's InsecureSkipVerify).
+  bool tls_insecure = false;
 };
 
 struct ServerOptions {

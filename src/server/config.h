@@ -129,6 +129,16 @@ struct ClusterConfig {
   // Attempts for an implicit (gossiped) route before giving up; explicit
   // routes retry for ever.
   int connect_retries = 0;
+  // `cluster { tls { } }`: routes handshake TLS before anything else, both
+  // sides presenting the same certificate and verifying the other's
+  // against the CA (nats-server forces that for routes). Both contexts are
+  // set, or neither.
+  std::shared_ptr<asio::ssl::context> tls_server;  // for routes we accept
+  std::shared_ptr<asio::ssl::context> tls_client;  // for routes we dial
+  // Dialling: do not verify the peer's certificate at all (`insecure`, Go's
+  // InsecureSkipVerify); the peer still verifies ours.
+  bool tls_insecure = false;
+  int64_t tls_timeout_ms = 2000;
 };
 
 struct Config {

@@ -107,9 +107,15 @@ std::string Validate(const Options& o) {
   return "";
 }
 
-std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeServerContext(const Options& o) {
+namespace {
+
+// What the server and client roles share: versions, options, the
+// certificate and key we present, the CAs we trust, ciphers and curves.
+// The verify mode is the caller's.
+std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeContext(
+    const Options& o, asio::ssl::context::method method) {
   if (auto err = Validate(o); !err.empty()) return err;
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  auto ctx = std::make_shared<asio::ssl::context>(method);
   SSL_CTX* s = ctx->native_handle();
   ERR_clear_error();
   int min = o.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -143,11 +149,6 @@ std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeServerContext
       return fmt::format("error loading CA file \"{}\": {}", o.ca_file, OpenSslError());
     }
   }
-  if (o.verify || o.verify_and_map) {
-    SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-  } else {
-    SSL_CTX_set_verify(s, SSL_VERIFY_NONE, nullptr);
-  }
   if (!o.cipher_suites.empty()) {
     std::string list;
     for (const auto& c : o.cipher_suites) {
@@ -173,6 +174,35 @@ std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeServerContext
     }
   }
   return ctx;
+}
+
+}  // namespace
+
+std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeServerContext(const Options& o) {
+  auto r = MakeContext(o, asio::ssl::context::tls_server);
+  if (auto* ctx = std::get_if<std::shared_ptr<asio::ssl::context>>(&r)) {
+    SSL_CTX* s = (*ctx)->native_handle();
+    if (o.verify || o.verify_and_map) {
+      SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    } else {
+      SSL_CTX_set_verify(s, SSL_VERIFY_NONE, nullptr);
+    }
+  }
+  return r;
+}
+
+std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeClientContext(const Options& o,
+                                                                                 bool insecure) {
+  if (!insecure && o.ca_file.empty()) {
+    // Go would fall back to the system roots; see Validate.
+    return "verifying the server needs 'ca_file' in TLS configuration";
+  }
+  auto r = MakeContext(o, asio::ssl::context::tls_client);
+  if (auto* ctx = std::get_if<std::shared_ptr<asio::ssl::context>>(&r)) {
+    SSL_CTX_set_verify((*ctx)->native_handle(), insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+                       nullptr);
+  }
+  return r;
 }
 
 std::vector<std::string> Identities(X509* cert) {

@@ -9,6 +9,10 @@
 #   bob-cert.pem/-key     client: subject CN=bob, no SAN
 #   mallory-cert.pem/-key client signed by other-ca (not trusted)
 #   expired-cert.pem/-key client signed by ca, valid only in January 2020
+#   route-cert.pem/-key   localhost and 127.0.0.1, serverAuth and clientAuth,
+#                         signed by ca (route TLS: one certificate per server,
+#                         presented both when accepting and when dialling)
+#   other-route-cert.pem/-key  the same, signed by other-ca
 set -euo pipefail
 d=$1
 mkdir -p "$d"
@@ -38,6 +42,9 @@ leaf wrong "/CN=wrong.example" 'subjectAltName=DNS:wrong.example\nextendedKeyUsa
 leaf alice "/O=Oslo/OU=shop/CN=alice" "subjectAltName=email:alice@shop.example\n$client_ext" ca
 leaf bob "/CN=bob" "$client_ext" ca
 leaf mallory "/CN=mallory" "$client_ext" other-ca
+route_ext='subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n'
+leaf route "/CN=route" "$route_ext" ca
+leaf other-route "/CN=other-route" "$route_ext" other-ca
 
 # `openssl x509 -req` cannot backdate; `openssl ca` can.
 key expired-key.pem

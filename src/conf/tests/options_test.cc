@@ -786,12 +786,89 @@ TEST(Options, ClusterIgnoredAndRefused) {
   TempConf conf("cluster { port: 6222, pool_size: 3 }\n");
   EXPECT_NE(MustFail({"-t", "-c", conf.path()}).find("cluster.pool_size"), std::string::npos);
 
-  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  tls { cert_file: c, key_file: k }\n}\n"),
-            "f.conf:3:3: \"cluster.tls\" is not supported by Fjord");
   EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions { import: \">\" }\n}\n"),
             "f.conf:3:3: \"cluster.permissions\" is not supported by Fjord");
   EXPECT_EQ(FailText("cluster {\n  authorization {\n    user: u\n    permissions { publish: \">\" }\n  }\n}\n"),
             "f.conf:4:5: \"cluster.authorization.permissions\" is not supported by Fjord");
+}
+
+TEST(Options, ClusterTls) {
+  ServerOptions o = LoadText(R"(
+cluster {
+  port: 6222
+  tls {
+    cert_file: r.pem
+    key_file: r-key.pem
+    ca_file: ca.pem
+    timeout: 0.5
+    min_version: "1.3"
+    cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+    curve_preferences: [CurveP256]
+  }
+}
+)");
+  ASSERT_TRUE(o.cluster.tls);
+  EXPECT_FALSE(o.tls);  // the client port's is another block
+  const tls::Options& t = *o.cluster.tls;
+  EXPECT_EQ(t.cert_file, "r.pem");
+  EXPECT_EQ(t.key_file, "r-key.pem");
+  EXPECT_EQ(t.ca_file, "ca.pem");
+  EXPECT_TRUE(t.verify);  // forced, as nats-server
+  EXPECT_DOUBLE_EQ(t.timeout_s, 0.5);
+  EXPECT_EQ(t.min_version, "1.3");
+  EXPECT_EQ(t.cipher_suites, std::vector<std::string>{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"});
+  EXPECT_EQ(t.curve_preferences, std::vector<std::string>{"CurveP256"});
+  EXPECT_FALSE(o.cluster.tls_insecure);
+  // The route authorization timeout defaults to the TLS timeout + 1s.
+  EXPECT_EQ(o.cluster.auth_timeout, 1500ms);
+  EXPECT_TRUE(o.warnings.empty());
+
+  // verify: false changes nothing; insecure is read here (only here); a
+  // zero timeout is the default; an explicit authorization timeout stays.
+  o = LoadText("cluster {\n  port: 6222\n  authorization { user: u, password: p, timeout: 5 }\n"
+               "  tls { cert_file: c, key_file: k, ca_file: ca, verify: false, insecure: true, timeout: 0 }\n}\n");
+  ASSERT_TRUE(o.cluster.tls);
+  EXPECT_TRUE(o.cluster.tls->verify);
+  EXPECT_TRUE(o.cluster.tls_insecure);
+  EXPECT_DOUBLE_EQ(o.cluster.tls->timeout_s, 2.0);
+  EXPECT_EQ(o.cluster.auth_timeout, 5s);
+  EXPECT_TRUE(o.warnings.empty());
+  EXPECT_EQ(LoadText("cluster { port: 1, tls { cert_file: c, key_file: k, ca_file: ca } }\n").cluster.auth_timeout,
+            3s);
+  // At the top level `insecure` is still a warning, and does not reach the
+  // cluster.
+  o = LoadText("tls { cert_file: c, key_file: k, insecure: true }\ncluster { port: 1 }\n");
+  EXPECT_FALSE(o.cluster.tls_insecure);
+  EXPECT_FALSE(o.cluster.tls);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find("\"insecure\" is not supported by Fjord and is ignored"), std::string::npos);
+
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  tls { cert_file: c, key_file: k }\n}\n"),
+            "f.conf:3:3: cluster tls needs 'ca_file': routes verify each other's certificates");
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  tls { cert_file: c, ca_file: ca }\n}\n"),
+            "f.conf:3:3: missing 'cert_file' or 'key_file' in TLS configuration");
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  tls: true\n}\n"), "f.conf:3:3: tls must be a map, got a boolean");
+  EXPECT_EQ(FailText("cluster {\n  tls {\n    cert_file: c, key_file: k, ca_file: ca\n    colour: blue\n  }\n}\n"),
+            "f.conf:4:5: error parsing tls config, unknown field [\"colour\"]");
+  EXPECT_EQ(FailText("cluster {\n  tls {\n    cert_file: c, key_file: k, ca_file: ca\n    insecure: 1\n  }\n}\n"),
+            "f.conf:4:5: insecure must be a boolean, got an integer");
+  EXPECT_EQ(FailText("cluster {\n  tls {\n    cert_file: c, key_file: k, ca_file: ca\n    verify_and_map: true\n  }\n}\n"),
+            "f.conf:4:5: \"cluster.tls.verify_and_map\" is not supported by Fjord (routes are authorized by the "
+            "cluster authorization user and password only)");
+  EXPECT_EQ(FailText("cluster {\n  tls {\n    cert_file: c, key_file: k, ca_file: ca\n"
+                     "    pinned_certs: [\"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"]\n  }\n}\n"),
+            "f.conf:4:5: \"cluster.tls.pinned_certs\" is not supported by Fjord (routes are not checked against "
+            "pinned certificates)");
+  EXPECT_EQ(FailText("cluster {\n  tls {\n    cert_file: c, key_file: k, ca_file: ca\n"
+                     "    verify_cert_and_check_known_urls: true\n  }\n}\n"),
+            "f.conf:4:5: \"verify_cert_and_check_known_urls\" is not supported by Fjord");
+  EXPECT_EQ(FailText("cluster {\n  tls { cert_file: c, key_file: k, ca_file: ca, min_version: \"1.1\" }\n}\n"),
+            "f.conf:2:3: unsupported TLS version: \"1.1\"");
+  // Empty lists and false are no settings.
+  o = LoadText("cluster { port: 1, tls { cert_file: c, key_file: k, ca_file: ca, verify_and_map: false, "
+               "pinned_certs: [] } }\n");
+  ASSERT_TRUE(o.cluster.tls);
+  EXPECT_FALSE(o.cluster.tls->verify_and_map);
 }
 
 TEST(Options, ClusterErrors) {
