@@ -185,6 +185,11 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls, cons
   c.cluster.advertise = o.cluster.advertise;
   c.cluster.no_advertise = o.cluster.no_advertise;
   c.cluster.connect_retries = o.cluster.connect_retries;
+  if (o.cluster.permissions) {
+    c.cluster.has_permissions = true;
+    c.cluster.permissions.publish = ToSet(o.cluster.permissions->publish);      // import
+    c.cluster.permissions.subscribe = ToSet(o.cluster.permissions->subscribe);  // export
+  }
   if (routes.server && routes.client && o.cluster.tls) {
     c.cluster.tls_server = routes.server;
     c.cluster.tls_client = routes.client;

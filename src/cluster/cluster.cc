@@ -10,6 +10,7 @@
 #include "cluster/route.h"
 #include "fjord_version.h"
 #include "server/account.h"
+#include "server/auth.h"
 #include "server/random.h"
 #include "server/server.h"
 
@@ -69,9 +70,20 @@ Cluster::Cluster(server::Server* srv)
     dynamic_ = true;
   }
   srv_->SetClusterName(name_);
+  if (cfg_.has_permissions) perms_ = std::make_unique<server::PermissionChecker>(cfg_.permissions);
 }
 
 Cluster::~Cluster() { Shutdown(); }
+
+bool Cluster::CanImport(std::string_view subject) {
+  if (!perms_) return true;
+  std::lock_guard lock(perms_mu_);
+  return perms_->CanPublish(subject);
+}
+
+bool Cluster::CanExport(std::string_view subject) const {
+  return !perms_ || perms_->CanSubscribe(subject);  // const: no cache
+}
 
 std::string Cluster::name() const {
   std::lock_guard lock(mu_);
@@ -292,6 +304,19 @@ std::string Cluster::InfoLine(bool with_nonce) const {
     }
     j["connect_urls"] = own;
   }
+  if (cfg_.has_permissions) {
+    // As nats-server's route INFO: {"allow":[...],"deny":[...]}, empty
+    // parts left out.
+    auto perm = [](const server::PermissionSet& ps) {
+      nlohmann::ordered_json o = nlohmann::ordered_json::object();
+      if (!ps.allow.empty()) o["allow"] = ps.allow;
+      if (!ps.deny.empty()) o["deny"] = ps.deny;
+      return o;
+    };
+    const auto& p = cfg_.permissions;
+    if (!p.publish.allow.empty() || !p.publish.deny.empty()) j["import"] = perm(p.publish);
+    if (!p.subscribe.allow.empty() || !p.subscribe.deny.empty()) j["export"] = perm(p.subscribe);
+  }
   if (!ip.empty()) j["ip"] = ip;
   if (with_nonce) j["nonce"] = server::RandomToken(11);
   j["lnoc"] = true;
@@ -389,6 +414,7 @@ void Cluster::SendInterest(Route& r) {
   for (server::Account* acc : srv_->Accounts()) {
     const std::string& name = acc->name();
     acc->sublist().ForEachInterest([&](std::string_view subject, std::string_view queue, int32_t count) {
+      if (!CanImport(subject)) return;
       buf.append("RS+ ").append(name).append(" ").append(subject);
       if (!queue.empty()) buf.append(" ").append(queue).append(" ").append(std::to_string(count));
       buf.append("\r\n");
@@ -399,6 +425,8 @@ void Cluster::SendInterest(Route& r) {
 }
 
 void Cluster::OnInterest(const std::string& account, std::string_view subject, std::string_view queue, int32_t count) {
+  // Interest this server may not import is never announced (nor withdrawn).
+  if (!CanImport(subject)) return;
   std::string line;
   if (count > 0) {
     line.append("RS+ ").append(account).append(" ").append(subject);

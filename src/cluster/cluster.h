@@ -11,7 +11,8 @@
 //   enough for a full mesh.
 // - Interest: every account's local subscriptions are announced to every
 //   route (Sublist::SetInterestObserver), and a message crosses a route
-//   only where the other side is interested. There are no route-to-route
+//   only where the other side is interested (both filtered by the
+//   cluster's import/export permissions). There are no route-to-route
 //   hops: in a full mesh the publisher's server sends to every server.
 // - Clients get the other servers' client URLs in INFO's connect_urls.
 #include <asio.hpp>
@@ -30,6 +31,7 @@
 
 namespace fjord::server {
 class Account;
+class PermissionChecker;
 class Server;
 }  // namespace fjord::server
 
@@ -80,6 +82,12 @@ class Cluster {
   // `r` closed: forget it and dial again if it was ours to dial.
   void Closed(Route* r, bool registered);
   bool IsSelf(const std::string& server_id) const;
+  // `cluster { permissions }` (nats-server's canImport/canExport): whether
+  // local interest in `subject` is announced to the routes, and whether a
+  // route's RS+ on it is accepted (so messages on it are sent to it).
+  // Thread-safe.
+  bool CanImport(std::string_view subject);
+  bool CanExport(std::string_view subject) const;
   // The host of a route URL (for TLS name verification).
   static std::string UrlHost(const std::string& url);
 
@@ -105,6 +113,10 @@ class Cluster {
   std::unordered_map<uint64_t, std::shared_ptr<Route>> routes_;  // all open ones, by rid; guarded by mu_
   std::unordered_map<std::string, Route*> by_server_;            // registered, by server id; guarded by mu_
   std::vector<std::string> self_urls_;  // dialled routes that led back to us; guarded by mu_
+  // Import = its publish check, export = its subscribe check; null = no
+  // permissions. Its publish check caches, hence perms_mu_.
+  std::unique_ptr<server::PermissionChecker> perms_;
+  std::mutex perms_mu_;
 };
 
 }  // namespace fjord::cluster

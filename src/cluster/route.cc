@@ -444,6 +444,11 @@ void Route::ProcessSub(const proto::RouteCommand& cmd) {
     log::Debug("{} - Unknown account \"{}\" for remote subject \"{}\"", Tag(), cmd.account, cmd.subject);
     return;
   }
+  if (!cluster_->CanExport(cmd.subject)) {
+    // As nats-server: no messages on it go to this route.
+    log::Debug("{} - Can not export \"{}\", ignoring remote subscription request", Tag(), cmd.subject);
+    return;
+  }
   std::string key;
   key.reserve(cmd.account.size() + cmd.subject.size() + cmd.queue.size() + 2);
   key.append(cmd.account).append(" ").append(cmd.subject);

@@ -780,11 +780,16 @@ class Loader {
         tls::Options t;
         if (ParseTls(val, p, true, &t)) c.tls = std::move(t);
       } else if (key == "permissions") {
-        NotSupported(p, "cluster." + k);
+        Permissions perms;
+        if (ClusterPermissions(val, p, &perms)) c.permissions = std::move(perms);
       } else {
         Unknown(p, k);
       }
     }
+    // nats-server: the top-level block's permissions win over the
+    // deprecated authorization ones.
+    if (!c.permissions && cluster_auth_permissions_) c.permissions = std::move(cluster_auth_permissions_);
+    cluster_auth_permissions_.reset();
     c.enabled = c.port != 0;
     // nats-server's getDefaultAuthTimeout: the TLS handshake comes first.
     if (c.tls && !c.auth_timeout_set) {
@@ -819,7 +824,9 @@ class Loader {
         Error(p, "Cluster authorization does not allow multiple users");
       } else if (key == "default_permission" || key == "default_permissions" ||
                  key == "permissions") {
-        NotSupported(p, "cluster.authorization." + k);
+        Warn(p, "setting \"permissions\" within cluster authorization block is deprecated");
+        Permissions perms;
+        if (ClusterPermissions(val, p, &perms)) cluster_auth_permissions_ = std::move(perms);
       } else {
         Unknown(p, k);
       }
@@ -1406,6 +1413,17 @@ class Loader {
     return ok;
   }
 
+  // `cluster { permissions }`: a user's permissions (import is publish,
+  // export subscribe), without response permissions, as nats-server.
+  bool ClusterPermissions(const Json& v, const std::string& ptr, Permissions* out) {
+    if (!ParsePermissions(v, ptr, out)) return false;
+    if (out->allow_responses) {
+      Error(ptr, "Cluster permissions do not support dynamic responses");
+      return false;
+    }
+    return true;
+  }
+
   // A subject, a list (both mean allow), or {allow: ..., deny: ...}.
   bool SubjectPerm(const Json& v, const std::string& ptr, SubjectPermission* out) {
     if (!v.is_object()) return StringList(v, ptr, "permission", &out->allow);
@@ -1460,6 +1478,9 @@ class Loader {
 
   const Document& doc_;
   ServerOptions* opts_;
+  // `cluster { authorization { permissions } }` while the cluster block is
+  // parsed.
+  std::optional<Permissions> cluster_auth_permissions_;
 };
 
 std::string JoinLines(const std::vector<std::string>& lines) {

@@ -185,6 +185,12 @@ struct ClusterOptions {
   // `insecure` (cluster tls only): routes we dial do not verify the
   // accepting server's certificate at all (Go's InsecureSkipVerify).
   bool tls_insecure = false;
+  // `permissions { import, export }` (the forms of a user's publish and
+  // subscribe permissions; nats-server also takes those keys): import is
+  // kept in `publish`, export in `subscribe`; `allow_responses` is
+  // refused. nullopt: none. The deprecated `authorization { permissions }`
+  // applies when the block has none.
+  std::optional<Permissions> permissions;
 };
 
 struct ServerOptions {

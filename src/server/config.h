@@ -139,6 +139,14 @@ struct ClusterConfig {
   // InsecureSkipVerify); the peer still verifies ours.
   bool tls_insecure = false;
   int64_t tls_timeout_ms = 2000;
+  // `cluster { permissions { import, export } }`, as nats-server's route
+  // permissions: `publish` is the import permission (the local interest
+  // this server announces to its routes: only subjects it may import) and
+  // `subscribe` the export permission (the routes' RS+ it accepts, i.e.
+  // what it sends them: only subjects it may export). Apply to accepted and
+  // dialled routes alike.
+  bool has_permissions = false;
+  Permissions permissions;
 };
 
 struct Config {

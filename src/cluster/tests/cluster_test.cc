@@ -209,5 +209,42 @@ TEST_F(ClusterTest, PeerInterestGoesWithTheRoute) {
   ASSERT_TRUE(c->Expect("HMSG _INBOX.1 9 16 16\r\nNATS/1.0 503\r\n\r\n"));
 }
 
+TEST_F(ClusterTest, ImportAndExportPermissionsFilterInterest) {
+  server::Config cfg;
+  cfg.cluster.has_permissions = true;
+  cfg.cluster.permissions.publish.allow = {"foo.>", "open.>"};  // import
+  cfg.cluster.permissions.subscribe.deny = {"secret.>"};        // export
+  Start(cfg);
+  {
+    // As nats-server, the route INFO carries them.
+    Raw r(cluster_->bound_port());
+    ASSERT_TRUE(r.Expect("\"import\":{\"allow\":[\"foo.>\",\"open.>\"]},\"export\":{\"deny\":[\"secret.>\"]}"));
+  }
+  auto c = Client();
+  c->Send("SUB foo.x 1\r\nSUB bar 2\r\nPING\r\n");
+  ASSERT_TRUE(c->Expect("PONG\r\n"));
+  auto p = Peer();
+  // Only what we may import is announced, on registering and later.
+  p->Send("PING\r\n");
+  std::string first = p->Until("PONG\r\n");
+  EXPECT_NE(first.find("RS+ $G foo.x\r\n"), std::string::npos) << first;
+  EXPECT_EQ(first.find("RS+ $G bar"), std::string::npos) << first;
+  c->Send("SUB bar.y 3\r\nSUB foo.y 4\r\nUNSUB 2\r\nPING\r\n");
+  ASSERT_TRUE(c->Expect("PONG\r\n"));
+  ASSERT_TRUE(p->Expect("RS+ $G foo.y\r\n"));
+  p->Send("PING\r\n");
+  std::string later = p->Until("PONG\r\n");
+  EXPECT_EQ(later.find("bar"), std::string::npos) << later;
+  // The peer's interest in what we may not export is ignored.
+  p->Send("RS+ $G secret.x\r\nRS+ $G open.x\r\nPING\r\n");
+  ASSERT_TRUE(p->Expect("PONG\r\n"));
+  p->buf().clear();
+  c->Send("PUB secret.x 1\r\na\r\nPUB open.x 1\r\nb\r\nPING\r\n");
+  ASSERT_TRUE(c->Expect("PONG\r\n"));
+  ASSERT_TRUE(p->Expect("RMSG $G open.x 1\r\nb\r\n"));
+  EXPECT_EQ(p->buf().find("secret"), std::string::npos) << p->buf();
+  EXPECT_EQ(cluster_->Routes(true).at(0).subs.size(), 1u);
+}
+
 }  // namespace
 }  // namespace fjord::cluster

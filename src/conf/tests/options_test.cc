@@ -786,10 +786,53 @@ TEST(Options, ClusterIgnoredAndRefused) {
   TempConf conf("cluster { port: 6222, pool_size: 3 }\n");
   EXPECT_NE(MustFail({"-t", "-c", conf.path()}).find("cluster.pool_size"), std::string::npos);
 
-  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions { import: \">\" }\n}\n"),
-            "f.conf:3:3: \"cluster.permissions\" is not supported by Fjord");
-  EXPECT_EQ(FailText("cluster {\n  authorization {\n    user: u\n    permissions { publish: \">\" }\n  }\n}\n"),
-            "f.conf:4:5: \"cluster.authorization.permissions\" is not supported by Fjord");
+}
+
+TEST(Options, ClusterPermissions) {
+  // import/export take a user's publish/subscribe forms: a subject, a list,
+  // or {allow, deny}. Import is kept as publish, export as subscribe.
+  ServerOptions o = LoadText(R"(
+cluster {
+  port: 6222
+  permissions {
+    import: ["foo.>", "bar"]
+    export: { allow: "pub.>", deny: ["secret.>"] }
+  }
+}
+)");
+  ASSERT_TRUE(o.cluster.permissions && o.cluster.permissions->publish && o.cluster.permissions->subscribe);
+  EXPECT_EQ(o.cluster.permissions->publish->allow, (std::vector<std::string>{"foo.>", "bar"}));
+  EXPECT_TRUE(o.cluster.permissions->publish->deny.empty());
+  EXPECT_EQ(o.cluster.permissions->subscribe->allow, std::vector<std::string>{"pub.>"});
+  EXPECT_EQ(o.cluster.permissions->subscribe->deny, std::vector<std::string>{"secret.>"});
+  EXPECT_TRUE(o.warnings.empty());
+  o = LoadText("cluster { port: 6222, permissions { import: \">\" } }\n");
+  ASSERT_TRUE(o.cluster.permissions && o.cluster.permissions->publish);
+  EXPECT_FALSE(o.cluster.permissions->subscribe);
+  EXPECT_EQ(o.cluster.permissions->publish->allow, std::vector<std::string>{">"});
+  EXPECT_FALSE(LoadText("cluster { port: 6222 }\n").cluster.permissions);
+  // As nats-server (parseUserPermissions): no response permissions, and
+  // the usual errors.
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions { import: \">\", allow_responses: true }\n}\n"),
+            "f.conf:3:3: Cluster permissions do not support dynamic responses");
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions { imports: \">\" }\n}\n"),
+            "f.conf:3:17: Unknown field \"imports\" parsing permissions");
+  EXPECT_EQ(FailText("cluster {\n  port: 6222\n  permissions: \">\"\n}\n"),
+            "f.conf:3:3: Expected permissions to be a map/struct, got a string");
+  // The deprecated `authorization { permissions }`: a warning, and the
+  // top-level block's permissions win.
+  o = LoadText("cluster {\n  port: 6222\n  authorization {\n    user: u\n    permissions { import: \"a\" }\n  }\n}\n");
+  ASSERT_TRUE(o.cluster.permissions && o.cluster.permissions->publish);
+  EXPECT_EQ(o.cluster.permissions->publish->allow, std::vector<std::string>{"a"});
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find("setting \"permissions\" within cluster authorization block is deprecated"),
+            std::string::npos)
+      << o.warnings[0];
+  o = LoadText("cluster {\n  port: 6222\n  permissions { export: \"b\" }\n  authorization {\n    user: u\n"
+               "    permissions { import: \"a\" }\n  }\n}\n");
+  ASSERT_TRUE(o.cluster.permissions);
+  EXPECT_FALSE(o.cluster.permissions->publish);
+  EXPECT_EQ(o.cluster.permissions->subscribe->allow, std::vector<std::string>{"b"});
 }
 
 TEST(Options, ClusterTls) {
