@@ -21,40 +21,10 @@ import { buildC } from "./lib/cprog.mjs";
 import {
   startCluster, startNode, waitMesh, interestReady, waitNoResponders, waitRouteSub, gather,
   routesByPeer, peerSubCount, peerSubList, refBin, haveRefBin,
+  testScope,
 } from "./lib/cluster.mjs";
 
-// Resources of one test, released in t.after (connections first).
-function scope(t) {
-  const conns = [];
-  const clusters = [];
-  const nodes = [];
-  t.after(async () => {
-    await Promise.all(conns.map((nc) => within(nc.close(), 5000, "close").catch(() => {})));
-    await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
-    await Promise.all(clusters.map((c) => c.stop().catch(() => {})));
-  });
-  return {
-    async cluster(opts) {
-      const c = await startCluster(opts);
-      clusters.push(c);
-      return c;
-    },
-    async node(spec) {
-      const n = await startNode(spec);
-      nodes.push(n);
-      return n;
-    },
-    async conn(node, opts) {
-      const nc = await connectTo(node, opts);
-      conns.push(nc);
-      return nc;
-    },
-    track(nc) {
-      conns.push(nc);
-      return nc;
-    },
-  };
-}
+const scope = testScope;
 
 const str = (m) => dec.decode(m.data);
 const seq = (n) => Array.from({ length: n }, (_, i) => String(i));

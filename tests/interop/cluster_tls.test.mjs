@@ -28,6 +28,7 @@ import { within, sleep, waitFor, logsOnFailure, repoRoot, serverBin } from "./li
 import { connectTo, enc, dec } from "./lib/client.mjs";
 import {
   startCluster, startNode, waitMesh, interestReady, gather, routesByPeer, refBin, haveRefBin,
+  testScope,
 } from "./lib/cluster.mjs";
 
 const REFERENCE = path.basename(serverBin) === "nats-server";
@@ -51,40 +52,7 @@ ${extra}
   }`;
 }
 
-// Resources of one test, released in t.after (connections first).
-function scope(t) {
-  const conns = [];
-  const clusters = [];
-  const nodes = [];
-  const socks = [];
-  t.after(async () => {
-    for (const s of socks) s.destroy();
-    await Promise.all(conns.map((nc) => within(nc.close(), 5000, "close").catch(() => {})));
-    await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
-    await Promise.all(clusters.map((c) => c.stop().catch(() => {})));
-  });
-  return {
-    async cluster(opts) {
-      const c = await startCluster(opts);
-      clusters.push(c);
-      return c;
-    },
-    async node(spec) {
-      const n = await startNode(spec);
-      nodes.push(n);
-      return n;
-    },
-    async conn(node, opts) {
-      const nc = await connectTo(node, opts);
-      conns.push(nc);
-      return nc;
-    },
-    sock(s) {
-      socks.push(s);
-      return s;
-    },
-  };
-}
+const scope = testScope;
 
 const str = (m) => dec.decode(m.data);
 

@@ -27,6 +27,7 @@
 import fs from "node:fs";
 import { createInbox } from "@nats-io/transport-node";
 import { startServer, freePort, waitFor, sleep, within, DEFAULT_TIMEOUT } from "./server.mjs";
+import { connectTo } from "./client.mjs";
 
 // The reference server used for mixed clusters.
 export const refBin = process.env.NATS_SERVER_REF || "/usr/sbin/nats-server";
@@ -430,3 +431,43 @@ export function gather(nc, subject, opts = {}) {
 }
 
 export { sleep };
+
+// Resources of one test, released in t.after: raw sockets, then
+// connections, then nodes and clusters.
+export function testScope(t) {
+  const conns = [];
+  const clusters = [];
+  const nodes = [];
+  const socks = [];
+  t.after(async () => {
+    for (const s of socks) s.destroy();
+    await Promise.all(conns.map((nc) => within(nc.close(), 5000, "close").catch(() => {})));
+    await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+    await Promise.all(clusters.map((c) => c.stop().catch(() => {})));
+  });
+  return {
+    async cluster(opts) {
+      const c = await startCluster(opts);
+      clusters.push(c);
+      return c;
+    },
+    async node(spec) {
+      const n = await startNode(spec);
+      nodes.push(n);
+      return n;
+    },
+    async conn(node, opts) {
+      const nc = await connectTo(node, opts);
+      conns.push(nc);
+      return nc;
+    },
+    track(nc) {
+      conns.push(nc);
+      return nc;
+    },
+    sock(s) {
+      socks.push(s);
+      return s;
+    },
+  };
+}
