@@ -495,13 +495,14 @@ int main(int argc, char** argv) {
       return;
     }
     if (sig == SIGUSR2) {
-      // A single server has no peers to hand clients to: stop taking new
-      // ones, let the open ones finish for the grace period, then shut down
-      // (all at once, not spread over lame_duck_duration).
+      // Stop taking new clients, tell the open ones and the cluster (INFO
+      // ldm), let them finish for the grace period, then shut down (all at
+      // once, not spread over lame_duck_duration).
       if (!in_lame_duck) {
         in_lame_duck = true;
         log::Info("Entering lame duck mode, stop accepting new clients");
-        srv.StopAccepting();
+        srv.EnterLameDuck();
+        if (cl) cl->EnterLameDuck();
         lame_duck.expires_after(opts.lame_duck_grace_period);
         lame_duck.async_wait([&](const asio::error_code& e) {
           if (e) return;

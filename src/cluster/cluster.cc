@@ -164,6 +164,13 @@ void Cluster::Shutdown() {
   }
 }
 
+void Cluster::EnterLameDuck() {
+  if (lame_duck_.exchange(true)) return;
+  std::string line = InfoLine(false);
+  for (auto& r : Registered()) r->QueueRaw(line);
+  server::Server::FlushDirty();
+}
+
 void Cluster::Accept() {
   if (stopping_) return;
   asio::io_context& target = srv_->NextContext();
@@ -319,6 +326,7 @@ std::string Cluster::InfoLine(bool with_nonce) const {
   }
   if (!ip.empty()) j["ip"] = ip;
   if (with_nonce) j["nonce"] = server::RandomToken(11);
+  if (lame_duck_) j["ldm"] = true;
   j["lnoc"] = true;
   return "INFO " + j.dump() + "\r\n";
 }

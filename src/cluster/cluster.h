@@ -53,6 +53,9 @@ class Cluster {
   std::string Start();
   // Closes every route and stops dialling.
   void Shutdown();
+  // Lame duck mode: tells the other servers (INFO `ldm`), which stop
+  // offering this server's client URLs to their clients.
+  void EnterLameDuck();
   int bound_port() const { return bound_port_; }
   // Announces `acc`'s interest to the routes from now on (accounts made
   // after Start, in operator mode).
@@ -79,6 +82,8 @@ class Cluster {
   void LearnedOf(const nlohmann::json& info);
   // Sends all local interest to `r` (just registered).
   void SendInterest(Route& r);
+  // A peer said it is going away: its client URLs are no longer offered.
+  void PeerLameDuck() { PublishClientUrls(); }
   // `r` closed: forget it and dial again if it was ours to dial.
   void Closed(Route* r, bool registered);
   bool IsSelf(const std::string& server_id) const;
@@ -105,6 +110,7 @@ class Cluster {
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   int bound_port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> lame_duck_{false};
   std::atomic<uint64_t> next_rid_{1};
 
   mutable std::mutex mu_;

@@ -343,6 +343,14 @@ void Route::ProcessInfo(std::string_view json) {
     // of this one (its client URLs) that we have no use for beyond them.
     if (!id.empty() && id != remote_id()) {
       cluster_->LearnedOf(j);
+    } else if (base::JsonBool(j, "ldm", false)) {
+      // It is going away: clients should not be sent to it.
+      log::Info("{} - Route {} is in lame duck mode", Tag(), remote_id());
+      {
+        std::lock_guard lock(info_mu_);
+        client_urls_.clear();
+      }
+      cluster_->PeerLameDuck();
     } else if (auto it = j.find("connect_urls"); it != j.end() && it->is_array()) {
       std::lock_guard lock(info_mu_);
       client_urls_.clear();

@@ -357,6 +357,7 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
     std::lock_guard lock(urls_mu_);
     if (!cluster_name_.empty()) j["cluster"] = cluster_name_;
   }
+  if (lame_duck_.load()) j["ldm"] = true;
   if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = ClientUrls();
   return "INFO " + j.dump() + " \r\n";
 }
@@ -611,6 +612,12 @@ void Server::FlushDirty() {
   }
   dirty.clear();
   if (t_dirty.empty()) t_dirty.swap(dirty);  // keep the capacity
+}
+
+void Server::EnterLameDuck() {
+  if (lame_duck_.exchange(true)) return;
+  StopAccepting();
+  for (auto& c : Clients()) asio::post(c->context(), [c] { c->SendAsyncInfo(); });
 }
 
 void Server::StopAccepting() {

@@ -61,8 +61,11 @@ class Server {
   std::string Start();
   // Stops accepting, closes every client, joins the threads.
   void Shutdown();
-  // Lame duck mode: refuses new connections, keeps serving the open ones.
+  // Lame duck mode: refuses new connections, keeps serving the open ones,
+  // and tells clients that take INFO updates (INFO `ldm`), so they can move
+  // to another server of the cluster.
   void StopAccepting();
+  void EnterLameDuck();
   // Blocks until Shutdown() has completed.
   void Wait();
 
@@ -222,6 +225,7 @@ class Server {
   std::condition_variable done_cv_;
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> lame_duck_{false};
   std::function<void(ConnectionEvent)> on_connection_;
   std::function<std::vector<RouteInfo>(bool)> route_reporter_;
   mutable std::mutex urls_mu_;

@@ -567,6 +567,30 @@ test("accounts across routes: isolation, subscribe permissions, stream and servi
   svc.unsubscribe();
 }));
 
+test("lame duck mode: clients of the node hear it (INFO ldm), the other nodes stop offering its URL", logsOnFailure(async (t) => {
+  const s = scope(t);
+  const c = await s.cluster({ n: 2, extraConfig: "lame_duck_grace_period: \"20s\"\n" });
+  const [n1, n2] = c.nodes;
+  const on1 = await s.conn(n1);
+  const on2 = await s.conn(n2);
+  await waitFor(() => on2.info?.connect_urls?.includes(n1.clientHostPort), 5000, "n2's INFO to offer n1");
+  let ldm = false;
+  (async () => {
+    for await (const st of on1.status()) if (st.type === "ldm") ldm = true;
+  })().catch(() => {});
+  process.kill(n1.srv.child.pid, "SIGUSR2");
+  await waitFor(() => ldm, 5000, "the ldm status on n1's client");
+  await waitFor(async () => !(await n2.varz()).connect_urls?.includes(n1.clientHostPort), 5000,
+    "n2's /varz to stop offering n1");
+  await waitFor(() => !on2.info?.connect_urls?.includes(n1.clientHostPort), 5000,
+    "n2's clients to get INFO without n1");
+  // Until it goes, n1 still serves its clients, across the route too.
+  const g = gather(on2, "ldm.x");
+  await interestReady(on1, on2);
+  on1.publish("ldm.x", "still here");
+  await g.waitCount(1);
+}));
+
 test("a node with another cluster name never gets a route; the cluster keeps serving", logsOnFailure(async (t) => {
   const s = scope(t);
   const c = await s.cluster({ name: "C" });
