@@ -1,10 +1,5 @@
 #include "app/ports_file.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -12,50 +7,22 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/net.h"
+
 namespace fjord::app {
-
-namespace {
-
-std::string Bracket(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
-bool IsWildcard(const std::string& host) {
-  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
-}
-
-}  // namespace
 
 std::vector<std::string> ListenUrls(const std::string& scheme, const std::string& host, int port) {
   std::vector<std::string> urls;
-  if (IsWildcard(host)) {
-    ifaddrs* list = nullptr;
-    if (getifaddrs(&list) == 0) {
-      for (ifaddrs* a = list; a; a = a->ifa_next) {
-        if (!a->ifa_addr || !(a->ifa_flags & IFF_UP)) continue;
-        char buf[INET6_ADDRSTRLEN] = {};
-        int family = a->ifa_addr->sa_family;
-        if (family == AF_INET) {
-          inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf,
-                    sizeof buf);
-        } else if (family == AF_INET6) {
-          inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr, buf,
-                    sizeof buf);
-        } else {
-          continue;
-        }
-        auto url = fmt::format("{}://{}:{}", scheme, Bracket(buf), port);
-        // getifaddrs lists an address once per interface it is on.
-        if (std::find(urls.begin(), urls.end(), url) == urls.end()) urls.push_back(url);
-      }
-      freeifaddrs(list);
+  if (base::IsWildcardHost(host)) {
+    for (const auto& ip : base::LocalAddresses(true)) {
+      urls.push_back(fmt::format("{}://{}:{}", scheme, base::BracketHost(ip), port));
     }
     // No interface could be read (or none is up): the loopback address
     // still reaches a wildcard listener.
     if (urls.empty()) urls.push_back(fmt::format("{}://127.0.0.1:{}", scheme, port));
     return urls;
   }
-  urls.push_back(fmt::format("{}://{}:{}", scheme, Bracket(host), port));
+  urls.push_back(fmt::format("{}://{}:{}", scheme, base::BracketHost(host), port));
   return urls;
 }
 

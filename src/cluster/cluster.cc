@@ -1,12 +1,10 @@
 #include "cluster/cluster.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <random>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/net.h"
 #include "cluster/route.h"
 #include "fjord_version.h"
 #include "server/account.h"
@@ -23,40 +21,28 @@ namespace {
 constexpr auto kDialDelay = std::chrono::seconds(1);
 constexpr auto kDialTimeout = std::chrono::seconds(1);
 
-struct RouteUrl {
-  std::string user, password, host, port;
-};
-
-// nats-route://[user[:pass]@]host:port[/]; also nats:// and bare host:port.
-std::optional<RouteUrl> ParseUrl(std::string_view u) {
-  RouteUrl r;
-  if (auto p = u.find("://"); p != std::string_view::npos) u.remove_prefix(p + 3);
-  while (!u.empty() && u.back() == '/') u.remove_suffix(1);
-  if (auto at = u.rfind('@'); at != std::string_view::npos) {
-    std::string_view cred = u.substr(0, at);
-    u.remove_prefix(at + 1);
-    auto colon = cred.find(':');
-    r.user = std::string(cred.substr(0, colon));
-    if (colon != std::string_view::npos) r.password = std::string(cred.substr(colon + 1));
-  }
-  if (!u.empty() && u.front() == '[') {
-    auto close = u.find(']');
-    if (close == std::string_view::npos || close + 1 >= u.size() || u[close + 1] != ':') return std::nullopt;
-    r.host = std::string(u.substr(1, close - 1));
-    r.port = std::string(u.substr(close + 2));
-  } else {
-    auto colon = u.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    r.host = std::string(u.substr(0, colon));
-    r.port = std::string(u.substr(colon + 1));
-  }
-  if (r.host.empty() || r.port.empty()) return std::nullopt;
+// A route URL, or nullopt (logged by the caller) if it is not one.
+std::optional<base::RouteUrl> ParseUrl(const std::string& url) {
+  base::RouteUrl r;
+  if (base::ParseRouteUrl(url, false, &r)) return std::nullopt;
   return r;
 }
 
+// RS+ (count > 0, with the queue group's weight) or RS- for one interest.
+void AppendInterest(std::string& out, std::string_view account, std::string_view subject, std::string_view queue,
+                    int32_t count) {
+  out.append(count > 0 ? "RS+ " : "RS- ").append(account).append(" ").append(subject);
+  if (!queue.empty()) {
+    out.append(" ").append(queue);
+    if (count > 0) out.append(" ").append(std::to_string(count));
+  }
+  out.append("\r\n");
+}
+
+// "host:port" of a route URL, as a peer's INFO gives them.
 std::string HostPort(const std::string& url) {
   auto r = ParseUrl(url);
-  return r ? r->host + ":" + r->port : url;
+  return r ? r->host + ":" + std::to_string(r->port) : url;
 }
 
 }  // namespace
@@ -88,11 +74,6 @@ bool Cluster::CanExport(std::string_view subject) const {
 std::string Cluster::name() const {
   std::lock_guard lock(mu_);
   return name_;
-}
-
-bool Cluster::name_dynamic() const {
-  std::lock_guard lock(mu_);
-  return dynamic_;
 }
 
 bool Cluster::ReconcileName(const std::string& remote, bool remote_dynamic) {
@@ -225,7 +206,7 @@ void Cluster::Dial(std::string url, bool configured, int attempts, std::chrono::
     }
     auto at = std::make_shared<Attempt>(ctx);
     at->resolver.async_resolve(
-        parsed.host, parsed.port,
+        parsed.host, std::to_string(parsed.port),
         [this, at, url, configured, retry, &ctx](const asio::error_code& ec, asio::ip::tcp::resolver::results_type results) {
           if (stopping_) return;
           if (ec) {
@@ -270,12 +251,15 @@ std::string Cluster::InfoLine(bool with_nonce) const {
   int port = bound_port_;
   std::string ip;
   if (!cfg_.advertise.empty()) {
-    if (auto a = ParseUrl(cfg_.advertise.find(':') == std::string::npos ? cfg_.advertise + ":" + std::to_string(port)
-                                                                         : cfg_.advertise)) {
-      host = a->host;
-      port = std::atoi(a->port.c_str());
-      ip = fmt::format("nats-route://{}:{}/", host.find(':') != std::string::npos ? "[" + host + "]" : host, port);
+    // "host" or "host:port" (the cluster port when none).
+    std::string h, p;
+    if (!base::SplitHostPort(cfg_.advertise, &h, &p)) {
+      h = cfg_.advertise;
+      p = std::to_string(port);
     }
+    host = h;
+    port = std::atoi(p.c_str());
+    ip = "nats-route://" + base::JoinHostPort(host, port) + "/";
   }
   j["host"] = host;
   j["port"] = port;
@@ -298,18 +282,7 @@ std::string Cluster::InfoLine(bool with_nonce) const {
   if (!cfg_.no_advertise) {
     // This server's own client URLs (the other servers add them to the
     // connect_urls they give their clients).
-    auto urls = srv_->ClientUrls();
-    std::vector<std::string> own;
-    std::lock_guard lock(mu_);
-    for (const auto& u : urls) {
-      bool theirs = false;
-      for (const auto& [id, r] : by_server_) {
-        auto cu = r->client_urls();
-        theirs = theirs || std::find(cu.begin(), cu.end(), u) != cu.end();
-      }
-      if (!theirs) own.push_back(u);
-    }
-    j["connect_urls"] = own;
+    j["connect_urls"] = srv_->OwnClientUrls();
   }
   if (cfg_.has_permissions) {
     // As nats-server's route INFO: {"allow":[...],"deny":[...]}, empty
@@ -358,7 +331,6 @@ std::string Cluster::ConnectLine(const std::string& url) const {
 
 bool Cluster::Register(const std::shared_ptr<Route>& r, const nlohmann::json& info) {
   std::string id = base::JsonString(info, "server_id");
-  std::vector<std::shared_ptr<Route>> others;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
@@ -370,12 +342,9 @@ bool Cluster::Register(const std::shared_ptr<Route>& r, const nlohmann::json& in
       return false;
     }
     by_server_.emplace(id, r.get());
-    for (auto& [rid, o] : routes_) {
-      if (o.get() != r.get() && by_server_.count(o->remote_id()) && by_server_.at(o->remote_id()) == o.get()) {
-        others.push_back(o);
-      }
-    }
   }
+  std::vector<std::shared_ptr<Route>> others = Registered();
+  std::erase(others, r);
   // Gossip: tell the other servers of the new one, at the address it
   // advertises or that it connected from.
   if (!others.empty()) {
@@ -405,16 +374,10 @@ void Cluster::LearnedOf(const nlohmann::json& info) {
     }
   }
   if (ip.empty()) return;
-  std::string url = ip;
-  if (base::JsonBool(info, "auth_required", false) && !cfg_.user.empty()) {
-    // Our own cluster credentials, as nats-server does for implicit routes.
-    auto parsed = ParseUrl(ip);
-    if (parsed) url = fmt::format("nats-route://{}:{}@{}:{}/", cfg_.user, cfg_.password,
-                                  parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host,
-                                  parsed->port);
-  }
+  // A URL without credentials: ConnectLine then sends our own cluster
+  // credentials, as nats-server does for implicit routes.
   log::Debug("Learned of server {} at {}: connecting", id, ip);
-  Dial(url, false, cfg_.connect_retries, std::chrono::milliseconds(std::rand() % 100));
+  Dial(ip, false, cfg_.connect_retries, std::chrono::milliseconds(std::rand() % 100));
 }
 
 void Cluster::SendInterest(Route& r) {
@@ -422,10 +385,7 @@ void Cluster::SendInterest(Route& r) {
   for (server::Account* acc : srv_->Accounts()) {
     const std::string& name = acc->name();
     acc->sublist().ForEachInterest([&](std::string_view subject, std::string_view queue, int32_t count) {
-      if (!CanImport(subject)) return;
-      buf.append("RS+ ").append(name).append(" ").append(subject);
-      if (!queue.empty()) buf.append(" ").append(queue).append(" ").append(std::to_string(count));
-      buf.append("\r\n");
+      if (CanImport(subject)) AppendInterest(buf, name, subject, queue, count);
     });
   }
   if (!buf.empty()) r.QueueRaw(buf);
@@ -436,14 +396,7 @@ void Cluster::OnInterest(const std::string& account, std::string_view subject, s
   // Interest this server may not import is never announced (nor withdrawn).
   if (!CanImport(subject)) return;
   std::string line;
-  if (count > 0) {
-    line.append("RS+ ").append(account).append(" ").append(subject);
-    if (!queue.empty()) line.append(" ").append(queue).append(" ").append(std::to_string(count));
-  } else {
-    line.append("RS- ").append(account).append(" ").append(subject);
-    if (!queue.empty()) line.append(" ").append(queue);
-  }
-  line.append("\r\n");
+  AppendInterest(line, account, subject, queue, count);
   {
     std::lock_guard lock(mu_);
     for (auto& [id, r] : by_server_) r->QueueRaw(line);

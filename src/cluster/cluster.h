@@ -66,7 +66,6 @@ class Cluster {
   server::Server* server() const { return srv_; }
   const server::ClusterConfig& config() const { return cfg_; }
   std::string name() const;
-  bool name_dynamic() const;
   // Adopts the remote's cluster name if ours was generated and should give
   // way (nats-server's rule); false if the names conflict.
   bool ReconcileName(const std::string& remote, bool remote_dynamic);

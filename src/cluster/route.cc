@@ -7,6 +7,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/net.h"
 #include "cluster/cluster.h"
 #include "proto/parser.h"
 #include "server/account.h"
@@ -403,9 +404,8 @@ void Route::ProcessInfo(std::string_view json) {
     if (!ipurl.empty()) {
       remote_route_url_ = ipurl;
     } else {
-      std::string h = (host.empty() || host == "0.0.0.0" || host == "::") ? ip_ : host;
-      if (h.find(':') != std::string::npos) h = "[" + h + "]";
-      remote_route_url_ = fmt::format("nats-route://{}:{}/", h, port);
+      std::string h = base::IsWildcardHost(host) ? ip_ : host;
+      remote_route_url_ = "nats-route://" + base::JoinHostPort(h, int(port)) + "/";
     }
     if (auto it = j.find("connect_urls"); it != j.end() && it->is_array()) {
       for (const auto& u : *it) {

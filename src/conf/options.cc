@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "base/net.h"
 #include "fjord_version.h"
 #include "jwt/jwt.h"
 #include "nkeys/nkeys.h"
@@ -41,23 +42,6 @@ std::string TypeName(const Json& v) {
   if (v.is_object()) return "a map";
   if (v.is_array()) return "an array";
   return "null";
-}
-
-// Splits "host:port", "[v6]:port" or ":port" the way Go's net.SplitHostPort
-// does; false when there is no port.
-bool SplitHostPort(const std::string& s, std::string* host, std::string* port) {
-  if (!s.empty() && s[0] == '[') {
-    size_t close = s.find(']');
-    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
-    *host = s.substr(1, close - 1);
-    *port = s.substr(close + 2);
-    return true;
-  }
-  size_t colon = s.rfind(':');
-  if (colon == std::string::npos || s.find(':') != colon) return false;
-  *host = s.substr(0, colon);
-  *port = s.substr(colon + 1);
-  return true;
 }
 
 bool ParseInt(const std::string& s, int64_t* out) {
@@ -90,80 +74,9 @@ std::string RedactUrl(const std::string& url) {
   return url.substr(0, colon + 1) + "xxxxx" + url.substr(at);
 }
 
-// Go's url.PathUnescape for the user info of a URL; false on a bad escape.
-bool Unescape(const std::string& in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      return false;
-    }
-    out->push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
-    i += 2;
-  }
-  return true;
-}
-
-// "<scheme>://[user[:password]@]host:port[/]": a route URL, or the --cluster
-// listen URL.
-struct RouteUrl {
-  std::string scheme;
-  bool has_user = false;
-  bool has_password = false;
-  std::string user;
-  std::string password;
-  std::string host;
-  int port = 0;
-};
-
-constexpr const char* kRouteUrlForm = "nats-route://[user[:password]@]host:port";
-
-// Returns why `text` is not such a URL. Routes (listen = false) need the
-// nats-route or nats scheme, a host and a port from 1 to 65535; the
-// --cluster URL takes any scheme, no host (all interfaces) and the ports -1
-// (random) and 0 (no cluster), as nats-server.
-std::optional<std::string> ParseRouteUrl(const std::string& text, bool listen, RouteUrl* out) {
-  size_t sep = text.find("://");
-  if (sep == std::string::npos || sep == 0) return std::string("missing scheme");
-  out->scheme = Lower(text.substr(0, sep));
-  if (!listen && out->scheme != "nats-route" && out->scheme != "nats") {
-    return fmt::format("unsupported scheme \"{}\"", text.substr(0, sep));
-  }
-  std::string rest = text.substr(sep + 3);
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.find_first_of("/?#") != std::string::npos) return std::string("unexpected path or query");
-  if (size_t at = rest.rfind('@'); at != std::string::npos) {
-    std::string info = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    out->has_user = true;
-    size_t colon = info.find(':');
-    out->has_password = colon != std::string::npos;
-    if (!Unescape(info.substr(0, colon), &out->user) ||
-        (out->has_password && !Unescape(info.substr(colon + 1), &out->password))) {
-      return std::string("invalid escape in user info");
-    }
-  }
-  std::string port;
-  if (!SplitHostPort(rest, &out->host, &port)) return std::string("missing port");
-  int64_t n = 0;
-  bool digits = !port.empty() && std::all_of(port.begin(), port.end(),
-                                             [](char ch) { return ch >= '0' && ch <= '9'; });
-  if (!(digits || (listen && port == "-1")) || !ParseInt(port, &n) || n < (listen ? -1 : 1) ||
-      n > 65535) {
-    return fmt::format("invalid port \"{}\"", port);
-  }
-  out->port = static_cast<int>(n);
-  if (!listen && out->host.empty()) return std::string("missing host");
-  return std::nullopt;
-}
-
 std::string RouteUrlError(const std::string& url, const std::string& why) {
   return fmt::format("error parsing route url [\"{}\"]: {} (expected {})", RedactUrl(url), why,
-                     kRouteUrlForm);
+                     base::kRouteUrlForm);
 }
 
 // Walks a parsed Document and fills ServerOptions. Errors are collected
@@ -334,7 +247,7 @@ class Loader {
     std::string h;
     std::string p;
     int64_t n = 0;
-    if (!SplitHostPort(s, &h, &p) || !ParseInt(p, &n) || n < -1 || n > 65535) {
+    if (!base::SplitHostPort(s, &h, &p) || !ParseInt(p, &n) || n < -1 || n > 65535) {
       Error(ptr, fmt::format("could not parse address string \"{}\"", s));
       return;
     }
@@ -847,8 +760,8 @@ class Loader {
                             RedactUrl(url)));
         continue;
       }
-      RouteUrl parsed;
-      if (auto why = ParseRouteUrl(url, false, &parsed)) {
+      base::RouteUrl parsed;
+      if (auto why = base::ParseRouteUrl(url, false, &parsed)) {
         Error(p, RouteUrlError(url, *why));
         continue;
       }
@@ -1682,8 +1595,8 @@ std::optional<std::string> RoutesFlag(ServerOptions& o, const std::string& value
   for (std::string url; std::getline(in, url, ',');) {
     url = Trim(url);
     if (url.empty() || std::find(routes.begin(), routes.end(), url) != routes.end()) continue;
-    RouteUrl parsed;
-    if (auto why = ParseRouteUrl(url, false, &parsed)) {
+    base::RouteUrl parsed;
+    if (auto why = base::ParseRouteUrl(url, false, &parsed)) {
       return "flag -routes: " + RouteUrlError(url, *why);
     }
     routes.push_back(url);
@@ -1702,8 +1615,8 @@ Flag ClusterListenFlag(const std::string& name) {
       o.cluster.port = 0;
       return std::nullopt;
     }
-    RouteUrl u;
-    if (auto why = ParseRouteUrl(Trim(v), true, &u)) {
+    base::RouteUrl u;
+    if (auto why = base::ParseRouteUrl(Trim(v), true, &u)) {
       return fmt::format("invalid value \"{}\" for flag -{}: {} (expected nats://host:port)",
                          RedactUrl(v), name, *why);
     }

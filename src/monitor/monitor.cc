@@ -775,8 +775,9 @@ Json Monitor::VarzJson() {
   j["cpu"] = CpuPercent();
   j["connections"] = clients.size();
   j["total_connections"] = st.total_connections.load();
-  j["routes"] = srv_->Routes().size();
-  j["remotes"] = srv_->Routes().size();
+  const size_t routes = srv_->Routes().size();
+  j["routes"] = routes;
+  j["remotes"] = routes;
   j["leafnodes"] = 0;
   j["in_msgs"] = in_msgs;
   j["out_msgs"] = out_msgs;

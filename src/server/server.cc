@@ -1,9 +1,5 @@
 #include "server/server.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -12,6 +8,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "base/net.h"
 #include "fjord_version.h"
 #include "proto/parser.h"
 #include "proto/route_parser.h"
@@ -42,29 +39,6 @@ AccountConfig NamedAccount(std::string name) {
   AccountConfig ac;
   ac.name = std::move(name);
   return ac;
-}
-
-// The machine's non-loopback IP addresses, IPv4 first.
-std::vector<std::string> LocalAddresses() {
-  std::vector<std::string> v4, v6;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return {};
-  for (ifaddrs* a = list; a; a = a->ifa_next) {
-    if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK) || !(a->ifa_flags & IFF_UP)) continue;
-    char buf[INET6_ADDRSTRLEN];
-    if (a->ifa_addr->sa_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
-      v4.emplace_back(buf);
-    } else if (a->ifa_addr->sa_family == AF_INET6) {
-      auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
-      if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
-      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-      v6.emplace_back(buf);
-    }
-  }
-  freeifaddrs(list);
-  v4.insert(v4.end(), v6.begin(), v6.end());
-  return v4;
 }
 
 std::string NewServerId() {
@@ -362,20 +336,22 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
   return "INFO " + j.dump() + " \r\n";
 }
 
-std::vector<std::string> Server::ClientUrls() const {
+std::vector<std::string> Server::OwnClientUrls() const {
   auto cfg = config();
   std::vector<std::string> urls;
-  std::string port = std::to_string(bound_port_);
-  auto join = [&](const std::string& host) {
-    return host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
-  };
-  if (cfg->host == "0.0.0.0" || cfg->host == "::" || cfg->host.empty()) {
+  auto join = [this](const std::string& host) { return base::JoinHostPort(host, bound_port_); };
+  if (base::IsWildcardHost(cfg->host)) {
     // As nats-server: every non-loopback address of this machine.
-    for (const auto& ip : LocalAddresses()) urls.push_back(join(ip));
+    for (const auto& ip : base::LocalAddresses(false)) urls.push_back(join(ip));
     if (urls.empty()) urls.push_back(join("127.0.0.1"));
   } else {
     urls.push_back(join(cfg->host));
   }
+  return urls;
+}
+
+std::vector<std::string> Server::ClientUrls() const {
+  std::vector<std::string> urls = OwnClientUrls();
   std::lock_guard lock(urls_mu_);
   for (const auto& u : cluster_urls_) {
     if (std::find(urls.begin(), urls.end(), u) == urls.end()) urls.push_back(u);

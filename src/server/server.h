@@ -115,6 +115,8 @@ class Server {
   // other servers' of the cluster (INFO's connect_urls). Setting them
   // sends the new list to clients that take INFO updates.
   std::vector<std::string> ClientUrls() const;
+  // This server's own client URLs (the first of ClientUrls()).
+  std::vector<std::string> OwnClientUrls() const;
   void SetClusterUrls(std::vector<std::string> urls);
   // The cluster's name, for INFO (it may change: a generated one gives way).
   void SetClusterName(std::string name) {
