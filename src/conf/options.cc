@@ -1027,7 +1027,7 @@ class Loader {
         if (!seen.insert(d.subject).second) {
           Error(p, fmt::format("Error adding mapping for \"{}\" : duplicate entry for \"{}\"", src, d.subject));
           ok = false;
-        } else if (!proto::SubjectTransform::MakeForImport(src, d.subject, &err)) {
+        } else if (d.subject != src && !proto::SubjectTransform::Make(src, d.subject, &err)) {
           Error(p, fmt::format("Error adding mapping for \"{}\" to \"{}\" : {}", src, d.subject, err));
           ok = false;
         }

@@ -65,8 +65,12 @@ Account::Account(AccountConfig cfg)
     int total = 0;
     for (const auto& [dest, weight] : m.dests) {
       total += weight;
-      // The destination equal to the source keeps the subject.
-      c.dests.emplace_back(ImportTransform(m.source, dest), total);
+      // The destination equal to the source keeps the subject. A mapping
+      // takes every transform function, unlike an import (nats-server 2.10).
+      std::string err;
+      std::optional<proto::SubjectTransform> t;
+      if (dest != m.source) t = proto::SubjectTransform::Make(m.source, dest, &err);
+      c.dests.emplace_back(std::move(t), total);
     }
     mappings_.push_back(std::move(c));
   }

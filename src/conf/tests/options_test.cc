@@ -500,7 +500,7 @@ accounts { A: { mappings: { in: out } } }
             "f.conf:1:32: Invalid weight 101 for mapping destination");
   EXPECT_EQ(FailText("mappings { x: {destination: a} }\n"), "f.conf:1:12: Missing weight for mapping destination \"a\"");
   EXPECT_EQ(FailText("mappings { \"a.*\": \"b.$2\" }\n"),
-            "f.conf:1:12: Error adding mapping for \"a.*\" to \"b.$2\" : invalid destination subject: wildcard index out of range");
+            "f.conf:1:12: Error adding mapping for \"a.*\" to \"b.$2\" : invalid mapping destination: wildcard index out of range in $2");
   EXPECT_EQ(FailText("mappings { \"a..b\": c }\n"), "f.conf:1:12: Subject \"a..b\" is not a valid subject");
 }
 
