@@ -38,21 +38,32 @@ std::string WithoutSourceHeader(std::string_view hdr) {
 
 }  // namespace
 
-bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq) {
-  size_t sp = value.find(' ');
-  if (sp == 0 || sp == std::string_view::npos) return false;
-  *origin = value.substr(0, sp);
-  std::string_view rest = value.substr(sp + 1);
-  size_t end = rest.find(' ');
-  if (end != std::string_view::npos) rest = rest.substr(0, end);
-  auto r = std::from_chars(rest.data(), rest.data() + rest.size(), *seq);
-  return r.ec == std::errc() && r.ptr == rest.data() + rest.size() && *seq > 0;
+bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq,
+                             std::string* index_name) {
+  std::vector<std::string_view> f;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t sp = value.find(' ', start);
+    if (sp == std::string_view::npos) sp = value.size();
+    f.push_back(value.substr(start, sp - start));
+    start = sp + 1;
+  }
+  // "<origin> <seq>" (2.9) or "<origin> <seq> <filters> <destinations>" (2.10).
+  if ((f.size() != 2 && f.size() < 4) || f[0].empty()) return false;
+  *origin = f[0];
+  auto r = std::from_chars(f[1].data(), f[1].data() + f[1].size(), *seq);
+  if (r.ec != std::errc() || r.ptr != f[1].data() + f[1].size() || *seq == 0) return false;
+  if (index_name) {
+    index_name->clear();
+    if (f.size() >= 4) *index_name = std::string(f[0]) + " " + std::string(f[2]) + " " + std::string(f[3]);
+  }
+  return true;
 }
 
 Sourcing::Sourcing(Stream* stream) : stream_(stream), mirror_(stream->config().mirror.has_value()) {
   const StreamConfig& cfg = stream->config();
   if (mirror_) {
-    sources_.emplace_back().cfg = *cfg.mirror;
+    AddSource(*cfg.mirror);
     // The mirror holds the origin's sequences: resume after its own last.
     auto st = stream->store().State();
     if (st.last_seq > 0) {
@@ -61,8 +72,32 @@ Sourcing::Sourcing(Stream* stream) : stream_(stream), mirror_(stream->config().m
     }
     resumed_ = true;
   } else {
-    for (const auto& s : cfg.sources) sources_.emplace_back().cfg = s;
+    for (const auto& s : cfg.sources) AddSource(s);
   }
+}
+
+void Sourcing::AddSource(const StreamSource& cfg) {
+  Source& src = sources_.emplace_back();
+  src.cfg = cfg;
+  src.index_name = cfg.IndexName();
+  std::string err;
+  for (const auto& t : cfg.subject_transforms) {
+    std::string filter = t.src.empty() ? ">" : t.src;
+    // Validated by CheckStreamConfig.
+    src.filters.push_back({filter, proto::SubjectTransform::Make(filter, t.dest, &err)});
+  }
+  if (cfg.subject_transforms.empty() && !cfg.filter_subject.empty())
+    src.filters.push_back({cfg.filter_subject, std::nullopt});
+}
+
+std::optional<std::string> Sourcing::Select(const Source& src, std::string_view subject) {
+  if (src.filters.empty()) return std::string(subject);
+  for (const auto& [filter, transform] : src.filters) {
+    if (!proto::SubjectMatches(subject, filter)) continue;
+    if (transform) return transform->Apply(subject);
+    return std::string(subject);
+  }
+  return std::nullopt;
 }
 
 void Sourcing::Resume() {
@@ -80,13 +115,19 @@ void Sourcing::Resume() {
   for (uint64_t hi = st.last_seq; hi >= st.first_seq && unresolved > 0;) {
     uint64_t lo = hi - st.first_seq + 1 > kWindow ? hi - kWindow + 1 : st.first_seq;
     std::vector<uint64_t> found(sources_.size(), 0);
+    std::string index_name;
     auto scan = store.Scan(lo, hi, [&](const store::MsgView& m) {
       if (m.hdr.empty()) return true;
       std::string_view origin;
       uint64_t origin_seq = 0;
-      if (!ParseStreamSourceHeader(proto::GetHeader(m.hdr, kSourceHeader), &origin, &origin_seq)) return true;
+      if (!ParseStreamSourceHeader(proto::GetHeader(m.hdr, kSourceHeader), &origin, &origin_seq, &index_name))
+        return true;
+      // A header without an index name (2.9's form, or older Fjord's)
+      // belongs to the source of that stream.
       for (size_t i = 0; i < sources_.size(); ++i)
-        if (!sources_[i].positioned && sources_[i].cfg.name == origin) found[i] = origin_seq;
+        if (!sources_[i].positioned &&
+            (index_name.empty() ? sources_[i].cfg.name == origin : sources_[i].index_name == index_name))
+          found[i] = origin_seq;
       return true;
     });
     if (!scan.ok() && scan.code != store::Errc::kCorrupt)
@@ -144,16 +185,19 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   src.last_active = now;
   if (!src.positioned) {
     src.next = StartSeq(src, *origin);
+    src.start = src.next;
     src.positioned = true;
   }
   size_t used = 0;
   bool touched = false;
   if (mirror_) {
-    // Sequences before the start (or deleted in the origin before it was
-    // mirrored) are skipped so the mirror's sequences stay the origin's.
+    // Sequences before the start are skipped so the mirror's sequences stay
+    // the origin's (those deleted or filtered out later become gaps when
+    // the next copied message is stored; none follow the last one, as in
+    // nats-server).
     auto mst = to.State();
     if (mst.last_seq + 1 > src.next) src.next = mst.last_seq + 1;
-    while (used < budget && mst.last_seq + 1 < src.next) {
+    while (used < budget && mst.last_seq + 1 < src.start) {
       auto r = to.SkipMsg();
       if (!r.ok()) {
         log::Error("JetStream mirror '{}': {}", stream_->name(), r.status.msg);
@@ -163,7 +207,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
       ++used;
       touched = true;
     }
-    if (mst.last_seq + 1 < src.next) {
+    if (mst.last_seq + 1 < src.start) {
       js->TouchStream(stream_->shared_from_this());
       return used;
     }
@@ -172,10 +216,15 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
     uint64_t end = std::min<uint64_t>(limit, src.next + (budget - used) - 1);
     std::vector<store::StoredMsg> msgs;
     size_t bytes = 0;
-    const std::string& filter = src.cfg.filter_subject;
     auto st = from.Scan(src.next, end, [&](const store::MsgView& m) {
-      if (!filter.empty() && !proto::SubjectMatches(m.subject, filter)) return true;
-      msgs.push_back({m.seq, m.ts, std::string(m.subject), std::string(m.hdr), std::string(m.data)});
+      auto subject = Select(src, m.subject);
+      if (!subject) return true;
+      // A sourced message is a publish into this stream, so the stream's
+      // own subject transform applies too (as in nats-server 2.10).
+      if (!mirror_ && stream_->input_transform_) {
+        if (auto mapped = stream_->input_transform_->Apply(*subject)) subject = std::move(mapped);
+      }
+      msgs.push_back({m.seq, m.ts, std::move(*subject), std::string(m.hdr), std::string(m.data)});
       bytes += m.subject.size() + m.hdr.size() + m.data.size();
       if (bytes < kMaxPassBytes) return true;
       end = m.seq;  // the rest waits for the next pass
@@ -190,8 +239,14 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
     for (const auto& m : msgs) {
       store::Result<uint64_t> r;
       if (mirror_) {
-        // Deleted or filtered-out origin sequences become gaps.
+        // Deleted or filtered-out origin sequences become gaps, within the
+        // pass's budget: a long run continues on the next pass.
         while (last + 1 < m.seq) {
+          if (used >= budget) {
+            src.next = m.seq;
+            js->TouchStream(stream_->shared_from_this());
+            return used;
+          }
           auto skip = to.SkipMsg();
           if (!skip.ok()) return used;
           last = skip.value;
@@ -216,8 +271,10 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
             continue;
           }
         }
-        std::string hdr = proto::AddHeaders(WithoutSourceHeader(m.hdr),
-                                     {{kSourceHeader, src.cfg.name + " " + std::to_string(m.seq)}});
+        // 2.10's form: the index name's fields around the origin sequence.
+        std::string value = src.index_name;
+        value.insert(src.cfg.name.size(), " " + std::to_string(m.seq));
+        std::string hdr = proto::AddHeaders(WithoutSourceHeader(m.hdr), {{kSourceHeader, value}});
         if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, m.data, to.State())) {
           if (!src.held_back) {
             log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(),
@@ -250,15 +307,6 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
       touched = true;
       stream_->new_messages_ = true;
     }
-    if (mirror_) {
-      while (last < end) {
-        auto skip = to.SkipMsg();
-        if (!skip.ok()) return used;
-        last = skip.value;
-        ++used;
-        touched = true;
-      }
-    }
     used += msgs.empty() ? 1 : 0;  // a pass over deleted/filtered messages still costs
     src.next = end + 1;
   }
@@ -274,10 +322,18 @@ void Sourcing::AddInfo(Json* info, int64_t now) const {
     // the origin's subject index.
     auto origin = s.origin.lock();
     uint64_t lag = 0;
-    if (!s.missing && origin && s.positioned) lag = origin->store().NumPending(s.cfg.filter_subject, s.next);
+    if (!s.missing && origin && s.positioned) {
+      if (s.filters.empty()) lag = origin->store().NumPending("", s.next);
+      // The filters do not overlap (CheckStreamConfig).
+      for (const auto& f : s.filters) lag += origin->store().NumPending(f.first, s.next);
+    }
     j["lag"] = lag;
     j["active"] = s.missing || s.last_active == 0 ? int64_t(-1) : now - s.last_active;
     if (s.missing) j["error"] = MakeError(Err::StreamNotFound).ToJson();
+    // 2.10 names what the source takes.
+    if (!s.cfg.filter_subject.empty()) j["filter_subject"] = s.cfg.filter_subject;
+    for (const auto& t : s.cfg.subject_transforms)
+      j["subject_transforms"].push_back({{"src", t.src}, {"dest", t.dest}});
     return j;
   };
   if (mirror_) {

@@ -11,25 +11,31 @@
 // stream's own contents, which the normal group commit makes durable:
 // - a mirror keeps the origin's sequence numbers, so it resumes after its
 //   own last sequence;
-// - a source's messages carry `Nats-Stream-Source: <origin> <origin seq>`,
-//   so it resumes after the newest such header naming that origin.
+// - a source's messages carry `Nats-Stream-Source: <origin> <origin seq>
+//   <filters> <destinations>` (2.10's form), so it resumes after the newest
+//   such header naming that source.
 // A restart or kill -9 therefore neither duplicates nor skips a message.
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "jetstream/types.h"
+#include "proto/subject_transform.h"
 
 namespace fjord::jetstream {
 
 class JetStream;
 class Stream;
 
-// "<origin> <seq>" as nats-server 2.9 writes it; later servers append more
-// tokens, which are ignored. False if `value` is not of that form.
-bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq);
+// "<origin> <seq>" as nats-server 2.9 writes it, or 2.10's "<origin> <seq>
+// <filters> <destinations>", whose index name ("<origin> <filters>
+// <destinations>", see StreamSource::IndexName) goes to `*index_name` (""
+// for the 2.9 form). False if `value` is neither.
+bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq,
+                             std::string* index_name = nullptr);
 
 class Sourcing {
  public:
@@ -44,8 +50,12 @@ class Sourcing {
  private:
   struct Source {
     StreamSource cfg;
+    std::string index_name;
+    // What is copied, and under which subject: empty takes everything.
+    std::vector<std::pair<std::string, std::optional<proto::SubjectTransform>>> filters;
     bool positioned = false;  // `next` is known
     uint64_t next = 0;        // origin sequence to copy next
+    uint64_t start = 0;       // where copying began (a mirror skips what precedes it)
     std::weak_ptr<Stream> origin;
     bool missing = true;      // the origin does not exist (yet)
     int64_t last_active = 0;  // last time the origin was looked at
@@ -54,6 +64,10 @@ class Sourcing {
   // Sources only: finds each source's position from the newest
   // Nats-Stream-Source header naming it.
   void Resume();
+  void AddSource(const StreamSource& cfg);
+  // The subject a message from the origin is stored under, or nullopt if
+  // the source does not take it.
+  static std::optional<std::string> Select(const Source& src, std::string_view subject);
   size_t PumpOne(Source& src, size_t budget, int64_t now);
   uint64_t StartSeq(const Source& src, Stream& origin) const;
 

@@ -41,17 +41,23 @@ uint64_t MsgIdHash(std::string_view id) { return XXH3_64bits(id.data(), id.size(
 
 Stream::Stream(JetStream* js, StreamConfig cfg, int64_t created)
     : js_(js), cfg_(std::move(cfg)), created_(created) {
-  SetRepublish();
+  SetTransforms();
 }
 
-void Stream::SetRepublish() {
-  republish_.reset();
-  if (!cfg_.republish) return;
-  std::string err;
+void Stream::SetTransforms() {
   // Validated by CheckStreamConfig; a stored config that fails now (an
-  // older server's) republishes nothing rather than stopping the stream.
-  republish_ = proto::SubjectTransform::Make(cfg_.republish->src, cfg_.republish->dest, &err);
-  if (!republish_) log::Error("JetStream stream '{}': republish disabled: {}", cfg_.name, err);
+  // older server's) leaves subjects alone rather than stopping the stream.
+  std::string err;
+  republish_.reset();
+  if (cfg_.republish) {
+    republish_ = proto::SubjectTransform::Make(cfg_.republish->src, cfg_.republish->dest, &err);
+    if (!republish_) log::Error("JetStream stream '{}': republish disabled: {}", cfg_.name, err);
+  }
+  input_transform_.reset();
+  if (cfg_.subject_transform) {
+    input_transform_ = proto::SubjectTransform::Make(cfg_.subject_transform->src, cfg_.subject_transform->dest, &err);
+    if (!input_transform_) log::Error("JetStream stream '{}': subject transform disabled: {}", cfg_.name, err);
+  }
 }
 
 uint64_t Stream::RepublishPrevious(const std::string& subject) {
@@ -165,6 +171,11 @@ void Stream::ProcessPublish(Inbound& m) {
     js_->Send(m.reply, {}, {}, j.dump());
   };
   if (cfg_.sealed) return fail(MakeError(Err::StreamSealed));
+  // 2.10's subject transform comes before everything else: expectations,
+  // limits and the stored subject all see the new name.
+  if (input_transform_) {
+    if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
+  }
   store::StreamState st = store_->State();
   std::string_view msg_id;
   if (!hdr.empty()) {
@@ -434,14 +445,13 @@ ApiError Stream::Update(const StreamConfig& next) {
   // Ids that left the old window may be inside the new one: read them
   // again from the stored messages, or a republish would be stored twice.
   bool window_grew = next.duplicate_window > cfg_.duplicate_window;
-  bool republish_changed = ToJson(next)["republish"] != ToJson(cfg_)["republish"];
   bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
   cfg_ = next;
   // Changed sources: positions are found again from the stored headers, so
   // a source that stays resumes where it was and a new one starts.
   if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
   store_->SetLimits(LimitsFor(cfg_));
-  if (republish_changed) SetRepublish();
+  SetTransforms();
   if (window_grew) {
     msg_ids_ = MsgIdTable{};
     msg_id_order_.clear();

@@ -90,7 +90,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // `republish`: the transform from the config, the sequence of the last
   // message on a subject before a new one is stored, and the publish of a
   // stored message to its destination once the batch is durable.
-  void SetRepublish();
+  // Compiles `republish` and `subject_transform` from the config.
+  void SetTransforms();
   uint64_t RepublishPrevious(const std::string& subject);
   void Republish(const std::string& subject, std::string_view hdr, std::string_view data, uint64_t seq,
                  uint64_t previous);
@@ -173,6 +174,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool new_messages_ = false;
   uint64_t durable_last_seq_ = 0;
   std::optional<proto::SubjectTransform> republish_;
+  std::optional<proto::SubjectTransform> input_transform_;
   uint64_t published_ = 0;
   uint64_t duplicates_ = 0;
 };

@@ -64,6 +64,21 @@ void GetMetadata(const nlohmann::json& j, std::map<std::string, std::string>* ou
   }
 }
 
+SubjectTransformConfig ParseTransform(const nlohmann::json& j) {
+  if (!j.is_object()) throw BadJson{"json: cannot unmarshal subject transform"};
+  SubjectTransformConfig t;
+  Get(j, "src", &t.src);
+  Get(j, "dest", &t.dest);
+  return t;
+}
+
+Json TransformJson(const SubjectTransformConfig& t) {
+  Json j;
+  j["src"] = t.src;
+  j["dest"] = t.dest;
+  return j;
+}
+
 ApiError ConfigError(const std::string& text) {
   return MakeError(Err::StreamInvalidConfigF, {{"err", text}});
 }
@@ -80,9 +95,10 @@ std::optional<ApiError> ParseSource(const nlohmann::json& j, StreamSource* out) 
   // is no route to another account's or domain's API here.
   if (auto it = j.find("external"); it != j.end() && !it->is_null())
     return ConfigError("external stream sources are not supported by this server");
-  if (auto it = j.find("subject_transforms"); it != j.end() && !it->is_null() &&
-                                                !(it->is_array() && it->empty()))
-    return ConfigError("subject transforms are not supported by this server");
+  if (auto it = j.find("subject_transforms"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) throw BadJson{"json: cannot unmarshal subject_transforms"};
+    for (const auto& t : *it) out->subject_transforms.push_back(ParseTransform(t));
+  }
   return std::nullopt;
 }
 
@@ -92,7 +108,40 @@ Json SourceJson(const StreamSource& s) {
   if (s.opt_start_seq) j["opt_start_seq"] = s.opt_start_seq;
   if (s.opt_start_time) j["opt_start_time"] = FormatTime(s.opt_start_time);
   if (!s.filter_subject.empty()) j["filter_subject"] = s.filter_subject;
+  if (!s.subject_transforms.empty()) {
+    j["subject_transforms"] = Json::array();
+    for (const auto& t : s.subject_transforms) j["subject_transforms"].push_back(TransformJson(t));
+  }
   return j;
+}
+
+// 2.10's checks of a mirror's or source's filters and renames (10144-10152).
+std::optional<ApiError> CheckSourceTransforms(const StreamSource& s, bool mirror) {
+  if (s.subject_transforms.empty()) {
+    if (!s.filter_subject.empty() && !proto::ValidSubscribeSubject(s.filter_subject))
+      return ConfigError(mirror ? "invalid mirror filter subject" : "invalid source filter subject");
+    return std::nullopt;
+  }
+  if (!s.filter_subject.empty())
+    return MakeError(mirror ? Err::MirrorMultipleFiltersNotAllowed : Err::SourceMultipleFiltersNotAllowed);
+  const auto& trs = s.subject_transforms;
+  for (size_t i = 0; i < trs.size(); ++i) {
+    std::string src = trs[i].src.empty() ? ">" : trs[i].src;
+    if (!proto::ValidSubscribeSubject(src))
+      return MakeError(mirror ? Err::MirrorInvalidSubjectFilter : Err::SourceInvalidSubjectFilter,
+                       {{"err", "invalid subject " + src}});
+    std::string err;
+    if (!proto::SubjectTransform::Make(src, trs[i].dest, &err))
+      return mirror ? ConfigError("subject transform from '" + trs[i].src + "' to '" + trs[i].dest +
+                                  "' for the mirror: " + err)
+                    : MakeError(Err::SourceInvalidTransformDestination, {{"err", err}});
+    for (size_t k = 0; k < i; ++k) {
+      std::string other = trs[k].src.empty() ? ">" : trs[k].src;
+      if (proto::SubjectsOverlap(src, other))
+        return MakeError(mirror ? Err::MirrorOverlappingSubjectFilters : Err::SourceOverlappingSubjectFilters);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -156,11 +205,8 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
       if (r.src.empty()) r.src = ">";
       c->republish = std::move(r);
     }
-    for (const char* unsupported : {"subject_transform"}) {
-      auto it = j.find(unsupported);
-      if (it != j.end() && !it->is_null() && !(it->is_array() && it->empty()))
-        return ConfigError(std::string(unsupported) + " is not supported by this server");
-    }
+    if (auto it = j.find("subject_transform"); it != j.end() && !it->is_null())
+      c->subject_transform = ParseTransform(*it);
   } catch (const BadJson& e) {
     return MakeError(Err::InvalidJSON, {{"err", e.what}});
   }
@@ -177,19 +223,25 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
     if (c->first_seq > 0) return MakeError(Err::MirrorWithFirstSeq);
     if (!ValidStreamName(c->mirror->name)) return MakeError(Err::MirrorInvalidStreamName);
     if (c->mirror->name == c->name) return ConfigError("stream mirror can not mirror itself");
-    if (!c->mirror->filter_subject.empty() && !proto::ValidSubscribeSubject(c->mirror->filter_subject))
-      return ConfigError("invalid mirror filter subject");
+    if (auto e = CheckSourceTransforms(*c->mirror, true)) return e;
   }
   for (size_t i = 0; i < c->sources.size(); ++i) {
     const auto& src = c->sources[i];
     if (!ValidStreamName(src.name)) return MakeError(Err::SourceInvalidStreamName);
     if (src.name == c->name) return ConfigError("stream source can not source itself");
-    if (!src.filter_subject.empty() && !proto::ValidSubscribeSubject(src.filter_subject))
-      return ConfigError("invalid source filter subject");
-    // The Nats-Stream-Source header names only the origin stream, so two
-    // sources from one stream could not be told apart at restart.
+    if (auto e = CheckSourceTransforms(src, false)) return e;
+    // Sources are told apart by their index names (as in 2.10): one stream
+    // may be sourced twice with different filters.
     for (size_t k = 0; k < i; ++k)
-      if (c->sources[k].name == src.name) return MakeError(Err::SourceDuplicateDetected);
+      if (c->sources[k].IndexName() == src.IndexName()) return MakeError(Err::SourceDuplicateDetected);
+  }
+  if (c->subject_transform) {
+    // nats-server refuses a bad one when it creates the stream (10049).
+    const auto& t = *c->subject_transform;
+    std::string err;
+    if (!proto::SubjectTransform::Make(t.src, t.dest, &err))
+      return MakeError(Err::StreamCreate,
+                       {{"err", "stream subject transform from '" + t.src + "' to '" + t.dest + "': " + err}});
   }
   if (c->subjects.empty() && !c->mirror && c->sources.empty()) c->subjects.push_back(c->name);
   for (size_t i = 0; i < c->subjects.size(); ++i) {
@@ -301,7 +353,25 @@ Json ToJson(const StreamConfig& c) {
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
   if (!c.consumer_limits.empty()) j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
+  if (c.subject_transform) j["subject_transform"] = TransformJson(*c.subject_transform);
   return j;
+}
+
+std::string StreamSource::IndexName() const {
+  std::string src = filter_subject.empty() ? ">" : filter_subject, dest = ">";
+  if (!subject_transforms.empty()) {
+    src.clear();
+    dest.clear();
+    for (const auto& t : subject_transforms) {
+      if (!src.empty()) {
+        src += '\f';
+        dest += '\f';
+      }
+      src += t.src.empty() ? ">" : t.src;
+      dest += t.dest.empty() ? ">" : t.dest;
+    }
+  }
+  return name + " " + src + " " + dest;
 }
 
 std::vector<std::string> ConsumerConfig::Filters() const {

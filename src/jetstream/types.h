@@ -18,12 +18,28 @@ enum class Retention { kLimits, kInterest, kWorkQueue };
 enum class Discard { kOld, kNew };
 enum class Storage { kFile, kMemory };
 
+// `{src, dest}`: subjects matching `src` ("" = ">") are renamed to `dest`
+// ("" = unchanged), as proto::SubjectTransform does it.
+struct SubjectTransformConfig {
+  std::string src;
+  std::string dest;
+  bool operator==(const SubjectTransformConfig&) const = default;
+};
+
 // Where a mirror or source copies from: a stream of this server.
 struct StreamSource {
   std::string name;
   uint64_t opt_start_seq = 0;
   int64_t opt_start_time = 0;  // unix ns; 0 = unset
   std::string filter_subject;
+  // 2.10: several filters, each with its own rename; exclusive with
+  // filter_subject.
+  std::vector<SubjectTransformConfig> subject_transforms;
+
+  // nats-server 2.10's index name, "<name> <filters> <destinations>" (each
+  // list joined by form feeds, ">" for none): what tells two sources from
+  // one stream apart, and what the Nats-Stream-Source header carries.
+  std::string IndexName() const;
 };
 
 struct StreamConfig {
@@ -54,6 +70,8 @@ struct StreamConfig {
   Json consumer_limits = Json::object();
   Json placement;  // kept as sent
   std::map<std::string, std::string> metadata;
+  // 2.10: applied to every published message before anything else.
+  std::optional<SubjectTransformConfig> subject_transform;
   std::optional<StreamSource> mirror;
   std::vector<StreamSource> sources;
   // `republish`: every stored message whose subject matches `src` is also

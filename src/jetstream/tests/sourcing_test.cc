@@ -1,6 +1,8 @@
 // Mirror/source copy engine on memory streams, driven directly: bounded
 // catch-up, the origin's sequences and gaps in a mirror, the
 // Nats-Stream-Source header, and resuming from stored headers.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -117,7 +119,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   auto m = s->store().Load(2);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m.value.subject, "o.odd");
-  EXPECT_EQ(m.value.hdr, "NATS/1.0\r\nNats-Stream-Source: O 3\r\n\r\n");
+  EXPECT_EQ(m.value.hdr, "NATS/1.0\r\nNats-Stream-Source: O 3 o.odd >\r\n\r\n");
 
   // A fresh engine (as after a restart) resumes after the last header.
   ASSERT_TRUE(o->store().Append("o.odd", "", "7", NowNs()).ok());
@@ -127,7 +129,53 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   EXPECT_EQ(s->store().State().msgs, 4u);
   auto last = s->store().Load(4);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 o.odd >");
+}
+
+TEST_F(SourcingTest, SubjectTransformsRenameAndTwoSourcesOfOneStreamKeepTheirOwnPositions) {
+  auto o = Origin();
+  for (int i = 1; i <= 6; ++i)
+    ASSERT_TRUE(o->store().Append(i % 2 ? "o.odd" : "o.even", "", std::to_string(i), NowNs()).ok());
+  Durable(o);
+  StreamConfig c;
+  c.name = "S";
+  c.subjects = {"s.>"};
+  StreamSource odd = Src("O");
+  odd.subject_transforms = {{"o.odd", "s.renamed"}};
+  StreamSource even = Src("O", "o.even");
+  c.sources = {odd, even};
+  ASSERT_FALSE(CheckStreamConfig(&c));
+  auto s = Add(c);
+  s->sourcing()->Pump(100, NowNs());
+  ASSERT_EQ(s->store().State().msgs, 6u);
+  std::map<std::string, int> subjects;
+  for (uint64_t q = 1; q <= 6; ++q) ++subjects[s->store().Load(q).value.subject];
+  EXPECT_EQ(subjects, (std::map<std::string, int>{{"s.renamed", 3}, {"o.even", 3}}));
+
+  // Each resumes from its own headers, not the other's.
+  ASSERT_TRUE(o->store().Append("o.even", "", "8", NowNs()).ok());
+  Durable(o);
+  Sourcing again(s.get());
+  again.Pump(100, NowNs());
+  ASSERT_EQ(s->store().State().msgs, 7u);
+  EXPECT_EQ(proto::GetHeader(s->store().Load(7).value.hdr, "Nats-Stream-Source"), "O 7 o.even >");
+}
+
+TEST_F(SourcingTest, ResumesFromTheOlderTwoFieldHeader) {
+  // Streams written before 2.10's header form carry "<origin> <seq>".
+  auto o = Origin();
+  for (int i = 1; i <= 4; ++i) ASSERT_TRUE(o->store().Append("o.a", "", "x", NowNs()).ok());
+  Durable(o);
+  StreamConfig c;
+  c.name = "S";
+  c.subjects = {"s.>"};
+  c.sources = {Src("O", "o.a")};
+  auto s = Add(c);
+  ASSERT_TRUE(s->store().Append("o.a", "NATS/1.0\r\nNats-Stream-Source: O 3\r\n\r\n", "x", NowNs()).ok());
+  Sourcing again(s.get());
+  again.Pump(100, NowNs());
+  ASSERT_EQ(s->store().State().msgs, 2u);
+  EXPECT_EQ(proto::GetHeader(s->store().Load(2).value.hdr, "Nats-Stream-Source"), "O 4 o.a >");
 }
 
 TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
@@ -151,7 +199,7 @@ TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   EXPECT_EQ(st.msgs, 5011u);
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11 > >");
 }
 
 TEST_F(SourcingTest, CopiesNothingTheOriginHasNotMadeDurable) {
@@ -209,7 +257,7 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Msg-Id"), "id0");
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3 > >");
   // The rest (ids 1, 2, 0 again) are duplicates: skipped, the copy moves on.
   ASSERT_TRUE(s->store().Remove(2, false).ok());
   ASSERT_TRUE(o->store().Append("o.a", id(7), "x", NowNs()).ok());
@@ -218,7 +266,7 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   }
   last = s->store().Load(s->store().State().last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 > >");
   EXPECT_EQ(s->store().State().msgs, 2u);
 }
 
@@ -238,8 +286,43 @@ TEST_F(SourcingTest, ConfigRules) {
   EXPECT_EQ(ToJson(c)["mirror"], Json({{"name", "O"}}));
   StreamConfig s;
   s.name = "S";
-  s.sources = {Src("A"), Src("A", "x")};
+  s.sources = {Src("A"), Src("A")};
   EXPECT_EQ(CheckStreamConfig(&s)->err_code, 10140);
+  // 2.10: one stream sourced twice with different filters is fine.
+  s.sources = {Src("A", "a.x"), Src("A", "a.y")};
+  EXPECT_FALSE(CheckStreamConfig(&s));
+  // Subject transforms (10144-10152).
+  StreamSource tr = Src("A");
+  tr.subject_transforms = {{"a.*", "b.$1"}, {"c.>", ""}};
+  s.sources = {tr};
+  EXPECT_FALSE(CheckStreamConfig(&s));
+  EXPECT_EQ(s.sources[0].IndexName(), "A a.*\fc.> b.$1\f>");
+  tr.filter_subject = "a.x";
+  s.sources = {tr};
+  EXPECT_EQ(CheckStreamConfig(&s)->err_code, 10144);
+  tr.filter_subject.clear();
+  tr.subject_transforms = {{"a.*", "b.$2"}};
+  s.sources = {tr};
+  EXPECT_EQ(CheckStreamConfig(&s)->err_code, 10146);
+  tr.subject_transforms = {{"a..", "b"}};
+  s.sources = {tr};
+  EXPECT_EQ(CheckStreamConfig(&s)->err_code, 10145);
+  tr.subject_transforms = {{"a.*", ""}, {"a.b", ""}};
+  s.sources = {tr};
+  EXPECT_EQ(CheckStreamConfig(&s)->err_code, 10147);
+  c = Mirror("M", "O");
+  c.mirror->subject_transforms = {{"a.>", ""}, {">", ""}};
+  EXPECT_EQ(CheckStreamConfig(&c)->err_code, 10152);
+  c = Mirror("M", "O");
+  c.mirror->filter_subject = "a";
+  c.mirror->subject_transforms = {{"a.>", ""}};
+  EXPECT_EQ(CheckStreamConfig(&c)->err_code, 10150);
+  StreamConfig st;
+  st.name = "ST";
+  st.subject_transform = SubjectTransformConfig{"st.*", "x.{{bogus(1)}}"};
+  EXPECT_EQ(CheckStreamConfig(&st)->err_code, 10049);
+  st.subject_transform = SubjectTransformConfig{"st.*", "x.{{partition(3,1)}}"};
+  EXPECT_FALSE(CheckStreamConfig(&st));
   StreamConfig t;
   EXPECT_EQ(ParseStreamConfig(nlohmann::json::parse(R"({"name":"T","mirror":{"name":"O","external":{"api":"$JS.x.API"}}})"), &t)->err_code,
             10052);
