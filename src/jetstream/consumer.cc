@@ -1027,7 +1027,7 @@ Consumer::~Consumer() {
 std::shared_ptr<Consumer> Consumer::Create(Stream* stream, const std::string& name, ConsumerConfig cfg,
                                            int64_t created, std::unique_ptr<store::ConsumerStore> cs,
                                            bool recovering, ApiError* err) {
-  SetConsumerDefaults(&cfg, name);
+  SetConsumerDefaults(&cfg, name, stream->config());
   if (!recovering) {
     if (auto e = CheckConsumerConfig(*stream, name, cfg, stream->consumers().count(name) > 0)) {
       *err = *e;
@@ -1113,7 +1113,7 @@ Json Consumer::InfoJson() {
 ApiError Consumer::Update(const ConsumerConfig& next_in) {
   Impl& m = *impl_;
   ConsumerConfig next = next_in;
-  SetConsumerDefaults(&next, m.name);
+  SetConsumerDefaults(&next, m.name, m.stream->config());
   std::string why = UpdateConflict(m.cfg, next);
   if (!why.empty()) return MakeError(Err::ConsumerCreate, {{"err", why}});
   if (auto e = CheckConsumerConfig(*m.stream, m.name, next, true)) return *e;

@@ -129,22 +129,23 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
 
   auto s = js->FindStream(stream_name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
-  SetConsumerDefaults(&cfg, name);
+  SetConsumerDefaults(&cfg, name, s->config());
 
   auto it = s->consumers().find(name);
   if (it != s->consumers().end()) {
     auto& c = it->second;
     bool same = ToJson(c->config()) == ToJson(cfg);
     if (same) return ReplyOk(js, m, WithInfo(type, *c));
+    // 2.10: a create that would change an existing consumer is refused
+    // before any update rule is looked at.
+    if (action == "create") return ReplyError(js, m, type, MakeError(Err::ConsumerAlreadyExists));
     // Another subscriber's inbox while the first still listens: refused,
     // so of many clients binding one durable at once exactly one wins.
     if (!cfg.deliver_subject.empty() && cfg.deliver_subject != c->config().deliver_subject && c->PushBound())
       return ReplyError(js, m, type, MakeError(Err::ConsumerNameExist));
-    // A change no update may make reports the field (10012), as 2.9 does
-    // for every create; 2.10's 10148 covers the remaining create conflicts.
+    // A change no update may make reports the field (10012).
     std::string why = UpdateConflict(c->config(), cfg);
     if (!why.empty()) return ReplyError(js, m, type, MakeError(Err::ConsumerCreate, {{"err", why}}));
-    if (action == "create") return ReplyError(js, m, type, MakeError(Err::ConsumerAlreadyExists));
     auto e = c->Update(cfg);
     if (!e.ok()) return ReplyError(js, m, type, e);
     return ReplyAfterSync(js, m, s, c, WithInfo(type, *c));

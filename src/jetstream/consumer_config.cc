@@ -54,7 +54,7 @@ std::optional<ApiError> CheckDeliverPolicy(const ConsumerConfig& c) {
   return std::nullopt;
 }
 
-std::optional<ApiError> CheckFilters(Stream& stream, const ConsumerConfig& c) {
+std::optional<ApiError> CheckFilters(const ConsumerConfig& c) {
   if (!c.filter_subject.empty() && !c.filter_subjects.empty())
     return MakeError(Err::ConsumerDuplicateFilterSubjects);
   auto filters = c.Filters();
@@ -62,12 +62,8 @@ std::optional<ApiError> CheckFilters(Stream& stream, const ConsumerConfig& c) {
     const std::string& f = filters[i];
     if (f.empty()) return MakeError(Err::ConsumerEmptyFilter);
     if (!proto::ValidSubject(f, true)) return MakeError(Err::ConsumerFilterNotSubset);
-    bool inside = false;
-    for (const auto& s : stream.config().subjects)
-      if (proto::SubjectsOverlap(f, s)) inside = true;
-    // A stream without subjects (mirror) listens on its name.
-    if (stream.config().subjects.empty() && proto::SubjectsOverlap(f, stream.name())) inside = true;
-    if (!inside) return MakeError(Err::ConsumerFilterNotSubset);
+    // Since 2.10 a filter need not lie inside the stream's subjects: a
+    // subject transform or a source stores messages under other names.
     for (size_t k = 0; k < i; ++k)
       if (proto::SubjectsOverlap(filters[k], f)) return MakeError(Err::ConsumerOverlappingSubjectFilters);
   }
@@ -93,8 +89,24 @@ std::optional<ApiError> CheckWorkQueue(Stream& stream, const std::string& name,
 
 }  // namespace
 
-void SetConsumerDefaults(ConsumerConfig* c, const std::string& name) {
+ConsumerLimits LimitsOf(const StreamConfig& stream) {
+  ConsumerLimits lim;
+  const auto& j = stream.consumer_limits;
+  if (!j.is_object()) return lim;
+  if (auto it = j.find("inactive_threshold"); it != j.end() && it->is_number_integer())
+    lim.inactive_threshold = it->get<int64_t>();
+  if (auto it = j.find("max_ack_pending"); it != j.end() && it->is_number_integer())
+    lim.max_ack_pending = it->get<int64_t>();
+  return lim;
+}
+
+void SetConsumerDefaults(ConsumerConfig* c, const std::string& name, const StreamConfig& stream) {
   if (c->name.empty()) c->name = name;
+  // 2.10: the stream's consumer_limits fill what the consumer left unset
+  // (durables included), before the server's own defaults.
+  ConsumerLimits lim = LimitsOf(stream);
+  if (c->max_ack_pending == 0) c->max_ack_pending = lim.max_ack_pending;
+  if (c->inactive_threshold == 0) c->inactive_threshold = lim.inactive_threshold;
   if (c->ack_policy != AckPolicy::kNone) {
     if (c->ack_wait == 0) c->ack_wait = c->backoff.empty() ? kDefaultAckWait : c->backoff.front();
     if (c->max_ack_pending == 0) c->max_ack_pending = kDefaultMaxAckPending;
@@ -128,11 +140,16 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (c.ack_wait < 0) return MakeError(Err::ConsumerAckWaitNegative);
   for (int64_t b : c.backoff)
     if (b <= 0) return MakeError(Err::ConsumerBackOffNegative);
-  // 2.9.10's rule, which Fjord advertises: an unlimited max_deliver (-1)
-  // is "not greater" too, so backoff needs an explicit max_deliver (later
-  // servers let -1 through).
-  if (!c.backoff.empty() && c.max_deliver <= int64_t(c.backoff.size()))
+  // The rule of the 2.10 release Fjord advertises (2.10.23 on): more
+  // backoff steps than deliveries is refused, an unlimited max_deliver
+  // (-1) is fine. 2.9.10 also refused max_deliver equal to the steps or -1.
+  if (!c.backoff.empty() && c.max_deliver != -1 && int64_t(c.backoff.size()) > c.max_deliver)
     return MakeError(Err::ConsumerMaxDeliverBackoff);
+  ConsumerLimits lim = LimitsOf(stream.config());
+  if (lim.max_ack_pending > 0 && c.max_ack_pending > lim.max_ack_pending)
+    return MakeError(Err::ConsumerMaxPendingAckExcess, {{"limit", std::to_string(lim.max_ack_pending)}});
+  if (lim.inactive_threshold > 0 && c.inactive_threshold > lim.inactive_threshold)
+    return MakeError(Err::ConsumerInactiveThresholdExcess, {{"limit", GoDuration(lim.inactive_threshold)}});
   if (auto e = CheckDeliverPolicy(c)) return e;
   if (!c.sample_freq.empty()) {
     std::string f = c.sample_freq;
@@ -162,7 +179,7 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
     if (c.max_expires != 0 && c.max_expires < kMs) return MakeError(Err::ConsumerMaxRequestExpiresTooSmall);
     if (workqueue && c.ack_policy != AckPolicy::kExplicit) return MakeError(Err::ConsumerPullRequiresAck);
   }
-  if (auto e = CheckFilters(stream, c)) return e;
+  if (auto e = CheckFilters(c)) return e;
   if (workqueue) {
     if (auto e = CheckWorkQueue(stream, name, c)) return e;
   }

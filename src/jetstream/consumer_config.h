@@ -15,9 +15,18 @@ inline constexpr int64_t kDefaultInactiveThreshold = 5'000'000'000;
 inline constexpr int64_t kDefaultMaxAckPending = 1000;
 inline constexpr int64_t kDefaultMaxWaiting = 512;
 
-// Fills the defaults (ack_wait, max_deliver, max_waiting, max_ack_pending,
-// inactive_threshold for ephemerals, config name). Idempotent.
-void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name);
+// A stream's `consumer_limits` (2.10): defaults for, and caps on, its
+// consumers' settings; 0 = none.
+struct ConsumerLimits {
+  int64_t inactive_threshold = 0;  // ns
+  int64_t max_ack_pending = 0;
+};
+ConsumerLimits LimitsOf(const StreamConfig& stream);
+
+// Fills the defaults (the stream's consumer limits, then ack_wait,
+// max_deliver, max_waiting, max_ack_pending, inactive_threshold for
+// ephemerals, config name). Idempotent.
+void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name, const StreamConfig& stream);
 
 // Validates a new or updated consumer named `name` on `stream` (defaults
 // already set). `existing` says an update of that consumer is checked, so

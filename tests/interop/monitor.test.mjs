@@ -71,7 +71,7 @@ describe("monitoring", () => {
       "slow_consumers", "subscriptions", "mem", "cores", "cpu"]) {
       assert.ok(number(v0[k]), `${k}: ${v0[k]}`);
     }
-    assert.equal(v0.version, "2.9.10");
+    assert.match(v0.version, /^2\.\d+\.\d+$/);
     // What exporters read besides the counters, as nats-server fills them.
     assert.equal(v0.system_account, "$SYS");
     assert.equal(v0.tls_timeout, 2);

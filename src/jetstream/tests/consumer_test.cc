@@ -50,7 +50,7 @@ class ConsumerTest : public ::testing::Test {
 
   std::shared_ptr<Consumer> Add(const std::string& name, ConsumerConfig cfg, ApiError* err = nullptr) {
     ApiError e;
-    SetConsumerDefaults(&cfg, name);
+    SetConsumerDefaults(&cfg, name, stream_->config());
     auto c = Consumer::Create(stream_.get(), name, cfg, NowNs(), store::NewMemConsumerStore(), false, &e);
     if (err) *err = e;
     if (c) stream_->consumers()[name] = c;
@@ -211,14 +211,19 @@ TEST_F(ConsumerTest, ConfigValidation) {
   ApiError err;
   auto cfg = Explicit();
   cfg.backoff = {kSec, 2 * kSec};
-  cfg.max_deliver = 2;
+  cfg.max_deliver = 1;
   EXPECT_FALSE(Add("bo", cfg, &err));
   EXPECT_EQ(err.err_code, 10116);
+  // 2.10.23 on: as many deliveries as steps, or unlimited, is fine.
+  cfg.max_deliver = 2;
+  EXPECT_TRUE(Add("bo2", cfg, &err)) << err.description;
+  cfg.max_deliver = -1;
+  EXPECT_TRUE(Add("bo3", cfg, &err)) << err.description;
 
+  // 2.10: a filter outside the stream's subjects is allowed.
   cfg = Explicit();
   cfg.filter_subject = "zzz";
-  EXPECT_FALSE(Add("f", cfg, &err));
-  EXPECT_EQ(err.err_code, 10093);
+  EXPECT_TRUE(Add("f", cfg, &err)) << err.description;
 
   cfg = Explicit();
   cfg.deliver_subject = "s.x";

@@ -36,6 +36,16 @@ export const serverBin = resolveBin();
 // Every await in these tests is bounded; this is the default bound.
 export const DEFAULT_TIMEOUT = 10_000;
 
+// The nats-server version the binary under test implements: nats-server's
+// own, or the one Fjord advertises ("... (nats-server 2.10.29 compatible)").
+// Tests of behaviour that changed between releases follow it.
+export const serverVersion = (() => {
+  const out = execFileSync(serverBin, ["--version"]).toString();
+  const m = out.match(/nats-server (\d+\.\d+\.\d+) compatible/) ?? out.match(/v?(\d+\.\d+\.\d+)/);
+  if (!m) throw new Error(`cannot read the version of ${serverBin}: ${out}`);
+  return m[1];
+})();
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
