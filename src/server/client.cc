@@ -12,13 +12,18 @@
 namespace fjord::server {
 namespace {
 
-constexpr size_t kInitialReadBuf = 64 * 1024;
+// Read buffer sizing, as nats-server's: a connection starts small, doubles
+// the buffer while reads fill it and halves it after a few short reads, so
+// an idle connection holds 512 bytes and a busy publisher 64 KiB (more only
+// while one message needs it).
+constexpr size_t kMinReadBuf = 512;
+constexpr size_t kMaxReadBuf = 64 * 1024;
+constexpr int kShortReadsToShrink = 2;
 // Past this much pending output for one subscriber, the publishing
 // connection pauses reading briefly, so a fast producer cannot grow a slow
 // subscriber's buffer towards max_pending (and our memory with it).
 constexpr size_t kStallPending = 4 * 1024 * 1024;
 constexpr auto kStallTime = std::chrono::milliseconds(1);
-constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
 
 // Set by PauseReadingUntil during a read batch, taken at its end.
@@ -80,7 +85,6 @@ void Client::Start(bool reject) {
   }
   log::Debug("{} - cid:{} - Client connection created", ip_, cid_);
   Server::FlushDirty();  // before Handshake(), so INFO goes out in plaintext
-  rbuf_.resize(kInitialReadBuf);
   ScheduleTick();
   if (!tls) {
     DoRead();
@@ -162,16 +166,27 @@ void Client::SniffFirstByte() {
 
 void Client::DoRead() {
   if (closed_ || closing_) return;
-  if (rbuf_.size() - rend_ < kMinReadSpace) {
-    if (rstart_ > 0) {
+  if (rstart_ == rend_) {
+    rstart_ = rend_ = 0;
+    // Empty: take the size reads have asked for (this also gives back a
+    // buffer that grew for one large message).
+    if (rbuf_.size() != read_size_) std::vector<char>(read_size_).swap(rbuf_);
+  } else {
+    if (rstart_ > 0 && rbuf_.size() - rend_ < rbuf_.size() / 2) {
       std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
       rend_ -= rstart_;
       rstart_ = 0;
     }
-    if (rbuf_.size() - rend_ < kMinReadSpace) rbuf_.resize(rbuf_.size() * 2);
+    // A message larger than the buffer: room for the rest of it.
+    if (rend_ == rbuf_.size()) {
+      rbuf_.resize(std::max(read_size_, rbuf_.size() * 2));
+    } else if (rbuf_.size() < read_size_) {
+      rbuf_.resize(read_size_);
+    }
   }
   auto self = shared_from_this();
-  auto buf = asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
+  offered_ = rbuf_.size() - rend_;
+  auto buf = asio::buffer(rbuf_.data() + rend_, offered_);
   auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
   if (tls_) {
     tls_->async_read_some(buf, std::move(done));
@@ -188,15 +203,21 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
     CloseNow(eof ? "Client Closed" : "Read Error");
     return;
   }
+  if (n == offered_ && read_size_ < kMaxReadBuf) {
+    read_size_ *= 2;
+    short_reads_ = 0;
+  } else if (n < offered_ / 2 && read_size_ > kMinReadBuf) {
+    if (++short_reads_ > kShortReadsToShrink) {
+      read_size_ /= 2;
+      short_reads_ = 0;
+    }
+  } else {
+    short_reads_ = 0;
+  }
   rend_ += n;
   NoteInput(Clock::now());
   Process();
   Server::FlushDirty();
-  // Give back a buffer that grew for one large message.
-  if (rstart_ == rend_ && rbuf_.size() > 4 * kInitialReadBuf) {
-    rbuf_.assign(kInitialReadBuf, 0);
-    rstart_ = rend_ = 0;
-  }
   bool stall = Server::TakeStall();
   std::function<bool()> drained = std::move(t_pause_until);
   t_pause_until = nullptr;
@@ -353,6 +374,8 @@ void Client::ProcessConnect(std::string_view json) {
     return;
   }
   connected_ = true;
+  // Credentials that lapse before the next PING need their own wake-up.
+  if (auth_expires_ != 0) ScheduleTick();
   if (verbose_) Queue("+OK\r\n");
   server_->NotifyConnection(Event(true, ""));
 }
@@ -647,6 +670,9 @@ void Client::Flush() {
   writing_ = true;
   lock.unlock();
   write_started_ = Clock::now();
+  // The write deadline needs a wake-up no later than it. A busy connection
+  // re-arms at most once per deadline: later writes fall before the one set.
+  if (timer_.expiry() > write_started_ + std::chrono::milliseconds(cfg_->write_deadline_ms)) ScheduleTick();
   auto self = shared_from_this();
   auto done = [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); };
   if (tls_) {
@@ -795,7 +821,28 @@ void Client::CloseNow(const char* reason) {
 // --- keep-alive and deadlines -------------------------------------------------
 
 void Client::ScheduleTick() {
-  timer_.expires_after(std::chrono::milliseconds(250));
+  // One wake-up at the earliest deadline rather than a periodic tick, so a
+  // quiet connection sleeps until its next PING: thousands of idle clients
+  // cost no CPU.
+  using std::chrono::milliseconds;
+  Clock::time_point next = next_ping_;
+  auto at_most = [&](Clock::time_point t) { next = std::min(next, t); };
+  if (handshaking_) at_most(start_ + milliseconds(cfg_->tls_timeout_ms));
+  if (!connected_ && auth_required_) at_most(start_ + milliseconds(cfg_->auth_timeout_ms));
+  if (auth_expires_ != 0) {
+    auto left = std::chrono::system_clock::time_point(std::chrono::seconds(auth_expires_)) -
+                std::chrono::system_clock::now();
+    // A millisecond late, so the check in Tick (on the system clock) holds.
+    at_most(Clock::now() + std::chrono::duration_cast<Clock::duration>(std::max(left, left.zero())) +
+            milliseconds(1));
+  }
+  bool writing;
+  {
+    std::lock_guard lock(out_mu_);
+    writing = writing_;
+  }
+  if (writing) at_most(write_started_ + milliseconds(cfg_->write_deadline_ms));
+  timer_.expires_at(next);
   auto self = shared_from_this();
   timer_.async_wait([self](const asio::error_code& ec) {
     if (!ec && !self->closed_) self->Tick();

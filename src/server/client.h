@@ -142,6 +142,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // Read side (owner thread).
   std::vector<char> rbuf_;
   size_t rstart_ = 0, rend_ = 0;
+  size_t read_size_ = 512;  // the buffer size reads currently ask for
+  size_t offered_ = 0;      // free bytes the pending read was given
+  int short_reads_ = 0;     // consecutive reads that used under half of it
   bool connected_ = false;
   bool auth_required_ = false;
   bool verbose_ = false;  // until CONNECT: see Start()

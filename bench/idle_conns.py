@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Many idle clients: the server's RSS and CPU while nothing happens.
+
+Starts each server binary given, opens N plain-TCP clients that each send
+CONNECT, one SUB and PING and wait for the PONG, then samples the server's
+RSS and the CPU ticks it uses over a quiet window. Prints one line per
+server, Fjord and nats-server alike (same flags):
+
+  python3 bench/idle_conns.py -n 10000 build/bin/fjord-server /usr/sbin/nats-server
+"""
+import argparse
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def client(port, i, ready):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    await r.readline()  # INFO
+    w.write(f'CONNECT {{"verbose":false,"pedantic":false}}\r\nSUB idle.{i} 1\r\nPING\r\n'.encode())
+    await w.drain()
+    while True:
+        line = await r.readline()
+        if not line:
+            raise ConnectionError("closed before PONG")
+        if line.startswith(b"PONG"):
+            break
+    ready.append(1)
+    return r, w
+
+
+async def run(bin_, n, window, batch):
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="idle-conns-")
+    proc = subprocess.Popen([bin_, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        base_rss = rss_mib(proc.pid)
+        ready, conns = [], []
+        for start in range(0, n, batch):
+            conns += await asyncio.gather(*(client(port, i, ready) for i in range(start, min(n, start + batch))))
+        await asyncio.sleep(4)  # past the first PING (2 s after connect), then quiet
+        t0, c0 = time.time(), ticks(proc.pid)
+        await asyncio.sleep(window)
+        t1, c1 = time.time(), ticks(proc.pid)
+        hz = os.sysconf("SC_CLK_TCK")
+        rss = rss_mib(proc.pid)
+        name = os.path.basename(bin_)
+        print(f"{name:14} clients={len(ready):6}  RSS {rss:7.1f} MiB (start {base_rss:.1f}, "
+              f"{(rss - base_rss) * 1024 * 1024 / max(1, len(ready)) / 1024:.1f} KiB/conn)  "
+              f"idle CPU {(c1 - c0) / (t1 - t0):.2f} ticks/s ({(c1 - c0) / (t1 - t0) / hz:.3f} core)",
+              flush=True)
+        for _, w in conns:
+            w.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=10000, help="clients (default 10000)")
+    ap.add_argument("-w", "--window", type=float, default=10, help="quiet window in seconds (default 10)")
+    ap.add_argument("--batch", type=int, default=500, help="connects in flight at once")
+    ap.add_argument("servers", nargs="+")
+    a = ap.parse_args()
+    want = a.n * 2 + 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    for b in a.servers:
+        asyncio.run(run(b, a.n, a.window, a.batch))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
