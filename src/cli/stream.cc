@@ -35,6 +35,7 @@ struct ConfigFlags {
   bool allow_mirror_direct = false, allow_msg_ttl = false;
   std::vector<std::string> metadata;
   std::string repub_src, repub_dest;
+  std::string transform_src, transform_dest;
   bool repub_headers = false;
   std::string config_file;
   bool json = false;
@@ -91,6 +92,9 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
   o["republish-source"] = cmd->add_option("--republish-source", f.repub_src, "Republish messages from this subject");
   o["republish-destination"] = cmd->add_option("--republish-destination", f.repub_dest, "Republish destination");
   o["republish-headers"] = cmd->add_flag("--republish-headers", f.repub_headers, "Republish only headers");
+  o["transform-source"] = cmd->add_option("--transform-source", f.transform_src, "Stream subject transform source");
+  o["transform-destination"] =
+      cmd->add_option("--transform-destination", f.transform_dest, "Stream subject transform destination");
   o["config"] = cmd->add_option("--config", f.config_file, "JSON file to read the stream configuration from")
                     ->check(CLI::ExistingFile);
   cmd->add_flag("-j,--json", f.json, "Produce JSON output");
@@ -179,6 +183,10 @@ void ApplyFlags(const ConfigFlags& f, Json& cfg) {
     Json r{{"src", f.repub_src.empty() ? ">" : f.repub_src}, {"dest", f.repub_dest}};
     if (f.repub_headers) r["headers_only"] = true;
     cfg["republish"] = r;
+  }
+  if (f.Set("transform-source") || f.Set("transform-destination")) {
+    // As nats: no source means every subject.
+    cfg["subject_transform"] = {{"src", f.transform_src}, {"dest", f.transform_dest}};
   }
 }
 

@@ -38,6 +38,10 @@ void PrintStreamInfo(const Json& info, std::ostream& out) {
   KeyValues kv;
   if (c.contains("description")) kv.Add("Description", c.value("description", ""));
   if (c.contains("subjects")) kv.Add("Subjects", Join(c["subjects"]));
+  if (c.contains("subject_transform")) {
+    const auto& t = c["subject_transform"];
+    kv.Add("Subject Transform", t.value("src", "") + " to " + t.value("dest", ""));
+  }
   kv.Add("Replicas", std::to_string(c.value("num_replicas", 1)));
   kv.Add("Storage", Capitalize(c.value("storage", "file")));
   if (c.contains("mirror")) kv.Add("Mirror", c["mirror"].value("name", ""));

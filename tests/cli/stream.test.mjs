@@ -53,6 +53,15 @@ describe("fjord stream", () => {
     assert.equal(created.config.description, "events");
   });
 
+  test("add --transform-source/--transform-destination sets the 2.10 subject transform", async () => {
+    const out = await ok(["stream", "add", "INBOX2", "--subjects=in.>", "--transform-source=in.*.*",
+      "--transform-destination=orders.{{wildcard(2)}}.{{partition(4,1)}}", "--defaults", srv.flag]);
+    assert.match(out, /Subject Transform: in\.\*\.\* to orders\.\{\{wildcard\(2\)\}\}\.\{\{partition\(4,1\)\}\}/);
+    const info = await json(["stream", "info", "INBOX2", "--json", srv.flag]);
+    assert.deepEqual(info.config.subject_transform, { src: "in.*.*", dest: "orders.{{wildcard(2)}}.{{partition(4,1)}}" });
+    await ok(["stream", "rm", "INBOX2", "--force", srv.flag]);
+  });
+
   test("add --config reads a JSON stream configuration", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fjord-cli-cfg-"));
     try {
