@@ -54,7 +54,7 @@ async def client(port, i, ready):
     return r, w
 
 
-async def run(bin_, n, window, batch):
+async def run(bin_, n, window, batch, settle):
     port = free_port()
     store = tempfile.mkdtemp(prefix="idle-conns-")
     proc = subprocess.Popen([bin_, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
@@ -70,7 +70,7 @@ async def run(bin_, n, window, batch):
         ready, conns = [], []
         for start in range(0, n, batch):
             conns += await asyncio.gather(*(client(port, i, ready) for i in range(start, min(n, start + batch))))
-        await asyncio.sleep(4)  # past the first PING (2 s after connect), then quiet
+        await asyncio.sleep(settle)  # past the first PING (2 s after connect) and its write deadline
         t0, c0 = time.time(), ticks(proc.pid)
         await asyncio.sleep(window)
         t1, c1 = time.time(), ticks(proc.pid)
@@ -93,6 +93,7 @@ def main():
     ap.add_argument("-n", type=int, default=10000, help="clients (default 10000)")
     ap.add_argument("-w", "--window", type=float, default=10, help="quiet window in seconds (default 10)")
     ap.add_argument("--batch", type=int, default=500, help="connects in flight at once")
+    ap.add_argument("--settle", type=float, default=15, help="seconds between the last connect and the window")
     ap.add_argument("servers", nargs="+")
     a = ap.parse_args()
     want = a.n * 2 + 1024
@@ -100,7 +101,7 @@ def main():
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
     for b in a.servers:
-        asyncio.run(run(b, a.n, a.window, a.batch))
+        asyncio.run(run(b, a.n, a.window, a.batch, a.settle))
 
 
 if __name__ == "__main__":

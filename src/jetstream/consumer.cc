@@ -147,6 +147,8 @@ struct Consumer::Impl {
   // Cached num_pending; recomputed from the store's index when invalid.
   uint64_t npending = 0;
   bool npending_valid = false;
+  uint64_t npending_msgs = 0, npending_first = 0, npending_last = 0;  // the stream it was counted on
+  bool ticking = false;  // in the stream's list of consumers it ticks (Stream::WantTicks)
 
   // Pull.
   std::deque<PullRequest> waiting;
@@ -264,7 +266,15 @@ struct Consumer::Impl {
   }
 
   uint64_t NumPending() {
-    if (npending_valid) return npending;
+    // Valid while the stream holds the same messages: appends, deletes,
+    // purges and limits all change this key, so nothing has to say so.
+    auto st = stream->store().State();
+    if (npending_valid && st.msgs == npending_msgs && st.first_seq == npending_first &&
+        st.last_seq == npending_last)
+      return npending;
+    npending_msgs = st.msgs;
+    npending_first = st.first_seq;
+    npending_last = st.last_seq;
     uint64_t n = 0;
     uint64_t from = sseq;
     if (lps_pos < lps.size()) {
@@ -438,6 +448,7 @@ struct Consumer::Impl {
 
   void TryDeliver() {
     if (closed) return;
+    WantTicks();
     int64_t now = NowNs();
     if (cfg.is_pull()) {
       DeliverPull(now);
@@ -565,6 +576,7 @@ struct Consumer::Impl {
   bool UpdatePushInterest(int64_t now) {
     bool was = push_active;
     push_active = HasInterest(js->account(), cfg.deliver_subject);
+    WantTicks();
     if (push_active && !was) {
       last_msg = now;
       // A new subscriber never saw an outstanding flow-control request.
@@ -900,16 +912,44 @@ struct Consumer::Impl {
       return;
     }
     waiting.push_back(std::move(r));
+    WantTicks();
     TryDeliver();
   }
 
   // -- periodic -----------------------------------------------------------
 
-  void Tick(int64_t now) {
-    if (closed) return;
-    // Deletes and limits change the stream without telling consumers.
-    npending_valid = false;
+  // Busy: a pull consumer while requests wait, a push consumer while
+  // someone listens (heartbeats, flow control, a subscriber leaving) or
+  // while it is paused. Only
+  // busy consumers are ticked, so thousands of idle ones cost nothing:
+  // redeliveries have their own timer (ArmTimer), and a push consumer hears
+  // of a new subscriber through OnSubscribed.
+  bool Busy() const {
+    if (closed) return false;
+    if (cfg.is_pull()) return !waiting.empty();
+    // A paused push consumer is watched until its pause ends.
+    return push_active || Paused(NowNs());
+  }
+
+  void WantTicks() {
+    if (ticking || !Busy()) return;
+    auto me = self->weak_from_this().lock();
+    if (!me) return;  // still being made: its first delivery asks again
+    ticking = true;
+    stream->WantTicks(std::move(me));
+  }
+
+  // Returns whether the consumer stays busy (and in the stream's list).
+  bool Tick(int64_t now) {
+    if (closed) return ticking = false;
+    // Due redeliveries (normally the consumer's own timer takes them).
     ProcessTimers(now);
+    if (!Busy()) return ticking = false;
+    TickBusy(now);
+    return ticking = Busy();
+  }
+
+  void TickBusy(int64_t now) {
     if (cfg.is_pull()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
         // The requester went away (closed fetch, disconnect).
@@ -1119,7 +1159,9 @@ ApiError Consumer::Update(const ConsumerConfig& next_in) {
   if (auto e = CheckConsumerConfig(*m.stream, m.name, next, true)) return *e;
   bool filters_changed = next.Filters() != m.cfg.Filters();
   bool deliver_changed = next.deliver_subject != m.cfg.deliver_subject;
+  bool watch = m.cfg.inactive_threshold <= 0 && next.inactive_threshold > 0;
   m.cfg = std::move(next);
+  if (watch) m.stream->WatchInactivity(shared_from_this());
   Json meta = {{"name", m.name}, {"created", m.created}, {"config", ToJson(m.cfg)}};
   auto st = m.cs->SetConfig(meta.dump());
   if (!st.ok()) return MakeError(Err::ConsumerStoreFailed, {{"err", st.msg}});
@@ -1141,10 +1183,7 @@ void Consumer::ProcessAck(std::string_view subject, std::string_view payload, co
   impl_->ProcessAck(subject, payload, reply);
 }
 
-void Consumer::Signal() {
-  impl_->npending_valid = false;
-  impl_->TryDeliver();
-}
+void Consumer::Signal() { impl_->TryDeliver(); }
 
 void Consumer::OnSubscribed() {
   Impl& m = *impl_;
@@ -1176,7 +1215,7 @@ bool Consumer::DoneWith(uint64_t seq, std::string_view subject) const {
 
 bool Consumer::FilterMatches(std::string_view subject) const { return impl_->Matches(subject); }
 
-void Consumer::Tick(int64_t now) { impl_->Tick(now); }
+bool Consumer::Tick(int64_t now) { return impl_->Tick(now); }
 
 bool Consumer::InactiveExpired(int64_t now) const {
   const Impl& m = *impl_;

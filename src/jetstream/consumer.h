@@ -61,8 +61,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // stream sequence `seq` (acked, or filtered out).
   bool DoneWith(uint64_t seq, std::string_view subject) const;
   bool FilterMatches(std::string_view subject) const;
-  // Timers: redelivery after ack_wait, heartbeats, pull request expiry.
-  void Tick(int64_t now);
+  // Heartbeats, pull request expiry, a push subscriber leaving. Called by
+  // the stream only while the consumer is busy (it asks with
+  // Stream::WantTicks); returns whether it still is.
+  bool Tick(int64_t now);
   // Ephemeral (or durable with inactive_threshold) unused for too long.
   bool InactiveExpired(int64_t now) const;
 

@@ -157,7 +157,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   if (!cs.ok()) return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", cs.status.msg}}));
   auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs.value), false, &err);
   if (!c) return ReplyError(js, m, type, err);
-  s->consumers()[name] = c;
+  s->AddConsumer(name, c);
   ConsumerActionAdvisory(js, s->name(), name, "create");
   Json info = WithInfo(type, *c);
   // A push consumer may deliver before the reply is out, as nats-server does.
@@ -324,7 +324,7 @@ void RecoverConsumers(JetStream* js, Stream* stream) {
       log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), name, err.description);
       continue;
     }
-    stream->consumers()[name] = c;
+    stream->AddConsumer(name, c);
   }
 }
 

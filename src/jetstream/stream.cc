@@ -507,12 +507,36 @@ void Stream::Tick(int64_t now) {
     for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
   }
   ExpireMsgIds(now);
-  std::vector<std::string> expired;
-  for (auto& [name, c] : consumers_) {
-    c->Tick(now);
-    if (c->InactiveExpired(now)) expired.push_back(name);
+  // Indexes, not iterators: a tick may make another consumer busy.
+  size_t keep = 0;
+  for (size_t i = 0; i < tickers_.size(); ++i) {
+    auto c = tickers_[i].lock();
+    if (!c || !c->Tick(now)) continue;
+    // No self-move: a moved-to-itself weak_ptr comes out empty.
+    if (keep != i) tickers_[keep] = std::move(tickers_[i]);
+    ++keep;
   }
+  tickers_.resize(keep);
+  std::vector<std::string> expired;
+  keep = 0;
+  for (size_t i = 0; i < expiring_.size(); ++i) {
+    auto c = expiring_[i].lock();
+    if (!c || c->config().inactive_threshold <= 0) continue;
+    // A deleted consumer may outlive its entry; one of the same name may
+    // have replaced it.
+    auto it = consumers_.find(c->name());
+    if (it == consumers_.end() || it->second != c) continue;
+    if (keep != i) expiring_[keep] = std::move(expiring_[i]);
+    ++keep;
+    if (c->InactiveExpired(now)) expired.push_back(c->name());
+  }
+  expiring_.resize(keep);
   for (const auto& name : expired) RemoveConsumer(name);
+}
+
+void Stream::AddConsumer(const std::string& name, std::shared_ptr<Consumer> c) {
+  if (c->config().inactive_threshold > 0) expiring_.push_back(c);
+  consumers_[name] = std::move(c);
 }
 
 void Stream::RemoveConsumer(const std::string& name) {

@@ -66,6 +66,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void OnConsumerAck(uint64_t seq);
   // Periodic work: age expiry, ephemeral consumer cleanup, redeliveries.
   void Tick(int64_t now);
+  // Puts `c` under `name` (replacing any), watching its inactivity if it
+  // has an inactive_threshold.
+  void AddConsumer(const std::string& name, std::shared_ptr<Consumer> c);
+  // `c` now has an inactive_threshold (an update set one).
+  void WatchInactivity(std::shared_ptr<Consumer> c) { expiring_.push_back(std::move(c)); }
+  // A consumer became busy (see Consumer::Tick): tick it until it is not.
+  void WantTicks(std::shared_ptr<Consumer> c) { tickers_.push_back(std::move(c)); }
   // The copy state of a mirror or a stream with sources; null otherwise.
   Sourcing* sourcing() { return sourcing_.get(); }
 
@@ -110,6 +117,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::unique_ptr<store::Store> store_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
   std::map<std::string, std::shared_ptr<Consumer>> consumers_;
+  // The busy consumers Tick visits (an idle one is never looked at); they
+  // leave the list when Consumer::Tick says they are idle again.
+  std::vector<std::weak_ptr<Consumer>> tickers_;
+  // Consumers with an inactive_threshold, the only ones Tick checks for
+  // expiry; those deleted or without one any more leave at the next tick.
+  std::vector<std::weak_ptr<Consumer>> expiring_;
   std::unique_ptr<Sourcing> sourcing_;
 
   // Msg-id dedupe window. Ids are kept as 64-bit hashes, not strings: a

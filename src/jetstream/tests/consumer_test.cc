@@ -53,7 +53,7 @@ class ConsumerTest : public ::testing::Test {
     SetConsumerDefaults(&cfg, name, stream_->config());
     auto c = Consumer::Create(stream_.get(), name, cfg, NowNs(), store::NewMemConsumerStore(), false, &e);
     if (err) *err = e;
-    if (c) stream_->consumers()[name] = c;
+    if (c) stream_->AddConsumer(name, c);
     return c;
   }
 
@@ -126,6 +126,33 @@ TEST_F(ConsumerTest, WaitingRequestGetsNewMessageAndExpires) {
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].hdr, "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\nNats-Pending-Bytes: 0\r\n\r\n");
   EXPECT_EQ(c->InfoJson()["num_waiting"], 0);
+}
+
+// The stream ticks busy consumers only, and keeps ticking one for as long
+// as it stays busy (a bug once dropped it after its first tick).
+TEST_F(ConsumerTest, StreamTicksAWaitingRequestUntilItEnds) {
+  auto idle = Add("idle", Explicit());
+  auto c = Add("d", Explicit());
+  int64_t t0 = NowNs();
+  c->ProcessPullRequest("inbox.hb", R"({"batch":1,"expires":1000000000,"idle_heartbeat":200000000})");
+  EXPECT_TRUE(Take().empty());
+  for (int i = 1; i <= 3; ++i) {
+    stream_->Tick(t0 + i * 250 * kMs);
+    auto d = Take();
+    ASSERT_EQ(d.size(), 1u) << "tick " << i;
+    EXPECT_EQ(d[0].hdr.rfind("NATS/1.0 100 Idle Heartbeat\r\n", 0), 0u) << d[0].hdr;
+  }
+  stream_->Tick(t0 + 1100 * kMs);
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr.rfind("NATS/1.0 408 Request Timeout", 0), 0u) << d[0].hdr;
+  // Idle again: later ticks send nothing.
+  stream_->Tick(t0 + 2000 * kMs);
+  EXPECT_TRUE(Take().empty());
+  // And a new request makes it busy again.
+  c->ProcessPullRequest("inbox.hb2", R"({"batch":1,"expires":5000000000,"idle_heartbeat":200000000})");
+  stream_->Tick(NowNs() + 250 * kMs);
+  EXPECT_EQ(Take().size(), 1u);
 }
 
 TEST_F(ConsumerTest, RedeliveryAfterAckWaitUntilMaxDeliver) {
