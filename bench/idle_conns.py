@@ -39,6 +39,30 @@ def rss_mib(pid):
     return 0.0
 
 
+def start_server(bin_, prefix):
+    """Starts `bin_` with JetStream on a free port; returns (process, port)
+    once the port accepts connections."""
+    port = free_port()
+    store = tempfile.mkdtemp(prefix=prefix)
+    proc = subprocess.Popen([bin_, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+async def idle_cpu(pid, window):
+    """The CPU `pid` uses over `window` seconds: "x.xx ticks/s (y.yyy core)"."""
+    t0, c0 = time.time(), ticks(pid)
+    await asyncio.sleep(window)
+    tps = (ticks(pid) - c0) / (time.time() - t0)
+    return f"{tps:.2f} ticks/s ({tps / os.sysconf('SC_CLK_TCK'):.3f} core)"
+
+
 async def client(port, i, ready):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     await r.readline()  # INFO
@@ -55,31 +79,19 @@ async def client(port, i, ready):
 
 
 async def run(bin_, n, window, batch, settle):
-    port = free_port()
-    store = tempfile.mkdtemp(prefix="idle-conns-")
-    proc = subprocess.Popen([bin_, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_server(bin_, "idle-conns-")
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         base_rss = rss_mib(proc.pid)
         ready, conns = [], []
         for start in range(0, n, batch):
             conns += await asyncio.gather(*(client(port, i, ready) for i in range(start, min(n, start + batch))))
         await asyncio.sleep(settle)  # past the first PING (2 s after connect) and its write deadline
-        t0, c0 = time.time(), ticks(proc.pid)
-        await asyncio.sleep(window)
-        t1, c1 = time.time(), ticks(proc.pid)
-        hz = os.sysconf("SC_CLK_TCK")
+        cpu = await idle_cpu(proc.pid, window)
         rss = rss_mib(proc.pid)
         name = os.path.basename(bin_)
         print(f"{name:14} clients={len(ready):6}  RSS {rss:7.1f} MiB (start {base_rss:.1f}, "
               f"{(rss - base_rss) * 1024 * 1024 / max(1, len(ready)) / 1024:.1f} KiB/conn)  "
-              f"idle CPU {(c1 - c0) / (t1 - t0):.2f} ticks/s ({(c1 - c0) / (t1 - t0) / hz:.3f} core)",
+              f"idle CPU {cpu}",
               flush=True)
         for _, w in conns:
             w.close()

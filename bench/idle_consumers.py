@@ -12,13 +12,11 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from idle_conns import free_port, rss_mib, ticks  # noqa: E402
+from idle_conns import idle_cpu, rss_mib, start_server  # noqa: E402
 
 
 class Conn:
@@ -63,17 +61,9 @@ class Conn:
 
 
 async def run(bin_, n, window, settle):
-    port = free_port()
-    store = tempfile.mkdtemp(prefix="idle-consumers-")
-    proc = subprocess.Popen([bin_, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_server(bin_, "idle-consumers-")
     try:
-        for _ in range(100):
-            try:
-                c = await Conn.open(port)
-                break
-            except OSError:
-                time.sleep(0.05)
+        c = await Conn.open(port)
         base_rss = rss_mib(proc.pid)
         [r] = await c.requests([("$JS.API.STREAM.CREATE.IDLE", {"name": "IDLE", "subjects": ["idle.>"]})])
         assert "error" not in r, r
@@ -90,14 +80,10 @@ async def run(bin_, n, window, settle):
         assert not bad, bad[:3]
         made = time.time() - t
         await asyncio.sleep(settle)
-        t0, c0 = time.time(), ticks(proc.pid)
-        await asyncio.sleep(window)
-        t1, c1 = time.time(), ticks(proc.pid)
-        hz = os.sysconf("SC_CLK_TCK")
+        cpu = await idle_cpu(proc.pid, window)
         rss = rss_mib(proc.pid)
         print(f"{os.path.basename(bin_):14} consumers={n:6}  created in {made:5.1f} s  RSS {rss:7.1f} MiB "
-              f"({(rss - base_rss) * 1024 / max(1, n):.1f} KiB/consumer)  idle CPU {(c1 - c0) / (t1 - t0):.2f} "
-              f"ticks/s ({(c1 - c0) / (t1 - t0) / hz:.3f} core)", flush=True)
+              f"({(rss - base_rss) * 1024 / max(1, n):.1f} KiB/consumer)  idle CPU {cpu}", flush=True)
         c.w.close()
     finally:
         proc.terminate()

@@ -912,18 +912,16 @@ struct Consumer::Impl {
       return;
     }
     waiting.push_back(std::move(r));
-    WantTicks();
-    TryDeliver();
+    TryDeliver();  // which also asks for ticks while the request waits
   }
 
   // -- periodic -----------------------------------------------------------
 
   // Busy: a pull consumer while requests wait, a push consumer while
   // someone listens (heartbeats, flow control, a subscriber leaving) or
-  // while it is paused. Only
-  // busy consumers are ticked, so thousands of idle ones cost nothing:
-  // redeliveries have their own timer (ArmTimer), and a push consumer hears
-  // of a new subscriber through OnSubscribed.
+  // while it is paused. Only busy consumers are ticked, so thousands of
+  // idle ones cost nothing: redeliveries have their own timer (ArmTimer),
+  // and a push consumer hears of a new subscriber through OnSubscribed.
   bool Busy() const {
     if (closed) return false;
     if (cfg.is_pull()) return !waiting.empty();

@@ -82,9 +82,8 @@ void Sourcing::AddSource(const StreamSource& cfg) {
   src.index_name = cfg.IndexName();
   std::string err;
   for (const auto& t : cfg.subject_transforms) {
-    std::string filter = t.src.empty() ? ">" : t.src;
     // Validated by CheckStreamConfig.
-    src.filters.push_back({filter, proto::SubjectTransform::Make(filter, t.dest, &err)});
+    src.filters.push_back({t.Source(), proto::SubjectTransform::Make(t.src, t.dest, &err)});
   }
   if (cfg.subject_transforms.empty() && !cfg.filter_subject.empty())
     src.filters.push_back({cfg.filter_subject, std::nullopt});
@@ -332,8 +331,7 @@ void Sourcing::AddInfo(Json* info, int64_t now) const {
     if (s.missing) j["error"] = MakeError(Err::StreamNotFound).ToJson();
     // 2.10 names what the source takes.
     if (!s.cfg.filter_subject.empty()) j["filter_subject"] = s.cfg.filter_subject;
-    for (const auto& t : s.cfg.subject_transforms)
-      j["subject_transforms"].push_back({{"src", t.src}, {"dest", t.dest}});
+    for (const auto& t : s.cfg.subject_transforms) j["subject_transforms"].push_back(ToJson(t));
     return j;
   };
   if (mirror_) {

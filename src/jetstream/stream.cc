@@ -507,7 +507,8 @@ void Stream::Tick(int64_t now) {
     for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
   }
   ExpireMsgIds(now);
-  // Indexes, not iterators: a tick may make another consumer busy.
+  // Indexes, not iterators (nor erase_if): a tick may make another
+  // consumer busy, which appends to the list.
   size_t keep = 0;
   for (size_t i = 0; i < tickers_.size(); ++i) {
     auto c = tickers_[i].lock();
@@ -518,19 +519,16 @@ void Stream::Tick(int64_t now) {
   }
   tickers_.resize(keep);
   std::vector<std::string> expired;
-  keep = 0;
-  for (size_t i = 0; i < expiring_.size(); ++i) {
-    auto c = expiring_[i].lock();
-    if (!c || c->config().inactive_threshold <= 0) continue;
+  std::erase_if(expiring_, [&](const std::weak_ptr<Consumer>& w) {
+    auto c = w.lock();
+    if (!c || c->config().inactive_threshold <= 0) return true;
     // A deleted consumer may outlive its entry; one of the same name may
     // have replaced it.
     auto it = consumers_.find(c->name());
-    if (it == consumers_.end() || it->second != c) continue;
-    if (keep != i) expiring_[keep] = std::move(expiring_[i]);
-    ++keep;
+    if (it == consumers_.end() || it->second != c) return true;
     if (c->InactiveExpired(now)) expired.push_back(c->name());
-  }
-  expiring_.resize(keep);
+    return false;
+  });
   for (const auto& name : expired) RemoveConsumer(name);
 }
 

@@ -72,13 +72,6 @@ SubjectTransformConfig ParseTransform(const nlohmann::json& j) {
   return t;
 }
 
-Json TransformJson(const SubjectTransformConfig& t) {
-  Json j;
-  j["src"] = t.src;
-  j["dest"] = t.dest;
-  return j;
-}
-
 ApiError ConfigError(const std::string& text) {
   return MakeError(Err::StreamInvalidConfigF, {{"err", text}});
 }
@@ -110,7 +103,7 @@ Json SourceJson(const StreamSource& s) {
   if (!s.filter_subject.empty()) j["filter_subject"] = s.filter_subject;
   if (!s.subject_transforms.empty()) {
     j["subject_transforms"] = Json::array();
-    for (const auto& t : s.subject_transforms) j["subject_transforms"].push_back(TransformJson(t));
+    for (const auto& t : s.subject_transforms) j["subject_transforms"].push_back(ToJson(t));
   }
   return j;
 }
@@ -126,7 +119,7 @@ std::optional<ApiError> CheckSourceTransforms(const StreamSource& s, bool mirror
     return MakeError(mirror ? Err::MirrorMultipleFiltersNotAllowed : Err::SourceMultipleFiltersNotAllowed);
   const auto& trs = s.subject_transforms;
   for (size_t i = 0; i < trs.size(); ++i) {
-    std::string src = trs[i].src.empty() ? ">" : trs[i].src;
+    std::string src = trs[i].Source();
     if (!proto::ValidSubscribeSubject(src))
       return MakeError(mirror ? Err::MirrorInvalidSubjectFilter : Err::SourceInvalidSubjectFilter,
                        {{"err", "invalid subject " + src}});
@@ -136,8 +129,7 @@ std::optional<ApiError> CheckSourceTransforms(const StreamSource& s, bool mirror
                                   "' for the mirror: " + err)
                     : MakeError(Err::SourceInvalidTransformDestination, {{"err", err}});
     for (size_t k = 0; k < i; ++k) {
-      std::string other = trs[k].src.empty() ? ">" : trs[k].src;
-      if (proto::SubjectsOverlap(src, other))
+      if (proto::SubjectsOverlap(src, trs[k].Source()))
         return MakeError(mirror ? Err::MirrorOverlappingSubjectFilters : Err::SourceOverlappingSubjectFilters);
     }
   }
@@ -353,7 +345,14 @@ Json ToJson(const StreamConfig& c) {
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
   if (!c.consumer_limits.empty()) j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
-  if (c.subject_transform) j["subject_transform"] = TransformJson(*c.subject_transform);
+  if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
+  return j;
+}
+
+Json ToJson(const SubjectTransformConfig& t) {
+  Json j;
+  j["src"] = t.src;
+  j["dest"] = t.dest;
   return j;
 }
 
@@ -367,7 +366,7 @@ std::string StreamSource::IndexName() const {
         src += '\f';
         dest += '\f';
       }
-      src += t.src.empty() ? ">" : t.src;
+      src += t.Source();
       dest += t.dest.empty() ? ">" : t.dest;
     }
   }

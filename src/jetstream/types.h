@@ -24,7 +24,10 @@ struct SubjectTransformConfig {
   std::string src;
   std::string dest;
   bool operator==(const SubjectTransformConfig&) const = default;
+  // The filter it applies to: `src`, or ">" when empty.
+  std::string Source() const { return src.empty() ? ">" : src; }
 };
+Json ToJson(const SubjectTransformConfig& t);
 
 // Where a mirror or source copies from: a stream of this server.
 struct StreamSource {

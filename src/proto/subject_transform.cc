@@ -140,9 +140,10 @@ std::optional<SubjectTransform> SubjectTransform::Make(std::string_view src, std
           {"SplitFromLeft", Part::kSplitFromLeft}, {"SplitFromRight", Part::kSplitFromRight},
           {"SliceFromLeft", Part::kSliceFromLeft}, {"SliceFromRight", Part::kSliceFromRight},
           {"Left", Part::kLeft},                   {"Right", Part::kRight}};
+      const std::string not_enough =
+          "invalid mapping destination: not enough arguments passed to the function in " + tok;
       auto arity = [&](size_t want) -> std::optional<std::string> {
-        if (args.size() < want || (args.size() == 1 && args[0].empty()))
-          return "invalid mapping destination: not enough arguments passed to the function in " + tok;
+        if (args.size() < want || (args.size() == 1 && args[0].empty())) return not_enough;
         if (args.size() > want) return "invalid mapping destination: too many arguments passed to the function in " + tok;
         return std::nullopt;
       };
@@ -154,7 +155,7 @@ std::optional<SubjectTransform> SubjectTransform::Make(std::string_view src, std
         part.kind = Part::kWildcard;
         part.refs.push_back(ref);
       } else if (NameIs(call->name, "Partition")) {
-        if (args.size() < 2) return bad("invalid mapping destination: not enough arguments passed to the function in " + tok);
+        if (args.size() < 2) return bad(not_enough);
         // nats-server takes 0 partitions and fails at the first message;
         // here the mapping is refused up front.
         if (!ParseInt(args[0], &part.n) || part.n <= 0 || part.n > INT32_MAX) return bad(kBadArg + tok);
@@ -259,7 +260,7 @@ std::optional<std::string> SubjectTransform::Apply(std::string_view subject) con
       case Part::kWildcard: out += tok; break;
       case Part::kRest: out += rest; break;
       case Part::kPartition: {
-        uint32_t h = 2166136261u;
+        uint32_t h = kFnv1aBasis;
         for (size_t r : p.refs) h = Fnv1a(stars[r], h);
         out += std::to_string(h % static_cast<uint32_t>(p.n));
         break;

@@ -39,8 +39,10 @@ class SubjectTransform {
   // match `src`.
   std::optional<std::string> Apply(std::string_view subject) const;
 
-  // FNV-1a 32-bit, the partition function's hash.
-  static uint32_t Fnv1a(std::string_view data, uint32_t h = 2166136261u);
+  // FNV-1a 32-bit, the partition function's hash; `h` carries it on over
+  // several pieces.
+  static constexpr uint32_t kFnv1aBasis = 2166136261u;
+  static uint32_t Fnv1a(std::string_view data, uint32_t h = kFnv1aBasis);
 
  private:
   struct Part {
