@@ -260,6 +260,7 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   j.sync_always = o.jetstream.sync == conf::SyncMode::kAlways;
   j.sync_interval_ns = o.jetstream.sync_interval.count();
   j.domain = o.jetstream.domain;
+  j.index_cache = std::make_shared<store::CacheBudget>(static_cast<uint64_t>(o.jetstream.index_cache));
   return j;
 }
 

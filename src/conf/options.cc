@@ -459,6 +459,10 @@ class Loader {
         }
       } else if (key == "domain") {
         String(val, p, key, &js.domain);
+      } else if (key == "index_cache") {
+        if (StorageSize(val, p, key, &js.index_cache) && js.index_cache < 0) {
+          Error(p, "index_cache must be a size");
+        }
       } else if (key == "strict" || key == "unique_tag" || key == "max_outstanding_catchup" ||
                  key == "max_buffered_size" || key == "max_buffered_msgs" ||
                  key == "request_queue_limit" || key == "limits" || key == "extension_hint" ||

@@ -138,6 +138,9 @@ struct JetStreamOptions {
   SyncMode sync = SyncMode::kAlways;
   Duration sync_interval{0};  // only meaningful with SyncMode::kInterval
   std::string domain;
+  // Fjord's own: memory for the per-message indexes of file stream blocks
+  // that are not being written, shared by all streams (docs/storage-format.md).
+  int64_t index_cache = 64 << 20;
 };
 
 // Operator mode: `operator` (JWT files or inline JWTs), `resolver`,

@@ -51,6 +51,8 @@ struct Options {
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;
+  // Shared by every file stream of the server; null: each its own default.
+  std::shared_ptr<store::CacheBudget> index_cache;
 };
 
 // A message as queued for the JetStream thread.

@@ -98,6 +98,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
     fo.dir = js->StreamDir(cfg.name);
     fo.sync = js->options().sync_always ? store::SyncMode::kAlways : store::SyncMode::kInterval;
     fo.sync_interval_ns = js->options().sync_interval_ns;
+    fo.cache = js->options().index_cache;
     auto r = store::OpenFileStore(js->env(), fo, LimitsFor(cfg));
     if (!r.ok()) {
       *err = MakeError(Err::StreamCreate, {{"err", r.status.msg}});
@@ -397,7 +398,7 @@ void Stream::RebuildDedupe() {
     msg_ids_.Insert(p.hash, p.seq);
     msg_id_order_.push_back({p.ts, p.hash, p.seq});
   };
-  auto s = store_->Scan(from, st.last_seq, [&](const store::MsgView& m) {
+  auto s = store_->ScanWithHeaders(from, st.last_seq, [&](const store::MsgView& m) {
     if (m.hdr.empty()) return true;
     auto id = proto::GetHeader(m.hdr, "Nats-Msg-Id");
     if (id.empty()) return true;

@@ -8,7 +8,7 @@ namespace fjord::store {
 namespace {
 
 constexpr uint32_t kMagic = 0x58494a46;  // "FJIX"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: erased records keep offset, length and subject
 constexpr size_t kEventSize = 1 + 8 + 8 + 4 * 4;
 
 }  // namespace
@@ -73,7 +73,8 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     e.len = DecodeU32(p + 21);
     e.size = DecodeU32(p + 25);
     e.subj = DecodeU32(p + 29);
-    if (e.type == RecordType::kMsg && e.subj >= idx->subjects.size()) return false;
+    bool named = e.type == RecordType::kMsg || e.type == RecordType::kErased;
+    if (named && e.subj >= idx->subjects.size()) return false;
     p += kEventSize;
   }
   return true;

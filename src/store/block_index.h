@@ -17,10 +17,11 @@ struct IndexEvent {
   RecordType type;
   uint64_t seq = 0;
   int64_t ts = 0;
-  uint32_t offset = 0;  // record offset in the block (kMsg)
-  uint32_t len = 0;     // record length (kMsg)
-  uint32_t size = 0;    // accounted message bytes (kMsg)
-  uint32_t subj = 0;    // index into BlockIndex::subjects (kMsg)
+  // kMsg and kErased:
+  uint32_t offset = 0;  // record offset in the block
+  uint32_t len = 0;     // record length
+  uint32_t size = 0;    // accounted message bytes
+  uint32_t subj = 0;    // index into BlockIndex::subjects
 };
 
 struct BlockIndex {

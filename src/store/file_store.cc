@@ -1,21 +1,34 @@
-// FileStore: a stream as append-only block files of checksummed records,
-// with the whole index in memory (IndexedStore) and per-block index files
-// so restarts do not read every record. Format and recovery rules:
+// FileStore: a stream as append-only block files of checksummed records.
+//
+// Memory does not grow with the stream's length: what stays in memory is a
+// few numbers per block (sequence range, live count, a deleted-message
+// bitmap only once something in it was deleted) and per subject
+// {first, last, count}. Where each message sits (offset, length, timestamp,
+// subject) is a block's *detail*, loaded on demand from its index file
+// (block_index.h) or by scanning it, and kept in a cache of bounded size
+// (FileStoreOptions::cache_bytes); the active block's detail is always
+// there. A restart reads the stream summary (stream_summary.h) and replays
+// only the records written after it. Format and recovery rules:
 // docs/storage-format.md.
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <deque>
+#include <list>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
 #include "store/block_index.h"
+#include "store/coding.h"
 #include "store/env.h"
 #include "store/group_commit.h"
-#include "store/indexed_store.h"
 #include "store/record.h"
+#include "store/stream_summary.h"
+#include "store/subject.h"
 
 namespace fjord::store {
 namespace {
@@ -33,12 +46,9 @@ constexpr uint64_t kMaxReplayGap = 1 << 20;
 constexpr size_t kMaxOpenSealed = 16;
 // A sequential reader (a consumer catching up) reads this much at a time.
 constexpr uint64_t kReadAhead = 64 * 1024;
-
-struct FileBody {
-  uint32_t block = 0;
-  uint32_t offset = 0;
-  uint32_t len = 0;
-};
+constexpr uint32_t kNone = UINT32_MAX;
+constexpr uint32_t kHdrFlag = 1u << 31;
+constexpr const char* kSummaryName = "summary";
 
 // nats-server's file store accounting: the record it would write.
 uint64_t NatsFileMsgSize(std::string_view subject, std::string_view hdr, std::string_view data) {
@@ -54,23 +64,167 @@ bool ParseBlockName(std::string_view name, std::string_view ext, uint32_t* id) {
   return r.ec == std::errc() && r.ptr == name.data() + 6 && *id > 0;
 }
 
+// One message record of a block.
+struct Entry {
+  uint32_t offset = 0;
+  uint32_t len = 0;  // 0: no message has this sequence (it was skipped)
+  int64_t ts = 0;
+  uint32_t subj = 0;      // index into Detail::fss, | kHdrFlag with headers
+  uint32_t next = kNone;  // the next entry of the same subject in the block
+  uint32_t lid() const { return subj & ~kHdrFlag; }
+  // Bytes as accounted in StreamState::bytes (NatsFileMsgSize, from the
+  // record length: 10 bytes less than ours, 6 with headers).
+  uint64_t size() const { return len - 10 + ((subj & kHdrFlag) ? 4 : 0); }
+};
+
+// Per-subject state inside one block.
+struct Fss {
+  uint32_t gid = kNone;    // the subject (FileStore::names_), kNone: no longer stored
+  uint32_t first = kNone;  // first live entry (kNone when none is live)
+  uint32_t last = kNone;   // last entry, live or not (chain tail)
+  uint32_t live = 0;
+};
+
+// A block's per-message index: entries[i] is sequence Block::first + i.
+// Subjects are the store's ids, so 10,000 subjects in 100 blocks are not
+// 1,000,000 strings.
+struct Detail {
+  std::vector<Fss> fss;  // by block-local subject index (Entry::lid)
+  // Subject id -> local index: a hash map while the block is written (or
+  // built), a sorted array once it is frozen (half the memory).
+  std::unordered_map<uint32_t, uint32_t> building;
+  std::vector<std::pair<uint32_t, uint32_t>> frozen;
+  std::vector<Entry> entries;
+  size_t bytes = 0;  // what it costs, as counted against the cache
+  // Which local subjects match the filter asked last (-1: not yet known),
+  // while no subject id was given to another subject (match_gen).
+  std::string match_filter;
+  std::vector<int8_t> match;
+  uint64_t match_gen = 0;
+
+  uint32_t Find(uint32_t gid) const {
+    if (gid == kNone) return kNone;
+    if (frozen.empty()) {
+      auto it = building.find(gid);
+      return it == building.end() ? kNone : it->second;
+    }
+    auto it = std::lower_bound(frozen.begin(), frozen.end(), std::pair<uint32_t, uint32_t>{gid, 0});
+    return it != frozen.end() && it->first == gid ? it->second : kNone;
+  }
+  uint32_t Id(uint32_t gid) {
+    if (!frozen.empty()) {
+      for (const auto& [g, l] : frozen) building.emplace(g, l);
+      frozen = {};
+    }
+    auto [it, added] = building.emplace(gid, static_cast<uint32_t>(fss.size()));
+    if (added) fss.push_back(Fss{gid});
+    return it->second;
+  }
+  void Freeze() {
+    if (building.empty()) return;
+    frozen.assign(building.begin(), building.end());
+    std::sort(frozen.begin(), frozen.end());
+    building = {};
+  }
+  size_t Cost() const {
+    return entries.capacity() * sizeof(Entry) + fss.capacity() * sizeof(Fss) +
+           frozen.capacity() * sizeof(frozen[0]) + building.size() * 48;
+  }
+};
+
 struct Block {
   uint32_t id = 0;
   std::string path;
   std::shared_ptr<File> file;  // always open for the active block
-  uint64_t size = 0;        // file bytes, plus buffered bytes for the active block
-  uint64_t first_msg = 0;   // first message sequence written to it
-  uint64_t live = 0;        // messages in it still in the index
+  uint64_t size = 0;   // file bytes, plus buffered bytes for the active block
+  uint64_t lo = 0;     // the stream's last sequence + 1 when the block began
+  uint64_t first = 0;  // sequence range of its message records (0: none yet)
+  uint64_t last = 0;
+  uint64_t live = 0;   // messages in it still stored
+  uint64_t bytes = 0;  // their accounted bytes
+  int64_t min_ts = INT64_MAX;
+  // Bit i: sequence first+i holds no live message. Empty while nothing in
+  // the block was removed or skipped.
+  std::vector<uint64_t> dead;
   // Removal records that reach into older blocks: while those blocks
   // exist, this one must stay or removed messages would come back.
   bool cross_tombstones = false;
   bool has_floor = false;
+  bool headers = false;  // some message in it has headers
+  bool gone = false;    // recovered from the summary with its .blk removed
+  bool idx_ok = false;  // its index file is known to describe all of it
+  bool pinned = false;  // its detail is never evicted (active, or being replayed)
+  std::unique_ptr<Detail> detail;
+  std::list<uint32_t>::iterator lru;
+
+  bool Live(uint64_t seq) const {
+    if (live == 0 || seq < first || seq > last) return false;
+    uint64_t i = seq - first;
+    return (i >> 6) >= dead.size() || !((dead[i >> 6] >> (i & 63)) & 1);
+  }
+  void MarkDead(uint64_t seq) {
+    uint64_t i = seq - first;
+    if ((i >> 6) >= dead.size()) dead.resize(std::max<uint64_t>((i >> 6) + 1, (last - first + 64) >> 6), 0);
+    dead[i >> 6] |= uint64_t{1} << (i & 63);
+  }
+  // First live sequence in [from, last], 0 if none.
+  uint64_t NextLive(uint64_t from) const {
+    if (live == 0) return 0;
+    from = std::max(from, first);
+    if (from > last) return 0;
+    for (uint64_t i = from - first; i <= last - first;) {
+      uint64_t w = i >> 6;
+      if (w >= dead.size()) return first + i;
+      uint64_t bits = ~dead[w] >> (i & 63);
+      if (bits != 0) {
+        uint64_t q = first + i + std::countr_zero(bits);
+        return q <= last ? q : 0;
+      }
+      i = (w + 1) << 6;
+    }
+    return 0;
+  }
+  // Last live sequence in [first, upto], 0 if none.
+  uint64_t PrevLive(uint64_t upto) const {
+    if (live == 0 || upto < first) return 0;
+    for (uint64_t q = std::min(upto, last);; --q) {
+      if (Live(q)) return q;
+      if (q == first) return 0;
+    }
+  }
+  // Live messages in [from, to] (both inside the block's range).
+  uint64_t CountLive(uint64_t from, uint64_t to) const {
+    from = std::max(from, first);
+    to = std::min(to, last);
+    if (live == 0 || from > to) return 0;
+    uint64_t n = to - from + 1;
+    uint64_t i = from - first, j = to - first;
+    for (uint64_t w = i >> 6; w <= (j >> 6) && w < dead.size(); ++w) {
+      uint64_t bits = dead[w];
+      if (w == (i >> 6)) bits &= ~uint64_t{0} << (i & 63);
+      if (w == (j >> 6) && (j & 63) != 63) bits &= (uint64_t{1} << ((j & 63) + 1)) - 1;
+      n -= std::popcount(bits);
+    }
+    return n;
+  }
 };
 
-class FileStore final : public IndexedStore<FileBody> {
+struct SubjState {
+  // first/last are exact unless marked stale; then they are bounds (no
+  // message of the subject below first / above last), made exact again
+  // when someone needs them.
+  uint64_t first = 0, last = 0, count = 0;
+  bool first_stale = false, last_stale = false;
+  uint32_t gid = kNone;  // the subject's id while it has messages
+};
+
+using SubjectMap = std::unordered_map<std::string, SubjState, StringHash, std::equal_to<>>;
+
+class FileStore final : public Store {
  public:
   FileStore(Env* env, const FileStoreOptions& opts, const Limits& limits)
-      : IndexedStore(limits), env_(env), opts_(opts), msgs_dir_(JoinPath(opts.dir, "msgs")) {
+      : env_(env), opts_(opts), msgs_dir_(JoinPath(opts.dir, "msgs")), limits_(limits),
+        budget_(opts.cache ? opts.cache : std::make_shared<CacheBudget>(opts.cache_bytes)) {
     if (opts_.block_size < 1024) opts_.block_size = 1024;
   }
 
@@ -79,6 +233,48 @@ class FileStore final : public IndexedStore<FileBody> {
   }
 
   Status Recover();
+
+  // -- Store ----------------------------------------------------------------
+
+  Result<uint64_t> Append(std::string_view subject, std::string_view hdr, std::string_view data,
+                          int64_t ts) override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, 0};
+    if (subject.empty()) return {{Errc::kInvalid, "empty subject"}, 0};
+    if (subject.size() > UINT16_MAX) return {{Errc::kInvalid, "subject too long"}, 0};
+    uint64_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
+    if (len > kMaxRecord) return {{Errc::kInvalid, "message too large"}, 0};
+    if (Status s = Broken(); !s.ok()) return {s, 0};
+    if (active_->first != 0 && active_->size + len > opts_.block_size) {
+      if (Status s = Roll(); !s.ok()) return {s, 0};
+    }
+    uint64_t seq = last_ + 1;
+    uint64_t offset = active_->size;
+    AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
+    // After a failed write every append writes at once, so that while the
+    // disk is full it fails with nothing stored.
+    if (!write_error_.ok() || buf_.size() >= kFlushThreshold) {
+      if (Status s = Flush(); !s.ok()) return {s, 0};
+    }
+    AddMsg(*active_, seq, ts, static_cast<uint32_t>(offset), static_cast<uint32_t>(len),
+           NatsFileMsgSize(subject, hdr, data), subject, !hdr.empty());
+    appending_ = true;
+    EnforcePerSubject(subject);
+    EnforceMsgsAndBytes();
+    AfterMutation();
+    return {{}, seq};
+  }
+
+  Result<uint64_t> SkipMsg() override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, 0};
+    if (Status s = Broken(); !s.ok()) return {s, 0};
+    uint64_t seq = last_ + 1;
+    NoteTombstone(*active_, seq);
+    AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
+    RaiseLast(seq);
+    appending_ = true;
+    AfterMutation();
+    return {{}, seq};
+  }
 
   void Sync(std::function<void(Status)> done) override {
     if (closed_) return done({Errc::kClosed, "store closed"});
@@ -96,8 +292,48 @@ class FileStore final : public IndexedStore<FileBody> {
     }
   }
 
+  Result<StoredMsg> Load(uint64_t seq) override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, {}};
+    Block* b = BlockOf(seq);
+    if (b == nullptr || !b->Live(seq)) return {MissingStatus(seq), {}};
+    return ReadMsg(*b, seq);
+  }
+
+  Result<StoredMsg> LoadLast(std::string_view filter) override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, {}};
+    uint64_t seq = 0;
+    if (MatchesAll(filter)) {
+      seq = PrevLiveFrom(last_);
+    } else if (IsLiteral(filter)) {
+      if (auto it = subjects_.find(filter); it != subjects_.end()) seq = LastOf(it->second);
+    } else {
+      for (auto& [name, st] : subjects_) {
+        if (st.last > seq && SubjectMatches(filter, name)) seq = std::max(seq, LastOf(st));
+      }
+    }
+    if (seq == 0) return {{Errc::kNotFound, "no message found"}, {}};
+    return ReadMsg(*BlockOf(seq), seq);
+  }
+
+  Result<StoredMsg> LoadNext(std::string_view filter, uint64_t start) override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, {}};
+    uint64_t seq = NextMatch(filter, std::max(start, base_));
+    if (seq == 0) return {{Errc::kNotFound, "no message found"}, {}};
+    return ReadMsg(*BlockOf(seq), seq);
+  }
+
   Status Scan(uint64_t start, uint64_t end,
               const std::function<bool(const MsgView&)>& fn) override {
+    return ScanImpl(start, end, fn, false);
+  }
+
+  Status ScanWithHeaders(uint64_t start, uint64_t end,
+                         const std::function<bool(const MsgView&)>& fn) override {
+    return ScanImpl(start, end, fn, true);
+  }
+
+  Status ScanImpl(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn,
+                  bool with_headers) {
     if (closed_) return {Errc::kClosed, "store closed"};
     // The records of consecutive sequences sit next to each other in a
     // block, so one chunk read serves every message that falls inside it.
@@ -105,43 +341,204 @@ class FileStore final : public IndexedStore<FileBody> {
     Status bad;
     uint32_t chunk_block = 0;
     uint64_t chunk_off = 0;
-    for (uint64_t q = std::max(start, first_seq()); q <= std::min(end, last_seq()); ++q) {
-      const Slot* slot = At(q);
-      if (!slot->live()) continue;
-      const FileBody& fb = slot->body;
-      Block* b = FindBlock(fb.block);
-      if (b == nullptr) return {Errc::kIo, "block missing"};
-      std::string_view rec;
-      if (b == active_ && fb.offset >= written_) {
-        rec = std::string_view(buf_).substr(fb.offset - written_, fb.len);
-      } else {
-        if (fb.block != chunk_block || fb.offset < chunk_off ||
-            fb.offset + fb.len > chunk_off + chunk.size()) {
-          // Only bytes already written: the active block's tail is in buf_.
-          uint64_t limit = b == active_ ? written_ : b->size;
-          uint64_t n = std::max<uint64_t>(fb.len, std::min<uint64_t>(kScanChunk, limit - fb.offset));
-          auto f = BlockFile(*b);
-          if (!f.ok()) return f.status;
-          chunk.resize(n);
-          auto r = f.value->Read(fb.offset, n, chunk.data());
-          if (!r.ok()) return r.status;
-          chunk.resize(r.value);
-          chunk_block = fb.block;
-          chunk_off = fb.offset;
+    start = std::max(start, base_);
+    end = std::min(end, last_);
+    for (size_t i = IndexFor(start); i < blocks_.size(); ++i) {
+      Block& b = *blocks_[i];
+      if (b.first > end) break;
+      if (b.live == 0 || b.last < start || (with_headers && !b.headers)) continue;
+      Detail* d = GetDetail(b);
+      if (d == nullptr) return {Errc::kIo, fmt::format("{}: block index unreadable", b.path)};
+      for (uint64_t q = std::max(start, b.first); q <= std::min(end, b.last); ++q) {
+        if (!b.Live(q)) continue;
+        const Entry& e = d->entries[q - b.first];
+        if (with_headers && e.len != 0 && !(e.subj & kHdrFlag)) continue;
+        std::string_view rec;
+        if (e.len == 0) {
+          rec = {};
+        } else if (&b == active_ && e.offset >= written_) {
+          rec = std::string_view(buf_).substr(e.offset - written_, e.len);
+        } else {
+          if (b.id != chunk_block || e.offset < chunk_off || e.offset + e.len > chunk_off + chunk.size()) {
+            // Only bytes already written: the active block's tail is in buf_.
+            uint64_t limit = &b == active_ ? written_ : b.size;
+            uint64_t n = std::max<uint64_t>(e.len, std::min<uint64_t>(kScanChunk, limit - e.offset));
+            auto f = BlockFile(b);
+            if (!f.ok()) return f.status;
+            chunk.resize(n);
+            auto r = f.value->Read(e.offset, n, chunk.data());
+            if (!r.ok()) return r.status;
+            chunk.resize(r.value);
+            chunk_block = b.id;
+            chunk_off = e.offset;
+          }
+          rec = std::string_view(chunk).substr(e.offset - chunk_off, e.len);
         }
-        rec = std::string_view(chunk).substr(fb.offset - chunk_off, fb.len);
+        RecordView v;
+        if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != q) {
+          // As Load would for this one message: reported, and the rest
+          // still visited.
+          log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, q, e.offset);
+          if (bad.ok()) bad = {Errc::kCorrupt, fmt::format("corrupt record for sequence {}", q)};
+          continue;
+        }
+        if (!fn(MsgView{q, v.ts, v.subject, v.hdr, v.data})) return bad;
       }
-      RecordView v;
-      if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != q) {
-        // As Load would for this one message: reported, and the rest
-        // still visited.
-        log::Error("store: {}: corrupt record for sequence {} at offset {}", b->path, q, fb.offset);
-        if (bad.ok()) bad = {Errc::kCorrupt, fmt::format("corrupt record for sequence {}", q)};
-        continue;
-      }
-      if (!fn(MsgView{q, v.ts, v.subject, v.hdr, v.data})) break;
     }
     return bad;
+  }
+
+  uint64_t FirstSeqSince(int64_t ts) const override {
+    // Walking back from the newest message: a block none of whose records
+    // is older than `ts` is passed without reading its detail.
+    for (size_t i = blocks_.size(); i-- > 0;) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0 || b.min_ts >= ts) continue;
+      const Detail* d = GetDetail(b);
+      if (d == nullptr) return base_;
+      for (uint64_t q = b.last;; --q) {
+        if (b.Live(q) && d->entries[q - b.first].ts < ts) return q + 1;
+        if (q == b.first) break;
+      }
+    }
+    return base_;
+  }
+
+  Status Remove(uint64_t seq, bool erase) override {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    Block* b = BlockOf(seq);
+    if (b == nullptr || !b->Live(seq)) return MissingStatus(seq);
+    if (!RemoveMsg(seq, erase)) return {Errc::kIo, fmt::format("{}: block index unreadable", b->path)};
+    AfterMutation();
+    return {};
+  }
+
+  Result<uint64_t> Purge(std::string_view filter, uint64_t upto, uint64_t keep) override {
+    if (closed_) return {{Errc::kClosed, "store closed"}, 0};
+    if (upto > 1 && keep > 0) return {{Errc::kInvalid, "purge: seq and keep are exclusive"}, 0};
+    uint64_t purged = 0;
+    if (MatchesAll(filter)) {
+      if (keep > 0) {
+        if (keep < msgs_) purged = CompactTo(NthNewest(keep));
+      } else if (upto == 0) {
+        purged = CompactTo(last_ + 1);
+      } else {
+        purged = CompactTo(upto);
+      }
+    } else {
+      purged = PurgeFiltered(filter, upto, keep);
+    }
+    AfterMutation();
+    return {{}, purged};
+  }
+
+  uint64_t ExpireOld(int64_t now_ns) override {
+    if (closed_ || limits_.max_age_ns <= 0) return 0;
+    int64_t cutoff = now_ns - limits_.max_age_ns;
+    uint64_t n = 0;
+    while (msgs_ > 0) {
+      Block* b = BlockOf(base_);
+      Detail* d = GetDetail(*b);
+      if (d == nullptr || d->entries[base_ - b->first].ts > cutoff) break;
+      if (!RemoveMsg(base_, false)) break;
+      ++n;
+    }
+    AfterMutation();
+    return n;
+  }
+
+  void SetLimits(const Limits& limits) override {
+    limits_ = limits;
+    if (closed_) return;
+    if (limits_.max_msgs_per_subject > 0) {
+      std::vector<std::string> over;
+      for (const auto& [name, st] : subjects_) {
+        if (st.count > static_cast<uint64_t>(limits_.max_msgs_per_subject)) over.push_back(name);
+      }
+      for (const auto& name : over) EnforcePerSubject(name);
+    }
+    EnforceMsgsAndBytes();
+    AfterMutation();
+  }
+
+  uint64_t MsgBytes(std::string_view subject, std::string_view hdr,
+                    std::string_view data) const override {
+    return NatsFileMsgSize(subject, hdr, data);
+  }
+
+  StreamState State() const override {
+    StreamState st;
+    st.msgs = msgs_;
+    st.bytes = bytes_;
+    st.first_seq = base_;
+    st.last_seq = last_;
+    st.first_ts = FirstTs();
+    st.last_ts = last_ts_;
+    st.num_deleted = msgs_ == 0 ? 0 : (last_ - base_ + 1) - msgs_;
+    st.num_subjects = subjects_.size();
+    return st;
+  }
+
+  std::map<std::string, SubjectInfo> Subjects(std::string_view filter) const override {
+    std::map<std::string, SubjectInfo> out;
+    if (IsLiteral(filter)) {
+      if (auto it = subjects_.find(filter); it != subjects_.end()) {
+        out.emplace(it->first, Info(it->second));
+      }
+      return out;
+    }
+    for (auto& [name, st] : subjects_) {
+      if (SubjectMatches(filter, name)) out.emplace(name, Info(st));
+    }
+    return out;
+  }
+
+  uint64_t NumPending(std::string_view filter, uint64_t start) const override {
+    if (start <= base_) start = base_;
+    if (start > last_ || msgs_ == 0) return 0;
+    if (MatchesAll(filter)) {
+      if (start == base_) return msgs_;
+      if (msgs_ == last_ + 1 - base_) return last_ + 1 - start;  // no gaps
+      // Sum whichever side of `start` has fewer blocks.
+      size_t s = IndexFor(start);
+      const Block& sb = *blocks_[s];
+      if (blocks_.size() - s <= s + 1) {
+        uint64_t n = sb.CountLive(start, sb.last);
+        for (size_t i = s + 1; i < blocks_.size(); ++i) n += blocks_[i]->live;
+        return n;
+      }
+      uint64_t before = start > sb.first ? sb.CountLive(sb.first, start - 1) : 0;
+      for (size_t i = 0; i < s; ++i) before += blocks_[i]->live;
+      return msgs_ - before;
+    }
+    if (IsLiteral(filter)) {
+      auto it = subjects_.find(filter);
+      return it == subjects_.end() ? 0 : PendingInSubject(it->second, start);
+    }
+    uint64_t n = 0;
+    if (start == base_) {
+      for (const auto& [name, st] : subjects_) {
+        if (SubjectMatches(filter, name)) n += st.count;
+      }
+      return n;
+    }
+    for (size_t i = IndexFor(start); i < blocks_.size(); ++i) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0 || b.last < start) continue;
+      Detail* d = GetDetail(b);
+      if (d == nullptr) continue;
+      if (start > b.first) {
+        for (uint64_t q = start; q <= b.last; ++q) {
+          const Entry& e = d->entries[q - b.first];
+          if (e.len != 0 && b.Live(q) && Matches(*d, e.lid(), filter)) ++n;
+        }
+      } else {
+        for (uint32_t lid = 0; lid < d->fss.size(); ++lid) {
+          if (d->fss[lid].live > 0 && Matches(*d, lid, filter)) n += d->fss[lid].live;
+        }
+      }
+    }
+    return n;
   }
 
   Status WriteMeta(std::string_view json) override {
@@ -152,7 +549,7 @@ class FileStore final : public IndexedStore<FileBody> {
     if (closed_) return {};
     if (!group_) {  // Recover() failed
       closed_ = true;
-      blocks_.clear();
+      DropBlocks();
       return {};
     }
     Status s = Broken();
@@ -160,75 +557,765 @@ class FileStore final : public IndexedStore<FileBody> {
     group_->Stop();
     if (s.ok()) s = group_->failed();
     if (s.ok()) s = active_->file->Sync();
-    if (s.ok()) WriteBlockIndex(*active_);
-    active_ = nullptr;
-    blocks_.clear();
+    if (s.ok()) {
+      WriteBlockIndex(*active_);
+      WriteSummary();
+    }
+    DropBlocks();
     closed_ = true;
     return s;
   }
 
   Status Delete() override {
     if (!closed_ && group_) group_->Stop();
-    active_ = nullptr;
-    blocks_.clear();
+    DropBlocks();
     closed_ = true;
     return RemoveDirDurably(env_, opts_.dir);
   }
 
- protected:
-  uint64_t MsgSize(std::string_view subject, std::string_view hdr,
-                   std::string_view data) const override {
-    return NatsFileMsgSize(subject, hdr, data);
+ private:
+  // -- blocks and their details -----------------------------------------------
+
+  Status Broken() const {
+    if (!fatal_.ok()) return fatal_;
+    return group_->failed();
   }
 
-  Status StoreBody(uint64_t seq, std::string_view subject, std::string_view hdr,
-                   std::string_view data, int64_t ts, FileBody* body) override {
-    if (subject.size() > UINT16_MAX) return {Errc::kInvalid, "subject too long"};
-    uint64_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
-    if (len > kMaxRecord) return {Errc::kInvalid, "message too large"};
-    if (Status s = Broken(); !s.ok()) return s;
-    if (active_->first_msg != 0 && active_->size + len > opts_.block_size) {
-      if (Status s = Roll(); !s.ok()) return s;
+  Status MissingStatus(uint64_t seq) const {
+    if (seq == 0 || seq > last_) return {Errc::kNotFound, "no message found"};
+    return {Errc::kDeleted, "message deleted"};
+  }
+
+  Block* FindBlock(uint32_t id) const {
+    auto it = std::lower_bound(blocks_.begin(), blocks_.end(), id,
+                               [](const std::unique_ptr<Block>& b, uint32_t v) { return b->id < v; });
+    return it != blocks_.end() && (*it)->id == id ? it->get() : nullptr;
+  }
+
+  // Index of the block that holds `seq` if any block does: the last one
+  // that began at or below it (0 when none did).
+  size_t IndexFor(uint64_t seq) const {
+    auto it = std::upper_bound(blocks_.begin(), blocks_.end(), seq,
+                               [](uint64_t v, const std::unique_ptr<Block>& b) { return v < b->lo; });
+    return it == blocks_.begin() ? 0 : static_cast<size_t>(it - blocks_.begin()) - 1;
+  }
+
+  Block* BlockOf(uint64_t seq) const {
+    if (blocks_.empty() || seq == 0) return nullptr;
+    Block* b = blocks_[IndexFor(seq)].get();
+    return b->first != 0 && seq >= b->first && seq <= b->last ? b : nullptr;
+  }
+
+  // The block's detail, loaded if it is not cached. The pointer stays
+  // valid until the next GetDetail for another block (which may evict it).
+  Detail* GetDetail(const Block& cb) const {
+    auto& b = const_cast<Block&>(cb);
+    if (b.detail) {
+      if (!b.pinned) lru_.splice(lru_.begin(), lru_, b.lru);
+      return b.detail.get();
     }
-    uint64_t offset = active_->size;
-    AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
-    // After a failed write every append writes at once, so that while the
-    // disk is full it fails with nothing stored.
-    if (!write_error_.ok() || buf_.size() >= kFlushThreshold) {
-      if (Status s = Flush(); !s.ok()) return s;
+    auto d = LoadDetail(b);
+    if (!d) return nullptr;
+    b.detail = std::move(d);
+    if (!b.pinned) {
+      b.detail->bytes = b.detail->Cost();
+      lru_.push_front(b.id);
+      b.lru = lru_.begin();
+      Account(static_cast<int64_t>(b.detail->bytes));
+      Evict();
     }
-    body->block = active_->id;
-    body->offset = static_cast<uint32_t>(offset);
-    body->len = static_cast<uint32_t>(len);
-    active_->live++;
-    if (active_->first_msg == 0) active_->first_msg = seq;
-    appending_ = true;
-    return {};
+    return b.detail.get();
   }
 
-  Status StoreSkip(uint64_t seq) override {
-    if (Status s = Broken(); !s.ok()) return s;
-    NoteTombstone(*active_, seq);
-    AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
-    appending_ = true;
-    return {};
+  void Account(int64_t delta) const {
+    cached_bytes_ += delta;
+    budget_->used.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
   }
 
-  Result<StoredMsg> ReadMsg(uint64_t seq, const Slot& slot) override {
-    const FileBody& fb = slot.body;
-    std::string_view rec;
-    Block* b = FindBlock(fb.block);
-    if (b == nullptr) return {{Errc::kIo, "block missing"}, {}};
-    if (b == active_ && fb.offset >= written_) {
-      rec = std::string_view(buf_).substr(fb.offset - written_, fb.len);
+  // Forgets every block (their details with them).
+  void DropBlocks() {
+    Account(-static_cast<int64_t>(cached_bytes_));
+    active_ = nullptr;
+    blocks_.clear();
+    lru_.clear();
+    open_sealed_.clear();
+  }
+
+  void Evict() const {
+    // The newest entry stays even alone over budget: its caller holds it.
+    while (budget_->used.load(std::memory_order_relaxed) > budget_->limit && lru_.size() > 1) {
+      Block* b = FindBlock(lru_.back());
+      lru_.pop_back();
+      if (b == nullptr || !b->detail) continue;
+      Account(-static_cast<int64_t>(b->detail->bytes));
+      b->detail.reset();
+    }
+  }
+
+  // Pinned details (the active block's, a block being replayed) are not
+  // counted against the cache and never evicted.
+  void Pin(Block& b) {
+    if (b.pinned) return;
+    if (b.detail) {
+      lru_.erase(b.lru);
+      Account(-static_cast<int64_t>(b.detail->bytes));
     } else {
-      auto r = ReadRecord(*b, fb);
+      b.detail = std::make_unique<Detail>();
+    }
+    b.pinned = true;
+  }
+
+  void Unpin(Block& b) {
+    if (!b.pinned) return;
+    b.pinned = false;
+    if (!b.detail) return;
+    b.detail->Freeze();
+    b.detail->bytes = b.detail->Cost();
+    lru_.push_front(b.id);
+    b.lru = lru_.begin();
+    Account(static_cast<int64_t>(b.detail->bytes));
+    Evict();
+  }
+
+  void DropDetail(Block& b) {
+    if (!b.detail) return;
+    if (!b.pinned) {
+      lru_.erase(b.lru);
+      Account(-static_cast<int64_t>(b.detail->bytes));
+    }
+    b.detail.reset();
+  }
+
+  // Builds a block's detail from its index file, or by scanning it.
+  std::unique_ptr<Detail> LoadDetail(const Block& b) const {
+    auto d = std::make_unique<Detail>();
+    if (b.first == 0) return d;
+    d->entries.assign(b.last - b.first + 1, Entry{});
+    // Local subject index of a name: a subject no longer stored gets an
+    // index of its own (its entries are all dead).
+    std::unordered_map<std::string_view, uint32_t> local;
+    auto lid_of = [&](std::string_view subject) {
+      auto [it, added] = local.emplace(subject, 0);
+      if (added) {
+        auto st = subjects_.find(subject);
+        if (st != subjects_.end()) {
+          it->second = d->Id(st->second.gid);
+        } else {
+          it->second = static_cast<uint32_t>(d->fss.size());
+          d->fss.push_back(Fss{});
+        }
+      }
+      return it->second;
+    };
+    auto put = [&](uint64_t seq, uint32_t offset, uint32_t len, int64_t ts, std::string_view subject,
+                   bool hdr) {
+      if (seq < b.first || seq > b.last) return;
+      Entry& e = d->entries[seq - b.first];
+      if (e.len != 0) return;  // a duplicate: replay kept the first
+      e = Entry{offset, len, ts, lid_of(subject) | (hdr ? kHdrFlag : 0), kNone};
+    };
+    bool done = false;
+    std::string idx_path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
+    if (env_->Exists(idx_path)) {
+      BlockIndex idx;
+      auto raw = ReadFileToString(env_, idx_path);
+      // A removed block may have grown after the summary that describes
+      // it; only the messages the summary knows are taken.
+      if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && (b.gone ? idx.covered >= b.size : idx.covered == b.size)) {
+        const_cast<Block&>(b).idx_ok = true;
+        // Erased records too: a replay after a crash may still have to
+        // remove such a message (and learn its subject) from a summary.
+        for (const auto& e : idx.events) {
+          if (e.type == RecordType::kMsg || e.type == RecordType::kErased) {
+            put(e.seq, e.offset, e.len, e.ts, idx.subjects[e.subj], e.len - e.size == 6);
+          }
+        }
+        done = true;
+      }
+    }
+    if (!done) {
+      if (b.gone) {
+        log::Error("store: {}: removed block has no usable index", b.path);
+        return nullptr;
+      }
+      auto& mb = const_cast<Block&>(b);
+      auto f = const_cast<FileStore*>(this)->BlockFile(mb);
+      if (!f.ok()) return nullptr;
+      uint64_t limit = &b == active_ ? written_ : b.size;
+      std::string data(limit, '\0');
+      auto r = f.value->Read(0, data.size(), data.data());
+      if (!r.ok()) return nullptr;
+      data.resize(r.value);
+      ScanRecords(data, 0, [&](uint64_t off, const RecordView& rec) {
+        if (HasSubject(rec)) put(rec.seq, static_cast<uint32_t>(off), rec.len, rec.ts, rec.subject, !rec.hdr.empty());
+      });
+    }
+    // Subject chains and per-subject counts.
+    for (uint32_t i = 0; i < d->entries.size(); ++i) {
+      Entry& e = d->entries[i];
+      if (e.len == 0) continue;
+      Fss& f = d->fss[e.lid()];
+      if (f.last != kNone) d->entries[f.last].next = i;
+      f.last = i;
+      if (b.Live(b.first + i)) {
+        f.live++;
+        if (f.first == kNone) f.first = i;
+      }
+    }
+    d->Freeze();
+    return d;
+  }
+
+  // Whether a block's subject `lid` matches `filter`, remembered per block
+  // for the last filter asked.
+  bool Matches(Detail& d, uint32_t lid, std::string_view filter) const {
+    if (d.match_filter != filter || d.match_gen != gid_gen_) {
+      d.match_filter.assign(filter);
+      d.match_gen = gid_gen_;
+      d.match.assign(d.fss.size(), -1);
+    }
+    if (lid >= d.match.size()) d.match.resize(d.fss.size(), -1);
+    int8_t& m = d.match[lid];
+    if (m < 0) {
+      const std::string* name = NameOf(d.fss[lid].gid);
+      m = name != nullptr && SubjectMatches(filter, *name) ? 1 : 0;
+    }
+    return m == 1;
+  }
+
+  // -- the index ------------------------------------------------------------
+
+  const std::string* NameOf(uint32_t gid) const { return gid < names_.size() ? names_[gid] : nullptr; }
+
+  // A new subject's state, with an id.
+  SubjState& AddSubject(std::string_view subject) {
+    auto it = subjects_.emplace(std::string(subject), SubjState{}).first;
+    uint32_t gid;
+    if (!free_gids_.empty()) {
+      gid = free_gids_.back();
+      free_gids_.pop_back();
+      names_[gid] = &it->first;
+      ++gid_gen_;  // cached filter matches by id are stale
+    } else {
+      gid = static_cast<uint32_t>(names_.size());
+      names_.push_back(&it->first);
+    }
+    it->second.gid = gid;
+    return it->second;
+  }
+
+  void EraseSubject(SubjectMap::iterator it) {
+    names_[it->second.gid] = nullptr;
+    free_gids_.push_back(it->second.gid);
+    subjects_.erase(it);
+  }
+
+  void ClearSubjects() {
+    ++gid_gen_;
+    subjects_.clear();
+    names_.clear();
+    free_gids_.clear();
+  }
+
+  int64_t FirstTs() const {
+    if (msgs_ == 0) return 0;
+    if (first_ts_seq_ != base_) {
+      const Block* b = BlockOf(base_);
+      const Detail* d = b != nullptr ? GetDetail(*b) : nullptr;
+      first_ts_ = d != nullptr ? d->entries[base_ - b->first].ts : 0;
+      first_ts_seq_ = base_;
+    }
+    return first_ts_;
+  }
+
+  SubjectInfo Info(SubjState& st) const {
+    SubjectInfo i;
+    i.first = FirstOf(st);
+    i.last = LastOf(st);
+    i.count = st.count;
+    return i;
+  }
+
+  // The subject's first sequence, found again from the blocks if stale.
+  uint64_t FirstOf(SubjState& st) const {
+    if (!st.first_stale) return st.first;
+    for (size_t i = IndexFor(st.first); i < blocks_.size(); ++i) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0 || b.last < st.first) continue;
+      const Detail* d = GetDetail(b);
+      if (d == nullptr) return 0;
+      uint32_t lid = d->Find(st.gid);
+      if (lid == kNone || d->fss[lid].live == 0) continue;
+      // No live message of the subject lies below the bound, so the
+      // block's first live one is the subject's.
+      st.first = b.first + d->fss[lid].first;
+      st.first_stale = false;
+      return st.first;
+    }
+    return 0;
+  }
+
+  uint64_t LastOf(SubjState& st) const {
+    if (!st.last_stale) return st.last;
+    for (size_t i = IndexFor(std::min(st.last, last_)) + 1; i-- > 0;) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0 || b.first > st.last) continue;
+      const Detail* d = GetDetail(b);
+      if (d == nullptr) return 0;
+      uint32_t lid = d->Find(st.gid);
+      if (lid == kNone || d->fss[lid].live == 0) continue;
+      for (uint64_t q = std::min(st.last, b.first + d->fss[lid].last);; --q) {
+        const Entry& e = d->entries[q - b.first];
+        if (e.len != 0 && e.lid() == lid && b.Live(q)) {
+          st.last = q;
+          st.last_stale = false;
+          return q;
+        }
+        if (q == b.first) break;
+      }
+    }
+    return 0;
+  }
+
+  // Live messages of subject `lid` at or after `from` in one block: counted
+  // forward from `from`, or as the block's count minus those walked on the
+  // subject's chain below `from`, whichever finishes first.
+  static uint64_t CountInBlockFrom(const Block& b, const Detail& d, uint32_t lid, uint64_t from) {
+    const Fss& f = d.fss[lid];
+    if (from <= b.first) return f.live;
+    if (from > b.last) return 0;
+    uint32_t start = static_cast<uint32_t>(from - b.first);
+    uint32_t fi = start, ci = f.first;
+    uint64_t above = 0, below = 0;
+    auto n = static_cast<uint32_t>(d.entries.size());
+    while (true) {
+      if (fi >= n) return above;
+      const Entry& e = d.entries[fi];
+      if (e.len != 0 && e.lid() == lid && b.Live(b.first + fi)) ++above;
+      ++fi;
+      if (ci == kNone || ci >= start) return f.live - below;
+      if (b.Live(b.first + ci)) ++below;
+      ci = d.entries[ci].next;
+    }
+  }
+
+  uint64_t PendingInSubject(SubjState& st, uint64_t start) const {
+    if (start <= st.first) return st.count;  // true of a lower bound too
+    if (start > st.last) return 0;
+    // Sum over whichever side of `start` has fewer blocks.
+    size_t s = IndexFor(start), lo = IndexFor(st.first), hi = IndexFor(st.last);
+    bool after = hi - s <= s - lo;
+    uint64_t n = 0;
+    for (size_t i = after ? s : lo; i <= (after ? hi : s); ++i) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0) continue;
+      const Detail* d = GetDetail(b);
+      if (d == nullptr) continue;
+      uint32_t lid = d->Find(st.gid);
+      if (lid == kNone || d->fss[lid].live == 0) continue;
+      if (i == s) {
+        uint64_t from = CountInBlockFrom(b, *d, lid, start);
+        n += after ? from : d->fss[lid].live - from;
+      } else {
+        n += d->fss[lid].live;
+      }
+    }
+    return after ? n : st.count - n;
+  }
+
+  // First live sequence >= from, 0 if none.
+  uint64_t NextLiveFrom(uint64_t from) const {
+    for (size_t i = IndexFor(from); i < blocks_.size(); ++i) {
+      if (uint64_t q = blocks_[i]->NextLive(from)) return q;
+    }
+    return 0;
+  }
+
+  uint64_t PrevLiveFrom(uint64_t upto) const {
+    for (size_t i = IndexFor(upto) + 1; i-- > 0;) {
+      if (uint64_t q = blocks_[i]->PrevLive(upto)) return q;
+    }
+    return 0;
+  }
+
+  // The k-th newest live message's sequence (k >= 1, k < msgs_).
+  uint64_t NthNewest(uint64_t k) const {
+    for (size_t i = blocks_.size(); i-- > 0;) {
+      const Block& b = *blocks_[i];
+      if (b.live < k) {
+        k -= b.live;
+        continue;
+      }
+      for (uint64_t q = b.last;; --q) {
+        if (b.Live(q) && --k == 0) return q;
+      }
+    }
+    return base_;
+  }
+
+  // First live entry of subject `lid` at or after `from` in one block, 0
+  // if none: a forward scan from `from` and the walk along the subject's
+  // chain run in step, so a dense subject and a sparse one both end soon.
+  static uint64_t FirstInBlock(const Block& b, const Detail& d, uint32_t lid, uint64_t from) {
+    const Fss& f = d.fss[lid];
+    if (f.live == 0 || from > b.last) return 0;
+    if (f.first != kNone && b.first + f.first >= from) return b.first + f.first;
+    uint32_t fi = static_cast<uint32_t>(from - b.first), ci = f.first;
+    auto n = static_cast<uint32_t>(d.entries.size());
+    while (true) {
+      if (fi >= n) return 0;
+      const Entry& e = d.entries[fi];
+      if (e.len != 0 && e.lid() == lid && b.Live(b.first + fi)) return b.first + fi;
+      ++fi;
+      if (ci == kNone) return 0;
+      ci = d.entries[ci].next;
+      if (ci != kNone && b.first + ci >= from && b.Live(b.first + ci)) return b.first + ci;
+    }
+  }
+
+  // First live sequence >= start matching `filter`, 0 if none.
+  uint64_t NextMatch(std::string_view filter, uint64_t start) const {
+    if (start > last_ || msgs_ == 0) return 0;
+    if (MatchesAll(filter)) return NextLiveFrom(start);
+    if (IsLiteral(filter)) {
+      auto it = subjects_.find(filter);
+      if (it == subjects_.end()) return 0;
+      SubjState& st = it->second;
+      if (start > st.last) return 0;
+      if (start <= st.first) {
+        if (!st.first_stale) return st.first;
+        start = st.first;
+      }
+      for (size_t i = IndexFor(start); i < blocks_.size(); ++i) {
+        const Block& b = *blocks_[i];
+        if (b.first > st.last) break;
+        if (b.live == 0 || b.last < start) continue;
+        const Detail* d = GetDetail(b);
+        if (d == nullptr) return 0;
+        uint32_t lid = d->Find(st.gid);
+        if (lid == kNone) continue;
+        if (uint64_t q = FirstInBlock(b, *d, lid, start)) return q;
+      }
+      return 0;
+    }
+    for (size_t i = IndexFor(start); i < blocks_.size(); ++i) {
+      const Block& b = *blocks_[i];
+      if (b.live == 0 || b.last < start) continue;
+      Detail* d = GetDetail(b);
+      if (d == nullptr) return 0;
+      bool any = false;
+      for (uint32_t lid = 0; lid < d->fss.size() && !any; ++lid) {
+        any = d->fss[lid].live > 0 && Matches(*d, lid, filter);
+      }
+      if (!any) continue;
+      for (uint64_t q = std::max(start, b.first); q <= b.last; ++q) {
+        const Entry& e = d->entries[q - b.first];
+        if (e.len != 0 && b.Live(q) && Matches(*d, e.lid(), filter)) return q;
+      }
+    }
+    return 0;
+  }
+
+  void RaiseLast(uint64_t seq) {
+    if (seq <= last_) return;
+    last_ = seq;
+    if (msgs_ == 0) base_ = last_ + 1;
+  }
+
+  // Indexes a message stored in block `b` (the active one, or the one
+  // being replayed: its detail is pinned).
+  void AddMsg(Block& b, uint64_t seq, int64_t ts, uint32_t offset, uint32_t len, uint64_t size,
+              std::string_view subject, bool hdr) {
+    if (b.first == 0) {
+      b.first = b.last = seq;
+    } else {
+      uint64_t prev = b.last;
+      b.last = seq;
+      for (uint64_t q = prev + 1; q < seq; ++q) b.MarkDead(q);  // skipped sequences
+    }
+    b.live++;
+    b.bytes += size;
+    b.min_ts = std::min(b.min_ts, ts);
+    b.headers |= hdr;
+    auto it = subjects_.find(subject);
+    SubjState& st = it != subjects_.end() ? it->second : AddSubject(subject);
+    Detail& d = *b.detail;
+    auto i = static_cast<uint32_t>(seq - b.first);
+    d.entries.resize(i);
+    uint32_t lid = d.Id(st.gid);
+    d.entries.push_back(Entry{offset, len, ts, lid | (hdr ? kHdrFlag : 0), kNone});
+    Fss& f = d.fss[lid];
+    if (f.last != kNone) d.entries[f.last].next = i;
+    f.last = i;
+    if (f.first == kNone) f.first = i;
+    f.live++;
+    if (st.count++ == 0) {
+      st = SubjState{seq, seq, 1, false, false, st.gid};
+    } else {
+      st.last = seq;
+      st.last_stale = false;
+    }
+    if (msgs_ == 0) base_ = seq;
+    msgs_++;
+    bytes_ += size;
+    last_ = seq;
+    last_ts_ = ts;
+  }
+
+  void DropFromSubject(std::string_view name, uint64_t seq) {
+    auto it = subjects_.find(name);
+    if (it == subjects_.end()) {
+      log::Error("store: {}: subject '{}' of sequence {} not indexed", opts_.dir, name, seq);
+      return;
+    }
+    SubjState& st = it->second;
+    if (--st.count == 0) {
+      EraseSubject(it);
+      return;
+    }
+    if (seq == st.first) {
+      st.first = seq + 1;
+      st.first_stale = true;
+    }
+    if (seq == st.last) {
+      st.last = seq - 1;
+      st.last_stale = true;
+    }
+    if (st.count == 1) {
+      if (!st.last_stale) {
+        st.first = st.last;
+        st.first_stale = false;
+      } else if (!st.first_stale) {
+        st.last = st.first;
+        st.last_stale = false;
+      }
+    }
+  }
+
+  // Removes one live message; false if its block's detail is unreadable.
+  bool RemoveMsg(uint64_t seq, bool erase) {
+    Block& b = *BlockOf(seq);
+    Detail* d = GetDetail(b);
+    if (d == nullptr) {
+      log::Error("store: {}: cannot read the index of sequence {}", b.path, seq);
+      return false;
+    }
+    auto i = static_cast<uint32_t>(seq - b.first);
+    const Entry e = d->entries[i];
+    bool logged = !replaying_ && active_ != nullptr;
+    // Before the subject may go away with its last message.
+    if (logged && erase && e.len != 0) EraseRecord(b, e, *names_[d->fss[e.lid()].gid], seq);
+    uint64_t size = 0;
+    if (e.len == 0) {
+      log::Error("store: {}: no record for stored sequence {}", b.path, seq);
+    } else {
+      size = e.size();
+      DropFromSubject(*names_[d->fss[e.lid()].gid], seq);
+    }
+    b.MarkDead(seq);
+    b.live--;
+    b.bytes -= std::min(b.bytes, size);
+    if (e.len != 0) {
+      Fss& f = d->fss[e.lid()];
+      f.live--;
+      while (f.first != kNone && !b.Live(b.first + f.first)) f.first = d->entries[f.first].next;
+    }
+    msgs_--;
+    bytes_ -= std::min(bytes_, size);
+    bool was_first = seq == base_;
+    if (logged) {
+      // The first message's removal is recorded by the floor that Flush()
+      // writes; anything else needs its own tombstone.
+      if (was_first) {
+        floor_pending_ = true;
+      } else {
+        NoteTombstone(*active_, seq);
+        AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
+      }
+    }
+    if (was_first) AdvanceBase();
+    return true;
+  }
+
+  void AdvanceBase() {
+    uint64_t q = msgs_ == 0 ? 0 : NextLiveFrom(base_ + 1);
+    base_ = q == 0 ? last_ + 1 : q;
+  }
+
+  // Marks every message of a block removed (their subjects are the
+  // caller's), without a record each.
+  void KillBlock(Block& b) {
+    if (b.first != 0) {
+      // Bits past `last` stay clear: the active block's next messages.
+      uint64_t n = b.last - b.first + 1;
+      b.dead.assign((n + 63) >> 6, ~uint64_t{0});
+      if (n & 63) b.dead.back() = (uint64_t{1} << (n & 63)) - 1;
+    }
+    b.live = 0;
+    b.bytes = 0;
+    if (b.detail) {
+      for (auto& f : b.detail->fss) {
+        f.live = 0;
+        f.first = kNone;
+      }
+    }
+  }
+
+  // Removes every message below `seq`; past the end it moves the sequence
+  // forward so the next append gets `seq`. Returns messages removed.
+  uint64_t CompactTo(uint64_t seq) {
+    uint64_t n = 0;
+    if (msgs_ > 0 && seq > last_) {
+      // Everything: no block's detail is needed.
+      n = msgs_;
+      for (auto& b : blocks_) KillBlock(*b);
+      ClearSubjects();
+      msgs_ = bytes_ = 0;
+      if (!replaying_ && active_ != nullptr) floor_pending_ = true;
+    }
+    while (msgs_ > 0 && base_ < seq) {
+      Block& b = *BlockOf(base_);
+      if (b.last >= seq) {
+        if (!RemoveMsg(base_, false)) break;
+        ++n;
+        continue;
+      }
+      // The whole block goes: subjects lose its per-subject counts.
+      Detail* d = GetDetail(b);
+      if (d == nullptr) break;
+      for (uint32_t lid = 0; lid < d->fss.size(); ++lid) {
+        uint32_t live = d->fss[lid].live;
+        if (live == 0) continue;
+        const std::string* name = NameOf(d->fss[lid].gid);
+        auto it = name != nullptr ? subjects_.find(*name) : subjects_.end();
+        if (it == subjects_.end()) continue;
+        SubjState& st = it->second;
+        st.count -= std::min<uint64_t>(st.count, live);
+        if (st.count == 0) {
+          EraseSubject(it);
+        } else if (st.first <= b.last) {
+          st.first = b.last + 1;
+          st.first_stale = true;
+        }
+      }
+      n += b.live;
+      msgs_ -= b.live;
+      bytes_ -= std::min(bytes_, b.bytes);
+      KillBlock(b);
+      if (!replaying_ && active_ != nullptr) floor_pending_ = true;
+      AdvanceBase();
+    }
+    if (msgs_ == 0 && seq > base_) {
+      last_ = std::max(last_, seq - 1);
+      base_ = last_ + 1;
+    } else if (msgs_ == 0) {
+      base_ = last_ + 1;
+    }
+    return n;
+  }
+
+  void EnforcePerSubject(std::string_view subject) {
+    if (limits_.max_msgs_per_subject <= 0) return;
+    auto max = static_cast<uint64_t>(limits_.max_msgs_per_subject);
+    auto it = subjects_.find(subject);
+    if (it == subjects_.end()) return;
+    SubjState& st = it->second;  // stays: the count never drops below max
+    while (st.count > max) {
+      uint64_t q = FirstOf(st);
+      if (q == 0 || !RemoveMsg(q, false)) break;
+    }
+  }
+
+  void EnforceMsgsAndBytes() {
+    if (limits_.max_msgs > 0) {
+      while (msgs_ > static_cast<uint64_t>(limits_.max_msgs)) {
+        if (!RemoveMsg(base_, false)) break;
+      }
+    }
+    if (limits_.max_bytes > 0) {
+      while (msgs_ > 0 && bytes_ > static_cast<uint64_t>(limits_.max_bytes)) {
+        if (!RemoveMsg(base_, false)) break;
+      }
+    }
+  }
+
+  uint64_t PurgeFiltered(std::string_view filter, uint64_t upto, uint64_t keep) {
+    std::vector<uint64_t> victims;
+    uint64_t limit = upto > 0 ? upto : last_ + 1;
+    if (IsLiteral(filter)) {
+      auto it = subjects_.find(filter);
+      if (it == subjects_.end()) return 0;
+      SubjState& st = it->second;
+      if (keep >= st.count && keep > 0) return 0;
+      uint64_t max = keep > 0 ? st.count - keep : st.count;
+      uint64_t first = FirstOf(st);
+      for (size_t i = IndexFor(first); i < blocks_.size() && victims.size() < max; ++i) {
+        const Block& b = *blocks_[i];
+        if (b.first >= limit) break;
+        if (b.live == 0 || b.last < first) continue;
+        const Detail* d = GetDetail(b);
+        if (d == nullptr) break;
+        uint32_t lid = d->Find(st.gid);
+        if (lid == kNone) continue;
+        for (uint32_t c = d->fss[lid].first; c != kNone && victims.size() < max; c = d->entries[c].next) {
+          if (b.first + c >= limit) break;
+          if (b.Live(b.first + c)) victims.push_back(b.first + c);
+        }
+      }
+    } else {
+      for (size_t i = IndexFor(base_); i < blocks_.size(); ++i) {
+        const Block& b = *blocks_[i];
+        if (b.first >= limit) break;
+        if (b.live == 0) continue;
+        Detail* d = GetDetail(b);
+        if (d == nullptr) break;
+        for (uint64_t q = b.first; q <= b.last && q < limit; ++q) {
+          const Entry& e = d->entries[q - b.first];
+          if (e.len != 0 && b.Live(q) && Matches(*d, e.lid(), filter)) victims.push_back(q);
+        }
+      }
+      if (keep > 0) victims.resize(victims.size() > keep ? victims.size() - keep : 0);
+    }
+    uint64_t n = 0;
+    for (uint64_t q : victims) n += RemoveMsg(q, false);
+    return n;
+  }
+
+  void AfterMutation() {
+    // An append or skip that removed no first message moves the first
+    // sequence only over sequences its own record accounts for.
+    if (appending_ && !floor_pending_) persisted_first_ = std::max(persisted_first_, base_);
+    appending_ = false;
+  }
+
+  void ClearIndex() {
+    ClearSubjects();
+    base_ = 1;
+    last_ = 0;
+    msgs_ = bytes_ = 0;
+    last_ts_ = 0;
+    first_ts_seq_ = 0;
+  }
+
+  // -- reading ----------------------------------------------------------------
+
+  Result<StoredMsg> ReadMsg(Block& b, uint64_t seq) {
+    Detail* d = GetDetail(b);
+    if (d == nullptr) return {{Errc::kIo, fmt::format("{}: block index unreadable", b.path)}, {}};
+    const Entry e = d->entries[seq - b.first];
+    std::string_view rec;
+    if (e.len == 0) {
+      rec = {};
+    } else if (&b == active_ && e.offset >= written_) {
+      rec = std::string_view(buf_).substr(e.offset - written_, e.len);
+    } else {
+      auto r = ReadRecord(b, e.offset, e.len);
       if (!r.ok()) return {r.status, {}};
       rec = r.value;
     }
     RecordView v;
     if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != seq) {
-      log::Error("store: {}: corrupt record for sequence {} at offset {}", b->path, seq, fb.offset);
+      log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, seq, e.offset);
       return {{Errc::kCorrupt, fmt::format("corrupt record for sequence {}", seq)}, {}};
     }
     Result<StoredMsg> out;
@@ -245,31 +1332,31 @@ class FileStore final : public IndexedStore<FileBody> {
   // bytes, and the records after it come from memory: one pread per few
   // hundred small messages instead of one each. A random read (KV get,
   // direct get) stays one record long.
-  Result<std::string_view> ReadRecord(Block& b, const FileBody& fb) {
-    if (ra_block_ == b.id && fb.offset >= ra_offset_ && fb.offset + fb.len <= ra_offset_ + ra_len_) {
-      ra_next_ = fb.offset + fb.len;
-      return {{}, std::string_view(ra_buf_.get() + (fb.offset - ra_offset_), fb.len)};
+  Result<std::string_view> ReadRecord(Block& b, uint32_t offset, uint32_t len) {
+    if (ra_block_ == b.id && offset >= ra_offset_ && offset + len <= ra_offset_ + ra_len_) {
+      ra_next_ = offset + len;
+      return {{}, std::string_view(ra_buf_.get() + (offset - ra_offset_), len)};
     }
     auto f = BlockFile(b);
     if (!f.ok()) return {f.status, {}};
-    uint64_t want = fb.len;
-    if (ra_block_ == b.id && fb.offset == ra_next_) {
+    uint64_t want = len;
+    if (ra_block_ == b.id && offset == ra_next_) {
       want = std::max<uint64_t>(want, kReadAhead);
       // Past the written watermark the active block's file holds nothing valid.
-      if (&b == active_ && fb.offset + want > written_) want = std::max<uint64_t>(written_ - fb.offset, fb.len);
+      if (&b == active_ && offset + want > written_) want = std::max<uint64_t>(written_ - offset, len);
     }
     if (want > ra_cap_) {
       ra_buf_.reset(new char[want]);
       ra_cap_ = want;
     }
     ra_block_ = 0;
-    auto r = f.value->Read(fb.offset, want, ra_buf_.get());
+    auto r = f.value->Read(offset, want, ra_buf_.get());
     if (!r.ok()) return {r.status, {}};
     ra_block_ = b.id;
-    ra_offset_ = fb.offset;
+    ra_offset_ = offset;
     ra_len_ = r.value;
-    ra_next_ = fb.offset + fb.len;
-    return {{}, std::string_view(ra_buf_.get(), std::min<uint64_t>(r.value, fb.len))};
+    ra_next_ = offset + len;
+    return {{}, std::string_view(ra_buf_.get(), std::min<uint64_t>(r.value, len))};
   }
 
   // Called whenever bytes already on disk change or go away.
@@ -278,36 +1365,10 @@ class FileStore final : public IndexedStore<FileBody> {
     ra_len_ = 0;
   }
 
-  void OnRemoved(uint64_t seq, Slot& slot, bool erase, bool was_first) override {
-    if (Block* b = FindBlock(slot.body.block)) b->live--;
-    if (replaying_ || active_ == nullptr) return;
-    if (erase) EraseRecord(seq, slot.body);
-    // The first message's removal is recorded by the floor that Flush()
-    // writes; anything else needs its own tombstone.
-    if (was_first) {
-      floor_pending_ = true;
-    } else {
-      NoteTombstone(*active_, seq);
-      AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
-    }
-  }
-
-  void AfterMutation() override {
-    // An append or skip that removed no first message moves the first
-    // sequence only over sequences its own record accounts for.
-    if (appending_ && !floor_pending_) persisted_first_ = std::max(persisted_first_, first_seq());
-    appending_ = false;
-  }
-
- private:
-  Status Broken() const {
-    if (!fatal_.ok()) return fatal_;
-    return group_->failed();
-  }
-
   // The block's file, opening a sealed block on demand.
   Result<File*> BlockFile(Block& b) {
     if (b.file) return {{}, b.file.get()};
+    if (b.gone) return {{Errc::kIo, fmt::format("{}: block removed", b.path)}, nullptr};
     auto f = env_->OpenExisting(b.path);
     if (!f.ok()) return {f.status, nullptr};
     b.file = std::move(f.value);
@@ -321,13 +1382,10 @@ class FileStore final : public IndexedStore<FileBody> {
     return {{}, b.file.get()};
   }
 
-  Block* FindBlock(uint32_t id) {
-    auto it = blocks_.find(id);
-    return it == blocks_.end() ? nullptr : &it->second;
-  }
+  // -- writing ----------------------------------------------------------------
 
   static void NoteTombstone(Block& b, uint64_t seq) {
-    if (b.first_msg == 0 || seq < b.first_msg) b.cross_tombstones = true;
+    if (b.first == 0 || seq < b.first) b.cross_tombstones = true;
   }
 
   void AppendRecord(RecordType type, uint64_t seq, int64_t ts, std::string_view subject,
@@ -337,20 +1395,19 @@ class FileStore final : public IndexedStore<FileBody> {
     active_->size += buf_.size() - before;
   }
 
-  void EraseRecord(uint64_t seq, const FileBody& fb) {
-    Block* b = FindBlock(fb.block);
-    if (b == nullptr) return;
+  void EraseRecord(Block& b, const Entry& e, std::string_view subject, uint64_t seq) {
     DropReadAhead();
-    if (b == active_ && fb.offset >= written_) {
-      EncodeErased(buf_.data() + (fb.offset - written_), fb.len, seq);
+    bool hdr = e.subj & kHdrFlag;
+    if (&b == active_ && e.offset >= written_) {
+      EncodeErased(buf_.data() + (e.offset - written_), e.len, seq, subject, hdr);
       return;
     }
-    std::string rec(fb.len, '\0');
-    EncodeErased(rec.data(), fb.len, seq);
-    auto f = BlockFile(*b);
-    Status s = f.ok() ? f.value->Write(fb.offset, rec) : f.status;
+    std::string rec(e.len, '\0');
+    EncodeErased(rec.data(), e.len, seq, subject, hdr);
+    auto f = BlockFile(b);
+    Status s = f.ok() ? f.value->Write(e.offset, rec) : f.status;
     if (!s.ok()) {
-      log::Error("store: {}: erasing sequence {}: {}", b->path, seq, s.msg);
+      log::Error("store: {}: erasing sequence {}: {}", b.path, seq, s.msg);
       if (first_error_.ok()) first_error_ = s;
     }
   }
@@ -360,10 +1417,10 @@ class FileStore final : public IndexedStore<FileBody> {
   // reloaded from disk, so everything not written — messages and removals
   // alike — is gone, as their Sync reports.
   Status Flush() {
-    if (first_seq() > persisted_first_) {
-      AppendRecord(RecordType::kFloor, first_seq(), 0, {}, {}, {});
+    if (base_ > persisted_first_) {
+      AppendRecord(RecordType::kFloor, base_, 0, {}, {}, {});
       active_->has_floor = true;
-      persisted_first_ = first_seq();
+      persisted_first_ = base_;
     }
     floor_pending_ = false;
     Status s = WriteBuffer();
@@ -399,13 +1456,11 @@ class FileStore final : public IndexedStore<FileBody> {
     return {};
   }
 
-  // Rebuilds the index from the block files alone.
+  // Rebuilds the index from what is on disk.
   Status Reload() {
     DropReadAhead();
     ClearIndex();
-    active_ = nullptr;
-    blocks_.clear();
-    open_sealed_.clear();
+    DropBlocks();
     buf_.clear();
     written_ = 0;
     return LoadBlocks();
@@ -420,9 +1475,15 @@ class FileStore final : public IndexedStore<FileBody> {
       return s;
     }
     WriteBlockIndex(*active_);
+    // The summary costs about its own size to write: written once as much
+    // as a few summaries has gone into blocks, so a crash replays at most
+    // that much (each sealed block from its index file).
+    since_summary_ += active_->size;
+    if (since_summary_ >= std::max<uint64_t>(opts_.block_size, 4 * summary_size_)) WriteSummary();
     Block* sealed = active_;
     if (Status s = NewBlock(active_->id + 1); !s.ok()) return s;
     sealed->file.reset();
+    Unpin(*sealed);
     return {};
   }
 
@@ -435,104 +1496,44 @@ class FileStore final : public IndexedStore<FileBody> {
       env_->RemoveFile(path);
       return s;
     }
-    Block& b = blocks_[id];
-    b.id = id;
-    b.path = path;
-    b.file = std::move(f.value);
-    active_ = &b;
+    auto b = std::make_unique<Block>();
+    b->id = id;
+    b->path = path;
+    b->file = std::move(f.value);
+    b->lo = last_ + 1;
+    Pin(*b);
+    active_ = b.get();
+    blocks_.push_back(std::move(b));
     written_ = 0;
-    AppendRecord(RecordType::kBlockStart, last_seq(), 0, {}, {}, {});
+    AppendRecord(RecordType::kBlockStart, last_, 0, {}, {}, {});
     return {};
   }
 
-  // Removes block files none of whose records matter any more.
+  // Removes block files none of whose records matter any more. A removed
+  // block's index file stays until a summary that no longer lists the
+  // block is durable: replaying records written after the last summary
+  // may still need to know what the block held.
   void RemoveEmptyBlocks() {
     bool older = false;
-    for (auto it = blocks_.begin(); it != blocks_.end();) {
-      Block& b = it->second;
+    for (size_t i = 0; i < blocks_.size();) {
+      Block& b = *blocks_[i];
       if (&b != active_ && b.live == 0 && (!older || (!b.cross_tombstones && !b.has_floor))) {
-        b.file.reset();
-        if (Status s = env_->RemoveFile(b.path); !s.ok()) {
-          log::Warn("store: removing empty block: {}", s.msg);
+        if (!b.gone && b.first != 0 && !b.idx_ok) WriteBlockIndex(b);
+        if (b.gone || b.first == 0 || b.idx_ok) {
+          DropDetail(b);
+          b.file.reset();
+          if (!b.gone) {
+            if (Status s = env_->RemoveFile(b.path); !s.ok()) log::Warn("store: removing empty block: {}", s.msg);
+          }
+          idx_to_drop_.push_back(b.id);
+          if (ra_block_ == b.id) DropReadAhead();
+          blocks_.erase(blocks_.begin() + static_cast<ptrdiff_t>(i));
+          continue;
         }
-        std::string idx = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
-        if (env_->Exists(idx)) env_->RemoveFile(idx);
-        if (ra_block_ == b.id) DropReadAhead();
-        it = blocks_.erase(it);
-        continue;
       }
       older = true;
-      ++it;
+      ++i;
     }
-  }
-
-  // Applies one recovered record (from a scan or an index file).
-  void Apply(Block& b, const IndexEvent& e, std::string_view subject) {
-    bool far = msgs() > 0 && e.seq > last_seq() + kMaxReplayGap;
-    if (far && e.type != RecordType::kFloor) {
-      log::Error("store: {}: sequence {} far beyond {}, record ignored", b.path, e.seq, last_seq());
-      return;
-    }
-    switch (e.type) {
-      case RecordType::kMsg:
-        if (e.seq <= last_seq()) {
-          log::Error("store: {}: duplicate sequence {} at offset {} ignored", b.path, e.seq, e.offset);
-          return;
-        }
-        AddSlot(e.seq, subject, e.ts, e.size, FileBody{b.id, e.offset, e.len});
-        b.live++;
-        if (b.first_msg == 0) b.first_msg = e.seq;
-        break;
-      case RecordType::kTombstone:
-        NoteTombstone(b, e.seq);
-        if (const Slot* s = At(e.seq); s != nullptr && s->live()) {
-          RemoveSlot(e.seq, false);
-        } else {
-          RaiseLast(e.seq);
-        }
-        break;
-      case RecordType::kFloor:
-        b.has_floor = true;
-        CompactTo(e.seq);
-        break;
-      case RecordType::kErased:
-      case RecordType::kBlockStart:
-        RaiseLast(e.seq);
-        break;
-    }
-  }
-
-  static IndexEvent EventOf(uint64_t off, const RecordView& r) {
-    IndexEvent e{r.type, r.seq, r.ts};
-    if (r.type == RecordType::kMsg) {
-      e.offset = static_cast<uint32_t>(off);
-      e.len = r.len;
-      e.size = static_cast<uint32_t>(NatsFileMsgSize(r.subject, r.hdr, r.data));
-    }
-    return e;
-  }
-
-  // Scans block bytes [from, b.size); applies records, or collects them into
-  // `idx` when given. Returns the scan result.
-  Result<ScanResult> ScanBlock(Block& b, uint64_t from, BlockIndex* idx) {
-    std::string data(b.size - from, '\0');
-    auto f = BlockFile(b);
-    if (!f.ok()) return {f.status, {}};
-    auto r = f.value->Read(from, data.size(), data.data());
-    if (!r.ok()) return {r.status, {}};
-    data.resize(r.value);
-    std::unordered_map<std::string_view, uint32_t> local;
-    ScanResult res = ScanRecords(data, from, [&](uint64_t off, const RecordView& rec) {
-      IndexEvent e = EventOf(off, rec);
-      if (idx == nullptr) return Apply(b, e, rec.subject);
-      if (rec.type == RecordType::kMsg) {
-        auto [it, added] = local.emplace(rec.subject, static_cast<uint32_t>(idx->subjects.size()));
-        if (added) idx->subjects.emplace_back(rec.subject);
-        e.subj = it->second;
-      }
-      idx->events.push_back(e);
-    });
-    return {{}, std::move(res)};
   }
 
   // Best effort: the index is derived data, so failures only cost a scan.
@@ -554,19 +1555,164 @@ class FileStore final : public IndexedStore<FileBody> {
     f.value.reset();
     if (s.ok()) s = env_->Rename(path + ".tmp", path);
     if (!s.ok()) log::Warn("store: writing {}: {}", path, s.msg);
+    b.idx_ok = s.ok() && idx.covered == b.size;
   }
 
-  Status RecoverBlock(Block& b, bool last);
+  // Best effort as well. Exact for everything written so far: callers
+  // flush first.
+  void WriteSummary() {
+    if (!buf_.empty() || active_ == nullptr) return;
+    StreamSummary sum;
+    sum.pos_block = active_->id;
+    sum.pos_offset = written_;
+    sum.first_seq = base_;
+    sum.last_seq = last_;
+    sum.msgs = msgs_;
+    sum.bytes = bytes_;
+    sum.last_ts = last_ts_;
+    sum.blocks.reserve(blocks_.size());
+    for (const auto& b : blocks_) {
+      SummaryBlock& s = sum.blocks.emplace_back();
+      s.id = b->id;
+      s.size = b.get() == active_ ? written_ : b->size;
+      s.lo = b->lo;
+      s.first = b->first;
+      s.last = b->last;
+      s.live = b->live;
+      s.bytes = b->bytes;
+      s.min_ts = b->min_ts;
+      s.cross_tombstones = b->cross_tombstones;
+      s.has_floor = b->has_floor;
+      s.headers = b->headers;
+      s.dead = b->dead;  // even with nothing live: the active block takes new messages
+    }
+    sum.subjects.reserve(subjects_.size());
+    for (const auto& [name, st] : subjects_) {
+      sum.subjects.push_back({name, st.first, st.last, st.count, st.first_stale, st.last_stale});
+    }
+    std::string out;
+    EncodeSummary(sum, &out);
+    if (Status s = WriteFileDurably(env_, JoinPath(msgs_dir_, kSummaryName), out); !s.ok()) {
+      log::Warn("store: {}: writing the summary: {}", opts_.dir, s.msg);
+      return;
+    }
+    summary_size_ = out.size();
+    since_summary_ = 0;
+    for (uint32_t id : idx_to_drop_) {
+      std::string idx = JoinPath(msgs_dir_, BlockFileName(id, "idx"));
+      if (env_->Exists(idx)) env_->RemoveFile(idx);
+    }
+    idx_to_drop_.clear();
+  }
+
+  // -- recovery ---------------------------------------------------------------
+
+  // Applies one recovered record (from a scan or an index file).
+  void Apply(Block& b, const IndexEvent& e, std::string_view subject) {
+    bool far = msgs_ > 0 && e.seq > last_ + kMaxReplayGap;
+    if (far && e.type != RecordType::kFloor) {
+      log::Error("store: {}: sequence {} far beyond {}, record ignored", b.path, e.seq, last_);
+      return;
+    }
+    switch (e.type) {
+      case RecordType::kMsg:
+        if (e.seq <= last_) {
+          log::Error("store: {}: duplicate sequence {} at offset {} ignored", b.path, e.seq, e.offset);
+          return;
+        }
+        AddMsg(b, e.seq, e.ts, e.offset, e.len, e.size, subject, e.len - e.size == 6);
+        break;
+      case RecordType::kTombstone:
+        NoteTombstone(b, e.seq);
+        if (Block* t = BlockOf(e.seq); t != nullptr && t->Live(e.seq)) {
+          RemoveMsg(e.seq, false);
+        } else {
+          RaiseLast(e.seq);
+        }
+        break;
+      case RecordType::kFloor:
+        b.has_floor = true;
+        CompactTo(e.seq);
+        break;
+      case RecordType::kErased:
+      case RecordType::kBlockStart:
+        RaiseLast(e.seq);
+        break;
+    }
+  }
+
+  // Message records, and erased ones (which keep subject and length).
+  static bool HasSubject(const RecordView& r) {
+    return r.type == RecordType::kMsg || r.type == RecordType::kErased;
+  }
+
+  static IndexEvent EventOf(uint64_t off, const RecordView& r) {
+    IndexEvent e{r.type, r.seq, r.ts};
+    if (HasSubject(r)) {
+      e.offset = static_cast<uint32_t>(off);
+      e.len = r.len;
+      // What NatsFileMsgSize gave the message (an erased record keeps a
+      // one-byte header block if the message had headers).
+      e.size = r.len - 10 + (r.hdr.empty() ? 0 : 4);
+    }
+    return e;
+  }
+
+  // Scans block bytes [from, b.size); applies records, or collects them into
+  // `idx` when given. Returns the scan result.
+  Result<ScanResult> ScanBlock(Block& b, uint64_t from, BlockIndex* idx) {
+    std::string data(b.size - from, '\0');
+    auto f = BlockFile(b);
+    if (!f.ok()) return {f.status, {}};
+    auto r = f.value->Read(from, data.size(), data.data());
+    if (!r.ok()) return {r.status, {}};
+    data.resize(r.value);
+    std::unordered_map<std::string_view, uint32_t> local;
+    ScanResult res = ScanRecords(data, from, [&](uint64_t off, const RecordView& rec) {
+      IndexEvent e = EventOf(off, rec);
+      if (idx == nullptr) return Apply(b, e, rec.subject);
+      if (HasSubject(rec)) {
+        auto [it, added] = local.emplace(rec.subject, static_cast<uint32_t>(idx->subjects.size()));
+        if (added) idx->subjects.emplace_back(rec.subject);
+        e.subj = it->second;
+      }
+      idx->events.push_back(e);
+    });
+    return {{}, std::move(res)};
+  }
+
+  Status ReplayBlock(Block& b, uint64_t from, bool last);
+  bool RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, const std::set<uint32_t>& indexed,
+                      uint32_t* pos_block, uint64_t* pos_offset);
   Status LoadBlocks();
 
   Env* env_;
   FileStoreOptions opts_;
   std::string msgs_dir_;
-  std::map<uint32_t, Block> blocks_;
+  Limits limits_;
+  bool closed_ = false;
+  // Every block, by id (and so by sequence).
+  std::vector<std::unique_ptr<Block>> blocks_;
   std::deque<uint32_t> open_sealed_;  // sealed blocks opened on demand, oldest first
   Block* active_ = nullptr;
   std::string buf_;        // records appended but not yet written
   uint64_t written_ = 0;   // active block offset where buf_ starts
+  // Cached details of unpinned blocks, most recently used first.
+  mutable std::list<uint32_t> lru_;
+  mutable int64_t cached_bytes_ = 0;  // this store's share of budget_
+  std::shared_ptr<CacheBudget> budget_;
+  // The stream.
+  mutable SubjectMap subjects_;
+  std::vector<const std::string*> names_;  // subject id -> name (a key of subjects_)
+  std::vector<uint32_t> free_gids_;
+  uint64_t gid_gen_ = 1;  // bumped whenever an id may name another subject
+  uint64_t base_ = 1;  // first sequence (last_ + 1 when empty)
+  uint64_t last_ = 0;
+  uint64_t msgs_ = 0;
+  uint64_t bytes_ = 0;
+  int64_t last_ts_ = 0;
+  mutable uint64_t first_ts_seq_ = 0;  // FirstTs() is remembered for this sequence
+  mutable int64_t first_ts_ = 0;
   // Read-ahead buffer (see ReadRecord); block id 0 = empty.
   std::unique_ptr<char[]> ra_buf_;
   uint64_t ra_cap_ = 0;
@@ -578,26 +1724,34 @@ class FileStore final : public IndexedStore<FileBody> {
   bool appending_ = false;
   bool floor_pending_ = false;  // a first message was removed since the last floor
   bool replaying_ = false;
+  bool replayed_ = false;  // recovery applied records the summary did not cover
   Status write_error_;   // the last write failed (appends probe until one works)
   Status fatal_;  // an fsync failed or the index could not be rebuilt
   Status first_error_;  // a failed in-place erase, reported by the next Sync
   std::unique_ptr<GroupCommit> group_;
+  uint64_t since_summary_ = 0;  // block bytes sealed since the last summary
+  size_t summary_size_ = 0;
+  std::vector<uint32_t> idx_to_drop_;  // index files of removed blocks
 };
 
-Status FileStore::RecoverBlock(Block& b, bool last) {
-  uint64_t from = 0;
-  std::string idx_path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
-  if (env_->Exists(idx_path)) {
-    BlockIndex idx;
-    auto raw = ReadFileToString(env_, idx_path);
-    if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && idx.covered <= b.size) {
-      std::vector<std::string_view> names(idx.subjects.begin(), idx.subjects.end());
-      for (const auto& e : idx.events) {
-        Apply(b, e, e.type == RecordType::kMsg ? names[e.subj] : std::string_view());
+Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
+  replayed_ = true;
+  if (from == 0) {
+    std::string idx_path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
+    if (env_->Exists(idx_path)) {
+      BlockIndex idx;
+      auto raw = ReadFileToString(env_, idx_path);
+      if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && idx.covered <= b.size) {
+        b.idx_ok = idx.covered == b.size;
+        std::vector<std::string_view> names(idx.subjects.begin(), idx.subjects.end());
+        for (const auto& e : idx.events) {
+          bool named = e.type == RecordType::kMsg || e.type == RecordType::kErased;
+          Apply(b, e, named ? names[e.subj] : std::string_view());
+        }
+        from = idx.covered;
+      } else {
+        log::Warn("store: {}: index unusable, scanning the block", idx_path);
       }
-      from = idx.covered;
-    } else {
-      log::Warn("store: {}: index unusable, scanning the block", idx_path);
     }
   }
   if (from >= b.size) return {};
@@ -611,14 +1765,83 @@ Status FileStore::RecoverBlock(Block& b, bool last) {
     uint64_t cut = res.value.valid_end;
     if (last) {
       log::Warn("store: {}: torn record at offset {}, truncating {} bytes", b.path, cut, b.size - cut);
-      if (Status s = b.file->Truncate(cut); !s.ok()) return s;
-      if (Status s = b.file->Sync(); !s.ok()) return s;
+      auto f = BlockFile(b);
+      if (!f.ok()) return f.status;
+      if (Status s = f.value->Truncate(cut); !s.ok()) return s;
+      if (Status s = f.value->Sync(); !s.ok()) return s;
       b.size = cut;
     } else {
       log::Error("store: {}: unreadable bytes at offset {}..{} kept as they are", b.path, cut, b.size);
     }
   }
+  // A sealed block replayed without a whole index gets one, so the next
+  // restart and a later load of its detail need not scan it.
+  if (!last && !b.idx_ok) WriteBlockIndex(b);
   return {};
+}
+
+// Takes the stream's state from the summary if it is whole and agrees with
+// the block files; false (and nothing changed) otherwise.
+bool FileStore::RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, const std::set<uint32_t>& indexed,
+                               uint32_t* pos_block, uint64_t* pos_offset) {
+  std::string path = JoinPath(msgs_dir_, kSummaryName);
+  if (!env_->Exists(path)) return false;
+  auto raw = ReadFileToString(env_, path);
+  StreamSummary sum;
+  if (!raw.ok() || !DecodeSummary(raw.value, &sum)) {
+    log::Warn("store: {}: summary unusable, replaying every block", opts_.dir);
+    return false;
+  }
+  auto bad = [&](std::string_view why) {
+    log::Warn("store: {}: summary does not match the blocks ({}), replaying every block", opts_.dir, why);
+    return false;
+  };
+  if (sum.blocks.empty() || sum.blocks.back().id != sum.pos_block) return bad("no position block");
+  for (size_t i = 0; i < sum.blocks.size(); ++i) {
+    const SummaryBlock& sb = sum.blocks[i];
+    if (i > 0 && sb.id <= sum.blocks[i - 1].id) return bad("block order");
+    if (sb.first > sb.last || (sb.first != 0 && sb.live > sb.last - sb.first + 1)) return bad("block range");
+    auto it = on_disk.find(sb.id);
+    if (it == on_disk.end()) {
+      // Removed since (its messages all were); what it held is still
+      // needed to replay their removals, from its index file.
+      if (sb.live > 0 && !indexed.count(sb.id)) return bad("removed block without index");
+      continue;
+    }
+    if (sb.id == sum.pos_block ? it->second < sum.pos_offset : it->second != sb.size) return bad("block size");
+  }
+  for (const auto& sb : sum.blocks) {
+    bool gone = !on_disk.count(sb.id);
+    if (gone && sb.live == 0) continue;
+    auto b = std::make_unique<Block>();
+    b->id = sb.id;
+    b->path = JoinPath(msgs_dir_, BlockFileName(sb.id, "blk"));
+    b->size = gone ? sb.size : on_disk.at(sb.id);
+    b->lo = sb.lo;
+    b->first = sb.first;
+    b->last = sb.last;
+    b->live = sb.live;
+    b->bytes = sb.bytes;
+    b->min_ts = sb.min_ts;
+    b->cross_tombstones = sb.cross_tombstones;
+    b->has_floor = sb.has_floor;
+    b->headers = sb.headers;
+    b->dead = std::move(sb.dead);
+    b->gone = gone;
+    blocks_.push_back(std::move(b));
+  }
+  for (auto& j : sum.subjects) {
+    SubjState& st = AddSubject(j.name);
+    st = SubjState{j.first, j.last, j.count, j.first_stale, j.last_stale, st.gid};
+  }
+  base_ = sum.first_seq;
+  last_ = sum.last_seq;
+  msgs_ = sum.msgs;
+  bytes_ = sum.bytes;
+  last_ts_ = sum.last_ts;
+  *pos_block = sum.pos_block;
+  *pos_offset = sum.pos_offset;
+  return true;
 }
 
 Status FileStore::Recover() {
@@ -626,50 +1849,106 @@ Status FileStore::Recover() {
   if (Status s = LoadBlocks(); !s.ok()) return s;
   RemoveEmptyBlocks();
   group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
+  if (replayed_) {
+    // The next crash then replays from here, not from the old summary.
+    if (Flush().ok()) WriteSummary();
+    replayed_ = false;
+  }
   return {};
 }
 
 Status FileStore::LoadBlocks() {
   auto names = env_->ListDir(msgs_dir_);
   if (!names.ok()) return names.status;
-  std::vector<uint32_t> ids;
+  std::map<uint32_t, uint64_t> on_disk;  // block id -> file size
+  std::set<uint32_t> indexed;
   for (const auto& n : names.value) {
     uint32_t id;
     if (ParseBlockName(n, "blk", &id)) {
-      ids.push_back(id);
+      auto size = env_->FileSize(JoinPath(msgs_dir_, n));
+      if (!size.ok()) return size.status;
+      on_disk[id] = size.value;
+    } else if (ParseBlockName(n, "idx", &id)) {
+      indexed.insert(id);
     } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) {
       env_->RemoveFile(JoinPath(msgs_dir_, n));
     }
   }
-  std::sort(ids.begin(), ids.end());
-  replaying_ = true;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    Block& b = blocks_[ids[i]];
-    b.id = ids[i];
-    b.path = JoinPath(msgs_dir_, BlockFileName(b.id, "blk"));
-    auto f = env_->OpenExisting(b.path);
-    if (!f.ok()) return f.status;
-    b.file = std::move(f.value);
-    auto size = b.file->Size();
-    if (!size.ok()) return size.status;
-    b.size = size.value;
-    if (Status s = RecoverBlock(b, i + 1 == ids.size()); !s.ok()) return s;
-    if (i + 1 < ids.size()) b.file.reset();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    uint32_t pos_block = 0;
+    uint64_t pos_offset = 0;
+    bool summary = attempt == 0 && RestoreSummary(on_disk, indexed, &pos_block, &pos_offset);
+    replaying_ = true;
+    if (summary) {
+      // The position block continues from where the summary ends.
+      Block* pb = FindBlock(pos_block);
+      if (pb != nullptr && !pb->gone && pb->size > pos_offset) {
+        Block& p = *pb;
+        if (GetDetail(p) == nullptr) return {Errc::kIo, fmt::format("{}: unreadable", p.path)};
+        Pin(p);
+        Status s = ReplayBlock(p, pos_offset, on_disk.rbegin()->first == p.id);
+        Unpin(p);
+        if (!s.ok()) return s;
+      }
+    }
+    std::vector<uint32_t> leftovers;
+    for (const auto& [id, size] : on_disk) {
+      if (summary && id <= pos_block) {
+        // Removed, with all its messages, before the summary: its removal
+        // just did not reach the disk.
+        if (id < pos_block && FindBlock(id) == nullptr) leftovers.push_back(id);
+        continue;
+      }
+      auto b = std::make_unique<Block>();
+      b->id = id;
+      b->path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
+      b->size = size;
+      b->lo = last_ + 1;
+      Block& ref = *b;
+      blocks_.push_back(std::move(b));
+      Pin(ref);
+      Status s = ReplayBlock(ref, 0, id == on_disk.rbegin()->first);
+      Unpin(ref);
+      if (!s.ok()) return s;
+    }
+    replaying_ = false;
+    bool consistent = true;
+    for (const auto& b : blocks_) {
+      if (b->gone && b->live > 0) consistent = false;
+    }
+    if (consistent) {
+      for (uint32_t id : leftovers) env_->RemoveFile(JoinPath(msgs_dir_, BlockFileName(id, "blk")));
+      break;
+    }
+    log::Warn("store: {}: records after the summary do not match it, replaying every block", opts_.dir);
+    ClearIndex();
+    DropBlocks();
   }
-  replaying_ = false;
-  // Index files whose block is gone are stale.
-  for (const auto& n : names.value) {
-    uint32_t id;
-    if (ParseBlockName(n, "idx", &id) && !blocks_.count(id)) env_->RemoveFile(JoinPath(msgs_dir_, n));
+  // Index files whose block is gone and no longer needed are stale.
+  for (uint32_t id : indexed) {
+    if (!on_disk.count(id) && FindBlock(id) == nullptr) {
+      env_->RemoveFile(JoinPath(msgs_dir_, BlockFileName(id, "idx")));
+    }
   }
-  if (blocks_.empty() || blocks_.rbegin()->second.size >= opts_.block_size) {
-    uint32_t id = blocks_.empty() ? 1 : blocks_.rbegin()->first + 1;
-    if (Status s = NewBlock(id); !s.ok()) return s;
+  uint32_t max_id = blocks_.empty() ? 0 : blocks_.back()->id;
+  if (!on_disk.empty()) max_id = std::max(max_id, on_disk.rbegin()->first);
+  Block* last = blocks_.empty() ? nullptr : blocks_.back().get();
+  if (last == nullptr || last->gone || last->id != max_id || last->size >= opts_.block_size) {
+    // A full last block is sealed here rather than by Roll(): index it as
+    // Roll() would.
+    if (last != nullptr && !last->gone && last->first != 0 && !last->idx_ok) WriteBlockIndex(*last);
+    if (Status s = NewBlock(max_id + 1); !s.ok()) return s;
   } else {
-    active_ = &blocks_.rbegin()->second;
+    active_ = last;
     written_ = active_->size;
+    auto f = BlockFile(*active_);
+    if (!f.ok()) return f.status;
+    // The active block's file stays open: take it off the on-demand list.
+    std::erase(open_sealed_, active_->id);
+    if (GetDetail(*active_) == nullptr) return {Errc::kIo, fmt::format("{}: unreadable", active_->path)};
+    Pin(*active_);
   }
-  persisted_first_ = first_seq();
+  persisted_first_ = base_;
   floor_pending_ = false;
   return {};
 }

@@ -1,5 +1,5 @@
 #pragma once
-// IndexedStore: the Store logic shared by MemStore and FileStore.
+// IndexedStore: MemStore's index, every message in memory.
 //
 // Messages live in a deque of slots indexed by sequence (slot i holds
 // sequence base_ + i); a removed message leaves a dead slot until the front
@@ -10,9 +10,10 @@
 // Invariants: slots_.size() == last_ + 1 - base_; the front slot, if any,
 // is live; first_seq == base_ (== last_ + 1 when empty).
 //
-// The implementation supplies the payload type `Body` and hooks that store,
-// read and persist removals; everything else (limits, purge, filters,
-// pending counts) is here once, so both stores behave identically.
+// The implementation supplies the payload type `Body` and hooks that store
+// and read it; limits, purge, filters and pending counts are here. (The
+// file store keeps only per-block and per-subject state in memory instead:
+// file_store.cc.)
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -25,11 +26,6 @@
 #include "store/subject.h"
 
 namespace fjord::store {
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 
 template <typename Body>
 class IndexedStore : public Store {

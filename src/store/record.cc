@@ -32,11 +32,14 @@ void EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts,
   PutU64(out, sum);
 }
 
-void EncodeErased(char* dst, uint32_t len, uint64_t seq) {
+void EncodeErased(char* dst, uint32_t len, uint64_t seq, std::string_view subject, bool had_hdr) {
   std::memset(dst, 0, len);
   EncodeU32(dst, len);
+  EncodeU16(dst + 4, static_cast<uint16_t>(subject.size()));
   dst[6] = static_cast<char>(RecordType::kErased);
+  EncodeU32(dst + 8, had_hdr ? 1 : 0);
   EncodeU64(dst + 16, seq);
+  std::memcpy(dst + kRecordHeader, subject.data(), subject.size());
   EncodeU64(dst + len - kRecordTrailer, XXH64(dst, len - kRecordTrailer, 0));
 }
 

@@ -23,7 +23,7 @@ enum class RecordType : uint8_t {
   kMsg = 1,         // a stored message
   kTombstone = 2,   // seq was removed (or skipped, if never stored)
   kFloor = 3,       // every seq below `seq` is removed; last_seq >= seq-1
-  kErased = 4,      // a kMsg overwritten in place by Remove(erase=true)
+  kErased = 4,      // a kMsg overwritten in place by Remove(erase=true), subject kept
   kBlockStart = 5,  // first record of a block: the stream's last_seq then
 };
 
@@ -43,8 +43,11 @@ struct RecordView {
 // Appends one record to `out`.
 void EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts,
                   std::string_view subject, std::string_view hdr, std::string_view data);
-// Writes an erased record of exactly `len` bytes for `seq` into `dst`.
-void EncodeErased(char* dst, uint32_t len, uint64_t seq);
+// Writes an erased record of exactly `len` bytes for `seq` into `dst`. It
+// keeps the message's subject, and a one-byte zeroed header block if it had
+// headers, so its size as accounted stays known; headers and payload are
+// gone.
+void EncodeErased(char* dst, uint32_t len, uint64_t seq, std::string_view subject, bool had_hdr);
 
 enum class DecodeResult { kOk, kShort, kBad };
 // Decodes the record at the start of `in`. kShort: the header is plausible

@@ -13,6 +13,7 @@
 // that arrive while an fsync runs share the next one); kInterval -> written
 // (an fsync also runs every `sync_interval`). The JetStream layer acks a
 // publish only from inside `done`.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -125,10 +126,16 @@ class Store {
   // would fail for it alone) and reported as kCorrupt once the scan ends.
   virtual Status Scan(uint64_t start, uint64_t end,
                       const std::function<bool(const MsgView&)>& fn) = 0;
+  // Scan of only the messages that have headers; the file store passes the
+  // others without reading them (a restart rebuilding msg ids).
+  virtual Status ScanWithHeaders(uint64_t start, uint64_t end,
+                                 const std::function<bool(const MsgView&)>& fn) {
+    return Scan(start, end, [&](const MsgView& m) { return m.hdr.empty() || fn(m); });
+  }
   // The sequence just after the newest message whose timestamp is below
   // `ts` (the first sequence if none is): where the window [ts, now) starts
-  // when timestamps only grow. Answered from the in-memory index, walking
-  // back from the newest message over the window only.
+  // when timestamps only grow. Walks back from the newest message over the
+  // window only.
   virtual uint64_t FirstSeqSince(int64_t ts) const = 0;
 
   // Removes one message; `erase` overwrites its bytes on disk too.
@@ -206,11 +213,25 @@ class ConsumerStore {
   virtual Status Close() = 0;
 };
 
+// Memory for the per-message indexes of file store blocks (see
+// FileStoreOptions), shared by the stores of a server: each store drops its
+// least recently used ones while the total is over the limit.
+struct CacheBudget {
+  explicit CacheBudget(uint64_t limit) : limit(limit) {}
+  const uint64_t limit;
+  std::atomic<uint64_t> used{0};
+};
+
 struct FileStoreOptions {
   std::string dir;  // the stream's directory, created if missing
   SyncMode sync = SyncMode::kAlways;
   int64_t sync_interval_ns = 0;  // kInterval only
   uint64_t block_size = 8 * 1024 * 1024;
+  // Memory for the per-message indexes of blocks other than the one being
+  // written (loaded on demand, least recently used dropped first): `cache`
+  // if given, else a budget of `cache_bytes` for this store alone.
+  std::shared_ptr<CacheBudget> cache;
+  uint64_t cache_bytes = 64 * 1024 * 1024;
 };
 
 class Env;  // env.h: all file I/O, with a fault-injecting implementation
