@@ -595,9 +595,15 @@ class FileStore final : public Store {
   // Index of the block that holds `seq` if any block does: the last one
   // that began at or below it (0 when none did).
   size_t IndexFor(uint64_t seq) const {
+    // Readers mostly stay in one block for a while (a consumer), or at the
+    // end (appends): both are answered without a search.
+    size_t n = blocks_.size();
+    if (hint_ < n && blocks_[hint_]->lo <= seq && (hint_ + 1 == n || blocks_[hint_ + 1]->lo > seq)) return hint_;
+    if (n > 0 && blocks_[n - 1]->lo <= seq) return n - 1;
     auto it = std::upper_bound(blocks_.begin(), blocks_.end(), seq,
                                [](uint64_t v, const std::unique_ptr<Block>& b) { return v < b->lo; });
-    return it == blocks_.begin() ? 0 : static_cast<size_t>(it - blocks_.begin()) - 1;
+    hint_ = it == blocks_.begin() ? 0 : static_cast<size_t>(it - blocks_.begin()) - 1;
+    return hint_;
   }
 
   Block* BlockOf(uint64_t seq) const {
@@ -611,7 +617,7 @@ class FileStore final : public Store {
   Detail* GetDetail(const Block& cb) const {
     auto& b = const_cast<Block&>(cb);
     if (b.detail) {
-      if (!b.pinned) lru_.splice(lru_.begin(), lru_, b.lru);
+      if (!b.pinned && b.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, b.lru);
       return b.detail.get();
     }
     auto d = LoadDetail(b);
@@ -1697,6 +1703,7 @@ class FileStore final : public Store {
   Block* active_ = nullptr;
   std::string buf_;        // records appended but not yet written
   uint64_t written_ = 0;   // active block offset where buf_ starts
+  mutable size_t hint_ = 0;  // the block IndexFor found last
   // Cached details of unpinned blocks, most recently used first.
   mutable std::list<uint32_t> lru_;
   mutable int64_t cached_bytes_ = 0;  // this store's share of budget_
@@ -1850,8 +1857,11 @@ Status FileStore::Recover() {
   RemoveEmptyBlocks();
   group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
   if (replayed_) {
-    // The next crash then replays from here, not from the old summary.
-    if (Flush().ok()) WriteSummary();
+    // The next crash then replays from here, not from the old summary. The
+    // records it covers may never have been synced (written, then kill -9):
+    // sync them first, or a power cut could leave a summary counting
+    // messages the disk lost.
+    if (Flush().ok() && active_->file->Sync().ok()) WriteSummary();
     replayed_ = false;
   }
   return {};
