@@ -1,9 +1,9 @@
 #pragma once
-// Block index files (`NNN.idx`): a snapshot of what replaying a block's
-// records does to the stream index, without the payloads, so a restart
-// reads these plus the tail written after them instead of every record.
-// Derived data: a missing, stale or damaged index is ignored and the block
-// is scanned instead (docs/storage-format.md).
+// Block index files (`NNN.idx`): a block's records without the payloads.
+// A block's per-message detail is loaded from it, and a replay that must go
+// through a block reads it instead of the block. Derived data: a missing,
+// stale or damaged index is ignored and the block is scanned instead
+// (docs/storage-format.md).
 #include <cstdint>
 #include <string>
 #include <string_view>

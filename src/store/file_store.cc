@@ -121,6 +121,9 @@ struct Detail {
     return it->second;
   }
   void Freeze() {
+    // A sealed block's vectors grew by doubling while it was written.
+    entries.shrink_to_fit();
+    fss.shrink_to_fit();
     if (building.empty()) return;
     frozen.assign(building.begin(), building.end());
     std::sort(frozen.begin(), frozen.end());
