@@ -8,8 +8,12 @@ namespace fjord::store {
 namespace {
 
 constexpr uint32_t kMagic = 0x58494a46;  // "FJIX"
-constexpr uint32_t kVersion = 2;  // 2: erased records keep offset, length and subject
-constexpr size_t kEventSize = 1 + 8 + 8 + 4 * 4;
+// 3: events as varints, offsets implied by the previous record's length.
+constexpr uint32_t kVersion = 3;
+constexpr uint8_t kTagHeaders = 0x10;  // the message had headers
+constexpr uint8_t kTagOffset = 0x20;   // an offset follows (damage was skipped)
+
+bool Named(RecordType t) { return t == RecordType::kMsg || t == RecordType::kErased; }
 
 }  // namespace
 
@@ -23,16 +27,26 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
     PutU32(out, static_cast<uint32_t>(s.size()));
     out->append(s);
   }
-  PutU64(out, idx.events.size());
-  out->reserve(out->size() + idx.events.size() * kEventSize + 8);
+  PutVarint(out, idx.events.size());
+  out->reserve(out->size() + idx.events.size() * 10 + 8);
+  uint64_t prev_seq = 0, next_off = 0;
+  int64_t prev_ts = 0;
   for (const auto& e : idx.events) {
-    out->push_back(static_cast<char>(e.type));
-    PutU64(out, e.seq);
-    PutU64(out, static_cast<uint64_t>(e.ts));
-    PutU32(out, e.offset);
-    PutU32(out, e.len);
-    PutU32(out, e.size);
-    PutU32(out, e.subj);
+    bool named = Named(e.type);
+    uint8_t tag = static_cast<uint8_t>(e.type);
+    if (named && e.len - e.size == 6) tag |= kTagHeaders;
+    if (e.offset != next_off) tag |= kTagOffset;
+    out->push_back(static_cast<char>(tag));
+    PutVarint(out, ZigZag(static_cast<int64_t>(e.seq - prev_seq)));
+    prev_seq = e.seq;
+    if (tag & kTagOffset) PutVarint(out, e.offset);
+    PutVarint(out, e.len);
+    next_off = uint64_t{e.offset} + e.len;
+    if (named) {
+      PutVarint(out, ZigZag(e.ts - prev_ts));
+      prev_ts = e.ts;
+      PutVarint(out, e.subj);
+    }
   }
   PutU64(out, XXH64(out->data() + start, out->size() - start, 0));
 }
@@ -56,28 +70,36 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     idx->subjects.emplace_back(s);
   }
   uint64_t nev;
-  if (!r.U64(&nev) || nev != r.remaining() / kEventSize || r.remaining() % kEventSize != 0) {
-    return false;
-  }
+  if (!r.Varint(&nev) || nev > r.remaining() / 3) return false;  // 3 bytes at least each
   idx->events.resize(nev);
-  std::string_view ev;
-  r.Bytes(r.remaining(), &ev);
-  const char* p = ev.data();
+  uint64_t prev_seq = 0, next_off = 0;
+  int64_t prev_ts = 0;
   for (auto& e : idx->events) {
-    uint8_t t = static_cast<uint8_t>(p[0]);
-    if (t < 1 || t > 5) return false;
-    e.type = static_cast<RecordType>(t);
-    e.seq = DecodeU64(p + 1);
-    e.ts = static_cast<int64_t>(DecodeU64(p + 9));
-    e.offset = DecodeU32(p + 17);
-    e.len = DecodeU32(p + 21);
-    e.size = DecodeU32(p + 25);
-    e.subj = DecodeU32(p + 29);
-    bool named = e.type == RecordType::kMsg || e.type == RecordType::kErased;
-    if (named && e.subj >= idx->subjects.size()) return false;
-    p += kEventSize;
+    uint8_t tag;
+    uint64_t seq_delta, off, len;
+    if (!r.U8(&tag)) return false;
+    uint8_t t = tag & 0x0f;
+    if (t < 1 || t > 5 || (tag & ~(0x0f | kTagHeaders | kTagOffset)) != 0) return false;
+    e = IndexEvent{static_cast<RecordType>(t)};
+    if (!r.Varint(&seq_delta)) return false;
+    e.seq = prev_seq + static_cast<uint64_t>(UnZigZag(seq_delta));
+    prev_seq = e.seq;
+    off = next_off;
+    if ((tag & kTagOffset) && !r.Varint(&off)) return false;
+    if (!r.Varint(&len) || off > UINT32_MAX || len > UINT32_MAX) return false;
+    e.offset = static_cast<uint32_t>(off);
+    e.len = static_cast<uint32_t>(len);
+    next_off = off + len;
+    if (Named(e.type)) {
+      uint64_t ts, subj;
+      if (!r.Varint(&ts) || !r.Varint(&subj) || subj >= idx->subjects.size() || len < 10) return false;
+      e.ts = prev_ts + UnZigZag(ts);
+      prev_ts = e.ts;
+      e.subj = static_cast<uint32_t>(subj);
+      e.size = static_cast<uint32_t>(len - 10 + ((tag & kTagHeaders) ? 4 : 0));
+    }
   }
-  return true;
+  return r.remaining() == 0;
 }
 
 }  // namespace fjord::store

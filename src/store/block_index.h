@@ -16,10 +16,10 @@ namespace fjord::store {
 struct IndexEvent {
   RecordType type;
   uint64_t seq = 0;
-  int64_t ts = 0;
-  // kMsg and kErased:
+  int64_t ts = 0;       // kMsg (and kErased: 0)
   uint32_t offset = 0;  // record offset in the block
   uint32_t len = 0;     // record length
+  // kMsg and kErased:
   uint32_t size = 0;    // accounted message bytes
   uint32_t subj = 0;    // index into BlockIndex::subjects
 };

@@ -12,6 +12,7 @@ class FaultFile : public File {
 
   Status Append(std::string_view data) override {
     std::lock_guard lock(env_->mu_);
+    env_->Step();
     if (Status s = Check(); !s.ok()) return s;
     auto size = base_->Size();
     if (!size.ok()) return size.status;
@@ -20,6 +21,7 @@ class FaultFile : public File {
 
   Status Write(uint64_t offset, std::string_view data) override {
     std::lock_guard lock(env_->mu_);
+    env_->Step();
     if (Status s = Check(); !s.ok()) return s;
     return WriteLocked(offset, data, false);
   }
@@ -32,6 +34,7 @@ class FaultFile : public File {
 
   Status Sync() override {
     std::lock_guard lock(env_->mu_);
+    env_->Step();
     if (Status s = Check(); !s.ok()) return s;
     if (env_->io_error_) return {Errc::kIo, "fault: fdatasync EIO"};
     Status s = base_->Sync();
@@ -52,6 +55,7 @@ class FaultFile : public File {
 
   Status Truncate(uint64_t size) override {
     std::lock_guard lock(env_->mu_);
+    env_->Step();
     if (Status s = Check(); !s.ok()) return s;
     Status s = base_->Truncate(size);
     if (s.ok()) node_->dirty_from = std::min(node_->dirty_from, size);
@@ -137,6 +141,21 @@ void FaultEnv::Crash() {
   crashed_ = true;
 }
 
+void FaultEnv::CrashAfter(int64_t n) {
+  std::lock_guard lock(mu_);
+  crash_after_ = n;
+}
+
+void FaultEnv::Step() {
+  if (crash_after_ < 0) return;
+  if (crash_after_ == 0) {
+    crashed_ = true;
+    crash_after_ = -1;
+    return;
+  }
+  --crash_after_;
+}
+
 void FaultEnv::PowerLoss() {
   std::lock_guard lock(mu_);
   // An entry survives only if every directory on its way from root does.
@@ -196,6 +215,7 @@ Status FaultEnv::FlipBit(const std::string& path, uint64_t offset, int bit) {
 
 Result<std::unique_ptr<File>> FaultEnv::OpenImpl(const std::string& path, bool create) {
   std::lock_guard lock(mu_);
+  if (create) Step();
   if (crashed_) return {Dead(), nullptr};
   if (!Tracked(path)) return create ? base_->Open(path) : base_->OpenExisting(path);
   auto f = create ? base_->Open(path) : base_->OpenExisting(path);
@@ -216,6 +236,7 @@ Result<std::unique_ptr<File>> FaultEnv::OpenExisting(const std::string& path) {
 
 Status FaultEnv::SyncDir(const std::string& path) {
   std::lock_guard lock(mu_);
+  Step();
   if (crashed_) return Dead();
   if (io_error_) return {Errc::kIo, "fault: fsync dir EIO"};
   Status s = base_->SyncDir(path);
@@ -253,6 +274,7 @@ void MoveSubtree(Map& m, const std::string& from, const std::string& to, bool in
 
 Status FaultEnv::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
+  Step();
   if (crashed_) return Dead();
   Status s = base_->Rename(from, to);
   if (!s.ok() || !Tracked(from)) return s;
@@ -266,6 +288,7 @@ Status FaultEnv::Rename(const std::string& from, const std::string& to) {
 
 Status FaultEnv::RemoveFile(const std::string& path) {
   std::lock_guard lock(mu_);
+  Step();
   if (crashed_) return Dead();
   Status s = base_->RemoveFile(path);
   if (s.ok()) cur_.erase(path);
@@ -274,6 +297,7 @@ Status FaultEnv::RemoveFile(const std::string& path) {
 
 Status FaultEnv::RemoveDir(const std::string& path) {
   std::lock_guard lock(mu_);
+  Step();
   if (crashed_) return Dead();
   Status s = base_->RemoveDir(path);
   if (s.ok()) cur_.erase(path);
@@ -282,6 +306,7 @@ Status FaultEnv::RemoveDir(const std::string& path) {
 
 Status FaultEnv::CreateDir(const std::string& path) {
   std::lock_guard lock(mu_);
+  Step();
   if (crashed_) return Dead();
   Status s = base_->CreateDir(path);
   if (s.ok() && Tracked(path) && !cur_.count(path)) {

@@ -39,6 +39,14 @@ class FaultEnv : public Env {
   // The process dies: from now on every call fails with kIo, so objects
   // destroyed afterwards cannot write anything, until PowerLoss().
   void Crash();
+  // Crash() just before the (n+1)-th call from now that changes something
+  // (a write, sync, truncate, create, rename or removal): the first n
+  // happen, that one and every later one fail. -1 disarms.
+  void CrashAfter(int64_t n);
+  bool crash_armed() const {
+    std::lock_guard lock(mu_);
+    return crash_after_ >= 0;
+  }
   // Reboot: the tree below root becomes its durable state; handles opened
   // before are dead (kIo); calls work again.
   void PowerLoss();
@@ -78,11 +86,14 @@ class FaultEnv : public Env {
   void Adopt(const std::string& dir);
   Result<std::unique_ptr<File>> OpenImpl(const std::string& path, bool create);
   Status Dead() const;
+  // Counts a changing call against CrashAfter (mu_ held).
+  void Step();
 
   Env* base_;
   std::string root_;
   mutable std::mutex mu_;
   bool crashed_ = false;
+  int64_t crash_after_ = -1;
   bool no_space_ = false;
   bool io_error_ = false;
   uint64_t generation_ = 0;  // bumped by PowerLoss(); older handles are dead

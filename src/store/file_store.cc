@@ -41,6 +41,9 @@ constexpr size_t kScanChunk = 1 << 20;
 // A recovered sequence this far beyond the last one is damage, not a gap
 // (gaps come one skipped sequence at a time).
 constexpr uint64_t kMaxReplayGap = 1 << 20;
+// Appends that skipped more sequences than this since the block's last
+// message go to a new block.
+constexpr uint64_t kMaxBlockGap = 4096;
 // Sealed blocks are opened on demand; at most this many stay open, so a
 // large stream does not hold a descriptor per block.
 constexpr size_t kMaxOpenSealed = 16;
@@ -247,10 +250,14 @@ class FileStore final : public Store {
     uint64_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
     if (len > kMaxRecord) return {{Errc::kInvalid, "message too large"}, 0};
     if (Status s = Broken(); !s.ok()) return {s, 0};
-    if (active_->first != 0 && active_->size + len > opts_.block_size) {
+    uint64_t seq = last_ + 1;
+    // A block's range holds its skipped sequences too (a bit each, dead):
+    // after a jump (a purge past the end) the next message starts a block.
+    bool jump = active_->first != 0 && seq - active_->last > kMaxBlockGap;
+    if (active_->first != 0 && (active_->size + len > opts_.block_size || jump)) {
       if (Status s = Roll(); !s.ok()) return {s, 0};
     }
-    uint64_t seq = last_ + 1;
+    WritePendingFloor();
     uint64_t offset = active_->size;
     AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
     // After a failed write every append writes at once, so that while the
@@ -271,6 +278,7 @@ class FileStore final : public Store {
     if (closed_) return {{Errc::kClosed, "store closed"}, 0};
     if (Status s = Broken(); !s.ok()) return {s, 0};
     uint64_t seq = last_ + 1;
+    WritePendingFloor();
     NoteTombstone(*active_, seq);
     AppendRecord(RecordType::kTombstone, seq, 0, {}, {}, {});
     RaiseLast(seq);
@@ -1425,12 +1433,20 @@ class FileStore final : public Store {
   // failure the file is cut back to a record boundary and the index is
   // reloaded from disk, so everything not written — messages and removals
   // alike — is gone, as their Sync reports.
+  // Records that the first sequence moved (removals of first messages,
+  // purges), before any record of a later sequence: a replay that met a
+  // message far past the last one before the floor would take it for
+  // damage.
+  void WritePendingFloor() {
+    if (base_ <= persisted_first_) return;
+    AppendRecord(RecordType::kFloor, base_, 0, {}, {}, {});
+    active_->has_floor = true;
+    persisted_first_ = base_;
+    floor_pending_ = false;
+  }
+
   Status Flush() {
-    if (base_ > persisted_first_) {
-      AppendRecord(RecordType::kFloor, base_, 0, {}, {}, {});
-      active_->has_floor = true;
-      persisted_first_ = base_;
-    }
+    WritePendingFloor();
     floor_pending_ = false;
     Status s = WriteBuffer();
     if (!s.ok()) {
@@ -1657,9 +1673,9 @@ class FileStore final : public Store {
 
   static IndexEvent EventOf(uint64_t off, const RecordView& r) {
     IndexEvent e{r.type, r.seq, r.ts};
+    e.offset = static_cast<uint32_t>(off);
+    e.len = r.len;
     if (HasSubject(r)) {
-      e.offset = static_cast<uint32_t>(off);
-      e.len = r.len;
       // What NatsFileMsgSize gave the message (an erased record keeps a
       // one-byte header block if the message had headers).
       e.size = r.len - 10 + (r.hdr.empty() ? 0 : 4);

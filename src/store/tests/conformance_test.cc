@@ -230,6 +230,29 @@ TEST_P(StoreConformance, PurgeAll) {
   EXPECT_EQ(Put("p"), 5u);
 }
 
+// The next sequence can be moved far ahead (purge with a sequence past the
+// end, first_seq): the gap costs nothing, before and after a restart.
+TEST_P(StoreConformance, PurgeFarBeyondEnd) {
+  for (int i = 0; i < 6; ++i) Put("a");
+  Put("b");
+  ASSERT_TRUE(store_->Remove(7, false).ok());
+  constexpr uint64_t kFar = 1'000'000'000'000;
+  EXPECT_EQ(store_->Purge("", kFar, 0).value, 6u);
+  EXPECT_EQ(Put("c"), kFar);
+  EXPECT_EQ(Put("a"), kFar + 1);
+  for (int round = 0; round < 2; ++round) {
+    auto st = store_->State();
+    EXPECT_EQ(st.msgs, 2u);
+    EXPECT_EQ(st.first_seq, kFar);
+    EXPECT_EQ(store_->NumPending("a", 0), 1u);
+    EXPECT_EQ(store_->LoadNext("", 1).value.seq, kFar);
+    EXPECT_EQ(store_->Load(kFar + 1).value.subject, "a");
+    ASSERT_TRUE(SyncWait(*store_).ok());
+    Reopen();
+  }
+  EXPECT_EQ(Put("d"), kFar + 2);
+}
+
 TEST_P(StoreConformance, PurgeUptoAndBeyondEnd) {
   for (int i = 0; i < 6; ++i) Put(i % 2 ? "odd" : "even");
   EXPECT_EQ(store_->Purge("", 3, 0).value, 2u);
