@@ -724,12 +724,11 @@ class FileStore final : public Store {
       }
       return it->second;
     };
-    auto put = [&](uint64_t seq, uint32_t offset, uint32_t len, int64_t ts, std::string_view subject,
-                   bool hdr) {
+    auto put = [&](uint64_t seq, uint32_t offset, uint32_t len, int64_t ts, uint32_t lid, bool hdr) {
       if (seq < b.first || seq > b.last) return;
       Entry& e = d->entries[seq - b.first];
       if (e.len != 0) return;  // a duplicate: replay kept the first
-      e = Entry{offset, len, ts, lid_of(subject) | (hdr ? kHdrFlag : 0), kNone};
+      e = Entry{offset, len, ts, lid | (hdr ? kHdrFlag : 0), kNone};
     };
     bool done = false;
     std::string idx_path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
@@ -742,9 +741,13 @@ class FileStore final : public Store {
         const_cast<Block&>(b).idx_ok = true;
         // Erased records too: a replay after a crash may still have to
         // remove such a message (and learn its subject) from a summary.
+        // The file's own subject numbers, mapped once each.
+        std::vector<uint32_t> lids(idx.subjects.size(), kNone);
         for (const auto& e : idx.events) {
           if (e.type == RecordType::kMsg || e.type == RecordType::kErased) {
-            put(e.seq, e.offset, e.len, e.ts, idx.subjects[e.subj], e.len - e.size == 6);
+            uint32_t& lid = lids[e.subj];
+            if (lid == kNone) lid = lid_of(idx.subjects[e.subj]);
+            put(e.seq, e.offset, e.len, e.ts, lid, e.len - e.size == 6);
           }
         }
         done = true;
@@ -764,7 +767,9 @@ class FileStore final : public Store {
       if (!r.ok()) return nullptr;
       data.resize(r.value);
       ScanRecords(data, 0, [&](uint64_t off, const RecordView& rec) {
-        if (HasSubject(rec)) put(rec.seq, static_cast<uint32_t>(off), rec.len, rec.ts, rec.subject, !rec.hdr.empty());
+        if (HasSubject(rec)) {
+          put(rec.seq, static_cast<uint32_t>(off), rec.len, rec.ts, lid_of(rec.subject), !rec.hdr.empty());
+        }
       });
     }
     // Subject chains and per-subject counts.
