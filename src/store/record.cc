@@ -1,5 +1,7 @@
 #include "store/record.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include <xxhash.h>
@@ -81,6 +83,11 @@ ScanResult ScanRecords(std::string_view data, uint64_t base,
       off += rec.len;
       res.valid_end = base + off;
       continue;
+    }
+    // Space zeroed ahead of the writer: the log ends here.
+    if (std::all_of(data.begin() + static_cast<ptrdiff_t>(off), data.end(), [](char c) { return c == 0; })) {
+      res.zero_tail = true;
+      break;
     }
     // Damage: find the next offset where a whole valid record starts.
     size_t next = off + 1;

