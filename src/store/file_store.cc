@@ -346,6 +346,8 @@ class FileStore final : public Store {
     return ScanImpl(start, end, fn, true);
   }
 
+ private:
+  // Scan, or ScanWithHeaders: messages without headers passed unread.
   Status ScanImpl(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn,
                   bool with_headers) {
     if (closed_) return {Errc::kClosed, "store closed"};
@@ -402,6 +404,7 @@ class FileStore final : public Store {
     return bad;
   }
 
+ public:
   uint64_t FirstSeqSince(int64_t ts) const override {
     // Walking back from the newest message: a block none of whose records
     // is older than `ts` is passed without reading its detail.
