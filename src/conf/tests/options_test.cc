@@ -287,6 +287,13 @@ TEST(Options, SyncInterval) {
   EXPECT_NE(FailText("jetstream { sync_interval: \"0s\" }\n").find("positive"), std::string::npos);
 }
 
+TEST(Options, IndexCache) {
+  EXPECT_EQ(LoadText("jetstream {}\n").jetstream.index_cache, 64 << 20);
+  EXPECT_EQ(LoadText("jetstream { index_cache: 128MB }\n").jetstream.index_cache, 128 << 20);
+  EXPECT_EQ(LoadText("jetstream { index_cache: 0 }\n").jetstream.index_cache, 0);
+  EXPECT_NE(FailText("jetstream { index_cache: \"lots\" }\n"), "");
+}
+
 TEST(Options, Authorization) {
   ServerOptions o = LoadText(R"(authorization {
   user: alice
