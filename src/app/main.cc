@@ -37,11 +37,28 @@ server::PermissionSet ToSet(const std::optional<conf::SubjectPermission>& p) {
 
 using TlsContext = std::shared_ptr<asio::ssl::context>;
 
-// The TLS context of the options' tls block (null without one), or why it
-// cannot be built: a missing file, a key that does not match, ...
-std::variant<TlsContext, std::string> BuildTls(const conf::ServerOptions& o) {
-  if (!o.tls) return TlsContext();
-  return tls::MakeServerContext(*o.tls);
+// The TLS contexts of the client port's and the WebSocket listener's tls
+// blocks (null without one).
+struct ClientTls {
+  TlsContext client;
+  TlsContext websocket;
+};
+
+// Both contexts, or why one cannot be built: a missing file, a key that
+// does not match, ...
+std::variant<ClientTls, std::string> BuildTls(const conf::ServerOptions& o) {
+  ClientTls t;
+  if (o.tls) {
+    auto c = tls::MakeServerContext(*o.tls);
+    if (auto* err = std::get_if<std::string>(&c)) return *err;
+    t.client = std::get<TlsContext>(std::move(c));
+  }
+  if (o.websocket.port != 0 && o.websocket.tls) {
+    auto w = tls::MakeServerContext(*o.websocket.tls);
+    if (auto* err = std::get_if<std::string>(&w)) return "websocket: " + *err;
+    t.websocket = std::get<TlsContext>(std::move(w));
+  }
+  return t;
 }
 
 // `cluster { tls { } }`: the context for routes we accept (a certificate
@@ -74,7 +91,8 @@ std::variant<RouteTls, std::string> BuildRouteTls(const conf::ServerOptions& o) 
 
 // `routes` is used only when the server starts: a reload keeps the cluster
 // settings the routes started with (Server::Reload).
-server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls, const RouteTls& routes = {}) {
+server::Config ToServerConfig(const conf::ServerOptions& o, const ClientTls& tls_ctx, const RouteTls& routes = {}) {
+  TlsContext tls = tls_ctx.client;
   auto ms = [](conf::Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
@@ -102,6 +120,7 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls, cons
     su.password = u.password;
     su.nkey = u.nkey;
     su.account = u.account == "$G" ? "" : u.account;
+    su.allowed_connection_types = u.allowed_connection_types;
     const auto& perms = u.permissions ? u.permissions : o.auth.default_permissions;
     if (perms) {
       su.has_permissions = true;
@@ -194,6 +213,34 @@ server::Config ToServerConfig(const conf::ServerOptions& o, TlsContext tls, cons
     c.cluster.permissions.publish = ToSet(o.cluster.permissions->publish);      // import
     c.cluster.permissions.subscribe = ToSet(o.cluster.permissions->subscribe);  // export
   }
+  const conf::WebsocketOptions& w = o.websocket;
+  auto& cw = c.websocket;
+  cw.enabled = w.port != 0;
+  if (!w.host.empty()) cw.host = w.host;
+  cw.port = w.port < 0 ? 0 : w.port;
+  if (tls_ctx.websocket && w.tls) {
+    cw.tls = tls_ctx.websocket;
+    cw.tls_verify = w.tls->verify;
+    cw.tls_map = w.tls->verify_and_map;
+    cw.tls_pinned = w.tls->pinned_certs;
+    cw.tls_timeout_ms = int64_t(w.tls->timeout_s * 1000);
+  }
+  cw.compression = w.compression;
+  cw.same_origin = w.same_origin;
+  cw.allowed_origins = w.allowed_origins;
+  cw.handshake_timeout_ms = ms(w.handshake_timeout);
+  cw.auth_override = !w.username.empty() || !w.token.empty() || !w.no_auth_user.empty();
+  cw.user = w.username;
+  cw.password = w.password;
+  cw.token = w.token;
+  cw.no_auth_user = w.no_auth_user;
+  cw.auth_timeout_ms = ms(w.auth_timeout);
+  cw.ping_interval_ms = ms(w.ping_interval);
+  cw.jwt_cookie = w.jwt_cookie;
+  cw.user_cookie = w.user_cookie;
+  cw.pass_cookie = w.pass_cookie;
+  cw.token_cookie = w.token_cookie;
+  cw.headers = w.headers;
   if (routes.server && routes.client && o.cluster.tls) {
     c.cluster.tls_server = routes.server;
     c.cluster.tls_client = routes.client;
@@ -343,13 +390,14 @@ int main(int argc, char** argv) {
     log::Fatal("TLS configuration: {}", *err);
     return 1;
   }
-  TlsContext tls_ctx = std::get<TlsContext>(built);
+  ClientTls client_tls = std::get<ClientTls>(built);
+  TlsContext tls_ctx = client_tls.client;
   auto route_tls = BuildRouteTls(opts);
   if (auto* err = std::get_if<std::string>(&route_tls)) {
     log::Fatal("Cluster TLS configuration: {}", *err);
     return 1;
   }
-  server::Server srv(ToServerConfig(opts, tls_ctx, std::get<RouteTls>(route_tls)));
+  server::Server srv(ToServerConfig(opts, client_tls, std::get<RouteTls>(route_tls)));
   LimitMallocArenas(srv.config()->io_threads);
   if (auto err = srv.LoadOperator(); !err.empty()) {
     log::Fatal("Operator mode: {}", err);
@@ -466,6 +514,10 @@ int main(int argc, char** argv) {
     app::Ports ports;
     ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
     if (cl) ports.cluster = app::ListenUrls("nats", srv.config()->cluster.host, cl->bound_port());
+    if (srv.websocket_port() != 0) {
+      const auto& w = srv.config()->websocket;
+      ports.websocket = app::ListenUrls(w.tls ? "wss" : "ws", w.host, srv.websocket_port());
+    }
     if (monitoring) {
       ports.monitoring =
           app::ListenUrls(mon_opts.tls ? "https" : "http", mon_opts.host, mon->bound_port());
@@ -492,7 +544,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     if (sig == SIGHUP) {
       auto next = conf::ReloadOptions(opts);
-      std::variant<TlsContext, std::string> next_tls = TlsContext();
+      std::variant<ClientTls, std::string> next_tls = ClientTls();
       if (auto* o = std::get_if<conf::ServerOptions>(&next)) next_tls = BuildTls(*o);
       if (auto* err = std::get_if<std::string>(&next)) {
         log::Error("Failed to reload server configuration: {}", *err);
@@ -504,8 +556,8 @@ int main(int argc, char** argv) {
         ConfigureLogging(opts);
         // New connections handshake with the new context; open ones keep
         // the one they were accepted with.
-        srv.Reload(ToServerConfig(opts, std::get<TlsContext>(next_tls)));
-        mon->ReloadTls(std::get<TlsContext>(next_tls));
+        srv.Reload(ToServerConfig(opts, std::get<ClientTls>(next_tls)));
+        mon->ReloadTls(std::get<ClientTls>(next_tls).client);
         mon->NoteConfigLoaded();
         log::Info("Reloaded server configuration");
       }

@@ -21,6 +21,7 @@
 #include "nkeys/nkeys.h"
 #include "proto/parser.h"
 #include "proto/subject_transform.h"
+#include "websocket/handshake.h"
 
 namespace fjord::conf {
 
@@ -370,8 +371,9 @@ class Loader {
       ResolverPreload(v, ptr);
     } else if (key == "cluster") {
       Cluster(v, ptr);
-    } else if (key == "gateway" || key == "leafnodes" || key == "leaf" || key == "websocket" ||
-               key == "ws" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
+    } else if (key == "websocket" || key == "ws") {
+      Websocket(v, ptr);
+    } else if (key == "gateway" || key == "leafnodes" || key == "leaf" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
                key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
                key == "ocsp_cache") {
       NotSupported(ptr, k);
@@ -712,6 +714,125 @@ class Loader {
     if (c.tls && !c.auth_timeout_set) {
       c.auth_timeout = std::chrono::duration_cast<Duration>(
           std::chrono::duration<double>(c.tls->timeout_s + 1.0));
+    }
+  }
+
+  // nats-server's parseWebsocket.
+  void Websocket(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected websocket to be a map, got {}", TypeName(v)));
+      return;
+    }
+    WebsocketOptions& w = opts_->websocket;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "listen") {
+        HostPort(val, p, key, &w.host, &w.port);
+      } else if (key == "port") {
+        IntIn(val, p, key, &w.port, -1, 65535);
+      } else if (key == "host" || key == "net") {
+        String(val, p, key, &w.host);
+      } else if (key == "advertise") {
+        String(val, p, key, &w.advertise);
+      } else if (key == "no_tls") {
+        Bool(val, p, key, &w.no_tls);
+      } else if (key == "tls") {
+        tls::Options t;
+        if (ParseTls(val, p, false, &t)) w.tls = std::move(t);
+      } else if (key == "same_origin") {
+        Bool(val, p, key, &w.same_origin);
+      } else if (key == "allowed_origins" || key == "allowed_origin" || key == "allow_origins" ||
+                 key == "allow_origin" || key == "origins" || key == "origin") {
+        w.allowed_origins.clear();
+        if (StringList(val, p, key, &w.allowed_origins)) {
+          for (const auto& o : w.allowed_origins) {
+            websocket::Origin parsed;
+            if (auto err = websocket::ParseOrigin(o, &parsed)) {
+              Error(p, fmt::format("unable to parse allowed origin: {}", *err));
+            } else if (parsed.scheme != "http" && parsed.scheme != "https") {
+              Error(p, fmt::format("unable to parse allowed origin \"{}\": allowed origins must be absolute "
+                                   "URLs with http or https scheme",
+                                   o));
+            } else if (parsed.host.empty()) {
+              Error(p, fmt::format("unable to parse allowed origin \"{}\": host is required", o));
+            }
+          }
+        }
+      } else if (key == "handshake_timeout") {
+        Duration d{0};
+        if (val.is_number_integer()) {
+          d = std::chrono::seconds(val.get<int64_t>());
+        } else if (!Dur(val, p, key, &d)) {
+          continue;
+        }
+        if (d.count() <= 0) d = WebsocketOptions{}.handshake_timeout;
+        w.handshake_timeout = d;
+      } else if (key == "compress" || key == "compression") {
+        Bool(val, p, key, &w.compression);
+      } else if (key == "authorization" || key == "authentication") {
+        WebsocketAuthorization(val, p);
+      } else if (key == "jwt_cookie") {
+        String(val, p, key, &w.jwt_cookie);
+      } else if (key == "user_cookie") {
+        String(val, p, key, &w.user_cookie);
+      } else if (key == "pass_cookie") {
+        String(val, p, key, &w.pass_cookie);
+      } else if (key == "token_cookie") {
+        String(val, p, key, &w.token_cookie);
+      } else if (key == "no_auth_user") {
+        String(val, p, key, &w.no_auth_user);
+      } else if (key == "headers") {
+        if (!val.is_object()) {
+          Error(p, fmt::format("error parsing headers: unsupported type {}", TypeName(val)));
+          continue;
+        }
+        w.headers.clear();
+        for (const auto& [hk, hv] : val.items()) {
+          std::string hp = JoinPointer(p, hk);
+          if (!hv.is_string()) {
+            Error(hp, fmt::format("error parsing header key {}: unsupported type {}", hk, TypeName(hv)));
+            continue;
+          }
+          std::string lower = Lower(hk);
+          if (lower == "host" || lower == "content-length" || lower == "connection" || lower == "upgrade" ||
+              lower == "nats-no-masking") {
+            Error(hp, fmt::format("websocket: invalid header \"{}\" not allowed", hk));
+          } else if (lower.rfind("sec-websocket-", 0) == 0) {
+            Error(hp, fmt::format("websocket: invalid header \"{}\", \"Sec-WebSocket-\" prefix not allowed", hk));
+          } else {
+            w.headers.emplace_back(hk, hv.get<std::string>());
+          }
+        }
+      } else if (key == "ping_interval") {
+        Dur(val, p, key, &w.ping_interval);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  // `websocket { authorization { } }`: nats-server's parseSimpleAuth.
+  void WebsocketAuthorization(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("authorization must be a map, got {}", TypeName(v)));
+      return;
+    }
+    WebsocketOptions& w = opts_->websocket;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "user" || key == "username") {
+        String(val, p, key, &w.username);
+      } else if (key == "pass" || key == "password") {
+        String(val, p, key, &w.password);
+      } else if (key == "token") {
+        String(val, p, key, &w.token);
+      } else if (key == "timeout") {
+        AuthTimeout(val, p, &w.auth_timeout);
+      } else {
+        Unknown(p, k);
+      }
     }
   }
 
@@ -1272,7 +1393,20 @@ class Loader {
           if (ParsePermissions(val, up, &perms)) user.permissions = std::move(perms);
         } else if (key == "allowed_connection_types" || key == "connection_types" ||
                    key == "clients") {
-          StringList(val, up, key, &user.allowed_connection_types);
+          if (StringList(val, up, key, &user.allowed_connection_types)) {
+            // As nats-server: known names, in any case, kept upper-cased;
+            // the unknown ones listed in the error.
+            static const std::set<std::string> kKnown = {"STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS",
+                                                         "MQTT", "MQTT_WS", "IN_PROCESS"};
+            std::string unknown;
+            for (auto& t : user.allowed_connection_types) {
+              std::string upper = t;
+              for (auto& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+              if (!kKnown.count(upper)) unknown += fmt::format("{}\"{}\"", unknown.empty() ? "" : " ", t);
+              t = upper;
+            }
+            if (!unknown.empty()) Error(up, fmt::format("invalid connection types [{}]", unknown));
+          }
         } else if (key == "account") {
           if (!account.empty()) {
             Error(up, "a user inside an account can not name another account");
@@ -1466,6 +1600,34 @@ std::optional<std::string> CheckAccounts(const ServerOptions& o) {
   return std::nullopt;
 }
 
+// nats-server's validateWebsocketOptions.
+std::optional<std::string> CheckWebsocket(const ServerOptions& o) {
+  const WebsocketOptions& w = o.websocket;
+  if (w.port == 0) return std::nullopt;
+  if (!w.tls && !w.no_tls) return std::string("websocket requires TLS configuration");
+  if (!w.no_auth_user.empty()) {
+    bool found = false;
+    for (const auto& u : o.auth.users) found = found || u.username == w.no_auth_user || u.nkey == w.no_auth_user;
+    if (!found) {
+      return fmt::format(
+          "no_auth_user: \"{}\" not present as user or nkey in authorization block or account configuration",
+          w.no_auth_user);
+    }
+  }
+  if (!o.auth.users.empty()) {
+    if (!w.username.empty()) return std::string("websocket authentication username not compatible with presence of users/nkeys");
+    if (!w.token.empty()) return std::string("websocket authentication token not compatible with presence of users/nkeys");
+  }
+  if (!w.token.empty() && (!w.username.empty() || !w.password.empty())) {
+    return std::string("websocket authorization: cannot have a user/pass and token");
+  }
+  if (!w.jwt_cookie.empty() && !o.operator_mode) {
+    return fmt::format("trusted operators or trusted keys configuration is required for JWT authentication via cookie \"{}\"",
+                       w.jwt_cookie);
+  }
+  return std::nullopt;
+}
+
 // Checks that span several options, after file and flags are both applied.
 std::optional<std::string> Finish(ServerOptions& o) {
   const AuthOptions& a = o.auth;
@@ -1516,6 +1678,7 @@ std::optional<std::string> Finish(ServerOptions& o) {
     o.tls = std::move(t);
   }
   if (o.allow_non_tls && !o.tls) return "allow_non_tls needs a tls block";
+  if (auto err = CheckWebsocket(o)) return err;
   if (o.https_port != 0 && o.http_port == 0 && !o.tls) {
     return "TLS cert and key required for HTTPS";
   }

@@ -196,6 +196,32 @@ struct ClusterOptions {
   std::optional<Permissions> permissions;
 };
 
+// `websocket { }` (or `ws`): clients over WebSocket (browsers, nats.ws),
+// the same client protocol inside. On when a port is set; needs `tls`
+// unless `no_tls: true`, as nats-server.
+struct WebsocketOptions {
+  std::string host;  // empty: 0.0.0.0
+  int port = 0;      // 0: off; -1: a random free port
+  std::string advertise;  // parsed and kept; no cluster gossips it yet
+  bool no_tls = false;
+  std::optional<tls::Options> tls;
+  bool same_origin = false;
+  std::vector<std::string> allowed_origins;  // "http(s)://host[:port]"
+  bool compression = false;                  // permessage-deflate
+  Duration handshake_timeout = std::chrono::seconds(2);
+  // `authorization { user, password, token, timeout }`: replaces the
+  // top-level user/password/token for WebSocket clients (users stay).
+  std::string username;
+  std::string password;
+  std::string token;
+  Duration auth_timeout{0};  // 0: the top-level one
+  std::string no_auth_user;
+  // Cookies whose values stand in for CONNECT's jwt, user, pass, token.
+  std::string jwt_cookie, user_cookie, pass_cookie, token_cookie;
+  std::vector<std::pair<std::string, std::string>> headers;  // added to the 101 response
+  Duration ping_interval{0};  // 0: the top-level one
+};
+
 struct ServerOptions {
   std::string config_file;
 
@@ -263,6 +289,7 @@ struct ServerOptions {
   JetStreamOptions jetstream;
 
   ClusterOptions cluster;
+  WebsocketOptions websocket;
 
   // Problems that do not stop the server (e.g. a bare integer where a
   // duration is expected, an option Fjord ignores). The caller logs them.

@@ -736,7 +736,23 @@ Json Monitor::VarzJson() {
   j["gateway"] = Json::object();
   j["leaf"] = Json::object();
   j["mqtt"] = Json::object();
-  j["websocket"] = Json::object();
+  Json ws = Json::object();
+  if (const auto& w = cfg->websocket; w.enabled) {
+    // nats-server's WebsocketOptsVarz (its omitempty fields left out).
+    ws["host"] = w.host;
+    ws["port"] = srv_->websocket_port();
+    if (!w.no_auth_user.empty()) ws["no_auth_user"] = w.no_auth_user;
+    if (!w.jwt_cookie.empty()) ws["jwt_cookie"] = w.jwt_cookie;
+    ws["handshake_timeout"] = w.handshake_timeout_ms * 1000000;
+    if (w.auth_timeout_ms > 0) ws["auth_timeout"] = double(w.auth_timeout_ms) / 1000.0;
+    if (!w.tls) ws["no_tls"] = true;
+    if (w.tls_map) ws["tls_map"] = true;
+    if (!w.tls_pinned.empty()) ws["tls_pinned_certs"] = w.tls_pinned;
+    if (w.same_origin) ws["same_origin"] = true;
+    if (!w.allowed_origins.empty()) ws["allowed_origins"] = w.allowed_origins;
+    if (w.compression) ws["compression"] = true;
+  }
+  j["websocket"] = ws;
   Json jsj = Json::object();
   if (!JetStreams().empty()) {
     Json c;

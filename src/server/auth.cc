@@ -1,5 +1,7 @@
 #include "server/auth.h"
 
+#include <algorithm>
+
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -93,6 +95,10 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
   AuthResult r;
   if (!cfg.users.empty()) {
     auto grant = [&](const User& u) {
+      const auto& types = u.allowed_connection_types;
+      if (!types.empty() && std::find(types.begin(), types.end(), creds.connection_type) == types.end()) {
+        return std::move(r);  // not over this kind of connection
+      }
       r.ok = true;
       r.user = u.name.empty() ? u.nkey : u.name;
       r.account = u.account;
@@ -131,11 +137,7 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
       bool named = !u.name.empty() ? u.name == name : (by_default && u.nkey == name);
       if (!named) continue;
       if (!by_default && !PasswordMatches(u.password, creds.pass)) return r;
-      r.ok = true;
-      r.user = u.name;
-      r.account = u.account;
-      if (u.has_permissions) r.permissions = std::make_unique<PermissionChecker>(u.permissions);
-      return r;
+      return grant(u);
     }
     return r;
   }

@@ -21,6 +21,8 @@ struct Credentials {
   // verify_and_map; empty without a verified certificate.
   std::vector<std::string> cert_ids = {};
   std::string jwt = {};  // CONNECT `jwt`: a user JWT (operator mode)
+  // What the client connected over, in allowed_connection_types' names.
+  std::string connection_type = "STANDARD";
 };
 
 // Subject permission checks for one user, with a small cache of publish

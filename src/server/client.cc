@@ -62,6 +62,27 @@ Client::Client(Server* server, asio::io_context& ctx, asio::ip::tcp::socket sock
 Client::~Client() = default;
 
 void Client::Start(bool reject) {
+  if (is_websocket()) {
+    // The HTTP upgrade (after TLS, for wss://) comes before INFO; a
+    // connection over the limit is refused inside the WebSocket, where the
+    // client can read why.
+    reject_ = reject;
+    ws_upgrading_ = true;
+    start_ = Clock::now();
+    NoteInput(start_);
+    next_ping_ = start_ + std::chrono::milliseconds(cfg_->websocket.handshake_timeout_ms);
+    ScheduleTick();
+    if (cfg_->tls) {
+      Handshake();
+    } else {
+      ReadUpgrade();
+    }
+    return;
+  }
+  Begin(reject);
+}
+
+void Client::Begin(bool reject) {
   auth_required_ = AuthRequired(*cfg_);
   // nats-server pre-fills verbose and pedantic as true before CONNECT.
   verbose_ = true;
@@ -72,11 +93,12 @@ void Client::Start(bool reject) {
   next_ping_ = start_ + std::chrono::milliseconds(first_ping);
   if (NonceRequired(*cfg_)) nonce_ = NewNonce();
   // A rejected connection gets INFO and the error in plaintext, TLS or not.
-  bool tls = cfg_->tls && !reject;
+  // A WebSocket client's TLS was done before the upgrade.
+  bool tls = cfg_->tls && !reject && !ws_;
   // With TLS, INFO in plaintext says tls_required (or tls_available) and
   // the client starts its handshake when it has read it; handshake_first
   // sends INFO after the handshake instead (OnHandshake).
-  if (!tls || !cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_));
+  if (!tls || !cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_, is_websocket()));
   if (reject) {
     log::Warn("{}:{} - cid:{} - maximum connections exceeded", ip_, 0, cid_);
     SendErrAndClose("maximum connections exceeded");
@@ -129,7 +151,11 @@ void Client::OnHandshake(const asio::error_code& ec) {
   if (cfg_->tls_map) creds_.cert_ids = tls::Identities(peer);
   log::Debug("{} - cid:{} - TLS handshake complete ({}, {})", ip_, cid_,
              SSL_get_version(tls_->native_handle()), SSL_get_cipher_name(tls_->native_handle()));
-  if (cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_));
+  if (ws_upgrading_) {
+    ReadUpgrade();
+    return;
+  }
+  if (cfg_->tls_handshake_first) Queue(server_->InfoLine(cid_, ip_, nonce_, is_websocket()));
   Flush();
   Server::FlushDirty();
   DoRead();
@@ -162,10 +188,144 @@ void Client::SniffFirstByte() {
   });
 }
 
+// --- WebSocket upgrade -------------------------------------------------------
+
+namespace {
+
+websocket::HandshakeOptions HandshakeOptionsOf(const Config& cfg) {
+  const WebsocketConfig& w = cfg.websocket;
+  websocket::HandshakeOptions o;
+  o.compression = w.compression;
+  o.tls = bool(w.tls);
+  o.same_origin = w.same_origin;
+  for (const auto& a : w.allowed_origins) {
+    websocket::Origin parsed;
+    if (!websocket::ParseOrigin(a, &parsed)) o.allowed_origins.push_back(std::move(parsed));
+  }
+  o.jwt_cookie = w.jwt_cookie;
+  o.user_cookie = w.user_cookie;
+  o.pass_cookie = w.pass_cookie;
+  o.token_cookie = w.token_cookie;
+  o.headers = w.headers;
+  return o;
+}
+
+// nats-server's close status for why a connection ends.
+uint16_t CloseCodeFor(std::string_view reason) {
+  if (reason == "Maximum Payload Violation") return websocket::kCloseMessageTooBig;
+  if (reason == "Unknown Protocol Operation" || reason == "invalid client protocol") {
+    return websocket::kCloseProtocolError;
+  }
+  if (reason == "Server Shutdown" || reason == "Stale Connection") return websocket::kCloseGoingAway;
+  return websocket::kClosePolicyViolation;
+}
+
+}  // namespace
+
+void Client::ReadUpgrade() {
+  if (closed_) return;
+  ws_in_.resize(1024);
+  auto self = shared_from_this();
+  auto buf = asio::buffer(ws_in_.data(), ws_in_.size());
+  auto done = [self](const asio::error_code& ec, size_t n) { self->OnUpgradeRead(ec, n); };
+  if (tls_) {
+    tls_->async_read_some(buf, std::move(done));
+  } else {
+    socket_.async_read_some(buf, std::move(done));
+  }
+}
+
+void Client::OnUpgradeRead(const asio::error_code& ec, size_t n) {
+  if (closed_) return;
+  if (ec) {
+    CloseNow("Client Closed");
+    return;
+  }
+  ws_head_.append(ws_in_.data(), n);
+  auto r = websocket::ProcessRequest(ws_head_, HandshakeOptionsOf(*cfg_));
+  using State = websocket::HandshakeResult::State;
+  if (r.state == State::kIncomplete) {
+    ReadUpgrade();
+    return;
+  }
+  bool accepted = r.state == State::kAccepted;
+  if (accepted && r.used != ws_head_.size()) {
+    // As nats-server: frames may follow only once the client has read 101.
+    accepted = false;
+    r.error = "client sent data before handshake is complete";
+    r.response = "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n";
+  }
+  if (!accepted) log::Error("{}:{} - cid:{} - websocket handshake error: {}", ip_, port_, cid_, r.error);
+  std::string().swap(ws_head_);
+  std::vector<char>().swap(ws_in_);
+  ws_upgrade_ = std::move(r.upgrade);
+  ws_reply_ = std::move(r.response);
+  auto self = shared_from_this();
+  auto done = [self, accepted](const asio::error_code& wec, size_t) { self->OnUpgradeWritten(wec, accepted); };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(ws_reply_), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(ws_reply_), std::move(done));
+  }
+}
+
+void Client::OnUpgradeWritten(const asio::error_code& ec, bool accepted) {
+  if (closed_) return;
+  std::string().swap(ws_reply_);
+  if (ec || !accepted) {
+    CloseNow(ec ? "Write Error" : "WebSocket Handshake Error");
+    return;
+  }
+  websocket::SessionOptions so;
+  so.compress = ws_upgrade_.compress;
+  so.require_mask = !ws_upgrade_.no_masking;
+  so.max_frame = ws_upgrade_.browser ? 4096 : 0;
+  so.no_compressed_fragments = ws_upgrade_.no_compressed_fragments;
+  so.max_payload = size_t(cfg_->max_payload);
+  ws_ = std::make_unique<websocket::Session>(so);
+  ws_upgrading_ = false;
+  // Behind a proxy, the client's own address (as nats-server shows it).
+  if (!ws_upgrade_.forwarded_for.empty()) ip_ = ws_upgrade_.forwarded_for;
+  log::Debug("{} - cid:{} - websocket upgrade complete (compression {})", ip_, cid_, so.compress ? "on" : "off");
+  Begin(reject_);
+}
+
+void Client::AppendInput(std::string_view data) {
+  if (closing_ || closed_) return;
+  if (rbuf_.size() - rend_ < data.size()) {
+    if (rstart_ > 0) {
+      std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+      rend_ -= rstart_;
+      rstart_ = 0;
+    }
+    if (rbuf_.size() - rend_ < data.size()) rbuf_.resize(std::max(rend_ + data.size(), read_size_));
+  }
+  std::memcpy(rbuf_.data() + rend_, data.data(), data.size());
+  rend_ += data.size();
+  // A large message decoded at once: parse as it comes, so the buffer
+  // holds about one protocol message rather than the whole WebSocket one.
+  if (rend_ - rstart_ >= kMaxReadBuf) Process();
+}
+
 // --- reading -----------------------------------------------------------------
 
 void Client::DoRead() {
   if (closed_ || closing_) return;
+  if (ws_) {
+    // Frames are read into their own buffer and decoded into rbuf_.
+    if (rstart_ == rend_ && rbuf_.size() > kMaxReadBuf) std::vector<char>().swap(rbuf_);
+    if (ws_in_.size() != read_size_) std::vector<char>(read_size_).swap(ws_in_);
+    auto self = shared_from_this();
+    offered_ = ws_in_.size();
+    auto buf = asio::buffer(ws_in_.data(), offered_);
+    auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
+    if (tls_) {
+      tls_->async_read_some(buf, std::move(done));
+    } else {
+      socket_.async_read_some(buf, std::move(done));
+    }
+    return;
+  }
   if (rstart_ == rend_) {
     rstart_ = rend_ = 0;
     // Empty: take the size reads have asked for (this also gives back a
@@ -214,9 +374,36 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
   } else {
     short_reads_ = 0;
   }
-  rend_ += n;
   NoteInput(Clock::now());
-  Process();
+  if (ws_) {
+    auto st = ws_->Read(ws_in_.data(), n, [this](std::string_view d) { AppendInput(d); });
+    Process();
+    if (st != websocket::Session::Status::kOk) {
+      if (st == websocket::Session::Status::kError) {
+        log::Error("{} - cid:{} - websocket protocol error: {}", ip_, cid_, ws_->error());
+      }
+      // The close frame (ours, or the echo of the client's) goes out after
+      // what is queued, then the connection ends.
+      closing_ = true;
+      close_after_flush_ = true;
+      {
+        std::lock_guard lock(out_mu_);
+        dead_ = true;
+      }
+      Flush();
+      bool writing;
+      {
+        std::lock_guard lock(out_mu_);
+        writing = writing_;
+      }
+      if (!writing) CloseNow(st == websocket::Session::Status::kClosed ? "Client Closed" : "Protocol Error");
+      Server::FlushDirty();
+      return;
+    }
+  } else {
+    rend_ += n;
+    Process();
+  }
   Server::FlushDirty();
   bool stall = Server::TakeStall();
   std::function<bool()> drained = std::move(t_pause_until);
@@ -347,6 +534,18 @@ void Client::ProcessConnect(std::string_view json) {
     auto cert_ids = std::move(creds_.cert_ids);  // from the handshake
     creds_ = Credentials{get_str("auth_token"), get_str("user"), get_str("pass"), get_str("nkey"),
                          get_str("sig"), nonce_, std::move(cert_ids), get_str("jwt")};
+    if (ws_) {
+      creds_.connection_type = "WEBSOCKET";
+      // `websocket { jwt_cookie, user_cookie, ... }`: what a browser cannot
+      // put in CONNECT comes from its cookies.
+      auto fill = [](std::string& field, const std::string& cookie) {
+        if (field.empty()) field = cookie;
+      };
+      fill(creds_.jwt, ws_upgrade_.cookie_jwt);
+      fill(creds_.user, ws_upgrade_.cookie_user);
+      fill(creds_.pass, ws_upgrade_.cookie_pass);
+      fill(creds_.token, ws_upgrade_.cookie_token);
+    }
     AuthResult r = server_->op() ? server_->op()->Authenticate(creds_) : Authenticate(*cfg_, creds_);
     if (!r.ok) {
       log::Error("{} - cid:{} - authentication error", ip_, cid_);
@@ -662,13 +861,20 @@ void Client::QueueMsg(const Subscription& sub, std::string_view subject, std::st
 
 void Client::Flush() {
   // Nothing goes out in the middle of a handshake; OnHandshake flushes.
-  if (closed_ || handshaking_) return;
+  if (closed_ || handshaking_ || ws_upgrading_) return;
   std::unique_lock lock(out_mu_);
   flush_scheduled_ = false;
-  if (writing_ || out_.empty()) return;
+  bool control = ws_ && ws_->HasControl();
+  if (writing_ || (out_.empty() && !control)) return;
   std::swap(out_, wbuf_);
   writing_ = true;
   lock.unlock();
+  if (ws_) {
+    // One WebSocket message per write: the client decodes each whole.
+    ws_->Write(wbuf_, &ws_wbuf_);
+    wbuf_.swap(ws_wbuf_);
+    ws_wbuf_.clear();
+  }
   write_started_ = Clock::now();
   // The write deadline needs a wake-up no later than it. A busy connection
   // re-arms at most once per deadline: later writes fall before the one set.
@@ -688,12 +894,14 @@ void Client::OnWrite(const asio::error_code& ec) {
   } else {
     wbuf_.clear();
   }
+  if (ws_wbuf_.capacity() > kKeepWriteCapacity) std::string().swap(ws_wbuf_);
   bool more;
   {
     std::lock_guard lock(out_mu_);
     writing_ = false;
     more = !out_.empty();
   }
+  if (ws_ && ws_->HasControl()) more = true;
   if (closed_) return;
   if (ec) {
     CloseNow("Write Error");
@@ -715,6 +923,7 @@ void Client::SendErrAndClose(std::string_view text) {
   if (closing_) return;
   log::Error("{} - cid:{} - {}", ip_, cid_, text);
   Queue("-ERR '", text, "'\r\n");
+  if (ws_) ws_->QueueClose(CloseCodeFor(text), text);
   closing_ = true;
   close_after_flush_ = true;
   {
@@ -766,7 +975,7 @@ Client::Stats Client::GetStats(bool with_subs) {
 
 void Client::SendAsyncInfo() {
   if (closed_ || closing_ || !connected_ || !async_info_) return;
-  Queue(server_->InfoLine(cid_, ip_));
+  Queue(server_->InfoLine(cid_, ip_, {}, is_websocket()));
   Server::FlushDirty();
 }
 
@@ -859,6 +1068,15 @@ void Client::Tick() {
     }
     // Authentication and pings wait for the handshake: nothing can be
     // sent before it ends.
+    ScheduleTick();
+    return;
+  }
+  if (ws_upgrading_) {
+    if (now - start_ >= std::chrono::milliseconds(cfg_->websocket.handshake_timeout_ms)) {
+      log::Error("{}:{} - cid:{} - websocket handshake timeout", ip_, port_, cid_);
+      CloseNow("WebSocket Handshake Timeout");
+      return;
+    }
     ScheduleTick();
     return;
   }

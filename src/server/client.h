@@ -19,6 +19,8 @@
 #include "server/config.h"
 #include "server/events.h"
 #include "server/sublist.h"
+#include "websocket/frame.h"
+#include "websocket/handshake.h"
 
 namespace fjord::server {
 
@@ -35,6 +37,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void Start(bool reject);
 
   uint64_t cid() const { return cid_; }
+  // Accepted on the WebSocket listener (its Config has is_websocket set).
+  bool is_websocket() const { return cfg_->is_websocket; }
 
   // What the monitoring endpoint (/connz, /varz) shows of a connection.
   struct SubInfo {
@@ -93,7 +97,16 @@ class Client : public std::enable_shared_from_this<Client> {
   static void PauseReadingUntil(std::function<bool()> drained);
 
  private:
+  // The rest of Start once the transport is ready (after the WebSocket
+  // upgrade for a WebSocket client).
+  void Begin(bool reject);
   void DoRead();
+  // WebSocket: reads the HTTP upgrade request, answers it, then Begin().
+  void ReadUpgrade();
+  void OnUpgradeRead(const asio::error_code& ec, size_t n);
+  void OnUpgradeWritten(const asio::error_code& ec, bool accepted);
+  // WebSocket: decoded bytes for the protocol parser.
+  void AppendInput(std::string_view data);
   // TLS: the server side of the handshake; with handshake_first, INFO goes
   // out after it.
   void Handshake();
@@ -186,6 +199,16 @@ class Client : public std::enable_shared_from_this<Client> {
   ConnectionEvent Event(bool connect, const char* reason);
   Clock::time_point next_ping_;
   int pings_out_ = 0;
+
+  // WebSocket (owner thread).
+  bool ws_upgrading_ = false;  // no output until the upgrade is answered
+  bool reject_ = false;        // Start's `reject`, held over the upgrade
+  std::string ws_head_;        // the upgrade request so far
+  std::string ws_reply_;       // the upgrade response being written
+  websocket::Upgrade ws_upgrade_;
+  std::unique_ptr<websocket::Session> ws_;  // set once upgraded
+  std::vector<char> ws_in_;    // frames as read
+  std::string ws_wbuf_;        // frames being written
 
   // Write side.
   std::mutex out_mu_;

@@ -94,6 +94,9 @@ struct User {
   std::string account;   // empty = the global account
   bool has_permissions = false;
   Permissions permissions;
+  // "STANDARD", "WEBSOCKET", ...: the kinds of connection the user may log
+  // in on; empty = any.
+  std::vector<std::string> allowed_connection_types;
 };
 
 // Operator mode: accounts and users come from JWTs signed by a trusted
@@ -149,6 +152,37 @@ struct ClusterConfig {
   Permissions permissions;
 };
 
+// `websocket { }`: a second listener whose clients speak the same protocol
+// inside WebSocket frames (websocket/). Its clients get a Config of their
+// own (Server::WebsocketClientConfig) with these settings folded in.
+struct WebsocketConfig {
+  bool enabled = false;
+  std::string host = "0.0.0.0";
+  int port = 0;  // 0 = a free port
+  // TLS before the HTTP upgrade (wss://); null with no_tls.
+  std::shared_ptr<asio::ssl::context> tls;
+  bool tls_verify = false;
+  bool tls_map = false;
+  std::vector<std::string> tls_pinned;
+  int64_t tls_timeout_ms = 2000;
+  bool compression = false;
+  bool same_origin = false;
+  std::vector<std::string> allowed_origins;  // checked by the config loader
+  int64_t handshake_timeout_ms = 2000;
+  // user/password, token or no_auth_user given: they replace the top-level
+  // ones for WebSocket clients (users stay), as nats-server's authOverride.
+  bool auth_override = false;
+  std::string user;
+  std::string password;
+  std::string token;
+  std::string no_auth_user;
+  int64_t auth_timeout_ms = 0;   // 0 = the top-level one
+  int64_t ping_interval_ms = 0;  // 0 = the top-level one
+  // Cookies standing in for CONNECT's jwt, user, pass and auth_token.
+  std::string jwt_cookie, user_cookie, pass_cookie, token_cookie;
+  std::vector<std::pair<std::string, std::string>> headers;  // added to the 101 response
+};
+
 struct Config {
   std::string server_name;  // defaults to the server id
   std::string host = "0.0.0.0";
@@ -192,6 +226,9 @@ struct Config {
   std::vector<std::string> tls_pinned;  // hex SPKI SHA-256 of allowed client certificates
 
   ClusterConfig cluster;
+  WebsocketConfig websocket;
+  // Set in the Config WebSocket clients run with.
+  bool is_websocket = false;
 
   bool jetstream = false;  // advertised in INFO
   std::string jetstream_domain;

@@ -274,8 +274,8 @@ AuthResult Operator::Authenticate(const Credentials& creds) {
     return fail("user JWT limits source addresses or times, which Fjord does not support");
   }
   if (auto types = Strings(u.nats, "allowed_connection_types");
-      !types.empty() && std::find(types.begin(), types.end(), "STANDARD") == types.end()) {
-    return fail("user JWT does not allow STANDARD connections");
+      !types.empty() && std::find(types.begin(), types.end(), creds.connection_type) == types.end()) {
+    return fail("user JWT does not allow " + creds.connection_type + " connections");
   }
   Permissions p;
   p.publish = ToSet(u.nats, "pub");

@@ -56,6 +56,7 @@ std::string NewServerId() {
 Server::Server(Config cfg) : id_(NewServerId()) {
   if (cfg.server_name.empty()) cfg.server_name = id_;
   cfg_ = std::make_shared<const Config>(std::move(cfg));
+  ws_cfg_ = std::make_shared<const Config>(WebsocketClientConfig(*cfg_));
   // "$G" always exists (the home of clients no account claims), the system
   // account when one is named, and every configured account.
   auto add = [this](AccountConfig ac) {
@@ -168,8 +169,36 @@ std::shared_ptr<const Config> Server::config() const {
   return cfg_;
 }
 
+std::shared_ptr<const Config> Server::websocket_config() const {
+  std::lock_guard lock(cfg_mu_);
+  return ws_cfg_;
+}
+
+Config Server::WebsocketClientConfig(const Config& c) {
+  Config w = c;
+  const WebsocketConfig& ws = c.websocket;
+  w.is_websocket = true;
+  w.tls = ws.tls;
+  w.tls_verify = ws.tls_verify;
+  w.tls_map = ws.tls_map;
+  w.tls_pinned = ws.tls_pinned;
+  w.tls_timeout_ms = ws.tls_timeout_ms;
+  w.tls_handshake_first = false;
+  w.allow_non_tls = false;
+  if (ws.auth_override) {
+    w.token = ws.token;
+    w.user = ws.user;
+    w.password = ws.password;
+    w.no_auth_user = ws.no_auth_user;
+  }
+  if (ws.auth_timeout_ms > 0) w.auth_timeout_ms = ws.auth_timeout_ms;
+  if (ws.ping_interval_ms > 0) w.ping_interval_ms = ws.ping_interval_ms;
+  return w;
+}
+
 void Server::Reload(const Config& cfg) {
   auto next = std::make_shared<Config>(cfg);
+  std::shared_ptr<const Config> ws_next;
   {
     std::lock_guard lock(cfg_mu_);
     next->server_name = cfg_->server_name;
@@ -180,7 +209,15 @@ void Server::Reload(const Config& cfg) {
     // Routes run with the cluster settings they started with (a restart
     // applies new ones).
     next->cluster = cfg_->cluster;
+    // So does the WebSocket listener (its address, and ws:// or wss://);
+    // its authorization, origins and certificate follow the file.
+    next->websocket.enabled = cfg_->websocket.enabled;
+    next->websocket.host = cfg_->websocket.host;
+    next->websocket.port = cfg_->websocket.port;
+    if (bool(next->websocket.tls) != bool(cfg_->websocket.tls)) next->websocket.tls = cfg_->websocket.tls;
     cfg_ = next;
+    ws_cfg_ = std::make_shared<const Config>(WebsocketClientConfig(*next));
+    ws_next = ws_cfg_;
   }
   // Connected clients are checked against the new authorization, as
   // nats-server does: a revoked token or user loses its connection.
@@ -190,7 +227,8 @@ void Server::Reload(const Config& cfg) {
     for (auto& [cid, c] : clients_) clients.push_back(c);
   }
   for (auto& c : clients) {
-    asio::post(c->context(), [c, next] { c->Reauthorize(next); });
+    std::shared_ptr<const Config> mine = c->is_websocket() ? ws_next : next;
+    asio::post(c->context(), [c, mine] { c->Reauthorize(mine); });
   }
 }
 
@@ -202,21 +240,14 @@ std::string Server::Start() {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
   }
-  try {
-    asio::ip::tcp::resolver resolver(*contexts_[0]);
-    auto results = resolver.resolve(cfg->host, std::to_string(cfg->port),
-                                    asio::ip::resolver_base::passive);
-    asio::ip::tcp::endpoint ep = results.begin()->endpoint();
-    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
-    acceptor_->open(ep.protocol());
-    acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true));
-    acceptor_->bind(ep);
-    acceptor_->listen(asio::socket_base::max_listen_connections);
-    bound_port_ = acceptor_->local_endpoint().port();
-  } catch (const std::exception& e) {
-    return fmt::format("Error listening on port: {}:{}, \"{}\"", cfg->host, cfg->port, e.what());
+  if (auto err = Listen(cfg->host, cfg->port, &acceptor_); !err.empty()) return err;
+  bound_port_ = acceptor_->local_endpoint().port();
+  if (cfg->websocket.enabled) {
+    if (auto err = Listen(cfg->websocket.host, cfg->websocket.port, &ws_acceptor_); !err.empty()) return err;
+    ws_bound_port_ = ws_acceptor_->local_endpoint().port();
   }
-  Accept();
+  Accept(*acceptor_, false);
+  if (ws_acceptor_) Accept(*ws_acceptor_, true);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this, i] {
       t_ctx = contexts_[i].get();
@@ -225,6 +256,29 @@ std::string Server::Start() {
     });
   }
   log::Info("Listening for client connections on {}:{}", cfg->host, bound_port_);
+  if (ws_acceptor_) {
+    log::Info("Listening for websocket clients on {}://{}:{}", cfg->websocket.tls ? "wss" : "ws",
+              cfg->websocket.host, ws_bound_port_);
+    // nats-server's words.
+    if (!cfg->websocket.tls) log::Warn("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+  }
+  return {};
+}
+
+std::string Server::Listen(const std::string& host, int port, std::unique_ptr<asio::ip::tcp::acceptor>* out) {
+  try {
+    asio::ip::tcp::resolver resolver(*contexts_[0]);
+    auto results = resolver.resolve(host, std::to_string(port), asio::ip::resolver_base::passive);
+    asio::ip::tcp::endpoint ep = results.begin()->endpoint();
+    auto a = std::make_unique<asio::ip::tcp::acceptor>(*contexts_[0]);
+    a->open(ep.protocol());
+    a->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    a->bind(ep);
+    a->listen(asio::socket_base::max_listen_connections);
+    *out = std::move(a);
+  } catch (const std::exception& e) {
+    return fmt::format("Error listening on port: {}:{}, \"{}\"", host, port, e.what());
+  }
   return {};
 }
 
@@ -232,17 +286,17 @@ asio::io_context& Server::NextContext() {
   return *contexts_[next_ctx_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
 
-void Server::Accept() {
+void Server::Accept(asio::ip::tcp::acceptor& acceptor, bool websocket) {
   asio::io_context& target = NextContext();
-  acceptor_->async_accept(target, [this, &target](const asio::error_code& ec,
-                                                  asio::ip::tcp::socket socket) {
+  acceptor.async_accept(target, [this, &target, &acceptor, websocket](const asio::error_code& ec,
+                                                                      asio::ip::tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || shutting_down_) return;
       log::Error("Error accepting client connection: {}", ec.message());
-      Accept();
+      Accept(acceptor, websocket);
       return;
     }
-    auto cfg = config();
+    auto cfg = websocket ? websocket_config() : config();
     uint64_t cid = next_cid_.fetch_add(1);
     auto client = std::make_shared<Client>(this, target, std::move(socket), cid, cfg);
     bool reject;
@@ -253,7 +307,7 @@ void Server::Accept() {
     }
     stats_.total_connections.fetch_add(1, std::memory_order_relaxed);
     asio::post(target, [client, reject] { client->Start(reject); });
-    Accept();
+    Accept(acceptor, websocket);
   });
 }
 
@@ -304,16 +358,17 @@ std::vector<std::shared_ptr<Client>> Server::Clients() {
   return out;
 }
 
-std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce) const {
-  auto cfg = config();
+std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce,
+                             bool websocket) const {
+  auto cfg = websocket ? websocket_config() : config();
   nlohmann::ordered_json j;
   j["server_id"] = id_;
   j["server_name"] = cfg->server_name;
   j["version"] = kNatsCompatVersion;
   j["proto"] = 1;
   j["go"] = fmt::format("fjord{}", kFjordVersion);
-  j["host"] = cfg->host;
-  j["port"] = bound_port_;
+  j["host"] = websocket ? cfg->websocket.host : cfg->host;
+  j["port"] = websocket ? ws_bound_port_ : bound_port_;
   j["headers"] = !cfg->no_header_support;
   if (AuthRequired(*cfg)) j["auth_required"] = true;
   if (cfg->tls) {
@@ -332,7 +387,9 @@ std::string Server::InfoLine(uint64_t cid, const std::string& client_ip, const s
     if (!cluster_name_.empty()) j["cluster"] = cluster_name_;
   }
   if (lame_duck_.load()) j["ldm"] = true;
-  if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = ClientUrls();
+  // The other servers' client URLs are not WebSocket ones: a WebSocket
+  // client is told none (nats-server tells it their ws_connect_urls).
+  if (cfg->cluster.enabled && !cfg->cluster.no_advertise && !websocket) j["connect_urls"] = ClientUrls();
   return "INFO " + j.dump() + " \r\n";
 }
 
@@ -601,6 +658,7 @@ void Server::StopAccepting() {
   asio::post(*contexts_[0], [this] {
     asio::error_code ec;
     acceptor_->close(ec);
+    if (ws_acceptor_) ws_acceptor_->close(ec);
   });
 }
 
@@ -612,6 +670,7 @@ void Server::Shutdown() {
     asio::post(*contexts_[0], [this] {
       asio::error_code ec;
       acceptor_->close(ec);
+      if (ws_acceptor_) ws_acceptor_->close(ec);
     });
   }
   std::vector<std::shared_ptr<Client>> clients;

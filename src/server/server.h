@@ -165,7 +165,13 @@ class Server {
   // -- for Client ------------------------------------------------------------
   const std::string& id() const { return id_; }
   int bound_port() const { return bound_port_; }
+  // The WebSocket listener's port (0 without one).
+  int websocket_port() const { return ws_bound_port_; }
   std::shared_ptr<const Config> config() const;
+  // What WebSocket clients run with: config() with `websocket { }`'s TLS,
+  // authorization and timeouts in place of the top-level ones.
+  std::shared_ptr<const Config> websocket_config() const;
+  static Config WebsocketClientConfig(const Config& c);
   ServerStats& stats() { return stats_; }
   // -- for the monitor (any thread) ------------------------------------------
   // The open client connections, ordered by nothing.
@@ -177,8 +183,11 @@ class Server {
   };
   Traffic TrafficTotals();
   std::chrono::system_clock::time_point start_time() const { return start_time_; }
-  // The INFO line for a new connection (with its id and address).
-  std::string InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce = {}) const;
+  // The INFO line for a new connection (with its id and address); a
+  // WebSocket client's names the WebSocket listener and its TLS and
+  // authorization.
+  std::string InfoLine(uint64_t cid, const std::string& client_ip, const std::string& nonce = {},
+                       bool websocket = false) const;
   // Routes a message from `src` (may be null) to the subscriptions in
   // `matches` (from the sublist of `account`, matched on the subject).
   // Remote subscriptions get it once per server. Returns deliveries (a
@@ -198,11 +207,14 @@ class Server {
   static bool TakeStall();
 
  private:
-  void Accept();
+  void Accept(asio::ip::tcp::acceptor& acceptor, bool websocket);
+  // Opens a listener; an error text on failure.
+  std::string Listen(const std::string& host, int port, std::unique_ptr<asio::ip::tcp::acceptor>* out);
 
   std::string id_;
   const std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
   std::shared_ptr<const Config> cfg_;
+  std::shared_ptr<const Config> ws_cfg_;  // guarded by cfg_mu_, as cfg_
   mutable std::mutex cfg_mu_;
   mutable std::mutex accounts_mu_;
   std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;  // guarded by accounts_mu_
@@ -216,6 +228,8 @@ class Server {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::ip::tcp::acceptor> ws_acceptor_;
+  int ws_bound_port_ = 0;
   std::atomic<size_t> next_ctx_{0};
   std::atomic<uint64_t> next_cid_{1};
   int bound_port_ = 0;

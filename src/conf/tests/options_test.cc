@@ -1071,5 +1071,78 @@ TEST(Options, ClusterInUsage) {
   EXPECT_NE(o.exit_text.find("--cluster_listen <url>"), std::string::npos);
 }
 
+TEST(Options, Websocket) {
+  ServerOptions o = LoadText(R"(
+authorization { users: [{user: web, password: pw}] }
+ws {
+  listen: "127.0.0.1:8443"
+  no_tls: true
+  compression: true
+  same_origin: true
+  allowed_origins: ["https://shop.example", "http://localhost:3000"]
+  handshake_timeout: "5s"
+  no_auth_user: web
+  authorization { timeout: 3 }
+  token_cookie: tok
+  headers { "X-Frame-Options": "DENY" }
+  ping_interval: "30s"
+}
+)");
+  const WebsocketOptions& w = o.websocket;
+  EXPECT_EQ(w.host, "127.0.0.1");
+  EXPECT_EQ(w.port, 8443);
+  EXPECT_TRUE(w.no_tls);
+  EXPECT_TRUE(w.compression);
+  EXPECT_TRUE(w.same_origin);
+  EXPECT_EQ(w.allowed_origins, (std::vector<std::string>{"https://shop.example", "http://localhost:3000"}));
+  EXPECT_EQ(w.handshake_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(w.no_auth_user, "web");
+  EXPECT_EQ(w.auth_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(w.token_cookie, "tok");
+  ASSERT_EQ(w.headers.size(), 1u);
+  EXPECT_EQ(w.headers[0].first, "X-Frame-Options");
+  EXPECT_EQ(w.ping_interval, std::chrono::seconds(30));
+  // handshake_timeout as a bare integer is seconds; port -1 picks one.
+  o = LoadText("websocket { port: -1, no_tls: true, handshake_timeout: 4 }\n");
+  EXPECT_EQ(o.websocket.port, -1);
+  EXPECT_EQ(o.websocket.handshake_timeout, std::chrono::seconds(4));
+  // A block without a port is off and needs nothing else.
+  EXPECT_EQ(LoadText("websocket { compression: true }\n").websocket.port, 0);
+}
+
+TEST(Options, AllowedConnectionTypes) {
+  ServerOptions o = LoadText("authorization { users: [{user: a, password: b, connection_types: [standard, Websocket]}] }\n");
+  EXPECT_EQ(o.auth.users[0].allowed_connection_types, (std::vector<std::string>{"STANDARD", "WEBSOCKET"}));
+  EXPECT_EQ(FailText("authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD, X, \"Y\"]}] }\n"),
+            "f.conf:1:48: invalid connection types [\"X\" \"Y\"]");
+}
+
+TEST(Options, WebsocketErrors) {
+  // nats-server's words.
+  EXPECT_EQ(FailText("websocket { port: 8080 }\n"), "websocket requires TLS configuration");
+  EXPECT_EQ(FailText("websocket: 1\n"), "f.conf:1:1: Expected websocket to be a map, got an integer");
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, allowed_origins: [\"ftp://x\"] }\n")
+                .find("allowed origins must be absolute URLs with http or https scheme"),
+            std::string::npos);
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, allowed_origins: \"http://x:port\" }\n")
+                .find("unable to parse allowed origin"),
+            std::string::npos);
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, headers { Connection: x } }\n")
+                .find("websocket: invalid header \"Connection\" not allowed"),
+            std::string::npos);
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, headers { Sec-WebSocket-Protocol: x } }\n")
+                .find("\"Sec-WebSocket-\" prefix not allowed"),
+            std::string::npos);
+  EXPECT_EQ(FailText("authorization { users: [{user: a, password: b}] }\n"
+                     "websocket { port: 8080, no_tls: true, authorization { user: x, password: y } }\n"),
+            "websocket authentication username not compatible with presence of users/nkeys");
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, no_auth_user: ghost }\n").find("no_auth_user: \"ghost\""),
+            std::string::npos);
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, jwt_cookie: jwt }\n")
+                .find("trusted operators or trusted keys configuration is required"),
+            std::string::npos);
+  EXPECT_NE(FailText("websocket { port: 8080, no_tls: true, bogus: 1 }\n").find("bogus"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fjord::conf

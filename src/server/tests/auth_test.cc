@@ -14,6 +14,31 @@ TEST(Auth, Token) {
   EXPECT_FALSE(Authenticate(cfg, {}).ok);
 }
 
+TEST(Auth, AllowedConnectionTypes) {
+  Config cfg;
+  User& web = cfg.users.emplace_back();
+  web.name = "web";
+  web.password = "pw";
+  web.allowed_connection_types = {"WEBSOCKET"};
+  User& any = cfg.users.emplace_back();
+  any.name = "any";
+  any.password = "pw";
+  Credentials c{"", "web", "pw"};
+  EXPECT_FALSE(Authenticate(cfg, c).ok);  // STANDARD by default
+  c.connection_type = "WEBSOCKET";
+  EXPECT_TRUE(Authenticate(cfg, c).ok);
+  Credentials a{"", "any", "pw"};
+  EXPECT_TRUE(Authenticate(cfg, a).ok);
+  a.connection_type = "WEBSOCKET";
+  EXPECT_TRUE(Authenticate(cfg, a).ok);
+  // no_auth_user goes through the same check.
+  cfg.no_auth_user = "web";
+  EXPECT_FALSE(Authenticate(cfg, {}).ok);
+  Credentials ws_anon;
+  ws_anon.connection_type = "WEBSOCKET";
+  EXPECT_TRUE(Authenticate(cfg, ws_anon).ok);
+}
+
 TEST(Auth, BcryptPassword) {
   // bcrypt("password", cost 4)
   const char* hash = "$2b$04$2s5PCnzfqa4ZE1Ylbqpvp.28QoeZQd5DIFZezaLClckqwSrpd8BqW";
