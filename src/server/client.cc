@@ -1,5 +1,7 @@
 #include "server/client.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -25,6 +27,15 @@ constexpr int kShortReadsToShrink = 2;
 constexpr size_t kStallPending = 4 * 1024 * 1024;
 constexpr auto kStallTime = std::chrono::milliseconds(1);
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
+// After a read of at most this size, output up to this size is written by
+// the reading thread even to connections of other threads
+// (Client::TryWriteDirect): a request or a reply gets to its socket without
+// waking that thread. Bulk reads leave the writes to the owners, which
+// keeps them spread over the I/O threads.
+constexpr size_t kDirectWriteMax = 2 * 1024;
+// ... unless the connection had output less than this long ago.
+constexpr std::chrono::steady_clock::rep kStreamingGap =
+    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(50)).count();
 
 // Set by PauseReadingUntil during a read batch, taken at its end.
 thread_local std::function<bool()> t_pause_until;
@@ -109,6 +120,8 @@ void Client::Begin(bool reject) {
   Server::FlushDirty();  // before Handshake(), so INFO goes out in plaintext
   ScheduleTick();
   if (!tls) {
+    // Plain TCP: other threads may write to the socket themselves.
+    if (!ws_ && !reject) direct_ok_.store(true, std::memory_order_release);
     DoRead();
   } else if (cfg_->allow_non_tls && !cfg_->tls_handshake_first) {
     SniffFirstByte();
@@ -183,6 +196,7 @@ void Client::SniffFirstByte() {
     if (tls::LooksLikeTls(b)) {
       self->Handshake();
     } else {
+      self->direct_ok_.store(true, std::memory_order_release);
       self->DoRead();
     }
   });
@@ -404,7 +418,9 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
     rend_ += n;
     Process();
   }
-  Server::FlushDirty();
+  // A small read is a request, a reply, an ack: its output goes straight
+  // out. A large one is bulk traffic.
+  Server::FlushDirty(n <= kDirectWriteMax ? kDirectWriteMax : 0);
   bool stall = Server::TakeStall();
   std::function<bool()> drained = std::move(t_pause_until);
   t_pause_until = nullptr;
@@ -869,6 +885,7 @@ void Client::Flush() {
   std::swap(out_, wbuf_);
   writing_ = true;
   lock.unlock();
+  last_out_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   if (ws_) {
     // One WebSocket message per write: the client decodes each whole.
     ws_->Write(wbuf_, &ws_wbuf_);
@@ -886,6 +903,31 @@ void Client::Flush() {
   } else {
     asio::async_write(socket_, asio::buffer(wbuf_), std::move(done));
   }
+}
+
+bool Client::TryWriteDirect(size_t max) {
+  if (!direct_ok_.load(std::memory_order_acquire)) return false;
+  std::lock_guard lock(out_mu_);
+  // The owner's write in flight keeps the order; a closed connection's
+  // descriptor may already be gone (CloseNow sets dead_ under this lock
+  // before closing it, so while the lock is held it stays open).
+  if (dead_ || writing_) return false;
+  if (out_.empty()) return true;
+  if (out_.size() > max) return false;
+  // A connection that got output moments ago is being streamed to: its own
+  // thread writes it, rather than every producer taking turns at its socket.
+  auto now = Clock::now().time_since_epoch().count();
+  if (now - last_out_.load(std::memory_order_relaxed) < kStreamingGap) return false;
+  last_out_.store(now, std::memory_order_relaxed);
+  ssize_t n = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n <= 0) return false;  // full, or an error the owner's write will meet
+  if (size_t(n) < out_.size()) {
+    out_.erase(0, size_t(n));
+    return false;
+  }
+  out_.clear();
+  flush_scheduled_ = false;
+  return true;
 }
 
 void Client::OnWrite(const asio::error_code& ec) {

@@ -73,6 +73,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void QueueRaw(std::string_view bytes);
   // Owner thread only: writes what is queued.
   void Flush();
+  // Any thread: writes what is queued straight to the socket, without the
+  // owner thread, when that is safe (plain TCP, no write in flight) and
+  // there are at most `max` bytes. True if nothing is left to write;
+  // otherwise the caller has the owner Flush().
+  bool TryWriteDirect(size_t max);
   // Thread-safe: closes the connection on its own thread.
   void CloseAsync(const char* reason);
   // Thread-safe: sends `-ERR '<text>'` and closes, on its own thread.
@@ -218,6 +223,11 @@ class Client : public std::enable_shared_from_this<Client> {
   bool slow_ = false;             // guarded by out_mu_
   bool dead_ = false;             // guarded by out_mu_: drop further output
   std::string wbuf_;  // owner thread: bytes being written
+  // Set once the connection is plain TCP for good (no TLS, no WebSocket):
+  // TryWriteDirect may then write from other threads.
+  std::atomic<bool> direct_ok_{false};
+  // When output last went to the socket (Clock ticks).
+  std::atomic<Clock::rep> last_out_{0};
   Clock::time_point write_started_;
   bool close_after_flush_ = false;
 

@@ -621,7 +621,7 @@ bool Server::TakeStall() {
 void Server::MarkDirty(const std::shared_ptr<Client>& c) { t_dirty.push_back(c); }
 void Server::MarkDirty(const std::shared_ptr<Remote>& r) { t_dirty_remotes.push_back(r); }
 
-void Server::FlushDirty() {
+void Server::FlushDirty(size_t direct_max) {
   if (!t_dirty_remotes.empty()) {
     std::vector<std::shared_ptr<Remote>> dirty;
     dirty.swap(t_dirty_remotes);
@@ -639,7 +639,7 @@ void Server::FlushDirty() {
   for (auto& c : dirty) {
     if (&c->context() == t_ctx) {
       c->Flush();
-    } else {
+    } else if (direct_max == 0 || !c->TryWriteDirect(direct_max)) {
       asio::post(c->context(), [c] { c->Flush(); });
     }
   }

@@ -197,7 +197,12 @@ class Server {
                       std::string_view payload, const Origin& origin = {});
   void RemoveClient(uint64_t cid);
   // Flushes every connection that got output during the current batch.
-  static void FlushDirty();
+  // Output of up to `direct_max` bytes for a connection of another thread
+  // is written from this thread (Client::TryWriteDirect) instead of waking
+  // its own: right for a request, a reply or an ack, wrong for a bulk
+  // batch, whose writes are better left spread over the threads. The
+  // default suits the JetStream thread (acks, one or two messages).
+  static void FlushDirty(size_t direct_max = 512);
   // Marks a connection as having output pending for the current batch.
   static void MarkDirty(const std::shared_ptr<Client>& c);
   static void MarkDirty(const std::shared_ptr<Remote>& r);
