@@ -817,8 +817,9 @@ class FileStore final : public Store {
   const std::string* NameOf(uint32_t gid) const { return gid < names_.size() ? names_[gid] : nullptr; }
 
   // A new subject's state, with an id.
-  SubjState& AddSubject(std::string_view subject) {
-    auto it = subjects_.emplace(std::string(subject), SubjState{}).first;
+  SubjState& AddSubject(std::string_view subject) { return AddSubject(std::string(subject)); }
+  SubjState& AddSubject(std::string&& subject) {
+    auto it = subjects_.emplace(std::move(subject), SubjState{}).first;
     uint32_t gid;
     if (!free_gids_.empty()) {
       gid = free_gids_.back();
@@ -1896,8 +1897,11 @@ bool FileStore::RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, cons
     b->gone = gone;
     blocks_.push_back(std::move(b));
   }
+  // Sized once: a million subjects would otherwise rehash twenty times.
+  subjects_.reserve(sum.subjects.size());
+  names_.reserve(sum.subjects.size());
   for (auto& j : sum.subjects) {
-    SubjState& st = AddSubject(j.name);
+    SubjState& st = AddSubject(std::move(j.name));
     st = SubjState{j.first, j.last, j.count, j.first_stale, j.last_stale, st.gid};
   }
   base_ = sum.first_seq;

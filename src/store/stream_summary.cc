@@ -77,8 +77,10 @@ bool DecodeSummary(std::string_view in, StreamSummary* s) {
   }
   uint64_t nsubj;
   if (!r.U64(&nsubj) || nsubj > r.remaining() / 32) return false;
-  s->subjects.assign(nsubj, {});
-  for (auto& j : s->subjects) {
+  s->subjects.clear();
+  s->subjects.reserve(nsubj);
+  for (uint64_t i = 0; i < nsubj; ++i) {
+    SummarySubject& j = s->subjects.emplace_back();
     uint32_t n, flags;
     std::string_view name;
     if (!r.U32(&n) || !r.Bytes(n, &name) || !r.U64(&j.first) || !r.U64(&j.last) ||
