@@ -206,24 +206,6 @@ void Client::SniffFirstByte() {
 
 namespace {
 
-websocket::HandshakeOptions HandshakeOptionsOf(const Config& cfg) {
-  const WebsocketConfig& w = cfg.websocket;
-  websocket::HandshakeOptions o;
-  o.compression = w.compression;
-  o.tls = bool(w.tls);
-  o.same_origin = w.same_origin;
-  for (const auto& a : w.allowed_origins) {
-    websocket::Origin parsed;
-    if (!websocket::ParseOrigin(a, &parsed)) o.allowed_origins.push_back(std::move(parsed));
-  }
-  o.jwt_cookie = w.jwt_cookie;
-  o.user_cookie = w.user_cookie;
-  o.pass_cookie = w.pass_cookie;
-  o.token_cookie = w.token_cookie;
-  o.headers = w.headers;
-  return o;
-}
-
 // nats-server's close status for why a connection ends.
 uint16_t CloseCodeFor(std::string_view reason) {
   if (reason == "Maximum Payload Violation") return websocket::kCloseMessageTooBig;
@@ -236,17 +218,30 @@ uint16_t CloseCodeFor(std::string_view reason) {
 
 }  // namespace
 
+template <typename Handler>
+void Client::ReadSome(asio::mutable_buffer buf, Handler&& done) {
+  if (tls_) {
+    tls_->async_read_some(buf, std::forward<Handler>(done));
+  } else {
+    socket_.async_read_some(buf, std::forward<Handler>(done));
+  }
+}
+
+template <typename Handler>
+void Client::WriteAll(asio::const_buffer buf, Handler&& done) {
+  if (tls_) {
+    asio::async_write(*tls_, buf, std::forward<Handler>(done));
+  } else {
+    asio::async_write(socket_, buf, std::forward<Handler>(done));
+  }
+}
+
 void Client::ReadUpgrade() {
   if (closed_) return;
   ws_in_.resize(1024);
   auto self = shared_from_this();
-  auto buf = asio::buffer(ws_in_.data(), ws_in_.size());
-  auto done = [self](const asio::error_code& ec, size_t n) { self->OnUpgradeRead(ec, n); };
-  if (tls_) {
-    tls_->async_read_some(buf, std::move(done));
-  } else {
-    socket_.async_read_some(buf, std::move(done));
-  }
+  ReadSome(asio::buffer(ws_in_.data(), ws_in_.size()),
+           [self](const asio::error_code& ec, size_t n) { self->OnUpgradeRead(ec, n); });
 }
 
 void Client::OnUpgradeRead(const asio::error_code& ec, size_t n) {
@@ -256,7 +251,7 @@ void Client::OnUpgradeRead(const asio::error_code& ec, size_t n) {
     return;
   }
   ws_head_.append(ws_in_.data(), n);
-  auto r = websocket::ProcessRequest(ws_head_, HandshakeOptionsOf(*cfg_));
+  auto r = websocket::ProcessRequest(ws_head_, *cfg_->websocket.handshake);
   using State = websocket::HandshakeResult::State;
   if (r.state == State::kIncomplete) {
     ReadUpgrade();
@@ -275,12 +270,8 @@ void Client::OnUpgradeRead(const asio::error_code& ec, size_t n) {
   ws_upgrade_ = std::move(r.upgrade);
   ws_reply_ = std::move(r.response);
   auto self = shared_from_this();
-  auto done = [self, accepted](const asio::error_code& wec, size_t) { self->OnUpgradeWritten(wec, accepted); };
-  if (tls_) {
-    asio::async_write(*tls_, asio::buffer(ws_reply_), std::move(done));
-  } else {
-    asio::async_write(socket_, asio::buffer(ws_reply_), std::move(done));
-  }
+  WriteAll(asio::buffer(ws_reply_),
+           [self, accepted](const asio::error_code& wec, size_t) { self->OnUpgradeWritten(wec, accepted); });
 }
 
 void Client::OnUpgradeWritten(const asio::error_code& ec, bool accepted) {
@@ -325,19 +316,14 @@ void Client::AppendInput(std::string_view data) {
 
 void Client::DoRead() {
   if (closed_ || closing_) return;
+  auto self = shared_from_this();
+  auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
   if (ws_) {
     // Frames are read into their own buffer and decoded into rbuf_.
     if (rstart_ == rend_ && rbuf_.size() > kMaxReadBuf) std::vector<char>().swap(rbuf_);
     if (ws_in_.size() != read_size_) std::vector<char>(read_size_).swap(ws_in_);
-    auto self = shared_from_this();
     offered_ = ws_in_.size();
-    auto buf = asio::buffer(ws_in_.data(), offered_);
-    auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
-    if (tls_) {
-      tls_->async_read_some(buf, std::move(done));
-    } else {
-      socket_.async_read_some(buf, std::move(done));
-    }
+    ReadSome(asio::buffer(ws_in_.data(), offered_), std::move(done));
     return;
   }
   if (rstart_ == rend_) {
@@ -358,15 +344,8 @@ void Client::DoRead() {
       rbuf_.resize(read_size_);
     }
   }
-  auto self = shared_from_this();
   offered_ = rbuf_.size() - rend_;
-  auto buf = asio::buffer(rbuf_.data() + rend_, offered_);
-  auto done = [self](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); };
-  if (tls_) {
-    tls_->async_read_some(buf, std::move(done));
-  } else {
-    socket_.async_read_some(buf, std::move(done));
-  }
+  ReadSome(asio::buffer(rbuf_.data() + rend_, offered_), std::move(done));
 }
 
 void Client::OnRead(const asio::error_code& ec, size_t n) {
@@ -396,21 +375,10 @@ void Client::OnRead(const asio::error_code& ec, size_t n) {
       if (st == websocket::Session::Status::kError) {
         log::Error("{} - cid:{} - websocket protocol error: {}", ip_, cid_, ws_->error());
       }
-      // The close frame (ours, or the echo of the client's) goes out after
-      // what is queued, then the connection ends.
-      closing_ = true;
-      close_after_flush_ = true;
-      {
-        std::lock_guard lock(out_mu_);
-        dead_ = true;
-      }
+      // The close frame (ours, or the echo of the client's) is queued, so
+      // this flush writes it after what is queued, then the connection ends.
+      CloseAfterFlush(st == websocket::Session::Status::kClosed ? "Client Closed" : "Protocol Error");
       Flush();
-      bool writing;
-      {
-        std::lock_guard lock(out_mu_);
-        writing = writing_;
-      }
-      if (!writing) CloseNow(st == websocket::Session::Status::kClosed ? "Client Closed" : "Protocol Error");
       Server::FlushDirty();
       return;
     }
@@ -897,12 +865,7 @@ void Client::Flush() {
   // re-arms at most once per deadline: later writes fall before the one set.
   if (timer_.expiry() > write_started_ + std::chrono::milliseconds(cfg_->write_deadline_ms)) ScheduleTick();
   auto self = shared_from_this();
-  auto done = [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); };
-  if (tls_) {
-    asio::async_write(*tls_, asio::buffer(wbuf_), std::move(done));
-  } else {
-    asio::async_write(socket_, asio::buffer(wbuf_), std::move(done));
-  }
+  WriteAll(asio::buffer(wbuf_), [self](const asio::error_code& ec, size_t) { self->OnWrite(ec); });
 }
 
 bool Client::TryWriteDirect(size_t max) {
@@ -952,7 +915,7 @@ void Client::OnWrite(const asio::error_code& ec) {
   if (more) {
     Flush();
   } else if (close_after_flush_) {
-    CloseNow("Closed after error");
+    CloseNow(close_reason_);
   }
 }
 
@@ -966,12 +929,15 @@ void Client::SendErrAndClose(std::string_view text) {
   log::Error("{} - cid:{} - {}", ip_, cid_, text);
   Queue("-ERR '", text, "'\r\n");
   if (ws_) ws_->QueueClose(CloseCodeFor(text), text);
+  CloseAfterFlush("Closed after error");
+}
+
+void Client::CloseAfterFlush(const char* reason) {
   closing_ = true;
   close_after_flush_ = true;
-  {
-    std::lock_guard lock(out_mu_);
-    dead_ = true;  // nothing after the error
-  }
+  close_reason_ = reason;
+  std::lock_guard lock(out_mu_);
+  dead_ = true;  // nothing after what is queued
 }
 
 Client::Stats Client::GetStats(bool with_subs) {

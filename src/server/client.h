@@ -112,6 +112,12 @@ class Client : public std::enable_shared_from_this<Client> {
   void OnUpgradeWritten(const asio::error_code& ec, bool accepted);
   // WebSocket: decoded bytes for the protocol parser.
   void AppendInput(std::string_view data);
+  // Reads into, or writes all of, `buf` through TLS if the connection has
+  // it, else on the socket.
+  template <typename Handler>
+  void ReadSome(asio::mutable_buffer buf, Handler&& done);
+  template <typename Handler>
+  void WriteAll(asio::const_buffer buf, Handler&& done);
   // TLS: the server side of the handshake; with handshake_first, INFO goes
   // out after it.
   void Handshake();
@@ -133,6 +139,9 @@ class Client : public std::enable_shared_from_this<Client> {
   void SendNoResponders(std::string_view reply);
   void SendErr(std::string_view text);
   void SendErrAndClose(std::string_view text);
+  // Nothing more is read or queued; the connection closes with `reason`
+  // once what is queued has been written.
+  void CloseAfterFlush(const char* reason);
   void OnWrite(const asio::error_code& ec);
   void CloseNow(const char* reason);
   void Tick();
@@ -230,6 +239,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::atomic<Clock::rep> last_out_{0};
   Clock::time_point write_started_;
   bool close_after_flush_ = false;
+  const char* close_reason_ = "";  // for close_after_flush_
 
   // Counters (read side: written by the owner thread only, read by the
   // monitor, hence atomics updated with load+store rather than a locked

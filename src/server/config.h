@@ -11,6 +11,9 @@
 namespace asio::ssl {
 class context;
 }
+namespace fjord::websocket {
+struct HandshakeOptions;
+}
 
 namespace fjord::server {
 
@@ -181,6 +184,9 @@ struct WebsocketConfig {
   // Cookies standing in for CONNECT's jwt, user, pass and auth_token.
   std::string jwt_cookie, user_cookie, pass_cookie, token_cookie;
   std::vector<std::pair<std::string, std::string>> headers;  // added to the 101 response
+  // The above as the upgrade checks take them (origins parsed): made once
+  // per config, for WebSocket clients' Config (Server::WebsocketClientConfig).
+  std::shared_ptr<const websocket::HandshakeOptions> handshake;
 };
 
 struct Config {

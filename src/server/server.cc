@@ -14,6 +14,7 @@
 #include "proto/route_parser.h"
 #include "server/client.h"
 #include "server/operator.h"
+#include "websocket/handshake.h"
 
 namespace fjord::server {
 namespace {
@@ -193,6 +194,20 @@ Config Server::WebsocketClientConfig(const Config& c) {
   }
   if (ws.auth_timeout_ms > 0) w.auth_timeout_ms = ws.auth_timeout_ms;
   if (ws.ping_interval_ms > 0) w.ping_interval_ms = ws.ping_interval_ms;
+  auto h = std::make_shared<websocket::HandshakeOptions>();
+  h->compression = ws.compression;
+  h->tls = bool(ws.tls);
+  h->same_origin = ws.same_origin;
+  for (const auto& a : ws.allowed_origins) {
+    websocket::Origin parsed;
+    if (!websocket::ParseOrigin(a, &parsed)) h->allowed_origins.push_back(std::move(parsed));
+  }
+  h->jwt_cookie = ws.jwt_cookie;
+  h->user_cookie = ws.user_cookie;
+  h->pass_cookie = ws.pass_cookie;
+  h->token_cookie = ws.token_cookie;
+  h->headers = ws.headers;
+  w.websocket.handshake = std::move(h);
   return w;
 }
 
