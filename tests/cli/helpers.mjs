@@ -8,37 +8,14 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
+import { freePort } from "../lib/ports.mjs";
+
+export { freePort };
 
 export const CLI = process.env.FJORD_CLI;
 export const BIN = process.env.FJORD_BIN;
 if (!CLI || !BIN) {
   throw new Error("set FJORD_CLI (the fjord binary) and FJORD_BIN (the server binary)");
-}
-
-function canBind(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
-  });
-}
-
-// A port that was free a moment ago, picked at random below the kernel's
-// ephemeral range (as tests/interop/lib/server.mjs does): a port handed out
-// by bind(0) can be taken again by an outgoing connection (the CLI's own)
-// before the server binds it. Never the same port twice in a run.
-const handedOut = new Set();
-export async function freePort() {
-  for (let i = 0; i < 500; i++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    if (handedOut.has(port)) continue;
-    if (await canBind(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error("no free port in 20000-31999");
 }
 
 function canConnect(port) {

@@ -25,6 +25,7 @@ import { wsconnect } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, AckPolicy } from "@nats-io/jetstream";
 import { startServer, logsOnFailure, freePort, waitFor, within, sleep, serverBin, repoRoot } from "./lib/server.mjs";
 import { connectTo, collect, dec } from "./lib/client.mjs";
+import { canConnect } from "../lib/ports.mjs";
 
 const REFERENCE = path.basename(serverBin) === "nats-server";
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,16 +39,6 @@ async function wsServer(block = "no_tls: true", extra = "") {
   srv.wsUrl = `ws://127.0.0.1:${wsPort}`;
   await waitFor(() => canConnect(wsPort), 5000, "websocket listener");
   return srv;
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: "127.0.0.1" }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
 
 // --- a raw WebSocket client: what nats.js never sends ---------------------
