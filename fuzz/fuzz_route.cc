@@ -1,7 +1,7 @@
-// Feeds arbitrary bytes to the route-protocol parser the way a route
-// connection does: command after command from one buffer, and again split at
-// every point the input suggests, checking that a split never changes the
-// result.
+// Feeds arbitrary bytes to the route-protocol and leaf-protocol parsers the
+// way a route or leaf connection does: command after command from one
+// buffer, and again split at every point the input suggests, checking that a
+// split never changes the result.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -33,8 +33,9 @@ std::string Digest(const fjord::proto::RouteCommand& c) {
   return d;
 }
 
-// Parses `in` delivered in pieces of `chunk` bytes (0 = all at once).
-Outcome Run(const std::string& in, size_t chunk) {
+// Parses `in` delivered in pieces of `chunk` bytes (0 = all at once), as a
+// leaf connection (`leaf`) or a route.
+Outcome Run(const std::string& in, size_t chunk, bool leaf) {
   fjord::proto::Limits lim;
   lim.max_payload = 4096;
   lim.max_control_line = 256;
@@ -54,7 +55,8 @@ Outcome Run(const std::string& in, size_t chunk) {
     while (start < buf.size()) {
       fjord::proto::RouteCommand cmd;
       size_t used = 0;
-      auto st = fjord::proto::NextRoute(buf.data() + start, buf.size() - start, lim, &cmd, &used);
+      auto st = leaf ? fjord::proto::NextLeaf(buf.data() + start, buf.size() - start, lim, &cmd, &used)
+                     : fjord::proto::NextRoute(buf.data() + start, buf.size() - start, lim, &cmd, &used);
       out.last = st;
       if (st == fjord::proto::Status::kIncomplete) break;
       if (st != fjord::proto::Status::kOk) return out;
@@ -66,6 +68,7 @@ Outcome Run(const std::string& in, size_t chunk) {
           std::abort();
       if (cmd.hdr_len > cmd.payload.size()) std::abort();
       if (!cmd.queue.empty() && cmd.weight < 0) std::abort();
+      if (leaf && !cmd.account.empty()) std::abort();  // the leaf protocol names no account
       out.cmds.push_back(Digest(cmd));
       start += used;
     }
@@ -79,10 +82,12 @@ Outcome Run(const std::string& in, size_t chunk) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string in(reinterpret_cast<const char*>(data), size);
-  Outcome whole = Run(in, 0);
   size_t chunk = 1 + data[0] % 17;
-  Outcome split = Run(in, chunk);
-  // A connection must parse the same commands however the bytes arrive.
-  if (whole.cmds != split.cmds) std::abort();
+  for (bool leaf : {false, true}) {
+    Outcome whole = Run(in, 0, leaf);
+    Outcome split = Run(in, chunk, leaf);
+    // A connection must parse the same commands however the bytes arrive.
+    if (whole.cmds != split.cmds) std::abort();
+  }
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "app/ports_file.h"
 #include "base/log.h"
 #include "cluster/cluster.h"
+#include "leaf/leafnodes.h"
 #include "conf/options.h"
 #include "fjord_version.h"
 #include "jetstream/jetstream.h"
@@ -87,6 +88,53 @@ std::variant<RouteTls, std::string> BuildRouteTls(const conf::ServerOptions& o) 
               "USE IN PRODUCTION!");
   }
   return r;
+}
+
+// `leafnodes { }` as the leaf layer takes it, with its TLS contexts built.
+std::variant<leaf::Options, std::string> BuildLeafOptions(const conf::ServerOptions& o) {
+  const conf::LeafnodeOptions& l = o.leafnodes;
+  leaf::Options out;
+  out.listen = l.port != 0;
+  if (!l.host.empty()) out.host = l.host;
+  out.port = l.port < 0 ? 0 : l.port;
+  out.advertise = l.advertise;
+  out.no_advertise = l.no_advertise;
+  out.user = l.username;
+  out.password = l.password;
+  out.account = l.account;
+  for (const auto& u : l.users) out.users.push_back({u.username, u.password, u.account});
+  out.auth_timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(l.auth_timeout).count();
+  out.reconnect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(l.reconnect).count();
+  if (l.tls && out.listen) {
+    auto ctx = tls::MakeServerContext(*l.tls);
+    if (auto* err = std::get_if<std::string>(&ctx)) return "leafnodes tls: " + *err;
+    out.tls = std::get<TlsContext>(std::move(ctx));
+    out.tls_verify = l.tls->verify;
+    out.tls_timeout_ms = int64_t(l.tls->timeout_s * 1000);
+  }
+  for (const auto& r : l.remotes) {
+    leaf::RemoteOptions ro;
+    ro.urls = r.urls;
+    ro.account = r.account;
+    ro.credentials = r.credentials;
+    ro.hub = r.hub;
+    ro.deny_imports = r.deny_imports;
+    ro.deny_exports = r.deny_exports;
+    ro.tls_insecure = r.tls_insecure;
+    if (r.tls) {
+      auto ctx = tls::MakeClientContext(*r.tls, r.tls_insecure);
+      if (auto* err = std::get_if<std::string>(&ctx)) return "leafnodes remote tls: " + *err;
+      ro.tls = std::get<TlsContext>(std::move(ctx));
+      ro.tls_timeout_ms = int64_t(r.tls->timeout_s * 1000);
+    }
+    if (!r.account.empty() && !o.operator_mode) {
+      bool known = r.account == o.system_account;
+      for (const auto& a : o.accounts) known = known || a.name == r.account;
+      if (!known) return fmt::format("leafnode remote account \"{}\" not found", r.account);
+    }
+    out.remotes.push_back(std::move(ro));
+  }
+  return out;
 }
 
 // `routes` is used only when the server starts: a reload keeps the cluster
@@ -397,6 +445,11 @@ int main(int argc, char** argv) {
     log::Fatal("Cluster TLS configuration: {}", *err);
     return 1;
   }
+  auto leaf_opts = BuildLeafOptions(opts);
+  if (auto* err = std::get_if<std::string>(&leaf_opts)) {
+    log::Fatal("Leafnode configuration: {}", *err);
+    return 1;
+  }
   server::Server srv(ToServerConfig(opts, client_tls, std::get<RouteTls>(route_tls)));
   LimitMallocArenas(srv.config()->io_threads);
   if (auto err = srv.LoadOperator(); !err.empty()) {
@@ -448,9 +501,15 @@ int main(int argc, char** argv) {
                 "and its JetStream API answers only clients connected to it");
     }
   }
-  if (cl || (opts.jetstream.enabled && opts.operator_mode)) {
+  std::unique_ptr<leaf::Leafnodes> leafs;
+  if (const auto& lo = std::get<leaf::Options>(leaf_opts); lo.listen || !lo.remotes.empty()) {
+    leafs = std::make_unique<leaf::Leafnodes>(&srv, lo);
+    mon->SetLeafnodes(leafs.get());
+  }
+  if (cl || leafs || (opts.jetstream.enabled && opts.operator_mode)) {
     srv.SetAccountObserver([&](server::Account* acc) {
       if (cl) cl->AddAccount(acc);
+      if (leafs) leafs->AddAccount(acc);
       if (!opts.jetstream.enabled || !opts.operator_mode) return;
       std::lock_guard lock(js_mu);
       const auto& aj = acc->config().jetstream;
@@ -508,12 +567,26 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (leafs) {
+    if (auto err = leafs->Start(); !err.empty()) {
+      log::Fatal("{}", err);
+      leafs->Shutdown();
+      if (cl) cl->Shutdown();
+      srv.Shutdown();
+      for (auto& j : js) j->Shutdown();
+      return 1;
+    }
+  }
   if (monitoring) mon->Serve();
   std::string ports_file;
   if (!opts.ports_file_dir.empty()) {
     app::Ports ports;
     ports.nats = app::ListenUrls(tls_ctx ? "tls" : "nats", opts.host, srv.bound_port());
     if (cl) ports.cluster = app::ListenUrls("nats", srv.config()->cluster.host, cl->bound_port());
+    if (leafs && leafs->options().listen) {
+      ports.leafnodes = app::ListenUrls(leafs->options().tls ? "tls" : "nats", leafs->options().host,
+                                        leafs->bound_port());
+    }
     if (srv.websocket_port() != 0) {
       const auto& w = srv.config()->websocket;
       ports.websocket = app::ListenUrls(w.tls ? "wss" : "ws", w.host, srv.websocket_port());
@@ -597,6 +670,7 @@ int main(int argc, char** argv) {
 
   log::Info("Initiating Shutdown...");
   if (sys) sys->Shutdown();
+  if (leafs) leafs->Shutdown();
   if (cl) cl->Shutdown();
   mon->Shutdown();
   srv.Shutdown();

@@ -510,8 +510,11 @@ void Route::ProcessMsg(const proto::RouteCommand& cmd) {
   server::Origin origin;
   origin.from_remote = true;
   origin.queues = cmd.queues;
-  server::Server::Route(nullptr, *last_match_, acc->name(), cmd.subject, cmd.reply, cmd.hdr_len, cmd.payload,
-                        origin);
+  origin.source = this;
+  origin.to_routes = false;
+  std::string_view subject = cmd.subject, reply = cmd.reply;
+  if (server::SplitJsDeliver(cmd.reply, &reply, &subject)) origin.routed_subject = cmd.subject;
+  server::Server::Route(nullptr, *last_match_, acc->name(), subject, reply, cmd.hdr_len, cmd.payload, origin);
 }
 
 // --- writing -------------------------------------------------------------------

@@ -58,6 +58,7 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   server::RouteInfo Info(bool with_subs);
 
   // server::Remote
+  Kind kind() const override { return Kind::kRoute; }
   void QueueRoutedMsg(std::string_view account, std::string_view subject, std::string_view reply,
                       std::string_view queues, uint32_t hdr_len, std::string_view payload) override;
   void Flush() override;

@@ -373,7 +373,9 @@ class Loader {
       Cluster(v, ptr);
     } else if (key == "websocket" || key == "ws") {
       Websocket(v, ptr);
-    } else if (key == "gateway" || key == "leafnodes" || key == "leaf" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
+    } else if (key == "leafnodes" || key == "leaf") {
+      Leafnodes(v, ptr);
+    } else if (key == "gateway" || key == "mqtt" || key == "resolver_tls" || key == "trusted" ||
                key == "trusted_keys" || key == "default_js_domain" || key == "ocsp" ||
                key == "ocsp_cache") {
       NotSupported(ptr, k);
@@ -492,7 +494,7 @@ class Loader {
   // the block inside `cluster { }`, where `insecure` means something and
   // the settings about clients (verify_and_map, pinned_certs) are refused.
   // Returns false if `v` is not a map.
-  bool ParseTls(const Json& v, const std::string& ptr, bool cluster, tls::Options* out) {
+  bool ParseTls(const Json& v, const std::string& ptr, bool cluster, tls::Options* out, bool need_cert = true) {
     if (!v.is_object()) {
       Error(ptr, fmt::format("tls must be a map, got {}", TypeName(v)));
       return false;
@@ -576,7 +578,7 @@ class Loader {
       }
       if (t.timeout_s == 0) t.timeout_s = tls::Options{}.timeout_s;
     }
-    std::string err = tls::Validate(t);
+    std::string err = tls::Validate(t, need_cert);
     if (!err.empty()) Error(ptr, err);
     return true;
   }
@@ -809,6 +811,182 @@ class Loader {
       } else {
         Unknown(p, k);
       }
+    }
+  }
+
+  // `leafnodes { }`: nats-server's parseLeafNodes.
+  void Leafnodes(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected map to define a leafnode, got {}", TypeName(v)));
+      return;
+    }
+    LeafnodeOptions& l = opts_->leafnodes;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "listen") {
+        HostPort(val, p, key, &l.host, &l.port);
+      } else if (key == "port") {
+        IntIn(val, p, key, &l.port, -1, 65535);
+      } else if (key == "host" || key == "net") {
+        String(val, p, key, &l.host);
+      } else if (key == "advertise" || key == "leafnode_advertise") {
+        String(val, p, key, &l.advertise);
+      } else if (key == "no_advertise") {
+        Bool(val, p, key, &l.no_advertise);
+      } else if (key == "authorization") {
+        LeafAuthorization(val, p);
+      } else if (key == "remotes") {
+        LeafRemotes(val, p);
+      } else if (key == "reconnect" || key == "reconnect_delay" || key == "reconnect_interval") {
+        Duration d{0};
+        if (Dur(val, p, key, &d) && d.count() > 0) l.reconnect = d;
+      } else if (key == "tls") {
+        tls::Options t;
+        if (ParseTls(val, p, false, &t)) l.tls = std::move(t);
+      } else if (key == "compression") {
+        // Fjord does not compress leaf traffic: it takes the setting and
+        // negotiates none, which every nats-server accepts (an older
+        // server's answer).
+        if (!(val.is_boolean() || val.is_string() || val.is_object())) {
+          Error(p, fmt::format("field \"compression\": unsupported type {}", TypeName(val)));
+        } else {
+          Warn(p, "leaf node compression is not supported by Fjord: leaf connections are not compressed");
+        }
+      } else if (key == "min_version" || key == "minimum_version") {
+        Ignored(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  void LeafAuthorization(const Json& v, const std::string& ptr) {
+    if (!v.is_object()) {
+      Error(ptr, fmt::format("Expected authorization to be a map/struct, got {}", TypeName(v)));
+      return;
+    }
+    LeafnodeOptions& l = opts_->leafnodes;
+    for (const auto& [k, val] : v.items()) {
+      std::string p = JoinPointer(ptr, k);
+      std::string key = Lower(k);
+      if (key == "user" || key == "username") {
+        String(val, p, key, &l.username);
+      } else if (key == "pass" || key == "password") {
+        String(val, p, key, &l.password);
+      } else if (key == "account") {
+        String(val, p, key, &l.account);
+      } else if (key == "timeout") {
+        if (val.is_number()) {
+          l.auth_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(val.get<double>()));
+        } else {
+          Dur(val, p, key, &l.auth_timeout);
+        }
+      } else if (key == "users") {
+        if (!val.is_array()) {
+          Error(p, fmt::format("Expected users field to be an array, got {}", TypeName(val)));
+          continue;
+        }
+        for (size_t i = 0; i < val.size(); ++i) {
+          std::string up = p + "/" + std::to_string(i);
+          const Json& u = val[i];
+          if (!u.is_object()) {
+            Error(up, fmt::format("Expected user entry to be a map/struct, got {}", TypeName(u)));
+            continue;
+          }
+          LeafnodeOptions::User user;
+          for (const auto& [uk, uv] : u.items()) {
+            std::string upp = JoinPointer(up, uk);
+            std::string ukey = Lower(uk);
+            if (ukey == "user" || ukey == "username") {
+              String(uv, upp, ukey, &user.username);
+            } else if (ukey == "pass" || ukey == "password") {
+              String(uv, upp, ukey, &user.password);
+            } else if (ukey == "account") {
+              String(uv, upp, ukey, &user.account);
+            } else {
+              Unknown(upp, uk);
+            }
+          }
+          l.users.push_back(std::move(user));
+        }
+      } else if (key == "nkey") {
+        NotSupported(p, k);
+      } else {
+        Unknown(p, k);
+      }
+    }
+  }
+
+  void LeafRemotes(const Json& v, const std::string& ptr) {
+    if (!v.is_array()) {
+      Error(ptr, fmt::format("Expected remotes field to be an array, got {}", TypeName(v)));
+      return;
+    }
+    auto& remotes = opts_->leafnodes.remotes;
+    remotes.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string rp = ptr + "/" + std::to_string(i);
+      const Json& r = v[i];
+      if (!r.is_object()) {
+        Error(rp, fmt::format("Expected remote leafnode entry to be a map/struct, got {}", TypeName(r)));
+        continue;
+      }
+      RemoteLeafOptions rem;
+      bool had_url = false;
+      for (const auto& [k, val] : r.items()) {
+        std::string p = JoinPointer(rp, k);
+        std::string key = Lower(k);
+        if (key == "url" || key == "urls") {
+          had_url = true;
+          std::vector<std::string> urls;
+          if (!StringList(val, p, key, &urls)) continue;
+          for (auto& u : urls) {
+            base::RouteUrl parsed;
+            auto err = base::ParseRouteUrl(u, true, &parsed);
+            if (!err && (parsed.host.empty() || parsed.port <= 0)) err = "a host and a port are required";
+            if (!err && parsed.scheme != "nats-leaf" && parsed.scheme != "nats" && parsed.scheme != "tls") {
+              err = fmt::format("scheme \"{}\" is not supported by Fjord (nats-leaf, nats or tls)", parsed.scheme);
+            }
+            if (err) {
+              Error(p, fmt::format("Error parsing remote leafnode url \"{}\": {}", u, *err));
+              continue;
+            }
+            rem.urls.push_back(std::move(u));
+          }
+        } else if (key == "account" || key == "local") {
+          String(val, p, key, &rem.account);
+        } else if (key == "credentials" || key == "creds") {
+          String(val, p, key, &rem.credentials);
+        } else if (key == "tls") {
+          tls::Options t;
+          Json block = val;
+          if (block.is_object() && block.contains("insecure")) {
+            Bool(block["insecure"], JoinPointer(p, "insecure"), "insecure", &rem.tls_insecure);
+            block.erase("insecure");
+          }
+          if (!ParseTls(block, p, false, &t, /*need_cert=*/false)) continue;
+          rem.tls = std::move(t);
+        } else if (key == "hub") {
+          Bool(val, p, key, &rem.hub);
+        } else if (key == "deny_imports" || key == "deny_import") {
+          StringList(val, p, key, &rem.deny_imports);
+        } else if (key == "deny_exports" || key == "deny_export") {
+          StringList(val, p, key, &rem.deny_exports);
+        } else if (key == "compression") {
+          Warn(p, "leaf node compression is not supported by Fjord: leaf connections are not compressed");
+        } else if (key == "ws_compression" || key == "ws_no_masking" || key == "websocket" || key == "proxy" ||
+                   key == "nkey" || key == "jetstream_cluster_migrate" || key == "first_info_timeout") {
+          NotSupported(p, k);
+        } else {
+          Unknown(p, k);
+        }
+      }
+      if (rem.urls.empty()) {
+        if (!had_url) Error(rp, "Remote leafnode requires a url");
+        continue;
+      }
+      remotes.push_back(std::move(rem));
     }
   }
 

@@ -222,6 +222,44 @@ struct WebsocketOptions {
   Duration ping_interval{0};  // 0: the top-level one
 };
 
+// `leafnodes { remotes [ { } ] }`: one leaf connection this server makes
+// to a hub.
+struct RemoteLeafOptions {
+  // "nats-leaf://[user[:password]@]host:port" (also nats://, tls://): tried
+  // in turn.
+  std::vector<std::string> urls;
+  std::string account;      // the local account it binds; empty: the global account
+  std::string credentials;  // a creds file: its user JWT, and its seed signs the hub's nonce
+  // `tls { }` or tls:// URLs: TLS to the hub (verified against ca_file, or
+  // the system's roots), presenting cert_file when given.
+  std::optional<tls::Options> tls;
+  bool tls_insecure = false;  // `tls { insecure: true }`
+  bool hub = false;           // we are the hub of this connection
+  std::vector<std::string> deny_imports;  // subjects not taken from the hub
+  std::vector<std::string> deny_exports;  // subjects not sent to the hub
+};
+
+// `leafnodes { }`: leaf-node connections. A port makes this server a hub
+// that leaf nodes connect to; `remotes` make it a leaf of other servers.
+struct LeafnodeOptions {
+  std::string host;  // empty: 0.0.0.0
+  int port = 0;      // 0: no listener; -1: a random free port
+  std::string advertise;
+  bool no_advertise = false;
+  // `authorization { user, password, account, timeout, users [ ] }`: what
+  // connecting leaf nodes present, and the account each binds. Without it,
+  // leaf nodes log in as clients would (users, accounts, operator JWTs).
+  struct User {
+    std::string username, password, account;
+  };
+  std::string username, password, account;
+  std::vector<User> users;
+  Duration auth_timeout{0};  // 0: nats-server's default
+  std::optional<tls::Options> tls;  // TLS for accepted leaf connections
+  Duration reconnect = std::chrono::seconds(1);
+  std::vector<RemoteLeafOptions> remotes;
+};
+
 struct ServerOptions {
   std::string config_file;
 
@@ -290,6 +328,7 @@ struct ServerOptions {
 
   ClusterOptions cluster;
   WebsocketOptions websocket;
+  LeafnodeOptions leafnodes;
 
   // Problems that do not stop the server (e.g. a bare integer where a
   // duration is expected, an option Fjord ignores). The caller logs them.

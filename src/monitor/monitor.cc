@@ -1,5 +1,7 @@
 #include "monitor/monitor.h"
 
+#include "leaf/leafnodes.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -243,6 +245,18 @@ std::string FormatUptime(std::chrono::nanoseconds d) {
   if (hours > 0) return fmt::format("{}h{}m{}s", hours, mins, secs);
   if (mins > 0) return fmt::format("{}m{}s", mins, secs);
   return fmt::format("{}s", secs);
+}
+
+// A Go time.Duration's String() for whole milliseconds ("0s", "12ms",
+// "1.5s"), as nats-server prints rtt.
+std::string FormatGoDuration(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  if (ms <= 0) return "0s";
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  std::string s = fmt::format("{:.3f}", double(ms) / 1000.0);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s + "s";
 }
 
 std::string FormatTime(SysClock::time_point t) {
@@ -501,7 +515,8 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
   // nats-server counts the endpoints it serves, whatever the outcome.
   static const char* const kCounted[] = {"/",        "/varz",     "/connz",   "/subsz",
                                          "/subscriptionsz", "/jsz", "/healthz", "/metrics",
-                                         "/console", "/accountz", "/accstatz", "/routez"};
+                                         "/console", "/accountz", "/accstatz", "/routez",
+                                         "/leafz"};
   if (std::find_if(std::begin(kCounted), std::end(kCounted),
                    [&](const char* c) { return path == c; }) != std::end(kCounted)) {
     std::lock_guard lock(req_mu_);
@@ -529,6 +544,7 @@ Response Monitor::Handle(std::string_view target, std::string_view authorization
     if (path == "/accountz") return Accountz(query);
     if (path == "/accstatz") return Accstatz(query);
     if (path == "/routez") return Routez(query);
+    if (path == "/leafz") return Leafz(query);
     if (path == "/console" || path == "/console/") {
       return {200, "text/html; charset=utf-8", kConsoleHtml};
     }
@@ -549,6 +565,7 @@ Json Monitor::Query(std::string_view path, const std::string& query) {
     else if (path == "/accountz") r = Accountz(query);
     else if (path == "/accstatz") r = Accstatz(query);
     else if (path == "/routez") r = Routez(query);
+    else if (path == "/leafz") r = Leafz(query);
     else throw std::invalid_argument("unknown endpoint " + std::string(path));
   } catch (const BadRequest& e) {
     throw std::invalid_argument(e.text);
@@ -583,7 +600,7 @@ Response Monitor::Accountz(const std::string& query) {
   bool js = false;
   for (auto* j2 : JetStreams()) js = js || j2->account() == acc;
   d["jetstream_enabled"] = js;
-  d["leafnode_connections"] = 0;
+  d["leafnode_connections"] = leafs_ ? leafs_->count(acc) : 0;
   d["client_connections"] = acc->connections.load();
   d["subscriptions"] = acc->sublist().Count();
   Json exports = Json::array();
@@ -647,8 +664,9 @@ Response Monitor::Accstatz(const std::string& query) {
     Json e;
     e["acc"] = a->name();
     e["conns"] = conns;
-    e["leafnodes"] = 0;
-    e["total_conns"] = conns;
+    const size_t leafnodes = leafs_ ? leafs_->count(a) : 0;
+    e["leafnodes"] = leafnodes;
+    e["total_conns"] = conns + int64_t(leafnodes);
     e["num_subscriptions"] = a->sublist().Count();
     // Seen from the server, as nats-server counts them: what the account's
     // clients received is what the server sent.
@@ -734,7 +752,37 @@ Json Monitor::VarzJson() {
   }
   if (cfg->cluster.enabled && !cfg->cluster.no_advertise) j["connect_urls"] = srv_->ClientUrls();
   j["gateway"] = Json::object();
-  j["leaf"] = Json::object();
+  Json lf = Json::object();
+  if (leafs_ && (leafs_->options().listen || !leafs_->options().remotes.empty())) {
+    // nats-server's LeafNodeOptsVarz (omitempty fields left out).
+    const auto& lo = leafs_->options();
+    if (lo.listen) {
+      lf["host"] = lo.host;
+      lf["port"] = leafs_->bound_port();
+      lf["auth_timeout"] = double(lo.auth_timeout_ms > 0 ? lo.auth_timeout_ms : 2000) / 1000.0;
+      if (lo.tls) {
+        lf["tls_timeout"] = double(lo.tls_timeout_ms) / 1000.0;
+        lf["tls_required"] = true;
+        lf["tls_verify"] = lo.tls_verify;
+      }
+    }
+    if (!lo.remotes.empty()) {
+      Json rs = Json::array();
+      for (const auto& r : lo.remotes) {
+        Json urls = Json::array();
+        for (const auto& u : r.urls) {
+          // Without credentials, as nats-server shows them.
+          std::string_view v = u;
+          if (auto p = v.find("://"); p != std::string_view::npos) v.remove_prefix(p + 3);
+          if (auto at = v.rfind('@'); at != std::string_view::npos) v.remove_prefix(at + 1);
+          urls.push_back(std::string(v));
+        }
+        rs.push_back({{"local_account", r.account.empty() ? "$G" : r.account}, {"urls", urls}});
+      }
+      lf["remotes"] = rs;
+    }
+  }
+  j["leaf"] = lf;
   j["mqtt"] = Json::object();
   Json ws = Json::object();
   if (const auto& w = cfg->websocket; w.enabled) {
@@ -794,7 +842,7 @@ Json Monitor::VarzJson() {
   const size_t routes = srv_->Routes().size();
   j["routes"] = routes;
   j["remotes"] = routes;
-  j["leafnodes"] = 0;
+  j["leafnodes"] = leafs_ ? leafs_->count() : 0;
   j["in_msgs"] = in_msgs;
   j["out_msgs"] = out_msgs;
   j["in_bytes"] = in_bytes;
@@ -970,6 +1018,42 @@ Response Monitor::Routez(const std::string& query) {
     list.push_back(e);
   }
   j["routes"] = list;
+  return JsonResponse(j);
+}
+
+Response Monitor::Leafz(const std::string& query) {
+  auto q = ParseQuery(query);
+  bool subs = DecodeBool(q, "subs");
+  std::string acc = q.count("acc") ? q["acc"] : std::string();
+  auto leafs = leafs_ ? leafs_->Leafz(subs) : std::vector<leaf::LeafInfo>{};
+  if (!acc.empty()) std::erase_if(leafs, [&](const leaf::LeafInfo& l) { return l.account != acc; });
+  Json j;
+  j["server_id"] = srv_->id();
+  j["now"] = FormatTime(SysClock::now());
+  j["leafnodes"] = leafs.size();
+  Json list = Json::array();
+  for (const auto& l : leafs) {
+    // nats-server's LeafInfo.
+    Json e;
+    e["name"] = l.name;
+    e["is_spoke"] = l.is_spoke;
+    e["account"] = l.account;
+    e["ip"] = l.ip;
+    e["port"] = l.port;
+    e["rtt"] = FormatGoDuration(l.rtt);
+    e["in_msgs"] = l.in_msgs;
+    e["out_msgs"] = l.out_msgs;
+    e["in_bytes"] = l.in_bytes;
+    e["out_bytes"] = l.out_bytes;
+    e["subscriptions"] = l.subscriptions;
+    if (subs) {
+      Json sl = Json::array();
+      for (const auto& k : l.subscriptions_list) sl.push_back(k.substr(0, k.find(' ')));
+      e["subscriptions_list"] = sl;
+    }
+    list.push_back(e);
+  }
+  j["leafs"] = list;
   return JsonResponse(j);
 }
 

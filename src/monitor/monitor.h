@@ -21,6 +21,10 @@
 #include <thread>
 #include <vector>
 
+namespace fjord::leaf {
+class Leafnodes;
+}
+
 namespace fjord::server {
 class Server;
 }
@@ -89,6 +93,9 @@ class Monitor {
     cluster_name_ = std::move(name);
     cluster_port_ = std::move(port);
   }
+  // The leaf-node layer, for /leafz and /varz; set before Serve(). Must
+  // outlive the monitor's serving.
+  void SetLeafnodes(leaf::Leafnodes* l) { leafs_ = l; }
   // SIGHUP: new HTTPS connections use `tls` (open ones finish with theirs).
   // Does nothing when the monitor serves plain HTTP. Thread-safe.
   void ReloadTls(std::shared_ptr<asio::ssl::context> tls);
@@ -106,6 +113,7 @@ class Monitor {
  private:
   std::function<std::string()> cluster_name_;
   std::function<int()> cluster_port_;
+  leaf::Leafnodes* leafs_ = nullptr;
   class Conn;
   void Accept();
   Response Varz();
@@ -113,6 +121,7 @@ class Monitor {
   Response Connz(const std::string& query);
   Response Subsz(const std::string& query);
   Response Routez(const std::string& query);
+  Response Leafz(const std::string& query);
   std::string ClusterName() const;
   nlohmann::ordered_json SubszJson(const std::string& query);
   // `usage_only`: memory, storage and API counts, without visiting streams

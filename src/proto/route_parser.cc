@@ -44,14 +44,14 @@ Status ParseSub(const std::string_view* f, int n, RouteCommand* cmd) {
 // of queue names fits between them.
 Status ParseMsg(const char* data, size_t size, const Limits& limits,
                 const detail::ControlLine& line, bool with_origin, bool with_headers,
-                RouteCommand* cmd, size_t* consumed) {
+                RouteCommand* cmd, size_t* consumed, bool with_account = true) {
   std::string_view args = line.args;
-  const size_t fixed = (with_origin ? 1 : 0) + 2 + (with_headers ? 2 : 1);
+  const size_t fixed = (with_origin ? 1 : 0) + (with_account ? 2 : 1) + (with_headers ? 2 : 1);
   const size_t n = CountFields(args);
   if (n < fixed) return Status::kBadArgs;
   size_t pos = 0;
   if (with_origin) cmd->origin = TakeField(args, &pos);
-  cmd->account = TakeField(args, &pos);
+  if (with_account) cmd->account = TakeField(args, &pos);
   cmd->subject = TakeField(args, &pos);
   size_t end = args.size();
   int64_t len = ParseSize(TakeLastField(args, &end));
@@ -77,7 +77,82 @@ Status ParseMsg(const char* data, size_t size, const Limits& limits,
                              consumed);
 }
 
+// The commands both protocols share, after the op: INFO, CONNECT, PING,
+// PONG, +OK, -ERR. kUnknownOp for anything else.
+Status ParseCommon(std::string_view op, std::string_view args, RouteCommand* cmd) {
+  if (OpIs(op, "PING")) {
+    cmd->op = RouteOp::kPing;
+    return Status::kOk;
+  }
+  if (OpIs(op, "PONG")) {
+    cmd->op = RouteOp::kPong;
+    return Status::kOk;
+  }
+  if (OpIs(op, "INFO")) {
+    cmd->op = RouteOp::kInfo;
+    cmd->json = args;
+    return Status::kOk;
+  }
+  if (OpIs(op, "CONNECT")) {
+    cmd->op = RouteOp::kConnect;
+    cmd->json = args;
+    return Status::kOk;
+  }
+  if (OpIs(op, "+OK")) {
+    cmd->op = RouteOp::kOk;
+    return Status::kOk;
+  }
+  if (OpIs(op, "-ERR")) {
+    std::string_view err = args;
+    if (!err.empty() && err.front() == '\'') err.remove_prefix(1);
+    if (!err.empty() && err.back() == '\'') err.remove_suffix(1);
+    cmd->op = RouteOp::kErr;
+    cmd->err = err;
+    return Status::kOk;
+  }
+  return Status::kUnknownOp;
+}
+
 }  // namespace
+
+Status NextLeaf(const char* data, size_t size, const Limits& limits, RouteCommand* cmd, size_t* consumed) {
+  constexpr size_t kMaxOp = 7;
+  detail::ControlLine line;
+  Status st = detail::ReadControlLine(data, size, kMaxOp, limits, &line);
+  if (st != Status::kOk) return st;
+  const std::string_view op = line.op;
+  const std::string_view args = line.args;
+
+  *cmd = RouteCommand{};
+  if (OpIs(op, "LMSG")) return ParseMsg(data, size, limits, line, false, false, cmd, consumed, false);
+  if (OpIs(op, "HMSG")) return ParseMsg(data, size, limits, line, false, true, cmd, consumed, false);
+
+  *consumed = line.total;
+  if (OpIs(op, "LS+")) {
+    std::string_view f[3];
+    int n = Split(args, f, 3);
+    if (n != 1 && n != 3) return Status::kBadArgs;
+    if (n == 3) {
+      int32_t w = ParseWeight(f[2]);
+      if (w < 0) return Status::kBadArgs;
+      cmd->queue = f[1];
+      cmd->weight = w;
+    }
+    cmd->op = RouteOp::kSub;
+    cmd->subject = f[0];
+    return Status::kOk;
+  }
+  if (OpIs(op, "LS-")) {
+    std::string_view f[2];
+    int n = Split(args, f, 2);
+    if (n < 1 || n > 2) return Status::kBadArgs;
+    cmd->op = RouteOp::kUnsub;
+    cmd->subject = f[0];
+    if (n == 2) cmd->queue = f[1];
+    return Status::kOk;
+  }
+  return ParseCommon(op, args, cmd);
+}
 
 Status NextRoute(const char* data, size_t size, const Limits& limits, RouteCommand* cmd,
                  size_t* consumed) {
@@ -127,37 +202,7 @@ Status NextRoute(const char* data, size_t size, const Limits& limits, RouteComma
     if (n == 3) cmd->queue = g[2];
     return Status::kOk;
   }
-  if (OpIs(op, "PING")) {
-    cmd->op = RouteOp::kPing;
-    return Status::kOk;
-  }
-  if (OpIs(op, "PONG")) {
-    cmd->op = RouteOp::kPong;
-    return Status::kOk;
-  }
-  if (OpIs(op, "INFO")) {
-    cmd->op = RouteOp::kInfo;
-    cmd->json = args;
-    return Status::kOk;
-  }
-  if (OpIs(op, "CONNECT")) {
-    cmd->op = RouteOp::kConnect;
-    cmd->json = args;
-    return Status::kOk;
-  }
-  if (OpIs(op, "+OK")) {
-    cmd->op = RouteOp::kOk;
-    return Status::kOk;
-  }
-  if (OpIs(op, "-ERR")) {
-    std::string_view err = args;
-    if (!err.empty() && err.front() == '\'') err.remove_prefix(1);
-    if (!err.empty() && err.back() == '\'') err.remove_suffix(1);
-    cmd->op = RouteOp::kErr;
-    cmd->err = err;
-    return Status::kOk;
-  }
-  return Status::kUnknownOp;
+  return ParseCommon(op, args, cmd);
 }
 
 }  // namespace fjord::proto

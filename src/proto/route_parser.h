@@ -68,6 +68,18 @@ struct RouteCommand {
 Status NextRoute(const char* data, size_t size, const Limits& limits, RouteCommand* cmd,
                  size_t* consumed);
 
+// The leaf-node protocol (nats-server's leafnode.go): the same commands
+// without the account, which the connection itself is bound to.
+//
+//   LS+ <subject> [<queue> <weight>]      LS- <subject> [<queue>]
+//   LMSG <subject> [<reply>] <size>
+//   LMSG <subject> (+ <reply> | '|') <queue>... <size>
+//   HMSG <subject> ... <hdr size> <size>   (as LMSG, with headers)
+//   INFO, CONNECT, PING, PONG, +OK, -ERR as above.
+//
+// RouteCommand::account is always empty. Statuses as NextRoute.
+Status NextLeaf(const char* data, size_t size, const Limits& limits, RouteCommand* cmd, size_t* consumed);
+
 // Calls fn(name) for every queue name in RouteCommand::queues (names are
 // separated by spaces or tabs, as on the wire).
 template <typename Fn>

@@ -1033,6 +1033,9 @@ void Client::CloseNow(const char* reason) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   server_->RemoveClient(cid_);
+  // Removing the subscriptions queued RS-/LS- for routes and leaf nodes;
+  // a close is not always inside a read batch that would flush them.
+  Server::FlushDirty();
 }
 
 // --- keep-alive and deadlines -------------------------------------------------

@@ -1,7 +1,7 @@
 #pragma once
-// Another server of the cluster, as the message path sees it: where a
-// message goes when a remote subscription matches (cluster/route.h
-// implements it over a route connection).
+// Another server, as the message path sees it: where a message goes when a
+// remote subscription matches. cluster/route.h implements it over a route
+// (a server of our cluster), leaf/leaf.h over a leaf-node connection.
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -27,7 +27,9 @@ struct RouteInfo {
 
 class Remote {
  public:
+  enum class Kind { kRoute, kLeaf };
   virtual ~Remote() = default;
+  virtual Kind kind() const = 0;
   // Thread-safe: queues a message for the remote server, to be delivered
   // there to its local subscribers (and, with `queues`, to one member of
   // each named queue group: names separated by spaces). Written at the end

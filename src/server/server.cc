@@ -528,12 +528,16 @@ inline uint32_t Weight(const Subscription& s) {
 
 size_t Server::Route(Client* src, const MatchResult& r, std::string_view account, std::string_view subject,
                      std::string_view reply, uint32_t hdr_len, std::string_view payload, const Origin& origin) {
-  const bool to_remotes = !origin.from_remote && !origin.local_only;
+  const bool any_remote_ok = !origin.local_only && (origin.to_routes || origin.to_leafs);
+  auto remote_ok = [&](const Remote* rem) {
+    if (!any_remote_ok || rem == origin.source) return false;
+    return rem->kind() == Remote::Kind::kLeaf ? origin.to_leafs : origin.to_routes;
+  };
   TargetList targets;
   size_t n = 0;
   for (const auto& s : r.psubs) {
     if (s->remote) {
-      if (to_remotes && !s->closed.load(std::memory_order_relaxed)) targets.Add(s->remote.get(), {});
+      if (remote_ok(s->remote.get()) && !s->closed.load(std::memory_order_relaxed)) targets.Add(s->remote.get(), {});
       continue;
     }
     if (DeliverTo(src, *s, subject, reply, hdr_len, payload)) {
@@ -554,13 +558,14 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
     } else {
       // Members on other servers weigh as many as they stand for there; a
       // message that came over a route (or stays here) goes to a member
-      // here: the sender already chose this server.
+      // here or behind a leaf connection: the sender already chose this
+      // server.
       uint32_t total = 0;
-      for (const auto& s : group) total += s->remote ? (to_remotes ? Weight(*s) : 0) : 1;
+      for (const auto& s : group) total += s->remote ? (remote_ok(s->remote.get()) ? Weight(*s) : 0) : 1;
       if (total == 0) continue;
       uint32_t pick = FastRand() % total;
       for (size_t i = 0; i < size; ++i) {
-        uint32_t w = group[i]->remote ? (to_remotes ? Weight(*group[i]) : 0) : 1;
+        uint32_t w = group[i]->remote ? (remote_ok(group[i]->remote.get()) ? Weight(*group[i]) : 0) : 1;
         if (pick < w) {
           start = i;
           break;
@@ -571,7 +576,7 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
     for (size_t k = 0; k < size; ++k) {
       const SubPtr& s = group[(start + k) % size];
       if (s->remote) {
-        if (!to_remotes || s->closed.load(std::memory_order_relaxed)) continue;
+        if (!remote_ok(s->remote.get()) || s->closed.load(std::memory_order_relaxed)) continue;
         targets.Add(s->remote.get(), s->queue);
         ++n;
         break;
@@ -585,12 +590,40 @@ size_t Server::Route(Client* src, const MatchResult& r, std::string_view account
     }
   }
   if (const Targets* list = targets.get()) {
+    std::string_view rsubject = subject, rreply = reply;
+    std::string encoded;
+    if (!origin.routed_subject.empty() && origin.routed_subject != subject) {
+      rsubject = origin.routed_subject;
+      if (!reply.empty()) {
+        encoded.reserve(reply.size() + 1 + subject.size());
+        encoded.append(reply).append("@").append(subject);
+        rreply = encoded;
+      }
+    }
     for (const auto& t : *list) {
-      t.remote->QueueRoutedMsg(account, subject, reply, t.queues, hdr_len, payload);
+      t.remote->QueueRoutedMsg(account, rsubject, rreply, t.queues, hdr_len, payload);
       if (t.queues.empty()) ++n;  // a server with plain interest counts once
     }
   }
   return n;
+}
+
+bool SplitJsDeliver(std::string_view reply, std::string_view* ack_reply, std::string_view* subject) {
+  if (!reply.starts_with("$JS.ACK.")) return false;
+  // The stream and consumer names may hold '@': the first one after the
+  // eighth dot separates (nats-server's rule).
+  int dots = 0;
+  for (size_t i = 0; i < reply.size(); ++i) {
+    if (reply[i] == '.') {
+      ++dots;
+    } else if (reply[i] == '@' && dots >= 8) {
+      if (i + 1 >= reply.size()) return false;
+      *ack_reply = reply.substr(0, i);
+      *subject = reply.substr(i + 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 size_t Server::RouteInternal(Sublist& sublist, std::string_view route_to, std::string_view subject,
@@ -600,6 +633,7 @@ size_t Server::RouteInternal(Sublist& sublist, std::string_view route_to, std::s
   if (r->empty()) return 0;
   Origin origin;
   origin.local_only = local_only;
+  origin.routed_subject = route_to;
   const std::string& acc = sublist.account();
   if (hdr.empty()) return Route(nullptr, *r, acc, subject, reply, 0, data, origin);
   // Header and body are usually adjacent views of one message already.

@@ -33,13 +33,32 @@ class Operator;
 
 // What may happen to a message besides delivery to local subscribers.
 struct Origin {
-  // It came over a route: no other server gets it from here, and queue
+  // It came from another server (over a route or a leaf connection): queue
   // groups get it only if named in `queues` (the sender picked us).
   bool from_remote = false;
   std::string_view queues;
-  // A copy made inside this server (see Server::RouteInternal).
+  // A copy made inside this server (see Server::RouteInternal): no other
+  // server gets it.
   bool local_only = false;
+  // The connection it came over: it never goes back there.
+  const Remote* source = nullptr;
+  // Whether it may go on to routes and to leaf connections. A message from
+  // a route goes to no other route (the mesh is full) but to leaf nodes; a
+  // message from a leaf goes to routes only if that leaf is our spoke (as
+  // nats-server: a hub forwards, a spoke does not).
+  bool to_routes = true;
+  bool to_leafs = true;
+  // Set when the subscriptions were matched on another subject than the
+  // one shown to subscribers (a JetStream delivery: matched on the inbox,
+  // shown with the stored subject). Other servers get the message on this
+  // subject, and the shown one after '@' in a `$JS.ACK.` reply, as
+  // nats-server routes such deliveries (SplitJsDeliver undoes it).
+  std::string_view routed_subject;
 };
+
+// A `$JS.ACK.<8 tokens>@<subject>` reply from another server: the ack
+// reply and the subject to show. False if `reply` is not one.
+bool SplitJsDeliver(std::string_view reply, std::string_view* ack_reply, std::string_view* subject);
 
 // Server-wide counters that change rarely; per-message counters live in
 // each Client so the hot path touches no shared cache line.
@@ -122,6 +141,10 @@ class Server {
   void SetClusterName(std::string name) {
     std::lock_guard lock(urls_mu_);
     cluster_name_ = std::move(name);
+  }
+  std::string cluster_name() const {
+    std::lock_guard lock(urls_mu_);
+    return cluster_name_;
   }
   // Route information for the monitor (/routez, /varz); set by the
   // cluster layer before Start().

@@ -103,7 +103,8 @@ void Sublist::Insert(const SubPtr& sub) {
 }
 
 void Sublist::NoteInterest(const Subscription& sub, int delta) {
-  if (sub.remote || (!sub.client && !sub.propagate)) return;
+  if (on_sub_) on_sub_(sub, delta);
+  if (!sub.propagate && (sub.remote || !sub.client)) return;
   std::string key = sub.subject;
   if (!sub.queue.empty()) {
     key.push_back(' ');
@@ -128,6 +129,36 @@ void Sublist::NoteInterest(const Subscription& sub, int delta) {
 void Sublist::SetInterestObserver(InterestObserver fn) {
   std::unique_lock lock(mu_);
   on_interest_ = std::move(fn);
+}
+
+void Sublist::SetSubscriptionObserver(SubscriptionObserver fn) {
+  std::unique_lock lock(mu_);
+  on_sub_ = std::move(fn);
+}
+
+namespace {
+template <typename Level, typename Fn>
+void WalkLevel(const Level* level, const Fn& fn) {
+  if (!level) return;
+  auto node = [&](const auto& n) {
+    if (!n) return;
+    for (const auto& s : n->psubs) fn(*s);
+    for (const auto& [q, members] : n->qsubs) {
+      for (const auto& s : members) fn(*s);
+    }
+    WalkLevel(n->next.get(), fn);
+  };
+  for (const auto& [tok, n] : level->nodes) node(n);
+  node(level->pwc);
+  node(level->fwc);
+}
+}  // namespace
+
+void Sublist::ForEachSubscription(const std::function<void(const Subscription&)>& fn,
+                                  const std::function<void()>& then) const {
+  std::shared_lock lock(mu_);
+  WalkLevel(root_.get(), fn);
+  if (then) then();
 }
 
 void Sublist::ForEachInterest(const InterestObserver& fn) const {

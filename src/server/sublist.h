@@ -49,8 +49,8 @@ struct Subscription {
   // A remote queue subscription stands for this many members there; the
   // group's member is picked with that weight.
   std::atomic<int32_t> weight{1};
-  // Internal subscriptions are this server's own business unless set:
-  // then the cluster learns of them as of a client's.
+  // Internal subscriptions (and a leaf node's) are this server's own
+  // business unless set: then the cluster learns of them as of a client's.
   bool propagate = false;
 };
 using SubPtr = std::shared_ptr<Subscription>;
@@ -106,14 +106,27 @@ class Sublist {
   const std::string& account() const { return account_; }
 
   // -- interest for the cluster (cluster/routes.h) ---------------------------
-  // Local subscriptions (clients', and internal ones marked `propagate`)
-  // are counted per subject, or per subject and queue group. The observer
+  // Local subscriptions (clients', internal ones marked `propagate`, and
+  // those of leaf nodes we are the hub of, also marked so) are counted per
+  // subject, or per subject and queue group. The observer
   // learns of a plain subject's first and last subscription and of every
   // change in a queue group's member count. It runs under the index's lock,
   // so changes reach it in order: it must not block or use this Sublist.
   void SetInterestObserver(InterestObserver fn);
   // Calls fn for every interest there is now (under the lock, as above).
   void ForEachInterest(const InterestObserver& fn) const;
+
+  // -- interest for leaf nodes (leaf/leafnodes.h) ----------------------------
+  // Every subscription inserted (delta 1) or removed (-1), whoever made it:
+  // a leaf connection decides for itself which of them it announces. Runs
+  // under the index's lock, as the interest observer.
+  using SubscriptionObserver = std::function<void(const Subscription& sub, int delta)>;
+  void SetSubscriptionObserver(SubscriptionObserver fn);
+  // Calls fn for every subscription there is now, then `then`, all under
+  // the (shared) lock: no observer call can come in between, so a leaf that
+  // starts listening in `then` misses nothing and counts nothing twice.
+  void ForEachSubscription(const std::function<void(const Subscription&)>& fn,
+                           const std::function<void()>& then) const;
 
  private:
   struct Level;
@@ -147,6 +160,7 @@ class Sublist {
   // Local interest by "subject" or "subject queue"; guarded by mu_.
   std::unordered_map<std::string, int32_t> interest_;
   InterestObserver on_interest_;  // guarded by mu_
+  SubscriptionObserver on_sub_;   // guarded by mu_
 };
 
 }  // namespace fjord::server

@@ -23,7 +23,8 @@ struct Options {
 };
 
 // The checks nats-server makes on the names, without touching files.
-// Returns an error text or "".
-std::string Validate(const Options& o);
+// Returns an error text or "". `need_cert` false: a client's block, which
+// may name no certificate (but not half of one).
+std::string Validate(const Options& o, bool need_cert = true);
 
 }  // namespace fjord::tls

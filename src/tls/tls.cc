@@ -75,8 +75,8 @@ std::string OpenSslError() {
 
 }  // namespace
 
-std::string Validate(const Options& o) {
-  if (o.cert_file.empty() || o.key_file.empty()) {
+std::string Validate(const Options& o, bool need_cert) {
+  if ((need_cert || !o.cert_file.empty() || !o.key_file.empty()) && (o.cert_file.empty() || o.key_file.empty())) {
     return "missing 'cert_file' or 'key_file' in TLS configuration";
   }
   if ((o.verify || o.verify_and_map) && o.ca_file.empty()) {
@@ -114,7 +114,9 @@ namespace {
 // The verify mode is the caller's.
 std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeContext(
     const Options& o, asio::ssl::context::method method) {
-  if (auto err = Validate(o); !err.empty()) return err;
+  // A client may present no certificate.
+  const bool need_cert = method != asio::ssl::context::tls_client;
+  if (auto err = Validate(o, need_cert); !err.empty()) return err;
   auto ctx = std::make_shared<asio::ssl::context>(method);
   SSL_CTX* s = ctx->native_handle();
   ERR_clear_error();
@@ -126,22 +128,26 @@ std::variant<std::shared_ptr<asio::ssl::context>, std::string> MakeContext(
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Asio's stream hands OpenSSL a buffer that may move between retries.
   SSL_CTX_set_mode(s, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-  if (SSL_CTX_use_certificate_chain_file(s, o.cert_file.c_str()) != 1) {
+  if (!o.cert_file.empty() && SSL_CTX_use_certificate_chain_file(s, o.cert_file.c_str()) != 1) {
     return fmt::format("error loading certificate file \"{}\": {}", o.cert_file, OpenSslError());
   }
   EVP_PKEY* key = nullptr;
-  if (BIO* bio = BIO_new_file(o.key_file.c_str(), "r")) {
+  if (o.cert_file.empty()) {
+    // No certificate to present (a client's choice): nothing to pair.
+  } else if (BIO* bio = BIO_new_file(o.key_file.c_str(), "r")) {
     key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
   }
-  if (!key) return fmt::format("error loading key file \"{}\": {}", o.key_file, OpenSslError());
+  if (!key && !o.cert_file.empty()) {
+    return fmt::format("error loading key file \"{}\": {}", o.key_file, OpenSslError());
+  }
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key_owner(key, &EVP_PKEY_free);
-  if (X509_check_private_key(SSL_CTX_get0_certificate(s), key) != 1) {
+  if (key && X509_check_private_key(SSL_CTX_get0_certificate(s), key) != 1) {
     ERR_clear_error();
     return fmt::format("key file \"{}\" does not match certificate \"{}\"", o.key_file,
                        o.cert_file);
   }
-  if (SSL_CTX_use_PrivateKey(s, key) != 1) {
+  if (key && SSL_CTX_use_PrivateKey(s, key) != 1) {
     return fmt::format("error using key file \"{}\": {}", o.key_file, OpenSslError());
   }
   if (!o.ca_file.empty()) {

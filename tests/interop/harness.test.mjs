@@ -7,6 +7,7 @@ import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -121,7 +122,7 @@ describe("harness conveniences", () => {
     }
   });
 
-  test("a harness-style config file: port -1, http host:-1, ports_file_dir, server_tags; JetStream and KV work", async () => {
+  test("a harness-style config file: port -1, http host:-1, ports_file_dir, server_tags, leafnodes and websocket on -1; JetStream and KV work", async () => {
     const dir = path.join(tmp, "conf");
     fs.mkdirSync(dir);
     const conf = path.join(tmp, "harness.conf");
@@ -130,12 +131,35 @@ describe("harness conveniences", () => {
       'http: "127.0.0.1:-1"',
       `ports_file_dir: "${dir}"`,
       'server_tags: ["az:1", "Region:Oslo"]',
+      'leafnodes { listen: "127.0.0.1:-1" }',
+      "websocket { port: -1, no_tls: true }",
       `jetstream { store_dir: "${path.join(tmp, "conf-store")}" }`,
       "",
     ].join("\n"));
     const s = launch(["-c", conf]);
     try {
       const { ports } = await readPorts(dir, s);
+      // The leafnode and WebSocket listeners got ports of their own, and
+      // the leafnode one answers with a leafnode INFO. nats-server (2.9 to
+      // 2.15) leaves leafnodes out of its ports file; Fjord lists them, as
+      // harnesses want. Its log names the port either way.
+      const lm = s.log().match(/Listening for leafnode connections on [^\s]*:(\d+)/);
+      assert.ok(lm, s.log());
+      if (!REFERENCE) assert.deepEqual(ports.leafnodes, [`nats://127.0.0.1:${lm[1]}`], JSON.stringify(ports));
+      const leafInfo = await new Promise((resolve, reject) => {
+        const sock = net.connect(Number(lm[1]), "127.0.0.1");
+        sock.once("data", (d) => {
+          sock.destroy();
+          resolve(d.toString());
+        });
+        sock.once("error", reject);
+        setTimeout(() => sock.destroy(new Error("no INFO")), 5000);
+      });
+      assert.match(leafInfo, /^INFO \{.*"leafnode_urls"/);
+      assert.ok(ports.websocket.length >= 1, JSON.stringify(ports));
+      const wsPort = portOf(ports.websocket[0]);
+      assert.ok(ports.websocket.every((u) => u.startsWith("ws://") && portOf(u) === wsPort), JSON.stringify(ports));
+      assert.equal(new Set([portOf(ports.nats[0]), wsPort, Number(lm[1])]).size, 3);
       const mon = ports.monitoring.find((u) => u.startsWith("http://127.0.0.1:"));
       assert.ok(mon, JSON.stringify(ports));
       const varz = await (await within(fetch(`${mon}/varz`), 5000, "GET /varz")).json();

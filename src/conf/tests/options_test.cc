@@ -374,7 +374,7 @@ TEST(Options, UserErrors) {
 }
 
 TEST(Options, NotSupported) {
-  EXPECT_EQ(FailText("leafnodes { port: 7422 }\n"), "f.conf:1:1: \"leafnodes\" is not supported by Fjord");
+  EXPECT_EQ(FailText("gateway { port: 7222 }\n"), "f.conf:1:1: \"gateway\" is not supported by Fjord");
   ServerOptions o = LoadText("prof_port: 6060\n");
   ASSERT_EQ(o.warnings.size(), 1u);
   EXPECT_NE(o.warnings[0].find(":1:1: \"prof_port\" is not supported by Fjord and is ignored"),
@@ -1069,6 +1069,54 @@ TEST(Options, ClusterInUsage) {
   ServerOptions o = MustLoad({"--help"});
   EXPECT_NE(o.exit_text.find("--routes <rurl-1, rurl-2>"), std::string::npos);
   EXPECT_NE(o.exit_text.find("--cluster_listen <url>"), std::string::npos);
+}
+
+TEST(Options, Leafnodes) {
+  ServerOptions o = LoadText(R"(
+leafnodes {
+  listen: "127.0.0.1:-1"
+  advertise: "edge.example:7422"
+  authorization { users: [ {user: edge, password: pw, account: ORDERS} ], timeout: 1.5 }
+  reconnect: "2s"
+  remotes: [
+    { url: "nats-leaf://u:p@hub1:7422", account: ORDERS, deny_imports: ["secret.>"], deny_exports: "local.>" }
+    { urls: ["nats-leaf://hub2:7422", "tls://hub3:7422"], hub: true }
+  ]
+}
+accounts { ORDERS { users: [{user: a, password: b}] } }
+)");
+  const auto& l = o.leafnodes;
+  EXPECT_EQ(l.host, "127.0.0.1");
+  EXPECT_EQ(l.port, -1);
+  EXPECT_EQ(l.advertise, "edge.example:7422");
+  ASSERT_EQ(l.users.size(), 1u);
+  EXPECT_EQ(l.users[0].username, "edge");
+  EXPECT_EQ(l.users[0].account, "ORDERS");
+  EXPECT_EQ(l.auth_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(l.reconnect, std::chrono::seconds(2));
+  ASSERT_EQ(l.remotes.size(), 2u);
+  EXPECT_EQ(l.remotes[0].urls, std::vector<std::string>{"nats-leaf://u:p@hub1:7422"});
+  EXPECT_EQ(l.remotes[0].account, "ORDERS");
+  EXPECT_EQ(l.remotes[0].deny_imports, std::vector<std::string>{"secret.>"});
+  EXPECT_EQ(l.remotes[0].deny_exports, std::vector<std::string>{"local.>"});
+  EXPECT_EQ(l.remotes[1].urls.size(), 2u);
+  EXPECT_TRUE(l.remotes[1].hub);
+  // Compression is taken with a warning: leaf traffic is not compressed.
+  o = LoadText("leafnodes { port: 7422, compression: s2_auto }\n");
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_NE(o.warnings[0].find("not compressed"), std::string::npos) << o.warnings[0];
+}
+
+TEST(Options, LeafnodesErrors) {
+  EXPECT_EQ(FailText("leafnodes: 7422\n"), "f.conf:1:1: Expected map to define a leafnode, got an integer");
+  EXPECT_EQ(FailText("leafnodes { remotes: [ { account: A } ] }\n"), "f.conf:1:24: Remote leafnode requires a url");
+  EXPECT_NE(FailText("leafnodes { remotes: [ { url: \"http://hub:80\" } ] }\n").find("is not supported by Fjord"),
+            std::string::npos);
+  EXPECT_NE(FailText("leafnodes { remotes: [ { url: \"nats-leaf://hub\" } ] }\n").find("missing port"),
+            std::string::npos);
+  EXPECT_EQ(FailText("leafnodes { bogus: 1 }\n"), "f.conf:1:13: unknown field \"bogus\"");
+  EXPECT_EQ(FailText("leafnodes { remotes: [ { url: \"nats-leaf://h:1\", websocket: {} } ] }\n"),
+            "f.conf:1:50: \"websocket\" is not supported by Fjord");
 }
 
 TEST(Options, Websocket) {

@@ -473,5 +473,75 @@ TEST(RouteParser, ForEachQueue) {
   EXPECT_EQ(Queues(" a  b\t\tc "), (std::vector<std::string>{"a", "b", "c"}));
 }
 
+
+Parsed ParseLeaf(const std::string& s, Limits lim = {}) {
+  Parsed p;
+  p.buf = std::make_shared<std::string>(s);
+  p.st = NextLeaf(p.buf->data(), p.buf->size(), lim, &p.cmd, &p.used);
+  return p;
+}
+
+// nats-server's leaf protocol: as the route's, without the account.
+TEST(LeafParser, Subs) {
+  auto p = ParseLeaf("LS+ foo.>\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.op, RouteOp::kSub);
+  EXPECT_EQ(p.cmd.subject, "foo.>");
+  EXPECT_TRUE(p.cmd.account.empty());
+  EXPECT_TRUE(p.cmd.queue.empty());
+  p = ParseLeaf("LS+ foo bar 3\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.queue, "bar");
+  EXPECT_EQ(p.cmd.weight, 3);
+  p = ParseLeaf("LS- foo bar\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.op, RouteOp::kUnsub);
+  EXPECT_EQ(p.cmd.subject, "foo");
+  EXPECT_EQ(p.cmd.queue, "bar");
+  EXPECT_EQ(ParseLeaf("LS+ foo bar\r\n").st, Status::kBadArgs);     // queue without weight
+  EXPECT_EQ(ParseLeaf("LS+ foo bar 0\r\n").st, Status::kBadArgs);   // weight must be positive
+  EXPECT_EQ(ParseLeaf("LS+\r\n").st, Status::kBadArgs);
+  EXPECT_EQ(ParseLeaf("LS- a b c\r\n").st, Status::kBadArgs);
+  EXPECT_EQ(ParseLeaf("RS+ $G foo\r\n").st, Status::kUnknownOp);   // route ops are not leaf ops
+}
+
+TEST(LeafParser, Msgs) {
+  auto p = ParseLeaf("LMSG foo 5\r\nhello\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.op, RouteOp::kMsg);
+  EXPECT_EQ(p.cmd.subject, "foo");
+  EXPECT_EQ(p.cmd.payload, "hello");
+  EXPECT_FALSE(p.cmd.has_headers);
+  p = ParseLeaf("LMSG foo _INBOX.1 5\r\nhello\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.reply, "_INBOX.1");
+  p = ParseLeaf("LMSG foo + _INBOX.1 q1 q2 5\r\nhello\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_EQ(p.cmd.reply, "_INBOX.1");
+  EXPECT_EQ(Queues(p.cmd.queues), (std::vector<std::string>{"q1", "q2"}));
+  p = ParseLeaf("LMSG foo | q1 5\r\nhello\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_TRUE(p.cmd.reply.empty());
+  EXPECT_EQ(Queues(p.cmd.queues), (std::vector<std::string>{"q1"}));
+  p = ParseLeaf("HMSG foo r 12 17\r\nNATS/1.0\r\n\r\nhello\r\n");
+  ASSERT_EQ(p.st, Status::kOk);
+  EXPECT_TRUE(p.cmd.has_headers);
+  EXPECT_EQ(p.cmd.hdr_len, 12u);
+  EXPECT_EQ(p.cmd.reply, "r");
+  EXPECT_EQ(p.cmd.payload.size(), 17u);
+  EXPECT_EQ(ParseLeaf("LMSG foo 5\r\nhel").st, Status::kIncomplete);
+  EXPECT_EQ(ParseLeaf("LMSG foo x 5\r\nhello\r\n").st, Status::kOk);  // "x" is the reply
+  EXPECT_EQ(ParseLeaf("LMSG foo * q 5\r\nhello\r\n").st, Status::kBadArgs);
+  EXPECT_EQ(ParseLeaf("HMSG foo 9 5\r\nhello\r\n").st, Status::kBadArgs);  // header > size
+  Limits lim;
+  lim.max_payload = 4;
+  EXPECT_EQ(ParseLeaf("LMSG foo 5\r\nhello\r\n", lim).st, Status::kMaxPayload);
+  p = ParseLeaf("PING\r\n");
+  EXPECT_EQ(p.cmd.op, RouteOp::kPing);
+  p = ParseLeaf("-ERR 'Loop detected'\r\n");
+  EXPECT_EQ(p.cmd.op, RouteOp::kErr);
+  EXPECT_EQ(p.cmd.err, "Loop detected");
+}
+
 }  // namespace
 }  // namespace fjord::proto

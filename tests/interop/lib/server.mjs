@@ -105,6 +105,26 @@ process.on("exit", () => {
 
 const LOG_KEEP = 256 * 1024;
 
+// FJORD_HARNESS=1: start the server under test as client test harnesses do
+// (nats.js's among them): a config file that begins with their defaults
+// (port -1, http on a free port, leafnodes and websocket listeners on free
+// ports, ports_file_dir, server_tags) followed by the test's own config,
+// passed with -c and no -a/-p; the client port is read from the ports file.
+// A restart keeps the port it got, so tests can reconnect.
+export const HARNESS = process.env.FJORD_HARNESS === "1";
+
+function harnessHeader(portsDir, port) {
+  return [
+    `port: ${port ?? -1}`,
+    'http: "127.0.0.1:-1"',
+    `ports_file_dir: "${portsDir}"`,
+    'leafnodes { listen: "127.0.0.1:-1" }',
+    "websocket { port: -1, no_tls: true }",
+    'server_tags: ["harness:true"]',
+    "",
+  ].join("\n");
+}
+
 class ServerProcess {
   constructor(opts) {
     this.opts = opts;
@@ -127,15 +147,23 @@ class ServerProcess {
   async launch() {
     const o = this.opts;
     const args = [];
-    if (o.config !== undefined) {
-      const text = typeof o.config === "function"
+    // Harness mode applies to the server under test with the usual listen
+    // arguments; servers a test places itself keep its own setup.
+    const harness = HARNESS && !o.bin && o.listenArgs !== false;
+    const portsDir = path.join(this.tmp, "ports");
+    if (o.config !== undefined || harness) {
+      let text = o.config === undefined ? "" : typeof o.config === "function"
         ? o.config({ port: this.port, storeDir: this.storeDir, tmp: this.tmp })
         : o.config;
+      if (harness) {
+        fs.mkdirSync(portsDir, { recursive: true });
+        text = harnessHeader(portsDir, this.harnessPort) + text;
+      }
       this.configFile = path.join(this.tmp, "server.conf");
       fs.writeFileSync(this.configFile, text);
       args.push("-c", this.configFile);
     }
-    if (o.listenArgs !== false) args.push("-a", "127.0.0.1", "-p", String(this.port));
+    if (o.listenArgs !== false && !harness) args.push("-a", "127.0.0.1", "-p", String(this.port));
     if (o.jetstream) args.push("-js", "-sd", this.storeDir);
     args.push(...(o.args || []));
     this.argv = args;
@@ -164,8 +192,20 @@ class ServerProcess {
     this.exited.then(() => (gone = true));
 
     const deadline = Date.now() + (o.startTimeout ?? 10_000);
+    const portsFile = path.join(portsDir, `${path.basename(this.bin)}_${child.pid}.ports`);
     while (Date.now() < deadline) {
       if (gone) break;
+      if (harness && !this.harnessPort) {
+        // The ports file names the client port the server picked.
+        try {
+          const ports = JSON.parse(fs.readFileSync(portsFile, "utf8"));
+          const url = ports.nats.find((u) => u.includes("127.0.0.1")) ?? ports.nats[0];
+          this.port = this.harnessPort = Number(new URL(url).port);
+        } catch {
+          await sleep(50);
+          continue;
+        }
+      }
       if (await canConnect(this.port)) return this;
       await sleep(50);
     }
