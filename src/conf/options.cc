@@ -1533,7 +1533,7 @@ class Loader {
       } else if (key == "max_payload" || key == "max_pay") {
         IntIn(val, p, key, &acc->max_payload, -1);
       } else if (key == "max_leafnodes" || key == "max_leafs") {
-        Ignored(p, k);  // no leaf nodes to limit yet
+        Ignored(p, k);  // leaf connections are not limited in number
       } else {
         Unknown(p, k);
       }

@@ -40,22 +40,50 @@ bool JsDenied(std::string_view subject) {
   return subject.starts_with("$JS.API.") || subject.starts_with("$KV.") || subject.starts_with("$OBJ.");
 }
 
-bool ListDenies(const std::vector<std::string>& list, std::string_view subject) {
-  for (const auto& d : list) {
-    if (proto::SubjectMatches(subject, d)) return true;
+// Whether a message on the literal `subject` may pass `p`.
+bool Allowed(const server::PermissionSet& p, std::string_view subject) {
+  if (!p.allow.empty()) {
+    bool ok = false;
+    for (const auto& a : p.allow) ok = ok || proto::SubjectMatches(subject, a);
+    if (!ok) return false;
   }
-  return false;
+  for (const auto& d : p.deny) {
+    if (proto::SubjectMatches(subject, d)) return false;
+  }
+  return true;
 }
 
-// Whether every subject of the pattern `sub` is denied.
-bool PatternDenied(const std::vector<std::string>& list, std::string_view sub) {
+// Whether interest in the pattern `sub` may pass `p` (as a subscription
+// permission: inside an allowed pattern, not inside a denied one; messages
+// on it are still checked one by one) and is not JetStream's.
+bool PatternAllowed(const server::PermissionSet& p, std::string_view sub) {
   for (auto d : kJsDeny) {
-    if (proto::SubjectIsSubsetOf(sub, d)) return true;
+    if (proto::SubjectIsSubsetOf(sub, d)) return false;
   }
-  for (const auto& d : list) {
-    if (proto::SubjectIsSubsetOf(sub, d)) return true;
+  if (!p.allow.empty()) {
+    bool ok = false;
+    for (const auto& a : p.allow) ok = ok || proto::SubjectIsSubsetOf(sub, a);
+    if (!ok) return false;
   }
-  return false;
+  for (const auto& d : p.deny) {
+    if (proto::SubjectIsSubsetOf(sub, d)) return false;
+  }
+  return true;
+}
+
+// nats-server's SubjectPermission JSON: {"allow":[...],"deny":[...]}.
+server::PermissionSet FromJson(const nlohmann::json& j) {
+  server::PermissionSet p;
+  if (!j.is_object()) return p;
+  for (const char* k : {"allow", "deny"}) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_array()) continue;
+    auto& out = std::string_view(k) == "allow" ? p.allow : p.deny;
+    for (const auto& v : *it) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return p;
 }
 
 inline void AppendNum(std::string& s, uint64_t v) {
@@ -94,9 +122,54 @@ Leaf::Leaf(Leafnodes* mgr, asio::io_context& ctx, asio::ip::tcp::socket socket, 
   limits_.max_payload = std::max<int64_t>(cfg->max_payload, 64 << 20);
   if (remote_) {
     spoke_ = !remote_->hub;
-    deny_send_ = remote_->deny_exports;
-    deny_receive_ = remote_->deny_imports;
+    Perms p;
+    p.in.deny = remote_->deny_imports;
+    p.out.deny = remote_->deny_exports;
+    SetPerms(std::move(p));
   }
+}
+
+void Leaf::SetPerms(Perms p) {
+  auto owned = std::make_unique<Perms>(std::move(p));
+  perms_.store(owned.get(), std::memory_order_release);
+  perms_owned_.push_back(std::move(owned));
+}
+
+void Leaf::ApplyHubPermissions(const nlohmann::json& info) {
+  auto imp = info.find("import");
+  auto exp = info.find("export");
+  if ((imp == info.end() || !imp->is_object()) && (exp == info.end() || !exp->is_object())) return;
+  // As nats-server's spoke: import is what we may take (subscribe), export
+  // what we may send (publish); our own deny lists stay.
+  Perms p;
+  if (imp != info.end()) p.in = FromJson(*imp);
+  if (exp != info.end()) p.out = FromJson(*exp);
+  p.in.deny.insert(p.in.deny.end(), remote_->deny_imports.begin(), remote_->deny_imports.end());
+  p.out.deny.insert(p.out.deny.end(), remote_->deny_exports.begin(), remote_->deny_exports.end());
+  const Perms* now = perms_.load(std::memory_order_acquire);
+  if (now && now->in.allow == p.in.allow && now->in.deny == p.in.deny && now->out.allow == p.out.allow &&
+      now->out.deny == p.out.deny) {
+    return;
+  }
+  SetPerms(std::move(p));
+  const Perms* cur = perms_.load(std::memory_order_acquire);
+  // What we already asked for and may no longer take is withdrawn; the
+  // hub would cut the connection over it.
+  std::string buf;
+  {
+    std::lock_guard lock(smap_mu_);
+    for (auto it = smap_.begin(); it != smap_.end();) {
+      std::string_view key = it->first;
+      std::string_view subject = key.substr(0, key.find(' '));
+      if (!subject.starts_with("$LDS.") && !PatternAllowed(cur->in, subject)) {
+        buf.append("LS- ").append(key).append("\r\n");
+        it = smap_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (!buf.empty()) QueueRaw(buf);
 }
 
 Leaf::~Leaf() = default;
@@ -195,7 +268,7 @@ void Leaf::OnHandshake(const asio::error_code& ec) {
       return;
     }
     QueueRaw(line);
-    Registered();
+    if (!await_connect_info_) Registered();
     server::Server::FlushDirty();
     ScheduleTick();
     DoRead();
@@ -380,7 +453,8 @@ void Leaf::ProcessConnect(std::string_view json) {
     return;
   }
   std::string err;
-  server::Account* acc = mgr_->Authenticate(j, nonce_, &err);
+  std::unique_ptr<server::PermissionChecker> user_perms;
+  server::Account* acc = mgr_->Authenticate(j, nonce_, &err, &user_perms);
   if (!acc) {
     log::Error("{} - Leafnode Error: {}", Tag(), err.empty() ? "authorization violation" : err);
     SendErrAndClose("Authorization Violation");
@@ -391,12 +465,20 @@ void Leaf::ProcessConnect(std::string_view json) {
   headers_ = base::JsonBool(j, "headers", false) && !mgr_->server()->config()->no_header_support;
   // A leaf that says it is the hub makes us its spoke.
   spoke_ = base::JsonBool(j, "hub", false);
+  // As nats-server's hub: the leaf acts for its user, so what it sends us
+  // are the user's publishes and what we send it the user's deliveries.
+  Perms perms;
+  if (user_perms) {
+    perms.in = user_perms->permissions().publish;
+    perms.out = user_perms->permissions().subscribe;
+  }
   if (auto it = j.find("deny_pub"); it != j.end() && it->is_array()) {
     // Subjects the leaf will not take: nothing on them goes there.
     for (const auto& d : *it) {
-      if (d.is_string()) deny_send_.push_back(d.get<std::string>());
+      if (d.is_string()) perms.out.deny.push_back(d.get<std::string>());
     }
   }
+  SetPerms(std::move(perms));
   {
     std::lock_guard lock(info_mu_);
     remote_name_ = base::JsonString(j, "name");
@@ -404,7 +486,9 @@ void Leaf::ProcessConnect(std::string_view json) {
     remote_domain_ = base::JsonString(j, "domain");
     account_name_ = acc->name();
   }
-  QueueRaw(mgr_->ConnectInfoLine(id_, acc->name()));
+  // The leaf enforces the same on its side (nats-server's spoke reads them
+  // from this INFO: import = what it may take, export = what it may send).
+  QueueRaw(mgr_->ConnectInfoLine(id_, acc->name(), user_perms ? &user_perms->permissions() : nullptr));
   Registered();
 }
 
@@ -415,8 +499,24 @@ void Leaf::ProcessInfo(std::string_view json) {
     SendErrAndClose("Invalid INFO");
     return;
   }
-  if (!solicited() || info_received_) return;  // updates (URLs, the bound account): nothing we use
+  if (!solicited()) return;
+  if (info_received_) {
+    // Updates: the permissions the hub holds us to (sent after CONNECT);
+    // URLs and the bound account we do not use.
+    ApplyHubPermissions(j);
+    if (await_connect_info_) {
+      // The hub's answer to CONNECT: only now, under its permissions, do we
+      // announce our interest (else it would cut us off for interest it
+      // does not allow).
+      await_connect_info_ = false;
+      Registered();
+    }
+    return;
+  }
   info_received_ = true;
+  // nats-server hubs (2.9 and later) answer CONNECT with an INFO carrying
+  // the permissions and say so in their first INFO.
+  await_connect_info_ = base::JsonBool(j, "info_on_connect", false);
   // A leafnode port's INFO has client_id and leafnode_urls; anything
   // else is some other port.
   if (base::JsonInt(j, "client_id", 0) == 0 || !j.contains("leafnode_urls")) {
@@ -460,7 +560,7 @@ void Leaf::ProcessInfo(std::string_view json) {
     return;
   }
   QueueRaw(line);
-  Registered();
+  if (!await_connect_info_) Registered();
 }
 
 void Leaf::Registered() {
@@ -484,15 +584,21 @@ bool Leaf::Announces(const server::Subscription& sub) const {
     // what its own spokes want.
     if (spoke_ && static_cast<const Leaf*>(sub.remote.get())->is_spoke()) return false;
   }
-  return !PatternDenied(deny_receive_, sub.subject);
+  if (sub.subject.starts_with("$LDS.")) return true;
+  const Perms* p = perms_.load(std::memory_order_acquire);
+  return p ? PatternAllowed(p->in, sub.subject) : PatternAllowed(server::PermissionSet{}, sub.subject);
 }
 
 bool Leaf::SendDenied(std::string_view subject) const {
-  return JsDenied(subject) || (!deny_send_.empty() && ListDenies(deny_send_, subject));
+  if (JsDenied(subject)) return true;
+  const Perms* p = perms_.load(std::memory_order_acquire);
+  return p && !Allowed(p->out, subject);
 }
 
 bool Leaf::ReceiveDenied(std::string_view subject) const {
-  return JsDenied(subject) || (!deny_receive_.empty() && ListDenies(deny_receive_, subject));
+  if (JsDenied(subject)) return true;
+  const Perms* p = perms_.load(std::memory_order_acquire);
+  return p && !Allowed(p->in, subject);
 }
 
 void Leaf::OnSubscription(const server::Subscription& sub, int delta, bool send) {
@@ -542,6 +648,7 @@ void Leaf::ProcessSub(const proto::RouteCommand& cmd) {
     log::Error("{} - Leafnode Error: invalid subscription \"{}\"", Tag(), cmd.subject);
     return;
   }
+  const bool lds = cmd.subject.starts_with("$LDS.");
   if (cmd.subject == lds_) {
     std::string acc;
     {
@@ -556,7 +663,12 @@ void Leaf::ProcessSub(const proto::RouteCommand& cmd) {
   }
   // Interest in what may never go there is not recorded (messages on it
   // are checked one by one anyway, for wider subscriptions).
-  if (PatternDenied(deny_send_, cmd.subject)) {
+  // Loop detection subjects pass whatever the permissions (nats-server's
+  // exception too).
+  const Perms* perms = perms_.load(std::memory_order_acquire);
+  if (!lds && !PatternAllowed(perms ? perms->out : server::PermissionSet{}, cmd.subject)) {
+    // nats-server closes a leaf for this; the leaf node then redials and
+    // asks again. Ignoring the interest keeps the rest of the connection.
     log::Debug("{} - Not permitted to send \"{}\" to the leafnode, ignoring its interest", Tag(), cmd.subject);
     return;
   }
@@ -592,7 +704,10 @@ void Leaf::ProcessUnsub(const proto::RouteCommand& cmd) {
 void Leaf::ProcessMsg(const proto::RouteCommand& cmd) {
   in_msgs_.store(in_msgs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   in_bytes_.store(in_bytes_.load(std::memory_order_relaxed) + cmd.payload.size(), std::memory_order_relaxed);
-  if (ReceiveDenied(cmd.subject)) return;
+  if (ReceiveDenied(cmd.subject)) {
+    log::Debug("{} - Not permitted to take \"{}\" from the leafnode, dropped", Tag(), cmd.subject);
+    return;
+  }
   if (!proto::ValidLiteralSubject(cmd.subject)) return;
   server::Sublist& sl = account_->sublist();
   uint64_t gen = sl.generation();

@@ -24,6 +24,7 @@
 
 #include "leaf/leafnodes.h"
 #include "proto/route_parser.h"
+#include "server/config.h"
 #include "server/remote.h"
 #include "server/sublist.h"
 
@@ -116,7 +117,22 @@ class Leaf : public server::Remote, public std::enable_shared_from_this<Leaf> {
   server::Account* account_ = nullptr;
   bool spoke_ = false;
   bool headers_ = true;
-  std::vector<std::string> deny_send_, deny_receive_;  // besides JetStream's
+  // What may cross, besides JetStream's deny list: `in` from the other
+  // side (and the interest we announce to it), `out` to it (and the
+  // interest we accept from it). On a hub: the leaf user's publish and
+  // subscribe permissions and the leaf's deny_pub; on a spoke: the
+  // remote's deny_imports/deny_exports, and the permissions the hub sends
+  // in INFO (import/export). Replaced, never changed in place: readers on
+  // any thread load the pointer; the owner thread keeps every version.
+  struct Perms {
+    server::PermissionSet in, out;
+  };
+  std::atomic<const Perms*> perms_{nullptr};
+  std::vector<std::unique_ptr<Perms>> perms_owned_;  // owner thread
+  void SetPerms(Perms p);
+  // The hub's INFO import/export (a spoke): applied, and interest already
+  // announced that they no longer allow is withdrawn.
+  void ApplyHubPermissions(const nlohmann::json& info);
   std::string lds_;  // our account's loop-detection subject
 
   // Read side (owner thread).
@@ -124,6 +140,7 @@ class Leaf : public server::Remote, public std::enable_shared_from_this<Leaf> {
   size_t rstart_ = 0, rend_ = 0;
   bool connect_received_ = false;
   bool info_received_ = false;
+  bool await_connect_info_ = false;  // dialled: CONNECT sent, the hub's answering INFO not in yet
   bool closing_ = false, closed_ = false;
   bool close_after_flush_ = false;
   std::chrono::milliseconds redial_delay_{0};

@@ -289,7 +289,8 @@ server::Account* Leafnodes::FindAccount(const std::string& name) {
   return acc;
 }
 
-server::Account* Leafnodes::Authenticate(const nlohmann::json& j, const std::string& nonce, std::string* err) {
+server::Account* Leafnodes::Authenticate(const nlohmann::json& j, const std::string& nonce, std::string* err,
+                                         std::unique_ptr<server::PermissionChecker>* perms) {
   std::string user = base::JsonString(j, "user");
   std::string pass = base::JsonString(j, "pass");
   std::string account;
@@ -328,6 +329,7 @@ server::Account* Leafnodes::Authenticate(const nlohmann::json& j, const std::str
       return nullptr;
     }
     account = r.account;
+    *perms = std::move(r.permissions);
   }
   server::Account* acc = FindAccount(account);
   if (!acc) *err = fmt::format("unknown account \"{}\"", account);
@@ -391,9 +393,20 @@ std::string Leafnodes::InfoLine(uint64_t cid, const std::string& nonce) const {
   return "INFO " + j.dump() + "\r\n";
 }
 
-std::string Leafnodes::ConnectInfoLine(uint64_t cid, const std::string& account) const {
+std::string Leafnodes::ConnectInfoLine(uint64_t cid, const std::string& account,
+                                       const server::Permissions* perms) const {
   auto j = BaseInfo(srv_, opts_, bound_port_);
   j["client_id"] = cid;
+  if (perms) {
+    auto set = [](const server::PermissionSet& ps) {
+      nlohmann::ordered_json o = nlohmann::ordered_json::object();
+      if (!ps.allow.empty()) o["allow"] = ps.allow;
+      if (!ps.deny.empty()) o["deny"] = ps.deny;
+      return o;
+    };
+    j["import"] = set(perms->subscribe);
+    j["export"] = set(perms->publish);
+  }
   j["remote_account"] = account;
   j["connect_info"] = true;
   return "INFO " + j.dump() + "\r\n";

@@ -33,7 +33,9 @@
 
 namespace fjord::server {
 class Account;
+class PermissionChecker;
 class Server;
+struct Permissions;
 struct Subscription;
 }  // namespace fjord::server
 
@@ -110,14 +112,18 @@ class Leafnodes {
   server::Server* server() const { return srv_; }
   // Our INFO for an accepted leaf connection.
   std::string InfoLine(uint64_t cid, const std::string& nonce) const;
-  // The INFO sent once a leaf's CONNECT is accepted: its bound account.
-  std::string ConnectInfoLine(uint64_t cid, const std::string& account) const;
+  // The INFO sent once a leaf's CONNECT is accepted: its bound account,
+  // and the permissions of its user, if any (import: what it may take,
+  // export: what it may send).
+  std::string ConnectInfoLine(uint64_t cid, const std::string& account, const server::Permissions* perms) const;
   // Our CONNECT to a hub; `nonce` from its INFO; error text in *err.
   std::string ConnectLine(const RemoteOptions& r, const std::string& url, const std::string& nonce,
                           bool headers, std::string* err) const;
   // Checks an accepted leaf's CONNECT; the account it binds, or null with
   // the reason in *err.
-  server::Account* Authenticate(const nlohmann::json& connect, const std::string& nonce, std::string* err);
+  // The user's permissions, if it has any, go to *perms.
+  server::Account* Authenticate(const nlohmann::json& connect, const std::string& nonce, std::string* err,
+                                std::unique_ptr<server::PermissionChecker>* perms);
   // The account `name` (empty = global), made from its JWT in operator mode.
   server::Account* FindAccount(const std::string& name);
   // The loop-detection subject of `acc`.

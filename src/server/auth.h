@@ -37,6 +37,7 @@ class PermissionChecker {
   // covers it, even through a wider wildcard subscription.
   bool DeliveryDenied(std::string_view subject) const;
   bool HasSubscribeDeny() const { return !p_.subscribe.deny.empty(); }
+  const Permissions& permissions() const { return p_; }
 
  private:
   Permissions p_;

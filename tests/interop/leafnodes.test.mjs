@@ -356,6 +356,56 @@ describe("leafnode port: authorization and bad input", () => {
     }
   }));
 
+  for (const [label, bin] of [["a fjord hub", undefined], ["a nats-server 2.9.10 hub", "ref"]]) {
+    test(`the leaf user's permissions hold both ways (fjord leaf on ${label})`,
+      { skip: bin === "ref" && (refSkip || REFERENCE) }, logsOnFailure(async () => {
+        const h = await hub({
+          bin: bin === "ref" ? refBin : undefined,
+          extra: `authorization { users: [
+  { user: edge, password: edgepw, permissions: { publish: ["up.>"], subscribe: ["down.>", "_INBOX.>"] } }
+  { user: app, password: apppw }
+] }`,
+        });
+        let l;
+        try {
+          l = await leaf(h, { url: `nats-leaf://edge:edgepw@127.0.0.1:${h.leafPort}` });
+          const hc = await connectTo(h, { user: "app", pass: "apppw" });
+          const lc = await connectTo(l);
+          try {
+            await crossed(lc, hc, "up.orders");
+            await crossed(hc, lc, "down.prices");
+            // Not the user's to send or to receive: nothing crosses.
+            const leaked = [];
+            const s1 = hc.subscribe("other.>", { callback: (_e, m) => leaked.push(`hub got ${m.subject}`) });
+            const s2 = lc.subscribe("secret.>", { callback: (_e, m) => leaked.push(`leaf got ${m.subject}`) });
+            await hc.flush();
+            await lc.flush();
+            for (let i = 0; i < 10; i++) {
+              lc.publish("other.x", "no");
+              hc.publish("secret.x", "no");
+              await sleep(50);
+            }
+            // ... while what is allowed still does, over the same connection.
+            await crossed(lc, hc, "up.after");
+            await crossed(hc, lc, "down.after");
+            assert.deepEqual(leaked, []);
+            s1.unsubscribe();
+            s2.unsubscribe();
+          } finally {
+            await hc.close();
+            await lc.close();
+          }
+          if (!REFERENCE) {
+            assert.equal((l.log().match(/Leafnode connection registered/g) ?? []).length, 1,
+              `the leaf stayed connected:\n${l.log()}`);
+          }
+        } finally {
+          await l?.stop();
+          await h.stop();
+        }
+      }));
+  }
+
   test("a client on the leafnode port and garbage get -ERR; the hub serves on", logsOnFailure(async () => {
     const h = await hub();
     try {
