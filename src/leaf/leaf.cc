@@ -40,35 +40,13 @@ bool JsDenied(std::string_view subject) {
   return subject.starts_with("$JS.API.") || subject.starts_with("$KV.") || subject.starts_with("$OBJ.");
 }
 
-// Whether a message on the literal `subject` may pass `p`.
-bool Allowed(const server::PermissionSet& p, std::string_view subject) {
-  if (!p.allow.empty()) {
-    bool ok = false;
-    for (const auto& a : p.allow) ok = ok || proto::SubjectMatches(subject, a);
-    if (!ok) return false;
-  }
-  for (const auto& d : p.deny) {
-    if (proto::SubjectMatches(subject, d)) return false;
-  }
-  return true;
-}
-
-// Whether interest in the pattern `sub` may pass `p` (as a subscription
-// permission: inside an allowed pattern, not inside a denied one; messages
-// on it are still checked one by one) and is not JetStream's.
+// Whether interest in the pattern `sub` may pass `p` (a subscription
+// permission, server::SubscribeAllowed) and is not JetStream's.
 bool PatternAllowed(const server::PermissionSet& p, std::string_view sub) {
   for (auto d : kJsDeny) {
     if (proto::SubjectIsSubsetOf(sub, d)) return false;
   }
-  if (!p.allow.empty()) {
-    bool ok = false;
-    for (const auto& a : p.allow) ok = ok || proto::SubjectIsSubsetOf(sub, a);
-    if (!ok) return false;
-  }
-  for (const auto& d : p.deny) {
-    if (proto::SubjectIsSubsetOf(sub, d)) return false;
-  }
-  return true;
+  return server::SubscribeAllowed(p, sub);
 }
 
 // nats-server's SubjectPermission JSON: {"allow":[...],"deny":[...]}.
@@ -592,13 +570,13 @@ bool Leaf::Announces(const server::Subscription& sub) const {
 bool Leaf::SendDenied(std::string_view subject) const {
   if (JsDenied(subject)) return true;
   const Perms* p = perms_.load(std::memory_order_acquire);
-  return p && !Allowed(p->out, subject);
+  return p && !server::PublishAllowed(p->out, subject);
 }
 
 bool Leaf::ReceiveDenied(std::string_view subject) const {
   if (JsDenied(subject)) return true;
   const Perms* p = perms_.load(std::memory_order_acquire);
-  return p && !Allowed(p->in, subject);
+  return p && !server::PublishAllowed(p->in, subject);
 }
 
 void Leaf::OnSubscription(const server::Subscription& sub, int delta, bool send) {

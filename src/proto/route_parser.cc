@@ -22,18 +22,20 @@ int32_t ParseWeight(std::string_view s) {
   return int32_t(v);
 }
 
-// RS+ after the op, or LS+ after the origin: <account> <subject> [<queue> <weight>].
-Status ParseSub(const std::string_view* f, int n, RouteCommand* cmd) {
-  if (n != 2 && n != 4) return Status::kBadArgs;
-  if (n == 4) {
-    int32_t w = ParseWeight(f[3]);
+// RS+ after the op, or a route's LS+ after the origin:
+// <account> <subject> [<queue> <weight>]; a leaf's LS+ has no account.
+Status ParseSub(const std::string_view* f, int n, RouteCommand* cmd, bool with_account = true) {
+  const int base = with_account ? 2 : 1;
+  if (n != base && n != base + 2) return Status::kBadArgs;
+  if (n == base + 2) {
+    int32_t w = ParseWeight(f[base + 1]);
     if (w < 0) return Status::kBadArgs;
-    cmd->queue = f[2];
+    cmd->queue = f[base];
     cmd->weight = w;
   }
   cmd->op = RouteOp::kSub;
-  cmd->account = f[0];
-  cmd->subject = f[1];
+  if (with_account) cmd->account = f[0];
+  cmd->subject = f[base - 1];
   return Status::kOk;
 }
 
@@ -130,17 +132,7 @@ Status NextLeaf(const char* data, size_t size, const Limits& limits, RouteComman
   *consumed = line.total;
   if (OpIs(op, "LS+")) {
     std::string_view f[3];
-    int n = Split(args, f, 3);
-    if (n != 1 && n != 3) return Status::kBadArgs;
-    if (n == 3) {
-      int32_t w = ParseWeight(f[2]);
-      if (w < 0) return Status::kBadArgs;
-      cmd->queue = f[1];
-      cmd->weight = w;
-    }
-    cmd->op = RouteOp::kSub;
-    cmd->subject = f[0];
-    return Status::kOk;
+    return ParseSub(f, Split(args, f, 3), cmd, /*with_account=*/false);
   }
   if (OpIs(op, "LS-")) {
     std::string_view f[2];

@@ -25,26 +25,33 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+bool PublishAllowed(const PermissionSet& p, std::string_view subject) {
+  return (p.allow.empty() || MatchesAny(p.allow, subject)) && !MatchesAny(p.deny, subject);
+}
+
+bool SubscribeAllowed(const PermissionSet& p, std::string_view pattern) {
+  if (!p.allow.empty()) {
+    bool allowed = false;
+    for (const auto& a : p.allow)
+      if (proto::SubjectIsSubsetOf(pattern, a)) allowed = true;
+    if (!allowed) return false;
+  }
+  for (const auto& d : p.deny)
+    if (proto::SubjectIsSubsetOf(pattern, d)) return false;
+  return true;
+}
+
 bool PermissionChecker::CanPublish(std::string_view subject) {
   auto it = pub_cache_.find(std::string(subject));
   if (it != pub_cache_.end()) return it->second;
-  bool ok = (p_.publish.allow.empty() || MatchesAny(p_.publish.allow, subject)) &&
-            !MatchesAny(p_.publish.deny, subject);
+  bool ok = PublishAllowed(p_.publish, subject);
   if (pub_cache_.size() > 1024) pub_cache_.clear();
   pub_cache_.emplace(std::string(subject), ok);
   return ok;
 }
 
 bool PermissionChecker::CanSubscribe(std::string_view subject) const {
-  if (!p_.subscribe.allow.empty()) {
-    bool allowed = false;
-    for (const auto& a : p_.subscribe.allow)
-      if (proto::SubjectIsSubsetOf(subject, a)) allowed = true;
-    if (!allowed) return false;
-  }
-  for (const auto& d : p_.subscribe.deny)
-    if (proto::SubjectIsSubsetOf(subject, d)) return false;
-  return true;
+  return SubscribeAllowed(p_.subscribe, subject);
 }
 
 bool PermissionChecker::DeliveryDenied(std::string_view subject) const {

@@ -25,6 +25,14 @@ struct Credentials {
   std::string connection_type = "STANDARD";
 };
 
+// Whether a message on the literal `subject` may pass `p` (no allow list:
+// everything not denied).
+bool PublishAllowed(const PermissionSet& p, std::string_view subject);
+// Whether interest in `pattern` may pass `p`: inside an allowed pattern and
+// not inside a denied one (messages on a wider pattern are still checked
+// one by one, see PermissionChecker::DeliveryDenied).
+bool SubscribeAllowed(const PermissionSet& p, std::string_view pattern);
+
 // Subject permission checks for one user, with a small cache of publish
 // decisions (publish subjects repeat, and the check runs on every PUB).
 // Owned by one connection; not thread-safe.
