@@ -27,7 +27,7 @@ struct ConfigFlags {
   std::string cluster;
   bool ack = true, discard_per_subject = false;
   uint64_t first_seq = 0;
-  std::string max_age, max_bytes, max_msg_size, dupe_window;
+  std::string max_age, max_bytes, max_msg_size, dupe_window, marker_ttl;
   int64_t max_consumers = -1, max_msgs = 0, max_msgs_per_subject = 0;
   std::string mirror;
   std::vector<std::string> sources;
@@ -88,6 +88,8 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
   o["allow-mirror-direct"] = cmd->add_flag("--allow-mirror-direct,!--no-allow-mirror-direct",
                                            f.allow_mirror_direct, "Allow direct get on mirrors");
   o["allow-msg-ttl"] = cmd->add_flag("--allow-msg-ttl", f.allow_msg_ttl, "Allow per-message TTLs");
+  o["marker-ttl"] = cmd->add_option("--marker-ttl", f.marker_ttl,
+                                    "Leave a delete marker living this long (e.g. 1m) when a subject's last message ages out");
   o["metadata"] = cmd->add_option("--metadata", f.metadata, "Metadata key=value (repeatable)")->allow_extra_args(false);
   o["republish-source"] = cmd->add_option("--republish-source", f.repub_src, "Republish messages from this subject");
   o["republish-destination"] = cmd->add_option("--republish-destination", f.repub_dest, "Republish destination");
@@ -169,6 +171,7 @@ void ApplyFlags(const ConfigFlags& f, Json& cfg) {
   if (f.Set("allow-direct")) cfg["allow_direct"] = f.allow_direct;
   if (f.Set("allow-mirror-direct")) cfg["mirror_direct"] = f.allow_mirror_direct;
   if (f.Set("allow-msg-ttl")) cfg["allow_msg_ttl"] = f.allow_msg_ttl;
+  if (f.Set("marker-ttl")) cfg["subject_delete_marker_ttl"] = ParseDuration(f.marker_ttl);
   if (f.Set("metadata")) {
     Json m = cfg.contains("metadata") ? cfg["metadata"] : Json::object();
     for (const auto& kv : f.metadata) {

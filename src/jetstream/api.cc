@@ -30,6 +30,9 @@ T Field(const nlohmann::json& j, const char* key, T def) {
   }
 }
 
+// 2.11's `pedantic` request flag, beside the config's fields.
+bool Pedantic(const nlohmann::json& body) { return Field<bool>(body, "pedantic", false); }
+
 void AccountInfo(JetStream* js, Inbound& m) {
   const auto& o = js->options();
   Json j = Typed("account_info_response");
@@ -97,7 +100,7 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   if (auto e = ParseStreamConfig(body, &cfg)) return ReplyError(js, m, type, *e);
   if (cfg.name.empty()) cfg.name = name;
   if (cfg.name != name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch));
-  if (auto e = CheckStreamConfig(&cfg)) return ReplyError(js, m, type, *e);
+  if (auto e = CheckStreamConfig(&cfg, Pedantic(body))) return ReplyError(js, m, type, *e);
   if (body.value("sealed", false))
     return ReplyError(js, m, type,
                       MakeError(Err::StreamInvalidConfigF, {{"err", "stream configuration for create can not be sealed"}}));
@@ -140,7 +143,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (cfg.name != name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch));
   auto s = js->FindStream(name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
-  if (auto e = CheckStreamConfig(&cfg)) return ReplyError(js, m, type, *e);
+  if (auto e = CheckStreamConfig(&cfg, Pedantic(body))) return ReplyError(js, m, type, *e);
   const StreamConfig& old = s->config();
   auto bad = [&](const char* text) {
     ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", text}}));
@@ -152,6 +155,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (old.sealed && !cfg.sealed) return bad("stream configuration update can not unseal a sealed stream");
   if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
+  if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
   // A mirror stays the mirror of the same origin from the same start, and a
   // stream never becomes one.
   if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"])

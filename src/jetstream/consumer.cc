@@ -87,34 +87,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// Parses a Go duration such as "1.5s" or "200ms"; false on bad input.
-bool ParseGoDuration(std::string_view s, int64_t* out) {
-  double total = 0;
-  if (s.empty()) return false;
-  while (!s.empty()) {
-    size_t i = 0;
-    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-    if (i == 0) return false;
-    double v = std::stod(std::string(s.substr(0, i)));
-    s.remove_prefix(i);
-    size_t u = 0;
-    while (u < s.size() && !((s[u] >= '0' && s[u] <= '9') || s[u] == '.')) ++u;
-    std::string_view unit = s.substr(0, u);
-    s.remove_prefix(u);
-    double mult;
-    if (unit == "ns") mult = 1;
-    else if (unit == "us" || unit == "µs") mult = 1e3;
-    else if (unit == "ms") mult = 1e6;
-    else if (unit == "s") mult = 1e9;
-    else if (unit == "m") mult = 60e9;
-    else if (unit == "h") mult = 3600e9;
-    else return false;
-    total += v * mult;
-  }
-  *out = int64_t(total);
-  return true;
-}
-
 uint64_t MsgSize(const store::StoredMsg& m) { return m.subject.size() + m.hdr.size() + m.data.size(); }
 
 }  // namespace

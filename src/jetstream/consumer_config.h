@@ -3,6 +3,7 @@
 // against the stream, and which fields an update may change.
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "jetstream/types.h"
 
@@ -42,5 +43,8 @@ std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next
 
 // Go's time.Duration.String() for a nanosecond count ("1s", "1.5s", "500ms").
 std::string GoDuration(int64_t ns);
+// Parses a Go duration such as "1.5s" or "200ms" (no sign); false on bad
+// input.
+bool ParseGoDuration(std::string_view s, int64_t* out);
 
 }  // namespace fjord::jetstream

@@ -16,26 +16,6 @@ constexpr std::string_view kSourceHeader = "Nats-Stream-Source";
 // Bytes of message copies held at once by one pass over a source.
 constexpr size_t kMaxPassBytes = 8 << 20;
 
-// `hdr` without any Nats-Stream-Source line: a message sourced twice (A
-// sources B which sources C) names only the stream it came from last, so
-// the resume scan finds the right position.
-std::string WithoutSourceHeader(std::string_view hdr) {
-  std::string out;
-  out.reserve(hdr.size());
-  size_t pos = 0;
-  while (pos < hdr.size()) {
-    size_t eol = hdr.find("\r\n", pos);
-    size_t end = eol == std::string_view::npos ? hdr.size() : eol + 2;
-    std::string_view line = hdr.substr(pos, end - pos);
-    bool is_source = line.size() > kSourceHeader.size() &&
-                     line.substr(0, kSourceHeader.size()) == kSourceHeader &&
-                     line[kSourceHeader.size()] == ':';
-    if (!is_source) out.append(line);
-    pos = end;
-  }
-  return out;
-}
-
 }  // namespace
 
 bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq,
@@ -257,6 +237,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         if (r.ok()) {
           last = r.value;
           stream_->Republish(m.subject, m.hdr, m.data, r.value, previous);
+          stream_->TrackTtl(r.value, m.ts, m.hdr);
         }
       } else {
         // A sourced message is a publish into this stream, as in
@@ -273,7 +254,10 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         // 2.10's form: the index name's fields around the origin sequence.
         std::string value = src.index_name;
         value.insert(src.cfg.name.size(), " " + std::to_string(m.seq));
-        std::string hdr = proto::AddHeaders(WithoutSourceHeader(m.hdr), {{kSourceHeader, value}});
+        // Without any Nats-Stream-Source line it had: a message sourced
+        // twice (A sources B which sources C) names only the stream it came
+        // from last, so the resume scan finds the right position.
+        std::string hdr = proto::AddHeaders(proto::RemoveHeader(m.hdr, kSourceHeader), {{kSourceHeader, value}});
         if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, m.data, to.State())) {
           if (!src.held_back) {
             log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(),
@@ -288,7 +272,10 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         // Sourced messages are stored at arrival time, as nats-server does.
         uint64_t previous = stream_->RepublishPrevious(m.subject);
         r = to.Append(m.subject, hdr, m.data, now);
-        if (r.ok()) stream_->Republish(m.subject, hdr, m.data, r.value, previous);
+        if (r.ok()) {
+          stream_->Republish(m.subject, hdr, m.data, r.value, previous);
+          stream_->TrackTtl(r.value, now, hdr);
+        }
         if (r.ok() && !id.empty()) {
           stream_->RememberMsgId(id, r.value, now);
           stream_->last_msg_id_ = std::string(id);

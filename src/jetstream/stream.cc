@@ -1,5 +1,6 @@
 #include "jetstream/stream.h"
 
+#include <cctype>
 #include <charconv>
 
 #include <xxhash.h>
@@ -7,6 +8,7 @@
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/consumer.h"
+#include "jetstream/consumer_config.h"
 #include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/sourcing.h"
@@ -24,7 +26,9 @@ store::Limits LimitsFor(const StreamConfig& c) {
   bool evict = c.discard == Discard::kOld;
   l.max_msgs = evict ? c.max_msgs : -1;
   l.max_bytes = evict ? c.max_bytes : -1;
-  l.max_age_ns = c.max_age;
+  // With per-message TTLs the stream expires by age itself: a "never" TTL
+  // outlives max_age, and an expiring last message may leave a marker.
+  l.max_age_ns = c.allow_msg_ttl ? 0 : c.max_age;
   l.max_msgs_per_subject = c.max_msgs_per_subject;
   return l;
 }
@@ -36,6 +40,44 @@ bool ParseU64(std::string_view s, uint64_t* out) {
 }
 
 uint64_t MsgIdHash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr std::string_view kTtlHeader = "Nats-TTL";
+
+// A Nats-TTL value as nats-server 2.11 reads it: "never" (any case) is -1;
+// a Go duration of at least a second, or a whole number of seconds, is
+// that many seconds (0 = no TTL); anything else is invalid (false).
+bool ParseMessageTtl(std::string_view v, int64_t* secs) {
+  *secs = 0;
+  if (v.empty()) return true;
+  std::string lower(v);
+  for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "never") {
+    *secs = -1;
+    return true;
+  }
+  std::string_view d = v;
+  if (d.front() == '+') d.remove_prefix(1);
+  int64_t ns = 0;
+  // Go parses "0" as a duration (too short) but no other bare number.
+  if (d == "0") return false;
+  if (d.front() != '-' && ParseGoDuration(d, &ns)) {
+    if (ns < kSecond) return false;
+    *secs = ns / kSecond;
+    return true;
+  }
+  uint64_t n = 0;
+  if (!ParseU64(v, &n) || n > uint64_t(INT64_MAX / kSecond)) return false;
+  *secs = int64_t(n);
+  return true;
+}
+
+// A subject delete marker, or a KV purge (nats-server's
+// isSubjectDeleteMarker): its expiry leaves no marker of its own.
+bool IsDeleteMarker(std::string_view hdr) {
+  if (hdr.empty()) return false;
+  return !proto::GetHeader(hdr, "Nats-Marker-Reason").empty() || proto::GetHeader(hdr, "KV-Operation") == "PURGE";
+}
 
 }  // namespace
 
@@ -119,6 +161,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
     }
   } else {
     s->RebuildDedupe();
+    s->RebuildTtls();
     s->durable_last_seq_ = s->store_->State().last_seq;
   }
   if (cfg.mirror || !cfg.sources.empty()) s->sourcing_ = std::make_unique<Sourcing>(s.get());
@@ -160,8 +203,8 @@ void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
   });
 }
 
-void Stream::ProcessPublish(Inbound& m) {
-  const std::string& hdr = m.hdr;
+void Stream::ProcessPublish(Inbound& m, bool marker) {
+  std::string_view hdr = m.hdr;
   auto fail = [&](const ApiError& e) {
     if (m.reply.empty() || cfg_.no_ack) return;
     Json j;
@@ -174,15 +217,21 @@ void Stream::ProcessPublish(Inbound& m) {
   if (cfg_.sealed) return fail(MakeError(Err::StreamSealed));
   // 2.10's subject transform comes before everything else: expectations,
   // limits and the stored subject all see the new name.
-  if (input_transform_) {
+  if (input_transform_ && !marker) {
     if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
   }
   store::StreamState st = store_->State();
   std::string_view msg_id;
+  int64_t ttl = 0;  // seconds; -1 = never
+  bool ttl_valid = true;
   if (!hdr.empty()) {
     bool found;
     auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
     if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
+    // A TTL where they are not allowed is refused here; an invalid one only
+    // after the other checks (nats-server's order).
+    ttl_valid = ParseMessageTtl(proto::GetHeader(hdr, kTtlHeader), &ttl);
+    if (ttl_valid && ttl != 0 && !cfg_.allow_msg_ttl) return fail(MakeError(Err::MessageTTLDisabled));
     v = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
     if (found) {
       uint64_t want = 0;
@@ -242,6 +291,17 @@ void Stream::ProcessPublish(Inbound& m) {
   if (js_->ServerLimitExceeded(cfg_.storage, uint64_t(size)))
     return fail(MakeError(cfg_.storage == Storage::kFile ? Err::StorageResourcesExceeded
                                                          : Err::MemoryResourcesExceeded));
+  if (!ttl_valid) return fail(MakeError(Err::MessageTTLInvalid));
+  // A message must not expire before a marker for its subject could:
+  // markers then might be missed (nats-server raises the TTL the same way;
+  // one message per subject cannot have that problem).
+  std::string raised;
+  int64_t marker_secs = cfg_.subject_delete_marker_ttl / kSecond;
+  if (ttl > 0 && marker_secs > 0 && cfg_.max_msgs_per_subject != 1 && ttl < marker_secs) {
+    ttl = marker_secs;
+    raised = proto::AddHeaders(proto::RemoveHeader(hdr, kTtlHeader), {{kTtlHeader, std::to_string(ttl)}});
+    hdr = raised;
+  }
 
   uint64_t seq;
   if (cfg_.retention == Retention::kInterest && !AnyConsumerInterested(m.subject)) {
@@ -251,7 +311,10 @@ void Stream::ProcessPublish(Inbound& m) {
   } else {
     uint64_t previous = RepublishPrevious(m.subject);
     auto r = store_->Append(m.subject, hdr, m.data, m.ts);
-    if (r.ok()) Republish(m.subject, hdr, m.data, r.value, previous);
+    if (r.ok()) {
+      Republish(m.subject, hdr, m.data, r.value, previous);
+      if (ttl > 0) ttls_.emplace(m.ts + ttl * kSecond, r.value);
+    }
     if (!r.ok()) {
       log::Error("JetStream failed to store a msg on stream '{}': {}", cfg_.name, r.status.msg);
       return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
@@ -419,6 +482,74 @@ void Stream::RebuildDedupe() {
   if (!s.ok()) log::Error("JetStream stream '{}': rebuilding msg ids: {}", cfg_.name, s.msg);
 }
 
+void Stream::TrackTtl(uint64_t seq, int64_t ts, std::string_view hdr) {
+  if (!cfg_.allow_msg_ttl || hdr.empty()) return;
+  int64_t ttl = 0;
+  if (ParseMessageTtl(proto::GetHeader(hdr, kTtlHeader), &ttl) && ttl > 0) ttls_.emplace(ts + ttl * kSecond, seq);
+}
+
+void Stream::RebuildTtls() {
+  ttls_ = {};
+  age_cursor_ = 0;
+  if (!cfg_.allow_msg_ttl) return;
+  // Only messages with headers are read; a stream of many TTLs pays a scan
+  // of them at startup, as nats-server does when its TTL state is stale.
+  auto st = store_->State();
+  if (st.msgs == 0) return;
+  auto status = store_->ScanWithHeaders(st.first_seq, st.last_seq, [&](const store::MsgView& m) {
+    TrackTtl(m.seq, m.ts, m.hdr);
+    return true;
+  });
+  if (!status.ok()) log::Error("JetStream stream '{}': reading message TTLs: {}", cfg_.name, status.msg);
+}
+
+bool Stream::ExpireMessages(int64_t now) {
+  bool removed = false;
+  while (!ttls_.empty() && ttls_.top().first <= now) {
+    uint64_t seq = ttls_.top().second;
+    ttls_.pop();
+    auto msg = store_->Load(seq);
+    if (!msg.ok()) continue;  // removed meanwhile
+    ExpireMsg(msg.value, now);
+    removed = true;
+  }
+  if (cfg_.max_age <= 0) return removed;
+  int64_t cutoff = now - cfg_.max_age;
+  uint64_t seq = std::max(age_cursor_, store_->State().first_seq);
+  for (;;) {
+    auto msg = store_->LoadNext("", seq);
+    if (!msg.ok() || msg.value.ts > cutoff) break;
+    seq = msg.value.seq + 1;
+    age_cursor_ = seq;
+    int64_t ttl = 0;
+    if (ParseMessageTtl(proto::GetHeader(msg.value.hdr, kTtlHeader), &ttl) && ttl < 0) continue;
+    ExpireMsg(msg.value, now);
+    removed = true;
+  }
+  return removed;
+}
+
+void Stream::ExpireMsg(const store::StoredMsg& m, int64_t now) {
+  if (cfg_.subject_delete_marker_ttl > 0 && !IsDeleteMarker(m.hdr)) {
+    auto subjects = store_->Subjects(m.subject);
+    auto it = subjects.find(m.subject);
+    if (it != subjects.end() && it->second.count == 1) {
+      // nats-server's marker: the reason, its own TTL, and a rollup that
+      // takes the expired message away as the marker is stored.
+      std::string hdr = proto::AddHeaders({}, {{"Nats-Marker-Reason", "MaxAge"},
+                                               {kTtlHeader, GoDuration(cfg_.subject_delete_marker_ttl / kSecond * kSecond)},
+                                               {"Nats-Rollup", "sub"}});
+      Inbound in{Inbound::Kind::kPublish, shared_from_this(), m.subject, "", std::move(hdr), "", now};
+      ProcessPublish(in, /*marker=*/true);
+    }
+  }
+  // Not rolled up by a marker (none due, or the stream refused it, as
+  // interest retention without a consumer does): the message goes all the
+  // same.
+  store_->Remove(m.seq, false);
+  js_->TouchStream(shared_from_this());
+}
+
 bool Stream::AnyConsumerInterested(const std::string& subject) const {
   for (const auto& [name, c] : consumers_)
     if (c->FilterMatches(subject)) return true;
@@ -447,7 +578,9 @@ ApiError Stream::Update(const StreamConfig& next) {
   // again from the stored messages, or a republish would be stored twice.
   bool window_grew = next.duplicate_window > cfg_.duplicate_window;
   bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
+  bool ttls_on = next.allow_msg_ttl && !cfg_.allow_msg_ttl;
   cfg_ = next;
+  if (ttls_on) RebuildTtls();  // sourced messages may carry TTLs already
   // Changed sources: positions are found again from the stored headers, so
   // a source that stays resumes where it was and a new one starts.
   if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
@@ -503,7 +636,8 @@ void Stream::Close() {
 }
 
 void Stream::Tick(int64_t now) {
-  if (cfg_.max_age > 0 && store_->ExpireOld(now) > 0) {
+  bool aged = cfg_.allow_msg_ttl ? ExpireMessages(now) : cfg_.max_age > 0 && store_->ExpireOld(now) > 0;
+  if (aged) {
     uint64_t first = store_->State().first_seq;
     for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
   }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,8 +39,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void Unsubscribe();
 
   // Runs the publish checks and stores the message; the PubAck (or error)
-  // is sent once the batch is durable.
-  void ProcessPublish(Inbound& m);
+  // is sent once the batch is durable. A `marker` (a subject delete marker
+  // the stream publishes itself) is on a stored subject already: the
+  // stream's subject transform is not applied again.
+  void ProcessPublish(Inbound& m, bool marker = false);
   // Applies an update (already validated against the allowed changes).
   ApiError Update(const StreamConfig& next);
   // Persists the config. Durable on return.
@@ -107,6 +110,16 @@ class Stream : public std::enable_shared_from_this<Stream> {
                                             std::string_view data, const store::StreamState& st);
   void ExpireMsgIds(int64_t now);
   void RebuildDedupe();
+  // Per-message TTLs (allow_msg_ttl). The stream, not the store, expires
+  // messages then: each at its time + Nats-TTL, and by max_age all but
+  // those whose TTL is "never". With subject_delete_marker_ttl, a subject's
+  // last message expiring leaves a delete marker in its place (published
+  // like a message, with a rollup that removes the expired one).
+  void TrackTtl(uint64_t seq, int64_t ts, std::string_view hdr);
+  void RebuildTtls();
+  // Returns whether anything was removed.
+  bool ExpireMessages(int64_t now);
+  void ExpireMsg(const store::StoredMsg& m, int64_t now);
   // `received`: the publish's arrival (unix ns), for the publish-to-ack
   // latency histogram.
   void SendPubAck(const std::string& reply, Json ack, int64_t received);
@@ -190,6 +203,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::optional<proto::SubjectTransform> input_transform_;
   uint64_t published_ = 0;
   uint64_t duplicates_ = 0;
+  // Messages with a TTL, soonest expiry first: (expiry unix ns, seq). Those
+  // removed otherwise meanwhile are skipped when they come up.
+  using TtlEntry = std::pair<int64_t, uint64_t>;
+  std::priority_queue<TtlEntry, std::vector<TtlEntry>, std::greater<TtlEntry>> ttls_;
+  // max_age with TTLs allowed: below this sequence, what is left outlives
+  // max_age ("never" TTLs), so each tick starts here, not at the first.
+  uint64_t age_cursor_ = 0;
 };
 
 }  // namespace fjord::jetstream

@@ -165,6 +165,8 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     Get(j, "deny_purge", &c->deny_purge);
     Get(j, "allow_rollup_hdrs", &c->allow_rollup_hdrs);
     Get(j, "discard_new_per_subject", &c->discard_new_per_subject);
+    Get(j, "allow_msg_ttl", &c->allow_msg_ttl);
+    Get(j, "subject_delete_marker_ttl", &c->subject_delete_marker_ttl);
     Get(j, "first_seq", &c->first_seq);
     if (auto it = j.find("compression"); it != j.end() && !it->is_null()) {
       std::string s;
@@ -205,7 +207,7 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
   return std::nullopt;
 }
 
-std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
+std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
   if (!ValidStreamName(c->name)) return MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}});
   if (c->description.size() > 4096) return ConfigError("stream description is too long, maximum allowed is 4096");
   if (c->mirror) {
@@ -271,6 +273,24 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c) {
       return MakeError(Err::StreamInvalidConfigF, {{"err", "duplicates window can not be larger then max age"}});
   }
   if (c->allow_rollup_hdrs && c->deny_purge) return ConfigError("roll-ups require the purge permission");
+  // nats-server 2.11's rules and texts. A marker is published with a
+  // rollup and a TTL, so markers turn both on unless the request is pedantic.
+  if (c->subject_delete_marker_ttl > 0) {
+    if (c->subject_delete_marker_ttl < kSecond) return ConfigError("subject delete marker TTL must be at least 1 second");
+    if (!c->allow_msg_ttl) {
+      if (pedantic) return ConfigError("subject delete marker cannot be set if message TTLs are disabled");
+      c->allow_msg_ttl = true;
+    }
+    if (!c->allow_rollup_hdrs) {
+      if (pedantic) return ConfigError("subject delete marker cannot be set if roll-ups are disabled");
+      c->allow_rollup_hdrs = true;
+      c->deny_purge = false;
+    }
+    // Markers would take sequences the origin does not have.
+    if (c->mirror) return ConfigError("subject delete markers forbidden on mirrors");
+  } else if (c->subject_delete_marker_ttl < 0) {
+    return ConfigError("subject delete marker TTL must not be negative");
+  }
   if (c->discard_new_per_subject) {
     if (c->discard != Discard::kNew)
       return ConfigError("discard new per subject requires discard new policy to be set");
@@ -343,6 +363,9 @@ Json ToJson(const StreamConfig& c) {
   j["deny_purge"] = c.deny_purge;
   j["allow_rollup_hdrs"] = c.allow_rollup_hdrs;
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
+  // 2.11 fields, likewise.
+  if (c.allow_msg_ttl) j["allow_msg_ttl"] = true;
+  if (c.subject_delete_marker_ttl) j["subject_delete_marker_ttl"] = c.subject_delete_marker_ttl;
   if (!c.consumer_limits.empty()) j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);

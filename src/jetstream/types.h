@@ -68,6 +68,11 @@ struct StreamConfig {
   bool deny_purge = false;
   bool allow_rollup_hdrs = false;
   bool discard_new_per_subject = false;
+  // 2.11: the Nats-TTL header is honoured (it cannot be turned off again),
+  // and, with a marker TTL, a subject whose last message expires keeps a
+  // delete marker (`Nats-Marker-Reason: MaxAge`) that lives that long.
+  bool allow_msg_ttl = false;
+  int64_t subject_delete_marker_ttl = 0;  // ns; 0 = no markers
   uint64_t first_seq = 0;
   std::string compression = "none";
   Json consumer_limits = Json::object();
@@ -91,8 +96,9 @@ struct StreamConfig {
 // ignored, wrong types give 10025.
 std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig* out);
 // Validates and normalises (defaults, derived limits). `error` gets a 10052
-// style text on failure.
-std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg);
+// style text on failure. `pedantic` (2.11's create/update flag) refuses
+// what would otherwise be adjusted silently.
+std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg, bool pedantic = false);
 Json ToJson(const StreamConfig& c);
 
 enum class DeliverPolicy { kAll, kLast, kNew, kByStartSequence, kByStartTime, kLastPerSubject };

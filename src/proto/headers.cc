@@ -42,6 +42,22 @@ std::string AddHeaders(std::string_view hdr,
   return out;
 }
 
+std::string RemoveHeader(std::string_view hdr, std::string_view key) {
+  std::string out;
+  out.reserve(hdr.size());
+  size_t pos = 0;
+  while (pos < hdr.size()) {
+    size_t eol = hdr.find("\r\n", pos);
+    size_t end = eol == std::string_view::npos ? hdr.size() : eol + 2;
+    std::string_view line = hdr.substr(pos, end - pos);
+    bool match = pos > 0 && line.size() > key.size() && line.substr(0, key.size()) == key &&
+                 line[key.size()] == ':';
+    if (!match) out.append(line);
+    pos = end;
+  }
+  return out;
+}
+
 std::string StatusHeader(int code, std::string_view text, std::string_view extra) {
   std::string out = "NATS/1.0 " + std::to_string(code);
   if (!text.empty()) {

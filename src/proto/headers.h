@@ -16,6 +16,10 @@ std::string_view GetHeader(std::string_view hdr, std::string_view key, bool* fou
 std::string AddHeaders(std::string_view hdr,
                        std::initializer_list<std::pair<std::string_view, std::string_view>> kv);
 
+// `hdr` without any "Key: …" line of that exact key (the status line and
+// other lines as they were).
+std::string RemoveHeader(std::string_view hdr, std::string_view key);
+
 // A header-only status message: "NATS/1.0 <code> <text>\r\n[extra]\r\n".
 std::string StatusHeader(int code, std::string_view text, std::string_view extra = {});
 

@@ -62,6 +62,16 @@ describe("fjord stream", () => {
     await ok(["stream", "rm", "INBOX2", "--force", srv.flag]);
   });
 
+  test("add --marker-ttl sets 2.11 subject delete markers (and per-message TTLs)", async () => {
+    const out = await ok(["stream", "add", "MARKERS", "--subjects=mk.>", "--marker-ttl=1m", "--defaults", srv.flag]);
+    assert.match(out, /Allows Per-Message TTL: true/);
+    assert.match(out, /Subject Delete Markers TTL: 1m0s/);
+    const info = await json(["stream", "info", "MARKERS", "--json", srv.flag]);
+    assert.equal(info.config.subject_delete_marker_ttl, 60_000_000_000);
+    assert.equal(info.config.allow_msg_ttl, true);
+    await ok(["stream", "rm", "MARKERS", "--force", srv.flag]);
+  });
+
   test("add --config reads a JSON stream configuration", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fjord-cli-cfg-"));
     try {

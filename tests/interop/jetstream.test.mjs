@@ -7,30 +7,9 @@ import assert from "node:assert/strict";
 import { headers } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { startServer, within, sleep, waitFor, versionAtLeast, logsOnFailure } from "./lib/server.mjs";
-import { connectTo, checkApiReplies, api, enc, dec } from "./lib/client.mjs";
+import { connectTo, checkApiReplies, api, enc, dec, rejectsCode, rawPub } from "./lib/client.mjs";
 
 const SEC = 1_000_000_000;
-
-// Runs `fn` and expects a JetStream API error with this err_code.
-async function rejectsCode(promise, errCode, descRe) {
-  await assert.rejects(within(promise, 10000, "API call"), (e) => {
-    assert.ok(e instanceof JetStreamApiError, `expected JetStreamApiError, got ${e?.constructor?.name}: ${e?.message}`);
-    assert.equal(e.code, errCode, `err_code for: ${e.message}`);
-    if (descRe) assert.match(e.apiError().description, descRe);
-    return true;
-  });
-}
-
-// Publishes with a reply and returns the parsed PubAck (success or error).
-async function rawPub(nc, subject, data, hdrs) {
-  let h;
-  if (hdrs) {
-    h = headers();
-    for (const [k, v] of Object.entries(hdrs)) h.append(k, v);
-  }
-  const m = await nc.request(subject, data ?? "", { timeout: 5000, headers: h });
-  return JSON.parse(dec.decode(m.data));
-}
 
 describe("jetstream streams", () => {
   let srv;

@@ -1,7 +1,8 @@
 // Thin helpers around the official JS client used by every test file.
 
 import assert from "node:assert/strict";
-import { connect, errors } from "@nats-io/transport-node";
+import { connect, errors, headers } from "@nats-io/transport-node";
+import { JetStreamApiError } from "@nats-io/jetstream";
 import { DEFAULT_TIMEOUT, validate, within } from "./server.mjs";
 
 export const enc = new TextEncoder();
@@ -138,4 +139,25 @@ export function checkApiReplies(nc) {
     return m;
   };
   return nc;
+}
+
+// Runs `fn` and expects a JetStream API error with this err_code.
+export async function rejectsCode(promise, errCode, descRe) {
+  await assert.rejects(within(promise, 10000, "API call"), (e) => {
+    assert.ok(e instanceof JetStreamApiError, `expected JetStreamApiError, got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.code, errCode, `err_code for: ${e.message}`);
+    if (descRe) assert.match(e.apiError().description, descRe);
+    return true;
+  });
+}
+
+// Publishes with a reply and returns the parsed PubAck (success or error).
+export async function rawPub(nc, subject, data, hdrs) {
+  let h;
+  if (hdrs) {
+    h = headers();
+    for (const [k, v] of Object.entries(hdrs)) h.append(k, v);
+  }
+  const m = await nc.request(subject, data ?? "", { timeout: 5000, headers: h });
+  return JSON.parse(dec.decode(m.data));
 }

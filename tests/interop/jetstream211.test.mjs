@@ -1,0 +1,189 @@
+// 2.11 features Fjord implements ahead of the version it advertises (issue
+// 13 §3): per-message TTLs (`allow_msg_ttl`, the `Nats-TTL` header) and
+// subject delete markers (`subject_delete_marker_ttl`), through nats.js's
+// jetstream and kv clients. Runs against Fjord and any nats-server from
+// 2.11 on (NATS_SERVER_REF or FJORD_BIN pointing at one); skipped on older.
+
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { jetstreamManager, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { startServer, logsOnFailure, waitFor, sleep, serverVersion, versionAtLeast, isFjord } from "./lib/server.mjs";
+import { connectTo, checkApiReplies, api, rejectsCode, rawPub, dec } from "./lib/client.mjs";
+
+const skip = !isFjord && !versionAtLeast(serverVersion, "2.11.0") && `nats-server ${serverVersion} predates 2.11`;
+const SEC = 1_000_000_000;
+
+async function seqs(jsm, stream) {
+  const si = await jsm.streams.info(stream);
+  const out = [];
+  for (let seq = si.state.first_seq; seq <= si.state.last_seq && si.state.messages > 0; seq++) {
+    try {
+      out.push(await jsm.streams.getMessage(stream, { seq }));
+    } catch {}
+  }
+  return out;
+}
+
+describe("per-message TTLs and subject delete markers (2.11)", { skip }, () => {
+  let srv, nc, jsm, js;
+  before(async () => {
+    srv = await startServer();
+    nc = checkApiReplies(await connectTo(srv));
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await srv?.stop();
+  });
+
+  test("stream config: allow_msg_ttl and subject_delete_marker_ttl rules and texts", logsOnFailure(async () => {
+    let si = await jsm.streams.add({ name: "TC1", subjects: ["tc1.>"], allow_msg_ttl: true });
+    assert.equal(si.config.allow_msg_ttl, true);
+    await rejectsCode(jsm.streams.update("TC1", { allow_msg_ttl: false }), 10052, /^message TTL status can not be disabled$/);
+    await rejectsCode(jsm.streams.add({ name: "TC2", subjects: ["tc2.>"], subject_delete_marker_ttl: SEC / 2 }), 10052,
+      /^subject delete marker TTL must be at least 1 second$/);
+    // Markers are published with a TTL and a rollup: both are turned on.
+    si = await jsm.streams.add({ name: "TC3", subjects: ["tc3.>"], subject_delete_marker_ttl: 5 * SEC, deny_purge: true });
+    assert.equal(si.config.allow_msg_ttl, true);
+    assert.equal(si.config.allow_rollup_hdrs, true);
+    assert.equal(si.config.deny_purge, false);
+    assert.equal(si.config.subject_delete_marker_ttl, 5 * SEC);
+    // ...unless the request is pedantic.
+    let r = await api(nc, "STREAM.CREATE.TC4", { name: "TC4", subjects: ["tc4.>"], subject_delete_marker_ttl: 5 * SEC, pedantic: true });
+    assert.deepEqual(r.error, { code: 500, err_code: 10052, description: "subject delete marker cannot be set if message TTLs are disabled" });
+    r = await api(nc, "STREAM.CREATE.TC4", { name: "TC4", subjects: ["tc4.>"], subject_delete_marker_ttl: 5 * SEC, allow_msg_ttl: true, pedantic: true });
+    assert.deepEqual(r.error, { code: 500, err_code: 10052, description: "subject delete marker cannot be set if roll-ups are disabled" });
+    r = await api(nc, "STREAM.CREATE.TC5", { name: "TC5", mirror: { name: "TC3" }, subject_delete_marker_ttl: 5 * SEC });
+    assert.equal(r.error?.err_code, 10052);
+    assert.match(r.error.description, /subject delete markers forbidden on mirrors/);
+  }));
+
+  test("Nats-TTL: refused where not allowed, invalid values, expiry of the message alone", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "NOTTL", subjects: ["nottl.>"] });
+    assert.deepEqual(await rawPub(nc, "nottl.a", "x", { "Nats-TTL": "5s" }),
+      { error: { code: 400, err_code: 10166, description: "per-message TTL is disabled" }, stream: "NOTTL", seq: 0 });
+    await rejectsCode(js.publish("nottl.a", "x", { ttl: "5s" }), 10166);
+
+    await jsm.streams.add({ name: "TTL", subjects: ["ttl.>"], allow_msg_ttl: true });
+    for (const bad of ["abc", "500ms", "0", "-5", "-1s"]) {
+      assert.deepEqual(await rawPub(nc, "ttl.bad", "x", { "Nats-TTL": bad }),
+        { error: { code: 400, err_code: 10165, description: "invalid per-message TTL" }, stream: "TTL", seq: 0 }, bad);
+    }
+    const a = await js.publish("ttl.short", "gone soon", { ttl: "1s" });
+    const b = await js.publish("ttl.int", "two seconds", { ttl: "2" });
+    const c = await js.publish("ttl.keep", "no ttl");
+    const d = await js.publish("ttl.never", "never", { ttl: "never" });
+    assert.deepEqual([a.seq, b.seq, c.seq, d.seq], [1, 2, 3, 4]);
+    const m = await jsm.streams.getMessage("TTL", { seq: 1 });
+    assert.equal(m.header.get("Nats-TTL"), "1s");
+    await waitFor(async () => (await jsm.streams.info("TTL")).state.messages === 3, 5000, "the 1s message to expire");
+    await waitFor(async () => (await jsm.streams.info("TTL")).state.messages === 2, 5000, "the 2s message to expire");
+    assert.deepEqual((await seqs(jsm, "TTL")).map((x) => x.subject), ["ttl.keep", "ttl.never"]);
+  }));
+
+  test("max_age spares a message whose TTL is never", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "AGE", subjects: ["age.>"], allow_msg_ttl: true, max_age: SEC, duplicate_window: SEC });
+    await js.publish("age.a", "ages out");
+    await js.publish("age.b", "stays", { ttl: "never" });
+    await js.publish("age.c", "ages out");
+    await waitFor(async () => (await jsm.streams.info("AGE")).state.messages === 1, 5000, "max_age expiry");
+    await sleep(300);
+    const [left] = await seqs(jsm, "AGE");
+    assert.equal(left.subject, "age.b");
+    assert.equal(left.seq, 2);
+  }));
+
+  test("a subject whose last message ages out keeps a MaxAge delete marker, which expires in its turn", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "SDM", subjects: ["sdm.>"], max_age: SEC, duplicate_window: SEC, subject_delete_marker_ttl: SEC });
+    await js.publish("sdm.a", "1");
+    await js.publish("sdm.a", "2");
+    await js.publish("sdm.b", "3");
+    // A consumer sees the markers arrive as messages.
+    await jsm.consumers.add("SDM", { durable_name: "watch", ack_policy: "none", deliver_policy: "all" });
+    const c = await js.consumers.get("SDM", "watch");
+    await waitFor(async () => {
+      const left = await seqs(jsm, "SDM");
+      return left.length === 2 && left.every((x) => x.header?.get("Nats-Marker-Reason") === "MaxAge");
+    }, 6000, "one marker per subject in place of the expired messages");
+    const markers = await seqs(jsm, "SDM");
+    assert.deepEqual(markers.map((x) => x.subject).sort(), ["sdm.a", "sdm.b"]);
+    for (const x of markers) {
+      assert.equal(x.header.get("Nats-TTL"), "1s");
+      assert.equal(x.header.get("Nats-Rollup"), "sub");
+      assert.equal(x.data.length, 0);
+      assert.ok(x.seq > 3, `marker seq ${x.seq}`);
+    }
+    const got = [];
+    const iter = await c.fetch({ max_messages: 5, expires: 2000 });
+    for await (const m of iter) got.push(m);
+    assert.deepEqual(got.map((m) => m.headers?.get("Nats-Marker-Reason") ?? "").filter(Boolean), ["MaxAge", "MaxAge"]);
+    // Markers expire without leaving markers of their own.
+    await waitFor(async () => (await jsm.streams.info("SDM")).state.messages === 0, 6000, "the markers to expire");
+    await sleep(1200);
+    const si = await jsm.streams.info("SDM");
+    assert.equal(si.state.messages, 0);
+    assert.equal(si.state.last_seq, 5);
+  }));
+
+  test("a TTL shorter than the marker TTL is raised to it, unless one message per subject", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "RAISE", subjects: ["raise.>"], subject_delete_marker_ttl: 3 * SEC });
+    await js.publish("raise.a", "x", { ttl: "1s" });
+    let m = await jsm.streams.getMessage("RAISE", { seq: 1 });
+    assert.equal(m.header.get("Nats-TTL"), "3");
+    await jsm.streams.add({ name: "ONE", subjects: ["one.>"], subject_delete_marker_ttl: 3 * SEC, max_msgs_per_subject: 1 });
+    await js.publish("one.a", "x", { ttl: "1s" });
+    m = await jsm.streams.getMessage("ONE", { seq: 1 });
+    assert.equal(m.header.get("Nats-TTL"), "1s");
+  }));
+
+  test("nats.js kv: a key created with a TTL expires into a delete marker the client reads as purged", logsOnFailure(async () => {
+    const kvm = new Kvm(nc);
+    const kv = await kvm.create("ttlkv", { markerTTL: 2000, history: 5 });
+    const status = await kv.status();
+    assert.equal(status.markerTTL, 2000);
+    const si = await jsm.streams.info("KV_ttlkv");
+    assert.equal(si.config.allow_msg_ttl, true);
+    await kv.put("plain", "stays");
+    await kv.create("session", "abc", "1s");
+    assert.equal((await kv.get("session")).string(), "abc");
+    // The TTL was raised to the marker TTL (2 s): the key lives 2 s.
+    await waitFor(async () => (await kv.get("session"))?.operation === "PURGE", 6000, "the key to expire");
+    const e = await kv.get("session");
+    assert.equal(e.length, 0);
+    // Create on a purged key works again (the client's retry as update).
+    await kv.create("session", "again");
+    assert.equal((await kv.get("session")).string(), "again");
+    assert.equal((await kv.get("plain")).string(), "stays");
+    // A purge with a TTL: the purge marker itself goes away.
+    await kv.purge("plain", { ttl: "2s" });
+    await waitFor(async () => (await kv.get("plain")) === null, 6000, "the purge marker to expire");
+  }));
+});
+
+describe("per-message TTLs across a restart", { skip }, () => {
+  test("a file stream's pending TTLs are found again after kill -9", logsOnFailure(async () => {
+    const srv = await startServer();
+    let nc = await connectTo(srv);
+    try {
+      let jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      await jsm.streams.add({ name: "RT", subjects: ["rt.>"], allow_msg_ttl: true, storage: "file" });
+      await js.publish("rt.a", "expires", { ttl: "2s" });
+      await js.publish("rt.b", "stays");
+      await nc.close();
+      await srv.kill9();
+      await srv.restart();
+      nc = await connectTo(srv);
+      jsm = await jetstreamManager(nc);
+      assert.equal((await jsm.streams.info("RT")).state.messages, 2);
+      await waitFor(async () => (await jsm.streams.info("RT")).state.messages === 1, 6000, "the TTL to expire after restart");
+      const m = await jsm.streams.getMessage("RT", { seq: 2 });
+      assert.equal(dec.decode(m.data), "stays");
+    } finally {
+      await nc.close();
+      await srv.stop();
+    }
+  }));
+});
