@@ -1,7 +1,10 @@
 #include "jetstream/api.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "base/log.h"
 #include "jetstream/advisory.h"
@@ -339,35 +342,184 @@ void MsgDelete(JetStream* js, Inbound& m, const std::string& name) {
   js->CountApi(false);
 }
 
+// A direct get request (2.11 adds batches and multi_last); parse errors are
+// 408 Malformed Request, as Go's json.Unmarshal fails on a wrong type.
+struct DirectRequest {
+  uint64_t seq = 0;
+  std::string last_by_subj, next_by_subj;
+  int64_t batch = 0, max_bytes = 0;
+  std::optional<int64_t> start_time, up_to_time;  // unix ns
+  std::vector<std::string> multi_last;
+  uint64_t up_to_seq = 0;
+};
+
+bool ParseDirectRequest(const nlohmann::json& j, DirectRequest* r) {
+  try {
+    auto get = [&](const char* key, auto* out) {
+      if (auto it = j.find(key); it != j.end() && !it->is_null()) it->get_to(*out);
+    };
+    auto time = [&](const char* key, std::optional<int64_t>* out) {
+      auto it = j.find(key);
+      if (it == j.end() || it->is_null()) return true;
+      int64_t ns = 0;
+      if (!it->is_string() || !ParseTime(it->get<std::string>(), &ns)) return false;
+      *out = ns;
+      return true;
+    };
+    get("seq", &r->seq);
+    get("last_by_subj", &r->last_by_subj);
+    get("next_by_subj", &r->next_by_subj);
+    get("batch", &r->batch);
+    get("max_bytes", &r->max_bytes);
+    get("multi_last", &r->multi_last);
+    get("up_to_seq", &r->up_to_seq);
+    return time("start_time", &r->start_time) && time("up_to_time", &r->up_to_time);
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// A batch answer stops after this many bytes unless the request asks for
+// fewer (nats-server's default max_pending, which it uses here).
+constexpr int64_t kDirectBatchBytes = 64 << 20;
+// multi_last answers at most this many subjects (413 beyond).
+constexpr size_t kMultiLastMax = 1024;
+
+// The stored message as a direct get returns it: its headers, then the
+// stream's, then for batches the pending count and the previous sequence.
+std::string DirectHeaders(const std::string& stream, const store::StoredMsg& msg, bool batch, uint64_t pending,
+                          uint64_t previous) {
+  std::string h = proto::AddHeaders(msg.hdr, {{"Nats-Stream", stream},
+                                             {"Nats-Subject", msg.subject},
+                                             {"Nats-Sequence", std::to_string(msg.seq)},
+                                             {"Nats-Time-Stamp", FormatTime(msg.ts)}});
+  if (!batch) return h;
+  return proto::AddHeaders(h, {{"Nats-Num-Pending", std::to_string(pending)},
+                               {"Nats-Last-Sequence", std::to_string(previous)}});
+}
+
+// The last sequence on `subject` at or before `upto` (0 if none).
+uint64_t LastAtOrBefore(store::Store& st, const std::string& subject, const store::SubjectInfo& info, uint64_t upto) {
+  if (info.last <= upto) return info.last;
+  if (info.first > upto) return 0;
+  uint64_t best = 0;
+  for (uint64_t seq = info.first;;) {
+    auto r = st.LoadNext(subject, seq);
+    if (!r.ok() || r.value.seq > upto) break;
+    best = r.value.seq;
+    seq = best + 1;
+  }
+  return best;
+}
+
+void DirectGetMulti(JetStream* js, Stream& s, const DirectRequest& req, const std::string& reply) {
+  auto status = [&](int code, std::string_view text) {
+    js->Send(reply, {}, proto::StatusHeader(code, text), {});
+  };
+  store::Store& st = s.store();
+  auto state = st.State();
+  uint64_t upto = req.up_to_seq;
+  if (req.up_to_time) {
+    // The newest message stored before that time.
+    upto = st.FirstSeqSince(*req.up_to_time);
+    if (upto <= state.first_seq) return status(404, "No Results");
+    --upto;
+  }
+  if (upto == 0) upto = state.last_seq;
+  std::set<uint64_t> seqs;
+  for (const auto& filter : req.multi_last) {
+    for (const auto& [subject, info] : st.Subjects(filter)) {
+      if (uint64_t seq = LastAtOrBefore(st, subject, info, upto)) seqs.insert(seq);
+      if (seqs.size() > kMultiLastMax) return status(413, "Too Many Results");
+    }
+  }
+  if (seqs.empty()) return status(404, "No Results");
+  int64_t max_bytes = req.max_bytes > 0 ? req.max_bytes : kDirectBatchBytes;
+  // Each message and the EOB carry how many are left after it.
+  uint64_t pending = seqs.size(), previous = 0;
+  int64_t sent_bytes = 0, sent = 0;
+  for (uint64_t seq : seqs) {
+    if (seq < req.seq) {
+      if (pending > 0) --pending;
+      continue;
+    }
+    auto r = st.Load(seq);
+    if (!r.ok()) return status(404, "Message Not Found");
+    if (pending > 0) --pending;
+    js->Send(reply, {}, DirectHeaders(s.name(), r.value, true, pending, previous), r.value.data);
+    previous = seq;
+    sent_bytes += int64_t(r.value.subject.size() + r.value.hdr.size() + r.value.data.size());
+    if (sent_bytes >= max_bytes) break;
+    if (req.batch > 0 && ++sent >= req.batch) break;
+  }
+  js->Send(reply, {},
+           proto::StatusHeader(204, "EOB", fmt::format("Nats-Num-Pending: {}\r\nNats-Last-Sequence: {}\r\nNats-UpTo-Sequence: {}\r\n",
+                                                       pending, previous, upto)),
+           {});
+}
+
 void DirectGet(JetStream* js, Inbound& m, std::string_view rest) {
   // rest: "<S>" or "<S>.<subject...>"
   size_t dot = rest.find('.');
   std::string name(rest.substr(0, dot));
   auto s = js->FindStream(name);
   if (!s || !s->config().allow_direct) return;  // no reply, as nats-server
-  auto status = [&](int code, const char* text) {
+  auto status = [&](int code, std::string_view text) {
     js->Send(m.reply, {}, proto::StatusHeader(code, text), {});
   };
-  store::Result<store::StoredMsg> r;
+  DirectRequest req;
   if (dot != std::string_view::npos) {
     if (!m.data.empty()) return status(408, "Bad Request");
-    r = s->store().LoadLast(rest.substr(dot + 1));
+    req.last_by_subj = std::string(rest.substr(dot + 1));
   } else {
     if (m.data.empty()) return status(408, "Empty Request");
     auto body = nlohmann::json::parse(m.data, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return status(408, "Malformed Request");
-    ApiError err;
-    r = LookupMsg(*s, body, &err);
-    if (!r.ok() && err.err_code == 10003) return status(408, "Bad Request");
+    if (body.is_discarded() || !body.is_object() || !ParseDirectRequest(body, &req))
+      return status(408, "Malformed Request");
   }
-  if (!r.ok()) return status(404, "Message Not Found");
-  std::string seq = std::to_string(r.value.seq);
-  std::string ts = FormatTime(r.value.ts);
-  std::string hdr = proto::AddHeaders(r.value.hdr, {{"Nats-Stream", name},
-                                             {"Nats-Subject", r.value.subject},
-                                             {"Nats-Sequence", seq},
-                                             {"Nats-Time-Stamp", ts}});
-  js->Send(m.reply, {}, hdr, r.value.data);
+  // nats-server's rules: one way to choose messages, no batch of "last".
+  const auto& r = req;
+  if (!r.seq && r.last_by_subj.empty() && r.next_by_subj.empty() && r.multi_last.empty() && !r.start_time)
+    return status(408, "Empty Request");
+  bool last = !r.last_by_subj.empty(), next = !r.next_by_subj.empty(), multi = !r.multi_last.empty();
+  if ((r.seq && last) || (r.seq && r.start_time) || (r.start_time && last) || (last && next) ||
+      (last && r.batch > 0) || (last && multi) || (next && multi) || (r.up_to_seq && r.up_to_time))
+    return status(408, "Bad Request");
+  if (multi) return DirectGetMulti(js, *s, req, m.reply);
+
+  store::Store& st = s->store();
+  uint64_t seq = r.start_time ? st.FirstSeqSince(*r.start_time) : r.seq;
+  bool batch = r.batch > 0;
+  int64_t count = batch ? r.batch : 1;
+  // Batches report what is left after each message, and end with an EOB
+  // that says it again.
+  uint64_t pending = batch ? st.NumPending(r.next_by_subj, seq) : 0, previous = 0;
+  int64_t max_bytes = r.max_bytes > 0 ? r.max_bytes : kDirectBatchBytes, sent_bytes = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    store::Result<store::StoredMsg> msg;
+    if (seq > 0 && !next) {
+      msg = i == 0 && !batch ? st.Load(seq) : st.LoadNext("", seq);
+    } else if (next) {
+      msg = st.LoadNext(r.next_by_subj, seq);
+    } else {
+      msg = st.LoadLast(r.last_by_subj);
+    }
+    if (!msg.ok()) {
+      if (r.batch > 1 && i > 0) break;
+      return status(404, "Message Not Found");
+    }
+    seq = msg.value.seq + 1;
+    if (batch && pending > 0) --pending;
+    js->Send(m.reply, {}, DirectHeaders(name, msg.value, batch, pending, previous), msg.value.data);
+    previous = msg.value.seq;
+    sent_bytes += int64_t(msg.value.subject.size() + msg.value.hdr.size() + msg.value.data.size());
+    if (sent_bytes >= max_bytes) break;
+  }
+  if (batch) {
+    js->Send(m.reply, {},
+             proto::StatusHeader(204, "EOB", fmt::format("Nats-Num-Pending: {}\r\nNats-Last-Sequence: {}\r\n", pending, previous)),
+             {});
+  }
 }
 
 }  // namespace

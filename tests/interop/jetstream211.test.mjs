@@ -187,3 +187,114 @@ describe("per-message TTLs across a restart", { skip }, () => {
     }
   }));
 });
+
+// Sends a direct get request and gathers the answers: one message for a
+// single get, or messages up to the first status (EOB, 404, 408, 413).
+async function directRaw(nc, stream, body) {
+  const inbox = `_INBOX.dg.${Math.random().toString(36).slice(2)}`;
+  const sub = nc.subscribe(inbox);
+  const single = body !== null && typeof body === "object" && !body.batch && !body.multi_last;
+  const out = [];
+  const done = (async () => {
+    for await (const m of sub) {
+      const code = m.headers?.code ?? 0;
+      out.push({
+        subject: m.headers?.get("Nats-Subject"), seq: Number(m.headers?.get("Nats-Sequence") || 0),
+        data: dec.decode(m.data), code, status: code ? `${code} ${m.headers.description}` : "",
+        pending: m.headers?.get("Nats-Num-Pending"), last: m.headers?.get("Nats-Last-Sequence"),
+        upto: m.headers?.get("Nats-UpTo-Sequence"), x: m.headers?.get("X"),
+      });
+      if (code || single) break;
+    }
+  })();
+  nc.publish(`$JS.API.DIRECT.GET.${stream}`, typeof body === "string" ? body : JSON.stringify(body), { reply: inbox });
+  await Promise.race([done, sleep(2000)]);
+  sub.unsubscribe();
+  return out;
+}
+
+describe("direct get batches and multi_last (2.11)", { skip }, () => {
+  let srv, nc, jsm, js, t3;
+  before(async () => {
+    srv = await startServer();
+    nc = checkApiReplies(await connectTo(srv));
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    await jsm.streams.add({ name: "DG", subjects: ["dg.>"], allow_direct: true });
+    await js.publish("dg.a.1", "1");
+    await js.publish("dg.a.2", "2");
+    await sleep(20);
+    t3 = new Date().toISOString();
+    const h = (await import("@nats-io/transport-node")).headers();
+    h.set("X", "y");
+    await js.publish("dg.b.1", "3", { headers: h });
+    await js.publish("dg.a.1", "4");
+    await js.publish("dg.a.2", "5");
+  });
+  after(async () => {
+    await nc?.close();
+    await srv?.stop();
+  });
+
+  test("a batch from a sequence: pending and previous sequence on each message, then EOB", logsOnFailure(async () => {
+    const got = await directRaw(nc, "DG", { seq: 2, batch: 3 });
+    assert.deepEqual(got.map((m) => [m.seq, m.data, m.pending, m.last, m.status]), [
+      [2, "2", "3", "0", ""], [3, "3", "2", "2", ""], [4, "4", "1", "3", ""], [0, "", "1", "4", "204 EOB"]]);
+    assert.equal(got[1].x, "y");
+    assert.equal(got[1].subject, "dg.b.1");
+  }));
+
+  test("a batch by subject filter runs out before the batch size", logsOnFailure(async () => {
+    const got = await directRaw(nc, "DG", { next_by_subj: "dg.a.*", batch: 10 });
+    assert.deepEqual(got.map((m) => [m.seq, m.pending, m.last, m.status]), [
+      [1, "3", "0", ""], [2, "2", "1", ""], [4, "1", "2", ""], [5, "0", "4", ""], [0, "0", "5", "204 EOB"]]);
+  }));
+
+  test("max_bytes ends a batch once reached; a start_time picks the first message at or after it", logsOnFailure(async () => {
+    // The message that reaches max_bytes is the last one sent.
+    const got = await directRaw(nc, "DG", { seq: 1, batch: 5, max_bytes: 10 });
+    assert.deepEqual(got.map((m) => [m.seq, m.pending, m.status]), [[1, "4", ""], [2, "3", ""], [0, "3", "204 EOB"]]);
+    assert.deepEqual((await directRaw(nc, "DG", { start_time: t3 })).map((m) => m.seq), [3]);
+    assert.deepEqual((await directRaw(nc, "DG", { start_time: t3, batch: 2 })).map((m) => [m.seq, m.status]),
+      [[3, ""], [4, ""], [0, "204 EOB"]]);
+  }));
+
+  test("multi_last: the last message of each subject, up to a sequence", logsOnFailure(async () => {
+    let got = await directRaw(nc, "DG", { multi_last: ["dg.a.*", "dg.b.1"] });
+    assert.deepEqual(got.map((m) => [m.seq, m.subject, m.pending, m.last, m.upto, m.status]), [
+      [3, "dg.b.1", "2", "0", "", ""], [4, "dg.a.1", "1", "3", "", ""], [5, "dg.a.2", "0", "4", "", ""],
+      [0, "", "0", "5", "5", "204 EOB"]]);
+    got = await directRaw(nc, "DG", { multi_last: ["dg.>"], up_to_seq: 3 });
+    assert.deepEqual(got.map((m) => [m.seq, m.data, m.upto]), [[1, "1", ""], [2, "2", ""], [3, "3", ""], [0, "", "3"]]);
+    got = await directRaw(nc, "DG", { multi_last: ["dg.>"], batch: 1 });
+    assert.deepEqual(got.map((m) => [m.seq, m.pending, m.status]), [[3, "2", ""], [0, "2", "204 EOB"]]);
+    got = await directRaw(nc, "DG", { multi_last: ["dg.>"], seq: 4 });
+    assert.deepEqual(got.map((m) => [m.seq, m.pending, m.status]), [[4, "1", ""], [5, "0", ""], [0, "0", "204 EOB"]]);
+    assert.deepEqual((await directRaw(nc, "DG", { multi_last: ["none.>"] })).map((m) => m.status), ["404 No Results"]);
+  }));
+
+  test("bad requests get nats-server's statuses", logsOnFailure(async () => {
+    for (const [body, want] of [
+      [{}, "408 Empty Request"],
+      [{ last_by_subj: "dg.a.1", batch: 2 }, "408 Bad Request"],
+      [{ next_by_subj: "dg.a.1", multi_last: ["dg.>"] }, "408 Bad Request"],
+      [{ seq: 1, start_time: "2020-01-01T00:00:00Z" }, "408 Bad Request"],
+      [{ multi_last: ["dg.>"], up_to_seq: 2, up_to_time: "2020-01-01T00:00:00Z" }, "408 Bad Request"],
+      [{ seq: "one" }, "408 Malformed Request"],
+      [{ seq: 99, batch: 2 }, "404 Message Not Found"],
+    ]) {
+      const got = await directRaw(nc, "DG", body);
+      assert.deepEqual(got.map((m) => m.status), [want], JSON.stringify(body));
+    }
+  }));
+
+  test("nats.js's getBatch and getLastMessagesFor (registered as supported: nats.js gates them on 2.11)", logsOnFailure(async () => {
+    if (!nc.features.supports("js_batch_direct_get")) nc.features.set("js_batch_direct_get", "2.10.0");
+    const batch = [];
+    for await (const m of await jsm.direct.getBatch("DG", { seq: 1, batch: 4 })) batch.push([m.seq, m.subject, m.string()]);
+    assert.deepEqual(batch, [[1, "dg.a.1", "1"], [2, "dg.a.2", "2"], [3, "dg.b.1", "3"], [4, "dg.a.1", "4"]]);
+    const lasts = [];
+    for await (const m of await jsm.direct.getLastMessagesFor("DG", { multi_last: ["dg.a.*"] })) lasts.push([m.subject, m.string()]);
+    assert.deepEqual(lasts, [["dg.a.1", "4"], ["dg.a.2", "5"]]);
+  }));
+});
