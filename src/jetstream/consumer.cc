@@ -42,6 +42,12 @@ struct PullRequest {
   int64_t hb = 0;       // idle heartbeat interval
   int64_t hb_next = 0;
   int64_t delivered = 0;
+  // Priority groups (2.11): the group asked for, overflow's thresholds, and
+  // the pin id the requester holds (set when it is pinned).
+  std::string group;
+  int64_t min_pending = 0;
+  int64_t min_ack_pending = 0;
+  std::string id;
 };
 
 // Splits an ack subject into at most 12 tokens without allocating (an ack
@@ -144,6 +150,12 @@ struct Consumer::Impl {
   std::unique_ptr<asio::steady_timer> timer;
   int64_t timer_at = 0;
   bool changed = false;  // state changed since JetStream last flushed it
+  // pinned_client: the requester served now (its pin id, empty when none),
+  // since when, and when the pin lapses unless it asks again. Held in
+  // memory only, as nats-server does: a restart pins anew.
+  std::string pin_id;
+  int64_t pinned_ts = 0;
+  int64_t pin_deadline = 0;
 
   Impl() = default;
 
@@ -385,7 +397,7 @@ struct Consumer::Impl {
   }
 
   // Sends one message to `target` and records the delivery.
-  void Deliver(const Next& n, const std::string& target, int64_t now) {
+  void Deliver(const Next& n, const std::string& target, int64_t now, std::string_view pin = {}) {
     Commit(n);
     const auto& m = n.msg;
     ++dseq;
@@ -403,9 +415,11 @@ struct Consumer::Impl {
     if (AckNone()) Change().UpdateAcks(dseq, m.seq);
     std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream->name(), name, n.dc, m.seq, dseq,
                                     m.ts, NumPending());
-    if (cfg.headers_only) {
-      std::string hdr = proto::AddHeaders(m.hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
-      DeliverAs(js->account(), target, m.subject, reply, hdr, {});
+    if (cfg.headers_only || !pin.empty()) {
+      std::string hdr = m.hdr;
+      if (cfg.headers_only) hdr = proto::AddHeaders(hdr, {{"Nats-Msg-Size", std::to_string(m.data.size())}});
+      if (!pin.empty()) hdr = proto::AddHeaders(hdr, {{"Nats-Pin-Id", pin}});
+      DeliverAs(js->account(), target, m.subject, reply, hdr, cfg.headers_only ? std::string_view() : m.data);
     } else {
       DeliverAs(js->account(), target, m.subject, reply, m.hdr, m.data);
     }
@@ -449,31 +463,92 @@ struct Consumer::Impl {
     return int64_t(n.msg.subject.size() + reply + n.msg.hdr.size() + n.msg.data.size());
   }
 
+  // Priority groups: whether request `r` may take message `n` now. A
+  // pinned_client consumer pins the first requester without an id when no
+  // one is pinned; a requester holding a stale id is told (423) and
+  // dropped (`*drop`); others wait their turn.
+  bool Eligible(PullRequest& r, const Next& n, int64_t now, bool* drop) {
+    *drop = false;
+    switch (cfg.priority_policy) {
+      case PriorityPolicy::kNone:
+        return true;
+      case PriorityPolicy::kOverflow: {
+        if (r.min_pending <= 0 && r.min_ack_pending <= 0) return true;
+        // The backlog counting this message, and the unacknowledged
+        // before it; either threshold met is enough (2.12's fix of 2.11's
+        // inverted check, which wanted both).
+        uint64_t backlog = NumPending() + (n.src == Source::kRedelivery ? 1 : 0);
+        return (r.min_pending > 0 && backlog >= uint64_t(r.min_pending)) ||
+               (r.min_ack_pending > 0 && pending.size() >= uint64_t(r.min_ack_pending));
+      }
+      case PriorityPolicy::kPinnedClient:
+        if (pin_id.empty() && r.id.empty()) {
+          pin_id = r.id = RandomToken(22);
+          pinned_ts = now;
+          pin_deadline = now + cfg.priority_timeout;
+          SendAdvisory("PINNED", "io.nats.jetstream.advisory.v1.consumer_group_pinned",
+                       {{"group", r.group}, {"pinned_id", pin_id}});
+          return true;
+        }
+        if (!r.id.empty() && r.id == pin_id) return true;
+        if (!r.id.empty()) {
+          SendStatus(r.reply, 423, "Nats-Wrong-Pin-Id");
+          *drop = true;
+        }
+        return false;
+    }
+    return true;
+  }
+
+  // pinned_client: a pin not renewed by a pull request within
+  // priority_timeout lapses; the next requester is pinned.
+  void ExpirePin(int64_t now) {
+    if (pin_id.empty() || now < pin_deadline) return;
+    Unpin(cfg.priority_groups.empty() ? std::string() : cfg.priority_groups.front(), "timeout");
+  }
+
+  void Unpin(const std::string& group, const char* reason) {
+    pin_id.clear();
+    SendAdvisory("UNPINNED", "io.nats.jetstream.advisory.v1.consumer_group_unpinned",
+                 {{"group", group}, {"reason", reason}});
+  }
+
   void DeliverPull(int64_t now) {
     bool paused = Paused(now);
+    ExpirePin(now);
     while (!waiting.empty()) {
-      PullRequest& r = waiting.front();
-      if (!HasInterest(js->account(), r.reply)) {
-        waiting.pop_front();
-        continue;
-      }
       Next n;
       if (!paused) n = Peek();
       if (n.src == Source::kNone || ReplayWait(n, now)) break;
+      // The first waiting request that may take it (the front one when the
+      // consumer has no priority policy).
+      auto it = waiting.begin();
+      while (it != waiting.end()) {
+        bool drop = false;
+        if (!HasInterest(js->account(), it->reply)) {
+          drop = true;
+        } else if (Eligible(*it, n, now, &drop)) {
+          break;
+        }
+        it = drop ? waiting.erase(it) : std::next(it);
+      }
+      if (it == waiting.end()) break;
+      PullRequest& r = *it;
       int64_t size = r.max_bytes ? PullSize(n) : 0;
       if (r.max_bytes && size > r.bytes_left) {
         SendStatus(r.reply, 409, "Message Size Exceeds MaxBytes", PendingHeaders(r));
-        waiting.pop_front();
+        waiting.erase(it);
         continue;
       }
       std::string reply = r.reply;
+      std::string pin = cfg.priority_policy == PriorityPolicy::kPinnedClient ? pin_id : std::string();
       --r.batch;
       ++r.delivered;
       if (r.max_bytes) r.bytes_left -= size;
       r.hb_next = r.hb ? now + r.hb : 0;
       bool done = r.batch <= 0 || (r.max_bytes && r.bytes_left <= 0);
-      if (done) waiting.pop_front();
-      Deliver(n, reply, now);
+      if (done) waiting.erase(it);
+      Deliver(n, reply, now, pin);
     }
     // no_wait requests end once nothing more can be delivered.
     for (auto it = waiting.begin(); it != waiting.end();) {
@@ -837,6 +912,10 @@ struct Consumer::Impl {
         if (j.contains("max_bytes")) r.max_bytes = j["max_bytes"].get<int64_t>();
         if (j.contains("no_wait")) r.no_wait = j["no_wait"].get<bool>();
         if (j.contains("idle_heartbeat")) r.hb = j["idle_heartbeat"].get<int64_t>();
+        if (j.contains("group")) r.group = j["group"].get<std::string>();
+        if (j.contains("min_pending")) r.min_pending = j["min_pending"].get<int64_t>();
+        if (j.contains("min_ack_pending")) r.min_ack_pending = j["min_ack_pending"].get<int64_t>();
+        if (j.contains("id")) r.id = j["id"].get<std::string>();
       } catch (const nlohmann::json::exception&) {
         SendStatus(reply, 400, "Bad Request - invalid JSON");
         return;
@@ -866,6 +945,28 @@ struct Consumer::Impl {
     if (cfg.max_bytes > 0 && r.max_bytes > cfg.max_bytes) {
       SendStatus(reply, 409, fmt::format("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes));
       return;
+    }
+    // Priority groups, in nats-server's order; the first two are warnings
+    // only, the request still counts.
+    if ((r.min_pending != 0 || r.min_ack_pending != 0) && cfg.priority_policy != PriorityPolicy::kOverflow)
+      SendStatus(reply, 400, "Bad Request - Not a Overflow Priority consumer");
+    if (!r.id.empty() && cfg.priority_policy != PriorityPolicy::kPinnedClient)
+      SendStatus(reply, 400, "Bad Request - Not a Pinned Client Priority consumer");
+    // An empty or numeric body names no group: nats-server skips these
+    // checks for it, so an overflow consumer serves it like any request; a
+    // pinned one is refused (nats-server queues it and then fails on it).
+    bool plain = body.empty() || body.front() != '{';
+    if (cfg.priority_policy == PriorityPolicy::kPinnedClient && plain)
+      return SendStatus(reply, 400, "Bad Request - Priority Group missing");
+    if (cfg.priority_policy != PriorityPolicy::kNone && !plain) {
+      if (r.group.empty()) return SendStatus(reply, 400, "Bad Request - Priority Group missing");
+      if (std::find(cfg.priority_groups.begin(), cfg.priority_groups.end(), r.group) == cfg.priority_groups.end())
+        return SendStatus(reply, 400, "Bad Request - Invalid Priority Group");
+      ExpirePin(now);
+      if (!pin_id.empty() && !r.id.empty()) {
+        if (r.id != pin_id) return SendStatus(reply, 423, "Nats-Pin-Id mismatch");
+        pin_deadline = now + cfg.priority_timeout;  // the pinned client is still there
+      }
     }
     r.bytes_left = r.max_bytes;
     if (expires > 0) r.expires = now + expires;
@@ -921,6 +1022,7 @@ struct Consumer::Impl {
 
   void TickBusy(int64_t now) {
     if (cfg.is_pull()) {
+      ExpirePin(now);
       for (auto it = waiting.begin(); it != waiting.end();) {
         // The requester went away (closed fetch, disconnect).
         if (!HasInterest(js->account(), it->reply)) {
@@ -1116,8 +1218,29 @@ Json Consumer::InfoJson() {
     j["paused"] = true;
     j["pause_remaining"] = m.cfg.pause_until - now;
   }
+  if (!m.cfg.priority_groups.empty()) {
+    // nats-server reports the first group only (its one pin covers all).
+    m.ExpirePin(now);
+    Json g;
+    g["group"] = m.cfg.priority_groups.front();
+    if (!m.pin_id.empty()) g["pinned_client_id"] = m.pin_id;
+    g["pinned_ts"] = FormatTime(m.pin_id.empty() ? 0 : m.pinned_ts);
+    j["priority_groups"] = Json::array({g});
+  }
   j["ts"] = FormatTime(now);
   return j;
+}
+
+ApiError Consumer::Unpin(const std::string& group) {
+  Impl& m = *impl_;
+  const auto& groups = m.cfg.priority_groups;
+  if (std::find(groups.begin(), groups.end(), group) == groups.end())
+    return MakeError(Err::ConsumerInvalidPriorityGroup);
+  // As nats-server: whatever the policy, and announced even if no one was
+  // pinned.
+  m.Unpin(group, "admin");
+  m.TryDeliver();
+  return {};
 }
 
 ApiError Consumer::Update(const ConsumerConfig& next_in) {

@@ -46,6 +46,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // Applies an update request; error if a field that cannot change differs.
   ApiError Update(const ConsumerConfig& next);
 
+  // Priority groups: takes the pin of `group` away (10160 if the consumer
+  // has no such group).
+  ApiError Unpin(const std::string& group);
+
   // `$JS.API.CONSUMER.MSG.NEXT.<S>.<C>` with its reply inbox.
   void ProcessPullRequest(const std::string& reply, std::string_view payload);
   // `$JS.ACK.<S>.<C>.<dc>.<sseq>.<cseq>.<ts>.<pending>` (or the v2 form).

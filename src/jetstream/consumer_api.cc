@@ -263,6 +263,24 @@ void Pause(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
   ReplyAfterSync(js, m, s, c, j);
 }
 
+// `$JS.API.CONSUMER.UNPIN.<S>.<C>` `{"group"}` (2.11): the pinned client of
+// that group loses its pin; the next requester is pinned.
+void Unpin(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
+  const char* type = "consumer_unpin_response";
+  nlohmann::json body;
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+  std::string group;
+  if (auto it = body.find("group"); it != body.end() && it->is_string()) group = it->get<std::string>();
+  if (group.empty())
+    return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "consumer group not specified"}}));
+  if (!ValidPriorityGroupName(group)) return ReplyError(js, m, type, MakeError(Err::ConsumerInvalidGroupName));
+  auto c = Lookup(js, m, type, t, nullptr);
+  if (!c) return;
+  if (auto e = c->Unpin(group); !e.ok()) return ReplyError(js, m, type, e);
+  ReplyOk(js, m, Typed(type));
+}
+
 void MsgNext(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
   // Missing stream or consumer: no reply at all, as nats-server.
   if (t.size() != 4) return;
@@ -286,6 +304,7 @@ void HandleConsumerApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (op == "LIST") return ListOrNames(js, m, t, true);
   if (op == "NAMES") return ListOrNames(js, m, t, false);
   if (op == "PAUSE") return Pause(js, m, t);
+  if (op == "UNPIN") return Unpin(js, m, t);
   if (op == "LEADER" && t.size() >= 2 && t[1] == "STEPDOWN")
     return ReplyError(js, m, "consumer_leader_stepdown_response", MakeError(Err::ClusterRequired));
   ReplyError(js, m, "system_response", MakeError(Err::BadRequest));

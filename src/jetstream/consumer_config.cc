@@ -114,6 +114,18 @@ void SetConsumerDefaults(ConsumerConfig* c, const std::string& name, const Strea
   if (c->max_deliver == 0) c->max_deliver = -1;
   if (c->is_pull() && c->max_waiting == 0) c->max_waiting = kDefaultMaxWaiting;
   if (!c->is_durable() && c->inactive_threshold == 0) c->inactive_threshold = kDefaultInactiveThreshold;
+  if (c->priority_policy == PriorityPolicy::kPinnedClient && c->priority_timeout == 0)
+    c->priority_timeout = kDefaultPinnedTimeout;
+}
+
+bool ValidPriorityGroupName(std::string_view g) {
+  if (g.empty() || g.size() > 16) return false;
+  for (char ch : g) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '/' ||
+              ch == '_' || ch == '=' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 std::optional<ApiError> CheckConsumerName(const std::string& name) {
@@ -151,6 +163,16 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (lim.inactive_threshold > 0 && c.inactive_threshold > lim.inactive_threshold)
     return MakeError(Err::ConsumerInactiveThresholdExcess, {{"limit", GoDuration(lim.inactive_threshold)}});
   if (auto e = CheckDeliverPolicy(c)) return e;
+  // nats-server 2.11's rules (2.12 also refuses groups or a timeout without
+  // a policy; 2.11 keeps them unused).
+  if (c.priority_policy != PriorityPolicy::kNone) {
+    if (!c.deliver_subject.empty()) return MakeError(Err::ConsumerPushWithPriorityGroup);
+    if (c.priority_groups.empty()) return MakeError(Err::ConsumerPriorityPolicyWithoutGroup);
+    for (const auto& g : c.priority_groups) {
+      if (g.empty()) return MakeError(Err::ConsumerEmptyGroupName);
+      if (!ValidPriorityGroupName(g)) return MakeError(Err::ConsumerInvalidGroupName);
+    }
+  }
   if (!c.sample_freq.empty()) {
     std::string f = c.sample_freq;
     if (f.back() == '%') f.pop_back();

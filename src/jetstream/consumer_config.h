@@ -15,6 +15,7 @@ inline constexpr int64_t kDefaultAckWait = 30'000'000'000;
 inline constexpr int64_t kDefaultInactiveThreshold = 5'000'000'000;
 inline constexpr int64_t kDefaultMaxAckPending = 1000;
 inline constexpr int64_t kDefaultMaxWaiting = 512;
+inline constexpr int64_t kDefaultPinnedTimeout = 120'000'000'000;  // priority_timeout, 2m
 
 // A stream's `consumer_limits` (2.10): defaults for, and caps on, its
 // consumers' settings; 0 = none.
@@ -34,6 +35,10 @@ void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name, const Str
 // the workqueue uniqueness rules ignore it.
 std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
                                             const ConsumerConfig& cfg, bool existing);
+
+// A priority group name: 1 to 16 of A-Z a-z 0-9 / _ = - (nats-server's
+// pattern; its error text also names ")+").
+bool ValidPriorityGroupName(std::string_view g);
 
 // Name rules shared by every create form (length, forbidden characters).
 std::optional<ApiError> CheckConsumerName(const std::string& name);

@@ -442,6 +442,16 @@ std::optional<ApiError> ParseConsumerConfig(const nlohmann::json& j, ConsumerCon
     Get(j, "mem_storage", &c->mem_storage);
     GetMetadata(j, &c->metadata);
     GetTime(j, "pause_until", &c->pause_until);
+    Get(j, "priority_groups", &c->priority_groups);
+    if (auto it = j.find("priority_policy"); it != j.end() && !it->is_null()) {
+      std::string p;
+      Get(j, "priority_policy", &p);
+      if (p == "none") c->priority_policy = PriorityPolicy::kNone;
+      else if (p == "overflow") c->priority_policy = PriorityPolicy::kOverflow;
+      else if (p == "pinned_client") c->priority_policy = PriorityPolicy::kPinnedClient;
+      else throw BadJson{"unknown priority policy: \"" + p + "\""};
+    }
+    Get(j, "priority_timeout", &c->priority_timeout);
   } catch (const BadJson& e) {
     return MakeError(Err::InvalidJSON, {{"err", e.what}});
   }
@@ -483,6 +493,10 @@ Json ToJson(const ConsumerConfig& c) {
   if (c.mem_storage) j["mem_storage"] = true;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.pause_until) j["pause_until"] = FormatTime(c.pause_until);
+  if (!c.priority_groups.empty()) j["priority_groups"] = c.priority_groups;
+  if (c.priority_policy != PriorityPolicy::kNone)
+    j["priority_policy"] = c.priority_policy == PriorityPolicy::kOverflow ? "overflow" : "pinned_client";
+  if (c.priority_timeout) j["priority_timeout"] = c.priority_timeout;
   return j;
 }
 

@@ -104,6 +104,10 @@ Json ToJson(const StreamConfig& c);
 enum class DeliverPolicy { kAll, kLast, kNew, kByStartSequence, kByStartTime, kLastPerSubject };
 enum class AckPolicy { kNone, kAll, kExplicit };
 enum class ReplayPolicy { kInstant, kOriginal };
+// 2.11 priority groups of a pull consumer: `overflow` serves requests that
+// name a minimum backlog only while it is there; `pinned_client` serves one
+// requester (its pin id) until it stops asking for priority_timeout.
+enum class PriorityPolicy { kNone, kOverflow, kPinnedClient };
 
 struct ConsumerConfig {
   std::string durable_name;
@@ -136,6 +140,9 @@ struct ConsumerConfig {
   bool mem_storage = false;
   std::map<std::string, std::string> metadata;
   int64_t pause_until = 0;  // unix ns; 0 = not paused
+  std::vector<std::string> priority_groups;
+  PriorityPolicy priority_policy = PriorityPolicy::kNone;
+  int64_t priority_timeout = 0;  // ns; pinned_client: 2m when 0
 
   bool is_pull() const { return deliver_subject.empty(); }
   bool is_durable() const { return !durable_name.empty(); }

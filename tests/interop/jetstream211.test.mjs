@@ -298,3 +298,155 @@ describe("direct get batches and multi_last (2.11)", { skip }, () => {
     assert.deepEqual(lasts, [["dg.a.1", "4"], ["dg.a.2", "5"]]);
   }));
 });
+
+// One pull request on the wire: the messages and statuses its inbox gets
+// until `n` messages, a terminal status, or `ms`.
+async function pullRaw(nc, stream, consumer, body, { n = 1, ms = 1500 } = {}) {
+  const inbox = `_INBOX.pg.${Math.random().toString(36).slice(2)}`;
+  const sub = nc.subscribe(inbox);
+  const out = [];
+  const done = (async () => {
+    for await (const m of sub) {
+      const code = m.headers?.code ?? 0;
+      if (code === 100) continue;
+      out.push(code ? { status: `${code} ${m.headers.description}` }
+        : { data: dec.decode(m.data), pin: m.headers?.get("Nats-Pin-Id") ?? "", reply: m.reply });
+      if ((code && code !== 400) || out.filter((x) => !x.status).length >= n) break;
+    }
+  })();
+  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, typeof body === "string" ? body : JSON.stringify(body), { reply: inbox });
+  await Promise.race([done, sleep(ms)]);
+  sub.unsubscribe();
+  return out;
+}
+
+describe("priority groups (2.11)", { skip }, () => {
+  // `plain` is not schema-checked: the upstream consumer_unpin_response
+  // schema nests its error one level too deep (error.error), and both
+  // servers answer errors as every other API does.
+  let srv, nc, plain, jsm, js;
+  const create = (name, config) => api(nc, `CONSUMER.CREATE.PG.${name}`, { stream_name: "PG", config: { durable_name: name, ack_policy: "explicit", ...config } });
+  before(async () => {
+    srv = await startServer();
+    nc = checkApiReplies(await connectTo(srv));
+    plain = await connectTo(srv);
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    await jsm.streams.add({ name: "PG", subjects: ["pg.>"] });
+    for (let i = 1; i <= 20; i++) await js.publish("pg.x", `${i}`);
+  });
+  after(async () => {
+    await nc?.close();
+    await plain?.close();
+    await srv?.stop();
+  });
+
+  test("consumer config rules and texts; pinned_client's default timeout; info", logsOnFailure(async () => {
+    assert.deepEqual((await create("c1", { priority_policy: "overflow" })).error,
+      { code: 400, err_code: 10159, description: "Setting PriorityPolicy requires at least one PriorityGroup to be set" });
+    assert.deepEqual((await create("c2", { priority_policy: "overflow", priority_groups: ["A"], deliver_subject: "push.c2" })).error,
+      { code: 400, err_code: 10178, description: "priority groups can not be used with push consumers" });
+    assert.deepEqual((await create("c3", { priority_policy: "pinned_client", priority_groups: [""] })).error,
+      { code: 400, err_code: 10161, description: "Group name cannot be an empty string" });
+    assert.equal((await create("c4", { priority_policy: "pinned_client", priority_groups: ["way-too-long-group-name"] })).error?.err_code, 10162);
+    assert.equal((await create("c5", { priority_policy: "pinned_client", priority_groups: ["a b"] })).error?.err_code, 10162);
+    const bad = await create("c6", { priority_policy: "sometimes", priority_groups: ["A"] });
+    assert.equal(bad.error?.err_code, 10025);
+    assert.match(bad.error.description, /unknown priority policy: "sometimes"/);
+    const ok = await create("pin", { priority_policy: "pinned_client", priority_groups: ["A", "B"] });
+    assert.equal(ok.error, undefined);
+    assert.equal(ok.config.priority_timeout, 120 * SEC);
+    assert.deepEqual(ok.config.priority_groups, ["A", "B"]);
+    assert.equal(ok.config.priority_policy, "pinned_client");
+    assert.deepEqual(ok.priority_groups, [{ group: "A", pinned_ts: "0001-01-01T00:00:00Z" }]);
+    const none = await create("plain", {});
+    assert.equal(none.config.priority_policy, undefined);
+    assert.equal(none.priority_groups, undefined);
+  }));
+
+  test("pull requests: group missing or unknown, and fields for another policy", logsOnFailure(async () => {
+    await create("ov", { priority_policy: "overflow", priority_groups: ["A"] });
+    assert.deepEqual(await pullRaw(nc, "PG", "ov", { batch: 1 }), [{ status: "400 Bad Request - Priority Group missing" }]);
+    // A plain (non-JSON) request names no group: an overflow consumer serves it.
+    assert.deepEqual((await pullRaw(nc, "PG", "ov", "1")).map((x) => x.data), ["1"]);
+    assert.deepEqual(await pullRaw(nc, "PG", "ov", { batch: 1, group: "Z" }), [{ status: "400 Bad Request - Invalid Priority Group" }]);
+    // In 2.11 (and Fjord) a warning only: the request is still served;
+    // 2.12 ends the request at the first.
+    await create("plain2", {});
+    const got = await pullRaw(nc, "PG", "plain2", { batch: 1, min_pending: 5, id: "x" });
+    assert.deepEqual(got.map((x) => x.status ?? x.data), !isFjord && versionAtLeast(serverVersion, "2.12.0")
+      ? ["400 Bad Request - Not a Overflow Priority consumer"]
+      : ["400 Bad Request - Not a Overflow Priority consumer", "400 Bad Request - Not a Pinned Client Priority consumer", "1"]);
+  }));
+
+  test("overflow: a request with a minimum is served only while the backlog or unacknowledged count reaches it", logsOnFailure(async () => {
+    await create("ovf", { priority_policy: "overflow", priority_groups: ["A"] });
+    // 20 pending: a minimum of 50 waits and expires.
+    assert.deepEqual(await pullRaw(nc, "PG", "ovf", { batch: 1, group: "A", min_pending: 50, expires: 500_000_000 }),
+      [{ status: "408 Request Timeout" }]);
+    let got = await pullRaw(nc, "PG", "ovf", { batch: 1, group: "A", min_pending: 20 });
+    assert.equal(got[0].data, "1");
+    // One delivered, unacknowledged: min_ack_pending 2 waits, 1 is served.
+    assert.deepEqual(await pullRaw(nc, "PG", "ovf", { batch: 1, group: "A", min_ack_pending: 2, expires: 500_000_000 }),
+      [{ status: "408 Request Timeout" }]);
+    got = await pullRaw(nc, "PG", "ovf", { batch: 1, group: "A", min_ack_pending: 1 });
+    assert.equal(got[0].data, "2");
+    // Without a minimum it is served as usual.
+    got = await pullRaw(nc, "PG", "ovf", { batch: 2, group: "A" }, { n: 2 });
+    assert.deepEqual(got.map((x) => x.data), ["3", "4"]);
+  }));
+
+  test("pinned_client: one requester is served, others wait; wrong ids get 423; unpin and timeout move the pin", logsOnFailure(async () => {
+    const c = await create("pc", { priority_policy: "pinned_client", priority_groups: ["A"], priority_timeout: 2 * SEC, ack_policy: "none" });
+    assert.equal(c.error, undefined);
+    let got = await pullRaw(nc, "PG", "pc", { batch: 1, group: "A" });
+    const pin = got[0].pin;
+    assert.equal(pin.length, 22);
+    assert.equal(got[0].data, "1");
+    // Another requester without the id waits (and expires), messages or not.
+    assert.deepEqual(await pullRaw(nc, "PG", "pc", { batch: 1, group: "A", expires: 400_000_000 }), [{ status: "408 Request Timeout" }]);
+    assert.deepEqual(await pullRaw(nc, "PG", "pc", { batch: 1, group: "A", id: "not-the-pin" }), [{ status: "423 Nats-Pin-Id mismatch" }]);
+    got = await pullRaw(nc, "PG", "pc", { batch: 2, group: "A", id: pin }, { n: 2 });
+    assert.deepEqual(got.map((x) => [x.data, x.pin]), [["2", pin], ["3", pin]]);
+    let info = await jsm.consumers.info("PG", "pc");
+    assert.equal(info.priority_groups[0].pinned_client_id, pin);
+    assert.notEqual(info.priority_groups[0].pinned_ts, "0001-01-01T00:00:00Z");
+
+    // An administrator unpins: the next requester gets a new pin, the old id is refused.
+    assert.deepEqual(await api(nc, "CONSUMER.UNPIN.PG.pc", { group: "A" }), { type: "io.nats.jetstream.api.v1.consumer_unpin_response" });
+    got = await pullRaw(nc, "PG", "pc", { batch: 1, group: "A" });
+    const pin2 = got[0].pin;
+    assert.ok(pin2 && pin2 !== pin);
+    assert.deepEqual(await pullRaw(nc, "PG", "pc", { batch: 1, group: "A", id: pin }), [{ status: "423 Nats-Pin-Id mismatch" }]);
+    assert.equal((await api(plain, "CONSUMER.UNPIN.PG.pc", { group: "B" })).error?.err_code, 10160);
+    assert.deepEqual((await api(plain, "CONSUMER.UNPIN.PG.pc", { })).error,
+      { code: 400, err_code: 10025, description: "invalid JSON: consumer group not specified" });
+    assert.equal((await api(plain, "CONSUMER.UNPIN.PG.nope", { group: "A" })).error?.err_code, 10014);
+
+    // The pinned client stops asking: after priority_timeout someone else is pinned.
+    await sleep(2300);
+    got = await pullRaw(nc, "PG", "pc", { batch: 1, group: "A" });
+    assert.ok(got[0].pin && got[0].pin !== pin2, JSON.stringify(got));
+    info = await jsm.consumers.info("PG", "pc");
+    assert.equal(info.priority_groups[0].pinned_client_id, got[0].pin);
+  }));
+
+  test("nats.js: a pinned consumer through fetch, and unpin (registered as supported: nats.js gates them on 2.11)", logsOnFailure(async () => {
+    if (!nc.features.supports("js_priority_groups")) nc.features.set("js_priority_groups", "2.10.0");
+    await jsm.consumers.add("PG", { durable_name: "js", ack_policy: "explicit", priority_policy: "pinned_client", priority_groups: ["A"] });
+    const c = await js.consumers.get("PG", "js");
+    const pins = new Set();
+    const data = [];
+    for await (const m of await c.fetch({ max_messages: 3, expires: 2000, group: "A" })) {
+      pins.add(m.headers?.get("Nats-Pin-Id"));
+      data.push(m.string());
+      m.ack();
+    }
+    assert.deepEqual(data, ["1", "2", "3"]);
+    assert.equal(pins.size, 1);
+    const [pin] = pins;
+    assert.equal((await jsm.consumers.info("PG", "js")).priority_groups[0].pinned_client_id, pin);
+    await jsm.consumers.unpin("PG", "js", "A");
+    assert.equal((await jsm.consumers.info("PG", "js")).priority_groups[0].pinned_client_id, undefined);
+  }));
+});
