@@ -33,6 +33,14 @@ T Field(const nlohmann::json& j, const char* key, T def) {
   }
 }
 
+// A stream's info as create, update and info replies carry it: with the
+// server's API level in the config's metadata (not so in lists).
+Json InfoWithLevel(Stream& s) {
+  Json info = s.InfoJson();
+  info["config"] = WithServerLevel(std::move(info["config"]));
+  return info;
+}
+
 // 2.11's `pedantic` request flag, beside the config's fields.
 bool Pedantic(const nlohmann::json& body) { return Field<bool>(body, "pedantic", false); }
 
@@ -55,7 +63,7 @@ void AccountInfo(JetStream* js, Inbound& m) {
                  {"max_bytes_required", false}};
   if (!o.domain.empty()) j["domain"] = o.domain;
   js->CountApi(false);
-  j["api"] = {{"total", js->api_total()}, {"errors", js->api_errors()}};
+  j["api"] = {{"level", kApiLevel}, {"total", js->api_total()}, {"errors", js->api_errors()}};
   ApiAuditAdvisory(js, m, j);
   js->Reply(m.reply, j);
 }
@@ -107,10 +115,16 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   if (body.value("sealed", false))
     return ReplyError(js, m, type,
                       MakeError(Err::StreamInvalidConfigF, {{"err", "stream configuration for create can not be sealed"}}));
+  SetRequiredLevel(&cfg);
   if (auto existing = js->FindStream(name)) {
+    // The stored level is the existing stream's, whatever this request's
+    // config would need (nats-server compares them so).
+    const auto& md = existing->config().metadata;
+    if (auto lv = md.find("_nats.req.level"); lv != md.end()) cfg.metadata[lv->first] = lv->second;
+    else cfg.metadata.erase("_nats.req.level");
     if (ToJson(existing->config()) != ToJson(cfg)) return ReplyError(js, m, type, MakeError(Err::StreamNameExist));
     Json j = Typed(type);
-    Merge(j, existing->InfoJson());
+    Merge(j, InfoWithLevel(*existing));
     j["did_create"] = true;
     return ReplyOk(js, m, j);
   }
@@ -130,7 +144,7 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   log::Debug("JetStream stream '{}' created", name);
   StreamActionAdvisory(js, name, "create");
   Json j = Typed(type);
-  Merge(j, s->InfoJson());
+  Merge(j, InfoWithLevel(*s));
   j["did_create"] = true;
   ReplyOk(js, m, j);
 }
@@ -159,6 +173,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
   if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
+  SetRequiredLevel(&cfg);
   // A mirror stays the mirror of the same origin from the same start, and a
   // stream never becomes one.
   if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"])
@@ -168,7 +183,7 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (auto e = s->Update(cfg); !e.ok()) return ReplyError(js, m, type, e);
   StreamActionAdvisory(js, name, "modify");
   Json j = Typed(type);
-  Merge(j, s->InfoJson());
+  Merge(j, InfoWithLevel(*s));
   ReplyOk(js, m, j);
 }
 
@@ -196,6 +211,7 @@ void StreamInfo(JetStream* js, Inbound& m, const std::string& name) {
   bool deleted = Field<bool>(body, "deleted_details", false);
   int64_t offset = Field<int64_t>(body, "offset", 0);
   Json info = s->InfoJson(filter, deleted);
+  info["config"] = WithServerLevel(std::move(info["config"]));
   Json j = Typed(type);
   size_t total = 0;
   if (!filter.empty() && info["state"].contains("subjects")) {

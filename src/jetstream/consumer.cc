@@ -547,20 +547,22 @@ struct Consumer::Impl {
       if (r.max_bytes) r.bytes_left -= size;
       r.hb_next = r.hb ? now + r.hb : 0;
       bool done = r.batch <= 0 || (r.max_bytes && r.bytes_left <= 0);
+      // 2.10: a request whose count is reached with bytes to spare is told
+      // so after its last message.
+      std::string completed = r.batch <= 0 && r.max_bytes && r.bytes_left > 0 ? PendingHeaders(r) : std::string();
       if (done) waiting.erase(it);
       Deliver(n, reply, now, pin);
+      if (!completed.empty()) SendStatus(reply, 409, "Batch Completed", completed);
     }
-    // no_wait requests end once nothing more can be delivered.
+    // no_wait requests end once nothing more can be delivered: 404, as
+    // from 2.11, whether or not some messages went out (2.9 and 2.10 ended
+    // a partly filled one with 408 and its pending counts).
     for (auto it = waiting.begin(); it != waiting.end();) {
       if (!it->no_wait || (it->wait_first && it->delivered == 0)) {
         ++it;
         continue;
       }
-      if (it->delivered > 0) {
-        SendStatus(it->reply, 408, "Request Timeout", PendingHeaders(*it));
-      } else {
-        SendStatus(it->reply, 404, "No Messages");
-      }
+      SendStatus(it->reply, 404, "No Messages");
       it = waiting.erase(it);
     }
   }

@@ -17,9 +17,12 @@ namespace {
 constexpr size_t kNamesLimit = 1024;
 constexpr size_t kListLimit = 256;
 
+// A create or info reply: the consumer's info, with the server's API level
+// in the config's metadata (not so in lists).
 Json WithInfo(const char* type, Consumer& c) {
   Json j = Typed(type);
   Json info = c.InfoJson();
+  info["config"] = WithServerLevel(std::move(info["config"]));
   Merge(j, std::move(info));
   return j;
 }
@@ -129,11 +132,19 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
 
   auto s = js->FindStream(stream_name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  if (auto p = body.find("pedantic"); p != body.end() && p->is_boolean() && p->get<bool>()) {
+    if (auto e = CheckPedantic(cfg, s->config())) return ReplyError(js, m, type, *e);
+  }
   SetConsumerDefaults(&cfg, name, s->config());
+  SetRequiredLevel(&cfg);
 
   auto it = s->consumers().find(name);
   if (it != s->consumers().end()) {
     auto& c = it->second;
+    // Compared with the level stored with the existing consumer.
+    const auto& md = c->config().metadata;
+    if (auto lv = md.find("_nats.req.level"); lv != md.end()) cfg.metadata[lv->first] = lv->second;
+    else cfg.metadata.erase("_nats.req.level");
     bool same = ToJson(c->config()) == ToJson(cfg);
     if (same) return ReplyOk(js, m, WithInfo(type, *c));
     // 2.10: a create that would change an existing consumer is refused
@@ -253,6 +264,7 @@ void Pause(JetStream* js, const Inbound& m, const std::vector<std::string>& t) {
     return ReplyError(js, m, type, MakeError(Err::InvalidJSON, {{"err", "invalid pause_until"}}));
   ConsumerConfig next = c->config();
   next.pause_until = until;
+  SetRequiredLevel(&next);
   auto e = c->Update(next);
   if (!e.ok()) return ReplyError(js, m, type, e);
   int64_t now = NowNs();

@@ -118,6 +118,19 @@ void SetConsumerDefaults(ConsumerConfig* c, const std::string& name, const Strea
     c->priority_timeout = kDefaultPinnedTimeout;
 }
 
+std::optional<ApiError> CheckPedantic(const ConsumerConfig& c, const StreamConfig& stream) {
+  int64_t ack_wait = c.ack_wait;
+  if (ack_wait == 0 && c.ack_policy != AckPolicy::kNone) ack_wait = kDefaultAckWait;
+  if (!c.backoff.empty() && ack_wait != c.backoff.front())
+    return MakeError(Err::Pedantic, {{"err", "first backoff value has to equal batch AckWait"}});
+  ConsumerLimits lim = LimitsOf(stream);
+  if (c.max_ack_pending == 0 && lim.max_ack_pending > 0)
+    return MakeError(Err::Pedantic, {{"err", "max_ack_pending must be set if it's configured in stream limits"}});
+  if (c.inactive_threshold == 0 && lim.inactive_threshold > 0)
+    return MakeError(Err::Pedantic, {{"err", "inactive_threshold must be set if it's configured in stream limits"}});
+  return std::nullopt;
+}
+
 bool ValidPriorityGroupName(std::string_view g) {
   if (g.empty() || g.size() > 16) return false;
   for (char ch : g) {

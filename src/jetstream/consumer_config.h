@@ -36,6 +36,11 @@ void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name, const Str
 std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
                                             const ConsumerConfig& cfg, bool existing);
 
+// What a `pedantic` create (2.11) refuses instead of filling in: a backoff
+// whose first step is not the ack wait, limits the stream's
+// consumer_limits would set. Checked before SetConsumerDefaults.
+std::optional<ApiError> CheckPedantic(const ConsumerConfig& c, const StreamConfig& stream);
+
 // A priority group name: 1 to 16 of A-Z a-z 0-9 / _ = - (nats-server's
 // pattern; its error text also names ")+").
 bool ValidPriorityGroupName(std::string_view g);

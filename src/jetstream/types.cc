@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "fjord_version.h"
 #include "proto/parser.h"
 #include "proto/subject_transform.h"
 
@@ -193,10 +194,10 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     if (auto it = j.find("republish"); it != j.end() && !it->is_null()) {
       if (!it->is_object()) throw BadJson{"json: cannot unmarshal field republish"};
       StreamConfig::Republish r;
+      r.src.clear();  // absent: ">" once CheckStreamConfig has seen it
       Get(*it, "src", &r.src);
       Get(*it, "dest", &r.dest);
       Get(*it, "headers_only", &r.headers_only);
-      if (r.src.empty()) r.src = ">";
       c->republish = std::move(r);
     }
     if (auto it = j.find("subject_transform"); it != j.end() && !it->is_null())
@@ -206,6 +207,8 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
   }
   return std::nullopt;
 }
+
+ApiError PedanticError(const std::string& what) { return MakeError(Err::Pedantic, {{"err", what}}); }
 
 std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
   if (!ValidStreamName(c->name)) return MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}});
@@ -265,7 +268,10 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
     c->duplicate_window = 0;
   } else if (c->duplicate_window == 0) {
     c->duplicate_window = kDefaultDuplicateWindow;
-    if (c->max_age > 0 && c->max_age < c->duplicate_window) c->duplicate_window = c->max_age;
+    if (c->max_age > 0 && c->max_age < c->duplicate_window) {
+      if (pedantic) return PedanticError("duplicate window cannot be bigger than max age");
+      c->duplicate_window = c->max_age;
+    }
   } else {
     if (c->duplicate_window < kSecond / 10 && c->duplicate_window != 0)
       return ConfigError("duplicates window needs to be >= 100ms");
@@ -305,6 +311,10 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
   if (c->republish) {
     // 2.9.10's rules and texts: a destination, a source that some stream
     // subject can match, no destination the stream would store again.
+    if (c->republish->src.empty()) {
+      if (pedantic) return PedanticError("republish source can not be empty");
+      c->republish->src = ">";
+    }
     const auto& r = *c->republish;
     if (r.dest.empty() || !proto::ValidSubscribeSubject(r.dest)) return ConfigError("stream configuration for republish not valid");
     if (!proto::ValidSubscribeSubject(r.src)) return ConfigError("stream configuration for republish not valid");
@@ -370,6 +380,36 @@ Json ToJson(const StreamConfig& c) {
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
   return j;
+}
+
+namespace {
+// Metadata keys nats-server reserves for versioning.
+constexpr const char* kReqLevel = "_nats.req.level";
+constexpr const char* kServerVersion = "_nats.ver";
+constexpr const char* kServerLevel = "_nats.level";
+
+void SetLevel(std::map<std::string, std::string>* md, bool needs_level_1) {
+  md->erase(kServerVersion);
+  md->erase(kServerLevel);
+  (*md)[kReqLevel] = needs_level_1 ? "1" : "0";
+}
+}  // namespace
+
+void SetRequiredLevel(StreamConfig* c) {
+  SetLevel(&c->metadata, c->allow_msg_ttl || c->subject_delete_marker_ttl > 0);
+}
+
+void SetRequiredLevel(ConsumerConfig* c) {
+  SetLevel(&c->metadata, c->pause_until != 0 || c->priority_policy != PriorityPolicy::kNone ||
+                             c->priority_timeout != 0 || !c->priority_groups.empty());
+}
+
+Json WithServerLevel(Json config) {
+  Json& md = config["metadata"];
+  if (!md.is_object()) md = Json::object();
+  md[kServerVersion] = kNatsCompatVersion;
+  md[kServerLevel] = std::to_string(kApiLevel);
+  return config;
 }
 
 Json ToJson(const SubjectTransformConfig& t) {

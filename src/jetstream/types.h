@@ -92,6 +92,7 @@ struct StreamConfig {
   std::optional<Republish> republish;
 };
 
+
 // Parses a StreamConfig request body; fills defaults. Unknown fields are
 // ignored, wrong types give 10025.
 std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig* out);
@@ -99,6 +100,8 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
 // style text on failure. `pedantic` (2.11's create/update flag) refuses
 // what would otherwise be adjusted silently.
 std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg, bool pedantic = false);
+// 10157 for a `pedantic` request, in nats-server's words.
+ApiError PedanticError(const std::string& what);
 Json ToJson(const StreamConfig& c);
 
 enum class DeliverPolicy { kAll, kLast, kNew, kByStartSequence, kByStartTime, kLastPerSubject };
@@ -149,6 +152,17 @@ struct ConsumerConfig {
   // The filters in effect: filter_subjects, or filter_subject, or none.
   std::vector<std::string> Filters() const;
 };
+
+// 2.11's API level and the metadata nats-server keeps about it
+// (jetstream_versioning.go): `_nats.req.level`, the level a stream's or
+// consumer's config needs, is stored with it on every create and update
+// (a client's own value is replaced); `_nats.ver` and `_nats.level`, the
+// server's, are only added to create, update and info replies.
+inline constexpr int kApiLevel = 1;
+void SetRequiredLevel(StreamConfig* c);
+void SetRequiredLevel(ConsumerConfig* c);
+// `config` (a config's JSON) with `_nats.ver` and `_nats.level` added.
+Json WithServerLevel(Json config);
 
 std::optional<ApiError> ParseConsumerConfig(const nlohmann::json& j, ConsumerConfig* out);
 Json ToJson(const ConsumerConfig& c);

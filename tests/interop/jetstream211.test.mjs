@@ -1,8 +1,9 @@
-// 2.11 features Fjord implements ahead of the version it advertises (issue
-// 13 §3): per-message TTLs (`allow_msg_ttl`, the `Nats-TTL` header) and
-// subject delete markers (`subject_delete_marker_ttl`), through nats.js's
-// jetstream and kv clients. Runs against Fjord and any nats-server from
-// 2.11 on (NATS_SERVER_REF or FJORD_BIN pointing at one); skipped on older.
+// The 2.11 feature level (issue 13 §3): per-message TTLs (`allow_msg_ttl`,
+// the `Nats-TTL` header), subject delete markers, direct get batches and
+// multi_last, priority groups, the API level and its metadata, pedantic
+// requests; through nats.js's jetstream and kv clients and on the wire.
+// Runs against Fjord and any nats-server from 2.11 on (FJORD_BIN pointing
+// at one); skipped on older.
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -288,8 +289,8 @@ describe("direct get batches and multi_last (2.11)", { skip }, () => {
     }
   }));
 
-  test("nats.js's getBatch and getLastMessagesFor (registered as supported: nats.js gates them on 2.11)", logsOnFailure(async () => {
-    if (!nc.features.supports("js_batch_direct_get")) nc.features.set("js_batch_direct_get", "2.10.0");
+  test("nats.js's getBatch and getLastMessagesFor (which it gates on INFO saying 2.11)", logsOnFailure(async () => {
+    assert.ok(nc.features.supports("js_batch_direct_get"), nc.info.version);
     const batch = [];
     for await (const m of await jsm.direct.getBatch("DG", { seq: 1, batch: 4 })) batch.push([m.seq, m.subject, m.string()]);
     assert.deepEqual(batch, [[1, "dg.a.1", "1"], [2, "dg.a.2", "2"], [3, "dg.b.1", "3"], [4, "dg.a.1", "4"]]);
@@ -431,8 +432,8 @@ describe("priority groups (2.11)", { skip }, () => {
     assert.equal(info.priority_groups[0].pinned_client_id, got[0].pin);
   }));
 
-  test("nats.js: a pinned consumer through fetch, and unpin (registered as supported: nats.js gates them on 2.11)", logsOnFailure(async () => {
-    if (!nc.features.supports("js_priority_groups")) nc.features.set("js_priority_groups", "2.10.0");
+  test("nats.js: a pinned consumer through fetch, and unpin (which it gates on INFO saying 2.11)", logsOnFailure(async () => {
+    assert.ok(nc.features.supports("js_priority_groups"), nc.info.version);
     await jsm.consumers.add("PG", { durable_name: "js", ack_policy: "explicit", priority_policy: "pinned_client", priority_groups: ["A"] });
     const c = await js.consumers.get("PG", "js");
     const pins = new Set();
@@ -448,5 +449,60 @@ describe("priority groups (2.11)", { skip }, () => {
     assert.equal((await jsm.consumers.info("PG", "js")).priority_groups[0].pinned_client_id, pin);
     await jsm.consumers.unpin("PG", "js", "A");
     assert.equal((await jsm.consumers.info("PG", "js")).priority_groups[0].pinned_client_id, undefined);
+  }));
+});
+
+describe("API level, versioning metadata and pedantic requests (2.11)", { skip }, () => {
+  let srv, nc, plain;
+  before(async () => {
+    srv = await startServer();
+    nc = checkApiReplies(await connectTo(srv));
+    plain = await connectTo(srv);
+  });
+  after(async () => {
+    await nc?.close();
+    await plain?.close();
+    await srv?.stop();
+  });
+
+  test("account info reports the API level; configs carry _nats.req.level, replies the server's level", logsOnFailure(async () => {
+    const info = await api(nc, "INFO", undefined, "account_info_response");
+    assert.ok(info.api.level >= 1, JSON.stringify(info.api));
+    const level = String(info.api.level);
+    let r = await api(nc, "STREAM.CREATE.LV", { name: "LV", subjects: ["lv.>"], metadata: { owner: "shop", "_nats.req.level": "7", "_nats.ver": "9.9.9" } });
+    assert.deepEqual(r.config.metadata, { owner: "shop", "_nats.req.level": "0", "_nats.ver": nc.info.version, "_nats.level": level });
+    // The same create again is still the same stream.
+    r = await api(nc, "STREAM.CREATE.LV", { name: "LV", subjects: ["lv.>"], metadata: { owner: "shop" } });
+    assert.equal(r.error, undefined);
+    r = await api(nc, "STREAM.UPDATE.LV", { name: "LV", subjects: ["lv.>"], metadata: { owner: "shop" }, allow_msg_ttl: true });
+    assert.equal(r.config.metadata["_nats.req.level"], "1");
+    r = await api(nc, "STREAM.INFO.LV");
+    assert.equal(r.config.metadata["_nats.ver"], nc.info.version);
+    const list = await api(nc, "STREAM.LIST");
+    assert.deepEqual(list.streams.find((s) => s.config.name === "LV").config.metadata, { owner: "shop", "_nats.req.level": "1" });
+
+    r = await api(nc, "CONSUMER.CREATE.LV.c0", { stream_name: "LV", config: { durable_name: "c0", ack_policy: "explicit" } });
+    assert.deepEqual(r.config.metadata, { "_nats.req.level": "0", "_nats.ver": nc.info.version, "_nats.level": level });
+    r = await api(nc, "CONSUMER.CREATE.LV.c1", { stream_name: "LV", config: { durable_name: "c1", ack_policy: "explicit", priority_policy: "overflow", priority_groups: ["A"] } });
+    assert.equal(r.config.metadata["_nats.req.level"], "1");
+    await api(nc, "CONSUMER.PAUSE.LV.c0", { pause_until: new Date(Date.now() + 60_000).toISOString() });
+    r = await api(nc, "CONSUMER.INFO.LV.c0");
+    assert.equal(r.config.metadata["_nats.req.level"], "1");
+  }));
+
+  test("pedantic creates refuse what would otherwise be filled in (10157)", logsOnFailure(async () => {
+    let r = await api(plain, "STREAM.CREATE.PD1", { name: "PD1", subjects: ["pd1"], max_age: 60 * SEC, pedantic: true });
+    assert.deepEqual(r.error, { code: 400, err_code: 10157, description: "pedantic mode: duplicate window cannot be bigger than max age" });
+    r = await api(plain, "STREAM.CREATE.PD1", { name: "PD1", subjects: ["pd1"], max_age: 60 * SEC });
+    assert.equal(r.config.duplicate_window, 60 * SEC);
+    r = await api(plain, "STREAM.CREATE.PD2", { name: "PD2", subjects: ["pd2"], republish: { dest: "rp.>" }, pedantic: true });
+    assert.deepEqual(r.error, { code: 400, err_code: 10157, description: "pedantic mode: republish source can not be empty" });
+    r = await api(plain, "CONSUMER.CREATE.PD1.b", { stream_name: "PD1", pedantic: true, config: { durable_name: "b", ack_policy: "explicit", backoff: [SEC, 2 * SEC], max_deliver: 5 } });
+    assert.deepEqual(r.error, { code: 400, err_code: 10157, description: "pedantic mode: first backoff value has to equal batch AckWait" });
+    r = await api(plain, "CONSUMER.CREATE.PD1.b", { stream_name: "PD1", pedantic: true, config: { durable_name: "b", ack_policy: "explicit", ack_wait: SEC, backoff: [SEC, 2 * SEC], max_deliver: 5 } });
+    assert.equal(r.error, undefined);
+    await api(plain, "STREAM.CREATE.PD3", { name: "PD3", subjects: ["pd3"], consumer_limits: { max_ack_pending: 10 } });
+    r = await api(plain, "CONSUMER.CREATE.PD3.l", { stream_name: "PD3", pedantic: true, config: { durable_name: "l", ack_policy: "explicit" } });
+    assert.deepEqual(r.error, { code: 400, err_code: 10157, description: "pedantic mode: max_ack_pending must be set if it's configured in stream limits" });
   }));
 });
