@@ -363,8 +363,9 @@ Json ToJson(const StreamConfig& c) {
     j["sources"] = std::move(sources);
   }
   if (!c.placement.is_null()) j["placement"] = c.placement;
-  // 2.10 fields only when set: clients check them against INFO's version.
-  if (c.compression != "none") j["compression"] = c.compression;
+  // As 2.11 writes them: compression, consumer_limits and allow_msg_ttl
+  // always, the other newer fields when set.
+  j["compression"] = c.compression;
   if (c.first_seq) j["first_seq"] = c.first_seq;
   j["allow_direct"] = c.allow_direct;
   j["mirror_direct"] = c.mirror_direct;
@@ -373,10 +374,9 @@ Json ToJson(const StreamConfig& c) {
   j["deny_purge"] = c.deny_purge;
   j["allow_rollup_hdrs"] = c.allow_rollup_hdrs;
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
-  // 2.11 fields, likewise.
-  if (c.allow_msg_ttl) j["allow_msg_ttl"] = true;
+  j["allow_msg_ttl"] = c.allow_msg_ttl;
   if (c.subject_delete_marker_ttl) j["subject_delete_marker_ttl"] = c.subject_delete_marker_ttl;
-  if (!c.consumer_limits.empty()) j["consumer_limits"] = c.consumer_limits;
+  j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
   return j;
