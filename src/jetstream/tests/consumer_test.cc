@@ -311,6 +311,138 @@ TEST_F(ConsumerTest, PushWithHeartbeat) {
   EXPECT_FALSE(c->InactiveExpired(NowNs() + 10 * kSec));
 }
 
+ConsumerConfig Priority(PriorityPolicy p) {
+  ConsumerConfig c;
+  c.durable_name = "p";
+  c.ack_policy = AckPolicy::kExplicit;
+  c.priority_policy = p;
+  c.priority_groups = {"A"};
+  return c;
+}
+
+TEST_F(ConsumerTest, PriorityGroupRequestErrors) {
+  Publish("s.a", "1");
+  auto c = Add("p", Priority(PriorityPolicy::kPinnedClient));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->config().priority_timeout, kDefaultPinnedTimeout);
+  c->ProcessPullRequest("inbox.1", R"({"batch":1})");
+  c->ProcessPullRequest("inbox.2", R"({"batch":1,"group":"Z"})");
+  c->ProcessPullRequest("inbox.3", "1");  // no group in a plain request
+  auto d = Take();
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 400 Bad Request - Priority Group missing\r\n\r\n");
+  EXPECT_EQ(d[1].hdr, "NATS/1.0 400 Bad Request - Invalid Priority Group\r\n\r\n");
+  EXPECT_EQ(d[2].hdr, "NATS/1.0 400 Bad Request - Priority Group missing\r\n\r\n");
+  EXPECT_EQ(c->Unpin("B").err_code, 10160);
+  EXPECT_TRUE(c->Unpin("A").ok());
+}
+
+TEST_F(ConsumerTest, PinnedClientServesOneRequesterUntilUnpinned) {
+  for (int i = 1; i <= 4; ++i) Publish("s.a", std::to_string(i));
+  auto c = Add("p", Priority(PriorityPolicy::kPinnedClient));
+  ASSERT_TRUE(c);
+  c->ProcessPullRequest("inbox.1", R"({"batch":1,"group":"A"})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  std::string pin(proto::GetHeader(d[0].hdr, "Nats-Pin-Id"));
+  EXPECT_EQ(pin.size(), 22u);
+  EXPECT_EQ(d[0].data, "1");
+  // Without the id: waits. With a wrong one: 423.
+  c->ProcessPullRequest("inbox.2", R"({"batch":1,"group":"A","expires":60000000000})");
+  c->ProcessPullRequest("inbox.3", R"({"batch":1,"group":"A","id":"nope"})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].subject, "inbox.3");
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 423 Nats-Pin-Id mismatch\r\n\r\n");
+  c->ProcessPullRequest("inbox.4", R"({"batch":1,"group":"A","id":")" + pin + R"("})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "2");  // to inbox.4: a delivery keeps its stored subject
+  EXPECT_EQ(proto::GetHeader(d[0].hdr, "Nats-Pin-Id"), pin);
+  EXPECT_EQ(c->InfoJson()["priority_groups"][0]["pinned_client_id"], pin);
+  // Unpinned: the waiting requester is pinned anew and served.
+  ASSERT_TRUE(c->Unpin("A").ok());
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  // to inbox.2
+  EXPECT_EQ(d[0].data, "3");
+  std::string pin2(proto::GetHeader(d[0].hdr, "Nats-Pin-Id"));
+  EXPECT_FALSE(pin2.empty());
+  EXPECT_NE(pin2, pin);
+  // The old pin holder is now refused.
+  c->ProcessPullRequest("inbox.5", R"({"batch":1,"group":"A","id":")" + pin + R"("})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hdr, "NATS/1.0 423 Nats-Pin-Id mismatch\r\n\r\n");
+}
+
+TEST_F(ConsumerTest, OverflowServesOnlyAboveTheMinimum) {
+  for (int i = 1; i <= 5; ++i) Publish("s.a", std::to_string(i));
+  auto c = Add("p", Priority(PriorityPolicy::kOverflow));
+  ASSERT_TRUE(c);
+  c->ProcessPullRequest("inbox.1", R"({"batch":1,"group":"A","min_pending":10,"expires":60000000000})");
+  EXPECT_TRUE(Take().empty());
+  EXPECT_EQ(c->InfoJson()["num_waiting"], 1);
+  c->ProcessPullRequest("inbox.2", R"({"batch":1,"group":"A","min_pending":5})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "1");  // to inbox.2; inbox.1 still waits
+  // One unacknowledged: a min_ack_pending of 1 is met.
+  c->ProcessPullRequest("inbox.3", R"({"batch":1,"group":"A","min_ack_pending":1})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "2");  // to inbox.3
+  // Enough new messages let the first request through.
+  for (int i = 6; i <= 12; ++i) Publish("s.a", std::to_string(i));
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "3");  // to inbox.1
+}
+
+// Per-message TTLs and delete markers, driven with Stream::Tick's clock.
+TEST_F(ConsumerTest, MessageTtlAndDeleteMarkers) {
+  StreamConfig cfg;
+  cfg.name = "T";
+  cfg.subjects = {"t.>"};
+  cfg.storage = Storage::kMemory;
+  cfg.subject_delete_marker_ttl = 2 * kSec;
+  ASSERT_FALSE(CheckStreamConfig(&cfg));
+  EXPECT_TRUE(cfg.allow_msg_ttl);
+  EXPECT_TRUE(cfg.allow_rollup_hdrs);
+  ApiError err;
+  auto s = Stream::Open(&js_, cfg, NowNs(), false, &err);
+  ASSERT_TRUE(s) << err.description;
+  int64_t t0 = NowNs();
+  auto publish = [&](const std::string& subject, const std::string& hdr) {
+    Inbound in{Inbound::Kind::kPublish, s, subject, "", hdr, "x", t0};
+    s->ProcessPublish(in);
+  };
+  publish("t.a", "NATS/1.0\r\nNats-TTL: 1\r\n\r\n");  // raised to the marker TTL
+  publish("t.b", "NATS/1.0\r\nNats-TTL: never\r\n\r\n");
+  publish("t.c", "");
+  ASSERT_EQ(s->store().State().msgs, 3u);
+  EXPECT_EQ(proto::GetHeader(s->store().Load(1).value.hdr, "Nats-TTL"), "2");
+  s->Tick(t0 + 1500 * kMs);
+  EXPECT_EQ(s->store().State().msgs, 3u);
+  // t.a expires: its marker takes its place.
+  s->Tick(t0 + 2500 * kMs);
+  auto st = s->store().State();
+  EXPECT_EQ(st.msgs, 3u);
+  EXPECT_EQ(st.last_seq, 4u);
+  auto marker = s->store().Load(4);
+  ASSERT_TRUE(marker.ok());
+  EXPECT_EQ(marker.value.subject, "t.a");
+  EXPECT_EQ(proto::GetHeader(marker.value.hdr, "Nats-Marker-Reason"), "MaxAge");
+  EXPECT_EQ(proto::GetHeader(marker.value.hdr, "Nats-TTL"), "2s");
+  EXPECT_FALSE(s->store().Load(1).ok());
+  // The marker expires without a marker of its own.
+  s->Tick(t0 + 5000 * kMs);
+  st = s->store().State();
+  EXPECT_EQ(st.msgs, 2u);
+  EXPECT_EQ(st.last_seq, 4u);
+  s->Close();
+}
+
 TEST(GoDurationTest, Formats) {
   EXPECT_EQ(GoDuration(kSec), "1s");
   EXPECT_EQ(GoDuration(1500 * kMs), "1.5s");
