@@ -156,6 +156,8 @@ struct Consumer::Impl {
   std::string pin_id;
   int64_t pinned_ts = 0;
   int64_t pin_deadline = 0;
+  // A pause set through an update whose end is still to be announced.
+  bool pause_end_pending = false;
 
   Impl() = default;
 
@@ -676,8 +678,33 @@ struct Consumer::Impl {
       JetStream::WorkScope work(c->impl_->js);
       c->impl_->timer_at = 0;
       c->impl_->ProcessTimers(NowNs());
+      c->impl_->CheckPauseEnd(NowNs());
       c->impl_->TryDeliver();
     });
+  }
+
+  // 2.11's `$JS.EVENT.ADVISORY.CONSUMER.PAUSE.<S>.<C>`: sent when a pause is
+  // set, changed or lifted, and when it runs out (on the consumer's timer).
+  void SendPauseAdvisory(int64_t now) {
+    Json fields = {{"paused", Paused(now)}};
+    if (cfg.pause_until) fields["pause_until"] = FormatTime(cfg.pause_until);
+    SendAdvisory("PAUSE", "io.nats.jetstream.advisory.v1.consumer_pause", fields);
+  }
+
+  void OnPauseChanged(int64_t now) {
+    SendPauseAdvisory(now);
+    pause_end_pending = Paused(now);
+    if (pause_end_pending) ArmTimer(cfg.pause_until);
+  }
+
+  void CheckPauseEnd(int64_t now) {
+    if (!pause_end_pending) return;
+    if (Paused(now)) {
+      ArmTimer(cfg.pause_until);  // an earlier redelivery took the timer
+      return;
+    }
+    pause_end_pending = false;
+    SendPauseAdvisory(now);
   }
 
   void ProcessTimers(int64_t now) {
@@ -1255,7 +1282,9 @@ ApiError Consumer::Update(const ConsumerConfig& next_in) {
   bool filters_changed = next.Filters() != m.cfg.Filters();
   bool deliver_changed = next.deliver_subject != m.cfg.deliver_subject;
   bool watch = m.cfg.inactive_threshold <= 0 && next.inactive_threshold > 0;
+  bool pause_changed = next.pause_until != m.cfg.pause_until;
   m.cfg = std::move(next);
+  if (pause_changed) m.OnPauseChanged(NowNs());
   if (watch) m.stream->WatchInactivity(shared_from_this());
   Json meta = {{"name", m.name}, {"created", m.created}, {"config", ToJson(m.cfg)}};
   auto st = m.cs->SetConfig(meta.dump());

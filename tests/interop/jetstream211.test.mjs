@@ -9,7 +9,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { startServer, logsOnFailure, waitFor, sleep, serverVersion, versionAtLeast, isFjord } from "./lib/server.mjs";
+import { startServer, logsOnFailure, waitFor, sleep, serverVersion, versionAtLeast, isFjord, validate } from "./lib/server.mjs";
 import { connectTo, checkApiReplies, api, rejectsCode, rawPub, dec } from "./lib/client.mjs";
 
 const skip = !isFjord && !versionAtLeast(serverVersion, "2.11.0") && `nats-server ${serverVersion} predates 2.11`;
@@ -488,6 +488,21 @@ describe("API level, versioning metadata and pedantic requests (2.11)", { skip }
     await api(nc, "CONSUMER.PAUSE.LV.c0", { pause_until: new Date(Date.now() + 60_000).toISOString() });
     r = await api(nc, "CONSUMER.INFO.LV.c0");
     assert.equal(r.config.metadata["_nats.req.level"], "1");
+  }));
+
+  test("pausing a consumer is announced, and so is the pause running out", logsOnFailure(async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "PA", subjects: ["pa"] });
+    await jsm.consumers.add("PA", { durable_name: "c", ack_policy: "explicit" });
+    const got = [];
+    const sub = nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.PA.c", { callback: (_e, m) => got.push(validate("jetstream/advisory/v1/consumer_pause", m.json())) });
+    await nc.flush();
+    const until = new Date(Date.now() + 1000);
+    await jsm.consumers.pause("PA", "c", until);
+    await waitFor(() => got.length === 2, 5000, "the pause and its end announced");
+    sub.unsubscribe();
+    assert.deepEqual(got.map((a) => [a.stream, a.consumer, a.paused]), [["PA", "c", true], ["PA", "c", false]]);
+    assert.equal(Date.parse(got[0].pause_until), until.getTime());
   }));
 
   test("pedantic creates refuse what would otherwise be filled in (10157)", logsOnFailure(async () => {
