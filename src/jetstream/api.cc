@@ -41,9 +41,6 @@ Json InfoWithLevel(Stream& s) {
   return info;
 }
 
-// 2.11's `pedantic` request flag, beside the config's fields.
-bool Pedantic(const nlohmann::json& body) { return Field<bool>(body, "pedantic", false); }
-
 void AccountInfo(JetStream* js, Inbound& m) {
   const auto& o = js->options();
   Json j = Typed("account_info_response");
@@ -117,11 +114,7 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
                       MakeError(Err::StreamInvalidConfigF, {{"err", "stream configuration for create can not be sealed"}}));
   SetRequiredLevel(&cfg);
   if (auto existing = js->FindStream(name)) {
-    // The stored level is the existing stream's, whatever this request's
-    // config would need (nats-server compares them so).
-    const auto& md = existing->config().metadata;
-    if (auto lv = md.find("_nats.req.level"); lv != md.end()) cfg.metadata[lv->first] = lv->second;
-    else cfg.metadata.erase("_nats.req.level");
+    KeepStoredLevel(&cfg.metadata, existing->config().metadata);
     if (ToJson(existing->config()) != ToJson(cfg)) return ReplyError(js, m, type, MakeError(Err::StreamNameExist));
     Json j = Typed(type);
     Merge(j, InfoWithLevel(*existing));
@@ -395,9 +388,11 @@ bool ParseDirectRequest(const nlohmann::json& j, DirectRequest* r) {
   }
 }
 
-// A batch answer stops after this many bytes unless the request asks for
-// fewer (nats-server's default max_pending, which it uses here).
-constexpr int64_t kDirectBatchBytes = 64 << 20;
+// A batch answer stops after `max_bytes`, by default the server's
+// `max_pending` (nats-server's choice).
+int64_t DirectBatchBytes(JetStream* js, int64_t requested) {
+  return requested > 0 ? requested : js->server()->config()->max_pending;
+}
 // multi_last answers at most this many subjects (413 beyond).
 constexpr size_t kMultiLastMax = 1024;
 
@@ -450,7 +445,7 @@ void DirectGetMulti(JetStream* js, Stream& s, const DirectRequest& req, const st
     }
   }
   if (seqs.empty()) return status(404, "No Results");
-  int64_t max_bytes = req.max_bytes > 0 ? req.max_bytes : kDirectBatchBytes;
+  int64_t max_bytes = DirectBatchBytes(js, req.max_bytes);
   // Each message and the EOB carry how many are left after it.
   uint64_t pending = seqs.size(), previous = 0;
   int64_t sent_bytes = 0, sent = 0;
@@ -510,7 +505,7 @@ void DirectGet(JetStream* js, Inbound& m, std::string_view rest) {
   // Batches report what is left after each message, and end with an EOB
   // that says it again.
   uint64_t pending = batch ? st.NumPending(r.next_by_subj, seq) : 0, previous = 0;
-  int64_t max_bytes = r.max_bytes > 0 ? r.max_bytes : kDirectBatchBytes, sent_bytes = 0;
+  int64_t max_bytes = DirectBatchBytes(js, r.max_bytes), sent_bytes = 0;
   for (int64_t i = 0; i < count; ++i) {
     store::Result<store::StoredMsg> msg;
     if (seq > 0 && !next) {

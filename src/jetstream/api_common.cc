@@ -45,4 +45,9 @@ bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err) {
   return true;
 }
 
+bool Pedantic(const nlohmann::json& body) {
+  auto it = body.find("pedantic");
+  return it != body.end() && it->is_boolean() && it->get<bool>();
+}
+
 }  // namespace fjord::jetstream

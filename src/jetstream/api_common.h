@@ -22,5 +22,7 @@ void ReplyOk(JetStream* js, const Inbound& m, Json j);
 // Parses a request body as a JSON object; an empty body is `{}`. On failure
 // sets *err to the invalid-JSON error clients expect.
 bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err);
+// 2.11's `pedantic` flag of a create or update request (beside the config).
+bool Pedantic(const nlohmann::json& body);
 
 }  // namespace fjord::jetstream

@@ -502,6 +502,10 @@ struct Consumer::Impl {
     return true;
   }
 
+  bool HasGroup(const std::string& group) const {
+    return std::find(cfg.priority_groups.begin(), cfg.priority_groups.end(), group) != cfg.priority_groups.end();
+  }
+
   // pinned_client: a pin not renewed by a pull request within
   // priority_timeout lapses; the next requester is pinned.
   void ExpirePin(int64_t now) {
@@ -989,8 +993,7 @@ struct Consumer::Impl {
       return SendStatus(reply, 400, "Bad Request - Priority Group missing");
     if (cfg.priority_policy != PriorityPolicy::kNone && !plain) {
       if (r.group.empty()) return SendStatus(reply, 400, "Bad Request - Priority Group missing");
-      if (std::find(cfg.priority_groups.begin(), cfg.priority_groups.end(), r.group) == cfg.priority_groups.end())
-        return SendStatus(reply, 400, "Bad Request - Invalid Priority Group");
+      if (!HasGroup(r.group)) return SendStatus(reply, 400, "Bad Request - Invalid Priority Group");
       ExpirePin(now);
       if (!pin_id.empty() && !r.id.empty()) {
         if (r.id != pin_id) return SendStatus(reply, 423, "Nats-Pin-Id mismatch");
@@ -1262,9 +1265,7 @@ Json Consumer::InfoJson() {
 
 ApiError Consumer::Unpin(const std::string& group) {
   Impl& m = *impl_;
-  const auto& groups = m.cfg.priority_groups;
-  if (std::find(groups.begin(), groups.end(), group) == groups.end())
-    return MakeError(Err::ConsumerInvalidPriorityGroup);
+  if (!m.HasGroup(group)) return MakeError(Err::ConsumerInvalidPriorityGroup);
   // As nats-server: whatever the policy, and announced even if no one was
   // pinned.
   m.Unpin(group, "admin");

@@ -132,7 +132,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
 
   auto s = js->FindStream(stream_name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
-  if (auto p = body.find("pedantic"); p != body.end() && p->is_boolean() && p->get<bool>()) {
+  if (Pedantic(body)) {
     if (auto e = CheckPedantic(cfg, s->config())) return ReplyError(js, m, type, *e);
   }
   SetConsumerDefaults(&cfg, name, s->config());
@@ -141,10 +141,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   auto it = s->consumers().find(name);
   if (it != s->consumers().end()) {
     auto& c = it->second;
-    // Compared with the level stored with the existing consumer.
-    const auto& md = c->config().metadata;
-    if (auto lv = md.find("_nats.req.level"); lv != md.end()) cfg.metadata[lv->first] = lv->second;
-    else cfg.metadata.erase("_nats.req.level");
+    KeepStoredLevel(&cfg.metadata, c->config().metadata);
     bool same = ToJson(c->config()) == ToJson(cfg);
     if (same) return ReplyOk(js, m, WithInfo(type, *c));
     // 2.10: a create that would change an existing consumer is refused

@@ -122,12 +122,12 @@ std::optional<ApiError> CheckPedantic(const ConsumerConfig& c, const StreamConfi
   int64_t ack_wait = c.ack_wait;
   if (ack_wait == 0 && c.ack_policy != AckPolicy::kNone) ack_wait = kDefaultAckWait;
   if (!c.backoff.empty() && ack_wait != c.backoff.front())
-    return MakeError(Err::Pedantic, {{"err", "first backoff value has to equal batch AckWait"}});
+    return PedanticError("first backoff value has to equal batch AckWait");
   ConsumerLimits lim = LimitsOf(stream);
   if (c.max_ack_pending == 0 && lim.max_ack_pending > 0)
-    return MakeError(Err::Pedantic, {{"err", "max_ack_pending must be set if it's configured in stream limits"}});
+    return PedanticError("max_ack_pending must be set if it's configured in stream limits");
   if (c.inactive_threshold == 0 && lim.inactive_threshold > 0)
-    return MakeError(Err::Pedantic, {{"err", "inactive_threshold must be set if it's configured in stream limits"}});
+    return PedanticError("inactive_threshold must be set if it's configured in stream limits");
   return std::nullopt;
 }
 

@@ -404,6 +404,14 @@ void SetRequiredLevel(ConsumerConfig* c) {
                              c->priority_timeout != 0 || !c->priority_groups.empty());
 }
 
+void KeepStoredLevel(std::map<std::string, std::string>* md, const std::map<std::string, std::string>& stored) {
+  if (auto lv = stored.find(kReqLevel); lv != stored.end()) {
+    (*md)[kReqLevel] = lv->second;
+  } else {
+    md->erase(kReqLevel);
+  }
+}
+
 Json WithServerLevel(Json config) {
   Json& md = config["metadata"];
   if (!md.is_object()) md = Json::object();

@@ -161,6 +161,10 @@ struct ConsumerConfig {
 inline constexpr int kApiLevel = 1;
 void SetRequiredLevel(StreamConfig* c);
 void SetRequiredLevel(ConsumerConfig* c);
+// A create of something that exists is compared with the level stored with
+// it, whatever this request's config would need (nats-server does so):
+// `md` takes `stored`'s `_nats.req.level`, or loses its own.
+void KeepStoredLevel(std::map<std::string, std::string>* md, const std::map<std::string, std::string>& stored);
 // `config` (a config's JSON) with `_nats.ver` and `_nats.level` added.
 Json WithServerLevel(Json config);
 
