@@ -166,6 +166,8 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
   if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
+  if (old.allow_msg_counter != cfg.allow_msg_counter)
+    return bad("stream configuration update can not change message counter setting");
   SetRequiredLevel(&cfg);
   // A mirror stays the mirror of the same origin from the same start, and a
   // stream never becomes one.

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "proto/headers.h"
+#include "jetstream/counter.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
@@ -194,6 +195,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   if (src.next <= limit && used < budget) {
     uint64_t end = std::min<uint64_t>(limit, src.next + (budget - used) - 1);
     std::vector<store::StoredMsg> msgs;
+    std::vector<std::string> origin_subjects;  // msgs' subjects before any transform
     size_t bytes = 0;
     auto st = from.Scan(src.next, end, [&](const store::MsgView& m) {
       auto subject = Select(src, m.subject);
@@ -204,6 +206,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         if (auto mapped = stream_->input_transform_->Apply(*subject)) subject = std::move(mapped);
       }
       msgs.push_back({m.seq, m.ts, std::move(*subject), std::string(m.hdr), std::string(m.data)});
+      origin_subjects.emplace_back(m.subject);
       bytes += m.subject.size() + m.hdr.size() + m.data.size();
       if (bytes < kMaxPassBytes) return true;
       end = m.seq;  // the rest waits for the next pass
@@ -215,7 +218,8 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
       return used;
     }
     uint64_t last = to.State().last_seq;
-    for (const auto& m : msgs) {
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      const store::StoredMsg& m = msgs[i];
       store::Result<uint64_t> r;
       if (mirror_) {
         // Deleted or filtered-out origin sequences become gaps, within the
@@ -258,7 +262,33 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         // twice (A sources B which sources C) names only the stream it came
         // from last, so the resume scan finds the right position.
         std::string hdr = proto::AddHeaders(proto::RemoveHeader(m.hdr, kSourceHeader), {{kSourceHeader, value}});
-        if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, m.data, to.State())) {
+        std::string_view data = m.data;
+        std::string counter_body;
+        if (stream_->cfg_.allow_msg_counter) {
+          // Another counter's total: added as the change since its last copy.
+          // What is no counter increment is skipped, as nats-server skips a
+          // source message it cannot store.
+          std::optional<ApiError> e;
+          std::string_view incr = proto::GetHeader(m.hdr, kIncrHeader);
+          if (incr.empty()) {
+            e = MakeError(Err::MessageIncrMissing);
+          } else if (!ParseBigInt(incr)) {
+            e = MakeError(Err::MessageIncrInvalid);
+          } else {
+            Stream::CounterSource origin{src.cfg.name, origin_subjects[i], m.data};
+            std::string counted;
+            e = stream_->CountUp(m.subject, hdr, "0", &origin, &counted, &counter_body);
+            hdr = std::move(counted);
+            data = counter_body;
+          }
+          if (e) {
+            log::Warn("JetStream stream '{}': skipping message {} from '{}': {}", stream_->name(), m.seq,
+                      src.cfg.name, e->description);
+            ++used;
+            continue;
+          }
+        }
+        if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, data, to.State())) {
           if (!src.held_back) {
             log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(),
                       src.cfg.name, refused->description);
@@ -271,9 +301,9 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         src.held_back = false;
         // Sourced messages are stored at arrival time, as nats-server does.
         uint64_t previous = stream_->RepublishPrevious(m.subject);
-        r = to.Append(m.subject, hdr, m.data, now);
+        r = to.Append(m.subject, hdr, data, now);
         if (r.ok()) {
-          stream_->Republish(m.subject, hdr, m.data, r.value, previous);
+          stream_->Republish(m.subject, hdr, data, r.value, previous);
           stream_->TrackTtl(r.value, now, hdr);
         }
         if (r.ok() && !id.empty()) {

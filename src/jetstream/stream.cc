@@ -1,5 +1,7 @@
 #include "jetstream/stream.h"
 
+#include "jetstream/counter.h"
+
 #include <cctype>
 #include <charconv>
 
@@ -9,6 +11,7 @@
 #include "jetstream/advisory.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
+#include "jetstream/counter.h"
 #include "proto/headers.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/sourcing.h"
@@ -221,11 +224,26 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
     if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
   }
   store::StreamState st = store_->State();
+  std::string_view data = m.data;
   std::string_view msg_id;
   int64_t ttl = 0;  // seconds; -1 = never
   bool ttl_valid = true;
+  std::optional<std::string> incr;  // a counter increment (Nats-Incr)
   if (!hdr.empty()) {
     bool found;
+    // Counter increments come first, as in nats-server: the total is
+    // computed by the stream, so a payload or an expectation on what is
+    // stored cannot go with one.
+    if (auto v = proto::GetHeader(hdr, kIncrHeader); !v.empty()) {
+      incr = ParseBigInt(v);
+      if (!incr) return fail(MakeError(Err::MessageIncrInvalid));
+      if (!cfg_.allow_msg_counter) return fail(MakeError(Err::MessageIncrDisabled));
+      if (!data.empty()) return fail(MakeError(Err::MessageIncrPayload));
+      for (auto name : {"Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+                        "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Expected-Last-Sequence",
+                        "Nats-Expected-Last-Subject-Sequence"})
+        if (!proto::GetHeader(hdr, name).empty()) return fail(MakeError(Err::MessageIncrInvalid));
+    }
     auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
     if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
     // A TTL where they are not allowed is refused here; an invalid one only
@@ -275,11 +293,20 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
       return fail(MakeError(Err::StreamRollupFailedF,
                             {{"err", "rollup value invalid: \"" + std::string(rollup) + "\""}}));
   }
-  int64_t size = int64_t(hdr.size() + m.data.size());
+  std::string counter_hdr, counter_body;
+  if (cfg_.allow_msg_counter) {
+    if (!incr) return fail(MakeError(Err::MessageIncrMissing));
+    if (auto e = CountUp(m.subject, hdr, *incr, nullptr, &counter_hdr, &counter_body)) return fail(*e);
+    hdr = counter_hdr;
+    data = counter_body;
+    if (hdr.size() + data.size() > size_t(js_->server()->config()->max_payload))
+      return fail(MakeError(Err::StreamMessageExceedsMaximum));
+  }
+  int64_t size = int64_t(hdr.size() + data.size());
   if (cfg_.max_msg_size >= 0 && size > cfg_.max_msg_size)
     return fail(MakeError(Err::StreamMessageExceedsMaximum));
   if (hdr.size() > kMaxHeaderSize) return fail(MakeError(Err::StreamHeaderExceedsMaximum));
-  if (auto e = DiscardNewRefusal(m.subject, hdr, m.data, st)) return fail(*e);
+  if (auto e = DiscardNewRefusal(m.subject, hdr, data, st)) return fail(*e);
   // Account limits.
   const auto& o = js_->options();
   if (cfg_.storage == Storage::kFile && o.max_store > 0 &&
@@ -310,9 +337,9 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
     seq = r.value;
   } else {
     uint64_t previous = RepublishPrevious(m.subject);
-    auto r = store_->Append(m.subject, hdr, m.data, m.ts);
+    auto r = store_->Append(m.subject, hdr, data, m.ts);
     if (r.ok()) {
-      Republish(m.subject, hdr, m.data, r.value, previous);
+      Republish(m.subject, hdr, data, r.value, previous);
       if (ttl > 0) ttls_.emplace(m.ts + ttl * kSecond, r.value);
     }
     if (!r.ok()) {
@@ -336,6 +363,7 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
   ack["stream"] = cfg_.name;
   if (!o.domain.empty()) ack["domain"] = o.domain;
   ack["seq"] = seq;
+  if (cfg_.allow_msg_counter) ack["val"] = *CounterTotal(counter_body);
   ++published_;
   SendPubAck(m.reply, std::move(ack), m.ts);
 }
@@ -355,6 +383,42 @@ std::optional<ApiError> Stream::DiscardNewRefusal(const std::string& subject, st
     if (it != subj.end() && int64_t(it->second.count) >= cfg_.max_msgs_per_subject)
       return MakeError(Err::StreamStoreFailedF, {{"err", "maximum messages per subject exceeded"}});
   }
+  return std::nullopt;
+}
+
+std::optional<ApiError> Stream::CountUp(const std::string& subject, std::string_view hdr, std::string incr,
+                                        const CounterSource* from, std::string* out_hdr, std::string* out_body) {
+  std::string total = "0";
+  CounterSources sources;
+  if (auto last = store_->LoadLast(subject); last.ok()) {
+    auto t = CounterTotal(last.value.data);
+    if (!t) return MakeError(Err::MessageCounterBroken);
+    total = std::move(*t);
+    if (auto h = proto::GetHeader(last.value.hdr, kCounterSourcesHeader); !h.empty()) {
+      auto parsed = ParseCounterSources(h);
+      if (!parsed) return MakeError(Err::MessageCounterBroken);
+      sources = std::move(*parsed);
+    }
+  }
+  std::string out(hdr);
+  if (from) {
+    // A total copied from another counter stream adds what changed there
+    // since the last copy, so several sources (and local increments) sum
+    // up; the stored Nats-Incr says what was added.
+    auto sourced = CounterTotal(from->body);
+    if (!sourced) return MakeError(Err::MessageCounterBroken);
+    std::string& seen = sources[from->stream][from->subject];
+    incr = BigSub(*sourced, seen.empty() ? "0" : ParseBigInt(seen).value_or("0"));
+    seen = *sourced;
+    out = proto::AddHeaders(proto::RemoveHeader(out, kIncrHeader), {{std::string(kIncrHeader), incr}});
+  }
+  total = BigAdd(total, incr);
+  if (!sources.empty()) {
+    out = proto::AddHeaders(proto::RemoveHeader(out, kCounterSourcesHeader),
+                            {{std::string(kCounterSourcesHeader), CounterSourcesJson(sources)}});
+  }
+  *out_hdr = std::move(out);
+  *out_body = CounterBody(total);
   return std::nullopt;
 }
 

@@ -108,6 +108,17 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // With discard new, the error a message would get for going over a limit.
   std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,
                                             std::string_view data, const store::StreamState& st);
+  // Counter streams: the header and body stored for an increment of
+  // `subject` by `incr` (a normalised decimal), from the subject's last
+  // total. A message copied from another counter stream (`from`) adds the
+  // change in that stream's total instead. Errors are 10172 (broken).
+  struct CounterSource {
+    std::string stream;   // the origin stream
+    std::string subject;  // the subject there
+    std::string_view body;  // the origin's total
+  };
+  std::optional<ApiError> CountUp(const std::string& subject, std::string_view hdr, std::string incr,
+                                  const CounterSource* from, std::string* out_hdr, std::string* out_body);
   void ExpireMsgIds(int64_t now);
   void RebuildDedupe();
   // Per-message TTLs (allow_msg_ttl). The stream, not the store, expires

@@ -168,6 +168,7 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     Get(j, "discard_new_per_subject", &c->discard_new_per_subject);
     Get(j, "allow_msg_ttl", &c->allow_msg_ttl);
     Get(j, "subject_delete_marker_ttl", &c->subject_delete_marker_ttl);
+    Get(j, "allow_msg_counter", &c->allow_msg_counter);
     Get(j, "first_seq", &c->first_seq);
     if (auto it = j.find("compression"); it != j.end() && !it->is_null()) {
       std::string s;
@@ -217,6 +218,7 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
     // Checked before subjects get their default: a mirror has none.
     if (!c->subjects.empty()) return MakeError(Err::MirrorWithSubjects);
     if (!c->sources.empty()) return MakeError(Err::MirrorWithSources);
+    if (c->allow_msg_counter) return MakeError(Err::MirrorWithCounters);
     if (c->first_seq > 0) return MakeError(Err::MirrorWithFirstSeq);
     if (!ValidStreamName(c->mirror->name)) return MakeError(Err::MirrorInvalidStreamName);
     if (c->mirror->name == c->name) return ConfigError("stream mirror can not mirror itself");
@@ -279,6 +281,13 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
       return MakeError(Err::StreamInvalidConfigF, {{"err", "duplicates window can not be larger then max age"}});
   }
   if (c->allow_rollup_hdrs && c->deny_purge) return ConfigError("roll-ups require the purge permission");
+  // A counter's total is its subject's last message: nothing may refuse an
+  // increment or remove a total behind the stream's back.
+  if (c->allow_msg_counter) {
+    if (c->discard == Discard::kNew) return ConfigError("counter stream cannot use discard new");
+    if (c->allow_msg_ttl) return ConfigError("counter stream cannot use message TTLs");
+    if (c->retention != Retention::kLimits) return ConfigError("counter stream can only use limits retention");
+  }
   // nats-server 2.11's rules and texts. A marker is published with a
   // rollup and a TTL, so markers turn both on unless the request is pedantic.
   if (c->subject_delete_marker_ttl > 0) {
@@ -376,6 +385,7 @@ Json ToJson(const StreamConfig& c) {
   if (c.discard_new_per_subject) j["discard_new_per_subject"] = true;
   j["allow_msg_ttl"] = c.allow_msg_ttl;
   if (c.subject_delete_marker_ttl) j["subject_delete_marker_ttl"] = c.subject_delete_marker_ttl;
+  if (c.allow_msg_counter) j["allow_msg_counter"] = true;
   j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
@@ -388,20 +398,26 @@ constexpr const char* kReqLevel = "_nats.req.level";
 constexpr const char* kServerVersion = "_nats.ver";
 constexpr const char* kServerLevel = "_nats.level";
 
-void SetLevel(std::map<std::string, std::string>* md, bool needs_level_1) {
+void SetLevel(std::map<std::string, std::string>* md, int level) {
   md->erase(kServerVersion);
   md->erase(kServerLevel);
-  (*md)[kReqLevel] = needs_level_1 ? "1" : "0";
+  (*md)[kReqLevel] = std::to_string(level);
 }
 }  // namespace
 
 void SetRequiredLevel(StreamConfig* c) {
-  SetLevel(&c->metadata, c->allow_msg_ttl || c->subject_delete_marker_ttl > 0);
+  // The API level that introduced each feature the stream uses.
+  int level = 0;
+  if (c->allow_msg_ttl || c->subject_delete_marker_ttl > 0) level = 1;
+  if (c->allow_msg_counter) level = 2;
+  SetLevel(&c->metadata, level);
 }
 
 void SetRequiredLevel(ConsumerConfig* c) {
   SetLevel(&c->metadata, c->pause_until != 0 || c->priority_policy != PriorityPolicy::kNone ||
-                             c->priority_timeout != 0 || !c->priority_groups.empty());
+                                 c->priority_timeout != 0 || !c->priority_groups.empty()
+                             ? 1
+                             : 0);
 }
 
 void KeepStoredLevel(std::map<std::string, std::string>* md, const std::map<std::string, std::string>& stored) {

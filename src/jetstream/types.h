@@ -73,6 +73,9 @@ struct StreamConfig {
   // delete marker (`Nats-Marker-Reason: MaxAge`) that lives that long.
   bool allow_msg_ttl = false;
   int64_t subject_delete_marker_ttl = 0;  // ns; 0 = no markers
+  // 2.12: every message is a counter total (see counter.h); set at
+  // creation only.
+  bool allow_msg_counter = false;
   uint64_t first_seq = 0;
   std::string compression = "none";
   Json consumer_limits = Json::object();
