@@ -32,7 +32,7 @@ struct ConfigFlags {
   std::string mirror;
   std::vector<std::string> sources;
   bool allow_rollup = false, deny_delete = false, deny_purge = false, allow_direct = true;
-  bool allow_mirror_direct = false, allow_msg_ttl = false, allow_counter = false;
+  bool allow_mirror_direct = false, allow_msg_ttl = false, allow_counter = false, allow_batch = false;
   std::vector<std::string> metadata;
   std::string repub_src, repub_dest;
   std::string transform_src, transform_dest;
@@ -88,6 +88,7 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
   o["allow-mirror-direct"] = cmd->add_flag("--allow-mirror-direct,!--no-allow-mirror-direct",
                                            f.allow_mirror_direct, "Allow direct get on mirrors");
   o["allow-msg-ttl"] = cmd->add_flag("--allow-msg-ttl", f.allow_msg_ttl, "Allow per-message TTLs");
+  o["allow-batch"] = cmd->add_flag("--allow-batch,!--no-allow-batch", f.allow_batch, "Allow atomic batch publishing");
   o["allow-counter"] = cmd->add_flag("--allow-counter", f.allow_counter, "Configures the stream as a distributed counter");
   o["marker-ttl"] = cmd->add_option("--subject-del-markers-ttl,--marker-ttl", f.marker_ttl,
                                     "Leave a delete marker living this long (e.g. 1m) when a subject's last message ages out");
@@ -172,6 +173,7 @@ void ApplyFlags(const ConfigFlags& f, Json& cfg) {
   if (f.Set("allow-direct")) cfg["allow_direct"] = f.allow_direct;
   if (f.Set("allow-mirror-direct")) cfg["mirror_direct"] = f.allow_mirror_direct;
   if (f.Set("allow-msg-ttl")) cfg["allow_msg_ttl"] = f.allow_msg_ttl;
+  if (f.Set("allow-batch")) cfg["allow_atomic"] = f.allow_batch;
   if (f.Set("allow-counter")) cfg["allow_msg_counter"] = f.allow_counter;
   if (f.Set("marker-ttl")) cfg["subject_delete_marker_ttl"] = ParseDuration(f.marker_ttl);
   if (f.Set("metadata")) {

@@ -17,6 +17,15 @@ constexpr std::string_view kSourceHeader = "Nats-Stream-Source";
 // Bytes of message copies held at once by one pass over a source.
 constexpr size_t kMaxPassBytes = 8 << 20;
 
+// An atomic batch's headers say nothing about the copy (nats-server strips
+// them when mirroring and sourcing).
+std::string WithoutBatchHeaders(std::string_view hdr) {
+  std::string out(hdr);
+  for (auto name : {"Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"})
+    if (!proto::GetHeader(out, name).empty()) out = proto::RemoveHeader(out, name);
+  return out;
+}
+
 }  // namespace
 
 bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq,
@@ -205,7 +214,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
       if (!mirror_ && stream_->input_transform_) {
         if (auto mapped = stream_->input_transform_->Apply(*subject)) subject = std::move(mapped);
       }
-      msgs.push_back({m.seq, m.ts, std::move(*subject), std::string(m.hdr), std::string(m.data)});
+      msgs.push_back({m.seq, m.ts, std::move(*subject), WithoutBatchHeaders(m.hdr), std::string(m.data)});
       origin_subjects.emplace_back(m.subject);
       bytes += m.subject.size() + m.hdr.size() + m.data.size();
       if (bytes < kMaxPassBytes) return true;

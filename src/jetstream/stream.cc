@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <unordered_set>
 
 #include <xxhash.h>
 
@@ -22,6 +23,7 @@ namespace fjord::jetstream {
 namespace {
 
 constexpr size_t kMaxHeaderSize = 65535;
+constexpr std::string_view kBatchIdHeader = "Nats-Batch-Id";
 
 store::Limits LimitsFor(const StreamConfig& c) {
   store::Limits l;
@@ -206,21 +208,20 @@ void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
   });
 }
 
-void Stream::ProcessPublish(Inbound& m, bool marker) {
+void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
+  // A member of a committed batch was checked with the whole batch
+  // (CommitBatch): only storing is left, and nothing may refuse it now.
+  const bool checks = batch == nullptr;
+  if (checks && !marker && !m.hdr.empty()) {
+    if (auto id = proto::GetHeader(m.hdr, kBatchIdHeader); !id.empty()) return ProcessBatchMsg(m, std::string(id));
+  }
   std::string_view hdr = m.hdr;
-  auto fail = [&](const ApiError& e) {
-    if (m.reply.empty() || cfg_.no_ack) return;
-    Json j;
-    j["error"] = e.ToJson();
-    j["stream"] = cfg_.name;
-    j["seq"] = 0;
-    // Errors need no durability: answer at once.
-    js_->Send(m.reply, {}, {}, j.dump());
-  };
-  if (cfg_.sealed) return fail(MakeError(Err::StreamSealed));
+  auto fail = [&](const ApiError& e) { Refuse(m.reply, e); };
+  if (checks && cfg_.sealed) return fail(MakeError(Err::StreamSealed));
   // 2.10's subject transform comes before everything else: expectations,
-  // limits and the stored subject all see the new name.
-  if (input_transform_ && !marker) {
+  // limits and the stored subject all see the new name. (A batch member got
+  // it on arrival.)
+  if (input_transform_ && !marker && checks) {
     if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
   }
   store::StreamState st = store_->State();
@@ -236,39 +237,37 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
     // stored cannot go with one.
     if (auto v = proto::GetHeader(hdr, kIncrHeader); !v.empty()) {
       incr = ParseBigInt(v);
-      if (!incr) return fail(MakeError(Err::MessageIncrInvalid));
-      if (!cfg_.allow_msg_counter) return fail(MakeError(Err::MessageIncrDisabled));
-      if (!data.empty()) return fail(MakeError(Err::MessageIncrPayload));
-      for (auto name : {"Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
-                        "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Expected-Last-Sequence",
-                        "Nats-Expected-Last-Subject-Sequence"})
-        if (!proto::GetHeader(hdr, name).empty()) return fail(MakeError(Err::MessageIncrInvalid));
+      if (checks) {
+        if (auto e = CheckIncrement(incr.has_value(), hdr, data)) return fail(*e);
+      }
     }
-    auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
-    if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
-    // A TTL where they are not allowed is refused here; an invalid one only
-    // after the other checks (nats-server's order).
     ttl_valid = ParseMessageTtl(proto::GetHeader(hdr, kTtlHeader), &ttl);
-    if (ttl_valid && ttl != 0 && !cfg_.allow_msg_ttl) return fail(MakeError(Err::MessageTTLDisabled));
-    v = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
-    if (found) {
-      uint64_t want = 0;
-      bool ok = ParseU64(v, &want);
-      std::string_view subj_hdr = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
-      std::string filter = subj_hdr.empty() ? m.subject : std::string(subj_hdr);
-      auto last = store_->LoadLast(filter);
-      uint64_t have = last.ok() ? last.value.seq : 0;
-      if (!ok || have != want)
-        return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}}));
-    }
-    v = proto::GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
-    if (found) {
-      uint64_t want = 0;
-      if (!ParseU64(v, &want) || want != st.last_seq)
-        return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(st.last_seq)}}));
+    if (checks) {
+      auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
+      if (found && v != cfg_.name) return fail(MakeError(Err::StreamNotMatch));
+      // A TTL where they are not allowed is refused here; an invalid one only
+      // after the other checks (nats-server's order).
+      if (ttl_valid && ttl != 0 && !cfg_.allow_msg_ttl) return fail(MakeError(Err::MessageTTLDisabled));
+      v = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
+      if (found) {
+        uint64_t want = 0;
+        bool ok = ParseU64(v, &want);
+        std::string_view subj_hdr = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
+        std::string filter = subj_hdr.empty() ? m.subject : std::string(subj_hdr);
+        auto last = store_->LoadLast(filter);
+        uint64_t have = last.ok() ? last.value.seq : 0;
+        if (!ok || have != want)
+          return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}}));
+      }
+      v = proto::GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
+      if (found) {
+        uint64_t want = 0;
+        if (!ParseU64(v, &want) || want != st.last_seq)
+          return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(st.last_seq)}}));
+      }
     }
     msg_id = proto::GetHeader(hdr, "Nats-Msg-Id");
-    if (!msg_id.empty()) {
+    if (!msg_id.empty() && checks) {
       ExpireMsgIds(m.ts);
       if (uint64_t dup = FindMsgId(msg_id); dup != 0) {
         Json ack;
@@ -282,12 +281,12 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
         return;
       }
     }
-    v = proto::GetHeader(hdr, "Nats-Expected-Last-Msg-Id", &found);
-    if (found && v != last_msg_id_)
+    auto v = proto::GetHeader(hdr, "Nats-Expected-Last-Msg-Id", &found);
+    if (checks && found && v != last_msg_id_)
       return fail(MakeError(Err::StreamWrongLastMsgID, {{"id", last_msg_id_}}));
   }
   std::string_view rollup = hdr.empty() ? std::string_view() : proto::GetHeader(hdr, "Nats-Rollup");
-  if (!rollup.empty()) {
+  if (checks && !rollup.empty()) {
     if (!cfg_.allow_rollup_hdrs) return fail(MakeError(Err::StreamRollupFailedF, {{"err", "rollup not permitted"}}));
     if (rollup != "sub" && rollup != "all")
       return fail(MakeError(Err::StreamRollupFailedF,
@@ -295,30 +294,18 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
   }
   std::string counter_hdr, counter_body;
   if (cfg_.allow_msg_counter) {
-    if (!incr) return fail(MakeError(Err::MessageIncrMissing));
+    if (!incr) return fail(MakeError(Err::MessageIncrMissing));  // never in a checked batch
     if (auto e = CountUp(m.subject, hdr, *incr, nullptr, &counter_hdr, &counter_body)) return fail(*e);
     hdr = counter_hdr;
     data = counter_body;
     if (hdr.size() + data.size() > size_t(js_->server()->config()->max_payload))
       return fail(MakeError(Err::StreamMessageExceedsMaximum));
   }
-  int64_t size = int64_t(hdr.size() + data.size());
-  if (cfg_.max_msg_size >= 0 && size > cfg_.max_msg_size)
-    return fail(MakeError(Err::StreamMessageExceedsMaximum));
-  if (hdr.size() > kMaxHeaderSize) return fail(MakeError(Err::StreamHeaderExceedsMaximum));
-  if (auto e = DiscardNewRefusal(m.subject, hdr, data, st)) return fail(*e);
-  // Account limits.
   const auto& o = js_->options();
-  if (cfg_.storage == Storage::kFile && o.max_store > 0 &&
-      js_->StoreUsed() + uint64_t(size) > uint64_t(o.max_store))
-    return fail(MakeError(Err::StorageResourcesExceeded));
-  if (cfg_.storage == Storage::kMemory && o.max_memory > 0 &&
-      js_->MemoryUsed() + uint64_t(size) > uint64_t(o.max_memory))
-    return fail(MakeError(Err::MemoryResourcesExceeded));
-  if (js_->ServerLimitExceeded(cfg_.storage, uint64_t(size)))
-    return fail(MakeError(cfg_.storage == Storage::kFile ? Err::StorageResourcesExceeded
-                                                         : Err::MemoryResourcesExceeded));
-  if (!ttl_valid) return fail(MakeError(Err::MessageTTLInvalid));
+  if (checks) {
+    if (auto e = CheckLimits(m.subject, hdr, data, st)) return fail(*e);
+  }
+  if (checks && !ttl_valid) return fail(MakeError(Err::MessageTTLInvalid));
   // A message must not expire before a marker for its subject could:
   // markers then might be missed (nats-server raises the TTL the same way;
   // one message per subject cannot have that problem).
@@ -363,9 +350,55 @@ void Stream::ProcessPublish(Inbound& m, bool marker) {
   ack["stream"] = cfg_.name;
   if (!o.domain.empty()) ack["domain"] = o.domain;
   ack["seq"] = seq;
-  if (cfg_.allow_msg_counter) ack["val"] = *CounterTotal(counter_body);
+  if (batch) {
+    ack["batch"] = batch->id;
+    ack["count"] = batch->count;
+  } else if (cfg_.allow_msg_counter) {
+    ack["val"] = *CounterTotal(counter_body);
+  }
   ++published_;
   SendPubAck(m.reply, std::move(ack), m.ts);
+}
+
+void Stream::Refuse(const std::string& reply, const ApiError& e) {
+  if (reply.empty() || cfg_.no_ack) return;
+  Json j;
+  j["error"] = e.ToJson();
+  j["stream"] = cfg_.name;
+  j["seq"] = 0;
+  // Errors need no durability: answer at once.
+  js_->Send(reply, {}, {}, j.dump());
+}
+
+std::optional<ApiError> Stream::CheckIncrement(bool valid, std::string_view hdr, std::string_view data) const {
+  if (!valid) return MakeError(Err::MessageIncrInvalid);
+  if (!cfg_.allow_msg_counter) return MakeError(Err::MessageIncrDisabled);
+  if (!data.empty()) return MakeError(Err::MessageIncrPayload);
+  for (auto name : {"Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+                    "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Expected-Last-Sequence",
+                    "Nats-Expected-Last-Subject-Sequence"})
+    if (!proto::GetHeader(hdr, name).empty()) return MakeError(Err::MessageIncrInvalid);
+  return std::nullopt;
+}
+
+std::optional<ApiError> Stream::CheckLimits(const std::string& subject, std::string_view hdr, std::string_view data,
+                                            const store::StreamState& st) {
+  int64_t size = int64_t(hdr.size() + data.size());
+  if (cfg_.max_msg_size >= 0 && size > cfg_.max_msg_size) return MakeError(Err::StreamMessageExceedsMaximum);
+  if (hdr.size() > kMaxHeaderSize) return MakeError(Err::StreamHeaderExceedsMaximum);
+  if (auto e = DiscardNewRefusal(subject, hdr, data, st)) return e;
+  return CheckResources(uint64_t(size));
+}
+
+std::optional<ApiError> Stream::CheckResources(uint64_t size) const {
+  const auto& o = js_->options();
+  if (cfg_.storage == Storage::kFile && o.max_store > 0 && js_->StoreUsed() + size > uint64_t(o.max_store))
+    return MakeError(Err::StorageResourcesExceeded);
+  if (cfg_.storage == Storage::kMemory && o.max_memory > 0 && js_->MemoryUsed() + size > uint64_t(o.max_memory))
+    return MakeError(Err::MemoryResourcesExceeded);
+  if (js_->ServerLimitExceeded(cfg_.storage, size))
+    return MakeError(cfg_.storage == Storage::kFile ? Err::StorageResourcesExceeded : Err::MemoryResourcesExceeded);
+  return std::nullopt;
 }
 
 std::optional<ApiError> Stream::DiscardNewRefusal(const std::string& subject, std::string_view hdr,
@@ -387,14 +420,21 @@ std::optional<ApiError> Stream::DiscardNewRefusal(const std::string& subject, st
 }
 
 std::optional<ApiError> Stream::CountUp(const std::string& subject, std::string_view hdr, std::string incr,
-                                        const CounterSource* from, std::string* out_hdr, std::string* out_body) {
+                                        const CounterSource* from, std::string* out_hdr, std::string* out_body,
+                                        const std::pair<std::string, std::string>* last) {
   std::string total = "0";
   CounterSources sources;
-  if (auto last = store_->LoadLast(subject); last.ok()) {
-    auto t = CounterTotal(last.value.data);
+  std::optional<store::StoredMsg> stored;
+  if (!last) {
+    if (auto r = store_->LoadLast(subject); r.ok()) stored = std::move(r.value);
+  }
+  if (last || stored) {
+    std::string_view last_hdr = last ? std::string_view(last->first) : std::string_view(stored->hdr);
+    std::string_view last_body = last ? std::string_view(last->second) : std::string_view(stored->data);
+    auto t = CounterTotal(last_body);
     if (!t) return MakeError(Err::MessageCounterBroken);
     total = std::move(*t);
-    if (auto h = proto::GetHeader(last.value.hdr, kCounterSourcesHeader); !h.empty()) {
+    if (auto h = proto::GetHeader(last_hdr, kCounterSourcesHeader); !h.empty()) {
       auto parsed = ParseCounterSources(h);
       if (!parsed) return MakeError(Err::MessageCounterBroken);
       sources = std::move(*parsed);
@@ -644,6 +684,10 @@ ApiError Stream::Update(const StreamConfig& next) {
   bool resource = ToJson(next)["sources"] != ToJson(cfg_)["sources"];
   bool ttls_on = next.allow_msg_ttl && !cfg_.allow_msg_ttl;
   cfg_ = next;
+  if (!cfg_.allow_atomic) {
+    // Batches in flight can no longer commit.
+    while (!batches_.empty()) DropBatch(batches_.begin()->first, nullptr);
+  }
   if (ttls_on) RebuildTtls();  // sourced messages may carry TTLs already
   // Changed sources: positions are found again from the stored headers, so
   // a source that stays resumes where it was and a new one starts.
@@ -706,6 +750,7 @@ void Stream::Tick(int64_t now) {
     for (auto& [name, c] : consumers_) c->OnStreamPurged(first);
   }
   ExpireMsgIds(now);
+  ExpireBatches(now);
   // Indexes, not iterators (nor erase_if): a tick may make another
   // consumer busy, which appends to the list.
   size_t keep = 0;
@@ -791,6 +836,239 @@ Json Stream::InfoJson(const std::string& subjects_filter, bool deleted_details) 
   if (sourcing_) sourcing_->AddInfo(&j, now);
   j["ts"] = FormatTime(now);
   return j;
+}
+
+
+// -- Atomic batch publish (2.12) --------------------------------------------
+
+namespace {
+// nats-server's defaults (streamDefaultMaxBatch*).
+constexpr size_t kMaxBatchesPerStream = 50;
+constexpr size_t kMaxBatchesTotal = 1000;
+constexpr uint64_t kMaxBatchSize = 1000;
+constexpr int64_t kBatchTimeout = 10 * kSecond;
+// nats-server stages uncommitted batches in a store on disk; Fjord keeps
+// them in memory, so their bytes are bounded per stream.
+constexpr size_t kMaxBatchBytesPerStream = 64u << 20;
+constexpr std::string_view kBatchSeqHeader = "Nats-Batch-Sequence";
+constexpr std::string_view kBatchCommitHeader = "Nats-Batch-Commit";
+constexpr std::string_view kRequiredLevelHeader = "Nats-Required-Api-Level";
+}  // namespace
+
+void Stream::ProcessBatchMsg(Inbound& m, std::string id) {
+  auto fail = [&](const ApiError& e) { Refuse(m.reply, e); };
+  // nats-server's order: the stream and the message first, then the batch.
+  if (cfg_.sealed) return fail(MakeError(Err::StreamSealed));
+  uint64_t size = m.hdr.size() + m.data.size();
+  if (auto e = CheckResources(size)) return fail(*e);
+  if (cfg_.max_msg_size >= 0 && int64_t(size) > cfg_.max_msg_size)
+    return fail(MakeError(Err::StreamMessageExceedsMaximum));
+  if (!cfg_.allow_atomic) return fail(MakeError(Err::AtomicPublishDisabled));
+  if (id.size() > 64) return fail(MakeError(Err::AtomicPublishInvalidBatchID));
+  std::string_view seq_text = proto::GetHeader(m.hdr, kBatchSeqHeader);
+  if (seq_text.empty()) return fail(MakeError(Err::AtomicPublishMissingSeq));
+  uint64_t seq = 0;
+  if (!ParseU64(seq_text, &seq)) seq = UINT64_MAX;  // Go's parseInt64 gives -1
+  auto too_large = [] {
+    return MakeError(Err::AtomicPublishTooLargeBatch, {{"size", std::to_string(kMaxBatchSize)}});
+  };
+  auto it = batches_.find(id);
+  if (it == batches_.end()) {
+    if (seq != 1) return fail(seq > kMaxBatchSize ? too_large() : MakeError(Err::AtomicPublishIncompleteBatch));
+    size_t open = 0;
+    for (const auto& [name, s] : js_->streams()) open += s->open_batches();
+    if (batches_.size() >= kMaxBatchesPerStream || open >= kMaxBatchesTotal)
+      return fail(MakeError(Err::AtomicPublishIncompleteBatch));
+    it = batches_.emplace(id, StagedBatch{{}, m.ts + kBatchTimeout}).first;
+  }
+  bool commit = false;
+  bool found = false;
+  std::string_view c = proto::GetHeader(m.hdr, kBatchCommitHeader, &found);
+  if (found) {
+    if (c != "1") {
+      DropBatch(id, nullptr);
+      return fail(MakeError(Err::AtomicPublishInvalidBatchCommit));
+    }
+    commit = true;
+  }
+  // The header is checked here, and never stored.
+  std::string_view level = proto::GetHeader(m.hdr, kRequiredLevelHeader, &found);
+  if (found && !level.empty()) {
+    int64_t want = 0;
+    auto r = std::from_chars(level.data(), level.data() + level.size(), want);
+    if (r.ec != std::errc() || r.ptr != level.data() + level.size() || want > kApiLevel) {
+      DropBatch(id, nullptr);
+      return fail(MakeError(Err::RequiredApiLevel));
+    }
+    m.hdr = proto::RemoveHeader(m.hdr, kRequiredLevelHeader);
+  }
+  StagedBatch& b = it->second;
+  if (b.msgs.size() + 1 != seq) {
+    DropBatch(id, "incomplete");
+    return fail(MakeError(Err::AtomicPublishIncompleteBatch));
+  }
+  if (seq > kMaxBatchSize) {
+    DropBatch(id, "large");
+    return fail(too_large());
+  }
+  if (batch_bytes_ + size > kMaxBatchBytesPerStream) {
+    DropBatch(id, "incomplete");
+    return fail(MakeError(Err::AtomicPublishIncompleteBatch));
+  }
+  if (input_transform_) {
+    if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
+  }
+  batch_bytes_ += size;
+  std::string reply = std::move(m.reply);
+  b.msgs.push_back(std::move(m));
+  if (!commit) {
+    // Staged: an empty answer says so (nats.js's first() waits for it).
+    if (!reply.empty() && !cfg_.no_ack) js_->Send(reply, {}, {}, {});
+    return;
+  }
+  std::vector<Inbound> msgs = std::move(b.msgs);
+  DropBatch(id, nullptr);
+  if (auto e = CheckBatch(msgs)) return Refuse(reply, *e);
+  BatchCommit done{id, msgs.size()};
+  int64_t now = NowNs();
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    Inbound& in = msgs[i];
+    in.ts = now;
+    if (i + 1 == msgs.size()) in.reply = reply;
+    ProcessPublish(in, false, &done);
+  }
+}
+
+std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
+  // What the members before this one would have changed, staged.
+  store::StreamState st = store_->State();
+  std::unordered_set<std::string> ids;
+  std::map<std::string, std::pair<std::string, std::string>> totals;  // counters: subject -> (hdr, body)
+  std::unordered_map<std::string, uint64_t> inflight;               // messages per subject
+  std::unordered_map<std::string, uint64_t> expected;               // per-subject sequences checked
+  uint64_t staged_msgs = 0, staged_bytes = 0;
+  for (const Inbound& m : msgs) {
+    std::string_view hdr = m.hdr, data = m.data;
+    const std::string& subject = m.subject;
+    if (!proto::GetHeader(hdr, "Nats-Expected-Last-Msg-Id").empty())
+      return MakeError(Err::AtomicPublishUnsupportedHeaderBatch, {{"header", "Nats-Expected-Last-Msg-Id"}});
+    if (hdr.size() > kMaxHeaderSize) return MakeError(Err::StreamHeaderExceedsMaximum);
+    std::optional<std::string> incr;
+    if (auto v = proto::GetHeader(hdr, kIncrHeader); !v.empty()) {
+      incr = ParseBigInt(v);
+      if (auto e = CheckIncrement(incr.has_value(), hdr, data)) return e;
+    }
+    bool found = false;
+    auto v = proto::GetHeader(hdr, "Nats-Expected-Stream", &found);
+    if (found && !v.empty() && v != cfg_.name) return MakeError(Err::StreamNotMatch);
+    int64_t ttl = 0;
+    bool ttl_valid = ParseMessageTtl(proto::GetHeader(hdr, kTtlHeader), &ttl);
+    if (ttl != 0 || !ttl_valid) {
+      if (!cfg_.allow_msg_ttl) return MakeError(Err::MessageTTLDisabled);
+      if (!ttl_valid) return MakeError(Err::MessageTTLInvalid);
+    }
+    if (auto id = proto::GetHeader(hdr, "Nats-Msg-Id"); !id.empty()) {
+      ExpireMsgIds(NowNs());
+      if (!ids.insert(std::string(id)).second || FindMsgId(id) != 0)
+        return MakeError(Err::AtomicPublishContainsDuplicateMessage);
+    }
+    if (cfg_.allow_msg_counter) {
+      if (!incr) return MakeError(Err::MessageIncrMissing);
+      auto last = totals.find(subject);
+      std::string out_hdr, out_body;
+      if (auto e = CountUp(subject, hdr, *incr, nullptr, &out_hdr, &out_body,
+                           last == totals.end() ? nullptr : &last->second))
+        return e;
+      uint64_t max = uint64_t(js_->server()->config()->max_payload);
+      if (cfg_.max_msg_size >= 0) max = std::min(max, uint64_t(cfg_.max_msg_size));
+      if (out_hdr.size() + out_body.size() > max) return MakeError(Err::StreamMessageExceedsMaximum);
+      totals[subject] = {std::move(out_hdr), std::move(out_body)};
+    }
+    v = proto::GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
+    if (found && !v.empty()) {
+      uint64_t want = 0;
+      uint64_t have = st.last_seq + staged_msgs;
+      if (!ParseU64(v, &want) || want != have)
+        return MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}});
+      // Only the first member can know the sequence before it.
+      if (staged_msgs > 0) return MakeError(Err::StreamWrongLastSequenceConstant);
+    }
+    std::string_view subj_hdr = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject");
+    v = proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence", &found);
+    if (found && !v.empty()) {
+      std::string filter = subj_hdr.empty() ? subject : std::string(subj_hdr);
+      uint64_t want = 0;
+      bool ok = ParseU64(v, &want);
+      if (inflight.count(filter)) return MakeError(Err::StreamWrongLastSequenceConstant);
+      uint64_t have;
+      if (auto e = expected.find(filter); e != expected.end()) {
+        have = e->second;
+      } else {
+        auto last = store_->LoadLast(filter);
+        have = last.ok() ? last.value.seq : 0;
+        expected[filter] = have;
+      }
+      if (!ok || have != want) return MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}});
+    } else if (!subj_hdr.empty()) {
+      return MakeError(Err::StreamExpectedLastSeqPerSubjectInvalid);
+    }
+    if (auto rollup = proto::GetHeader(hdr, "Nats-Rollup"); !rollup.empty()) {
+      auto failed = [](const std::string& why) { return MakeError(Err::StreamRollupFailedF, {{"err", why}}); };
+      if (!cfg_.allow_rollup_hdrs || cfg_.deny_purge) return failed("rollup not permitted");
+      // A roll-up would remove members stored before it.
+      if (rollup == "sub") {
+        if (inflight.count(subject)) return failed("batch rollup sub invalid");
+      } else if (rollup == "all") {
+        if (!inflight.empty()) return failed("batch rollup all invalid");
+      } else {
+        return failed("rollup value invalid: \"" + std::string(rollup) + "\"");
+      }
+    }
+    uint64_t& per_subject = inflight[subject];
+    ++per_subject;
+    ++staged_msgs;
+    auto counted = totals.find(subject);
+    staged_bytes += counted == totals.end()
+                        ? store_->MsgBytes(subject, hdr, data)
+                        : store_->MsgBytes(subject, counted->second.first, counted->second.second);
+    if (cfg_.discard == Discard::kNew) {
+      auto refused = [](const char* why) { return MakeError(Err::StreamStoreFailedF, {{"err", why}}); };
+      if (cfg_.max_msgs > 0 && st.msgs + staged_msgs > uint64_t(cfg_.max_msgs))
+        return refused("maximum messages exceeded");
+      if (cfg_.max_bytes > 0 && st.bytes + staged_bytes > uint64_t(cfg_.max_bytes))
+        return refused("maximum bytes exceeded");
+      if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0) {
+        auto subj = store_->Subjects(subject);
+        auto s = subj.find(subject);
+        uint64_t have = s == subj.end() ? 0 : s->second.count;
+        if (have + per_subject > uint64_t(cfg_.max_msgs_per_subject))
+          return refused("maximum messages per subject exceeded");
+      }
+    }
+  }
+  return CheckResources(staged_bytes);
+}
+
+void Stream::DropBatch(const std::string& id, const char* reason) {
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return;
+  for (const auto& m : it->second.msgs) batch_bytes_ -= m.hdr.size() + m.data.size();
+  batches_.erase(it);
+  if (!reason) return;
+  Json fields = {{"stream", cfg_.name}};
+  if (!js_->options().domain.empty()) fields["domain"] = js_->options().domain;
+  fields["batch"] = id;
+  fields["reason"] = reason;
+  PublishEvent(js_, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED." + cfg_.name,
+               "io.nats.jetstream.advisory.v1.stream_batch_abandoned", fields);
+}
+
+void Stream::ExpireBatches(int64_t now) {
+  if (batches_.empty()) return;
+  std::vector<std::string> expired;
+  for (const auto& [id, b] : batches_)
+    if (b.deadline <= now) expired.push_back(id);
+  for (const auto& id : expired) DropBatch(id, "timeout");
 }
 
 }  // namespace fjord::jetstream

@@ -38,11 +38,20 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void Subscribe();
   void Unsubscribe();
 
+  // A committed atomic batch, for the PubAck of its last message.
+  struct BatchCommit {
+    std::string id;
+    uint64_t count = 0;
+  };
   // Runs the publish checks and stores the message; the PubAck (or error)
   // is sent once the batch is durable. A `marker` (a subject delete marker
   // the stream publishes itself) is on a stored subject already: the
-  // stream's subject transform is not applied again.
-  void ProcessPublish(Inbound& m, bool marker = false);
+  // stream's subject transform is not applied again. A message with a
+  // Nats-Batch-Id is staged (ProcessBatchMsg); `batch` marks a member of a
+  // committed one, already checked.
+  void ProcessPublish(Inbound& m, bool marker = false, const BatchCommit* batch = nullptr);
+  // Atomic batches staged and not yet committed.
+  size_t open_batches() const { return batches_.size(); }
   // Applies an update (already validated against the allowed changes).
   ApiError Update(const StreamConfig& next);
   // Persists the config. Durable on return.
@@ -105,6 +114,32 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t RepublishPrevious(const std::string& subject);
   void Republish(const std::string& subject, std::string_view hdr, std::string_view data, uint64_t seq,
                  uint64_t previous);
+  // The refusal a publish gets (an error PubAck), sent at once.
+  void Refuse(const std::string& reply, const ApiError& e);
+  // 2.12 counters: what an increment may not come with (10168-10171).
+  std::optional<ApiError> CheckIncrement(bool valid, std::string_view hdr, std::string_view data) const;
+  // Size, discard-new and account/server limits for one message.
+  std::optional<ApiError> CheckLimits(const std::string& subject, std::string_view hdr, std::string_view data,
+                                      const store::StreamState& st);
+  std::optional<ApiError> CheckResources(uint64_t size) const;
+  // 2.12 atomic batch publish (allow_atomic). Messages with a Nats-Batch-Id
+  // are staged in memory, each answered with an empty message, until the
+  // one with Nats-Batch-Commit: 1. Then the whole batch is checked as
+  // nats-server checks it (CheckBatch), and stored in one JetStream-thread
+  // turn (no reader sees part of it) with one PubAck for the last message;
+  // or nothing is stored. A batch not committed within 10 s is abandoned.
+  void ProcessBatchMsg(Inbound& m, std::string id);
+  std::optional<ApiError> CheckBatch(const std::vector<Inbound>& msgs);
+  // Removes a staged batch; with a `reason`, says so in a
+  // BATCH_ABANDONED advisory.
+  void DropBatch(const std::string& id, const char* reason);
+  void ExpireBatches(int64_t now);
+  struct StagedBatch {
+    std::vector<Inbound> msgs;
+    int64_t deadline = 0;
+  };
+  std::map<std::string, StagedBatch> batches_;
+  size_t batch_bytes_ = 0;  // staged in all of this stream's batches
   // With discard new, the error a message would get for going over a limit.
   std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,
                                             std::string_view data, const store::StreamState& st);
@@ -117,8 +152,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
     std::string subject;  // the subject there
     std::string_view body;  // the origin's total
   };
+  // `last` (header, body) stands for the subject's last message when a
+  // batch is checked before it is stored.
   std::optional<ApiError> CountUp(const std::string& subject, std::string_view hdr, std::string incr,
-                                  const CounterSource* from, std::string* out_hdr, std::string* out_body);
+                                  const CounterSource* from, std::string* out_hdr, std::string* out_body,
+                                  const std::pair<std::string, std::string>* last = nullptr);
   void ExpireMsgIds(int64_t now);
   void RebuildDedupe();
   // Per-message TTLs (allow_msg_ttl). The stream, not the store, expires

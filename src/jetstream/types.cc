@@ -169,6 +169,7 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     Get(j, "allow_msg_ttl", &c->allow_msg_ttl);
     Get(j, "subject_delete_marker_ttl", &c->subject_delete_marker_ttl);
     Get(j, "allow_msg_counter", &c->allow_msg_counter);
+    Get(j, "allow_atomic", &c->allow_atomic);
     Get(j, "first_seq", &c->first_seq);
     if (auto it = j.find("compression"); it != j.end() && !it->is_null()) {
       std::string s;
@@ -219,6 +220,7 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
     if (!c->subjects.empty()) return MakeError(Err::MirrorWithSubjects);
     if (!c->sources.empty()) return MakeError(Err::MirrorWithSources);
     if (c->allow_msg_counter) return MakeError(Err::MirrorWithCounters);
+    if (c->allow_atomic) return MakeError(Err::MirrorWithAtomicPublish);
     if (c->first_seq > 0) return MakeError(Err::MirrorWithFirstSeq);
     if (!ValidStreamName(c->mirror->name)) return MakeError(Err::MirrorInvalidStreamName);
     if (c->mirror->name == c->name) return ConfigError("stream mirror can not mirror itself");
@@ -386,6 +388,7 @@ Json ToJson(const StreamConfig& c) {
   j["allow_msg_ttl"] = c.allow_msg_ttl;
   if (c.subject_delete_marker_ttl) j["subject_delete_marker_ttl"] = c.subject_delete_marker_ttl;
   if (c.allow_msg_counter) j["allow_msg_counter"] = true;
+  if (c.allow_atomic) j["allow_atomic"] = true;
   j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
@@ -409,7 +412,7 @@ void SetRequiredLevel(StreamConfig* c) {
   // The API level that introduced each feature the stream uses.
   int level = 0;
   if (c->allow_msg_ttl || c->subject_delete_marker_ttl > 0) level = 1;
-  if (c->allow_msg_counter) level = 2;
+  if (c->allow_msg_counter || c->allow_atomic) level = 2;
   SetLevel(&c->metadata, level);
 }
 

@@ -76,6 +76,8 @@ struct StreamConfig {
   // 2.12: every message is a counter total (see counter.h); set at
   // creation only.
   bool allow_msg_counter = false;
+  // 2.12: messages with a Nats-Batch-Id are stored all together, or none.
+  bool allow_atomic = false;
   uint64_t first_seq = 0;
   std::string compression = "none";
   Json consumer_limits = Json::object();

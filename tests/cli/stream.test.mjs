@@ -72,11 +72,13 @@ describe("fjord stream", () => {
     await ok(["stream", "rm", "MARKERS", "--force", srv.flag]);
   });
 
-  test("add --allow-counter makes a 2.12 counter stream; nats's marker flag name works", async () => {
-    const out = await ok(["stream", "add", "COUNTS", "--subjects=cnt.>", "--allow-counter", "--defaults", srv.flag]);
+  test("add --allow-counter --allow-batch makes a 2.12 counter stream with atomic batches; nats's marker flag name works", async () => {
+    const out = await ok(["stream", "add", "COUNTS", "--subjects=cnt.>", "--allow-counter", "--allow-batch", "--defaults", srv.flag]);
     assert.match(out, /Allows Counters: true/);
+    assert.match(out, /Allows Atomic Batches: true/);
     const info = await json(["stream", "info", "COUNTS", "--json", srv.flag]);
     assert.equal(info.config.allow_msg_counter, true);
+    assert.equal(info.config.allow_atomic, true);
     await ok(["stream", "rm", "COUNTS", "--force", srv.flag]);
     await ok(["stream", "add", "MARK2", "--subjects=mk2.>", "--subject-del-markers-ttl=2m", "--defaults", srv.flag]);
     assert.equal((await json(["stream", "info", "MARK2", "--json", srv.flag])).config.subject_delete_marker_ttl, 120_000_000_000);

@@ -1,12 +1,13 @@
 // The 2.12 stream features (issue 13 §3): counters (`allow_msg_counter`,
-// `Nats-Incr`, sourced totals), through nats.js on the wire.
+// `Nats-Incr`, sourced totals) and atomic batch publish (`allow_atomic`,
+// `Nats-Batch-*`), through nats.js and on the wire.
 // Runs against Fjord and any nats-server from 2.12 on (FJORD_BIN pointing
 // at one); skipped on older.
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startServer, logsOnFailure, waitFor, serverVersion, versionAtLeast, isFjord, validate } from "./lib/server.mjs";
+import { jetstreamManager, jetstream } from "@nats-io/jetstream";
+import { startServer, logsOnFailure, waitFor, sleep, serverVersion, versionAtLeast, isFjord, validate } from "./lib/server.mjs";
 import { connectTo, checkApiReplies, api, rejectsCode, rawPub, dec } from "./lib/client.mjs";
 
 const skip = !isFjord && !versionAtLeast(serverVersion, "2.12.0") && `nats-server ${serverVersion} predates 2.12`;
@@ -162,4 +163,165 @@ describe("counters (2.12)", { skip }, () => {
     assert.deepEqual(ack, { stream: "CR", seq: 2, val: "42" });
     assert.equal((await jsm.streams.info("CR")).config.allow_msg_counter, true);
   }));
+});
+
+// One batch message on the wire: the reply's body ("" when staged).
+async function batchMsg(nc, subject, id, seq, { commit, data = "", hdrs = {} } = {}) {
+  const h = { "Nats-Batch-Id": id, "Nats-Batch-Sequence": String(seq), ...hdrs };
+  if (commit !== undefined) h["Nats-Batch-Commit"] = commit;
+  const { headers } = await import("@nats-io/transport-node");
+  const hh = headers();
+  for (const [k, v] of Object.entries(h)) hh.append(k, v);
+  const m = await nc.request(subject, data, { timeout: 5000, headers: hh });
+  return m.data.length ? JSON.parse(dec.decode(m.data)) : "";
+}
+
+describe("atomic batch publish (2.12)", { skip }, () => {
+  let srv, nc, jsm, js;
+  const advisories = [];
+  before(async () => {
+    srv = await startServer();
+    nc = checkApiReplies(await connectTo(srv));
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    watch();
+  });
+  // The abandoned-batch advisories (schema-checked), on the current connection.
+  function watch() {
+    const sub = nc.subscribe("$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.>");
+    (async () => {
+      for await (const m of sub) {
+        const a = JSON.parse(dec.decode(m.data));
+        // Newer servers add reasons the schema does not list yet (2.15.1
+        // says "unsupported" for a refused required API level).
+        if (["timeout", "large", "incomplete"].includes(a.reason)) validate("jetstream/advisory/v1/stream_batch_abandoned.json", a);
+        advisories.push(a);
+      }
+    })();
+  }
+  after(async () => {
+    await nc?.close();
+    await srv?.stop();
+  });
+
+  test("config: allow_atomic, not on mirrors, API level 2", logsOnFailure(async () => {
+    const si = await jsm.streams.add({ name: "AB1", subjects: ["ab1.>"], allow_atomic: true });
+    assert.equal(si.config.allow_atomic, true);
+    assert.equal(si.config.metadata["_nats.req.level"], "2");
+    await rejectsCode(jsm.streams.add({ name: "AB2", mirror: { name: "AB1" }, allow_atomic: true }), 10198,
+      /^stream mirrors can not also use atomic publishing$/);
+    // A stream without it refuses the first message.
+    await jsm.streams.add({ name: "NOB", subjects: ["nob.>"] });
+    await assert.rejects(js.startBatch("nob.a", "x"), (e) => e.code === 10174 || /atomic publish is disabled/.test(e.message));
+  }));
+
+  test("a batch not committed within 10 s is abandoned", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "BT", subjects: ["bt.>"], allow_atomic: true });
+    assert.equal(await batchMsg(nc, "bt.a", "slow", 1), "");
+    await waitFor(() => advisories.some((a) => a.batch === "slow" && a.reason === "timeout"), 15000, "timeout advisory", 200);
+    const a = advisories.find((x) => x.batch === "slow");
+    assert.equal(a.stream, "BT");
+    const r = await batchMsg(nc, "bt.a", "slow", 2, { commit: "1" });
+    assert.deepEqual(r.error, { code: 400, err_code: 10176, description: "atomic publish batch is incomplete" });
+    assert.equal((await jsm.streams.info("BT")).state.messages, 0);
+  }));
+
+  test("nats.js startBatch/add/commit: all stored at the commit, one PubAck", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "ORD", subjects: ["ord.>"], allow_atomic: true, storage: "file" });
+    const b = await js.startBatch("ord.oslo.created", "1");
+    for (let i = 2; i <= 4; i++) b.add(`ord.oslo.line${i}`, String(i));
+    await b.add("ord.oslo.acked", "5", { ack: true });
+    // Staged: nothing is in the stream yet.
+    await nc.flush();
+    assert.equal((await jsm.streams.info("ORD")).state.messages, 0);
+    const ack = await b.commit("ord.oslo.done", "6");
+    validate("jetstream/api/v1/pub_ack_response.json", ack);
+    assert.equal(ack.stream, "ORD");
+    assert.equal(ack.seq, 6);
+    assert.equal(ack.count, 6);
+    assert.equal(typeof ack.batch, "string");
+    const si = await jsm.streams.info("ORD");
+    assert.equal(si.state.messages, 6);
+    for (let seq = 1; seq <= 6; seq++) {
+      const sm = await jsm.streams.getMessage("ORD", { seq });
+      assert.equal(sm.header.get("Nats-Batch-Id"), ack.batch);
+      assert.equal(sm.header.get("Nats-Batch-Sequence"), String(seq));
+      assert.equal(sm.string(), String(seq));
+    }
+    assert.equal((await jsm.streams.getMessage("ORD", { seq: 6 })).header.get("Nats-Batch-Commit"), "1");
+    // Acknowledged means durable: a kill -9 keeps the whole batch.
+    await nc.close();
+    await srv.kill9();
+    await srv.restart();
+    nc = checkApiReplies(await connectTo(srv));
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    watch();
+    assert.equal((await jsm.streams.info("ORD")).state.messages, 6);
+  }));
+
+  test("refusals on the wire, in nats-server's words; a refused commit stores nothing", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "BE", subjects: ["be.>"], allow_atomic: true, allow_rollup_hdrs: true });
+    const err = (code, err_code, description) => ({ code, err_code, description });
+    let r = await rawPub(nc, "be.a", "x", { "Nats-Batch-Id": "b0" });
+    assert.deepEqual(r.error, err(400, 10175, "atomic publish sequence is missing"));
+    r = await batchMsg(nc, "be.a", "b1", 2);
+    assert.deepEqual(r.error, err(400, 10176, "atomic publish batch is incomplete"));
+    r = await batchMsg(nc, "be.a", "b1", 5000);
+    assert.deepEqual(r.error, err(400, 10199, "atomic publish batch is too large: 1000"));
+    r = await batchMsg(nc, "be.a", "x".repeat(65), 1);
+    assert.deepEqual(r.error, err(400, 10179, "atomic publish batch ID is invalid"));
+    r = await batchMsg(nc, "be.a", "b2", 1, { commit: "yes" });
+    assert.deepEqual(r.error, err(400, 10200, "atomic publish batch commit is invalid"));
+    // A gap abandons the batch.
+    assert.equal(await batchMsg(nc, "be.a", "gap", 1), "");
+    r = await batchMsg(nc, "be.a", "gap", 3);
+    assert.deepEqual(r.error, err(400, 10176, "atomic publish batch is incomplete"));
+    await waitFor(() => advisories.some((a) => a.batch === "gap" && a.reason === "incomplete"), 5000, "incomplete advisory");
+    r = await batchMsg(nc, "be.a", "gap", 2, { commit: "1" });
+    assert.deepEqual(r.error, err(400, 10176, "atomic publish batch is incomplete"));
+    // Checks over the whole batch at the commit.
+    const whole = async (id, members) => {
+      for (let i = 0; i < members.length - 1; i++) assert.equal(await batchMsg(nc, members[i][0], id, i + 1, { hdrs: members[i][1] }), "");
+      const last = members[members.length - 1];
+      return batchMsg(nc, last[0], id, members.length, { commit: "1", hdrs: last[1] });
+    };
+    r = await whole("u1", [["be.a", {}], ["be.b", { "Nats-Expected-Last-Msg-Id": "x" }]]);
+    assert.deepEqual(r.error, err(400, 10177, "atomic publish unsupported header used: Nats-Expected-Last-Msg-Id"));
+    r = await whole("d1", [["be.a", { "Nats-Msg-Id": "same" }], ["be.b", { "Nats-Msg-Id": "same" }]]);
+    assert.deepEqual(r.error, err(400, 10201, "atomic publish batch contains duplicate message id"));
+    r = await whole("s1", [["be.a", {}], ["be.b", { "Nats-Expected-Last-Sequence": "1" }]]);
+    assert.deepEqual(r.error, err(400, 10164, "wrong last sequence"));
+    r = await whole("s2", [["be.a", { "Nats-Expected-Last-Sequence": "7" }], ["be.b", {}]]);
+    assert.equal(r.error?.err_code, 10071);
+    r = await whole("r1", [["be.a", {}], ["be.a", { "Nats-Rollup": "sub" }]]);
+    assert.equal(r.error?.err_code, 10111);
+    assert.match(r.error.description, /batch rollup sub invalid/);
+    r = await whole("l1", [["be.a", {}], ["be.b", { "Nats-Required-Api-Level": "99" }]]);
+    assert.deepEqual(r.error, err(412, 10185, "JetStream minimum api level required"));
+    assert.equal((await jsm.streams.info("BE")).state.messages, 0);
+    // What passes: expected last sequence on the first member, a rollup of
+    // a subject no earlier member wrote; the required level is not stored.
+    r = await whole("ok1", [["be.a", { "Nats-Expected-Last-Sequence": "0", "Nats-Msg-Id": "m1" }],
+      ["be.b", { "Nats-Rollup": "sub", "Nats-Required-Api-Level": "1" }]]);
+    assert.deepEqual(r, { stream: "BE", seq: 2, batch: "ok1", count: 2 });
+    const sm = await jsm.streams.getMessage("BE", { seq: 2 });
+    assert.equal(sm.header.get("Nats-Required-Api-Level"), "");
+    // The msg id of a committed member deduplicates like any other.
+    r = await rawPub(nc, "be.c", "x", { "Nats-Msg-Id": "m1" });
+    assert.deepEqual(r, { stream: "BE", seq: 1, duplicate: true });
+  }));
+
+  test("counters in a batch add up in order", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "BC", subjects: ["bc.>"], allow_atomic: true, allow_msg_counter: true });
+    await incr(nc, "bc.x", "10");
+    assert.equal(await batchMsg(nc, "bc.x", "c1", 1, { hdrs: { "Nats-Incr": "1" } }), "");
+    assert.equal(await batchMsg(nc, "bc.x", "c1", 2, { hdrs: { "Nats-Incr": "2" } }), "");
+    const r = await batchMsg(nc, "bc.x", "c1", 3, { commit: "1", hdrs: { "Nats-Incr": "3" } });
+    assert.deepEqual(r, { stream: "BC", seq: 4, batch: "c1", count: 3 });
+    const vals = [];
+    for (let seq = 2; seq <= 4; seq++) vals.push(JSON.parse((await jsm.streams.getMessage("BC", { seq })).string()).val);
+    assert.deepEqual(vals, ["11", "13", "16"]);
+  }));
+
 });
