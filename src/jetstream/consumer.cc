@@ -48,7 +48,13 @@ struct PullRequest {
   int64_t min_pending = 0;
   int64_t min_ack_pending = 0;
   std::string id;
+  // prioritized (2.12): 0 is served first. A request with a plain body
+  // names none and comes after every JSON one, as in nats-server (which
+  // ranks it at MaxInt32).
+  int64_t priority = 0;
 };
+
+constexpr int64_t kPlainRequestPriority = INT32_MAX;
 
 // Splits an ack subject into at most 12 tokens without allocating (an ack
 // is parsed for every message); `n` is the count, 13 when there are more.
@@ -473,6 +479,7 @@ struct Consumer::Impl {
     *drop = false;
     switch (cfg.priority_policy) {
       case PriorityPolicy::kNone:
+      case PriorityPolicy::kPrioritized:  // the order of `waiting` decides
         return true;
       case PriorityPolicy::kOverflow: {
         if (r.min_pending <= 0 && r.min_ack_pending <= 0) return true;
@@ -500,6 +507,14 @@ struct Consumer::Impl {
         return false;
     }
     return true;
+  }
+
+  // prioritized: behind every waiting request of the same or a lower
+  // priority number, ahead of the rest.
+  void QueuePrioritized(PullRequest r) {
+    auto pos = std::upper_bound(waiting.begin(), waiting.end(), r.priority,
+                                [](int64_t p, const PullRequest& w) { return p < w.priority; });
+    waiting.insert(pos, std::move(r));
   }
 
   bool HasGroup(const std::string& group) const {
@@ -556,7 +571,15 @@ struct Consumer::Impl {
       // 2.10: a request whose count is reached with bytes to spare is told
       // so after its last message.
       std::string completed = r.batch <= 0 && r.max_bytes && r.bytes_left > 0 ? PendingHeaders(r) : std::string();
-      if (done) waiting.erase(it);
+      if (done) {
+        waiting.erase(it);
+      } else if (cfg.priority_policy == PriorityPolicy::kPrioritized) {
+        // Round robin among requests of the same priority: one message,
+        // then to the back of its priority (nats-server's popAndRequeue).
+        PullRequest moved = std::move(r);
+        waiting.erase(it);
+        QueuePrioritized(std::move(moved));
+      }
       Deliver(n, reply, now, pin);
       if (!completed.empty()) SendStatus(reply, 409, "Batch Completed", completed);
     }
@@ -949,6 +972,7 @@ struct Consumer::Impl {
         if (j.contains("min_pending")) r.min_pending = j["min_pending"].get<int64_t>();
         if (j.contains("min_ack_pending")) r.min_ack_pending = j["min_ack_pending"].get<int64_t>();
         if (j.contains("id")) r.id = j["id"].get<std::string>();
+        if (j.contains("priority") && !j["priority"].is_null()) r.priority = j["priority"].get<int64_t>();
       } catch (const nlohmann::json::exception&) {
         SendStatus(reply, 400, "Bad Request - invalid JSON");
         return;
@@ -979,16 +1003,21 @@ struct Consumer::Impl {
       SendStatus(reply, 409, fmt::format("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes));
       return;
     }
+    // An empty or numeric body names no group: nats-server skips the group
+    // checks for it, so an overflow consumer serves it like any request; a
+    // pinned one is refused (nats-server queues it and then fails on it).
+    bool plain = body.empty() || body.front() != '{';
     // Priority groups, in nats-server's order; the first two are warnings
     // only, the request still counts.
     if ((r.min_pending != 0 || r.min_ack_pending != 0) && cfg.priority_policy != PriorityPolicy::kOverflow)
       SendStatus(reply, 400, "Bad Request - Not a Overflow Priority consumer");
     if (!r.id.empty() && cfg.priority_policy != PriorityPolicy::kPinnedClient)
       SendStatus(reply, 400, "Bad Request - Not a Pinned Client Priority consumer");
-    // An empty or numeric body names no group: nats-server skips these
-    // checks for it, so an overflow consumer serves it like any request; a
-    // pinned one is refused (nats-server queues it and then fails on it).
-    bool plain = body.empty() || body.front() != '{';
+    // 2.12 checks the range under every policy (the field only orders a
+    // prioritized consumer's requests; others ignore it).
+    if (!plain && (r.priority < 0 || r.priority > 9))
+      return SendStatus(reply, 400, "Bad Request - Priority must be between 0 and 9");
+    if (plain) r.priority = kPlainRequestPriority;
     if (cfg.priority_policy == PriorityPolicy::kPinnedClient && plain)
       return SendStatus(reply, 400, "Bad Request - Priority Group missing");
     if (cfg.priority_policy != PriorityPolicy::kNone && !plain) {
@@ -1016,7 +1045,11 @@ struct Consumer::Impl {
       SendStatus(reply, 409, "Exceeded MaxWaiting");
       return;
     }
-    waiting.push_back(std::move(r));
+    if (cfg.priority_policy == PriorityPolicy::kPrioritized) {
+      QueuePrioritized(std::move(r));
+    } else {
+      waiting.push_back(std::move(r));
+    }
     TryDeliver();  // which also asks for ticks while the request waits
   }
 

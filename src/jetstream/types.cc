@@ -516,6 +516,7 @@ std::optional<ApiError> ParseConsumerConfig(const nlohmann::json& j, ConsumerCon
       if (p == "none") c->priority_policy = PriorityPolicy::kNone;
       else if (p == "overflow") c->priority_policy = PriorityPolicy::kOverflow;
       else if (p == "pinned_client") c->priority_policy = PriorityPolicy::kPinnedClient;
+      else if (p == "prioritized") c->priority_policy = PriorityPolicy::kPrioritized;
       else throw BadJson{"unknown priority policy: \"" + p + "\""};
     }
     Get(j, "priority_timeout", &c->priority_timeout);
@@ -529,6 +530,7 @@ Json ToJson(const ConsumerConfig& c) {
   static const char* kDeliver[] = {"all", "last", "new", "by_start_sequence", "by_start_time",
                                    "last_per_subject"};
   static const char* kAck[] = {"none", "all", "explicit"};
+  static const char* kPriority[] = {"none", "overflow", "pinned_client", "prioritized"};
   Json j;
   if (!c.durable_name.empty()) j["durable_name"] = c.durable_name;
   if (!c.name.empty()) j["name"] = c.name;
@@ -562,7 +564,7 @@ Json ToJson(const ConsumerConfig& c) {
   if (c.pause_until) j["pause_until"] = FormatTime(c.pause_until);
   if (!c.priority_groups.empty()) j["priority_groups"] = c.priority_groups;
   if (c.priority_policy != PriorityPolicy::kNone)
-    j["priority_policy"] = c.priority_policy == PriorityPolicy::kOverflow ? "overflow" : "pinned_client";
+    j["priority_policy"] = kPriority[int(c.priority_policy)];
   if (c.priority_timeout) j["priority_timeout"] = c.priority_timeout;
   return j;
 }

@@ -115,7 +115,8 @@ enum class ReplayPolicy { kInstant, kOriginal };
 // 2.11 priority groups of a pull consumer: `overflow` serves requests that
 // name a minimum backlog only while it is there; `pinned_client` serves one
 // requester (its pin id) until it stops asking for priority_timeout.
-enum class PriorityPolicy { kNone, kOverflow, kPinnedClient };
+// 2.12's `prioritized` serves waiting requests by their `priority` (0 first).
+enum class PriorityPolicy { kNone, kOverflow, kPinnedClient, kPrioritized };
 
 struct ConsumerConfig {
   std::string durable_name;

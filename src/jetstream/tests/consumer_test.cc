@@ -399,6 +399,50 @@ TEST_F(ConsumerTest, OverflowServesOnlyAboveTheMinimum) {
   EXPECT_EQ(d[0].data, "3");  // to inbox.1
 }
 
+// prioritized (2.12): the lowest priority number is served first; requests
+// of one priority take turns, a message each; a plain body comes last.
+TEST_F(ConsumerTest, PrioritizedServesLowestPriorityFirstInTurns) {
+  auto c = Add("p", Priority(PriorityPolicy::kPrioritized));
+  ASSERT_TRUE(c);
+  // Deliveries keep their stored subject, so each inbox gets its own
+  // subscription to tell the requesters apart.
+  std::vector<std::string> order;
+  std::vector<server::SubPtr> subs;
+  for (std::string inbox : {"in.plain", "in.p5", "in.p1a", "in.p1b", "in.p0"})
+    subs.push_back(srv_.global_account().SubscribeInternal(inbox, [&order, inbox](const server::InternalMsg& m) {
+      if (m.hdr.empty()) order.push_back(inbox + ":" + std::string(m.data));
+    }));
+  const std::string wait = R"(,"expires":60000000000})";
+  c->ProcessPullRequest("in.plain", "5");
+  c->ProcessPullRequest("in.p5", R"({"batch":5,"group":"A","priority":5)" + wait);
+  c->ProcessPullRequest("in.p1a", R"({"batch":2,"group":"A","priority":1)" + wait);
+  c->ProcessPullRequest("in.p1b", R"({"batch":2,"group":"A","priority":1)" + wait);
+  c->ProcessPullRequest("in.p0", R"({"batch":1,"group":"A")" + wait);  // no priority is 0
+  EXPECT_EQ(c->InfoJson()["num_waiting"], 5);
+  for (int i = 1; i <= 7; ++i) Publish("s.a", std::to_string(i));
+  EXPECT_EQ(order, (std::vector<std::string>{"in.p0:1", "in.p1a:2", "in.p1b:3", "in.p1a:4", "in.p1b:5",
+                                             "in.p5:6", "in.p5:7"}));
+  for (auto& sub : subs) srv_.global_account().UnsubscribeInternal(sub);
+}
+
+TEST_F(ConsumerTest, PriorityOutOfRangeIsRefusedUnderEveryPolicy) {
+  Publish("s.a", "1");
+  auto p = Add("p", Priority(PriorityPolicy::kPrioritized));
+  auto n = Add("n", Explicit());
+  ASSERT_TRUE(p && n);
+  p->ProcessPullRequest("inbox.1", R"({"batch":1,"group":"A","priority":10})");
+  p->ProcessPullRequest("inbox.2", R"({"batch":1,"group":"A","priority":-1})");
+  n->ProcessPullRequest("inbox.3", R"({"batch":1,"priority":10})");
+  auto d = Take();
+  ASSERT_EQ(d.size(), 3u);
+  for (const auto& m : d) EXPECT_EQ(m.hdr, "NATS/1.0 400 Bad Request - Priority must be between 0 and 9\r\n\r\n");
+  // In range, another policy ignores it.
+  n->ProcessPullRequest("inbox.4", R"({"batch":1,"priority":9})");
+  d = Take();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].data, "1");
+}
+
 // Per-message TTLs and delete markers, driven with Stream::Tick's clock.
 TEST_F(ConsumerTest, MessageTtlAndDeleteMarkers) {
   StreamConfig cfg;
