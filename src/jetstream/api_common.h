@@ -2,6 +2,7 @@
 // What the stream API (api.cc) and the consumer API (consumer_api.cc) share:
 // typed replies, error replies, and request body parsing. JetStream thread.
 #include <string>
+#include <string_view>
 
 #include "jetstream/errors.h"
 #include "jetstream/types.h"
@@ -24,5 +25,19 @@ void ReplyOk(JetStream* js, const Inbound& m, Json j);
 bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err);
 // 2.11's `pedantic` flag of a create or update request (beside the config).
 bool Pedantic(const nlohmann::json& body);
+
+// 2.12's `Nats-Required-Api-Level` request header: true when `hdr` carries
+// it with a level above kApiLevel or with a value that is not a number
+// (an empty value asks for nothing).
+bool RequiredApiLevelUnmet(std::string_view hdr);
+// Answers a `$JS.API.<api>` request (`api` after "$JS.API.") whose required
+// API level is unmet, as nats-server does before the API's own checks: a
+// typed 10185 error shaped like that API's reply, or for a direct get of a
+// stream that serves them a `412 Required Api Level` status. Returns false,
+// leaving the request to its handler, when the level is met, for unknown
+// and cluster APIs (nats-server checks those later, or not at all), and
+// for a body the handler refuses first (consumer create and pause read it
+// before the level).
+bool RefuseForApiLevel(JetStream* js, const Inbound& m, std::string_view api);
 
 }  // namespace fjord::jetstream

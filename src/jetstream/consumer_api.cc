@@ -9,6 +9,7 @@
 #include "jetstream/consumer_config.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
+#include "proto/headers.h"
 #include "store/env.h"
 
 namespace fjord::jetstream {
@@ -297,6 +298,10 @@ void MsgNext(JetStream* js, const Inbound& m, const std::vector<std::string>& t)
   if (!s) return;
   auto it = s->consumers().find(t[3]);
   if (it == s->consumers().end()) return;
+  // 2.12: a pull request may ask for an API level; checked after the
+  // push-consumer 409 (ProcessPullRequest's), before the request is read.
+  if (!m.reply.empty() && it->second->config().is_pull() && RequiredApiLevelUnmet(m.hdr))
+    return js->Send(m.reply, "", proto::StatusHeader(412, "Required Api Level"), "");
   it->second->ProcessPullRequest(m.reply, m.data);
 }
 

@@ -372,6 +372,7 @@ void JetStream::HandleApi(Inbound& m) {
   std::string_view subject = m.subject;
   constexpr std::string_view kPrefix = "$JS.API.";
   subject.remove_prefix(kPrefix.size());
+  if (RefuseForApiLevel(this, m, subject)) return;
   if (subject.substr(0, 9) == "CONSUMER.") {
     HandleConsumerApi(this, m, subject.substr(9));
     return;
