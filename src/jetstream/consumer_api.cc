@@ -129,7 +129,9 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   }
   if (!cfg.name.empty() && !cfg.durable_name.empty() && cfg.name != cfg.durable_name)
     return ReplyError(js, m, type, MakeError(Err::ConsumerCreateDurableAndNameMismatch));
-  if (auto e = CheckConsumerName(name)) return ReplyError(js, m, type, *e);
+  // Single server: nats-server refuses replicas here, before the stream
+  // is looked up; names are checked with the config (CheckConsumerConfig).
+  if (cfg.num_replicas > 1) return ReplyError(js, m, type, MakeError(Err::StreamReplicasNotSupported));
 
   auto s = js->FindStream(stream_name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
@@ -140,7 +142,10 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   SetRequiredLevel(&cfg);
 
   auto it = s->consumers().find(name);
-  if (it != s->consumers().end()) {
+  bool existing = it != s->consumers().end();
+  // Before any create-or-update rule, as nats-server checks the config.
+  if (auto e = CheckConsumerConfig(*s, name, cfg, existing)) return ReplyError(js, m, type, *e);
+  if (existing) {
     auto& c = it->second;
     KeepStoredLevel(&cfg.metadata, c->config().metadata);
     bool same = ToJson(c->config()) == ToJson(cfg);
@@ -160,7 +165,6 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     return ReplyAfterSync(js, m, s, c, WithInfo(type, *c));
   }
   if (action == "update") return ReplyError(js, m, type, MakeError(Err::ConsumerDoesNotExist));
-  if (auto e = CheckConsumerConfig(*s, name, cfg, false)) return ReplyError(js, m, type, *e);
 
   auto cs = OpenStore(js, *s, name, cfg);
   if (!cs.ok()) return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", cs.status.msg}}));

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "jetstream/consumer.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
@@ -29,6 +31,29 @@ const char* PolicyName(DeliverPolicy p) {
 }
 
 ApiError Policy(const std::string& text) { return MakeError(Err::ConsumerInvalidPolicy, {{"err", text}}); }
+
+ApiError InvalidConfig(const std::string& text) { return MakeError(Err::StreamInvalidConfigF, {{"err", text}}); }
+
+// sample_freq: "N" or "N%", N read as Go's strconv.Atoi reads it; nats-server
+// puts Atoi's error (or "<nil>" for a negative N) into the text. Above 100
+// is allowed and samples every ack.
+std::optional<ApiError> CheckSampling(const std::string& freq) {
+  if (freq.empty()) return std::nullopt;
+  std::string_view s = freq;
+  if (s.back() == '%') s.remove_suffix(1);
+  std::string_view digits = s;
+  if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) digits.remove_prefix(1);
+  auto sampling = [](const std::string& err) { return MakeError(Err::ConsumerInvalidSampling, {{"err", err}}); };
+  std::string quoted = nlohmann::json(std::string(s)).dump();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return sampling("strconv.Atoi: parsing " + quoted + ": invalid syntax");
+  int64_t n = 0;
+  std::string_view parse = s.front() == '+' ? s.substr(1) : s;
+  auto [end, ec] = std::from_chars(parse.data(), parse.data() + parse.size(), n);
+  if (ec != std::errc()) return sampling("strconv.Atoi: parsing " + quoted + ": value out of range");
+  if (n < 0) return sampling("<nil>");
+  return std::nullopt;
+}
 
 std::optional<ApiError> CheckDeliverPolicy(const ConsumerConfig& c) {
   std::string p = std::string("consumer delivery policy is deliver ") + PolicyName(c.deliver_policy);
@@ -61,12 +86,16 @@ std::optional<ApiError> CheckFilters(const ConsumerConfig& c) {
   for (size_t i = 0; i < filters.size(); ++i) {
     const std::string& f = filters[i];
     if (f.empty()) return MakeError(Err::ConsumerEmptyFilter);
-    if (!proto::ValidSubject(f, true)) return MakeError(Err::ConsumerFilterNotSubset);
+    if (!proto::ValidSubject(f, true)) return InvalidConfig("invalid subject");
     // Since 2.10 a filter need not lie inside the stream's subjects: a
     // subject transform or a source stores messages under other names.
-    for (size_t k = 0; k < i; ++k)
-      if (proto::SubjectsOverlap(filters[k], f)) return MakeError(Err::ConsumerOverlappingSubjectFilters);
   }
+  // 2.12 refuses a filter inside another; two that only share some
+  // subjects (a.*.c and a.b.*) are allowed.
+  for (size_t i = 0; i < filters.size(); ++i)
+    for (size_t k = 0; k < filters.size(); ++k)
+      if (i != k && proto::SubjectIsSubsetOf(filters[i], filters[k]))
+        return MakeError(Err::ConsumerOverlappingSubjectFilters);
   return std::nullopt;
 }
 
@@ -102,23 +131,43 @@ ConsumerLimits LimitsOf(const StreamConfig& stream) {
 
 void SetConsumerDefaults(ConsumerConfig* c, const std::string& name, const StreamConfig& stream) {
   if (c->name.empty()) c->name = name;
+  // 2.12 turns values below their range into their "unset" value instead
+  // of refusing them (a pedantic request is refused: CheckPedantic).
+  if (c->max_deliver == 0 || c->max_deliver < -1) c->max_deliver = -1;
+  if (c->max_waiting < 0) c->max_waiting = 0;
+  if (c->max_ack_pending < -1) c->max_ack_pending = -1;
+  if (c->max_batch < 0) c->max_batch = 0;
+  if (c->max_expires < 0) c->max_expires = 0;
+  if (c->max_bytes < 0) c->max_bytes = 0;
+  if (c->idle_heartbeat < 0) c->idle_heartbeat = 0;
+  if (c->inactive_threshold < 0) c->inactive_threshold = 0;
+  if (c->priority_timeout < 0) c->priority_timeout = 0;
+  if (c->is_pull() && c->max_waiting == 0) c->max_waiting = kDefaultMaxWaiting;
+  if (c->ack_policy != AckPolicy::kNone && c->ack_wait == 0) c->ack_wait = kDefaultAckWait;
+  // The first backoff step is the ack wait, whatever ack_wait said.
+  if (!c->backoff.empty()) c->ack_wait = c->backoff.front();
   // 2.10: the stream's consumer_limits fill what the consumer left unset
   // (durables included), before the server's own defaults.
   ConsumerLimits lim = LimitsOf(stream);
   if (c->max_ack_pending == 0) c->max_ack_pending = lim.max_ack_pending;
   if (c->inactive_threshold == 0) c->inactive_threshold = lim.inactive_threshold;
-  if (c->ack_policy != AckPolicy::kNone) {
-    if (c->ack_wait == 0) c->ack_wait = c->backoff.empty() ? kDefaultAckWait : c->backoff.front();
-    if (c->max_ack_pending == 0) c->max_ack_pending = kDefaultMaxAckPending;
-  }
-  if (c->max_deliver == 0) c->max_deliver = -1;
-  if (c->is_pull() && c->max_waiting == 0) c->max_waiting = kDefaultMaxWaiting;
+  if (c->ack_policy != AckPolicy::kNone && c->max_ack_pending == 0) c->max_ack_pending = kDefaultMaxAckPending;
   if (!c->is_durable() && c->inactive_threshold == 0) c->inactive_threshold = kDefaultInactiveThreshold;
   if (c->priority_policy == PriorityPolicy::kPinnedClient && c->priority_timeout == 0)
     c->priority_timeout = kDefaultPinnedTimeout;
 }
 
 std::optional<ApiError> CheckPedantic(const ConsumerConfig& c, const StreamConfig& stream) {
+  // nats-server 2.12's order (setConsumerConfigDefaults).
+  if (c.max_deliver < -1) return PedanticError("max_deliver must be set to -1");
+  if (c.max_waiting < 0) return PedanticError("max_waiting must not be negative");
+  if (c.max_ack_pending < -1) return PedanticError("max_ack_pending must be set to -1");
+  if (c.max_batch < 0) return PedanticError("max_batch must not be negative");
+  if (c.max_expires < 0) return PedanticError("max_expires must not be negative");
+  if (c.max_bytes < 0) return PedanticError("max_bytes must not be negative");
+  if (c.idle_heartbeat < 0) return PedanticError("idle_heartbeat must not be negative");
+  if (c.inactive_threshold < 0) return PedanticError("inactive_threshold must not be negative");
+  if (c.priority_timeout < 0) return PedanticError("priority_timeout must not be negative");
   int64_t ack_wait = c.ack_wait;
   if (ack_wait == 0 && c.ack_policy != AckPolicy::kNone) ack_wait = kDefaultAckWait;
   if (!c.backoff.empty() && ack_wait != c.backoff.front())
@@ -141,43 +190,67 @@ bool ValidPriorityGroupName(std::string_view g) {
   return true;
 }
 
-std::optional<ApiError> CheckConsumerName(const std::string& name) {
-  if (name.size() > kMaxNameLen)
-    return MakeError(Err::ConsumerNameTooLong, {{"max", std::to_string(kMaxNameLen)}});
-  if (name.find_first_of("\\/") != std::string::npos)
-    return MakeError(Err::ConsumerNameContainsPathSeparators);
-  if (name.find_first_of(".*> \t\r\n\f") != std::string::npos)
-    return MakeError(Err::ConsumerBadDurableName);
-  return std::nullopt;
+bool ValidAssetName(std::string_view name) {
+  return !name.empty() && name.find_first_of(" \t\r\n\f.*>\\/") == std::string_view::npos;
 }
 
 std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
                                             const ConsumerConfig& c, bool existing) {
-  if (auto e = CheckConsumerName(name)) return e;
-  if (c.description.size() > kMaxDescriptionLen)
-    return MakeError(Err::ConsumerDescriptionTooLong, {{"max", std::to_string(kMaxDescriptionLen)}});
-  size_t meta = 0;
-  for (const auto& [k, v] : c.metadata) meta += k.size() + v.size();
-  if (meta > kMaxMetadataLen)
-    return MakeError(Err::ConsumerMetadataLength, {{"limit", std::to_string(kMaxMetadataLen)}});
-  if (c.flow_control && c.idle_heartbeat == 0) return MakeError(Err::ConsumerWithFlowControlNeedsHeartbeats);
-  if (c.idle_heartbeat > 0 && c.idle_heartbeat < 100 * kMs) return MakeError(Err::ConsumerSmallHeartbeat);
-  if (c.ack_wait < 0) return MakeError(Err::ConsumerAckWaitNegative);
+  // nats-server 2.12.8's order: checkConsumerCfg, then what
+  // addConsumerWithAssignment checks after it (consumer count, workqueue
+  // rules, name length).
+  if (!c.name.empty() && !ValidAssetName(c.name))
+    return InvalidConfig("consumer name can not contain '.', '*', '>', '\\', '/'");
+  if (!c.durable_name.empty() && !ValidAssetName(c.durable_name))
+    return InvalidConfig("consumer durable name can not contain '.', '*', '>', '\\', '/'");
+  if (c.num_replicas > 0 && c.num_replicas > stream.config().num_replicas)
+    return MakeError(Err::ConsumerReplicasExceedsStream);
+  if (c.num_replicas < 0) return MakeError(Err::ReplicasCountCannotBeNegative);
+  // 10181/10182 (ack and replay policy invalid) cannot happen here: an
+  // unknown policy name already fails to parse (10025), as in nats-server.
   for (int64_t b : c.backoff)
-    if (b <= 0) return MakeError(Err::ConsumerBackOffNegative);
-  // The rule of the 2.10 release Fjord advertises (2.10.23 on): more
-  // backoff steps than deliveries is refused, an unlimited max_deliver
-  // (-1) is fine. 2.9.10 also refused max_deliver equal to the steps or -1.
+    if (b < 0) return MakeError(Err::ConsumerBackOffNegative);
+  if (c.ack_wait < 0) return MakeError(Err::ConsumerAckWaitNegative);
+  // The rule of 2.10.23 on: more backoff steps than deliveries is refused,
+  // an unlimited max_deliver (-1) is fine. 2.9.10 also refused max_deliver
+  // equal to the steps or -1.
   if (!c.backoff.empty() && c.max_deliver != -1 && int64_t(c.backoff.size()) > c.max_deliver)
     return MakeError(Err::ConsumerMaxDeliverBackoff);
+  if (c.description.size() > kMaxDescriptionLen)
+    return MakeError(Err::ConsumerDescriptionTooLong, {{"max", std::to_string(kMaxDescriptionLen)}});
+
+  bool workqueue = stream.config().retention == Retention::kWorkQueue;
+  if (!c.deliver_subject.empty()) {
+    if (proto::SubjectHasWildcard(c.deliver_subject)) return MakeError(Err::ConsumerDeliverToWildcards);
+    if (!proto::ValidSubject(c.deliver_subject, true)) return MakeError(Err::ConsumerInvalidDeliverSubject);
+    for (const auto& s : stream.config().subjects)
+      if (proto::SubjectsOverlap(c.deliver_subject, s)) return MakeError(Err::ConsumerDeliverCycle);
+    if (c.max_waiting != 0) return MakeError(Err::ConsumerPushMaxWaiting);
+    if (c.max_ack_pending > 0 && c.ack_policy == AckPolicy::kNone)
+      return MakeError(Err::ConsumerMaxPendingAckPolicyRequired);
+    if (c.idle_heartbeat > 0 && c.idle_heartbeat < 100 * kMs) return MakeError(Err::ConsumerSmallHeartbeat);
+  } else {
+    if (workqueue && c.ack_policy == AckPolicy::kNone) return MakeError(Err::ConsumerPullRequiresAck);
+    if (c.rate_limit_bps > 0) return MakeError(Err::ConsumerPullWithRateLimit);
+    if (c.max_waiting < 0) return MakeError(Err::ConsumerMaxWaitingNegative);
+    if (c.idle_heartbeat > 0) return MakeError(Err::ConsumerHBRequiresPush);
+    if (c.flow_control) return MakeError(Err::ConsumerFCRequiresPush);
+    if (c.max_batch < 0) return MakeError(Err::ConsumerMaxRequestBatchNegative);
+    if (c.max_expires != 0 && c.max_expires < kMs) return MakeError(Err::ConsumerMaxRequestExpiresTooSmall);
+  }
   ConsumerLimits lim = LimitsOf(stream.config());
   if (lim.max_ack_pending > 0 && c.max_ack_pending > lim.max_ack_pending)
     return MakeError(Err::ConsumerMaxPendingAckExcess, {{"limit", std::to_string(lim.max_ack_pending)}});
   if (lim.inactive_threshold > 0 && c.inactive_threshold > lim.inactive_threshold)
     return MakeError(Err::ConsumerInactiveThresholdExcess, {{"limit", GoDuration(lim.inactive_threshold)}});
+  if (auto e = CheckFilters(c)) return e;
   if (auto e = CheckDeliverPolicy(c)) return e;
-  // nats-server 2.11's rules (2.12 also refuses groups or a timeout without
-  // a policy; 2.11 keeps them unused).
+  if (auto e = CheckSampling(c.sample_freq)) return e;
+  if (c.flow_control && c.idle_heartbeat == 0) return MakeError(Err::ConsumerWithFlowControlNeedsHeartbeats);
+  size_t meta = 0;
+  for (const auto& [k, v] : c.metadata) meta += k.size() + v.size();
+  if (meta > kMaxMetadataLen)
+    return MakeError(Err::ConsumerMetadataLength, {{"limit", std::to_string(kMaxMetadataLen / 1024) + "KB"}});
   if (c.priority_policy != PriorityPolicy::kNone) {
     if (!c.deliver_subject.empty()) return MakeError(Err::ConsumerPushWithPriorityGroup);
     if (c.priority_groups.empty()) return MakeError(Err::ConsumerPriorityPolicyWithoutGroup);
@@ -185,39 +258,13 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
       if (g.empty()) return MakeError(Err::ConsumerEmptyGroupName);
       if (!ValidPriorityGroupName(g)) return MakeError(Err::ConsumerInvalidGroupName);
     }
-  }
-  if (!c.sample_freq.empty()) {
-    std::string f = c.sample_freq;
-    if (f.back() == '%') f.pop_back();
-    bool digits = !f.empty() && f.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits || f.size() > 3 || std::stoi(f) > 100)
-      return MakeError(Err::ConsumerInvalidSampling,
-                       {{"err", "invalid sampling value \"" + c.sample_freq + "\""}});
+  } else {
+    // 2.12: groups or a pin timeout without a policy are refused (2.11
+    // kept them unused).
+    if (!c.priority_groups.empty()) return MakeError(Err::ConsumerPriorityGroupWithPolicyNone);
+    if (c.priority_timeout > 0) return MakeError(Err::ConsumerPinnedTTLWithoutPriorityPolicyNone);
   }
 
-  bool workqueue = stream.config().retention == Retention::kWorkQueue;
-  if (!c.deliver_subject.empty()) {
-    if (!proto::ValidSubject(c.deliver_subject, true)) return MakeError(Err::ConsumerInvalidDeliverSubject);
-    if (proto::SubjectHasWildcard(c.deliver_subject)) return MakeError(Err::ConsumerDeliverToWildcards);
-    for (const auto& s : stream.config().subjects)
-      if (proto::SubjectsOverlap(c.deliver_subject, s)) return MakeError(Err::ConsumerDeliverCycle);
-    if (c.max_waiting != 0) return MakeError(Err::ConsumerPushMaxWaiting);
-    if (c.max_batch != 0) return Policy("consumer in push mode can not set max batch");
-    if (c.max_expires != 0) return Policy("consumer in push mode can not set max expires");
-    if (c.max_bytes != 0) return Policy("consumer in push mode can not set max bytes");
-  } else {
-    if (c.rate_limit_bps > 0) return MakeError(Err::ConsumerPullWithRateLimit);
-    if (c.max_waiting < 0) return MakeError(Err::ConsumerMaxWaitingNegative);
-    if (c.idle_heartbeat > 0) return MakeError(Err::ConsumerHBRequiresPush);
-    if (c.flow_control) return MakeError(Err::ConsumerFCRequiresPush);
-    if (c.max_batch < 0) return MakeError(Err::ConsumerMaxRequestBatchNegative);
-    if (c.max_expires != 0 && c.max_expires < kMs) return MakeError(Err::ConsumerMaxRequestExpiresTooSmall);
-    if (workqueue && c.ack_policy != AckPolicy::kExplicit) return MakeError(Err::ConsumerPullRequiresAck);
-  }
-  if (auto e = CheckFilters(c)) return e;
-  if (workqueue) {
-    if (auto e = CheckWorkQueue(stream, name, c)) return e;
-  }
   // The stream's max_consumers, or the account's when that is tighter: as
   // in nats-server, the account limit counts each stream's consumers.
   int64_t maxc = stream.config().max_consumers;
@@ -225,6 +272,11 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   if (maxc <= 0 || (acc_limit > 0 && acc_limit < maxc)) maxc = acc_limit;
   if (!existing && maxc > 0 && int64_t(stream.consumers().size()) >= maxc)
     return MakeError(Err::MaximumConsumersLimit);
+  if (workqueue) {
+    if (auto e = CheckWorkQueue(stream, name, c)) return e;
+  }
+  if (c.durable_name.size() > kMaxNameLen)
+    return MakeError(Err::ConsumerNameTooLong, {{"max", std::to_string(kMaxNameLen)}});
   return std::nullopt;
 }
 

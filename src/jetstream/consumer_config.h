@@ -25,9 +25,11 @@ struct ConsumerLimits {
 };
 ConsumerLimits LimitsOf(const StreamConfig& stream);
 
-// Fills the defaults (the stream's consumer limits, then ack_wait,
-// max_deliver, max_waiting, max_ack_pending, inactive_threshold for
-// ephemerals, config name). Idempotent.
+// Fills the defaults as nats-server 2.12 does: values below their range
+// become unset, then max_deliver, max_waiting, ack_wait (the first backoff
+// step when there is one), the stream's consumer limits, max_ack_pending,
+// inactive_threshold for ephemerals, priority_timeout, config name.
+// Idempotent.
 void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name, const StreamConfig& stream);
 
 // Validates a new or updated consumer named `name` on `stream` (defaults
@@ -36,17 +38,19 @@ void SetConsumerDefaults(ConsumerConfig* cfg, const std::string& name, const Str
 std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& name,
                                             const ConsumerConfig& cfg, bool existing);
 
-// What a `pedantic` create (2.11) refuses instead of filling in: a backoff
-// whose first step is not the ack wait, limits the stream's
-// consumer_limits would set. Checked before SetConsumerDefaults.
+// What a `pedantic` create (2.11) refuses instead of filling in: values
+// below their range (2.12), a backoff whose first step is not the ack
+// wait, limits the stream's consumer_limits would set. Checked before
+// SetConsumerDefaults.
 std::optional<ApiError> CheckPedantic(const ConsumerConfig& c, const StreamConfig& stream);
 
 // A priority group name: 1 to 16 of A-Z a-z 0-9 / _ = - (nats-server's
 // pattern; its error text also names ")+").
 bool ValidPriorityGroupName(std::string_view g);
 
-// Name rules shared by every create form (length, forbidden characters).
-std::optional<ApiError> CheckConsumerName(const std::string& name);
+// A consumer or durable name nats-server accepts: not empty, none of
+// whitespace . * > \ /.
+bool ValidAssetName(std::string_view name);
 
 // Why `next` may not replace `cur` (nats-server's texts), or empty.
 std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next);

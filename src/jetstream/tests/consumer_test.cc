@@ -275,8 +275,9 @@ TEST_F(ConsumerTest, ConfigValidation) {
   EXPECT_FALSE(Add("fc", cfg, &err));
   EXPECT_EQ(err.err_code, 10108);
 
-  EXPECT_TRUE(CheckConsumerName("a.b").has_value());
-  EXPECT_FALSE(CheckConsumerName("ok-name").has_value());
+  EXPECT_FALSE(ValidAssetName("a.b"));
+  EXPECT_FALSE(ValidAssetName("a/b"));
+  EXPECT_TRUE(ValidAssetName("ok-name"));
 }
 
 TEST_F(ConsumerTest, UpdateRules) {
