@@ -27,12 +27,13 @@ struct ConfigFlags {
   std::string cluster;
   bool ack = true, discard_per_subject = false;
   uint64_t first_seq = 0;
-  std::string max_age, max_bytes, max_msg_size, dupe_window, marker_ttl;
+  std::string max_age, max_bytes, max_msg_size, dupe_window, marker_ttl, persist_mode;
   int64_t max_consumers = -1, max_msgs = 0, max_msgs_per_subject = 0;
   std::string mirror;
   std::vector<std::string> sources;
   bool allow_rollup = false, deny_delete = false, deny_purge = false, allow_direct = true;
-  bool allow_mirror_direct = false, allow_msg_ttl = false, allow_counter = false, allow_batch = false;
+  bool allow_mirror_direct = false, allow_msg_ttl = false, allow_counter = false, allow_batch = false,
+       allow_schedules = false;
   std::vector<std::string> metadata;
   std::string repub_src, repub_dest;
   std::string transform_src, transform_dest;
@@ -89,6 +90,10 @@ void AddConfigFlags(CLI::App* cmd, ConfigFlags& f) {
                                            f.allow_mirror_direct, "Allow direct get on mirrors");
   o["allow-msg-ttl"] = cmd->add_flag("--allow-msg-ttl", f.allow_msg_ttl, "Allow per-message TTLs");
   o["allow-batch"] = cmd->add_flag("--allow-batch,!--no-allow-batch", f.allow_batch, "Allow atomic batch publishing");
+  o["allow-schedules"] = cmd->add_flag("--allow-schedules,!--no-allow-schedules", f.allow_schedules,
+                                       "Allow message schedules");
+  o["persist-mode"] = cmd->add_option("--persist-mode", f.persist_mode, "Persistence mode (default, async)")
+                          ->check(CLI::IsMember({"default", "async"}));
   o["allow-counter"] = cmd->add_flag("--allow-counter", f.allow_counter, "Configures the stream as a distributed counter");
   o["marker-ttl"] = cmd->add_option("--subject-del-markers-ttl,--marker-ttl", f.marker_ttl,
                                     "Leave a delete marker living this long (e.g. 1m) when a subject's last message ages out");
@@ -173,6 +178,8 @@ void ApplyFlags(const ConfigFlags& f, Json& cfg) {
   if (f.Set("allow-direct")) cfg["allow_direct"] = f.allow_direct;
   if (f.Set("allow-mirror-direct")) cfg["mirror_direct"] = f.allow_mirror_direct;
   if (f.Set("allow-msg-ttl")) cfg["allow_msg_ttl"] = f.allow_msg_ttl;
+  if (f.Set("allow-schedules")) cfg["allow_msg_schedules"] = f.allow_schedules;
+  if (f.Set("persist-mode")) cfg["persist_mode"] = f.persist_mode;
   if (f.Set("allow-batch")) cfg["allow_atomic"] = f.allow_batch;
   if (f.Set("allow-counter")) cfg["allow_msg_counter"] = f.allow_counter;
   if (f.Set("marker-ttl")) cfg["subject_delete_marker_ttl"] = ParseDuration(f.marker_ttl);

@@ -66,6 +66,8 @@ void PrintStreamInfo(const Json& info, std::ostream& out) {
   if (c.value("allow_msg_ttl", false)) kv.Add("Allows Per-Message TTL", "true");
   if (c.value("allow_msg_counter", false)) kv.Add("Allows Counters", "true");
   if (c.value("allow_atomic", false)) kv.Add("Allows Atomic Batches", "true");
+  if (c.value("allow_msg_schedules", false)) kv.Add("Allows Schedules", "true");
+  if (c.value("persist_mode", std::string()) == "async") kv.Add("Persist Mode", "async");
   if (int64_t m = c.value("subject_delete_marker_ttl", int64_t{0}); m > 0)
     kv.Add("Subject Delete Markers TTL", FormatDuration(m));
   if (c.value("sealed", false)) kv.Add("Sealed", "true");

@@ -168,6 +168,8 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
   if (old.allow_msg_counter != cfg.allow_msg_counter)
     return bad("stream configuration update can not change message counter setting");
+  if (old.allow_msg_schedules && !cfg.allow_msg_schedules) return bad("message schedules can not be disabled");
+  if (old.persist_async != cfg.persist_async) return bad("stream configuration update can not change persist mode");
   SetRequiredLevel(&cfg);
   // A mirror stays the mirror of the same origin from the same start, and a
   // stream never becomes one.

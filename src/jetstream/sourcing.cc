@@ -38,7 +38,8 @@ bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, u
     f.push_back(value.substr(start, sp - start));
     start = sp + 1;
   }
-  // "<origin> <seq>" (2.9) or "<origin> <seq> <filters> <destinations>" (2.10).
+  // "<origin> <seq>" (2.9), "<origin> <seq> <filters> <destinations>"
+  // (2.10), and 2.12's with the origin subject after them.
   if ((f.size() != 2 && f.size() < 4) || f[0].empty()) return false;
   *origin = f[0];
   auto r = std::from_chars(f[1].data(), f[1].data() + f[1].size(), *seq);
@@ -264,9 +265,11 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
             continue;
           }
         }
-        // 2.10's form: the index name's fields around the origin sequence.
+        // 2.12's form: the index name's fields around the origin sequence,
+        // then the subject the message had there.
         std::string value = src.index_name;
         value.insert(src.cfg.name.size(), " " + std::to_string(m.seq));
+        value += " " + origin_subjects[i];
         // Without any Nats-Stream-Source line it had: a message sourced
         // twice (A sources B which sources C) names only the stream it came
         // from last, so the resume scan finds the right position.

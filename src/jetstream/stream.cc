@@ -145,6 +145,12 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
     fo.dir = js->StreamDir(cfg.name);
     fo.sync = js->options().sync_always ? store::SyncMode::kAlways : store::SyncMode::kInterval;
     fo.sync_interval_ns = js->options().sync_interval_ns;
+    if (cfg.persist_async) {
+      // Acknowledged once written, as lazy mode does for the whole server;
+      // fsynced at the server's sync_interval, or nats-server's 2 minutes.
+      fo.sync = store::SyncMode::kInterval;
+      if (fo.sync_interval_ns <= 0) fo.sync_interval_ns = 120 * kSecond;
+    }
     fo.cache = js->options().index_cache;
     auto r = store::OpenFileStore(js->env(), fo, LimitsFor(cfg));
     if (!r.ok()) {
@@ -167,6 +173,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
   } else {
     s->RebuildDedupe();
     s->RebuildTtls();
+    s->RebuildSchedules();
     s->durable_last_seq_ = s->store_->State().last_seq;
   }
   if (cfg.mirror || !cfg.sources.empty()) s->sourcing_ = std::make_unique<Sourcing>(s.get());
@@ -208,11 +215,11 @@ void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
   });
 }
 
-void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
+void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch) {
   // A member of a committed batch was checked with the whole batch
   // (CommitBatch): only storing is left, and nothing may refuse it now.
   const bool checks = batch == nullptr;
-  if (checks && !marker && !m.hdr.empty()) {
+  if (checks && !internal && !m.hdr.empty()) {
     if (auto id = proto::GetHeader(m.hdr, kBatchIdHeader); !id.empty()) return ProcessBatchMsg(m, std::string(id));
   }
   std::string_view hdr = m.hdr;
@@ -221,7 +228,7 @@ void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
   // 2.10's subject transform comes before everything else: expectations,
   // limits and the stored subject all see the new name. (A batch member got
   // it on arrival.)
-  if (input_transform_ && !marker && checks) {
+  if (input_transform_ && !internal && checks) {
     if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
   }
   store::StreamState st = store_->State();
@@ -258,6 +265,9 @@ void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
         uint64_t have = last.ok() ? last.value.seq : 0;
         if (!ok || have != want)
           return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(have)}}));
+      } else if (!proto::GetHeader(hdr, "Nats-Expected-Last-Subject-Sequence-Subject").empty()) {
+        // 2.12: the subject to check without the sequence to check for.
+        return fail(MakeError(Err::StreamExpectedLastSeqPerSubjectInvalid));
       }
       v = proto::GetHeader(hdr, "Nats-Expected-Last-Sequence", &found);
       if (found) {
@@ -265,6 +275,15 @@ void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
         if (!ParseU64(v, &want) || want != st.last_seq)
           return fail(MakeError(Err::StreamWrongLastSequence, {{"seq", std::to_string(st.last_seq)}}));
       }
+    }
+    // A batch member's schedule was checked with the batch; its roll-up is
+    // added here in both cases.
+    std::string rewritten;
+    if (auto e = CheckSchedule(m.subject, &hdr, &rewritten)) {
+      if (checks) return fail(*e);
+    } else if (!rewritten.empty()) {
+      m.hdr = std::move(rewritten);
+      hdr = m.hdr;
     }
     msg_id = proto::GetHeader(hdr, "Nats-Msg-Id");
     if (!msg_id.empty() && checks) {
@@ -339,7 +358,12 @@ void Stream::ProcessPublish(Inbound& m, bool marker, const BatchCommit* batch) {
       store_->Purge(m.subject, seq, 0);
     } else if (rollup == "all") {
       store_->Purge("", seq, 0);
+    } else if (!hdr.empty() && proto::GetHeader(hdr, "Nats-Schedule-Next") == "purge") {
+      // A scheduled message takes its schedule away as it is stored.
+      if (auto scheduler = proto::GetHeader(hdr, "Nats-Scheduler"); !scheduler.empty())
+        store_->Purge(scheduler, seq, 0);
     }
+    if (cfg_.allow_msg_schedules) TrackSchedule(m.subject, seq, hdr);
   }
   js_->TouchStream(shared_from_this());
   if (!msg_id.empty()) {
@@ -644,7 +668,7 @@ void Stream::ExpireMsg(const store::StoredMsg& m, int64_t now) {
                                                {kTtlHeader, GoDuration(cfg_.subject_delete_marker_ttl / kSecond * kSecond)},
                                                {"Nats-Rollup", "sub"}});
       Inbound in{Inbound::Kind::kPublish, shared_from_this(), m.subject, "", std::move(hdr), "", now};
-      ProcessPublish(in, /*marker=*/true);
+      ProcessPublish(in, /*internal=*/true);
     }
   }
   // Not rolled up by a marker (none due, or the stream refused it, as
@@ -751,6 +775,7 @@ void Stream::Tick(int64_t now) {
   }
   ExpireMsgIds(now);
   ExpireBatches(now);
+  FireSchedules(now);
   // Indexes, not iterators (nor erase_if): a tick may make another
   // consumer busy, which appends to the list.
   size_t keep = 0;
@@ -1012,6 +1037,11 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
     } else if (!subj_hdr.empty()) {
       return MakeError(Err::StreamExpectedLastSeqPerSubjectInvalid);
     }
+    // A schedule brings its roll-up, which the next check sees.
+    std::string scheduled;
+    if (!hdr.empty()) {
+      if (auto e = CheckSchedule(subject, &hdr, &scheduled)) return e;
+    }
     if (auto rollup = proto::GetHeader(hdr, "Nats-Rollup"); !rollup.empty()) {
       auto failed = [](const std::string& why) { return MakeError(Err::StreamRollupFailedF, {{"err", why}}); };
       if (!cfg_.allow_rollup_hdrs || cfg_.deny_purge) return failed("rollup not permitted");
@@ -1069,6 +1099,110 @@ void Stream::ExpireBatches(int64_t now) {
   for (const auto& [id, b] : batches_)
     if (b.deadline <= now) expired.push_back(id);
   for (const auto& id : expired) DropBatch(id, "timeout");
+}
+
+
+// -- Message schedules (2.12) ------------------------------------------------
+
+namespace {
+constexpr std::string_view kScheduleHeader = "Nats-Schedule";
+constexpr std::string_view kScheduleTtlHeader = "Nats-Schedule-TTL";
+constexpr std::string_view kScheduleTargetHeader = "Nats-Schedule-Target";
+constexpr std::string_view kSchedulerHeader = "Nats-Scheduler";
+constexpr std::string_view kScheduleNextHeader = "Nats-Schedule-Next";
+
+// `@at <RFC 3339 time>`, the one pattern 2.12 knows: false if it is not
+// that; `*at` 0 for Go's zero time (no schedule).
+bool ParseSchedule(std::string_view v, int64_t* at) {
+  if (!v.starts_with("@at ")) return false;
+  return ParseTime(std::string(v.substr(4)), at);
+}
+}  // namespace
+
+std::optional<ApiError> Stream::CheckSchedule(const std::string& subject, std::string_view* hdr,
+                                              std::string* rewritten) const {
+  if (auto v = proto::GetHeader(*hdr, kScheduleHeader); !v.empty()) {
+    int64_t at = 0;
+    if (!ParseSchedule(v, &at))
+      return MakeError(cfg_.allow_msg_schedules ? Err::MessageSchedulesPatternInvalid : Err::MessageSchedulesDisabled);
+    if (at != 0) {
+      if (!cfg_.allow_msg_schedules) return MakeError(Err::MessageSchedulesDisabled);
+      int64_t ttl = 0;
+      std::string_view ttl_text = proto::GetHeader(*hdr, kScheduleTtlHeader);
+      if (!ParseMessageTtl(ttl_text, &ttl)) return MakeError(Err::MessageSchedulesTTLInvalid);
+      if (!ttl_text.empty() && !cfg_.allow_msg_ttl) return MakeError(Err::MessageTTLDisabled);
+      std::string_view target = proto::GetHeader(*hdr, kScheduleTargetHeader);
+      if (target.empty() || !proto::ValidLiteralSubject(target) || proto::SubjectsOverlap(target, subject))
+        return MakeError(Err::MessageSchedulesTargetInvalid);
+      // The copy must come back into this stream.
+      if (std::none_of(cfg_.subjects.begin(), cfg_.subjects.end(),
+                       [&](const std::string& s) { return proto::SubjectsOverlap(s, target); }))
+        return MakeError(Err::MessageSchedulesTargetInvalid);
+      std::string_view rollup = proto::GetHeader(*hdr, "Nats-Rollup");
+      if (rollup.empty()) {
+        *rewritten = proto::AddHeaders(*hdr, {{"Nats-Rollup", "sub"}});
+        *hdr = *rewritten;
+      } else if (rollup != "sub") {
+        return MakeError(Err::MessageSchedulesRollupInvalid);
+      }
+    }
+  }
+  if (!cfg_.allow_msg_schedules && proto::GetHeader(*hdr, kScheduleNextHeader) == "purge")
+    return MakeError(Err::MessageSchedulesDisabled);
+  return std::nullopt;
+}
+
+void Stream::TrackSchedule(const std::string& subject, uint64_t seq, std::string_view hdr) {
+  if (auto old = schedules_.find(subject); old != schedules_.end()) {
+    schedule_order_.erase({old->second.at, old->second.seq, subject});
+    schedules_.erase(old);
+  }
+  int64_t at = 0;
+  if (hdr.empty() || !ParseSchedule(proto::GetHeader(hdr, kScheduleHeader), &at) || at == 0) return;
+  schedules_[subject] = {at, seq};
+  schedule_order_.insert({at, seq, subject});
+}
+
+void Stream::RebuildSchedules() {
+  schedules_.clear();
+  schedule_order_.clear();
+  if (!cfg_.allow_msg_schedules) return;
+  // Each schedule subject holds its last message only (the roll-up), so the
+  // scan in order leaves exactly the live schedules.
+  auto st = store_->State();
+  if (st.msgs == 0) return;
+  auto status = store_->Scan(st.first_seq, st.last_seq, [&](const store::MsgView& m) {
+    TrackSchedule(std::string(m.subject), m.seq, m.hdr);
+    return true;
+  });
+  if (!status.ok()) log::Error("JetStream stream '{}': reading message schedules: {}", cfg_.name, status.msg);
+}
+
+void Stream::FireSchedules(int64_t now) {
+  while (!schedule_order_.empty() && std::get<0>(*schedule_order_.begin()) <= now) {
+    auto [at, seq, subject] = *schedule_order_.begin();
+    schedule_order_.erase(schedule_order_.begin());
+    schedules_.erase(subject);
+    auto msg = store_->Load(seq);
+    if (!msg.ok() || msg.value.subject != subject) continue;  // purged or replaced meanwhile
+    const std::string& h = msg.value.hdr;
+    std::string_view ttl = proto::GetHeader(h, kScheduleTtlHeader);
+    std::string_view target = proto::GetHeader(h, kScheduleTargetHeader);
+    int64_t secs = 0;
+    if (target.empty() || !ParseMessageTtl(ttl, &secs)) continue;
+    // The copy keeps the schedule's own headers, without those that made
+    // it a schedule or would be checked against the target.
+    std::string out = proto::RemoveHeader(h, kScheduleHeader);
+    out = proto::RemoveHeadersWithPrefix(out, "Nats-Schedule-");
+    out = proto::RemoveHeadersWithPrefix(out, "Nats-Expected-");
+    for (auto name : {"Nats-Msg-Id", "Nats-TTL", "Nats-Rollup"}) out = proto::RemoveHeader(out, name);
+    out = proto::AddHeaders(out, {{kSchedulerHeader, subject}, {kScheduleNextHeader, "purge"}});
+    if (!ttl.empty()) out = proto::AddHeaders(out, {{kTtlHeader, ttl}});
+    Inbound in{Inbound::Kind::kPublish, shared_from_this(), std::string(target), {}, std::move(out),
+               std::move(msg.value.data), now};
+    log::Debug("JetStream stream '{}': schedule '{}' publishes to '{}'", cfg_.name, subject, in.subject);
+    ProcessPublish(in, /*internal=*/true);
+  }
 }
 
 }  // namespace fjord::jetstream

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
+#include <tuple>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,12 +46,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
     uint64_t count = 0;
   };
   // Runs the publish checks and stores the message; the PubAck (or error)
-  // is sent once the batch is durable. A `marker` (a subject delete marker
-  // the stream publishes itself) is on a stored subject already: the
-  // stream's subject transform is not applied again. A message with a
-  // Nats-Batch-Id is staged (ProcessBatchMsg); `batch` marks a member of a
-  // committed one, already checked.
-  void ProcessPublish(Inbound& m, bool marker = false, const BatchCommit* batch = nullptr);
+  // is sent once the batch is durable. An `internal` publish (a subject
+  // delete marker or a scheduled message, which the stream publishes
+  // itself) is on a stored subject already: the stream's subject transform
+  // is not applied again. A message with a Nats-Batch-Id is staged
+  // (ProcessBatchMsg); `batch` marks a member of a committed one, already
+  // checked.
+  void ProcessPublish(Inbound& m, bool internal = false, const BatchCommit* batch = nullptr);
   // Atomic batches staged and not yet committed.
   size_t open_batches() const { return batches_.size(); }
   // Applies an update (already validated against the allowed changes).
@@ -139,6 +142,26 @@ class Stream : public std::enable_shared_from_this<Stream> {
     int64_t deadline = 0;
   };
   std::map<std::string, StagedBatch> batches_;
+  // 2.12 message schedules (allow_msg_schedules). A schedule is the last
+  // message on its subject carrying `Nats-Schedule: @at <RFC 3339>`; at that
+  // time the stream publishes a copy to `Nats-Schedule-Target` (with
+  // `Nats-Scheduler` and `Nats-Schedule-Next: purge`, whose storing purges
+  // the schedule). Checks a publish's schedule headers: the error, or
+  // nothing with `hdr` given the roll-up a schedule is stored with
+  // (`rewritten` then holds the new header block).
+  std::optional<ApiError> CheckSchedule(const std::string& subject, std::string_view* hdr,
+                                        std::string* rewritten) const;
+  // After a message is stored on `subject`: it is the subject's schedule,
+  // or the subject has none any more.
+  void TrackSchedule(const std::string& subject, uint64_t seq, std::string_view hdr);
+  void RebuildSchedules();
+  void FireSchedules(int64_t now);
+  struct Schedule {
+    int64_t at;
+    uint64_t seq;
+  };
+  std::map<std::string, Schedule> schedules_;            // by schedule subject
+  std::set<std::tuple<int64_t, uint64_t, std::string>> schedule_order_;  // (at, seq, subject)
   size_t batch_bytes_ = 0;  // staged in all of this stream's batches
   // With discard new, the error a message would get for going over a limit.
   std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,

@@ -170,6 +170,13 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
     Get(j, "subject_delete_marker_ttl", &c->subject_delete_marker_ttl);
     Get(j, "allow_msg_counter", &c->allow_msg_counter);
     Get(j, "allow_atomic", &c->allow_atomic);
+    Get(j, "allow_msg_schedules", &c->allow_msg_schedules);
+    if (auto it = j.find("persist_mode"); it != j.end() && !it->is_null()) {
+      std::string s;
+      Get(j, "persist_mode", &s);
+      if (s != "default" && s != "async" && !s.empty()) throw BadJson{"can not unmarshal \"" + s + "\""};
+      c->persist_async = s == "async";
+    }
     Get(j, "first_seq", &c->first_seq);
     if (auto it = j.find("compression"); it != j.end() && !it->is_null()) {
       std::string s;
@@ -221,6 +228,7 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
     if (!c->sources.empty()) return MakeError(Err::MirrorWithSources);
     if (c->allow_msg_counter) return MakeError(Err::MirrorWithCounters);
     if (c->allow_atomic) return MakeError(Err::MirrorWithAtomicPublish);
+    if (c->allow_msg_schedules) return MakeError(Err::MirrorWithMsgSchedules);
     if (c->first_seq > 0) return MakeError(Err::MirrorWithFirstSeq);
     if (!ValidStreamName(c->mirror->name)) return MakeError(Err::MirrorInvalidStreamName);
     if (c->mirror->name == c->name) return ConfigError("stream mirror can not mirror itself");
@@ -308,6 +316,18 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
   } else if (c->subject_delete_marker_ttl < 0) {
     return ConfigError("subject delete marker TTL must not be negative");
   }
+  // A schedule is stored with a roll-up, so each subject holds one.
+  if (c->allow_msg_schedules && !c->allow_rollup_hdrs) {
+    if (pedantic) return ConfigError("message scheduling cannot be set if roll-ups are disabled");
+    c->allow_rollup_hdrs = true;
+    c->deny_purge = false;
+  }
+  if (c->persist_async) {
+    if (c->storage != Storage::kFile) return ConfigError("async persist mode is only supported on file storage");
+    if (c->num_replicas > 1) return ConfigError("async persist mode is not supported on replicated streams");
+    if (c->allow_atomic) return ConfigError("async persist mode is not supported with atomic batch publish");
+  }
+  if (c->allow_msg_schedules && !c->sources.empty()) return MakeError(Err::SourceWithMsgSchedules);
   if (c->discard_new_per_subject) {
     if (c->discard != Discard::kNew)
       return ConfigError("discard new per subject requires discard new policy to be set");
@@ -389,6 +409,8 @@ Json ToJson(const StreamConfig& c) {
   if (c.subject_delete_marker_ttl) j["subject_delete_marker_ttl"] = c.subject_delete_marker_ttl;
   if (c.allow_msg_counter) j["allow_msg_counter"] = true;
   if (c.allow_atomic) j["allow_atomic"] = true;
+  if (c.allow_msg_schedules) j["allow_msg_schedules"] = true;
+  if (c.persist_async) j["persist_mode"] = "async";
   j["consumer_limits"] = c.consumer_limits;
   if (!c.metadata.empty()) j["metadata"] = c.metadata;
   if (c.subject_transform) j["subject_transform"] = ToJson(*c.subject_transform);
@@ -412,7 +434,7 @@ void SetRequiredLevel(StreamConfig* c) {
   // The API level that introduced each feature the stream uses.
   int level = 0;
   if (c->allow_msg_ttl || c->subject_delete_marker_ttl > 0) level = 1;
-  if (c->allow_msg_counter || c->allow_atomic) level = 2;
+  if (c->allow_msg_counter || c->allow_atomic || c->allow_msg_schedules || c->persist_async) level = 2;
   SetLevel(&c->metadata, level);
 }
 

@@ -78,6 +78,12 @@ struct StreamConfig {
   bool allow_msg_counter = false;
   // 2.12: messages with a Nats-Batch-Id are stored all together, or none.
   bool allow_atomic = false;
+  // 2.12: a message with `Nats-Schedule: @at <time>` and a
+  // `Nats-Schedule-Target` is published to the target at that time.
+  bool allow_msg_schedules = false;
+  // 2.12 `persist_mode: async`: this file stream acknowledges once written,
+  // not fsynced (the server's lazy mode, for one stream).
+  bool persist_async = false;
   uint64_t first_seq = 0;
   std::string compression = "none";
   Json consumer_limits = Json::object();
@@ -159,12 +165,12 @@ struct ConsumerConfig {
   std::vector<std::string> Filters() const;
 };
 
-// 2.11's API level and the metadata nats-server keeps about it
+// The API level (2: nats-server 2.12.0-2.12.4) and the metadata nats-server keeps about it
 // (jetstream_versioning.go): `_nats.req.level`, the level a stream's or
 // consumer's config needs, is stored with it on every create and update
 // (a client's own value is replaced); `_nats.ver` and `_nats.level`, the
 // server's, are only added to create, update and info replies.
-inline constexpr int kApiLevel = 1;
+inline constexpr int kApiLevel = 2;
 void SetRequiredLevel(StreamConfig* c);
 void SetRequiredLevel(ConsumerConfig* c);
 // A create of something that exists is compared with the level stored with

@@ -42,7 +42,10 @@ std::string AddHeaders(std::string_view hdr,
   return out;
 }
 
-std::string RemoveHeader(std::string_view hdr, std::string_view key) {
+namespace {
+// `hdr` without the header lines (never the status line) `drop` matches.
+template <typename Drop>
+std::string FilterLines(std::string_view hdr, Drop drop) {
   std::string out;
   out.reserve(hdr.size());
   size_t pos = 0;
@@ -50,12 +53,24 @@ std::string RemoveHeader(std::string_view hdr, std::string_view key) {
     size_t eol = hdr.find("\r\n", pos);
     size_t end = eol == std::string_view::npos ? hdr.size() : eol + 2;
     std::string_view line = hdr.substr(pos, end - pos);
-    bool match = pos > 0 && line.size() > key.size() && line.substr(0, key.size()) == key &&
-                 line[key.size()] == ':';
-    if (!match) out.append(line);
+    if (pos == 0 || !drop(line)) out.append(line);
     pos = end;
   }
   return out;
+}
+}  // namespace
+
+std::string RemoveHeader(std::string_view hdr, std::string_view key) {
+  return FilterLines(hdr, [&](std::string_view line) {
+    return line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':';
+  });
+}
+
+std::string RemoveHeadersWithPrefix(std::string_view hdr, std::string_view prefix) {
+  return FilterLines(hdr, [&](std::string_view line) {
+    size_t colon = line.find(':');
+    return colon != std::string_view::npos && line.substr(0, colon).starts_with(prefix);
+  });
 }
 
 std::string StatusHeader(int code, std::string_view text, std::string_view extra) {

@@ -19,6 +19,8 @@ std::string AddHeaders(std::string_view hdr,
 // `hdr` without any "Key: …" line of that exact key (the status line and
 // other lines as they were).
 std::string RemoveHeader(std::string_view hdr, std::string_view key);
+// `hdr` without the lines whose key starts with `prefix`.
+std::string RemoveHeadersWithPrefix(std::string_view hdr, std::string_view prefix);
 
 // A header-only status message: "NATS/1.0 <code> <text>\r\n[extra]\r\n".
 std::string StatusHeader(int code, std::string_view text, std::string_view extra = {});

@@ -80,6 +80,13 @@ describe("fjord stream", () => {
     assert.equal(info.config.allow_msg_counter, true);
     assert.equal(info.config.allow_atomic, true);
     await ok(["stream", "rm", "COUNTS", "--force", srv.flag]);
+    const sched = await ok(["stream", "add", "SCHED", "--subjects=sch.>", "--allow-schedules", "--persist-mode=async", "--defaults", srv.flag]);
+    assert.match(sched, /Allows Schedules: true/);
+    assert.match(sched, /Persist Mode: async/);
+    const si = await json(["stream", "info", "SCHED", "--json", srv.flag]);
+    assert.equal(si.config.allow_msg_schedules, true);
+    assert.equal(si.config.persist_mode, "async");
+    await ok(["stream", "rm", "SCHED", "--force", srv.flag]);
     await ok(["stream", "add", "MARK2", "--subjects=mk2.>", "--subject-del-markers-ttl=2m", "--defaults", srv.flag]);
     assert.equal((await json(["stream", "info", "MARK2", "--json", srv.flag])).config.subject_delete_marker_ttl, 120_000_000_000);
     await ok(["stream", "rm", "MARK2", "--force", srv.flag]);

@@ -119,7 +119,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   auto m = s->store().Load(2);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m.value.subject, "o.odd");
-  EXPECT_EQ(m.value.hdr, "NATS/1.0\r\nNats-Stream-Source: O 3 o.odd >\r\n\r\n");
+  EXPECT_EQ(m.value.hdr, "NATS/1.0\r\nNats-Stream-Source: O 3 o.odd > o.odd\r\n\r\n");
 
   // A fresh engine (as after a restart) resumes after the last header.
   ASSERT_TRUE(o->store().Append("o.odd", "", "7", NowNs()).ok());
@@ -129,7 +129,7 @@ TEST_F(SourcingTest, SourceAddsHeaderFiltersAndResumesFromIt) {
   EXPECT_EQ(s->store().State().msgs, 4u);
   auto last = s->store().Load(4);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 o.odd >");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 o.odd > o.odd");
 }
 
 TEST_F(SourcingTest, SubjectTransformsRenameAndTwoSourcesOfOneStreamKeepTheirOwnPositions) {
@@ -158,7 +158,7 @@ TEST_F(SourcingTest, SubjectTransformsRenameAndTwoSourcesOfOneStreamKeepTheirOwn
   Sourcing again(s.get());
   again.Pump(100, NowNs());
   ASSERT_EQ(s->store().State().msgs, 7u);
-  EXPECT_EQ(proto::GetHeader(s->store().Load(7).value.hdr, "Nats-Stream-Source"), "O 7 o.even >");
+  EXPECT_EQ(proto::GetHeader(s->store().Load(7).value.hdr, "Nats-Stream-Source"), "O 7 o.even > o.even");
 }
 
 TEST_F(SourcingTest, ResumesFromTheOlderTwoFieldHeader) {
@@ -175,7 +175,7 @@ TEST_F(SourcingTest, ResumesFromTheOlderTwoFieldHeader) {
   Sourcing again(s.get());
   again.Pump(100, NowNs());
   ASSERT_EQ(s->store().State().msgs, 2u);
-  EXPECT_EQ(proto::GetHeader(s->store().Load(2).value.hdr, "Nats-Stream-Source"), "O 4 o.a >");
+  EXPECT_EQ(proto::GetHeader(s->store().Load(2).value.hdr, "Nats-Stream-Source"), "O 4 o.a > o.a");
 }
 
 TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
@@ -199,7 +199,7 @@ TEST_F(SourcingTest, ResumeLooksBackPastManyOwnMessages) {
   EXPECT_EQ(st.msgs, 5011u);
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11 > >");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 11 > > o.a");
 }
 
 TEST_F(SourcingTest, CopiesNothingTheOriginHasNotMadeDurable) {
@@ -257,7 +257,7 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   auto last = s->store().Load(st.last_seq);
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Msg-Id"), "id0");
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3 > >");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 3 > > o.a");
   // The rest (ids 1, 2, 0 again) are duplicates: skipped, the copy moves on.
   ASSERT_TRUE(s->store().Remove(2, false).ok());
   ASSERT_TRUE(o->store().Append("o.a", id(7), "x", NowNs()).ok());
@@ -266,7 +266,7 @@ TEST_F(SourcingTest, SourcedMessagesAreDedupedAndHeldBackByDiscardNew) {
   }
   last = s->store().Load(s->store().State().last_seq);
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 > >");
+  EXPECT_EQ(proto::GetHeader(last.value.hdr, "Nats-Stream-Source"), "O 7 > > o.a");
   EXPECT_EQ(s->store().State().msgs, 2u);
 }
 

@@ -26,5 +26,14 @@ TEST(Headers, RemoveDropsEveryLineOfThatKeyOnly) {
             "NATS/1.0\r\nNats-TTL: 1\r\nNats-TTL-X: y\r\nNats-TTL: 2\r\nK: w\r\n\r\n");
 }
 
+TEST(Headers, RemoveWithPrefixDropsEveryMatchingKey) {
+  std::string h = "NATS/1.0\r\nNats-Schedule: @at x\r\nNats-Schedule-TTL: 5s\r\nK: Nats-Schedule-\r\n"
+                  "Nats-Schedules: z\r\n\r\n";
+  EXPECT_EQ(RemoveHeadersWithPrefix(h, "Nats-Schedule-"),
+            "NATS/1.0\r\nNats-Schedule: @at x\r\nK: Nats-Schedule-\r\nNats-Schedules: z\r\n\r\n");
+  EXPECT_EQ(RemoveHeadersWithPrefix(h, "Nats-Schedule"), "NATS/1.0\r\nK: Nats-Schedule-\r\n\r\n");
+  EXPECT_EQ(RemoveHeadersWithPrefix("NATS/1.0 408 Timeout\r\n\r\n", "NATS"), "NATS/1.0 408 Timeout\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace fjord::proto

@@ -41,7 +41,7 @@ export const serverBin = resolveBin();
 export const DEFAULT_TIMEOUT = 10_000;
 
 // The nats-server version the binary under test implements: nats-server's
-// own, or the one Fjord advertises ("... (nats-server 2.11.17 compatible)").
+// own, or the one Fjord advertises ("... (nats-server 2.12.4 compatible)").
 // Tests of behaviour that changed between releases follow it.
 const versionText = execFileSync(serverBin, ["--version"]).toString();
 // Fjord implements some features of releases newer than the one it
