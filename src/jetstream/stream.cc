@@ -936,14 +936,15 @@ void Stream::ProcessBatchMsg(Inbound& m, std::string id) {
     DropBatch(id, "large");
     return fail(too_large());
   }
-  if (batch_bytes_ + size > kMaxBatchBytesPerStream) {
+  size_t staged = m.hdr.size() + m.data.size();  // without the level header
+  if (batch_bytes_ + staged > kMaxBatchBytesPerStream) {
     DropBatch(id, "incomplete");
     return fail(MakeError(Err::AtomicPublishIncompleteBatch));
   }
   if (input_transform_) {
     if (auto mapped = input_transform_->Apply(m.subject)) m.subject = std::move(*mapped);
   }
-  batch_bytes_ += size;
+  batch_bytes_ += staged;
   std::string reply = std::move(m.reply);
   b.msgs.push_back(std::move(m));
   if (!commit) {
@@ -951,8 +952,7 @@ void Stream::ProcessBatchMsg(Inbound& m, std::string id) {
     if (!reply.empty() && !cfg_.no_ack) js_->Send(reply, {}, {}, {});
     return;
   }
-  std::vector<Inbound> msgs = std::move(b.msgs);
-  DropBatch(id, nullptr);
+  std::vector<Inbound> msgs = TakeBatch(id);
   if (auto e = CheckBatch(msgs)) return Refuse(reply, *e);
   BatchCommit done{id, msgs.size()};
   int64_t now = NowNs();
@@ -1079,11 +1079,18 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
   return CheckResources(staged_bytes);
 }
 
-void Stream::DropBatch(const std::string& id, const char* reason) {
+std::vector<Inbound> Stream::TakeBatch(const std::string& id) {
   auto it = batches_.find(id);
-  if (it == batches_.end()) return;
-  for (const auto& m : it->second.msgs) batch_bytes_ -= m.hdr.size() + m.data.size();
+  if (it == batches_.end()) return {};
+  std::vector<Inbound> msgs = std::move(it->second.msgs);
+  for (const auto& m : msgs) batch_bytes_ -= m.hdr.size() + m.data.size();
   batches_.erase(it);
+  return msgs;
+}
+
+void Stream::DropBatch(const std::string& id, const char* reason) {
+  if (!batches_.count(id)) return;
+  TakeBatch(id);
   if (!reason) return;
   Json fields = {{"stream", cfg_.name}};
   if (!js_->options().domain.empty()) fields["domain"] = js_->options().domain;

@@ -133,6 +133,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // or nothing is stored. A batch not committed within 10 s is abandoned.
   void ProcessBatchMsg(Inbound& m, std::string id);
   std::optional<ApiError> CheckBatch(const std::vector<Inbound>& msgs);
+  // Removes a staged batch and returns its messages.
+  std::vector<Inbound> TakeBatch(const std::string& id);
   // Removes a staged batch; with a `reason`, says so in a
   // BATCH_ABANDONED advisory.
   void DropBatch(const std::string& id, const char* reason);

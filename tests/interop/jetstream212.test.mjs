@@ -316,6 +316,17 @@ describe("atomic batch publish (2.12)", { skip }, () => {
     assert.deepEqual(r, { stream: "BE", seq: 1, duplicate: true });
   }));
 
+  test("committed and refused batches give their staging memory back", logsOnFailure(async () => {
+    // 80 MB through batches of one message each: more than the 64 MiB a
+    // stream may have staged at once, so any leak in the accounting shows.
+    await jsm.streams.add({ name: "BM", subjects: ["bm.>"], allow_atomic: true, storage: "memory", max_msgs: 2 });
+    const big = "x".repeat(1_000_000);
+    for (let i = 1; i <= 80; i++) {
+      const r = await batchMsg(nc, "bm.a", `m${i}`, 1, { commit: "1", data: big, hdrs: { "Nats-Required-Api-Level": "1" } });
+      assert.deepEqual(r, { stream: "BM", seq: i, batch: `m${i}`, count: 1 }, `batch ${i}`);
+    }
+  }));
+
   test("counters in a batch add up in order", logsOnFailure(async () => {
     await jsm.streams.add({ name: "BC", subjects: ["bc.>"], allow_atomic: true, allow_msg_counter: true });
     await incr(nc, "bc.x", "10");
