@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "jetstream/advisory.h"
+#include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/counter.h"
@@ -917,11 +918,8 @@ void Stream::ProcessBatchMsg(Inbound& m, std::string id) {
     commit = true;
   }
   // The header is checked here, and never stored.
-  std::string_view level = proto::GetHeader(m.hdr, kRequiredLevelHeader, &found);
-  if (found && !level.empty()) {
-    int64_t want = 0;
-    auto r = std::from_chars(level.data(), level.data() + level.size(), want);
-    if (r.ec != std::errc() || r.ptr != level.data() + level.size() || want > kApiLevel) {
+  if (!proto::GetHeader(m.hdr, kRequiredLevelHeader).empty()) {
+    if (RequiredApiLevelUnmet(m.hdr)) {
       DropBatch(id, nullptr);
       return fail(MakeError(Err::RequiredApiLevel));
     }
