@@ -1206,7 +1206,14 @@ void Stream::FireSchedules(int64_t now) {
     Inbound in{Inbound::Kind::kPublish, shared_from_this(), std::string(target), {}, std::move(out),
                std::move(msg.value.data), now};
     log::Debug("JetStream stream '{}': schedule '{}' publishes to '{}'", cfg_.name, subject, in.subject);
+    uint64_t before = store_->State().last_seq;
     ProcessPublish(in, /*internal=*/true);
+    if (store_->State().last_seq == before) {
+      // Refused (a limit, the disk): the schedule stays and tries again in
+      // a second, as nats-server keeps it until its message is stored.
+      schedules_[subject] = {now + kSecond, seq};
+      schedule_order_.insert({now + kSecond, seq, subject});
+    }
   }
 }
 

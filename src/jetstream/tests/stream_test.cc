@@ -146,5 +146,28 @@ TEST_F(StreamTest, ScheduleFiresIntoItsTargetOnceAndIsPurged) {
   EXPECT_EQ(LastError(), 10190);
 }
 
+TEST_F(StreamTest, RefusedScheduledMessageIsTriedAgain) {
+  StreamConfig cfg;
+  cfg.allow_msg_schedules = true;
+  cfg.discard = Discard::kNew;
+  cfg.max_msgs = 1;
+  Open(cfg);
+  Pub("s.sched", {{"Nats-Schedule", "@at 2020-01-01T00:00:00Z"}, {"Nats-Schedule-Target", "s.out"}}, "late");
+  ASSERT_EQ(s_->store().State().msgs, 1u);
+  int64_t now = NowNs();
+  s_->Tick(now);  // due, but the stream is full: the copy is refused
+  EXPECT_EQ(s_->store().State().last_seq, 1u);
+  StreamConfig roomier = s_->config();
+  roomier.max_msgs = 2;
+  ASSERT_TRUE(s_->Update(roomier).ok());
+  s_->Tick(now + 500 * kMs);
+  EXPECT_EQ(s_->store().State().last_seq, 1u);  // tried again a second later
+  s_->Tick(now + 1100 * kMs);
+  auto st = s_->store().State();
+  EXPECT_EQ(st.last_seq, 2u);
+  EXPECT_EQ(st.msgs, 1u);
+  EXPECT_EQ(s_->store().Load(2).value.subject, "s.out");
+}
+
 }  // namespace
 }  // namespace fjord::jetstream
