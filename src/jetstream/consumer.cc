@@ -1236,6 +1236,13 @@ std::shared_ptr<Consumer> Consumer::Create(Stream* stream, const std::string& na
     }
   }
   p->SubscribeFlowControl();
+  // Created (or restored) paused: the pause's end is announced when it
+  // comes, as nats-server's leader arms its timer (the start, only for an
+  // API create: AnnouncePauseAtCreate).
+  if (p->Paused(NowNs())) {
+    p->pause_end_pending = true;
+    p->ArmTimer(p->cfg.pause_until);
+  }
   return c;
 }
 
@@ -1304,6 +1311,11 @@ ApiError Consumer::Unpin(const std::string& group) {
   m.Unpin(group, "admin");
   m.TryDeliver();
   return {};
+}
+
+void Consumer::AnnouncePauseAtCreate() {
+  int64_t now = NowNs();
+  if (impl_->Paused(now)) impl_->SendPauseAdvisory(now);
 }
 
 ApiError Consumer::Update(const ConsumerConfig& next_in) {

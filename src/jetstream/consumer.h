@@ -46,6 +46,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // Applies an update request; error if a field that cannot change differs.
   ApiError Update(const ConsumerConfig& next);
 
+  // A consumer created paused says so in a PAUSE advisory (nats-server
+  // sends it after the create reply; the end follows when it comes).
+  void AnnouncePauseAtCreate();
+
   // Priority groups: takes the pin of `group` away (10160 if the consumer
   // has no such group).
   ApiError Unpin(const std::string& group);

@@ -176,6 +176,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   // A push consumer may deliver before the reply is out, as nats-server does.
   c->Signal();
   ReplyAfterSync(js, m, s, c, std::move(info));
+  c->AnnouncePauseAtCreate();
 }
 
 std::shared_ptr<Consumer> Lookup(JetStream* js, const Inbound& m, const char* type,

@@ -503,6 +503,15 @@ describe("API level, versioning metadata and pedantic requests (2.11)", { skip }
     sub.unsubscribe();
     assert.deepEqual(got.map((a) => [a.stream, a.consumer, a.paused]), [["PA", "c", true], ["PA", "c", false]]);
     assert.equal(Date.parse(got[0].pause_until), until.getTime());
+    // Created paused: announced, and so is the end when it comes.
+    const later = [];
+    const sub2 = nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.PA.d", { callback: (_e, m) => later.push(validate("jetstream/advisory/v1/consumer_pause", m.json())) });
+    await nc.flush();
+    await jsm.consumers.add("PA", { durable_name: "d", ack_policy: "explicit", pause_until: new Date(Date.now() + 1000).toISOString() });
+    await waitFor(() => later.length === 2, 5000, "a pause set at creation, and its end");
+    await sleep(300);
+    sub2.unsubscribe();
+    assert.deepEqual(later.map((a) => [a.consumer, a.paused]), [["d", true], ["d", false]]);
   }));
 
   test("pedantic creates refuse what would otherwise be filled in (10157)", logsOnFailure(async () => {
