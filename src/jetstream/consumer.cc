@@ -495,6 +495,7 @@ struct Consumer::Impl {
           pin_id = r.id = RandomToken(22);
           pinned_ts = now;
           pin_deadline = now + cfg.priority_timeout;
+          ArmTimer(pin_deadline);
           SendAdvisory("PINNED", "io.nats.jetstream.advisory.v1.consumer_group_pinned",
                        {{"group", r.group}, {"pinned_id", pin_id}});
           return true;
@@ -526,6 +527,14 @@ struct Consumer::Impl {
   void ExpirePin(int64_t now) {
     if (pin_id.empty() || now < pin_deadline) return;
     Unpin(cfg.priority_groups.empty() ? std::string() : cfg.priority_groups.front(), "timeout");
+  }
+
+  // On the consumer's timer: a pin lapses (and its UNPINNED advisory
+  // leaves) at its deadline even when no request comes to notice it.
+  void CheckPinExpiry(int64_t now) {
+    if (pin_id.empty()) return;
+    ExpirePin(now);
+    if (!pin_id.empty()) ArmTimer(pin_deadline);  // renewed meanwhile, or an earlier timer fired
   }
 
   void Unpin(const std::string& group, const char* reason) {
@@ -706,6 +715,7 @@ struct Consumer::Impl {
       c->impl_->timer_at = 0;
       c->impl_->ProcessTimers(NowNs());
       c->impl_->CheckPauseEnd(NowNs());
+      c->impl_->CheckPinExpiry(NowNs());
       c->impl_->TryDeliver();
     });
   }

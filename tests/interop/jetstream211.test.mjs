@@ -398,6 +398,11 @@ describe("priority groups (2.11)", { skip }, () => {
   }));
 
   test("pinned_client: one requester is served, others wait; wrong ids get 423; unpin and timeout move the pin", logsOnFailure(async () => {
+    const pins = [];
+    // Not schema-checked: the upstream schemas require a `server` field that
+    // neither they nor nats-server's advisory structs define.
+    const advSub = nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.*.PG.pc", { callback: (_e, m) => { if (/PINNED$/.test(m.subject.split(".")[4])) pins.push(m.json()); } });
+    await nc.flush();
     const c = await create("pc", { priority_policy: "pinned_client", priority_groups: ["A"], priority_timeout: 2 * SEC, ack_policy: "none" });
     assert.equal(c.error, undefined);
     let got = await pullRaw(nc, "PG", "pc", { batch: 1, group: "A" });
@@ -424,8 +429,13 @@ describe("priority groups (2.11)", { skip }, () => {
       { code: 400, err_code: 10025, description: "invalid JSON: consumer group not specified" });
     assert.equal((await api(plain, "CONSUMER.UNPIN.PG.nope", { group: "A" })).error?.err_code, 10014);
 
-    // The pinned client stops asking: after priority_timeout someone else is pinned.
+    // The pinned client stops asking: after priority_timeout the pin lapses,
+    // announced on time though no request comes; then someone else is pinned.
     await sleep(2300);
+    advSub.unsubscribe();
+    assert.deepEqual(pins.map((a) => [a.type.split(".").pop(), a.group, a.pinned_id ?? a.reason]),
+      [["consumer_group_pinned", "A", pin], ["consumer_group_unpinned", "A", "admin"],
+        ["consumer_group_pinned", "A", pin2], ["consumer_group_unpinned", "A", "timeout"]]);
     got = await pullRaw(nc, "PG", "pc", { batch: 1, group: "A" });
     assert.ok(got[0].pin && got[0].pin !== pin2, JSON.stringify(got));
     info = await jsm.consumers.info("PG", "pc");
