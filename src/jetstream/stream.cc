@@ -172,6 +172,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
       return nullptr;
     }
   } else {
+    s->DropTornBatch();
     s->RebuildDedupe();
     s->RebuildTtls();
     s->RebuildSchedules();
@@ -1075,6 +1076,32 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
     }
   }
   return CheckResources(staged_bytes);
+}
+
+uint64_t Stream::DropTornBatch() {
+  if (!cfg_.allow_atomic) return 0;
+  store::StreamState st = store_->State();
+  if (st.msgs == 0) return 0;
+  auto last = store_->Load(st.last_seq);
+  if (!last.ok()) return 0;
+  std::string id(proto::GetHeader(last.value.hdr, kBatchIdHeader));
+  if (id.empty()) return 0;
+  // A batch is written in one go after its checks, its commit last, and
+  // acknowledged only once all of it is synced. Writes reach the file in
+  // order, so a kill -9 can only cut the end: a tail that is a batch without
+  // its commit was never acknowledged. (A commit is never removed: members
+  // missing before it may have been deleted since.)
+  if (proto::GetHeader(last.value.hdr, kBatchCommitHeader) == "1") return 0;
+  uint64_t dropped = 0;
+  for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0; --seq) {
+    auto m = store_->Load(seq);
+    if (!m.ok()) continue;
+    if (proto::GetHeader(m.value.hdr, kBatchIdHeader) != id) break;
+    if (store_->Remove(seq, false).ok()) ++dropped;
+  }
+  log::Warn("JetStream stream '{}': removed {} message(s) of batch '{}' cut by a crash before its commit was written",
+            cfg_.name, dropped, id);
+  return dropped;
 }
 
 std::vector<Inbound> Stream::TakeBatch(const std::string& id) {

@@ -55,6 +55,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void ProcessPublish(Inbound& m, bool internal = false, const BatchCommit* batch = nullptr);
   // Atomic batches staged and not yet committed.
   size_t open_batches() const { return batches_.size(); }
+  // At recovery: removes the messages of a batch at the end of the stream
+  // that a crash cut while it was being written (its commit, written last,
+  // is missing); it was never acknowledged. Returns how many.
+  uint64_t DropTornBatch();
   // Applies an update (already validated against the allowed changes).
   ApiError Update(const StreamConfig& next);
   // Persists the config. Durable on return.

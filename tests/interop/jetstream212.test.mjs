@@ -327,6 +327,56 @@ describe("atomic batch publish (2.12)", { skip }, () => {
     }
   }));
 
+  test("kill -9 while batches commit: every acknowledged batch is whole, no batch is partly there", logsOnFailure(async () => {
+    await jsm.streams.add({ name: "BK", subjects: ["bk.>"], allow_atomic: true, storage: "file" });
+    const data = "o".repeat(4000);
+    const acked = new Set();
+    let stop = false;
+    const writer = (async () => {
+      for (let b = 0; !stop; b++) {
+        const id = `k${b}`;
+        try {
+          // 1.2 MB a batch: more than one write (the store flushes at
+          // 1 MiB), so a kill can land inside one.
+          for (let i = 1; i < 300; i++) {
+            const { headers } = await import("@nats-io/transport-node");
+            const h = headers();
+            h.set("Nats-Batch-Id", id);
+            h.set("Nats-Batch-Sequence", String(i));
+            nc.publish("bk.x", data, { headers: h });
+          }
+          const r = await batchMsg(nc, "bk.x", id, 300, { commit: "1", data });
+          if (r.count === 300) acked.add(id);
+        } catch {
+          return;  // the server went away
+        }
+      }
+    })();
+    await sleep(600);
+    await srv.kill9();
+    stop = true;
+    await writer;
+    await nc.close().catch(() => {});
+    await srv.restart();
+    nc = checkApiReplies(await connectTo(srv));
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    watch();
+    const si = await jsm.streams.info("BK");
+    const seen = new Map();  // batch id -> [sequences in the batch]
+    for (let seq = si.state.first_seq; seq <= si.state.last_seq && si.state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage("BK", { seq });
+      if (!m) continue;
+      const id = m.header.get("Nats-Batch-Id");
+      if (!seen.has(id)) seen.set(id, []);
+      seen.get(id).push(Number(m.header.get("Nats-Batch-Sequence")));
+    }
+    assert.ok(acked.size > 0, "some batches were acknowledged before the kill");
+    if (isFjord) console.log(`batches acknowledged ${acked.size}, stored ${seen.size}; ${(await srv.log()).split("\n").filter((l) => /cut by a crash/.test(l)).length} cut by the kill`);
+    for (const id of acked) assert.equal(seen.get(id)?.length, 300, `acknowledged batch ${id}`);
+    for (const [id, members] of seen) assert.deepEqual(members, Array.from({ length: 300 }, (_, i) => i + 1), `batch ${id} is whole`);
+  }));
+
   test("counters in a batch add up in order", logsOnFailure(async () => {
     await jsm.streams.add({ name: "BC", subjects: ["bc.>"], allow_atomic: true, allow_msg_counter: true });
     await incr(nc, "bc.x", "10");

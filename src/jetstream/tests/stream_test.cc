@@ -112,6 +112,33 @@ TEST_F(StreamTest, BatchStoresAllAtTheCommitOrNothing) {
   EXPECT_EQ(s_->store().State().msgs, 3u);
 }
 
+TEST_F(StreamTest, RecoveryDropsABatchCutBeforeItsCommit) {
+  StreamConfig cfg;
+  cfg.allow_atomic = true;
+  Open(cfg);
+  auto batch = [](const char* id, int n, bool commit) {
+    std::string h = proto::AddHeaders("", {{"Nats-Batch-Id", id}, {"Nats-Batch-Sequence", std::to_string(n)}});
+    return commit ? proto::AddHeaders(h, {{"Nats-Batch-Commit", "1"}}) : h;
+  };
+  // A committed batch, a plain message, then what a crash left of another
+  // batch: two members, no commit.
+  ASSERT_TRUE(s_->store().Append("s.a", batch("one", 1, false), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.a", batch("one", 2, true), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.b", "", "plain", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.c", batch("cut", 1, false), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.c", batch("cut", 2, false), "", NowNs()).ok());
+  EXPECT_EQ(s_->DropTornBatch(), 2u);
+  auto st = s_->store().State();
+  EXPECT_EQ(st.msgs, 3u);
+  EXPECT_TRUE(s_->store().Load(3).ok());
+  // A whole batch at the end stays, even with a member deleted since.
+  ASSERT_TRUE(s_->store().Append("s.d", batch("two", 1, false), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.d", batch("two", 2, true), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Remove(6, false).ok());
+  EXPECT_EQ(s_->DropTornBatch(), 0u);
+  EXPECT_EQ(s_->store().State().msgs, 4u);
+}
+
 TEST_F(StreamTest, ScheduleFiresIntoItsTargetOnceAndIsPurged) {
   StreamConfig cfg;
   cfg.allow_msg_schedules = true;
