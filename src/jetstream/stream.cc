@@ -1205,6 +1205,15 @@ void Stream::RebuildSchedules() {
   if (st.msgs == 0) return;
   auto status = store_->Scan(st.first_seq, st.last_seq, [&](const store::MsgView& m) {
     TrackSchedule(std::string(m.subject), m.seq, m.hdr);
+    // A copy stored after its schedule means the schedule fired, even if a
+    // crash came before the purge that removes it was written.
+    if (!m.hdr.empty() && proto::GetHeader(m.hdr, kScheduleNextHeader) == "purge") {
+      auto it = schedules_.find(std::string(proto::GetHeader(m.hdr, kSchedulerHeader)));
+      if (it != schedules_.end() && it->second.seq < m.seq) {
+        schedule_order_.erase({it->second.at, it->second.seq, it->first});
+        schedules_.erase(it);
+      }
+    }
     return true;
   });
   if (!status.ok()) log::Error("JetStream stream '{}': reading message schedules: {}", cfg_.name, status.msg);

@@ -110,6 +110,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
  private:
   friend class Sourcing;  // stores copied messages like a publish does
+  friend class StreamTest;  // drives recovery steps on a memory stream
   Stream(JetStream* js, StreamConfig cfg, int64_t created);
   bool AnyConsumerInterested(const std::string& subject) const;
   void RememberMsgId(std::string_view id, uint64_t seq, int64_t ts);

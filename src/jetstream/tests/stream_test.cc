@@ -13,10 +13,9 @@
 #include "server/server.h"
 
 namespace fjord::jetstream {
-namespace {
 
-constexpr int64_t kMs = 1'000'000;
-constexpr int64_t kSec = 1'000'000'000;
+inline constexpr int64_t kTestMs = 1'000'000;
+inline constexpr int64_t kTestSec = 1'000'000'000;
 
 class StreamTest : public ::testing::Test {
  protected:
@@ -55,6 +54,11 @@ class StreamTest : public ::testing::Test {
     return j.contains("error") ? j["error"].value("err_code", int64_t{0}) : 0;
   }
   std::string Body(uint64_t seq) { return s_->store().Load(seq).value.data; }
+  // What a restart does with the schedules it finds in the stream.
+  size_t RebuildSchedules() {
+    s_->RebuildSchedules();
+    return s_->schedules_.size();
+  }
 
   server::Server srv_{server::Config{}};
   JetStream js_{&srv_, &srv_.global_account(), Options{}};
@@ -62,6 +66,12 @@ class StreamTest : public ::testing::Test {
   server::SubPtr sub_;
   std::vector<std::string> replies_;
 };
+
+// Outside the anonymous namespace: Stream befriends this fixture.
+namespace {
+
+constexpr int64_t kMs = kTestMs;
+constexpr int64_t kSec = kTestSec;
 
 TEST_F(StreamTest, CounterTotalsPerSubject) {
   StreamConfig cfg;
@@ -171,6 +181,26 @@ TEST_F(StreamTest, ScheduleFiresIntoItsTargetOnceAndIsPurged) {
   // A target outside the stream is refused.
   Pub("s.sched", {{"Nats-Schedule", when}, {"Nats-Schedule-Target", "elsewhere"}});
   EXPECT_EQ(LastError(), 10190);
+}
+
+TEST_F(StreamTest, RestartFindsPendingSchedulesButNotFiredOnes) {
+  StreamConfig cfg;
+  cfg.allow_msg_schedules = true;
+  Open(cfg);
+  auto schedule = [](const char* target) {
+    return proto::AddHeaders("", {{"Nats-Schedule", "@at 2030-01-01T00:00:00Z"}, {"Nats-Schedule-Target", target}});
+  };
+  ASSERT_TRUE(s_->store().Append("s.pending", schedule("s.out1"), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.fired", schedule("s.out2"), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.replaced", schedule("s.out3"), "", NowNs()).ok());
+  ASSERT_TRUE(s_->store().Append("s.replaced", "", "plain", NowNs()).ok());
+  // s.fired's copy was stored, and a crash came before the purge of the
+  // schedule was written: the schedule must not fire again.
+  ASSERT_TRUE(s_->store()
+                  .Append("s.out2", proto::AddHeaders("", {{"Nats-Scheduler", "s.fired"}, {"Nats-Schedule-Next", "purge"}}),
+                          "", NowNs())
+                  .ok());
+  EXPECT_EQ(RebuildSchedules(), 1u);
 }
 
 TEST_F(StreamTest, RefusedScheduledMessageIsTriedAgain) {
