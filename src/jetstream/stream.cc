@@ -1,7 +1,5 @@
 #include "jetstream/stream.h"
 
-#include "jetstream/counter.h"
-
 #include <cctype>
 #include <charconv>
 #include <unordered_set>
@@ -25,6 +23,11 @@ namespace {
 
 constexpr size_t kMaxHeaderSize = 65535;
 constexpr std::string_view kBatchIdHeader = "Nats-Batch-Id";
+constexpr std::string_view kScheduleHeader = "Nats-Schedule";
+constexpr std::string_view kScheduleTtlHeader = "Nats-Schedule-TTL";
+constexpr std::string_view kScheduleTargetHeader = "Nats-Schedule-Target";
+constexpr std::string_view kSchedulerHeader = "Nats-Scheduler";
+constexpr std::string_view kScheduleNextHeader = "Nats-Schedule-Next";
 
 store::Limits LimitsFor(const StreamConfig& c) {
   store::Limits l;
@@ -219,7 +222,7 @@ void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
 
 void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch) {
   // A member of a committed batch was checked with the whole batch
-  // (CommitBatch): only storing is left, and nothing may refuse it now.
+  // (CheckBatch): only storing is left, and nothing may refuse it now.
   const bool checks = batch == nullptr;
   if (checks && !internal && !m.hdr.empty()) {
     if (auto id = proto::GetHeader(m.hdr, kBatchIdHeader); !id.empty()) return ProcessBatchMsg(m, std::string(id));
@@ -360,9 +363,9 @@ void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch)
       store_->Purge(m.subject, seq, 0);
     } else if (rollup == "all") {
       store_->Purge("", seq, 0);
-    } else if (!hdr.empty() && proto::GetHeader(hdr, "Nats-Schedule-Next") == "purge") {
+    } else if (!hdr.empty() && proto::GetHeader(hdr, kScheduleNextHeader) == "purge") {
       // A scheduled message takes its schedule away as it is stored.
-      if (auto scheduler = proto::GetHeader(hdr, "Nats-Scheduler"); !scheduler.empty())
+      if (auto scheduler = proto::GetHeader(hdr, kSchedulerHeader); !scheduler.empty())
         store_->Purge(scheduler, seq, 0);
     }
     if (cfg_.allow_msg_schedules) TrackSchedule(m.subject, seq, hdr);
@@ -712,7 +715,8 @@ ApiError Stream::Update(const StreamConfig& next) {
   cfg_ = next;
   if (!cfg_.allow_atomic) {
     // Batches in flight can no longer commit.
-    while (!batches_.empty()) DropBatch(batches_.begin()->first, nullptr);
+    batches_.clear();
+    batch_bytes_ = 0;
   }
   if (ttls_on) RebuildTtls();  // sourced messages may carry TTLs already
   // Changed sources: positions are found again from the stored headers, so
@@ -971,6 +975,7 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
   std::unordered_map<std::string, uint64_t> inflight;               // messages per subject
   std::unordered_map<std::string, uint64_t> expected;               // per-subject sequences checked
   uint64_t staged_msgs = 0, staged_bytes = 0;
+  ExpireMsgIds(NowNs());
   for (const Inbound& m : msgs) {
     std::string_view hdr = m.hdr, data = m.data;
     const std::string& subject = m.subject;
@@ -992,7 +997,6 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
       if (!ttl_valid) return MakeError(Err::MessageTTLInvalid);
     }
     if (auto id = proto::GetHeader(hdr, "Nats-Msg-Id"); !id.empty()) {
-      ExpireMsgIds(NowNs());
       if (!ids.insert(std::string(id)).second || FindMsgId(id) != 0)
         return MakeError(Err::AtomicPublishContainsDuplicateMessage);
     }
@@ -1137,12 +1141,6 @@ void Stream::ExpireBatches(int64_t now) {
 // -- Message schedules (2.12) ------------------------------------------------
 
 namespace {
-constexpr std::string_view kScheduleHeader = "Nats-Schedule";
-constexpr std::string_view kScheduleTtlHeader = "Nats-Schedule-TTL";
-constexpr std::string_view kScheduleTargetHeader = "Nats-Schedule-Target";
-constexpr std::string_view kSchedulerHeader = "Nats-Scheduler";
-constexpr std::string_view kScheduleNextHeader = "Nats-Schedule-Next";
-
 // `@at <RFC 3339 time>`, the one pattern 2.12 knows: false if it is not
 // that; `*at` 0 for Go's zero time (no schedule).
 bool ParseSchedule(std::string_view v, int64_t* at) {
@@ -1184,15 +1182,24 @@ std::optional<ApiError> Stream::CheckSchedule(const std::string& subject, std::s
   return std::nullopt;
 }
 
-void Stream::TrackSchedule(const std::string& subject, uint64_t seq, std::string_view hdr) {
+void Stream::AddSchedule(const std::string& subject, int64_t at, uint64_t seq) {
+  RemoveSchedule(subject);
+  schedules_[subject] = {at, seq};
+  schedule_order_.insert({at, seq, subject});
+}
+
+void Stream::RemoveSchedule(const std::string& subject) {
   if (auto old = schedules_.find(subject); old != schedules_.end()) {
     schedule_order_.erase({old->second.at, old->second.seq, subject});
     schedules_.erase(old);
   }
+}
+
+void Stream::TrackSchedule(const std::string& subject, uint64_t seq, std::string_view hdr) {
   int64_t at = 0;
-  if (hdr.empty() || !ParseSchedule(proto::GetHeader(hdr, kScheduleHeader), &at) || at == 0) return;
-  schedules_[subject] = {at, seq};
-  schedule_order_.insert({at, seq, subject});
+  if (hdr.empty() || !ParseSchedule(proto::GetHeader(hdr, kScheduleHeader), &at) || at == 0)
+    return RemoveSchedule(subject);
+  AddSchedule(subject, at, seq);
 }
 
 void Stream::RebuildSchedules() {
@@ -1208,11 +1215,8 @@ void Stream::RebuildSchedules() {
     // A copy stored after its schedule means the schedule fired, even if a
     // crash came before the purge that removes it was written.
     if (!m.hdr.empty() && proto::GetHeader(m.hdr, kScheduleNextHeader) == "purge") {
-      auto it = schedules_.find(std::string(proto::GetHeader(m.hdr, kSchedulerHeader)));
-      if (it != schedules_.end() && it->second.seq < m.seq) {
-        schedule_order_.erase({it->second.at, it->second.seq, it->first});
-        schedules_.erase(it);
-      }
+      std::string scheduler(proto::GetHeader(m.hdr, kSchedulerHeader));
+      if (auto it = schedules_.find(scheduler); it != schedules_.end() && it->second.seq < m.seq) RemoveSchedule(scheduler);
     }
     return true;
   });
@@ -1222,8 +1226,7 @@ void Stream::RebuildSchedules() {
 void Stream::FireSchedules(int64_t now) {
   while (!schedule_order_.empty() && std::get<0>(*schedule_order_.begin()) <= now) {
     auto [at, seq, subject] = *schedule_order_.begin();
-    schedule_order_.erase(schedule_order_.begin());
-    schedules_.erase(subject);
+    RemoveSchedule(subject);
     auto msg = store_->Load(seq);
     if (!msg.ok() || msg.value.subject != subject) continue;  // purged or replaced meanwhile
     const std::string& h = msg.value.hdr;
@@ -1247,8 +1250,7 @@ void Stream::FireSchedules(int64_t now) {
     if (store_->State().last_seq == before) {
       // Refused (a limit, the disk): the schedule stays and tries again in
       // a second, as nats-server keeps it until its message is stored.
-      schedules_[subject] = {now + kSecond, seq};
-      schedule_order_.insert({now + kSecond, seq, subject});
+      AddSchedule(subject, now + kSecond, seq);
     }
   }
 }

@@ -149,6 +149,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
     int64_t deadline = 0;
   };
   std::map<std::string, StagedBatch> batches_;
+  size_t batch_bytes_ = 0;  // staged in all of this stream's batches
   // 2.12 message schedules (allow_msg_schedules). A schedule is the last
   // message on its subject carrying `Nats-Schedule: @at <RFC 3339>`; at that
   // time the stream publishes a copy to `Nats-Schedule-Target` (with
@@ -161,6 +162,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // After a message is stored on `subject`: it is the subject's schedule,
   // or the subject has none any more.
   void TrackSchedule(const std::string& subject, uint64_t seq, std::string_view hdr);
+  // The schedule index (schedules_ and schedule_order_ together).
+  void AddSchedule(const std::string& subject, int64_t at, uint64_t seq);
+  void RemoveSchedule(const std::string& subject);
   void RebuildSchedules();
   void FireSchedules(int64_t now);
   struct Schedule {
@@ -169,7 +173,6 @@ class Stream : public std::enable_shared_from_this<Stream> {
   };
   std::map<std::string, Schedule> schedules_;            // by schedule subject
   std::set<std::tuple<int64_t, uint64_t, std::string>> schedule_order_;  // (at, seq, subject)
-  size_t batch_bytes_ = 0;  // staged in all of this stream's batches
   // With discard new, the error a message would get for going over a limit.
   std::optional<ApiError> DiscardNewRefusal(const std::string& subject, std::string_view hdr,
                                             std::string_view data, const store::StreamState& st);
