@@ -43,7 +43,7 @@ void WriteFile(Env* env, const std::string& path, std::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   uint64_t records = 0;
-  ScanRecords(in, 0, [&](uint64_t, const RecordView& r) { records += r.len > 0; });
+  ScanRecords(in, 0, 0, [&](uint64_t, const RecordView& r) { records += r.len > 0; });
   BlockIndex idx;
   DecodeBlockIndex(in, &idx);
   ConsumerState cs;

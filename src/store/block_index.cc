@@ -9,9 +9,12 @@ namespace {
 
 constexpr uint32_t kMagic = 0x58494a46;  // "FJIX"
 // 3: events as varints, offsets implied by the previous record's length.
-constexpr uint32_t kVersion = 3;
+// 4: records of format 2 (compact): the block's base ts, and per message its
+// record's overhead, from which its accounted size follows.
+constexpr uint32_t kVersion = 4;
 constexpr uint8_t kTagHeaders = 0x10;  // the message had headers
 constexpr uint8_t kTagOffset = 0x20;   // an offset follows (damage was skipped)
+constexpr uint8_t kTagNextSeq = 0x40;  // seq is the previous one + 1: no delta follows
 
 bool Named(RecordType t) { return t == RecordType::kMsg || t == RecordType::kErased; }
 
@@ -22,6 +25,7 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
   PutU32(out, kMagic);
   PutU32(out, kVersion);
   PutU64(out, idx.covered);
+  PutU64(out, static_cast<uint64_t>(idx.base_ts));
   PutU32(out, static_cast<uint32_t>(idx.subjects.size()));
   for (const auto& s : idx.subjects) {
     PutU32(out, static_cast<uint32_t>(s.size()));
@@ -34,10 +38,11 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
   for (const auto& e : idx.events) {
     bool named = Named(e.type);
     uint8_t tag = static_cast<uint8_t>(e.type);
-    if (named && e.len - e.size == 6) tag |= kTagHeaders;
+    if (named && e.hdr) tag |= kTagHeaders;
     if (e.offset != next_off) tag |= kTagOffset;
+    if (e.seq == prev_seq + 1) tag |= kTagNextSeq;
     out->push_back(static_cast<char>(tag));
-    PutVarint(out, ZigZag(static_cast<int64_t>(e.seq - prev_seq)));
+    if (!(tag & kTagNextSeq)) PutVarint(out, ZigZag(static_cast<int64_t>(e.seq - prev_seq)));
     prev_seq = e.seq;
     if (tag & kTagOffset) PutVarint(out, e.offset);
     PutVarint(out, e.len);
@@ -46,6 +51,8 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
       PutVarint(out, ZigZag(e.ts - prev_ts));
       prev_ts = e.ts;
       PutVarint(out, e.subj);
+      // The record's overhead (kMinRecord .. kMaxRecordOverhead).
+      out->push_back(static_cast<char>(e.len + 30 + (e.hdr ? 4 : 0) - e.size));
     }
   }
   PutU64(out, XXH64(out->data() + start, out->size() - start, 0));
@@ -57,8 +64,9 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
   if (XXH64(body.data(), body.size(), 0) != DecodeU64(in.data() + body.size())) return false;
   Reader r(body);
   uint32_t magic, version, nsubj;
+  uint64_t base_ts;
   if (!r.U32(&magic) || magic != kMagic || !r.U32(&version) || version != kVersion ||
-      !r.U64(&idx->covered) || !r.U32(&nsubj) || nsubj > r.remaining() / 4) {
+      !r.U64(&idx->covered) || !r.U64(&base_ts) || !r.U32(&nsubj) || nsubj > r.remaining() / 4) {
     return false;
   }
   idx->subjects.clear();
@@ -69,8 +77,9 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     if (!r.U32(&n) || !r.Bytes(n, &s)) return false;
     idx->subjects.emplace_back(s);
   }
+  idx->base_ts = static_cast<int64_t>(base_ts);
   uint64_t nev;
-  if (!r.Varint(&nev) || nev > r.remaining() / 3) return false;  // 3 bytes at least each
+  if (!r.Varint(&nev) || nev > r.remaining() / 2) return false;  // 2 bytes at least each
   idx->events.resize(nev);
   uint64_t prev_seq = 0, next_off = 0;
   int64_t prev_ts = 0;
@@ -79,9 +88,10 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     uint64_t seq_delta, off, len;
     if (!r.U8(&tag)) return false;
     uint8_t t = tag & 0x0f;
-    if (t < 1 || t > 5 || (tag & ~(0x0f | kTagHeaders | kTagOffset)) != 0) return false;
+    if (t < 1 || t > 5 || (tag & ~(0x0f | kTagHeaders | kTagOffset | kTagNextSeq)) != 0) return false;
     e = IndexEvent{static_cast<RecordType>(t)};
-    if (!r.Varint(&seq_delta)) return false;
+    seq_delta = ZigZag(1);
+    if (!(tag & kTagNextSeq) && !r.Varint(&seq_delta)) return false;
     e.seq = prev_seq + static_cast<uint64_t>(UnZigZag(seq_delta));
     prev_seq = e.seq;
     off = next_off;
@@ -92,11 +102,16 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     next_off = off + len;
     if (Named(e.type)) {
       uint64_t ts, subj;
-      if (!r.Varint(&ts) || !r.Varint(&subj) || subj >= idx->subjects.size() || len < 10) return false;
+      uint8_t overhead;
+      if (!r.Varint(&ts) || !r.Varint(&subj) || subj >= idx->subjects.size() || !r.U8(&overhead) ||
+          overhead < kMinRecord || overhead > kMaxRecordOverhead || overhead > len) {
+        return false;
+      }
       e.ts = prev_ts + UnZigZag(ts);
       prev_ts = e.ts;
       e.subj = static_cast<uint32_t>(subj);
-      e.size = static_cast<uint32_t>(len - 10 + ((tag & kTagHeaders) ? 4 : 0));
+      e.hdr = tag & kTagHeaders;
+      e.size = static_cast<uint32_t>(AccountedSize(len, overhead, e.hdr));
     }
   }
   return r.remaining() == 0;

@@ -22,10 +22,12 @@ struct IndexEvent {
   // kMsg and kErased:
   uint32_t size = 0;    // accounted message bytes
   uint32_t subj = 0;    // index into BlockIndex::subjects
+  bool hdr = false;     // the message had headers
 };
 
 struct BlockIndex {
   uint64_t covered = 0;  // block bytes [0, covered) are described
+  int64_t base_ts = 0;   // the block's base timestamp (its block-start record's)
   std::vector<std::string> subjects;
   std::vector<IndexEvent> events;
 };

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -53,10 +55,23 @@ constexpr size_t kMaxOpenSealed = 16;
 // A sequential reader (a consumer catching up) reads this much at a time.
 constexpr uint64_t kReadAhead = 64 * 1024;
 constexpr uint32_t kNone = UINT32_MAX;
+// Entry::subj: the block-local subject index in the low 24 bits, the
+// record's overhead above it, the header flag on top.
 constexpr uint32_t kHdrFlag = 1u << 31;
+constexpr uint32_t kLidBits = 24;
+constexpr uint32_t kLidMask = (1u << kLidBits) - 1;
+// A block with this many distinct subjects is rolled, so a local subject
+// index always fits kLidMask.
+constexpr size_t kMaxBlockSubjects = kLidMask;
+static_assert(kMaxRecordOverhead < 128, "the overhead takes 7 bits of Entry::subj");
 constexpr const char* kSummaryName = "summary";
 
 // nats-server's file store accounting: the record it would write.
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 uint64_t NatsFileMsgSize(std::string_view subject, std::string_view hdr, std::string_view data) {
   return 22 + subject.size() + data.size() + 8 + (hdr.empty() ? 0 : 4 + hdr.size());
 }
@@ -75,12 +90,16 @@ struct Entry {
   uint32_t offset = 0;
   uint32_t len = 0;  // 0: no message has this sequence (it was skipped)
   int64_t ts = 0;
-  uint32_t subj = 0;      // index into Detail::fss, | kHdrFlag with headers
+  uint32_t subj = 0;      // SubjBits: index into Detail::fss, overhead, headers
   uint32_t next = kNone;  // the next entry of the same subject in the block
-  uint32_t lid() const { return subj & ~kHdrFlag; }
-  // Bytes as accounted in StreamState::bytes (NatsFileMsgSize, from the
-  // record length: 10 bytes less than ours, 6 with headers).
-  uint64_t size() const { return len - 10 + ((subj & kHdrFlag) ? 4 : 0); }
+  static uint32_t SubjBits(uint32_t lid, uint32_t overhead, bool hdr) {
+    return lid | (overhead << kLidBits) | (hdr ? kHdrFlag : 0);
+  }
+  uint32_t lid() const { return subj & kLidMask; }
+  bool hdr() const { return subj & kHdrFlag; }
+  uint32_t overhead() const { return (subj & ~kHdrFlag) >> kLidBits; }
+  // Bytes as accounted in StreamState::bytes.
+  uint64_t size() const { return AccountedSize(len, overhead(), hdr()); }
 };
 
 // Per-subject state inside one block.
@@ -147,6 +166,7 @@ struct Block {
   std::shared_ptr<File> file;  // always open for the active block
   uint64_t size = 0;   // file bytes, plus buffered bytes for the active block
   uint64_t lo = 0;     // the stream's last sequence + 1 when the block began
+  int64_t base_ts = 0;  // message timestamps are stored relative to this
   uint64_t first = 0;  // sequence range of its message records (0: none yet)
   uint64_t last = 0;
   uint64_t live = 0;   // messages in it still stored
@@ -250,19 +270,22 @@ class FileStore final : public Store {
     if (closed_) return {{Errc::kClosed, "store closed"}, 0};
     if (subject.empty()) return {{Errc::kInvalid, "empty subject"}, 0};
     if (subject.size() > UINT16_MAX) return {{Errc::kInvalid, "subject too long"}, 0};
-    uint64_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
+    // At most this long, whatever the varints take.
+    uint64_t len = kMaxRecordOverhead + subject.size() + hdr.size() + data.size();
     if (len > kMaxRecord) return {{Errc::kInvalid, "message too large"}, 0};
     if (Status s = Broken(); !s.ok()) return {s, 0};
     uint64_t seq = last_ + 1;
     // A block's range holds its skipped sequences too (a bit each, dead):
     // after a jump (a purge past the end) the next message starts a block.
     bool jump = active_->first != 0 && seq - active_->last > kMaxBlockGap;
-    if (active_->first != 0 && (active_->size + len > opts_.block_size || jump)) {
-      if (Status s = Roll(); !s.ok()) return {s, 0};
+    bool full = active_->size + len > opts_.block_size ||
+                (active_->detail && active_->detail->fss.size() >= kMaxBlockSubjects);
+    if (active_->first != 0 && (full || jump)) {
+      if (Status s = Roll(ts); !s.ok()) return {s, 0};
     }
     WritePendingFloor();
     uint64_t offset = active_->size;
-    AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
+    len = AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
     // After a failed write every append writes at once, so that while the
     // disk is full it fails with nothing stored.
     if (!write_error_.ok() || buf_.size() >= kFlushThreshold) {
@@ -391,7 +414,7 @@ class FileStore final : public Store {
           rec = std::string_view(chunk).substr(e.offset - chunk_off, e.len);
         }
         RecordView v;
-        if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != q) {
+        if (DecodeRecord(rec, b.base_ts, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != q) {
           // As Load would for this one message: reported, and the rest
           // still visited.
           log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, q, e.offset);
@@ -731,11 +754,12 @@ class FileStore final : public Store {
       }
       return it->second;
     };
-    auto put = [&](uint64_t seq, uint32_t offset, uint32_t len, int64_t ts, uint32_t lid, bool hdr) {
+    auto put = [&](uint64_t seq, uint32_t offset, uint32_t len, int64_t ts, uint32_t lid, uint32_t overhead,
+                   bool hdr) {
       if (seq < b.first || seq > b.last) return;
       Entry& e = d->entries[seq - b.first];
       if (e.len != 0) return;  // a duplicate: replay kept the first
-      e = Entry{offset, len, ts, lid | (hdr ? kHdrFlag : 0), kNone};
+      e = Entry{offset, len, ts, Entry::SubjBits(lid, overhead, hdr), kNone};
     };
     bool done = false;
     std::string idx_path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
@@ -754,7 +778,7 @@ class FileStore final : public Store {
           if (e.type == RecordType::kMsg || e.type == RecordType::kErased) {
             uint32_t& lid = lids[e.subj];
             if (lid == kNone) lid = lid_of(idx.subjects[e.subj]);
-            put(e.seq, e.offset, e.len, e.ts, lid, e.len - e.size == 6);
+            put(e.seq, e.offset, e.len, e.ts, lid, OverheadOf(e), e.hdr);
           }
         }
         done = true;
@@ -773,9 +797,10 @@ class FileStore final : public Store {
       auto r = f.value->Read(0, data.size(), data.data());
       if (!r.ok()) return nullptr;
       data.resize(r.value);
-      ScanRecords(data, 0, [&](uint64_t off, const RecordView& rec) {
+      ScanRecords(data, 0, b.base_ts, [&](uint64_t off, const RecordView& rec) {
         if (HasSubject(rec)) {
-          put(rec.seq, static_cast<uint32_t>(off), rec.len, rec.ts, lid_of(rec.subject), !rec.hdr.empty());
+          put(rec.seq, static_cast<uint32_t>(off), rec.len, rec.ts, lid_of(rec.subject), rec.overhead,
+              !rec.hdr.empty());
         }
       });
     }
@@ -1073,7 +1098,9 @@ class FileStore final : public Store {
     auto i = static_cast<uint32_t>(seq - b.first);
     d.entries.resize(i);
     uint32_t lid = d.Id(st.gid);
-    d.entries.push_back(Entry{offset, len, ts, lid | (hdr ? kHdrFlag : 0), kNone});
+    // What the record adds to the message's bytes (AccountedSize backwards).
+    auto overhead = static_cast<uint32_t>(len + 30 + (hdr ? 4 : 0) - size);
+    d.entries.push_back(Entry{offset, len, ts, Entry::SubjBits(lid, overhead, hdr), kNone});
     Fss& f = d.fss[lid];
     if (f.last != kNone) d.entries[f.last].next = i;
     f.last = i;
@@ -1133,8 +1160,7 @@ class FileStore final : public Store {
     auto i = static_cast<uint32_t>(seq - b.first);
     const Entry e = d->entries[i];
     bool logged = !replaying_ && active_ != nullptr;
-    // Before the subject may go away with its last message.
-    if (logged && erase && e.len != 0) EraseRecord(b, e, *names_[d->fss[e.lid()].gid], seq);
+    if (logged && erase && e.len != 0) EraseRecord(b, e, seq);
     uint64_t size = 0;
     if (e.len == 0) {
       log::Error("store: {}: no record for stored sequence {}", b.path, seq);
@@ -1344,7 +1370,7 @@ class FileStore final : public Store {
       rec = r.value;
     }
     RecordView v;
-    if (DecodeRecord(rec, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != seq) {
+    if (DecodeRecord(rec, b.base_ts, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != seq) {
       log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, seq, e.offset);
       return {{Errc::kCorrupt, fmt::format("corrupt record for sequence {}", seq)}, {}};
     }
@@ -1418,24 +1444,38 @@ class FileStore final : public Store {
     if (b.first == 0 || seq < b.first) b.cross_tombstones = true;
   }
 
-  void AppendRecord(RecordType type, uint64_t seq, int64_t ts, std::string_view subject,
-                    std::string_view hdr, std::string_view data) {
-    size_t before = buf_.size();
-    EncodeRecord(&buf_, type, seq, ts, subject, hdr, data);
-    active_->size += buf_.size() - before;
+  // Returns the record's length.
+  uint32_t AppendRecord(RecordType type, uint64_t seq, int64_t ts, std::string_view subject,
+                        std::string_view hdr, std::string_view data) {
+    auto len = static_cast<uint32_t>(EncodeRecord(&buf_, type, seq, ts, active_->base_ts, subject, hdr, data));
+    active_->size += len;
+    return len;
   }
 
-  void EraseRecord(Block& b, const Entry& e, std::string_view subject, uint64_t seq) {
+  // Overwrites a message's record with an erased one of the same length
+  // (EraseRecordInPlace), in the buffer or in the block file.
+  void EraseRecord(Block& b, const Entry& e, uint64_t seq) {
     DropReadAhead();
-    bool hdr = e.subj & kHdrFlag;
     if (&b == active_ && e.offset >= written_) {
-      EncodeErased(buf_.data() + (e.offset - written_), e.len, seq, subject, hdr);
+      if (!EraseRecordInPlace(buf_.data() + (e.offset - written_), e.len)) {
+        log::Error("store: {}: record of sequence {} was damaged; zeroed", b.path, seq);
+      }
       return;
     }
     std::string rec(e.len, '\0');
-    EncodeErased(rec.data(), e.len, seq, subject, hdr);
     auto f = BlockFile(b);
-    Status s = f.ok() ? f.value->Write(e.offset, rec) : f.status;
+    Status s = f.status;
+    if (f.ok()) {
+      auto r = f.value->Read(e.offset, rec.size(), rec.data());
+      s = r.status;
+      if (s.ok() && r.value != rec.size()) s = {Errc::kCorrupt, "short read"};
+    }
+    if (s.ok()) {
+      if (!EraseRecordInPlace(rec.data(), rec.size())) {
+        log::Error("store: {}: record of sequence {} was damaged; zeroed", b.path, seq);
+      }
+      s = f.value->Write(e.offset, rec);
+    }
     if (!s.ok()) {
       log::Error("store: {}: erasing sequence {}: {}", b.path, seq, s.msg);
       if (first_error_.ok()) first_error_ = s;
@@ -1528,7 +1568,8 @@ class FileStore final : public Store {
     return s;
   }
 
-  Status Roll() {
+  // `base_ts`: the new block's base timestamp (that of its first message).
+  Status Roll(int64_t base_ts) {
     if (Status s = Flush(); !s.ok()) return s;
     if (Status s = TrimActive(); !s.ok()) return s;
     if (Status s = active_->file->Sync(); !s.ok()) {
@@ -1544,13 +1585,13 @@ class FileStore final : public Store {
     since_summary_ += active_->size;
     if (since_summary_ >= std::max<uint64_t>(opts_.block_size, 4 * summary_size_)) WriteSummary();
     Block* sealed = active_;
-    if (Status s = NewBlock(active_->id + 1); !s.ok()) return s;
+    if (Status s = NewBlock(active_->id + 1, base_ts); !s.ok()) return s;
     sealed->file.reset();
     Unpin(*sealed);
     return {};
   }
 
-  Status NewBlock(uint32_t id) {
+  Status NewBlock(uint32_t id, int64_t base_ts) {
     std::string path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
     auto f = env_->Open(path);
     if (!f.ok()) return f.status;
@@ -1564,12 +1605,13 @@ class FileStore final : public Store {
     b->path = path;
     b->file = std::move(f.value);
     b->lo = last_ + 1;
+    b->base_ts = base_ts;
     Pin(*b);
     active_ = b.get();
     blocks_.push_back(std::move(b));
     written_ = 0;
     zeroed_end_ = 0;
-    AppendRecord(RecordType::kBlockStart, last_, 0, {}, {}, {});
+    AppendRecord(RecordType::kBlockStart, last_, base_ts, {}, {}, {});
     return {};
   }
 
@@ -1606,6 +1648,7 @@ class FileStore final : public Store {
     auto res = ScanBlock(b, 0, &idx);
     if (!res.ok()) return;
     idx.covered = res.value.valid_end;
+    idx.base_ts = b.base_ts;
     std::string out;
     EncodeBlockIndex(idx, &out);
     std::string path = JoinPath(msgs_dir_, BlockFileName(b.id, "idx"));
@@ -1645,6 +1688,7 @@ class FileStore final : public Store {
       s.live = b->live;
       s.bytes = b->bytes;
       s.min_ts = b->min_ts;
+      s.base_ts = b->base_ts;
       s.cross_tombstones = b->cross_tombstones;
       s.has_floor = b->has_floor;
       s.headers = b->headers;
@@ -1684,7 +1728,7 @@ class FileStore final : public Store {
           log::Error("store: {}: duplicate sequence {} at offset {} ignored", b.path, e.seq, e.offset);
           return;
         }
-        AddMsg(b, e.seq, e.ts, e.offset, e.len, e.size, subject, e.len - e.size == 6);
+        AddMsg(b, e.seq, e.ts, e.offset, e.len, e.size, subject, e.hdr);
         break;
       case RecordType::kTombstone:
         NoteTombstone(b, e.seq);
@@ -1715,11 +1759,16 @@ class FileStore final : public Store {
     e.offset = static_cast<uint32_t>(off);
     e.len = r.len;
     if (HasSubject(r)) {
-      // What NatsFileMsgSize gave the message (an erased record keeps a
-      // one-byte header block if the message had headers).
-      e.size = r.len - 10 + (r.hdr.empty() ? 0 : 4);
+      // What NatsFileMsgSize gave the message (an erased record keeps the
+      // header fields of the message).
+      e.hdr = !r.hdr.empty();
+      e.size = static_cast<uint32_t>(AccountedSize(r.len, r.overhead, e.hdr));
     }
     return e;
+  }
+
+  static uint32_t OverheadOf(const IndexEvent& e) {
+    return static_cast<uint32_t>(e.len + 30 + (e.hdr ? 4 : 0) - e.size);
   }
 
   // Scans block bytes [from, b.size); applies records, or collects them into
@@ -1732,7 +1781,8 @@ class FileStore final : public Store {
     if (!r.ok()) return {r.status, {}};
     data.resize(r.value);
     std::unordered_map<std::string_view, uint32_t> local;
-    ScanResult res = ScanRecords(data, from, [&](uint64_t off, const RecordView& rec) {
+    ScanResult res = ScanRecords(data, from, b.base_ts, [&](uint64_t off, const RecordView& rec) {
+      if (rec.type == RecordType::kBlockStart && off == 0) b.base_ts = rec.ts;
       IndexEvent e = EventOf(off, rec);
       if (idx == nullptr) return Apply(b, e, rec.subject);
       if (HasSubject(rec)) {
@@ -1743,6 +1793,28 @@ class FileStore final : public Store {
       idx->events.push_back(e);
     });
     return {{}, std::move(res)};
+  }
+
+  // Refuses a store whose blocks are in record format 1 (fixed 40-byte
+  // headers, before 2026-12-05): replaying them as format 2 would take
+  // every record for damage and cut the last block.
+  Status CheckFormat(uint32_t id) {
+    std::string path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
+    auto f = env_->OpenExisting(path);
+    if (!f.ok()) return f.status;
+    char head[8] = {};
+    auto r = f.value->Read(0, sizeof head, head);
+    if (!r.ok()) return r.status;
+    // A format 1 block starts with its 40-byte block-start record:
+    // u32 len 40, u16 subject length 0, u8 type 5, u8 flags 0.
+    static constexpr char kFormat1[8] = {0x28, 0, 0, 0, 0, 0, 0x05, 0};
+    if (r.value == sizeof head && std::memcmp(head, kFormat1, sizeof head) == 0) {
+      return {Errc::kCorrupt,
+              fmt::format("{}: written in record format 1 by a development build before 2026-12-05; "
+                          "this build reads format 2 only: move the stream's directory away",
+                          path)};
+    }
+    return {};
   }
 
   Status ReplayBlock(Block& b, uint64_t from, bool last);
@@ -1809,6 +1881,7 @@ Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
       auto raw = ReadFileToString(env_, idx_path);
       if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && idx.covered <= b.size) {
         b.idx_ok = idx.covered == b.size;
+        b.base_ts = idx.base_ts;
         std::vector<std::string_view> names(idx.subjects.begin(), idx.subjects.end());
         for (const auto& e : idx.events) {
           bool named = e.type == RecordType::kMsg || e.type == RecordType::kErased;
@@ -1890,6 +1963,7 @@ bool FileStore::RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, cons
     b->live = sb.live;
     b->bytes = sb.bytes;
     b->min_ts = sb.min_ts;
+    b->base_ts = sb.base_ts;
     b->cross_tombstones = sb.cross_tombstones;
     b->has_floor = sb.has_floor;
     b->headers = sb.headers;
@@ -1947,6 +2021,9 @@ Status FileStore::LoadBlocks() {
       env_->RemoveFile(JoinPath(msgs_dir_, n));
     }
   }
+  if (!on_disk.empty()) {
+    if (Status s = CheckFormat(on_disk.begin()->first); !s.ok()) return s;
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     uint32_t pos_block = 0;
     uint64_t pos_offset = 0;
@@ -1977,6 +2054,9 @@ Status FileStore::LoadBlocks() {
       b->path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
       b->size = size;
       b->lo = last_ + 1;
+      // Until its block-start record (or index file) says: only a block
+      // whose start record is damaged keeps this guess.
+      b->base_ts = last_ts_;
       Block& ref = *b;
       blocks_.push_back(std::move(b));
       Pin(ref);
@@ -2010,7 +2090,8 @@ Status FileStore::LoadBlocks() {
     // A full last block is sealed here rather than by Roll(): index it as
     // Roll() would.
     if (last != nullptr && !last->gone && last->first != 0 && !last->idx_ok) WriteBlockIndex(*last);
-    if (Status s = NewBlock(max_id + 1); !s.ok()) return s;
+    // Timestamps of the messages to come are closest to the last one's.
+    if (Status s = NewBlock(max_id + 1, last_ts_ != 0 ? last_ts_ : NowNs()); !s.ok()) return s;
   } else {
     active_ = last;
     written_ = active_->size;

@@ -1,7 +1,6 @@
 #include "store/record.h"
 
 #include <algorithm>
-
 #include <cstring>
 
 #include <xxhash.h>
@@ -11,75 +10,160 @@
 namespace fjord::store {
 namespace {
 
+constexpr uint8_t kRecHeaders = 0x10;  // hdr_len follows subj_len
+
 bool ValidType(uint8_t t) { return t >= 1 && t <= 5; }
+
+// Whether the ts field is relative to the block's base timestamp.
+bool RelativeTs(RecordType t) { return t == RecordType::kMsg || t == RecordType::kErased; }
+
+size_t VarintLen(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+char* PutVarintAt(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+// The header of the record at `p` (at most `n` bytes available), without
+// its checksum. Returns the header's length, 0 if `p` cannot start a
+// record, or SIZE_MAX if more bytes are needed to tell.
+struct Header {
+  uint64_t len = 0;
+  size_t type_at = 0;
+  uint8_t type = 0, flags = 0;
+  uint64_t seq = 0, ts = 0, subj_len = 0, hdr_len = 0;
+};
+constexpr size_t kNeedMore = SIZE_MAX;
+
+size_t ParseHeader(const char* p, size_t n, Header* h) {
+  size_t i = 0;
+  auto varint = [&](uint64_t* v) -> int {  // 1 ok, 0 bad, -1 short
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (i >= n) return -1;
+      auto b = static_cast<uint8_t>(p[i++]);
+      r |= uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80) {
+        // Minimal encoding only: a trailing zero byte would make two
+        // encodings of one record.
+        if (b == 0 && shift > 0) return 0;
+        *v = r;
+        return 1;
+      }
+    }
+    return 0;
+  };
+  int r = varint(&h->len);
+  if (r <= 0) return r < 0 ? kNeedMore : 0;
+  if (h->len < kMinRecord || h->len > kMaxRecord) return 0;
+  if (i >= n) return kNeedMore;
+  h->type_at = i;
+  auto tf = static_cast<uint8_t>(p[i++]);
+  h->type = tf & 0x0f;
+  h->flags = tf & 0xf0;
+  if (!ValidType(h->type) || (h->flags & ~kRecHeaders) != 0) return 0;
+  for (uint64_t* v : {&h->seq, &h->ts, &h->subj_len}) {
+    if ((r = varint(v)) <= 0) return r < 0 ? kNeedMore : 0;
+  }
+  h->hdr_len = 0;
+  if ((h->flags & kRecHeaders) && (r = varint(&h->hdr_len)) <= 0) return r < 0 ? kNeedMore : 0;
+  if (h->subj_len > UINT16_MAX || i + kRecordTrailer > h->len ||
+      h->subj_len + h->hdr_len > h->len - kRecordTrailer - i) {
+    return 0;
+  }
+  return i;
+}
 
 }  // namespace
 
-void EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts,
-                  std::string_view subject, std::string_view hdr, std::string_view data) {
-  size_t len = kRecordOverhead + subject.size() + hdr.size() + data.size();
+size_t EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts, int64_t base_ts,
+                    std::string_view subject, std::string_view hdr, std::string_view data) {
+  uint64_t tsf = ZigZag(RelativeTs(type) ? ts - base_ts : ts);
+  bool has_hdr = !hdr.empty();
+  size_t fields = 1 + VarintLen(seq) + VarintLen(tsf) + VarintLen(subject.size()) +
+                  (has_hdr ? VarintLen(hdr.size()) : 0);
+  size_t body = subject.size() + hdr.size() + data.size() + kRecordTrailer;
+  // The length counts its own bytes.
+  size_t len = fields + body + 1;
+  while (VarintLen(len) + fields + body != len) len = VarintLen(len) + fields + body;
   size_t start = out->size();
-  out->resize(start + kRecordHeader);
-  char* h = out->data() + start;
-  EncodeU32(h, static_cast<uint32_t>(len));
-  EncodeU16(h + 4, static_cast<uint16_t>(subject.size()));
-  h[6] = static_cast<char>(type);
-  h[7] = 0;
-  EncodeU32(h + 8, static_cast<uint32_t>(hdr.size()));
-  EncodeU32(h + 12, 0);
-  EncodeU64(h + 16, seq);
-  EncodeU64(h + 24, static_cast<uint64_t>(ts));
-  out->append(subject).append(hdr).append(data);
-  uint64_t sum = XXH64(out->data() + start, len - kRecordTrailer, 0);
-  PutU64(out, sum);
+  out->resize(start + len - body + subject.size() + hdr.size() + data.size());
+  char* p = out->data() + start;
+  p = PutVarintAt(p, len);
+  *p++ = static_cast<char>(static_cast<uint8_t>(type) | (has_hdr ? kRecHeaders : 0));
+  p = PutVarintAt(p, seq);
+  p = PutVarintAt(p, tsf);
+  p = PutVarintAt(p, subject.size());
+  if (has_hdr) p = PutVarintAt(p, hdr.size());
+  std::memcpy(p, subject.data(), subject.size());
+  p += subject.size();
+  if (!hdr.empty()) std::memcpy(p, hdr.data(), hdr.size());
+  p += hdr.size();
+  if (!data.empty()) std::memcpy(p, data.data(), data.size());
+  PutU64(out, XXH64(out->data() + start, len - kRecordTrailer, 0));
+  return len;
 }
 
-void EncodeErased(char* dst, uint32_t len, uint64_t seq, std::string_view subject, bool had_hdr) {
-  std::memset(dst, 0, len);
-  EncodeU32(dst, len);
-  EncodeU16(dst + 4, static_cast<uint16_t>(subject.size()));
-  dst[6] = static_cast<char>(RecordType::kErased);
-  EncodeU32(dst + 8, had_hdr ? 1 : 0);
-  EncodeU64(dst + 16, seq);
-  std::memcpy(dst + kRecordHeader, subject.data(), subject.size());
-  EncodeU64(dst + len - kRecordTrailer, XXH64(dst, len - kRecordTrailer, 0));
+bool EraseRecordInPlace(char* rec, size_t len) {
+  Header h;
+  size_t at = ParseHeader(rec, len, &h);
+  if (at == 0 || at == kNeedMore || h.len != len) {
+    std::memset(rec, 0, len);
+    return false;
+  }
+  rec[h.type_at] = static_cast<char>(static_cast<uint8_t>(RecordType::kErased) | h.flags);
+  size_t keep = at + h.subj_len;
+  std::memset(rec + keep, 0, len - keep);
+  EncodeU64(rec + len - kRecordTrailer, XXH64(rec, len - kRecordTrailer, 0));
+  return true;
 }
 
-DecodeResult DecodeRecord(std::string_view in, RecordView* rec) {
-  if (in.size() < kRecordHeader) return in.empty() ? DecodeResult::kBad : DecodeResult::kShort;
+DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec) {
+  if (in.empty()) return DecodeResult::kBad;
+  Header h;
+  size_t at = ParseHeader(in.data(), in.size(), &h);
+  if (at == 0) return DecodeResult::kBad;
+  if (at == kNeedMore || h.len > in.size()) return DecodeResult::kShort;
   const char* p = in.data();
-  uint32_t len = DecodeU32(p);
-  uint16_t slen = DecodeU16(p + 4);
-  uint8_t type = static_cast<uint8_t>(p[6]);
-  uint32_t hlen = DecodeU32(p + 8);
-  if (len < kRecordOverhead || len > kMaxRecord || !ValidType(type) || p[7] != 0 ||
-      DecodeU32(p + 12) != 0 || uint64_t{slen} + hlen > len - kRecordOverhead) {
+  if (XXH64(p, h.len - kRecordTrailer, 0) != DecodeU64(p + h.len - kRecordTrailer)) {
     return DecodeResult::kBad;
   }
-  if (len > in.size()) return DecodeResult::kShort;
-  if (XXH64(p, len - kRecordTrailer, 0) != DecodeU64(p + len - kRecordTrailer)) {
-    return DecodeResult::kBad;
-  }
-  rec->type = static_cast<RecordType>(type);
-  rec->len = len;
-  rec->seq = DecodeU64(p + 16);
-  rec->ts = static_cast<int64_t>(DecodeU64(p + 24));
-  const char* body = p + kRecordHeader;
-  rec->subject = std::string_view(body, slen);
-  rec->hdr = std::string_view(body + slen, hlen);
-  rec->data = std::string_view(body + slen + hlen, len - kRecordOverhead - slen - hlen);
+  rec->type = static_cast<RecordType>(h.type);
+  rec->len = static_cast<uint32_t>(h.len);
+  rec->overhead = static_cast<uint32_t>(at + kRecordTrailer);
+  rec->seq = h.seq;
+  rec->ts = UnZigZag(h.ts) + (RelativeTs(rec->type) ? base_ts : 0);
+  const char* body = p + at;
+  rec->subject = std::string_view(body, h.subj_len);
+  rec->hdr = std::string_view(body + h.subj_len, h.hdr_len);
+  rec->data = std::string_view(body + h.subj_len + h.hdr_len, h.len - rec->overhead - h.subj_len - h.hdr_len);
   return DecodeResult::kOk;
 }
 
-ScanResult ScanRecords(std::string_view data, uint64_t base,
+ScanResult ScanRecords(std::string_view data, uint64_t base, int64_t base_ts,
                        const std::function<void(uint64_t, const RecordView&)>& fn) {
   ScanResult res;
   res.valid_end = base;
   size_t off = 0;
   RecordView rec;
+  auto found = [&](size_t at) {
+    if (rec.type == RecordType::kBlockStart) base_ts = rec.ts;
+    fn(base + at, rec);
+  };
   while (off < data.size()) {
-    if (DecodeRecord(data.substr(off), &rec) == DecodeResult::kOk) {
-      fn(base + off, rec);
+    if (DecodeRecord(data.substr(off), base_ts, &rec) == DecodeResult::kOk) {
+      found(off);
       off += rec.len;
       res.valid_end = base + off;
       continue;
@@ -91,7 +175,7 @@ ScanResult ScanRecords(std::string_view data, uint64_t base,
     }
     // Damage: find the next offset where a whole valid record starts.
     size_t next = off + 1;
-    while (next < data.size() && DecodeRecord(data.substr(next), &rec) != DecodeResult::kOk) ++next;
+    while (next < data.size() && DecodeRecord(data.substr(next), base_ts, &rec) != DecodeResult::kOk) ++next;
     if (next >= data.size()) {
       res.tail_garbage = true;
       break;

@@ -8,7 +8,8 @@ namespace fjord::store {
 namespace {
 
 constexpr uint32_t kMagic = 0x53534a46;  // "FJSS"
-constexpr uint32_t kVersion = 1;
+// 2: blocks of record format 2, with their base timestamps.
+constexpr uint32_t kVersion = 2;
 
 }  // namespace
 
@@ -26,7 +27,8 @@ void EncodeSummary(const StreamSummary& s, std::string* out) {
   PutU32(out, static_cast<uint32_t>(s.blocks.size()));
   for (const auto& b : s.blocks) {
     PutU32(out, b.id);
-    for (uint64_t v : {b.size, b.lo, b.first, b.last, b.live, b.bytes, static_cast<uint64_t>(b.min_ts)}) {
+    for (uint64_t v : {b.size, b.lo, b.first, b.last, b.live, b.bytes, static_cast<uint64_t>(b.min_ts),
+                       static_cast<uint64_t>(b.base_ts)}) {
       PutU64(out, v);
     }
     PutU32(out, (b.cross_tombstones ? 1u : 0u) | (b.has_floor ? 2u : 0u) | (b.headers ? 4u : 0u));
@@ -55,20 +57,21 @@ bool DecodeSummary(std::string_view in, StreamSummary* s) {
   if (!r.U32(&magic) || magic != kMagic || !r.U32(&version) || version != kVersion ||
       !r.U32(&s->pos_block) || !r.U64(&s->pos_offset) || !r.U64(&s->first_seq) ||
       !r.U64(&s->last_seq) || !r.U64(&s->msgs) || !r.U64(&s->bytes) || !r.U64(&last_ts) ||
-      !r.U32(&nblocks) || nblocks > r.remaining() / 68) {
+      !r.U32(&nblocks) || nblocks > r.remaining() / 76) {
     return false;
   }
   s->last_ts = static_cast<int64_t>(last_ts);
   s->blocks.assign(nblocks, {});
   for (auto& b : s->blocks) {
-    uint64_t min_ts;
+    uint64_t min_ts, base_ts;
     uint32_t flags, nwords;
     if (!r.U32(&b.id) || !r.U64(&b.size) || !r.U64(&b.lo) || !r.U64(&b.first) || !r.U64(&b.last) ||
-        !r.U64(&b.live) || !r.U64(&b.bytes) || !r.U64(&min_ts) || !r.U32(&flags) ||
+        !r.U64(&b.live) || !r.U64(&b.bytes) || !r.U64(&min_ts) || !r.U64(&base_ts) || !r.U32(&flags) ||
         !r.U32(&nwords) || nwords > r.remaining() / 8) {
       return false;
     }
     b.min_ts = static_cast<int64_t>(min_ts);
+    b.base_ts = static_cast<int64_t>(base_ts);
     b.cross_tombstones = flags & 1;
     b.has_floor = flags & 2;
     b.headers = flags & 4;

@@ -22,6 +22,7 @@ struct SummaryBlock {
   uint64_t live = 0;
   uint64_t bytes = 0;
   int64_t min_ts = 0;
+  int64_t base_ts = 0;  // the block's base timestamp (its block-start record's)
   bool cross_tombstones = false;
   bool has_floor = false;
   bool headers = false;  // some message in it has headers

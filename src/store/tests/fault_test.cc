@@ -50,6 +50,17 @@ class FaultTest : public ::testing::Test {
 
 std::string Payload(uint64_t seq) { return "payload-" + std::to_string(seq * 7919); }
 
+// Where each message record of a block file is, by sequence: {offset, length}.
+std::map<uint64_t, std::pair<uint64_t, uint64_t>> MessageRecords(const std::string& path) {
+  auto raw = ReadFileToString(DefaultEnv(), path);
+  EXPECT_TRUE(raw.ok()) << path;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> out;
+  ScanRecords(raw.value, 0, 0, [&](uint64_t off, const RecordView& r) {
+    if (r.type == RecordType::kMsg) out[r.seq] = {off, r.len};
+  });
+  return out;
+}
+
 TEST_F(FaultTest, PowerLossKeepsExactlyWhatWasSynced) {
   std::mt19937_64 rng(7);
   std::map<uint64_t, std::string> acked;  // live at the last successful Sync
@@ -192,7 +203,8 @@ TEST_F(FaultTest, TornTailIsCut) {
   s = Open(SyncMode::kInterval, 1 << 20);
   for (int i = 6; i <= 8; ++i) ASSERT_TRUE(s->Append("t", "", Payload(i), i).ok());
   ASSERT_TRUE(SyncWait(*s).ok());  // written in one write(), not synced
-  uint64_t rec6 = kRecordOverhead + 1 + Payload(6).size();
+  uint64_t rec6 = MessageRecords(block(1))[6].second;
+  ASSERT_GT(rec6, Payload(6).size());
   env_.TearLastWrite(block(1), rec6 + 10);
   CrashAndReboot(s);
 
@@ -215,7 +227,8 @@ class BitFlipTest : public FaultTest, public ::testing::WithParamInterface<bool>
 // without the block's index file.
 TEST_P(BitFlipTest, MiddleCorruptionKeepsLaterRecords) {
   bool keep_index = GetParam();
-  for (uint64_t field_off : {uint64_t{40}, uint64_t{0}}) {
+  // A payload byte (10 from the end: 8 are the checksum), then the length.
+  for (bool in_payload : {true, false}) {
     {
       auto s = Open(SyncMode::kAlways, 1 << 20);
       for (int i = 1; i <= 20; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
@@ -224,9 +237,9 @@ TEST_P(BitFlipTest, MiddleCorruptionKeepsLaterRecords) {
     if (!keep_index) {
       ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/000001.idx").ok());
     }
-    uint64_t off = kRecordOverhead;  // the block-start record
-    for (int i = 1; i < 10; ++i) off += kRecordOverhead + 1 + Payload(i).size();
-    ASSERT_TRUE(env_.FlipBit(block(1), off + field_off, 3).ok());
+    auto [off, len] = MessageRecords(block(1))[10];
+    ASSERT_GT(off, 0u);
+    ASSERT_TRUE(env_.FlipBit(block(1), in_payload ? off + len - 10 : off, 3).ok());
 
     auto s = Open(SyncMode::kAlways, 1 << 20);
     auto m = s->Load(10);
@@ -248,6 +261,54 @@ TEST_P(BitFlipTest, MiddleCorruptionKeepsLaterRecords) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Index, BitFlipTest, ::testing::Bool());
+
+// A block whose block-start record (its base timestamp) is damaged and
+// whose index is gone: every message still loads, with its sequence,
+// subject and payload; only timestamps may be off.
+TEST_F(FaultTest, DamagedBlockStartKeepsMessages) {
+  {
+    auto s = Open(SyncMode::kAlways, 1 << 20);
+    for (int i = 1; i <= 20; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), 1'764'900'000'000'000'000 + i).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/000001.idx").ok());
+  ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/summary").ok());
+  ASSERT_TRUE(env_.FlipBit(block(1), 3, 1).ok());
+  auto s = Open(SyncMode::kAlways, 1 << 20);
+  EXPECT_EQ(s->State().msgs, 20u);
+  for (uint64_t q = 1; q <= 20; ++q) {
+    auto r = s->Load(q);
+    ASSERT_TRUE(r.ok()) << q;
+    EXPECT_EQ(r.value.data, Payload(q));
+    EXPECT_EQ(r.value.subject, "f");
+  }
+  EXPECT_TRUE(s->Append("f", "", "after", 1'764'900'000'000'000'100).ok());
+}
+
+// A store written in record format 1 (fixed 40-byte headers) is refused
+// with an error that says so, and left as it is: read as format 2 it would
+// look like damage and its last block would be cut.
+TEST_F(FaultTest, Format1StoreIsRefusedUntouched) {
+  ASSERT_TRUE(CreateDirsDurably(&env_, dir() + "/msgs").ok());
+  std::string old(40, '\0');
+  old[0] = 0x28;
+  old[6] = 0x05;
+  old += std::string(100, 'x');
+  {
+    auto f = env_.Open(block(1));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f.value->Append(old).ok());
+    ASSERT_TRUE(f.value->Sync().ok());
+  }
+  FileStoreOptions o;
+  o.dir = dir();
+  auto r = OpenFileStore(&env_, o, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status.msg.find("record format 1"), std::string::npos) << r.status.msg;
+  auto raw = ReadFileToString(&env_, block(1));
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw.value, old);
+}
 
 TEST_F(FaultTest, DeletesSurvivePowerLoss) {
   auto s = Open(SyncMode::kAlways, 1024);

@@ -1,34 +1,109 @@
-// The derived on-disk formats round trip: block index files and the stream
-// summary.
+// The on-disk formats round trip: block records, block index files and the
+// stream summary.
 #include <gtest/gtest.h>
 
 #include "store/block_index.h"
+#include "store/record.h"
 #include "store/stream_summary.h"
 
 namespace fjord::store {
 namespace {
 
+constexpr int64_t kBase = 1'764'900'000'000'000'000;  // a block's base timestamp
+
+TEST(RecordFormat, RoundTripsAndIsCompact) {
+  std::string block;
+  EncodeRecord(&block, RecordType::kBlockStart, 41, kBase, 0, {}, {}, {});
+  std::string payload(128, 'p');
+  // The story's message, 3 ms into its block.
+  size_t len = EncodeRecord(&block, RecordType::kMsg, 42, kBase + 3'000'000, kBase, "orders.oslo.1", {}, payload);
+  // nats-server's file store spends 30 bytes on a record (22 + an 8-byte hash).
+  EXPECT_LE(len - payload.size() - 13, 20u);
+  EncodeRecord(&block, RecordType::kMsg, 43, kBase - 5, kBase, "h", "NATS/1.0\r\nA: b\r\n\r\n", "x");
+  EncodeRecord(&block, RecordType::kTombstone, 7, 0, kBase, {}, {}, {});
+  EncodeRecord(&block, RecordType::kFloor, 1ull << 40, 0, kBase, {}, {}, {});
+  std::vector<RecordView> got;
+  std::vector<std::string> subjects;
+  // Scanned with a wrong base: the block-start record sets it.
+  ScanResult res = ScanRecords(block, 0, 0, [&](uint64_t, const RecordView& r) {
+    got.push_back(r);
+    subjects.emplace_back(r.subject);
+  });
+  EXPECT_EQ(res.valid_end, block.size());
+  EXPECT_TRUE(res.corrupt.empty());
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0].type, RecordType::kBlockStart);
+  EXPECT_EQ(got[0].seq, 41u);
+  EXPECT_EQ(got[0].ts, kBase);
+  EXPECT_EQ(got[1].seq, 42u);
+  EXPECT_EQ(got[1].ts, kBase + 3'000'000);
+  EXPECT_EQ(subjects[1], "orders.oslo.1");
+  EXPECT_EQ(got[1].data.size(), 128u);
+  EXPECT_EQ(got[1].len, len);
+  EXPECT_EQ(AccountedSize(got[1].len, got[1].overhead, false), 22u + 13 + 128 + 8);
+  EXPECT_EQ(got[2].ts, kBase - 5);
+  EXPECT_EQ(got[2].hdr.size(), 18u);
+  EXPECT_EQ(AccountedSize(got[2].len, got[2].overhead, true), 22u + 1 + 1 + 8 + 4 + 18);
+  EXPECT_EQ(got[3].type, RecordType::kTombstone);
+  EXPECT_EQ(got[3].seq, 7u);
+  EXPECT_EQ(got[4].seq, 1ull << 40);
+  // Every flipped bit and every cut is caught by the checksum or the framing.
+  for (size_t i = 0; i < len; ++i) {
+    std::string bad(block.data() + got[0].len, len);
+    bad[i] ^= static_cast<char>(1 << (i % 8));
+    RecordView v;
+    EXPECT_NE(DecodeRecord(bad, kBase, &v), DecodeResult::kOk) << i;
+    EXPECT_NE(DecodeRecord(std::string_view(block.data() + got[0].len, i), kBase, &v), DecodeResult::kOk) << i;
+  }
+}
+
+TEST(RecordFormat, EraseKeepsLengthSubjectAndSize) {
+  std::string rec;
+  size_t len = EncodeRecord(&rec, RecordType::kMsg, 9, kBase + 77, kBase, "kv.secret", "NATS/1.0\r\n\r\n",
+                            "password=hunter2");
+  RecordView before;
+  ASSERT_EQ(DecodeRecord(rec, kBase, &before), DecodeResult::kOk);
+  uint64_t size = AccountedSize(before.len, before.overhead, true);
+  ASSERT_TRUE(EraseRecordInPlace(rec.data(), rec.size()));
+  EXPECT_EQ(rec.size(), len);
+  EXPECT_EQ(rec.find("hunter2"), std::string::npos);
+  RecordView after;
+  ASSERT_EQ(DecodeRecord(rec, kBase, &after), DecodeResult::kOk);
+  EXPECT_EQ(after.type, RecordType::kErased);
+  EXPECT_EQ(after.seq, 9u);
+  EXPECT_EQ(after.subject, "kv.secret");
+  EXPECT_EQ(AccountedSize(after.len, after.overhead, !after.hdr.empty()), size);
+  // A damaged record is zeroed whole.
+  std::string bad;
+  EncodeRecord(&bad, RecordType::kMsg, 9, kBase, kBase, "s", {}, "secret");
+  bad[0] = static_cast<char>(bad[0] + 1);
+  EXPECT_FALSE(EraseRecordInPlace(bad.data(), bad.size()));
+  EXPECT_EQ(bad, std::string(bad.size(), '\0'));
+}
+
 TEST(BlockIndexFormat, RoundTripsEveryRecordKind) {
   BlockIndex idx;
   idx.covered = 123456;
+  idx.base_ts = kBase;
   idx.subjects = {"orders.oslo.created", "a", ""};
   // A block start, messages with and without headers, a tombstone for an
   // older sequence, an erased record, a floor, and a gap left by damage.
   idx.events = {
       {RecordType::kBlockStart, 99, 0, 0, 40},
-      {RecordType::kMsg, 100, 1'700'000'000'000'000'000, 40, 240, 230, 0},
-      {RecordType::kMsg, 101, 1'700'000'000'000'000'500, 280, 90, 84, 1},
+      {RecordType::kMsg, 100, 1'700'000'000'000'000'000, 40, 240, 250, 0, false},  // overhead 20
+      {RecordType::kMsg, 101, 1'700'000'000'000'000'500, 280, 90, 104, 1, true},   // 20, headers
       {RecordType::kTombstone, 7, 0, 370, 40},
-      {RecordType::kErased, 102, 0, 410, 70, 60, 1},
-      {RecordType::kMsg, 103, 1'699'999'999'000'000'000, 9000, 50, 40, 2},  // after a skipped range, older ts
+      {RecordType::kErased, 102, 0, 410, 70, 70, 1, false},  // 30
+      {RecordType::kMsg, 103, 1'699'999'999'000'000'000, 9000, 50, 67, 2, false},  // 13: after a skipped range, older ts
       {RecordType::kFloor, 50, 0, 9050, 40},
   };
   std::string out;
   EncodeBlockIndex(idx, &out);
-  EXPECT_LT(out.size(), 8 + 8 + 4 + 3 * 4 + 20 + idx.events.size() * 12 + 8);
+  EXPECT_LT(out.size(), 8 + 8 + 8 + 4 + 3 * 4 + 20 + idx.events.size() * 12 + 8);
   BlockIndex got;
   ASSERT_TRUE(DecodeBlockIndex(out, &got));
   EXPECT_EQ(got.covered, idx.covered);
+  EXPECT_EQ(got.base_ts, idx.base_ts);
   EXPECT_EQ(got.subjects, idx.subjects);
   ASSERT_EQ(got.events.size(), idx.events.size());
   for (size_t i = 0; i < idx.events.size(); ++i) {
@@ -41,6 +116,7 @@ TEST(BlockIndexFormat, RoundTripsEveryRecordKind) {
     EXPECT_EQ(g.len, w.len) << i;
     EXPECT_EQ(g.size, w.size) << i;
     EXPECT_EQ(g.subj, w.subj) << i;
+    EXPECT_EQ(g.hdr, w.hdr) << i;
   }
   // Any flipped bit is refused, as is a truncated file.
   for (size_t i = 0; i < out.size(); i += 7) {
@@ -60,8 +136,9 @@ TEST(SummaryFormat, RoundTrips) {
   s.msgs = 400;
   s.bytes = 99999;
   s.last_ts = 1'700'000'000'000'000'000;
-  s.blocks.push_back({5, 8 << 20, 1, 10, 300, 250, 60000, 1'600'000'000'000'000'000, true, false, true, {0x0f, 0}});
-  s.blocks.push_back({7, 4096, 301, 301, 500, 150, 39999, 1'650'000'000'000'000'000, false, true, false, {}});
+  s.blocks.push_back(
+      {5, 8 << 20, 1, 10, 300, 250, 60000, 1'600'000'000'000'000'000, kBase, true, false, true, {0x0f, 0}});
+  s.blocks.push_back({7, 4096, 301, 301, 500, 150, 39999, 1'650'000'000'000'000'000, kBase + 1, false, true, false, {}});
   s.subjects.push_back({"orders.oslo.created", 10, 480, 300, false, true});
   s.subjects.push_back({"kv.k", 11, 500, 100, true, false});
   std::string out;
@@ -78,6 +155,8 @@ TEST(SummaryFormat, RoundTrips) {
   EXPECT_TRUE(g.blocks[0].headers);
   EXPECT_TRUE(g.blocks[1].has_floor);
   EXPECT_EQ(g.blocks[1].min_ts, s.blocks[1].min_ts);
+  EXPECT_EQ(g.blocks[0].base_ts, kBase);
+  EXPECT_EQ(g.blocks[1].base_ts, kBase + 1);
   ASSERT_EQ(g.subjects.size(), 2u);
   EXPECT_EQ(g.subjects[0].name, "orders.oslo.created");
   EXPECT_TRUE(g.subjects[0].last_stale);
