@@ -106,7 +106,7 @@ size_t EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts,
   p = PutVarintAt(p, tsf);
   p = PutVarintAt(p, subject.size());
   if (has_hdr) p = PutVarintAt(p, hdr.size());
-  std::memcpy(p, subject.data(), subject.size());
+  if (!subject.empty()) std::memcpy(p, subject.data(), subject.size());
   p += subject.size();
   if (!hdr.empty()) std::memcpy(p, hdr.data(), hdr.size());
   p += hdr.size();
