@@ -1,5 +1,7 @@
 #include "store/block_index.h"
 
+#include <functional>
+
 #include <xxhash.h>
 
 #include "store/coding.h"
@@ -58,10 +60,17 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
   PutU64(out, XXH64(out->data() + start, out->size() - start, 0));
 }
 
-bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
+namespace {
+
+// Reads an index file: its header into `idx` (subjects only if `subjects`),
+// and each event to `fn` (when given). The checksum is checked first; a
+// structure that still does not parse makes it false, possibly after some
+// events went to `fn` (callers validate with fn == nullptr first).
+bool Parse(std::string_view in, BlockIndex* idx, bool subjects,
+           const std::function<void(const IndexEvent&)>* fn) {
   if (in.size() < 8) return false;
   std::string_view body = in.substr(0, in.size() - 8);
-  if (XXH64(body.data(), body.size(), 0) != DecodeU64(in.data() + body.size())) return false;
+  if (fn == nullptr && XXH64(body.data(), body.size(), 0) != DecodeU64(in.data() + body.size())) return false;
   Reader r(body);
   uint32_t magic, version, nsubj;
   uint64_t base_ts;
@@ -69,27 +78,28 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
       !r.U64(&idx->covered) || !r.U64(&base_ts) || !r.U32(&nsubj) || nsubj > r.remaining() / 4) {
     return false;
   }
-  idx->subjects.clear();
-  idx->subjects.reserve(nsubj);
+  if (subjects) {
+    idx->subjects.clear();
+    idx->subjects.reserve(nsubj);
+  }
   for (uint32_t i = 0; i < nsubj; ++i) {
     uint32_t n;
     std::string_view s;
     if (!r.U32(&n) || !r.Bytes(n, &s)) return false;
-    idx->subjects.emplace_back(s);
+    if (subjects) idx->subjects.emplace_back(s);
   }
   idx->base_ts = static_cast<int64_t>(base_ts);
   uint64_t nev;
   if (!r.Varint(&nev) || nev > r.remaining() / 2) return false;  // 2 bytes at least each
-  idx->events.resize(nev);
   uint64_t prev_seq = 0, next_off = 0;
   int64_t prev_ts = 0;
-  for (auto& e : idx->events) {
+  for (uint64_t i = 0; i < nev; ++i) {
     uint8_t tag;
     uint64_t seq_delta, off, len;
     if (!r.U8(&tag)) return false;
     uint8_t t = tag & 0x0f;
     if (t < 1 || t > 5 || (tag & ~(0x0f | kTagHeaders | kTagOffset | kTagNextSeq)) != 0) return false;
-    e = IndexEvent{static_cast<RecordType>(t)};
+    IndexEvent e{static_cast<RecordType>(t)};
     seq_delta = ZigZag(1);
     if (!(tag & kTagNextSeq) && !r.Varint(&seq_delta)) return false;
     e.seq = prev_seq + static_cast<uint64_t>(UnZigZag(seq_delta));
@@ -103,7 +113,7 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
     if (Named(e.type)) {
       uint64_t ts, subj;
       uint8_t overhead;
-      if (!r.Varint(&ts) || !r.Varint(&subj) || subj >= idx->subjects.size() || !r.U8(&overhead) ||
+      if (!r.Varint(&ts) || !r.Varint(&subj) || subj >= nsubj || !r.U8(&overhead) ||
           overhead < kMinRecord || overhead > kMaxRecordOverhead || overhead > len) {
         return false;
       }
@@ -113,8 +123,28 @@ bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
       e.hdr = tag & kTagHeaders;
       e.size = static_cast<uint32_t>(AccountedSize(len, overhead, e.hdr));
     }
+    if (fn != nullptr) (*fn)(e);
   }
   return r.remaining() == 0;
+}
+
+}  // namespace
+
+bool DecodeBlockIndex(std::string_view in, BlockIndex* idx) {
+  if (!Parse(in, idx, true, nullptr)) return false;
+  idx->events.clear();
+  std::function<void(const IndexEvent&)> add = [&](const IndexEvent& e) { idx->events.push_back(e); };
+  return Parse(in, idx, false, &add);
+}
+
+bool DecodeBlockIndexHeader(std::string_view in, BlockIndex* idx) {
+  idx->events.clear();
+  return Parse(in, idx, true, nullptr);
+}
+
+void ForEachIndexEvent(std::string_view in, const std::function<void(const IndexEvent&)>& fn) {
+  BlockIndex header;
+  Parse(in, &header, false, &fn);
 }
 
 }  // namespace fjord::store

@@ -5,6 +5,7 @@
 // stale or damaged index is ignored and the block is scanned instead
 // (docs/storage-format.md).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,13 @@ struct BlockIndex {
 };
 
 void EncodeBlockIndex(const BlockIndex& idx, std::string* out);
+// The whole file into `idx`; false if it is damaged or of another version.
 bool DecodeBlockIndex(std::string_view in, BlockIndex* idx);
+// Checks the whole file and reads all but its events (covered, base_ts,
+// subjects); false if it is damaged or of another version. Then
+// ForEachIndexEvent(in, fn) hands the events out one by one: a block's
+// events are not held twice (as events, then as its detail).
+bool DecodeBlockIndexHeader(std::string_view in, BlockIndex* idx);
+void ForEachIndexEvent(std::string_view in, const std::function<void(const IndexEvent&)>& fn);
 
 }  // namespace fjord::store

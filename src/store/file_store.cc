@@ -768,19 +768,20 @@ class FileStore final : public Store {
       auto raw = ReadFileToString(env_, idx_path);
       // A removed block may have grown after the summary that describes
       // it; only the messages the summary knows are taken.
-      if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && (b.gone ? idx.covered >= b.size : idx.covered == b.size)) {
+      if (raw.ok() && DecodeBlockIndexHeader(raw.value, &idx) &&
+          (b.gone ? idx.covered >= b.size : idx.covered == b.size)) {
         const_cast<Block&>(b).idx_ok = true;
         // Erased records too: a replay after a crash may still have to
         // remove such a message (and learn its subject) from a summary.
         // The file's own subject numbers, mapped once each.
         std::vector<uint32_t> lids(idx.subjects.size(), kNone);
-        for (const auto& e : idx.events) {
+        ForEachIndexEvent(raw.value, [&](const IndexEvent& e) {
           if (e.type == RecordType::kMsg || e.type == RecordType::kErased) {
             uint32_t& lid = lids[e.subj];
             if (lid == kNone) lid = lid_of(idx.subjects[e.subj]);
             put(e.seq, e.offset, e.len, e.ts, lid, OverheadOf(e), e.hdr);
           }
-        }
+        });
         done = true;
       }
     }
@@ -1879,14 +1880,14 @@ Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
     if (env_->Exists(idx_path)) {
       BlockIndex idx;
       auto raw = ReadFileToString(env_, idx_path);
-      if (raw.ok() && DecodeBlockIndex(raw.value, &idx) && idx.covered <= b.size) {
+      if (raw.ok() && DecodeBlockIndexHeader(raw.value, &idx) && idx.covered <= b.size) {
         b.idx_ok = idx.covered == b.size;
         b.base_ts = idx.base_ts;
         std::vector<std::string_view> names(idx.subjects.begin(), idx.subjects.end());
-        for (const auto& e : idx.events) {
+        ForEachIndexEvent(raw.value, [&](const IndexEvent& e) {
           bool named = e.type == RecordType::kMsg || e.type == RecordType::kErased;
           Apply(b, e, named ? names[e.subj] : std::string_view());
-        }
+        });
         from = idx.covered;
       } else {
         log::Warn("store: {}: index unusable, scanning the block", idx_path);

@@ -118,11 +118,26 @@ TEST(BlockIndexFormat, RoundTripsEveryRecordKind) {
     EXPECT_EQ(g.subj, w.subj) << i;
     EXPECT_EQ(g.hdr, w.hdr) << i;
   }
+  // The same, header first and events one by one.
+  BlockIndex head;
+  ASSERT_TRUE(DecodeBlockIndexHeader(out, &head));
+  EXPECT_EQ(head.subjects, idx.subjects);
+  EXPECT_EQ(head.base_ts, idx.base_ts);
+  EXPECT_TRUE(head.events.empty());
+  size_t n = 0;
+  ForEachIndexEvent(out, [&](const IndexEvent& e) {
+    ASSERT_LT(n, got.events.size());
+    EXPECT_EQ(e.seq, got.events[n].seq);
+    EXPECT_EQ(e.size, got.events[n].size);
+    ++n;
+  });
+  EXPECT_EQ(n, idx.events.size());
   // Any flipped bit is refused, as is a truncated file.
   for (size_t i = 0; i < out.size(); i += 7) {
     std::string bad = out;
     bad[i] ^= 0x04;
     EXPECT_FALSE(DecodeBlockIndex(bad, &got)) << i;
+    EXPECT_FALSE(DecodeBlockIndexHeader(bad, &got)) << i;
   }
   EXPECT_FALSE(DecodeBlockIndex(std::string_view(out).substr(0, out.size() - 1), &got));
 }
