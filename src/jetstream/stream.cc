@@ -156,6 +156,7 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
       if (fo.sync_interval_ns <= 0) fo.sync_interval_ns = 120 * kSecond;
     }
     fo.cache = js->options().index_cache;
+    fo.compress = cfg.compression == "s2";
     auto r = store::OpenFileStore(js->env(), fo, LimitsFor(cfg));
     if (!r.ok()) {
       *err = MakeError(Err::StreamCreate, {{"err", r.status.msg}});
@@ -723,6 +724,7 @@ ApiError Stream::Update(const StreamConfig& next) {
   // a source that stays resumes where it was and a new one starts.
   if (resource) sourcing_ = cfg_.sources.empty() ? nullptr : std::make_unique<Sourcing>(this);
   store_->SetLimits(LimitsFor(cfg_));
+  store_->SetCompression(cfg_.compression == "s2");
   SetTransforms();
   if (window_grew) {
     msg_ids_ = MsgIdTable{};

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "store/block_index.h"
 #include "store/coding.h"
+#include "store/compressed_block.h"
 #include "store/env.h"
 #include "store/group_commit.h"
 #include "store/record.h"
@@ -181,6 +182,7 @@ struct Block {
   bool has_floor = false;
   bool headers = false;  // some message in it has headers
   bool gone = false;    // recovered from the summary with its .blk removed
+  bool compressed = false;  // its file is a compressed container (sealed)
   bool idx_ok = false;  // its index file is known to describe all of it
   bool pinned = false;  // its detail is never evicted (active, or being replayed)
   std::unique_ptr<Detail> detail;
@@ -486,6 +488,8 @@ class FileStore final : public Store {
     AfterMutation();
     return n;
   }
+
+  void SetCompression(bool on) override { opts_.compress = on; }
 
   void SetLimits(const Limits& limits) override {
     limits_ = limits;
@@ -1428,6 +1432,14 @@ class FileStore final : public Store {
     if (b.gone) return {{Errc::kIo, fmt::format("{}: block removed", b.path)}, nullptr};
     auto f = env_->OpenExisting(b.path);
     if (!f.ok()) return {f.status, nullptr};
+    if (b.compressed) {
+      auto c = OpenCompressedBlock(env_, b.path, std::move(f.value));
+      if (!c.ok()) {
+        log::Error("store: {}", c.status.msg);
+        return {c.status, nullptr};
+      }
+      f.value = std::move(c.value);
+    }
     b.file = std::move(f.value);
     open_sealed_.push_back(b.id);
     while (open_sealed_.size() > kMaxOpenSealed) {
@@ -1589,7 +1601,31 @@ class FileStore final : public Store {
     if (Status s = NewBlock(active_->id + 1, base_ts); !s.ok()) return s;
     sealed->file.reset();
     Unpin(*sealed);
+    if (opts_.compress) Compress(*sealed);
     return {};
+  }
+
+  // Replaces a sealed block's file by its compressed container, durably
+  // (WriteFileDurably: a crash leaves the raw block or the container, both
+  // whole). Only once a newer block exists, so the last block on disk is
+  // always raw. Best effort: a block that does not shrink, or a failure,
+  // leaves the raw block.
+  void Compress(Block& b) {
+    if (b.compressed || b.gone) return;
+    auto f = BlockFile(b);
+    if (!f.ok()) return;
+    std::string raw(b.size, '\0');
+    auto r = f.value->Read(0, raw.size(), raw.data());
+    if (!r.ok() || r.value != raw.size()) return;
+    std::string container = CompressBlock(raw);
+    if (container.empty()) return;
+    b.file.reset();
+    std::erase(open_sealed_, b.id);
+    if (Status s = WriteFileDurably(env_, b.path, container); !s.ok()) {
+      log::Warn("store: {}: compressing: {}", b.path, s.msg);
+      return;
+    }
+    b.compressed = true;
   }
 
   Status NewBlock(uint32_t id, int64_t base_ts) {
@@ -1818,6 +1854,26 @@ class FileStore final : public Store {
     return {};
   }
 
+  // A block file's logical size: a compressed block's from its header
+  // (noted in compressed_on_disk_).
+  Result<uint64_t> BlockSize(const std::string& path, uint32_t id) {
+    auto f = env_->OpenExisting(path);
+    if (!f.ok()) return {f.status, 0};
+    char head[4];
+    auto r = f.value->Read(0, sizeof head, head);
+    if (!r.ok()) return {r.status, 0};
+    if (!IsCompressedBlock(std::string_view(head, r.value))) return f.value->Size();
+    compressed_on_disk_.insert(id);
+    auto size = CompressedBlockSize(f.value.get());
+    if (!size.ok()) {
+      // Its records cannot be found without its chunk table: the stream
+      // is not opened (and the block not touched) rather than opened
+      // without them.
+      return {{Errc::kCorrupt, fmt::format("{}: compressed block header damaged", path)}, 0};
+    }
+    return size;
+  }
+
   Status ReplayBlock(Block& b, uint64_t from, bool last);
   bool RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, const std::set<uint32_t>& indexed,
                       uint32_t* pos_block, uint64_t* pos_offset);
@@ -1871,6 +1927,7 @@ class FileStore final : public Store {
   uint64_t since_summary_ = 0;  // block bytes sealed since the last summary
   size_t summary_size_ = 0;
   std::vector<uint32_t> idx_to_drop_;  // index files of removed blocks
+  std::set<uint32_t> compressed_on_disk_;  // LoadBlocks: block files that are compressed
 };
 
 Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
@@ -1904,7 +1961,7 @@ Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
   if (res.value.zero_tail) b.size = res.value.valid_end;  // space zeroed ahead
   if (res.value.tail_garbage) {
     uint64_t cut = res.value.valid_end;
-    if (last) {
+    if (last && !b.compressed) {
       log::Warn("store: {}: torn record at offset {}, truncating {} bytes", b.path, cut, b.size - cut);
       auto f = BlockFile(b);
       if (!f.ok()) return f.status;
@@ -1958,6 +2015,7 @@ bool FileStore::RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, cons
     b->id = sb.id;
     b->path = JoinPath(msgs_dir_, BlockFileName(sb.id, "blk"));
     b->size = gone ? sb.size : on_disk.at(sb.id);
+    b->compressed = compressed_on_disk_.count(sb.id) > 0;
     b->lo = sb.lo;
     b->first = sb.first;
     b->last = sb.last;
@@ -2013,7 +2071,7 @@ Status FileStore::LoadBlocks() {
   for (const auto& n : names.value) {
     uint32_t id;
     if (ParseBlockName(n, "blk", &id)) {
-      auto size = env_->FileSize(JoinPath(msgs_dir_, n));
+      auto size = BlockSize(JoinPath(msgs_dir_, n), id);
       if (!size.ok()) return size.status;
       on_disk[id] = size.value;
     } else if (ParseBlockName(n, "idx", &id)) {
@@ -2054,6 +2112,7 @@ Status FileStore::LoadBlocks() {
       b->id = id;
       b->path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
       b->size = size;
+      b->compressed = compressed_on_disk_.count(id) > 0;
       b->lo = last_ + 1;
       // Until its block-start record (or index file) says: only a block
       // whose start record is damaged keeps this guess.
@@ -2087,7 +2146,8 @@ Status FileStore::LoadBlocks() {
   uint32_t max_id = blocks_.empty() ? 0 : blocks_.back()->id;
   if (!on_disk.empty()) max_id = std::max(max_id, on_disk.rbegin()->first);
   Block* last = blocks_.empty() ? nullptr : blocks_.back().get();
-  if (last == nullptr || last->gone || last->id != max_id || last->size >= opts_.block_size) {
+  // A compressed block is sealed: appends go to a new one.
+  if (last == nullptr || last->gone || last->id != max_id || last->size >= opts_.block_size || last->compressed) {
     // A full last block is sealed here rather than by Roll(): index it as
     // Roll() would.
     if (last != nullptr && !last->gone && last->first != 0 && !last->idx_ok) WriteBlockIndex(*last);

@@ -158,6 +158,8 @@ class IndexedStore : public Store {
     return n;
   }
 
+  void SetCompression(bool) override {}  // nothing on disk to compress
+
   void SetLimits(const Limits& limits) override {
     limits_ = limits;
     if (closed_) return;

@@ -147,6 +147,10 @@ class Store {
   virtual uint64_t ExpireOld(int64_t now_ns) = 0;
 
   virtual void SetLimits(const Limits& limits) = 0;
+  // Whether blocks sealed from now on are compressed (a stream's
+  // `compression`). Blocks already written stay as they are. The memory
+  // store ignores it, as nats-server's does.
+  virtual void SetCompression(bool on) = 0;
   // The bytes this store counts for such a message in StreamState::bytes
   // (nats-server's accounting, which differs between file and memory), so
   // discard-new can check max_bytes before appending.
@@ -232,6 +236,8 @@ struct FileStoreOptions {
   // if given, else a budget of `cache_bytes` for this store alone.
   std::shared_ptr<CacheBudget> cache;
   uint64_t cache_bytes = 64 * 1024 * 1024;
+  // Compress blocks as they are sealed (the stream's `compression: s2`).
+  bool compress = false;
 };
 
 class Env;  // env.h: all file I/O, with a fault-injecting implementation

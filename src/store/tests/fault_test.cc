@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/compressed_block.h"
 #include "store/fault_env.h"
 #include "store/record.h"
 #include "store/store.h"
@@ -425,8 +426,12 @@ Holding ReadAll(Store& s) {
 // deleting emptied blocks and their index files, creating the next block —
 // loses no acknowledged message or removal, and the recovered store's counts
 // match what it holds. Step k crashes the k-th file operation of the
-// sequence, for every k until the sequence completes without a crash.
-TEST(FaultRoll, PowerLossAtEveryStepOfARoll) {
+// sequence, for every k until the sequence completes without a crash. With
+// compression, each roll also replaces the sealed block by its compressed
+// container (and the erase rewrites one).
+class FaultRoll : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FaultRoll, PowerLossAtEveryStepOfARoll) {
   for (int64_t k = 0;; ++k) {
     SCOPED_TRACE("crash at operation " + std::to_string(k));
     TempDir tmp;
@@ -435,6 +440,7 @@ TEST(FaultRoll, PowerLossAtEveryStepOfARoll) {
     o.dir = tmp.path() + "/s";
     o.block_size = 1024;
     o.cache_bytes = 1;  // details are reloaded, from index files or scans
+    o.compress = GetParam();
     auto open = [&] {
       auto r = OpenFileStore(&env, o, {});
       EXPECT_TRUE(r.ok()) << r.status.msg;
@@ -500,10 +506,23 @@ TEST(FaultRoll, PowerLossAtEveryStepOfARoll) {
     ASSERT_TRUE(s->Close().ok());
     s = open();
     EXPECT_EQ(ReadAll(*s).msgs, now.msgs);
-    if (finished) break;
-    ASSERT_LT(k, 400) << "the sequence never completed";
+    if (finished) {
+      // The test saw compressed blocks (or, without compression, none).
+      int compressed = 0;
+      for (const auto& n : env.ListDir(o.dir + "/msgs").value) {
+        if (n.ends_with(".blk")) {
+          auto raw = ReadFileToString(&env, o.dir + "/msgs/" + n);
+          compressed += raw.ok() && IsCompressedBlock(raw.value);
+        }
+      }
+      EXPECT_EQ(compressed > 0, GetParam());
+      break;
+    }
+    ASSERT_LT(k, 600) << "the sequence never completed";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Compression, FaultRoll, ::testing::Bool());
 
 TEST(FileStoreBlocks, SealedBlocksAreOpenedOnDemand) {
   TempDir tmp;
