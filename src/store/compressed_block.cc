@@ -27,6 +27,9 @@ constexpr size_t kEntry = 20;      // one chunk's table entry
 // zstd's fastest regular level: a block is compressed while its stream
 // waits (docs/performance.md has the ratio and the cost).
 constexpr int kLevel = 1;
+// No block is larger than a record can be plus a block's worth: a larger
+// size in a header is damage, and must not become an allocation.
+constexpr uint64_t kMaxLogical = 1ull << 30;
 
 struct Chunk {
   uint64_t offset = 0;
@@ -54,9 +57,12 @@ Status ReadHeader(File* f, const std::string& path, Header* h) {
   h->size = DecodeU64(fixed + 8);
   h->chunk = DecodeU32(fixed + 16);
   uint32_t n = DecodeU32(fixed + 20);
-  if (h->chunk == 0 || n != (h->size + h->chunk - 1) / h->chunk || n > (1u << 24)) {
+  if (h->chunk != kChunk || h->size > kMaxLogical || n != (h->size + h->chunk - 1) / h->chunk) {
     return Corrupt(path, "bad header");
   }
+  auto file_size = f->Size();
+  if (!file_size.ok()) return file_size.status;
+  if (file_size.value < kFixed + uint64_t{n} * kEntry + 8) return Corrupt(path, "short chunk table");
   std::string all(kFixed + size_t{n} * kEntry + 8, '\0');
   r = f->Read(0, all.size(), all.data());
   if (!r.ok()) return r.status;
@@ -67,6 +73,9 @@ Status ReadHeader(File* f, const std::string& path, Header* h) {
   for (uint32_t i = 0; i < n; ++i) {
     const char* e = all.data() + kFixed + size_t{i} * kEntry;
     h->chunks[i] = {DecodeU64(e), DecodeU32(e + 8), DecodeU64(e + 12)};
+    if (h->chunks[i].offset + h->chunks[i].len > file_size.value || h->chunks[i].len > ZSTD_compressBound(kChunk)) {
+      return Corrupt(path, "chunk table points past the file");
+    }
   }
   return {};
 }
