@@ -146,11 +146,13 @@ class CompressedFile final : public File {
       if (ZSTD_isError(got) || got != want) why = "does not decompress";
     }
     if (why != nullptr) {
-      // Read as zeros: the records in it fail their own checksums where
-      // they are loaded (kCorrupt for those messages only), and a scan
-      // passes over them as damage to the next valid record, as over a
-      // damaged range of a raw block.
-      std::fill(cached_.begin(), cached_.end(), '\0');
+      // Read as 0xff bytes: the records in it fail their own checksums
+      // where they are loaded (kCorrupt for those messages only), and a
+      // scan reports them as damage and passes over them to the next valid
+      // record, as over a damaged range of a raw block. Not zeros: a scan
+      // takes zeros up to the end of a block for space written ahead, the
+      // end of the log, and would say nothing.
+      std::fill(cached_.begin(), cached_.end(), '\xff');
       if (reported_.insert(i).second) {
         log::Error("store: {}: compressed chunk {} (block bytes {}..{}) {}", path_, i, uint64_t{i} * h_.chunk,
                    uint64_t{i} * h_.chunk + want, why);

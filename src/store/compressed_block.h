@@ -31,8 +31,8 @@ Result<uint64_t> CompressedBlockSize(File* f);
 // `file`, the compressed block at `path`, as a File of its logical bytes.
 // A read decompresses the chunks it touches (the last one stays cached). A
 // chunk that fails its checksum or does not decompress is logged and read
-// as zeros, so the records in it fail their own checksums (and scans pass
-// over them as damage) while records in other chunks stay readable. Write (an erase in
+// as 0xff bytes, so the records in it fail their own checksums (and scans
+// pass over them as damage) while records in other chunks stay readable. Write (an erase in
 // place, which is rare) rewrites the whole container durably, as
 // WriteFileDurably does. Append and Truncate are refused: a compressed
 // block is sealed.

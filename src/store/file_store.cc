@@ -1466,33 +1466,59 @@ class FileStore final : public Store {
   }
 
   // Overwrites a message's record with an erased one of the same length
-  // (EraseRecordInPlace), in the buffer or in the block file.
+  // (EraseRecordInPlace). In the buffer at once (it is written with the
+  // removal record); in a file only once the removal record is durable
+  // (ApplyErases): an erase on disk without it would leave the index
+  // and summary pointing at an erased record, a message neither there
+  // nor removed, for a removal never acknowledged.
   void EraseRecord(Block& b, const Entry& e, uint64_t seq) {
-    DropReadAhead();
     if (&b == active_ && e.offset >= written_) {
       if (!EraseRecordInPlace(buf_.data() + (e.offset - written_), e.len)) {
         log::Error("store: {}: record of sequence {} was damaged; zeroed", b.path, seq);
       }
       return;
     }
-    std::string rec(e.len, '\0');
-    auto f = BlockFile(b);
-    Status s = f.status;
-    if (f.ok()) {
-      auto r = f.value->Read(e.offset, rec.size(), rec.data());
-      s = r.status;
-      if (s.ok() && r.value != rec.size()) s = {Errc::kCorrupt, "short read"};
+    pending_erases_.push_back({b.id, e.offset, e.len, seq});
+  }
+
+  // After the buffer (holding the removal records) was written: syncs it,
+  // then erases the records in their files and syncs those, so an erase is
+  // durable when the Sync that follows it completes. Erase is rare (a
+  // message delete without no_erase): two fsyncs on this thread for it.
+  Status ApplyErases() {
+    if (pending_erases_.empty()) return {};
+    std::vector<PendingErase> erases = std::move(pending_erases_);
+    pending_erases_.clear();
+    if (Status s = active_->file->Sync(); !s.ok()) {
+      log::Error("store: {}: fdatasync failed, refusing writes: {}", active_->path, s.msg);
+      fatal_ = s;
+      return s;
     }
-    if (s.ok()) {
-      if (!EraseRecordInPlace(rec.data(), rec.size())) {
-        log::Error("store: {}: record of sequence {} was damaged; zeroed", b.path, seq);
+    DropReadAhead();
+    for (const auto& pe : erases) {
+      Block* b = FindBlock(pe.block);
+      if (b == nullptr || b->gone) continue;  // removed with its block
+      std::string rec(pe.len, '\0');
+      auto f = BlockFile(*b);
+      Status s = f.status;
+      if (f.ok()) {
+        auto r = f.value->Read(pe.offset, rec.size(), rec.data());
+        s = r.status;
+        if (s.ok() && r.value != rec.size()) s = {Errc::kCorrupt, "short read"};
       }
-      s = f.value->Write(e.offset, rec);
+      if (s.ok()) {
+        if (!EraseRecordInPlace(rec.data(), rec.size())) {
+          log::Error("store: {}: record of sequence {} was damaged; zeroed", b->path, pe.seq);
+        }
+        s = f.value->Write(pe.offset, rec);
+      }
+      if (s.ok()) s = f.value->Sync();
+      if (!s.ok()) {
+        log::Error("store: {}: erasing sequence {}: {}", b->path, pe.seq, s.msg);
+        if (first_error_.ok()) first_error_ = s;
+      }
     }
-    if (!s.ok()) {
-      log::Error("store: {}: erasing sequence {}: {}", b.path, seq, s.msg);
-      if (first_error_.ok()) first_error_ = s;
-    }
+    return {};
   }
 
   // Writes the buffer to the active block (the "written" watermark). On
@@ -1526,6 +1552,7 @@ class FileStore final : public Store {
     }
     if (!write_error_.ok()) log::Info("store: {}: writes work again", active_->path);
     write_error_ = {};
+    if (Status e = ApplyErases(); !e.ok()) return e;
     RemoveEmptyBlocks();
     return {};
   }
@@ -1569,6 +1596,7 @@ class FileStore final : public Store {
     ClearIndex();
     DropBlocks();
     buf_.clear();
+    pending_erases_.clear();  // their removal records were not written either
     written_ = 0;
     return LoadBlocks();
   }
@@ -1928,6 +1956,14 @@ class FileStore final : public Store {
   size_t summary_size_ = 0;
   std::vector<uint32_t> idx_to_drop_;  // index files of removed blocks
   std::set<uint32_t> compressed_on_disk_;  // LoadBlocks: block files that are compressed
+  // Erases of records already in a file, waiting for their removal records
+  // to be durable (EraseRecord).
+  struct PendingErase {
+    uint32_t block;
+    uint32_t offset, len;
+    uint64_t seq;
+  };
+  std::vector<PendingErase> pending_erases_;
 };
 
 Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {

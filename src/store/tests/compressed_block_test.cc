@@ -84,11 +84,11 @@ TEST(CompressedBlock, DamageFailsOnlyTheChunkItIsIn) {
   auto first = f.value->Read(0, got.size(), got.data());
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(got, raw.substr(0, 1000));
-  // The damaged chunk reads as zeros (its records then fail their own
+  // The damaged chunk reads as 0xff bytes (its records then fail their own
   // checksums); the reads around it are whole.
   auto last = f.value->Read(raw.size() - 1000, got.size(), got.data());
   ASSERT_TRUE(last.ok());
-  EXPECT_EQ(got, std::string(1000, '\0'));
+  EXPECT_EQ(got, std::string(1000, '\xff'));
   ASSERT_TRUE(f.value->Read(0, got.size(), got.data()).ok());
   EXPECT_EQ(got, raw.substr(0, 1000));
   // A damaged chunk table refuses the whole container.
@@ -229,6 +229,80 @@ TEST_F(CompressedStore, DamagedChunkFailsOnlyItsMessages) {
   EXPECT_EQ(ok + corrupt, 3000);
   // The damaged block is not rewritten or removed.
   EXPECT_TRUE(env_.Exists(path));
+}
+
+// The last chunk of a block damaged, and no index file or summary to
+// describe the block: the replay scans it, loses only the damaged records,
+// keeps every other message, and leaves the block file as it was.
+TEST_F(CompressedStore, DamagedLastChunkIsNotTheEndOfTheLog) {
+  {
+    auto s = Open(true, 256 * 1024);
+    for (uint64_t i = 1; i <= 3000; ++i) ASSERT_TRUE(s->Append("o", "", Order(i), 1).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  std::string path = dir() + "/msgs/000001.blk";
+  auto raw = ReadFileToString(&env_, path);
+  ASSERT_TRUE(IsCompressedBlock(raw.value));
+  ASSERT_TRUE(env_.FlipBit(path, raw.value.size() - 20, 4).ok());
+  ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/000001.idx").ok());
+  ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/summary").ok());
+  auto s = Open(true, 256 * 1024);
+  auto st = s->State();
+  EXPECT_EQ(st.last_seq, 3000u);
+  EXPECT_GT(st.msgs, 2000u);
+  EXPECT_LT(st.msgs, 3000u);
+  for (uint64_t i = 1; i <= 3000; ++i) {
+    auto m = s->Load(i);
+    if (m.ok()) {
+      EXPECT_EQ(m.value.data, Order(i));
+    }
+  }
+  // The block is as it was: no cut.
+  EXPECT_EQ(ReadFileToString(&env_, path).value.size(), raw.value.size());
+}
+
+// An erase reaches the disk only after the removal record that explains
+// it: a power cut between them must not leave the index pointing at an
+// erased record (kCorrupt) for a removal that was never acknowledged. In a
+// compressed block an erase is a durable rewrite, so the order is visible.
+TEST_F(CompressedStore, EraseIsNotDurableBeforeItsTombstone) {
+  auto s = Open();
+  for (uint64_t i = 1; i <= 2000; ++i) ASSERT_TRUE(s->Append("o", "", Order(i), 1).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  ASSERT_GT(CompressedBlocks(), 0);
+  ASSERT_TRUE(s->Remove(7, true).ok());  // not synced: not acknowledged
+  env_.Crash();
+  s.reset();
+  env_.PowerLoss();
+  s = Open();
+  auto m = s->Load(7);
+  EXPECT_NE(m.status.code, Errc::kCorrupt) << m.status.msg;
+  if (m.ok()) {
+    EXPECT_EQ(m.value.data, Order(7));
+  }
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    if (i != 7) {
+      ASSERT_EQ(s->Load(i).value.data, Order(i)) << i;
+    }
+  }
+  // Acknowledged, the erase holds after a power cut.
+  ASSERT_TRUE(s->Remove(9, true).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  env_.Crash();
+  s.reset();
+  env_.PowerLoss();
+  s = Open();
+  auto gone = s->Load(9);
+  EXPECT_FALSE(gone.ok());
+  EXPECT_NE(gone.status.code, Errc::kCorrupt);
+  auto raw = ReadFileToString(&env_, dir() + "/msgs/000001.blk");
+  ASSERT_TRUE(raw.ok());
+  auto f = DefaultEnv()->OpenExisting(dir() + "/msgs/000001.blk");
+  auto c = OpenCompressedBlock(DefaultEnv(), dir() + "/msgs/000001.blk", std::move(f.value));
+  ASSERT_TRUE(c.ok());
+  std::string logical(c.value->Size().value, '\0');
+  ASSERT_TRUE(c.value->Read(0, logical.size(), logical.data()).ok());
+  EXPECT_EQ(logical.find(Order(9)), std::string::npos) << "erased content still on disk";
 }
 
 }  // namespace
