@@ -23,8 +23,15 @@ constexpr size_t kMaxReadBuf = 64 * 1024;
 constexpr int kShortReadsToShrink = 2;
 // Past this much pending output for one subscriber, the publishing
 // connection pauses reading briefly, so a fast producer cannot grow a slow
-// subscriber's buffer towards max_pending (and our memory with it).
-constexpr size_t kStallPending = 4 * 1024 * 1024;
+// subscriber's buffer towards max_pending (and our memory with it). It
+// bounds memory, not delivery: the kernel's socket buffers keep a reading
+// subscriber fed. At 4 MiB the queued and in-flight strings of one
+// subscriber reached 8 MiB of capacity each, and pubsub/fanout made the
+// server's peak RSS on the referee bench (58-75 MiB); at 1 MiB that peak
+// is about 25 MiB with the same rates and CPU. (Waiting for the subscriber
+// to drain, as nats-server does, bounded it a little better but cost
+// 10-15% more server CPU in queue and pubsub.)
+constexpr size_t kStallPending = 1024 * 1024;
 constexpr auto kStallTime = std::chrono::milliseconds(1);
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
 // After a read of at most this size, output up to this size is written by

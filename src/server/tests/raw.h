@@ -15,6 +15,9 @@ class Raw {
  public:
   explicit Raw(int port) : sock_(ctx_) { sock_.connect({asio::ip::make_address("127.0.0.1"), uint16_t(port)}); }
   void Send(const std::string& s) { asio::write(sock_, asio::buffer(s)); }
+  // A small fixed receive buffer (no autotuning): a reader that stops
+  // reading backs the server up soon instead of after tens of MiB.
+  void SetReceiveBuffer(int bytes) { sock_.set_option(asio::socket_base::receive_buffer_size(bytes)); }
   // Reads until `want` appears in the accumulated input or 5 s pass.
   bool Expect(const std::string& want) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

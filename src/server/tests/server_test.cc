@@ -1,12 +1,15 @@
 // End-to-end checks of the core server over real sockets with raw protocol.
 #include "server/server.h"
+#include "server/client.h"
 #include "server/tests/raw.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace fjord::server {
@@ -89,6 +92,31 @@ TEST_F(ServerTest, AutoUnsubscribe) {
   c.Send("PUB u 1\r\na\r\nPUB u 1\r\nb\r\nPUB u 1\r\nc\r\nPING\r\n");
   // Exactly two deliveries, then nothing.
   ASSERT_TRUE(c.Expect("MSG u 4 1\r\na\r\nMSG u 4 1\r\nb\r\nPONG\r\n"));
+}
+
+// A subscriber that never reads still becomes a slow consumer at
+// max_pending: pausing its publisher (past 1 MiB pending) only slows the
+// way there.
+TEST_F(ServerTest, StuckSubscriberIsStillCutAtMaxPending) {
+  Config cfg;
+  cfg.max_pending = 2 << 20;
+  Start(cfg);
+  Raw sub(port());
+  sub.SetReceiveBuffer(64 * 1024);
+  sub.Send("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\nPING\r\n");
+  ASSERT_TRUE(sub.Expect("PONG\r\n"));
+  std::thread publisher([&] {
+    Raw pub(port());
+    const std::string body(32 * 1024, 'x');
+    std::string batch = "CONNECT {\"verbose\":false}\r\n";
+    // Enough to fill the socket buffers on both sides and max_pending.
+    for (int i = 0; i < 1000; ++i) batch += "PUB flood " + std::to_string(body.size()) + "\r\n" + body + "\r\n";
+    pub.Send(batch + "PING\r\n");
+    EXPECT_TRUE(pub.Expect("PONG\r\n"));
+  });
+  publisher.join();
+  EXPECT_EQ(server_->stats().slow_consumers.load(), 1u);
+  EXPECT_TRUE(sub.Closed());
 }
 
 TEST_F(ServerTest, TokenAuth) {
