@@ -7,6 +7,10 @@ RSS and the CPU ticks it uses over a quiet window. Prints one line per
 server, Fjord and nats-server alike (same flags):
 
   python3 bench/idle_conns.py -n 10000 build/bin/fjord-server /usr/sbin/nats-server
+
+Above 20,000 clients the connections come from several loopback source
+addresses (one address runs out of ephemeral ports near 28,000); every
+connect and handshake is bounded by CONNECT_TIMEOUT.
 """
 import argparse
 import asyncio
@@ -63,8 +67,24 @@ async def idle_cpu(pid, window):
     return f"{tps:.2f} ticks/s ({tps / os.sysconf('SC_CLK_TCK'):.3f} core)"
 
 
+# One source address holds at most ~28,000 connections to one port (the
+# ephemeral port range); above that, clients spread over 127.0.0.2, .3, ...
+PER_SOURCE = 20000
+
+
 async def client(port, i, ready):
-    r, w = await asyncio.open_connection("127.0.0.1", port)
+    r, w = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.0.{2 + i // PER_SOURCE}", 0)),
+        CONNECT_TIMEOUT)
+    await asyncio.wait_for(handshake(r, w, i), CONNECT_TIMEOUT)
+    ready.append(1)
+    return r, w
+
+
+CONNECT_TIMEOUT = 30  # seconds, for each client's connect and for its PONG
+
+
+async def handshake(r, w, i):
     await r.readline()  # INFO
     w.write(f'CONNECT {{"verbose":false,"pedantic":false}}\r\nSUB idle.{i} 1\r\nPING\r\n'.encode())
     await w.drain()
@@ -74,8 +94,6 @@ async def client(port, i, ready):
             raise ConnectionError("closed before PONG")
         if line.startswith(b"PONG"):
             break
-    ready.append(1)
-    return r, w
 
 
 async def run(bin_, n, window, batch, settle):
@@ -108,10 +126,25 @@ def main():
     ap.add_argument("--settle", type=float, default=15, help="seconds between the last connect and the window")
     ap.add_argument("servers", nargs="+")
     a = ap.parse_args()
-    want = a.n * 2 + 1024
+    # This process and the server (which inherits the limit) each hold n
+    # descriptors. Raising the hard limit needs privilege; without it the
+    # soft limit goes as far as the hard one allows.
+    want = a.n + 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            soft = hard = want
+        except (ValueError, OSError):
+            print(f"note: cannot raise the descriptor limit to {want} (hard limit {hard})", file=sys.stderr)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    if hard < want:
+        # Fail before starting anything rather than in the middle of the
+        # connects (the server would run out of descriptors as well).
+        print(f"idle_conns.py: -n {a.n} needs {want} descriptors per process; the hard limit is {hard}",
+              file=sys.stderr)
+        return 1
     for b in a.servers:
         asyncio.run(run(b, a.n, a.window, a.batch, a.settle))
 
