@@ -54,7 +54,7 @@ void EncodeBlockIndex(const BlockIndex& idx, std::string* out) {
       prev_ts = e.ts;
       PutVarint(out, e.subj);
       // The record's overhead (kMinRecord .. kMaxRecordOverhead).
-      out->push_back(static_cast<char>(e.len + 30 + (e.hdr ? 4 : 0) - e.size));
+      out->push_back(static_cast<char>(RecordOverhead(e.len, e.size, e.hdr)));
     }
   }
   PutU64(out, XXH64(out->data() + start, out->size() - start, 0));

@@ -67,12 +67,12 @@ constexpr size_t kMaxBlockSubjects = kLidMask;
 static_assert(kMaxRecordOverhead < 128, "the overhead takes 7 bits of Entry::subj");
 constexpr const char* kSummaryName = "summary";
 
-// nats-server's file store accounting: the record it would write.
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
+// nats-server's file store accounting: the record it would write.
 uint64_t NatsFileMsgSize(std::string_view subject, std::string_view hdr, std::string_view data) {
   return 22 + subject.size() + data.size() + 8 + (hdr.empty() ? 0 : 4 + hdr.size());
 }
@@ -783,7 +783,7 @@ class FileStore final : public Store {
           if (e.type == RecordType::kMsg || e.type == RecordType::kErased) {
             uint32_t& lid = lids[e.subj];
             if (lid == kNone) lid = lid_of(idx.subjects[e.subj]);
-            put(e.seq, e.offset, e.len, e.ts, lid, OverheadOf(e), e.hdr);
+            put(e.seq, e.offset, e.len, e.ts, lid, RecordOverhead(e.len, e.size, e.hdr), e.hdr);
           }
         });
         done = true;
@@ -1103,9 +1103,7 @@ class FileStore final : public Store {
     auto i = static_cast<uint32_t>(seq - b.first);
     d.entries.resize(i);
     uint32_t lid = d.Id(st.gid);
-    // What the record adds to the message's bytes (AccountedSize backwards).
-    auto overhead = static_cast<uint32_t>(len + 30 + (hdr ? 4 : 0) - size);
-    d.entries.push_back(Entry{offset, len, ts, Entry::SubjBits(lid, overhead, hdr), kNone});
+    d.entries.push_back(Entry{offset, len, ts, Entry::SubjBits(lid, RecordOverhead(len, size, hdr), hdr), kNone});
     Fss& f = d.fss[lid];
     if (f.last != kNone) d.entries[f.last].next = i;
     f.last = i;
@@ -1832,10 +1830,6 @@ class FileStore final : public Store {
     return e;
   }
 
-  static uint32_t OverheadOf(const IndexEvent& e) {
-    return static_cast<uint32_t>(e.len + 30 + (e.hdr ? 4 : 0) - e.size);
-  }
-
   // Scans block bytes [from, b.size); applies records, or collects them into
   // `idx` when given. Returns the scan result.
   Result<ScanResult> ScanBlock(Block& b, uint64_t from, BlockIndex* idx) {
@@ -1860,36 +1854,26 @@ class FileStore final : public Store {
     return {{}, std::move(res)};
   }
 
-  // Refuses a store whose blocks are in record format 1 (fixed 40-byte
-  // headers, before 2026-12-05): replaying them as format 2 would take
-  // every record for damage and cut the last block.
-  Status CheckFormat(uint32_t id) {
-    std::string path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
+  // A block file's logical size: a compressed block's from its header
+  // (noted in compressed_on_disk_). Refuses a block in record format 1
+  // (fixed 40-byte headers, before 2026-12-05): replaying it as format 2
+  // would take every record for damage and cut the last block.
+  Result<uint64_t> BlockSize(const std::string& path, uint32_t id) {
     auto f = env_->OpenExisting(path);
-    if (!f.ok()) return f.status;
+    if (!f.ok()) return {f.status, 0};
     char head[8] = {};
     auto r = f.value->Read(0, sizeof head, head);
-    if (!r.ok()) return r.status;
+    if (!r.ok()) return {r.status, 0};
     // A format 1 block starts with its 40-byte block-start record:
     // u32 len 40, u16 subject length 0, u8 type 5, u8 flags 0.
     static constexpr char kFormat1[8] = {0x28, 0, 0, 0, 0, 0, 0x05, 0};
     if (r.value == sizeof head && std::memcmp(head, kFormat1, sizeof head) == 0) {
-      return {Errc::kCorrupt,
-              fmt::format("{}: written in record format 1 by a development build before 2026-12-05; "
-                          "this build reads format 2 only: move the stream's directory away",
-                          path)};
+      return {{Errc::kCorrupt,
+               fmt::format("{}: written in record format 1 by a development build before 2026-12-05; "
+                           "this build reads format 2 only: move the stream's directory away",
+                           path)},
+              0};
     }
-    return {};
-  }
-
-  // A block file's logical size: a compressed block's from its header
-  // (noted in compressed_on_disk_).
-  Result<uint64_t> BlockSize(const std::string& path, uint32_t id) {
-    auto f = env_->OpenExisting(path);
-    if (!f.ok()) return {f.status, 0};
-    char head[4];
-    auto r = f.value->Read(0, sizeof head, head);
-    if (!r.ok()) return {r.status, 0};
     if (!IsCompressedBlock(std::string_view(head, r.value))) return f.value->Size();
     compressed_on_disk_.insert(id);
     auto size = CompressedBlockSize(f.value.get());
@@ -2115,9 +2099,6 @@ Status FileStore::LoadBlocks() {
     } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) {
       env_->RemoveFile(JoinPath(msgs_dir_, n));
     }
-  }
-  if (!on_disk.empty()) {
-    if (Status s = CheckFormat(on_disk.begin()->first); !s.ok()) return s;
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     uint32_t pos_block = 0;

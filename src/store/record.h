@@ -41,6 +41,10 @@ constexpr uint32_t kMaxRecord = 256u << 20;
 inline uint64_t AccountedSize(uint64_t len, uint64_t overhead, bool hdr) {
   return len - overhead + 30 + (hdr ? 4 : 0);
 }
+// The other way: a record's overhead from its length and accounted size.
+inline uint32_t RecordOverhead(uint64_t len, uint64_t size, bool hdr) {
+  return static_cast<uint32_t>(len + 30 + (hdr ? 4 : 0) - size);
+}
 
 struct RecordView {
   RecordType type = RecordType::kMsg;

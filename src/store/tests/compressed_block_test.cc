@@ -143,6 +143,18 @@ class CompressedStore : public ::testing::Test {
     }
     return n;
   }
+  // 3,000 orders in blocks of 256 KiB (four chunks each), closed; the
+  // first block is compressed.
+  void FillCompressed() {
+    {
+      auto s = Open(true, 256 * 1024);
+      for (uint64_t i = 1; i <= 3000; ++i) ASSERT_TRUE(s->Append("o", "", Order(i), 1).ok());
+      ASSERT_TRUE(s->Close().ok());
+    }
+    auto raw = ReadFileToString(&env_, dir() + "/msgs/000001.blk");
+    ASSERT_TRUE(raw.ok() && IsCompressedBlock(raw.value));
+  }
+
   TempDir tmp_;
   FaultEnv env_{DefaultEnv(), tmp_.path()};
 };
@@ -201,14 +213,9 @@ TEST_F(CompressedStore, SealedBlocksAreCompressedAndReadBack) {
 }
 
 TEST_F(CompressedStore, DamagedChunkFailsOnlyItsMessages) {
-  {
-    auto s = Open(true, 256 * 1024);  // four chunks a block
-    for (uint64_t i = 1; i <= 3000; ++i) ASSERT_TRUE(s->Append("o", "", Order(i), 1).ok());
-    ASSERT_TRUE(s->Close().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(FillCompressed());
   std::string path = dir() + "/msgs/000001.blk";
   auto raw = ReadFileToString(&env_, path);
-  ASSERT_TRUE(IsCompressedBlock(raw.value));
   ASSERT_TRUE(env_.FlipBit(path, raw.value.size() - 50, 2).ok());
   auto s = Open(true, 256 * 1024);
   EXPECT_EQ(s->State().msgs, 3000u);  // from the summary and index: nothing dropped
@@ -235,14 +242,9 @@ TEST_F(CompressedStore, DamagedChunkFailsOnlyItsMessages) {
 // describe the block: the replay scans it, loses only the damaged records,
 // keeps every other message, and leaves the block file as it was.
 TEST_F(CompressedStore, DamagedLastChunkIsNotTheEndOfTheLog) {
-  {
-    auto s = Open(true, 256 * 1024);
-    for (uint64_t i = 1; i <= 3000; ++i) ASSERT_TRUE(s->Append("o", "", Order(i), 1).ok());
-    ASSERT_TRUE(s->Close().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(FillCompressed());
   std::string path = dir() + "/msgs/000001.blk";
   auto raw = ReadFileToString(&env_, path);
-  ASSERT_TRUE(IsCompressedBlock(raw.value));
   ASSERT_TRUE(env_.FlipBit(path, raw.value.size() - 20, 4).ok());
   ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/000001.idx").ok());
   ASSERT_TRUE(env_.RemoveFile(dir() + "/msgs/summary").ok());
