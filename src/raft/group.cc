@@ -1,0 +1,422 @@
+#include "raft/group.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include <libnuraft/cluster_config.hxx>
+#include <libnuraft/context.hxx>
+#include <libnuraft/raft_params.hxx>
+#include <libnuraft/logger.hxx>
+#include <libnuraft/raft_server.hxx>
+#include <libnuraft/snapshot.hxx>
+#include <libnuraft/srv_state.hxx>
+#include <libnuraft/state_machine.hxx>
+#include <libnuraft/state_mgr.hxx>
+
+#include "base/log.h"
+#include "raft/log_store.h"
+#include "raft/scheduler.h"
+#include "raft/transport.h"
+
+namespace fjord::raft {
+namespace {
+
+// A small state file: u64 XXH64 of the body, then the body. Written with
+// WriteFileDurably (tmp file, fsync, rename), so it is whole or absent; the
+// checksum catches damage after the fact.
+store::Status WriteChecked(store::Env* env, const std::string& path, std::string_view body) {
+  std::string data(8, '\0');
+  uint64_t h = XXH64(body.data(), body.size(), 0);
+  std::memcpy(data.data(), &h, 8);
+  data.append(body);
+  return store::WriteFileDurably(env, path, data);
+}
+
+// Empty optional-like: ok=false with no error when the file is absent.
+struct Checked {
+  bool present = false;
+  std::string body;
+  std::string error;
+};
+Checked ReadChecked(store::Env* env, const std::string& path) {
+  Checked c;
+  if (!env->Exists(path)) return c;
+  auto r = store::ReadFileToString(env, path);
+  if (!r.ok()) {
+    c.error = r.status.msg;
+    return c;
+  }
+  uint64_t h = 0;
+  if (r.value.size() < 8 || (std::memcpy(&h, r.value.data(), 8), h != XXH64(r.value.data() + 8, r.value.size() - 8, 0))) {
+    c.error = path + ": checksum mismatch";
+    return c;
+  }
+  c.present = true;
+  c.body = r.value.substr(8);
+  return c;
+}
+
+std::string ToString(nuraft::buffer& b) { return std::string(reinterpret_cast<const char*>(b.data_begin()), b.size()); }
+nuraft::ptr<nuraft::buffer> ToBuffer(std::string_view s) {
+  auto b = nuraft::buffer::alloc(s.size());
+  if (!s.empty()) std::memcpy(b->data_begin(), s.data(), s.size());
+  b->pos(0);
+  return b;
+}
+
+class Logger : public nuraft::logger {
+ public:
+  explicit Logger(std::string group) : group_(std::move(group)) {}
+  void put_details(int level, const char*, const char*, size_t, const std::string& line) override {
+    // NuRaft reports a peer that is down as an error on every retry, which
+    // is routine in a cluster: only its fatal errors are ours to show.
+    if (level <= 1) {
+      log::Error("raft {}: {}", group_, line);
+    } else if (level <= 4) {
+      log::Debug("raft {}: {}", group_, line);
+    } else {
+      log::Trace("raft {}: {}", group_, line);
+    }
+  }
+  int get_level() override { return log::TraceEnabled() ? 6 : log::DebugEnabled() ? 4 : 1; }
+
+ private:
+  std::string group_;
+};
+
+}  // namespace
+
+class Group::StateMgr : public nuraft::state_mgr {
+ public:
+  StateMgr(const GroupOptions& o, int32_t self_id, std::string self_name, std::shared_ptr<FileLogStore> log)
+      : o_(o), self_id_(self_id), self_name_(std::move(self_name)), log_(std::move(log)) {}
+
+  nuraft::ptr<nuraft::cluster_config> load_config() override {
+    auto c = ReadChecked(o_.env, store::JoinPath(o_.dir, "config"));
+    if (c.present) {
+      auto b = ToBuffer(c.body);
+      return nuraft::cluster_config::deserialize(*b);
+    }
+    // First start: this server alone. A bootstrap server elects itself; any
+    // other waits (init_options) until a leader adds it, which replaces
+    // this configuration.
+    auto conf = nuraft::cs_new<nuraft::cluster_config>();
+    conf->get_servers().push_back(nuraft::cs_new<nuraft::srv_config>(self_id_, self_name_));
+    return conf;
+  }
+  void save_config(const nuraft::cluster_config& config) override {
+    auto b = config.serialize();
+    if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "config"), ToString(*b)); !st.ok())
+      Die("cannot save the membership: " + st.msg);
+  }
+  void save_state(const nuraft::srv_state& state) override {
+    auto b = state.serialize();
+    if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "state"), ToString(*b)); !st.ok())
+      Die("cannot save term and vote: " + st.msg);
+  }
+  nuraft::ptr<nuraft::srv_state> read_state() override {
+    auto c = ReadChecked(o_.env, store::JoinPath(o_.dir, "state"));
+    if (!c.present) return nullptr;
+    auto b = ToBuffer(c.body);
+    return nuraft::srv_state::deserialize(*b);
+  }
+  nuraft::ptr<nuraft::log_store> load_log_store() override { return log_; }
+  nuraft::int32 server_id() override { return self_id_; }
+  void system_exit(const int code) override { Die(fmt::format("NuRaft stopped with code {}", code)); }
+
+ private:
+  // A member that cannot keep its promises (term, vote, membership) must
+  // not go on voting: stop the process rather than risk two leaders.
+  [[noreturn]] void Die(const std::string& why) {
+    log::Fatal("raft {}: {}", o_.name, why);
+    std::abort();
+  }
+  const GroupOptions o_;
+  int32_t self_id_;
+  std::string self_name_;
+  std::shared_ptr<FileLogStore> log_;
+};
+
+class Group::Machine : public nuraft::state_machine {
+ public:
+  Machine(const GroupOptions& o, Fsm* fsm) : o_(o), fsm_(fsm) {}
+
+  // Restores the saved snapshot, if any; error text.
+  std::string Load() {
+    auto c = ReadChecked(o_.env, store::JoinPath(o_.dir, "snapshot"));
+    if (!c.error.empty()) return c.error;
+    if (!c.present) return {};
+    // u32 meta length, NuRaft's snapshot meta, then the Fsm's snapshot.
+    if (c.body.size() < 4) return "snapshot: truncated";
+    uint32_t n = 0;
+    std::memcpy(&n, c.body.data(), 4);
+    if (c.body.size() - 4 < n) return "snapshot: truncated";
+    auto mb = ToBuffer(std::string_view(c.body).substr(4, n));
+    auto snap = nuraft::snapshot::deserialize(*mb);
+    std::string data = c.body.substr(4 + n);
+    if (!fsm_->Restore(data)) return "snapshot: the state cannot be read";
+    std::lock_guard lock(mu_);
+    last_snapshot_ = snap;
+    snapshot_data_ = std::move(data);
+    last_commit_ = snap->get_last_log_idx();
+    return {};
+  }
+
+  nuraft::ptr<nuraft::buffer> commit(const nuraft::ulong idx, nuraft::buffer& data) override {
+    fsm_->Apply(idx, std::string_view(reinterpret_cast<const char*>(data.data_begin()), data.size()));
+    last_commit_ = idx;
+    return nullptr;
+  }
+  void commit_config(const nuraft::ulong idx, nuraft::ptr<nuraft::cluster_config>&) override { last_commit_ = idx; }
+
+  bool apply_snapshot(nuraft::snapshot& s) override {
+    std::string data;
+    {
+      std::lock_guard lock(mu_);
+      data = std::move(receiving_);
+      receiving_.clear();
+    }
+    if (!fsm_->Restore(data)) {
+      log::Error("raft {}: a snapshot received from the leader cannot be read", o_.name);
+      return false;
+    }
+    auto meta = s.serialize();
+    if (!Save(*meta, data)) return false;
+    std::lock_guard lock(mu_);
+    auto mb = s.serialize();
+    last_snapshot_ = nuraft::snapshot::deserialize(*mb);
+    snapshot_data_ = std::move(data);
+    last_commit_ = s.get_last_log_idx();
+    return true;
+  }
+
+  void save_logical_snp_obj(nuraft::snapshot&, nuraft::ulong& obj_id, nuraft::buffer& data, bool is_first,
+                            bool) override {
+    std::lock_guard lock(mu_);
+    if (is_first) receiving_.clear();
+    receiving_ += ToString(data);
+    obj_id++;
+  }
+
+  int read_logical_snp_obj(nuraft::snapshot& s, void*&, nuraft::ulong obj_id, nuraft::ptr<nuraft::buffer>& out,
+                           bool& is_last) override {
+    std::lock_guard lock(mu_);
+    if (!last_snapshot_ || last_snapshot_->get_last_log_idx() != s.get_last_log_idx()) {
+      // Asked for a snapshot we no longer hold: NuRaft starts over with
+      // the newest one.
+      out = nullptr;
+      is_last = true;
+      return -1;
+    }
+    // Snapshots of a small group go whole, in one object.
+    if (obj_id == 0) {
+      out = ToBuffer(snapshot_data_);
+    } else {
+      out = nuraft::buffer::alloc(0);
+    }
+    is_last = true;
+    return 0;
+  }
+
+  nuraft::ptr<nuraft::snapshot> last_snapshot() override {
+    std::lock_guard lock(mu_);
+    return last_snapshot_;
+  }
+  nuraft::ulong last_commit_index() override { return last_commit_; }
+
+  void create_snapshot(nuraft::snapshot& s, nuraft::async_result<bool>::handler_type& when_done) override {
+    std::string data = fsm_->Snapshot();
+    auto meta = s.serialize();
+    bool ok = Save(*meta, data);
+    if (ok) {
+      std::lock_guard lock(mu_);
+      last_snapshot_ = nuraft::snapshot::deserialize(*meta);
+      snapshot_data_ = std::move(data);
+    }
+    nuraft::ptr<std::exception> ex;
+    when_done(ok, ex);
+  }
+
+ private:
+  bool Save(nuraft::buffer& meta, const std::string& data) {
+    std::string body(4, '\0');
+    uint32_t n = static_cast<uint32_t>(meta.size());
+    std::memcpy(body.data(), &n, 4);
+    body += ToString(meta);
+    body += data;
+    if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "snapshot"), body); !st.ok()) {
+      log::Error("raft {}: cannot save a snapshot: {}", o_.name, st.msg);
+      return false;
+    }
+    return true;
+  }
+
+  const GroupOptions o_;
+  Fsm* fsm_;
+  std::atomic<uint64_t> last_commit_{0};
+  std::mutex mu_;
+  nuraft::ptr<nuraft::snapshot> last_snapshot_;  // guarded by mu_
+  std::string snapshot_data_;                    // guarded by mu_
+  std::string receiving_;                        // guarded by mu_
+};
+
+bool Group::HasState(store::Env* env, const std::string& dir) {
+  return env->Exists(store::JoinPath(dir, "state")) || env->Exists(store::JoinPath(dir, "config"));
+}
+
+std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Scheduler> scheduler, GroupOptions opts,
+                                   Fsm* fsm, std::string* err) {
+  bool had_state = HasState(opts.env, opts.dir);
+  std::unique_ptr<Group> g(new Group(std::move(opts), transport));
+  const GroupOptions& o = g->opts_;
+  auto log = FileLogStore::Open(o.env, o.dir, err);
+  if (!log) return nullptr;
+  g->machine_ = std::make_shared<Machine>(o, fsm);
+  if (*err = g->machine_->Load(); !err->empty()) return nullptr;
+  g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log);
+
+  nuraft::raft_params p;
+  p.heart_beat_interval_ = o.heartbeat_ms;
+  p.election_timeout_lower_bound_ = o.election_min_ms;
+  p.election_timeout_upper_bound_ = o.election_max_ms;
+  p.rpc_failure_backoff_ = o.heartbeat_ms / 2;
+  p.snapshot_distance_ = o.snapshot_every;
+  p.reserved_log_items_ = o.keep_entries;
+  p.client_req_timeout_ = 3000;
+  p.return_method_ = nuraft::raft_params::async_handler;
+  p.auto_forwarding_ = false;
+  // A leader that hears from no quorum for this long steps down by itself.
+  p.leadership_expiry_ = o.election_min_ms;
+
+  nuraft::ptr<nuraft::state_mgr> mgr = g->mgr_;
+  nuraft::ptr<nuraft::state_machine> sm = g->machine_;
+  nuraft::ptr<nuraft::rpc_listener> listener = transport->Listener(o.name);
+  nuraft::ptr<nuraft::logger> logger = nuraft::cs_new<Logger>(o.name);
+  nuraft::ptr<nuraft::rpc_client_factory> factory = transport->ClientFactory(o.name);
+  nuraft::ptr<nuraft::delayed_task_scheduler> sched = scheduler;
+  auto* ctx = new nuraft::context(mgr, sm, listener, logger, factory, sched, p);
+  Group* gp = g.get();
+  ctx->set_cb_func([gp, fsm](nuraft::cb_func::Type type, nuraft::cb_func::Param*) {
+    if (type == nuraft::cb_func::BecomeLeader) {
+      log::Info("raft {}: this server is the leader now", gp->opts_.name);
+      fsm->LeaderChanged(true);
+    } else if (type == nuraft::cb_func::BecomeFollower) {
+      fsm->LeaderChanged(false);
+    }
+    return nuraft::cb_func::ReturnCode::Ok;
+  });
+  nuraft::raft_server::init_options init;
+  // A new member that is not the bootstrap server must never elect itself
+  // alone: it waits for the leader that adds it (NuRaft keeps this in the
+  // saved state across restarts until the first heartbeat).
+  init.skip_initial_election_timeout_ = !had_state && !o.bootstrap;
+  init.start_server_in_constructor_ = true;
+  g->server_ = std::make_shared<nuraft::raft_server>(ctx, init);
+  g->listener_ = listener;
+  nuraft::ptr<nuraft::msg_handler> h = g->server_;
+  listener->listen(h);
+  return g;
+}
+
+Group::~Group() {
+  // No more requests reach the server once it is shutting down.
+  if (listener_) listener_->stop();
+  if (server_) server_->shutdown();
+}
+
+bool Group::IsLeader() const { return server_->is_leader(); }
+
+std::string Group::NameOf(int32_t id) const {
+  auto conf = server_->get_config();
+  if (auto s = conf->get_server(id)) return s->get_endpoint();
+  return {};
+}
+
+std::string Group::Leader() const {
+  int32_t id = server_->get_leader();
+  if (id < 0) return {};
+  return NameOf(id);
+}
+
+uint64_t Group::term() const { return server_->get_term(); }
+uint64_t Group::committed() const { return server_->get_committed_log_idx(); }
+
+std::vector<std::string> Group::Members() const {
+  std::vector<std::string> out;
+  for (auto& s : server_->get_config()->get_servers()) out.push_back(s->get_endpoint());
+  return out;
+}
+
+std::vector<PeerState> Group::Peers() const {
+  std::vector<PeerState> out;
+  int32_t leader = server_->get_leader();
+  bool is_leader = server_->is_leader();
+  uint64_t last = server_->get_last_log_idx();
+  std::vector<nuraft::raft_server::peer_info> infos;
+  if (is_leader) infos = server_->get_peer_info_all();
+  for (auto& s : server_->get_config()->get_servers()) {
+    PeerState ps;
+    ps.name = s->get_endpoint();
+    ps.self = s->get_id() == transport_->self_id();
+    ps.leader = s->get_id() == leader;
+    if (ps.self) {
+      ps.current = true;
+      ps.last_seen_ms = 0;
+    }
+    for (auto& i : infos) {
+      if (i.id_ != s->get_id()) continue;
+      ps.lag = last > i.last_log_idx_ ? last - i.last_log_idx_ : 0;
+      ps.last_seen_ms = static_cast<int64_t>(i.last_succ_resp_us_ / 1000);
+      ps.current = ps.lag == 0 || ps.last_seen_ms < 2 * opts_.election_min_ms;
+    }
+    out.push_back(std::move(ps));
+  }
+  return out;
+}
+
+void Group::Propose(std::string data, std::function<void(const std::string&)> done) {
+  std::vector<nuraft::ptr<nuraft::buffer>> logs{ToBuffer(data)};
+  auto res = server_->append_entries(logs);
+  if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
+    done(res->get_result_str());
+    return;
+  }
+  res->when_ready([done = std::move(done)](nuraft::cmd_result<nuraft::ptr<nuraft::buffer>>& r,
+                                           nuraft::ptr<std::exception>&) {
+    if (r.get_result_code() == nuraft::cmd_result_code::OK) {
+      done({});
+    } else {
+      done(r.get_result_str());
+    }
+  });
+}
+
+std::string Group::StepDown(const std::string& preferred) {
+  if (!server_->is_leader()) return "not the leader";
+  int successor = -1;
+  if (!preferred.empty()) {
+    successor = Transport::PeerId(preferred);
+    if (!server_->get_config()->get_server(successor)) return "no such member: " + preferred;
+  }
+  if (server_->get_config()->get_servers().size() < 2) return "no other member to take over";
+  server_->yield_leadership(/*immediate_yield=*/true, successor);
+  return {};
+}
+
+std::string Group::AddMember(const std::string& name) {
+  if (!server_->is_leader()) return "not the leader";
+  nuraft::srv_config sc(Transport::PeerId(name), name);
+  auto r = server_->add_srv(sc);
+  if (!r->get_accepted()) return r->get_result_str();
+  return {};
+}
+
+std::string Group::RemoveMember(const std::string& name) {
+  if (!server_->is_leader()) return "not the leader";
+  auto r = server_->remove_srv(Transport::PeerId(name));
+  if (!r->get_accepted()) return r->get_result_str();
+  return {};
+}
+
+}  // namespace fjord::raft

@@ -1,0 +1,119 @@
+#pragma once
+// One Raft group on this server: NuRaft's raft_server with Fjord's log
+// store, state files, timers and transport, applying committed entries to
+// an Fsm the caller provides.
+//
+// On disk, in the group's directory: `raft.log` (log_store.h), `state`
+// (term and vote) and `config` (membership), each replaced durably and
+// guarded by a checksum, and `snapshot` (the Fsm's snapshot with the log
+// position and membership it covers). A restarted member restores its
+// snapshot, then NuRaft replays the committed entries after it.
+//
+// Membership uses server names: a peer's NuRaft id is Transport::PeerId of
+// its name and its endpoint is the name itself.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/env.h"
+
+namespace nuraft {
+class raft_server;
+class rpc_listener;
+}
+
+namespace fjord::raft {
+
+class Scheduler;
+class Transport;
+
+// What a group replicates. Apply runs on the group's commit thread, in log
+// order, once per committed entry; Snapshot runs on the same thread between
+// two applies, so it sees the state at a log position exactly.
+class Fsm {
+ public:
+  virtual ~Fsm() = default;
+  virtual void Apply(uint64_t index, std::string_view data) = 0;
+  virtual std::string Snapshot() = 0;
+  // Replaces the state with a snapshot's; false if it cannot be read.
+  virtual bool Restore(std::string_view snapshot) = 0;
+  // This server became the group's leader, or stopped being it. After
+  // becoming leader, everything committed before is applied first.
+  virtual void LeaderChanged(bool /*leader*/) {}
+};
+
+struct PeerState {
+  std::string name;
+  bool leader = false;
+  bool self = false;
+  // Whether its log matches the leader's (known on the leader only; a
+  // follower reports its own view: itself current, others unknown).
+  bool current = false;
+  uint64_t lag = 0;            // entries behind the leader's last index
+  int64_t last_seen_ms = -1;   // since its last response to the leader; -1 unknown
+};
+
+struct GroupOptions {
+  std::string name;  // [A-Za-z0-9_-]+; a subject token of the transport
+  std::string dir;
+  store::Env* env = nullptr;
+  // For a group with no state on disk yet: start as its only member and
+  // elect itself (the bootstrap server), or wait to be added by a leader.
+  bool bootstrap = false;
+  int heartbeat_ms = 150;
+  int election_min_ms = 750;
+  int election_max_ms = 1500;
+  // Entries between snapshots; the log keeps `keep_entries` behind one.
+  int snapshot_every = 1024;
+  int keep_entries = 256;
+};
+
+class Group {
+ public:
+  // Whether `dir` holds a member's state (it was started before).
+  static bool HasState(store::Env* env, const std::string& dir);
+  static std::unique_ptr<Group> Open(Transport* transport, std::shared_ptr<Scheduler> scheduler, GroupOptions opts,
+                                     Fsm* fsm,
+                                     std::string* err);
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  const std::string& name() const { return opts_.name; }
+  bool IsLeader() const;
+  // The current leader's server name; empty when there is none.
+  std::string Leader() const;
+  uint64_t term() const;
+  uint64_t committed() const;
+  // The members, this server included.
+  std::vector<std::string> Members() const;
+  std::vector<PeerState> Peers() const;
+
+  // Proposes an entry (leader only). `done` runs once, on a NuRaft thread:
+  // with an empty error once the entry is committed and applied here, or
+  // with the reason it was not.
+  void Propose(std::string data, std::function<void(const std::string& error)> done);
+  // Leader only: hands leadership to `preferred` (a member's name), or to
+  // the most suitable member when empty. Error text, empty on success.
+  std::string StepDown(const std::string& preferred);
+  // Leader only, one change at a time. Error text, empty when started.
+  std::string AddMember(const std::string& server_name);
+  std::string RemoveMember(const std::string& server_name);
+
+ private:
+  class StateMgr;
+  class Machine;
+  Group(GroupOptions opts, Transport* transport) : opts_(std::move(opts)), transport_(transport) {}
+  std::string NameOf(int32_t id) const;
+
+  GroupOptions opts_;
+  Transport* transport_;
+  std::shared_ptr<StateMgr> mgr_;
+  std::shared_ptr<Machine> machine_;
+  std::shared_ptr<nuraft::rpc_listener> listener_;
+  std::shared_ptr<nuraft::raft_server> server_;
+};
+
+}  // namespace fjord::raft

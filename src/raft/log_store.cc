@@ -1,0 +1,329 @@
+#include "raft/log_store.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "base/log.h"
+
+namespace fjord::raft {
+namespace {
+
+constexpr char kMagic[8] = {'F', 'J', 'R', 'L', 'O', 'G', '1', '\0'};
+constexpr size_t kHeaderSize = 16;
+constexpr size_t kRecordHead = 4 + 8;              // length, checksum
+constexpr size_t kBodyFixed = 8 + 8 + 1 + 8;       // index, term, type, timestamp
+constexpr uint32_t kMaxBody = 256u << 20;           // larger is damage, not an entry
+
+void PutLe(std::string& out, uint64_t v, int n) {
+  for (int i = 0; i < n; i++) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetLe(const char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+nuraft::ptr<nuraft::log_entry> Clone(const nuraft::log_entry& e) {
+  auto buf = e.is_buf_null() ? nuraft::buffer::alloc(0) : nuraft::buffer::clone(e.get_buf());
+  return nuraft::cs_new<nuraft::log_entry>(e.get_term(), buf, e.get_val_type(), e.get_timestamp(), e.has_crc32(),
+                                           e.get_crc32(), false);
+}
+
+nuraft::ptr<nuraft::log_entry> Dummy() {
+  return nuraft::cs_new<nuraft::log_entry>(0, nuraft::buffer::alloc(sizeof(nuraft::ulong)));
+}
+
+std::string Header(uint64_t start) {
+  std::string h(kMagic, sizeof(kMagic));
+  PutLe(h, start, 8);
+  return h;
+}
+
+std::string Record(uint64_t index, const nuraft::log_entry& e) {
+  size_t n = e.is_buf_null() ? 0 : e.get_buf().size();
+  std::string body;
+  body.reserve(kBodyFixed + n);
+  PutLe(body, index, 8);
+  PutLe(body, e.get_term(), 8);
+  body.push_back(static_cast<char>(e.get_val_type()));
+  PutLe(body, e.get_timestamp(), 8);
+  if (n) body.append(reinterpret_cast<const char*>(e.get_buf().data_begin()), n);
+  std::string rec;
+  rec.reserve(kRecordHead + body.size());
+  PutLe(rec, body.size(), 4);
+  PutLe(rec, XXH64(body.data(), body.size(), 0), 8);
+  rec += body;
+  return rec;
+}
+
+}  // namespace
+
+std::shared_ptr<FileLogStore> FileLogStore::Open(store::Env* env, const std::string& dir, std::string* err) {
+  std::shared_ptr<FileLogStore> s(new FileLogStore(env, dir));
+  *err = s->Load();
+  if (!err->empty()) return nullptr;
+  return s;
+}
+
+std::string FileLogStore::Load() {
+  std::string path = store::JoinPath(dir_, "raft.log");
+  if (auto st = store::CreateDirsDurably(env_, dir_); !st.ok()) return st.msg;
+  bool fresh = !env_->Exists(path);
+  if (fresh) {
+    // Created whole, header included, before it is used.
+    if (auto st = store::WriteFileDurably(env_, path, Header(1)); !st.ok()) return st.msg;
+  }
+  auto data = store::ReadFileToString(env_, path);
+  if (!data.ok()) return data.status.msg;
+  const std::string& d = data.value;
+  if (d.size() < kHeaderSize || std::memcmp(d.data(), kMagic, sizeof(kMagic)) != 0)
+    return path + ": not a Raft log (bad header)";
+  start_ = GetLe(d.data() + 8, 8);
+  if (start_ == 0) return path + ": bad header (first index 0)";
+  size_t off = kHeaderSize;
+  uint64_t expect = start_;
+  while (off < d.size()) {
+    bool ok = d.size() - off >= kRecordHead;
+    uint32_t len = ok ? static_cast<uint32_t>(GetLe(d.data() + off, 4)) : 0;
+    ok = ok && len >= kBodyFixed && len <= kMaxBody && d.size() - off - kRecordHead >= len;
+    const char* body = d.data() + off + kRecordHead;
+    ok = ok && XXH64(body, len, 0) == GetLe(d.data() + off + 4, 8);
+    ok = ok && GetLe(body, 8) == expect;
+    if (!ok) {
+      // A crash mid-append leaves a cut or partly written last record: cut
+      // it if nothing valid follows. Anything valid after it is damage.
+      for (size_t probe = off + 1; probe + kRecordHead + kBodyFixed <= d.size(); probe++) {
+        uint32_t l = static_cast<uint32_t>(GetLe(d.data() + probe, 4));
+        if (l < kBodyFixed || l > kMaxBody || d.size() - probe - kRecordHead < l) continue;
+        if (XXH64(d.data() + probe + kRecordHead, l, 0) == GetLe(d.data() + probe + 4, 8))
+          return fmt::format("{}: damaged record at offset {} (entry {}) with valid records after it", path, off,
+                             expect);
+      }
+      log::Warn("raft log {}: cut a torn tail at offset {} ({} bytes)", path, off, d.size() - off);
+      break;
+    }
+    uint64_t term = GetLe(body + 8, 8);
+    auto type = static_cast<nuraft::log_val_type>(static_cast<uint8_t>(body[16]));
+    uint64_t ts = GetLe(body + 17, 8);
+    auto buf = nuraft::buffer::alloc(len - kBodyFixed);
+    if (len > kBodyFixed) std::memcpy(buf->data_begin(), body + kBodyFixed, len - kBodyFixed);
+    entries_.push_back(nuraft::cs_new<nuraft::log_entry>(term, buf, type, ts));
+    offsets_.push_back(off);
+    off += kRecordHead + len;
+    expect++;
+  }
+  auto f = env_->OpenExisting(path);
+  if (!f.ok()) return f.status.msg;
+  file_ = std::move(f.value);
+  if (off < d.size()) {
+    if (auto st = file_->Truncate(off); !st.ok()) return st.msg;
+    if (auto st = file_->Sync(); !st.ok()) return st.msg;
+  }
+  end_offset_ = off;
+  durable_ = start_ + entries_.size() - 1;
+  return {};
+}
+
+nuraft::ulong FileLogStore::next_slot() const {
+  std::lock_guard lock(mu_);
+  return start_ + entries_.size();
+}
+
+nuraft::ulong FileLogStore::start_index() const {
+  std::lock_guard lock(mu_);
+  return start_;
+}
+
+nuraft::ptr<nuraft::log_entry> FileLogStore::last_entry() const {
+  std::lock_guard lock(mu_);
+  if (entries_.empty()) return Dummy();
+  return Clone(*entries_.back());
+}
+
+bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
+  if (failed_) return false;
+  std::string rec = Record(index, e);
+  if (auto st = file_->Write(end_offset_, rec); !st.ok()) {
+    log::Error("raft log {}: {}", dir_, st.msg);
+    failed_ = true;
+    return false;
+  }
+  offsets_.push_back(end_offset_);
+  entries_.push_back(Clone(e));
+  end_offset_ += rec.size();
+  return true;
+}
+
+nuraft::ulong FileLogStore::append(nuraft::ptr<nuraft::log_entry>& entry) {
+  std::lock_guard lock(mu_);
+  uint64_t index = start_ + entries_.size();
+  WriteRecord(index, *entry);
+  return index;
+}
+
+bool FileLogStore::TruncateFrom(uint64_t index) {
+  if (index >= start_ + entries_.size()) return true;
+  if (index < start_) index = start_;
+  size_t keep = index - start_;
+  uint64_t off = offsets_[keep];
+  entries_.resize(keep);
+  offsets_.resize(keep);
+  end_offset_ = off;
+  if (durable_ >= index) durable_ = index - 1;
+  if (auto st = file_->Truncate(off); !st.ok()) {
+    log::Error("raft log {}: {}", dir_, st.msg);
+    failed_ = true;
+    return false;
+  }
+  return true;
+}
+
+void FileLogStore::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& entry) {
+  std::lock_guard lock(mu_);
+  if (index < start_ || index > start_ + entries_.size()) {
+    // NuRaft overwrites only within the log or right at its end.
+    log::Error("raft log {}: write at {} outside [{}, {}]", dir_, index, start_, start_ + entries_.size());
+    failed_ = true;
+    return;
+  }
+  if (TruncateFrom(index)) WriteRecord(index, *entry);
+}
+
+bool FileLogStore::SyncLocked() {
+  if (failed_) return false;
+  if (auto st = file_->Sync(); !st.ok()) {
+    log::Error("raft log {}: {}", dir_, st.msg);
+    failed_ = true;
+    return false;
+  }
+  durable_ = start_ + entries_.size() - 1;
+  return true;
+}
+
+void FileLogStore::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
+  std::lock_guard lock(mu_);
+  SyncLocked();
+}
+
+bool FileLogStore::flush() {
+  std::lock_guard lock(mu_);
+  return SyncLocked();
+}
+
+nuraft::ulong FileLogStore::last_durable_index() {
+  std::lock_guard lock(mu_);
+  return durable_;
+}
+
+bool FileLogStore::failed() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
+nuraft::ptr<std::vector<nuraft::ptr<nuraft::log_entry>>> FileLogStore::log_entries(nuraft::ulong start,
+                                                                                    nuraft::ulong end) {
+  auto out = nuraft::cs_new<std::vector<nuraft::ptr<nuraft::log_entry>>>();
+  std::lock_guard lock(mu_);
+  if (start < start_ || end > start_ + entries_.size() || start > end) return nullptr;
+  out->reserve(end - start);
+  for (uint64_t i = start; i < end; i++) out->push_back(Clone(*entries_[i - start_]));
+  return out;
+}
+
+nuraft::ptr<nuraft::log_entry> FileLogStore::entry_at(nuraft::ulong index) {
+  std::lock_guard lock(mu_);
+  if (index < start_ || index >= start_ + entries_.size()) return Dummy();
+  return Clone(*entries_[index - start_]);
+}
+
+nuraft::ulong FileLogStore::term_at(nuraft::ulong index) {
+  std::lock_guard lock(mu_);
+  if (index < start_ || index >= start_ + entries_.size()) return 0;
+  return entries_[index - start_]->get_term();
+}
+
+nuraft::ptr<nuraft::buffer> FileLogStore::pack(nuraft::ulong index, nuraft::int32 cnt) {
+  std::vector<nuraft::ptr<nuraft::buffer>> bufs;
+  size_t total = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (uint64_t i = index; i < index + cnt && i >= start_ && i < start_ + entries_.size(); i++) {
+      bufs.push_back(entries_[i - start_]->serialize());
+      total += bufs.back()->size();
+    }
+  }
+  auto out = nuraft::buffer::alloc(sizeof(nuraft::int32) * (1 + bufs.size()) + total);
+  out->pos(0);
+  out->put(static_cast<nuraft::int32>(bufs.size()));
+  for (auto& b : bufs) {
+    out->put(static_cast<nuraft::int32>(b->size()));
+    out->put(*b);
+  }
+  out->pos(0);
+  return out;
+}
+
+void FileLogStore::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
+  pack.pos(0);
+  nuraft::int32 n = pack.get_int();
+  std::lock_guard lock(mu_);
+  if (index < start_ || index > start_ + entries_.size()) {
+    // The pack starts past our log (or before it): it replaces the log.
+    entries_.clear();
+    offsets_.clear();
+    start_ = index;
+    if (!Rewrite()) return;
+  } else if (!TruncateFrom(index)) {
+    return;
+  }
+  for (nuraft::int32 i = 0; i < n; i++) {
+    nuraft::int32 size = pack.get_int();
+    auto b = nuraft::buffer::alloc(size);
+    pack.get(b);
+    auto e = nuraft::log_entry::deserialize(*b);
+    if (!WriteRecord(index + i, *e)) return;
+  }
+  SyncLocked();
+}
+
+bool FileLogStore::compact(nuraft::ulong last_log_index) {
+  std::lock_guard lock(mu_);
+  if (last_log_index < start_) return true;
+  uint64_t end = start_ + entries_.size();
+  if (last_log_index + 1 >= end) {
+    entries_.clear();
+    offsets_.clear();
+  } else {
+    size_t drop = last_log_index + 1 - start_;
+    entries_.erase(entries_.begin(), entries_.begin() + drop);
+  }
+  start_ = last_log_index + 1;
+  return Rewrite();
+}
+
+bool FileLogStore::Rewrite() {
+  if (failed_) return false;
+  std::string data = Header(start_);
+  offsets_.clear();
+  for (size_t i = 0; i < entries_.size(); i++) {
+    offsets_.push_back(data.size());
+    data += Record(start_ + i, *entries_[i]);
+  }
+  std::string path = store::JoinPath(dir_, "raft.log");
+  // The open file is replaced: close it first, reopen the new one.
+  file_.reset();
+  auto st = store::WriteFileDurably(env_, path, data);
+  auto f = env_->OpenExisting(path);
+  if (!st.ok() || !f.ok()) {
+    log::Error("raft log {}: {}", dir_, st.ok() ? f.status.msg : st.msg);
+    failed_ = true;
+    return false;
+  }
+  file_ = std::move(f.value);
+  end_offset_ = data.size();
+  durable_ = start_ + entries_.size() - 1;
+  return true;
+}
+
+}  // namespace fjord::raft

@@ -1,0 +1,80 @@
+#pragma once
+// A Raft log in one file: the log of a small group (the meta group), whose
+// entries are assignments, not messages.
+//
+// File `raft.log`: a 16-byte header ("FJRLOG1\0", then the index of the
+// first entry kept), then records: u32 body length, u64 XXH64 of the body,
+// body = u64 index, u64 term, u8 type, u64 timestamp, payload. Appends are
+// written at once and made durable at the end of each append batch (NuRaft
+// calls end_of_append_batch before it counts the entries as stored, and
+// flush for configuration entries), so an entry a server has acknowledged
+// survives kill -9 and power loss. Compaction rewrites the file (tmp file,
+// fsync, rename, directory fsync).
+//
+// At open, a torn tail (a record cut short or failing its checksum with
+// nothing valid after it) is what a crash mid-append leaves, and is cut.
+// A bad record followed by valid ones is damage: Open fails and names it,
+// rather than dropping entries the group may have counted on.
+//
+// Every entry is also kept in memory; the meta log is compacted behind
+// snapshots and stays small.
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <libnuraft/log_store.hxx>
+
+#include "store/env.h"
+
+namespace fjord::raft {
+
+class FileLogStore : public nuraft::log_store {
+ public:
+  // Opens or creates `dir`/raft.log. Error text in *err on failure.
+  static std::shared_ptr<FileLogStore> Open(store::Env* env, const std::string& dir, std::string* err);
+
+  nuraft::ulong next_slot() const override;
+  nuraft::ulong start_index() const override;
+  nuraft::ptr<nuraft::log_entry> last_entry() const override;
+  nuraft::ulong append(nuraft::ptr<nuraft::log_entry>& entry) override;
+  void write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& entry) override;
+  void end_of_append_batch(nuraft::ulong start, nuraft::ulong cnt) override;
+  nuraft::ptr<std::vector<nuraft::ptr<nuraft::log_entry>>> log_entries(nuraft::ulong start,
+                                                                        nuraft::ulong end) override;
+  nuraft::ptr<nuraft::log_entry> entry_at(nuraft::ulong index) override;
+  nuraft::ulong term_at(nuraft::ulong index) override;
+  nuraft::ptr<nuraft::buffer> pack(nuraft::ulong index, nuraft::int32 cnt) override;
+  void apply_pack(nuraft::ulong index, nuraft::buffer& pack) override;
+  bool compact(nuraft::ulong last_log_index) override;
+  bool flush() override;
+  nuraft::ulong last_durable_index() override;
+
+  // An I/O error has happened: the store refuses further writes (NuRaft
+  // then stops the server through state_mgr::system_exit).
+  bool failed() const;
+
+ private:
+  FileLogStore(store::Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  std::string Load();
+  // Appends one record; mu_ held.
+  bool WriteRecord(uint64_t index, const nuraft::log_entry& e);
+  // Drops entries from `index` on, in memory and in the file; mu_ held.
+  bool TruncateFrom(uint64_t index);
+  // Rewrites the file with start_ and entries_; mu_ held.
+  bool Rewrite();
+  bool SyncLocked();
+
+  store::Env* env_;
+  std::string dir_;
+  mutable std::mutex mu_;
+  std::unique_ptr<store::File> file_;            // guarded by mu_
+  uint64_t start_ = 1;                           // guarded by mu_
+  std::deque<nuraft::ptr<nuraft::log_entry>> entries_;  // [start_, start_+size); guarded by mu_
+  std::deque<uint64_t> offsets_;                 // each entry's record offset; guarded by mu_
+  uint64_t end_offset_ = 0;                      // guarded by mu_
+  uint64_t durable_ = 0;                         // last index synced; guarded by mu_
+  bool failed_ = false;                          // guarded by mu_
+};
+
+}  // namespace fjord::raft

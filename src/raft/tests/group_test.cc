@@ -1,0 +1,218 @@
+// Raft groups of three members in one process: their transports share one
+// account, as the servers of a cluster share the system account over
+// routes, so every RPC takes the same path as between servers.
+#include "raft/group.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "raft/scheduler.h"
+#include "raft/transport.h"
+#include "server/account.h"
+
+namespace fjord::raft {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ListFsm : public Fsm {
+ public:
+  void Apply(uint64_t, std::string_view data) override {
+    std::lock_guard lock(mu_);
+    items_.emplace_back(data);
+  }
+  std::string Snapshot() override {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (auto& i : items_) out += i + "\n";
+    return out;
+  }
+  bool Restore(std::string_view s) override {
+    std::lock_guard lock(mu_);
+    items_.clear();
+    size_t pos = 0;
+    while (pos < s.size()) {
+      auto nl = s.find('\n', pos);
+      if (nl == std::string_view::npos) return false;
+      items_.emplace_back(s.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    return true;
+  }
+  std::vector<std::string> items() {
+    std::lock_guard lock(mu_);
+    return items_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> items_;
+};
+
+struct Member {
+  std::string name;
+  std::unique_ptr<Transport> transport;
+  ListFsm fsm;
+  std::unique_ptr<Group> group;
+};
+
+class RaftGroup : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = (std::filesystem::temp_directory_path() /
+             ("fjord-raftgroup-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    std::filesystem::remove_all(root_);
+    server::AccountConfig cfg;
+    cfg.name = "$SYS";
+    account_ = std::make_unique<server::Account>(cfg);
+    scheduler_ = std::make_shared<Scheduler>();
+    for (const char* n : {"n1", "n2", "n3"}) {
+      auto m = std::make_unique<Member>();
+      m->name = n;
+      members_.push_back(std::move(m));
+    }
+  }
+  void TearDown() override {
+    for (auto& m : members_) Stop(*m);
+    scheduler_->Stop();
+    std::filesystem::remove_all(root_);
+  }
+  void Start(Member& m, bool bootstrap) {
+    m.transport = std::make_unique<Transport>(account_.get(), m.name);
+    m.transport->Start();
+    GroupOptions o;
+    o.name = "G";
+    o.dir = root_ + "/" + m.name;
+    o.env = store::DefaultEnv();
+    o.bootstrap = bootstrap;
+    o.heartbeat_ms = 50;
+    o.election_min_ms = 300;
+    o.election_max_ms = 600;
+    o.snapshot_every = 20;
+    o.keep_entries = 5;
+    std::string err;
+    m.group = Group::Open(m.transport.get(), scheduler_, o, &m.fsm, &err);
+    ASSERT_TRUE(m.group) << err;
+  }
+  void Stop(Member& m) {
+    m.group.reset();
+    if (m.transport) m.transport->Stop();
+    m.transport.reset();
+  }
+  // Waits (bounded) until `pred` holds.
+  template <typename F>
+  bool WaitFor(F pred, std::chrono::milliseconds limit = 10s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return pred();
+  }
+  Member* Leader() {
+    for (auto& m : members_)
+      if (m->group && m->group->IsLeader()) return m.get();
+    return nullptr;
+  }
+  std::string Propose(Member& m, const std::string& data) {
+    std::promise<std::string> p;
+    auto f = p.get_future();
+    m.group->Propose(data, [&p](const std::string& err) { p.set_value(err); });
+    if (f.wait_for(5s) != std::future_status::ready) return "no answer";
+    return f.get();
+  }
+  // Forms n1 (bootstrap) + n2 + n3.
+  void Form() {
+    Start(*members_[0], true);
+    Start(*members_[1], false);
+    Start(*members_[2], false);
+    ASSERT_TRUE(WaitFor([&] { return members_[0]->group->IsLeader(); }));
+    for (int i = 1; i < 3; i++) {
+      const std::string& name = members_[i]->name;
+      ASSERT_TRUE(WaitFor([&] {
+        auto mem = members_[0]->group->Members();
+        if (std::find(mem.begin(), mem.end(), name) != mem.end()) return true;
+        members_[0]->group->AddMember(name);
+        return false;
+      })) << name;
+    }
+    ASSERT_TRUE(WaitFor([&] {
+      for (auto& m : members_)
+        if (m->group->Members().size() != 3 || m->group->Leader() != "n1") return false;
+      return true;
+    }));
+  }
+
+  std::string root_;
+  std::unique_ptr<server::Account> account_;
+  std::shared_ptr<Scheduler> scheduler_;
+  std::vector<std::unique_ptr<Member>> members_;
+};
+
+TEST_F(RaftGroup, NewMembersWaitForTheBootstrapServer) {
+  Start(*members_[1], false);
+  Start(*members_[2], false);
+  std::this_thread::sleep_for(1500ms);  // several election timeouts
+  EXPECT_FALSE(members_[1]->group->IsLeader());
+  EXPECT_FALSE(members_[2]->group->IsLeader());
+  EXPECT_EQ(members_[1]->group->Leader(), "");
+}
+
+TEST_F(RaftGroup, ReplicatesToEveryMember) {
+  Form();
+  for (int i = 0; i < 30; i++) ASSERT_EQ(Propose(*members_[0], "m" + std::to_string(i)), "");
+  for (auto& m : members_) {
+    ASSERT_TRUE(WaitFor([&] { return m->fsm.items().size() == 30; })) << m->name << " " << m->fsm.items().size();
+    EXPECT_EQ(m->fsm.items()[29], "m29");
+  }
+  // A follower refuses to propose.
+  EXPECT_NE(Propose(*members_[1], "x"), "");
+  auto peers = members_[0]->group->Peers();
+  ASSERT_EQ(peers.size(), 3u);
+}
+
+TEST_F(RaftGroup, StepDownHandsOverLeadership) {
+  Form();
+  ASSERT_EQ(members_[0]->group->StepDown("n3"), "");
+  ASSERT_TRUE(WaitFor([&] { return members_[2]->group->IsLeader(); }));
+  EXPECT_FALSE(members_[0]->group->IsLeader());
+  EXPECT_EQ(Propose(*members_[2], "after"), "");
+  EXPECT_NE(members_[1]->group->StepDown(""), "");  // not the leader
+}
+
+TEST_F(RaftGroup, SurvivesTheLossOfTheLeaderAndCatchesItUp) {
+  Form();
+  for (int i = 0; i < 10; i++) ASSERT_EQ(Propose(*members_[0], "a" + std::to_string(i)), "");
+  Stop(*members_[0]);
+  Member* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  for (int i = 0; i < 40; i++) ASSERT_EQ(Propose(*leader, "b" + std::to_string(i)), "");
+  // The old leader comes back from its files; it has missed enough entries
+  // that the others have compacted them, so it gets a snapshot.
+  members_[0]->fsm.Restore("");
+  Start(*members_[0], true);
+  ASSERT_TRUE(WaitFor([&] { return members_[0]->fsm.items().size() == 50; }))
+      << members_[0]->fsm.items().size();
+  EXPECT_EQ(members_[0]->fsm.items(), leader->fsm.items());
+  EXPECT_FALSE(members_[0]->group->IsLeader() && leader->group->IsLeader());
+}
+
+TEST_F(RaftGroup, NoLeaderWithoutAQuorum) {
+  Form();
+  Stop(*members_[1]);
+  Stop(*members_[2]);
+  // The leader loses its quorum and steps down by itself.
+  EXPECT_TRUE(WaitFor([&] { return !members_[0]->group->IsLeader(); }, 5s));
+  EXPECT_NE(Propose(*members_[0], "lonely"), "");
+}
+
+}  // namespace
+}  // namespace fjord::raft

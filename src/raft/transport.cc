@@ -1,0 +1,260 @@
+#include "raft/transport.h"
+
+#include <libnuraft/raft_server_handler.hxx>
+
+#include <pthread.h>
+#include <xxhash.h>
+
+#include <charconv>
+
+#include "base/log.h"
+#include "raft/codec.h"
+#include "server/account.h"
+
+namespace fjord::raft {
+namespace {
+
+// NuRaft asks for no timeout on most RPCs; a peer that never answers must
+// still fail the request, or the peer would be considered busy for ever.
+constexpr uint64_t kDefaultTimeoutMs = 2000;
+
+class RequestHandler : public nuraft::raft_server_handler {
+ public:
+  static nuraft::ptr<nuraft::resp_msg> Process(nuraft::raft_server* srv, nuraft::req_msg& req) {
+    return process_req(srv, req);
+  }
+};
+
+}  // namespace
+
+class Transport::Client : public nuraft::rpc_client {
+ public:
+  Client(Transport* t, std::string group, int32_t dst, uint64_t id) : t_(t), group_(std::move(group)), dst_(dst), id_(id) {}
+  void send(nuraft::ptr<nuraft::req_msg>& req, nuraft::rpc_handler& when_done, uint64_t timeout_ms) override {
+    t_->Send(group_, dst_, req, when_done, timeout_ms);
+  }
+  uint64_t get_id() const override { return id_; }
+  bool is_abandoned() const override { return false; }
+
+ private:
+  Transport* t_;
+  std::string group_;
+  int32_t dst_;
+  uint64_t id_;
+};
+
+class Transport::Factory : public nuraft::rpc_client_factory {
+ public:
+  Factory(Transport* t, std::string group) : t_(t), group_(std::move(group)) {}
+  nuraft::ptr<nuraft::rpc_client> create_client(const std::string& endpoint) override {
+    return nuraft::cs_new<Client>(t_, group_, PeerId(endpoint), next_id_.fetch_add(1));
+  }
+
+ private:
+  Transport* t_;
+  std::string group_;
+  std::atomic<uint64_t> next_id_{1};
+};
+
+class Transport::GroupListener : public nuraft::rpc_listener {
+ public:
+  GroupListener(Transport* t, std::string group) : t_(t), group_(std::move(group)) {}
+  void listen(nuraft::ptr<nuraft::msg_handler>& handler) override { t_->SetHandler(group_, handler); }
+  void stop() override { t_->SetHandler(group_, nullptr); }
+
+ private:
+  Transport* t_;
+  std::string group_;
+};
+
+int32_t Transport::PeerId(std::string_view name) {
+  auto id = static_cast<int32_t>(XXH32(name.data(), name.size(), 0) & 0x7fffffff);
+  return id == 0 ? 1 : id;
+}
+
+Transport::Transport(server::Account* sys, std::string self_name)
+    : sys_(sys), self_name_(std::move(self_name)), self_id_(PeerId(self_name_)), guard_(ctx_.get_executor()) {}
+
+Transport::~Transport() { Stop(); }
+
+void Transport::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fjord-raft");
+    ctx_.run();
+  });
+  std::string rq = fmt::format("$FJR.RQ.{}.*", self_id_);
+  req_sub_ = sys_->SubscribeInternal(
+      rq,
+      [this](const server::InternalMsg& m) {
+        // $FJR.RQ.<id>.<group>
+        auto dot = m.subject.rfind('.');
+        asio::post(ctx_, [this, group = std::string(m.subject.substr(dot + 1)), reply = std::string(m.reply),
+                          data = std::string(m.data)]() mutable {
+          OnRequest(std::move(group), std::move(reply), std::move(data));
+        });
+      },
+      /*propagate=*/true);
+  std::string rs = fmt::format("$FJR.RS.{}.*", self_id_);
+  resp_sub_ = sys_->SubscribeInternal(
+      rs,
+      [this](const server::InternalMsg& m) {
+        auto tok = m.subject.substr(m.subject.rfind('.') + 1);
+        uint64_t seq = 0;
+        if (std::from_chars(tok.data(), tok.data() + tok.size(), seq).ec != std::errc()) return;
+        asio::post(ctx_, [this, seq, data = std::string(m.data)]() mutable { OnResponse(seq, std::move(data)); });
+      },
+      /*propagate=*/true);
+  Sweep();
+}
+
+void Transport::Stop() {
+  if (stopped_.exchange(true)) return;
+  if (req_sub_) sys_->UnsubscribeInternal(req_sub_);
+  if (resp_sub_) sys_->UnsubscribeInternal(resp_sub_);
+  std::unordered_map<uint64_t, Pending> pending;
+  {
+    std::lock_guard lock(mu_);
+    pending.swap(pending_);
+    handlers_.clear();
+  }
+  for (auto& [seq, p] : pending) Fail(std::move(p), "transport stopped");
+  guard_.reset();
+  ctx_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+nuraft::ptr<nuraft::rpc_client_factory> Transport::ClientFactory(const std::string& group) {
+  return nuraft::cs_new<Factory>(this, group);
+}
+
+nuraft::ptr<nuraft::rpc_listener> Transport::Listener(const std::string& group) {
+  return nuraft::cs_new<GroupListener>(this, group);
+}
+
+void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_server> srv) {
+  std::lock_guard lock(mu_);
+  if (srv) {
+    handlers_[group] = std::move(srv);
+  } else {
+    handlers_.erase(group);
+  }
+}
+
+void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req,
+                     nuraft::rpc_handler& done, uint64_t timeout_ms) {
+  sent_++;
+  std::string data = EncodeRequest(*req);
+  uint64_t seq;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) {
+      Fail(Pending{req, done, {}}, "transport stopped");
+      return;
+    }
+    seq = next_seq_++;
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(timeout_ms ? timeout_ms : kDefaultTimeoutMs);
+    pending_.emplace(seq, Pending{req, done, deadline});
+  }
+  std::string subject = fmt::format("$FJR.RQ.{}.{}", dst, group);
+  std::string reply = fmt::format("$FJR.RS.{}.{}", self_id_, seq);
+  if (sys_->PublishInternal(subject, reply, {}, data) == 0) {
+    // No route to that server (it is down or not connected yet): fail now
+    // rather than at the timeout.
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(seq);
+    if (it == pending_.end()) return;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    Fail(std::move(p), "no route to peer");
+  }
+}
+
+void Transport::Fail(Pending p, const std::string& why) {
+  failed_++;
+  // Always from the transport's thread, never inside the caller's send():
+  // NuRaft holds locks there that its handler takes again.
+  auto done = std::move(p.done);
+  auto req = std::move(p.req);
+  if (stopped_ && ctx_.stopped()) return;
+  asio::post(ctx_, [done = std::move(done), req = std::move(req), why]() mutable {
+    nuraft::ptr<nuraft::resp_msg> none;
+    nuraft::ptr<nuraft::rpc_exception> ex = nuraft::cs_new<nuraft::rpc_exception>(why, req);
+    done(none, ex);
+  });
+}
+
+void Transport::OnRequest(std::string group, std::string reply, std::string data) {
+  nuraft::ptr<nuraft::raft_server> srv;
+  {
+    std::lock_guard lock(mu_);
+    auto it = handlers_.find(group);
+    if (it != handlers_.end()) srv = it->second;
+  }
+  if (!srv) return;  // not (yet) a member here: the sender times out and retries
+  auto req = DecodeRequest(data);
+  if (!req) {
+    log::Warn("raft: malformed request for group {} ({} bytes) dropped", group, data.size());
+    return;
+  }
+  if (req->get_dst() != self_id_) return;
+  nuraft::ptr<nuraft::resp_msg> resp;
+  try {
+    resp = RequestHandler::Process(srv.get(), *req);
+  } catch (const std::exception& e) {
+    log::Warn("raft: group {}: request failed: {}", group, e.what());
+    return;
+  }
+  if (!resp) return;
+  if (resp->has_cb()) resp = resp->call_cb(resp);
+  if (resp->has_async_cb()) {
+    // Only forwarded client requests answer later; Fjord does not forward.
+    return;
+  }
+  if (!reply.empty()) sys_->PublishInternal(reply, {}, {}, EncodeResponse(*resp));
+}
+
+void Transport::OnResponse(uint64_t seq, std::string data) {
+  Pending p;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(seq);
+    if (it == pending_.end()) return;  // timed out already
+    p = std::move(it->second);
+    pending_.erase(it);
+  }
+  auto resp = DecodeResponse(data);
+  if (!resp) {
+    log::Warn("raft: malformed response ({} bytes) dropped", data.size());
+    failed_++;
+    nuraft::ptr<nuraft::resp_msg> none;
+    nuraft::ptr<nuraft::rpc_exception> ex = nuraft::cs_new<nuraft::rpc_exception>("malformed response", p.req);
+    p.done(none, ex);
+    return;
+  }
+  nuraft::ptr<nuraft::rpc_exception> none;
+  p.done(resp, none);
+}
+
+void Transport::Sweep() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<Pending> expired;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : expired) Fail(std::move(p), "timed out");
+  sweep_.expires_after(std::chrono::milliseconds(50));
+  sweep_.async_wait([this](const asio::error_code& ec) {
+    if (!ec && !stopped_) Sweep();
+  });
+}
+
+}  // namespace fjord::raft

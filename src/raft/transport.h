@@ -1,0 +1,99 @@
+#pragma once
+// Raft RPCs between the servers of a cluster, carried as NATS messages in
+// the system account over the existing routes: no port beyond the cluster
+// port, and the routes' TLS and authorization cover Raft as well.
+//
+// A request for group G on the server named N goes to
+// `$FJR.RQ.<id of N>.<G>` with the reply subject `$FJR.RS.<our id>.<seq>`;
+// the receiving server hands it to G's raft_server and publishes the
+// response to the reply subject. (nats-server uses `$NRG.>` for the same
+// purpose; ours is a different protocol, so it has a different prefix.)
+//
+// Threads: requests and responses are handed from the I/O thread that
+// received them to the transport's own thread, which runs NuRaft's request
+// handlers and the callbacks of our outgoing requests. A request that gets
+// no response within its timeout, or finds no route to its server, fails
+// (NuRaft retries with back-off).
+#include <asio.hpp>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <libnuraft/raft_server.hxx>
+#include <libnuraft/rpc_cli_factory.hxx>
+#include <libnuraft/rpc_listener.hxx>
+
+#include "server/sublist.h"
+
+namespace fjord::server {
+class Account;
+}
+
+namespace fjord::raft {
+
+class Transport {
+ public:
+  // `sys` is the system account (must outlive this).
+  Transport(server::Account* sys, std::string self_name);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  void Start();
+  // Fails every pending request, unsubscribes, joins the thread.
+  void Stop();
+
+  // NuRaft's server id for a server name (a 31-bit hash; 0 is never used).
+  static int32_t PeerId(std::string_view server_name);
+  int32_t self_id() const { return self_id_; }
+  const std::string& self_name() const { return self_name_; }
+
+  // What a group's raft_server is built with. Peers' endpoints are their
+  // server names.
+  nuraft::ptr<nuraft::rpc_client_factory> ClientFactory(const std::string& group);
+  nuraft::ptr<nuraft::rpc_listener> Listener(const std::string& group);
+
+  // RPCs sent and received since start (for /jsz and tests).
+  uint64_t sent() const { return sent_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+
+ private:
+  class Client;
+  class Factory;
+  class GroupListener;
+  struct Pending {
+    nuraft::ptr<nuraft::req_msg> req;
+    nuraft::rpc_handler done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  void Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req, nuraft::rpc_handler& done,
+            uint64_t timeout_ms);
+  void Fail(Pending p, const std::string& why);
+  void OnRequest(std::string group, std::string reply, std::string data);
+  void OnResponse(uint64_t seq, std::string data);
+  void Sweep();
+  void SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_server> srv);
+
+  server::Account* sys_;
+  const std::string self_name_;
+  const int32_t self_id_;
+  asio::io_context ctx_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer sweep_{ctx_};
+  std::thread thread_;
+  server::SubPtr req_sub_, resp_sub_;
+  std::atomic<bool> stopped_{false};
+
+  std::mutex mu_;
+  std::unordered_map<std::string, nuraft::ptr<nuraft::raft_server>> handlers_;  // guarded by mu_
+  std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
+  uint64_t next_seq_ = 1;                                                       // guarded by mu_
+  std::atomic<uint64_t> sent_{0}, failed_{0};
+};
+
+}  // namespace fjord::raft
