@@ -18,6 +18,7 @@
 #include "conf/options.h"
 #include "fjord_version.h"
 #include "jetstream/jetstream.h"
+#include "jscluster/meta.h"
 #include "system/system.h"
 #include "monitor/monitor.h"
 #include "server/server.h"
@@ -355,6 +356,7 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   j.sync_always = o.jetstream.sync == conf::SyncMode::kAlways;
   j.sync_interval_ns = o.jetstream.sync_interval.count();
   j.domain = o.jetstream.domain;
+  j.clustered = o.cluster.enabled;
   j.index_cache = std::make_shared<store::CacheBudget>(static_cast<uint64_t>(o.jetstream.index_cache));
   return j;
 }
@@ -497,8 +499,17 @@ int main(int argc, char** argv) {
     srv.SetRouteReporter([&cl](bool with_subs) { return cl->Routes(with_subs); });
     mon->SetCluster([&cl] { return cl->name(); }, [&cl] { return cl->bound_port(); });
     if (opts.jetstream.enabled) {
-      log::Warn("JetStream is not clustered yet: this server's streams and consumers are its own, "
-                "and its JetStream API answers only clients connected to it");
+      // As nats-server: clustered JetStream needs names to tell its
+      // servers apart, and the system account to talk over.
+      if (opts.server_name.empty() || opts.no_system_account) {
+        log::Fatal("JetStream in a cluster requires `server_name` to be set{}",
+                   opts.no_system_account ? " and the system account" : "");
+        return 1;
+      }
+      cl->SetJetStreamPeer(true);
+      log::Warn("JetStream in a cluster: the servers form a meta group, but streams and consumers are not "
+                "replicated yet: each server's are its own, and its JetStream API answers only clients "
+                "connected to it");
     }
   }
   std::unique_ptr<leaf::Leafnodes> leafs;
@@ -567,10 +578,27 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::unique_ptr<jscluster::MetaGroup> meta;
+  if (cl && opts.jetstream.enabled) {
+    jscluster::MetaOptions mo;
+    mo.server_name = opts.server_name;
+    mo.store_dir = opts.jetstream.store_dir;
+    meta = std::make_unique<jscluster::MetaGroup>(srv.LookupAccount(opts.system_account), cl.get(), mo);
+    if (auto err = meta->Start(); !err.empty()) {
+      log::Fatal("{}", err);
+      meta->Shutdown();
+      cl->Shutdown();
+      srv.Shutdown();
+      for (auto& j : js) j->Shutdown();
+      return 1;
+    }
+    mon->SetMeta([&meta] { return meta->ClusterInfo(); }, [&meta] { return meta->HasLeader(); });
+  }
   if (leafs) {
     if (auto err = leafs->Start(); !err.empty()) {
       log::Fatal("{}", err);
       leafs->Shutdown();
+      if (meta) meta->Shutdown();
       if (cl) cl->Shutdown();
       srv.Shutdown();
       for (auto& j : js) j->Shutdown();
@@ -670,6 +698,7 @@ int main(int argc, char** argv) {
 
   log::Info("Initiating Shutdown...");
   if (sys) sys->Shutdown();
+  if (meta) meta->Shutdown();
   if (leafs) leafs->Shutdown();
   if (cl) cl->Shutdown();
   mon->Shutdown();

@@ -270,9 +270,11 @@ std::string Cluster::InfoLine(bool with_nonce) const {
     j["tls_verify"] = true;
   }
   j["max_payload"] = cfg->max_payload;
-  // Fjord's JetStream is not clustered yet: a clustered nats-server must
-  // not count this server as a JetStream peer.
+  // A clustered nats-server must not count a Fjord server as a JetStream
+  // peer: their Raft protocols differ. Fjord servers find each other's
+  // JetStream by a field of their own.
   j["jetstream"] = false;
+  if (jetstream_peer_) j["fjord_jetstream"] = true;
   j["proto"] = 2;  // route protocol with accounts (nats-server's RouteProtoV2)
   {
     std::lock_guard lock(mu_);
@@ -457,6 +459,17 @@ void Cluster::PublishClientUrls() {
     }
   }
   srv_->SetClusterUrls(std::move(urls));
+}
+
+bool Cluster::ConfiguredRoutesResolved() {
+  std::lock_guard lock(mu_);
+  for (const auto& url : cfg_.routes) {
+    if (std::find(self_urls_.begin(), self_urls_.end(), url) != self_urls_.end()) continue;
+    bool up = false;
+    for (auto& [id, r] : by_server_) up = up || r->url() == url;
+    if (!up) return false;
+  }
+  return true;
 }
 
 std::vector<server::RouteInfo> Cluster::Routes(bool with_subs) {

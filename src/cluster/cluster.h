@@ -61,6 +61,12 @@ class Cluster {
   // after Start, in operator mode).
   void AddAccount(server::Account* acc);
   std::vector<server::RouteInfo> Routes(bool with_subs);
+  // Before Start: this server takes part in clustered JetStream (its route
+  // INFO says so, `fjord_jetstream`).
+  void SetJetStreamPeer(bool on) { jetstream_peer_ = on; }
+  // Whether every configured route has reached its server or turned out to
+  // lead back to this one (so the servers we were told of are all known).
+  bool ConfiguredRoutesResolved();
 
   // -- for Route ---------------------------------------------------------------
   server::Server* server() const { return srv_; }
@@ -111,6 +117,7 @@ class Cluster {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> lame_duck_{false};
   std::atomic<uint64_t> next_rid_{1};
+  bool jetstream_peer_ = false;
 
   mutable std::mutex mu_;
   std::string name_;     // guarded by mu_

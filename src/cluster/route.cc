@@ -151,6 +151,7 @@ server::RouteInfo Route::Info(bool with_subs) {
     std::lock_guard lock(info_mu_);
     ri.remote_id = remote_id_;
     ri.remote_name = remote_name_;
+    ri.fjord_jetstream = remote_jetstream_;
     ri.did_solicit = !url_.empty();
     ri.is_configured = configured_;
   }
@@ -396,6 +397,7 @@ void Route::ProcessInfo(std::string_view json) {
     std::lock_guard lock(info_mu_);
     remote_id_ = id;
     remote_name_ = name;
+    remote_jetstream_ = base::JsonBool(j, "fjord_jetstream", false);
     std::string host = base::JsonString(j, "host");
     int64_t port = base::JsonInt(j, "port", 0);
     // Where others should dial this server: what it advertises, or the

@@ -562,8 +562,13 @@ void HandleStreamApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (after("STREAM.PURGE.", &name)) return StreamPurge(js, m, name);
   if (after("STREAM.MSG.GET.", &name)) return MsgGet(js, m, name);
   if (after("STREAM.MSG.DELETE.", &name)) return MsgDelete(js, m, name);
-  if (after("STREAM.LEADER.STEPDOWN.", &name) || after("STREAM.PEER.REMOVE.", &name) ||
-      rest == "META.LEADER.STEPDOWN" || rest == "SERVER.REMOVE") {
+  if (rest == "META.LEADER.STEPDOWN" || rest == "SERVER.REMOVE") {
+    // In a cluster only the system account's requests reach the meta
+    // leader; an account's go unanswered, as with nats-server 2.10 and newer.
+    if (js->options().clustered) return;
+    return ReplyError(js, m, "stream_leader_stepdown_response", MakeError(Err::ClusterRequired));
+  }
+  if (after("STREAM.LEADER.STEPDOWN.", &name) || after("STREAM.PEER.REMOVE.", &name)) {
     return ReplyError(js, m, "stream_leader_stepdown_response", MakeError(Err::ClusterRequired));
   }
   ReplyError(js, m, "system_response", MakeError(Err::BadRequest));

@@ -51,6 +51,9 @@ struct Options {
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;
+  // The server is part of a JetStream cluster (jscluster/meta.h): the meta
+  // group's requests are the system account's, not an account's.
+  bool clustered = false;
   // Shared by every file stream of the server; null: each its own default.
   std::shared_ptr<store::CacheBudget> index_cache;
 };

@@ -1141,6 +1141,7 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
   c["store_dir"] = opts_.js_store_dir;
   if (auto d = srv_->config()->jetstream_domain; !d.empty()) c["domain"] = d;
   j["config"] = c;
+  if (meta_info_) j["meta_cluster"] = meta_info_();
 
   // Streams and consumers belong to each account's JetStream thread: build
   // the rest there and wait for it here (on the monitor's thread, never an
@@ -1239,6 +1240,10 @@ Response Monitor::Healthz(const std::string& query) {
   DecodeBool(q, "js-enabled");
   if (opts_.jetstream && JetStreams().empty()) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream not enabled"}}, 503);
+  }
+  if (meta_has_leader_ && !meta_has_leader_()) {
+    return JsonResponse({{"status", "unavailable"}, {"error", "JetStream has not established contact with a meta leader"}},
+                        503);
   }
   // nats-server writes this one compactly.
   return {200, "application/json", R"({"status":"ok"})"};

@@ -93,6 +93,12 @@ class Monitor {
     cluster_name_ = std::move(name);
     cluster_port_ = std::move(port);
   }
+  // Clustered JetStream: the meta group's /jsz `meta_cluster` and whether
+  // it has a leader (/healthz); set before Serve().
+  void SetMeta(std::function<nlohmann::ordered_json()> info, std::function<bool()> has_leader) {
+    meta_info_ = std::move(info);
+    meta_has_leader_ = std::move(has_leader);
+  }
   // The leaf-node layer, for /leafz and /varz; set before Serve(). Must
   // outlive the monitor's serving.
   void SetLeafnodes(leaf::Leafnodes* l) { leafs_ = l; }
@@ -111,6 +117,8 @@ class Monitor {
   nlohmann::ordered_json Query(std::string_view path, const std::string& query);
 
  private:
+  std::function<nlohmann::ordered_json()> meta_info_;
+  std::function<bool()> meta_has_leader_;
   std::function<std::string()> cluster_name_;
   std::function<int()> cluster_port_;
   leaf::Leafnodes* leafs_ = nullptr;

@@ -400,7 +400,10 @@ std::string Group::StepDown(const std::string& preferred) {
     if (!server_->get_config()->get_server(successor)) return "no such member: " + preferred;
   }
   if (server_->get_config()->get_servers().size() < 2) return "no other member to take over";
-  server_->yield_leadership(/*immediate_yield=*/true, successor);
+  // The graceful handover: writes pause, and once the successor (named,
+  // or the most responsive member) has the whole log it is told to take
+  // over; an immediate yield would ignore the successor.
+  server_->yield_leadership(/*immediate_yield=*/false, successor);
   return {};
 }
 

@@ -22,6 +22,7 @@ struct RouteInfo {
   uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
   uint64_t pending_bytes = 0;
   size_t num_subs = 0;
+  bool fjord_jetstream = false;  // a Fjord server taking part in clustered JetStream
   std::vector<std::string> subs;  // "account subject[ queue]" the remote announced, if asked
 };
 

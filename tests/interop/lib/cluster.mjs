@@ -300,10 +300,14 @@ export async function waitMesh(nodes, ms = 15_000) {
 //   extraConfig:  text (or (i) => text) appended to each node's config
 //   clusterExtra: text (or (i) => text) inside each node's cluster block
 //   seedIndex:    the node every other node routes to
+//   fullRoutes:   every node lists every node's route, its own included (as a
+//                 clustered JetStream config does: nats-server requires
+//                 configured routes on each server)
 //   useFlags:     cluster settings as command-line flags instead of config
 //   wait:         wait for the full mesh (default true)
 export async function startCluster({
   n = 3, name = "C", bins = [], auth, extraConfig, clusterExtra, seedIndex = 0, useFlags = false, wait = true,
+  fullRoutes = false,
 } = {}) {
   const nodes = [];
   const used = new Set();
@@ -325,7 +329,10 @@ export async function startCluster({
     }));
   }
   const seed = nodes[seedIndex];
-  for (const node of nodes) if (node !== seed) node.routes = [seed.routeUrl(auth)];
+  for (const node of nodes) {
+    if (fullRoutes) node.routes = nodes.map((n) => n.routeUrl(auth));
+    else if (node !== seed) node.routes = [seed.routeUrl(auth)];
+  }
   const cluster = new Cluster(nodes, name);
   try {
     // Seed first, so the others' first route attempt finds it.

@@ -1,0 +1,335 @@
+#include "jscluster/meta.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "cluster/cluster.h"
+#include "jetstream/errors.h"
+#include "raft/scheduler.h"
+#include "raft/transport.h"
+#include "server/account.h"
+#include "store/env.h"
+
+namespace fjord::jscluster {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr const char* kStepDown = "$JS.API.META.LEADER.STEPDOWN";
+constexpr const char* kServerRemove = "$JS.API.SERVER.REMOVE";
+
+Json ErrorReply(const char* type, const jetstream::ApiError& e) { return Json{{"type", type}, {"error", e.ToJson()}}; }
+
+}  // namespace
+
+std::string PeerHash(const std::string& name) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // The first 8 characters of the unpadded base64url encoding: 6 bytes.
+  std::string out;
+  for (int i = 0; i < 6; i += 3) {
+    uint32_t v = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+    for (int k = 3; k >= 0; k--) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
+  }
+  return out;
+}
+
+MetaGroup::MetaGroup(server::Account* sys, cluster::Cluster* cl, MetaOptions opts)
+    : sys_(sys), cl_(cl), opts_(std::move(opts)) {
+  dir_ = store::JoinPath(store::JoinPath(opts_.store_dir, "jetstream"), "$SYS/_js_/_meta_");
+}
+
+MetaGroup::~MetaGroup() { Shutdown(); }
+
+std::string MetaGroup::Start() {
+  if (opts_.server_name.empty()) return "JetStream in a cluster requires `server_name` to be set";
+  transport_ = std::make_unique<raft::Transport>(sys_, opts_.server_name);
+  transport_->Start();
+  scheduler_ = std::make_shared<raft::Scheduler>();
+  auto post = [this](std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      work_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  };
+  subs_.push_back(sys_->SubscribeInternal(
+      kStepDown,
+      [this, post](const server::InternalMsg& m) {
+        post([this, reply = std::string(m.reply), body = std::string(m.data)] { OnStepDown(reply, body); });
+      },
+      /*propagate=*/true));
+  subs_.push_back(sys_->SubscribeInternal(
+      kServerRemove,
+      [this, post](const server::InternalMsg& m) {
+        post([this, reply = std::string(m.reply), body = std::string(m.data)] { OnServerRemove(reply, body); });
+      },
+      /*propagate=*/true));
+  thread_ = std::thread([this] { Run(); });
+  return {};
+}
+
+void MetaGroup::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& s : subs_) sys_->UnsubscribeInternal(s);
+  subs_.clear();
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = std::move(group_);
+  }
+  g.reset();  // shuts the Raft server down
+  if (transport_) transport_->Stop();
+  if (scheduler_) scheduler_->Stop();
+}
+
+void MetaGroup::Run() {
+  pthread_setname_np(pthread_self(), "fjord-meta");
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, opts_.tick, [this] { return stop_ || !work_.empty(); });
+    if (stop_) break;
+    auto work = std::move(work_);
+    work_.clear();
+    lock.unlock();
+    for (auto& w : work) w();
+    Tick();
+    lock.lock();
+  }
+}
+
+void MetaGroup::Tick() {
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = group_;
+  }
+  if (!g) return TryOpen();
+  if (g->IsLeader()) AdmitPeers();
+}
+
+void MetaGroup::TryOpen() {
+  bool has_state = raft::Group::HasState(store::DefaultEnv(), dir_);
+  bool bootstrap = false;
+  if (!has_state) {
+    if (!cl_->ConfiguredRoutesResolved()) return;
+    std::vector<std::string> known;
+    for (auto& r : cl_->Routes(false))
+      if (r.fjord_jetstream && !r.remote_name.empty()) known.push_back(r.remote_name);
+    std::sort(known.begin(), known.end());
+    auto now = std::chrono::steady_clock::now();
+    if (known != known_ || known_since_ == std::chrono::steady_clock::time_point{}) {
+      known_ = known;
+      known_since_ = now;
+      return;
+    }
+    if (now - known_since_ < opts_.settle) return;
+    bootstrap = known.empty() || opts_.server_name < known.front();
+    log::Info("JetStream cluster: forming the meta group with {} other server(s){}", known.size(),
+              bootstrap ? "; this server starts it" : "; waiting to be added by the leader");
+  }
+  raft::GroupOptions o;
+  o.name = "meta";
+  o.dir = dir_;
+  o.env = store::DefaultEnv();
+  o.bootstrap = bootstrap;
+  o.heartbeat_ms = opts_.heartbeat_ms;
+  o.election_min_ms = opts_.election_min_ms;
+  o.election_max_ms = opts_.election_max_ms;
+  std::string err;
+  auto g = raft::Group::Open(transport_.get(), scheduler_, o, this, &err);
+  if (!g) {
+    log::Error("JetStream cluster: cannot open the meta group in {}: {}", dir_, err);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  group_ = std::move(g);
+}
+
+void MetaGroup::AdmitPeers() {
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = group_;
+  }
+  auto members = g->Members();
+  for (auto& r : cl_->Routes(false)) {
+    if (!r.fjord_jetstream || r.remote_name.empty()) continue;
+    if (std::find(members.begin(), members.end(), r.remote_name) != members.end()) continue;
+    // NuRaft takes one membership change at a time; the others wait for
+    // the next ticks.
+    if (auto err = g->AddMember(r.remote_name); err.empty()) {
+      log::Info("JetStream cluster: adding {} to the meta group", r.remote_name);
+    } else {
+      log::Debug("JetStream cluster: adding {} to the meta group: {}", r.remote_name, err);
+    }
+    return;
+  }
+}
+
+void MetaGroup::Reply(const std::string& reply, const nlohmann::json& j) {
+  if (reply.empty()) return;
+  sys_->PublishInternal(reply, {}, {}, j.dump());
+}
+
+void MetaGroup::OnStepDown(std::string reply, std::string body) {
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = group_;
+  }
+  // Every server hears the request; only the leader answers (nats-server).
+  if (!g || !g->IsLeader()) return;
+  const char* type = "io.nats.jetstream.api.v1.meta_leader_stepdown_response";
+  std::string preferred;
+  if (!body.empty()) {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::InvalidJSON, {{"err", "bad request"}})));
+    }
+    if (auto p = j.find("placement"); p != j.end() && p->is_object()) {
+      if (auto pr = p->find("preferred"); pr != p->end() && pr->is_string()) preferred = pr->get<std::string>();
+    }
+  }
+  if (!preferred.empty()) {
+    auto m = g->Members();
+    if (std::find(m.begin(), m.end(), preferred) == m.end()) {
+      return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::ClusterNoPeers,
+                                                                {{"err", "preferred server \"" + preferred +
+                                                                             "\" not known"}})));
+    }
+  }
+  if (auto err = g->StepDown(preferred); !err.empty()) {
+    return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::ClusterNoPeers, {{"err", err}})));
+  }
+  log::Info("JetStream cluster: meta leader stepping down{}", preferred.empty() ? "" : " to " + preferred);
+  Reply(reply, Json{{"type", type}, {"success", true}});
+}
+
+void MetaGroup::OnServerRemove(std::string reply, std::string body) {
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = group_;
+  }
+  if (!g || !g->IsLeader()) return;
+  const char* type = "io.nats.jetstream.api.v1.meta_server_remove_response";
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::BadRequest)));
+  }
+  std::string peer = j.value("peer", std::string());
+  std::string peer_id = j.value("peer_id", std::string());
+  std::string name;
+  for (auto& m : g->Members()) {
+    if ((!peer.empty() && m == peer) || (!peer_id.empty() && PeerHash(m) == peer_id)) name = m;
+  }
+  if (name.empty()) {
+    return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::ClusterServerNotMember)));
+  }
+  if (name == opts_.server_name) {
+    // The leader cannot remove itself; it hands over first (nats-server
+    // asks the operator to step it down).
+    return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::ClusterNoPeers,
+                                                              {{"err", "the meta leader cannot remove itself: "
+                                                                       "step it down first"}})));
+  }
+  if (auto err = g->RemoveMember(name); !err.empty()) {
+    return Reply(reply, ErrorReply(type, jetstream::MakeError(jetstream::Err::RaftGeneral, {{"err", err}})));
+  }
+  log::Info("JetStream cluster: removing {} from the meta group", name);
+  Reply(reply, Json{{"type", type}, {"success", true}});
+}
+
+std::string MetaGroup::cluster_name() const { return cl_->name(); }
+
+nlohmann::ordered_json MetaGroup::ClusterInfo() {
+  std::shared_ptr<raft::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    g = group_;
+  }
+  Json j;
+  j["name"] = cluster_name();
+  if (!g) {
+    j["cluster_size"] = 0;
+    return j;
+  }
+  std::string leader = g->Leader();
+  if (!leader.empty()) {
+    j["leader"] = leader;
+    j["peer"] = PeerHash(leader);
+  }
+  auto peers = g->Peers();
+  // The leader knows how its followers do; it alone lists them.
+  if (g->IsLeader()) {
+    Json reps = Json::array();
+    for (auto& p : peers) {
+      if (p.self) continue;
+      Json r;
+      r["name"] = p.name;
+      r["current"] = p.current;
+      bool offline = p.last_seen_ms < 0 || p.last_seen_ms > 2 * opts_.election_max_ms;
+      if (offline) r["offline"] = true;
+      r["active"] = p.last_seen_ms < 0 ? 0 : p.last_seen_ms * 1000000;
+      if (p.lag) r["lag"] = p.lag;
+      r["peer"] = PeerHash(p.name);
+      reps.push_back(r);
+    }
+    if (!reps.empty()) j["replicas"] = reps;
+  }
+  j["cluster_size"] = peers.size();
+  return j;
+}
+
+bool MetaGroup::HasLeader() {
+  std::lock_guard lock(mu_);
+  return group_ && !group_->Leader().empty();
+}
+
+bool MetaGroup::IsLeader() {
+  std::lock_guard lock(mu_);
+  return group_ && group_->IsLeader();
+}
+
+void MetaGroup::Apply(uint64_t index, std::string_view data) {
+  auto op = nlohmann::json::parse(data, nullptr, false);
+  if (op.is_discarded() || !op.is_object()) {
+    log::Error("JetStream cluster: meta entry {} cannot be read; skipped", index);
+    return;
+  }
+  // No operation is defined yet beyond the group's own membership (which
+  // NuRaft keeps): stream and consumer assignments come next. An entry of
+  // a newer server is kept for it, not dropped.
+  std::lock_guard lock(state_mu_);
+  state_["unknown"].push_back(op);
+}
+
+std::string MetaGroup::Snapshot() {
+  std::lock_guard lock(state_mu_);
+  return state_.dump();
+}
+
+bool MetaGroup::Restore(std::string_view snapshot) {
+  auto j = nlohmann::json::parse(snapshot, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  std::lock_guard lock(state_mu_);
+  state_ = std::move(j);
+  return true;
+}
+
+void MetaGroup::LeaderChanged(bool leader) {
+  if (leader) log::Info("JetStream cluster: this server is the meta leader");
+}
+
+}  // namespace fjord::jscluster

@@ -1,0 +1,123 @@
+#pragma once
+// The JetStream meta group: one Raft group (raft/group.h) over every
+// JetStream server of a Fjord cluster. It elects the meta leader, which
+// admits servers into the group as their routes come up, and it will hold
+// the cluster's stream and consumer assignments (docs/architecture.md,
+// "Replicated streams").
+//
+// Forming the group on first start, when no server has meta state yet:
+// - a server waits until each of its configured routes has reached its
+//   server (or led back to itself), and then for the set of JetStream
+//   servers it knows to stay unchanged for `settle`;
+// - the server with the lowest name among them starts the group alone and
+//   elects itself; every other waits to be added and never elects itself
+//   before (so two halves of a cluster that start apart cannot each form a
+//   group, as long as each knows the lowest-named server through its
+//   configured routes);
+// - the leader then adds every JetStream server it has a route to, one at
+//   a time, as nats-server's meta leader adds peers it learns of.
+// A server with meta state on disk rejoins with its saved membership.
+//
+// Requests (system account): `$JS.API.META.LEADER.STEPDOWN` (the leader
+// hands over, optionally to `placement.preferred`), `$JS.API.SERVER.REMOVE`
+// (the leader removes a server from the group by `peer` name).
+//
+// Threads: one of its own for the formation loop and requests; the Raft
+// transport's and NuRaft's threads for the group.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "raft/group.h"
+#include "server/sublist.h"
+
+namespace fjord::server {
+class Account;
+}
+namespace fjord::cluster {
+class Cluster;
+}
+namespace fjord::raft {
+class Scheduler;
+class Transport;
+}  // namespace fjord::raft
+
+namespace fjord::jscluster {
+
+struct MetaOptions {
+  std::string server_name;
+  std::string store_dir;  // the group's files go under <store_dir>/jetstream/_meta_
+  std::chrono::milliseconds settle{2000};
+  std::chrono::milliseconds tick{250};
+  // Raft timing (raft::GroupOptions).
+  int heartbeat_ms = 150;
+  int election_min_ms = 750;
+  int election_max_ms = 1500;
+};
+
+// nats-server's short peer id of a server name (8 characters of the
+// base64url SHA-256 of the name), shown in /jsz and cluster info.
+std::string PeerHash(const std::string& server_name);
+
+class MetaGroup : public raft::Fsm {
+ public:
+  // `sys` is the system account, `cl` the cluster layer; both outlive this.
+  MetaGroup(server::Account* sys, cluster::Cluster* cl, MetaOptions opts);
+  ~MetaGroup() override;
+
+  // After the cluster has started. Error text on failure.
+  std::string Start();
+  void Shutdown();
+
+  // /jsz `meta_cluster` (nats-server's MetaClusterInfo). Thread-safe.
+  nlohmann::ordered_json ClusterInfo();
+  // Whether the group has a leader this server knows of (/healthz).
+  bool HasLeader();
+  bool IsLeader();
+
+  // raft::Fsm
+  void Apply(uint64_t index, std::string_view data) override;
+  std::string Snapshot() override;
+  bool Restore(std::string_view snapshot) override;
+  void LeaderChanged(bool leader) override;
+
+ private:
+  void Run();
+  void Tick();
+  void TryOpen();
+  void AdmitPeers();
+  void OnStepDown(std::string reply, std::string body);
+  void OnServerRemove(std::string reply, std::string body);
+  void Reply(const std::string& reply, const nlohmann::json& j);
+  std::string cluster_name() const;
+
+  server::Account* sys_;
+  cluster::Cluster* cl_;
+  MetaOptions opts_;
+  std::string dir_;
+  std::unique_ptr<raft::Transport> transport_;
+  std::shared_ptr<raft::Scheduler> scheduler_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                                      // guarded by mu_
+  std::vector<std::function<void()>> work_;                // guarded by mu_
+  std::shared_ptr<raft::Group> group_;                     // set once by the loop; guarded by mu_
+  std::vector<std::string> known_;                         // peers seen at the last tick (loop thread)
+  std::chrono::steady_clock::time_point known_since_{};    // loop thread
+  std::vector<server::SubPtr> subs_;
+  std::thread thread_;
+
+  std::mutex state_mu_;
+  nlohmann::json state_ = nlohmann::json::object();  // the replicated state; guarded by state_mu_
+};
+
+}  // namespace fjord::jscluster

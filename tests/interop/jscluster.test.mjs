@@ -1,0 +1,161 @@
+// Clustered JetStream, the meta group: three servers elect one meta leader,
+// hand leadership over on $JS.API.META.LEADER.STEPDOWN, elect a new one when
+// the leader is killed, take the old one back as a follower, remove a server
+// on $JS.API.SERVER.REMOVE, and report it all in /jsz `meta_cluster` and
+// /healthz. Requests go through nats.js as a system account user; replies
+// are validated against the JetStream API schemas. Runs unchanged against
+// nats-server (FJORD_BIN=/usr/sbin/nats-server).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { waitFor, sleep, logsOnFailure, validate, isFjord, serverVersion, versionAtLeast } from "./lib/server.mjs";
+import { testScope, httpJson } from "./lib/cluster.mjs";
+import { api } from "./lib/client.mjs";
+
+const SYS = { user: "sys", pass: "sys" };
+
+function jsConfig(root) {
+  return (i) => {
+    const dir = path.join(root, `n${i + 1}`);
+    return `
+jetstream { store_dir: ${JSON.stringify(dir)} }
+accounts {
+  SYS: { users: [{ user: sys, password: sys }] }
+  APP: { jetstream: enabled, users: [{ user: app, password: app }] }
+}
+system_account: SYS
+`;
+  };
+}
+
+async function jsCluster(t, scope, n = 3) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  return scope.cluster({ n, extraConfig: jsConfig(root), fullRoutes: true });
+}
+
+const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
+
+// Waits until every node of `nodes` names the same meta leader, one of
+// `nodes`, with a cluster of `size`; returns the leader's node.
+async function agreedLeader(nodes, size, ms = 20_000) {
+  let views = [];
+  await waitFor(async () => {
+    views = await Promise.all(nodes.map((n) => meta(n).catch(() => undefined)));
+    const l = views[0]?.leader;
+    return l && nodes.some((n) => n.serverName === l) &&
+      views.every((v) => v?.leader === l && v?.cluster_size === size);
+  }, ms, "one meta leader named by every node", 100).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(views)}`);
+  });
+  return nodes.find((n) => n.serverName === views[0].leader);
+}
+
+test("meta group: three servers elect one leader and report it in /jsz and /healthz", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const m = await meta(leader);
+  assert.equal(m.name, "C");
+  assert.equal(typeof m.peer, "string");
+  // The leader lists the two others as current replicas.
+  await waitFor(async () => {
+    const r = (await meta(leader)).replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current && !x.offline);
+  }, 10_000, "two current replicas on the leader");
+  const names = (await meta(leader)).replicas.map((r) => r.name).sort();
+  assert.deepEqual(names, c.nodes.filter((n) => n !== leader).map((n) => n.serverName).sort());
+  for (const node of c.nodes) {
+    const h = await httpJson(node.mport, "/healthz");
+    assert.equal(h.status, "ok", `${node.serverName}: ${JSON.stringify(h)}`);
+  }
+}));
+
+test("meta group: META.LEADER.STEPDOWN moves leadership; only the system account may ask", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const other = c.nodes.find((n) => n !== leader);
+  // Asked on a follower's connection: the leader answers over the routes.
+  const nc = await scope.conn(other, { user: SYS.user, pass: SYS.pass });
+  const r = await api(nc, "META.LEADER.STEPDOWN", "", "meta_leader_stepdown_response");
+  assert.equal(r.success, true, JSON.stringify(r));
+  await waitFor(async () => {
+    const l = await agreedLeader(c.nodes, 3);
+    return l !== leader;
+  }, 15_000, "a new meta leader");
+
+  if (isFjord || versionAtLeast(serverVersion, "2.11.0")) {
+    // To a named server.
+    const cur = await agreedLeader(c.nodes, 3);
+    const target = c.nodes.find((n) => n !== cur);
+    const r2 = await api(nc, "META.LEADER.STEPDOWN", { placement: { preferred: target.serverName } },
+      "meta_leader_stepdown_response");
+    assert.equal(r2.success, true, JSON.stringify(r2));
+    await waitFor(async () => (await agreedLeader(c.nodes, 3)) === target, 15_000, `${target.serverName} leads`);
+    // An unknown one is refused.
+    const r3 = await api(nc, "META.LEADER.STEPDOWN", { placement: { preferred: "nobody" } },
+      "meta_leader_stepdown_response");
+    assert.equal(r3.error?.err_code, 10005, JSON.stringify(r3));
+  }
+
+  // An ordinary account gets no answer (nats-server 2.9 still obeyed it).
+  if (isFjord || versionAtLeast(serverVersion, "2.10.0")) {
+    const app = await scope.conn(other, { user: "app", pass: "app" });
+    await assert.rejects(app.request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 1500 }));
+  }
+}));
+
+test("meta group: a killed leader is replaced, and comes back as a follower", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const rest = c.nodes.filter((n) => n !== leader);
+  const t0 = Date.now();
+  await leader.kill9();
+  const next = await agreedLeader(rest, 3, 15_000);
+  const failover = Date.now() - t0;
+  t.diagnostic(`meta failover after kill -9 of the leader: ${failover} ms`);
+  assert.notEqual(next, leader);
+  await leader.restart();
+  const again = await agreedLeader(c.nodes, 3);
+  assert.equal(again, next, "the restarted server follows the leader elected without it");
+  await waitFor(async () => (await httpJson(leader.mport, "/healthz")).status === "ok", 10_000, "healthz ok");
+}));
+
+test("meta group: SERVER.REMOVE takes a stopped server out of the group", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const gone = c.nodes.find((n) => n !== leader);
+  await gone.stop();
+  const nc = await scope.conn(leader, { user: SYS.user, pass: SYS.pass });
+  const bad = await api(nc, "SERVER.REMOVE", { peer: "nobody" }, "meta_server_remove_response");
+  assert.equal(bad.error?.err_code, 10044, JSON.stringify(bad));
+  const r = await api(nc, "SERVER.REMOVE", { peer: gone.serverName }, "meta_server_remove_response");
+  assert.equal(r.success, true, JSON.stringify(r));
+  const left = c.nodes.filter((n) => n !== gone);
+  await agreedLeader(left, 2);
+}));
+
+test("meta group: /healthz says unavailable while no meta leader is known", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  // Its configured route leads nowhere: it cannot form or join a group.
+  const node = await scope.node({
+    serverName: "lonely",
+    routes: ["nats://127.0.0.1:1"],
+    extraConfig: jsConfig(root)(0),
+  });
+  await sleep(1500);
+  const res = await fetch(`http://127.0.0.1:${node.mport}/healthz`);
+  assert.equal(res.status, 503);
+  const h = await res.json();
+  assert.equal(h.status, "unavailable");
+  // nats-server 2.10 and newer say "JetStream is still recovering meta layer" first.
+  assert.match(h.error, /meta leader|meta layer/);
+}));
