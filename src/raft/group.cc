@@ -286,8 +286,9 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   p.client_req_timeout_ = 3000;
   p.return_method_ = nuraft::raft_params::async_handler;
   p.auto_forwarding_ = false;
-  // A leader that hears from no quorum for this long steps down by itself.
-  p.leadership_expiry_ = o.election_min_ms;
+  // A leader that hears from no quorum for this long steps down by itself,
+  // before the others' shortest election timeout can elect a successor.
+  p.leadership_expiry_ = std::max(o.election_min_ms - o.heartbeat_ms, 2 * o.heartbeat_ms);
 
   nuraft::ptr<nuraft::state_mgr> mgr = g->mgr_;
   nuraft::ptr<nuraft::state_machine> sm = g->machine_;

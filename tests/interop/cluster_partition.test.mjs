@@ -1,4 +1,4 @@
-// A network partition of a 3-node cluster, made with Linux network
+// Network partitions of a 3-node cluster, made with Linux network
 // namespaces: nodes A, B, C each run in their own namespace, joined by veth
 // pairs to a bridge in a fourth one. Cutting C's veth on the bridge side
 // isolates C (its TCP connections are not closed: the servers have to notice
@@ -115,9 +115,16 @@ function setupNetwork() {
   }
 }
 
-function nodeConfig(x) {
-  const routes = x === "a" ? "" : `routes: [ "nats://${ADDR.a}:6222" ]`;
-  return `server_name: ${x}
+// With `js`, clustered JetStream: a store in `dir`, and every node lists
+// every route (nats-server requires configured routes for it).
+function nodeConfig(x, js) {
+  let routes = x === "a" ? "" : `routes: [ "nats://${ADDR.a}:6222" ]`;
+  let extra = "";
+  if (js) {
+    routes = `routes: [ ${NODES.map((y) => `"nats://${ADDR[y]}:6222"`).join(", ")} ]`;
+    extra = `jetstream { store_dir: ${JSON.stringify(path.join(js.dir, `store-${x}`))} }\n`;
+  }
+  return `${extra}server_name: ${x}
 listen: ${ADDR[x]}:4222
 http: ${ADDR[x]}:8222
 # Routes notice a silent peer by PINGs only.
@@ -132,10 +139,10 @@ cluster {
 }
 
 class NsServer {
-  constructor(x, dir) {
+  constructor(x, dir, { js = false } = {}) {
     this.x = x;
     this.conf = path.join(dir, `${x}.conf`);
-    fs.writeFileSync(this.conf, nodeConfig(x));
+    fs.writeFileSync(this.conf, nodeConfig(x, js ? { dir } : null));
     this.logText = "";
     this.child = spawn("ip", ["netns", "exec", NS[x], serverBin, "-c", this.conf], { stdio: ["ignore", "pipe", "pipe"] });
     children.add(this.child);
@@ -394,6 +401,69 @@ test("partition: an isolated node keeps serving locally, the majority keeps work
     const gotB = await agents.b.waitMsgs("part.b2", 20);
     assert.deepEqual(gotB.slice(10), Array.from({ length: 10 }, (_, i) => `fromc${i}`));
 
+    for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
+  } catch (e) {
+    dumpLogs();
+    throw e;
+  }
+});
+
+// The JetStream meta group across a partition: isolating the meta leader
+// makes the other two elect a new one, and the isolated server stops
+// leading by itself (leadership expiry): there is never a moment after that
+// when two servers claim the lead. After healing, all three follow the new
+// leader.
+test("partition: the isolated meta leader steps down, the majority elects another, and all agree after healing", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-partition-"));
+  const servers = {};
+  const agents = {};
+  t.after(async () => {
+    await Promise.all(Object.values(agents).map((a) => a.stop().catch(() => {})));
+    await Promise.all(Object.values(servers).map((s) => s.stop().catch(() => {})));
+    cleanupSync();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const dumpLogs = () => {
+    for (const s of Object.values(servers)) process.stderr.write(`--- ${serverBin} in ${NS[s.x]} (exit ${s.child.exitCode ?? s.child.signalCode ?? "running"}) ---\n${s.logText.slice(-12000)}\n`);
+    for (const a of Object.values(agents)) if (a.stderr) process.stderr.write(`--- agent ${a.x} stderr ---\n${a.stderr}\n`);
+  };
+  const metaOf = async (x) => (await agents[x].call("http", { path: "/jsz" })).meta_cluster ?? {};
+  // The leader every node of `xs` names, once they agree on one of `xs`.
+  const agreed = async (xs, size, ms) => {
+    let views;
+    await waitFor(async () => {
+      views = await Promise.all(xs.map((x) => metaOf(x).catch(() => ({}))));
+      const l = views[0].leader;
+      return xs.includes(l) && views.every((v) => v.leader === l && v.cluster_size === size);
+    }, ms, `one meta leader among ${xs.join(",")}`, 100).catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(views)}`);
+    });
+    return views[0].leader;
+  };
+
+  try {
+    setupNetwork();
+    const script = path.join(dir, "agent.mjs");
+    fs.writeFileSync(script, AGENT(import.meta.resolve("@nats-io/transport-node")));
+    for (const x of NODES) servers[x] = new NsServer(x, dir, { js: true });
+    for (const x of NODES) agents[x] = new Agent(x, script);
+    await Promise.all(NODES.map((x) => agents[x].call("connect")));
+    const leader = await agreed(NODES, 3, 30_000);
+    const rest = NODES.filter((x) => x !== leader);
+
+    ip("-n", NS.br, "link", "set", `v${leader}`, "down");
+    const tCut = Date.now();
+    const next = await agreed(rest, 3, 20_000);
+    t.diagnostic(`new meta leader ${next} ${Date.now() - tCut} ms after isolating ${leader}`);
+    assert.notEqual(next, leader);
+    // The isolated one no longer claims the lead (it cannot reach a quorum).
+    await waitFor(async () => (await metaOf(leader)).leader !== leader, 5_000, `${leader} to stop leading`, 100);
+    t.diagnostic(`isolated ${leader} stopped leading ${Date.now() - tCut} ms after the cut`);
+
+    ip("-n", NS.br, "link", "set", `v${leader}`, "up");
+    const tHeal = Date.now();
+    const healed = await agreed(NODES, 3, 30_000);
+    t.diagnostic(`all three follow ${healed} ${Date.now() - tHeal} ms after healing`);
     for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
   } catch (e) {
     dumpLogs();
