@@ -54,6 +54,13 @@ class Reader {
   std::string_view d_;
 };
 
+// An enum read from the network must hold one of its values before it is
+// one (anything else is undefined behaviour, not just a wrong message).
+bool ValidType(uint8_t t) {
+  return t >= nuraft::msg_type::request_vote_request && t <= nuraft::msg_type::custom_notification_response;
+}
+bool ValidResultCode(int32_t rc) { return rc >= -32768 && rc <= 0; }
+
 nuraft::ptr<nuraft::buffer> ToBuffer(std::string_view v) {
   auto b = nuraft::buffer::alloc(v.size());
   if (!v.empty()) std::memcpy(b->data_begin(), v.data(), v.size());
@@ -96,7 +103,8 @@ nuraft::ptr<nuraft::req_msg> DecodeRequest(std::string_view data) {
   uint64_t term = 0, last_term = 0, last_idx = 0, commit = 0;
   uint32_t n = 0;
   if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.Le(&src) || !r.Le(&dst) || !r.Le(&term) ||
-      !r.Le(&last_term) || !r.Le(&last_idx) || !r.Le(&commit) || !r.Le(&n) || n > kMaxEntries)
+      !r.Le(&last_term) || !r.Le(&last_idx) || !r.Le(&commit) || !r.Le(&n) || n > kMaxEntries ||
+      !ValidType(type))
     return nullptr;
   auto req = nuraft::cs_new<nuraft::req_msg>(term, static_cast<nuraft::msg_type>(type), src, dst, last_term,
                                              last_idx, commit);
@@ -105,7 +113,6 @@ nuraft::ptr<nuraft::req_msg> DecodeRequest(std::string_view data) {
     uint8_t vtype = 0;
     std::string_view buf;
     if (!r.Le(&eterm) || !r.U8(&vtype) || !r.Le(&ts) || !r.Bytes(&buf)) return nullptr;
-    if (vtype < nuraft::app_log || vtype > nuraft::custom) return nullptr;
     req->log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(
         eterm, ToBuffer(buf), static_cast<nuraft::log_val_type>(vtype), ts));
   }
@@ -138,7 +145,8 @@ nuraft::ptr<nuraft::resp_msg> DecodeResponse(std::string_view data) {
   uint64_t term = 0, next_idx = 0;
   int64_t hint = 0;
   if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.Le(&src) || !r.Le(&dst) || !r.Le(&term) ||
-      !r.Le(&next_idx) || !r.U8(&accepted) || !r.Le(&hint) || !r.Le(&rc) || !r.U8(&has_ctx))
+      !r.Le(&next_idx) || !r.U8(&accepted) || !r.Le(&hint) || !r.Le(&rc) || !r.U8(&has_ctx) ||
+      !ValidType(type) || !ValidResultCode(rc))
     return nullptr;
   auto resp = nuraft::cs_new<nuraft::resp_msg>(term, static_cast<nuraft::msg_type>(type), src, dst, next_idx,
                                                accepted != 0);

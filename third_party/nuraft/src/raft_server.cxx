@@ -623,7 +623,7 @@ std::list<ptr<peer>> raft_server::get_not_responding_peers(int expiry) {
     auto cb = [&rs](const ptr<peer>& peer_ptr) {
         rs.push_back(peer_ptr);
     };
-    apply_to_not_responding_peers(cb);
+    apply_to_not_responding_peers(cb, expiry);
     return rs;
 }
 
@@ -1148,7 +1148,7 @@ bool raft_server::check_leadership_validity() {
              get_leadership_expiry(),
              min_quorum_size);
 
-        const auto nr_peers_list = get_not_responding_peers();
+        const auto nr_peers_list = get_not_responding_peers(leadership_expiry);
         assert(nr_peers_list.size() == static_cast<std::size_t>(nr_peers));
         for (auto& peer : nr_peers_list) {
             if (peer->is_lost()) {
