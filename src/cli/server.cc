@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -418,6 +419,60 @@ void ListCmd(CLI::App& parent, GlobalOptions& g) {
   });
 }
 
+// The meta leader's name as the servers report it ($SYS.REQ.SERVER.PING.JSZ,
+// system account); empty when none answers with one.
+std::string MetaLeader(Conn& conn, const GlobalOptions& g) {
+  for (auto& m : conn.RequestMany("$SYS.REQ.SERVER.PING.JSZ", "{}", std::min<int64_t>(g.TimeoutMs(), 2000), SIZE_MAX)) {
+    auto j = Json::parse(std::string(natsMsg_GetData(m.get()), natsMsg_GetDataLength(m.get())), nullptr, false);
+    if (j.is_discarded()) continue;
+    const Json& meta = j.value("data", Json::object()).value("meta_cluster", Json::object());
+    if (auto l = meta.value("leader", std::string()); !l.empty()) return l;
+  }
+  return {};
+}
+
+// `fjord server raft step-down|peer-remove`: the JetStream meta group's
+// requests, as `nats server raft` sends them (a system account user).
+void RaftCmds(CLI::App& parent, GlobalOptions& g) {
+  auto* raft = parent.add_subcommand("raft", "Manage the JetStream meta group (needs a system account user)");
+  raft->require_subcommand(1);
+
+  auto preferred = std::make_shared<std::string>();
+  auto* sd = raft->add_subcommand("step-down", "Make the meta leader hand leadership to another server");
+  sd->add_option("--preferred", *preferred, "The server that should take over");
+  sd->callback([&g, preferred] {
+    Conn conn(g);
+    std::string before = MetaLeader(conn, g);
+    if (before.empty()) Fail("no server reports a meta leader (are these system account credentials?)");
+    Json body = Json::object();
+    if (!preferred->empty()) body["placement"] = {{"preferred", *preferred}};
+    conn.Api("META.LEADER.STEPDOWN", body);
+    // The new leader is elected within a few heartbeats; wait for it as long
+    // as --timeout allows.
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
+    std::string after;
+    while (std::chrono::steady_clock::now() < end) {
+      after = MetaLeader(conn, g);
+      if (!after.empty() && after != before) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (after.empty() || after == before) Fail(fmt::format("{} still leads the meta group", before));
+    std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
+  });
+
+  auto peer = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  auto* pr = raft->add_subcommand("peer-remove", "Remove a server from the meta group (it should be offline)");
+  pr->add_option("name", *peer, "The server's name")->required();
+  pr->add_flag("-f,--force", *force, "Remove without prompting");
+  pr->callback([&g, peer, force] {
+    RequireForce(*force, "Really remove server " + *peer + " from the meta group");
+    Conn conn(g);
+    conn.Api("SERVER.REMOVE", Json{{"peer", *peer}});
+    std::cout << fmt::format("Removed server \"{}\" from the meta group\n", *peer);
+  });
+}
+
 }  // namespace
 
 void AddServerCommands(CLI::App& app, GlobalOptions& g) {
@@ -435,6 +490,7 @@ void AddServerCommands(CLI::App& app, GlobalOptions& g) {
   auto* report = cmd->add_subcommand("report", "Reports on the server's JetStream usage");
   report->require_subcommand(1);
   ReportJetStreamCmd(*report, g);
+  RaftCmds(*cmd, g);
 }
 
 }  // namespace fjord::cli

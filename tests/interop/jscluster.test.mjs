@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execFile } from "node:child_process";
 import { waitFor, sleep, logsOnFailure, validate, isFjord, serverVersion, versionAtLeast } from "./lib/server.mjs";
 import { testScope, httpJson } from "./lib/cluster.mjs";
 import { api } from "./lib/client.mjs";
@@ -158,4 +159,42 @@ test("meta group: /healthz says unavailable while no meta leader is known", logs
   assert.equal(h.status, "unavailable");
   // nats-server 2.10 and newer say "JetStream is still recovering meta layer" first.
   assert.match(h.error, /meta leader|meta layer/);
+}));
+
+// The operator's way: `fjord server raft step-down` / `peer-remove` (libnats),
+// as `nats server raft` does it. Runs when the CLI is built (FJORD_CLI).
+const CLI = process.env.FJORD_CLI;
+function cli(node, args) {
+  return new Promise((resolve) => {
+    execFile(CLI, [...args, `--server=nats://127.0.0.1:${node.port}`, "--user=sys", "--password=sys"],
+      { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+test("meta group: fjord server raft step-down and peer-remove", { skip: CLI ? false : "FJORD_CLI not set" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const other = c.nodes.find((n) => n !== leader);
+  const r = await cli(other, ["server", "raft", "step-down"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`New leader elected "n\\d" \\(was "${leader.serverName}"\\)`));
+  const next = await agreedLeader(c.nodes, 3);
+  assert.notEqual(next, leader);
+  const target = c.nodes.find((n) => n !== next);
+  const r2 = await cli(other, ["server", "raft", "step-down", `--preferred=${target.serverName}`]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stdout, new RegExp(`New leader elected "${target.serverName}"`));
+  // Not on a terminal: removing needs --force.
+  const gone = c.nodes.find((n) => n !== target);
+  await gone.stop();
+  const r3 = await cli(target, ["server", "raft", "peer-remove", gone.serverName]);
+  assert.notEqual(r3.code, 0);
+  assert.match(r3.stderr, /--force/);
+  const r4 = await cli(target, ["server", "raft", "peer-remove", gone.serverName, "-f"]);
+  assert.equal(r4.code, 0, r4.stderr);
+  await agreedLeader(c.nodes.filter((n) => n !== gone), 2);
+  const r5 = await cli(target, ["server", "raft", "peer-remove", "nobody", "-f"]);
+  assert.notEqual(r5.code, 0);
+  assert.match(r5.stderr, /not a member.*10044/);
 }));
