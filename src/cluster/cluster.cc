@@ -461,15 +461,17 @@ void Cluster::PublishClientUrls() {
   srv_->SetClusterUrls(std::move(urls));
 }
 
-bool Cluster::ConfiguredRoutesResolved() {
+std::optional<size_t> Cluster::ConfiguredPeers() {
   std::lock_guard lock(mu_);
+  size_t peers = 0;
   for (const auto& url : cfg_.routes) {
     if (std::find(self_urls_.begin(), self_urls_.end(), url) != self_urls_.end()) continue;
     bool up = false;
     for (auto& [id, r] : by_server_) up = up || r->url() == url;
-    if (!up) return false;
+    if (!up) return std::nullopt;
+    peers++;
   }
-  return true;
+  return peers;
 }
 
 std::vector<server::RouteInfo> Cluster::Routes(bool with_subs) {

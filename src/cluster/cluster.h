@@ -64,9 +64,10 @@ class Cluster {
   // Before Start: this server takes part in clustered JetStream (its route
   // INFO says so, `fjord_jetstream`).
   void SetJetStreamPeer(bool on) { jetstream_peer_ = on; }
-  // Whether every configured route has reached its server or turned out to
-  // lead back to this one (so the servers we were told of are all known).
-  bool ConfiguredRoutesResolved();
+  // Once every configured route has reached its server or turned out to
+  // lead back to this one: how many other servers the configured routes
+  // reached. Nothing while some are still unresolved.
+  std::optional<size_t> ConfiguredPeers();
 
   // -- for Route ---------------------------------------------------------------
   server::Server* server() const { return srv_; }

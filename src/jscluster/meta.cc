@@ -122,18 +122,23 @@ void MetaGroup::TryOpen() {
   bool has_state = raft::Group::HasState(store::DefaultEnv(), dir_);
   bool bootstrap = false;
   if (!has_state) {
-    if (!cl_->ConfiguredRoutesResolved()) return;
+    auto configured = cl_->ConfiguredPeers();
+    if (!configured) return;
     std::vector<std::string> known;
     for (auto& r : cl_->Routes(false))
       if (r.fjord_jetstream && !r.remote_name.empty()) known.push_back(r.remote_name);
     std::sort(known.begin(), known.end());
+    // When the configured routes name every server known (the usual config
+    // lists them all), there is nobody left to hear of; otherwise gossip
+    // may still bring some, so the set must hold still for `settle`.
+    bool complete = known.size() <= *configured;
     auto now = std::chrono::steady_clock::now();
     if (known != known_ || known_since_ == std::chrono::steady_clock::time_point{}) {
       known_ = known;
       known_since_ = now;
-      return;
+      if (!complete) return;
     }
-    if (now - known_since_ < opts_.settle) return;
+    if (!complete && now - known_since_ < opts_.settle) return;
     bootstrap = known.empty() || opts_.server_name < known.front();
     log::Info("JetStream cluster: forming the meta group with {} other server(s){}", known.size(),
               bootstrap ? "; this server starts it" : "; waiting to be added by the leader");

@@ -7,8 +7,8 @@
 //
 // Forming the group on first start, when no server has meta state yet:
 // - a server waits until each of its configured routes has reached its
-//   server (or led back to itself), and then for the set of JetStream
-//   servers it knows to stay unchanged for `settle`;
+//   server (or led back to itself); if it knows of servers beyond those
+//   (by gossip), it also waits for that set to stay unchanged for `settle`;
 // - the server with the lowest name among them starts the group alone and
 //   elects itself; every other waits to be added and never elects itself
 //   before (so two halves of a cluster that start apart cannot each form a

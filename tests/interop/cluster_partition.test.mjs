@@ -453,12 +453,25 @@ test("partition: the isolated meta leader steps down, the majority elects anothe
 
     ip("-n", NS.br, "link", "set", `v${leader}`, "down");
     const tCut = Date.now();
-    const next = await agreed(rest, 3, 20_000);
-    t.diagnostic(`new meta leader ${next} ${Date.now() - tCut} ms after isolating ${leader}`);
-    assert.notEqual(next, leader);
-    // The isolated one no longer claims the lead (it cannot reach a quorum).
-    await waitFor(async () => (await metaOf(leader)).leader !== leader, 5_000, `${leader} to stop leading`, 100);
-    t.diagnostic(`isolated ${leader} stopped leading ${Date.now() - tCut} ms after the cut`);
+    // Watch both sides at once: when the isolated one stops claiming the
+    // lead (it cannot reach a quorum), and when the majority first names a
+    // new leader. The first must come before the second.
+    let tStop = null, tElect = null, next = null;
+    await waitFor(async () => {
+      const [iso, ...views] = await Promise.all([leader, ...rest].map((x) => metaOf(x).catch(() => ({}))));
+      const now = Date.now();
+      if (tStop === null && iso.leader !== leader) tStop = now;
+      const l = views[0].leader;
+      if (tElect === null && l && l !== leader && views.every((v) => v.leader === l)) {
+        tElect = now;
+        next = l;
+      }
+      return tStop !== null && tElect !== null;
+    }, 20_000, "the isolated leader to step down and the majority to elect another", 20);
+    t.diagnostic(`isolated ${leader} stopped leading ${tStop - tCut} ms after the cut; ` +
+      `${next} elected after ${tElect - tCut} ms`);
+    assert.ok(tStop <= tElect, `${leader} still led when ${next} was elected`);
+    await agreed(rest, 3, 10_000);
 
     ip("-n", NS.br, "link", "set", `v${leader}`, "up");
     const tHeal = Date.now();
