@@ -603,7 +603,9 @@ void Client::ProcessPub(const proto::Command& cmd) {
     SendErr("Invalid Publish Subject");
     return;
   }
-  if (perms_ && !perms_->CanPublish(cmd.subject)) {
+  // `$FJR.` is the servers' own Raft traffic (raft/transport.h): no
+  // client may forge it, not even a system account user.
+  if ((perms_ && !perms_->CanPublish(cmd.subject)) || cmd.subject.starts_with("$FJR.")) {
     SendErr(fmt::format("Permissions Violation for Publish to \"{}\"", cmd.subject));
     return;
   }

@@ -12,7 +12,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFile } from "node:child_process";
-import { waitFor, sleep, logsOnFailure, validate, isFjord, serverVersion, versionAtLeast } from "./lib/server.mjs";
+import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn } from "./lib/server.mjs";
 import { testScope, httpJson } from "./lib/cluster.mjs";
 import { api } from "./lib/client.mjs";
 
@@ -108,6 +108,22 @@ test("meta group: META.LEADER.STEPDOWN moves leadership; only the system account
     const app = await scope.conn(other, { user: "app", pass: "app" });
     await assert.rejects(app.request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 1500 }));
   }
+}));
+
+test("meta group: no client can forge the servers' Raft traffic, not even a system account user", { skip: isFjord ? false : "Fjord's own subjects" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const follower = c.nodes.find((n) => n !== leader);
+  const conn = await rawConn(follower.port);
+  t.after(() => conn.sock.destroy());
+  conn.send('CONNECT {"verbose":false,"user":"sys","pass":"sys"}\r\nPING\r\n');
+  await conn.expect("PONG");
+  // A forged vote request from the follower's side, in the meta group's format.
+  conn.send("PUB $FJR.RQ.1.meta 3\r\nabc\r\nPING\r\n");
+  await conn.expect('-ERR \'Permissions Violation for Publish to "$FJR.RQ.1.meta"\'');
+  await conn.expect("PONG");
+  assert.equal(await agreedLeader(c.nodes, 3), leader, "the group did not notice");
 }));
 
 test("meta group: a killed leader is replaced, and comes back as a follower", logsOnFailure(async (t) => {
