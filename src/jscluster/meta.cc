@@ -19,6 +19,7 @@ using Json = nlohmann::ordered_json;
 
 constexpr const char* kStepDown = "$JS.API.META.LEADER.STEPDOWN";
 constexpr const char* kServerRemove = "$JS.API.SERVER.REMOVE";
+constexpr const char* kGroup = "meta";
 
 Json ErrorReply(const char* type, const jetstream::ApiError& e) { return Json{{"type", type}, {"error", e.ToJson()}}; }
 
@@ -121,7 +122,11 @@ void MetaGroup::Tick() {
 void MetaGroup::TryOpen() {
   bool has_state = raft::Group::HasState(store::DefaultEnv(), dir_);
   bool bootstrap = false;
-  if (!has_state) {
+  if (!has_state && transport_->AskedFor(kGroup)) {
+    // The leader already counts this server as a member (its store was
+    // lost or wiped): join, never start a second group.
+    log::Warn("JetStream cluster: no meta state here, but the meta group counts this server as a member: rejoining");
+  } else if (!has_state) {
     auto configured = cl_->ConfiguredPeers();
     if (!configured) return;
     std::vector<std::string> known;
@@ -144,7 +149,7 @@ void MetaGroup::TryOpen() {
               bootstrap ? "; this server starts it" : "; waiting to be added by the leader");
   }
   raft::GroupOptions o;
-  o.name = "meta";
+  o.name = kGroup;
   o.dir = dir_;
   o.env = store::DefaultEnv();
   o.bootstrap = bootstrap;

@@ -16,7 +16,9 @@
 //   configured routes);
 // - the leader then adds every JetStream server it has a route to, one at
 //   a time, as nats-server's meta leader adds peers it learns of.
-// A server with meta state on disk rejoins with its saved membership.
+// A server with meta state on disk rejoins with its saved membership. One
+// without, that the leader already counts as a member (its store was lost),
+// hears the leader's heartbeats and joins at once rather than forming.
 //
 // Requests (system account): `$JS.API.META.LEADER.STEPDOWN` (the leader
 // hands over, optionally to `placement.preferred`), `$JS.API.SERVER.REMOVE`

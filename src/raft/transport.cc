@@ -123,6 +123,11 @@ void Transport::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Transport::AskedFor(const std::string& group) {
+  std::lock_guard lock(mu_);
+  return asked_for_.count(group) > 0;
+}
+
 nuraft::ptr<nuraft::rpc_client_factory> Transport::ClientFactory(const std::string& group) {
   return nuraft::cs_new<Factory>(this, group);
 }
@@ -189,7 +194,11 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
   {
     std::lock_guard lock(mu_);
     auto it = handlers_.find(group);
-    if (it != handlers_.end()) srv = it->second;
+    if (it != handlers_.end()) {
+      srv = it->second;
+    } else if (asked_for_.size() < 1024) {
+      asked_for_.insert(group);
+    }
   }
   if (!srv) return;  // not (yet) a member here: the sender times out and retries
   auto req = DecodeRequest(data);

@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <libnuraft/raft_server.hxx>
 #include <libnuraft/rpc_cli_factory.hxx>
@@ -56,6 +57,11 @@ class Transport {
   // server names.
   nuraft::ptr<nuraft::rpc_client_factory> ClientFactory(const std::string& group);
   nuraft::ptr<nuraft::rpc_listener> Listener(const std::string& group);
+
+  // Whether a request for `group` has arrived while this server had no
+  // member of it: another server counts this one as a member already (its
+  // state was lost, or it is being added).
+  bool AskedFor(const std::string& group);
 
   // RPCs sent and received since start (for /jsz and tests).
   uint64_t sent() const { return sent_.load(); }
@@ -92,6 +98,7 @@ class Transport {
   std::mutex mu_;
   std::unordered_map<std::string, nuraft::ptr<nuraft::raft_server>> handlers_;  // guarded by mu_
   std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
+  std::unordered_set<std::string> asked_for_;                                   // guarded by mu_
   uint64_t next_seq_ = 1;                                                       // guarded by mu_
   std::atomic<uint64_t> sent_{0}, failed_{0};
 };

@@ -35,7 +35,9 @@ system_account: SYS
 async function jsCluster(t, scope, n = 3) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
-  return scope.cluster({ n, extraConfig: jsConfig(root), fullRoutes: true });
+  const c = await scope.cluster({ n, extraConfig: jsConfig(root), fullRoutes: true });
+  c.storeOf = (node) => path.join(root, node.serverName);
+  return c;
 }
 
 const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
@@ -141,6 +143,39 @@ test("meta group: a killed leader is replaced, and comes back as a follower", lo
   const again = await agreedLeader(c.nodes, 3);
   assert.equal(again, next, "the restarted server follows the leader elected without it");
   await waitFor(async () => (await httpJson(leader.mport, "/healthz")).status === "ok", 10_000, "healthz ok");
+}));
+
+test("meta group: all three restart (clean, then kill -9) and keep one group; a server whose store was wiped rejoins it", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  await agreedLeader(c.nodes, 3);
+  for (const n of c.nodes) await n.stop();
+  for (const n of c.nodes) await n.restart();
+  await agreedLeader(c.nodes, 3);
+  for (const n of c.nodes) await n.kill9();
+  for (const n of c.nodes) await n.restart();
+  const leader = await agreedLeader(c.nodes, 3);
+  // n1 would start a group of its own on a first start (lowest name). With
+  // its store gone it must rejoin instead, never leading a second group.
+  const n1 = c.nodes[0];
+  if (leader === n1) {
+    await n1.kill9();
+    await agreedLeader(c.nodes.slice(1), 3);
+  } else {
+    await n1.stop();
+  }
+  fs.rmSync(c.storeOf(n1), { recursive: true, force: true });
+  await n1.restart();
+  const seen = new Set();
+  const deadline = Date.now() + 4000;
+  while (Date.now() < deadline) {
+    const m = await meta(n1).catch(() => ({}));
+    if (m?.leader) seen.add(m.leader);
+    await sleep(50);
+  }
+  assert.ok(!seen.has(n1.serverName), `the wiped server led a group: ${[...seen]}`);
+  const after = await agreedLeader(c.nodes, 3);
+  assert.notEqual(after, n1);
 }));
 
 test("meta group: SERVER.REMOVE takes a stopped server out of the group", logsOnFailure(async (t) => {
