@@ -5,6 +5,8 @@
 #include <libnuraft/buffer.hxx>
 #include <libnuraft/log_entry.hxx>
 
+#include "store/coding.h"
+
 namespace fjord::raft {
 namespace {
 
@@ -13,45 +15,42 @@ constexpr uint8_t kVersion = 1;
 // malformed input, not a reason to reserve memory.
 constexpr uint32_t kMaxEntries = 1u << 20;
 
+// Fixed-width little-endian fields (store/coding.h); signed ones as their
+// two's complement.
 void PutU8(std::string& out, uint8_t v) { out.push_back(static_cast<char>(v)); }
-template <typename T>
-void PutLe(std::string& out, T v) {
-  for (size_t i = 0; i < sizeof(T); i++) out.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
-}
+void PutU32(std::string& out, uint32_t v) { store::PutU32(&out, v); }
+void PutU64(std::string& out, uint64_t v) { store::PutU64(&out, v); }
 void PutBytes(std::string& out, const void* p, size_t n) {
-  PutLe<uint32_t>(out, static_cast<uint32_t>(n));
+  PutU32(out, static_cast<uint32_t>(n));
   out.append(static_cast<const char*>(p), n);
 }
 
 class Reader {
  public:
-  explicit Reader(std::string_view d) : d_(d) {}
-  bool U8(uint8_t* v) {
-    if (d_.size() < 1) return false;
-    *v = static_cast<uint8_t>(d_[0]);
-    d_.remove_prefix(1);
+  explicit Reader(std::string_view d) : r_(d) {}
+  bool U8(uint8_t* v) { return r_.U8(v); }
+  bool U32(uint32_t* v) { return r_.U32(v); }
+  bool U64(uint64_t* v) { return r_.U64(v); }
+  bool I32(int32_t* v) {
+    uint32_t u = 0;
+    if (!r_.U32(&u)) return false;
+    *v = static_cast<int32_t>(u);
     return true;
   }
-  template <typename T>
-  bool Le(T* v) {
-    if (d_.size() < sizeof(T)) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < sizeof(T); i++) x |= static_cast<uint64_t>(static_cast<uint8_t>(d_[i])) << (8 * i);
-    *v = static_cast<T>(x);
-    d_.remove_prefix(sizeof(T));
+  bool I64(int64_t* v) {
+    uint64_t u = 0;
+    if (!r_.U64(&u)) return false;
+    *v = static_cast<int64_t>(u);
     return true;
   }
   bool Bytes(std::string_view* v) {
     uint32_t n = 0;
-    if (!Le(&n) || d_.size() < n) return false;
-    *v = d_.substr(0, n);
-    d_.remove_prefix(n);
-    return true;
+    return r_.U32(&n) && r_.Bytes(n, v);
   }
-  bool done() const { return d_.empty(); }
+  bool done() const { return r_.remaining() == 0; }
 
  private:
-  std::string_view d_;
+  store::Reader r_;
 };
 
 // An enum read from the network must hold one of its values before it is
@@ -76,17 +75,17 @@ std::string EncodeRequest(nuraft::req_msg& req) {
   out.reserve(48 + payload);
   PutU8(out, kVersion);
   PutU8(out, static_cast<uint8_t>(req.get_type()));
-  PutLe<int32_t>(out, req.get_src());
-  PutLe<int32_t>(out, req.get_dst());
-  PutLe<uint64_t>(out, req.get_term());
-  PutLe<uint64_t>(out, req.get_last_log_term());
-  PutLe<uint64_t>(out, req.get_last_log_idx());
-  PutLe<uint64_t>(out, req.get_commit_idx());
-  PutLe<uint32_t>(out, static_cast<uint32_t>(req.log_entries().size()));
+  PutU32(out, static_cast<uint32_t>(req.get_src()));
+  PutU32(out, static_cast<uint32_t>(req.get_dst()));
+  PutU64(out, req.get_term());
+  PutU64(out, req.get_last_log_term());
+  PutU64(out, req.get_last_log_idx());
+  PutU64(out, req.get_commit_idx());
+  PutU32(out, static_cast<uint32_t>(req.log_entries().size()));
   for (auto& e : req.log_entries()) {
-    PutLe<uint64_t>(out, e->get_term());
+    PutU64(out, e->get_term());
     PutU8(out, static_cast<uint8_t>(e->get_val_type()));
-    PutLe<uint64_t>(out, e->get_timestamp());
+    PutU64(out, e->get_timestamp());
     if (e->is_buf_null()) {
       PutBytes(out, "", 0);
     } else {
@@ -102,8 +101,8 @@ nuraft::ptr<nuraft::req_msg> DecodeRequest(std::string_view data) {
   int32_t src = 0, dst = 0;
   uint64_t term = 0, last_term = 0, last_idx = 0, commit = 0;
   uint32_t n = 0;
-  if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.Le(&src) || !r.Le(&dst) || !r.Le(&term) ||
-      !r.Le(&last_term) || !r.Le(&last_idx) || !r.Le(&commit) || !r.Le(&n) || n > kMaxEntries ||
+  if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.I32(&src) || !r.I32(&dst) || !r.U64(&term) ||
+      !r.U64(&last_term) || !r.U64(&last_idx) || !r.U64(&commit) || !r.U32(&n) || n > kMaxEntries ||
       !ValidType(type))
     return nullptr;
   auto req = nuraft::cs_new<nuraft::req_msg>(term, static_cast<nuraft::msg_type>(type), src, dst, last_term,
@@ -112,7 +111,7 @@ nuraft::ptr<nuraft::req_msg> DecodeRequest(std::string_view data) {
     uint64_t eterm = 0, ts = 0;
     uint8_t vtype = 0;
     std::string_view buf;
-    if (!r.Le(&eterm) || !r.U8(&vtype) || !r.Le(&ts) || !r.Bytes(&buf)) return nullptr;
+    if (!r.U64(&eterm) || !r.U8(&vtype) || !r.U64(&ts) || !r.Bytes(&buf)) return nullptr;
     req->log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(
         eterm, ToBuffer(buf), static_cast<nuraft::log_val_type>(vtype), ts));
   }
@@ -126,13 +125,13 @@ std::string EncodeResponse(nuraft::resp_msg& resp) {
   out.reserve(64 + (ctx ? ctx->size() : 0));
   PutU8(out, kVersion);
   PutU8(out, static_cast<uint8_t>(resp.get_type()));
-  PutLe<int32_t>(out, resp.get_src());
-  PutLe<int32_t>(out, resp.get_dst());
-  PutLe<uint64_t>(out, resp.get_term());
-  PutLe<uint64_t>(out, resp.get_next_idx());
+  PutU32(out, static_cast<uint32_t>(resp.get_src()));
+  PutU32(out, static_cast<uint32_t>(resp.get_dst()));
+  PutU64(out, resp.get_term());
+  PutU64(out, resp.get_next_idx());
   PutU8(out, resp.get_accepted() ? 1 : 0);
-  PutLe<int64_t>(out, resp.get_next_batch_size_hint_in_bytes());
-  PutLe<int32_t>(out, static_cast<int32_t>(resp.get_result_code()));
+  PutU64(out, static_cast<uint64_t>(resp.get_next_batch_size_hint_in_bytes()));
+  PutU32(out, static_cast<uint32_t>(static_cast<int32_t>(resp.get_result_code())));
   PutU8(out, ctx ? 1 : 0);
   if (ctx) PutBytes(out, ctx->data_begin(), ctx->size());
   return out;
@@ -144,8 +143,8 @@ nuraft::ptr<nuraft::resp_msg> DecodeResponse(std::string_view data) {
   int32_t src = 0, dst = 0, rc = 0;
   uint64_t term = 0, next_idx = 0;
   int64_t hint = 0;
-  if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.Le(&src) || !r.Le(&dst) || !r.Le(&term) ||
-      !r.Le(&next_idx) || !r.U8(&accepted) || !r.Le(&hint) || !r.Le(&rc) || !r.U8(&has_ctx) ||
+  if (!r.U8(&version) || version != kVersion || !r.U8(&type) || !r.I32(&src) || !r.I32(&dst) || !r.U64(&term) ||
+      !r.U64(&next_idx) || !r.U8(&accepted) || !r.I64(&hint) || !r.I32(&rc) || !r.U8(&has_ctx) ||
       !ValidType(type) || !ValidResultCode(rc))
     return nullptr;
   auto resp = nuraft::cs_new<nuraft::resp_msg>(term, static_cast<nuraft::msg_type>(type), src, dst, next_idx,

@@ -18,6 +18,7 @@
 #include "raft/log_store.h"
 #include "raft/scheduler.h"
 #include "raft/transport.h"
+#include "store/coding.h"
 
 namespace fjord::raft {
 namespace {
@@ -26,9 +27,8 @@ namespace {
 // WriteFileDurably (tmp file, fsync, rename), so it is whole or absent; the
 // checksum catches damage after the fact.
 store::Status WriteChecked(store::Env* env, const std::string& path, std::string_view body) {
-  std::string data(8, '\0');
-  uint64_t h = XXH64(body.data(), body.size(), 0);
-  std::memcpy(data.data(), &h, 8);
+  std::string data;
+  store::PutU64(&data, XXH64(body.data(), body.size(), 0));
   data.append(body);
   return store::WriteFileDurably(env, path, data);
 }
@@ -47,8 +47,7 @@ Checked ReadChecked(store::Env* env, const std::string& path) {
     c.error = r.status.msg;
     return c;
   }
-  uint64_t h = 0;
-  if (r.value.size() < 8 || (std::memcpy(&h, r.value.data(), 8), h != XXH64(r.value.data() + 8, r.value.size() - 8, 0))) {
+  if (r.value.size() < 8 || store::DecodeU64(r.value.data()) != XXH64(r.value.data() + 8, r.value.size() - 8, 0)) {
     c.error = path + ": checksum mismatch";
     return c;
   }
@@ -149,8 +148,7 @@ class Group::Machine : public nuraft::state_machine {
     if (!c.present) return {};
     // u32 meta length, NuRaft's snapshot meta, then the Fsm's snapshot.
     if (c.body.size() < 4) return "snapshot: truncated";
-    uint32_t n = 0;
-    std::memcpy(&n, c.body.data(), 4);
+    uint32_t n = store::DecodeU32(c.body.data());
     if (c.body.size() - 4 < n) return "snapshot: truncated";
     auto mb = ToBuffer(std::string_view(c.body).substr(4, n));
     auto snap = nuraft::snapshot::deserialize(*mb);
@@ -240,9 +238,8 @@ class Group::Machine : public nuraft::state_machine {
 
  private:
   bool Save(nuraft::buffer& meta, const std::string& data) {
-    std::string body(4, '\0');
-    uint32_t n = static_cast<uint32_t>(meta.size());
-    std::memcpy(body.data(), &n, 4);
+    std::string body;
+    store::PutU32(&body, static_cast<uint32_t>(meta.size()));
     body += ToString(meta);
     body += data;
     if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "snapshot"), body); !st.ok()) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "store/coding.h"
 
 namespace fjord::raft {
 namespace {
@@ -14,15 +15,6 @@ constexpr size_t kHeaderSize = 16;
 constexpr size_t kRecordHead = 4 + 8;              // length, checksum
 constexpr size_t kBodyFixed = 8 + 8 + 1 + 8;       // index, term, type, timestamp
 constexpr uint32_t kMaxBody = 256u << 20;           // larger is damage, not an entry
-
-void PutLe(std::string& out, uint64_t v, int n) {
-  for (int i = 0; i < n; i++) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetLe(const char* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
-}
 
 nuraft::ptr<nuraft::log_entry> Clone(const nuraft::log_entry& e) {
   auto buf = e.is_buf_null() ? nuraft::buffer::alloc(0) : nuraft::buffer::clone(e.get_buf());
@@ -36,7 +28,7 @@ nuraft::ptr<nuraft::log_entry> Dummy() {
 
 std::string Header(uint64_t start) {
   std::string h(kMagic, sizeof(kMagic));
-  PutLe(h, start, 8);
+  store::PutU64(&h, start);
   return h;
 }
 
@@ -44,15 +36,15 @@ std::string Record(uint64_t index, const nuraft::log_entry& e) {
   size_t n = e.is_buf_null() ? 0 : e.get_buf().size();
   std::string body;
   body.reserve(kBodyFixed + n);
-  PutLe(body, index, 8);
-  PutLe(body, e.get_term(), 8);
+  store::PutU64(&body, index);
+  store::PutU64(&body, e.get_term());
   body.push_back(static_cast<char>(e.get_val_type()));
-  PutLe(body, e.get_timestamp(), 8);
+  store::PutU64(&body, e.get_timestamp());
   if (n) body.append(reinterpret_cast<const char*>(e.get_buf().data_begin()), n);
   std::string rec;
   rec.reserve(kRecordHead + body.size());
-  PutLe(rec, body.size(), 4);
-  PutLe(rec, XXH64(body.data(), body.size(), 0), 8);
+  store::PutU32(&rec, static_cast<uint32_t>(body.size()));
+  store::PutU64(&rec, XXH64(body.data(), body.size(), 0));
   rec += body;
   return rec;
 }
@@ -79,33 +71,33 @@ std::string FileLogStore::Load() {
   const std::string& d = data.value;
   if (d.size() < kHeaderSize || std::memcmp(d.data(), kMagic, sizeof(kMagic)) != 0)
     return path + ": not a Raft log (bad header)";
-  start_ = GetLe(d.data() + 8, 8);
+  start_ = store::DecodeU64(d.data() + 8);
   if (start_ == 0) return path + ": bad header (first index 0)";
   size_t off = kHeaderSize;
   uint64_t expect = start_;
   while (off < d.size()) {
     bool ok = d.size() - off >= kRecordHead;
-    uint32_t len = ok ? static_cast<uint32_t>(GetLe(d.data() + off, 4)) : 0;
+    uint32_t len = ok ? store::DecodeU32(d.data() + off) : 0;
     ok = ok && len >= kBodyFixed && len <= kMaxBody && d.size() - off - kRecordHead >= len;
     const char* body = d.data() + off + kRecordHead;
-    ok = ok && XXH64(body, len, 0) == GetLe(d.data() + off + 4, 8);
-    ok = ok && GetLe(body, 8) == expect;
+    ok = ok && XXH64(body, len, 0) == store::DecodeU64(d.data() + off + 4);
+    ok = ok && store::DecodeU64(body) == expect;
     if (!ok) {
       // A crash mid-append leaves a cut or partly written last record: cut
       // it if nothing valid follows. Anything valid after it is damage.
       for (size_t probe = off + 1; probe + kRecordHead + kBodyFixed <= d.size(); probe++) {
-        uint32_t l = static_cast<uint32_t>(GetLe(d.data() + probe, 4));
+        uint32_t l = store::DecodeU32(d.data() + probe);
         if (l < kBodyFixed || l > kMaxBody || d.size() - probe - kRecordHead < l) continue;
-        if (XXH64(d.data() + probe + kRecordHead, l, 0) == GetLe(d.data() + probe + 4, 8))
+        if (XXH64(d.data() + probe + kRecordHead, l, 0) == store::DecodeU64(d.data() + probe + 4))
           return fmt::format("{}: damaged record at offset {} (entry {}) with valid records after it", path, off,
                              expect);
       }
       log::Warn("raft log {}: cut a torn tail at offset {} ({} bytes)", path, off, d.size() - off);
       break;
     }
-    uint64_t term = GetLe(body + 8, 8);
+    uint64_t term = store::DecodeU64(body + 8);
     auto type = static_cast<nuraft::log_val_type>(static_cast<uint8_t>(body[16]));
-    uint64_t ts = GetLe(body + 17, 8);
+    uint64_t ts = store::DecodeU64(body + 17);
     auto buf = nuraft::buffer::alloc(len - kBodyFixed);
     if (len > kBodyFixed) std::memcpy(buf->data_begin(), body + kBodyFixed, len - kBodyFixed);
     entries_.push_back(nuraft::cs_new<nuraft::log_entry>(term, buf, type, ts));

@@ -299,7 +299,9 @@ async function peers(agent) {
 
 const skip = cannotRun();
 
-test("partition: an isolated node keeps serving locally, the majority keeps working, and after healing routes and interest come back", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+// One test's temp dir, servers and agents, all released in t.after (the
+// namespaces too); dumpLogs prints the servers' output and agents' errors.
+function partitionRun(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-partition-"));
   const servers = {};
   const agents = {};
@@ -313,6 +315,11 @@ test("partition: an isolated node keeps serving locally, the majority keeps work
     for (const s of Object.values(servers)) process.stderr.write(`--- ${serverBin} in ${NS[s.x]} (exit ${s.child.exitCode ?? s.child.signalCode ?? "running"}) ---\n${s.logText.slice(-12000)}\n`);
     for (const a of Object.values(agents)) if (a.stderr) process.stderr.write(`--- agent ${a.x} stderr ---\n${a.stderr}\n`);
   };
+  return { dir, servers, agents, dumpLogs };
+}
+
+test("partition: an isolated node keeps serving locally, the majority keeps working, and after healing routes and interest come back", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
 
   try {
     setupNetwork();
@@ -414,19 +421,7 @@ test("partition: an isolated node keeps serving locally, the majority keeps work
 // when two servers claim the lead. After healing, all three follow the new
 // leader.
 test("partition: the isolated meta leader steps down, the majority elects another, and all agree after healing", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-partition-"));
-  const servers = {};
-  const agents = {};
-  t.after(async () => {
-    await Promise.all(Object.values(agents).map((a) => a.stop().catch(() => {})));
-    await Promise.all(Object.values(servers).map((s) => s.stop().catch(() => {})));
-    cleanupSync();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const dumpLogs = () => {
-    for (const s of Object.values(servers)) process.stderr.write(`--- ${serverBin} in ${NS[s.x]} (exit ${s.child.exitCode ?? s.child.signalCode ?? "running"}) ---\n${s.logText.slice(-12000)}\n`);
-    for (const a of Object.values(agents)) if (a.stderr) process.stderr.write(`--- agent ${a.x} stderr ---\n${a.stderr}\n`);
-  };
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
   const metaOf = async (x) => (await agents[x].call("http", { path: "/jsz" })).meta_cluster ?? {};
   // The leader every node of `xs` names, once they agree on one of `xs`.
   const agreed = async (xs, size, ms) => {
