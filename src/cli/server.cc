@@ -422,7 +422,9 @@ void ListCmd(CLI::App& parent, GlobalOptions& g) {
 // The meta leader's name as the servers report it ($SYS.REQ.SERVER.PING.JSZ,
 // system account); empty when none answers with one.
 std::string MetaLeader(Conn& conn, const GlobalOptions& g) {
-  for (auto& m : conn.RequestMany("$SYS.REQ.SERVER.PING.JSZ", "{}", std::min<int64_t>(g.TimeoutMs(), 2000), SIZE_MAX)) {
+  // Every server reports the leader it follows: the first answer will do
+  // (a caller that waits for a change asks again).
+  for (auto& m : conn.RequestMany("$SYS.REQ.SERVER.PING.JSZ", "{}", std::min<int64_t>(g.TimeoutMs(), 2000), 1)) {
     auto j = Json::parse(std::string(natsMsg_GetData(m.get()), natsMsg_GetDataLength(m.get())), nullptr, false);
     if (j.is_discarded()) continue;
     const Json& meta = j.value("data", Json::object()).value("meta_cluster", Json::object());
