@@ -109,12 +109,13 @@ void MetaGroup::Run() {
   }
 }
 
+std::shared_ptr<raft::Group> MetaGroup::group() {
+  std::lock_guard lock(mu_);
+  return group_;
+}
+
 void MetaGroup::Tick() {
-  std::shared_ptr<raft::Group> g;
-  {
-    std::lock_guard lock(mu_);
-    g = group_;
-  }
+  auto g = group();
   if (!g) return TryOpen();
   if (g->IsLeader()) AdmitPeers();
 }
@@ -167,11 +168,7 @@ void MetaGroup::TryOpen() {
 }
 
 void MetaGroup::AdmitPeers() {
-  std::shared_ptr<raft::Group> g;
-  {
-    std::lock_guard lock(mu_);
-    g = group_;
-  }
+  auto g = group();
   auto members = g->Members();
   for (auto& r : cl_->Routes(false)) {
     if (!r.fjord_jetstream || r.remote_name.empty()) continue;
@@ -193,11 +190,7 @@ void MetaGroup::Reply(const std::string& reply, const nlohmann::json& j) {
 }
 
 void MetaGroup::OnStepDown(std::string reply, std::string body) {
-  std::shared_ptr<raft::Group> g;
-  {
-    std::lock_guard lock(mu_);
-    g = group_;
-  }
+  auto g = group();
   // Every server hears the request; only the leader answers (nats-server).
   if (!g || !g->IsLeader()) return;
   const char* type = "io.nats.jetstream.api.v1.meta_leader_stepdown_response";
@@ -227,11 +220,7 @@ void MetaGroup::OnStepDown(std::string reply, std::string body) {
 }
 
 void MetaGroup::OnServerRemove(std::string reply, std::string body) {
-  std::shared_ptr<raft::Group> g;
-  {
-    std::lock_guard lock(mu_);
-    g = group_;
-  }
+  auto g = group();
   if (!g || !g->IsLeader()) return;
   const char* type = "io.nats.jetstream.api.v1.meta_server_remove_response";
   auto j = nlohmann::json::parse(body, nullptr, false);
@@ -264,11 +253,7 @@ void MetaGroup::OnServerRemove(std::string reply, std::string body) {
 std::string MetaGroup::cluster_name() const { return cl_->name(); }
 
 nlohmann::ordered_json MetaGroup::ClusterInfo() {
-  std::shared_ptr<raft::Group> g;
-  {
-    std::lock_guard lock(mu_);
-    g = group_;
-  }
+  auto g = group();
   Json j;
   j["name"] = cluster_name();
   if (!g) {
@@ -303,13 +288,13 @@ nlohmann::ordered_json MetaGroup::ClusterInfo() {
 }
 
 bool MetaGroup::HasLeader() {
-  std::lock_guard lock(mu_);
-  return group_ && !group_->Leader().empty();
+  auto g = group();
+  return g && !g->Leader().empty();
 }
 
 bool MetaGroup::IsLeader() {
-  std::lock_guard lock(mu_);
-  return group_ && group_->IsLeader();
+  auto g = group();
+  return g && g->IsLeader();
 }
 
 void MetaGroup::Apply(uint64_t index, std::string_view data) {

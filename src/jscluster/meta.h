@@ -92,6 +92,8 @@ class MetaGroup : public raft::Fsm {
   void LeaderChanged(bool leader) override;
 
  private:
+  // The group once the loop has opened it; null before.
+  std::shared_ptr<raft::Group> group();
   void Run();
   void Tick();
   void TryOpen();

@@ -1,10 +1,10 @@
 #include "raft/codec.h"
 
-#include <cstring>
 
 #include <libnuraft/buffer.hxx>
 #include <libnuraft/log_entry.hxx>
 
+#include "raft/bytes.h"
 #include "store/coding.h"
 
 namespace fjord::raft {
@@ -59,12 +59,6 @@ bool ValidType(uint8_t t) {
   return t >= nuraft::msg_type::request_vote_request && t <= nuraft::msg_type::custom_notification_response;
 }
 bool ValidResultCode(int32_t rc) { return rc >= -32768 && rc <= 0; }
-
-nuraft::ptr<nuraft::buffer> ToBuffer(std::string_view v) {
-  auto b = nuraft::buffer::alloc(v.size());
-  if (!v.empty()) std::memcpy(b->data_begin(), v.data(), v.size());
-  return b;
-}
 
 }  // namespace
 

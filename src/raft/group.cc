@@ -2,7 +2,6 @@
 
 #include <xxhash.h>
 
-#include <cstring>
 
 #include <libnuraft/cluster_config.hxx>
 #include <libnuraft/context.hxx>
@@ -15,6 +14,7 @@
 #include <libnuraft/state_mgr.hxx>
 
 #include "base/log.h"
+#include "raft/bytes.h"
 #include "raft/log_store.h"
 #include "raft/scheduler.h"
 #include "raft/transport.h"
@@ -54,14 +54,6 @@ Checked ReadChecked(store::Env* env, const std::string& path) {
   c.present = true;
   c.body = r.value.substr(8);
   return c;
-}
-
-std::string ToString(nuraft::buffer& b) { return std::string(reinterpret_cast<const char*>(b.data_begin()), b.size()); }
-nuraft::ptr<nuraft::buffer> ToBuffer(std::string_view s) {
-  auto b = nuraft::buffer::alloc(s.size());
-  if (!s.empty()) std::memcpy(b->data_begin(), s.data(), s.size());
-  b->pos(0);
-  return b;
 }
 
 class Logger : public nuraft::logger {
@@ -182,8 +174,7 @@ class Group::Machine : public nuraft::state_machine {
     auto meta = s.serialize();
     if (!Save(*meta, data)) return false;
     std::lock_guard lock(mu_);
-    auto mb = s.serialize();
-    last_snapshot_ = nuraft::snapshot::deserialize(*mb);
+    last_snapshot_ = nuraft::snapshot::deserialize(*meta);
     snapshot_data_ = std::move(data);
     last_commit_ = s.get_last_log_idx();
     return true;

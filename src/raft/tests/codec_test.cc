@@ -2,24 +2,18 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include <libnuraft/buffer.hxx>
 #include <libnuraft/log_entry.hxx>
+
+#include "raft/bytes.h"
 
 namespace fjord::raft {
 namespace {
 
-nuraft::ptr<nuraft::buffer> Buf(const std::string& s) {
-  auto b = nuraft::buffer::alloc(s.size());
-  std::memcpy(b->data_begin(), s.data(), s.size());
-  return b;
-}
-
 TEST(RaftCodec, RequestRoundTrip) {
   nuraft::req_msg req(7, nuraft::msg_type::append_entries_request, 11, 22, 6, 41, 40);
-  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(7, Buf("hello"), nuraft::app_log, 123));
-  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(7, Buf(""), nuraft::conf, 0));
+  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(7, ToBuffer("hello"), nuraft::app_log, 123));
+  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(7, ToBuffer(""), nuraft::conf, 0));
   auto back = DecodeRequest(EncodeRequest(req));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->get_term(), 7u);
@@ -34,7 +28,7 @@ TEST(RaftCodec, RequestRoundTrip) {
   EXPECT_EQ(e->get_term(), 7u);
   EXPECT_EQ(e->get_val_type(), nuraft::app_log);
   EXPECT_EQ(e->get_timestamp(), 123u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(e->get_buf().data_begin()), e->get_buf().size()), "hello");
+  EXPECT_EQ(ToString(e->get_buf()), "hello");
   EXPECT_EQ(back->log_entries()[1]->get_val_type(), nuraft::conf);
   EXPECT_EQ(back->log_entries()[1]->get_buf().size(), 0u);
 }
@@ -43,7 +37,7 @@ TEST(RaftCodec, ResponseRoundTrip) {
   nuraft::resp_msg resp(9, nuraft::msg_type::append_entries_response, 22, 11, 42, true);
   resp.set_next_batch_size_hint_in_bytes(-5);
   resp.set_result_code(nuraft::cmd_result_code::TIMEOUT);
-  resp.set_ctx(Buf("ctx"));
+  resp.set_ctx(ToBuffer("ctx"));
   auto back = DecodeResponse(EncodeResponse(resp));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->get_term(), 9u);
@@ -68,7 +62,7 @@ TEST(RaftCodec, ResponseRoundTrip) {
 // fields, is refused or decodes within bounds (ASan checks the reads).
 TEST(RaftCodec, MalformedInputIsRefused) {
   nuraft::req_msg req(3, nuraft::msg_type::append_entries_request, 1, 2, 2, 5, 4);
-  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(3, Buf("payload"), nuraft::app_log, 9));
+  req.log_entries().push_back(nuraft::cs_new<nuraft::log_entry>(3, ToBuffer("payload"), nuraft::app_log, 9));
   std::string enc = EncodeRequest(req);
   for (size_t n = 0; n < enc.size(); n++) EXPECT_FALSE(DecodeRequest(enc.substr(0, n))) << n;
   EXPECT_FALSE(DecodeRequest(enc + "x"));
@@ -81,7 +75,7 @@ TEST(RaftCodec, MalformedInputIsRefused) {
   v2[0] = 2;
   EXPECT_FALSE(DecodeRequest(v2));
   nuraft::resp_msg resp(1, nuraft::msg_type::append_entries_response, 1, 2, 3, true);
-  resp.set_ctx(Buf("abc"));
+  resp.set_ctx(ToBuffer("abc"));
   std::string renc = EncodeResponse(resp);
   for (size_t n = 0; n < renc.size(); n++) EXPECT_FALSE(DecodeResponse(renc.substr(0, n))) << n;
 }

@@ -13,9 +13,10 @@
 #include <thread>
 
 #include "raft/scheduler.h"
-#include "store/fault_env.h"
 #include "raft/transport.h"
 #include "server/account.h"
+#include "store/fault_env.h"
+#include "store/tests/store_test_util.h"
 
 namespace fjord::raft {
 namespace {
@@ -67,11 +68,6 @@ struct Member {
 class RaftGroup : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = (std::filesystem::temp_directory_path() /
-             ("fjord-raftgroup-" + std::to_string(::getpid()) + "-" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                .string();
-    std::filesystem::remove_all(root_);
     server::AccountConfig cfg;
     cfg.name = "$SYS";
     account_ = std::make_unique<server::Account>(cfg);
@@ -85,7 +81,6 @@ class RaftGroup : public ::testing::Test {
   void TearDown() override {
     for (auto& m : members_) Stop(*m);
     scheduler_->Stop();
-    std::filesystem::remove_all(root_);
   }
   void Start(Member& m, bool bootstrap) {
     m.transport = std::make_unique<Transport>(account_.get(), m.name);
@@ -153,7 +148,8 @@ class RaftGroup : public ::testing::Test {
     }));
   }
 
-  std::string root_;
+  store::testing::TempDir tmp_;
+  std::string root_ = tmp_.path();
   std::unique_ptr<server::Account> account_;
   std::shared_ptr<Scheduler> scheduler_;
   std::vector<std::unique_ptr<Member>> members_;

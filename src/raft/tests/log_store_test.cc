@@ -2,41 +2,41 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <filesystem>
 
 #include <libnuraft/buffer.hxx>
 #include <libnuraft/log_entry.hxx>
 
+#include "raft/bytes.h"
+#include "store/tests/store_test_util.h"
+
 namespace fjord::raft {
 namespace {
 
 nuraft::ptr<nuraft::log_entry> Entry(uint64_t term, const std::string& s) {
-  auto b = nuraft::buffer::alloc(s.size());
-  std::memcpy(b->data_begin(), s.data(), s.size());
-  return nuraft::cs_new<nuraft::log_entry>(term, b, nuraft::app_log, 1000 + term);
+  return nuraft::cs_new<nuraft::log_entry>(term, ToBuffer(s), nuraft::app_log, 1000 + term);
 }
-std::string Data(const nuraft::ptr<nuraft::log_entry>& e) {
-  return std::string(reinterpret_cast<const char*>(e->get_buf().data_begin()), e->get_buf().size());
-}
+std::string Data(const nuraft::ptr<nuraft::log_entry>& e) { return ToString(e->get_buf()); }
 
 class RaftLogStore : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("fjord-raftlog-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::shared_ptr<FileLogStore> Open() {
     std::string err;
     auto s = FileLogStore::Open(store::DefaultEnv(), dir_, &err);
     EXPECT_TRUE(s) << err;
     return s;
   }
-  std::string dir_;
+  // Entries 1..n with `prefix` + their index as data, term 1, flushed.
+  void Fill(int n, const std::string& prefix) {
+    auto s = Open();
+    for (int i = 1; i <= n; i++) {
+      auto e = Entry(1, prefix + std::to_string(i));
+      s->append(e);
+    }
+    s->flush();
+  }
+  store::testing::TempDir tmp_;
+  std::string dir_ = tmp_.path() + "/log";
 };
 
 TEST_F(RaftLogStore, AppendSurvivesReopen) {
@@ -113,8 +113,7 @@ TEST_F(RaftLogStore, PackMovesEntriesBetweenStores) {
     s->append(e);
   }
   auto pack = s->pack(2, 3);
-  std::string other = dir_ + "-b";
-  std::filesystem::remove_all(other);
+  std::string other = tmp_.path() + "/b";
   std::string err;
   auto t = FileLogStore::Open(store::DefaultEnv(), other, &err);
   ASSERT_TRUE(t) << err;
@@ -126,19 +125,11 @@ TEST_F(RaftLogStore, PackMovesEntriesBetweenStores) {
   t = FileLogStore::Open(store::DefaultEnv(), other, &err);
   ASSERT_TRUE(t) << err;
   EXPECT_EQ(Data(t->entry_at(2)), "p2");
-  std::filesystem::remove_all(other);
 }
 
 // A crash mid-append leaves a partial last record: it is cut, the rest kept.
 TEST_F(RaftLogStore, TornTailIsCut) {
-  {
-    auto s = Open();
-    for (int i = 1; i <= 3; i++) {
-      auto e = Entry(1, "t" + std::to_string(i));
-      s->append(e);
-    }
-    s->flush();
-  }
+  Fill(3, "t");
   auto path = dir_ + "/raft.log";
   auto size = std::filesystem::file_size(path);
   std::filesystem::resize_file(path, size - 3);
@@ -156,14 +147,7 @@ TEST_F(RaftLogStore, TornTailIsCut) {
 // A bad record with valid ones after it is damage, not a torn tail: the
 // store refuses to open rather than drop entries the group counted on.
 TEST_F(RaftLogStore, DamageInTheMiddleIsRefused) {
-  {
-    auto s = Open();
-    for (int i = 1; i <= 3; i++) {
-      auto e = Entry(1, "payload-" + std::to_string(i));
-      s->append(e);
-    }
-    s->flush();
-  }
+  Fill(3, "payload-");
   auto path = dir_ + "/raft.log";
   std::string d;
   {
