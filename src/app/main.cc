@@ -506,11 +506,20 @@ int main(int argc, char** argv) {
                    opts.no_system_account ? " and the system account" : "");
         return 1;
       }
-      cl->SetJetStreamPeer(true);
-      log::Warn("JetStream in a cluster: the servers form a meta group, but streams and consumers are not "
-                "replicated yet: each server's are its own, and its JetStream API answers only clients "
-                "connected to it");
+      cl->SetJetStreamPeer(true, opts.server_tags);
     }
+  }
+  // Clustered JetStream's meta group: made here so that accounts'
+  // JetStreams started later (operator mode) join it; started below, once
+  // the routes listen.
+  std::unique_ptr<jscluster::MetaGroup> meta;
+  if (cl && opts.jetstream.enabled) {
+    jscluster::MetaOptions mo;
+    mo.server_name = opts.server_name;
+    mo.server_tags = opts.server_tags;
+    mo.store_dir = opts.jetstream.store_dir;
+    meta = std::make_unique<jscluster::MetaGroup>(srv.LookupAccount(opts.system_account), cl.get(), mo);
+    for (auto* j : js_ptrs) meta->AddJetStream(j);
   }
   std::unique_ptr<leaf::Leafnodes> leafs;
   if (const auto& lo = std::get<leaf::Options>(leaf_opts); lo.listen || !lo.remotes.empty()) {
@@ -535,6 +544,7 @@ int main(int argc, char** argv) {
         return;
       }
       mon->AddJetStream(j.get());
+      if (meta) meta->AddJetStream(j.get());
       js.push_back(std::move(j));
     });
   }
@@ -578,12 +588,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::unique_ptr<jscluster::MetaGroup> meta;
-  if (cl && opts.jetstream.enabled) {
-    jscluster::MetaOptions mo;
-    mo.server_name = opts.server_name;
-    mo.store_dir = opts.jetstream.store_dir;
-    meta = std::make_unique<jscluster::MetaGroup>(srv.LookupAccount(opts.system_account), cl.get(), mo);
+  if (meta) {
     if (auto err = meta->Start(); !err.empty()) {
       log::Fatal("{}", err);
       meta->Shutdown();

@@ -274,7 +274,10 @@ std::string Cluster::InfoLine(bool with_nonce) const {
   // peer: their Raft protocols differ. Fjord servers find each other's
   // JetStream by a field of their own.
   j["jetstream"] = false;
-  if (jetstream_peer_) j["fjord_jetstream"] = true;
+  if (jetstream_peer_) {
+    j["fjord_jetstream"] = true;
+    if (!jetstream_tags_.empty()) j["fjord_tags"] = jetstream_tags_;
+  }
   j["proto"] = 2;  // route protocol with accounts (nats-server's RouteProtoV2)
   {
     std::lock_guard lock(mu_);

@@ -62,8 +62,12 @@ class Cluster {
   void AddAccount(server::Account* acc);
   std::vector<server::RouteInfo> Routes(bool with_subs);
   // Before Start: this server takes part in clustered JetStream (its route
-  // INFO says so, `fjord_jetstream`).
-  void SetJetStreamPeer(bool on) { jetstream_peer_ = on; }
+  // INFO says so, `fjord_jetstream`, with its `server_tags` as
+  // `fjord_tags` for the meta leader's placement).
+  void SetJetStreamPeer(bool on, std::vector<std::string> tags = {}) {
+    jetstream_peer_ = on;
+    jetstream_tags_ = std::move(tags);
+  }
   // Once every configured route has reached its server or turned out to
   // lead back to this one: how many other servers the configured routes
   // reached. Nothing while some are still unresolved.
@@ -119,6 +123,7 @@ class Cluster {
   std::atomic<bool> lame_duck_{false};
   std::atomic<uint64_t> next_rid_{1};
   bool jetstream_peer_ = false;
+  std::vector<std::string> jetstream_tags_;
 
   mutable std::mutex mu_;
   std::string name_;     // guarded by mu_

@@ -152,6 +152,7 @@ server::RouteInfo Route::Info(bool with_subs) {
     ri.remote_id = remote_id_;
     ri.remote_name = remote_name_;
     ri.fjord_jetstream = remote_jetstream_;
+    ri.tags = remote_tags_;
     ri.did_solicit = !url_.empty();
     ri.is_configured = configured_;
   }
@@ -398,6 +399,10 @@ void Route::ProcessInfo(std::string_view json) {
     remote_id_ = id;
     remote_name_ = name;
     remote_jetstream_ = base::JsonBool(j, "fjord_jetstream", false);
+    remote_tags_.clear();
+    if (auto t = j.find("fjord_tags"); t != j.end() && t->is_array())
+      for (const auto& tag : *t)
+        if (tag.is_string()) remote_tags_.push_back(tag.get<std::string>());
     std::string host = base::JsonString(j, "host");
     int64_t port = base::JsonInt(j, "port", 0);
     // Where others should dial this server: what it advertises, or the

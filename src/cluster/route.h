@@ -131,6 +131,7 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   mutable std::mutex info_mu_;
   std::string remote_id_, remote_name_;     // guarded by info_mu_
   bool remote_jetstream_ = false;           // guarded by info_mu_
+  std::vector<std::string> remote_tags_;    // its `fjord_tags`; guarded by info_mu_
   std::string remote_route_url_;            // guarded by info_mu_
   std::vector<std::string> client_urls_;    // guarded by info_mu_
 

@@ -16,6 +16,33 @@
 #include "proto/parser.h"
 
 namespace fjord::jetstream {
+
+Json InfoWithLevel(Stream& s) {
+  Json info = s.InfoJson();
+  info["config"] = WithServerLevel(std::move(info["config"]));
+  return info;
+}
+
+std::optional<ApiError> CheckStreamUpdate(const StreamConfig& old, const StreamConfig& cfg) {
+  auto bad = [&](const char* text) { return MakeError(Err::StreamInvalidConfigF, {{"err", text}}); };
+  if (cfg.storage != old.storage) return bad("stream configuration update can not change storage type");
+  if (cfg.retention != old.retention &&
+      (cfg.retention == Retention::kWorkQueue || old.retention == Retention::kWorkQueue))
+    return bad("stream configuration update can not change retention policy to/from workqueue");
+  if (old.sealed && !cfg.sealed) return bad("stream configuration update can not unseal a sealed stream");
+  if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
+  if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
+  if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
+  if (old.allow_msg_counter != cfg.allow_msg_counter)
+    return bad("stream configuration update can not change message counter setting");
+  if (old.allow_msg_schedules && !cfg.allow_msg_schedules) return bad("message schedules can not be disabled");
+  if (old.persist_async != cfg.persist_async) return bad("stream configuration update can not change persist mode");
+  // A mirror stays the mirror of the same origin from the same start, and a
+  // stream never becomes one.
+  if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"]) return MakeError(Err::StreamMirrorNotUpdatable);
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr int kNamesLimit = 1024;
@@ -31,14 +58,6 @@ T Field(const nlohmann::json& j, const char* key, T def) {
   } catch (...) {
     return def;
   }
-}
-
-// A stream's info as create, update and info replies carry it: with the
-// server's API level in the config's metadata (not so in lists).
-Json InfoWithLevel(Stream& s) {
-  Json info = s.InfoJson();
-  info["config"] = WithServerLevel(std::move(info["config"]));
-  return info;
 }
 
 void AccountInfo(JetStream* js, Inbound& m) {
@@ -154,27 +173,8 @@ void StreamUpdate(JetStream* js, Inbound& m, const std::string& name) {
   auto s = js->FindStream(name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   if (auto e = CheckStreamConfig(&cfg, Pedantic(body))) return ReplyError(js, m, type, *e);
-  const StreamConfig& old = s->config();
-  auto bad = [&](const char* text) {
-    ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", text}}));
-  };
-  if (cfg.storage != old.storage) return bad("stream configuration update can not change storage type");
-  if (cfg.retention != old.retention &&
-      (cfg.retention == Retention::kWorkQueue || old.retention == Retention::kWorkQueue))
-    return bad("stream configuration update can not change retention policy to/from workqueue");
-  if (old.sealed && !cfg.sealed) return bad("stream configuration update can not unseal a sealed stream");
-  if (old.deny_delete && !cfg.deny_delete) return bad("stream configuration update can not cancel deny message deletes");
-  if (old.deny_purge && !cfg.deny_purge) return bad("stream configuration update can not cancel deny purge");
-  if (old.allow_msg_ttl && !cfg.allow_msg_ttl) return bad("message TTL status can not be disabled");
-  if (old.allow_msg_counter != cfg.allow_msg_counter)
-    return bad("stream configuration update can not change message counter setting");
-  if (old.allow_msg_schedules && !cfg.allow_msg_schedules) return bad("message schedules can not be disabled");
-  if (old.persist_async != cfg.persist_async) return bad("stream configuration update can not change persist mode");
   SetRequiredLevel(&cfg);
-  // A mirror stays the mirror of the same origin from the same start, and a
-  // stream never becomes one.
-  if (ToJson(cfg)["mirror"] != ToJson(old)["mirror"])
-    return ReplyError(js, m, type, MakeError(Err::StreamMirrorNotUpdatable));
+  if (auto e = CheckStreamUpdate(s->config(), cfg)) return ReplyError(js, m, type, *e);
   if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (auto e = s->Update(cfg); !e.ok()) return ReplyError(js, m, type, e);

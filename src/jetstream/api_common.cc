@@ -119,6 +119,14 @@ Json ShapeFields(Shape shape) {
 
 }  // namespace
 
+const char* ResponseType(std::string_view api) {
+  for (const auto& k : kLevelChecked) {
+    bool whole = k.prefix.back() != '.';
+    if (whole ? api == k.prefix : api.substr(0, k.prefix.size()) == k.prefix) return k.type;
+  }
+  return "system_response";
+}
+
 bool RefuseForApiLevel(JetStream* js, const Inbound& m, std::string_view api) {
   if (!RequiredApiLevelUnmet(m.hdr)) return false;
   if (api.substr(0, 11) == "DIRECT.GET.") {

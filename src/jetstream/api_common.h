@@ -1,6 +1,7 @@
 #pragma once
 // What the stream API (api.cc) and the consumer API (consumer_api.cc) share:
 // typed replies, error replies, and request body parsing. JetStream thread.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,7 @@
 namespace fjord::jetstream {
 
 class JetStream;
+class Stream;
 struct Inbound;
 
 // `{"type": "io.nats.jetstream.api.v1.<type>"}`.
@@ -25,6 +27,16 @@ void ReplyOk(JetStream* js, const Inbound& m, Json j);
 bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err);
 // 2.11's `pedantic` flag of a create or update request (beside the config).
 bool Pedantic(const nlohmann::json& body);
+
+// A stream's info as create, update and info replies carry it: with the
+// server's API level in the config's metadata (not so in lists). (api.cc)
+Json InfoWithLevel(Stream& s);
+// What an update may not change in a stream's config; nullopt if `cfg`
+// may follow `old`. (api.cc)
+std::optional<ApiError> CheckStreamUpdate(const StreamConfig& old, const StreamConfig& cfg);
+// The reply type of a `$JS.API.<api>` request (`api` after "$JS.API."),
+// "system_response" for one this server does not know.
+const char* ResponseType(std::string_view api);
 
 // 2.12's `Nats-Required-Api-Level` request header: true when `hdr` carries
 // it with a level above kApiLevel or with a value that is not a number

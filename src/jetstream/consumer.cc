@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "jetstream/advisory.h"
+#include "jetstream/cluster.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/consumer_deliver.h"
 #include "proto/headers.h"
@@ -1192,7 +1193,8 @@ struct Consumer::Impl {
           asio::post(*ctx, [weak, subject = std::string(m.subject)] {
             if (auto c = weak.lock()) c->impl_->OnFlowControlReply(subject);
           });
-        });
+        },
+        js->options().clustered);
   }
 
   void Stop() {
@@ -1287,6 +1289,7 @@ Json Consumer::InfoJson() {
   j["name"] = m.name;
   j["created"] = FormatTime(m.created);
   j["config"] = ToJson(m.cfg);
+  if (auto* meta = m.js->meta()) j["cluster"] = ClusterInfoJson(meta);
   j["delivered"] = {{"consumer_seq", n.delivered_consumer_seq}, {"stream_seq", n.delivered_stream_seq}};
   j["ack_floor"] = {{"consumer_seq", n.ack_floor_consumer_seq}, {"stream_seq", n.ack_floor_stream_seq}};
   j["num_ack_pending"] = n.num_ack_pending;

@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "jetstream/api.h"
 #include "jetstream/api_common.h"
+#include "jetstream/cluster_api.h"
 #include "jetstream/consumer.h"
 #include "jetstream/sourcing.h"
 #include "jetstream/stream.h"
@@ -128,27 +129,39 @@ std::string JetStream::Start() {
     log::Info("  Restored {} messages for stream '{} > {}'", st.msgs, account_->name(), name);
     streams_[cfg.name] = std::move(s);
   }
-  api_sub_ = account_->SubscribeInternal("$JS.API.>", [this](const server::InternalMsg& m) {
-    Inbound in{Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
-               std::string(m.hdr), std::string(m.data), NowNs()};
-    in.client_id = m.client_id;
-    Enqueue(std::move(in));
-  });
+  // In a cluster every server hears every request (cluster.h).
+  const bool routed = opts_.clustered;
+  if (routed) cluster_.reset(StartCluster(this));
+  api_sub_ = account_->SubscribeInternal(
+      "$JS.API.>",
+      [this](const server::InternalMsg& m) {
+        Inbound in{Inbound::Kind::kApi, nullptr, std::string(m.subject), std::string(m.reply),
+                   std::string(m.hdr), std::string(m.data), NowNs()};
+        in.client_id = m.client_id;
+        Enqueue(std::move(in));
+      },
+      routed);
   if (!opts_.domain.empty()) {
     // A client made for domain D sends `$JS.D.API.<api>`; nats-server maps
     // that onto the local `$JS.API.<api>`, and so does this.
     std::string prefix = "$JS." + opts_.domain + ".API.";
-    domain_api_sub_ = account_->SubscribeInternal(prefix + ">", [this, prefix](const server::InternalMsg& m) {
-      Inbound in{Inbound::Kind::kApi, nullptr, "$JS.API." + std::string(m.subject.substr(prefix.size())),
-                 std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
-      in.client_id = m.client_id;
-      Enqueue(std::move(in));
-    });
+    domain_api_sub_ = account_->SubscribeInternal(
+        prefix + ">",
+        [this, prefix](const server::InternalMsg& m) {
+          Inbound in{Inbound::Kind::kApi, nullptr, "$JS.API." + std::string(m.subject.substr(prefix.size())),
+                     std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
+          in.client_id = m.client_id;
+          Enqueue(std::move(in));
+        },
+        routed);
   }
-  ack_sub_ = account_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
-    Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
-             std::string(m.hdr), std::string(m.data), 0});
-  });
+  ack_sub_ = account_->SubscribeInternal(
+      "$JS.ACK.>",
+      [this](const server::InternalMsg& m) {
+        Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
+                 std::string(m.hdr), std::string(m.data), 0});
+      },
+      routed);
   account_->SetSubscribeObserver([this](std::string_view) {
     // Bursts of subscriptions collapse into one check.
     if (interest_check_posted_.exchange(true)) return;
@@ -168,6 +181,7 @@ void JetStream::Shutdown() {
   if (api_sub_) account_->UnsubscribeInternal(api_sub_);
   if (domain_api_sub_) account_->UnsubscribeInternal(domain_api_sub_);
   if (ack_sub_) account_->UnsubscribeInternal(ack_sub_);
+  StopCluster(this, cluster_.get());
   if (thread_.joinable()) {
     // Finish queued work, then close every store on the JetStream thread.
     asio::post(ctx_, [this] {
@@ -372,12 +386,31 @@ void JetStream::HandleApi(Inbound& m) {
   std::string_view subject = m.subject;
   constexpr std::string_view kPrefix = "$JS.API.";
   subject.remove_prefix(kPrefix.size());
+  if (opts_.clustered && HandleClusteredApi(this, m, subject)) return;
   if (RefuseForApiLevel(this, m, subject)) return;
   if (subject.substr(0, 9) == "CONSUMER.") {
     HandleConsumerApi(this, m, subject.substr(9));
     return;
   }
   HandleStreamApi(this, m, subject);
+}
+
+void JetStream::ClusterStateDeleter::operator()(ClusterState* s) const { DeleteClusterState(s); }
+
+void JetStream::ApplyAssignment(AssignmentChange change) {
+  asio::post(ctx_, [this, change = std::move(change)] {
+    if (stopped_) return;
+    WorkScope scope(this);
+    ApplyAssignmentChange(this, change);
+  });
+}
+
+void JetStream::Reconcile(std::vector<StreamAssignment> assigned) {
+  asio::post(ctx_, [this, assigned = std::move(assigned)] {
+    if (stopped_) return;
+    WorkScope scope(this);
+    ReconcileStreams(this, assigned);
+  });
 }
 
 void JetStream::HandleAck(Inbound& m) {

@@ -27,6 +27,10 @@ namespace fjord::jetstream {
 
 class Stream;
 class Consumer;
+class ClusterMeta;
+struct AssignmentChange;
+struct StreamAssignment;
+struct ClusterState;
 
 // What the accounts' JetStreams store together, held against the server's
 // max_mem_store / max_file_store (each account's own limit is separate).
@@ -51,8 +55,9 @@ struct Options {
   bool sync_always = true; // fsync before acknowledging (group commit)
   int64_t sync_interval_ns = 0;
   std::string domain;
-  // The server is part of a JetStream cluster (jscluster/meta.h): the meta
-  // group's requests are the system account's, not an account's.
+  // The server is part of a JetStream cluster (jetstream/cluster.h): its
+  // API, stream and ack subscriptions are routed, and each request is
+  // answered by one server of the cluster.
   bool clustered = false;
   // Shared by every file stream of the server; null: each its own default.
   std::shared_ptr<store::CacheBudget> index_cache;
@@ -153,6 +158,19 @@ class JetStream {
   const std::shared_ptr<store::GroupCommit>& consumer_sync() const { return consumer_sync_; }
 
   std::string StreamDir(const std::string& name) const;
+
+  // -- clustered (jetstream/cluster.h) ------------------------------------
+  // The meta group, once it runs; until then the cluster's requests get
+  // no answer from this server. Any thread.
+  void SetClusterMeta(ClusterMeta* meta) { meta_.store(meta, std::memory_order_release); }
+  ClusterMeta* meta() const { return meta_.load(std::memory_order_acquire); }
+  // A committed change of the account's stream assignments, applied on the
+  // JetStream thread in the order of the calls. Any thread.
+  void ApplyAssignment(AssignmentChange change);
+  // The meta group caught up: the streams held here follow `assigned` (the
+  // account's assignments). Any thread.
+  void Reconcile(std::vector<StreamAssignment> assigned);
+  ClusterState* cluster_state() { return cluster_.get(); }
   // Usage across all streams, for account info and limits.
   uint64_t MemoryUsed() const;
   // Whether `bytes` more of `storage` would pass the server's limit shared
@@ -210,6 +228,11 @@ class JetStream {
   int work_depth_ = 0;  // WorkScopes open
   std::vector<std::pair<std::string, std::string>> deferred_replies_;  // (subject, body)
   std::shared_ptr<store::GroupCommit> consumer_sync_;
+  std::atomic<ClusterMeta*> meta_{nullptr};
+  struct ClusterStateDeleter {
+    void operator()(ClusterState* s) const;
+  };
+  std::unique_ptr<ClusterState, ClusterStateDeleter> cluster_;  // clustered only
   server::SubPtr api_sub_;
   server::SubPtr domain_api_sub_;  // `$JS.<domain>.API.>`, when a domain is set
   server::SubPtr ack_sub_;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
+#include "jetstream/cluster.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
 #include "jetstream/counter.h"
@@ -197,13 +198,17 @@ void Stream::Subscribe() {
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   for (const auto& subject : cfg_.subjects) {
-    auto sub = js_->account()->SubscribeInternal(subject, [weak, js](const server::InternalMsg& m) {
-      auto self = weak.lock();
-      if (!self) return;
-      Inbound in{Inbound::Kind::kPublish, std::move(self), std::string(m.subject),
-                 std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
-      js->Enqueue(std::move(in));
-    });
+    // In a cluster, publishes on other servers are routed here.
+    auto sub = js_->account()->SubscribeInternal(
+        subject,
+        [weak, js](const server::InternalMsg& m) {
+          auto self = weak.lock();
+          if (!self) return;
+          Inbound in{Inbound::Kind::kPublish, std::move(self), std::string(m.subject),
+                     std::string(m.reply), std::string(m.hdr), std::string(m.data), NowNs()};
+          js->Enqueue(std::move(in));
+        },
+        js_->options().clustered);
     subs_.push_back(sub);
   }
 }
@@ -865,6 +870,7 @@ Json Stream::InfoJson(const std::string& subjects_filter, bool deleted_details) 
   j["created"] = FormatTime(created_);
   j["state"] = StateJson(subjects_filter, deleted_details);
   if (!js_->options().domain.empty()) j["domain"] = js_->options().domain;
+  if (auto* meta = js_->meta()) j["cluster"] = ClusterInfoJson(meta);
   int64_t now = NowNs();
   if (sourcing_) sourcing_->AddInfo(&j, now);
   j["ts"] = FormatTime(now);

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "cluster/cluster.h"
 #include "jetstream/errors.h"
+#include "jetstream/jetstream.h"
 #include "raft/scheduler.h"
 #include "raft/transport.h"
 #include "server/account.h"
@@ -22,6 +23,39 @@ constexpr const char* kServerRemove = "$JS.API.SERVER.REMOVE";
 constexpr const char* kGroup = "meta";
 
 Json ErrorReply(const char* type, const jetstream::ApiError& e) { return Json{{"type", type}, {"error", e.ToJson()}}; }
+
+// An assignment as the meta log and snapshots carry it.
+nlohmann::json Encode(const jetstream::StreamAssignment& a) {
+  return {{"account", a.account}, {"config", a.config}, {"peers", a.peers}, {"created", a.created}};
+}
+
+bool Decode(const nlohmann::json& j, jetstream::StreamAssignment* a) {
+  if (!j.is_object()) return false;
+  auto acc = j.find("account");
+  auto cfg = j.find("config");
+  auto peers = j.find("peers");
+  if (acc == j.end() || !acc->is_string() || cfg == j.end() || !cfg->is_object() || peers == j.end() ||
+      !peers->is_array())
+    return false;
+  a->account = acc->get<std::string>();
+  a->config = *cfg;
+  a->peers.clear();
+  for (const auto& p : *peers)
+    if (p.is_string()) a->peers.push_back(p.get<std::string>());
+  a->created = j.value("created", int64_t(0));
+  return true;
+}
+
+std::string NameOf(const jetstream::StreamAssignment& a) { return a.config.value("name", std::string()); }
+
+const char* OpName(jetstream::AssignmentChange::Op op) {
+  switch (op) {
+    case jetstream::AssignmentChange::Op::kCreate: return "stream.create";
+    case jetstream::AssignmentChange::Op::kUpdate: return "stream.update";
+    case jetstream::AssignmentChange::Op::kDelete: return "stream.delete";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -118,6 +152,40 @@ void MetaGroup::Tick() {
   auto g = group();
   if (!g) return TryOpen();
   if (g->IsLeader()) AdmitPeers();
+  // Caught up: a leader is known, everything it told us is committed is
+  // applied, and so is every entry this server had logged before it
+  // started (a stream on disk was made by one of those: until they are
+  // applied, such a stream would look unknown to the cluster).
+  uint64_t applied = g->applied();
+  if (!reconciled_ && !g->Leader().empty() && applied >= g->committed() && applied >= g->last_index_at_open() &&
+      g->committed() > 0) {
+    reconciled_ = true;
+    ReconcileAll();
+  }
+}
+
+void MetaGroup::AddJetStream(jetstream::JetStream* js) {
+  js->SetClusterMeta(this);
+  {
+    std::lock_guard lock(js_mu_);
+    jetstreams_[js->account()->name()] = js;
+  }
+  if (reconciled_) js->Reconcile(Streams(js->account()->name()));
+}
+
+jetstream::JetStream* MetaGroup::JetStreamOf(const std::string& account) {
+  std::lock_guard lock(js_mu_);
+  auto it = jetstreams_.find(account);
+  return it == jetstreams_.end() ? nullptr : it->second;
+}
+
+void MetaGroup::ReconcileAll() {
+  std::vector<jetstream::JetStream*> all;
+  {
+    std::lock_guard lock(js_mu_);
+    for (auto& [name, js] : jetstreams_) all.push_back(js);
+  }
+  for (auto* js : all) js->Reconcile(Streams(js->account()->name()));
 }
 
 void MetaGroup::TryOpen() {
@@ -163,6 +231,7 @@ void MetaGroup::TryOpen() {
     log::Error("JetStream cluster: cannot open the meta group in {}: {}", dir_, err);
     return;
   }
+  replay_until_ = g->last_index_at_open();
   std::lock_guard lock(mu_);
   group_ = std::move(g);
 }
@@ -297,29 +366,124 @@ bool MetaGroup::IsLeader() {
   return g && g->IsLeader();
 }
 
+std::optional<jetstream::StreamAssignment> MetaGroup::FindStream(const std::string& account,
+                                                                const std::string& name) {
+  std::lock_guard lock(state_mu_);
+  auto acc = streams_.find(account);
+  if (acc == streams_.end()) return std::nullopt;
+  auto it = acc->second.find(name);
+  if (it == acc->second.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<jetstream::StreamAssignment> MetaGroup::Streams(const std::string& account) {
+  std::vector<jetstream::StreamAssignment> out;
+  std::lock_guard lock(state_mu_);
+  if (auto acc = streams_.find(account); acc != streams_.end())
+    for (const auto& [name, a] : acc->second) out.push_back(a);
+  return out;
+}
+
+std::vector<jetstream::PlacementCandidate> MetaGroup::Candidates() {
+  auto g = group();
+  if (!g) return {};
+  auto members = g->Members();
+  auto is_member = [&](const std::string& n) { return std::find(members.begin(), members.end(), n) != members.end(); };
+  std::vector<jetstream::PlacementCandidate> out;
+  if (is_member(opts_.server_name)) out.push_back({opts_.server_name, opts_.server_tags, 0});
+  for (auto& r : cl_->Routes(false))
+    if (r.fjord_jetstream && is_member(r.remote_name)) out.push_back({r.remote_name, r.tags, 0});
+  std::lock_guard lock(state_mu_);
+  for (auto& c : out)
+    for (const auto& [account, streams] : streams_)
+      for (const auto& [name, a] : streams)
+        if (std::find(a.peers.begin(), a.peers.end(), c.name) != a.peers.end()) c.streams++;
+  return out;
+}
+
+void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void(const std::string& error)> done) {
+  auto g = group();
+  if (!g) return done("the meta group is not running");
+  nlohmann::json op = {{"op", OpName(c.op)}, {"name", c.name}, {"stream", Encode(c.stream)}};
+  if (!c.reply.empty()) op["reply"] = c.reply;
+  g->Propose(op.dump(), std::move(done));
+}
+
 void MetaGroup::Apply(uint64_t index, std::string_view data) {
   auto op = nlohmann::json::parse(data, nullptr, false);
   if (op.is_discarded() || !op.is_object()) {
     log::Error("JetStream cluster: meta entry {} cannot be read; skipped", index);
     return;
   }
-  // No operation is defined yet beyond the group's own membership (which
-  // NuRaft keeps): stream and consumer assignments come next. An entry of
-  // a newer server is kept for it, not dropped.
-  std::lock_guard lock(state_mu_);
-  state_["unknown"].push_back(op);
+  using Change = jetstream::AssignmentChange;
+  std::string kind = op.value("op", std::string());
+  Change c{Change::Op::kCreate, Change::Outcome::kApplied, {}, op.value("name", std::string()),
+           op.value("reply", std::string()), index <= replay_until_};
+  jetstream::StreamAssignment a;
+  bool known = kind == "stream.create" || kind == "stream.update" || kind == "stream.delete";
+  if (!known || !op.contains("stream") || !Decode(op["stream"], &a) || c.name.empty()) {
+    // An entry of a newer server, kept for it rather than dropped.
+    std::lock_guard lock(state_mu_);
+    unknown_.push_back(op);
+    return;
+  }
+  {
+    std::lock_guard lock(state_mu_);
+    auto& acc = streams_[a.account];
+    auto it = acc.find(c.name);
+    if (kind == "stream.create") {
+      if (it == acc.end()) {
+        acc[c.name] = a;
+        c.stream = a;
+      } else {
+        c.outcome = it->second.config == a.config ? Change::Outcome::kSame : Change::Outcome::kConflict;
+        c.stream = it->second;
+      }
+    } else if (it == acc.end()) {
+      c.op = kind == "stream.update" ? Change::Op::kUpdate : Change::Op::kDelete;
+      c.outcome = Change::Outcome::kMissing;
+      c.stream = a;
+    } else if (kind == "stream.update") {
+      c.op = Change::Op::kUpdate;
+      it->second.config = a.config;
+      c.stream = it->second;
+    } else {
+      c.op = Change::Op::kDelete;
+      c.stream = it->second;
+      acc.erase(it);
+    }
+    if (acc.empty()) streams_.erase(a.account);
+  }
+  if (auto* js = JetStreamOf(a.account)) js->ApplyAssignment(std::move(c));
 }
 
 std::string MetaGroup::Snapshot() {
+  nlohmann::json streams = nlohmann::json::array();
   std::lock_guard lock(state_mu_);
-  return state_.dump();
+  for (const auto& [account, acc] : streams_)
+    for (const auto& [name, a] : acc) streams.push_back(Encode(a));
+  return nlohmann::json{{"streams", std::move(streams)}, {"unknown", unknown_}}.dump();
 }
 
 bool MetaGroup::Restore(std::string_view snapshot) {
   auto j = nlohmann::json::parse(snapshot, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;
-  std::lock_guard lock(state_mu_);
-  state_ = std::move(j);
+  std::map<std::string, std::map<std::string, jetstream::StreamAssignment>> streams;
+  if (auto s = j.find("streams"); s != j.end() && s->is_array()) {
+    for (const auto& e : *s) {
+      jetstream::StreamAssignment a;
+      if (!Decode(e, &a) || NameOf(a).empty()) return false;
+      streams[a.account][NameOf(a)] = std::move(a);
+    }
+  }
+  {
+    std::lock_guard lock(state_mu_);
+    streams_ = std::move(streams);
+    unknown_ = j.value("unknown", nlohmann::json::array());
+  }
+  // A snapshot from the leader replaces the state wholesale: streams may
+  // have come or gone without an entry to apply.
+  if (reconciled_) ReconcileAll();
   return true;
 }
 

@@ -20,6 +20,13 @@
 // without, that the leader already counts as a member (its store was lost),
 // hears the leader's heartbeats and joins at once rather than forming.
 //
+// The group's state is the stream assignments (jetstream/cluster.h): the
+// meta leader of an account's JetStream proposes them, and every server
+// applies them in log order and hands each change to the account's
+// JetStream. Once this server's state has caught up with the leader's (and
+// after each snapshot it installs), each JetStream reconciles the streams
+// it holds with its assignments.
+//
 // Requests (system account): `$JS.API.META.LEADER.STEPDOWN` (the leader
 // hands over, optionally to `placement.preferred`), `$JS.API.SERVER.REMOVE`
 // (the leader removes a server from the group by `peer` name).
@@ -38,6 +45,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
+#include "jetstream/cluster.h"
 #include "raft/group.h"
 #include "server/sublist.h"
 
@@ -46,6 +56,9 @@ class Account;
 }
 namespace fjord::cluster {
 class Cluster;
+}
+namespace fjord::jetstream {
+class JetStream;
 }
 namespace fjord::raft {
 class Scheduler;
@@ -56,6 +69,7 @@ namespace fjord::jscluster {
 
 struct MetaOptions {
   std::string server_name;
+  std::vector<std::string> server_tags;  // for placement (`placement.tags`)
   std::string store_dir;  // the group's files go under <store_dir>/jetstream/_meta_
   std::chrono::milliseconds settle{2000};
   std::chrono::milliseconds tick{250};
@@ -69,7 +83,7 @@ struct MetaOptions {
 // base64url SHA-256 of the name), shown in /jsz and cluster info.
 std::string PeerHash(const std::string& server_name);
 
-class MetaGroup : public raft::Fsm {
+class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
  public:
   // `sys` is the system account, `cl` the cluster layer; both outlive this.
   MetaGroup(server::Account* sys, cluster::Cluster* cl, MetaOptions opts);
@@ -79,11 +93,22 @@ class MetaGroup : public raft::Fsm {
   std::string Start();
   void Shutdown();
 
+  // An account's JetStream takes part from now on (it is told the meta
+  // group, and gets the assignment changes). Before Start, or any time.
+  void AddJetStream(jetstream::JetStream* js);
+
   // /jsz `meta_cluster` (nats-server's MetaClusterInfo). Thread-safe.
   nlohmann::ordered_json ClusterInfo();
-  // Whether the group has a leader this server knows of (/healthz).
-  bool HasLeader();
-  bool IsLeader();
+
+  // jetstream::ClusterMeta (thread-safe)
+  const std::string& server_name() const override { return opts_.server_name; }
+  std::string cluster_name() const override;
+  bool IsLeader() override;
+  bool HasLeader() override;  // also for /healthz
+  std::optional<jetstream::StreamAssignment> FindStream(const std::string& account, const std::string& name) override;
+  std::vector<jetstream::StreamAssignment> Streams(const std::string& account) override;
+  std::vector<jetstream::PlacementCandidate> Candidates() override;
+  void Propose(const jetstream::AssignmentChange& change, std::function<void(const std::string& error)> done) override;
 
   // raft::Fsm
   void Apply(uint64_t index, std::string_view data) override;
@@ -101,7 +126,10 @@ class MetaGroup : public raft::Fsm {
   void OnStepDown(std::string reply, std::string body);
   void OnServerRemove(std::string reply, std::string body);
   void Reply(const std::string& reply, const nlohmann::json& j);
-  std::string cluster_name() const;
+  // Hands each account's assignments to its JetStream (caught up, or a
+  // snapshot installed).
+  void ReconcileAll();
+  jetstream::JetStream* JetStreamOf(const std::string& account);
 
   server::Account* sys_;
   cluster::Cluster* cl_;
@@ -120,8 +148,19 @@ class MetaGroup : public raft::Fsm {
   std::vector<server::SubPtr> subs_;
   std::thread thread_;
 
+  std::mutex js_mu_;
+  std::map<std::string, jetstream::JetStream*> jetstreams_;  // by account; guarded by js_mu_
+
+  // The replicated state, guarded by state_mu_: the stream assignments by
+  // account and name, and entries of a newer server this one cannot read
+  // (kept in its snapshots, not dropped).
   std::mutex state_mu_;
-  nlohmann::json state_ = nlohmann::json::object();  // the replicated state; guarded by state_mu_
+  std::map<std::string, std::map<std::string, jetstream::StreamAssignment>> streams_;
+  nlohmann::json unknown_ = nlohmann::json::array();
+  // Entries up to this index are replayed from the log at start: nobody is
+  // answered for them (set once the group is open).
+  std::atomic<uint64_t> replay_until_{UINT64_MAX};
+  std::atomic<bool> reconciled_{false};  // caught up once since start
 };
 
 }  // namespace fjord::jscluster

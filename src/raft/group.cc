@@ -260,6 +260,7 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   const GroupOptions& o = g->opts_;
   auto log = FileLogStore::Open(o.env, o.dir, err);
   if (!log) return nullptr;
+  g->last_index_at_open_ = log->next_slot() - 1;
   g->machine_ = std::make_shared<Machine>(o, fsm);
   if (*err = g->machine_->Load(); !err->empty()) return nullptr;
   g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log);
@@ -330,6 +331,8 @@ std::string Group::Leader() const {
 
 uint64_t Group::term() const { return server_->get_term(); }
 uint64_t Group::committed() const { return server_->get_committed_log_idx(); }
+
+uint64_t Group::applied() const { return machine_->last_commit_index(); }
 
 std::vector<std::string> Group::Members() const {
   std::vector<std::string> out;

@@ -87,6 +87,11 @@ class Group {
   std::string Leader() const;
   uint64_t term() const;
   uint64_t committed() const;
+  // The last entry applied here (committed entries and membership changes).
+  uint64_t applied() const;
+  // The last entry of the log when it was opened: entries up to it were
+  // received before this start, and applying them is a replay.
+  uint64_t last_index_at_open() const { return last_index_at_open_; }
   // The members, this server included.
   std::vector<std::string> Members() const;
   std::vector<PeerState> Peers() const;
@@ -110,6 +115,7 @@ class Group {
 
   GroupOptions opts_;
   Transport* transport_;
+  uint64_t last_index_at_open_ = 0;
   std::shared_ptr<StateMgr> mgr_;
   std::shared_ptr<Machine> machine_;
   std::shared_ptr<nuraft::rpc_listener> listener_;

@@ -23,6 +23,7 @@ struct RouteInfo {
   uint64_t pending_bytes = 0;
   size_t num_subs = 0;
   bool fjord_jetstream = false;  // a Fjord server taking part in clustered JetStream
+  std::vector<std::string> tags;  // that server's `server_tags` (Fjord JetStream peers only)
   std::vector<std::string> subs;  // "account subject[ queue]" the remote announced, if asked
 };
 

@@ -14,48 +14,8 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn } from "./lib/server.mjs";
 import { testScope, httpJson } from "./lib/cluster.mjs";
+import { SYS, jsConfig, jsCluster, meta, agreedLeader } from "./lib/jscluster.mjs";
 import { api } from "./lib/client.mjs";
-
-const SYS = { user: "sys", pass: "sys" };
-
-function jsConfig(root) {
-  return (i) => {
-    const dir = path.join(root, `n${i + 1}`);
-    return `
-jetstream { store_dir: ${JSON.stringify(dir)} }
-accounts {
-  SYS: { users: [{ user: sys, password: sys }] }
-  APP: { jetstream: enabled, users: [{ user: app, password: app }] }
-}
-system_account: SYS
-`;
-  };
-}
-
-async function jsCluster(t, scope, n = 3) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
-  const c = await scope.cluster({ n, extraConfig: jsConfig(root), fullRoutes: true });
-  c.storeOf = (node) => path.join(root, node.serverName);
-  return c;
-}
-
-const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
-
-// Waits until every node of `nodes` names the same meta leader, one of
-// `nodes`, with a cluster of `size`; returns the leader's node.
-async function agreedLeader(nodes, size, ms = 20_000) {
-  let views = [];
-  await waitFor(async () => {
-    views = await Promise.all(nodes.map((n) => meta(n).catch(() => undefined)));
-    const l = views[0]?.leader;
-    return l && nodes.some((n) => n.serverName === l) &&
-      views.every((v) => v?.leader === l && v?.cluster_size === size);
-  }, ms, "one meta leader named by every node", 100).catch((e) => {
-    throw new Error(`${e.message}: ${JSON.stringify(views)}`);
-  });
-  return nodes.find((n) => n.serverName === views[0].leader);
-}
 
 test("meta group: three servers elect one leader and report it in /jsz and /healthz", logsOnFailure(async (t) => {
   const scope = testScope(t);

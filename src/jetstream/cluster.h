@@ -1,0 +1,80 @@
+#pragma once
+// What a clustered JetStream asks of the JetStream meta group, and what the
+// meta group tells it (jscluster/meta.h implements it). Kept here, as an
+// interface, so JetStream does not depend on Raft.
+//
+// In a cluster every server hears every `$JS.API` request of an account
+// (the API subscription is routed), and exactly one answers it, as with
+// nats-server:
+// - creating, updating and deleting streams, stream names and lists, and
+//   account info: the meta leader, from the replicated stream assignments;
+// - everything about one stream (info, messages, purge, direct get, its
+//   consumers, pulls): the server that holds it;
+// - a request about a stream no server holds: the meta leader, with the
+//   same error as a single server.
+// The meta leader proposes an assignment; every server applies it in log
+// order, and the server it places the stream on creates, updates or
+// deletes its copy and answers the client.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jetstream/types.h"
+
+namespace fjord::jetstream {
+
+// A stream as the meta group assigned it.
+struct StreamAssignment {
+  std::string account;
+  Json config;                     // ToJson(StreamConfig)
+  std::vector<std::string> peers;  // the servers that hold it (by server_name)
+  int64_t created = 0;             // unix ns
+};
+
+// A server the meta leader may place a stream on.
+struct PlacementCandidate {
+  std::string name;
+  std::vector<std::string> tags;
+  size_t streams = 0;  // assigned to it, in all accounts
+};
+
+// One committed change of the assignments, as every server applies it.
+struct AssignmentChange {
+  enum class Op { kCreate, kUpdate, kDelete } op;
+  // How it went against the assignments before it (the same on every
+  // server): applied, or refused because the stream exists with another
+  // config (create) or does not exist (update, delete).
+  enum class Outcome { kApplied, kSame, kConflict, kMissing } outcome;
+  StreamAssignment stream;  // the assignment after the change (before it, for a delete)
+  std::string name;
+  std::string reply;        // the client's reply subject; empty when none is owed
+  bool replay = false;      // re-applied from the log at start: answer nobody
+};
+
+class ClusterMeta {
+ public:
+  virtual ~ClusterMeta() = default;
+  virtual const std::string& server_name() const = 0;
+  virtual std::string cluster_name() const = 0;
+  virtual bool IsLeader() = 0;
+  // Whether the group has a leader this server knows of.
+  virtual bool HasLeader() = 0;
+  virtual std::optional<StreamAssignment> FindStream(const std::string& account, const std::string& name) = 0;
+  // The account's streams, sorted by name.
+  virtual std::vector<StreamAssignment> Streams(const std::string& account) = 0;
+  // Members of the meta group that are reachable now (this one included).
+  virtual std::vector<PlacementCandidate> Candidates() = 0;
+  // Meta leader only: proposes a change. `done` runs once, on a Raft
+  // thread, with an empty error once it is committed.
+  virtual void Propose(const AssignmentChange& change, std::function<void(const std::string& error)> done) = 0;
+};
+
+// StreamInfo's and ConsumerInfo's `cluster`, for a stream held here (one
+// replica: this server leads it).
+inline Json ClusterInfoJson(ClusterMeta* meta) {
+  return Json{{"name", meta->cluster_name()}, {"leader", meta->server_name()}};
+}
+
+}  // namespace fjord::jetstream

@@ -1,0 +1,668 @@
+#include "jetstream/cluster_api.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "jetstream/advisory.h"
+#include "jetstream/api_common.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "proto/parser.h"
+#include "store/env.h"
+
+namespace fjord::jetstream {
+
+// A server's share of an account's stream list and info: every clustered
+// JetStream answers `kShareRequest` with the streams it holds and their
+// usage, on the reply subject the asking meta leader listens on.
+namespace {
+constexpr std::string_view kShareRequest = "$FJR.JS.SHARE";
+constexpr std::string_view kShareReplies = "$FJR.JS.SR.";  // + <server id>.<gather id>
+constexpr auto kGatherTimeout = std::chrono::milliseconds(1500);
+constexpr int kNamesLimit = 1024;
+constexpr int kListLimit = 256;
+}  // namespace
+
+struct ClusterState {
+  server::SubPtr share_sub;
+  server::SubPtr replies_sub;
+  std::string replies_prefix;  // kShareReplies + server id + "."
+  struct Gather {
+    std::set<std::string> waiting;  // servers not heard from yet
+    std::vector<Json> shares;
+    std::function<void(std::vector<Json>& shares, const std::set<std::string>& missing)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  uint64_t next_gather = 1;
+  std::map<uint64_t, Gather> gathers;
+};
+
+namespace {
+
+// For both json flavours: a conversion between them on the way in would
+// copy the object.
+template <typename T, typename J>
+T Field(const J& j, const char* key, T def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  try {
+    return it->template get<T>();
+  } catch (...) {
+    return def;
+  }
+}
+
+const std::string& AccountName(JetStream* js) { return js->account()->name(); }
+
+bool Holds(const StreamAssignment& a, const std::string& server) {
+  return std::find(a.peers.begin(), a.peers.end(), server) != a.peers.end();
+}
+
+std::vector<std::string> Subjects(const Json& config) {
+  std::vector<std::string> out;
+  if (auto it = config.find("subjects"); it != config.end() && it->is_array())
+    for (const auto& s : *it)
+      if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+// Same origins as a mirror's or sources' names, from a config as JSON.
+std::vector<std::string> Origins(const Json& config) {
+  std::vector<std::string> out;
+  if (auto m = config.find("mirror"); m != config.end() && m->is_object()) out.push_back(Field<std::string>(*m, "name", ""));
+  if (auto s = config.find("sources"); s != config.end() && s->is_array())
+    for (const auto& src : *s)
+      if (src.is_object()) out.push_back(Field<std::string>(src, "name", ""));
+  return out;
+}
+
+// The single-server checks of api.cc, against the cluster's assignments.
+std::optional<ApiError> CheckOverlap(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
+  for (const auto& a : all) {
+    if (Field<std::string>(a.config, "name", "") == cfg.name) continue;
+    for (const auto& x : Subjects(a.config))
+      for (const auto& y : cfg.subjects)
+        if (proto::SubjectsOverlap(x, y)) return MakeError(Err::StreamSubjectOverlap);
+  }
+  return std::nullopt;
+}
+
+bool SourcingCycle(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
+  std::map<std::string, const Json*> by_name;
+  for (const auto& a : all) by_name[Field<std::string>(a.config, "name", "")] = &a.config;
+  std::vector<std::string> todo = Origins(ToJson(cfg));
+  std::set<std::string> seen;
+  while (!todo.empty()) {
+    std::string next = std::move(todo.back());
+    todo.pop_back();
+    if (next == cfg.name) return true;
+    if (!seen.insert(next).second) continue;
+    if (auto it = by_name.find(next); it != by_name.end() && next != cfg.name)
+      for (auto& o : Origins(*it->second)) todo.push_back(std::move(o));
+  }
+  return false;
+}
+
+// Where a new stream goes: on the server of the streams it mirrors or
+// sources (they are copied from the local store), else on the server
+// matching its placement that holds the fewest streams.
+std::optional<std::string> Place(JetStream* js, const StreamConfig& cfg, const std::vector<StreamAssignment>& all,
+                                 ApiError* err) {
+  ClusterMeta* meta = js->meta();
+  auto no_peers = [&](const std::string& why) {
+    *err = MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement" + why}});
+    return std::nullopt;
+  };
+  std::string cluster;
+  std::vector<std::string> tags;
+  if (cfg.placement.is_object()) {
+    cluster = Field<std::string>(cfg.placement, "cluster", "");
+    if (auto t = cfg.placement.find("tags"); t != cfg.placement.end() && t->is_array())
+      for (const auto& tag : *t)
+        if (tag.is_string()) {
+          std::string s = tag.get<std::string>();
+          std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+          tags.push_back(s);
+        }
+  }
+  if (!cluster.empty() && cluster != meta->cluster_name()) return no_peers(", no cluster named \"" + cluster + "\"");
+  std::set<std::string> origin_hosts;
+  for (const auto& o : Origins(ToJson(cfg)))
+    for (const auto& a : all)
+      if (Field<std::string>(a.config, "name", "") == o) origin_hosts.insert(a.peers.begin(), a.peers.end());
+  if (origin_hosts.size() > 1)
+    return no_peers(": the streams it mirrors or sources are on different servers, and Fjord copies only "
+                    "between streams of one server");
+  auto candidates = meta->Candidates();
+  std::vector<PlacementCandidate> fit;
+  for (auto& c : candidates) {
+    bool ok = std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
+      return std::find(c.tags.begin(), c.tags.end(), t) != c.tags.end();
+    });
+    if (!origin_hosts.empty() && !origin_hosts.count(c.name)) ok = false;
+    if (ok) fit.push_back(std::move(c));
+  }
+  if (fit.empty()) {
+    if (!origin_hosts.empty()) return no_peers(": the server of the streams it copies from is not available");
+    std::string list;
+    for (const auto& t : tags) list += (list.empty() ? "'" : ", '") + t + "'";
+    return no_peers(tags.empty() ? "" : ", tags not matched [" + list + "]");
+  }
+  std::sort(fit.begin(), fit.end(), [](const PlacementCandidate& a, const PlacementCandidate& b) {
+    return a.streams != b.streams ? a.streams < b.streams : a.name < b.name;
+  });
+  return fit.front().name;
+}
+
+// A config's replicas beyond one: not yet (the meta group places, but no
+// stream group replicates).
+std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
+  if (cfg.num_replicas <= 1) return std::nullopt;
+  return MakeError(Err::ClusterNoPeers,
+                   {{"err", fmt::format("no suitable peers for placement: replicas {} asked, but Fjord does not "
+                                        "replicate streams yet (use 1)",
+                                        cfg.num_replicas)}});
+}
+
+// Proposes `c`; a failed proposal is answered here (on the JetStream thread).
+void Propose(JetStream* js, const Inbound& m, const char* type, AssignmentChange c) {
+  Inbound copy{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
+  copy.client_id = m.client_id;
+  js->meta()->Propose(c, [js, copy = std::move(copy), type](const std::string& error) {
+    if (error.empty()) return;
+    asio::post(js->ctx(), [js, copy, type, error] {
+      JetStream::WorkScope scope(js);
+      log::Warn("JetStream cluster: a stream assignment was not committed: {}", error);
+      ReplyError(js, copy, type, MakeError(Err::ClusterNotAvail));
+    });
+  });
+}
+
+// Parses a create or update request's config; replies the error if any.
+bool ParseRequest(JetStream* js, Inbound& m, const char* type, const std::string& name, StreamConfig* cfg,
+                  nlohmann::json* body) {
+  ApiError err;
+  if (!ParseBody(m.data, body, &err)) return ReplyError(js, m, type, err), false;
+  if (auto e = ParseStreamConfig(*body, cfg)) return ReplyError(js, m, type, *e), false;
+  if (cfg->name.empty()) cfg->name = name;
+  if (cfg->name != name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch)), false;
+  if (auto e = CheckReplicas(*cfg)) return ReplyError(js, m, type, *e), false;
+  if (auto e = CheckStreamConfig(cfg, Pedantic(*body))) return ReplyError(js, m, type, *e), false;
+  return true;
+}
+
+void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
+  const char* type = "stream_create_response";
+  if (!ValidStreamName(name))
+    return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}}));
+  StreamConfig cfg;
+  nlohmann::json body;
+  if (!ParseRequest(js, m, type, name, &cfg, &body)) return;
+  if (body.value("sealed", false))
+    return ReplyError(js, m, type,
+                      MakeError(Err::StreamInvalidConfigF, {{"err", "stream configuration for create can not be sealed"}}));
+  SetRequiredLevel(&cfg);
+  ClusterMeta* meta = js->meta();
+  auto all = meta->Streams(AccountName(js));
+  AssignmentChange c{AssignmentChange::Op::kCreate, AssignmentChange::Outcome::kApplied, {}, name, m.reply};
+  if (auto existing = meta->FindStream(AccountName(js), name)) {
+    StreamConfig old;
+    ParseStreamConfig(existing->config, &old);
+    KeepStoredLevel(&cfg.metadata, old.metadata);
+    if (ToJson(old) != ToJson(cfg)) return ReplyError(js, m, type, MakeError(Err::StreamNameExist));
+    // The same stream again: its server answers with its info.
+    c.stream = *existing;
+    return Propose(js, m, type, std::move(c));
+  }
+  const auto& o = js->options();
+  if (o.max_streams >= 0 && int64_t(all.size()) >= o.max_streams)
+    return ReplyError(js, m, type, MakeError(Err::MaximumStreamsLimit));
+  if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
+  if (SourcingCycle(all, cfg))
+    return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}));
+  if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
+    return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
+  if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)
+    return ReplyError(js, m, type, MakeError(Err::MemoryResourcesExceeded));
+  ApiError err;
+  auto host = Place(js, cfg, all, &err);
+  if (!host) return ReplyError(js, m, type, err);
+  c.stream = StreamAssignment{AccountName(js), ToJson(cfg), {*host}, NowNs()};
+  Propose(js, m, type, std::move(c));
+}
+
+void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
+  const char* type = "stream_update_response";
+  StreamConfig cfg;
+  nlohmann::json body;
+  ClusterMeta* meta = js->meta();
+  auto existing = meta->FindStream(AccountName(js), name);
+  if (!ParseRequest(js, m, type, name, &cfg, &body)) return;
+  if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  SetRequiredLevel(&cfg);
+  StreamConfig old;
+  ParseStreamConfig(existing->config, &old);
+  if (auto e = CheckStreamUpdate(old, cfg)) return ReplyError(js, m, type, *e);
+  auto all = meta->Streams(AccountName(js));
+  if (SourcingCycle(all, cfg))
+    return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}));
+  if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
+  AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
+  c.stream.config = ToJson(cfg);
+  Propose(js, m, type, std::move(c));
+}
+
+void LeaderDelete(JetStream* js, Inbound& m, const std::string& name) {
+  const char* type = "stream_delete_response";
+  auto existing = js->meta()->FindStream(AccountName(js), name);
+  if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+  AssignmentChange c{AssignmentChange::Op::kDelete, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
+  Propose(js, m, type, std::move(c));
+}
+
+std::vector<StreamAssignment> Matching(JetStream* js, const std::string& subject) {
+  auto all = js->meta()->Streams(AccountName(js));
+  if (subject.empty()) return all;
+  std::vector<StreamAssignment> out;
+  for (auto& a : all) {
+    auto subjects = Subjects(a.config);
+    if (std::any_of(subjects.begin(), subjects.end(),
+                    [&](const std::string& s) { return proto::SubjectsOverlap(s, subject); }))
+      out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void LeaderNames(JetStream* js, Inbound& m) {
+  const char* type = "stream_names_response";
+  nlohmann::json body;
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+  int64_t offset = std::max<int64_t>(0, Field<int64_t>(body, "offset", 0));
+  auto matched = Matching(js, Field<std::string>(body, "subject", ""));
+  Json j = Typed(type);
+  j["total"] = matched.size();
+  j["offset"] = offset;
+  j["limit"] = kNamesLimit;
+  Json names = Json::array();
+  for (size_t i = size_t(offset); i < matched.size() && names.size() < size_t(kNamesLimit); ++i)
+    names.push_back(Field<std::string>(matched[i].config, "name", ""));
+  j["streams"] = names.empty() ? Json(nullptr) : names;
+  ReplyOk(js, m, j);
+}
+
+// This server's share: the account's streams held here, with usage.
+Json LocalShare(JetStream* js) {
+  Json j;
+  j["server"] = js->meta()->server_name();
+  Json streams = Json::array();
+  for (const auto& [name, s] : js->streams()) streams.push_back(s->InfoJson());
+  j["streams"] = std::move(streams);
+  j["memory"] = js->MemoryUsed();
+  j["storage"] = js->StoreUsed();
+  j["consumers"] = js->ConsumerCount();
+  return j;
+}
+
+// Asks every server holding one of `assigned` for its share; `done` runs
+// on the JetStream thread with the shares (this server's included) once
+// all answered or kGatherTimeout passed, with the servers that did not.
+void Gather(JetStream* js, const std::vector<StreamAssignment>& assigned,
+            std::function<void(std::vector<Json>& shares, const std::set<std::string>& missing)> done) {
+  ClusterState* st = js->cluster_state();
+  const std::string& self = js->meta()->server_name();
+  std::set<std::string> waiting;
+  for (const auto& a : assigned)
+    for (const auto& p : a.peers)
+      if (p != self) waiting.insert(p);
+  std::vector<Json> shares{LocalShare(js)};
+  if (waiting.empty()) return done(shares, waiting);
+  uint64_t id = st->next_gather++;
+  auto& g = st->gathers[id];
+  g.waiting = std::move(waiting);
+  g.shares = std::move(shares);
+  g.done = std::move(done);
+  g.timer = std::make_unique<asio::steady_timer>(js->ctx(), kGatherTimeout);
+  g.timer->async_wait([js, st, id](const asio::error_code& ec) {
+    if (ec) return;
+    auto it = st->gathers.find(id);
+    if (it == st->gathers.end()) return;
+    auto gather = std::move(it->second);
+    st->gathers.erase(it);
+    JetStream::WorkScope scope(js);
+    gather.done(gather.shares, gather.waiting);
+  });
+  js->Send(kShareRequest, st->replies_prefix + std::to_string(id), {}, {});
+}
+
+void OnShare(JetStream* js, ClusterState* st, uint64_t id, const std::string& data) {
+  auto it = st->gathers.find(id);
+  if (it == st->gathers.end()) return;
+  auto share = Json::parse(data, nullptr, false);
+  if (share.is_discarded() || !share.is_object()) return;
+  auto& g = it->second;
+  // Each server answers once per request, this one too (its own share is
+  // in already): only the awaited ones count.
+  if (g.waiting.erase(Field<std::string>(share, "server", "")) == 0) return;
+  g.shares.push_back(std::move(share));
+  if (!g.waiting.empty()) return;
+  auto gather = std::move(g);
+  st->gathers.erase(it);
+  gather.timer->cancel();
+  JetStream::WorkScope scope(js);
+  gather.done(gather.shares, gather.waiting);
+  (void)js;
+}
+
+void LeaderList(JetStream* js, Inbound& m) {
+  const char* type = "stream_list_response";
+  nlohmann::json body;
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+  int64_t offset = std::max<int64_t>(0, Field<int64_t>(body, "offset", 0));
+  auto matched = Matching(js, Field<std::string>(body, "subject", ""));
+  std::vector<StreamAssignment> page;
+  for (size_t i = size_t(offset); i < matched.size() && page.size() < size_t(kListLimit); ++i)
+    page.push_back(matched[i]);
+  Inbound req{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
+  req.client_id = m.client_id;
+  size_t total = matched.size();
+  Gather(js, page, [js, req, page, total, offset, type](std::vector<Json>& shares, const std::set<std::string>&) {
+    std::map<std::string, Json> infos;
+    for (auto& share : shares)
+      if (auto s = share.find("streams"); s != share.end() && s->is_array())
+        for (auto& info : *s) {
+          std::string name = Field<std::string>(info["config"], "name", "");
+          infos[name] = std::move(info);
+        }
+    Json j = Typed(type);
+    j["total"] = total;
+    j["offset"] = offset;
+    j["limit"] = kListLimit;
+    Json items = Json::array();
+    Json missing = Json::array();
+    for (const auto& a : page) {
+      std::string name = Field<std::string>(a.config, "name", "");
+      auto it = infos.find(name);
+      if (it == infos.end()) {
+        missing.push_back(name);
+      } else {
+        items.push_back(std::move(it->second));
+      }
+    }
+    j["streams"] = std::move(items);
+    if (!missing.empty()) j["missing"] = std::move(missing);
+    ReplyOk(js, req, j);
+  });
+}
+
+void LeaderAccountInfo(JetStream* js, Inbound& m) {
+  auto all = js->meta()->Streams(AccountName(js));
+  Inbound req{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
+  req.client_id = m.client_id;
+  Gather(js, all, [js, req, streams = all.size()](std::vector<Json>& shares, const std::set<std::string>&) {
+    uint64_t memory = 0, storage = 0, consumers = 0;
+    for (const auto& s : shares) {
+      memory += Field<uint64_t>(s, "memory", 0);
+      storage += Field<uint64_t>(s, "storage", 0);
+      consumers += Field<uint64_t>(s, "consumers", 0);
+    }
+    const auto& o = js->options();
+    Json j = Typed("account_info_response");
+    j["memory"] = memory;
+    j["storage"] = storage;
+    j["reserved_memory"] = 0;
+    j["reserved_storage"] = 0;
+    j["streams"] = streams;
+    j["consumers"] = consumers;
+    j["limits"] = {{"max_memory", o.max_memory},
+                   {"max_storage", o.max_store},
+                   {"max_streams", o.max_streams},
+                   {"max_consumers", o.max_consumers},
+                   {"max_ack_pending", -1},
+                   {"memory_max_stream_bytes", -1},
+                   {"storage_max_stream_bytes", -1},
+                   {"max_bytes_required", false}};
+    if (!o.domain.empty()) j["domain"] = o.domain;
+    js->CountApi(false);
+    j["api"] = {{"level", kApiLevel}, {"total", js->api_total()}, {"errors", js->api_errors()}};
+    ApiAuditAdvisory(js, req, j);
+    js->Reply(req.reply, j);
+  });
+}
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The name after `prefix` when it is one token; empty otherwise.
+std::string NameAfter(std::string_view rest, std::string_view prefix) {
+  if (!StartsWith(rest, prefix)) return {};
+  std::string_view n = rest.substr(prefix.size());
+  if (n.empty() || n.find('.') != std::string_view::npos) return {};
+  return std::string(n);
+}
+
+// The stream a stream-scoped API is about; empty for the others.
+std::string StreamOf(std::string_view rest) {
+  std::vector<std::string_view> t;
+  while (true) {
+    size_t dot = rest.find('.');
+    t.push_back(rest.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  auto at = [&](size_t i) { return i < t.size() ? std::string(t[i]) : std::string(); };
+  if (t[0] == "DIRECT") return t.size() > 1 && t[1] == "GET" ? at(2) : std::string();
+  if (t[0] == "STREAM") return t.size() > 1 && (t[1] == "MSG" || t[1] == "LEADER" || t[1] == "PEER") ? at(3) : at(2);
+  if (t[0] == "CONSUMER")
+    return t.size() > 1 && (t[1] == "DURABLE" || t[1] == "MSG" || t[1] == "LEADER") ? at(3) : at(2);
+  return {};
+}
+
+Inbound ReplyTo(const std::string& reply) { return Inbound{Inbound::Kind::kApi, nullptr, {}, reply, {}, {}, 0}; }
+
+}  // namespace
+
+ClusterState* StartCluster(JetStream* js) {
+  auto st = std::make_unique<ClusterState>();
+  st->replies_prefix = std::string(kShareReplies) + js->server()->id() + ".";
+  ClusterState* raw = st.get();
+  st->share_sub = js->account()->SubscribeInternal(
+      kShareRequest,
+      [js](const server::InternalMsg& m) {
+        if (m.reply.empty()) return;
+        asio::post(js->ctx(), [js, reply = std::string(m.reply)] {
+          server::Server::OutputBatch output;  // what Send queues for the routes leaves at its end
+          if (js->meta()) js->Send(reply, {}, {}, LocalShare(js).dump());
+        });
+      },
+      /*propagate=*/true);
+  st->replies_sub = js->account()->SubscribeInternal(
+      st->replies_prefix + "*",
+      [js, raw](const server::InternalMsg& m) {
+        uint64_t id = std::strtoull(std::string(m.subject.substr(raw->replies_prefix.size())).c_str(), nullptr, 10);
+        asio::post(js->ctx(), [js, raw, id, data = std::string(m.data)] { OnShare(js, raw, id, data); });
+      },
+      /*propagate=*/true);
+  return st.release();
+}
+
+void StopCluster(JetStream* js, ClusterState* st) {
+  if (!st) return;
+  if (st->share_sub) js->account()->UnsubscribeInternal(st->share_sub);
+  if (st->replies_sub) js->account()->UnsubscribeInternal(st->replies_sub);
+}
+
+void DeleteClusterState(ClusterState* st) { delete st; }
+
+bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
+  ClusterMeta* meta = js->meta();
+  bool leader = meta && meta->IsLeader();
+  // The meta group's requests are the system account's (jscluster/meta.h).
+  if (rest == "META.LEADER.STEPDOWN" || rest == "SERVER.REMOVE") return true;
+  std::string name;
+  bool account_level = rest == "INFO" || rest == "STREAM.NAMES" || rest == "STREAM.LIST" ||
+                       !(name = NameAfter(rest, "STREAM.CREATE.")).empty() ||
+                       !(name = NameAfter(rest, "STREAM.UPDATE.")).empty() ||
+                       !(name = NameAfter(rest, "STREAM.DELETE.")).empty() || StartsWith(rest, "STREAM.CREATE.");
+  if (account_level) {
+    if (!leader) {
+      // Only the meta leader answers these. When there is none, the
+      // client's own server says so rather than leave it to time out.
+      if (m.client_id != 0 && !(meta && meta->HasLeader()))
+        ReplyError(js, m, ResponseType(rest), MakeError(Err::ClusterNotAvail));
+      return true;
+    }
+    if (RefuseForApiLevel(js, m, rest)) return true;
+    if (rest == "INFO") return LeaderAccountInfo(js, m), true;
+    if (rest == "STREAM.NAMES") return LeaderNames(js, m), true;
+    if (rest == "STREAM.LIST") return LeaderList(js, m), true;
+    if (name.empty())  // STREAM.CREATE. with a name of several tokens
+      return ReplyError(js, m, "stream_create_response",
+                        MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}})),
+             true;
+    if (StartsWith(rest, "STREAM.CREATE.")) return LeaderCreate(js, m, name), true;
+    if (StartsWith(rest, "STREAM.UPDATE.")) return LeaderUpdate(js, m, name), true;
+    return LeaderDelete(js, m, name), true;
+  }
+  std::string stream = StreamOf(rest);
+  if (!stream.empty() && js->FindStream(stream)) return false;  // its server: serve it
+  if (!leader) return true;
+  // Held by another server, which answers (or is down: nobody does, as
+  // with nats-server).
+  if (!stream.empty() && meta->FindStream(AccountName(js), stream)) return true;
+  // Nobody holds it, or the API is unknown: the leader answers as a single
+  // server does (stream not found, bad request).
+  return false;
+}
+
+void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
+  ClusterMeta* meta = js->meta();
+  if (!meta) return;
+  const std::string& self = meta->server_name();
+  bool mine = Holds(c.stream, self);
+  bool answer = !c.replay && !c.reply.empty();
+  Inbound req = ReplyTo(c.reply);
+  switch (c.op) {
+    case AssignmentChange::Op::kCreate: {
+      const char* type = "stream_create_response";
+      if (!mine) return;
+      if (c.outcome == AssignmentChange::Outcome::kConflict) {
+        if (answer) ReplyError(js, req, type, MakeError(Err::StreamNameExist));
+        return;
+      }
+      auto s = js->FindStream(c.name);
+      if (!s) {
+        StreamConfig cfg;
+        ParseStreamConfig(c.stream.config, &cfg);
+        CheckStreamConfig(&cfg);
+        ApiError err;
+        s = Stream::Open(js, cfg, c.stream.created, /*recover=*/false, &err);
+        if (!s) {
+          log::Error("JetStream cluster: cannot create stream '{} > {}' assigned here: {}", AccountName(js), c.name,
+                     err.description);
+          if (answer) ReplyError(js, req, type, err);
+          return;
+        }
+        s->Subscribe();
+        js->streams()[c.name] = s;
+        log::Debug("JetStream stream '{}' created (assigned by the meta group)", c.name);
+        StreamActionAdvisory(js, c.name, "create");
+      }
+      if (!answer) return;
+      Json j = Typed(type);
+      Merge(j, InfoWithLevel(*s));
+      j["did_create"] = true;
+      return ReplyOk(js, req, j);
+    }
+    case AssignmentChange::Op::kUpdate: {
+      const char* type = "stream_update_response";
+      if (c.outcome == AssignmentChange::Outcome::kMissing) {
+        if (answer && meta->IsLeader()) ReplyError(js, req, type, MakeError(Err::StreamNotFound));
+        return;
+      }
+      if (!mine) return;
+      auto s = js->FindStream(c.name);
+      if (!s) return;
+      StreamConfig cfg;
+      ParseStreamConfig(c.stream.config, &cfg);
+      CheckStreamConfig(&cfg);
+      if (auto e = s->Update(cfg); !e.ok()) {
+        log::Error("JetStream cluster: cannot update stream '{} > {}': {}", AccountName(js), c.name, e.description);
+        if (answer) ReplyError(js, req, type, e);
+        return;
+      }
+      StreamActionAdvisory(js, c.name, "modify");
+      if (!answer) return;
+      Json j = Typed(type);
+      Merge(j, InfoWithLevel(*s));
+      return ReplyOk(js, req, j);
+    }
+    case AssignmentChange::Op::kDelete: {
+      const char* type = "stream_delete_response";
+      if (mine && c.outcome == AssignmentChange::Outcome::kApplied) {
+        if (auto s = js->FindStream(c.name)) {
+          s->Delete();
+          js->streams().erase(c.name);
+          StreamActionAdvisory(js, c.name, "delete");
+        }
+      }
+      // The meta leader answers: the stream's server may be down, and the
+      // deletion is decided once committed.
+      if (!answer || !meta->IsLeader()) return;
+      if (c.outcome == AssignmentChange::Outcome::kMissing)
+        return ReplyError(js, req, type, MakeError(Err::StreamNotFound));
+      Json j = Typed(type);
+      j["success"] = true;
+      return ReplyOk(js, req, j);
+    }
+  }
+}
+
+void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assigned) {
+  ClusterMeta* meta = js->meta();
+  if (!meta) return;
+  const std::string& self = meta->server_name();
+  std::map<std::string, const StreamAssignment*> by_name;
+  for (const auto& a : assigned) by_name[Field<std::string>(a.config, "name", "")] = &a;
+  // Held here but not assigned here: the cluster does not know it (made
+  // before this server joined, or deleted while it was away past the meta
+  // log's snapshot). nats-server deletes such streams; Fjord stops serving
+  // them and moves their files aside, so nothing stored is lost.
+  std::vector<std::string> orphans;
+  for (const auto& [name, s] : js->streams()) {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || !Holds(*it->second, self)) orphans.push_back(name);
+  }
+  for (const auto& name : orphans) {
+    auto s = js->streams()[name];
+    s->Close();
+    js->streams().erase(name);
+    std::string dir = js->StreamDir(name);
+    std::string aside;
+    if (js->env()->IsDir(dir)) {
+      std::string root = js->options().store_dir + "/jetstream/" + AccountName(js) + "/orphaned";
+      js->env()->CreateDir(root);
+      aside = fmt::format("{}/{}-{}", root, name, NowNs());
+      if (auto st = js->env()->Rename(dir, aside); !st.ok()) aside = dir + " (could not move it: " + st.msg + ")";
+    }
+    log::Error("JetStream cluster: stream '{} > {}' is held here but the cluster does not assign it to this "
+               "server: no longer served{}",
+               AccountName(js), name, aside.empty() ? "" : "; its files are kept in " + aside);
+  }
+  // Assigned here but missing (its files were lost): an empty stream, so
+  // the cluster's view holds.
+  for (const auto& a : assigned) {
+    std::string name = Field<std::string>(a.config, "name", "");
+    if (!Holds(a, self) || js->FindStream(name)) continue;
+    log::Warn("JetStream cluster: stream '{} > {}' is assigned to this server but not stored here: creating it empty",
+              AccountName(js), name);
+    AssignmentChange c{AssignmentChange::Op::kCreate, AssignmentChange::Outcome::kApplied, a, name, {}, true};
+    ApplyAssignmentChange(js, c);
+  }
+}
+
+}  // namespace fjord::jetstream

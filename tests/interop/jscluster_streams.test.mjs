@@ -1,0 +1,150 @@
+// Clustered JetStream, streams (one replica): a stream created through any
+// server is placed on one by the meta leader (by placement tags, else the
+// least loaded), and every server serves it: publishes, durable consumers,
+// acks, info, lists, KV and deletion work from clients of any server, and
+// the stream is back on its server after the cluster restarts. Errors as
+// nats-server's. Replies are validated against the JetStream API schemas.
+// Runs unchanged against nats-server (FJORD_BIN=/usr/sbin/nats-server).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
+import { testScope } from "./lib/cluster.mjs";
+import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
+import { APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
+
+const tagged = (i) => `server_tags: ["az:${i + 1}"]`;
+
+test("clustered streams: placed by tags, served to clients of every server, kept across restarts", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3, tagged);
+  await agreedLeader(c.nodes, 3);
+  const [n1, n2, n3] = c.nodes;
+  const nc1 = checkApiReplies(await scope.conn(n1, APP));
+  const nc3 = checkApiReplies(await scope.conn(n3, APP));
+  const jsm1 = await jetstreamManager(nc1);
+  const jsm3 = await jetstreamManager(nc3);
+
+  // Created through n1, placed on n2 by its tag.
+  const si = await jsm1.streams.add({
+    name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1, max_msgs: 100000,
+    discard: "old", placement: { tags: ["az:2"] },
+  });
+  assert.equal(si.cluster?.leader, n2.serverName, JSON.stringify(si.cluster));
+  assert.equal(si.cluster?.name, "C");
+
+  // Published through n3: each PubAck comes from n2's stream.
+  const js3 = jetstream(nc3);
+  for (let i = 1; i <= 20; i++) {
+    const ack = await js3.publish("orders.oslo.created", JSON.stringify({ order: i }));
+    assert.equal(ack.stream, "ORDERS");
+    assert.equal(ack.seq, i);
+  }
+  for (const jsm of [jsm1, jsm3]) {
+    const info = await jsm.streams.info("ORDERS");
+    assert.equal(info.state.messages, 20);
+    assert.equal(info.cluster.leader, n2.serverName);
+  }
+
+  // A durable consumer made through n1, consumed and acked through n3.
+  const ci = await jsm1.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  assert.equal(ci.cluster?.leader, n2.serverName);
+  const consumer = await js3.consumers.get("ORDERS", "InvoiceProcessor");
+  const got = [];
+  const batch = await consumer.fetch({ max_messages: 20, expires: 5000 });
+  for await (const m of batch) {
+    got.push(m.json().order);
+    await m.ackAck();
+  }
+  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i + 1));
+  const after = await jsm1.consumers.info("ORDERS", "InvoiceProcessor");
+  assert.equal(after.ack_floor.stream_seq, 20);
+  assert.equal(after.num_ack_pending, 0);
+
+  // Names, lists and account info, from the meta leader, through any server.
+  assert.deepEqual(await jsm3.streams.names().next(), ["ORDERS"]);
+  const listed = await jsm3.streams.list().next();
+  assert.equal(listed.length, 1);
+  assert.equal(listed[0].state.messages, 20);
+  const ai = await jsm3.getAccountInfo();
+  assert.equal(ai.streams, 1);
+  assert.equal(ai.consumers, 1);
+  assert.ok(ai.storage > 0, JSON.stringify(ai));
+
+  // Errors, as nats-server's.
+  await rejectsCode(jsm3.streams.add({ name: "ORDERS", subjects: ["other.>"] }), 10058);
+  await rejectsCode(jsm3.streams.add({ name: "OVERLAP", subjects: ["orders.oslo.*"] }), 10065);
+  await rejectsCode(jsm3.streams.add({ name: "NOWHERE", subjects: ["nowhere"], placement: { tags: ["az:9"] } }), 10005);
+  await rejectsCode(jsm3.streams.info("MISSING"), 10059);
+  if (isFjord) {
+    // Not replicated yet: refused, never silently kept on one server.
+    await rejectsCode(jsm3.streams.add({ name: "R3", subjects: ["r3"], num_replicas: 3 }), 10005, /replicate/);
+  }
+
+  // KV through different servers; the bucket goes to the least loaded one.
+  const kv1 = await new Kvm(nc1).create("profiles");
+  const kv3 = await new Kvm(nc3).open("profiles");
+  await kv3.put("alice", "oslo");
+  assert.equal((await kv1.get("alice"))?.string(), "oslo");
+  const kvInfo = await jsm1.streams.info("KV_profiles");
+  assert.notEqual(kvInfo.cluster.leader, n2.serverName, "placed away from the server that has ORDERS");
+
+  // Updated through n3.
+  const updated = await jsm3.streams.update("ORDERS", { ...si.config, max_msgs: 50000 });
+  assert.equal(updated.config.max_msgs, 50000);
+  assert.ok(nc1.apiChecked + nc3.apiChecked > 10, "replies validated");
+
+  // The whole cluster restarts: the meta state and the streams come back.
+  await Promise.all([nc1.close(), nc3.close()]);
+  for (const n of c.nodes) await n.restart();
+  await agreedLeader(c.nodes, 3);
+  const nc2 = checkApiReplies(await scope.conn(n2, APP));
+  const nc1b = checkApiReplies(await scope.conn(n1, APP));
+  const jsm2 = await jetstreamManager(nc2);
+  const jsm1b = await jetstreamManager(nc1b);
+  let info;
+  await waitFor(async () => {
+    info = await jsm1b.streams.info("ORDERS").catch(() => undefined);
+    return info?.state?.messages === 20;
+  }, 15_000, "ORDERS served again after the restart");
+  assert.equal(info.config.max_msgs, 50000);
+  assert.equal(info.cluster.leader, n2.serverName);
+  const c2 = await jsm2.consumers.info("ORDERS", "InvoiceProcessor");
+  assert.equal(c2.ack_floor.stream_seq, 20, "the acks survived");
+
+  // Deleted through n1; gone for everyone.
+  assert.equal(await jsm1b.streams.delete("ORDERS"), true);
+  await rejectsCode(jsm2.streams.info("ORDERS"), 10059);
+  assert.deepEqual(await jsm2.streams.names().next(), ["KV_profiles"]);
+}));
+
+test("clustered streams: the stream's server killed and back: nothing acknowledged is lost", logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3);
+  await agreedLeader(c.nodes, 3);
+  const nc = await scope.conn(c.nodes[0], APP);
+  const jsm = await jetstreamManager(nc);
+  const si = await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"], storage: "file" });
+  const host = c.nodes.find((n) => n.serverName === si.cluster.leader);
+  const other = c.nodes.find((n) => n !== host);
+  const ncOther = await scope.conn(other, APP);
+  const js = jetstream(ncOther);
+  for (let i = 0; i < 50; i++) await js.publish("events.x", `${i}`);
+  await host.kill9();
+  // While it is down its stream is not served, but the meta group (with a
+  // new leader if it led) still knows it: the name stays taken.
+  await agreedLeader(c.nodes.filter((n) => n !== host), 3);
+  const jsmOther = await jetstreamManager(ncOther);
+  await rejectsCode(jsmOther.streams.add({ name: "EVENTS", subjects: ["other"] }), 10058);
+  await host.restart();
+  await agreedLeader(c.nodes, 3);
+  let info;
+  await waitFor(async () => {
+    info = await jsmOther.streams.info("EVENTS").catch(() => undefined);
+    return info !== undefined;
+  }, 15_000, "EVENTS served again");
+  assert.equal(info.state.messages, 50);
+  assert.equal(info.cluster.leader, host.serverName);
+}));

@@ -1,0 +1,52 @@
+// A clustered JetStream for tests: n servers with full routes, a system
+// account (SYS, user sys/sys) and an account APP (user app/app) with
+// JetStream, each storing under its own directory of one temporary root.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { waitFor } from "./server.mjs";
+import { httpJson } from "./cluster.mjs";
+
+export const SYS = { user: "sys", pass: "sys" };
+export const APP = { user: "app", pass: "app" };
+
+export function jsConfig(root, extra) {
+  return (i) => {
+    const dir = path.join(root, `n${i + 1}`);
+    return `
+jetstream { store_dir: ${JSON.stringify(dir)} }
+accounts {
+  SYS: { users: [{ user: sys, password: sys }] }
+  APP: { jetstream: enabled, users: [{ user: app, password: app }] }
+}
+system_account: SYS
+${extra ? extra(i) : ""}
+`;
+  };
+}
+
+// `extra(i)`: more config for node i (server_tags, for instance).
+export async function jsCluster(t, scope, n = 3, extra) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra), fullRoutes: true });
+  c.storeOf = (node) => path.join(root, node.serverName);
+  return c;
+}
+
+export const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
+
+// Waits until every node of `nodes` names the same meta leader, one of
+// `nodes`, with a cluster of `size`; returns the leader's node.
+export async function agreedLeader(nodes, size, ms = 20_000) {
+  let views = [];
+  await waitFor(async () => {
+    views = await Promise.all(nodes.map((n) => meta(n).catch(() => undefined)));
+    const l = views[0]?.leader;
+    return l && nodes.some((n) => n.serverName === l) &&
+      views.every((v) => v?.leader === l && v?.cluster_size === size);
+  }, ms, "one meta leader named by every node", 100).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(views)}`);
+  });
+  return nodes.find((n) => n.serverName === views[0].leader);
+}
