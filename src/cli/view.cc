@@ -27,6 +27,28 @@ std::string Join(const Json& arr) {
 
 std::string YesNo(bool b) { return b ? "true" : "false"; }
 
+// A stream's or consumer's `cluster` as `nats stream info` shows it: the
+// leader, then each replica with how it keeps up.
+void AddCluster(KeyValues& kv, const Json& info) {
+  if (!info.contains("cluster") || !info["cluster"].is_object()) return;
+  const Json& cl = info["cluster"];
+  kv.Section("Cluster Information:");
+  kv.Add("Name", cl.value("name", ""));
+  kv.Add("Leader", cl.value("leader", ""));
+  if (cl.contains("replicas") && cl["replicas"].is_array()) {
+    for (const auto& r : cl["replicas"]) {
+      std::string line = r.value("name", "");
+      line += r.value("current", false) ? ", current" : ", outdated";
+      if (r.value("offline", false)) line += ", OFFLINE";
+      int64_t active = r.value("active", int64_t{0});
+      line += active > 0 ? ", seen " + FormatDuration(active) + " ago" : ", not seen";
+      if (int64_t lag = r.value("lag", int64_t{0}); lag > 0) line += ", " + Commas(lag) + " operations behind";
+      kv.Add("Replica", line);
+    }
+  }
+  kv.Blank();
+}
+
 }  // namespace
 
 void PrintStreamInfo(const Json& info, std::ostream& out) {
@@ -80,6 +102,7 @@ void PrintStreamInfo(const Json& info, std::ostream& out) {
   kv.Add("Maximum Message Size", LimitBytes(c.value("max_msg_size", int64_t{-1})));
   kv.Add("Maximum Consumers", LimitNumber(c.value("max_consumers", int64_t{-1})));
   kv.Blank();
+  AddCluster(kv, info);
   kv.Section("State:");
   kv.Add("Messages", Commas(st.value("messages", int64_t{0})));
   kv.Add("Bytes", FormatBytes(st.value("bytes", uint64_t{0})));
@@ -128,6 +151,7 @@ void PrintConsumerInfo(const Json& info, std::ostream& out) {
     kv.Add("Inactive Threshold", FormatDuration(c.value("inactive_threshold", int64_t{0})));
   }
   kv.Blank();
+  AddCluster(kv, info);
   kv.Section("State:");
   const Json& d = info["delivered"];
   const Json& a = info["ack_floor"];

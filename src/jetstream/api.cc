@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
+#include "jetstream/cluster.h"
 #include "jetstream/consumer.h"
 #include "proto/headers.h"
 #include "jetstream/jetstream.h"
@@ -568,8 +569,30 @@ void HandleStreamApi(JetStream* js, Inbound& m, std::string_view rest) {
     if (js->options().clustered) return;
     return ReplyError(js, m, "stream_leader_stepdown_response", MakeError(Err::ClusterRequired));
   }
-  if (after("STREAM.LEADER.STEPDOWN.", &name) || after("STREAM.PEER.REMOVE.", &name)) {
-    return ReplyError(js, m, "stream_leader_stepdown_response", MakeError(Err::ClusterRequired));
+  if (after("STREAM.LEADER.STEPDOWN.", &name)) {
+    const char* type = "stream_leader_stepdown_response";
+    if (!js->options().clustered) return ReplyError(js, m, type, MakeError(Err::ClusterRequired));
+    if (!js->FindStream(name)) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    // One replica: its server stays the leader, and says so (nats-server).
+    Json j = Typed(type);
+    j["success"] = true;
+    return ReplyOk(js, m, j);
+  }
+  if (after("STREAM.PEER.REMOVE.", &name)) {
+    const char* type = "stream_remove_peer_response";
+    if (!js->options().clustered) return ReplyError(js, m, type, MakeError(Err::ClusterRequired));
+    if (!js->FindStream(name)) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    nlohmann::json body;
+    ApiError err;
+    if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+    std::string peer = Field<std::string>(body, "peer", "");
+    if (peer.empty()) return ReplyError(js, m, type, MakeError(Err::BadRequest));
+    if (peer != js->meta()->server_name()) return ReplyError(js, m, type, MakeError(Err::ClusterPeerNotMember));
+    // nats-server would place the stream anew on another server, empty.
+    return ReplyError(js, m, type,
+                      MakeError(Err::ClusterNoPeers,
+                                {{"err", "no suitable peers for placement: the stream has one replica, and removing "
+                                         "its only server would lose its messages"}}));
   }
   ReplyError(js, m, "system_response", MakeError(Err::BadRequest));
 }

@@ -107,6 +107,15 @@ bool SourcingCycle(const std::vector<StreamAssignment>& all, const StreamConfig&
   return false;
 }
 
+// The servers holding the streams `cfg` mirrors or sources.
+std::set<std::string> OriginHosts(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
+  std::set<std::string> hosts;
+  for (const auto& o : Origins(ToJson(cfg)))
+    for (const auto& a : all)
+      if (Field<std::string>(a.config, "name", "") == o) hosts.insert(a.peers.begin(), a.peers.end());
+  return hosts;
+}
+
 // Where a new stream goes: on the server of the streams it mirrors or
 // sources (they are copied from the local store), else on the server
 // matching its placement that holds the fewest streams.
@@ -130,10 +139,7 @@ std::optional<std::string> Place(JetStream* js, const StreamConfig& cfg, const s
         }
   }
   if (!cluster.empty() && cluster != meta->cluster_name()) return no_peers(", no cluster named \"" + cluster + "\"");
-  std::set<std::string> origin_hosts;
-  for (const auto& o : Origins(ToJson(cfg)))
-    for (const auto& a : all)
-      if (Field<std::string>(a.config, "name", "") == o) origin_hosts.insert(a.peers.begin(), a.peers.end());
+  std::set<std::string> origin_hosts = OriginHosts(all, cfg);
   if (origin_hosts.size() > 1)
     return no_peers(": the streams it mirrors or sources are on different servers, and Fjord copies only "
                     "between streams of one server");
@@ -251,6 +257,12 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (SourcingCycle(all, cfg))
     return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}));
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
+  for (const auto& host : OriginHosts(all, cfg))
+    if (std::find(existing->peers.begin(), existing->peers.end(), host) == existing->peers.end())
+      return ReplyError(js, m, type,
+                        MakeError(Err::ClusterNoPeers,
+                                  {{"err", "no suitable peers for placement: a new source is on another server, "
+                                           "and Fjord copies only between streams of one server"}}));
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   c.stream.config = ToJson(cfg);
   Propose(js, m, type, std::move(c));

@@ -324,8 +324,17 @@ void HandleConsumerApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (op == "NAMES") return ListOrNames(js, m, t, false);
   if (op == "PAUSE") return Pause(js, m, t);
   if (op == "UNPIN") return Unpin(js, m, t);
-  if (op == "LEADER" && t.size() >= 2 && t[1] == "STEPDOWN")
-    return ReplyError(js, m, "consumer_leader_stepdown_response", MakeError(Err::ClusterRequired));
+  if (op == "LEADER" && t.size() >= 2 && t[1] == "STEPDOWN") {
+    const char* type = "consumer_leader_stepdown_response";
+    if (!js->options().clustered || t.size() != 4) return ReplyError(js, m, type, MakeError(Err::ClusterRequired));
+    auto s = js->FindStream(t[2]);
+    if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    if (!s->consumers().count(t[3])) return ReplyError(js, m, type, MakeError(Err::ConsumerNotFound));
+    // Consumers live with their stream's one replica: nothing to hand over.
+    Json j = Typed(type);
+    j["success"] = true;
+    return ReplyOk(js, m, j);
+  }
   ReplyError(js, m, "system_response", MakeError(Err::BadRequest));
 }
 

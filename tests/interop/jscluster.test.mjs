@@ -11,10 +11,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execFile } from "node:child_process";
 import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn } from "./lib/server.mjs";
 import { testScope, httpJson } from "./lib/cluster.mjs";
-import { SYS, jsConfig, jsCluster, meta, agreedLeader } from "./lib/jscluster.mjs";
+import { SYS, jsConfig, jsCluster, meta, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
 import { api } from "./lib/client.mjs";
 
 test("meta group: three servers elect one leader and report it in /jsz and /healthz", logsOnFailure(async (t) => {
@@ -174,13 +173,7 @@ test("meta group: /healthz says unavailable while no meta leader is known", logs
 
 // The operator's way: `fjord server raft step-down` / `peer-remove` (libnats),
 // as `nats server raft` does it. Runs when the CLI is built (FJORD_CLI).
-const CLI = process.env.FJORD_CLI;
-function cli(node, args) {
-  return new Promise((resolve) => {
-    execFile(CLI, [...args, `--server=nats://127.0.0.1:${node.port}`, "--user=sys", "--password=sys"],
-      { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
-  });
-}
+const cli = (node, args) => fjordCli(node, args, SYS);
 
 test("meta group: fjord server raft step-down and peer-remove", { skip: CLI ? false : "FJORD_CLI not set" }, logsOnFailure(async (t) => {
   const scope = testScope(t);

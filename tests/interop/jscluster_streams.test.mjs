@@ -8,12 +8,15 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
+import { waitFor, logsOnFailure, isFjord, startServer } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
+import { checkApiReplies, rejectsCode, connectTo } from "./lib/client.mjs";
+import { APP, jsConfig, jsCluster, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
 
 const tagged = (i) => `server_tags: ["az:${i + 1}"]`;
 
@@ -83,6 +86,22 @@ test("clustered streams: placed by tags, served to clients of every server, kept
     await rejectsCode(jsm3.streams.add({ name: "R3", subjects: ["r3"], num_replicas: 3 }), 10005, /replicate/);
   }
 
+  // Leader stepdowns of a one-replica stream and its consumer: accepted,
+  // and the leader stays (nats-server answers the same).
+  const ask = async (subject, body = "") => JSON.parse((await nc1.request(subject, body, { timeout: 5000 })).string());
+  assert.equal((await ask("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS")).success, true);
+  assert.equal((await ask("$JS.API.CONSUMER.LEADER.STEPDOWN.ORDERS.InvoiceProcessor")).success, true);
+  assert.equal((await ask("$JS.API.STREAM.LEADER.STEPDOWN.MISSING")).error?.err_code, 10059);
+  assert.equal((await ask("$JS.API.CONSUMER.LEADER.STEPDOWN.ORDERS.nobody")).error?.err_code, 10014);
+  assert.equal((await jsm1.streams.info("ORDERS")).cluster.leader, n2.serverName);
+  if (isFjord) {
+    // Removing its only server would empty it (nats-server moves it, empty).
+    const pr = await ask("$JS.API.STREAM.PEER.REMOVE.ORDERS", JSON.stringify({ peer: n2.serverName }));
+    assert.equal(pr.error?.err_code, 10005, JSON.stringify(pr));
+    const pr2 = await ask("$JS.API.STREAM.PEER.REMOVE.ORDERS", JSON.stringify({ peer: "n1" }));
+    assert.equal(pr2.error?.err_code, 10040, JSON.stringify(pr2));
+  }
+
   // KV through different servers; the bucket goes to the least loaded one.
   const kv1 = await new Kvm(nc1).create("profiles");
   const kv3 = await new Kvm(nc3).open("profiles");
@@ -95,6 +114,15 @@ test("clustered streams: placed by tags, served to clients of every server, kept
   const updated = await jsm3.streams.update("ORDERS", { ...si.config, max_msgs: 50000 });
   assert.equal(updated.config.max_msgs, 50000);
   assert.ok(nc1.apiChecked + nc3.apiChecked > 10, "replies validated");
+  if (CLI) {
+    // The operator's view, as `nats stream info` shows it.
+    const r = await fjordCli(n1, ["stream", "info", "ORDERS"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Cluster Information:\s+Name: C\s+Leader: n2\s/);
+    const rc = await fjordCli(n3, ["consumer", "info", "ORDERS", "InvoiceProcessor"]);
+    assert.equal(rc.code, 0, rc.stderr);
+    assert.match(rc.stdout, /Cluster Information:\s+Name: C\s+Leader: n2\s/);
+  }
 
   // The whole cluster restarts: the meta state and the streams come back.
   await Promise.all([nc1.close(), nc3.close()]);
@@ -147,4 +175,34 @@ test("clustered streams: the stream's server killed and back: nothing acknowledg
   }, 15_000, "EVENTS served again");
   assert.equal(info.state.messages, 50);
   assert.equal(info.cluster.leader, host.serverName);
+}));
+
+test("clustered streams: a stream the cluster does not know is set aside, its files kept", { skip: isFjord ? false : "nats-server deletes such streams" }, logsOnFailure(async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  // n1's store first served a single server, which made a stream.
+  const single = await startServer({ config: jsConfig(root)(0), jetstream: false });
+  t.after(() => single.stop());
+  const nc = await connectTo(single, APP);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "OLD", subjects: ["old.>"] });
+  const js = jetstream(nc);
+  for (let i = 0; i < 5; i++) await js.publish("old.x", `${i}`);
+  await nc.close();
+  await single.stop();
+
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3, undefined, root);
+  await agreedLeader(c.nodes, 3);
+  const apps = path.join(root, "n1", "jetstream", "APP");
+  await waitFor(() => fs.existsSync(path.join(apps, "orphaned")) &&
+    fs.readdirSync(path.join(apps, "orphaned")).some((d) => d.startsWith("OLD-")), 15_000, "OLD set aside");
+  assert.equal(fs.existsSync(path.join(apps, "streams", "OLD")), false);
+  const aside = fs.readdirSync(path.join(apps, "orphaned")).find((d) => d.startsWith("OLD-"));
+  assert.ok(fs.readdirSync(path.join(apps, "orphaned", aside)).length > 0, "its files are kept");
+  // Not served, and its name is free for the cluster.
+  const jsm2 = await jetstreamManager(await scope.conn(c.nodes[1], APP));
+  assert.deepEqual(await jsm2.streams.names().next(), []);
+  const si = await jsm2.streams.add({ name: "OLD", subjects: ["old.>"] });
+  assert.equal(si.state.messages, 0);
 }));

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execFile } from "node:child_process";
 import { waitFor } from "./server.mjs";
 import { httpJson } from "./cluster.mjs";
 
@@ -25,10 +26,14 @@ ${extra ? extra(i) : ""}
   };
 }
 
-// `extra(i)`: more config for node i (server_tags, for instance).
-export async function jsCluster(t, scope, n = 3, extra) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+// `extra(i)`: more config for node i (server_tags, for instance); `root`:
+// the stores' directory (node i stores in <root>/n<i+1>), made and removed
+// here when not given.
+export async function jsCluster(t, scope, n = 3, extra, root) {
+  if (!root) {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
+    t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  }
   const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra), fullRoutes: true });
   c.storeOf = (node) => path.join(root, node.serverName);
   return c;
@@ -49,4 +54,14 @@ export async function agreedLeader(nodes, size, ms = 20_000) {
     throw new Error(`${e.message}: ${JSON.stringify(views)}`);
   });
   return nodes.find((n) => n.serverName === views[0].leader);
+}
+
+// The `fjord` CLI when it is built (FJORD_CLI), run against `node` as
+// `user`; resolves with its exit code and output.
+export const CLI = process.env.FJORD_CLI;
+export function fjordCli(node, args, user = APP) {
+  return new Promise((resolve) => {
+    execFile(CLI, [...args, `--server=nats://127.0.0.1:${node.port}`, `--user=${user.user}`, `--password=${user.pass}`],
+      { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+  });
 }
