@@ -155,7 +155,7 @@ void CorePubSub(const GlobalOptions& g, const Opts& o, std::vector<Phase>& out) 
         natsSubscription* s = nullptr;
         natsStatus st = natsConnection_SubscribeSync(&s, conn.nc(), o.subject.c_str());
         if (st != NATS_OK) FailNats("subscribe failed", st);
-        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, natsSubscription_Destroy);
+        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, DropSubscription);
         natsSubscription_SetPendingLimits(s, -1, -1);
         natsConnection_FlushTimeout(conn.nc(), g.TimeoutMs());
         ready++;
@@ -220,7 +220,7 @@ void RequestReply(const GlobalOptions& g, const Opts& o, std::vector<Phase>& out
         natsSubscription* s = nullptr;
         natsStatus st = natsConnection_QueueSubscribeSync(&s, conn.nc(), o.subject.c_str(), "fjord-bench");
         if (st != NATS_OK) FailNats("subscribe failed", st);
-        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, natsSubscription_Destroy);
+        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, DropSubscription);
         natsConnection_FlushTimeout(conn.nc(), g.TimeoutMs());
         ready++;
         while (!stop) {
@@ -377,7 +377,7 @@ void JetStream(const GlobalOptions& g, const Opts& o, std::vector<Phase>& out) {
         jsErrCode jerr = static_cast<jsErrCode>(0);
         natsStatus st = js_PullSubscribe(&s, conn.js(), o.subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
         if (st != NATS_OK) FailNats("pull subscribe failed", st);
-        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, natsSubscription_Destroy);
+        std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(s, DropSubscription);
         auto& c = sub.clients[static_cast<size_t>(i)];
         c.start = Clock::now();
         c.end = c.start;

@@ -165,6 +165,12 @@ jsCtx* Conn::js() {
 
 void MsgDeleterFwd::operator()(natsMsg* m) const { natsMsg_Destroy(m); }
 
+void DropSubscription(natsSubscription* sub) {
+  if (sub == nullptr) return;
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+}
+
 std::vector<MsgPtrOwned> Conn::RequestMany(const std::string& subject, const std::string& data, int64_t wait_ms,
                                            size_t max) {
   natsInbox* inbox = nullptr;
@@ -174,7 +180,7 @@ std::vector<MsgPtrOwned> Conn::RequestMany(const std::string& subject, const std
   if (s == NATS_OK) s = natsConnection_SubscribeSync(&sub, nc_, inbox);
   if (s == NATS_OK) s = natsConnection_PublishRequest(nc_, subject.c_str(), inbox, data.data(), int(data.size()));
   if (s != NATS_OK) {
-    natsSubscription_Destroy(sub);
+    DropSubscription(sub);
     natsInbox_Destroy(inbox);
     FailNats("request to " + subject + " failed", s);
   }
@@ -193,7 +199,7 @@ std::vector<MsgPtrOwned> Conn::RequestMany(const std::string& subject, const std
     }
     out.emplace_back(m);
   }
-  natsSubscription_Destroy(sub);
+  DropSubscription(sub);
   natsInbox_Destroy(inbox);
   return out;
 }

@@ -114,6 +114,12 @@ using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 // Prompts are allowed only when both stdin and stdout are terminals.
 bool Interactive();
 bool StdoutIsTty();
+// Unsubscribes, then frees: libnats 3.4's natsSubscription_Destroy on a
+// live subscription races with its reader thread delivering a late message
+// to it (an abort seen when the other servers' answers to a scatter request
+// were still arriving).
+void DropSubscription(natsSubscription* sub);
+
 std::string Prompt(const std::string& question, const std::string& def = "");
 bool Confirm(const std::string& question);
 // Asks on a terminal; elsewhere (pipes, scripts) `--force` is required.

@@ -268,7 +268,7 @@ void NextCmd(CLI::App& parent, GlobalOptions& g) {
     natsSubscription* sub = nullptr;
     natsStatus s = natsConnection_SubscribeSync(&sub, conn.nc(), reply.c_str());
     if (s != NATS_OK) FailNats("could not subscribe", s);
-    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, natsSubscription_Destroy);
+    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, DropSubscription);
     Json req{{"batch", o->count}, {"expires", wait_ms * 1000000}};
     std::string body = req.dump();
     std::string subject = g.ApiPrefix() + ".CONSUMER.MSG.NEXT." + o->stream + "." + o->name;

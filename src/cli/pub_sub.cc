@@ -214,7 +214,7 @@ void SubCmd(CLI::App& app, GlobalOptions& g) {
                        ? natsConnection_SubscribeSync(&sub, conn.nc(), o->subject.c_str())
                        : natsConnection_QueueSubscribeSync(&sub, conn.nc(), o->subject.c_str(), o->queue.c_str());
     if (s != NATS_OK) FailNats("could not subscribe to " + o->subject, s);
-    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, natsSubscription_Destroy);
+    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, DropSubscription);
     natsSubscription_SetPendingLimits(sub, -1, -1);
     s = natsConnection_FlushTimeout(conn.nc(), g.TimeoutMs());
     if (s != NATS_OK) FailNats("could not subscribe to " + o->subject, s);
@@ -311,7 +311,7 @@ void ReplyCmd(CLI::App& app, GlobalOptions& g) {
     natsSubscription* sub = nullptr;
     natsStatus s = natsConnection_QueueSubscribeSync(&sub, conn.nc(), o->subject.c_str(), o->queue.c_str());
     if (s != NATS_OK) FailNats("could not subscribe to " + o->subject, s);
-    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, natsSubscription_Destroy);
+    std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, DropSubscription);
     s = natsConnection_FlushTimeout(conn.nc(), g.TimeoutMs());
     if (s != NATS_OK) FailNats("could not subscribe to " + o->subject, s);
     Log("Listening on \"" + o->subject + "\" in group \"" + o->queue + "\"");

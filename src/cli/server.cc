@@ -248,7 +248,7 @@ void CheckConnectionCmd(CLI::App& parent, GlobalOptions& g, std::shared_ptr<std:
     if (s == NATS_OK) s = natsSubscription_NextMsg(&m, sub, g.TimeoutMs());
     double req = Seconds(Clock::now() - req_start);
     natsMsg_Destroy(m);
-    natsSubscription_Destroy(sub);
+    DropSubscription(sub);
     if (s != NATS_OK) {
       r.critical.push_back(std::string("round trip failed: ") + natsStatus_GetText(s));
     } else {

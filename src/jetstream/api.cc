@@ -44,32 +44,16 @@ std::optional<ApiError> CheckStreamUpdate(const StreamConfig& old, const StreamC
   return std::nullopt;
 }
 
-namespace {
-
-constexpr int kNamesLimit = 1024;
-constexpr int kListLimit = 256;
-constexpr int kSubjectsLimit = 100000;
-
-template <typename T>
-T Field(const nlohmann::json& j, const char* key, T def) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  try {
-    return it->get<T>();
-  } catch (...) {
-    return def;
-  }
-}
-
-void AccountInfo(JetStream* js, Inbound& m) {
+void ReplyAccountInfo(JetStream* js, const Inbound& m, uint64_t memory, uint64_t storage, size_t streams,
+                      size_t consumers) {
   const auto& o = js->options();
   Json j = Typed("account_info_response");
-  j["memory"] = js->MemoryUsed();
-  j["storage"] = js->StoreUsed();
+  j["memory"] = memory;
+  j["storage"] = storage;
   j["reserved_memory"] = 0;
   j["reserved_storage"] = 0;
-  j["streams"] = js->streams().size();
-  j["consumers"] = js->ConsumerCount();
+  j["streams"] = streams;
+  j["consumers"] = consumers;
   j["limits"] = {{"max_memory", o.max_memory},
                  {"max_storage", o.max_store},
                  {"max_streams", o.max_streams},
@@ -83,6 +67,16 @@ void AccountInfo(JetStream* js, Inbound& m) {
   j["api"] = {{"level", kApiLevel}, {"total", js->api_total()}, {"errors", js->api_errors()}};
   ApiAuditAdvisory(js, m, j);
   js->Reply(m.reply, j);
+}
+
+namespace {
+
+constexpr int kNamesLimit = 1024;
+constexpr int kListLimit = 256;
+constexpr int kSubjectsLimit = 100000;
+
+void AccountInfo(JetStream* js, Inbound& m) {
+  ReplyAccountInfo(js, m, js->MemoryUsed(), js->StoreUsed(), js->streams().size(), js->ConsumerCount());
 }
 
 std::optional<ApiError> CheckOverlap(JetStream* js, const StreamConfig& cfg) {

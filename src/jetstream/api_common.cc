@@ -20,6 +20,12 @@ void Merge(Json& dst, Json src) {
   for (auto& [k, v] : src.items()) dst[k] = std::move(v);
 }
 
+Inbound Detached(const Inbound& m) {
+  Inbound copy{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
+  copy.client_id = m.client_id;
+  return copy;
+}
+
 void ReplyError(JetStream* js, const Inbound& m, const char* type, const ApiError& e, Json extra) {
   js->CountApi(true);
   Json j = Typed(type);

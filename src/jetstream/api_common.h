@@ -28,6 +28,28 @@ bool ParseBody(const std::string& data, nlohmann::json* out, ApiError* err);
 // 2.11's `pedantic` flag of a create or update request (beside the config).
 bool Pedantic(const nlohmann::json& body);
 
+// A request body's field, or `def` when it is missing, null or of another
+// type. For both JSON flavours (no conversion between them on the way).
+template <typename T, typename J>
+T Field(const J& j, const char* key, T def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  try {
+    return it->template get<T>();
+  } catch (...) {
+    return def;
+  }
+}
+
+// A copy of an API request for a reply sent later (after a gather or a
+// commit): what the reply and its audit advisory need, without the body.
+Inbound Detached(const Inbound& m);
+
+// Replies account info with these numbers (the account's own, or a
+// cluster's gathered). (api.cc)
+void ReplyAccountInfo(JetStream* js, const Inbound& m, uint64_t memory, uint64_t storage, size_t streams,
+                      size_t consumers);
+
 // A stream's info as create, update and info replies carry it: with the
 // server's API level in the config's metadata (not so in lists). (api.cc)
 Json InfoWithLevel(Stream& s);

@@ -43,19 +43,6 @@ struct ClusterState {
 
 namespace {
 
-// For both json flavours: a conversion between them on the way in would
-// copy the object.
-template <typename T, typename J>
-T Field(const J& j, const char* key, T def) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  try {
-    return it->template get<T>();
-  } catch (...) {
-    return def;
-  }
-}
-
 const std::string& AccountName(JetStream* js) { return js->account()->name(); }
 
 bool Holds(const StreamAssignment& a, const std::string& server) {
@@ -176,9 +163,7 @@ std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
 
 // Proposes `c`; a failed proposal is answered here (on the JetStream thread).
 void Propose(JetStream* js, const Inbound& m, const char* type, AssignmentChange c) {
-  Inbound copy{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
-  copy.client_id = m.client_id;
-  js->meta()->Propose(c, [js, copy = std::move(copy), type](const std::string& error) {
+  js->meta()->Propose(c, [js, copy = Detached(m), type](const std::string& error) {
     if (error.empty()) return;
     asio::post(js->ctx(), [js, copy, type, error] {
       JetStream::WorkScope scope(js);
@@ -380,10 +365,8 @@ void LeaderList(JetStream* js, Inbound& m) {
   std::vector<StreamAssignment> page;
   for (size_t i = size_t(offset); i < matched.size() && page.size() < size_t(kListLimit); ++i)
     page.push_back(matched[i]);
-  Inbound req{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
-  req.client_id = m.client_id;
   size_t total = matched.size();
-  Gather(js, page, [js, req, page, total, offset, type](std::vector<Json>& shares, const std::set<std::string>&) {
+  Gather(js, page, [js, req = Detached(m), page, total, offset, type](std::vector<Json>& shares, const std::set<std::string>&) {
     std::map<std::string, Json> infos;
     for (auto& share : shares)
       if (auto s = share.find("streams"); s != share.end() && s->is_array())
@@ -414,36 +397,14 @@ void LeaderList(JetStream* js, Inbound& m) {
 
 void LeaderAccountInfo(JetStream* js, Inbound& m) {
   auto all = js->meta()->Streams(AccountName(js));
-  Inbound req{Inbound::Kind::kApi, nullptr, m.subject, m.reply, {}, {}, m.ts};
-  req.client_id = m.client_id;
-  Gather(js, all, [js, req, streams = all.size()](std::vector<Json>& shares, const std::set<std::string>&) {
+  Gather(js, all, [js, req = Detached(m), streams = all.size()](std::vector<Json>& shares, const std::set<std::string>&) {
     uint64_t memory = 0, storage = 0, consumers = 0;
     for (const auto& s : shares) {
       memory += Field<uint64_t>(s, "memory", 0);
       storage += Field<uint64_t>(s, "storage", 0);
       consumers += Field<uint64_t>(s, "consumers", 0);
     }
-    const auto& o = js->options();
-    Json j = Typed("account_info_response");
-    j["memory"] = memory;
-    j["storage"] = storage;
-    j["reserved_memory"] = 0;
-    j["reserved_storage"] = 0;
-    j["streams"] = streams;
-    j["consumers"] = consumers;
-    j["limits"] = {{"max_memory", o.max_memory},
-                   {"max_storage", o.max_store},
-                   {"max_streams", o.max_streams},
-                   {"max_consumers", o.max_consumers},
-                   {"max_ack_pending", -1},
-                   {"memory_max_stream_bytes", -1},
-                   {"storage_max_stream_bytes", -1},
-                   {"max_bytes_required", false}};
-    if (!o.domain.empty()) j["domain"] = o.domain;
-    js->CountApi(false);
-    j["api"] = {{"level", kApiLevel}, {"total", js->api_total()}, {"errors", js->api_errors()}};
-    ApiAuditAdvisory(js, req, j);
-    js->Reply(req.reply, j);
+    ReplyAccountInfo(js, req, memory, storage, streams, consumers);
   });
 }
 
