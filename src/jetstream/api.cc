@@ -44,6 +44,36 @@ std::optional<ApiError> CheckStreamUpdate(const StreamConfig& old, const StreamC
   return std::nullopt;
 }
 
+std::vector<std::string> Origins(const StreamConfig& cfg) {
+  std::vector<std::string> out;
+  if (cfg.mirror) out.push_back(cfg.mirror->name);
+  for (const auto& src : cfg.sources) out.push_back(src.name);
+  return out;
+}
+
+bool SourcingCycle(const StreamConfig& cfg,
+                   const std::function<std::vector<std::string>(const std::string& name)>& origins_of) {
+  std::vector<std::string> todo = Origins(cfg);
+  std::set<std::string> seen;
+  while (!todo.empty()) {
+    std::string next = std::move(todo.back());
+    todo.pop_back();
+    if (next == cfg.name) return true;
+    if (!seen.insert(next).second) continue;
+    for (auto& o : origins_of(next)) todo.push_back(std::move(o));
+  }
+  return false;
+}
+
+ApiError CycleError() { return MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}); }
+
+bool AnySubjectsOverlap(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  for (const auto& x : a)
+    for (const auto& y : b)
+      if (proto::SubjectsOverlap(x, y)) return true;
+  return false;
+}
+
 void ReplyAccountInfo(JetStream* js, const Inbound& m, uint64_t memory, uint64_t storage, size_t streams,
                       size_t consumers) {
   const auto& o = js->options();
@@ -80,38 +110,18 @@ void AccountInfo(JetStream* js, Inbound& m) {
 }
 
 std::optional<ApiError> CheckOverlap(JetStream* js, const StreamConfig& cfg) {
-  for (const auto& [name, s] : js->streams()) {
-    if (name == cfg.name) continue;
-    for (const auto& a : s->config().subjects)
-      for (const auto& b : cfg.subjects)
-        if (proto::SubjectsOverlap(a, b)) return MakeError(Err::StreamSubjectOverlap);
-  }
+  for (const auto& [name, s] : js->streams())
+    if (name != cfg.name && AnySubjectsOverlap(s->config().subjects, cfg.subjects))
+      return MakeError(Err::StreamSubjectOverlap);
   return std::nullopt;
 }
 
-// True if following mirror and sources from `cfg` through the existing
-// streams leads back to it: each stream would copy the other's copies
-// forever. Checked on every create and update, so the edge that would
-// close a cycle is the one refused.
 bool SourcingCycle(JetStream* js, const StreamConfig& cfg) {
-  std::vector<std::string> todo;
-  std::set<std::string> seen;
-  auto follow = [&](const StreamConfig& c) {
-    if (c.mirror) todo.push_back(c.mirror->name);
-    for (const auto& src : c.sources) todo.push_back(src.name);
-  };
-  follow(cfg);
-  while (!todo.empty()) {
-    std::string next = std::move(todo.back());
-    todo.pop_back();
-    if (next == cfg.name) return true;
-    if (!seen.insert(next).second) continue;
-    if (auto s = js->FindStream(next)) follow(s->config());
-  }
-  return false;
+  return SourcingCycle(cfg, [js](const std::string& name) {
+    auto s = js->FindStream(name);
+    return s ? Origins(s->config()) : std::vector<std::string>{};
+  });
 }
-
-ApiError CycleError() { return MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}); }
 
 void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
   const char* type = "stream_create_response";

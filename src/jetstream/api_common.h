@@ -1,9 +1,11 @@
 #pragma once
 // What the stream API (api.cc) and the consumer API (consumer_api.cc) share:
 // typed replies, error replies, and request body parsing. JetStream thread.
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "jetstream/errors.h"
 #include "jetstream/types.h"
@@ -56,6 +58,19 @@ Json InfoWithLevel(Stream& s);
 // What an update may not change in a stream's config; nullopt if `cfg`
 // may follow `old`. (api.cc)
 std::optional<ApiError> CheckStreamUpdate(const StreamConfig& old, const StreamConfig& cfg);
+// The streams `cfg` mirrors or sources, by name. (api.cc)
+std::vector<std::string> Origins(const StreamConfig& cfg);
+// True if following mirror and sources from `cfg` through the existing
+// streams leads back to it: each stream would copy the other's copies
+// forever. `origins_of(name)` gives an existing stream's origins (none for
+// an unknown one). Checked on every create and update, so the edge that
+// would close a cycle is the one refused. (api.cc)
+bool SourcingCycle(const StreamConfig& cfg,
+                   const std::function<std::vector<std::string>(const std::string& name)>& origins_of);
+// 10052's "detected cycle". (api.cc)
+ApiError CycleError();
+// Whether a subject of `a` overlaps one of `b` (two streams' subjects). (api.cc)
+bool AnySubjectsOverlap(const std::vector<std::string>& a, const std::vector<std::string>& b);
 // The reply type of a `$JS.API.<api>` request (`api` after "$JS.API."),
 // "system_response" for one this server does not know.
 const char* ResponseType(std::string_view api);

@@ -15,6 +15,7 @@
 // The meta leader proposes an assignment; every server applies it in log
 // order, and the server it places the stream on creates, updates or
 // deletes its copy and answers the client.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -31,6 +32,11 @@ struct StreamAssignment {
   Json config;                     // ToJson(StreamConfig)
   std::vector<std::string> peers;  // the servers that hold it (by server_name)
   int64_t created = 0;             // unix ns
+
+  std::string name() const { return config.value("name", std::string()); }
+  bool Holds(const std::string& server) const {
+    return std::find(peers.begin(), peers.end(), server) != peers.end();
+  }
 };
 
 // A server the meta leader may place a stream on.

@@ -45,10 +45,6 @@ namespace {
 
 const std::string& AccountName(JetStream* js) { return js->account()->name(); }
 
-bool Holds(const StreamAssignment& a, const std::string& server) {
-  return std::find(a.peers.begin(), a.peers.end(), server) != a.peers.end();
-}
-
 std::vector<std::string> Subjects(const Json& config) {
   std::vector<std::string> out;
   if (auto it = config.find("subjects"); it != config.end() && it->is_array())
@@ -57,49 +53,36 @@ std::vector<std::string> Subjects(const Json& config) {
   return out;
 }
 
-// Same origins as a mirror's or sources' names, from a config as JSON.
-std::vector<std::string> Origins(const Json& config) {
-  std::vector<std::string> out;
-  if (auto m = config.find("mirror"); m != config.end() && m->is_object()) out.push_back(Field<std::string>(*m, "name", ""));
-  if (auto s = config.find("sources"); s != config.end() && s->is_array())
-    for (const auto& src : *s)
-      if (src.is_object()) out.push_back(Field<std::string>(src, "name", ""));
-  return out;
+// An assignment's config, as it was checked when it was proposed.
+StreamConfig ConfigOf(const StreamAssignment& a) {
+  StreamConfig cfg;
+  ParseStreamConfig(a.config, &cfg);
+  CheckStreamConfig(&cfg);
+  return cfg;
 }
 
 // The single-server checks of api.cc, against the cluster's assignments.
 std::optional<ApiError> CheckOverlap(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
-  for (const auto& a : all) {
-    if (Field<std::string>(a.config, "name", "") == cfg.name) continue;
-    for (const auto& x : Subjects(a.config))
-      for (const auto& y : cfg.subjects)
-        if (proto::SubjectsOverlap(x, y)) return MakeError(Err::StreamSubjectOverlap);
-  }
+  for (const auto& a : all)
+    if (a.name() != cfg.name && AnySubjectsOverlap(Subjects(a.config), cfg.subjects))
+      return MakeError(Err::StreamSubjectOverlap);
   return std::nullopt;
 }
 
 bool SourcingCycle(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
-  std::map<std::string, const Json*> by_name;
-  for (const auto& a : all) by_name[Field<std::string>(a.config, "name", "")] = &a.config;
-  std::vector<std::string> todo = Origins(ToJson(cfg));
-  std::set<std::string> seen;
-  while (!todo.empty()) {
-    std::string next = std::move(todo.back());
-    todo.pop_back();
-    if (next == cfg.name) return true;
-    if (!seen.insert(next).second) continue;
-    if (auto it = by_name.find(next); it != by_name.end() && next != cfg.name)
-      for (auto& o : Origins(*it->second)) todo.push_back(std::move(o));
-  }
-  return false;
+  return SourcingCycle(cfg, [&all](const std::string& name) {
+    for (const auto& a : all)
+      if (a.name() == name) return Origins(ConfigOf(a));
+    return std::vector<std::string>{};
+  });
 }
 
 // The servers holding the streams `cfg` mirrors or sources.
 std::set<std::string> OriginHosts(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
   std::set<std::string> hosts;
-  for (const auto& o : Origins(ToJson(cfg)))
+  for (const auto& o : Origins(cfg))
     for (const auto& a : all)
-      if (Field<std::string>(a.config, "name", "") == o) hosts.insert(a.peers.begin(), a.peers.end());
+      if (a.name() == o) hosts.insert(a.peers.begin(), a.peers.end());
   return hosts;
 }
 
@@ -201,8 +184,7 @@ void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
   auto all = meta->Streams(AccountName(js));
   AssignmentChange c{AssignmentChange::Op::kCreate, AssignmentChange::Outcome::kApplied, {}, name, m.reply};
   if (auto existing = meta->FindStream(AccountName(js), name)) {
-    StreamConfig old;
-    ParseStreamConfig(existing->config, &old);
+    StreamConfig old = ConfigOf(*existing);
     KeepStoredLevel(&cfg.metadata, old.metadata);
     if (ToJson(old) != ToJson(cfg)) return ReplyError(js, m, type, MakeError(Err::StreamNameExist));
     // The same stream again: its server answers with its info.
@@ -213,8 +195,7 @@ void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
   if (o.max_streams >= 0 && int64_t(all.size()) >= o.max_streams)
     return ReplyError(js, m, type, MakeError(Err::MaximumStreamsLimit));
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
-  if (SourcingCycle(all, cfg))
-    return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}));
+  if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
     return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
   if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)
@@ -235,15 +216,12 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (!ParseRequest(js, m, type, name, &cfg, &body)) return;
   if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   SetRequiredLevel(&cfg);
-  StreamConfig old;
-  ParseStreamConfig(existing->config, &old);
-  if (auto e = CheckStreamUpdate(old, cfg)) return ReplyError(js, m, type, *e);
+  if (auto e = CheckStreamUpdate(ConfigOf(*existing), cfg)) return ReplyError(js, m, type, *e);
   auto all = meta->Streams(AccountName(js));
-  if (SourcingCycle(all, cfg))
-    return ReplyError(js, m, type, MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}));
+  if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
   for (const auto& host : OriginHosts(all, cfg))
-    if (std::find(existing->peers.begin(), existing->peers.end(), host) == existing->peers.end())
+    if (!existing->Holds(host))
       return ReplyError(js, m, type,
                         MakeError(Err::ClusterNoPeers,
                                   {{"err", "no suitable peers for placement: a new source is on another server, "
@@ -287,7 +265,7 @@ void LeaderNames(JetStream* js, Inbound& m) {
   j["limit"] = kNamesLimit;
   Json names = Json::array();
   for (size_t i = size_t(offset); i < matched.size() && names.size() < size_t(kNamesLimit); ++i)
-    names.push_back(Field<std::string>(matched[i].config, "name", ""));
+    names.push_back(matched[i].name());
   j["streams"] = names.empty() ? Json(nullptr) : names;
   ReplyOk(js, m, j);
 }
@@ -352,7 +330,6 @@ void OnShare(JetStream* js, ClusterState* st, uint64_t id, const std::string& da
   gather.timer->cancel();
   JetStream::WorkScope scope(js);
   gather.done(gather.shares, gather.waiting);
-  (void)js;
 }
 
 void LeaderList(JetStream* js, Inbound& m) {
@@ -381,7 +358,7 @@ void LeaderList(JetStream* js, Inbound& m) {
     Json items = Json::array();
     Json missing = Json::array();
     for (const auto& a : page) {
-      std::string name = Field<std::string>(a.config, "name", "");
+      std::string name = a.name();
       auto it = infos.find(name);
       if (it == infos.end()) {
         missing.push_back(name);
@@ -408,11 +385,9 @@ void LeaderAccountInfo(JetStream* js, Inbound& m) {
   });
 }
 
-bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
 // The name after `prefix` when it is one token; empty otherwise.
 std::string NameAfter(std::string_view rest, std::string_view prefix) {
-  if (!StartsWith(rest, prefix)) return {};
+  if (!rest.starts_with(prefix)) return {};
   std::string_view n = rest.substr(prefix.size());
   if (n.empty() || n.find('.') != std::string_view::npos) return {};
   return std::string(n);
@@ -476,11 +451,12 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   bool leader = meta && meta->IsLeader();
   // The meta group's requests are the system account's (jscluster/meta.h).
   if (rest == "META.LEADER.STEPDOWN" || rest == "SERVER.REMOVE") return true;
-  std::string name;
-  bool account_level = rest == "INFO" || rest == "STREAM.NAMES" || rest == "STREAM.LIST" ||
-                       !(name = NameAfter(rest, "STREAM.CREATE.")).empty() ||
-                       !(name = NameAfter(rest, "STREAM.UPDATE.")).empty() ||
-                       !(name = NameAfter(rest, "STREAM.DELETE.")).empty() || StartsWith(rest, "STREAM.CREATE.");
+  // A create's name of several tokens is refused; an update's or delete's
+  // is not theirs (as on a single server).
+  bool create = rest.starts_with("STREAM.CREATE.");
+  std::string updated = NameAfter(rest, "STREAM.UPDATE."), deleted = NameAfter(rest, "STREAM.DELETE.");
+  bool account_level = rest == "INFO" || rest == "STREAM.NAMES" || rest == "STREAM.LIST" || create ||
+                       !updated.empty() || !deleted.empty();
   if (account_level) {
     if (!leader) {
       // Only the meta leader answers these. When there is none, the
@@ -493,13 +469,14 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
     if (rest == "INFO") return LeaderAccountInfo(js, m), true;
     if (rest == "STREAM.NAMES") return LeaderNames(js, m), true;
     if (rest == "STREAM.LIST") return LeaderList(js, m), true;
-    if (name.empty())  // STREAM.CREATE. with a name of several tokens
+    if (!updated.empty()) return LeaderUpdate(js, m, updated), true;
+    if (!deleted.empty()) return LeaderDelete(js, m, deleted), true;
+    std::string name = NameAfter(rest, "STREAM.CREATE.");
+    if (name.empty())
       return ReplyError(js, m, "stream_create_response",
                         MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}})),
              true;
-    if (StartsWith(rest, "STREAM.CREATE.")) return LeaderCreate(js, m, name), true;
-    if (StartsWith(rest, "STREAM.UPDATE.")) return LeaderUpdate(js, m, name), true;
-    return LeaderDelete(js, m, name), true;
+    return LeaderCreate(js, m, name), true;
   }
   std::string stream = StreamOf(rest);
   if (!stream.empty() && js->FindStream(stream)) return false;  // its server: serve it
@@ -516,7 +493,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
   ClusterMeta* meta = js->meta();
   if (!meta) return;
   const std::string& self = meta->server_name();
-  bool mine = Holds(c.stream, self);
+  bool mine = c.stream.Holds(self);
   bool answer = !c.replay && !c.reply.empty();
   Inbound req = ReplyTo(c.reply);
   switch (c.op) {
@@ -529,11 +506,8 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       }
       auto s = js->FindStream(c.name);
       if (!s) {
-        StreamConfig cfg;
-        ParseStreamConfig(c.stream.config, &cfg);
-        CheckStreamConfig(&cfg);
         ApiError err;
-        s = Stream::Open(js, cfg, c.stream.created, /*recover=*/false, &err);
+        s = Stream::Open(js, ConfigOf(c.stream), c.stream.created, /*recover=*/false, &err);
         if (!s) {
           log::Error("JetStream cluster: cannot create stream '{} > {}' assigned here: {}", AccountName(js), c.name,
                      err.description);
@@ -560,10 +534,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       if (!mine) return;
       auto s = js->FindStream(c.name);
       if (!s) return;
-      StreamConfig cfg;
-      ParseStreamConfig(c.stream.config, &cfg);
-      CheckStreamConfig(&cfg);
-      if (auto e = s->Update(cfg); !e.ok()) {
+      if (auto e = s->Update(ConfigOf(c.stream)); !e.ok()) {
         log::Error("JetStream cluster: cannot update stream '{} > {}': {}", AccountName(js), c.name, e.description);
         if (answer) ReplyError(js, req, type, e);
         return;
@@ -600,7 +571,7 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
   if (!meta) return;
   const std::string& self = meta->server_name();
   std::map<std::string, const StreamAssignment*> by_name;
-  for (const auto& a : assigned) by_name[Field<std::string>(a.config, "name", "")] = &a;
+  for (const auto& a : assigned) by_name[a.name()] = &a;
   // Held here but not assigned here: the cluster does not know it (made
   // before this server joined, or deleted while it was away past the meta
   // log's snapshot). nats-server deletes such streams; Fjord stops serving
@@ -608,7 +579,7 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
   std::vector<std::string> orphans;
   for (const auto& [name, s] : js->streams()) {
     auto it = by_name.find(name);
-    if (it == by_name.end() || !Holds(*it->second, self)) orphans.push_back(name);
+    if (it == by_name.end() || !it->second->Holds(self)) orphans.push_back(name);
   }
   for (const auto& name : orphans) {
     auto s = js->streams()[name];
@@ -629,8 +600,8 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
   // Assigned here but missing (its files were lost): an empty stream, so
   // the cluster's view holds.
   for (const auto& a : assigned) {
-    std::string name = Field<std::string>(a.config, "name", "");
-    if (!Holds(a, self) || js->FindStream(name)) continue;
+    std::string name = a.name();
+    if (!a.Holds(self) || js->FindStream(name)) continue;
     log::Warn("JetStream cluster: stream '{} > {}' is assigned to this server but not stored here: creating it empty",
               AccountName(js), name);
     AssignmentChange c{AssignmentChange::Op::kCreate, AssignmentChange::Outcome::kApplied, a, name, {}, true};

@@ -46,8 +46,6 @@ bool Decode(const nlohmann::json& j, jetstream::StreamAssignment* a) {
   return true;
 }
 
-std::string NameOf(const jetstream::StreamAssignment& a) { return a.config.value("name", std::string()); }
-
 const char* OpName(jetstream::AssignmentChange::Op op) {
   switch (op) {
     case jetstream::AssignmentChange::Op::kCreate: return "stream.create";
@@ -397,7 +395,7 @@ std::vector<jetstream::PlacementCandidate> MetaGroup::Candidates() {
   for (auto& c : out)
     for (const auto& [account, streams] : streams_)
       for (const auto& [name, a] : streams)
-        if (std::find(a.peers.begin(), a.peers.end(), c.name) != a.peers.end()) c.streams++;
+        if (a.Holds(c.name)) c.streams++;
   return out;
 }
 
@@ -472,8 +470,8 @@ bool MetaGroup::Restore(std::string_view snapshot) {
   if (auto s = j.find("streams"); s != j.end() && s->is_array()) {
     for (const auto& e : *s) {
       jetstream::StreamAssignment a;
-      if (!Decode(e, &a) || NameOf(a).empty()) return false;
-      streams[a.account][NameOf(a)] = std::move(a);
+      if (!Decode(e, &a) || a.name().empty()) return false;
+      streams[a.account][a.name()] = std::move(a);
     }
   }
   {
