@@ -67,6 +67,14 @@ bool SourcingCycle(const StreamConfig& cfg,
 
 ApiError CycleError() { return MakeError(Err::StreamInvalidConfigF, {{"err", "detected cycle"}}); }
 
+std::optional<ApiError> CheckStreamBytes(const Options& o, const StreamConfig& cfg) {
+  if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
+    return MakeError(Err::StorageResourcesExceeded);
+  if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)
+    return MakeError(Err::MemoryResourcesExceeded);
+  return std::nullopt;
+}
+
 bool AnySubjectsOverlap(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   for (const auto& x : a)
     for (const auto& y : b)
@@ -145,15 +153,11 @@ void StreamCreate(JetStream* js, Inbound& m, const std::string& name) {
     j["did_create"] = true;
     return ReplyOk(js, m, j);
   }
-  const auto& o = js->options();
-  if (o.max_streams >= 0 && int64_t(js->streams().size()) >= o.max_streams)
+  if (js->options().max_streams >= 0 && int64_t(js->streams().size()) >= js->options().max_streams)
     return ReplyError(js, m, type, MakeError(Err::MaximumStreamsLimit));
   if (auto e = CheckOverlap(js, cfg)) return ReplyError(js, m, type, *e);
   if (SourcingCycle(js, cfg)) return ReplyError(js, m, type, CycleError());
-  if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
-    return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
-  if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)
-    return ReplyError(js, m, type, MakeError(Err::MemoryResourcesExceeded));
+  if (auto e = CheckStreamBytes(js->options(), cfg)) return ReplyError(js, m, type, *e);
   auto s = Stream::Open(js, cfg, NowNs(), /*recover=*/false, &err);
   if (!s) return ReplyError(js, m, type, err);
   s->Subscribe();

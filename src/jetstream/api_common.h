@@ -14,6 +14,7 @@ namespace fjord::jetstream {
 
 class JetStream;
 class Stream;
+struct Options;
 struct Inbound;
 
 // `{"type": "io.nats.jetstream.api.v1.<type>"}`.
@@ -69,6 +70,8 @@ bool SourcingCycle(const StreamConfig& cfg,
                    const std::function<std::vector<std::string>(const std::string& name)>& origins_of);
 // 10052's "detected cycle". (api.cc)
 ApiError CycleError();
+// A new stream's `max_bytes` above the account's storage of its kind. (api.cc)
+std::optional<ApiError> CheckStreamBytes(const Options& o, const StreamConfig& cfg);
 // Whether a subject of `a` overlaps one of `b` (two streams' subjects). (api.cc)
 bool AnySubjectsOverlap(const std::vector<std::string>& a, const std::vector<std::string>& b);
 // The reply type of a `$JS.API.<api>` request (`api` after "$JS.API."),

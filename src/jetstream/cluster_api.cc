@@ -196,10 +196,7 @@ void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
     return ReplyError(js, m, type, MakeError(Err::MaximumStreamsLimit));
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
-  if (cfg.storage == Storage::kFile && o.max_store > 0 && cfg.max_bytes > o.max_store)
-    return ReplyError(js, m, type, MakeError(Err::StorageResourcesExceeded));
-  if (cfg.storage == Storage::kMemory && o.max_memory > 0 && cfg.max_bytes > o.max_memory)
-    return ReplyError(js, m, type, MakeError(Err::MemoryResourcesExceeded));
+  if (auto e = CheckStreamBytes(o, cfg)) return ReplyError(js, m, type, *e);
   ApiError err;
   auto host = Place(js, cfg, all, &err);
   if (!host) return ReplyError(js, m, type, err);
