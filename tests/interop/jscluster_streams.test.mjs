@@ -148,7 +148,7 @@ test("clustered streams: placed by tags, served to clients of every server, kept
   assert.deepEqual(await jsm2.streams.names().next(), ["KV_profiles"]);
 }));
 
-test("clustered streams: the stream's server killed and back: nothing acknowledged is lost", logsOnFailure(async (t) => {
+test("clustered streams: the stream's server killed and back, then every server: nothing acknowledged is lost", logsOnFailure(async (t) => {
   const scope = testScope(t);
   const c = await jsCluster(t, scope, 3);
   await agreedLeader(c.nodes, 3);
@@ -175,6 +175,21 @@ test("clustered streams: the stream's server killed and back: nothing acknowledg
   }, 15_000, "EVENTS served again");
   assert.equal(info.state.messages, 50);
   assert.equal(info.cluster.leader, host.serverName);
+
+  // All three killed with -9: the assignment (in the meta log) and the
+  // messages come back.
+  await ncOther.close();
+  for (const n of c.nodes) await n.kill9();
+  for (const n of c.nodes) await n.restart();
+  await agreedLeader(c.nodes, 3);
+  const jsm3 = await jetstreamManager(await scope.conn(other, APP));
+  await waitFor(async () => {
+    info = await jsm3.streams.info("EVENTS").catch(() => undefined);
+    return info !== undefined;
+  }, 15_000, "EVENTS served after kill -9 of every server");
+  assert.equal(info.state.messages, 50);
+  assert.equal(info.cluster.leader, host.serverName);
+  await rejectsCode(jsm3.streams.add({ name: "EVENTS", subjects: ["other"] }), 10058);
 }));
 
 test("clustered streams: a stream the cluster does not know is set aside, its files kept", { skip: isFjord ? false : "nats-server deletes such streams" }, logsOnFailure(async (t) => {
