@@ -662,7 +662,7 @@ describe("websocket: a real browser", () => {
     await new Promise((r) => server.listen(0, "127.0.0.1", r));
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-chromium-"));
     const browser = spawn(CHROMIUM, ["--headless=new", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`,
-      `http://127.0.0.1:${server.address().port}/`], { stdio: ["ignore", "ignore", "pipe"] });
+      `http://127.0.0.1:${server.address().port}/`], { stdio: ["ignore", "ignore", "pipe"], detached: true });
     let stderr = "";
     browser.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
     try {
@@ -677,7 +677,14 @@ describe("websocket: a real browser", () => {
       throw e;
     } finally {
       const exited = new Promise((r) => browser.once("exit", r));
-      browser.kill("SIGKILL");
+      // The whole process group: Chromium's helpers (renderer, crashpad)
+      // outlive a kill of the browser process alone and keep writing to
+      // the profile while it is being removed (ENOTEMPTY, seen once).
+      try {
+        process.kill(-browser.pid, "SIGKILL");
+      } catch {
+        browser.kill("SIGKILL");
+      }
       await within(exited, 10_000, "chromium to exit");
       server.close();
       await tcp.close();
