@@ -105,7 +105,9 @@ test("clustered streams: placed by tags, served to clients of every server, kept
   // KV through different servers; the bucket goes to the least loaded one.
   const kv1 = await new Kvm(nc1).create("profiles");
   const kv3 = await new Kvm(nc3).open("profiles");
-  await kv3.put("alice", "oslo");
+  // n3 learns the bucket's subjects from the route to its server; the
+  // create's reply reached n1's client first, so wait for that interest.
+  await waitFor(() => kv3.put("alice", "oslo").then(() => true, () => false), 5_000, "a put through n3");
   assert.equal((await kv1.get("alice"))?.string(), "oslo");
   const kvInfo = await jsm1.streams.info("KV_profiles");
   assert.notEqual(kvInfo.cluster.leader, n2.serverName, "placed away from the server that has ORDERS");
