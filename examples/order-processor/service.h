@@ -70,6 +70,10 @@ inline int RunService(int argc, char** argv, const ServiceSpec& spec) {
   uint64_t processed = 0;
   try {
     ActivityLog log(log_path);
+    // Declared before the connection so it is freed after it: the closed
+    // connection has joined its reader thread, which in libnats 3.4 may
+    // still hold a pointer to a subscription being freed (nats.c#637).
+    Subscription sub;
     Connection nc = Connect(server, token, spec.name);
     // AckSync and API calls give up after a second: during a broker outage
     // a quick failure lets the loop drop the batch and fetch again once the
@@ -97,7 +101,7 @@ inline int RunService(int argc, char** argv, const ServiceSpec& spec) {
     so.Consumer = spec.durable.c_str();
     natsSubscription* raw_sub = nullptr;
     s = js_PullSubscribe(&raw_sub, js.get(), "orders.>", spec.durable.c_str(), nullptr, &so, &jerr);
-    Subscription sub(raw_sub);
+    sub.reset(raw_sub);
     if (s != NATS_OK) {
       std::fprintf(stderr, "%s: pull subscribe: %s\n", who, StatusText(s, jerr).c_str());
       return 1;

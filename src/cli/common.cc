@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <random>
 
 #include <CLI/CLI.hpp>
@@ -165,10 +166,22 @@ jsCtx* Conn::js() {
 
 void MsgDeleterFwd::operator()(natsMsg* m) const { natsMsg_Destroy(m); }
 
+namespace {
+std::mutex dropped_mu;
+std::vector<natsSubscription*> dropped;
+}  // namespace
+
 void DropSubscription(natsSubscription* sub) {
   if (sub == nullptr) return;
   natsSubscription_Unsubscribe(sub);
-  natsSubscription_Destroy(sub);
+  std::lock_guard lock(dropped_mu);
+  dropped.push_back(sub);
+}
+
+void FreeDroppedSubscriptions() {
+  std::lock_guard lock(dropped_mu);
+  for (natsSubscription* sub : dropped) natsSubscription_Destroy(sub);
+  dropped.clear();
 }
 
 std::vector<MsgPtrOwned> Conn::RequestMany(const std::string& subject, const std::string& data, int64_t wait_ms,

@@ -114,11 +114,15 @@ using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 // Prompts are allowed only when both stdin and stdout are terminals.
 bool Interactive();
 bool StdoutIsTty();
-// Unsubscribes, then frees: libnats 3.4's natsSubscription_Destroy on a
-// live subscription races with its reader thread delivering a late message
-// to it (an abort seen when the other servers' answers to a scatter request
-// were still arriving).
+// Unsubscribes and parks the subscription until the connections are gone:
+// libnats 3.4 (before nats.c#638) looks a message's subscription up, drops
+// its lock, then locks the subscription, so freeing one while a late
+// message is in flight (the other servers' answers to a scatter request)
+// crashes its reader thread. Unsubscribing stops new deliveries at once.
 void DropSubscription(natsSubscription* sub);
+// Frees the parked subscriptions; call once every connection is destroyed
+// (that joins the reader threads).
+void FreeDroppedSubscriptions();
 
 std::string Prompt(const std::string& question, const std::string& def = "");
 bool Confirm(const std::string& question);

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     std::cerr << "fjord: error: " << e.what() << std::endl;
     rc = 1;
   }
+  FreeDroppedSubscriptions();
   nats_Close();
   return rc;
 }

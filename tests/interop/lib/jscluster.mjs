@@ -62,6 +62,6 @@ export const CLI = process.env.FJORD_CLI;
 export function fjordCli(node, args, user = APP) {
   return new Promise((resolve) => {
     execFile(CLI, [...args, `--server=nats://127.0.0.1:${node.port}`, `--user=${user.user}`, `--password=${user.pass}`],
-      { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+      { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? err.signal ?? 1) : 0, stdout, stderr }));
   });
 }
