@@ -497,6 +497,7 @@ int main(int argc, char** argv) {
   if (srv.config()->cluster.enabled) {
     cl = std::make_unique<cluster::Cluster>(&srv);
     srv.SetRouteReporter([&cl](bool with_subs) { return cl->Routes(with_subs); });
+    srv.SetRouteBarrier([&cl](std::function<void()> done) { cl->Barrier(std::move(done), std::chrono::seconds(2)); });
     mon->SetCluster([&cl] { return cl->name(); }, [&cl] { return cl->bound_port(); });
     if (opts.jetstream.enabled) {
       // As nats-server: clustered JetStream needs names to tell its

@@ -441,6 +441,32 @@ void Cluster::Closed(Route* r, bool registered) {
   }
 }
 
+void Cluster::Barrier(std::function<void()> done, std::chrono::milliseconds timeout) {
+  auto routes = Registered();
+  if (routes.empty()) return done();
+  struct Wait {
+    explicit Wait(asio::io_context& ctx) : timer(ctx) {}
+    std::atomic<size_t> left{0};
+    std::atomic<bool> fired{false};
+    std::function<void()> done;
+    asio::steady_timer timer;
+    void Fire() {
+      if (!fired.exchange(true)) done();
+    }
+  };
+  auto w = std::make_shared<Wait>(srv_->NextContext());
+  w->left = routes.size();
+  w->done = std::move(done);
+  // The timer keeps the wait alive until it expires; it is not cancelled
+  // (that would need its own thread), its handler just finds it fired.
+  w->timer.expires_after(timeout);
+  w->timer.async_wait([w](const asio::error_code&) { w->Fire(); });
+  for (auto& r : routes)
+    r->Barrier([w] {
+      if (w->left.fetch_sub(1) == 1) w->Fire();
+    });
+}
+
 std::vector<std::shared_ptr<Route>> Cluster::Registered() {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<Route>> out;

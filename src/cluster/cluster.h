@@ -61,6 +61,11 @@ class Cluster {
   // after Start, in operator mode).
   void AddAccount(server::Account* acc);
   std::vector<server::RouteInfo> Routes(bool with_subs);
+  // Thread-safe: runs `done` once every registered route's server has
+  // processed what was queued to it before the call (subscriptions
+  // included), or after `timeout`, whichever comes first; at once without
+  // routes. On a route's or an I/O thread.
+  void Barrier(std::function<void()> done, std::chrono::milliseconds timeout);
   // Before Start: this server takes part in clustered JetStream (its route
   // INFO says so, `fjord_jetstream`, with its `server_tags` as
   // `fjord_tags` for the meta leader's placement).

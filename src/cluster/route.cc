@@ -270,9 +270,19 @@ void Route::Dispatch(const proto::RouteCommand& cmd) {
     case RouteOp::kPing:
       QueueRaw("PONG\r\n");
       break;
-    case RouteOp::kPong:
+    case RouteOp::kPong: {
       pings_out_ = 0;
+      std::function<void()> done;
+      {
+        std::lock_guard lock(ping_mu_);
+        if (!ping_waiters_.empty()) {
+          done = std::move(ping_waiters_.front());
+          ping_waiters_.pop_front();
+        }
+      }
+      if (done) done();
       break;
+    }
     case RouteOp::kErr:
       log::Error("{} - Route Error: remote says '{}'", Tag(), cmd.err);
       CloseNow("Parse Error");
@@ -537,6 +547,24 @@ void Route::QueueRaw(std::string_view bytes) {
   if (schedule) server::Server::MarkDirty(std::static_pointer_cast<server::Remote>(shared_from_this()));
 }
 
+void Route::QueuePing(std::function<void()> done) {
+  {
+    std::lock_guard lock(ping_mu_);
+    if (!pings_closed_) {
+      // Queued under ping_mu_ so the waiters stay in the order of the PINGs.
+      ping_waiters_.push_back(std::move(done));
+      QueueRaw("PING\r\n");
+      return;
+    }
+  }
+  if (done) done();
+}
+
+void Route::Barrier(std::function<void()> done) {
+  QueuePing(std::move(done));
+  server::Server::FlushIfUnbatched();
+}
+
 void Route::QueueRoutedMsg(std::string_view account, std::string_view subject, std::string_view reply,
                            std::string_view queues, uint32_t hdr_len, std::string_view payload) {
   bool with_headers = hdr_len > 0 && headers_;
@@ -671,6 +699,15 @@ void Route::CloseNow(const char* reason) {
     dead_ = true;
     out_.clear();
   }
+  // Nobody will answer the PINGs in flight: their waiters go on now.
+  std::deque<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(ping_mu_);
+    pings_closed_ = true;
+    waiters.swap(ping_waiters_);
+  }
+  for (auto& done : waiters)
+    if (done) done();
   asio::error_code ec;
   timer_.cancel();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -731,7 +768,7 @@ void Route::Tick() {
       return;
     }
     ++pings_out_;
-    QueueRaw("PING\r\n");
+    QueuePing(nullptr);
     server::Server::FlushDirty();
   }
   ScheduleTick();

@@ -14,6 +14,8 @@
 #include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +70,10 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   void QueueRaw(std::string_view bytes);
   // Thread-safe: closes on the owner thread.
   void CloseAsync(const char* reason);
+  // Thread-safe: sends a PING after everything queued so far, and runs
+  // `done` once its PONG is back (the peer has then processed all of it,
+  // interest included) or when the route closes. On the owner thread.
+  void Barrier(std::function<void()> done);
   // The dialled URL a duplicate route carried: this route now reconnects
   // to it when it closes (so two servers that each dropped the other's
   // duplicate still end up connected).
@@ -140,6 +146,12 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   std::atomic<Clock::rep> last_in_{0};
   Clock::time_point next_ping_;
   int pings_out_ = 0;
+  // One per PING in flight, in order (peers answer PINGs in order): the
+  // Barrier's callback, or an empty one for a keepalive PING.
+  std::mutex ping_mu_;
+  std::deque<std::function<void()>> ping_waiters_;  // guarded by ping_mu_
+  bool pings_closed_ = false;                        // guarded by ping_mu_
+  void QueuePing(std::function<void()> done);
 
   // Write side.
   std::mutex out_mu_;

@@ -486,6 +486,20 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   return false;
 }
 
+// A create's or update's answer leaves once the other servers have taken
+// the stream's (new) subjects: a client told "created" may publish through
+// any server at once. Answered at once, the first publish through another
+// server could beat the interest there and find no responders (503).
+namespace {
+void ReplyOkAfterRoutes(JetStream* js, const Inbound& m, Json j) {
+  js->CountApi(false);
+  ApiAuditAdvisory(js, m, j);
+  js->server()->RouteBarrier([account = js->account(), reply = m.reply, body = j.dump()] {
+    account->PublishInternal(reply, {}, {}, body);
+  });
+}
+}  // namespace
+
 void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
   ClusterMeta* meta = js->meta();
   if (!meta) return;
@@ -520,7 +534,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       Json j = Typed(type);
       Merge(j, InfoWithLevel(*s));
       j["did_create"] = true;
-      return ReplyOk(js, req, j);
+      return ReplyOkAfterRoutes(js, req, j);
     }
     case AssignmentChange::Op::kUpdate: {
       const char* type = "stream_update_response";
@@ -540,7 +554,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       if (!answer) return;
       Json j = Typed(type);
       Merge(j, InfoWithLevel(*s));
-      return ReplyOk(js, req, j);
+      return ReplyOkAfterRoutes(js, req, j);
     }
     case AssignmentChange::Op::kDelete: {
       const char* type = "stream_delete_response";

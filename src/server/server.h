@@ -154,6 +154,15 @@ class Server {
   std::vector<RouteInfo> Routes(bool with_subs = false) const {
     return route_reporter_ ? route_reporter_(with_subs) : std::vector<RouteInfo>{};
   }
+  // Runs `done` once the other servers of the cluster have processed what
+  // this one queued to them so far (interest of a new subscription, say),
+  // or after a bounded wait; at once without a cluster. Any thread; `done`
+  // may run on another. Set by the cluster layer before Start().
+  void SetRouteBarrier(std::function<void(std::function<void()>)> fn) { route_barrier_ = std::move(fn); }
+  void RouteBarrier(std::function<void()> done) const {
+    if (route_barrier_) return route_barrier_(std::move(done));
+    done();
+  }
 
   // Called on the connection's I/O thread for every ConnectionEvent; must
   // not block (hand the work to another thread). Set before Start().
@@ -272,6 +281,7 @@ class Server {
   std::atomic<bool> lame_duck_{false};
   std::function<void(ConnectionEvent)> on_connection_;
   std::function<std::vector<RouteInfo>(bool)> route_reporter_;
+  std::function<void(std::function<void()>)> route_barrier_;
   mutable std::mutex urls_mu_;
   std::vector<std::string> cluster_urls_;  // guarded by urls_mu_
   std::string cluster_name_;               // guarded by urls_mu_
