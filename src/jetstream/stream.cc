@@ -211,11 +211,27 @@ void Stream::Subscribe() {
         js_->options().clustered);
     subs_.push_back(sub);
   }
+  if (js_->options().clustered && !ack_sub_) {
+    // The acks of this stream's consumers, from clients of any server (a
+    // single server takes every ack with one `$JS.ACK.>`). Kept while the
+    // subjects are subscribed anew, so no ack is lost in between.
+    ack_sub_ = js_->account()->SubscribeInternal(
+        "$JS.ACK." + cfg_.name + ".>",
+        [js](const server::InternalMsg& m) {
+          js->Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
+                       std::string(m.hdr), std::string(m.data), 0});
+        },
+        true);
+  }
 }
 
-void Stream::Unsubscribe() {
+void Stream::Unsubscribe(bool keep_acks) {
   for (auto& s : subs_) js_->account()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(s));
   subs_.clear();
+  if (ack_sub_ && !keep_acks) {
+    js_->account()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(ack_sub_));
+    ack_sub_.reset();
+  }
 }
 
 void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
@@ -740,7 +756,7 @@ ApiError Stream::Update(const StreamConfig& next) {
   auto st = WriteMeta();
   if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
   if (resubscribe) {
-    Unsubscribe();
+    Unsubscribe(/*keep_acks=*/true);
     Subscribe();
   }
   return {};

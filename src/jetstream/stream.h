@@ -36,9 +36,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   store::Store& store() { return *store_; }
   JetStream* js() { return js_; }
 
-  // Starts/stops receiving publishes on the stream's subjects.
+  // Starts/stops receiving publishes on the stream's subjects (and, in a
+  // cluster, its consumers' acks: `keep_acks` keeps those while the
+  // subjects change).
   void Subscribe();
-  void Unsubscribe();
+  void Unsubscribe(bool keep_acks = false);
 
   // A committed atomic batch, for the PubAck of its last message.
   struct BatchCommit {
@@ -211,6 +213,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   int64_t created_;
   std::unique_ptr<store::Store> store_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
+  std::shared_ptr<void> ack_sub_;            // clustered: `$JS.ACK.<name>.>`
   std::map<std::string, std::shared_ptr<Consumer>> consumers_;
   // The busy consumers Tick visits (an idle one is never looked at); they
   // leave the list when Consumer::Tick says they are idle again.

@@ -14,7 +14,7 @@ import path from "node:path";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { waitFor, logsOnFailure, isFjord, startServer } from "./lib/server.mjs";
-import { testScope } from "./lib/cluster.mjs";
+import { testScope, httpJson } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode, connectTo } from "./lib/client.mjs";
 import { APP, jsConfig, jsCluster, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
 
@@ -65,6 +65,16 @@ test("clustered streams: placed by tags, served to clients of every server, kept
   const after = await jsm1.consumers.info("ORDERS", "InvoiceProcessor");
   assert.equal(after.ack_floor.stream_seq, 20);
   assert.equal(after.num_ack_pending, 0);
+  if (isFjord) {
+    // Acks cross a route only towards the stream's server: n2 announces
+    // its stream's ack subject, nobody announces them all.
+    const announced = async (node) => (await httpJson(node.mport, "/routez?subs=1")).routes
+      .map((r) => ({ from: r.remote_name, subs: r.subscriptions_list }));
+    for (const r of await announced(n1)) {
+      assert.ok(!r.subs.includes("$JS.ACK.>"), JSON.stringify(r));
+      assert.equal(r.subs.includes("$JS.ACK.ORDERS.>"), r.from === n2.serverName, JSON.stringify(r));
+    }
+  }
 
   // Names, lists and account info, from the meta leader, through any server.
   assert.deepEqual(await jsm3.streams.names().next(), ["ORDERS"]);
