@@ -1,7 +1,8 @@
 #include "raft/group.h"
 
-#include <xxhash.h>
+#include <atomic>
 
+#include <xxhash.h>
 
 #include <libnuraft/cluster_config.hxx>
 #include <libnuraft/context.hxx>
@@ -105,12 +106,17 @@ class Group::StateMgr : public nuraft::state_mgr {
     auto b = state.serialize();
     if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "state"), ToString(*b)); !st.ok())
       Die("cannot save term and vote: " + st.msg);
+    term_.store(state.get_term());
   }
+  // The last term saved (or read): NuRaft saves a term before acting in it.
+  uint64_t term() const { return term_.load(); }
   nuraft::ptr<nuraft::srv_state> read_state() override {
     auto c = ReadChecked(o_.env, store::JoinPath(o_.dir, "state"));
     if (!c.present) return nullptr;
     auto b = ToBuffer(c.body);
-    return nuraft::srv_state::deserialize(*b);
+    auto st = nuraft::srv_state::deserialize(*b);
+    if (st) term_.store(st->get_term());
+    return st;
   }
   nuraft::ptr<nuraft::log_store> load_log_store() override { return log_; }
   nuraft::int32 server_id() override { return self_id_; }
@@ -127,6 +133,7 @@ class Group::StateMgr : public nuraft::state_mgr {
   int32_t self_id_;
   std::string self_name_;
   std::shared_ptr<FileLogStore> log_;
+  std::atomic<uint64_t> term_{0};
 };
 
 class Group::Machine : public nuraft::state_machine {
@@ -289,7 +296,8 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   Group* gp = g.get();
   ctx->set_cb_func([gp, fsm](nuraft::cb_func::Type type, nuraft::cb_func::Param*) {
     if (type == nuraft::cb_func::BecomeLeader) {
-      log::Info("raft {}: this server is the leader now", gp->opts_.name);
+      // The term lets a test's checker see that no term had two leaders.
+      log::Info("raft {}: this server is the leader now (term {})", gp->opts_.name, gp->mgr_->term());
       fsm->LeaderChanged(true);
     } else if (type == nuraft::cb_func::BecomeFollower) {
       fsm->LeaderChanged(false);

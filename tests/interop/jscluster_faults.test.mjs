@@ -1,0 +1,248 @@
+// Faults on a clustered JetStream, driven at random from a printed seed,
+// while clients work as the story's services do: a publisher with msg ids
+// that retries until it gets a PubAck, and InvoiceProcessor reading through
+// a durable consumer with confirmed acks (ackAck), both connected to every
+// server. Each round applies one fault, lets the cluster recover, and waits
+// until both clients make progress again:
+// - kill -9 of the stream's server, of another server, of the meta leader,
+//   of all three at once (then restarted);
+// - a meta leader stepdown.
+// Then a checker verifies:
+// - every acknowledged message is stored exactly once, at the sequence its
+//   PubAck named (nothing else is stored but the one publish in flight at
+//   the end);
+// - no message whose ack was confirmed is delivered again, and the consumer
+//   ends with everything acked;
+// - every server names the same meta leader and sees the same stream;
+// - no Raft term had two leaders (from the servers' "leader now (term N)"
+//   log lines).
+// FJORD_FAULT_SEED and FJORD_FAULT_ROUNDS repeat or lengthen a run; the
+// default is a fresh seed and 6 rounds (about a minute).
+//
+// Against nats-server (2.15.1) the redelivery check fails: after kill -9 of
+// the stream's server it delivers again messages whose acks it had
+// confirmed (it writes consumer state lazily). There those are reported as
+// a diagnostic; Fjord must have none.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
+import { waitFor, logsOnFailure, sleep, isFjord } from "./lib/server.mjs";
+import { testScope } from "./lib/cluster.mjs";
+import { SYS, APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
+
+const SEED = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
+const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "kill-all", "meta-stepdown"];
+
+// mulberry32: a small seeded generator, so a seed replays the same faults.
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Calls `fn` until it succeeds, for up to `ms`: a client request may time
+// out while its server restarts.
+async function retry(fn, what, ms = 20_000) {
+  const end = Date.now() + ms;
+  let err;
+  while (Date.now() < end) {
+    try {
+      return await fn();
+    } catch (e) {
+      err = e;
+      await sleep(200);
+    }
+  }
+  throw new Error(`${what}: ${err?.message}`);
+}
+
+test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure(async (t) => {
+  t.diagnostic(`seed ${SEED}, ${ROUNDS} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
+  const rand = random(SEED);
+  const pick = (list) => list[Math.floor(rand() * list.length)];
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  await agreedLeader(c.nodes, 3);
+  const every = (user) => ({
+    servers: c.nodes.map((n) => n.url), user: user.user, pass: user.pass,
+    maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5000,
+  });
+  const admin = scope.track(await connect(every(APP)));
+  const sys = scope.track(await connect(every(SYS)));
+  const jsm = await jetstreamManager(admin, { timeout: 3000 });
+  await jsm.streams.add({
+    name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1, max_msgs: 100000, discard: "old",
+  });
+  await jsm.consumers.add("ORDERS", {
+    durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit, ack_wait: 10_000_000_000,
+  });
+
+  const violations = [];
+  const redelivered = [];  // stream seqs delivered again after a confirmed ack
+  let stop = false;
+
+  // The order service: each order until it is acknowledged, then the next.
+  const acked = new Map();  // msg id -> seq
+  let lastTried = null;
+  const pubNc = scope.track(await connect(every(APP)));
+  const js = jetstream(pubNc, { timeout: 2000 });
+  const publisher = (async () => {
+    for (let i = 1; !stop; i++) {
+      const id = `o-${i}`;
+      lastTried = id;
+      while (!stop) {
+        try {
+          const ack = await js.publish("orders.oslo.created", JSON.stringify({ order: i }), { msgID: id });
+          if (ack.stream !== "ORDERS") violations.push(`${id}: PubAck from ${ack.stream}`);
+          acked.set(id, ack.seq);
+          break;
+        } catch {
+          await sleep(100);
+        }
+      }
+      await sleep(3);
+    }
+  })();
+
+  // InvoiceProcessor: fetch, process, ack and wait for the confirmation.
+  const confirmed = new Set();  // stream seqs
+  const conNc = scope.track(await connect(every(APP)));
+  const cjs = jetstream(conNc, { timeout: 2000 });
+  const consume = async (until) => {
+    while (!until()) {
+      try {
+        const consumer = await cjs.consumers.get("ORDERS", "InvoiceProcessor");
+        const batch = await consumer.fetch({ max_messages: 50, expires: 1000 });
+        let n = 0;
+        for await (const m of batch) {
+          n++;
+          // Batches are fetched one after another: a message in a later
+          // batch was sent after the server had taken the confirmed ack.
+          if (confirmed.has(m.seq)) redelivered.push(m.seq);
+          if (!(await m.ackAck({ timeout: 2000 }).catch(() => false))) break;  // redelivered after ack_wait
+          confirmed.add(m.seq);
+        }
+        if (n === 0 && stop) return;
+      } catch {
+        await sleep(100);
+      }
+    }
+  };
+  const consumer = consume(() => stop);
+
+  const progress = async (what) => {
+    const p = acked.size, q = confirmed.size;
+    await waitFor(() => acked.size >= p + 5 && confirmed.size >= q + 5, 30_000, `${what}: publishing and consuming resume`, 100);
+  };
+  await progress("start");
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    const fault = pick(FAULTS);
+    const leader = await agreedLeader(c.nodes, 3, 30_000);
+    const hostName = (await retry(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
+    const host = c.nodes.find((n) => n.serverName === hostName);
+    t.diagnostic(`round ${round}: ${fault} (stream on ${hostName}, meta leader ${leader.serverName}, ${acked.size} acked, ${confirmed.size} confirmed)`);
+    const down = async (victims) => {
+      for (const v of victims) await v.kill9();
+      await sleep(200 + Math.floor(rand() * 1500));
+      await Promise.all(victims.map((v) => v.restart()));
+    };
+    switch (fault) {
+      case "kill-stream-server": await down([host]); break;
+      case "kill-other-server": await down([pick(c.nodes.filter((n) => n !== host))]); break;
+      case "kill-meta-leader": await down([leader]); break;
+      case "kill-all": await down(c.nodes); break;
+      case "meta-stepdown": {
+        const j = await retry(async () => {
+          const r = (await sys.request("$JS.API.META.LEADER.STEPDOWN", "{}", { timeout: 3000 })).json();
+          if (!r.success) throw new Error(JSON.stringify(r));
+          return r;
+        }, "meta leader stepdown");
+        assert.ok(j.success);
+        break;
+      }
+    }
+    await agreedLeader(c.nodes, 3, 30_000);
+    await progress(`round ${round} (${fault})`);
+  }
+
+  stop = true;
+  await publisher;
+  await consumer;
+
+  // The stream: every acknowledged order once, where its PubAck said.
+  const info = await retry(() => jsm.streams.info("ORDERS"), "stream info");
+  const stored = new Map();  // msg id -> seq
+  const reader = await js.consumers.get("ORDERS");  // ordered consumer
+  const all = await reader.fetch({ max_messages: info.state.messages, expires: 10_000 });
+  for await (const m of all) {
+    const id = m.headers?.get("Nats-Msg-Id");
+    if (stored.has(id)) violations.push(`${id} stored twice: seq ${stored.get(id)} and ${m.seq}`);
+    stored.set(id, m.seq);
+  }
+  assert.equal(stored.size + violations.filter((v) => v.includes("stored twice")).length, info.state.messages,
+    "read the whole stream");
+  for (const [id, seq] of acked) {
+    if (stored.get(id) !== seq) violations.push(`${id} acknowledged as seq ${seq}, stored as ${stored.get(id)}`);
+  }
+  for (const id of stored.keys()) {
+    if (!acked.has(id) && id !== lastTried) violations.push(`${id} stored but never acknowledged, and not the last try`);
+  }
+
+  // The consumer: what is left is delivered (none of it confirmed before;
+  // deliveries lost with a killed server come again after ack_wait), and
+  // then nothing is pending.
+  stop = false;
+  let ci;
+  const drain = consume(() => stop);
+  await waitFor(async () => {
+    ci = await jsm.consumers.info("ORDERS", "InvoiceProcessor").catch(() => undefined);
+    return ci && ci.num_pending === 0 && ci.num_ack_pending === 0;
+  }, 40_000, "the consumer drained", 500).catch(() => {});
+  stop = true;
+  await drain;
+  assert.ok(ci, "consumer info");
+  assert.equal(ci.num_pending, 0, JSON.stringify(ci));
+  assert.equal(ci.num_ack_pending, 0, JSON.stringify(ci));
+  assert.equal(ci.ack_floor.stream_seq, info.state.last_seq, JSON.stringify(ci));
+
+  // Every server sees the same meta leader and the same stream.
+  const leader = await agreedLeader(c.nodes, 3, 30_000);
+  for (const n of c.nodes) {
+    const nc = await scope.conn(n, APP);
+    const si = await retry(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
+    assert.equal(si.state.last_seq, info.state.last_seq, `${n.serverName}'s view`);
+    assert.equal(si.cluster.leader, info.cluster.leader, `${n.serverName}'s view`);
+  }
+  t.diagnostic(`after ${ROUNDS} rounds: ${acked.size} acknowledged, ${confirmed.size} confirmed acks, meta leader ${leader.serverName}`);
+
+  if (isFjord) {
+    // One leader per term and group, across every server's whole log.
+    const claims = new Map();
+    for (const n of c.nodes) {
+      for (const m of n.log().matchAll(/raft (\S+): this server is the leader now \(term (\d+)\)/g)) {
+        const key = `${m[1]} term ${m[2]}`;
+        if (!claims.has(key)) claims.set(key, new Set());
+        claims.get(key).add(n.serverName);
+      }
+    }
+    assert.ok(claims.size > 0, "leadership log lines found");
+    for (const [key, who] of claims) {
+      if (who.size > 1) violations.push(`${key} had ${who.size} leaders: ${[...who].join(", ")}`);
+    }
+  }
+  if (isFjord) {
+    for (const seq of redelivered) violations.push(`seq ${seq} delivered again after its ack was confirmed`);
+  } else if (redelivered.length) {
+    t.diagnostic(`${redelivered.length} messages delivered again after their acks were confirmed`);
+  }
+  assert.deepEqual(violations, [], `seed ${SEED}`);
+}));
