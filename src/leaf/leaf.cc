@@ -686,6 +686,10 @@ void Leaf::ProcessMsg(const proto::RouteCommand& cmd) {
     log::Debug("{} - Not permitted to take \"{}\" from the leafnode, dropped", Tag(), cmd.subject);
     return;
   }
+  // `$FJR.` is this cluster's own Raft traffic (raft/transport.h): a leaf
+  // node bound to the system account must not inject into it, nor answer
+  // into it through a reply subject.
+  if (cmd.subject.starts_with("$FJR.") || cmd.reply.starts_with("$FJR.")) return;
   if (!proto::ValidLiteralSubject(cmd.subject)) return;
   server::Sublist& sl = account_->sublist();
   uint64_t gen = sl.generation();
@@ -722,6 +726,9 @@ void Leaf::QueueRoutedMsg(std::string_view, std::string_view subject, std::strin
                           std::string_view queues, uint32_t hdr_len, std::string_view payload) {
   // Acquire: what registration set (headers_, the deny lists) is visible.
   if (!registered_.load(std::memory_order_acquire) || SendDenied(subject)) return;
+  // Nor does the cluster's Raft traffic leave for a leaf node (which might
+  // be another cluster's server, sharing the system account).
+  if (subject.starts_with("$FJR.")) return;
   bool with_headers = hdr_len > 0 && headers_;
   std::string_view body = hdr_len > 0 && !headers_ ? payload.substr(hdr_len) : payload;
   bool schedule = false, slow = false;

@@ -604,9 +604,14 @@ void Client::ProcessPub(const proto::Command& cmd) {
     return;
   }
   // `$FJR.` is the servers' own Raft traffic (raft/transport.h): no
-  // client may forge it, not even a system account user.
+  // client may forge it, not even a system account user, nor have a
+  // service answer into it (a reply subject there).
   if ((perms_ && !perms_->CanPublish(cmd.subject)) || cmd.subject.starts_with("$FJR.")) {
     SendErr(fmt::format("Permissions Violation for Publish to \"{}\"", cmd.subject));
+    return;
+  }
+  if (cmd.reply.starts_with("$FJR.")) {
+    SendErr(fmt::format("Permissions Violation for Publish with Reply of \"{}\"", cmd.reply));
     return;
   }
   if (verbose_) Queue("+OK\r\n");

@@ -11,10 +11,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn } from "./lib/server.mjs";
-import { testScope, httpJson } from "./lib/cluster.mjs";
+import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn, startServer } from "./lib/server.mjs";
+import { testScope, httpJson, freePorts } from "./lib/cluster.mjs";
 import { SYS, jsConfig, jsCluster, meta, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
-import { api } from "./lib/client.mjs";
+import { api, connectTo } from "./lib/client.mjs";
 
 test("meta group: three servers elect one leader and report it in /jsz and /healthz", logsOnFailure(async (t) => {
   const scope = testScope(t);
@@ -84,7 +84,41 @@ test("meta group: no client can forge the servers' Raft traffic, not even a syst
   conn.send("PUB $FJR.RQ.1.meta 3\r\nabc\r\nPING\r\n");
   await conn.expect('-ERR \'Permissions Violation for Publish to "$FJR.RQ.1.meta"\'');
   await conn.expect("PONG");
+  // Nor may a service be made to answer into it.
+  conn.send("PUB $SYS.REQ.SERVER.PING $FJR.RS.1.1 2\r\n{}\r\nPING\r\n");
+  await conn.expect('-ERR \'Permissions Violation for Publish with Reply of "$FJR.RS.1.1"\'');
+  await conn.expect("PONG");
   assert.equal(await agreedLeader(c.nodes, 3), leader, "the group did not notice");
+}));
+
+test("meta group: its Raft traffic does not cross to a leaf node bound to the system account", { skip: isFjord ? false : "Fjord's own subjects" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const [leafPort] = await freePorts(1);
+  const c = await jsCluster(t, scope, 3, (i) => (i === 0 ? `leafnodes { listen: "127.0.0.1:${leafPort}" }` : ""));
+  await agreedLeader(c.nodes, 3);
+  // Another system (a leaf node) shares the system account with the cluster.
+  const leaf = await startServer({
+    config: `
+leafnodes { remotes: [ { url: "nats-leaf://sys:sys@127.0.0.1:${leafPort}", account: SYS } ] }
+accounts { SYS: { users: [{ user: sys, password: sys }] } }
+system_account: SYS
+`,
+    jetstream: false,
+  });
+  t.after(() => leaf.stop());
+  await waitFor(async () => (await httpJson(c.nodes[0].mport, "/leafz")).leafnodes >= 1, 10_000, "the leaf node connected");
+  const nc = await connectTo(leaf, { user: "sys", pass: "sys" });
+  t.after(() => nc.close());
+  const seen = [];
+  nc.subscribe("$FJR.>", { callback: (_, m) => seen.push(m.subject) });
+  // The system account's other traffic does cross: a server ping is answered.
+  await waitFor(async () => {
+    const r = await nc.request("$SYS.REQ.SERVER.PING", "", { timeout: 500 }).catch(() => undefined);
+    return r !== undefined;
+  }, 10_000, "a server ping through the leaf node");
+  // Heartbeats flow several times a second; none may reach the leaf.
+  await sleep(1500);
+  assert.deepEqual(seen, []);
 }));
 
 test("meta group: a killed leader is replaced, and comes back as a follower", logsOnFailure(async (t) => {
