@@ -22,23 +22,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, createInbox, headers } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { startServer, sleep, within, logsOnFailure } from "./lib/server.mjs";
+import { startServer, sleep, within, logsOnFailure, seededRandom as rng } from "./lib/server.mjs";
 
 const SECONDS = Number(process.env.CRASH_SECONDS ?? 45);
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SEC = 1_000_000_000;
 const STREAM = "CM";
-
-function rng(seed) {  // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // "$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>"
 function ackSeq(reply) {

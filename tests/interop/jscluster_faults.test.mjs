@@ -28,25 +28,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
-import { waitFor, logsOnFailure, sleep, isFjord } from "./lib/server.mjs";
+import { waitFor, logsOnFailure, sleep, isFjord, seededRandom } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { SYS, APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
 
 const SEED = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
 const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "kill-all", "meta-stepdown"];
-
-// mulberry32: a small seeded generator, so a seed replays the same faults.
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Calls `fn` until it succeeds, for up to `ms`: a client request may time
 // out while its server restarts.
@@ -66,7 +54,7 @@ async function retry(fn, what, ms = 20_000) {
 
 test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure(async (t) => {
   t.diagnostic(`seed ${SEED}, ${ROUNDS} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
-  const rand = random(SEED);
+  const rand = seededRandom(SEED);
   const pick = (list) => list[Math.floor(rand() * list.length)];
   const scope = testScope(t);
   const c = await jsCluster(t, scope);

@@ -54,6 +54,18 @@ export const serverVersion = (() => {
   return m[1];
 })();
 
+// mulberry32: a small seeded generator, so a printed seed replays a run.
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
