@@ -7,16 +7,24 @@ nobody listens on, all explicit ack), then samples the server's RSS and the
 CPU ticks it uses over a quiet window:
 
   python3 bench/idle_consumers.py -n 10000 build/bin/fjord-server /usr/sbin/nats-server
+
+With --cluster, each binary runs as a 3-node cluster (every node lists
+every route, a file store each, as bench/meta_failover.py starts them): the
+stream (one replica) and its consumers are made through the first node once
+a meta leader is agreed, and RSS and CPU are the three servers' together.
 """
 import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from idle_conns import idle_cpu, rss_mib, start_server  # noqa: E402
+from idle_conns import idle_cpu, rss_mib, start_server, ticks  # noqa: E402
+from meta_failover import agreed, start_cluster, stop  # noqa: E402
 
 
 class Conn:
@@ -60,25 +68,14 @@ class Conn:
         return out
 
 
-async def run(bin_, n, window, settle):
+async def run(bin_, n, window, settle, cluster=False):
+    if cluster:
+        return await run_cluster(bin_, n, window, settle)
     proc, port = start_server(bin_, "idle-consumers-")
     try:
         c = await Conn.open(port)
         base_rss = rss_mib(proc.pid)
-        [r] = await c.requests([("$JS.API.STREAM.CREATE.IDLE", {"name": "IDLE", "subjects": ["idle.>"]})])
-        assert "error" not in r, r
-        await c.requests([("idle.x", {"n": i}) for i in range(10)])
-        reqs = []
-        for i in range(n):
-            cfg = {"durable_name": f"c{i}", "ack_policy": "explicit"}
-            if i % 2:
-                cfg["deliver_subject"] = f"nobody.{i}"
-            reqs.append((f"$JS.API.CONSUMER.DURABLE.CREATE.IDLE.c{i}", {"stream_name": "IDLE", "config": cfg}))
-        t = time.time()
-        replies = await c.requests(reqs)
-        bad = [x for x in replies if "error" in x]
-        assert not bad, bad[:3]
-        made = time.time() - t
+        made = await make(c, n)
         await asyncio.sleep(settle)
         cpu = await idle_cpu(proc.pid, window)
         rss = rss_mib(proc.pid)
@@ -90,15 +87,63 @@ async def run(bin_, n, window, settle):
         proc.wait(30)
 
 
+async def run_cluster(bin_, n, window, settle):
+    tmp = tempfile.mkdtemp(prefix="idle-consumers-cluster-")
+    nodes = start_cluster(bin_, tmp)
+    try:
+        if agreed(nodes, time.time() + 30) is None:
+            print(f"{os.path.basename(bin_):14} no meta leader within 30 s", flush=True)
+            return
+        pids = [nd["proc"].pid for nd in nodes]
+        c = await Conn.open(nodes[0]["port"])
+        base_rss = sum(rss_mib(p) for p in pids)
+        made = await make(c, n)
+        await asyncio.sleep(settle)
+        t0, c0 = time.time(), sum(ticks(p) for p in pids)
+        await asyncio.sleep(window)
+        tps = (sum(ticks(p) for p in pids) - c0) / (time.time() - t0)
+        rss = [rss_mib(p) for p in pids]
+        print(f"{os.path.basename(bin_):14} 3 nodes, consumers={n:6}  created in {made:5.1f} s  "
+              f"RSS {sum(rss):7.1f} MiB ({' + '.join(f'{r:.0f}' for r in rss)}; "
+              f"{(sum(rss) - base_rss) * 1024 / max(1, n):.1f} KiB/consumer)  "
+              f"idle CPU {tps:.2f} ticks/s ({tps / os.sysconf('SC_CLK_TCK'):.3f} core)", flush=True)
+        c.w.close()
+    finally:
+        stop(nodes)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def make(c, n):
+    """One stream with 10 messages and n durable consumers; returns the
+    seconds the consumers took to create."""
+    [r] = await c.requests([("$JS.API.STREAM.CREATE.IDLE", {"name": "IDLE", "subjects": ["idle.>"]})])
+    assert "error" not in r, r
+    await c.requests([("idle.x", {"n": i}) for i in range(10)])
+    reqs = []
+    for i in range(n):
+        cfg = {"durable_name": f"c{i}", "ack_policy": "explicit"}
+        if i % 2:
+            cfg["deliver_subject"] = f"nobody.{i}"
+        reqs.append((f"$JS.API.CONSUMER.DURABLE.CREATE.IDLE.c{i}", {"stream_name": "IDLE", "config": cfg}))
+    t = time.time()
+    replies = await c.requests(reqs)
+    bad = [x for x in replies if "error" in x]
+    if bad:
+        first = next(i for i, x in enumerate(replies) if "error" in x)
+        print(f"  {len(bad)} of {n} consumers refused, the first (c{first}): {bad[0]['error']}", flush=True)
+    return time.time() - t
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=10000, help="consumers (default 10000)")
     ap.add_argument("-w", "--window", type=float, default=10, help="quiet window in seconds (default 10)")
     ap.add_argument("--settle", type=float, default=5, help="seconds between the last create and the window")
+    ap.add_argument("--cluster", action="store_true", help="3-node clusters instead of single servers")
     ap.add_argument("servers", nargs="+")
     a = ap.parse_args()
     for b in a.servers:
-        asyncio.run(run(b, a.n, a.window, a.settle))
+        asyncio.run(run(b, a.n, a.window, a.settle, a.cluster))
 
 
 if __name__ == "__main__":
