@@ -15,7 +15,6 @@ median per binary and scenario.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from meta_failover import agreed, start_cluster, stop  # noqa: E402
+from meta_failover import running_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NATSBENCH_SRC = os.path.join(HERE, "..", "..", "shared", "bench", "natsbench.c")
@@ -60,10 +59,8 @@ def main():
     results = {(b, s): [] for b in a.binaries for s in scenarios}
     for r in range(a.rounds):
         for b in a.binaries:
-            tmp = tempfile.mkdtemp(prefix="fjord-clusterjs-")
-            nodes = start_cluster(b, tmp)
-            try:
-                if agreed(nodes, time.time() + 60) is None:
+            with running_cluster(b, "fjord-clusterjs-", 60) as nodes:
+                if nodes is None:
                     print(f"round {r + 1} {b}: no meta leader", flush=True)
                     continue
                 time.sleep(1)  # every server admitted
@@ -74,9 +71,6 @@ def main():
                             results[(b, s)].append(v)
                         print(f"round {r + 1} {os.path.basename(b)} {s} via {node['name']}: "
                               f"{'failed' if v is None else f'{v:,.0f} msgs/s'}", flush=True)
-            finally:
-                stop(nodes)
-                shutil.rmtree(tmp, ignore_errors=True)
     print()
     print(f"{'server':<45} {'scenario':<14} {'median msgs/s':>14} {'min':>10} {'max':>10} runs")
     for b in a.binaries:

@@ -17,14 +17,12 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from idle_conns import idle_cpu, rss_mib, start_server, ticks  # noqa: E402
-from meta_failover import agreed, start_cluster, stop  # noqa: E402
+from meta_failover import running_cluster  # noqa: E402
 
 
 class Conn:
@@ -88,10 +86,8 @@ async def run(bin_, n, window, settle, cluster=False):
 
 
 async def run_cluster(bin_, n, window, settle):
-    tmp = tempfile.mkdtemp(prefix="idle-consumers-cluster-")
-    nodes = start_cluster(bin_, tmp)
-    try:
-        if agreed(nodes, time.time() + 30) is None:
+    with running_cluster(bin_, "idle-consumers-cluster-", 30) as nodes:
+        if nodes is None:
             print(f"{os.path.basename(bin_):14} no meta leader within 30 s", flush=True)
             return
         pids = [nd["proc"].pid for nd in nodes]
@@ -108,9 +104,6 @@ async def run_cluster(bin_, n, window, settle):
               f"{(sum(rss) - base_rss) * 1024 / max(1, n):.1f} KiB/consumer)  "
               f"idle CPU {tps:.2f} ticks/s ({tps / os.sysconf('SC_CLK_TCK'):.3f} core)", flush=True)
         c.w.close()
-    finally:
-        stop(nodes)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def make(c, n):

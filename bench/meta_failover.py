@@ -12,6 +12,7 @@ and the median and worst per binary. Also: the time from start until the
 three first agreed (cluster formation).
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -63,6 +64,20 @@ cluster {{ name: B, listen: 127.0.0.1:{n["cport"]}, routes: [{routes}] }}
 """)
         n["proc"] = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return nodes
+
+
+@contextlib.contextmanager
+def running_cluster(binary, prefix, timeout):
+    """A started 3-node cluster of `binary` once its servers agree on a meta
+    leader (None if they do not within `timeout` seconds); stopped and its
+    stores removed afterwards."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    nodes = start_cluster(binary, tmp)
+    try:
+        yield nodes if agreed(nodes, time.time() + timeout) else None
+    finally:
+        stop(nodes)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def stop(nodes):

@@ -249,13 +249,23 @@ std::vector<StreamAssignment> Matching(JetStream* js, const std::string& subject
   return out;
 }
 
-void LeaderNames(JetStream* js, Inbound& m) {
-  const char* type = "stream_names_response";
+// A names or list request: its offset and the assignments matching its
+// subject filter. False (answered) when the body is not JSON.
+bool PageRequest(JetStream* js, Inbound& m, const char* type, int64_t* offset,
+                 std::vector<StreamAssignment>* matched) {
   nlohmann::json body;
   ApiError err;
-  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
-  int64_t offset = std::max<int64_t>(0, Field<int64_t>(body, "offset", 0));
-  auto matched = Matching(js, Field<std::string>(body, "subject", ""));
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err), false;
+  *offset = std::max<int64_t>(0, Field<int64_t>(body, "offset", 0));
+  *matched = Matching(js, Field<std::string>(body, "subject", ""));
+  return true;
+}
+
+void LeaderNames(JetStream* js, Inbound& m) {
+  const char* type = "stream_names_response";
+  int64_t offset;
+  std::vector<StreamAssignment> matched;
+  if (!PageRequest(js, m, type, &offset, &matched)) return;
   Json j = Typed(type);
   j["total"] = matched.size();
   j["offset"] = offset;
@@ -331,11 +341,9 @@ void OnShare(JetStream* js, ClusterState* st, uint64_t id, const std::string& da
 
 void LeaderList(JetStream* js, Inbound& m) {
   const char* type = "stream_list_response";
-  nlohmann::json body;
-  ApiError err;
-  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
-  int64_t offset = std::max<int64_t>(0, Field<int64_t>(body, "offset", 0));
-  auto matched = Matching(js, Field<std::string>(body, "subject", ""));
+  int64_t offset;
+  std::vector<StreamAssignment> matched;
+  if (!PageRequest(js, m, type, &offset, &matched)) return;
   std::vector<StreamAssignment> page;
   for (size_t i = size_t(offset); i < matched.size() && page.size() < size_t(kListLimit); ++i)
     page.push_back(matched[i]);
