@@ -5,8 +5,9 @@
 // server. Each round applies one fault, lets the cluster recover, and waits
 // until both clients make progress again:
 // - kill -9 of the stream's server, of another server, of the meta leader,
-//   of all three at once (then restarted);
+//   of all at once, and on five servers of two at once (then restarted);
 // - a meta leader stepdown.
+// It runs on three servers and on five (two thirds of the rounds).
 // Then a checker verifies:
 // - every acknowledged message is stored exactly once, at the sequence its
 //   PubAck named (nothing else is stored but the one publish in flight at
@@ -17,7 +18,7 @@
 // - no Raft term had two leaders (from the servers' "leader now (term N)"
 //   log lines).
 // FJORD_FAULT_SEED and FJORD_FAULT_ROUNDS repeat or lengthen a run; the
-// default is a fresh seed and 6 rounds (about a minute).
+// default is a fresh seed and 6 rounds (about a minute on three servers).
 //
 // Against nats-server (2.15.1) the redelivery check fails: after kill -9 of
 // the stream's server it delivers again messages whose acks it had
@@ -35,6 +36,8 @@ import { SYS, APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
 const SEED = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
 const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "kill-all", "meta-stepdown"];
+// Five servers also lose two at once (a minority: the rest go on).
+const FAULTS5 = [...FAULTS, "kill-two-servers"];
 
 // Calls `fn` until it succeeds, for up to `ms`: a client request may time
 // out while its server restarts.
@@ -52,13 +55,17 @@ async function retry(fn, what, ms = 20_000) {
   throw new Error(`${what}: ${err?.message}`);
 }
 
-test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure(async (t) => {
-  t.diagnostic(`seed ${SEED}, ${ROUNDS} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
+test(`faults on 3 servers: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 3, ROUNDS, FAULTS)));
+
+test(`faults on 5 servers: kill -9 of one, two or all and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 5, Math.max(1, Math.round(ROUNDS * 2 / 3)), FAULTS5)));
+
+async function faultRun(t, size, rounds, faults) {
+  t.diagnostic(`seed ${SEED}, ${size} servers, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
   const rand = seededRandom(SEED);
   const pick = (list) => list[Math.floor(rand() * list.length)];
   const scope = testScope(t);
-  const c = await jsCluster(t, scope);
-  await agreedLeader(c.nodes, 3);
+  const c = await jsCluster(t, scope, size);
+  await agreedLeader(c.nodes, size);
   const every = (user) => ({
     servers: c.nodes.map((n) => n.url), user: user.user, pass: user.pass,
     maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5000,
@@ -132,9 +139,9 @@ test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledg
   };
   await progress("start");
 
-  for (let round = 1; round <= ROUNDS; round++) {
-    const fault = pick(FAULTS);
-    const leader = await agreedLeader(c.nodes, 3, 30_000);
+  for (let round = 1; round <= rounds; round++) {
+    const fault = pick(faults);
+    const leader = await agreedLeader(c.nodes, size, 30_000);
     const hostName = (await retry(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
     const host = c.nodes.find((n) => n.serverName === hostName);
     t.diagnostic(`round ${round}: ${fault} (stream on ${hostName}, meta leader ${leader.serverName}, ${acked.size} acked, ${confirmed.size} confirmed)`);
@@ -148,6 +155,11 @@ test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledg
       case "kill-other-server": await down([pick(c.nodes.filter((n) => n !== host))]); break;
       case "kill-meta-leader": await down([leader]); break;
       case "kill-all": await down(c.nodes); break;
+      case "kill-two-servers": {
+        const first = pick(c.nodes);
+        await down([first, pick(c.nodes.filter((n) => n !== first))]);
+        break;
+      }
       case "meta-stepdown": {
         const j = await retry(async () => {
           const r = (await sys.request("$JS.API.META.LEADER.STEPDOWN", "{}", { timeout: 3000 })).json();
@@ -158,7 +170,7 @@ test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledg
         break;
       }
     }
-    await agreedLeader(c.nodes, 3, 30_000);
+    await agreedLeader(c.nodes, size, 30_000);
     await progress(`round ${round} (${fault})`);
   }
 
@@ -203,14 +215,14 @@ test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledg
   assert.equal(ci.ack_floor.stream_seq, info.state.last_seq, JSON.stringify(ci));
 
   // Every server sees the same meta leader and the same stream.
-  const leader = await agreedLeader(c.nodes, 3, 30_000);
+  const leader = await agreedLeader(c.nodes, size, 30_000);
   for (const n of c.nodes) {
     const nc = await scope.conn(n, APP);
     const si = await retry(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
     assert.equal(si.state.last_seq, info.state.last_seq, `${n.serverName}'s view`);
     assert.equal(si.cluster.leader, info.cluster.leader, `${n.serverName}'s view`);
   }
-  t.diagnostic(`after ${ROUNDS} rounds: ${acked.size} acknowledged, ${confirmed.size} confirmed acks, meta leader ${leader.serverName}`);
+  t.diagnostic(`after ${rounds} rounds: ${acked.size} acknowledged, ${confirmed.size} confirmed acks, meta leader ${leader.serverName}`);
 
   if (isFjord) {
     // One leader per term and group, across every server's whole log.
@@ -233,4 +245,4 @@ test(`faults: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledg
     t.diagnostic(`${redelivered.length} messages delivered again after their acks were confirmed`);
   }
   assert.deepEqual(violations, [], `seed ${SEED}`);
-}));
+}
