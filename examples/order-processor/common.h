@@ -9,6 +9,7 @@
 #include <nats/nats.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -78,7 +79,17 @@ inline Connection Connect(const std::string& server, const std::string& token, c
   natsOptions* raw = nullptr;
   if (natsOptions_Create(&raw) != NATS_OK) throw std::runtime_error("out of memory");
   std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)> opts(raw, natsOptions_Destroy);
-  natsStatus s = natsOptions_SetURL(opts.get(), server.c_str());
+  // natsOptions_SetURL takes one URL; a comma-separated list (a cluster)
+  // goes to natsOptions_SetServers.
+  std::vector<std::string> urls;
+  for (size_t start = 0; start <= server.size();) {
+    size_t comma = std::min(server.find(',', start), server.size());
+    if (comma > start) urls.push_back(server.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::vector<const char*> url_ptrs;
+  for (const auto& u : urls) url_ptrs.push_back(u.c_str());
+  natsStatus s = natsOptions_SetServers(opts.get(), url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK && !token.empty()) s = natsOptions_SetToken(opts.get(), token.c_str());
   if (s == NATS_OK) s = natsOptions_SetName(opts.get(), name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);

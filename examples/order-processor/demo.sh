@@ -12,6 +12,10 @@
 #   FJORD_CLI      fjord CLI (default build/bin/fjord)
 #   EXAMPLES_BIN   directory of order-service, shipping, invoicing, analytics
 #                  (default: the directory of FJORD_CLI, i.e. build/bin)
+#   DEMO_NODES     1 (default): one broker; 3 (or more): a cluster of that
+#                  many brokers (every one listing every route), the clients
+#                  given all their URLs, and the kill -9 hits the server that
+#                  holds ORDERS
 #   KEEP_WORKDIR=1 keep the temporary directory (logs, store) afterwards
 #   LOST_ACKS      fail (default) or allow: whether an order processed again
 #                  after its ack was confirmed fails the demo. The default is
@@ -39,12 +43,13 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fjord-demo.XXXXXX")
 declare -A PIDS=()  # name -> pid of every process this script started
-SERVER_PID=
+NODES=${DEMO_NODES:-1}
+SERVER_PIDS=()  # by node index
 PASSED=0
 
 cleanup() {
   for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null || true; done
-  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for pid in "${SERVER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "$PASSED" = 1 ] && [ -z "${KEEP_WORKDIR:-}" ]; then rm -rf "$WORK"; else echo "demo: logs kept in $WORK" >&2; fi
 }
@@ -67,23 +72,41 @@ wait_until() {
 }
 
 # The configuration is deploy/nats.conf with a free loopback port and a
-# temporary store, so the demo exercises the file shipped in the package.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-sed -e "s|^listen:.*|listen: 127.0.0.1:$PORT|" \
-    -e "s|store_dir:.*|store_dir: \"$WORK/store\"|" \
-    "$ROOT/deploy/nats.conf" >"$WORK/nats.conf"
-TOKEN=$(sed -n 's/^ *token: *"\(.*\)".*/\1/p' "$WORK/nats.conf")
+# temporary store, so the demo exercises the file shipped in the package. A
+# cluster adds server names, a cluster block and a store each.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORTS=() CPORTS=() URLS=()
+for ((i = 0; i < NODES; i++)); do
+  PORTS[i]=$(free_port)
+  CPORTS[i]=$(free_port)
+  URLS[i]=nats://127.0.0.1:${PORTS[i]}
+done
+ROUTES=$(for p in "${CPORTS[@]}"; do printf '"nats://127.0.0.1:%s", ' "$p"; done)
+for ((i = 0; i < NODES; i++)); do
+  store=$WORK/store
+  ((NODES > 1)) && store=$WORK/store$((i + 1))
+  sed -e "s|^listen:.*|listen: 127.0.0.1:${PORTS[i]}|" \
+      -e "s|store_dir:.*|store_dir: \"$store\"|" \
+      "$ROOT/deploy/nats.conf" >"$WORK/nats$i.conf"
+  if ((NODES > 1)); then
+    sed -i "s|^server_name:.*|server_name: fjord-$((i + 1))|" "$WORK/nats$i.conf"
+    printf 'cluster {\n  name: demo\n  listen: 127.0.0.1:%s\n  routes: [ %s ]\n}\n' \
+      "${CPORTS[i]}" "${ROUTES%, }" >>"$WORK/nats$i.conf"
+  fi
+done
+TOKEN=$(sed -n 's/^ *token: *"\(.*\)".*/\1/p' "$WORK/nats0.conf")
 [ -n "$TOKEN" ] || fail "no token in deploy/nats.conf"
-URL=nats://127.0.0.1:$PORT
+URL=$(IFS=,; echo "${URLS[*]}")
 CLI=("$FJORD_CLI" --server="$URL" --token="$TOKEN")
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_server() {
-  "$FJORD_BIN" -c "$WORK/nats.conf" >>"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  wait_until 10 "the broker to listen on $PORT" port_open
+start_node() { # index
+  "$FJORD_BIN" -c "$WORK/nats$1.conf" >>"$WORK/server$1.log" 2>&1 &
+  SERVER_PIDS[$1]=$!
+  wait_until 10 "the broker to listen on ${PORTS[$1]}" port_open "${PORTS[$1]}"
 }
+start_servers() { for ((i = 0; i < NODES; i++)); do start_node "$i"; done; }
 
 start_service() { # name
   "$EXAMPLES_BIN/$1" --server="$URL" --token="$TOKEN" --log="$WORK/$1.log" >>"$WORK/$1.out" 2>&1 &
@@ -133,8 +156,12 @@ consumer_done() { # durable
   [ "$("${CLI[@]}" consumer info ORDERS "$1" --json 2>/dev/null |
        json_field 'd["num_pending"] + d["num_ack_pending"]' 2>/dev/null)" = 0 ]
 }
-say "starting $(basename "$FJORD_BIN") on 127.0.0.1:$PORT (config from deploy/nats.conf, store in $WORK/store)"
-start_server
+if ((NODES > 1)); then
+  say "starting a cluster of $NODES $(basename "$FJORD_BIN") servers on ${PORTS[*]} (config from deploy/nats.conf)"
+else
+  say "starting $(basename "$FJORD_BIN") on 127.0.0.1:${PORTS[0]} (config from deploy/nats.conf, store in $WORK/store)"
+fi
+start_servers
 
 say "creating the ORDERS stream"
 echo "    fjord stream add ORDERS --subjects=\"orders.>\" --storage=file --replicas=1 --retention=limits --max-msgs=100000 --discard=old"
@@ -143,7 +170,8 @@ stream_add() {
   "${CLI[@]}" stream add ORDERS --subjects="orders.>" --storage=file --replicas=1 --retention=limits \
     --max-msgs=100000 --discard=old </dev/null >"$WORK/stream-add.out" 2>&1
 }
-wait_until 10 "fjord stream add (see $WORK/stream-add.out)" stream_add
+# A cluster first elects its meta leader.
+wait_until 20 "fjord stream add (see $WORK/stream-add.out)" stream_add
 
 say "starting shipping, invoicing and analytics (durable pull consumers)"
 for s in shipping invoicing analytics; do start_service "$s"; done
@@ -173,14 +201,23 @@ wait_until 15 "invoicing to catch up to $n orders" caught_up invoicing "$n"
 echo "    caught up on $pending orders in about $((SECONDS - t0)) s"
 show invoicing 2
 
-say "publishing 400 more orders and killing the broker with -9 midway"
+# In a cluster, the server that holds ORDERS (the others keep serving the
+# clients that were connected to it).
+victim=0
+if ((NODES > 1)); then
+  holder=$("${CLI[@]}" stream info ORDERS --json | json_field 'd["cluster"]["leader"]')
+  victim=$((${holder#fjord-} - 1))
+  say "publishing 400 more orders and killing $holder, the server holding ORDERS, with -9 midway"
+else
+  say "publishing 400 more orders and killing the broker with -9 midway"
+fi
 start_orders c 400 200
 sleep 0.8
-kill -9 "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
+kill -9 "${SERVER_PIDS[victim]}"
+wait "${SERVER_PIDS[victim]}" 2>/dev/null || true
 echo "    broker killed after $(acked_ids "$WORK/orders.log") acknowledged orders; restarting it in 0.5 s"
 sleep 0.5
-start_server
+start_node "$victim"
 finish_orders 30
 show order-service 1
 wait_until 20 "every service to process every acknowledged order" all_caught_up

@@ -114,8 +114,10 @@ int main(int argc, char** argv) {
         // A JetStream error (no such stream, wrong stream) will not go away
         // by retrying; anything else is the broker being unreachable,
         // restarting or not yet ready, which a retry of the same Nats-Msg-Id
-        // rides out safely.
-        if (jerr != 0 || s == NATS_CONNECTION_CLOSED) {
+        // rides out safely. So is "no responders" (which libnats reports
+        // with a JetStream code): in a cluster, the server holding the
+        // stream is restarting while this one is up. nats.go retries it too.
+        if ((jerr != 0 && s != NATS_NO_RESPONDERS) || s == NATS_CONNECTION_CLOSED) {
           std::fprintf(stderr, "order-service: publish %s: %s\n", order.id.c_str(), StatusText(s, jerr).c_str());
           return 1;
         }

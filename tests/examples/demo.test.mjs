@@ -1,6 +1,8 @@
 // Runs the order-processor demo (examples/order-processor/demo.sh) end to
 // end: broker, stream, order service, three consumers, a consumer outage and
-// a broker kill -9, with the demo's own exactly-once check.
+// a broker kill -9, with the demo's own exactly-once check; once on one
+// broker and once on a 3-server cluster (DEMO_NODES=3), where the clients
+// get every server's URL and the server holding ORDERS is the one killed.
 //
 // Environment: FJORD_BIN (broker, default build/bin/fjord-server), FJORD_CLI
 // (default build/bin/fjord), EXAMPLES_BIN (order-service, shipping, invoicing,
@@ -18,8 +20,14 @@ const demo = path.join(root, "examples/order-processor/demo.sh");
 // The demo bounds itself to under 60 s; this is the backstop if it hangs.
 const LIMIT_MS = 90_000;
 
-test("order-processor demo: no acknowledged order lost or processed twice", { timeout: LIMIT_MS + 5_000 }, async () => {
-  const child = spawn("bash", [demo], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+for (const nodes of [1, 3]) {
+  const where = nodes === 1 ? "one broker" : `a cluster of ${nodes} (the server holding ORDERS killed)`;
+  test(`order-processor demo on ${where}: no acknowledged order lost or processed twice`, { timeout: LIMIT_MS + 5_000 }, () => runDemo(nodes));
+}
+
+async function runDemo(nodes) {
+  const env = { ...process.env, DEMO_NODES: String(nodes) };
+  const child = spawn("bash", [demo], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -32,4 +40,4 @@ test("order-processor demo: no acknowledged order lost or processed twice", { ti
   process.removeListener("exit", stopOnExit);
   assert.equal(code, 0, `demo.sh exited with ${code ?? signal}:\n${output}`);
   assert.match(output, /== PASS/);
-});
+}
