@@ -212,6 +212,13 @@ void MetaGroup::TryOpen() {
     }
     if (!complete && now - known_since_ < opts_.settle) return;
     bootstrap = known.empty() || opts_.server_name < known.front();
+    // The server that would start the group listens first: if a group
+    // already exists (this server's state was lost, wiped or set aside as
+    // damaged), its leader's heartbeats, or a candidate's vote requests,
+    // reach it within an election timeout, and it rejoins (above) instead
+    // of starting a second group.
+    if (bootstrap && !known.empty() && now - known_since_ < std::chrono::milliseconds(opts_.election_max_ms + 500))
+      return;
     log::Info("JetStream cluster: forming the meta group with {} other server(s){}", known.size(),
               bootstrap ? "; this server starts it" : "; waiting to be added by the leader");
   }
@@ -224,7 +231,9 @@ void MetaGroup::TryOpen() {
   o.election_min_ms = opts_.election_min_ms;
   o.election_max_ms = opts_.election_max_ms;
   std::string err;
-  auto g = raft::Group::Open(transport_.get(), scheduler_, o, this, &err);
+  bool damaged = false;
+  auto g = raft::Group::Open(transport_.get(), scheduler_, o, this, &err, &damaged);
+  if (!g && damaged) return SetAsideDamaged(err);
   if (!g) {
     log::Error("JetStream cluster: cannot open the meta group in {}: {}", dir_, err);
     return;
@@ -232,6 +241,29 @@ void MetaGroup::TryOpen() {
   replay_until_ = g->last_index_at_open();
   std::lock_guard lock(mu_);
   group_ = std::move(g);
+}
+
+// A meta log damaged in the middle (a record failing its checksum with
+// valid ones after it) is not cut and used: entries this server
+// acknowledged would be gone. Its whole meta state is moved aside, kept
+// for inspection, and the server rejoins as one whose state was lost: the
+// leader sends it everything again (TryOpen, next tick). Streams on its
+// disk are untouched; they are reconciled once it has caught up.
+void MetaGroup::SetAsideDamaged(const std::string& why) {
+  auto* env = store::DefaultEnv();
+  std::string aside = fmt::format("{}.damaged-{}", dir_,
+                                  std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  auto st = env->Rename(dir_, aside);
+  if (st.ok()) st = env->SyncDir(store::ParentDir(dir_));
+  if (!st.ok()) {
+    log::Error("JetStream cluster: the meta log is damaged ({}), and setting it aside failed: {}", why, st.msg);
+    return;
+  }
+  log::Error("JetStream cluster: the meta log is damaged ({}); its state is set aside in {} and this server "
+             "rejoins the meta group, which sends it everything again",
+             why, aside);
 }
 
 void MetaGroup::AdmitPeers() {

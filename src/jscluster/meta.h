@@ -122,6 +122,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   void Run();
   void Tick();
   void TryOpen();
+  void SetAsideDamaged(const std::string& why);
   void AdmitPeers();
   void OnStepDown(std::string reply, std::string body);
   void OnServerRemove(std::string reply, std::string body);

@@ -261,11 +261,11 @@ bool Group::HasState(store::Env* env, const std::string& dir) {
 }
 
 std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Scheduler> scheduler, GroupOptions opts,
-                                   Fsm* fsm, std::string* err) {
+                                   Fsm* fsm, std::string* err, bool* damaged) {
   bool had_state = HasState(opts.env, opts.dir);
   std::unique_ptr<Group> g(new Group(std::move(opts), transport));
   const GroupOptions& o = g->opts_;
-  auto log = FileLogStore::Open(o.env, o.dir, err);
+  auto log = FileLogStore::Open(o.env, o.dir, err, damaged);
   if (!log) return nullptr;
   g->last_index_at_open_ = log->next_slot() - 1;
   g->machine_ = std::make_shared<Machine>(o, fsm);

@@ -74,9 +74,10 @@ class Group {
  public:
   // Whether `dir` holds a member's state (it was started before).
   static bool HasState(store::Env* env, const std::string& dir);
+  // Error text in *err on failure; *damaged (when given): the log is
+  // damaged (raft::FileLogStore), as opposed to unreadable.
   static std::unique_ptr<Group> Open(Transport* transport, std::shared_ptr<Scheduler> scheduler, GroupOptions opts,
-                                     Fsm* fsm,
-                                     std::string* err);
+                                     Fsm* fsm, std::string* err, bool* damaged = nullptr);
   ~Group();
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;

@@ -51,9 +51,11 @@ std::string Record(uint64_t index, const nuraft::log_entry& e) {
 
 }  // namespace
 
-std::shared_ptr<FileLogStore> FileLogStore::Open(store::Env* env, const std::string& dir, std::string* err) {
+std::shared_ptr<FileLogStore> FileLogStore::Open(store::Env* env, const std::string& dir, std::string* err,
+                                                 bool* damaged) {
   std::shared_ptr<FileLogStore> s(new FileLogStore(env, dir));
   *err = s->Load();
+  if (damaged) *damaged = s->damaged_;
   if (!err->empty()) return nullptr;
   return s;
 }
@@ -88,9 +90,11 @@ std::string FileLogStore::Load() {
       for (size_t probe = off + 1; probe + kRecordHead + kBodyFixed <= d.size(); probe++) {
         uint32_t l = store::DecodeU32(d.data() + probe);
         if (l < kBodyFixed || l > kMaxBody || d.size() - probe - kRecordHead < l) continue;
-        if (XXH64(d.data() + probe + kRecordHead, l, 0) == store::DecodeU64(d.data() + probe + 4))
+        if (XXH64(d.data() + probe + kRecordHead, l, 0) == store::DecodeU64(d.data() + probe + 4)) {
+          damaged_ = true;
           return fmt::format("{}: damaged record at offset {} (entry {}) with valid records after it", path, off,
                              expect);
+        }
       }
       log::Warn("raft log {}: cut a torn tail at offset {} ({} bytes)", path, off, d.size() - off);
       break;

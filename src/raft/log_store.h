@@ -31,8 +31,10 @@ namespace fjord::raft {
 
 class FileLogStore : public nuraft::log_store {
  public:
-  // Opens or creates `dir`/raft.log. Error text in *err on failure.
-  static std::shared_ptr<FileLogStore> Open(store::Env* env, const std::string& dir, std::string* err);
+  // Opens or creates `dir`/raft.log. Error text in *err on failure;
+  // *damaged (when given) tells damage from other failures.
+  static std::shared_ptr<FileLogStore> Open(store::Env* env, const std::string& dir, std::string* err,
+                                            bool* damaged = nullptr);
 
   nuraft::ulong next_slot() const override;
   nuraft::ulong start_index() const override;
@@ -75,6 +77,7 @@ class FileLogStore : public nuraft::log_store {
   uint64_t end_offset_ = 0;                      // guarded by mu_
   uint64_t durable_ = 0;                         // last index synced; guarded by mu_
   bool failed_ = false;                          // guarded by mu_
+  bool damaged_ = false;                         // set by Load
 };
 
 }  // namespace fjord::raft

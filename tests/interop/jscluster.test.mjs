@@ -13,7 +13,8 @@ import os from "node:os";
 import path from "node:path";
 import { waitFor, sleep, logsOnFailure, isFjord, serverVersion, versionAtLeast, rawConn, startServer } from "./lib/server.mjs";
 import { testScope, httpJson, freePorts } from "./lib/cluster.mjs";
-import { SYS, jsConfig, jsCluster, meta, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
+import { SYS, APP, jsConfig, jsCluster, meta, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
+import { jetstreamManager, jetstream } from "@nats-io/jetstream";
 import { api, connectTo } from "./lib/client.mjs";
 
 test("meta group: three servers elect one leader and report it in /jsz and /healthz", logsOnFailure(async (t) => {
@@ -119,6 +120,47 @@ system_account: SYS
   // Heartbeats flow several times a second; none may reach the leaf.
   await sleep(1500);
   assert.deepEqual(seen, []);
+}));
+
+// A bit flip in the middle of a server's meta log (a record failing its
+// checksum with valid ones after it) is damage, not a torn tail: the log is
+// not cut and used. Its meta state is set aside and kept, and the server
+// rejoins; the leader sends it the assignments again and its streams are
+// served as before.
+test("meta group: a damaged meta log is set aside and the server rejoins; its streams are served as before", { skip: isFjord ? false : "Fjord's store layout" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const victim = c.nodes.find((n) => n !== leader);
+  const nc = await scope.conn(leader, APP);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  for (const name of ["A", "B", "C", "D"]) {
+    await jsm.streams.add({ name, subjects: [`${name.toLowerCase()}.>`] });
+    for (let i = 0; i < 5; i++) await js.publish(`${name.toLowerCase()}.x`, "m");
+  }
+  const held = (await jsm.streams.info("A")).cluster.leader;
+  await victim.stop();
+  const metaDir = path.join(c.storeOf(victim), "jetstream", "$SYS", "_js_", "_meta_");
+  const log = path.join(metaDir, "raft.log");
+  const bytes = fs.readFileSync(log);
+  assert.ok(bytes.length > 200, `a meta log with several entries (${bytes.length} bytes)`);
+  // Inside the first record's body (after the 16-byte file header and the
+  // 12-byte record head): its checksum fails, the records after it are good.
+  bytes[16 + 12 + 4] ^= 0x40;
+  fs.writeFileSync(log, bytes);
+  await victim.restart();
+  await waitFor(() => /the meta log is damaged/.test(victim.log()), 10_000, "the damage reported");
+  await agreedLeader(c.nodes, 3, 20_000);
+  const parent = path.dirname(metaDir);
+  assert.ok(fs.readdirSync(parent).some((d) => d.startsWith("_meta_.damaged-")), "the damaged state kept");
+  for (const name of ["A", "B", "C", "D"]) {
+    const vnc = await scope.conn(victim, APP);
+    const info = await waitFor(async () => (await jetstreamManager(vnc)).streams.info(name).catch(() => undefined),
+      10_000, `${name} served through ${victim.serverName}`);
+    assert.equal(info.state.messages, 5, name);
+  }
+  assert.equal((await jsm.streams.info("A")).cluster.leader, held);
 }));
 
 test("meta group: a killed leader is replaced, and comes back as a follower", logsOnFailure(async (t) => {
