@@ -83,6 +83,9 @@ async function faultRun(t, size, rounds, faults) {
   const violations = [];
   const redelivered = [];  // stream seqs delivered again after a confirmed ack
   let stop = false;
+  // A failing round must not leave the clients' loops running (they would
+  // keep the test process alive).
+  t.after(() => { stop = true; });
 
   // The order service: each order until it is acknowledged, then the next.
   const acked = new Map();  // msg id -> seq
