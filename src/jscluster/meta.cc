@@ -21,6 +21,9 @@ using Json = nlohmann::ordered_json;
 constexpr const char* kStepDown = "$JS.API.META.LEADER.STEPDOWN";
 constexpr const char* kServerRemove = "$JS.API.SERVER.REMOVE";
 constexpr const char* kGroup = "meta";
+// In the group's directory while a member that opened without state has not
+// caught up yet (MetaGroup::TryOpen).
+constexpr const char* kRejoiningMarker = "rejoining";
 
 Json ErrorReply(const char* type, const jetstream::ApiError& e) { return Json{{"type", type}, {"error", e.ToJson()}}; }
 
@@ -150,6 +153,17 @@ void MetaGroup::Tick() {
   auto g = group();
   if (!g) return TryOpen();
   if (g->IsLeader()) AdmitPeers();
+  if (rejoining_ && !g->Leader().empty() && g->leader_committed() > 0 && g->applied() >= g->leader_committed()) {
+    // Everything the group had committed when we heard of it is here now.
+    auto* env = store::DefaultEnv();
+    auto st = env->RemoveFile(store::JoinPath(dir_, kRejoiningMarker));
+    if (st.ok()) st = env->SyncDir(dir_);
+    if (st.ok()) {
+      rejoining_ = false;
+      transport_->SetVoting(kGroup, true);
+      log::Info("JetStream cluster: caught up with the meta group (entry {}); voting again", g->applied());
+    }
+  }
   // Caught up: a leader is known, everything it told us is committed is
   // applied, and so is every entry this server had logged before it
   // started (a stream on disk was made by one of those: until they are
@@ -222,10 +236,26 @@ void MetaGroup::TryOpen() {
     log::Info("JetStream cluster: forming the meta group with {} other server(s){}", known.size(),
               bootstrap ? "; this server starts it" : "; waiting to be added by the leader");
   }
+  // A member that opens without state (added by the leader, wiped, or set
+  // aside as damaged) neither votes nor stands until it has caught up once
+  // (Tick): until then its log may lack entries the group committed. The
+  // marker keeps that across a restart in between.
+  auto* env = store::DefaultEnv();
+  std::string marker = store::JoinPath(dir_, kRejoiningMarker);
+  if (!has_state && !bootstrap) {
+    auto st = store::CreateDirsDurably(env, dir_);
+    if (st.ok()) st = store::WriteFileDurably(env, marker, "");
+    if (!st.ok()) {
+      log::Error("JetStream cluster: cannot write {}: {}", marker, st.msg);
+      return;
+    }
+  }
+  rejoining_ = env->Exists(marker);
+  transport_->SetVoting(kGroup, !rejoining_);
   raft::GroupOptions o;
   o.name = kGroup;
   o.dir = dir_;
-  o.env = store::DefaultEnv();
+  o.env = env;
   o.bootstrap = bootstrap;
   o.heartbeat_ms = opts_.heartbeat_ms;
   o.election_min_ms = opts_.election_min_ms;

@@ -162,6 +162,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   // answered for them (set once the group is open).
   std::atomic<uint64_t> replay_until_{UINT64_MAX};
   std::atomic<bool> reconciled_{false};  // caught up once since start
+  bool rejoining_ = false;  // opened without state, not caught up yet: not voting (loop thread)
 };
 
 }  // namespace fjord::jscluster

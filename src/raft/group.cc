@@ -339,6 +339,7 @@ std::string Group::Leader() const {
 
 uint64_t Group::term() const { return server_->get_term(); }
 uint64_t Group::committed() const { return server_->get_committed_log_idx(); }
+uint64_t Group::leader_committed() const { return server_->get_leader_committed_log_idx(); }
 
 uint64_t Group::applied() const { return machine_->last_commit_index(); }
 

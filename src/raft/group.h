@@ -88,6 +88,9 @@ class Group {
   std::string Leader() const;
   uint64_t term() const;
   uint64_t committed() const;
+  // The leader's commit index as this server last heard it (its own when
+  // it leads).
+  uint64_t leader_committed() const;
   // The last entry applied here (committed entries and membership changes).
   uint64_t applied() const;
   // The last entry of the log when it was opened: entries up to it were

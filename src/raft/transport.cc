@@ -145,6 +145,21 @@ void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_se
   }
 }
 
+namespace {
+bool IsVote(const nuraft::req_msg& r) {
+  return r.get_type() == nuraft::msg_type::request_vote_request || r.get_type() == nuraft::msg_type::pre_vote_request;
+}
+}  // namespace
+
+void Transport::SetVoting(const std::string& group, bool allowed) {
+  std::lock_guard lock(mu_);
+  if (allowed) {
+    no_vote_.erase(group);
+  } else {
+    no_vote_.insert(group);
+  }
+}
+
 void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req,
                      nuraft::rpc_handler& done, uint64_t timeout_ms) {
   sent_++;
@@ -154,6 +169,10 @@ void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::
     std::lock_guard lock(mu_);
     if (stopped_) {
       Fail(Pending{req, done, {}}, "transport stopped");
+      return;
+    }
+    if (IsVote(*req) && no_vote_.count(group)) {
+      Fail(Pending{req, done, {}}, "not standing while rejoining");
       return;
     }
     seq = next_seq_++;
@@ -207,6 +226,10 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
     return;
   }
   if (req->get_dst() != self_id_) return;
+  if (IsVote(*req)) {
+    std::lock_guard lock(mu_);
+    if (no_vote_.count(group)) return;  // not voting while rejoining: the candidate times out
+  }
   nuraft::ptr<nuraft::resp_msg> resp;
   try {
     resp = RequestHandler::Process(srv.get(), *req);

@@ -63,6 +63,13 @@ class Transport {
   // state was lost, or it is being added).
   bool AskedFor(const std::string& group);
 
+  // While this server's member of `group` rejoins without the state it had
+  // (wiped, or set aside as damaged), it neither votes nor stands: its
+  // short log would let a candidate that misses committed entries win, or
+  // win itself without them. Vote and pre-vote requests to it are dropped,
+  // and its own fail at once. Any thread.
+  void SetVoting(const std::string& group, bool allowed);
+
   // RPCs sent and received since start (for /jsz and tests).
   uint64_t sent() const { return sent_.load(); }
   uint64_t failed() const { return failed_.load(); }
@@ -99,6 +106,7 @@ class Transport {
   std::unordered_map<std::string, nuraft::ptr<nuraft::raft_server>> handlers_;  // guarded by mu_
   std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
   std::unordered_set<std::string> asked_for_;                                   // guarded by mu_
+  std::unordered_set<std::string> no_vote_;                                     // guarded by mu_
   uint64_t next_seq_ = 1;                                                       // guarded by mu_
   std::atomic<uint64_t> sent_{0}, failed_{0};
 };

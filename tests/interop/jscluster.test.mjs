@@ -163,6 +163,44 @@ test("meta group: a damaged meta log is set aside and the server rejoins; its st
   assert.equal((await jsm.streams.info("A")).cluster.leader, held);
 }));
 
+// A server whose meta state was wiped (or set aside) does not vote until it
+// has caught up: otherwise, with the server that has the newest entries
+// down, its empty log lets a stale server win, and entries the group had
+// committed are overwritten. Here ORDERS2 is committed by the leader and
+// n-wiped alone; the third server missed it. With the leader down and the
+// other's state wiped, no leader may be elected; once the leader is back,
+// ORDERS2 is still assigned.
+test("meta group: a server that lost its meta state does not vote until it has caught up (no committed entry lost)", { skip: isFjord ? false : "nats-server would elect the stale server" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope);
+  const leader = await agreedLeader(c.nodes, 3);
+  const [stale, wiped] = c.nodes.filter((n) => n !== leader);
+  const nc = await scope.conn(leader, APP);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "ORDERS1", subjects: ["o1.>"] });
+  await stale.stop();
+  await jsm.streams.add({ name: "ORDERS2", subjects: ["o2.>"] });  // on the leader and `wiped` only
+  await nc.close();
+  await leader.stop();
+  await wiped.stop();
+  fs.rmSync(path.join(c.storeOf(wiped), "jetstream", "$SYS", "_js_", "_meta_"), { recursive: true, force: true });
+  await stale.restart();
+  await wiped.restart();
+  // The stale server cannot win without the wiped one's vote.
+  const until = Date.now() + 5000;
+  while (Date.now() < until) {
+    const views = await Promise.all([stale, wiped].map((n) => meta(n).catch(() => ({}))));
+    for (const v of views) assert.ok(!v.leader || v.leader === leader.serverName, `no leader without the newest log: ${JSON.stringify(views)}`);
+    await sleep(200);
+  }
+  await leader.restart();
+  await agreedLeader(c.nodes, 3, 20_000);
+  const nc2 = await scope.conn(stale, APP);
+  const names = await (await jetstreamManager(nc2)).streams.names().next();
+  assert.deepEqual([...names].sort(), ["ORDERS1", "ORDERS2"]);
+  await waitFor(() => /caught up with the meta group .*voting again/.test(wiped.log()), 10_000, "the wiped server votes again");
+}));
+
 test("meta group: a killed leader is replaced, and comes back as a follower", logsOnFailure(async (t) => {
   const scope = testScope(t);
   const c = await jsCluster(t, scope);
