@@ -23,7 +23,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { serverBin, waitFor, within, sleep } from "./lib/server.mjs";
+import { serverBin, waitFor, within, sleep, seededRandom } from "./lib/server.mjs";
 
 const PREFIX = `fjordp-${process.pid}-`;
 const NS = { a: `${PREFIX}a`, b: `${PREFIX}b`, c: `${PREFIX}c`, br: `${PREFIX}br` };
@@ -420,10 +420,10 @@ test("partition: an isolated node keeps serving locally, the majority keeps work
 // leading by itself (leadership expiry): there is never a moment after that
 // when two servers claim the lead. After healing, all three follow the new
 // leader.
-test("partition: the isolated meta leader steps down, the majority elects another, and all agree after healing", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
-  const { dir, servers, agents, dumpLogs } = partitionRun(t);
+// /jsz's meta_cluster as node x sees it (through its agent), and the leader
+// every node of `xs` names once they agree on one of `xs`.
+function metaViews(agents) {
   const metaOf = async (x) => (await agents[x].call("http", { path: "/jsz" })).meta_cluster ?? {};
-  // The leader every node of `xs` names, once they agree on one of `xs`.
   const agreed = async (xs, size, ms) => {
     let views;
     await waitFor(async () => {
@@ -435,14 +435,24 @@ test("partition: the isolated meta leader steps down, the majority elects anothe
     });
     return views[0].leader;
   };
+  return { metaOf, agreed };
+}
+
+async function startJetStreamCluster(dir, servers, agents) {
+  setupNetwork();
+  const script = path.join(dir, "agent.mjs");
+  fs.writeFileSync(script, AGENT(import.meta.resolve("@nats-io/transport-node")));
+  for (const x of NODES) servers[x] = new NsServer(x, dir, { js: true });
+  for (const x of NODES) agents[x] = new Agent(x, script);
+  await Promise.all(NODES.map((x) => agents[x].call("connect")));
+}
+
+test("partition: the isolated meta leader steps down, the majority elects another, and all agree after healing", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
+  const { metaOf, agreed } = metaViews(agents);
 
   try {
-    setupNetwork();
-    const script = path.join(dir, "agent.mjs");
-    fs.writeFileSync(script, AGENT(import.meta.resolve("@nats-io/transport-node")));
-    for (const x of NODES) servers[x] = new NsServer(x, dir, { js: true });
-    for (const x of NODES) agents[x] = new Agent(x, script);
-    await Promise.all(NODES.map((x) => agents[x].call("connect")));
+    await startJetStreamCluster(dir, servers, agents);
     const leader = await agreed(NODES, 3, 30_000);
     const rest = NODES.filter((x) => x !== leader);
 
@@ -473,6 +483,45 @@ test("partition: the isolated meta leader steps down, the majority elects anothe
     const healed = await agreed(NODES, 3, 30_000);
     t.diagnostic(`all three follow ${healed} ${Date.now() - tHeal} ms after healing`);
     for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
+  } catch (e) {
+    dumpLogs();
+    throw e;
+  }
+});
+
+// A flapping link: the meta leader's link goes down and up at random
+// (seeded, printed) for about ten seconds. Afterwards all three follow one
+// leader, every server still runs, and no Raft term had two leaders (from
+// the servers' "leader now (term N)" lines).
+test("partition: the meta leader's link flaps; afterwards one leader, and never two in a term", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const seed = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  t.diagnostic(`seed ${seed} (FJORD_FAULT_SEED)`);
+  const rand = seededRandom(seed);
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
+  const { agreed } = metaViews(agents);
+  try {
+    await startJetStreamCluster(dir, servers, agents);
+    const leader = await agreed(NODES, 3, 30_000);
+    for (let i = 0; i < 8; i++) {
+      ip("-n", NS.br, "link", "set", `v${leader}`, "down");
+      await sleep(200 + Math.floor(rand() * 1000));
+      ip("-n", NS.br, "link", "set", `v${leader}`, "up");
+      await sleep(200 + Math.floor(rand() * 1000));
+    }
+    const tHeal = Date.now();
+    const healed = await agreed(NODES, 3, 30_000);
+    t.diagnostic(`all three follow ${healed} ${Date.now() - tHeal} ms after the last flap (first leader ${leader})`);
+    for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
+    const claims = new Map();
+    for (const x of NODES) {
+      for (const m of servers[x].logText.matchAll(/raft (\S+): this server is the leader now \(term (\d+)\)/g)) {
+        const key = `${m[1]} term ${m[2]}`;
+        if (!claims.has(key)) claims.set(key, new Set());
+        claims.get(key).add(x);
+      }
+    }
+    assert.ok(claims.size > 0, "leadership log lines found");
+    for (const [key, who] of claims) assert.equal(who.size, 1, `${key}: ${[...who].join(", ")}`);
   } catch (e) {
     dumpLogs();
     throw e;
