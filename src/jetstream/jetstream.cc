@@ -158,10 +158,7 @@ std::string JetStream::Start() {
   // In a cluster each stream takes its own acks (Stream::Subscribe), so an
   // ack crosses a route only to the server that holds its stream.
   if (!opts_.clustered) {
-    ack_sub_ = account_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) {
-      Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply), std::string(m.hdr),
-               std::string(m.data), 0});
-    });
+    ack_sub_ = account_->SubscribeInternal("$JS.ACK.>", [this](const server::InternalMsg& m) { EnqueueAck(m); });
   }
   account_->SetSubscribeObserver([this](std::string_view) {
     // Bursts of subscriptions collapse into one check.

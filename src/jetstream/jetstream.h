@@ -122,6 +122,11 @@ class JetStream {
   // the rate they are stored at instead of piling up in memory. Nothing is
   // dropped, and the JetStream thread's own publishes never wait.
   void Enqueue(Inbound msg);
+  // Queues an ack (`$JS.ACK.…`) as its subscription delivered it.
+  void EnqueueAck(const server::InternalMsg& m) {
+    Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply), std::string(m.hdr),
+             std::string(m.data), 0});
+  }
   static constexpr size_t kQueueHigh = 8 << 20;
   static constexpr size_t kQueueLow = 4 << 20;
   // Bytes queued or in the batch being processed.

@@ -216,12 +216,7 @@ void Stream::Subscribe() {
     // single server takes every ack with one `$JS.ACK.>`). Kept while the
     // subjects are subscribed anew, so no ack is lost in between.
     ack_sub_ = js_->account()->SubscribeInternal(
-        "$JS.ACK." + cfg_.name + ".>",
-        [js](const server::InternalMsg& m) {
-          js->Enqueue({Inbound::Kind::kAck, nullptr, std::string(m.subject), std::string(m.reply),
-                       std::string(m.hdr), std::string(m.data), 0});
-        },
-        true);
+        "$JS.ACK." + cfg_.name + ".>", [js](const server::InternalMsg& m) { js->EnqueueAck(m); }, true);
   }
 }
 

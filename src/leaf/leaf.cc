@@ -686,10 +686,9 @@ void Leaf::ProcessMsg(const proto::RouteCommand& cmd) {
     log::Debug("{} - Not permitted to take \"{}\" from the leafnode, dropped", Tag(), cmd.subject);
     return;
   }
-  // `$FJR.` is this cluster's own Raft traffic (raft/transport.h): a leaf
-  // node bound to the system account must not inject into it, nor answer
-  // into it through a reply subject.
-  if (cmd.subject.starts_with("$FJR.") || cmd.reply.starts_with("$FJR.")) return;
+  // The cluster's own traffic (server::ServersOnly): a leaf node bound to
+  // the system account must not inject into it, nor answer into it.
+  if (server::ServersOnly(cmd.subject) || server::ServersOnly(cmd.reply)) return;
   if (!proto::ValidLiteralSubject(cmd.subject)) return;
   server::Sublist& sl = account_->sublist();
   uint64_t gen = sl.generation();
@@ -728,7 +727,7 @@ void Leaf::QueueRoutedMsg(std::string_view, std::string_view subject, std::strin
   if (!registered_.load(std::memory_order_acquire) || SendDenied(subject)) return;
   // Nor does the cluster's Raft traffic leave for a leaf node (which might
   // be another cluster's server, sharing the system account).
-  if (subject.starts_with("$FJR.")) return;
+  if (server::ServersOnly(subject)) return;
   bool with_headers = hdr_len > 0 && headers_;
   std::string_view body = hdr_len > 0 && !headers_ ? payload.substr(hdr_len) : payload;
   bool schedule = false, slow = false;

@@ -603,14 +603,13 @@ void Client::ProcessPub(const proto::Command& cmd) {
     SendErr("Invalid Publish Subject");
     return;
   }
-  // `$FJR.` is the servers' own Raft traffic (raft/transport.h): no
-  // client may forge it, not even a system account user, nor have a
-  // service answer into it (a reply subject there).
-  if ((perms_ && !perms_->CanPublish(cmd.subject)) || cmd.subject.starts_with("$FJR.")) {
+  // The servers' own traffic (ServersOnly): no client may forge it, not
+  // even a system account user, nor have a service answer into it.
+  if ((perms_ && !perms_->CanPublish(cmd.subject)) || ServersOnly(cmd.subject)) {
     SendErr(fmt::format("Permissions Violation for Publish to \"{}\"", cmd.subject));
     return;
   }
-  if (cmd.reply.starts_with("$FJR.")) {
+  if (ServersOnly(cmd.reply)) {
     SendErr(fmt::format("Permissions Violation for Publish with Reply of \"{}\"", cmd.reply));
     return;
   }

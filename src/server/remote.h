@@ -11,6 +11,12 @@
 
 namespace fjord::server {
 
+// `$FJR.`: what the servers of one cluster send each other (the Raft
+// transport's RPCs, raft/transport.h, and the clustered JetStream API's
+// gathering). No client publishes there or names a reply there, and none of
+// it crosses a leaf node connection.
+inline bool ServersOnly(std::string_view subject) { return subject.starts_with("$FJR."); }
+
 // One route, as /routez shows it.
 struct RouteInfo {
   uint64_t rid = 0;
