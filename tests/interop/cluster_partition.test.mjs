@@ -24,6 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { serverBin, waitFor, within, sleep, seededRandom } from "./lib/server.mjs";
+import { leaderClaims } from "./lib/jscluster.mjs";
 
 const PREFIX = `fjordp-${process.pid}-`;
 const NS = { a: `${PREFIX}a`, b: `${PREFIX}b`, c: `${PREFIX}c`, br: `${PREFIX}br` };
@@ -512,14 +513,7 @@ test("partition: the meta leader's link flaps; afterwards one leader, and never 
     const healed = await agreed(NODES, 3, 30_000);
     t.diagnostic(`all three follow ${healed} ${Date.now() - tHeal} ms after the last flap (first leader ${leader})`);
     for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
-    const claims = new Map();
-    for (const x of NODES) {
-      for (const m of servers[x].logText.matchAll(/raft (\S+): this server is the leader now \(term (\d+)\)/g)) {
-        const key = `${m[1]} term ${m[2]}`;
-        if (!claims.has(key)) claims.set(key, new Set());
-        claims.get(key).add(x);
-      }
-    }
+    const claims = leaderClaims(NODES.map((x) => [x, servers[x].logText]));
     assert.ok(claims.size > 0, "leadership log lines found");
     for (const [key, who] of claims) assert.equal(who.size, 1, `${key}: ${[...who].join(", ")}`);
   } catch (e) {

@@ -31,7 +31,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { waitFor, logsOnFailure, sleep, isFjord, seededRandom } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { SYS, APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
+import { SYS, APP, jsCluster, agreedLeader, leaderClaims } from "./lib/jscluster.mjs";
 
 const SEED = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
@@ -39,21 +39,9 @@ const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "
 // Five servers also lose two at once (a minority: the rest go on).
 const FAULTS5 = [...FAULTS, "kill-two-servers"];
 
-// Calls `fn` until it succeeds, for up to `ms`: a client request may time
-// out while its server restarts.
-async function retry(fn, what, ms = 20_000) {
-  const end = Date.now() + ms;
-  let err;
-  while (Date.now() < end) {
-    try {
-      return await fn();
-    } catch (e) {
-      err = e;
-      await sleep(200);
-    }
-  }
-  throw new Error(`${what}: ${err?.message}`);
-}
+// A client request may time out while its server restarts: asked again
+// (every 200 ms, for up to 20 s) until it succeeds.
+const again = (fn, what) => waitFor(fn, 20_000, what, 200);
 
 test(`faults on 3 servers: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 3, ROUNDS, FAULTS)));
 
@@ -145,7 +133,7 @@ async function faultRun(t, size, rounds, faults) {
   for (let round = 1; round <= rounds; round++) {
     const fault = pick(faults);
     const leader = await agreedLeader(c.nodes, size, 30_000);
-    const hostName = (await retry(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
+    const hostName = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
     const host = c.nodes.find((n) => n.serverName === hostName);
     t.diagnostic(`round ${round}: ${fault} (stream on ${hostName}, meta leader ${leader.serverName}, ${acked.size} acked, ${confirmed.size} confirmed)`);
     const down = async (victims) => {
@@ -164,7 +152,7 @@ async function faultRun(t, size, rounds, faults) {
         break;
       }
       case "meta-stepdown": {
-        const j = await retry(async () => {
+        const j = await again(async () => {
           const r = (await sys.request("$JS.API.META.LEADER.STEPDOWN", "{}", { timeout: 3000 })).json();
           if (!r.success) throw new Error(JSON.stringify(r));
           return r;
@@ -182,7 +170,7 @@ async function faultRun(t, size, rounds, faults) {
   await consumer;
 
   // The stream: every acknowledged order once, where its PubAck said.
-  const info = await retry(() => jsm.streams.info("ORDERS"), "stream info");
+  const info = await again(() => jsm.streams.info("ORDERS"), "stream info");
   const stored = new Map();  // msg id -> seq
   const reader = await js.consumers.get("ORDERS");  // ordered consumer
   const all = await reader.fetch({ max_messages: info.state.messages, expires: 10_000 });
@@ -221,7 +209,7 @@ async function faultRun(t, size, rounds, faults) {
   const leader = await agreedLeader(c.nodes, size, 30_000);
   for (const n of c.nodes) {
     const nc = await scope.conn(n, APP);
-    const si = await retry(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
+    const si = await again(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
     assert.equal(si.state.last_seq, info.state.last_seq, `${n.serverName}'s view`);
     assert.equal(si.cluster.leader, info.cluster.leader, `${n.serverName}'s view`);
   }
@@ -229,14 +217,7 @@ async function faultRun(t, size, rounds, faults) {
 
   if (isFjord) {
     // One leader per term and group, across every server's whole log.
-    const claims = new Map();
-    for (const n of c.nodes) {
-      for (const m of n.log().matchAll(/raft (\S+): this server is the leader now \(term (\d+)\)/g)) {
-        const key = `${m[1]} term ${m[2]}`;
-        if (!claims.has(key)) claims.set(key, new Set());
-        claims.get(key).add(n.serverName);
-      }
-    }
+    const claims = leaderClaims(c.nodes.map((n) => [n.serverName, n.log()]));
     assert.ok(claims.size > 0, "leadership log lines found");
     for (const [key, who] of claims) {
       if (who.size > 1) violations.push(`${key} had ${who.size} leaders: ${[...who].join(", ")}`);

@@ -208,11 +208,8 @@ test("clustered streams: the stream's server killed and back, then every server:
   await rejectsCode(jsmOther.streams.add({ name: "EVENTS", subjects: ["other"] }), 10058);
   await host.restart();
   await agreedLeader(c.nodes, 3);
-  let info;
-  await waitFor(async () => {
-    info = await jsmOther.streams.info("EVENTS").catch(() => undefined);
-    return info !== undefined;
-  }, 15_000, "EVENTS served again");
+  let info = await waitFor(() => jsmOther.streams.info("EVENTS").catch(() => undefined), 15_000,
+    "EVENTS served again");
   assert.equal(info.state.messages, 50);
   assert.equal(info.cluster.leader, host.serverName);
 
@@ -223,10 +220,8 @@ test("clustered streams: the stream's server killed and back, then every server:
   for (const n of c.nodes) await n.restart();
   await agreedLeader(c.nodes, 3);
   const jsm3 = await jetstreamManager(await scope.conn(other, APP));
-  await waitFor(async () => {
-    info = await jsm3.streams.info("EVENTS").catch(() => undefined);
-    return info !== undefined;
-  }, 15_000, "EVENTS served after kill -9 of every server");
+  info = await waitFor(() => jsm3.streams.info("EVENTS").catch(() => undefined), 15_000,
+    "EVENTS served after kill -9 of every server");
   assert.equal(info.state.messages, 50);
   assert.equal(info.cluster.leader, host.serverName);
   await rejectsCode(jsm3.streams.add({ name: "EVENTS", subjects: ["other"] }), 10058);

@@ -65,3 +65,19 @@ export function fjordCli(node, args, user = APP) {
       { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? err.signal ?? 1) : 0, stdout, stderr }));
   });
 }
+
+// Who claimed leadership of each Raft group in each term, from the servers'
+// "raft <group>: this server is the leader now (term N)" log lines:
+// `logs` is [server name, log text] pairs; returns "<group> term <N>" ->
+// Set of server names. One term with two names is two leaders.
+export function leaderClaims(logs) {
+  const claims = new Map();
+  for (const [name, text] of logs) {
+    for (const m of text.matchAll(/raft (\S+): this server is the leader now \(term (\d+)\)/g)) {
+      const key = `${m[1]} term ${m[2]}`;
+      if (!claims.has(key)) claims.set(key, new Set());
+      claims.get(key).add(name);
+    }
+  }
+  return claims;
+}
