@@ -98,7 +98,7 @@ bool Parse(std::string_view in, BlockIndex* idx, bool subjects,
     uint64_t seq_delta, off, len;
     if (!r.U8(&tag)) return false;
     uint8_t t = tag & 0x0f;
-    if (t < 1 || t > 5 || (tag & ~(0x0f | kTagHeaders | kTagOffset | kTagNextSeq)) != 0) return false;
+    if (t < 1 || t > 6 || (tag & ~(0x0f | kTagHeaders | kTagOffset | kTagNextSeq)) != 0) return false;
     IndexEvent e{static_cast<RecordType>(t)};
     seq_delta = ZigZag(1);
     if (!(tag & kTagNextSeq) && !r.Varint(&seq_delta)) return false;

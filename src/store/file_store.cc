@@ -223,6 +223,20 @@ struct Block {
       if (q == first) return 0;
     }
   }
+  // Forgets the sequences above `seq` (their messages already uncounted),
+  // so the bitmap holds no bits past `last`.
+  void Clip(uint64_t seq) {
+    if (first == 0 || last <= seq) return;
+    if (seq < first) {
+      first = last = 0;
+      dead.clear();
+      return;
+    }
+    last = seq;
+    uint64_t n = last - first + 1;
+    if (dead.size() > (n + 63) >> 6) dead.resize((n + 63) >> 6);
+    if ((n & 63) && (n >> 6) < dead.size()) dead[n >> 6] &= (uint64_t{1} << (n & 63)) - 1;
+  }
   // Live messages in [from, to] (both inside the block's range).
   uint64_t CountLive(uint64_t from, uint64_t to) const {
     from = std::max(from, first);
@@ -487,6 +501,75 @@ class FileStore final : public Store {
     }
     AfterMutation();
     return n;
+  }
+
+  // The cut is committed by a new block holding a truncate record (and the
+  // removals of older messages that were recorded in the tail, written
+  // again), fsynced; only then are the tail's files cut: whole blocks
+  // removed, the block where the tail starts truncated (a compressed one
+  // rewritten). A replay that meets the record cuts the index the same
+  // way, and recovery finishes cutting the files (docs/storage-format.md).
+  Status Truncate(uint64_t seq) override {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    if (seq >= last_) return {};
+    if (Status s = Broken(); !s.ok()) return s;
+    // Everything before the record durable first, so that a power cut
+    // never keeps the record without what it follows.
+    if (Status s = Flush(); !s.ok()) return s;
+    if (Status s = TrimActive(); !s.ok()) return FailTruncate(s);
+    if (Status s = active_->file->Sync(); !s.ok()) return FailTruncate(s);
+    // B, where the tail starts: none when every block began above seq+1.
+    size_t from = blocks_[0]->lo > seq + 1 ? 0 : IndexFor(seq + 1);
+    Block* b = blocks_[0]->lo > seq + 1 ? nullptr : blocks_[from].get();
+    uint64_t x = 0;
+    std::vector<uint64_t> removed;
+    for (size_t i = from; i < blocks_.size(); ++i) {
+      Block& t = *blocks_[i];
+      if (t.gone) continue;
+      auto r = TailStart(t, seq, &removed);
+      if (!r.ok()) return r.status;  // nothing changed yet
+      if (&t == b) x = r.value;
+    }
+    Block* sealed = b == active_ ? b : nullptr;
+    uint32_t next_id = blocks_.back()->id + 1;
+    std::vector<std::string> files;
+    DropReadAhead();
+    if (!CutIndex(seq, nullptr, &files)) return FailTruncate({Errc::kIo, "a block index is unreadable"});
+    // Until the files are cut, a restart must replay every block.
+    std::string summary = JoinPath(msgs_dir_, kSummaryName);
+    if (env_->Exists(summary)) {
+      if (Status s = env_->RemoveFile(summary); !s.ok()) return FailTruncate(s);
+    }
+    if (Status s = NewBlock(next_id, last_ts_ != 0 ? last_ts_ : NowNs()); !s.ok()) return FailTruncate(s);
+    AppendRecord(RecordType::kTruncate, seq, 0, {}, {}, {});
+    AppendRecord(RecordType::kFloor, base_, 0, {}, {}, {});
+    active_->has_floor = true;
+    persisted_first_ = base_;
+    floor_pending_ = false;
+    std::sort(removed.begin(), removed.end());
+    removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
+    for (uint64_t q : removed) {
+      if (q <= base_) continue;  // the floor covers it
+      NoteTombstone(*active_, q);
+      AppendRecord(RecordType::kTombstone, q, 0, {}, {}, {});
+    }
+    if (Status s = WriteBuffer(); !s.ok()) return FailTruncate(s);
+    if (Status s = active_->file->Sync(); !s.ok()) return FailTruncate(s);
+    // Committed: the tail's records are no longer needed.
+    for (const auto& path : files) {
+      if (Status s = env_->RemoveFile(path); !s.ok()) return FailTruncate(s);
+    }
+    if (b != nullptr && !b->gone && x < b->size) {
+      if (Status s = CutFile(*b, x); !s.ok()) return FailTruncate(s);
+    }
+    if (sealed != nullptr) {
+      sealed->file.reset();
+      Unpin(*sealed);
+      if (opts_.compress) Compress(*sealed);
+    }
+    RemoveEmptyBlocks();
+    WriteSummary();
+    return {};
   }
 
   void SetCompression(bool on) override { opts_.compress = on; }
@@ -1220,6 +1303,84 @@ class FileStore final : public Store {
     }
   }
 
+  // Forgets every message above `seq` (last_ becomes seq), and every block
+  // that began above seq+1 except `keep` (the one holding the truncate
+  // record, when replaying it); adds the files of those blocks to `files`.
+  // False if a block's detail was unreadable: the index is then half cut.
+  bool CutIndex(uint64_t seq, const Block* keep, std::vector<std::string>* files) {
+    for (size_t i = blocks_.size(); i-- > 0;) {
+      Block& b = *blocks_[i];
+      if (&b == keep) continue;
+      if (b.lo <= seq + 1) {
+        // Where the tail starts: older blocks hold nothing above seq.
+        if (!ClipBlock(b, seq)) return false;
+        break;
+      }
+      if (b.live > 0) {
+        const Detail* d = GetDetail(b);
+        if (d == nullptr) return false;
+        for (const Fss& f : d->fss) ForgetAbove(f.gid, f.live, seq);
+        msgs_ -= b.live;
+        bytes_ -= std::min(bytes_, b.bytes);
+      }
+      if (!b.gone) files->push_back(b.path);
+      idx_to_drop_.push_back(b.id);
+      DropDetail(b);
+      if (&b == active_) active_ = nullptr;
+      blocks_.erase(blocks_.begin() + static_cast<ptrdiff_t>(i));
+    }
+    last_ = seq;
+    if (msgs_ == 0) base_ = seq + 1;
+    first_ts_seq_ = 0;
+    last_ts_ = 0;
+    if (uint64_t q = msgs_ > 0 ? PrevLiveFrom(seq) : 0) {
+      const Block* b = BlockOf(q);
+      if (const Detail* d = GetDetail(*b)) last_ts_ = d->entries[q - b->first].ts;
+    }
+    return true;
+  }
+
+  // Uncounts block `b`'s live messages above `seq` and clips its range.
+  // Its detail is dropped, to be loaded again without them.
+  bool ClipBlock(Block& b, uint64_t seq) {
+    if (b.first == 0 || b.last <= seq) return true;
+    if (b.NextLive(seq + 1) != 0) {
+      Detail* d = GetDetail(b);
+      if (d == nullptr) return false;
+      std::vector<uint64_t> n(d->fss.size());
+      for (uint64_t q = std::max(seq + 1, b.first); q <= b.last; ++q) {
+        if (!b.Live(q)) continue;
+        const Entry& e = d->entries[q - b.first];
+        uint64_t size = e.len != 0 ? e.size() : 0;
+        if (e.len != 0) ++n[e.lid()];
+        b.live--;
+        b.bytes -= std::min(b.bytes, size);
+        msgs_--;
+        bytes_ -= std::min(bytes_, size);
+      }
+      for (uint32_t lid = 0; lid < n.size(); ++lid) ForgetAbove(d->fss[lid].gid, n[lid], seq);
+    }
+    b.Clip(seq);
+    DropDetail(b);
+    return true;
+  }
+
+  // Takes `n` messages above `seq` off subject `gid`'s count.
+  void ForgetAbove(uint32_t gid, uint64_t n, uint64_t seq) {
+    const std::string* name = NameOf(gid);
+    if (n == 0 || name == nullptr) return;
+    auto it = subjects_.find(*name);
+    if (it == subjects_.end()) return;
+    SubjState& st = it->second;
+    st.count -= std::min(st.count, n);
+    if (st.count == 0) {
+      EraseSubject(it);
+    } else if (st.last > seq) {
+      st.last = seq;
+      st.last_stale = true;
+    }
+  }
+
   // Removes every message below `seq`; past the end it moves the sequence
   // forward so the next append gets `seq`. Returns messages removed.
   uint64_t CompactTo(uint64_t seq) {
@@ -1654,6 +1815,90 @@ class FileStore final : public Store {
     b.compressed = true;
   }
 
+  // The offset in block `b` where the log first goes past `seq` (b.size if
+  // it does not in this block): the first record of a later sequence, or a
+  // floor above seq+1. Adds to `removed` the sequences at or below `seq`
+  // whose tombstones lie from there on.
+  Result<uint64_t> TailStart(Block& b, uint64_t seq, std::vector<uint64_t>* removed) {
+    BlockIndex idx;
+    auto res = ScanBlock(b, 0, &idx);
+    if (!res.ok()) return {res.status, 0};
+    bool found = b.lo > seq + 1;
+    uint64_t x = found ? 0 : b.size;
+    for (const IndexEvent& e : idx.events) {
+      uint64_t reach = e.type == RecordType::kFloor ? e.seq - std::min<uint64_t>(e.seq, 1) : e.seq;
+      if (!found && reach > seq) {
+        found = true;
+        x = e.offset;
+      }
+      if (found && removed != nullptr && e.type == RecordType::kTombstone && e.seq <= seq) {
+        removed->push_back(e.seq);
+      }
+    }
+    return {{}, x};
+  }
+
+  // Cuts block `b` back to its first `x` bytes, durably. A compressed block
+  // is rewritten (WriteFileDurably: the old container or the new one).
+  Status CutFile(Block& b, uint64_t x) {
+    DropReadAhead();
+    auto f = BlockFile(b);
+    if (!f.ok()) return f.status;
+    if (b.compressed) {
+      std::string raw(x, '\0');
+      auto r = f.value->Read(0, x, raw.data());
+      if (!r.ok()) return r.status;
+      if (r.value != x) return {Errc::kCorrupt, fmt::format("{}: short read", b.path)};
+      std::string container = CompressBlock(raw);
+      b.file.reset();
+      std::erase(open_sealed_, b.id);
+      if (Status s = WriteFileDurably(env_, b.path, container.empty() ? raw : container); !s.ok()) return s;
+      b.compressed = !container.empty();
+    } else {
+      if (Status s = f.value->Truncate(x); !s.ok()) return s;
+      if (Status s = f.value->Sync(); !s.ok()) return s;
+    }
+    b.size = x;
+    WriteBlockIndex(b);
+    return {};
+  }
+
+  // A truncation that failed part way: the index is rebuilt from the files
+  // (on whichever side of the cut they are) and, as after a failed fsync,
+  // the store refuses writes until it is reopened.
+  Status FailTruncate(Status s) {
+    log::Error("store: {}: truncating failed, refusing writes: {}", opts_.dir, s.msg);
+    if (Status r = Reload(); !r.ok()) log::Error("store: {}: reloading after a failed truncate: {}", opts_.dir, r.msg);
+    fatal_ = s;
+    return s;
+  }
+
+  // Finishes on disk the cut of the last truncate record a replay met, which
+  // a crash may have interrupted: once the record is durable, the blocks
+  // that began above the cut and the tail of the block before it are no
+  // longer needed. Best effort: what is left is cut again at the next open.
+  void FinishCut() {
+    Block* keep = cut_block_ != 0 ? FindBlock(cut_block_) : nullptr;
+    if (keep == nullptr) return;
+    // The record itself first: a replay after kill -9 may have read it
+    // from the page cache only.
+    auto kf = BlockFile(*keep);
+    if (!kf.ok() || !kf.value->Sync().ok()) return;
+    for (const auto& path : cut_files_) {
+      if (Status s = env_->RemoveFile(path); !s.ok()) log::Warn("store: removing a truncated block: {}", s.msg);
+    }
+    cut_files_.clear();
+    auto it = std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == keep; });
+    if (it == blocks_.begin()) return;
+    Block& b = **std::prev(it);
+    if (b.gone) return;
+    auto x = TailStart(b, cut_seq_, nullptr);
+    if (!x.ok() || x.value >= b.size) return;
+    log::Warn("store: {}: finishing a truncate to {}: cutting {} bytes at offset {}", b.path, cut_seq_,
+              b.size - x.value, x.value);
+    if (Status s = CutFile(b, x.value); !s.ok()) log::Warn("store: {}: {}", b.path, s.msg);
+  }
+
   Status NewBlock(uint32_t id, int64_t base_ts) {
     std::string path = JoinPath(msgs_dir_, BlockFileName(id, "blk"));
     auto f = env_->Open(path);
@@ -1809,6 +2054,19 @@ class FileStore final : public Store {
       case RecordType::kBlockStart:
         RaiseLast(e.seq);
         break;
+      case RecordType::kTruncate:
+        // Written as a block's second record: the block holds nothing older.
+        if (b.first != 0) {
+          log::Error("store: {}: truncate record at offset {} after messages, ignored", b.path, e.offset);
+          return;
+        }
+        b.lo = e.seq + 1;
+        if (!CutIndex(e.seq, &b, &cut_files_)) {
+          log::Error("store: {}: truncating to {}: a block index is unreadable", b.path, e.seq);
+        }
+        cut_seq_ = e.seq;
+        cut_block_ = b.id;
+        break;
     }
   }
 
@@ -1940,6 +2198,11 @@ class FileStore final : public Store {
   size_t summary_size_ = 0;
   std::vector<uint32_t> idx_to_drop_;  // index files of removed blocks
   std::set<uint32_t> compressed_on_disk_;  // LoadBlocks: block files that are compressed
+  // LoadBlocks: the last truncate record replayed (its block, 0 if none,
+  // and sequence) and the files of the blocks it cut (FinishCut).
+  uint32_t cut_block_ = 0;
+  uint64_t cut_seq_ = 0;
+  std::vector<std::string> cut_files_;
   // Erases of records already in a file, waiting for their removal records
   // to be durable (EraseRecord).
   struct PendingErase {
@@ -2101,6 +2364,8 @@ Status FileStore::LoadBlocks() {
     }
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
+    cut_files_.clear();
+    cut_block_ = 0;
     uint32_t pos_block = 0;
     uint64_t pos_offset = 0;
     bool summary = attempt == 0 && RestoreSummary(on_disk, indexed, &pos_block, &pos_offset);
@@ -2183,6 +2448,7 @@ Status FileStore::LoadBlocks() {
     if (GetDetail(*active_) == nullptr) return {Errc::kIo, fmt::format("{}: unreadable", active_->path)};
     Pin(*active_);
   }
+  FinishCut();
   persisted_first_ = base_;
   floor_pending_ = false;
   return {};

@@ -158,6 +158,32 @@ class IndexedStore : public Store {
     return n;
   }
 
+  // Pops slots off the back: the slot queue holds exactly [base_, last_],
+  // so the work is the number of sequences cut, however far last_ was
+  // moved by a purge past the end.
+  Status Truncate(uint64_t seq) override {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    if (seq >= last_) return {};
+    uint64_t keep = seq >= base_ ? seq + 1 - base_ : 0;
+    while (slots_.size() > keep) {
+      Slot& s = slots_.back();
+      if (s.live()) Unlink(s);
+      s.body = Body{};
+      slots_.pop_back();
+    }
+    last_ = seq;
+    if (slots_.empty()) base_ = last_ + 1;
+    last_ts_ = 0;
+    for (uint64_t q = last_; msgs_ > 0 && q >= base_; --q) {
+      if (At(q)->live()) {
+        last_ts_ = At(q)->ts;
+        break;
+      }
+    }
+    AfterMutation();
+    return {};
+  }
+
   void SetCompression(bool) override {}  // nothing on disk to compress
 
   void SetLimits(const Limits& limits) override {
@@ -329,6 +355,14 @@ class IndexedStore : public Store {
 
   void RemoveSlot(uint64_t seq, bool erase) {
     Slot& s = *At(seq);
+    Unlink(s);
+    OnRemoved(seq, s, erase, seq == base_);
+    s.body = Body{};
+    PopDeadFront();
+  }
+
+  // Takes a live slot out of its subject's chain and the counts.
+  void Unlink(Slot& s) {
     Subj& sj = subjects_[s.subj];
     if (s.prev != 0) {
       At(s.prev)->next = s.next;
@@ -349,9 +383,6 @@ class IndexedStore : public Store {
     bytes_ -= s.size;
     s.subj = kNoSubj;
     s.prev = s.next = 0;
-    OnRemoved(seq, s, erase, seq == base_);
-    s.body = Body{};
-    PopDeadFront();
   }
 
   // Removes every message below `seq`; past the end it moves the sequence

@@ -12,7 +12,7 @@ namespace {
 
 constexpr uint8_t kRecHeaders = 0x10;  // hdr_len follows subj_len
 
-bool ValidType(uint8_t t) { return t >= 1 && t <= 5; }
+bool ValidType(uint8_t t) { return t >= 1 && t <= 6; }
 
 // Whether the ts field is relative to the block's base timestamp.
 bool RelativeTs(RecordType t) { return t == RecordType::kMsg || t == RecordType::kErased; }

@@ -25,6 +25,7 @@ enum class RecordType : uint8_t {
   kFloor = 3,       // every seq below `seq` is removed; last_seq >= seq-1
   kErased = 4,      // a kMsg overwritten in place by Remove(erase=true), subject kept
   kBlockStart = 5,  // first record of a block: the stream's last_seq then, and the block's base ts
+  kTruncate = 6,    // every seq above `seq` is gone, last_seq = seq (Store::Truncate); a block's second record
 };
 
 constexpr size_t kRecordTrailer = 8;

@@ -1,9 +1,9 @@
 #pragma once
 // SlotQueue: the deque the stores index messages with, in chunks of 4096
 // elements (std::deque's 512-byte chunks cost a malloc every ten messages,
-// which dominated restart time). Random access, push at the back, pop at the
-// front. Popped elements are reset to T{} only when their chunk is freed, so
-// callers clear anything large before popping.
+// which dominated restart time). Random access, push at the back, pop at
+// either end. Popped elements are reset to T{} only when their chunk is
+// freed or reused, so callers clear anything large before popping.
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -21,6 +21,7 @@ class SlotQueue {
   const T& operator[](size_t i) const { return const_cast<SlotQueue*>(this)->At(i); }
   T& front() { return At(0); }
   const T& front() const { return (*this)[0]; }
+  T& back() { return At(size_ - 1); }
 
   T& emplace_back() {
     size_t pos = head_ + size_;
@@ -39,6 +40,13 @@ class SlotQueue {
     }
     // Empty again: start over at the front of the chunk still held, so a
     // queue that keeps emptying does not allocate a chunk per element.
+    if (size_ == 0) head_ = 0;
+  }
+
+  // A truncated stream: chunks left wholly unused are freed.
+  void pop_back() {
+    --size_;
+    while (chunks_.size() > 1 && head_ + size_ <= (chunks_.size() - 1) * kChunk) chunks_.pop_back();
     if (size_ == 0) head_ = 0;
   }
 

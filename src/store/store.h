@@ -145,6 +145,15 @@ class Store {
   virtual Result<uint64_t> Purge(std::string_view filter, uint64_t upto, uint64_t keep) = 0;
   // Removes messages older than now - max_age; returns how many.
   virtual uint64_t ExpireOld(int64_t now_ns) = 0;
+  // Drops every message (and skipped sequence) above `seq` and moves the
+  // last sequence back to `seq`, so the next Append gets seq+1: a
+  // replicated stream's follower cutting the tentative tail a new leader
+  // replaced. Durable before it returns (after a crash the cut messages
+  // never come back); a no-op when seq >= last_seq. Cutting below the
+  // first sequence leaves the store empty with first_seq = seq+1. Messages
+  // at or below `seq` stay as they are (removed ones stay removed);
+  // last_ts becomes the newest remaining message's timestamp, 0 if none.
+  virtual Status Truncate(uint64_t seq) = 0;
 
   virtual void SetLimits(const Limits& limits) = 0;
   // Whether blocks sealed from now on are compressed (a stream's

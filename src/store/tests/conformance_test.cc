@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "store/compressed_block.h"
+#include "store/env.h"
 #include "store/store.h"
 #include "store/subject.h"
 #include "store/tests/store_test_util.h"
@@ -93,6 +95,125 @@ class StoreConformance : public ::testing::TestWithParam<Kind> {
     EXPECT_TRUE(r.ok()) << r.status.msg;
     return r.value;
   }
+
+  // A model for the truncate tests: Add, Skip, Del and Cut change the
+  // store and the model alike; ExpectModel holds the store to it.
+  uint64_t Add(const std::string& subj, int64_t ts, const std::string& hdr = "", size_t pad = 0) {
+    StoredMsg m{model_last_ + 1, ts, subj, hdr, "g" + std::to_string(gen_) + "-" + std::to_string(model_last_ + 1) + std::string(pad, 'p')};
+    EXPECT_EQ(Put(m.subject, m.data, m.hdr, m.ts), m.seq);
+    model_[m.seq] = m;
+    return ++model_last_;
+  }
+  void Skip() {
+    EXPECT_EQ(store_->SkipMsg().value, ++model_last_);
+  }
+  void Del(uint64_t q, bool erase = false) {
+    EXPECT_TRUE(store_->Remove(q, erase).ok()) << q;
+    model_.erase(q);
+  }
+  void Cut(uint64_t seq) {
+    Status st = store_->Truncate(seq);
+    ASSERT_TRUE(st.ok()) << st.msg;
+    if (seq >= model_last_) return;
+    model_.erase(model_.upper_bound(seq), model_.end());
+    model_last_ = seq;
+    ++gen_;  // sequences reused from here on carry other payloads
+  }
+  void ExpectModel() {
+    auto st = store_->State();
+    uint64_t first = model_.empty() ? model_last_ + 1 : model_.begin()->first;
+    EXPECT_EQ(st.last_seq, model_last_);
+    EXPECT_EQ(st.first_seq, first);
+    EXPECT_EQ(st.msgs, model_.size());
+    uint64_t bytes = 0;
+    std::map<std::string, SubjectInfo> subjects;
+    for (const auto& [q, m] : model_) {
+      bytes += Size(m.subject, m.hdr, m.data);
+      auto& i = subjects[m.subject];
+      if (i.count++ == 0) i.first = q;
+      i.last = q;
+    }
+    EXPECT_EQ(st.bytes, bytes);
+    EXPECT_EQ(st.num_deleted, model_.empty() ? 0 : model_last_ + 1 - first - model_.size());
+    EXPECT_EQ(st.num_subjects, subjects.size());
+    EXPECT_EQ(st.first_ts, model_.empty() ? 0 : model_.begin()->second.ts);
+    for (uint64_t q = 0; q <= model_last_ + 2; ++q) {
+      auto m = store_->Load(q);
+      auto it = model_.find(q);
+      if (it == model_.end()) {
+        EXPECT_EQ(m.status.code, q == 0 || q > model_last_ ? Errc::kNotFound : Errc::kDeleted) << q;
+        continue;
+      }
+      ASSERT_TRUE(m.ok()) << q << ": " << m.status.msg;
+      EXPECT_EQ(m.value.subject, it->second.subject) << q;
+      EXPECT_EQ(m.value.hdr, it->second.hdr) << q;
+      EXPECT_EQ(m.value.data, it->second.data) << q;
+      EXPECT_EQ(m.value.ts, it->second.ts) << q;
+    }
+    auto scanned = ScanStore();
+    ASSERT_EQ(scanned.size(), model_.size());
+    auto it = model_.begin();
+    for (const auto& m : scanned) {
+      EXPECT_EQ(m.seq, it->first);
+      EXPECT_EQ(m.data, it->second.data) << m.seq;
+      ++it;
+    }
+    auto got = store_->Subjects(">");
+    EXPECT_EQ(got.size(), subjects.size());
+    for (const auto& [name, i] : subjects) {
+      EXPECT_EQ(got[name].first, i.first) << name;
+      EXPECT_EQ(got[name].last, i.last) << name;
+      EXPECT_EQ(got[name].count, i.count) << name;
+      EXPECT_EQ(store_->LoadLast(name).value.seq, i.last) << name;
+      EXPECT_EQ(store_->LoadNext(name, 0).value.seq, i.first) << name;
+      uint64_t mid = (i.first + i.last + 1) / 2, above = 0;
+      for (auto q = model_.lower_bound(mid); q != model_.end(); ++q) above += q->second.subject == name;
+      EXPECT_EQ(store_->NumPending(name, mid), above) << name;
+      EXPECT_EQ(store_->NumPending(name, model_last_ + 1), 0u) << name;
+    }
+    EXPECT_EQ(store_->NumPending(">", 0), model_.size());
+    uint64_t from = first + 1, pending = 0;
+    for (auto q = model_.lower_bound(from); q != model_.end(); ++q) ++pending;
+    EXPECT_EQ(store_->NumPending(">", from), pending);
+    auto last = store_->LoadLast(">");
+    EXPECT_EQ(last.ok() ? last.value.seq : 0, model_.empty() ? 0 : model_.rbegin()->first);
+    EXPECT_EQ(store_->LoadNext("", model_last_ + 1).status.code, Errc::kNotFound);
+    EXPECT_EQ(store_->FirstSeqSince(INT64_MAX), model_.empty() ? first : model_.rbegin()->first + 1);
+  }
+  // Every state of the model after a clean restart and after kill -9.
+  void ExpectModelAcrossRestarts() {
+    ExpectModel();
+    Reopen();
+    ExpectModel();
+    CrashReopen();
+    ExpectModel();
+  }
+  // The block files of a file store (raw ones only: compressed blocks
+  // would hide the bytes), concatenated.
+  std::string RawBlocks() {
+    std::string all;
+    std::string msgs = dir_.path() + "/" + sub_ + "/msgs";
+    for (const auto& e : std::filesystem::directory_iterator(msgs)) {
+      if (e.path().extension() != ".blk") continue;
+      auto raw = ReadFileToString(DefaultEnv(), e.path().string());
+      EXPECT_TRUE(raw.ok());
+      if (!IsCompressedBlock(raw.value)) all += raw.value;
+    }
+    return all;
+  }
+  std::vector<StoredMsg> ScanStore() {
+    std::vector<StoredMsg> out;
+    Status s = store_->Scan(0, UINT64_MAX, [&](const MsgView& m) {
+      out.push_back({m.seq, m.ts, std::string(m.subject), std::string(m.hdr), std::string(m.data)});
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s.msg;
+    return out;
+  }
+
+  std::map<uint64_t, StoredMsg> model_;
+  uint64_t model_last_ = 0;
+  int gen_ = 0;
 
   TempDir dir_;
   std::string sub_ = "stream";
@@ -374,9 +495,164 @@ TEST_P(StoreConformance, SyncCallsBack) {
   EXPECT_TRUE(SyncWait(*store_).ok());
 }
 
+const std::string kHdr = "NATS/1.0\r\nK: v\r\n\r\n";
+
+TEST_P(StoreConformance, TruncateCutsTheActiveBlock) {
+  for (int i = 1; i <= 10; ++i) Add("t." + std::to_string(i % 3), i * 10, i % 4 == 0 ? kHdr : "");
+  Cut(6);
+  ExpectModel();
+  EXPECT_EQ(store_->State().last_ts, 60);
+  EXPECT_EQ(store_->LoadLast("t.1").value.seq, 4u);
+  EXPECT_EQ(store_->NumPending("t.*", 5), 2u);
+  Reopen();
+  EXPECT_EQ(store_->State().last_ts, 60);
+  // Appends continue at seq+1, on old subjects and new ones.
+  EXPECT_EQ(Add("t.new", 100), 7u);
+  EXPECT_EQ(Add("t.1", 110), 8u);
+  EXPECT_EQ(store_->Subjects("t.1").at("t.1").count, 3u);
+  EXPECT_EQ(store_->LoadLast("t.1").value.data, model_[8].data);
+  ExpectModelAcrossRestarts();
+  if (file()) {
+    // The cut messages are gone from the files, not only from the index.
+    std::string raw = RawBlocks();
+    EXPECT_EQ(raw.find("g0-7"), std::string::npos);
+    EXPECT_EQ(raw.find("g0-10"), std::string::npos);
+    EXPECT_NE(raw.find("g0-6"), std::string::npos);
+  }
+}
+
+TEST_P(StoreConformance, TruncateAcrossBlocks) {
+  // About 30 messages a 4 KiB block.
+  for (int i = 1; i <= 200; ++i) Add("b." + std::to_string(i % 7), i, i % 5 == 0 ? kHdr : "", 100);
+  Cut(57);
+  ExpectModelAcrossRestarts();
+  for (int i = 0; i < 40; ++i) Add("b.x", 1000 + i, "", 100);
+  EXPECT_EQ(model_last_, 97u);
+  Cut(70);  // within the messages appended since the last cut
+  ExpectModelAcrossRestarts();
+  Cut(20);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(Add("b.1", 2000), 21u);
+  ExpectModelAcrossRestarts();
+  if (file()) {
+    std::string raw = RawBlocks();
+    for (uint64_t q = 58; q <= 200; ++q) {
+      EXPECT_EQ(raw.find("g0-" + std::to_string(q) + "p"), std::string::npos) << q;
+    }
+  }
+}
+
+TEST_P(StoreConformance, TruncateKeepsRemovalsOnBothSides) {
+  for (int i = 1; i <= 10; ++i) Add("r." + std::to_string(i % 4), i);
+  Del(3);
+  Del(5, true);
+  for (int i = 11; i <= 30; ++i) Add("r." + std::to_string(i % 4), i);
+  // Removals recorded after the tail began, of messages below the cut
+  // (interior, erased, and the first ones) and above it.
+  Del(7);
+  Del(12, true);
+  Del(1);
+  Del(2);
+  Del(25);
+  Del(28, true);
+  Skip();
+  Cut(20);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(Add("r.1", 40), 21u);
+  Del(20);  // the last one below the cut
+  Cut(21);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(store_->State().num_deleted, 4u);  // 5, 7, 12, 20 between 4 and 21
+}
+
+TEST_P(StoreConformance, TruncateSkippedSequences) {
+  Add("a", 1);  // 1
+  Skip();       // 2
+  Add("b", 3);  // 3
+  Skip();       // 4
+  Skip();       // 5
+  Add("a", 6);  // 6
+  Skip();       // 7
+  Cut(5);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(store_->State().num_deleted, 3u);
+  EXPECT_EQ(store_->State().last_ts, 3);
+  EXPECT_EQ(Add("c", 9), 6u);
+  Cut(4);
+  ExpectModelAcrossRestarts();
+  Skip();  // 5
+  Skip();  // 6
+  Cut(2);
+  EXPECT_EQ(store_->State().msgs, 1u);
+  ExpectModelAcrossRestarts();
+  Del(1);
+  Skip();  // 3
+  Cut(2);  // only skips were left above the first sequence
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(Add("d", 10), 3u);
+  ExpectModelAcrossRestarts();
+}
+
+TEST_P(StoreConformance, TruncateBelowFirstEmptiesTheStore) {
+  for (int i = 1; i <= 10; ++i) Add("e." + std::to_string(i % 2), i);
+  ASSERT_EQ(store_->Purge("", 6, 0).value, 5u);
+  for (uint64_t q = 1; q < 6; ++q) model_.erase(q);
+  Cut(3);
+  ExpectModelAcrossRestarts();
+  auto st = store_->State();
+  EXPECT_EQ(st.msgs, 0u);
+  EXPECT_EQ(st.first_seq, 4u);
+  EXPECT_EQ(st.last_ts, 0);
+  EXPECT_EQ(Add("e.0", 20), 4u);
+  Cut(0);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(Add("e.1", 30), 1u);
+  // After a purge past the end the last sequence comes back down too.
+  ASSERT_TRUE(store_->Purge("", 1000, 0).ok());
+  model_.clear();
+  model_last_ = 999;
+  ExpectModel();
+  Cut(500);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(Add("e.2", 40), 501u);
+  ExpectModelAcrossRestarts();
+}
+
+TEST_P(StoreConformance, TruncateAtOrAboveLastIsANoOp) {
+  for (int i = 1; i <= 5; ++i) Add("n", i);
+  Del(5);
+  Cut(5);
+  Cut(9);
+  ExpectModelAcrossRestarts();
+  EXPECT_EQ(store_->State().last_ts, 5);
+  EXPECT_EQ(Add("n", 6), 6u);
+}
+
+TEST_P(StoreConformance, TruncateCompressedBlocks) {
+  store_->SetCompression(true);
+  // Compressible messages over many blocks: the sealed ones are compressed.
+  for (int i = 1; i <= 300; ++i) Add("z." + std::to_string(i % 3), i, "", 200);
+  if (file()) {
+    ASSERT_TRUE(SyncWait(*store_).ok());
+    size_t compressed = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/" + sub_ + "/msgs")) {
+      auto raw = ReadFileToString(DefaultEnv(), e.path().string());
+      compressed += e.path().extension() == ".blk" && raw.ok() && IsCompressedBlock(raw.value);
+    }
+    ASSERT_GT(compressed, 3u);
+  }
+  Del(40);
+  Cut(45);  // in an early, compressed block
+  ExpectModelAcrossRestarts();
+  for (int i = 0; i < 60; ++i) Add("z.n", 1000 + i, "", 200);
+  Cut(80);
+  ExpectModelAcrossRestarts();
+}
+
 TEST_P(StoreConformance, ClosedStoreRefuses) {
   ASSERT_TRUE(store_->Close().ok());
   EXPECT_EQ(store_->Append("a", "", "", 1).status.code, Errc::kClosed);
+  EXPECT_EQ(store_->Truncate(0).code, Errc::kClosed);
   EXPECT_EQ(store_->Load(1).status.code, Errc::kClosed);
   store_.reset();
 }
@@ -571,6 +847,14 @@ TEST_P(StoreConformance, RandomAgainstModel) {
         while (!model.msgs.empty() && model.Bytes() > static_cast<uint64_t>(l.max_bytes)) {
           model.msgs.erase(model.msgs.begin());
         }
+      }
+    } else if (op < 81 && rng() % 3 == 0) {
+      // Back to a random point around the first sequence or after it.
+      uint64_t seq = model.first() - std::min<uint64_t>(model.first(), 2) + rng() % (model.last + 3 - model.first());
+      ASSERT_TRUE(store_->Truncate(seq).ok()) << seq;
+      if (seq < model.last) {
+        model.msgs.erase(model.msgs.upper_bound(seq), model.msgs.end());
+        model.last = seq;
       }
     } else if (op < 81) {
       if (rng() % 2) {
