@@ -469,7 +469,12 @@ void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void
   g->Propose(op.dump(), std::move(done));
 }
 
-void MetaGroup::Apply(uint64_t index, std::string_view data) {
+std::string MetaGroup::Apply(uint64_t index, std::string_view data) {
+  ApplyChange(index, data);
+  return {};
+}
+
+void MetaGroup::ApplyChange(uint64_t index, std::string_view data) {
   auto op = nlohmann::json::parse(data, nullptr, false);
   if (op.is_discarded() || !op.is_object()) {
     log::Error("JetStream cluster: meta entry {} cannot be read; skipped", index);

@@ -111,7 +111,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   void Propose(const jetstream::AssignmentChange& change, std::function<void(const std::string& error)> done) override;
 
   // raft::Fsm
-  void Apply(uint64_t index, std::string_view data) override;
+  std::string Apply(uint64_t index, std::string_view data) override;
   std::string Snapshot() override;
   bool Restore(std::string_view snapshot) override;
   void LeaderChanged(bool leader) override;
@@ -123,6 +123,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   void Tick();
   void TryOpen();
   void SetAsideDamaged(const std::string& why);
+  void ApplyChange(uint64_t index, std::string_view data);
   void AdmitPeers();
   void OnStepDown(std::string reply, std::string body);
   void OnServerRemove(std::string reply, std::string body);

@@ -1,6 +1,7 @@
 #include "raft/group.h"
 
 #include <atomic>
+#include <mutex>
 
 #include <xxhash.h>
 
@@ -18,6 +19,7 @@
 #include "raft/bytes.h"
 #include "raft/log_store.h"
 #include "raft/scheduler.h"
+#include "raft/stream_log.h"
 #include "raft/transport.h"
 #include "store/coding.h"
 
@@ -81,7 +83,7 @@ class Logger : public nuraft::logger {
 
 class Group::StateMgr : public nuraft::state_mgr {
  public:
-  StateMgr(const GroupOptions& o, int32_t self_id, std::string self_name, std::shared_ptr<FileLogStore> log)
+  StateMgr(const GroupOptions& o, int32_t self_id, std::string self_name, std::shared_ptr<nuraft::log_store> log)
       : o_(o), self_id_(self_id), self_name_(std::move(self_name)), log_(std::move(log)) {}
 
   nuraft::ptr<nuraft::cluster_config> load_config() override {
@@ -132,7 +134,7 @@ class Group::StateMgr : public nuraft::state_mgr {
   const GroupOptions o_;
   int32_t self_id_;
   std::string self_name_;
-  std::shared_ptr<FileLogStore> log_;
+  std::shared_ptr<nuraft::log_store> log_;
   std::atomic<uint64_t> term_{0};
 };
 
@@ -161,9 +163,10 @@ class Group::Machine : public nuraft::state_machine {
   }
 
   nuraft::ptr<nuraft::buffer> commit(const nuraft::ulong idx, nuraft::buffer& data) override {
-    fsm_->Apply(idx, std::string_view(reinterpret_cast<const char*>(data.data_begin()), data.size()));
+    std::string result =
+        fsm_->Apply(idx, std::string_view(reinterpret_cast<const char*>(data.data_begin()), data.size()));
     last_commit_ = idx;
-    return nullptr;
+    return result.empty() ? nullptr : ToBuffer(result);
   }
   void commit_config(const nuraft::ulong idx, nuraft::ptr<nuraft::cluster_config>&) override { last_commit_ = idx; }
 
@@ -187,12 +190,16 @@ class Group::Machine : public nuraft::state_machine {
     return true;
   }
 
-  void save_logical_snp_obj(nuraft::snapshot&, nuraft::ulong& obj_id, nuraft::buffer& data, bool is_first,
+  void save_logical_snp_obj(nuraft::snapshot&, nuraft::ulong& obj_id, nuraft::buffer& data, bool,
                             bool) override {
-    std::lock_guard lock(mu_);
-    if (is_first) receiving_.clear();
-    receiving_ += ToString(data);
-    obj_id++;
+    std::string part = ToString(data);
+    if (obj_id == 0) {
+      std::lock_guard lock(mu_);
+      receiving_ = part;
+    }
+    // 0 is never a next part: the transfer cannot go on. NuRaft then starts
+    // it over.
+    obj_id = fsm_->SavePart(obj_id, part);
   }
 
   int read_logical_snp_obj(nuraft::snapshot& s, void*&, nuraft::ulong obj_id, nuraft::ptr<nuraft::buffer>& out,
@@ -205,13 +212,15 @@ class Group::Machine : public nuraft::state_machine {
       is_last = true;
       return -1;
     }
-    // Snapshots of a small group go whole, in one object.
-    if (obj_id == 0) {
-      out = ToBuffer(snapshot_data_);
-    } else {
-      out = nuraft::buffer::alloc(0);
+    std::string part;
+    int r = fsm_->ReadPart(snapshot_data_, obj_id, &part);
+    if (r < 0) {
+      out = nullptr;
+      is_last = true;
+      return -1;
     }
-    is_last = true;
+    out = ToBuffer(part);
+    is_last = r == 1;
     return 0;
   }
 
@@ -265,7 +274,8 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   bool had_state = HasState(opts.env, opts.dir);
   std::unique_ptr<Group> g(new Group(std::move(opts), transport));
   const GroupOptions& o = g->opts_;
-  auto log = FileLogStore::Open(o.env, o.dir, err, damaged);
+  std::shared_ptr<nuraft::log_store> log = o.log;
+  if (!log) log = FileLogStore::Open(o.env, o.dir, err, damaged);
   if (!log) return nullptr;
   g->last_index_at_open_ = log->next_slot() - 1;
   g->machine_ = std::make_shared<Machine>(o, fsm);
@@ -282,6 +292,7 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   p.client_req_timeout_ = 3000;
   p.return_method_ = nuraft::raft_params::async_handler;
   p.auto_forwarding_ = false;
+  p.parallel_log_appending_ = o.log != nullptr;
   // A leader that hears from no quorum for this long steps down by itself,
   // before the others' shortest election timeout can elect a successor.
   p.leadership_expiry_ = std::max(o.election_min_ms - o.heartbeat_ms, 2 * o.heartbeat_ms);
@@ -310,7 +321,29 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   // saved state across restarts until the first heartbeat).
   init.skip_initial_election_timeout_ = !had_state && !o.bootstrap;
   init.start_server_in_constructor_ = true;
+  // The log may report durability as soon as the server starts (in its
+  // constructor): the callback is in place before, and finds the server
+  // once it exists.
+  struct ServerRef {
+    std::mutex mu;
+    std::weak_ptr<nuraft::raft_server> server;
+  };
+  auto ref = std::make_shared<ServerRef>();
+  if (o.log) {
+    o.log->OnDurable([ref](bool ok) {
+      std::shared_ptr<nuraft::raft_server> s;
+      {
+        std::lock_guard lock(ref->mu);
+        s = ref->server.lock();
+      }
+      if (s) s->notify_log_append_completion(ok);
+    });
+  }
   g->server_ = std::make_shared<nuraft::raft_server>(ctx, init);
+  {
+    std::lock_guard lock(ref->mu);
+    ref->server = g->server_;
+  }
   g->listener_ = listener;
   nuraft::ptr<nuraft::msg_handler> h = g->server_;
   listener->listen(h);
@@ -390,6 +423,24 @@ void Group::Propose(std::string data, std::function<void(const std::string&)> do
     } else {
       done(r.get_result_str());
     }
+  });
+}
+
+void Group::ProposeWithResult(std::string data, std::function<void(const std::string&, std::string)> done) {
+  std::vector<nuraft::ptr<nuraft::buffer>> logs{ToBuffer(data)};
+  auto res = server_->append_entries(logs);
+  if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
+    done(res->get_result_str(), {});
+    return;
+  }
+  res->when_ready([done = std::move(done)](nuraft::cmd_result<nuraft::ptr<nuraft::buffer>>& r,
+                                           nuraft::ptr<std::exception>&) {
+    if (r.get_result_code() != nuraft::cmd_result_code::OK) {
+      done(r.get_result_str(), {});
+      return;
+    }
+    auto b = r.get();
+    done({}, b ? ToString(*b) : std::string());
   });
 }
 

@@ -26,6 +26,7 @@ class rpc_listener;
 
 namespace fjord::raft {
 
+class AsyncLogStore;
 class Scheduler;
 class Transport;
 
@@ -35,10 +36,25 @@ class Transport;
 class Fsm {
  public:
   virtual ~Fsm() = default;
-  virtual void Apply(uint64_t index, std::string_view data) = 0;
+  // Returns what the proposer of the entry gets (ProposeWithResult), if it
+  // was proposed on this server.
+  virtual std::string Apply(uint64_t index, std::string_view data) = 0;
   virtual std::string Snapshot() = 0;
   // Replaces the state with a snapshot's; false if it cannot be read.
   virtual bool Restore(std::string_view snapshot) = 0;
+  // Snapshots that travel in parts (a stream group's messages, read from
+  // its store in batches). Part 0 is what Snapshot() returned. The leader's
+  // ReadPart sets *out to part `id` of `snapshot` and returns 1 if it is
+  // the last, 0 if more follow, -1 if it cannot be read. A follower's
+  // SavePart keeps part `id` and returns the id of the part it wants next
+  // (0: it cannot go on); once the last is saved, Restore gets part 0.
+  // The defaults send the snapshot whole, in part 0.
+  virtual int ReadPart(std::string_view snapshot, uint64_t id, std::string* out) {
+    if (id != 0) return -1;
+    *out = snapshot;
+    return 1;
+  }
+  virtual uint64_t SavePart(uint64_t id, std::string_view) { return id + 1; }
   // This server became the group's leader, or stopped being it. After
   // becoming leader, everything committed before is applied first.
   virtual void LeaderChanged(bool /*leader*/) {}
@@ -68,6 +84,10 @@ struct GroupOptions {
   // Entries between snapshots; the log keeps `keep_entries` behind one.
   int snapshot_every = 1024;
   int keep_entries = 256;
+  // The group's log when it is not the default FileLogStore in `dir` (a
+  // stream group's StreamLog): it reports durability itself, and the
+  // leader replicates while its own write runs (parallel log appending).
+  std::shared_ptr<AsyncLogStore> log;
 };
 
 class Group {
@@ -104,6 +124,8 @@ class Group {
   // with an empty error once the entry is committed and applied here, or
   // with the reason it was not.
   void Propose(std::string data, std::function<void(const std::string& error)> done);
+  // The same, handing `done` what Fsm::Apply returned for the entry.
+  void ProposeWithResult(std::string data, std::function<void(const std::string& error, std::string result)> done);
   // Leader only: hands leadership to `preferred` (a member's name), or to
   // the most suitable member when empty. Error text, empty on success.
   std::string StepDown(const std::string& preferred);

@@ -212,6 +212,11 @@ nuraft::ulong FileLogStore::last_durable_index() {
   return durable_;
 }
 
+bool FileLogStore::CutFrom(uint64_t index) {
+  std::lock_guard lock(mu_);
+  return TruncateFrom(index) && SyncLocked();
+}
+
 bool FileLogStore::failed() const {
   std::lock_guard lock(mu_);
   return failed_;
@@ -239,15 +244,12 @@ nuraft::ulong FileLogStore::term_at(nuraft::ulong index) {
   return entries_[index - start_]->get_term();
 }
 
-nuraft::ptr<nuraft::buffer> FileLogStore::pack(nuraft::ulong index, nuraft::int32 cnt) {
+nuraft::ptr<nuraft::buffer> PackEntries(const std::vector<nuraft::ptr<nuraft::log_entry>>& entries) {
   std::vector<nuraft::ptr<nuraft::buffer>> bufs;
   size_t total = 0;
-  {
-    std::lock_guard lock(mu_);
-    for (uint64_t i = index; i < index + cnt && i >= start_ && i < start_ + entries_.size(); i++) {
-      bufs.push_back(entries_[i - start_]->serialize());
-      total += bufs.back()->size();
-    }
+  for (auto& e : entries) {
+    bufs.push_back(e->serialize());
+    total += bufs.back()->size();
   }
   auto out = nuraft::buffer::alloc(sizeof(nuraft::int32) * (1 + bufs.size()) + total);
   out->pos(0);
@@ -260,9 +262,31 @@ nuraft::ptr<nuraft::buffer> FileLogStore::pack(nuraft::ulong index, nuraft::int3
   return out;
 }
 
-void FileLogStore::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
+std::vector<nuraft::ptr<nuraft::log_entry>> UnpackEntries(nuraft::buffer& pack) {
   pack.pos(0);
   nuraft::int32 n = pack.get_int();
+  std::vector<nuraft::ptr<nuraft::log_entry>> out;
+  for (nuraft::int32 i = 0; i < n; i++) {
+    nuraft::int32 size = pack.get_int();
+    auto b = nuraft::buffer::alloc(size);
+    pack.get(b);
+    out.push_back(nuraft::log_entry::deserialize(*b));
+  }
+  return out;
+}
+
+nuraft::ptr<nuraft::buffer> FileLogStore::pack(nuraft::ulong index, nuraft::int32 cnt) {
+  std::vector<nuraft::ptr<nuraft::log_entry>> entries;
+  {
+    std::lock_guard lock(mu_);
+    for (uint64_t i = index; i < index + cnt && i >= start_ && i < start_ + entries_.size(); i++)
+      entries.push_back(entries_[i - start_]);
+  }
+  return PackEntries(entries);
+}
+
+void FileLogStore::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
+  auto entries = UnpackEntries(pack);
   std::lock_guard lock(mu_);
   if (index < start_ || index > start_ + entries_.size()) {
     // The pack starts past our log (or before it): it replaces the log.
@@ -273,13 +297,8 @@ void FileLogStore::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
   } else if (!TruncateFrom(index)) {
     return;
   }
-  for (nuraft::int32 i = 0; i < n; i++) {
-    nuraft::int32 size = pack.get_int();
-    auto b = nuraft::buffer::alloc(size);
-    pack.get(b);
-    auto e = nuraft::log_entry::deserialize(*b);
-    if (!WriteRecord(index + i, *e)) return;
-  }
+  for (size_t i = 0; i < entries.size(); i++)
+    if (!WriteRecord(index + i, *entries[i])) return;
   SyncLocked();
 }
 

@@ -29,6 +29,11 @@
 
 namespace fjord::raft {
 
+// NuRaft's pack format (log_store::pack / apply_pack): the entry count,
+// then each serialized entry after its size.
+nuraft::ptr<nuraft::buffer> PackEntries(const std::vector<nuraft::ptr<nuraft::log_entry>>& entries);
+std::vector<nuraft::ptr<nuraft::log_entry>> UnpackEntries(nuraft::buffer& pack);
+
 class FileLogStore : public nuraft::log_store {
  public:
   // Opens or creates `dir`/raft.log. Error text in *err on failure;
@@ -51,6 +56,10 @@ class FileLogStore : public nuraft::log_store {
   bool compact(nuraft::ulong last_log_index) override;
   bool flush() override;
   nuraft::ulong last_durable_index() override;
+
+  // Drops the entries from `index` on, durably (a stream log's entries
+  // whose messages a crash lost). False on an I/O error.
+  bool CutFrom(uint64_t index);
 
   // An I/O error has happened: the store refuses further writes (NuRaft
   // then stops the server through state_mgr::system_exit).

@@ -5,10 +5,13 @@
 // the stream's JetStream thread. Every call takes one mutex; the wrapped
 // store keeps its one-thread contract (store.h).
 //
-// Recursive, so a Sync callback that the wrapped store runs at once, on the
-// calling thread, may call back in.
+// A Sync callback never runs with the mutex held, even when the wrapped
+// store calls it at once (the memory store, `sync_interval`): the callback
+// of a Raft log takes the log's own lock, which the log holds while it
+// calls in here.
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "store/store.h"
 
@@ -28,8 +31,34 @@ class LockedStore : public Store {
     return inner_->SkipMsg();
   }
   void Sync(std::function<void(Status)> done) override {
-    std::lock_guard lock(mu_);
-    inner_->Sync(std::move(done));
+    struct Call {
+      std::mutex mu;
+      bool returned = false;        // inner Sync has returned
+      std::optional<Status> early;  // the result, if it came before that
+      std::function<void(Status)> done;
+    };
+    auto call = std::make_shared<Call>();
+    call->done = std::move(done);
+    {
+      std::lock_guard lock(mu_);
+      inner_->Sync([call](Status s) {
+        {
+          std::lock_guard l(call->mu);
+          if (!call->returned) {
+            call->early = std::move(s);
+            return;
+          }
+        }
+        call->done(std::move(s));
+      });
+    }
+    std::optional<Status> early;
+    {
+      std::lock_guard l(call->mu);
+      call->returned = true;
+      early = std::move(call->early);
+    }
+    if (early) call->done(std::move(*early));
   }
   Result<StoredMsg> Load(uint64_t seq) override {
     std::lock_guard lock(mu_);
@@ -109,7 +138,7 @@ class LockedStore : public Store {
   }
 
  private:
-  mutable std::recursive_mutex mu_;
+  mutable std::mutex mu_;
   std::unique_ptr<Store> inner_;
 };
 

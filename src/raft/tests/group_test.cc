@@ -1,6 +1,4 @@
-// Raft groups of three members in one process: their transports share one
-// account, as the servers of a cluster share the system account over
-// routes, so every RPC takes the same path as between servers.
+// A group of three members replicating a list (tests/group_harness.h).
 #include "raft/group.h"
 
 #include <gtest/gtest.h>
@@ -12,9 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "raft/scheduler.h"
-#include "raft/transport.h"
-#include "server/account.h"
+#include "raft/tests/group_harness.h"
 #include "store/fault_env.h"
 #include "store/tests/store_test_util.h"
 
@@ -25,9 +21,10 @@ using namespace std::chrono_literals;
 
 class ListFsm : public Fsm {
  public:
-  void Apply(uint64_t, std::string_view data) override {
+  std::string Apply(uint64_t, std::string_view data) override {
     std::lock_guard lock(mu_);
     items_.emplace_back(data);
+    return {};
   }
   std::string Snapshot() override {
     std::lock_guard lock(mu_);
@@ -65,59 +62,14 @@ struct Member {
   std::unique_ptr<Group> group;
 };
 
-class RaftGroup : public ::testing::Test {
+class RaftGroup : public testing::GroupHarness<Member> {
  protected:
-  void SetUp() override {
-    server::AccountConfig cfg;
-    cfg.name = "$SYS";
-    account_ = std::make_unique<server::Account>(cfg);
-    scheduler_ = std::make_shared<Scheduler>();
-    for (const char* n : {"n1", "n2", "n3"}) {
-      auto m = std::make_unique<Member>();
-      m->name = n;
-      members_.push_back(std::move(m));
-    }
-  }
-  void TearDown() override {
-    for (auto& m : members_) Stop(*m);
-    scheduler_->Stop();
-  }
-  void Start(Member& m, bool bootstrap) {
-    m.transport = std::make_unique<Transport>(account_.get(), m.name);
-    m.transport->Start();
-    GroupOptions o;
-    o.name = "G";
-    o.dir = root_ + "/" + m.name;
-    o.env = m.env ? m.env.get() : store::DefaultEnv();
-    o.bootstrap = bootstrap;
-    o.heartbeat_ms = 50;
-    o.election_min_ms = 300;
-    o.election_max_ms = 600;
-    o.snapshot_every = 20;
-    o.keep_entries = 5;
+  void Open(Member& m, const GroupOptions& opts) override {
+    GroupOptions o = opts;
+    if (m.env) o.env = m.env.get();
     std::string err;
     m.group = Group::Open(m.transport.get(), scheduler_, o, &m.fsm, &err);
     ASSERT_TRUE(m.group) << err;
-  }
-  void Stop(Member& m) {
-    m.group.reset();
-    if (m.transport) m.transport->Stop();
-    m.transport.reset();
-  }
-  // Waits (bounded) until `pred` holds.
-  template <typename F>
-  bool WaitFor(F pred, std::chrono::milliseconds limit = 10s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-  }
-  Member* Leader() {
-    for (auto& m : members_)
-      if (m->group && m->group->IsLeader()) return m.get();
-    return nullptr;
   }
   std::string Propose(Member& m, const std::string& data) {
     std::promise<std::string> p;
@@ -126,33 +78,6 @@ class RaftGroup : public ::testing::Test {
     if (f.wait_for(5s) != std::future_status::ready) return "no answer";
     return f.get();
   }
-  // Forms n1 (bootstrap) + n2 + n3.
-  void Form() {
-    Start(*members_[0], true);
-    Start(*members_[1], false);
-    Start(*members_[2], false);
-    ASSERT_TRUE(WaitFor([&] { return members_[0]->group->IsLeader(); }));
-    for (int i = 1; i < 3; i++) {
-      const std::string& name = members_[i]->name;
-      ASSERT_TRUE(WaitFor([&] {
-        auto mem = members_[0]->group->Members();
-        if (std::find(mem.begin(), mem.end(), name) != mem.end()) return true;
-        members_[0]->group->AddMember(name);
-        return false;
-      })) << name;
-    }
-    ASSERT_TRUE(WaitFor([&] {
-      for (auto& m : members_)
-        if (m->group->Members().size() != 3 || m->group->Leader() != "n1") return false;
-      return true;
-    }));
-  }
-
-  store::testing::TempDir tmp_;
-  std::string root_ = tmp_.path();
-  std::unique_ptr<server::Account> account_;
-  std::shared_ptr<Scheduler> scheduler_;
-  std::vector<std::unique_ptr<Member>> members_;
 };
 
 TEST_F(RaftGroup, NewMembersWaitForTheBootstrapServer) {

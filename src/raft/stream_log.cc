@@ -1,0 +1,570 @@
+#include "raft/stream_log.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <future>
+
+#include "base/log.h"
+#include "raft/bytes.h"
+#include "store/coding.h"
+
+namespace fjord::raft {
+namespace {
+
+// A stub's first byte: the entry's kind with this bit set. Stubs live only
+// in the stub file; the wire and NuRaft's state machine see full entries.
+constexpr uint8_t kStub = 0x80;
+constexpr size_t kStubSize = 1 + 8;
+// Recent full entries kept for replication and commit.
+constexpr size_t kCacheBytes = 8u << 20;
+
+nuraft::ptr<nuraft::log_entry> NewEntry(const nuraft::log_entry& like, std::string_view data) {
+  return nuraft::cs_new<nuraft::log_entry>(like.get_term(), ToBuffer(data), like.get_val_type(),
+                                           like.get_timestamp());
+}
+
+std::string_view View(const nuraft::log_entry& e) {
+  if (e.is_buf_null()) return {};
+  auto& b = e.get_buf();
+  return {reinterpret_cast<const char*>(b.data_begin()), b.size()};
+}
+
+// The stub's kind and sequence, when `e` is a stub.
+std::optional<std::pair<StreamEntry::Kind, uint64_t>> StubOf(const nuraft::log_entry& e) {
+  if (e.get_val_type() != nuraft::app_log) return std::nullopt;
+  std::string_view v = View(e);
+  if (v.size() != kStubSize || !(static_cast<uint8_t>(v[0]) & kStub)) return std::nullopt;
+  return std::make_pair(static_cast<StreamEntry::Kind>(static_cast<uint8_t>(v[0]) & ~kStub),
+                        store::DecodeU64(v.data() + 1));
+}
+
+size_t SizeOf(const nuraft::log_entry& e) { return (e.is_buf_null() ? 0 : e.get_buf().size()) + 64; }
+
+}  // namespace
+
+std::string StreamEntry::Msg(uint64_t seq, int64_t ts, std::string_view subject, std::string_view hdr,
+                             std::string_view data) {
+  std::string out;
+  out.reserve(1 + 8 + 8 + 12 + subject.size() + hdr.size() + data.size());
+  out.push_back(static_cast<char>(kMsg));
+  store::PutU64(&out, seq);
+  store::PutU64(&out, static_cast<uint64_t>(ts));
+  for (std::string_view part : {subject, hdr, data}) {
+    store::PutU32(&out, static_cast<uint32_t>(part.size()));
+    out.append(part);
+  }
+  return out;
+}
+
+std::string StreamEntry::Skip(uint64_t seq) {
+  std::string out(1, static_cast<char>(kSkip));
+  store::PutU64(&out, seq);
+  return out;
+}
+
+std::string StreamEntry::Op(std::string_view payload) {
+  std::string out(1, static_cast<char>(kOp));
+  out.append(payload);
+  return out;
+}
+
+std::optional<StreamEntry> StreamEntry::Decode(std::string_view b) {
+  if (b.empty()) return std::nullopt;
+  StreamEntry e;
+  e.kind = static_cast<Kind>(static_cast<uint8_t>(b[0]));
+  b.remove_prefix(1);
+  switch (e.kind) {
+    case kOp:
+      e.data = b;
+      return e;
+    case kSkip:
+      if (b.size() != 8) return std::nullopt;
+      e.seq = store::DecodeU64(b.data());
+      return e;
+    case kMsg: {
+      if (b.size() < 16) return std::nullopt;
+      e.seq = store::DecodeU64(b.data());
+      e.ts = static_cast<int64_t>(store::DecodeU64(b.data() + 8));
+      b.remove_prefix(16);
+      std::string_view* parts[] = {&e.subject, &e.hdr, &e.data};
+      for (auto* part : parts) {
+        if (b.size() < 4) return std::nullopt;
+        uint32_t n = store::DecodeU32(b.data());
+        b.remove_prefix(4);
+        if (b.size() < n) return std::nullopt;
+        *part = b.substr(0, n);
+        b.remove_prefix(n);
+      }
+      if (!b.empty()) return std::nullopt;
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<StreamLog> StreamLog::Open(store::Env* env, const std::string& dir, store::Store* store,
+                                           std::string* err, bool* damaged) {
+  std::shared_ptr<StreamLog> s(new StreamLog(env, dir, store));
+  bool d = false;
+  *err = s->Load(&d);
+  if (damaged) *damaged = d;
+  if (!err->empty()) return nullptr;
+  return s;
+}
+
+bool StreamLog::WriteBase(uint64_t seq) {
+  std::string body;
+  store::PutU64(&body, seq);
+  store::PutU64(&body, XXH64(body.data(), 8, 0));
+  auto st = store::WriteFileDurably(env_, store::JoinPath(dir_, "base"), body);
+  if (!st.ok()) log::Error("raft stream log {}: {}", dir_, st.msg);
+  return st.ok();
+}
+
+std::string StreamLog::Load(bool* damaged) {
+  std::string err;
+  stubs_ = FileLogStore::Open(env_, dir_, &err, damaged);
+  if (!stubs_) return err;
+  store::StreamState st = store_->State();
+  // `base`: the last sequence logged before the oldest entry kept (or the
+  // store's last when the log began).
+  std::string base_path = store::JoinPath(dir_, "base");
+  if (env_->Exists(base_path)) {
+    auto r = store::ReadFileToString(env_, base_path);
+    if (!r.ok()) return r.status.msg;
+    if (r.value.size() != 16 || XXH64(r.value.data(), 8, 0) != store::DecodeU64(r.value.data() + 8))
+      return base_path + ": checksum mismatch";
+    base_seq_ = store::DecodeU64(r.value.data());
+  } else {
+    base_seq_ = st.last_seq;
+    if (!WriteBase(base_seq_)) return base_path + ": cannot be written";
+  }
+  // Stubs for messages the store does not have: their append was never
+  // reported durable. Cut from the first of them.
+  last_seq_ = base_seq_;
+  uint64_t end = stubs_->next_slot();
+  for (uint64_t i = stubs_->start_index(); i < end; i++) {
+    auto stub = StubOf(*stubs_->entry_at(i));
+    if (!stub) continue;
+    if (stub->second > st.last_seq) {
+      log::Warn("raft stream log {}: entries from {} name messages the store lacks (from seq {}); cut", dir_, i,
+                stub->second);
+      if (!stubs_->CutFrom(i)) return dir_ + ": cannot cut the stub file";
+      break;
+    }
+    // Stubs below `base` predate a snapshot installed since.
+    last_seq_ = std::max(last_seq_, stub->second);
+  }
+  // Messages appended to the store but never logged.
+  if (st.last_seq > last_seq_) {
+    log::Warn("raft stream log {}: the store holds sequences {}..{} the log never had; cut", dir_, last_seq_ + 1,
+              st.last_seq);
+    if (auto s = store_->Truncate(last_seq_); !s.ok()) return s.msg;
+  }
+  durable_ = stubs_->next_slot() - 1;
+  return {};
+}
+
+void StreamLog::OnDurable(std::function<void(bool)> fn) { on_durable_ = std::move(fn); }
+
+void StreamLog::Fail(const std::string& why) {
+  if (!failed_.exchange(true)) log::Error("raft stream log {}: {}", dir_, why);
+}
+
+bool StreamLog::failed() const { return failed_.load(); }
+
+uint64_t StreamLog::last_logged_seq() const {
+  std::lock_guard lock(mu_);
+  return last_seq_;
+}
+
+nuraft::ulong StreamLog::next_slot() const { return stubs_->next_slot(); }
+nuraft::ulong StreamLog::start_index() const { return stubs_->start_index(); }
+
+nuraft::ptr<nuraft::log_entry> StreamLog::last_entry() const {
+  std::lock_guard lock(mu_);
+  uint64_t last = stubs_->next_slot() - 1;
+  if (last < stubs_->start_index()) return stubs_->last_entry();  // the dummy of an empty log
+  return const_cast<StreamLog*>(this)->Rebuild(last);
+}
+
+void StreamLog::Cache(uint64_t index, const nuraft::ptr<nuraft::log_entry>& entry) {
+  cache_[index] = entry;
+  cache_bytes_ += SizeOf(*entry);
+  while (cache_bytes_ > kCacheBytes && !cache_.empty()) {
+    cache_bytes_ -= SizeOf(*cache_.begin()->second);
+    cache_.erase(cache_.begin());
+  }
+}
+
+nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_entry>& entry) {
+  if (failed_) return nullptr;
+  if (entry->get_val_type() != nuraft::app_log) return entry;
+  auto e = StreamEntry::Decode(View(*entry));
+  if (!e) {
+    Fail("a malformed entry");
+    return nullptr;
+  }
+  if (e->kind == StreamEntry::kOp) return entry;
+  uint64_t seq = e->seq;
+  if (seq != 0) {
+    // A follower stores the leader's sequence. Anything the store holds
+    // from there on was never logged (the log's last message is below).
+    if (seq <= last_seq_) {
+      Fail(fmt::format("an entry for sequence {} while the log is at {}", seq, last_seq_));
+      return nullptr;
+    }
+    uint64_t last = store_->State().last_seq;
+    if (last >= seq) {
+      if (auto s = store_->Truncate(seq - 1); !s.ok()) {
+        Fail(s.msg);
+        return nullptr;
+      }
+    } else if (last + 1 != seq) {
+      Fail(fmt::format("an entry for sequence {} while the store ends at {}", seq, last));
+      return nullptr;
+    }
+  }
+  auto r = e->kind == StreamEntry::kMsg ? store_->Append(e->subject, e->hdr, e->data, e->ts) : store_->SkipMsg();
+  if (!r.ok()) {
+    Fail(r.status.msg);
+    return nullptr;
+  }
+  if (seq == 0) {
+    // The leader's proposal: the sequence is the store's, written into the
+    // entry NuRaft keeps, so its commit and its replicas carry it.
+    store::EncodeU64(reinterpret_cast<char*>(entry->get_buf().data_begin()) + 1, r.value);
+  } else if (r.value != seq) {
+    Fail(fmt::format("the store put sequence {} at {}", seq, r.value));
+    return nullptr;
+  }
+  last_seq_ = r.value;
+  std::string stub(1, static_cast<char>(e->kind | kStub));
+  store::PutU64(&stub, r.value);
+  return NewEntry(*entry, stub);
+}
+
+nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
+  std::lock_guard lock(mu_);
+  uint64_t index = stubs_->next_slot();
+  auto logged = StoreEntry(entry);
+  if (!logged) {
+    // Keep the log's shape (NuRaft counts the index as taken); nothing from
+    // here on is reported durable.
+    auto e = NewEntry(*entry, StreamEntry::Op({}));
+    stubs_->append(e);
+    return index;
+  }
+  stubs_->append(logged);
+  Cache(index, entry);
+  return index;
+}
+
+void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& entry) {
+  {
+    std::lock_guard lock(mu_);
+    // The replaced entries' messages leave the store first: a crash after
+    // this leaves stubs naming missing messages, which Load cuts.
+    uint64_t end = stubs_->next_slot();
+    uint64_t keep = base_seq_;
+    for (uint64_t i = stubs_->start_index(); i < index && i < end; i++)
+      if (auto stub = StubOf(*stubs_->entry_at(i))) keep = stub->second;
+    if (keep < last_seq_) {
+      if (auto s = store_->Truncate(keep); !s.ok()) Fail(s.msg);
+      last_seq_ = keep;
+    }
+    cache_.erase(cache_.lower_bound(index), cache_.end());
+    cache_bytes_ = 0;
+    for (auto& [i, e] : cache_) cache_bytes_ += SizeOf(*e);
+    gen_++;
+    auto logged = StoreEntry(entry);
+    if (!logged) logged = NewEntry(*entry, StreamEntry::Op({}));
+    stubs_->write_at(index, logged);
+    if (!failed_) Cache(index, entry);
+    if (durable_ >= index) durable_ = index - 1;
+  }
+}
+
+void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
+  uint64_t target, gen;
+  {
+    std::lock_guard lock(mu_);
+    target = stubs_->next_slot() - 1;
+    gen = gen_;
+  }
+  // The store may finish the sync after the log is gone (its last syncs
+  // run as it closes).
+  store_->Sync([w = weak_from_this(), target, gen](store::Status st) {
+    auto self = w.lock();
+    if (!self) return;
+    bool ok = st.ok() && !self->failed_ && self->stubs_->flush();
+    if (!ok) {
+      self->Fail(st.ok() ? "the stub file cannot be synced" : st.msg);
+    } else {
+      std::lock_guard lock(self->mu_);
+      // Entries replaced since the batch (write_at) are not these.
+      if (gen == self->gen_ && target > self->durable_) self->durable_ = target;
+    }
+    if (self->on_durable_) self->on_durable_(ok);
+  });
+}
+
+namespace {
+
+struct SnapshotHead {
+  uint64_t first = 0, last = 0;
+  std::string_view app;
+};
+std::optional<SnapshotHead> DecodeHead(std::string_view b) {
+  if (b.size() < 16) return std::nullopt;
+  return SnapshotHead{store::DecodeU64(b.data()), store::DecodeU64(b.data() + 8), b.substr(16)};
+}
+uint64_t PartId(uint64_t seq, bool messages) { return (seq << 1) | (messages ? 1 : 0); }
+
+// A part stops after this many bytes of messages, or this many sequences.
+constexpr size_t kPartBytes = 1u << 20;
+constexpr uint64_t kPartSeqs = 16384;
+
+}  // namespace
+
+std::string StreamLog::SnapshotHeader(uint64_t last_seq, std::string_view app) const {
+  std::string out;
+  store::PutU64(&out, store_->State().first_seq);
+  store::PutU64(&out, last_seq);
+  out.append(app);
+  return out;
+}
+
+// A part: u64 the last sequence it covers, then entries: for a part of
+// messages, u32 length + a message entry (StreamEntry::Msg) for each
+// message the leader has; for the other kind, u64 each sequence it lacks.
+// The leader's first sequence now may be past the header's.
+int StreamLog::ReadSnapshotPart(std::string_view header, uint64_t id, std::string* out) {
+  auto head = DecodeHead(header);
+  if (!head) return -1;
+  if (id == 0) {
+    *out = header;
+    return 0;
+  }
+  uint64_t from = id >> 1;
+  bool messages = id & 1;
+  uint64_t end = std::min(head->last, from + kPartSeqs - 1);
+  out->clear();
+  store::PutU64(out, 0);  // the end, once known
+  uint64_t covered = from - 1, next = from;
+  if (from <= end) {
+    auto st = store_->Scan(from, end, [&](const store::MsgView& m) {
+      if (messages) {
+        std::string e = StreamEntry::Msg(m.seq, m.ts, m.subject, m.hdr, m.data);
+        store::PutU32(out, static_cast<uint32_t>(e.size()));
+        out->append(e);
+      } else {
+        for (uint64_t s = next; s < m.seq; s++) store::PutU64(out, s);
+      }
+      next = m.seq + 1;
+      covered = m.seq;
+      return out->size() < kPartBytes;
+    });
+    if (!st.ok() && st.code != store::Errc::kCorrupt) {
+      log::Error("raft stream log {}: a snapshot part cannot be read: {}", dir_, st.msg);
+      return -1;
+    }
+    // The scan ran to the end of the range unless the part filled up.
+    if (out->size() < kPartBytes) covered = end;
+    if (!messages)
+      for (uint64_t s = next; s <= covered; s++) store::PutU64(out, s);
+  }
+  store::EncodeU64(out->data(), std::max(covered, from - 1));
+  return messages && covered >= head->last ? 1 : 0;
+}
+
+uint64_t StreamLog::SaveSnapshotPart(uint64_t id, std::string_view part, uint64_t committed) {
+  std::lock_guard lock(mu_);
+  if (id == 0) {
+    auto head = DecodeHead(part);
+    if (!head) return 0;
+    receiving_ = true;
+    // Messages past what this replica knows committed may be another
+    // leader's tentative tail: they go, and come again from the leader.
+    catchup_keep_ = std::min({committed, head->last, last_seq_});
+    if (catchup_keep_ < last_seq_) {
+      if (auto s = store_->Truncate(catchup_keep_); !s.ok()) {
+        Fail(s.msg);
+        return 0;
+      }
+      last_seq_ = catchup_keep_;
+    }
+    cache_.clear();
+    cache_bytes_ = 0;
+    store::StreamState st = store_->State();
+    // What the leader dropped from the front is dropped here as well; if
+    // that is everything kept, the store moves on to the leader's first.
+    if (head->first > st.first_seq) {
+      if (auto r = store_->Purge("", head->first, 0); !r.ok()) {
+        Fail(r.status.msg);
+        return 0;
+      }
+      st = store_->State();
+      if (st.last_seq > last_seq_) last_seq_ = catchup_keep_ = st.last_seq;
+    }
+    if (st.msgs > 0 && st.first_seq <= catchup_keep_) return PartId(st.first_seq, false);
+    return PartId(catchup_keep_ + 1, true);
+  }
+  if (part.size() < 8) return 0;
+  uint64_t covered = store::DecodeU64(part.data());
+  part.remove_prefix(8);
+  if (!(id & 1)) {
+    while (part.size() >= 8) {
+      auto s = store_->Remove(store::DecodeU64(part.data()), false);
+      if (!s.ok() && s.code != store::Errc::kNotFound && s.code != store::Errc::kDeleted) {
+        Fail(s.msg);
+        return 0;
+      }
+      part.remove_prefix(8);
+    }
+    if (covered < catchup_keep_) return PartId(covered + 1, false);
+    return PartId(catchup_keep_ + 1, true);
+  }
+  auto fill = [&](uint64_t upto) {
+    while (last_seq_ < upto) {
+      auto r = store_->SkipMsg();
+      if (!r.ok()) return Fail(r.status.msg), false;
+      last_seq_ = r.value;
+    }
+    return true;
+  };
+  while (part.size() >= 4) {
+    uint32_t n = store::DecodeU32(part.data());
+    if (part.size() - 4 < n) return 0;
+    auto e = StreamEntry::Decode(part.substr(4, n));
+    part.remove_prefix(4 + n);
+    if (!e || e->kind != StreamEntry::kMsg || e->seq <= last_seq_) return 0;
+    if (!fill(e->seq - 1)) return 0;
+    auto r = store_->Append(e->subject, e->hdr, e->data, e->ts);
+    if (!r.ok() || r.value != e->seq) {
+      Fail(r.ok() ? fmt::format("the store put sequence {} at {}", e->seq, r.value) : r.status.msg);
+      return 0;
+    }
+    last_seq_ = r.value;
+  }
+  if (!fill(covered)) return 0;
+  return PartId(covered + 1, true);
+}
+
+bool StreamLog::SyncStore() {
+  std::promise<store::Status> p;
+  auto f = p.get_future();
+  store_->Sync([&p](store::Status st) { p.set_value(st); });
+  store::Status st = f.get();
+  if (!st.ok()) Fail(st.msg);
+  return st.ok();
+}
+
+std::optional<std::string> StreamLog::FinishSnapshot(std::string_view header) {
+  auto head = DecodeHead(header);
+  if (!head) return std::nullopt;
+  {
+    // A snapshot restored at open, not received: the store has it all.
+    std::lock_guard lock(mu_);
+    if (!receiving_) return std::string(head->app);
+  }
+  if (!SyncStore()) return std::nullopt;
+  std::lock_guard lock(mu_);
+  receiving_ = false;
+  if (last_seq_ != head->last) {
+    log::Error("raft stream log {}: a snapshot ends at sequence {}, the store at {}", dir_, head->last, last_seq_);
+    return std::nullopt;
+  }
+  // The log restarts after the snapshot (NuRaft compacts it): `base`
+  // carries the last sequence until new entries name one.
+  if (!WriteBase(head->last)) return std::nullopt;
+  base_seq_ = head->last;
+  return std::string(head->app);
+}
+
+bool StreamLog::flush() {
+  uint64_t target;
+  {
+    std::lock_guard lock(mu_);
+    target = stubs_->next_slot() - 1;
+  }
+  if (!SyncStore()) return false;
+  if (failed_ || !stubs_->flush()) {
+    Fail("the stub file cannot be synced");
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  if (target > durable_) durable_ = target;
+  return true;
+}
+
+nuraft::ulong StreamLog::last_durable_index() {
+  return durable_.load();
+}
+
+nuraft::ptr<nuraft::log_entry> StreamLog::Rebuild(uint64_t index) {
+  if (auto it = cache_.find(index); it != cache_.end()) return it->second;
+  auto e = stubs_->entry_at(index);
+  auto stub = StubOf(*e);
+  if (!stub) return e;
+  if (stub->first == StreamEntry::kMsg) {
+    auto m = store_->Load(stub->second);
+    if (m.ok()) return NewEntry(*e, StreamEntry::Msg(m.value.seq, m.value.ts, m.value.subject, m.value.hdr, m.value.data));
+    // Deleted or evicted since: the follower records a gap, as the leader
+    // has one. Any other failure is the store's to report.
+    if (m.status.code != store::Errc::kNotFound && m.status.code != store::Errc::kDeleted)
+      log::Error("raft stream log {}: cannot read sequence {} for entry {}: {}", dir_, stub->second, index,
+                 m.status.msg);
+  }
+  return NewEntry(*e, StreamEntry::Skip(stub->second));
+}
+
+nuraft::ptr<nuraft::log_entry> StreamLog::entry_at(nuraft::ulong index) {
+  std::lock_guard lock(mu_);
+  if (index < stubs_->start_index() || index >= stubs_->next_slot()) return stubs_->entry_at(index);
+  return Rebuild(index);
+}
+
+nuraft::ptr<std::vector<nuraft::ptr<nuraft::log_entry>>> StreamLog::log_entries(nuraft::ulong start,
+                                                                                 nuraft::ulong end) {
+  std::lock_guard lock(mu_);
+  if (start < stubs_->start_index() || end > stubs_->next_slot() || start > end) return nullptr;
+  auto out = nuraft::cs_new<std::vector<nuraft::ptr<nuraft::log_entry>>>();
+  out->reserve(end - start);
+  for (uint64_t i = start; i < end; i++) out->push_back(Rebuild(i));
+  return out;
+}
+
+nuraft::ulong StreamLog::term_at(nuraft::ulong index) { return stubs_->term_at(index); }
+
+nuraft::ptr<nuraft::buffer> StreamLog::pack(nuraft::ulong index, nuraft::int32 cnt) {
+  auto entries = log_entries(index, std::min<uint64_t>(index + cnt, next_slot()));
+  return PackEntries(entries ? *entries : std::vector<nuraft::ptr<nuraft::log_entry>>{});
+}
+
+void StreamLog::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
+  auto entries = UnpackEntries(pack);
+  for (size_t i = 0; i < entries.size(); i++) write_at(index + i, entries[i]);
+  flush();
+}
+
+bool StreamLog::compact(nuraft::ulong last_log_index) {
+  std::lock_guard lock(mu_);
+  // Remember the last sequence the dropped entries logged: Load needs it
+  // once no stub names it.
+  uint64_t base = base_seq_;
+  uint64_t end = std::min<uint64_t>(last_log_index + 1, stubs_->next_slot());
+  for (uint64_t i = stubs_->start_index(); i < end; i++)
+    if (auto stub = StubOf(*stubs_->entry_at(i))) base = std::max(base, stub->second);
+  if (base != base_seq_) {
+    if (!WriteBase(base)) return false;
+    base_seq_ = base;
+  }
+  cache_.erase(cache_.begin(), cache_.upper_bound(last_log_index));
+  cache_bytes_ = 0;
+  for (auto& [i, e] : cache_) cache_bytes_ += SizeOf(*e);
+  return stubs_->compact(last_log_index);
+}
+
+}  // namespace fjord::raft

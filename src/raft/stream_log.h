@@ -1,0 +1,168 @@
+#pragma once
+// The Raft log of a replicated stream, kept without a second copy of any
+// message (docs/architecture.md, "How a stream group works"): a message
+// entry's payload *is* the message in the stream's store, and the group's
+// own file (`raft.log`, a FileLogStore) keeps for it only a stub naming its
+// sequence. Other entries (operations on the stream, consumer state) are
+// small and kept whole in that file.
+//
+// Entries (the payload of NuRaft's app_log entries; StreamEntry):
+// - a message: sequence, timestamp, subject, header, data. The leader
+//   proposes it with sequence 0 and the log assigns the next one as it
+//   appends the message to the store, so the sequence always follows the
+//   store's last, whoever appended before; followers get it with the
+//   sequence set and store it there.
+// - a skip: a sequence consumed without a message (store.h SkipMsg). The
+//   leader also sends one in place of a message it no longer has (deleted
+//   or evicted by a limit since), which the follower records as a gap.
+// - an operation: opaque bytes for the group's state machine.
+//
+// The tentative tail: when a new leader's log disagrees (write_at), the
+// messages of the replaced entries are cut from the store
+// (Store::Truncate) before the new entries are appended.
+//
+// Durability: appends write to the store and the stub file at once; the end
+// of each append batch asks the store for a sync and, once it is durable,
+// syncs the stub file and reports both durable (last_durable_index, and the
+// callback Group::Open installs, which tells NuRaft: parallel log appending,
+// so a leader replicates while its own fsync runs, and a follower answers
+// only once the entries are durable). At open, the two files are brought to
+// agree: stubs naming messages the store does not have are cut (that entry
+// was never reported durable), and messages above the last logged one are
+// cut from the store (appended, never logged).
+//
+// Threads: NuRaft calls in from its threads, and a leader's proposals append
+// from the proposing thread; the store must be a store::LockedStore shared
+// with the stream's JetStream thread.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <libnuraft/log_store.hxx>
+
+#include "raft/log_store.h"
+#include "store/env.h"
+#include "store/store.h"
+
+namespace fjord::raft {
+
+struct StreamEntry {
+  enum Kind : uint8_t { kMsg = 1, kSkip = 2, kOp = 3 };
+  Kind kind = kOp;
+  uint64_t seq = 0;  // kMsg, kSkip; 0 in a leader's proposal
+  int64_t ts = 0;    // kMsg
+  std::string_view subject, hdr, data;  // data: the message's, or kOp's payload
+
+  static std::string Msg(uint64_t seq, int64_t ts, std::string_view subject, std::string_view hdr,
+                         std::string_view data);
+  static std::string Skip(uint64_t seq);
+  static std::string Op(std::string_view payload);
+  // Views into `bytes`; nullopt when malformed.
+  static std::optional<StreamEntry> Decode(std::string_view bytes);
+};
+
+// A log store the group does not sync by itself: it reports entries durable
+// through the function Group::Open gives it (NuRaft's parallel log
+// appending).
+class AsyncLogStore : public nuraft::log_store {
+ public:
+  virtual void OnDurable(std::function<void(bool ok)> fn) = 0;
+};
+
+class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<StreamLog> {
+ public:
+  // Opens or creates the log in `dir` over `store` (a store::LockedStore
+  // that outlives the log). Error text in *err on failure; *damaged (when
+  // given) tells damage of the stub file from other failures.
+  static std::shared_ptr<StreamLog> Open(store::Env* env, const std::string& dir, store::Store* store,
+                                         std::string* err, bool* damaged = nullptr);
+
+  void OnDurable(std::function<void(bool ok)> fn) override;
+
+  nuraft::ulong next_slot() const override;
+  nuraft::ulong start_index() const override;
+  nuraft::ptr<nuraft::log_entry> last_entry() const override;
+  nuraft::ulong append(nuraft::ptr<nuraft::log_entry>& entry) override;
+  void write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& entry) override;
+  void end_of_append_batch(nuraft::ulong start, nuraft::ulong cnt) override;
+  nuraft::ptr<std::vector<nuraft::ptr<nuraft::log_entry>>> log_entries(nuraft::ulong start,
+                                                                        nuraft::ulong end) override;
+  nuraft::ptr<nuraft::log_entry> entry_at(nuraft::ulong index) override;
+  nuraft::ulong term_at(nuraft::ulong index) override;
+  nuraft::ptr<nuraft::buffer> pack(nuraft::ulong index, nuraft::int32 cnt) override;
+  void apply_pack(nuraft::ulong index, nuraft::buffer& pack) override;
+  bool compact(nuraft::ulong last_log_index) override;
+  bool flush() override;
+  nuraft::ulong last_durable_index() override;
+
+  // Snapshots (catch-up). A stream group's snapshot is not its messages:
+  // part 0 is a header (the leader's first sequence, the last committed
+  // one, and the state machine's own bytes); the follower then asks for
+  // the rest by sequence: first which of the messages it kept the leader
+  // no longer has (it removes them), then the messages it lacks, in
+  // batches read from the leader's store. A part's id is its first
+  // sequence times two, plus one when it carries messages.
+  //
+  // The leader: the header of a snapshot at committed sequence `last_seq`.
+  std::string SnapshotHeader(uint64_t last_seq, std::string_view app) const;
+  // The leader: Fsm::ReadPart.
+  int ReadSnapshotPart(std::string_view header, uint64_t id, std::string* out);
+  // A follower: Fsm::SavePart. `committed` is the last sequence this
+  // replica has applied as committed: its messages up to there are kept.
+  uint64_t SaveSnapshotPart(uint64_t id, std::string_view part, uint64_t committed);
+  // A follower, once every part is saved: its store is the leader's up to
+  // the header's last sequence, durably, and the log continues from there.
+  // Also for a snapshot restored at open (nothing was received: the store
+  // has it). The state machine's bytes, or nullopt when the header is
+  // unreadable or the store cannot be synced.
+  std::optional<std::string> FinishSnapshot(std::string_view header);
+
+  // The sequence of the last message or skip in the log (the store's last
+  // logged sequence); what the log started from when it has none.
+  uint64_t last_logged_seq() const;
+  // A write to the store or the stub file failed: nothing appended since is
+  // reported durable.
+  bool failed() const;
+
+ private:
+  StreamLog(store::Env* env, std::string dir, store::Store* store) : env_(env), dir_(std::move(dir)), store_(store) {}
+  std::string Load(bool* damaged);
+  // Appends `entry`'s message or skip to the store (assigning its sequence
+  // when 0) and returns the stub to log in its place; the entry itself for
+  // other entries; null on failure. mu_ held.
+  nuraft::ptr<nuraft::log_entry> StoreEntry(nuraft::ptr<nuraft::log_entry>& entry);
+  // The full entry at `index` (its message read back from the store, or
+  // from the cache of recent entries); mu_ held.
+  nuraft::ptr<nuraft::log_entry> Rebuild(uint64_t index);
+  void Cache(uint64_t index, const nuraft::ptr<nuraft::log_entry>& entry);
+  void Fail(const std::string& why);
+  bool WriteBase(uint64_t seq);
+  bool SyncStore();
+
+  store::Env* env_;
+  std::string dir_;
+  store::Store* store_;
+  std::shared_ptr<FileLogStore> stubs_;
+  mutable std::mutex mu_;
+  uint64_t last_seq_ = 0;  // last logged sequence; guarded by mu_
+  uint64_t base_seq_ = 0;  // last sequence covered by compacted entries; guarded by mu_
+  // Recently appended full entries, so the leader replicates and commits
+  // them without reading the store back; bounded by kCacheBytes.
+  std::map<uint64_t, nuraft::ptr<nuraft::log_entry>> cache_;  // guarded by mu_
+  size_t cache_bytes_ = 0;                                      // guarded by mu_
+  uint64_t gen_ = 0;  // bumped when entries are replaced; guarded by mu_
+  std::atomic<uint64_t> durable_{0};
+  std::atomic<bool> failed_{false};
+  std::function<void(bool)> on_durable_;  // set once before use
+  // A snapshot being received, keeping this replica's messages up to
+  // `catchup_keep_`. Guarded by mu_.
+  bool receiving_ = false;
+  uint64_t catchup_keep_ = 0;
+};
+
+}  // namespace fjord::raft

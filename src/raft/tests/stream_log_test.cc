@@ -1,0 +1,410 @@
+// The Raft log of a replicated stream (raft/stream_log.h): alone over a
+// store, then as the log of three group members (tests/group_harness.h).
+#include "raft/stream_log.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <libnuraft/buffer.hxx>
+#include <libnuraft/log_entry.hxx>
+
+#include "raft/bytes.h"
+#include "raft/group.h"
+#include "raft/tests/group_harness.h"
+#include "store/coding.h"
+#include "store/locked_store.h"
+#include "store/tests/store_test_util.h"
+
+namespace fjord::raft {
+namespace {
+
+using namespace std::chrono_literals;
+
+nuraft::ptr<nuraft::log_entry> Entry(uint64_t term, const std::string& data) {
+  return nuraft::cs_new<nuraft::log_entry>(term, ToBuffer(data), nuraft::app_log, 0);
+}
+StreamEntry Decoded(const nuraft::ptr<nuraft::log_entry>& e) {
+  static thread_local std::string keep;
+  keep = ToString(e->get_buf());
+  auto d = StreamEntry::Decode(keep);
+  EXPECT_TRUE(d);
+  return d ? *d : StreamEntry{};
+}
+
+// A stream store in a directory, shared as a replicated stream's is.
+struct StreamFiles {
+  explicit StreamFiles(std::string dir, store::Env* env = store::DefaultEnv()) : dir(std::move(dir)), env(env) {
+    Reopen();
+  }
+  void Reopen() {
+    log.reset();
+    if (store) store->Close();
+    store::FileStoreOptions o;
+    o.dir = dir + "/msgs";
+    o.block_size = 4096;
+    auto r = store::OpenFileStore(env, o, store::Limits{});
+    EXPECT_TRUE(r.ok()) << r.status.msg;
+    store = std::make_unique<store::LockedStore>(std::move(r.value));
+  }
+  std::string OpenLog() {
+    std::string err;
+    log = StreamLog::Open(env, dir + "/raft", store.get(), &err);
+    return err;
+  }
+  void Sync() {
+    std::promise<bool> p;
+    auto f = p.get_future();
+    log->OnDurable([&p](bool ok) { p.set_value(ok); });
+    log->end_of_append_batch(0, 0);
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(f.get());
+    log->OnDurable(nullptr);
+  }
+  std::string dir;
+  store::Env* env;
+  std::unique_ptr<store::LockedStore> store;
+  std::shared_ptr<StreamLog> log;
+};
+
+class StreamLogTest : public ::testing::Test {
+ protected:
+  store::testing::TempDir tmp_;
+};
+
+TEST_F(StreamLogTest, EntryCodecRoundTrips) {
+  std::string m = StreamEntry::Msg(7, -5, "orders.oslo", "NATS/1.0\r\n\r\n", std::string("a\0b", 3));
+  auto e = StreamEntry::Decode(m);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, StreamEntry::kMsg);
+  EXPECT_EQ(e->seq, 7u);
+  EXPECT_EQ(e->ts, -5);
+  EXPECT_EQ(e->subject, "orders.oslo");
+  EXPECT_EQ(e->hdr, "NATS/1.0\r\n\r\n");
+  EXPECT_EQ(e->data, std::string("a\0b", 3));
+  EXPECT_FALSE(StreamEntry::Decode(m.substr(0, m.size() - 1)));
+  EXPECT_FALSE(StreamEntry::Decode(m + "x"));
+  EXPECT_EQ(StreamEntry::Decode(StreamEntry::Skip(9))->seq, 9u);
+  EXPECT_EQ(StreamEntry::Decode(StreamEntry::Op("purge"))->data, "purge");
+  EXPECT_FALSE(StreamEntry::Decode(""));
+  EXPECT_FALSE(StreamEntry::Decode(std::string(1, '\x09')));
+}
+
+// The leader proposes with sequence 0: the log stores the message, takes
+// the store's sequence into the entry, and keeps only a stub in its file.
+TEST_F(StreamLogTest, TheLeaderGetsTheStoresSequences) {
+  StreamFiles f(tmp_.path());
+  ASSERT_EQ(f.OpenLog(), "");
+  std::string payload(2000, 'x');
+  for (int i = 0; i < 20; i++) {
+    auto e = Entry(1, StreamEntry::Msg(0, 100 + i, "orders.oslo.created", "", payload));
+    EXPECT_EQ(f.log->append(e), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(Decoded(e).seq, static_cast<uint64_t>(i + 1));  // written into the proposal
+  }
+  auto skip = Entry(1, StreamEntry::Skip(0));
+  f.log->append(skip);
+  auto op = Entry(1, StreamEntry::Op("purge"));
+  f.log->append(op);
+  f.Sync();
+  EXPECT_EQ(f.log->last_durable_index(), 22u);
+  EXPECT_EQ(f.log->last_logged_seq(), 21u);
+  EXPECT_EQ(f.store->State().last_seq, 21u);
+  EXPECT_EQ(f.store->State().msgs, 20u);
+  // 20 payloads of 2000 bytes, none of them in the log's own file.
+  EXPECT_LT(std::filesystem::file_size(tmp_.path() + "/raft/raft.log"), 2000u);
+
+  // Read back after reopening (no cache): from the store.
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->next_slot(), 23u);
+  auto e5 = Decoded(f.log->entry_at(5));
+  EXPECT_EQ(e5.kind, StreamEntry::kMsg);
+  EXPECT_EQ(e5.seq, 5u);
+  EXPECT_EQ(e5.ts, 104);
+  EXPECT_EQ(e5.subject, "orders.oslo.created");
+  EXPECT_EQ(e5.data, payload);
+  EXPECT_EQ(Decoded(f.log->entry_at(21)).kind, StreamEntry::kSkip);
+  EXPECT_EQ(Decoded(f.log->entry_at(22)).data, "purge");
+  auto all = f.log->log_entries(1, 23);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 22u);
+  EXPECT_EQ(f.log->term_at(10), 1u);
+
+  // A message deleted since is sent as a gap.
+  ASSERT_TRUE(f.store->Remove(3, false).ok());
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  auto e3 = Decoded(f.log->entry_at(3));
+  EXPECT_EQ(e3.kind, StreamEntry::kSkip);
+  EXPECT_EQ(e3.seq, 3u);
+}
+
+// A follower stores the leader's sequences, and replaced entries take their
+// messages out of the store.
+TEST_F(StreamLogTest, FollowersKeepTheLeadersSequencesAndCutReplacedEntries) {
+  StreamFiles f(tmp_.path());
+  ASSERT_EQ(f.OpenLog(), "");
+  for (uint64_t s = 1; s <= 6; s++) {
+    auto e = Entry(1, StreamEntry::Msg(s, 0, "a." + std::to_string(s), "", "old"));
+    f.log->append(e);
+  }
+  f.Sync();
+  // A new leader (term 2) had only entries 1..3: 4.. are replaced.
+  auto e = Entry(2, StreamEntry::Msg(4, 0, "b.4", "", "new"));
+  f.log->write_at(4, e);
+  f.Sync();
+  EXPECT_EQ(f.log->next_slot(), 5u);
+  EXPECT_EQ(f.log->term_at(4), 2u);
+  auto st = f.store->State();
+  EXPECT_EQ(st.last_seq, 4u);
+  EXPECT_EQ(st.msgs, 4u);
+  EXPECT_EQ(f.store->Load(4).value.subject, "b.4");
+  EXPECT_EQ(f.store->Load(3).value.subject, "a.3");
+  EXPECT_FALSE(f.store->Load(5).ok());
+  // The next entry continues at 5.
+  auto e5 = Entry(2, StreamEntry::Msg(5, 0, "b.5", "", "new"));
+  f.log->append(e5);
+  f.Sync();
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(Decoded(f.log->entry_at(5)).subject, "b.5");
+  EXPECT_EQ(f.store->State().last_seq, 5u);
+
+  // An entry that would leave a hole, or reuse a logged sequence, stops
+  // the log: nothing after it is reported durable.
+  auto hole = Entry(2, StreamEntry::Msg(9, 0, "c", "", ""));
+  f.log->append(hole);
+  EXPECT_TRUE(f.log->failed());
+  EXPECT_EQ(f.log->last_durable_index(), 5u);
+}
+
+// After a crash, the log and the store agree again when the log opens.
+TEST_F(StreamLogTest, OpeningReconcilesTheStoreAndTheLog) {
+  StreamFiles f(tmp_.path());
+  ASSERT_EQ(f.OpenLog(), "");
+  for (int i = 0; i < 5; i++) {
+    auto e = Entry(1, StreamEntry::Msg(0, 0, "a", "", "x"));
+    f.log->append(e);
+  }
+  f.Sync();
+  // Appended to the store, never logged (a crash between the two writes).
+  ASSERT_TRUE(f.store->Append("stray", "", "y", 0).ok());
+  ASSERT_TRUE(f.store->Append("stray", "", "y", 0).ok());
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.store->State().last_seq, 5u);
+  EXPECT_EQ(f.log->next_slot(), 6u);
+
+  // Logged, while the store lost the messages (never reported durable).
+  ASSERT_TRUE(f.store->Truncate(3).ok());
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->next_slot(), 4u);
+  EXPECT_EQ(f.log->last_logged_seq(), 3u);
+  auto e = Entry(1, StreamEntry::Msg(0, 0, "b", "", "z"));
+  EXPECT_EQ(f.log->append(e), 4u);
+  EXPECT_EQ(Decoded(e).seq, 4u);
+}
+
+// A log over a stream that already had messages starts after them, and
+// compaction remembers where the dropped entries ended.
+TEST_F(StreamLogTest, StartsAfterExistingMessagesAndCompacts) {
+  StreamFiles f(tmp_.path());
+  for (int i = 0; i < 4; i++) ASSERT_TRUE(f.store->Append("before", "", "x", 0).ok());
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->last_logged_seq(), 4u);
+  for (int i = 0; i < 3; i++) {
+    auto e = Entry(1, StreamEntry::Msg(0, 0, "after", "", "x"));
+    f.log->append(e);
+  }
+  auto op = Entry(1, StreamEntry::Op("o"));
+  f.log->append(op);
+  f.Sync();
+  ASSERT_TRUE(f.log->compact(4));
+  EXPECT_EQ(f.log->start_index(), 5u);
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->last_logged_seq(), 7u);
+  EXPECT_EQ(f.store->State().last_seq, 7u);
+}
+
+// Three members, each with its own store under its own StreamLog. The
+// state machine tracks the last committed sequence and counts the ops.
+class StreamMachine : public Fsm {
+ public:
+  std::string Apply(uint64_t, std::string_view data) override {
+    auto e = StreamEntry::Decode(data);
+    if (!e) return "malformed";
+    std::lock_guard lock(mu_);
+    if (e->kind != StreamEntry::kOp) committed_ = e->seq;
+    else ops_++;
+    return std::to_string(e->seq);
+  }
+  std::string Snapshot() override {
+    std::lock_guard lock(mu_);
+    return log->SnapshotHeader(committed_, std::to_string(ops_));
+  }
+  int ReadPart(std::string_view snapshot, uint64_t id, std::string* out) override {
+    return log->ReadSnapshotPart(snapshot, id, out);
+  }
+  uint64_t SavePart(uint64_t id, std::string_view part) override {
+    return log->SaveSnapshotPart(id, part, committed());
+  }
+  bool Restore(std::string_view s) override {
+    auto app = log->FinishSnapshot(s);
+    if (!app) return false;
+    std::lock_guard lock(mu_);
+    committed_ = store::DecodeU64(s.data() + 8);
+    ops_ = app->empty() ? 0 : std::stoull(*app);
+    return true;
+  }
+  uint64_t ops() {
+    std::lock_guard lock(mu_);
+    return ops_;
+  }
+  std::shared_ptr<StreamLog> log;
+  uint64_t committed() {
+    std::lock_guard lock(mu_);
+    return committed_;
+  }
+
+ private:
+  std::mutex mu_;
+  uint64_t committed_ = 0;
+  uint64_t ops_ = 0;
+};
+
+struct Replica {
+  std::string name;
+  std::unique_ptr<StreamFiles> files;
+  std::unique_ptr<Transport> transport;
+  StreamMachine fsm;
+  std::unique_ptr<Group> group;
+};
+
+class StreamGroupTest : public testing::GroupHarness<Replica> {
+ protected:
+  void SetUp() override {
+    GroupHarness::SetUp();
+    group_name_ = "S_ORDERS";
+  }
+  void Open(Replica& r, const GroupOptions& opts) override {
+    if (!r.files) {
+      r.files = std::make_unique<StreamFiles>(root_ + "/" + r.name);
+    } else {
+      r.files->Reopen();
+    }
+    ASSERT_EQ(r.files->OpenLog(), "");
+    r.fsm.log = r.files->log;
+    GroupOptions o = opts;
+    o.dir = r.files->dir + "/raft";
+    o.snapshot_every = snapshot_every_;
+    o.log = r.files->log;
+    std::string err;
+    r.group = Group::Open(r.transport.get(), scheduler_, o, &r.fsm, &err);
+    ASSERT_TRUE(r.group) << err;
+  }
+  // Publishes through the leader; the sequence its commit names, or an
+  // error text.
+  std::string Publish(Replica& r, const std::string& subject, const std::string& data) {
+    std::promise<std::string> p;
+    auto f = p.get_future();
+    r.group->ProposeWithResult(StreamEntry::Msg(0, 1, subject, "", data),
+                               [&p](const std::string& err, std::string result) {
+                                 p.set_value(err.empty() ? result : "error: " + err);
+                               });
+    if (f.wait_for(5s) != std::future_status::ready) return "no answer";
+    return f.get();
+  }
+  // Every replica's store holds the same messages 1..n.
+  void ExpectSameMessages(uint64_t n) {
+    for (auto& r : members_) {
+      ASSERT_TRUE(WaitFor([&] { return r->files->store->State().last_seq == n && r->fsm.committed() == n; }))
+          << r->name << " last " << r->files->store->State().last_seq << " committed " << r->fsm.committed();
+    }
+    for (uint64_t s = 1; s <= n; s++) {
+      auto a = members_[0]->files->store->Load(s);
+      for (auto& r : members_) {
+        auto b = r->files->store->Load(s);
+        ASSERT_EQ(a.ok(), b.ok()) << r->name << " seq " << s;
+        EXPECT_EQ(a.value.subject, b.value.subject) << r->name << " seq " << s;
+        EXPECT_EQ(a.value.data, b.value.data) << r->name << " seq " << s;
+      }
+    }
+  }
+
+  int snapshot_every_ = 0;  // none: the log keeps every entry
+};
+
+TEST_F(StreamGroupTest, MessagesReachEveryReplicaAtTheSameSequence) {
+  Form();
+  for (int i = 1; i <= 50; i++) ASSERT_EQ(Publish(*members_[0], "orders.oslo", "o" + std::to_string(i)), std::to_string(i));
+  ExpectSameMessages(50);
+  // A follower does not take publishes.
+  EXPECT_NE(Publish(*members_[1], "orders.oslo", "x").rfind("error", 0), std::string::npos);
+}
+
+TEST_F(StreamGroupTest, ANewLeaderContinuesAndTheOldOneCatchesUp) {
+  Form();
+  for (int i = 1; i <= 10; i++) ASSERT_EQ(Publish(*members_[0], "a", std::to_string(i)), std::to_string(i));
+  Stop(*members_[0]);
+  Replica* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  for (int i = 11; i <= 30; i++) ASSERT_EQ(Publish(*leader, "b", std::to_string(i)), std::to_string(i));
+  Start(*members_[0], true);
+  ExpectSameMessages(30);
+}
+
+// A replica that missed entries the others compacted catches up from a
+// snapshot: the messages it lacks come from the leader's store, and the
+// ones the leader removed meanwhile leave its store.
+TEST_F(StreamGroupTest, AReplicaBehindTheCompactedLogCatchesUpFromTheStore) {
+  snapshot_every_ = 10;
+  Form();
+  for (int i = 1; i <= 12; i++) ASSERT_EQ(Publish(*members_[0], "a", std::string(3000, 'a')), std::to_string(i));
+  ExpectSameMessages(12);
+  Stop(*members_[2]);
+  // Removed on the leader while n3 is away (as a committed delete would).
+  ASSERT_TRUE(members_[0]->files->store->Remove(4, false).ok());
+  ASSERT_TRUE(members_[1]->files->store->Remove(4, false).ok());
+  for (int i = 13; i <= 60; i++)
+    ASSERT_EQ(Publish(*members_[0], "b." + std::to_string(i), std::string(3000, 'b')), std::to_string(i));
+  ASSERT_GT(members_[0]->files->log->start_index(), 14u);  // n3's next entry is compacted away
+  Start(*members_[2], false);
+  ExpectSameMessages(60);
+  EXPECT_FALSE(members_[2]->files->store->Load(4).ok());
+  EXPECT_EQ(members_[2]->files->store->State().msgs, 59u);
+  // It goes on from there, and keeps it across a restart.
+  ASSERT_EQ(Publish(*members_[0], "c", "after"), "61");
+  ExpectSameMessages(61);
+  Stop(*members_[2]);
+  Start(*members_[2], false);
+  ExpectSameMessages(61);
+}
+
+// A replica added to a group whose stream already holds messages (a
+// stream scaled up) gets them all.
+TEST_F(StreamGroupTest, ANewReplicaGetsTheMessagesStoredBeforeIt) {
+  snapshot_every_ = 10;
+  Start(*members_[0], true);
+  ASSERT_TRUE(WaitFor([&] { return members_[0]->group->IsLeader(); }));
+  for (int i = 1; i <= 25; i++) ASSERT_EQ(Publish(*members_[0], "s." + std::to_string(i % 3), "m"), std::to_string(i));
+  // The front of the stream goes (a limit), so the new replica starts at 6.
+  ASSERT_TRUE(members_[0]->files->store->Purge("", 6, 0).ok());
+  Start(*members_[1], false);
+  ASSERT_TRUE(WaitForMember(*members_[0], "n2"));
+  ASSERT_EQ(Publish(*members_[0], "s.x", "new"), "26");
+  ASSERT_TRUE(WaitFor([&] { return members_[1]->files->store->State().last_seq == 26; }))
+      << members_[1]->files->store->State().last_seq;
+  auto st = members_[1]->files->store->State();
+  EXPECT_EQ(st.first_seq, 6u);
+  EXPECT_EQ(st.msgs, 21u);
+  EXPECT_EQ(members_[1]->files->store->Load(26).value.subject, "s.x");
+  EXPECT_EQ(members_[1]->files->store->Load(10).value.subject, "s.1");
+}
+
+}  // namespace
+}  // namespace fjord::raft
