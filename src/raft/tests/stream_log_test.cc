@@ -16,6 +16,7 @@
 #include "raft/group.h"
 #include "raft/tests/group_harness.h"
 #include "store/coding.h"
+#include "store/fault_env.h"
 #include "store/locked_store.h"
 #include "store/tests/store_test_util.h"
 
@@ -261,6 +262,10 @@ class StreamMachine : public Fsm {
     ops_ = app->empty() ? 0 : std::stoull(*app);
     return true;
   }
+  void Reset() {
+    std::lock_guard lock(mu_);
+    committed_ = ops_ = 0;
+  }
   uint64_t ops() {
     std::lock_guard lock(mu_);
     return ops_;
@@ -279,6 +284,7 @@ class StreamMachine : public Fsm {
 
 struct Replica {
   std::string name;
+  std::unique_ptr<store::FaultEnv> env;  // set by tests that cut the power
   std::unique_ptr<StreamFiles> files;
   std::unique_ptr<Transport> transport;
   StreamMachine fsm;
@@ -293,7 +299,7 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
   }
   void Open(Replica& r, const GroupOptions& opts) override {
     if (!r.files) {
-      r.files = std::make_unique<StreamFiles>(root_ + "/" + r.name);
+      r.files = std::make_unique<StreamFiles>(root_ + "/" + r.name, r.env ? r.env.get() : store::DefaultEnv());
     } else {
       r.files->Reopen();
     }
@@ -301,6 +307,7 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
     r.fsm.log = r.files->log;
     GroupOptions o = opts;
     o.dir = r.files->dir + "/raft";
+    o.env = r.files->env;
     o.snapshot_every = snapshot_every_;
     o.log = r.files->log;
     std::string err;
@@ -404,6 +411,73 @@ TEST_F(StreamGroupTest, ANewReplicaGetsTheMessagesStoredBeforeIt) {
   EXPECT_EQ(st.msgs, 21u);
   EXPECT_EQ(members_[1]->files->store->Load(26).value.subject, "s.x");
   EXPECT_EQ(members_[1]->files->store->Load(10).value.subject, "s.1");
+}
+
+// A leader that appended entries no follower got (its tentative tail) comes
+// back after a new leader stored other messages at those sequences: its
+// store is cut back and takes the new leader's.
+TEST_F(StreamGroupTest, AReplacedTentativeTailLeavesTheOldLeadersStore) {
+  Form();
+  for (int i = 1; i <= 5; i++) ASSERT_EQ(Publish(*members_[0], "a", "committed"), std::to_string(i));
+  Stop(*members_[1]);
+  Stop(*members_[2]);
+  // Stored by n1 at 6..8, never committed.
+  for (int i = 0; i < 3; i++)
+    members_[0]->group->ProposeWithResult(StreamEntry::Msg(0, 1, "lost", "", "tentative"),
+                                          [](const std::string&, std::string) {});
+  ASSERT_EQ(members_[0]->files->store->State().last_seq, 8u);
+  Stop(*members_[0]);
+  Start(*members_[1], false);
+  Start(*members_[2], false);
+  Replica* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  ASSERT_EQ(Publish(*leader, "b", "new"), "6");
+  ASSERT_EQ(Publish(*leader, "b", "new"), "7");
+  Start(*members_[0], false);
+  ExpectSameMessages(7);
+  EXPECT_EQ(members_[0]->files->store->Load(6).value.subject, "b");
+  EXPECT_EQ(members_[0]->files->store->Load(7).value.data, "new");
+  EXPECT_EQ(members_[0]->files->store->State().last_seq, 7u);
+}
+
+// The power goes on every replica at once while publishes are in flight:
+// every publish that was acknowledged (committed) is on every replica
+// afterwards, at its sequence, and the replicas agree on the rest.
+TEST_F(StreamGroupTest, AcknowledgedMessagesSurvivePowerLossEverywhere) {
+  for (auto& m : members_) {
+    std::filesystem::create_directories(root_ + "/" + m->name);
+    m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
+  }
+  Form();
+  for (int i = 1; i <= 30; i++) ASSERT_EQ(Publish(*members_[0], "acked", std::to_string(i)), std::to_string(i));
+  for (int i = 0; i < 10; i++)
+    members_[0]->group->ProposeWithResult(StreamEntry::Msg(0, 1, "in.flight", "", "x"),
+                                          [](const std::string&, std::string) {});
+  // The servers stop at once (a follower whose disk fails stops its
+  // process, which would end the test), then whatever was not fsynced is
+  // gone.
+  for (auto& m : members_) Stop(*m);
+  for (auto& m : members_) {
+    m->env->Crash();
+    m->files->log.reset();
+    m->files->store->Close();
+    m->files->store.reset();
+    m->env->PowerLoss();
+    m->fsm.Reset();
+  }
+  for (auto& m : members_) Start(*m, false);
+  Replica* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  std::string seq = Publish(*leader, "after", "y");
+  uint64_t n = std::strtoull(seq.c_str(), nullptr, 10);
+  ASSERT_GE(n, 31u) << seq;
+  ExpectSameMessages(n);
+  for (auto& m : members_)
+    for (int i = 1; i <= 30; i++) {
+      auto msg = m->files->store->Load(i);
+      ASSERT_TRUE(msg.ok()) << m->name << " seq " << i;
+      EXPECT_EQ(msg.value.data, std::to_string(i)) << m->name;
+    }
 }
 
 }  // namespace
