@@ -289,6 +289,21 @@ void StreamPurge(JetStream* js, Inbound& m, const std::string& name) {
   if (seq && keep) return ReplyError(js, m, type, MakeError(Err::BadRequest));
   if (!filter.empty() && !proto::ValidSubscribeSubject(filter))
     return ReplyError(js, m, type, MakeError(Err::BadRequest));
+  if (s->replicated()) {
+    // Every replica purges once the group has committed it; the leader
+    // answers then.
+    if (keep)
+      return ReplyError(js, m, type,
+                        MakeError(Err::StreamGeneralErrorF,
+                                  {{"err", "Fjord does not purge with keep on a stream with more than one replica yet"}}));
+    return s->ProposePurge(filter, seq, [js, req = Detached(m), type](const ApiError& e, Json result) {
+      if (!e.ok()) return ReplyError(js, req, type, e);
+      Json j = Typed(type);
+      j["success"] = true;
+      j["purged"] = result.value("purged", uint64_t(0));
+      ReplyOk(js, req, j);
+    });
+  }
   uint64_t purged = 0;
   if (auto e = s->Purge(filter, seq, keep, &purged); !e.ok()) return ReplyError(js, m, type, e);
   Json j = Typed(type);
@@ -354,6 +369,14 @@ void MsgDelete(JetStream* js, Inbound& m, const std::string& name) {
   uint64_t seq = Field<uint64_t>(body, "seq", 0);
   if (!seq) return ReplyError(js, m, type, MakeError(Err::BadRequest));
   bool no_erase = Field<bool>(body, "no_erase", false);
+  if (s->replicated()) {
+    return s->ProposeDeleteMsg(seq, !no_erase, [js, req = Detached(m), type](const ApiError& e, Json) {
+      if (!e.ok()) return ReplyError(js, req, type, e);
+      Json j = Typed(type);
+      j["success"] = true;
+      ReplyOk(js, req, j);
+    });
+  }
   if (auto e = s->DeleteMsg(seq, !no_erase); !e.ok()) return ReplyError(js, m, type, e);
   uint64_t first = s->store().State().first_seq;
   for (auto& [cname, c] : s->consumers()) c->OnStreamPurged(first);
@@ -580,7 +603,23 @@ void HandleStreamApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (after("STREAM.LEADER.STEPDOWN.", &name)) {
     const char* type = "stream_leader_stepdown_response";
     if (!js->options().clustered) return ReplyError(js, m, type, MakeError(Err::ClusterRequired));
-    if (!js->FindStream(name)) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    auto s = js->FindStream(name);
+    if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
+    if (auto* replica = s->replica()) {
+      // Hands over to the replica the request prefers, else the most
+      // suitable; the new leader is elected after the answer.
+      nlohmann::json body;
+      ApiError err;
+      if (!m.data.empty() && !ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+      std::string preferred;
+      if (auto p = body.find("placement"); p != body.end() && p->is_object())
+        preferred = Field<std::string>(*p, "preferred", "");
+      if (auto e = replica->StepDown(preferred); !e.empty()) {
+        if (e.starts_with("no such member"))
+          return ReplyError(js, m, type, MakeError(Err::ClusterPeerNotMember));
+        return ReplyError(js, m, type, MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement: " + e}}));
+      }
+    }
     // One replica: its server stays the leader, and says so (nats-server).
     Json j = Typed(type);
     j["success"] = true;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "jetstream/types.h"
+#include "store/store.h"
 
 namespace fjord::jetstream {
 
@@ -59,6 +60,45 @@ struct AssignmentChange {
   bool replay = false;      // re-applied from the log at start: answer nobody
 };
 
+// A replicated stream's Raft group, as its Stream sees it (jscluster/
+// stream_group.h builds it over raft::Group and raft::StreamLog). Every
+// replica has one; the leader takes publishes and answers the stream's
+// requests, the others store what it sends. Thread-safe.
+class ReplicaGroup {
+ public:
+  virtual ~ReplicaGroup() = default;
+  virtual bool IsLeader() = 0;
+  // The leader's server name; empty when there is none.
+  virtual std::string Leader() = 0;
+  // What became of a proposal: taken (stored, waiting for its commit),
+  // refused because this server does not lead (now), or failed to store.
+  enum class Proposed { kTaken, kNotLeader, kFailed };
+  // Leader only. Stores a message (a skip when `skip`) as the group's next
+  // entry: when taken, it is in the store at the store's next sequence.
+  // `committed` then runs once, on a Raft thread, with an empty error once
+  // a quorum has it durable, or with the reason it never will be.
+  virtual Proposed ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                              bool skip, std::function<void(const std::string& error)> committed,
+                              std::string* error) = 0;
+  // Leader only. An operation every replica applies once committed, in log
+  // order with the messages (ReplicaEvents::apply_op). `committed` as above.
+  virtual Proposed ProposeOp(std::string op, std::function<void(const std::string& error)> committed,
+                             std::string* error) = 0;
+  // Hands leadership to `preferred` (a replica's server name), or to the
+  // most suitable replica when empty. Error text, empty on success.
+  virtual std::string StepDown(const std::string& preferred) = 0;
+  // StreamInfo's `cluster` (ClusterInfo in the JetStream API schema).
+  virtual Json ClusterInfo() = 0;
+};
+
+// What a replica group tells its stream, on Raft threads.
+struct ReplicaEvents {
+  // This server became the stream's leader, or stopped being it.
+  std::function<void(bool leader)> leader_changed;
+  // A committed operation (ProposeOp), in log order.
+  std::function<void(const std::string& op)> apply_op;
+};
+
 class ClusterMeta {
  public:
   virtual ~ClusterMeta() = default;
@@ -75,6 +115,12 @@ class ClusterMeta {
   // Meta leader only: proposes a change. `done` runs once, on a Raft
   // thread, with an empty error once it is committed.
   virtual void Propose(const AssignmentChange& change, std::function<void(const std::string& error)> done) = 0;
+  // Opens this server's replica of stream `a` (held here), in `dir`,
+  // over `store` (a store::LockedStore that outlives the group). Null with
+  // the reason in *error on failure.
+  virtual std::unique_ptr<ReplicaGroup> OpenReplica(const StreamAssignment& a, const std::string& dir,
+                                                    store::Store* store, ReplicaEvents events,
+                                                    std::string* error) = 0;
 };
 
 // StreamInfo's and ConsumerInfo's `cluster`, for a stream held here (one

@@ -57,7 +57,7 @@ std::vector<std::string> Subjects(const Json& config) {
 StreamConfig ConfigOf(const StreamAssignment& a) {
   StreamConfig cfg;
   ParseStreamConfig(a.config, &cfg);
-  CheckStreamConfig(&cfg);
+  CheckStreamConfig(&cfg, false, /*clustered=*/true);
   return cfg;
 }
 
@@ -87,10 +87,10 @@ std::set<std::string> OriginHosts(const std::vector<StreamAssignment>& all, cons
 }
 
 // Where a new stream goes: on the server of the streams it mirrors or
-// sources (they are copied from the local store), else on the server
-// matching its placement that holds the fewest streams.
-std::optional<std::string> Place(JetStream* js, const StreamConfig& cfg, const std::vector<StreamAssignment>& all,
-                                 ApiError* err) {
+// sources (they are copied from the local store), else on the servers
+// matching its placement that hold the fewest streams, one per replica.
+std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig& cfg,
+                                              const std::vector<StreamAssignment>& all, ApiError* err) {
   ClusterMeta* meta = js->meta();
   auto no_peers = [&](const std::string& why) {
     *err = MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement" + why}});
@@ -128,20 +128,36 @@ std::optional<std::string> Place(JetStream* js, const StreamConfig& cfg, const s
     for (const auto& t : tags) list += (list.empty() ? "'" : ", '") + t + "'";
     return no_peers(tags.empty() ? "" : ", tags not matched [" + list + "]");
   }
+  size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
+  if (fit.size() < replicas)
+    return no_peers(fmt::format(", {} of {} replicas could be placed", fit.size(), replicas));
   std::sort(fit.begin(), fit.end(), [](const PlacementCandidate& a, const PlacementCandidate& b) {
     return a.streams != b.streams ? a.streams < b.streams : a.name < b.name;
   });
-  return fit.front().name;
+  std::vector<std::string> hosts;
+  for (size_t i = 0; i < replicas; i++) hosts.push_back(fit[i].name);
+  return hosts;
 }
 
-// A config's replicas beyond one: not yet (the meta group places, but no
-// stream group replicates).
+// More than one replica: up to five, as nats-server allows, and without
+// what the stream group does not replicate yet (docs/clustering.md).
 std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
   if (cfg.num_replicas <= 1) return std::nullopt;
-  return MakeError(Err::ClusterNoPeers,
-                   {{"err", fmt::format("no suitable peers for placement: replicas {} asked, but Fjord does not "
-                                        "replicate streams yet (use 1)",
-                                        cfg.num_replicas)}});
+  if (cfg.num_replicas > 5)
+    return MakeError(Err::StreamInvalidConfigF, {{"err", "maximum replicas is 5"}});
+  auto not_yet = [&](const char* what) {
+    return MakeError(Err::StreamInvalidConfigF,
+                     {{"err", fmt::format("Fjord does not replicate streams with {} yet (num_replicas {} asked; "
+                                          "use 1)",
+                                          what, cfg.num_replicas)}});
+  };
+  if (cfg.retention != Retention::kLimits) return not_yet("interest or work queue retention");
+  if (cfg.mirror || !cfg.sources.empty()) return not_yet("a mirror or sources");
+  if (cfg.allow_msg_ttl || cfg.subject_delete_marker_ttl > 0) return not_yet("message TTLs");
+  if (cfg.allow_msg_schedules) return not_yet("message schedules");
+  if (cfg.allow_atomic) return not_yet("atomic batches");
+  if (cfg.allow_rollup_hdrs) return not_yet("rollups");
+  return std::nullopt;
 }
 
 // Proposes `c`; a failed proposal is answered here (on the JetStream thread).
@@ -165,7 +181,7 @@ bool ParseRequest(JetStream* js, Inbound& m, const char* type, const std::string
   if (cfg->name.empty()) cfg->name = name;
   if (cfg->name != name) return ReplyError(js, m, type, MakeError(Err::StreamMismatch)), false;
   if (auto e = CheckReplicas(*cfg)) return ReplyError(js, m, type, *e), false;
-  if (auto e = CheckStreamConfig(cfg, Pedantic(*body))) return ReplyError(js, m, type, *e), false;
+  if (auto e = CheckStreamConfig(cfg, Pedantic(*body), /*clustered=*/true)) return ReplyError(js, m, type, *e), false;
   return true;
 }
 
@@ -198,9 +214,9 @@ void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckStreamBytes(o, cfg)) return ReplyError(js, m, type, *e);
   ApiError err;
-  auto host = Place(js, cfg, all, &err);
-  if (!host) return ReplyError(js, m, type, err);
-  c.stream = StreamAssignment{AccountName(js), ToJson(cfg), {*host}, NowNs()};
+  auto hosts = Place(js, cfg, all, &err);
+  if (!hosts) return ReplyError(js, m, type, err);
+  c.stream = StreamAssignment{AccountName(js), ToJson(cfg), std::move(*hosts), NowNs()};
   Propose(js, m, type, std::move(c));
 }
 
@@ -214,6 +230,10 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   SetRequiredLevel(&cfg);
   if (auto e = CheckStreamUpdate(ConfigOf(*existing), cfg)) return ReplyError(js, m, type, *e);
+  if (cfg.num_replicas != ConfigOf(*existing).num_replicas)
+    return ReplyError(js, m, type,
+                      MakeError(Err::StreamInvalidConfigF,
+                                {{"err", "Fjord does not change a stream's replicas yet (scaling)"}}));
   auto all = meta->Streams(AccountName(js));
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
@@ -451,6 +471,23 @@ void StopCluster(JetStream* js, ClusterState* st) {
 
 void DeleteClusterState(ClusterState* st) { delete st; }
 
+namespace {
+// What a replicated stream does not do yet: consumers (their state is not
+// replicated). Refused with a clear error rather than done on one replica.
+bool RefuseOnReplicated(JetStream* js, Inbound& m, std::string_view rest) {
+  const char* what = nullptr;
+  ApiError e;
+  if (rest.starts_with("CONSUMER.CREATE.") || rest.starts_with("CONSUMER.DURABLE.CREATE.")) {
+    e = MakeError(Err::ConsumerCreate, {{"err", "Fjord does not replicate consumers yet: a stream with more than "
+                                                "one replica takes no consumers"}});
+    what = "consumer_create_response";
+  }
+  if (!what) return false;
+  ReplyError(js, m, what, e);
+  return true;
+}
+}  // namespace
+
 bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   ClusterMeta* meta = js->meta();
   bool leader = meta && meta->IsLeader();
@@ -484,7 +521,14 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
     return LeaderCreate(js, m, name), true;
   }
   std::string stream = StreamOf(rest);
-  if (!stream.empty() && js->FindStream(stream)) return false;  // its server: serve it
+  if (!stream.empty()) {
+    if (auto s = js->FindStream(stream)) {
+      // A replica that does not lead stays silent: its leader answers.
+      if (!s->Serving()) return true;
+      if (s->replicated() && RefuseOnReplicated(js, m, rest)) return true;
+      return false;  // its server: serve it
+    }
+  }
   if (!leader) return true;
   // Held by another server, which answers (or is down: nobody does, as
   // with nats-server).
@@ -524,6 +568,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         return;
       }
       auto s = js->FindStream(c.name);
+      if (s && !s->Serving()) return;  // its leader answers
       if (!s) {
         ApiError err;
         s = Stream::Open(js, ConfigOf(c.stream), c.stream.created, /*recover=*/false, &err);
@@ -533,12 +578,36 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
           if (answer) ReplyError(js, req, type, err);
           return;
         }
-        s->Subscribe();
+        if (s->replicated()) {
+          if (auto e = s->StartReplica(c.stream); !e.empty()) {
+            log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js),
+                       c.name, e);
+            s->Close();
+            if (answer) ReplyError(js, req, type, MakeError(Err::StreamCreate, {{"err", e}}));
+            return;
+          }
+        } else {
+          s->Subscribe();
+        }
         js->streams()[c.name] = s;
         log::Debug("JetStream stream '{}' created (assigned by the meta group)", c.name);
         StreamActionAdvisory(js, c.name, "create");
       }
       if (!answer) return;
+      if (s->replicated()) {
+        // The group's first server forms it and leads it first: it answers
+        // once it has subscribed, so the client can publish at once.
+        if (c.stream.peers.empty() || c.stream.peers.front() != self) return;
+        std::weak_ptr<Stream> weak = s;
+        return s->WhenLeading([js, weak, req, type] {
+          auto s = weak.lock();
+          if (!s) return;
+          Json j = Typed(type);
+          Merge(j, InfoWithLevel(*s));
+          j["did_create"] = true;
+          ReplyOkAfterRoutes(js, req, j);
+        });
+      }
       Json j = Typed(type);
       Merge(j, InfoWithLevel(*s));
       j["did_create"] = true;
@@ -553,6 +622,8 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       if (!mine) return;
       auto s = js->FindStream(c.name);
       if (!s) return;
+      // Every replica applies it; its leader answers.
+      if (!s->Serving()) answer = false;
       if (auto e = s->Update(ConfigOf(c.stream)); !e.ok()) {
         log::Error("JetStream cluster: cannot update stream '{} > {}': {}", AccountName(js), c.name, e.description);
         if (answer) ReplyError(js, req, type, e);
@@ -615,6 +686,13 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
     log::Error("JetStream cluster: stream '{} > {}' is held here but the cluster does not assign it to this "
                "server: no longer served{}",
                AccountName(js), name, aside.empty() ? "" : "; its files are kept in " + aside);
+  }
+  // Replicas recovered from disk join their groups now that the
+  // assignments are known.
+  for (const auto& [name, s] : js->streams()) {
+    if (!s->replicated() || s->replica()) continue;
+    if (auto e = s->StartReplica(*by_name[name]); !e.empty())
+      log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js), name, e);
   }
   // Assigned here but missing (its files were lost): an empty stream, so
   // the cluster's view holds.

@@ -112,7 +112,7 @@ std::string JetStream::Start() {
     StreamConfig cfg;
     int64_t created = 0;
     if (j.is_discarded() || !j.contains("config") || ParseStreamConfig(j["config"], &cfg) ||
-        CheckStreamConfig(&cfg)) {
+        CheckStreamConfig(&cfg, false, opts_.clustered)) {
       log::Error("  Skipping stream \"{}\": unreadable metadata", name);
       continue;
     }
@@ -124,7 +124,9 @@ std::string JetStream::Start() {
       continue;
     }
     RecoverConsumers(this, s.get());
-    s->Subscribe();
+    // A replica subscribes once it leads its group (cluster_api.cc starts
+    // the group when the meta group has caught up).
+    if (!s->replicated()) s->Subscribe();
     auto st = s->store().State();
     log::Info("  Restored {} messages for stream '{} > {}'", st.msgs, account_->name(), name);
     streams_[cfg.name] = std::move(s);
@@ -318,7 +320,7 @@ void JetStream::Drain() {
     // (mirrors and sources read only up to the durable sequence).
     uint64_t upto = stream->store().State().last_seq;
     std::weak_ptr<Stream> weak = stream;
-    stream->store().Sync([this, done, upto, weak](store::Status st) {
+    stream->WhenDurable([this, done, upto, weak](store::Status st) {
       if (st.ok()) {
         asio::post(ctx_, [this, upto, weak] {
           auto s = weak.lock();
@@ -394,6 +396,14 @@ void JetStream::HandleApi(Inbound& m) {
 }
 
 void JetStream::ClusterStateDeleter::operator()(ClusterState* s) const { DeleteClusterState(s); }
+
+void JetStream::Post(std::function<void()> fn) {
+  asio::post(ctx_, [this, fn = std::move(fn)] {
+    if (stopped_) return;
+    WorkScope scope(this);
+    fn();
+  });
+}
 
 void JetStream::ApplyAssignment(AssignmentChange change) {
   asio::post(ctx_, [this, change = std::move(change)] {

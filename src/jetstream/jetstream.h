@@ -169,6 +169,9 @@ class JetStream {
   // no answer from this server. Any thread.
   void SetClusterMeta(ClusterMeta* meta) { meta_.store(meta, std::memory_order_release); }
   ClusterMeta* meta() const { return meta_.load(std::memory_order_acquire); }
+  // Runs `fn` on the JetStream thread, as a piece of work (WorkScope),
+  // unless JetStream has stopped. Any thread.
+  void Post(std::function<void()> fn);
   // A committed change of the account's stream assignments, applied on the
   // JetStream thread in the order of the calls. Any thread.
   void ApplyAssignment(AssignmentChange change);

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <mutex>
 #include <unordered_set>
 
 #include <xxhash.h>
@@ -18,6 +19,7 @@
 #include "jetstream/sourcing.h"
 #include "proto/parser.h"
 #include "store/env.h"
+#include "store/locked_store.h"
 
 namespace fjord::jetstream {
 namespace {
@@ -138,7 +140,200 @@ void Stream::Republish(const std::string& subject, std::string_view hdr, std::st
   });
 }
 
+// The outcome of a proposal, for whoever waits on it: the last proposal of
+// a work's batch stands for all of it (the group commits in log order).
+class Stream::CommitWait {
+ public:
+  void Done(const std::string& error) {
+    std::vector<std::function<void(store::Status)>> fns;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      error_ = error;
+      fns.swap(fns_);
+    }
+    for (auto& fn : fns) fn(Status());
+  }
+  void Then(std::function<void(store::Status)> fn) {
+    {
+      std::lock_guard lock(mu_);
+      if (!done_) {
+        fns_.push_back(std::move(fn));
+        return;
+      }
+    }
+    fn(Status());
+  }
+
+ private:
+  store::Status Status() const {
+    if (error_.empty()) return {};
+    return {store::Errc::kIo, "not committed: " + error_};
+  }
+  std::mutex mu_;
+  bool done_ = false;
+  std::string error_;
+  std::vector<std::function<void(store::Status)>> fns_;
+};
+
 Stream::~Stream() = default;
+
+std::string Stream::StartReplica(const StreamAssignment& a) {
+  ClusterMeta* meta = js_->meta();
+  if (!meta) return "not in a cluster";
+  std::weak_ptr<Stream> weak = shared_from_this();
+  JetStream* js = js_;
+  ReplicaEvents events;
+  events.leader_changed = [weak, js](bool leader) {
+    js->Post([weak, leader] {
+      if (auto s = weak.lock()) s->OnLeaderChanged(leader);
+    });
+  };
+  // In log order: the JetStream thread runs posted work in order.
+  events.apply_op = [weak, js](const std::string& op) {
+    js->Post([weak, op] {
+      if (auto s = weak.lock()) s->ApplyOp(op);
+    });
+  };
+  std::string dir = js_->StreamDir(cfg_.name) + "/raft";
+  if (cfg_.storage == Storage::kMemory) {
+    // A memory replica starts empty: its log would name messages it lost,
+    // so it starts without one and the leader sends it everything.
+    if (js_->env()->IsDir(dir)) {
+      if (auto st = store::RemoveDirDurably(js_->env(), dir); !st.ok()) return st.msg;
+    }
+  }
+  std::string err;
+  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), &err);
+  return replica_ ? std::string() : err;
+}
+
+void Stream::OnLeaderChanged(bool leader) {
+  if (!replica_ || leader != replica_->IsLeader()) return;  // changed again since
+  if (!leader) {
+    Unsubscribe();
+    return;
+  }
+  // What the previous leader stored is here: its msg ids count for
+  // duplicates from now on.
+  RebuildDedupe();
+  Subscribe();
+  auto fns = std::move(when_leading_);
+  when_leading_.clear();
+  for (auto& fn : fns) fn();
+}
+
+void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done) {
+  if (!replica_) return done(MakeError(Err::ClusterNotAvail), {});
+  uint64_t id = op_base_ + next_op_++;
+  op["id"] = id;
+  op["by"] = js_->meta()->server_name();
+  // Messages stored after this proposal are not the operation's: every
+  // replica applies it to the sequences up to here, whatever tentative
+  // tail it has at the time.
+  op["upto"] = store_->State().last_seq;
+  pending_ops_[id] = std::move(done);
+  std::weak_ptr<Stream> weak = shared_from_this();
+  JetStream* js = js_;
+  std::string err;
+  auto r = replica_->ProposeOp(op.dump(), [weak, js, id](const std::string& e) {
+    if (e.empty()) return;  // answered as it is applied
+    js->Post([weak, id, e] {
+      auto s = weak.lock();
+      if (!s) return;
+      auto it = s->pending_ops_.find(id);
+      if (it == s->pending_ops_.end()) return;
+      auto fn = std::move(it->second);
+      s->pending_ops_.erase(it);
+      log::Warn("JetStream stream '{}': an operation was not committed: {}", s->name(), e);
+      fn(MakeError(Err::ClusterNotAvail), {});
+    });
+  }, &err);
+  if (r != ReplicaGroup::Proposed::kTaken) {
+    auto fn = std::move(pending_ops_[id]);
+    pending_ops_.erase(id);
+    fn(r == ReplicaGroup::Proposed::kNotLeader ? MakeError(Err::ClusterNotAvail)
+                                                 : MakeError(Err::StreamGeneralErrorF, {{"err", err}}),
+       {});
+  }
+}
+
+void Stream::ProposePurge(const std::string& filter, uint64_t seq, std::function<void(const ApiError&, Json)> done) {
+  if (cfg_.deny_purge) return done(MakeError(Err::StreamPurgeFailedF, {{"err", "stream purge not permitted"}}), {});
+  ProposeOp(Json{{"op", "purge"}, {"filter", filter}, {"seq", seq}}, std::move(done));
+}
+
+void Stream::ProposeDeleteMsg(uint64_t seq, bool erase, std::function<void(const ApiError&, Json)> done) {
+  if (cfg_.deny_delete)
+    return done(MakeError(Err::StreamMsgDeleteFailedF, {{"err", "message delete not permitted"}}), {});
+  ProposeOp(Json{{"op", "delete"}, {"seq", seq}, {"erase", erase}}, std::move(done));
+}
+
+void Stream::ApplyOp(const std::string& text) {
+  auto op = Json::parse(text, nullptr, false);
+  if (op.is_discarded() || !op.is_object()) {
+    log::Error("JetStream stream '{}': a committed operation cannot be read; skipped", cfg_.name);
+    return;
+  }
+  std::string kind = op.value("op", std::string());
+  uint64_t upto = op.value("upto", uint64_t(0));
+  ApiError err;
+  Json result;
+  if (kind == "purge") {
+    // Up to the proposal's last sequence (Purge's bound is exclusive).
+    uint64_t seq = op.value("seq", uint64_t(0));
+    uint64_t bound = seq == 0 ? upto + 1 : std::min(seq, upto + 1);
+    uint64_t purged = 0;
+    err = Purge(op.value("filter", std::string()), bound, 0, &purged);
+    result["purged"] = purged;
+  } else if (kind == "delete") {
+    uint64_t seq = op.value("seq", uint64_t(0));
+    err = seq > upto ? MakeError(Err::SequenceNotFound, {{"seq", std::to_string(seq)}})
+                     : DeleteMsg(seq, op.value("erase", true));
+  } else {
+    log::Error("JetStream stream '{}': a committed operation '{}' is unknown here; skipped", cfg_.name, kind);
+    return;
+  }
+  if (op.value("by", std::string()) != js_->meta()->server_name()) return;
+  auto it = pending_ops_.find(op.value("id", uint64_t(0)));
+  if (it == pending_ops_.end()) return;
+  auto fn = std::move(it->second);
+  pending_ops_.erase(it);
+  fn(err, std::move(result));
+}
+
+void Stream::WhenLeading(std::function<void()> fn) {
+  if (replica_ && replica_->IsLeader() && !subs_.empty()) return fn();
+  when_leading_.push_back(std::move(fn));
+}
+
+void Stream::WhenDurable(std::function<void(store::Status)> done) {
+  if (last_commit_) {
+    auto wait = std::move(last_commit_);
+    last_commit_.reset();
+    return wait->Then(std::move(done));
+  }
+  store_->Sync(std::move(done));
+}
+
+store::Result<uint64_t> Stream::StoreMsg(std::string_view subject, std::string_view hdr, std::string_view data,
+                                         int64_t ts, bool skip) {
+  if (!replicated_) return skip ? store_->SkipMsg() : store_->Append(subject, hdr, data, ts);
+  if (!replica_) return {{store::Errc::kClosed, "the stream's replica is not running"}, 0};
+  auto wait = std::make_shared<CommitWait>();
+  std::string err;
+  switch (replica_->ProposeMsg(subject, hdr, data, ts, skip, [wait](const std::string& e) { wait->Done(e); }, &err)) {
+    case ReplicaGroup::Proposed::kTaken:
+      break;
+    case ReplicaGroup::Proposed::kNotLeader:
+      return {{store::Errc::kClosed, err}, 0};
+    case ReplicaGroup::Proposed::kFailed:
+      return {{store::Errc::kIo, err}, 0};
+  }
+  last_commit_ = std::move(wait);
+  // Stored by the proposal, on this thread: the store's last sequence.
+  return {{}, store_->State().last_seq};
+}
 
 std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int64_t created,
                                      bool recover, ApiError* err) {
@@ -164,6 +359,11 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
       return nullptr;
     }
     s->store_ = std::move(r.value);
+  }
+  if (cfg.num_replicas > 1 && js->options().clustered) {
+    // The Raft log writes and reads it from its own threads.
+    s->replicated_ = true;
+    s->store_ = std::make_unique<store::LockedStore>(std::move(s->store_));
   }
   if (!recover) {
     if (cfg.first_seq > 1) {
@@ -241,6 +441,9 @@ void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch)
   // A member of a committed batch was checked with the whole batch
   // (CheckBatch): only storing is left, and nothing may refuse it now.
   const bool checks = batch == nullptr;
+  // A replica that does not lead (any more) says nothing: while leadership
+  // moves, two replicas may be subscribed, and the leader answers.
+  if (replicated_ && !Serving()) return;
   if (checks && !internal && !m.hdr.empty()) {
     if (auto id = proto::GetHeader(m.hdr, kBatchIdHeader); !id.empty()) return ProcessBatchMsg(m, std::string(id));
   }
@@ -360,16 +563,19 @@ void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch)
 
   uint64_t seq;
   if (cfg_.retention == Retention::kInterest && !AnyConsumerInterested(m.subject)) {
-    auto r = store_->SkipMsg();
+    auto r = StoreMsg({}, {}, {}, 0, /*skip=*/true);
+    // Leadership lost meanwhile: the new leader answers the retry.
+    if (!r.ok() && r.status.code == store::Errc::kClosed && replicated_) return;
     if (!r.ok()) return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
     seq = r.value;
   } else {
     uint64_t previous = RepublishPrevious(m.subject);
-    auto r = store_->Append(m.subject, hdr, data, m.ts);
+    auto r = StoreMsg(m.subject, hdr, data, m.ts, /*skip=*/false);
     if (r.ok()) {
       Republish(m.subject, hdr, data, r.value, previous);
       if (ttl > 0) ttls_.emplace(m.ts + ttl * kSecond, r.value);
     }
+    if (!r.ok() && r.status.code == store::Errc::kClosed && replicated_) return;  // as above
     if (!r.ok()) {
       log::Error("JetStream failed to store a msg on stream '{}': {}", cfg_.name, r.status.msg);
       return fail(MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}}));
@@ -780,6 +986,7 @@ ApiError Stream::DeleteMsg(uint64_t seq, bool erase) {
 
 void Stream::Delete() {
   Unsubscribe();
+  replica_.reset();
   for (auto& [name, c] : consumers_) c->Delete();
   consumers_.clear();
   store_->Delete();
@@ -787,6 +994,7 @@ void Stream::Delete() {
 
 void Stream::Close() {
   Unsubscribe();
+  replica_.reset();
   for (auto& [name, c] : consumers_) c->Close();
   store_->Close();
 }
@@ -881,7 +1089,11 @@ Json Stream::InfoJson(const std::string& subjects_filter, bool deleted_details) 
   j["created"] = FormatTime(created_);
   j["state"] = StateJson(subjects_filter, deleted_details);
   if (!js_->options().domain.empty()) j["domain"] = js_->options().domain;
-  if (auto* meta = js_->meta()) j["cluster"] = ClusterInfoJson(meta);
+  if (replica_) {
+    j["cluster"] = replica_->ClusterInfo();
+  } else if (auto* meta = js_->meta()) {
+    j["cluster"] = ClusterInfoJson(meta);
+  }
   int64_t now = NowNs();
   if (sourcing_) sourcing_->AddInfo(&j, now);
   j["ts"] = FormatTime(now);

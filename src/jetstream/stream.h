@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "jetstream/cluster.h"
 #include "jetstream/types.h"
 #include "store/store.h"
 #include "proto/subject_transform.h"
@@ -104,6 +105,32 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // durable.
   uint64_t durable_last_seq() const { return durable_last_seq_; }
   void NoteDurable(uint64_t seq) { durable_last_seq_ = std::max(durable_last_seq_, seq); }
+
+  // -- replicated (num_replicas > 1 in a cluster; jetstream/cluster.h) -----
+  // Whether the config asks for more than one replica in a cluster: the
+  // store is then shared with the Raft log (store::LockedStore).
+  bool replicated() const { return replicated_; }
+  // This server's replica of the stream; null until StartReplica, and for
+  // one replica.
+  ReplicaGroup* replica() { return replica_.get(); }
+  // Opens this server's replica of the stream the meta group assigned.
+  // Error text on failure.
+  std::string StartReplica(const StreamAssignment& a);
+  // Whether this server takes the stream's publishes and answers its
+  // requests: always for one replica, else while it leads the group.
+  bool Serving() const { return !replicated_ || (replica_ && replica_->IsLeader()); }
+  // Runs `fn` (JetStream thread) the next time this server becomes the
+  // stream's leader and has subscribed, or at once if it leads already.
+  void WhenLeading(std::function<void()> fn);
+  // A replicated stream's purge or message delete: proposed here (the
+  // leader), applied by every replica once committed (ApplyOp), and
+  // answered with the leader's outcome: `done` gets the reply's fields
+  // ("purged") or the error. JetStream thread.
+  void ProposePurge(const std::string& filter, uint64_t seq, std::function<void(const ApiError&, Json)> done);
+  void ProposeDeleteMsg(uint64_t seq, bool erase, std::function<void(const ApiError&, Json)> done);
+  // Calls `done` (any thread) once everything this work stored is durable:
+  // committed by the group for a replicated stream, synced otherwise.
+  void WhenDurable(std::function<void(store::Status)> done);
 
   // Since the server started (for /metrics; JetStream thread): publishes
   // stored, and publishes answered as duplicates of a stored msg id.
@@ -212,6 +239,25 @@ class Stream : public std::enable_shared_from_this<Stream> {
   StreamConfig cfg_;
   int64_t created_;
   std::unique_ptr<store::Store> store_;
+  // Stores a message (or skips a sequence) as a publish does: through the
+  // group when replicated. The sequence, or the store's error (kClosed: a
+  // replica that does not lead now).
+  store::Result<uint64_t> StoreMsg(std::string_view subject, std::string_view hdr, std::string_view data,
+                                   int64_t ts, bool skip);
+  void OnLeaderChanged(bool leader);
+  void ProposeOp(Json op, std::function<void(const ApiError&, Json)> done);
+  void ApplyOp(const std::string& op);
+  // Ids of operations proposed here: unique across restarts, so a
+  // replayed operation of an earlier run never answers a new request.
+  const uint64_t op_base_ = static_cast<uint64_t>(NowNs());
+  uint64_t next_op_ = 1;
+  // Operations proposed here, by id, waiting for their commit.
+  std::map<uint64_t, std::function<void(const ApiError&, Json)>> pending_ops_;
+  bool replicated_ = false;
+  std::unique_ptr<ReplicaGroup> replica_;
+  class CommitWait;
+  std::shared_ptr<CommitWait> last_commit_;  // the last proposal of the current work
+  std::vector<std::function<void()>> when_leading_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
   std::shared_ptr<void> ack_sub_;            // clustered: `$JS.ACK.<name>.>`
   std::map<std::string, std::shared_ptr<Consumer>> consumers_;

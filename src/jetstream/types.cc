@@ -219,7 +219,7 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
 
 ApiError PedanticError(const std::string& what) { return MakeError(Err::Pedantic, {{"err", what}}); }
 
-std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
+std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic, bool clustered) {
   if (!ValidStreamName(c->name)) return MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}});
   if (c->description.size() > 4096) return ConfigError("stream description is too long, maximum allowed is 4096");
   if (c->mirror) {
@@ -271,7 +271,7 @@ std::optional<ApiError> CheckStreamConfig(StreamConfig* c, bool pedantic) {
   if (c->max_age < 0) return ConfigError("max age needs to be >= 0");
   if (c->max_age != 0 && c->max_age < kSecond / 10) return ConfigError("max age needs to be >= 100ms");
   if (c->num_replicas == 0) c->num_replicas = 1;
-  if (c->num_replicas > 1) return MakeError(Err::StreamReplicasNotSupported);
+  if (c->num_replicas > 1 && !clustered) return MakeError(Err::StreamReplicasNotSupported);
   if (c->num_replicas < 0) return ConfigError("replicas > 1 not supported in non-clustered mode");
   if (c->duplicate_window < 0) return ConfigError("duplicates window can not be negative");
   if (c->mirror) {

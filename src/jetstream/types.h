@@ -110,7 +110,9 @@ std::optional<ApiError> ParseStreamConfig(const nlohmann::json& j, StreamConfig*
 // Validates and normalises (defaults, derived limits). `error` gets a 10052
 // style text on failure. `pedantic` (2.11's create/update flag) refuses
 // what would otherwise be adjusted silently.
-std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg, bool pedantic = false);
+// `clustered`: more than one replica may be asked for (cluster_api.cc
+// checks what replicated streams support).
+std::optional<ApiError> CheckStreamConfig(StreamConfig* cfg, bool pedantic = false, bool clustered = false);
 // 10157 for a `pedantic` request, in nats-server's words.
 ApiError PedanticError(const std::string& what);
 Json ToJson(const StreamConfig& c);

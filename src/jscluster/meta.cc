@@ -150,6 +150,7 @@ std::shared_ptr<raft::Group> MetaGroup::group() {
 }
 
 void MetaGroup::Tick() {
+  replicas_->TickAll();
   auto g = group();
   if (!g) return TryOpen();
   if (g->IsLeader()) AdmitPeers();
@@ -467,6 +468,28 @@ void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void
   nlohmann::json op = {{"op", OpName(c.op)}, {"name", c.name}, {"stream", Encode(c.stream)}};
   if (!c.reply.empty()) op["reply"] = c.reply;
   g->Propose(op.dump(), std::move(done));
+}
+
+std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream::StreamAssignment& a,
+                                                                 const std::string& dir, store::Store* store,
+                                                                 jetstream::ReplicaEvents events,
+                                                                 std::string* error) {
+  if (!transport_) {
+    *error = "the meta group has not started";
+    return nullptr;
+  }
+  ReplicaOptions o;
+  o.account = a.account;
+  o.stream = a.name();
+  o.cluster = cluster_name();
+  o.self = opts_.server_name;
+  o.peers = a.peers;
+  o.dir = dir;
+  o.env = store::DefaultEnv();
+  o.heartbeat_ms = opts_.heartbeat_ms;
+  o.election_min_ms = opts_.election_min_ms;
+  o.election_max_ms = opts_.election_max_ms;
+  return StreamReplica::Open(transport_.get(), scheduler_, std::move(o), store, std::move(events), replicas_, error);
 }
 
 std::string MetaGroup::Apply(uint64_t index, std::string_view data) {

@@ -48,6 +48,7 @@
 #include <map>
 
 #include "jetstream/cluster.h"
+#include "jscluster/stream_group.h"
 #include "raft/group.h"
 #include "server/sublist.h"
 
@@ -109,6 +110,9 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   std::vector<jetstream::StreamAssignment> Streams(const std::string& account) override;
   std::vector<jetstream::PlacementCandidate> Candidates() override;
   void Propose(const jetstream::AssignmentChange& change, std::function<void(const std::string& error)> done) override;
+  std::unique_ptr<jetstream::ReplicaGroup> OpenReplica(const jetstream::StreamAssignment& a, const std::string& dir,
+                                                       store::Store* store, jetstream::ReplicaEvents events,
+                                                       std::string* error) override;
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;
@@ -139,6 +143,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   std::string dir_;
   std::unique_ptr<raft::Transport> transport_;
   std::shared_ptr<raft::Scheduler> scheduler_;
+  std::shared_ptr<ReplicaRegistry> replicas_ = std::make_shared<ReplicaRegistry>();
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -426,12 +426,13 @@ void Group::Propose(std::string data, std::function<void(const std::string&)> do
   });
 }
 
-void Group::ProposeWithResult(std::string data, std::function<void(const std::string&, std::string)> done) {
+std::string Group::ProposeWithResult(std::string data,
+                                     std::function<void(const std::string&, std::string)> done) {
   std::vector<nuraft::ptr<nuraft::buffer>> logs{ToBuffer(data)};
   auto res = server_->append_entries(logs);
   if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
-    done(res->get_result_str(), {});
-    return;
+    std::string err = res->get_result_str();
+    return err.empty() ? "refused" : err;
   }
   res->when_ready([done = std::move(done)](nuraft::cmd_result<nuraft::ptr<nuraft::buffer>>& r,
                                            nuraft::ptr<std::exception>&) {
@@ -442,6 +443,7 @@ void Group::ProposeWithResult(std::string data, std::function<void(const std::st
     auto b = r.get();
     done({}, b ? ToString(*b) : std::string());
   });
+  return {};
 }
 
 std::string Group::StepDown(const std::string& preferred) {

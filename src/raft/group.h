@@ -124,8 +124,11 @@ class Group {
   // with an empty error once the entry is committed and applied here, or
   // with the reason it was not.
   void Propose(std::string data, std::function<void(const std::string& error)> done);
-  // The same, handing `done` what Fsm::Apply returned for the entry.
-  void ProposeWithResult(std::string data, std::function<void(const std::string& error, std::string result)> done);
+  // The same, handing `done` what Fsm::Apply returned for the entry; the
+  // entry is in the log when this returns. A refusal (not the leader) is
+  // returned at once, as error text, and `done` is not called.
+  std::string ProposeWithResult(std::string data,
+                                std::function<void(const std::string& error, std::string result)> done);
   // Leader only: hands leadership to `preferred` (a member's name), or to
   // the most suitable member when empty. Error text, empty on success.
   std::string StepDown(const std::string& preferred);

@@ -328,6 +328,12 @@ constexpr uint64_t kPartSeqs = 16384;
 
 }  // namespace
 
+std::optional<uint64_t> StreamLog::SnapshotLastSeq(std::string_view header) {
+  auto head = DecodeHead(header);
+  if (!head) return std::nullopt;
+  return head->last;
+}
+
 std::string StreamLog::SnapshotHeader(uint64_t last_seq, std::string_view app) const {
   std::string out;
   store::PutU64(&out, store_->State().first_seq);

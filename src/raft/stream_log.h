@@ -110,6 +110,8 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   //
   // The leader: the header of a snapshot at committed sequence `last_seq`.
   std::string SnapshotHeader(uint64_t last_seq, std::string_view app) const;
+  // The committed sequence a header names; nullopt when malformed.
+  static std::optional<uint64_t> SnapshotLastSeq(std::string_view header);
   // The leader: Fsm::ReadPart.
   int ReadSnapshotPart(std::string_view header, uint64_t id, std::string* out);
   // A follower: Fsm::SavePart. `committed` is the last sequence this

@@ -93,7 +93,7 @@ test("clustered streams: placed by tags, served to clients of every server, kept
   await rejectsCode(jsm3.streams.info("MISSING"), 10059);
   if (isFjord) {
     // Not replicated yet: refused, never silently kept on one server.
-    await rejectsCode(jsm3.streams.add({ name: "R3", subjects: ["r3"], num_replicas: 3 }), 10005, /replicate/);
+    await rejectsCode(jsm3.streams.add({ name: "R4", subjects: ["r4"], num_replicas: 4 }), 10005, /replicas could be placed/);
   }
 
   // Leader stepdowns of a one-replica stream and its consumer: accepted,

@@ -258,7 +258,7 @@ class StreamMachine : public Fsm {
     auto app = log->FinishSnapshot(s);
     if (!app) return false;
     std::lock_guard lock(mu_);
-    committed_ = store::DecodeU64(s.data() + 8);
+    committed_ = *StreamLog::SnapshotLastSeq(s);
     ops_ = app->empty() ? 0 : std::stoull(*app);
     return true;
   }
@@ -319,10 +319,11 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
   std::string Publish(Replica& r, const std::string& subject, const std::string& data) {
     std::promise<std::string> p;
     auto f = p.get_future();
-    r.group->ProposeWithResult(StreamEntry::Msg(0, 1, subject, "", data),
-                               [&p](const std::string& err, std::string result) {
-                                 p.set_value(err.empty() ? result : "error: " + err);
-                               });
+    std::string refused = r.group->ProposeWithResult(StreamEntry::Msg(0, 1, subject, "", data),
+                                                     [&p](const std::string& err, std::string result) {
+                                                       p.set_value(err.empty() ? result : "error: " + err);
+                                                     });
+    if (!refused.empty()) return "error: " + refused;
     if (f.wait_for(5s) != std::future_status::ready) return "no answer";
     return f.get();
   }

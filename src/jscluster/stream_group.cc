@@ -1,0 +1,192 @@
+#include "jscluster/stream_group.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "base/log.h"
+#include "jscluster/meta.h"
+#include "jetstream/types.h"
+#include "store/env.h"
+
+namespace fjord::jscluster {
+
+std::string StreamReplica::GroupName(const std::string& account, const std::string& stream) {
+  std::string key = account + '\0' + stream;
+  return fmt::format("S-{:016x}", XXH64(key.data(), key.size(), 0));
+}
+
+std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
+                                                   std::shared_ptr<raft::Scheduler> scheduler, ReplicaOptions opts,
+                                                   store::Store* store, jetstream::ReplicaEvents events,
+                                                   std::shared_ptr<ReplicaRegistry> registry, std::string* error) {
+  std::unique_ptr<StreamReplica> r(new StreamReplica(std::move(opts), std::move(events)));
+  const ReplicaOptions& o = r->opts_;
+  if (auto st = store::CreateDirsDurably(o.env, o.dir); !st.ok()) {
+    *error = st.msg;
+    return nullptr;
+  }
+  bool had_state = raft::Group::HasState(o.env, o.dir);
+  r->log_ = raft::StreamLog::Open(o.env, o.dir, store, error);
+  if (!r->log_) return nullptr;
+  raft::GroupOptions g;
+  g.name = GroupName(o.account, o.stream);
+  g.dir = o.dir;
+  g.env = o.env;
+  // The first assigned server forms the group; the others wait to be
+  // added by its leader (never electing themselves alone).
+  g.bootstrap = !had_state && !o.peers.empty() && o.peers.front() == o.self;
+  g.heartbeat_ms = o.heartbeat_ms;
+  g.election_min_ms = o.election_min_ms;
+  g.election_max_ms = o.election_max_ms;
+  // Snapshots name sequences, not messages: cheap, so the stub log stays
+  // short (raft/stream_log.h).
+  g.snapshot_every = 4096;
+  g.keep_entries = 1024;
+  g.log = r->log_;
+  r->group_ = raft::Group::Open(transport, std::move(scheduler), g, r.get(), error);
+  if (!r->group_) return nullptr;
+  r->registry_ = std::move(registry);
+  if (r->registry_) r->registry_->Add(r.get());
+  return r;
+}
+
+StreamReplica::~StreamReplica() {
+  if (registry_) registry_->Remove(this);
+  group_.reset();
+}
+
+void ReplicaRegistry::Add(StreamReplica* r) {
+  std::lock_guard lock(mu_);
+  replicas_.insert(r);
+}
+
+void ReplicaRegistry::Remove(StreamReplica* r) {
+  std::lock_guard lock(mu_);
+  replicas_.erase(r);
+}
+
+void ReplicaRegistry::TickAll() {
+  std::lock_guard lock(mu_);
+  for (auto* r : replicas_) r->Tick();
+}
+
+void StreamReplica::Tick() {
+  if (!group_->IsLeader()) return;
+  const std::vector<std::string>& want = opts_.peers;
+  auto have = group_->Members();
+  // One change at a time (NuRaft's rule): additions first, so a replaced
+  // server leaves only once its successor is in.
+  for (const auto& p : want)
+    if (std::find(have.begin(), have.end(), p) == have.end()) {
+      group_->AddMember(p);
+      return;
+    }
+  for (const auto& p : have)
+    if (std::find(want.begin(), want.end(), p) == want.end() && p != opts_.self) {
+      group_->RemoveMember(p);
+      return;
+    }
+}
+
+bool StreamReplica::IsLeader() { return group_->IsLeader(); }
+std::string StreamReplica::Leader() { return group_->Leader(); }
+
+jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std::function<void(const std::string&)> committed,
+                            std::string* error) {
+  std::string refused = group_->ProposeWithResult(
+      std::move(entry), [committed = std::move(committed)](const std::string& err, std::string) { committed(err); });
+  if (!refused.empty()) {
+    *error = refused;
+    return Proposed::kNotLeader;
+  }
+  if (log_->failed()) {
+    // The entry is in the log as an empty operation: nothing was stored.
+    *error = "the stream's store failed";
+    return Proposed::kFailed;
+  }
+  return Proposed::kTaken;
+}
+
+jetstream::ReplicaGroup::Proposed StreamReplica::ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                               bool skip, std::function<void(const std::string&)> committed, std::string* error) {
+  return Propose(skip ? raft::StreamEntry::Skip(0) : raft::StreamEntry::Msg(0, ts, subject, hdr, data),
+                 std::move(committed), error);
+}
+
+jetstream::ReplicaGroup::Proposed StreamReplica::ProposeOp(std::string op, std::function<void(const std::string&)> committed, std::string* error) {
+  return Propose(raft::StreamEntry::Op(op), std::move(committed), error);
+}
+
+std::string StreamReplica::StepDown(const std::string& preferred) {
+  // Asked to hand over to itself: it leads already.
+  if (preferred == opts_.self && group_->IsLeader()) return {};
+  return group_->StepDown(preferred);
+}
+
+jetstream::Json StreamReplica::ClusterInfo() {
+  jetstream::Json j;
+  j["name"] = opts_.cluster;
+  j["raft_group"] = GroupName(opts_.account, opts_.stream);
+  std::string leader = group_->Leader();
+  if (!leader.empty()) j["leader"] = leader;
+  if (group_->IsLeader() && leader_since_ > 0) j["leader_since"] = jetstream::FormatTime(leader_since_);
+  jetstream::Json replicas = jetstream::Json::array();
+  for (const auto& p : group_->Peers()) {
+    if (p.leader) continue;
+    jetstream::Json r;
+    r["name"] = p.name;
+    r["current"] = p.current;
+    // Unknown on a follower: reported as just seen, as nats-server does
+    // for peers it has no information on.
+    r["active"] = p.last_seen_ms < 0 ? 0 : p.last_seen_ms * 1000000;
+    // Only the leader hears from every replica.
+    if (group_->IsLeader() && (p.last_seen_ms < 0 || p.last_seen_ms > 2 * opts_.election_max_ms)) r["offline"] = true;
+    if (p.lag) r["lag"] = p.lag;
+    r["peer"] = PeerHash(p.name);
+    replicas.push_back(std::move(r));
+  }
+  if (!replicas.empty()) j["replicas"] = std::move(replicas);
+  return j;
+}
+
+std::string StreamReplica::Apply(uint64_t, std::string_view data) {
+  auto e = raft::StreamEntry::Decode(data);
+  if (!e) {
+    log::Error("JetStream cluster: stream '{} > {}': a committed entry cannot be read; skipped", opts_.account,
+               opts_.stream);
+    return {};
+  }
+  if (e->kind != raft::StreamEntry::kOp) {
+    committed_seq_ = e->seq;
+    return {};
+  }
+  // An empty operation stands in for an entry whose store write failed.
+  if (!e->data.empty() && events_.apply_op) events_.apply_op(std::string(e->data));
+  return {};
+}
+
+std::string StreamReplica::Snapshot() { return log_->SnapshotHeader(committed_seq_, {}); }
+
+int StreamReplica::ReadPart(std::string_view snapshot, uint64_t id, std::string* out) {
+  return log_->ReadSnapshotPart(snapshot, id, out);
+}
+
+uint64_t StreamReplica::SavePart(uint64_t id, std::string_view part) {
+  return log_->SaveSnapshotPart(id, part, committed_seq_);
+}
+
+bool StreamReplica::Restore(std::string_view snapshot) {
+  auto app = log_->FinishSnapshot(snapshot);
+  if (!app) return false;
+  committed_seq_ = *raft::StreamLog::SnapshotLastSeq(snapshot);
+  return true;
+}
+
+void StreamReplica::LeaderChanged(bool leader) {
+  leader_since_ = leader ? jetstream::NowNs() : 0;
+  if (events_.leader_changed) events_.leader_changed(leader);
+}
+
+}  // namespace fjord::jscluster

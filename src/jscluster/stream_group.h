@@ -1,0 +1,104 @@
+#pragma once
+// One replica of a replicated stream: a Raft group (raft/group.h) whose
+// log is the stream's store (raft/stream_log.h), behind the interface
+// JetStream sees (jetstream::ReplicaGroup).
+//
+// The group: named after the account and stream (a hash, so any stream
+// name fits a subject token), its members the servers the meta group
+// assigned. The first of them forms it when no member has state yet; the
+// others wait to be added, and the leader adds (or removes) members until
+// they match the assignment (Tick, from the meta group's loop).
+//
+// Committed entries: a message advances the committed sequence and answers
+// its proposer; an operation goes to the stream (ReplicaEvents::apply_op)
+// on every replica. Snapshots are the stream log's (catch-up from the
+// leader's store).
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "jetstream/cluster.h"
+#include "raft/group.h"
+#include "raft/stream_log.h"
+
+namespace fjord::raft {
+class Scheduler;
+class Transport;
+}  // namespace fjord::raft
+
+namespace fjord::jscluster {
+
+struct ReplicaOptions {
+  std::string account, stream, cluster, self;
+  std::vector<std::string> peers;
+  std::string dir;
+  store::Env* env = nullptr;
+  // Raft timing (raft::GroupOptions).
+  int heartbeat_ms = 150;
+  int election_min_ms = 750;
+  int election_max_ms = 1500;
+};
+
+class StreamReplica;
+
+// The replicas of a server, for the meta group's loop to tick.
+class ReplicaRegistry {
+ public:
+  void Add(StreamReplica* r);
+  void Remove(StreamReplica* r);
+  void TickAll();
+
+ private:
+  std::mutex mu_;
+  std::set<StreamReplica*> replicas_;  // guarded by mu_
+};
+
+class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
+ public:
+  // The group's name for a stream of an account.
+  static std::string GroupName(const std::string& account, const std::string& stream);
+  static std::unique_ptr<StreamReplica> Open(raft::Transport* transport, std::shared_ptr<raft::Scheduler> scheduler,
+                                             ReplicaOptions opts, store::Store* store,
+                                             jetstream::ReplicaEvents events,
+                                             std::shared_ptr<ReplicaRegistry> registry, std::string* error);
+  ~StreamReplica() override;
+
+  // The leader adds or removes one member towards the assigned servers.
+  void Tick();
+
+  // jetstream::ReplicaGroup
+  bool IsLeader() override;
+  std::string Leader() override;
+  Proposed ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts, bool skip,
+                      std::function<void(const std::string& error)> committed, std::string* error) override;
+  Proposed ProposeOp(std::string op, std::function<void(const std::string& error)> committed,
+                     std::string* error) override;
+  std::string StepDown(const std::string& preferred) override;
+  jetstream::Json ClusterInfo() override;
+
+  // raft::Fsm
+  std::string Apply(uint64_t index, std::string_view data) override;
+  std::string Snapshot() override;
+  int ReadPart(std::string_view snapshot, uint64_t id, std::string* out) override;
+  uint64_t SavePart(uint64_t id, std::string_view part) override;
+  bool Restore(std::string_view snapshot) override;
+  void LeaderChanged(bool leader) override;
+
+ private:
+  StreamReplica(ReplicaOptions opts, jetstream::ReplicaEvents events)
+      : opts_(std::move(opts)), events_(std::move(events)) {}
+  Proposed Propose(std::string entry, std::function<void(const std::string& error)> committed, std::string* error);
+
+  ReplicaOptions opts_;
+  jetstream::ReplicaEvents events_;
+  std::shared_ptr<raft::StreamLog> log_;
+  std::unique_ptr<raft::Group> group_;
+  std::atomic<uint64_t> committed_seq_{0};
+  std::atomic<int64_t> leader_since_{0};
+  std::shared_ptr<ReplicaRegistry> registry_;
+};
+
+}  // namespace fjord::jscluster
