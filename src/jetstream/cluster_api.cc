@@ -595,9 +595,8 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       }
       if (!answer) return;
       if (s->replicated()) {
-        // The group's first server forms it and leads it first: it answers
-        // once it has subscribed, so the client can publish at once.
-        if (c.stream.peers.empty() || c.stream.peers.front() != self) return;
+        // The replica elected first answers, once it has subscribed, so the
+        // client can publish at once.
         std::weak_ptr<Stream> weak = s;
         return s->WhenLeading([js, weak, req, type] {
           auto s = weak.lock();

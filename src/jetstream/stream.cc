@@ -212,6 +212,8 @@ void Stream::OnLeaderChanged(bool leader) {
   if (!replica_ || leader != replica_->IsLeader()) return;  // changed again since
   if (!leader) {
     Unsubscribe();
+    // Another replica leads: what waited for this one is its to answer.
+    when_leading_.clear();
     return;
   }
   // What the previous leader stored is here: its msg ids count for

@@ -27,16 +27,16 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
     *error = st.msg;
     return nullptr;
   }
-  bool had_state = raft::Group::HasState(o.env, o.dir);
   r->log_ = raft::StreamLog::Open(o.env, o.dir, store, error);
   if (!r->log_) return nullptr;
   raft::GroupOptions g;
   g.name = GroupName(o.account, o.stream);
   g.dir = o.dir;
   g.env = o.env;
-  // The first assigned server forms the group; the others wait to be
-  // added by its leader (never electing themselves alone).
-  g.bootstrap = !had_state && !o.peers.empty() && o.peers.front() == o.self;
+  // Every assigned server starts with all of them as members: the first
+  // leader is elected by a quorum, so no publish is acknowledged by fewer
+  // servers than that.
+  g.members = o.peers;
   g.heartbeat_ms = o.heartbeat_ms;
   g.election_min_ms = o.election_min_ms;
   g.election_max_ms = o.election_max_ms;

@@ -5,9 +5,9 @@
 //
 // The group: named after the account and stream (a hash, so any stream
 // name fits a subject token), its members the servers the meta group
-// assigned. The first of them forms it when no member has state yet; the
-// others wait to be added, and the leader adds (or removes) members until
-// they match the assignment (Tick, from the meta group's loop).
+// assigned, all of them from the start (they elect the first leader by
+// quorum); the leader adds (or removes) members until they match the
+// assignment (Tick, from the meta group's loop).
 //
 // Committed entries: a message advances the committed sequence and answers
 // its proposer; an operation goes to the stream (ReplicaEvents::apply_op)

@@ -92,10 +92,15 @@ class Group::StateMgr : public nuraft::state_mgr {
       auto b = ToBuffer(c.body);
       return nuraft::cluster_config::deserialize(*b);
     }
-    // First start: this server alone. A bootstrap server elects itself; any
-    // other waits (init_options) until a leader adds it, which replaces
-    // this configuration.
+    // First start: the members given, all alike; else this server alone. A
+    // bootstrap server elects itself; any other waits (init_options) until
+    // a leader adds it, which replaces this configuration.
     auto conf = nuraft::cs_new<nuraft::cluster_config>();
+    if (!o_.members.empty()) {
+      for (const auto& name : o_.members)
+        conf->get_servers().push_back(nuraft::cs_new<nuraft::srv_config>(Transport::PeerId(name), name));
+      return conf;
+    }
     conf->get_servers().push_back(nuraft::cs_new<nuraft::srv_config>(self_id_, self_name_));
     return conf;
   }
@@ -319,7 +324,7 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   // A new member that is not the bootstrap server must never elect itself
   // alone: it waits for the leader that adds it (NuRaft keeps this in the
   // saved state across restarts until the first heartbeat).
-  init.skip_initial_election_timeout_ = !had_state && !o.bootstrap;
+  init.skip_initial_election_timeout_ = !had_state && !o.bootstrap && o.members.empty();
   init.start_server_in_constructor_ = true;
   // The log may report durability as soon as the server starts (in its
   // constructor): the callback is in place before, and finds the server

@@ -78,6 +78,10 @@ struct GroupOptions {
   // For a group with no state on disk yet: start as its only member and
   // elect itself (the bootstrap server), or wait to be added by a leader.
   bool bootstrap = false;
+  // Or, when the members are known from the start (a stream group's, from
+  // its assignment): every member starts with all of them, and they elect
+  // a leader by quorum as any group does. Names, this server's included.
+  std::vector<std::string> members;
   int heartbeat_ms = 150;
   int election_min_ms = 750;
   int election_max_ms = 1500;

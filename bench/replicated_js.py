@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""JetStream publishes to a replicated stream (R3 by default) on a 3-node
+cluster, for each server binary given, in one run, with one client: the
+`fjord bench` CLI (libnats), which makes the stream with --replicas.
+
+  python3 bench/replicated_js.py -r 3 build/bin/fjord-server /usr/sbin/nats-server
+
+Each round starts a fresh 3-node cluster per binary (file stores, every
+node routing to every other; bench/meta_failover.py), waits for a meta
+leader, then runs each scenario through each node in turn, every run on a
+stream of its own (so the stream's leader is sometimes the node the client
+is connected to, sometimes another): js-pub-async (100 publishes
+outstanding) and js-pub-sync (one at a time). Prints msgs/s per run, then
+the median per binary and scenario.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from meta_failover import running_cluster  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLI = os.environ.get("FJORD_CLI", os.path.join(HERE, "..", "build", "bin", "fjord"))
+SCENARIOS = {
+    "js-pub-async": (["--pubbatch", "100"], 50000),
+    "js-pub-sync": (["--syncpub"], 5000),
+}
+
+
+def run(port, scenario, stream, replicas, n):
+    extra, default_n = SCENARIOS[scenario]
+    args = [CLI, "bench", f"{stream.lower()}.x", "--js", "--stream", stream, "--replicas", str(replicas),
+            "--storage", "file", "--pub", "1", "--msgs", str(n or default_n), "--size", "128", "--json",
+            "--no-progress", f"--server=nats://127.0.0.1:{port}", *extra]
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=180)
+        j = json.loads(r.stdout)
+        return j["results"]["js pub"]["msgs_per_sec"] or None
+    except (ValueError, KeyError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("-s", "--scenarios", default="js-pub-async,js-pub-sync")
+    ap.add_argument("-R", "--replicas", type=int, default=3)
+    ap.add_argument("-n", type=int, default=0, help="messages per run (default: per scenario)")
+    ap.add_argument("binaries", nargs="+")
+    a = ap.parse_args()
+    scenarios = a.scenarios.split(",")
+    results = {(b, s): [] for b in a.binaries for s in scenarios}
+    for r in range(a.rounds):
+        for b in a.binaries:
+            with running_cluster(b, "fjord-replicated-", 60) as nodes:
+                if nodes is None:
+                    print(f"round {r + 1} {b}: no meta leader", flush=True)
+                    continue
+                time.sleep(1)  # every server admitted
+                for s in scenarios:
+                    for i, node in enumerate(nodes):
+                        stream = f"B{s.replace('-', '')}{i}".upper()
+                        v = run(node["port"], s, stream, a.replicas, a.n)
+                        if v is not None:
+                            results[(b, s)].append(v)
+                        print(f"round {r + 1} {os.path.basename(b)} R{a.replicas} {s} via {node['name']}: "
+                              f"{'failed' if v is None else f'{v:,.0f} msgs/s'}", flush=True)
+    print()
+    print(f"{'server':<45} {'scenario':<14} {'median msgs/s':>14} {'min':>10} {'max':>10} runs")
+    for b in a.binaries:
+        for s in scenarios:
+            v = results[(b, s)]
+            if not v:
+                print(f"{b:<45} {s:<14} {'-':>14}")
+                continue
+            print(f"{b:<45} {s:<14} {statistics.median(v):>14,.0f} {min(v):>10,.0f} {max(v):>10,.0f} {len(v)}")
+
+
+if __name__ == "__main__":
+    main()
