@@ -958,7 +958,8 @@ ApiError Stream::Update(const StreamConfig& next) {
   }
   auto st = WriteMeta();
   if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
-  if (resubscribe) {
+  // A replica that does not lead has no subscriptions to renew.
+  if (resubscribe && Serving()) {
     Unsubscribe(/*keep_acks=*/true);
     Subscribe();
   }
@@ -992,6 +993,9 @@ void Stream::Delete() {
   for (auto& [name, c] : consumers_) c->Delete();
   consumers_.clear();
   store_->Delete();
+  // A memory stream's replica keeps its Raft state on disk all the same.
+  if (std::string dir = js_->StreamDir(cfg_.name); replicated_ && js_->env()->IsDir(dir))
+    store::RemoveDirDurably(js_->env(), dir);
 }
 
 void Stream::Close() {

@@ -14,7 +14,7 @@ import { headers } from "@nats-io/transport-node";
 import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
+import { APP, jsCluster, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
 
 // A request that may time out while the servers elect: asked again.
 async function retry(fn, what, ms = 20_000) {
@@ -153,6 +153,19 @@ test("replicated stream: three replicas, kill -9 of the leader loses no acknowle
     await rejectsCode(jsms[0].streams.purge("ORDERS", { keep: 5 }), 10051, /keep/);
     await rejectsCode(jsms[0].streams.add({ name: "WQ", subjects: ["wq"], num_replicas: 3, retention: "workqueue" }),
       10052, /work queue/);
+  }
+  // The operator's line from the story, with --replicas=3: `fjord stream
+  // info` shows the leader and both replicas.
+  if (isFjord && CLI) {
+    const add = await fjordCli(c.nodes[1], ["stream", "add", "SHIPPING", "--subjects=shipping.>", "--storage=file",
+      "--replicas=3", "--retention=limits", "--max-msgs=100000", "--discard=old"]);
+    assert.equal(add.code, 0, add.stderr);
+    const shown = await waitFor(async () => {
+      const r = await fjordCli(c.nodes[2], ["stream", "info", "SHIPPING"]);
+      return r.code === 0 && (r.stdout.match(/Replica:.*current/g) ?? []).length === 2 ? r.stdout : undefined;
+    }, 10_000, "fjord stream info with two current replicas");
+    assert.match(shown, /Leader: n\d/);
+    assert.match(shown, /Replicas: 3/);
   }
   // Deleted on every server.
   assert.equal(await jsms[2].streams.delete("ORDERS"), true);
