@@ -298,7 +298,10 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
   store_->Sync([w = weak_from_this(), target, gen](store::Status st) {
     auto self = w.lock();
     if (!self) return;
-    bool ok = st.ok() && !self->failed_ && self->stubs_->flush();
+    // One fsync of the stub file serves every batch it covers: the group
+    // commit completes many batches' syncs at once.
+    bool ok = st.ok() && !self->failed_ &&
+              (self->stubs_->last_durable_index() >= target || self->stubs_->flush());
     if (!ok) {
       self->Fail(st.ok() ? "the stub file cannot be synced" : st.msg);
     } else {
