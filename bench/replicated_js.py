@@ -12,10 +12,16 @@ stream of its own (so the stream's leader is sometimes the node the client
 is connected to, sometimes another): js-pub-async (100 publishes
 outstanding) and js-pub-sync (one at a time). Prints msgs/s per run, then
 the median per binary and scenario.
+
+With --failover, each round instead makes an R3 stream, publishes to it,
+kill -9s its leader and times, from the kill, the first publish that
+another server acknowledges (one try every 50 ms or so, each waiting at
+most 250 ms for its acknowledgment).
 """
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,14 +51,59 @@ def run(port, scenario, stream, replicas, n):
         return None
 
 
+def cli(port, *args, timeout="2s"):
+    return subprocess.run([CLI, *args, f"--server=nats://127.0.0.1:{port}", f"--timeout={timeout}"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def failover(nodes, replicas):
+    """Seconds from kill -9 of the stream's leader to the first publish
+    acknowledged through another server; None if none within 30 s."""
+    port = nodes[0]["port"]
+    if cli(port, "stream", "add", "FO", "--subjects=fo", "--storage=file", f"--replicas={replicas}",
+           timeout="10s").returncode != 0:
+        return None
+    if cli(port, "pub", "-J", "-q", "fo", "first", timeout="5s").returncode != 0:
+        return None
+    info = json.loads(cli(port, "stream", "info", "FO", "--json").stdout)
+    leader = next(n for n in nodes if n["name"] == info["cluster"]["leader"])
+    others = [n for n in nodes if n is not leader]
+    t0 = time.time()
+    leader["proc"].send_signal(signal.SIGKILL)
+    leader["proc"].wait()
+    i = 0
+    while time.time() - t0 < 30:
+        if cli(others[i % 2]["port"], "pub", "-J", "-q", "fo", "after", timeout="250ms").returncode == 0:
+            return time.time() - t0
+        i += 1
+        time.sleep(0.05)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-s", "--scenarios", default="js-pub-async,js-pub-sync")
     ap.add_argument("-R", "--replicas", type=int, default=3)
     ap.add_argument("-n", type=int, default=0, help="messages per run (default: per scenario)")
+    ap.add_argument("--failover", action="store_true", help="time failovers instead of publishes")
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
+    if a.failover:
+        times = {b: [] for b in a.binaries}
+        for r in range(a.rounds):
+            for b in a.binaries:
+                with running_cluster(b, "fjord-replfo-", 60) as nodes:
+                    fo = failover(nodes, a.replicas) if nodes else None
+                    if fo is not None:
+                        times[b].append(fo)
+                    print(f"round {r + 1} {os.path.basename(b)} R{a.replicas}: failover "
+                          f"{'failed' if fo is None else f'{fo:.3f} s'}", flush=True)
+        print()
+        for b, v in times.items():
+            print(f"{b:<45} failover median {statistics.median(v):.3f} s, max {max(v):.3f} s, {len(v)} runs"
+                  if v else f"{b:<45} failover: no run succeeded")
+        return
     scenarios = a.scenarios.split(",")
     results = {(b, s): [] for b in a.binaries for s in scenarios}
     for r in range(a.rounds):
