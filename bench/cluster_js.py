@@ -47,6 +47,20 @@ def run(bench, port, scenario, n):
     return j.get("msgs_per_s") if j.get("ok") else None
 
 
+def print_medians(results, binaries, scenarios):
+    """The table after the runs: median, min and max msgs/s of each
+    (binary, scenario) in `results`."""
+    print()
+    print(f"{'server':<45} {'scenario':<14} {'median msgs/s':>14} {'min':>10} {'max':>10} runs")
+    for b in binaries:
+        for s in scenarios:
+            v = results[(b, s)]
+            if not v:
+                print(f"{b:<45} {s:<14} {'-':>14}")
+                continue
+            print(f"{b:<45} {s:<14} {statistics.median(v):>14,.0f} {min(v):>10,.0f} {max(v):>10,.0f} {len(v)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-r", "--rounds", type=int, default=3)
@@ -71,15 +85,7 @@ def main():
                             results[(b, s)].append(v)
                         print(f"round {r + 1} {os.path.basename(b)} {s} via {node['name']}: "
                               f"{'failed' if v is None else f'{v:,.0f} msgs/s'}", flush=True)
-    print()
-    print(f"{'server':<45} {'scenario':<14} {'median msgs/s':>14} {'min':>10} {'max':>10} runs")
-    for b in a.binaries:
-        for s in scenarios:
-            v = results[(b, s)]
-            if not v:
-                print(f"{b:<45} {s:<14} {'-':>14}")
-                continue
-            print(f"{b:<45} {s:<14} {statistics.median(v):>14,.0f} {min(v):>10,.0f} {max(v):>10,.0f} {len(v)}")
+    print_medians(results, a.binaries, scenarios)
 
 
 if __name__ == "__main__":

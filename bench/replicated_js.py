@@ -28,6 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_js import print_medians  # noqa: E402
 from meta_failover import running_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,15 +122,7 @@ def main():
                             results[(b, s)].append(v)
                         print(f"round {r + 1} {os.path.basename(b)} R{a.replicas} {s} via {node['name']}: "
                               f"{'failed' if v is None else f'{v:,.0f} msgs/s'}", flush=True)
-    print()
-    print(f"{'server':<45} {'scenario':<14} {'median msgs/s':>14} {'min':>10} {'max':>10} runs")
-    for b in a.binaries:
-        for s in scenarios:
-            v = results[(b, s)]
-            if not v:
-                print(f"{b:<45} {s:<14} {'-':>14}")
-                continue
-            print(f"{b:<45} {s:<14} {statistics.median(v):>14,.0f} {min(v):>10,.0f} {max(v):>10,.0f} {len(v)}")
+    print_medians(results, a.binaries, scenarios)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@
 // - kill -9 of the stream's server, of another server, of the meta leader,
 //   of all at once, and on five servers of two at once (then restarted);
 // - a meta leader stepdown.
-// It runs on three servers and on five (two thirds of the rounds).
+// It runs on three servers and on five (two thirds of the rounds), with a
+// one-replica stream; and on three servers with a stream of three replicas
+// (no consumer: not replicated yet), where the faults also include stream
+// leader stepdowns, and the checker also reads the whole stream from each
+// replica in turn (each made the leader) and finds the same messages at
+// the same sequences.
 // Then a checker verifies:
 // - every acknowledged message is stored exactly once, at the sequence its
 //   PubAck named (nothing else is stored but the one publish in flight at
@@ -38,6 +43,7 @@ const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
 const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "kill-all", "meta-stepdown"];
 // Five servers also lose two at once (a minority: the rest go on).
 const FAULTS5 = [...FAULTS, "kill-two-servers"];
+const FAULTS_R3 = [...FAULTS, "stream-stepdown"];
 
 // A client request may time out while its server restarts: asked again
 // (every 200 ms, for up to 20 s) until it succeeds.
@@ -47,8 +53,12 @@ test(`faults on 3 servers: kill -9 and stepdowns at random (seed ${SEED}); nothi
 
 test(`faults on 5 servers: kill -9 of one, two or all and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 5, Math.max(1, Math.round(ROUNDS * 2 / 3)), FAULTS5)));
 
-async function faultRun(t, size, rounds, faults) {
-  t.diagnostic(`seed ${SEED}, ${size} servers, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
+test(`faults on 3 servers, a stream of 3 replicas: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice, every replica the same`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 3, ROUNDS, FAULTS_R3, 3)));
+
+// `replicas` above 1: no consumer (Fjord does not replicate them yet).
+async function faultRun(t, size, rounds, faults, replicas = 1) {
+  t.diagnostic(`seed ${SEED}, ${size} servers, R${replicas}, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
+  const withConsumer = replicas === 1;
   const rand = seededRandom(SEED);
   const pick = (list) => list[Math.floor(rand() * list.length)];
   const scope = testScope(t);
@@ -62,11 +72,13 @@ async function faultRun(t, size, rounds, faults) {
   const sys = scope.track(await connect(every(SYS)));
   const jsm = await jetstreamManager(admin, { timeout: 3000 });
   await jsm.streams.add({
-    name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1, max_msgs: 100000, discard: "old",
+    name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: replicas, max_msgs: 100000, discard: "old",
   });
-  await jsm.consumers.add("ORDERS", {
-    durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit, ack_wait: 10_000_000_000,
-  });
+  if (withConsumer) {
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit, ack_wait: 10_000_000_000,
+    });
+  }
 
   const violations = [];
   const redelivered = [];  // stream seqs delivered again after a confirmed ack
@@ -122,11 +134,12 @@ async function faultRun(t, size, rounds, faults) {
       }
     }
   };
-  const consumer = consume(() => stop);
+  const consumer = withConsumer ? consume(() => stop) : Promise.resolve();
 
   const progress = async (what) => {
     const p = acked.size, q = confirmed.size;
-    await waitFor(() => acked.size >= p + 5 && confirmed.size >= q + 5, 30_000, `${what}: publishing and consuming resume`, 100);
+    await waitFor(() => acked.size >= p + 5 && (!withConsumer || confirmed.size >= q + 5), 30_000,
+      `${what}: publishing${withConsumer ? " and consuming" : ""} resume`, 100);
   };
   await progress("start");
 
@@ -151,6 +164,14 @@ async function faultRun(t, size, rounds, faults) {
         await down([first, pick(c.nodes.filter((n) => n !== first))]);
         break;
       }
+      case "stream-stepdown": {
+        await again(async () => {
+          const r = (await admin.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS", "", { timeout: 3000 })).json();
+          if (!r.success) throw new Error(JSON.stringify(r));
+          return r;
+        }, "stream leader stepdown");
+        break;
+      }
       case "meta-stepdown": {
         const j = await again(async () => {
           const r = (await sys.request("$JS.API.META.LEADER.STEPDOWN", "{}", { timeout: 3000 })).json();
@@ -172,12 +193,38 @@ async function faultRun(t, size, rounds, faults) {
   // The stream: every acknowledged order once, where its PubAck said.
   const info = await again(() => jsm.streams.info("ORDERS"), "stream info");
   const stored = new Map();  // msg id -> seq
-  const reader = await js.consumers.get("ORDERS");  // ordered consumer
-  const all = await reader.fetch({ max_messages: info.state.messages, expires: 10_000 });
-  for await (const m of all) {
-    const id = m.headers?.get("Nats-Msg-Id");
-    if (stored.has(id)) violations.push(`${id} stored twice: seq ${stored.get(id)} and ${m.seq}`);
-    stored.set(id, m.seq);
+  const note = (id, seq) => {
+    if (stored.has(id)) violations.push(`${id} stored twice: seq ${stored.get(id)} and ${seq}`);
+    stored.set(id, seq);
+  };
+  if (withConsumer) {
+    const reader = await js.consumers.get("ORDERS");  // ordered consumer
+    const all = await reader.fetch({ max_messages: info.state.messages, expires: 10_000 });
+    for await (const m of all) note(m.headers?.get("Nats-Msg-Id"), m.seq);
+  } else {
+    // Every replica, each made the leader in turn, holds the same messages
+    // at the same sequences.
+    let first;
+    for (const n of c.nodes) {
+      await again(async () => {
+        const r = (await admin.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
+          JSON.stringify({ placement: { preferred: n.serverName } }), { timeout: 3000 })).json();
+        if (r.error) throw new Error(JSON.stringify(r.error));
+        return (await jsm.streams.info("ORDERS")).cluster.leader === n.serverName || undefined;
+      }, `${n.serverName} leading`);
+      const ids = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await again(() => jsm.streams.getMessage("ORDERS", { seq }).then((x) => x ?? "none"), `seq ${seq}`);
+        ids.push(m === "none" ? null : m.header.get("Nats-Msg-Id"));
+      }
+      if (!first) {
+        first = ids;
+        ids.forEach((id, i) => id && note(id, info.state.first_seq + i));
+      } else if (JSON.stringify(ids) !== JSON.stringify(first)) {
+        const at = ids.findIndex((id, i) => id !== first[i]);
+        violations.push(`${n.serverName} differs from ${c.nodes[0].serverName} at seq ${info.state.first_seq + at}`);
+      }
+    }
   }
   assert.equal(stored.size + violations.filter((v) => v.includes("stored twice")).length, info.state.messages,
     "read the whole stream");
@@ -191,27 +238,30 @@ async function faultRun(t, size, rounds, faults) {
   // The consumer: what is left is delivered (none of it confirmed before;
   // deliveries lost with a killed server come again after ack_wait), and
   // then nothing is pending.
-  stop = false;
-  let ci;
-  const drain = consume(() => stop);
-  await waitFor(async () => {
-    ci = await jsm.consumers.info("ORDERS", "InvoiceProcessor").catch(() => undefined);
-    return ci && ci.num_pending === 0 && ci.num_ack_pending === 0;
-  }, 40_000, "the consumer drained", 500).catch(() => {});
-  stop = true;
-  await drain;
-  assert.ok(ci, "consumer info");
-  assert.equal(ci.num_pending, 0, JSON.stringify(ci));
-  assert.equal(ci.num_ack_pending, 0, JSON.stringify(ci));
-  assert.equal(ci.ack_floor.stream_seq, info.state.last_seq, JSON.stringify(ci));
+  if (withConsumer) {
+    stop = false;
+    let ci;
+    const drain = consume(() => stop);
+    await waitFor(async () => {
+      ci = await jsm.consumers.info("ORDERS", "InvoiceProcessor").catch(() => undefined);
+      return ci && ci.num_pending === 0 && ci.num_ack_pending === 0;
+    }, 40_000, "the consumer drained", 500).catch(() => {});
+    stop = true;
+    await drain;
+    assert.ok(ci, "consumer info");
+    assert.equal(ci.num_pending, 0, JSON.stringify(ci));
+    assert.equal(ci.num_ack_pending, 0, JSON.stringify(ci));
+    assert.equal(ci.ack_floor.stream_seq, info.state.last_seq, JSON.stringify(ci));
+  }
 
   // Every server sees the same meta leader and the same stream.
   const leader = await agreedLeader(c.nodes, size, 30_000);
+  const streamLeader = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
   for (const n of c.nodes) {
     const nc = await scope.conn(n, APP);
     const si = await again(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
     assert.equal(si.state.last_seq, info.state.last_seq, `${n.serverName}'s view`);
-    assert.equal(si.cluster.leader, info.cluster.leader, `${n.serverName}'s view`);
+    assert.equal(si.cluster.leader, streamLeader, `${n.serverName}'s view`);
   }
   t.diagnostic(`after ${rounds} rounds: ${acked.size} acknowledged, ${confirmed.size} confirmed acks, meta leader ${leader.serverName}`);
 

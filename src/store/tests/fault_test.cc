@@ -421,6 +421,23 @@ Holding ReadAll(Store& s) {
   return h;
 }
 
+// Blocks of 1 KiB whose details are reloaded (from index files or scans)
+// at once: a few dozen messages make many blocks.
+FileStoreOptions TinyBlocks(const std::string& dir, bool compress) {
+  FileStoreOptions o;
+  o.dir = dir;
+  o.block_size = 1024;
+  o.cache_bytes = 1;
+  o.compress = compress;
+  return o;
+}
+
+// Message i: one of five subjects, every third with a header.
+void PutNumbered(Store& s, int i) {
+  std::string hdr = i % 3 == 0 ? "NATS/1.0\r\nK: v\r\n\r\n" : "";
+  ASSERT_TRUE(s.Append("s." + std::to_string(i % 5), hdr, "payload-" + std::to_string(i), i).ok());
+}
+
 // A power cut at every step of the work around block rolls — flushing and
 // syncing the sealed block, writing its index file and the stream summary,
 // deleting emptied blocks and their index files, creating the next block —
@@ -436,21 +453,14 @@ TEST_P(FaultRoll, PowerLossAtEveryStepOfARoll) {
     SCOPED_TRACE("crash at operation " + std::to_string(k));
     TempDir tmp;
     FaultEnv env(DefaultEnv(), tmp.path());
-    FileStoreOptions o;
-    o.dir = tmp.path() + "/s";
-    o.block_size = 1024;
-    o.cache_bytes = 1;  // details are reloaded, from index files or scans
-    o.compress = GetParam();
+    FileStoreOptions o = TinyBlocks(tmp.path() + "/s", GetParam());
     auto open = [&] {
       auto r = OpenFileStore(&env, o, {});
       EXPECT_TRUE(r.ok()) << r.status.msg;
       return std::move(r.value);
     };
     auto s = open();
-    auto put = [&](int i) {
-      std::string hdr = i % 3 == 0 ? "NATS/1.0\r\nK: v\r\n\r\n" : "";
-      ASSERT_TRUE(s->Append("s." + std::to_string(i % 5), hdr, "payload-" + std::to_string(i), i).ok());
-    };
+    auto put = [&](int i) { PutNumbered(*s, i); };
     for (int i = 1; i <= 40; ++i) put(i);
     ASSERT_TRUE(SyncWait(*s).ok());
     // Removals of every kind, acknowledged: the first messages (a floor),
@@ -542,21 +552,14 @@ TEST_P(FaultTruncate, PowerLossAtEveryStepOfATruncate) {
     SCOPED_TRACE("crash at operation " + std::to_string(k));
     TempDir tmp;
     FaultEnv env(DefaultEnv(), tmp.path());
-    FileStoreOptions o;
-    o.dir = tmp.path() + "/s";
-    o.block_size = 1024;
-    o.cache_bytes = 1;
-    o.compress = compress;
+    FileStoreOptions o = TinyBlocks(tmp.path() + "/s", compress);
     auto open = [&] {
       auto r = OpenFileStore(&env, o, {});
       EXPECT_TRUE(r.ok()) << r.status.msg;
       return std::move(r.value);
     };
     auto s = open();
-    auto put = [&](int i) {
-      std::string hdr = i % 3 == 0 ? "NATS/1.0\r\nK: v\r\n\r\n" : "";
-      ASSERT_TRUE(s->Append("s." + std::to_string(i % 5), hdr, "payload-" + std::to_string(i), i).ok());
-    };
+    auto put = [&](int i) { PutNumbered(*s, i); };
     for (int i = 1; i <= 60; ++i) put(i);
     ASSERT_TRUE(s->Remove(3, false).ok());  // below the cut, before the tail
     ASSERT_TRUE(s->Remove(10, true).ok());
