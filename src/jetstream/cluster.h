@@ -116,10 +116,12 @@ class ClusterMeta {
   // thread, with an empty error once it is committed.
   virtual void Propose(const AssignmentChange& change, std::function<void(const std::string& error)> done) = 0;
   // Opens this server's replica of stream `a` (held here), in `dir`,
-  // over `store` (a store::LockedStore that outlives the group). Null with
-  // the reason in *error on failure.
+  // over `store` (a store::LockedStore that outlives the group). `existing`:
+  // the stream existed in the cluster before (a replica recovered, or
+  // recreated because its files were lost), as opposed to one just
+  // created. Null with the reason in *error on failure.
   virtual std::unique_ptr<ReplicaGroup> OpenReplica(const StreamAssignment& a, const std::string& dir,
-                                                    store::Store* store, ReplicaEvents events,
+                                                    store::Store* store, ReplicaEvents events, bool existing,
                                                     std::string* error) = 0;
 };
 

@@ -579,7 +579,9 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
           return;
         }
         if (s->replicated()) {
-          if (auto e = s->StartReplica(c.stream); !e.empty()) {
+          // Replayed (at start, or for a stream whose files were lost): the
+          // stream existed before.
+          if (auto e = s->StartReplica(c.stream, /*existing=*/c.replay); !e.empty()) {
             log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js),
                        c.name, e);
             s->Close();
@@ -690,7 +692,7 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
   // assignments are known.
   for (const auto& [name, s] : js->streams()) {
     if (!s->replicated() || s->replica()) continue;
-    if (auto e = s->StartReplica(*by_name[name]); !e.empty())
+    if (auto e = s->StartReplica(*by_name[name], /*existing=*/true); !e.empty())
       log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js), name, e);
   }
   // Assigned here but missing (its files were lost): an empty stream, so

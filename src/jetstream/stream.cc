@@ -178,7 +178,7 @@ class Stream::CommitWait {
 
 Stream::~Stream() = default;
 
-std::string Stream::StartReplica(const StreamAssignment& a) {
+std::string Stream::StartReplica(const StreamAssignment& a, bool existing) {
   ClusterMeta* meta = js_->meta();
   if (!meta) return "not in a cluster";
   std::weak_ptr<Stream> weak = shared_from_this();
@@ -204,7 +204,7 @@ std::string Stream::StartReplica(const StreamAssignment& a) {
     }
   }
   std::string err;
-  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), &err);
+  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), existing, &err);
   return replica_ ? std::string() : err;
 }
 

@@ -113,9 +113,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // This server's replica of the stream; null until StartReplica, and for
   // one replica.
   ReplicaGroup* replica() { return replica_.get(); }
-  // Opens this server's replica of the stream the meta group assigned.
-  // Error text on failure.
-  std::string StartReplica(const StreamAssignment& a);
+  // Opens this server's replica of the stream the meta group assigned;
+  // `existing` as ClusterMeta::OpenReplica's. Error text on failure.
+  std::string StartReplica(const StreamAssignment& a, bool existing);
   // Whether this server takes the stream's publishes and answers its
   // requests: always for one replica, else while it leads the group.
   bool Serving() const { return !replicated_ || (replica_ && replica_->IsLeader()); }

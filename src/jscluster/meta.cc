@@ -472,7 +472,7 @@ void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void
 
 std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream::StreamAssignment& a,
                                                                  const std::string& dir, store::Store* store,
-                                                                 jetstream::ReplicaEvents events,
+                                                                 jetstream::ReplicaEvents events, bool existing,
                                                                  std::string* error) {
   if (!transport_) {
     *error = "the meta group has not started";
@@ -486,6 +486,7 @@ std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream:
   o.peers = a.peers;
   o.dir = dir;
   o.env = store::DefaultEnv();
+  o.existing = existing;
   o.heartbeat_ms = opts_.heartbeat_ms;
   o.election_min_ms = opts_.election_min_ms;
   o.election_max_ms = opts_.election_max_ms;

@@ -7,10 +7,14 @@
 
 #include "base/log.h"
 #include "jscluster/meta.h"
+#include "raft/transport.h"
 #include "jetstream/types.h"
 #include "store/env.h"
 
 namespace fjord::jscluster {
+namespace {
+constexpr const char* kRejoiningMarker = "rejoining";
+}  // namespace
 
 std::string StreamReplica::GroupName(const std::string& account, const std::string& stream) {
   std::string key = account + '\0' + stream;
@@ -31,6 +35,19 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
   if (!r->log_) return nullptr;
   raft::GroupOptions g;
   g.name = GroupName(o.account, o.stream);
+  std::string marker = store::JoinPath(o.dir, kRejoiningMarker);
+  if (o.existing && !raft::Group::HasState(o.env, o.dir)) {
+    if (auto st = store::WriteFileDurably(o.env, marker, ""); !st.ok()) {
+      *error = st.msg;
+      return nullptr;
+    }
+  }
+  r->transport_ = transport;
+  r->rejoining_ = o.env->Exists(marker);
+  transport->SetVoting(g.name, !r->rejoining_);
+  if (r->rejoining_)
+    log::Info("JetStream cluster: stream '{} > {}' rejoins its group without state: not voting until caught up",
+              o.account, o.stream);
   g.dir = o.dir;
   g.env = o.env;
   // Every assigned server starts with all of them as members: the first
@@ -73,6 +90,28 @@ void ReplicaRegistry::TickAll() {
 }
 
 void StreamReplica::Tick() {
+  if (rejoining_) {
+    auto now = std::chrono::steady_clock::now();
+    bool caught_up = !group_->Leader().empty() && group_->leader_committed() > 0 &&
+                     group_->applied() >= group_->leader_committed();
+    if (!group_->Leader().empty()) leaderless_since_ = now;
+    bool give_up = now - leaderless_since_ > kRejoinGiveUp;
+    if (caught_up || give_up) {
+      auto st = opts_.env->RemoveFile(store::JoinPath(opts_.dir, kRejoiningMarker));
+      if (st.ok()) st = opts_.env->SyncDir(opts_.dir);
+      if (st.ok()) {
+        rejoining_ = false;
+        transport_->SetVoting(GroupName(opts_.account, opts_.stream), true);
+        if (caught_up) {
+          log::Info("JetStream cluster: stream '{} > {}' caught up with its group (entry {}); voting again",
+                    opts_.account, opts_.stream, group_->applied());
+        } else {
+          log::Warn("JetStream cluster: stream '{} > {}' has seen no leader for {} s while rejoining: voting again",
+                    opts_.account, opts_.stream, kRejoinGiveUp.count());
+        }
+      }
+    }
+  }
   if (!group_->IsLeader()) return;
   const std::vector<std::string>& want = opts_.peers;
   auto have = group_->Members();

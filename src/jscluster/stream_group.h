@@ -9,11 +9,21 @@
 // quorum); the leader adds (or removes) members until they match the
 // assignment (Tick, from the meta group's loop).
 //
+// A member that opens without Raft state for a stream that existed before
+// (its files were lost, or a memory stream's replica restarted) neither
+// votes nor stands until it has caught up with the leader once, as the
+// meta group's members (meta.h): its empty log would let a replica that
+// misses committed messages win. A `rejoining` marker keeps that across a
+// restart in between. If no leader shows up for kRejoinGiveUp (every
+// replica rejoining: a memory stream after a full restart), it votes
+// again, with a warning: nothing it had can be lost then.
+//
 // Committed entries: a message advances the committed sequence and answers
 // its proposer; an operation goes to the stream (ReplicaEvents::apply_op)
 // on every replica. Snapshots are the stream log's (catch-up from the
 // leader's store).
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -36,6 +46,9 @@ struct ReplicaOptions {
   std::vector<std::string> peers;
   std::string dir;
   store::Env* env = nullptr;
+  // The stream existed before (jetstream::ClusterMeta::OpenReplica): a
+  // member without Raft state then rejoins (see StreamReplica).
+  bool existing = false;
   // Raft timing (raft::GroupOptions).
   int heartbeat_ms = 150;
   int election_min_ms = 750;
@@ -58,6 +71,7 @@ class ReplicaRegistry {
 
 class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
  public:
+  static constexpr std::chrono::seconds kRejoinGiveUp{30};
   // The group's name for a stream of an account.
   static std::string GroupName(const std::string& account, const std::string& stream);
   static std::unique_ptr<StreamReplica> Open(raft::Transport* transport, std::shared_ptr<raft::Scheduler> scheduler,
@@ -96,6 +110,10 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   jetstream::ReplicaEvents events_;
   std::shared_ptr<raft::StreamLog> log_;
   std::unique_ptr<raft::Group> group_;
+  raft::Transport* transport_ = nullptr;
+  // Not voting until caught up (Tick); since when no leader was seen.
+  std::atomic<bool> rejoining_{false};
+  std::chrono::steady_clock::time_point leaderless_since_ = std::chrono::steady_clock::now();
   std::atomic<uint64_t> committed_seq_{0};
   std::atomic<int64_t> leader_since_{0};
   std::shared_ptr<ReplicaRegistry> registry_;

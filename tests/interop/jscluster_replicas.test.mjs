@@ -9,9 +9,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
+import { waitFor, logsOnFailure, isFjord, sleep } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
 import { APP, jsCluster, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
@@ -170,4 +172,53 @@ test("replicated stream: three replicas, kill -9 of the leader loses no acknowle
   // Deleted on every server.
   assert.equal(await jsms[2].streams.delete("ORDERS"), true);
   await rejectsCode(jsms[1].streams.info("ORDERS"), 10059);
+}));
+
+// A replica whose files were lost comes back empty; until it has caught up
+// it does not vote. Otherwise, with the replica holding the newest messages
+// down, its empty log would let the stale replica win, and acknowledged
+// messages would be overwritten. Here messages 11-20 are acknowledged by
+// the leader and one follower while the third replica is down; then the
+// leader stops and the follower's files are wiped. No leader may be
+// elected; once the leader is back, all 20 are there.
+test("replicated stream: a replica that lost its files does not vote until it has caught up (nothing acknowledged lost)", { timeout: 180_000, skip: isFjord ? false : "Fjord's store layout" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3);
+  await agreedLeader(c.nodes, 3);
+  const nc = await scope.conn(c.nodes[0], APP);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 3 });
+  const js = jetstream(nc);
+  for (let i = 1; i <= 10; i++) assert.equal((await publishWithId(js, i)).seq, i);
+  const leaderName = await waitFor(async () => {
+    const info = await jsm.streams.info("ORDERS");
+    return (info.cluster.replicas ?? []).filter((r) => r.current).length === 2 && info.cluster.leader;
+  }, 10_000, "two current replicas");
+  const leader = c.nodes.find((n) => n.serverName === leaderName);
+  const [follower, stale] = c.nodes.filter((n) => n !== leader);
+
+  await stale.stop();
+  const viaLeader = jetstream(await scope.conn(leader, APP));
+  for (let i = 11; i <= 20; i++) assert.equal((await retry(() => publishWithId(viaLeader, i), `publish ${i}`)).seq, i);
+  await leader.stop();
+  await follower.stop();
+  fs.rmSync(path.join(c.storeOf(follower), "jetstream", "APP", "streams", "ORDERS"), { recursive: true, force: true });
+  await follower.restart();
+  await stale.restart();
+  await waitFor(() => /rejoins its group without state/.test(follower.log()), 20_000, "the wiped replica rejoining");
+  // Nobody may lead: the stale replica lacks 11-20 and the wiped one does
+  // not vote for it.
+  const probe = await scope.conn(stale, APP);
+  await sleep(5000);
+  const answer = await probe.request("$JS.API.STREAM.INFO.ORDERS", "", { timeout: 1500 }).then((m) => m.string(), () => "none");
+  assert.equal(answer, "none", "no replica answers while the only one with 11-20 is down");
+
+  await leader.restart();
+  const jsmBack = await jetstreamManager(await scope.conn(stale, APP));
+  const info = await retry(async () => {
+    const i = await jsmBack.streams.info("ORDERS");
+    return i.state.messages === 20 ? i : undefined;
+  }, "20 messages with the leader back", 30_000);
+  assert.equal(info.state.last_seq, 20);
+  await waitFor(() => /caught up with its group/.test(follower.log()), 30_000, "the wiped replica caught up");
 }));
