@@ -154,7 +154,7 @@ void MetaGroup::Tick() {
   auto g = group();
   if (!g) return TryOpen();
   if (g->IsLeader()) AdmitPeers();
-  if (rejoining_ && !g->Leader().empty() && g->leader_committed() > 0 && g->applied() >= g->leader_committed()) {
+  if (rejoining_ && g->CaughtUp()) {
     // Everything the group had committed when we heard of it is here now.
     auto* env = store::DefaultEnv();
     auto st = env->RemoveFile(store::JoinPath(dir_, kRejoiningMarker));

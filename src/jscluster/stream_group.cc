@@ -92,8 +92,7 @@ void ReplicaRegistry::TickAll() {
 void StreamReplica::Tick() {
   if (rejoining_) {
     auto now = std::chrono::steady_clock::now();
-    bool caught_up = !group_->Leader().empty() && group_->leader_committed() > 0 &&
-                     group_->applied() >= group_->leader_committed();
+    bool caught_up = group_->CaughtUp();
     if (!group_->Leader().empty()) leaderless_since_ = now;
     bool give_up = now - leaderless_since_ > kRejoinGiveUp;
     if (caught_up || give_up) {

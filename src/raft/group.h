@@ -117,6 +117,10 @@ class Group {
   uint64_t leader_committed() const;
   // The last entry applied here (committed entries and membership changes).
   uint64_t applied() const;
+  // Whether a leader is known and everything it had committed when this
+  // server last heard from it is applied here (a member rejoining without
+  // state may vote again).
+  bool CaughtUp() const { return !Leader().empty() && leader_committed() > 0 && applied() >= leader_committed(); }
   // The last entry of the log when it was opened: entries up to it were
   // received before this start, and applying them is a replay.
   uint64_t last_index_at_open() const { return last_index_at_open_; }
