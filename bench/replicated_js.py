@@ -10,8 +10,10 @@ node routing to every other; bench/meta_failover.py), waits for a meta
 leader, then runs each scenario through each node in turn, every run on a
 stream of its own (so the stream's leader is sometimes the node the client
 is connected to, sometimes another): js-pub-async (100 publishes
-outstanding) and js-pub-sync (one at a time). Prints msgs/s per run, then
-the median per binary and scenario.
+outstanding), js-pub-sync (one at a time) and js-fetch (a durable pull
+consumer with explicit acks reading the 50,000 messages just published,
+100 per fetch). Prints msgs/s per run, then the median per binary and
+scenario.
 
 With --failover, each round instead makes an R3 stream, publishes to it,
 kill -9s its leader and times, from the kill, the first publish that
@@ -33,21 +35,24 @@ from meta_failover import running_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.environ.get("FJORD_CLI", os.path.join(HERE, "..", "build", "bin", "fjord"))
+# name: (extra `fjord bench` flags, messages, the phase whose rate counts)
 SCENARIOS = {
-    "js-pub-async": (["--pubbatch", "100"], 50000),
-    "js-pub-sync": (["--syncpub"], 5000),
+    "js-pub-async": (["--pubbatch", "100"], 50000, "js pub"),
+    "js-pub-sync": (["--syncpub"], 5000, "js pub"),
+    # A durable pull consumer with explicit acks reads what was published.
+    "js-fetch": (["--pubbatch", "100", "--sub", "1", "--pull", "--fetch-batch", "100"], 50000, "js sub"),
 }
 
 
 def run(port, scenario, stream, replicas, n):
-    extra, default_n = SCENARIOS[scenario]
+    extra, default_n, phase = SCENARIOS[scenario]
     args = [CLI, "bench", f"{stream.lower()}.x", "--js", "--stream", stream, "--replicas", str(replicas),
             "--storage", "file", "--pub", "1", "--msgs", str(n or default_n), "--size", "128", "--json",
             "--no-progress", f"--server=nats://127.0.0.1:{port}", *extra]
     try:
         r = subprocess.run(args, capture_output=True, text=True, timeout=180)
         j = json.loads(r.stdout)
-        return j["results"]["js pub"]["msgs_per_sec"] or None
+        return j["results"][phase]["msgs_per_sec"] or None
     except (ValueError, KeyError, IndexError, subprocess.TimeoutExpired):
         return None
 
@@ -84,7 +89,7 @@ def failover(nodes, replicas):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-r", "--rounds", type=int, default=3)
-    ap.add_argument("-s", "--scenarios", default="js-pub-async,js-pub-sync")
+    ap.add_argument("-s", "--scenarios", default="js-pub-async,js-pub-sync,js-fetch")
     ap.add_argument("-R", "--replicas", type=int, default=3)
     ap.add_argument("-n", type=int, default=0, help="messages per run (default: per scenario)")
     ap.add_argument("--failover", action="store_true", help="time failovers instead of publishes")

@@ -571,6 +571,30 @@ void DirectGet(JetStream* js, Inbound& m, std::string_view rest) {
 
 }  // namespace
 
+void StepDownStream(JetStream* js, const Inbound& m, Stream& s, const char* type) {
+  if (auto* replica = s.replica()) {
+    // Hands over to the replica the request prefers, else the most
+    // suitable; the new leader is elected after the answer.
+    nlohmann::json body;
+    ApiError err;
+    if (!m.data.empty() && !ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+    std::string preferred;
+    if (auto p = body.find("placement"); p != body.end() && p->is_object())
+      preferred = Field<std::string>(*p, "preferred", "");
+    if (auto e = replica->StepDown(preferred); !e.empty()) {
+      if (e.starts_with("no such member")) return ReplyError(js, m, type, MakeError(Err::ClusterPeerNotMember));
+      if (e == "already leader")
+        return ReplyError(js, m, type,
+                          MakeError(Err::ClusterNoPeers, {{"err", "preferred server \"" + preferred + "\" is already leader"}}));
+      return ReplyError(js, m, type, MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement: " + e}}));
+    }
+  }
+  // One replica: its server stays the leader, and says so (nats-server).
+  Json j = Typed(type);
+  j["success"] = true;
+  ReplyOk(js, m, j);
+}
+
 void HandleStreamApi(JetStream* js, Inbound& m, std::string_view rest) {
   auto after = [&](std::string_view prefix, std::string* name) {
     if (rest.substr(0, prefix.size()) != prefix) return false;
@@ -605,25 +629,7 @@ void HandleStreamApi(JetStream* js, Inbound& m, std::string_view rest) {
     if (!js->options().clustered) return ReplyError(js, m, type, MakeError(Err::ClusterRequired));
     auto s = js->FindStream(name);
     if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
-    if (auto* replica = s->replica()) {
-      // Hands over to the replica the request prefers, else the most
-      // suitable; the new leader is elected after the answer.
-      nlohmann::json body;
-      ApiError err;
-      if (!m.data.empty() && !ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
-      std::string preferred;
-      if (auto p = body.find("placement"); p != body.end() && p->is_object())
-        preferred = Field<std::string>(*p, "preferred", "");
-      if (auto e = replica->StepDown(preferred); !e.empty()) {
-        if (e.starts_with("no such member"))
-          return ReplyError(js, m, type, MakeError(Err::ClusterPeerNotMember));
-        return ReplyError(js, m, type, MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement: " + e}}));
-      }
-    }
-    // One replica: its server stays the leader, and says so (nats-server).
-    Json j = Typed(type);
-    j["success"] = true;
-    return ReplyOk(js, m, j);
+    return StepDownStream(js, m, *s, type);
   }
   if (after("STREAM.PEER.REMOVE.", &name)) {
     const char* type = "stream_remove_peer_response";

@@ -97,6 +97,13 @@ struct ReplicaEvents {
   std::function<void(bool leader)> leader_changed;
   // A committed operation (ProposeOp), in log order.
   std::function<void(const std::string& op)> apply_op;
+  // The group takes a snapshot, after the operations above up to its
+  // point: `done` (any thread) gets the stream's part of it (its
+  // consumers) once what that part covers is durable on this server, so
+  // the log before it may go (nullopt: it is not, and the log stays).
+  std::function<void(std::function<void(std::optional<std::string> part)> done)> snapshot;
+  // A snapshot received from the leader replaces the stream's part.
+  std::function<void(std::string part)> restore;
 };
 
 class ClusterMeta {

@@ -471,23 +471,6 @@ void StopCluster(JetStream* js, ClusterState* st) {
 
 void DeleteClusterState(ClusterState* st) { delete st; }
 
-namespace {
-// What a replicated stream does not do yet: consumers (their state is not
-// replicated). Refused with a clear error rather than done on one replica.
-bool RefuseOnReplicated(JetStream* js, Inbound& m, std::string_view rest) {
-  const char* what = nullptr;
-  ApiError e;
-  if (rest.starts_with("CONSUMER.CREATE.") || rest.starts_with("CONSUMER.DURABLE.CREATE.")) {
-    e = MakeError(Err::ConsumerCreate, {{"err", "Fjord does not replicate consumers yet: a stream with more than "
-                                                "one replica takes no consumers"}});
-    what = "consumer_create_response";
-  }
-  if (!what) return false;
-  ReplyError(js, m, what, e);
-  return true;
-}
-}  // namespace
-
 bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   ClusterMeta* meta = js->meta();
   bool leader = meta && meta->IsLeader();
@@ -525,7 +508,6 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
     if (auto s = js->FindStream(stream)) {
       // A replica that does not lead stays silent: its leader answers.
       if (!s->Serving()) return true;
-      if (s->replicated() && RefuseOnReplicated(js, m, rest)) return true;
       return false;  // its server: serve it
     }
   }

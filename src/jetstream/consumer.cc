@@ -320,6 +320,7 @@ struct Consumer::Impl {
     if (MaxAckPendingReached()) return n;
     while (lps_pos < lps.size()) {
       uint64_t seq = lps[lps_pos];
+      if (seq > stream->ReadLimit()) return n;
       if (seq < sseq) {
         ++lps_pos;
         continue;
@@ -341,16 +342,18 @@ struct Consumer::Impl {
     }
     store::StoredMsg best;
     bool found = false;
+    // A replicated stream's tail above its commit may still be replaced.
+    const uint64_t limit = stream->ReadLimit();
     for (const auto& f : FilterList()) {
       auto m = stream->store().LoadNext(f, sseq);
-      if (m.ok() && (!found || m.value.seq < best.seq)) {
+      if (m.ok() && m.value.seq <= limit && (!found || m.value.seq < best.seq)) {
         best = std::move(m.value);
         found = true;
       }
     }
     if (!found) {
       // Move past what is stored so delivered.stream_seq reflects it.
-      uint64_t last = stream->store().State().last_seq;
+      uint64_t last = std::min(stream->store().State().last_seq, limit);
       if (last + 1 > sseq) sseq = last + 1;
       return n;
     }
@@ -1289,7 +1292,8 @@ Json Consumer::InfoJson() {
   j["name"] = m.name;
   j["created"] = FormatTime(m.created);
   j["config"] = ToJson(m.cfg);
-  if (auto* meta = m.js->meta()) j["cluster"] = ClusterInfoJson(meta);
+  if (auto* replica = m.stream->replica()) j["cluster"] = replica->ClusterInfo();
+  else if (auto* meta = m.js->meta()) j["cluster"] = ClusterInfoJson(meta);
   j["delivered"] = {{"consumer_seq", n.delivered_consumer_seq}, {"stream_seq", n.delivered_stream_seq}};
   j["ack_floor"] = {{"consumer_seq", n.ack_floor_consumer_seq}, {"stream_seq", n.ack_floor_stream_seq}};
   j["num_ack_pending"] = n.num_ack_pending;

@@ -99,7 +99,15 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
 // "$JS.API.CONSUMER.".
 void HandleConsumerApi(JetStream* js, Inbound& msg, std::string_view rest);
 
-// Reopens a stream's consumers from disk at start.
+// Reopens a stream's consumers from disk at start (a replicated stream's
+// local copies: consumer_replication.h).
 void RecoverConsumers(JetStream* js, Stream* stream);
+// A replicated stream's leader starts its consumers from their local copies.
+void StartReplicatedConsumers(JetStream* js, Stream* stream);
+// A consumer's local store: memory for a memory stream or `mem_storage`,
+// else a file store in the stream's directory.
+store::Result<std::unique_ptr<store::ConsumerStore>> OpenConsumerStore(JetStream* js, Stream& s,
+                                                                       const std::string& name,
+                                                                       const ConsumerConfig& cfg);
 
 }  // namespace fjord::jetstream

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "jetstream/advisory.h"
+#include "jetstream/api.h"
 #include "jetstream/api_common.h"
 #include "jetstream/consumer.h"
 #include "jetstream/consumer_config.h"
@@ -47,15 +48,19 @@ bool UsesMemoryStore(const Stream& s, const ConsumerConfig& cfg) {
 
 std::string ObsDir(JetStream* js, const Stream& s) { return js->StreamDir(s.name()) + "/obs"; }
 
-store::Result<std::unique_ptr<store::ConsumerStore>> OpenStore(JetStream* js, Stream& s,
-                                                                const std::string& name,
-                                                                const ConsumerConfig& cfg) {
+}  // namespace
+
+store::Result<std::unique_ptr<store::ConsumerStore>> OpenConsumerStore(JetStream* js, Stream& s,
+                                                                       const std::string& name,
+                                                                       const ConsumerConfig& cfg) {
   if (UsesMemoryStore(s, cfg)) return {store::Status::Ok(), store::NewMemConsumerStore()};
   std::string obs = ObsDir(js, s);
   auto st = store::CreateDirsDurably(js->env(), obs);
   if (!st.ok()) return {st, nullptr};
   return store::OpenFileConsumerStore(js->env(), obs + "/" + name, js->consumer_sync());
 }
+
+namespace {
 
 // Replies once the new consumer's state is durable.
 void ReplyAfterSync(JetStream* js, const Inbound& m, const std::shared_ptr<Stream>& s,
@@ -131,7 +136,9 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
     return ReplyError(js, m, type, MakeError(Err::ConsumerCreateDurableAndNameMismatch));
   // Single server: nats-server refuses replicas here, before the stream
   // is looked up; names are checked with the config (CheckConsumerConfig).
-  if (cfg.num_replicas > 1) return ReplyError(js, m, type, MakeError(Err::StreamReplicasNotSupported));
+  // In a cluster, CheckConsumerConfig holds them to the stream's.
+  if (cfg.num_replicas > 1 && !js->meta())
+    return ReplyError(js, m, type, MakeError(Err::StreamReplicasNotSupported));
 
   auto s = js->FindStream(stream_name);
   if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
@@ -166,9 +173,16 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
   }
   if (action == "update") return ReplyError(js, m, type, MakeError(Err::ConsumerDoesNotExist));
 
-  auto cs = OpenStore(js, *s, name, cfg);
-  if (!cs.ok()) return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", cs.status.msg}}));
-  auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs.value), false, &err);
+  // A replicated stream's consumer: its state goes through the group, and
+  // the reply waits for the commit of its creation (ReplyAfterSync).
+  std::unique_ptr<store::ConsumerStore> cs = s->NewReplicatedConsumerStore(name);
+  if (!cs) {
+    auto opened = OpenConsumerStore(js, *s, name, cfg);
+    if (!opened.ok())
+      return ReplyError(js, m, type, MakeError(Err::ConsumerStoreFailed, {{"err", opened.status.msg}}));
+    cs = std::move(opened.value);
+  }
+  auto c = Consumer::Create(s.get(), name, cfg, NowNs(), std::move(cs), false, &err);
   if (!c) return ReplyError(js, m, type, err);
   s->AddConsumer(name, c);
   ConsumerActionAdvisory(js, s->name(), name, "create");
@@ -212,6 +226,13 @@ void Delete(JetStream* js, const Inbound& m, const std::vector<std::string>& t) 
   s->RemoveConsumer(c->name());
   Json j = Typed(type);
   j["success"] = true;
+  // Once every replica will remove it (its removal is committed).
+  if (s->replicated()) {
+    js->CountApi(false);
+    ApiAuditAdvisory(js, m, j);
+    js->AfterSync(s, [js, reply = m.reply, j] { js->Reply(reply, j); });
+    return;
+  }
   ReplyOk(js, m, j);
 }
 
@@ -330,12 +351,46 @@ void HandleConsumerApi(JetStream* js, Inbound& m, std::string_view rest) {
     auto s = js->FindStream(t[2]);
     if (!s) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
     if (!s->consumers().count(t[3])) return ReplyError(js, m, type, MakeError(Err::ConsumerNotFound));
-    // Consumers live with their stream's one replica: nothing to hand over.
-    Json j = Typed(type);
-    j["success"] = true;
-    return ReplyOk(js, m, j);
+    // A consumer is led by its stream's leader (consumer_replication.h):
+    // the stream's group moves, with all its consumers.
+    return StepDownStream(js, m, *s, type);
   }
   ReplyError(js, m, "system_response", MakeError(Err::BadRequest));
+}
+
+// A consumer's config as its store keeps it: {name, created, config}.
+struct StoredConsumer {
+  std::string name;
+  int64_t created = 0;
+  ConsumerConfig cfg;
+};
+std::optional<StoredConsumer> ReadStoredConsumer(store::ConsumerStore& cs, const std::string& fallback_name) {
+  auto meta = cs.Config();
+  auto j = meta.ok() ? nlohmann::json::parse(meta.value, nullptr, false) : nlohmann::json();
+  StoredConsumer out;
+  if (!j.is_object() || !j.contains("config") || ParseConsumerConfig(j["config"], &out.cfg)) return std::nullopt;
+  out.name = j.value("name", fallback_name);
+  out.created = j.value("created", int64_t(0));
+  return out;
+}
+
+void StartReplicatedConsumers(JetStream* js, Stream* stream) {
+  (void)js;
+  for (const auto& [name, lc] : stream->local_consumers()) {
+    auto stored = ReadStoredConsumer(*lc.store, name);
+    if (!stored) {
+      log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), name);
+      continue;
+    }
+    ApiError err;
+    auto c = Consumer::Create(stream, name, stored->cfg, stored->created, stream->NewReplicatedConsumerStore(name),
+                              true, &err);
+    if (!c) {
+      log::Error("JetStream can not start consumer '{} > {}': {}", stream->name(), name, err.description);
+      continue;
+    }
+    stream->AddConsumer(name, c);
+  }
 }
 
 void RecoverConsumers(JetStream* js, Stream* stream) {
@@ -356,17 +411,22 @@ void RecoverConsumers(JetStream* js, Stream* stream) {
       log::Error("JetStream can not open consumer '{} > {}': {}", stream->name(), dir_name, cs.status.msg);
       continue;
     }
-    auto meta = cs.value->Config();
-    auto j = meta.ok() ? nlohmann::json::parse(meta.value, nullptr, false) : nlohmann::json();
-    ConsumerConfig cfg;
-    if (!j.is_object() || !j.contains("config") || ParseConsumerConfig(j["config"], &cfg)) {
+    auto stored = ReadStoredConsumer(*cs.value, dir_name);
+    if (!stored) {
       log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), dir_name);
       continue;
     }
-    std::string name = j.value("name", dir_name);
-    int64_t created = j.value("created", int64_t(0));
+    const std::string& name = stored->name;
+    if (stream->replicated()) {
+      // A replica's local copy: its leader starts it (StartReplicatedConsumers).
+      LocalConsumer lc;
+      lc.store = std::move(cs.value);
+      lc.delivered = lc.store->State().delivered_consumer;
+      stream->local_consumers()[name] = std::move(lc);
+      continue;
+    }
     ApiError err;
-    auto c = Consumer::Create(stream, name, cfg, created, std::move(cs.value), true, &err);
+    auto c = Consumer::Create(stream, name, stored->cfg, stored->created, std::move(cs.value), true, &err);
     if (!c) {
       log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), name, err.description);
       continue;

@@ -1,5 +1,6 @@
 #include "jetstream/stream.h"
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <mutex>
@@ -195,6 +196,17 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing) {
       if (auto s = weak.lock()) s->ApplyOp(op);
     });
   };
+  events.snapshot = [weak, js](std::function<void(std::optional<std::string>)> done) {
+    js->Post([weak, done = std::move(done)] {
+      // A stream gone takes its group with it: no snapshot is owed.
+      if (auto s = weak.lock()) s->SnapshotPart(std::move(done));
+    });
+  };
+  events.restore = [weak, js](std::string part) {
+    js->Post([weak, part = std::move(part)] {
+      if (auto s = weak.lock()) s->RestorePart(part);
+    });
+  };
   std::string dir = js_->StreamDir(cfg_.name) + "/raft";
   if (cfg_.storage == Storage::kMemory) {
     // A memory replica starts empty: its log would name messages it lost,
@@ -209,20 +221,146 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing) {
 }
 
 void Stream::OnLeaderChanged(bool leader) {
-  if (!replica_ || leader != replica_->IsLeader()) return;  // changed again since
+  if (!replica_) return;
   if (!leader) {
+    lead_pending_ = false;
+    if (!running_ && subs_.empty()) return;
+    running_ = false;
     Unsubscribe();
+    StopConsumers();
     // Another replica leads: what waited for this one is its to answer.
     when_leading_.clear();
     return;
   }
+  if (!replica_->IsLeader() || running_ || lead_pending_) return;  // changed again since
+  // Entries of earlier terms are applied after NuRaft names this server
+  // leader: it serves once its own first entry is applied, so everything
+  // committed before it (messages, consumer state) is in place here.
+  lead_id_ = op_base_ + next_op_++;
+  std::string err;
+  std::weak_ptr<Stream> weak = shared_from_this();
+  JetStream* js = js_;
+  uint64_t id = lead_id_;
+  auto r = replica_->ProposeOp(
+      Json{{"op", "lead"}, {"id", id}, {"by", js_->meta()->server_name()}}.dump(),
+      [weak, js, id](const std::string& e) {
+        if (e.empty()) return;
+        js->Post([weak, id] {
+          if (auto s = weak.lock(); s && s->lead_id_ == id) s->lead_pending_ = false;
+        });
+      },
+      &err);
+  // Refused (a leadership transfer under way): Tick tries again.
+  lead_pending_ = r == ReplicaGroup::Proposed::kTaken;
+}
+
+void Stream::StartServing() {
+  running_ = true;
+  readable_ = store_->State().last_seq;
   // What the previous leader stored is here: its msg ids count for
   // duplicates from now on.
   RebuildDedupe();
   Subscribe();
+  StartReplicatedConsumers(js_, this);
   auto fns = std::move(when_leading_);
   when_leading_.clear();
   for (auto& fn : fns) fn();
+}
+
+LocalConsumers Stream::Locals() {
+  LocalConsumers l;
+  l.consumers = &local_consumers_;
+  l.open = [this](const std::string& name, std::string_view meta) {
+    ConsumerConfig cfg;
+    auto j = Json::parse(meta, nullptr, false);
+    if (j.is_object() && j.contains("config")) (void)ParseConsumerConfig(j["config"], &cfg);
+    return OpenConsumerStore(js_, *this, name, cfg);
+  };
+  return l;
+}
+
+void Stream::StopConsumers() {
+  for (auto& [name, c] : consumers_) c->Close();
+  consumers_.clear();
+  tickers_.clear();
+  expiring_.clear();
+}
+
+std::unique_ptr<store::ConsumerStore> Stream::NewReplicatedConsumerStore(const std::string& name) {
+  if (!replicated_) return nullptr;
+  std::weak_ptr<Stream> weak = shared_from_this();
+  ReplicatedConsumerStore::Hooks h;
+  h.propose = [weak](std::string op) -> std::string {
+    auto s = weak.lock();
+    return s ? s->ProposeConsumerOp(std::move(op)) : "the stream is gone";
+  };
+  h.when_committed = [weak](std::function<void(store::Status)> done) {
+    auto s = weak.lock();
+    if (!s) return done({store::Errc::kClosed, "the stream is gone"});
+    s->WhenCommitted(std::move(done));
+  };
+  h.local = [weak, name]() -> std::shared_ptr<store::ConsumerStore> {
+    auto s = weak.lock();
+    if (!s) return nullptr;
+    auto it = s->local_consumers_.find(name);
+    return it == s->local_consumers_.end() ? nullptr : it->second.store;
+  };
+  return std::make_unique<ReplicatedConsumerStore>(name, std::move(h));
+}
+
+std::string Stream::ProposeConsumerOp(std::string op) {
+  if (!replica_ || !running_) return "this server does not lead the stream";
+  auto wait = std::make_shared<CommitWait>();
+  std::string err;
+  auto r = replica_->ProposeOp(std::move(op), [wait](const std::string& e) { wait->Done(e); }, &err);
+  if (r != ReplicaGroup::Proposed::kTaken) return err.empty() ? "not proposed" : err;
+  latest_ = std::move(wait);
+  return {};
+}
+
+void Stream::WhenCommitted(std::function<void(store::Status)> done) {
+  if (!latest_) return done({});
+  latest_->Then(std::move(done));
+}
+
+void Stream::SnapshotPart(std::function<void(std::optional<std::string>)> done) {
+  // The part is the consumers as applied up to the snapshot's point (this
+  // runs after the operations before it, in log order); the log before it
+  // goes only once they, and the stream's own operations, are durable.
+  auto part = std::make_shared<std::string>(EncodeConsumerSnapshot(local_consumers_));
+  auto remaining = std::make_shared<std::atomic<size_t>>(local_consumers_.size() + 1);
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  std::string name = cfg_.name;
+  JetStream* js = js_;
+  auto one = [part, remaining, failed, done, name, js](store::Status st) {
+    if (!st.ok()) {
+      failed->store(true);
+      log::Error("JetStream stream '{}': a sync before a snapshot failed: {}", name, st.msg);
+    }
+    if (remaining->fetch_sub(1) != 1) return;
+    // Not on a store's sync thread: NuRaft takes the group's lock to
+    // compact, which a thread waiting for that very sync (a follower's log
+    // flush) may hold.
+    js->Post([part, failed, done] {
+      // Without the sync, the snapshot must not let the log go (NuRaft
+      // tries again later).
+      if (failed->load()) return done(std::nullopt);
+      done(*part);
+    });
+  };
+  for (auto& [n, lc] : local_consumers_) lc.store->Sync(one);
+  store_->Sync(one);
+}
+
+void Stream::RestorePart(const std::string& part) {
+  if (!RestoreConsumerSnapshot(part, Locals(), cfg_.name))
+    log::Error("JetStream stream '{}': the consumers of a snapshot cannot be read", cfg_.name);
+}
+
+void Stream::AdvanceReadable(uint64_t seq) {
+  if (!running_ || seq <= readable_) return;
+  readable_ = seq;
+  for (auto& [name, c] : consumers_) c->Signal();
 }
 
 void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done) {
@@ -238,7 +376,9 @@ void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done)
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   std::string err;
-  auto r = replica_->ProposeOp(op.dump(), [weak, js, id](const std::string& e) {
+  auto wait = std::make_shared<CommitWait>();
+  auto r = replica_->ProposeOp(op.dump(), [weak, js, id, wait](const std::string& e) {
+    wait->Done(e);
     if (e.empty()) return;  // answered as it is applied
     js->Post([weak, id, e] {
       auto s = weak.lock();
@@ -251,6 +391,7 @@ void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done)
       fn(MakeError(Err::ClusterNotAvail), {});
     });
   }, &err);
+  if (r == ReplicaGroup::Proposed::kTaken) latest_ = std::move(wait);
   if (r != ReplicaGroup::Proposed::kTaken) {
     auto fn = std::move(pending_ops_[id]);
     pending_ops_.erase(id);
@@ -272,6 +413,11 @@ void Stream::ProposeDeleteMsg(uint64_t seq, bool erase, std::function<void(const
 }
 
 void Stream::ApplyOp(const std::string& text) {
+  if (ConsumerOp::Is(text)) {
+    if (!ApplyConsumerOp(text, Locals(), cfg_.name))
+      log::Error("JetStream stream '{}': a committed consumer operation cannot be read; skipped", cfg_.name);
+    return;
+  }
   auto op = Json::parse(text, nullptr, false);
   if (op.is_discarded() || !op.is_object()) {
     log::Error("JetStream stream '{}': a committed operation cannot be read; skipped", cfg_.name);
@@ -288,6 +434,12 @@ void Stream::ApplyOp(const std::string& text) {
     uint64_t purged = 0;
     err = Purge(op.value("filter", std::string()), bound, 0, &purged);
     result["purged"] = purged;
+  } else if (kind == "lead") {
+    if (op.value("id", uint64_t(0)) != lead_id_ || op.value("by", std::string()) != js_->meta()->server_name())
+      return;
+    lead_pending_ = false;
+    if (!running_ && replica_ && replica_->IsLeader()) StartServing();
+    return;
   } else if (kind == "delete") {
     uint64_t seq = op.value("seq", uint64_t(0));
     err = seq > upto ? MakeError(Err::SequenceNotFound, {{"seq", std::to_string(seq)}})
@@ -305,7 +457,7 @@ void Stream::ApplyOp(const std::string& text) {
 }
 
 void Stream::WhenLeading(std::function<void()> fn) {
-  if (replica_ && replica_->IsLeader() && !subs_.empty()) return fn();
+  if (Serving() && replica_) return fn();
   when_leading_.push_back(std::move(fn));
 }
 
@@ -313,8 +465,21 @@ void Stream::WhenDurable(std::function<void(store::Status)> done) {
   if (last_commit_) {
     auto wait = std::move(last_commit_);
     last_commit_.reset();
-    return wait->Then(std::move(done));
+    // Consumers deliver what is committed: the batch's messages, once it is.
+    uint64_t seq = store_->State().last_seq;
+    std::weak_ptr<Stream> weak = shared_from_this();
+    JetStream* js = js_;
+    return wait->Then([done = std::move(done), weak, js, seq](store::Status st) {
+      if (st.ok()) {
+        js->Post([weak, seq] {
+          if (auto s = weak.lock()) s->AdvanceReadable(seq);
+        });
+      }
+      done(st);
+    });
   }
+  // No message this work: its operations (a consumer's removal, say).
+  if (replicated_) return WhenCommitted(std::move(done));
   store_->Sync(std::move(done));
 }
 
@@ -332,7 +497,8 @@ store::Result<uint64_t> Stream::StoreMsg(std::string_view subject, std::string_v
     case ReplicaGroup::Proposed::kFailed:
       return {{store::Errc::kIo, err}, 0};
   }
-  last_commit_ = std::move(wait);
+  last_commit_ = wait;
+  latest_ = std::move(wait);
   // Stored by the proposal, on this thread: the store's last sequence.
   return {{}, store_->State().last_seq};
 }
@@ -990,8 +1156,12 @@ ApiError Stream::DeleteMsg(uint64_t seq, bool erase) {
 void Stream::Delete() {
   Unsubscribe();
   replica_.reset();
-  for (auto& [name, c] : consumers_) c->Delete();
+  // A replicated stream's consumers go with its local copies (below), not
+  // through the group, which is gone.
+  for (auto& [name, c] : consumers_) replicated_ ? c->Close() : c->Delete();
   consumers_.clear();
+  for (auto& [name, lc] : local_consumers_) lc.store->Delete();
+  local_consumers_.clear();
   store_->Delete();
   // A memory stream's replica keeps its Raft state on disk all the same.
   if (std::string dir = js_->StreamDir(cfg_.name); replicated_ && js_->env()->IsDir(dir))
@@ -1002,10 +1172,13 @@ void Stream::Close() {
   Unsubscribe();
   replica_.reset();
   for (auto& [name, c] : consumers_) c->Close();
+  for (auto& [name, lc] : local_consumers_) lc.store->Close();
   store_->Close();
 }
 
 void Stream::Tick(int64_t now) {
+  // A leader whose "lead" operation was refused or lost proposes it again.
+  if (replica_ && !running_ && !lead_pending_ && replica_->IsLeader()) OnLeaderChanged(true);
   bool aged = cfg_.allow_msg_ttl ? ExpireMessages(now) : cfg_.max_age > 0 && store_->ExpireOld(now) > 0;
   if (aged) {
     uint64_t first = store_->State().first_seq;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "jetstream/cluster.h"
+#include "jetstream/consumer_replication.h"
 #include "jetstream/types.h"
 #include "store/store.h"
 #include "proto/subject_transform.h"
@@ -116,12 +117,24 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Opens this server's replica of the stream the meta group assigned;
   // `existing` as ClusterMeta::OpenReplica's. Error text on failure.
   std::string StartReplica(const StreamAssignment& a, bool existing);
-  // Whether this server takes the stream's publishes and answers its
-  // requests: always for one replica, else while it leads the group.
-  bool Serving() const { return !replicated_ || (replica_ && replica_->IsLeader()); }
-  // Runs `fn` (JetStream thread) the next time this server becomes the
-  // stream's leader and has subscribed, or at once if it leads already.
+  // Whether this server takes the stream's publishes, runs its consumers
+  // and answers its requests: always for one replica, else while it leads
+  // the group and has applied everything committed before (its "lead"
+  // operation: ApplyOp).
+  bool Serving() const { return !replicated_ || (replica_ && running_ && replica_->IsLeader()); }
+  // Runs `fn` (JetStream thread) the next time this server starts serving
+  // the stream, or at once if it serves it already.
   void WhenLeading(std::function<void()> fn);
+  // The highest sequence consumers may deliver: what the group committed,
+  // for a replicated stream (a tentative tail may still be replaced).
+  uint64_t ReadLimit() const { return replicated_ ? readable_ : UINT64_MAX; }
+  // The store a consumer created here writes its state to: for a
+  // replicated stream, its changes go through the group
+  // (consumer_replication.h); else nullptr (the caller opens a local one).
+  std::unique_ptr<store::ConsumerStore> NewReplicatedConsumerStore(const std::string& name);
+  // The local copies of a replicated stream's consumers (every replica
+  // keeps them; consumer_replication.h). Filled at recovery.
+  std::map<std::string, LocalConsumer>& local_consumers() { return local_consumers_; }
   // A replicated stream's purge or message delete: proposed here (the
   // leader), applied by every replica once committed (ApplyOp), and
   // answered with the leader's outcome: `done` gets the reply's fields
@@ -247,6 +260,19 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void OnLeaderChanged(bool leader);
   void ProposeOp(Json op, std::function<void(const ApiError&, Json)> done);
   void ApplyOp(const std::string& op);
+  // The "lead" barrier applied: this leader starts serving.
+  void StartServing();
+  // Consumers of a replicated stream (consumer_replication.h).
+  LocalConsumers Locals();
+  void StopConsumers();
+  // Proposes a consumer's operation; error text when refused.
+  std::string ProposeConsumerOp(std::string op);
+  // `done` once every proposal so far is committed (in log order).
+  void WhenCommitted(std::function<void(store::Status)> done);
+  void SnapshotPart(std::function<void(std::optional<std::string>)> done);
+  void RestorePart(const std::string& part);
+  // Messages up to `seq` are committed: consumers may deliver them.
+  void AdvanceReadable(uint64_t seq);
   // Ids of operations proposed here: unique across restarts, so a
   // replayed operation of an earlier run never answers a new request.
   const uint64_t op_base_ = static_cast<uint64_t>(NowNs());
@@ -257,6 +283,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::unique_ptr<ReplicaGroup> replica_;
   class CommitWait;
   std::shared_ptr<CommitWait> last_commit_;  // the last proposal of the current work
+  std::shared_ptr<CommitWait> latest_;       // the last proposal of any kind
+  // Leads, and has applied its "lead" operation (id `lead_id_`).
+  bool running_ = false;
+  uint64_t lead_id_ = 0;
+  bool lead_pending_ = false;  // proposed, not yet applied nor failed
+  uint64_t readable_ = 0;
+  std::map<std::string, LocalConsumer> local_consumers_;
   std::vector<std::function<void()>> when_leading_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
   std::shared_ptr<void> ack_sub_;            // clustered: `$JS.ACK.<name>.>`

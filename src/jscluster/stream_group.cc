@@ -62,7 +62,9 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
   g.snapshot_every = 4096;
   g.keep_entries = 1024;
   g.log = r->log_;
+  r->opening_ = true;
   r->group_ = raft::Group::Open(transport, std::move(scheduler), g, r.get(), error);
+  r->opening_ = false;
   if (!r->group_) return nullptr;
   r->registry_ = std::move(registry);
   if (r->registry_) r->registry_->Add(r.get());
@@ -158,8 +160,8 @@ jetstream::ReplicaGroup::Proposed StreamReplica::ProposeOp(std::string op, std::
 }
 
 std::string StreamReplica::StepDown(const std::string& preferred) {
-  // Asked to hand over to itself: it leads already.
-  if (preferred == opts_.self && group_->IsLeader()) return {};
+  // Asked to hand over to itself: refused as nats-server refuses it.
+  if (preferred == opts_.self && group_->IsLeader()) return "already leader";
   return group_->StepDown(preferred);
 }
 
@@ -207,6 +209,15 @@ std::string StreamReplica::Apply(uint64_t, std::string_view data) {
 
 std::string StreamReplica::Snapshot() { return log_->SnapshotHeader(committed_seq_, {}); }
 
+void StreamReplica::SnapshotAsync(std::function<void(std::optional<std::string>)> done) {
+  uint64_t seq = committed_seq_;
+  if (!events_.snapshot) return done(log_->SnapshotHeader(seq, {}));
+  events_.snapshot([log = log_, seq, done = std::move(done)](std::optional<std::string> part) {
+    if (!part) return done(std::nullopt);
+    done(log->SnapshotHeader(seq, *part));
+  });
+}
+
 int StreamReplica::ReadPart(std::string_view snapshot, uint64_t id, std::string* out) {
   return log_->ReadSnapshotPart(snapshot, id, out);
 }
@@ -219,6 +230,7 @@ bool StreamReplica::Restore(std::string_view snapshot) {
   auto app = log_->FinishSnapshot(snapshot);
   if (!app) return false;
   committed_seq_ = *raft::StreamLog::SnapshotLastSeq(snapshot);
+  if (!opening_ && events_.restore) events_.restore(std::move(*app));
   return true;
 }
 

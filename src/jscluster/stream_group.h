@@ -21,7 +21,7 @@
 // Committed entries: a message advances the committed sequence and answers
 // its proposer; an operation goes to the stream (ReplicaEvents::apply_op)
 // on every replica. Snapshots are the stream log's (catch-up from the
-// leader's store).
+// leader's store), with the stream's part (its consumers) in the header.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -96,6 +96,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;
   std::string Snapshot() override;
+  void SnapshotAsync(std::function<void(std::optional<std::string>)> done) override;
   int ReadPart(std::string_view snapshot, uint64_t id, std::string* out) override;
   uint64_t SavePart(uint64_t id, std::string_view part) override;
   bool Restore(std::string_view snapshot) override;
@@ -117,6 +118,9 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::atomic<uint64_t> committed_seq_{0};
   std::atomic<int64_t> leader_since_{0};
   std::shared_ptr<ReplicaRegistry> registry_;
+  // Group::Open restores the saved snapshot: the stream's own state is
+  // newer than it (synced before it was saved), so only the log takes it.
+  bool opening_ = false;
 };
 
 }  // namespace fjord::jscluster

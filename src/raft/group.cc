@@ -143,7 +143,7 @@ class Group::StateMgr : public nuraft::state_mgr {
   std::atomic<uint64_t> term_{0};
 };
 
-class Group::Machine : public nuraft::state_machine {
+class Group::Machine : public nuraft::state_machine, public std::enable_shared_from_this<Group::Machine> {
  public:
   Machine(const GroupOptions& o, Fsm* fsm) : o_(o), fsm_(fsm) {}
 
@@ -236,16 +236,18 @@ class Group::Machine : public nuraft::state_machine {
   nuraft::ulong last_commit_index() override { return last_commit_; }
 
   void create_snapshot(nuraft::snapshot& s, nuraft::async_result<bool>::handler_type& when_done) override {
-    std::string data = fsm_->Snapshot();
     auto meta = s.serialize();
-    bool ok = Save(*meta, data);
-    if (ok) {
-      std::lock_guard lock(mu_);
-      last_snapshot_ = nuraft::snapshot::deserialize(*meta);
-      snapshot_data_ = std::move(data);
-    }
-    nuraft::ptr<std::exception> ex;
-    when_done(ok, ex);
+    auto self = shared_from_this();
+    fsm_->SnapshotAsync([self, meta, when_done](std::optional<std::string> data) {
+      bool ok = data && self->Save(*meta, *data);
+      if (ok) {
+        std::lock_guard lock(self->mu_);
+        self->last_snapshot_ = nuraft::snapshot::deserialize(*meta);
+        self->snapshot_data_ = std::move(*data);
+      }
+      nuraft::ptr<std::exception> ex;
+      when_done(ok, ex);
+    });
   }
 
  private:

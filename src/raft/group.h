@@ -12,6 +12,7 @@
 // Membership uses server names: a peer's NuRaft id is Transport::PeerId of
 // its name and its endpoint is the name itself.
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +41,11 @@ class Fsm {
   // was proposed on this server.
   virtual std::string Apply(uint64_t index, std::string_view data) = 0;
   virtual std::string Snapshot() = 0;
+  // Snapshot(), when it cannot be taken at once (a stream group waits for
+  // its consumers' stores to sync). `done` may run later, on any thread,
+  // with nullopt when no snapshot can be taken now (the log stays whole);
+  // the snapshot covers what was applied when this was called.
+  virtual void SnapshotAsync(std::function<void(std::optional<std::string>)> done) { done(Snapshot()); }
   // Replaces the state with a snapshot's; false if it cannot be read.
   virtual bool Restore(std::string_view snapshot) = 0;
   // Snapshots that travel in parts (a stream group's messages, read from
