@@ -598,7 +598,8 @@ int main(int argc, char** argv) {
       for (auto& j : js) j->Shutdown();
       return 1;
     }
-    mon->SetMeta([&meta] { return meta->ClusterInfo(); }, [&meta] { return meta->HasLeader(); });
+    mon->SetMeta([&meta] { return meta->ClusterInfo(); }, [&meta] { return meta->HasLeader(); },
+                 [&meta] { return meta->ReplicasNotCurrent(); });
   }
   if (leafs) {
     if (auto err = leafs->Start(); !err.empty()) {

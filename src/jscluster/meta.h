@@ -106,6 +106,9 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   std::string cluster_name() const override;
   bool IsLeader() override;
   bool HasLeader() override;  // also for /healthz
+  // /healthz: why a stream replica of this server is not current (the
+  // first found), empty when all are.
+  std::string ReplicasNotCurrent() { return replicas_->NotCurrent(); }
   std::optional<jetstream::StreamAssignment> FindStream(const std::string& account, const std::string& name) override;
   std::vector<jetstream::StreamAssignment> Streams(const std::string& account) override;
   std::vector<jetstream::PlacementCandidate> Candidates() override;

@@ -86,6 +86,23 @@ void ReplicaRegistry::Remove(StreamReplica* r) {
   replicas_.erase(r);
 }
 
+std::string ReplicaRegistry::NotCurrent() {
+  std::lock_guard lock(mu_);
+  for (auto* r : replicas_)
+    if (auto why = r->NotCurrent(); !why.empty()) return why;
+  return {};
+}
+
+std::string StreamReplica::NotCurrent() {
+  std::string why;
+  if (group_->IsLeader()) return {};
+  if (rejoining_) why = "rejoining its group";
+  else if (group_->Leader().empty()) why = "no leader";
+  else if (!group_->CaughtUp()) why = "behind the leader";
+  if (why.empty()) return {};
+  return fmt::format("JetStream stream '{} > {}' is not current: {}", opts_.account, opts_.stream, why);
+}
+
 void ReplicaRegistry::TickAll() {
   std::lock_guard lock(mu_);
   for (auto* r : replicas_) r->Tick();

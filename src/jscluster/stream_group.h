@@ -63,6 +63,9 @@ class ReplicaRegistry {
   void Add(StreamReplica* r);
   void Remove(StreamReplica* r);
   void TickAll();
+  // The first replica that is not current (StreamReplica::NotCurrent), as
+  // /healthz words it; empty when every one is.
+  std::string NotCurrent();
 
  private:
   std::mutex mu_;
@@ -82,6 +85,10 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
 
   // The leader adds or removes one member towards the assigned servers.
   void Tick();
+  // Why this replica cannot serve as an up-to-date copy now: no leader
+  // known, rejoining without state, or behind what the leader committed.
+  // Empty when it is current (the leader always is).
+  std::string NotCurrent();
 
   // jetstream::ReplicaGroup
   bool IsLeader() override;

@@ -1232,18 +1232,24 @@ Response Monitor::Jsz(const std::string& query, bool usage_only) {
 
 Response Monitor::Healthz(const std::string& query) {
   auto q = ParseQuery(query);
-  // Validated as nats-server does; with one non-clustered server both only
-  // narrow checks Fjord does not need (meta leader, stream and consumer
-  // replicas being current).
-  DecodeBool(q, "js-enabled-only");
-  DecodeBool(q, "js-server-only");
+  // As nats-server: js-enabled-only checks only that JetStream is on,
+  // js-server-only leaves out the streams (here: their replicas).
+  bool enabled_only = DecodeBool(q, "js-enabled-only");
+  bool server_only = DecodeBool(q, "js-server-only");
   DecodeBool(q, "js-enabled");
   if (opts_.jetstream && JetStreams().empty()) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream not enabled"}}, 503);
   }
+  if (enabled_only) return {200, "application/json", R"({"status":"ok"})"};
   if (meta_has_leader_ && !meta_has_leader_()) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream has not established contact with a meta leader"}},
                         503);
+  }
+  // A replica behind its leader cannot take over without losing recent
+  // messages: a rolling restart waits for it (nats-server's check too).
+  if (!server_only && replicas_not_current_) {
+    if (std::string why = replicas_not_current_(); !why.empty())
+      return JsonResponse({{"status", "unavailable"}, {"error", why}}, 503);
   }
   // nats-server writes this one compactly.
   return {200, "application/json", R"({"status":"ok"})"};

@@ -210,6 +210,16 @@ test("replicated stream: a replica that lost its files does not vote until it ha
   await sleep(5000);
   const answer = await probe.request("$JS.API.STREAM.INFO.ORDERS", "", { timeout: 1500 }).then((m) => m.string(), () => "none");
   assert.equal(answer, "none", "no replica answers while the only one with 11-20 is down");
+  // /healthz says why: neither replica is a current copy (a rolling
+  // restart must wait); js-server-only leaves streams out.
+  for (const [node, why] of [[follower, /rejoining its group/], [stale, /no leader/]]) {
+    const res = await fetch(`http://127.0.0.1:${node.mport}/healthz`);
+    assert.equal(res.status, 503);
+    const body = await res.json();
+    assert.match(body.error, /^JetStream stream 'APP > ORDERS' is not current/);
+    assert.match(body.error, why);
+    assert.equal((await fetch(`http://127.0.0.1:${node.mport}/healthz?js-server-only=true`)).status, 200);
+  }
 
   await leader.restart();
   const jsmBack = await jetstreamManager(await scope.conn(stale, APP));
@@ -219,4 +229,8 @@ test("replicated stream: a replica that lost its files does not vote until it ha
   }, "20 messages with the leader back", 30_000);
   assert.equal(info.state.last_seq, 20);
   await waitFor(() => /caught up with its group/.test(follower.log()), 30_000, "the wiped replica caught up");
+  for (const node of c.nodes) {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${node.mport}/healthz`)).ok, 10_000,
+      `${node.serverName} healthy again`);
+  }
 }));

@@ -209,6 +209,28 @@ TEST_F(MonitorTest, HealthzAndJszWithoutJetStream) {
   EXPECT_NE(idx.body.find("href=./varz"), std::string::npos);
 }
 
+// A clustered server: no meta leader, or a stream replica here that is not
+// current, is unhealthy; js-server-only leaves the replicas out and
+// js-enabled-only both checks.
+TEST_F(MonitorTest, HealthzReportsMetaLeaderAndReplicas) {
+  bool leader = true;
+  std::string why = "JetStream stream 'APP > ORDERS' is not current: behind the leader";
+  mon_->SetMeta([] { return nlohmann::ordered_json::object(); }, [&] { return leader; }, [&] { return why; });
+  auto r = mon_->Handle("/healthz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Json::parse(r.body)["error"], why);
+  EXPECT_EQ(mon_->Handle("/healthz?js-server-only=true").status, 200);
+  EXPECT_EQ(mon_->Handle("/healthz?js-enabled-only=true").status, 200);
+  leader = false;
+  r = mon_->Handle("/healthz?js-server-only=true");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("meta leader"), std::string::npos);
+  EXPECT_EQ(mon_->Handle("/healthz?js-enabled-only=true").status, 200);
+  leader = true;
+  why.clear();
+  EXPECT_EQ(mon_->Handle("/healthz").status, 200);
+}
+
 TEST_F(MonitorTest, ServesHttpOverTheSocket) {
   std::string r = HttpRaw(mon_->bound_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
