@@ -58,6 +58,9 @@ struct AssignmentChange {
   std::string name;
   std::string reply;        // the client's reply subject; empty when none is owed
   bool replay = false;      // re-applied from the log at start: answer nobody
+  // Local: a create for a replica placed here by scaling up (its group's
+  // leader adds this server).
+  bool join = false;
 };
 
 // A replicated stream's Raft group, as its Stream sees it (jscluster/
@@ -89,6 +92,9 @@ class ReplicaGroup {
   virtual std::string StepDown(const std::string& preferred) = 0;
   // StreamInfo's `cluster` (ClusterInfo in the JetStream API schema).
   virtual Json ClusterInfo() = 0;
+  // The servers the meta group now assigns the stream to (scaling): the
+  // leader adds or removes members until the group matches.
+  virtual void SetPeers(const std::vector<std::string>& peers) = 0;
 };
 
 // What a replica group tells its stream, on Raft threads.
@@ -127,9 +133,11 @@ class ClusterMeta {
   // the stream existed in the cluster before (a replica recovered, or
   // recreated because its files were lost), as opposed to one just
   // created. Null with the reason in *error on failure.
+  // `joining`: placed here by scaling up an existing group, whose leader
+  // adds this server.
   virtual std::unique_ptr<ReplicaGroup> OpenReplica(const StreamAssignment& a, const std::string& dir,
                                                     store::Store* store, ReplicaEvents events, bool existing,
-                                                    std::string* error) = 0;
+                                                    bool joining, std::string* error) = 0;
 };
 
 // StreamInfo's and ConsumerInfo's `cluster`, for a stream held here (one

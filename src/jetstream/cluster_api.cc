@@ -230,11 +230,42 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   SetRequiredLevel(&cfg);
   if (auto e = CheckStreamUpdate(ConfigOf(*existing), cfg)) return ReplyError(js, m, type, *e);
-  if (cfg.num_replicas != ConfigOf(*existing).num_replicas)
-    return ReplyError(js, m, type,
-                      MakeError(Err::StreamInvalidConfigF,
-                                {{"err", "Fjord does not change a stream's replicas yet (scaling)"}}));
   auto all = meta->Streams(AccountName(js));
+  std::vector<std::string> peers = existing->peers;
+  const int64_t from = std::max<int64_t>(1, ConfigOf(*existing).num_replicas);
+  const int64_t to = std::max<int64_t>(1, cfg.num_replicas);
+  if (from != to) {
+    // Between replicated sizes: the stream's group adds or removes members
+    // (StreamReplica::Tick). To or from one replica the store would change
+    // hands (a plain store becomes a Raft log's): not yet.
+    if (from == 1 || to == 1)
+      return ReplyError(js, m, type,
+                        MakeError(Err::StreamInvalidConfigF,
+                                  {{"err", "Fjord scales a stream between 2 and 5 replicas, not from or to 1 yet"}}));
+    if (to < from && 2 * to <= from)
+      // The servers left must be a majority of the old group, which elects
+      // a leader once the others have gone.
+      return ReplyError(js, m, type,
+                        MakeError(Err::StreamInvalidConfigF,
+                                  {{"err", fmt::format("scale down from {} replicas to more than {} at a time",
+                                                       from, from / 2)}}));
+    if (to > from) {
+      ApiError err;
+      auto placed = Place(js, cfg, all, &err);
+      if (!placed) return ReplyError(js, m, type, err);
+      // Keep where it is; add the least loaded of the others.
+      for (const auto& h : *placed)
+        if (static_cast<int64_t>(peers.size()) < to && !existing->Holds(h)) peers.push_back(h);
+      if (static_cast<int64_t>(peers.size()) < to)
+        return ReplyError(js, m, type,
+                          MakeError(Err::ClusterNoPeers,
+                                    {{"err", fmt::format("no suitable peers for placement, {} of {} replicas could be "
+                                                         "placed",
+                                                         peers.size(), to)}}));
+    } else {
+      peers.resize(static_cast<size_t>(to));
+    }
+  }
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
   for (const auto& host : OriginHosts(all, cfg))
@@ -245,6 +276,7 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
                                            "and Fjord copies only between streams of one server"}}));
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   c.stream.config = ToJson(cfg);
+  c.stream.peers = std::move(peers);
   Propose(js, m, type, std::move(c));
 }
 
@@ -563,7 +595,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         if (s->replicated()) {
           // Replayed (at start, or for a stream whose files were lost): the
           // stream existed before.
-          if (auto e = s->StartReplica(c.stream, /*existing=*/c.replay); !e.empty()) {
+          if (auto e = s->StartReplica(c.stream, /*existing=*/c.replay, c.join); !e.empty()) {
             log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js),
                        c.name, e);
             s->Close();
@@ -602,9 +634,35 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         if (answer && meta->IsLeader()) ReplyError(js, req, type, MakeError(Err::StreamNotFound));
         return;
       }
-      if (!mine) return;
       auto s = js->FindStream(c.name);
-      if (!s) return;
+      if (!mine) {
+        // Scaled down, and this server's replica is no longer assigned:
+        // it answers if it leads (its group elects another once it has
+        // gone), then removes its copy.
+        if (!s) return;
+        if (answer && s->Serving()) {
+          Json j = Typed(type);
+          Merge(j, InfoWithLevel(*s));
+          j["config"] = c.stream.config;
+          ReplyOkAfterRoutes(js, req, j);
+        }
+        log::Info("JetStream cluster: stream '{} > {}' is no longer assigned to this server (scaled down): "
+                  "removing its replica",
+                  AccountName(js), c.name);
+        s->Delete();
+        js->streams().erase(c.name);
+        return;
+      }
+      if (!s) {
+        // Scaled up onto this server: a new replica, which the group's
+        // leader adds and catches up (it does not vote until then).
+        if (c.replay || c.outcome != AssignmentChange::Outcome::kApplied) return;
+        AssignmentChange create{AssignmentChange::Op::kCreate, AssignmentChange::Outcome::kApplied, c.stream, c.name,
+                                {}, true};
+        create.join = true;
+        ApplyAssignmentChange(js, create);
+        return;
+      }
       // Every replica applies it; its leader answers.
       if (!s->Serving()) answer = false;
       if (auto e = s->Update(ConfigOf(c.stream)); !e.ok()) {
@@ -612,6 +670,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         if (answer) ReplyError(js, req, type, e);
         return;
       }
+      if (auto* r = s->replica()) r->SetPeers(c.stream.peers);
       StreamActionAdvisory(js, c.name, "modify");
       if (!answer) return;
       Json j = Typed(type);

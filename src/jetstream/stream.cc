@@ -179,7 +179,7 @@ class Stream::CommitWait {
 
 Stream::~Stream() = default;
 
-std::string Stream::StartReplica(const StreamAssignment& a, bool existing) {
+std::string Stream::StartReplica(const StreamAssignment& a, bool existing, bool joining) {
   ClusterMeta* meta = js_->meta();
   if (!meta) return "not in a cluster";
   std::weak_ptr<Stream> weak = shared_from_this();
@@ -216,7 +216,7 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing) {
     }
   }
   std::string err;
-  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), existing, &err);
+  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), existing, joining, &err);
   return replica_ ? std::string() : err;
 }
 

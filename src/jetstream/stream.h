@@ -115,8 +115,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // one replica.
   ReplicaGroup* replica() { return replica_.get(); }
   // Opens this server's replica of the stream the meta group assigned;
-  // `existing` as ClusterMeta::OpenReplica's. Error text on failure.
-  std::string StartReplica(const StreamAssignment& a, bool existing);
+  // `existing` and `joining` as ClusterMeta::OpenReplica's. Error text on
+  // failure.
+  std::string StartReplica(const StreamAssignment& a, bool existing, bool joining = false);
   // Whether this server takes the stream's publishes, runs its consumers
   // and answers its requests: always for one replica, else while it leads
   // the group and has applied everything committed before (its "lead"

@@ -473,7 +473,7 @@ void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void
 std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream::StreamAssignment& a,
                                                                  const std::string& dir, store::Store* store,
                                                                  jetstream::ReplicaEvents events, bool existing,
-                                                                 std::string* error) {
+                                                                 bool joining, std::string* error) {
   if (!transport_) {
     *error = "the meta group has not started";
     return nullptr;
@@ -487,6 +487,7 @@ std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream:
   o.dir = dir;
   o.env = store::DefaultEnv();
   o.existing = existing;
+  o.joining = joining;
   o.heartbeat_ms = opts_.heartbeat_ms;
   o.election_min_ms = opts_.election_min_ms;
   o.election_max_ms = opts_.election_max_ms;
@@ -535,6 +536,8 @@ void MetaGroup::ApplyChange(uint64_t index, std::string_view data) {
     } else if (kind == "stream.update") {
       c.op = Change::Op::kUpdate;
       it->second.config = a.config;
+      // Scaling changes where it is held (an update carries the peers).
+      if (!a.peers.empty()) it->second.peers = a.peers;
       c.stream = it->second;
     } else {
       c.op = Change::Op::kDelete;

@@ -52,8 +52,8 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
   g.env = o.env;
   // Every assigned server starts with all of them as members: the first
   // leader is elected by a quorum, so no publish is acknowledged by fewer
-  // servers than that.
-  g.members = o.peers;
+  // servers than that. One placed by scaling up is added by the leader.
+  if (!o.joining) g.members = o.peers;
   g.heartbeat_ms = o.heartbeat_ms;
   g.election_min_ms = o.election_min_ms;
   g.election_max_ms = o.election_max_ms;
@@ -131,7 +131,11 @@ void StreamReplica::Tick() {
     }
   }
   if (!group_->IsLeader()) return;
-  const std::vector<std::string>& want = opts_.peers;
+  std::vector<std::string> want;
+  {
+    std::lock_guard lock(peers_mu_);
+    want = opts_.peers;
+  }
   auto have = group_->Members();
   // One change at a time (NuRaft's rule): additions first, so a replaced
   // server leaves only once its successor is in.
@@ -145,6 +149,11 @@ void StreamReplica::Tick() {
       group_->RemoveMember(p);
       return;
     }
+}
+
+void StreamReplica::SetPeers(const std::vector<std::string>& peers) {
+  std::lock_guard lock(peers_mu_);
+  opts_.peers = peers;
 }
 
 bool StreamReplica::IsLeader() { return group_->IsLeader(); }

@@ -49,6 +49,9 @@ struct ReplicaOptions {
   // The stream existed before (jetstream::ClusterMeta::OpenReplica): a
   // member without Raft state then rejoins (see StreamReplica).
   bool existing = false;
+  // Without Raft state, wait for the group's leader to add this server
+  // (a replica placed by scaling up) rather than start as a member.
+  bool joining = false;
   // Raft timing (raft::GroupOptions).
   int heartbeat_ms = 150;
   int election_min_ms = 750;
@@ -99,6 +102,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
                      std::string* error) override;
   std::string StepDown(const std::string& preferred) override;
   jetstream::Json ClusterInfo() override;
+  void SetPeers(const std::vector<std::string>& peers) override;
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;
@@ -115,6 +119,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   Proposed Propose(std::string entry, std::function<void(const std::string& error)> committed, std::string* error);
 
   ReplicaOptions opts_;
+  std::mutex peers_mu_;  // opts_.peers: set on the JetStream thread, read by Tick
   jetstream::ReplicaEvents events_;
   std::shared_ptr<raft::StreamLog> log_;
   std::unique_ptr<raft::Group> group_;

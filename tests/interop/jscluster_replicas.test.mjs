@@ -234,3 +234,75 @@ test("replicated stream: a replica that lost its files does not vote until it ha
       `${node.serverName} healthy again`);
   }
 }));
+
+// Scaling between replicated sizes: R2 → R3 adds a replica, which catches
+// up on messages and consumers and can lead; R3 → R2 removes one, and the
+// stream goes on. Runs against nats-server too.
+test("replicated stream: scaled from 2 replicas to 3 and back; the new replica catches up and can lead", { timeout: 180_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3);
+  await agreedLeader(c.nodes, 3);
+  const nc = checkApiReplies(await scope.conn(c.nodes[0], APP));
+  const jsm = await jetstreamManager(nc);
+  const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 2 };
+  await jsm.streams.add(cfg);
+  const js = jetstream(nc);
+  for (let i = 1; i <= 30; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  const process = async (n) => {
+    const seen = [];
+    await retry(async () => {
+      const con = await js.consumers.get("ORDERS", "InvoiceProcessor");
+      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
+        seen.push(JSON.parse(m.string()).order);
+        await m.ackAck({ timeout: 3000 });
+      }
+      return seen.length >= n || undefined;
+    }, `${n} orders processed`);
+    return seen;
+  };
+  assert.deepEqual(await process(10), Array.from({ length: 10 }, (_, i) => i + 1));
+  const before = await jsm.streams.info("ORDERS");
+  const holders = [before.cluster.leader, ...(before.cluster.replicas ?? []).map((r) => r.name)];
+  assert.equal(holders.length, 2, JSON.stringify(before.cluster));
+  const third = c.nodes.find((n) => !holders.includes(n.serverName));
+
+  const up = await jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 });
+  assert.equal(up.config.num_replicas, 3);
+  await waitFor(async () => {
+    const r = (await jsm.streams.info("ORDERS")).cluster.replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current) && r.some((x) => x.name === third.serverName);
+  }, 30_000, `${third.serverName} a current replica`);
+  // The new replica leads: it has the messages and the consumer. (Asked
+  // again until it does: a replica that has just caught up may not stand
+  // yet, and the handover then goes to another.)
+  const thirdJsm = await jetstreamManager(checkApiReplies(await scope.conn(third, APP)));
+  const onThird = await retry(async () => {
+    const i = await thirdJsm.streams.info("ORDERS");
+    if (i.cluster.leader === third.serverName) return i;
+    await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
+      JSON.stringify({ placement: { preferred: third.serverName } }), { timeout: 5000 });
+    await sleep(1000);
+    return undefined;
+  }, `${third.serverName} leading`, 40_000);
+  assert.equal(onThird.state.messages, 30);
+  const ci = await retry(() => thirdJsm.consumers.info("ORDERS", "InvoiceProcessor"), "consumer info");
+  assert.equal(ci.ack_floor.stream_seq, 10, JSON.stringify(ci));
+  assert.deepEqual(await process(10), Array.from({ length: 10 }, (_, i) => i + 11));
+
+  const down = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 2 }), "scale down");
+  assert.equal(down.config.num_replicas, 2);
+  const after = await retry(async () => {
+    const i = await jsm.streams.info("ORDERS");
+    const r = i.cluster.replicas ?? [];
+    return r.length === 1 && r[0].current ? i : undefined;
+  }, "one other replica left", 30_000);
+  assert.equal(after.state.messages, 30);
+  for (let i = 31; i <= 35; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  assert.deepEqual(await process(15), Array.from({ length: 15 }, (_, i) => i + 21));
+  await rejectsCode(jsm.streams.update("ORDERS", { ...cfg, num_replicas: 4 }), 10005);
+  if (isFjord) {
+    await rejectsCode(jsm.streams.update("ORDERS", { ...cfg, num_replicas: 1 }), 10052, /not from or to 1/);
+  }
+  t.diagnostic(`held by ${holders.join(", ")}, then ${third.serverName} too, then ${[after.cluster.leader, after.cluster.replicas[0].name].join(", ")}`);
+}));
