@@ -10,8 +10,11 @@ CPU ticks it uses over a quiet window:
 
 With --cluster, each binary runs as a 3-node cluster (every node lists
 every route, a file store each, as bench/meta_failover.py starts them): the
-stream (one replica) and its consumers are made through the first node once
-a meta leader is agreed, and RSS and CPU are the three servers' together.
+stream (one replica, or -R of them) and its consumers are made through the
+first node once a meta leader is agreed, and RSS and CPU are the three
+servers' together:
+
+  python3 bench/idle_consumers.py --cluster -R 3 -n 10000 build/bin/fjord-server /usr/sbin/nats-server
 """
 import argparse
 import asyncio
@@ -66,9 +69,9 @@ class Conn:
         return out
 
 
-async def run(bin_, n, window, settle, cluster=False):
+async def run(bin_, n, window, settle, cluster=False, replicas=1):
     if cluster:
-        return await run_cluster(bin_, n, window, settle)
+        return await run_cluster(bin_, n, window, settle, replicas)
     proc, port = start_server(bin_, "idle-consumers-")
     try:
         c = await Conn.open(port)
@@ -85,7 +88,7 @@ async def run(bin_, n, window, settle, cluster=False):
         proc.wait(30)
 
 
-async def run_cluster(bin_, n, window, settle):
+async def run_cluster(bin_, n, window, settle, replicas):
     with running_cluster(bin_, "idle-consumers-cluster-", 30) as nodes:
         if nodes is None:
             print(f"{os.path.basename(bin_):14} no meta leader within 30 s", flush=True)
@@ -93,23 +96,24 @@ async def run_cluster(bin_, n, window, settle):
         pids = [nd["proc"].pid for nd in nodes]
         c = await Conn.open(nodes[0]["port"])
         base_rss = sum(rss_mib(p) for p in pids)
-        made = await make(c, n)
+        made = await make(c, n, replicas)
         await asyncio.sleep(settle)
         t0, c0 = time.time(), sum(ticks(p) for p in pids)
         await asyncio.sleep(window)
         tps = (sum(ticks(p) for p in pids) - c0) / (time.time() - t0)
         rss = [rss_mib(p) for p in pids]
-        print(f"{os.path.basename(bin_):14} 3 nodes, consumers={n:6}  created in {made:5.1f} s  "
+        print(f"{os.path.basename(bin_):14} 3 nodes, R{replicas}, consumers={n:6}  created in {made:5.1f} s  "
               f"RSS {sum(rss):7.1f} MiB ({' + '.join(f'{r:.0f}' for r in rss)}; "
               f"{(sum(rss) - base_rss) * 1024 / max(1, n):.1f} KiB/consumer)  "
               f"idle CPU {tps:.2f} ticks/s ({tps / os.sysconf('SC_CLK_TCK'):.3f} core)", flush=True)
         c.w.close()
 
 
-async def make(c, n):
+async def make(c, n, replicas=1):
     """One stream with 10 messages and n durable consumers; returns the
     seconds the consumers took to create."""
-    [r] = await c.requests([("$JS.API.STREAM.CREATE.IDLE", {"name": "IDLE", "subjects": ["idle.>"]})])
+    [r] = await c.requests([("$JS.API.STREAM.CREATE.IDLE",
+                             {"name": "IDLE", "subjects": ["idle.>"], "num_replicas": replicas})])
     assert "error" not in r, r
     await c.requests([("idle.x", {"n": i}) for i in range(10)])
     reqs = []
@@ -133,10 +137,11 @@ def main():
     ap.add_argument("-w", "--window", type=float, default=10, help="quiet window in seconds (default 10)")
     ap.add_argument("--settle", type=float, default=5, help="seconds between the last create and the window")
     ap.add_argument("--cluster", action="store_true", help="3-node clusters instead of single servers")
+    ap.add_argument("-R", "--replicas", type=int, default=1, help="the stream's replicas (with --cluster)")
     ap.add_argument("servers", nargs="+")
     a = ap.parse_args()
     for b in a.servers:
-        asyncio.run(run(b, a.n, a.window, a.settle, a.cluster))
+        asyncio.run(run(b, a.n, a.window, a.settle, a.cluster, a.replicas))
 
 
 if __name__ == "__main__":

@@ -224,12 +224,12 @@ void Stream::OnLeaderChanged(bool leader) {
   if (!replica_) return;
   if (!leader) {
     lead_pending_ = false;
+    // Another replica leads: what waited for this one is its to answer.
+    when_leading_.clear();
     if (!running_ && subs_.empty()) return;
     running_ = false;
     Unsubscribe();
     StopConsumers();
-    // Another replica leads: what waited for this one is its to answer.
-    when_leading_.clear();
     return;
   }
   if (!replica_->IsLeader() || running_ || lead_pending_) return;  // changed again since
