@@ -15,7 +15,10 @@
 #   DEMO_NODES     1 (default): one broker; 3 (or more): a cluster of that
 #                  many brokers (every one listing every route), the clients
 #                  given all their URLs, and the kill -9 hits the server that
-#                  holds ORDERS
+#                  holds ORDERS (its leader, with more than one replica)
+#   DEMO_REPLICAS  the ORDERS stream's replicas (default 1; up to
+#                  DEMO_NODES): with 3, killing its leader hands ORDERS and
+#                  the consumers to another replica while orders go on
 #   KEEP_WORKDIR=1 keep the temporary directory (logs, store) afterwards
 #   LOST_ACKS      fail (default) or allow: whether an order processed again
 #                  after its ack was confirmed fails the demo. The default is
@@ -44,6 +47,7 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fjord-demo.XXXXXX")
 declare -A PIDS=()  # name -> pid of every process this script started
 NODES=${DEMO_NODES:-1}
+REPLICAS=${DEMO_REPLICAS:-1}
 SERVER_PIDS=()  # by node index
 PASSED=0
 
@@ -164,10 +168,10 @@ fi
 start_servers
 
 say "creating the ORDERS stream"
-echo "    fjord stream add ORDERS --subjects=\"orders.>\" --storage=file --replicas=1 --retention=limits --max-msgs=100000 --discard=old"
+echo "    fjord stream add ORDERS --subjects=\"orders.>\" --storage=file --replicas=$REPLICAS --retention=limits --max-msgs=100000 --discard=old"
 # The broker may take a moment to enable JetStream after it starts listening.
 stream_add() {
-  "${CLI[@]}" stream add ORDERS --subjects="orders.>" --storage=file --replicas=1 --retention=limits \
+  "${CLI[@]}" stream add ORDERS --subjects="orders.>" --storage=file --replicas="$REPLICAS" --retention=limits \
     --max-msgs=100000 --discard=old </dev/null >"$WORK/stream-add.out" 2>&1
 }
 # A cluster first elects its meta leader.
@@ -207,7 +211,11 @@ victim=0
 if ((NODES > 1)); then
   holder=$("${CLI[@]}" stream info ORDERS --json | json_field 'd["cluster"]["leader"]')
   victim=$((${holder#fjord-} - 1))
-  say "publishing 400 more orders and killing $holder, the server holding ORDERS, with -9 midway"
+  if ((REPLICAS > 1)); then
+    say "publishing 400 more orders and killing $holder, the leader of ORDERS' $REPLICAS replicas, with -9 midway"
+  else
+    say "publishing 400 more orders and killing $holder, the server holding ORDERS, with -9 midway"
+  fi
 else
   say "publishing 400 more orders and killing the broker with -9 midway"
 fi
