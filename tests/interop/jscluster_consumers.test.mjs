@@ -10,32 +10,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
 import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader } from "./lib/jscluster.mjs";
-
-// A request that may time out while the servers elect: asked again.
-async function retry(fn, what, ms = 20_000) {
-  let last;
-  return waitFor(async () => {
-    try {
-      return await fn();
-    } catch (e) {
-      last = e;
-      return undefined;
-    }
-  }, ms, what, 200).catch((e) => {
-    throw new Error(`${e.message}: ${last?.message}`);
-  });
-}
-
-const publishWithId = (js, i) => {
-  const h = headers();
-  h.set("Nats-Msg-Id", `order-${i}`);
-  return js.publish(`orders.oslo.created`, JSON.stringify({ order: i }), { headers: h, timeout: 3000 });
-};
+import { APP, jsCluster, agreedLeader, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
 
 // Fetches up to `n` messages of the durable and acks each with a confirmed
 // ack; returns the orders seen. Messages not confirmed stay unacknowledged.
@@ -69,12 +47,7 @@ async function consumerStepDown(nc, jsm, name, preferred) {
 
 test("replicated stream: a durable consumer's confirmed acks survive kill -9 of the leader; nothing processed twice", { timeout: 240_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, 3);
-  await agreedLeader(c.nodes, 3);
-  const byName = (name) => c.nodes.find((n) => n.serverName === name);
-  const conns = [];
-  for (const n of c.nodes) conns.push(checkApiReplies(await scope.conn(n, APP)));
-  const jsms = await Promise.all(conns.map((nc) => jetstreamManager(nc)));
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
 
   await jsms[0].streams.add({
     name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 3, max_msgs: 100000, discard: "old",

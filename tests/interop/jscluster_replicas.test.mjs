@@ -12,41 +12,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
 import { waitFor, logsOnFailure, isFjord, sleep } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader, CLI, fjordCli } from "./lib/jscluster.mjs";
-
-// A request that may time out while the servers elect: asked again.
-async function retry(fn, what, ms = 20_000) {
-  let last;
-  return waitFor(async () => {
-    try {
-      return await fn();
-    } catch (e) {
-      last = e;
-      return undefined;
-    }
-  }, ms, what, 200).catch((e) => {
-    throw new Error(`${e.message}: ${last?.message}`);
-  });
-}
-
-const publishWithId = (js, i) => {
-  const h = headers();
-  h.set("Nats-Msg-Id", `order-${i}`);
-  return js.publish("orders.oslo.created", JSON.stringify({ order: i }), { headers: h, timeout: 3000 });
-};
+import { APP, jsCluster, agreedLeader, CLI, fjordCli, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
 
 test("replicated stream: three replicas, kill -9 of the leader loses no acknowledged message, the killed server catches up", { timeout: 180_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, 3);
-  await agreedLeader(c.nodes, 3);
-  const byName = (name) => c.nodes.find((n) => n.serverName === name);
-  const conns = [];
-  for (const n of c.nodes) conns.push(checkApiReplies(await scope.conn(n, APP)));
-  const jsms = await Promise.all(conns.map((nc) => jetstreamManager(nc)));
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
 
   const si = await jsms[0].streams.add({
     name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 3, max_msgs: 100000, discard: "old",

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFile } from "node:child_process";
+import { headers } from "@nats-io/transport-node";
 import { waitFor } from "./server.mjs";
 import { httpJson } from "./cluster.mjs";
 
@@ -80,4 +81,41 @@ export function leaderClaims(logs) {
     }
   }
   return claims;
+}
+
+// A request that may time out while the servers elect: asked again (every
+// 200 ms, for up to `ms`); the last error is in the failure's message.
+export async function retry(fn, what, ms = 20_000) {
+  let last;
+  return waitFor(async () => {
+    try {
+      return await fn();
+    } catch (e) {
+      last = e;
+      return undefined;
+    }
+  }, ms, what, 200).catch((e) => {
+    throw new Error(`${e.message}: ${last?.message}`);
+  });
+}
+
+// The story's order `i`, published with its msg id (order-<i>).
+export const publishWithId = (js, i) => {
+  const h = headers();
+  h.set("Nats-Msg-Id", `order-${i}`);
+  return js.publish("orders.oslo.created", JSON.stringify({ order: i }), { headers: h, timeout: 3000 });
+};
+
+// A JetStream cluster of `n` with an agreed meta leader, and a schema-checked
+// APP connection and JetStream manager per node (conns[i], jsms[i] for
+// c.nodes[i]); byName finds a node by server name.
+export async function jsClusterClients(t, scope, n = 3) {
+  const { checkApiReplies } = await import("./client.mjs");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const c = await jsCluster(t, scope, n);
+  await agreedLeader(c.nodes, n);
+  const conns = [];
+  for (const node of c.nodes) conns.push(checkApiReplies(await scope.conn(node, APP)));
+  const jsms = await Promise.all(conns.map((nc) => jetstreamManager(nc)));
+  return { c, conns, jsms, byName: (name) => c.nodes.find((node) => node.serverName === name) };
 }
