@@ -1,11 +1,13 @@
 // `fjord stream ...`: stream administration over raw `$JS.API.STREAM.*`
 // requests, so `--json` prints exactly what the server answered.
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -500,6 +502,61 @@ void ReportCmd(CLI::App& parent, GlobalOptions& g) {
 
 }  // namespace
 
+// `fjord stream cluster step-down|peer-remove`, as `nats stream cluster`:
+// the stream's Raft group (a replicated stream on a cluster).
+void ClusterCmds(CLI::App& parent, GlobalOptions& g) {
+  auto* cluster = parent.add_subcommand("cluster", "Manage a replicated stream's group");
+  cluster->require_subcommand(1);
+
+  struct StepDown {
+    std::string name, preferred;
+  };
+  auto sd = std::make_shared<StepDown>();
+  auto* step = cluster->add_subcommand("step-down", "Make the stream's leader hand leadership to another replica");
+  step->add_option("stream", sd->name, "Stream name")->required();
+  step->add_option("--preferred", sd->preferred, "The replica that should take over");
+  step->callback([&g, sd] {
+    Conn conn(g);
+    auto leader = [&] {
+      Json info = conn.ApiNoThrow("STREAM.INFO." + sd->name);
+      if (info.contains("error")) return std::string();
+      return info.value("cluster", Json::object()).value("leader", std::string());
+    };
+    std::string before = leader();
+    Json body = Json::object();
+    if (!sd->preferred.empty()) body["placement"] = {{"preferred", sd->preferred}};
+    conn.Api("STREAM.LEADER.STEPDOWN." + sd->name, body);
+    // Elected within a few heartbeats; waited for as long as --timeout
+    // allows (at least 5 s).
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
+    std::string after;
+    while (std::chrono::steady_clock::now() < end) {
+      after = leader();
+      if (!after.empty() && after != before) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (after.empty() || after == before) Fail(fmt::format("{} still leads stream {}", before, sd->name));
+    std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
+  });
+
+  struct PeerRemove {
+    std::string name, peer;
+    bool force = false;
+  };
+  auto pr = std::make_shared<PeerRemove>();
+  auto* rm = cluster->add_subcommand("peer-remove", "Replace a replica of the stream by another server");
+  rm->add_option("stream", pr->name, "Stream name")->required();
+  rm->add_option("peer", pr->peer, "The replica's server name")->required();
+  rm->add_flag("-f,--force", pr->force, "Remove without prompting");
+  rm->callback([&g, pr] {
+    RequireForce(pr->force, fmt::format("Really remove peer {} from stream {}", pr->peer, pr->name));
+    Conn conn(g);
+    conn.Api("STREAM.PEER.REMOVE." + pr->name, Json{{"peer", pr->peer}});
+    std::cout << fmt::format("Removed peer \"{}\" from stream {}; another server takes its place\n", pr->peer,
+                             pr->name);
+  });
+}
+
 void AddStreamCommands(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("stream", "JetStream stream management")->alias("str");
   cmd->require_subcommand(1);
@@ -512,6 +569,7 @@ void AddStreamCommands(CLI::App& app, GlobalOptions& g) {
   GetCmd(*cmd, g);
   RmmCmd(*cmd, g);
   ReportCmd(*cmd, g);
+  ClusterCmds(*cmd, g);
 }
 
 }  // namespace fjord::cli

@@ -89,8 +89,10 @@ std::set<std::string> OriginHosts(const std::vector<StreamAssignment>& all, cons
 // Where a new stream goes: on the server of the streams it mirrors or
 // sources (they are copied from the local store), else on the servers
 // matching its placement that hold the fewest streams, one per replica.
-std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig& cfg,
-                                              const std::vector<StreamAssignment>& all, ApiError* err) {
+// The servers a stream of `cfg` fits on (cluster, tags, the origin of what
+// it copies), least loaded first; nullopt with the error when none does.
+std::optional<std::vector<std::string>> Fitting(JetStream* js, const StreamConfig& cfg,
+                                                const std::vector<StreamAssignment>& all, ApiError* err) {
   ClusterMeta* meta = js->meta();
   auto no_peers = [&](const std::string& why) {
     *err = MakeError(Err::ClusterNoPeers, {{"err", "no suitable peers for placement" + why}});
@@ -128,14 +130,28 @@ std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig&
     for (const auto& t : tags) list += (list.empty() ? "'" : ", '") + t + "'";
     return no_peers(tags.empty() ? "" : ", tags not matched [" + list + "]");
   }
-  size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
-  if (fit.size() < replicas)
-    return no_peers(fmt::format(", {} of {} replicas could be placed", fit.size(), replicas));
   std::sort(fit.begin(), fit.end(), [](const PlacementCandidate& a, const PlacementCandidate& b) {
     return a.streams != b.streams ? a.streams < b.streams : a.name < b.name;
   });
   std::vector<std::string> hosts;
-  for (size_t i = 0; i < replicas; i++) hosts.push_back(fit[i].name);
+  for (const auto& c : fit) hosts.push_back(c.name);
+  return hosts;
+}
+
+// Where a new stream of `cfg` goes: its replicas on the least loaded of the
+// servers it fits on.
+std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig& cfg,
+                                              const std::vector<StreamAssignment>& all, ApiError* err) {
+  auto hosts = Fitting(js, cfg, all, err);
+  if (!hosts) return std::nullopt;
+  size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
+  if (hosts->size() < replicas) {
+    *err = MakeError(Err::ClusterNoPeers, {{"err", fmt::format("no suitable peers for placement, {} of {} replicas "
+                                                               "could be placed",
+                                                               hosts->size(), replicas)}});
+    return std::nullopt;
+  }
+  hosts->resize(replicas);
   return hosts;
 }
 
@@ -286,6 +302,50 @@ void LeaderDelete(JetStream* js, Inbound& m, const std::string& name) {
   if (!existing) return ReplyError(js, m, type, MakeError(Err::StreamNotFound));
   AssignmentChange c{AssignmentChange::Op::kDelete, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   Propose(js, m, type, std::move(c));
+}
+
+// `$JS.API.STREAM.PEER.REMOVE.<S>` for a replicated stream: the peer is
+// replaced by a server that fits and holds no replica of it (as
+// nats-server: 10040 if it is not a member, 10075 when there is no
+// replacement), through the same assignment update as scaling.
+void LeaderPeerRemove(JetStream* js, Inbound& m, const StreamAssignment& a) {
+  const char* type = "stream_remove_peer_response";
+  nlohmann::json body;
+  ApiError err;
+  if (!ParseBody(m.data, &body, &err)) return ReplyError(js, m, type, err);
+  std::string peer = Field<std::string>(body, "peer", "");
+  if (peer.empty()) return ReplyError(js, m, type, MakeError(Err::BadRequest));
+  auto victim = std::find(a.peers.begin(), a.peers.end(), peer);
+  if (victim == a.peers.end()) return ReplyError(js, m, type, MakeError(Err::ClusterPeerNotMember));
+  StreamConfig cfg = ConfigOf(a);
+  // Two replicas: the one left is no quorum of the old group, which could
+  // then neither add the replacement nor drop the removed one.
+  if (a.peers.size() < 3) {
+    log::Warn("JetStream cluster: stream '{} > {}': peer {} not removed: a stream of two replicas cannot lose one "
+              "before its replacement has joined (scale it to three first)",
+              a.account, a.name(), peer);
+    return ReplyError(js, m, type, MakeError(Err::PeerRemap));
+  }
+  auto fitting = Fitting(js, cfg, js->meta()->Streams(AccountName(js)), &err);
+  std::string replacement;
+  for (const auto& h : fitting ? *fitting : std::vector<std::string>{})
+    if (!a.Holds(h)) {
+      replacement = h;
+      break;
+    }
+  if (replacement.empty()) return ReplyError(js, m, type, MakeError(Err::PeerRemap));
+  AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, a, a.name(), {}};
+  c.stream.peers[static_cast<size_t>(victim - a.peers.begin())] = replacement;
+  log::Info("JetStream cluster: stream '{} > {}': replacing peer {} with {}", a.account, a.name(), peer, replacement);
+  js->meta()->Propose(c, [js, copy = Detached(m), type](const std::string& error) {
+    asio::post(js->ctx(), [js, copy, type, error] {
+      JetStream::WorkScope scope(js);
+      if (!error.empty()) return ReplyError(js, copy, type, MakeError(Err::ClusterNotAvail));
+      Json j = Typed(type);
+      j["success"] = true;
+      ReplyOk(js, copy, j);
+    });
+  });
 }
 
 std::vector<StreamAssignment> Matching(JetStream* js, const std::string& subject) {
@@ -534,6 +594,13 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
                         MakeError(Err::StreamInvalidConfigF, {{"err", "invalid stream name"}})),
              true;
     return LeaderCreate(js, m, name), true;
+  }
+  // A replicated stream's peers are the meta group's to change.
+  if (std::string name = NameAfter(rest, "STREAM.PEER.REMOVE."); !name.empty() && meta) {
+    if (auto a = meta->FindStream(AccountName(js), name); a && a->peers.size() > 1) {
+      if (leader && !RefuseForApiLevel(js, m, rest)) LeaderPeerRemove(js, m, *a);
+      return true;
+    }
   }
   std::string stream = StreamOf(rest);
   if (!stream.empty()) {
