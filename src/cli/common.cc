@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <thread>
 #include <iterator>
 #include <mutex>
 #include <random>
@@ -280,6 +281,20 @@ void RequireForce(bool force, const std::string& question) {
   if (force) return;
   if (!Interactive()) Fail("--force is required when not running interactively");
   if (!Confirm(question)) Fail("aborted");
+}
+
+void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
+                      const std::string& what) {
+  // Elected within a few heartbeats.
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
+  std::string after;
+  while (std::chrono::steady_clock::now() < end) {
+    after = leader();
+    if (!after.empty() && after != before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (after.empty() || after == before) Fail(fmt::format("{} still leads {}", before, what));
+  std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
 }
 
 std::string ReadAllStdin() {

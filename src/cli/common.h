@@ -7,6 +7,7 @@
 // Errors: commands throw CliError; main() prints "fjord: error: <what>" on
 // stderr and exits with the error's code (1 unless stated otherwise).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -128,6 +129,12 @@ std::string Prompt(const std::string& question, const std::string& def = "");
 bool Confirm(const std::string& question);
 // Asks on a terminal; elsewhere (pipes, scripts) `--force` is required.
 void RequireForce(bool force, const std::string& question);
+// After a leader stepdown: polls `leader()` every 200 ms (up to --timeout,
+// at least 5 s) until it names a leader other than `before`, prints
+// `New leader elected "<after>" (was "<before>")`, and fails with `what`
+// ("<before> still leads <what>") if none is elected.
+void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
+                      const std::string& what);
 std::string ReadAllStdin();
 
 // A whole number in [min, max] from user input; anything else fails with

@@ -12,7 +12,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -449,17 +448,7 @@ void RaftCmds(CLI::App& parent, GlobalOptions& g) {
     Json body = Json::object();
     if (!preferred->empty()) body["placement"] = {{"preferred", *preferred}};
     conn.Api("META.LEADER.STEPDOWN", body);
-    // The new leader is elected within a few heartbeats; wait for it as long
-    // as --timeout allows.
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
-    std::string after;
-    while (std::chrono::steady_clock::now() < end) {
-      after = MetaLeader(conn, g);
-      if (!after.empty() && after != before) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    if (after.empty() || after == before) Fail(fmt::format("{} still leads the meta group", before));
-    std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
+    WaitForNewLeader(g, before, [&] { return MetaLeader(conn, g); }, "the meta group");
   });
 
   auto peer = std::make_shared<std::string>();

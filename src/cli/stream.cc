@@ -1,13 +1,11 @@
 // `fjord stream ...`: stream administration over raw `$JS.API.STREAM.*`
 // requests, so `--json` prints exactly what the server answered.
-#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -500,8 +498,6 @@ void ReportCmd(CLI::App& parent, GlobalOptions& g) {
   });
 }
 
-}  // namespace
-
 // `fjord stream cluster step-down|peer-remove`, as `nats stream cluster`:
 // the stream's Raft group (a replicated stream on a cluster).
 void ClusterCmds(CLI::App& parent, GlobalOptions& g) {
@@ -526,17 +522,7 @@ void ClusterCmds(CLI::App& parent, GlobalOptions& g) {
     Json body = Json::object();
     if (!sd->preferred.empty()) body["placement"] = {{"preferred", sd->preferred}};
     conn.Api("STREAM.LEADER.STEPDOWN." + sd->name, body);
-    // Elected within a few heartbeats; waited for as long as --timeout
-    // allows (at least 5 s).
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
-    std::string after;
-    while (std::chrono::steady_clock::now() < end) {
-      after = leader();
-      if (!after.empty() && after != before) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    if (after.empty() || after == before) Fail(fmt::format("{} still leads stream {}", before, sd->name));
-    std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
+    WaitForNewLeader(g, before, leader, "stream " + sd->name);
   });
 
   struct PeerRemove {
@@ -556,6 +542,8 @@ void ClusterCmds(CLI::App& parent, GlobalOptions& g) {
                              pr->name);
   });
 }
+
+}  // namespace
 
 void AddStreamCommands(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("stream", "JetStream stream management")->alias("str");

@@ -138,6 +138,12 @@ std::optional<std::vector<std::string>> Fitting(JetStream* js, const StreamConfi
   return hosts;
 }
 
+ApiError TooFewPeers(size_t placed, size_t replicas) {
+  return MakeError(Err::ClusterNoPeers,
+                   {{"err", fmt::format("no suitable peers for placement, {} of {} replicas could be placed", placed,
+                                        replicas)}});
+}
+
 // Where a new stream of `cfg` goes: its replicas on the least loaded of the
 // servers it fits on.
 std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig& cfg,
@@ -146,12 +152,20 @@ std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig&
   if (!hosts) return std::nullopt;
   size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
   if (hosts->size() < replicas) {
-    *err = MakeError(Err::ClusterNoPeers, {{"err", fmt::format("no suitable peers for placement, {} of {} replicas "
-                                                               "could be placed",
-                                                               hosts->size(), replicas)}});
+    *err = TooFewPeers(hosts->size(), replicas);
     return std::nullopt;
   }
   hosts->resize(replicas);
+  return hosts;
+}
+
+// The servers a replicated stream `a` (with config `cfg`) could gain a
+// replica on: those it fits on and is not held by, least loaded first.
+std::optional<std::vector<std::string>> Unheld(JetStream* js, const StreamConfig& cfg,
+                                               const std::vector<StreamAssignment>& all, const StreamAssignment& a,
+                                               ApiError* err) {
+  auto hosts = Fitting(js, cfg, all, err);
+  if (hosts) std::erase_if(*hosts, [&](const std::string& h) { return a.Holds(h); });
   return hosts;
 }
 
@@ -266,18 +280,14 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
                                   {{"err", fmt::format("scale down from {} replicas to more than {} at a time",
                                                        from, from / 2)}}));
     if (to > from) {
-      ApiError err;
-      auto placed = Place(js, cfg, all, &err);
-      if (!placed) return ReplyError(js, m, type, err);
       // Keep where it is; add the least loaded of the others.
-      for (const auto& h : *placed)
-        if (static_cast<int64_t>(peers.size()) < to && !existing->Holds(h)) peers.push_back(h);
+      ApiError err;
+      auto free = Unheld(js, cfg, all, *existing, &err);
+      if (!free) return ReplyError(js, m, type, err);
+      for (const auto& h : *free)
+        if (static_cast<int64_t>(peers.size()) < to) peers.push_back(h);
       if (static_cast<int64_t>(peers.size()) < to)
-        return ReplyError(js, m, type,
-                          MakeError(Err::ClusterNoPeers,
-                                    {{"err", fmt::format("no suitable peers for placement, {} of {} replicas could be "
-                                                         "placed",
-                                                         peers.size(), to)}}));
+        return ReplyError(js, m, type, TooFewPeers(peers.size(), static_cast<size_t>(to)));
     } else {
       peers.resize(static_cast<size_t>(to));
     }
@@ -326,14 +336,9 @@ void LeaderPeerRemove(JetStream* js, Inbound& m, const StreamAssignment& a) {
               a.account, a.name(), peer);
     return ReplyError(js, m, type, MakeError(Err::PeerRemap));
   }
-  auto fitting = Fitting(js, cfg, js->meta()->Streams(AccountName(js)), &err);
-  std::string replacement;
-  for (const auto& h : fitting ? *fitting : std::vector<std::string>{})
-    if (!a.Holds(h)) {
-      replacement = h;
-      break;
-    }
-  if (replacement.empty()) return ReplyError(js, m, type, MakeError(Err::PeerRemap));
+  auto free = Unheld(js, cfg, js->meta()->Streams(AccountName(js)), a, &err);
+  if (!free || free->empty()) return ReplyError(js, m, type, MakeError(Err::PeerRemap));
+  const std::string& replacement = free->front();
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, a, a.name(), {}};
   c.stream.peers[static_cast<size_t>(victim - a.peers.begin())] = replacement;
   log::Info("JetStream cluster: stream '{} > {}': replacing peer {} with {}", a.account, a.name(), peer, replacement);

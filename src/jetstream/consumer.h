@@ -103,7 +103,7 @@ void HandleConsumerApi(JetStream* js, Inbound& msg, std::string_view rest);
 // local copies: consumer_replication.h).
 void RecoverConsumers(JetStream* js, Stream* stream);
 // A replicated stream's leader starts its consumers from their local copies.
-void StartReplicatedConsumers(JetStream* js, Stream* stream);
+void StartReplicatedConsumers(Stream* stream);
 // A consumer's local store: memory for a memory stream or `mem_storage`,
 // else a file store in the stream's directory.
 store::Result<std::unique_ptr<store::ConsumerStore>> OpenConsumerStore(JetStream* js, Stream& s,

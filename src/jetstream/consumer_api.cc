@@ -374,8 +374,7 @@ std::optional<StoredConsumer> ReadStoredConsumer(store::ConsumerStore& cs, const
   return out;
 }
 
-void StartReplicatedConsumers(JetStream* js, Stream* stream) {
-  (void)js;
+void StartReplicatedConsumers(Stream* stream) {
   for (const auto& [name, lc] : stream->local_consumers()) {
     auto stored = ReadStoredConsumer(*lc.store, name);
     if (!stored) {

@@ -261,7 +261,7 @@ void Stream::StartServing() {
   // duplicates from now on.
   RebuildDedupe();
   Subscribe();
-  StartReplicatedConsumers(js_, this);
+  StartReplicatedConsumers(this);
   auto fns = std::move(when_leading_);
   when_leading_.clear();
   for (auto& fn : fns) fn();

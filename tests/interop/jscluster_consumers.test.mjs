@@ -13,7 +13,7 @@ import { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } from "@nats-io/
 import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
+import { APP, agreedLeader, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
 
 // Fetches up to `n` messages of the durable and acks each with a confirmed
 // ack; returns the orders seen. Messages not confirmed stay unacknowledged.
@@ -137,10 +137,7 @@ test("replicated stream: a durable consumer's confirmed acks survive kill -9 of 
 
 test("replicated stream: a replica that was away catches up on consumers by snapshot and leads them", { timeout: 240_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, 3);
-  await agreedLeader(c.nodes, 3);
-  const nc = checkApiReplies(await scope.conn(c.nodes[0], APP));
-  const jsm = await jetstreamManager(nc);
+  const { c, conns: [nc], jsms: [jsm] } = await jsClusterClients(t, scope, 3);
   await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 3 });
   await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
   await jsm.consumers.add("ORDERS", { durable_name: "Shipping", ack_policy: AckPolicy.Explicit });

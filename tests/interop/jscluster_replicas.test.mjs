@@ -213,10 +213,7 @@ test("replicated stream: a replica that lost its files does not vote until it ha
 // stream goes on. Runs against nats-server too.
 test("replicated stream: scaled from 2 replicas to 3 and back; the new replica catches up and can lead", { timeout: 180_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, 3);
-  await agreedLeader(c.nodes, 3);
-  const nc = checkApiReplies(await scope.conn(c.nodes[0], APP));
-  const jsm = await jetstreamManager(nc);
+  const { c, conns: [nc], jsms: [jsm] } = await jsClusterClients(t, scope, 3);
   const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 2 };
   await jsm.streams.add(cfg);
   const js = jetstream(nc);
