@@ -491,6 +491,9 @@ void Route::ProcessSub(const proto::RouteCommand& cmd) {
   sub->sid = key;
   if (!cmd.queue.empty()) sub->weight.store(cmd.weight > 0 ? cmd.weight : 1, std::memory_order_relaxed);
   acc->sublist().Insert(sub);
+  // A push consumer created before its subscriber (a watcher's ordered
+  // consumer) starts when the interest arrives, here as for a local one.
+  acc->NotifySubscribed(sub->subject);
   subs_.emplace(std::move(key), std::move(sub));
   num_subs_.store(subs_.size(), std::memory_order_relaxed);
 }

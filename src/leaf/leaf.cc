@@ -665,6 +665,7 @@ void Leaf::ProcessSub(const proto::RouteCommand& cmd) {
   sub->propagate = !spoke_;
   if (!cmd.queue.empty()) sub->weight.store(cmd.weight > 0 ? cmd.weight : 1, std::memory_order_relaxed);
   account_->sublist().Insert(sub);
+  account_->NotifySubscribed(sub->subject);  // as a route's (cluster/route.cc)
   subs_.emplace(std::move(key), std::move(sub));
   num_subs_.store(subs_.size(), std::memory_order_relaxed);
   server::Server::FlushIfUnbatched();
