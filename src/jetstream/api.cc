@@ -292,11 +292,7 @@ void StreamPurge(JetStream* js, Inbound& m, const std::string& name) {
   if (s->replicated()) {
     // Every replica purges once the group has committed it; the leader
     // answers then.
-    if (keep)
-      return ReplyError(js, m, type,
-                        MakeError(Err::StreamGeneralErrorF,
-                                  {{"err", "Fjord does not purge with keep on a stream with more than one replica yet"}}));
-    return s->ProposePurge(filter, seq, [js, req = Detached(m), type](const ApiError& e, Json result) {
+    return s->ProposePurge(filter, seq, keep, [js, req = Detached(m), type](const ApiError& e, Json result) {
       if (!e.ok()) return ReplyError(js, req, type, e);
       Json j = Typed(type);
       j["success"] = true;

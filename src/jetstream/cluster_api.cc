@@ -181,12 +181,9 @@ std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
                                           "use 1)",
                                           what, cfg.num_replicas)}});
   };
-  if (cfg.retention != Retention::kLimits) return not_yet("interest or work queue retention");
   if (cfg.mirror || !cfg.sources.empty()) return not_yet("a mirror or sources");
-  if (cfg.allow_msg_ttl || cfg.subject_delete_marker_ttl > 0) return not_yet("message TTLs");
   if (cfg.allow_msg_schedules) return not_yet("message schedules");
   if (cfg.allow_atomic) return not_yet("atomic batches");
-  if (cfg.allow_rollup_hdrs) return not_yet("rollups");
   return std::nullopt;
 }
 

@@ -1384,6 +1384,8 @@ void Consumer::OnStreamPurged(uint64_t first_seq) {
   impl_->TryDeliver();
 }
 
+uint64_t Consumer::NextSeq() const { return impl_->sseq; }
+
 bool Consumer::DoneWith(uint64_t seq, std::string_view subject) const {
   const Impl& m = *impl_;
   if (!m.Matches(subject)) return true;

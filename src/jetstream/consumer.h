@@ -68,6 +68,8 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // Interest/workqueue retention: true once this consumer no longer needs
   // stream sequence `seq` (acked, or filtered out).
   bool DoneWith(uint64_t seq, std::string_view subject) const;
+  // The stream sequence it looks at next: it is done with none from here.
+  uint64_t NextSeq() const;
   bool FilterMatches(std::string_view subject) const;
   // Heartbeats, pull request expiry, a push subscriber leaving. Called by
   // the stream only while the consumer is busy (it asks with

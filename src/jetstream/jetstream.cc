@@ -222,6 +222,9 @@ void JetStream::Reply(std::string_view reply, const Json& body) {
 JetStream::WorkScope::~WorkScope() {
   if (--js_->work_depth_ > 0) return;
   js_->FlushConsumers();
+  auto removing = std::move(js_->removing_);
+  js_->removing_.clear();
+  for (auto& s : removing) s->FlushRemovals();
   auto replies = std::move(js_->deferred_replies_);
   js_->deferred_replies_.clear();
   for (const auto& [subject, body] : replies) js_->Send(subject, {}, {}, body);

@@ -159,6 +159,9 @@ class JetStream {
   };
   // A consumer's state changed in this work: written out when it ends.
   void NoteConsumerChanged(std::shared_ptr<Consumer> c) { changed_consumers_.push_back(std::move(c)); }
+  // A replicated stream has message removals to propose when this work
+  // ends, after its consumers' changes (Stream::RemoveMsg).
+  void NoteRemovals(std::shared_ptr<Stream> s) { removing_.push_back(std::move(s)); }
   // The fsync thread shared by all consumer stores.
   const std::shared_ptr<store::GroupCommit>& consumer_sync() const { return consumer_sync_; }
 
@@ -233,6 +236,7 @@ class JetStream {
   // Drain soon, once however many streams advance).
   void WakeSourcing();
   std::vector<std::shared_ptr<Consumer>> changed_consumers_;
+  std::vector<std::shared_ptr<Stream>> removing_;
   int work_depth_ = 0;  // WorkScopes open
   std::vector<std::pair<std::string, std::string>> deferred_replies_;  // (subject, body)
   std::shared_ptr<store::GroupCommit> consumer_sync_;

@@ -196,6 +196,11 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing, bool 
       if (auto s = weak.lock()) s->ApplyOp(op);
     });
   };
+  events.roll_up = [weak, js](std::string filter, uint64_t seq) {
+    js->Post([weak, filter = std::move(filter), seq] {
+      if (auto s = weak.lock()) s->RollUp(filter, seq);
+    });
+  };
   events.snapshot = [weak, js](std::function<void(std::optional<std::string>)> done) {
     js->Post([weak, done = std::move(done)] {
       // A stream gone takes its group with it: no snapshot is owed.
@@ -262,6 +267,10 @@ void Stream::StartServing() {
   RebuildDedupe();
   Subscribe();
   StartReplicatedConsumers(this);
+  // The previous leader's expiries and retention removals may not have
+  // reached the group: this leader finds them again.
+  RebuildTtls();
+  SweepRetained();
   auto fns = std::move(when_leading_);
   when_leading_.clear();
   for (auto& fn : fns) fn();
@@ -401,8 +410,24 @@ void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done)
   }
 }
 
-void Stream::ProposePurge(const std::string& filter, uint64_t seq, std::function<void(const ApiError&, Json)> done) {
+void Stream::ProposePurge(const std::string& filter, uint64_t seq, uint64_t keep,
+                          std::function<void(const ApiError&, Json)> done) {
   if (cfg_.deny_purge) return done(MakeError(Err::StreamPurgeFailedF, {{"err", "stream purge not permitted"}}), {});
+  if (keep > 0) {
+    // Replicas may hold different tentative tails: they are told the
+    // sequence to purge below, found here, not the count to keep. It is
+    // that of the keep-th newest message on `filter` (NumPending falls as
+    // its start rises).
+    auto st = store_->State();
+    uint64_t lo = st.first_seq, hi = st.last_seq + 1;
+    if (st.msgs == 0 || store_->NumPending(filter, lo) <= keep) return done({}, Json{{"purged", 0}});
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo + 1) / 2;
+      if (store_->NumPending(filter, mid) >= keep) lo = mid;
+      else hi = mid - 1;
+    }
+    seq = lo;
+  }
   ProposeOp(Json{{"op", "purge"}, {"filter", filter}, {"seq", seq}}, std::move(done));
 }
 
@@ -440,6 +465,15 @@ void Stream::ApplyOp(const std::string& text) {
     lead_pending_ = false;
     if (!running_ && replica_ && replica_->IsLeader()) StartServing();
     return;
+  } else if (kind == "remove") {
+    // Retention and TTLs: not the API's message delete (deny_delete does
+    // not apply), and nobody to answer.
+    uint64_t first = store_->State().first_seq;
+    for (const auto& seq : op.value("seqs", Json::array()))
+      if (seq.is_number_unsigned() && seq.get<uint64_t>() <= upto) store_->Remove(seq.get<uint64_t>(), false);
+    js_->TouchStream(shared_from_this());
+    if (uint64_t now_first = store_->State().first_seq; now_first != first)
+      for (auto& [name, c] : consumers_) c->OnStreamPurged(now_first);
   } else if (kind == "delete") {
     uint64_t seq = op.value("seq", uint64_t(0));
     err = seq > upto ? MakeError(Err::SequenceNotFound, {{"seq", std::to_string(seq)}})
@@ -750,10 +784,12 @@ void Stream::ProcessPublish(Inbound& m, bool internal, const BatchCommit* batch)
     }
     seq = r.value;
     new_messages_ = true;
-    if (rollup == "sub") {
-      store_->Purge(m.subject, seq, 0);
+    if (replicated_) {
+      // Rolled up as it commits, by every replica (ReplicaEvents::roll_up).
+    } else if (rollup == "sub") {
+      RollUp(m.subject, seq);
     } else if (rollup == "all") {
-      store_->Purge("", seq, 0);
+      RollUp("", seq);
     } else if (!hdr.empty() && proto::GetHeader(hdr, kScheduleNextHeader) == "purge") {
       // A scheduled message takes its schedule away as it is stored.
       if (auto scheduler = proto::GetHeader(hdr, kSchedulerHeader); !scheduler.empty())
@@ -1070,8 +1106,7 @@ void Stream::ExpireMsg(const store::StoredMsg& m, int64_t now) {
   // Not rolled up by a marker (none due, or the stream refused it, as
   // interest retention without a consumer does): the message goes all the
   // same.
-  store_->Remove(m.seq, false);
-  js_->TouchStream(shared_from_this());
+  RemoveMsg(m.seq);
 }
 
 bool Stream::AnyConsumerInterested(const std::string& subject) const {
@@ -1086,8 +1121,7 @@ void Stream::OnConsumerAck(uint64_t seq) {
   if (!msg.ok()) return;
   for (const auto& [name, c] : consumers_)
     if (!c->DoneWith(seq, msg.value.subject)) return;
-  store_->Remove(seq, false);
-  js_->TouchStream(shared_from_this());
+  RemoveMsg(seq);
 }
 
 void Stream::NotifyConsumers() {
@@ -1143,6 +1177,43 @@ ApiError Stream::Purge(const std::string& filter, uint64_t seq, uint64_t keep, u
   return {};
 }
 
+void Stream::SweepRetained() {
+  if (cfg_.retention == Retention::kLimits || consumers_.empty()) return;
+  uint64_t upto = 0;
+  for (const auto& [name, c] : consumers_) upto = std::max(upto, c->NextSeq() - 1);
+  for (uint64_t seq = store_->State().first_seq; seq && seq <= upto;) {
+    auto next = store_->LoadNext("", seq);
+    if (!next.ok() || next.value.seq > upto) break;
+    OnConsumerAck(next.value.seq);
+    seq = next.value.seq + 1;
+  }
+}
+
+void Stream::RemoveMsg(uint64_t seq) {
+  js_->TouchStream(shared_from_this());
+  if (!replicated_) {
+    store_->Remove(seq, false);
+    return;
+  }
+  if (removals_.empty()) js_->NoteRemovals(shared_from_this());
+  removals_.push_back(seq);
+}
+
+void Stream::FlushRemovals() {
+  if (removals_.empty()) return;
+  Json seqs = std::move(removals_);
+  removals_.clear();
+  // Nobody waits: one lost with the leadership is found again by the next
+  // leader (StartServing sweeps, and rebuilds the TTLs).
+  if (Serving()) ProposeOp(Json{{"op", "remove"}, {"seqs", std::move(seqs)}}, [](const ApiError&, Json) {});
+}
+
+void Stream::RollUp(const std::string& filter, uint64_t seq) {
+  if (auto r = store_->Purge(filter, seq, 0); !r.ok())
+    log::Error("JetStream stream '{}': a roll-up at sequence {} failed: {}", cfg_.name, seq, r.status.msg);
+  js_->TouchStream(shared_from_this());
+}
+
 ApiError Stream::DeleteMsg(uint64_t seq, bool erase) {
   if (cfg_.deny_delete) return MakeError(Err::StreamMsgDeleteFailedF, {{"err", "message delete not permitted"}});
   auto st = store_->Remove(seq, erase);
@@ -1179,7 +1250,10 @@ void Stream::Close() {
 void Stream::Tick(int64_t now) {
   // A leader whose "lead" operation was refused or lost proposes it again.
   if (replica_ && !running_ && !lead_pending_ && replica_->IsLeader()) OnLeaderChanged(true);
-  bool aged = cfg_.allow_msg_ttl ? ExpireMessages(now) : cfg_.max_age > 0 && store_->ExpireOld(now) > 0;
+  // TTLs (and max_age with them) expire on the leader, which removes through
+  // the group; plain max_age on every replica alike (timestamps are the
+  // leader's).
+  bool aged = cfg_.allow_msg_ttl ? Serving() && ExpireMessages(now) : cfg_.max_age > 0 && store_->ExpireOld(now) > 0;
   if (aged) {
     uint64_t first = store_->State().first_seq;
     for (auto& [name, c] : consumers_) c->OnStreamPurged(first);

@@ -70,6 +70,17 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Purge as the API defines it; returns purged count or error.
   ApiError Purge(const std::string& filter, uint64_t seq, uint64_t keep, uint64_t* purged);
   ApiError DeleteMsg(uint64_t seq, bool erase);
+  // A roll-up (Nats-Rollup) by the message at `seq`: the messages before it
+  // on `filter` (empty: all) go.
+  void RollUp(const std::string& filter, uint64_t seq);
+  // Removes message `seq` as retention or its TTL asks: at once on one
+  // replica; on a replicated stream through the group, proposed when the
+  // work ends (FlushRemovals), so that every replica removes it.
+  void RemoveMsg(uint64_t seq);
+  void FlushRemovals();
+  // Interest and work-queue retention: removes what every consumer is done
+  // with (a new leader's, for removals the previous one did not commit).
+  void SweepRetained();
   // Removes the stream and its consumers from disk.
   void Delete();
   void Close();
@@ -140,7 +151,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // leader), applied by every replica once committed (ApplyOp), and
   // answered with the leader's outcome: `done` gets the reply's fields
   // ("purged") or the error. JetStream thread.
-  void ProposePurge(const std::string& filter, uint64_t seq, std::function<void(const ApiError&, Json)> done);
+  void ProposePurge(const std::string& filter, uint64_t seq, uint64_t keep,
+                    std::function<void(const ApiError&, Json)> done);
   void ProposeDeleteMsg(uint64_t seq, bool erase, std::function<void(const ApiError&, Json)> done);
   // Calls `done` (any thread) once everything this work stored is durable:
   // committed by the group for a replicated stream, synced otherwise.
@@ -290,6 +302,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t lead_id_ = 0;
   bool lead_pending_ = false;  // proposed, not yet applied nor failed
   uint64_t readable_ = 0;
+  // Removals (RemoveMsg) of this work, proposed as one operation.
+  std::vector<uint64_t> removals_;
   std::map<std::string, LocalConsumer> local_consumers_;
   std::vector<std::function<void()>> when_leading_;
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased

@@ -9,6 +9,7 @@
 #include "jscluster/meta.h"
 #include "raft/transport.h"
 #include "jetstream/types.h"
+#include "proto/headers.h"
 #include "store/env.h"
 
 namespace fjord::jscluster {
@@ -226,6 +227,13 @@ std::string StreamReplica::Apply(uint64_t, std::string_view data) {
   }
   if (e->kind != raft::StreamEntry::kOp) {
     committed_seq_ = e->seq;
+    if (e->kind == raft::StreamEntry::kMsg && !e->hdr.empty() && events_.roll_up) {
+      // Applied again after a restart (the entries after the last
+      // snapshot): harmless, what it removes is gone already.
+      auto rollup = proto::GetHeader(e->hdr, "Nats-Rollup");
+      if (rollup == "sub") events_.roll_up(std::string(e->subject), e->seq);
+      if (rollup == "all") events_.roll_up({}, e->seq);
+    }
     return {};
   }
   // An empty operation stands in for an entry whose store write failed.

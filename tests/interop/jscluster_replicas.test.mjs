@@ -121,11 +121,18 @@ test("replicated stream: three replicas, kill -9 of the leader loses no acknowle
   // Limits of placement, as nats-server's.
   await rejectsCode(jsms[0].streams.add({ name: "R6", subjects: ["r6"], num_replicas: 6 }), 10052);
   await rejectsCode(jsms[0].streams.add({ name: "R5", subjects: ["r5"], num_replicas: 5 }), 10005);
+  // A purge keeping the newest five (77-81): every replica purges below
+  // the same sequence.
+  const kept = await jsms[0].streams.purge("ORDERS", { keep: 5 });
+  assert.equal(kept.success, true);
+  assert.equal(kept.purged, 65);
+  const afterKeep = await jsms[1].streams.info("ORDERS");
+  assert.equal(afterKeep.state.messages, 5);
+  assert.equal(afterKeep.state.first_seq, 77);
   if (isFjord) {
     // Not replicated yet: refused, never done on one replica alone.
-    await rejectsCode(jsms[0].streams.purge("ORDERS", { keep: 5 }), 10051, /keep/);
-    await rejectsCode(jsms[0].streams.add({ name: "WQ", subjects: ["wq"], num_replicas: 3, retention: "workqueue" }),
-      10052, /work queue/);
+    await rejectsCode(jsms[0].streams.add({ name: "M", num_replicas: 3, mirror: { name: "ORDERS" } }),
+      10052, /mirror/);
   }
   // The operator's line from the story, with --replicas=3: `fjord stream
   // info` shows the leader and both replicas.

@@ -1,0 +1,253 @@
+// Clustered JetStream: what builds on a replicated stream (num_replicas 3)
+// through the official clients — a key-value bucket (@nats-io/kv: roll-ups,
+// per-subject history, purge with keep), an object store (@nats-io/obj), a
+// work queue, interest retention and message TTLs. Each removes messages
+// (roll-ups, acks, expiry), and every replica must remove the same: after
+// kill -9 of the leader the new one serves the same contents, and the
+// checker reads the stream from each replica in turn (each made leader).
+// Replies are validated against the JetStream API schemas. Runs against
+// nats-server too (FJORD_BIN=/usr/sbin/nats-server, or the newest).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { headers } from "@nats-io/transport-node";
+import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { waitFor, logsOnFailure } from "./lib/server.mjs";
+import { testScope } from "./lib/cluster.mjs";
+import { checkApiReplies, collect } from "./lib/client.mjs";
+import { APP, agreedLeader, jsClusterClients, retry } from "./lib/jscluster.mjs";
+
+const info = (jsm, stream) => retry(() => jsm.streams.info(stream), `info of ${stream}`);
+
+// Makes each replica of `stream` lead in turn and runs `fn(name)` there,
+// so that what is checked is read from that replica's own store.
+async function onEachReplica(nc, jsm, stream, fn) {
+  const si = await info(jsm, stream);
+  const names = [si.cluster.leader, ...(si.cluster.replicas ?? []).map((r) => r.name)];
+  assert.equal(names.length, 3, JSON.stringify(si.cluster));
+  // Each must be current first, or it could not be made leader.
+  await waitFor(async () => {
+    const i = await jsm.streams.info(stream).catch(() => undefined);
+    return i?.cluster?.replicas?.length === 2 && i.cluster.replicas.every((r) => r.current && !r.offline);
+  }, 30_000, `every replica of ${stream} current`, 200);
+  for (const name of names) {
+    await retry(async () => {
+      const now = (await jsm.streams.info(stream)).cluster.leader;
+      if (now === name) return true;
+      const r = JSON.parse((await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`,
+        JSON.stringify({ placement: { preferred: name } }), { timeout: 5000 })).string());
+      if (r.error && !/already leader/.test(r.error.description)) throw new Error(JSON.stringify(r.error));
+      return undefined;
+    }, `${name} leading ${stream}`, 30_000);
+    await fn(name);
+  }
+}
+
+// Every stored message of `stream` (sequence, subject, data), read through
+// the leader.
+async function contents(jsm, stream) {
+  const si = await jsm.streams.info(stream);
+  const out = [];
+  for (let seq = si.state.first_seq; si.state.messages && seq <= si.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }); // null: none at seq
+    if (m) out.push(`${m.seq} ${m.subject} ${m.string()}`);
+  }
+  assert.equal(out.length, si.state.messages, `${stream}: ${JSON.stringify(si.state)}`);
+  return out;
+}
+
+test("replicated KV bucket: history, delete, purge and purgeDeletes; the same on every replica after kill -9 of the leader", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+
+  const kv = await new Kvm(conns[0]).create("cfg", { history: 3, replicas: 3 });
+  const si = await info(jsms[1], "KV_cfg");
+  assert.equal(si.config.num_replicas, 3);
+  assert.equal(si.config.allow_rollup_hdrs, true);
+  assert.equal((si.cluster.replicas ?? []).length, 2, JSON.stringify(si.cluster));
+
+  for (let i = 1; i <= 5; i++) await kv.put("k1", `v${i}`);
+  await kv.put("k2", "two");
+  await kv.put("k3", "a");
+  await kv.put("k3", "b");
+  await kv.delete("k2");
+  await kv.purge("k3"); // a roll-up: the earlier k3 values go
+  assert.deepEqual((await collect(await kv.history({ key: "k1" }), 3)).map((e) => e.string()), ["v3", "v4", "v5"]);
+  const h3 = await collect(await kv.history({ key: "k3" }), 1);
+  assert.deepEqual(h3.map((e) => e.operation), ["PURGE"]);
+
+  // kill -9 of the leader: another replica serves the same bucket.
+  const leaderName = (await info(jsms[0], "KV_cfg")).cluster.leader;
+  const leader = byName(leaderName);
+  const other = c.nodes.find((n) => n !== leader);
+  const nc2 = conns[c.nodes.indexOf(other)];
+  const jsm2 = jsms[c.nodes.indexOf(other)];
+  await leader.kill9();
+  const kv2 = await retry(() => new Kvm(nc2).open("cfg"), "the bucket through another server");
+  assert.equal((await retry(() => kv2.get("k1"), "k1 from the new leader")).string(), "v5");
+  await retry(() => kv2.put("k1", "v6"), "a put on the new leader");
+  await kv2.put("k4", "x");
+  await kv2.put("k4", "y");
+  assert.equal((await kv2.get("k2"))?.operation, "DEL");
+  // purgeDeletes purges with keep: 1 (markers older than the threshold go
+  // entirely, here none is).
+  const pd = await kv2.purgeDeletes(60_000);
+  assert.equal(pd.success, true);
+  await leader.restart();
+  await agreedLeader(c.nodes, 3);
+
+  const back = checkApiReplies(await scope.conn(leader, APP));
+  let expected;
+  await onEachReplica(nc2, jsm2, "KV_cfg", async (name) => {
+    const kvx = await new Kvm(back).open("cfg");
+    assert.deepEqual((await collect(await kvx.history({ key: "k1" }), 3)).map((e) => e.string()), ["v4", "v5", "v6"], name);
+    assert.deepEqual((await collect(await kvx.history({ key: "k3" }), 1)).map((e) => e.operation), ["PURGE"], name);
+    assert.deepEqual((await collect(await kvx.history({ key: "k2" }), 1)).map((e) => e.operation), ["DEL"], name);
+    const got = await contents(jsm2, "KV_cfg");
+    if (expected === undefined) expected = got;
+    assert.deepEqual(got, expected, `the stream as ${name} holds it`);
+  });
+  // k1: 3, k2: its delete marker, k3: its purge marker, k4: 2.
+  assert.equal(expected.length, 7, expected.join("\n"));
+}));
+
+test("replicated object store: a 1 MiB object put, read back after kill -9 of the leader, deleted on every replica", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  const os = await new Objm(conns[0]).create("files", { replicas: 3 });
+  const data = crypto.randomBytes(1024 * 1024);
+  const put = await os.putBlob({ name: "invoice.pdf" }, data);
+  assert.equal(put.size, data.length);
+  await os.putBlob({ name: "old.txt" }, Buffer.from("first"));
+  await os.putBlob({ name: "old.txt" }, Buffer.from("second")); // the first version's meta rolled up
+
+  const leaderName = (await info(jsms[0], "OBJ_files")).cluster.leader;
+  const leader = byName(leaderName);
+  const other = c.nodes.find((n) => n !== leader);
+  const nc2 = conns[c.nodes.indexOf(other)];
+  const jsm2 = jsms[c.nodes.indexOf(other)];
+  await leader.kill9();
+  // Opening asks for account info, which waits for a meta leader (on
+  // nats-server the killed server may have been it).
+  const os2 = await retry(() => new Objm(nc2).open("files"), "the object store through another server");
+  const got = await retry(() => os2.getBlob("invoice.pdf"), "the object from the new leader");
+  assert.ok(Buffer.from(got).equals(data), "the object reads back whole");
+  assert.equal(Buffer.from(await os2.getBlob("old.txt")).toString(), "second");
+  await os2.delete("old.txt");
+  await leader.restart();
+  await agreedLeader(c.nodes, 3);
+
+  let expected;
+  await onEachReplica(nc2, jsm2, "OBJ_files", async (name) => {
+    const list = (await os2.list()).map((o) => o.name).sort();
+    assert.deepEqual(list, ["invoice.pdf"], name);
+    assert.ok(Buffer.from(await os2.getBlob("invoice.pdf")).equals(data), name);
+    // Consumers aside: the client's ordered ones come and go.
+    const got = await contents(jsm2, "OBJ_files");
+    if (expected === undefined) expected = got;
+    assert.deepEqual(got, expected, `the stream as ${name} holds it`);
+  });
+}));
+
+test("replicated work queue: acknowledged messages leave every replica; a new leader after kill -9 goes on where the acks stopped", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  await jsms[0].streams.add({ name: "JOBS", subjects: ["jobs.>"], retention: "workqueue", num_replicas: 3 });
+  await jsms[0].consumers.add("JOBS", { durable_name: "worker", ack_policy: AckPolicy.Explicit });
+  const js = jetstream(conns[1]);
+  for (let i = 1; i <= 30; i++) await js.publish("jobs.pack", `job ${i}`);
+  const worker = await jetstream(conns[2]).consumers.get("JOBS", "worker");
+  const done = [];
+  while (done.length < 20) {
+    for await (const m of await worker.fetch({ max_messages: 20 - done.length, expires: 2000 })) {
+      done.push(m.seq);
+      await m.ackAck();
+    }
+  }
+  await waitFor(async () => (await jsms[0].streams.info("JOBS")).state.messages === 10, 10_000, "10 jobs left");
+
+  const leaderName = (await info(jsms[0], "JOBS")).cluster.leader;
+  const leader = byName(leaderName);
+  const other = c.nodes.find((n) => n !== leader);
+  const nc2 = conns[c.nodes.indexOf(other)];
+  const jsm2 = jsms[c.nodes.indexOf(other)];
+  await leader.kill9();
+  const si = await retry(async () => {
+    const i = await jsm2.streams.info("JOBS");
+    return i.cluster.leader && i.cluster.leader !== leaderName ? i : undefined;
+  }, "a new leader of JOBS");
+  assert.equal(si.state.messages, 10, JSON.stringify(si.state));
+  assert.equal(si.state.first_seq, 21);
+  const w2 = await jetstream(nc2).consumers.get("JOBS", "worker");
+  const rest = [];
+  await waitFor(async () => {
+    for await (const m of await w2.fetch({ max_messages: 10 - rest.length, expires: 2000 })) {
+      rest.push(m.seq);
+      await m.ackAck();
+    }
+    return rest.length >= 10;
+  }, 30_000, "jobs 21-30");
+  assert.deepEqual(rest, Array.from({ length: 10 }, (_, i) => i + 21));
+  await leader.restart();
+  await agreedLeader(c.nodes, 3);
+  await onEachReplica(nc2, jsm2, "JOBS", async (name) => {
+    await waitFor(async () => (await jsm2.streams.info("JOBS")).state.messages === 0, 10_000, `JOBS empty on ${name}`);
+    const st = (await jsm2.streams.info("JOBS")).state;
+    assert.equal(st.last_seq, 30, name);
+  });
+}));
+
+test("replicated interest retention: a message leaves every replica once both consumers acked it", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { conns, jsms } = await jsClusterClients(t, scope, 3);
+  await jsms[0].streams.add({ name: "EVENTS", subjects: ["events.>"], retention: "interest", num_replicas: 3 });
+  const js = jetstream(conns[0]);
+  await js.publish("events.a", "before any consumer"); // no interest: not kept
+  for (const d of ["shipping", "invoicing"]) await jsms[0].consumers.add("EVENTS", { durable_name: d, ack_policy: AckPolicy.Explicit });
+  for (let i = 1; i <= 10; i++) await js.publish("events.a", `e${i}`);
+  const ack = async (name, n) => {
+    const cons = await jetstream(conns[1]).consumers.get("EVENTS", name);
+    let got = 0;
+    while (got < n) {
+      for await (const m of await cons.fetch({ max_messages: n - got, expires: 2000 })) {
+        await m.ackAck();
+        got++;
+      }
+    }
+  };
+  await ack("shipping", 10);
+  await ack("invoicing", 4);
+  await onEachReplica(conns[2], jsms[2], "EVENTS", async (name) => {
+    await waitFor(async () => (await jsms[2].streams.info("EVENTS")).state.messages === 6, 10_000, `6 left on ${name}`);
+    assert.equal((await jsms[2].streams.info("EVENTS")).state.first_seq, 6, name);
+  });
+}));
+
+test("replicated message TTLs: an expired message and its subject's delete marker, the same on every replica", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { conns, jsms } = await jsClusterClients(t, scope, 3);
+  await jsms[0].streams.add({
+    // One message per subject: the TTL is not raised to the marker's.
+    name: "SESSIONS", subjects: ["sessions.>"], num_replicas: 3, allow_msg_ttl: true, max_msgs_per_subject: 1,
+    subject_delete_marker_ttl: 60_000_000_000,
+  });
+  const js = jetstream(conns[1]);
+  const h = headers();
+  h.set("Nats-TTL", "1s");
+  await js.publish("sessions.s1", "short", { headers: h });
+  await js.publish("sessions.s2", "kept");
+  let expected;
+  await waitFor(async () => (await jsms[0].streams.info("SESSIONS")).state.last_seq === 3, 15_000,
+    "the delete marker for sessions.s1");
+  await onEachReplica(conns[2], jsms[2], "SESSIONS", async (name) => {
+    const got = await contents(jsms[2], "SESSIONS");
+    if (expected === undefined) expected = got;
+    assert.deepEqual(got, expected, name);
+  });
+  assert.deepEqual(expected.map((l) => l.split(" ").slice(0, 2).join(" ")), ["2 sessions.s2", "3 sessions.s1"]);
+  const marker = await jsms[2].streams.getMessage("SESSIONS", { seq: 3 });
+  assert.equal(marker.header.get("Nats-Marker-Reason"), "MaxAge");
+}));
