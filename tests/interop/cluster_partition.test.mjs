@@ -11,6 +11,12 @@
 // npm client by absolute path) per namespace, driven over stdin/stdout with
 // JSON lines.
 //
+// The same partitions with a replicated JetStream stream (three replicas):
+// an isolated stream leader must not acknowledge anything, the majority
+// must take over, and after healing (or a flapping link) every replica
+// must hold the same messages, each acknowledged one once at the seq its
+// PubAck named.
+//
 // Needs root and `ip netns`; skipped with a message otherwise. The
 // namespaces are removed after the test, on failure too, and at process
 // exit. Namespaces of earlier runs that died (fjordp-<pid>-* whose pid is
@@ -177,9 +183,25 @@ class NsServer {
 // The client agent: one per namespace; JSON commands on stdin, JSON replies
 // and message events on stdout.
 const AGENT = (clientUrl) => `
-import { connect } from ${JSON.stringify(clientUrl)};
+import { connect, headers as mkHeaders } from ${JSON.stringify(clientUrl)};
 import readline from "node:readline";
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\\n");
+const td = new TextDecoder();
+const hdrsOf = (o) => {
+  if (!o) return undefined;
+  const h = mkHeaders();
+  for (const [k, v] of Object.entries(o)) h.set(k, String(v));
+  return h;
+};
+// A request: the reply's text and, when it is JSON, its value; no reply in
+// time or no responders throw.
+async function request(subject, data, hdrs, timeout) {
+  const m = await nc.request(subject, data, { timeout, headers: hdrsOf(hdrs) });
+  const text = td.decode(m.data);
+  let json;
+  try { json = JSON.parse(text); } catch {}
+  return { data: text, json };
+}
 const [addr] = process.argv.slice(2);
 let nc = null;
 const subs = new Map();
@@ -200,7 +222,7 @@ const ops = {
   },
   async sub({ subject, ready }) {
     const s = nc.subscribe(subject, { callback: (err, m) => {
-      if (!err) out({ ev: "msg", sub: subject, subject: m.subject, data: new TextDecoder().decode(m.data) });
+      if (!err) out({ ev: "msg", sub: subject, subject: m.subject, data: new TextDecoder().decode(m.data), status: m.headers?.code || undefined });
     } });
     subs.set(subject, s);
     if (ready) subs.set(ready, nc.subscribe(ready, { callback: (err, m) => { if (!err) m.respond("ok"); } }));
@@ -221,6 +243,51 @@ const ops = {
   async http({ path }) {
     const r = await fetch("http://" + addr + ":8222" + path, { signal: AbortSignal.timeout(2000) });
     return await r.json();
+  },
+  async request({ subject, data = "", headers, timeout = 2000 }) {
+    return await request(subject, data, headers, timeout);
+  },
+  // A JetStream publish with a msg id, sent again (same id) every 100 ms
+  // after a timeout or an error until a PubAck comes, for at most ms.
+  async pubjs({ subject, msgid: id, data, timeout = 1000, ms = 30000 }) {
+    const t0 = Date.now();
+    let tries = 0, last;
+    for (;;) {
+      tries++;
+      try {
+        const r = await request(subject, data, { "Nats-Msg-Id": id }, timeout);
+        if (r.json && !r.json.error && typeof r.json.seq === "number") return { ack: r.json, tries, ms: Date.now() - t0 };
+        last = r.data;
+      } catch (e) { last = String(e?.message ?? e); }
+      if (Date.now() - t0 > ms) throw new Error("no PubAck for " + id + " in " + ms + " ms (" + tries + " tries): " + last);
+      await sleep(100);
+    }
+  },
+  // One publish with a msg id and an explicit reply subject (a reply that
+  // comes however late is seen by a subscription on it).
+  async pubreply({ subject, msgid: id, data, reply }) {
+    nc.publish(subject, data, { reply, headers: hdrsOf({ "Nats-Msg-Id": id }) });
+    await nc.flush();
+    return {};
+  },
+  // Every sequence first..last of a stream by $JS.API.STREAM.MSG.GET
+  // (answered by its leader): {seq, subject, id (Nats-Msg-Id), data}, or
+  // null where there is no message.
+  async readstream({ stream, first, last, timeout = 2000 }) {
+    const msgs = [];
+    for (let seq = first; seq <= last; seq++) {
+      const r = await request("$JS.API.STREAM.MSG.GET." + stream, JSON.stringify({ seq }), undefined, timeout);
+      if (r.json?.error) {
+        if (r.json.error.err_code === 10037) { msgs.push(null); continue; }
+        throw new Error("seq " + seq + ": " + r.data);
+      }
+      const m = r.json?.message;
+      if (!m || m.seq !== seq) throw new Error("seq " + seq + ": " + r.data);
+      const hdrs = m.hdrs ? Buffer.from(m.hdrs, "base64").toString() : "";
+      const id = /^Nats-Msg-Id:\\s*(.*?)\\s*$/im.exec(hdrs)?.[1] ?? null;
+      msgs.push({ seq, subject: m.subject, id, data: m.data ? Buffer.from(m.data, "base64").toString() : "" });
+    }
+    return msgs;
   },
 };
 const rl = readline.createInterface({ input: process.stdin });
@@ -269,7 +336,8 @@ class Agent {
   call(op, args = {}, ms = 15_000) {
     const id = ++this.seq;
     const p = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, op }));
-    this.child.stdin.write(JSON.stringify({ id, op, ...args }) + "\n");
+    // id and op last: an argument of the same name must not hide them.
+    this.child.stdin.write(JSON.stringify({ ...args, id, op }) + "\n");
     return within(p, ms, `agent ${this.x} ${op} ${JSON.stringify(args)}`);
   }
 
@@ -516,6 +584,354 @@ test("partition: the meta leader's link flaps; afterwards one leader, and never 
     const claims = leaderClaims(NODES.map((x) => [x, servers[x].logText]));
     assert.ok(claims.size > 0, "leadership log lines found");
     for (const [key, who] of claims) assert.equal(who.size, 1, `${key}: ${[...who].join(", ")}`);
+  } catch (e) {
+    dumpLogs();
+    throw e;
+  }
+});
+
+// ---------------------------------------------------------------------------
+// A replicated stream (ORDERS, three replicas, file storage) across a
+// partition. Every client request goes through an agent in a namespace:
+// publishes are requests with a Nats-Msg-Id, sent again with the same id
+// until a PubAck comes (pubjs); the stream is read by $JS.API.STREAM.MSG.GET.
+// Only the stream's leader answers, so reading one replica means making it
+// the leader first (a stepdown with a preferred server).
+
+const STREAM = "ORDERS";
+const payload = (id) => JSON.stringify({ id });
+
+// A $JS.API request through an agent: the reply's JSON (API errors are
+// returned as they are; no reply throws).
+async function jsApi(agent, subject, body = "", timeout = 2000) {
+  const data = typeof body === "string" ? body : JSON.stringify(body);
+  const r = await agent.call("request", { subject, data, timeout }, timeout + 5000);
+  if (!r.json) throw new Error(`${subject} through ${agent.x}: not JSON: ${r.data}`);
+  return r.json;
+}
+
+async function streamInfo(agent, timeout = 2000) {
+  const si = await jsApi(agent, `$JS.API.STREAM.INFO.${STREAM}`, "", timeout);
+  if (si.error) throw new Error(`stream info through ${agent.x}: ${JSON.stringify(si.error)}`);
+  return si;
+}
+
+async function createStream(agent) {
+  const config = { name: STREAM, subjects: ["orders.>"], storage: "file", num_replicas: 3, duplicate_window: 300e9 };
+  let last;
+  await waitFor(async () => {
+    last = await jsApi(agent, `$JS.API.STREAM.CREATE.${STREAM}`, config, 5000);
+    // A retry of a create that went through finds the stream in place.
+    return !last.error || last.error.err_code === 10058;
+  }, 30_000, "the stream created", 500).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(last)}`);
+  });
+}
+
+// Waits (at most ms) until the stream has a leader and its leader counts
+// both other replicas current, none lagging nor offline; returns the info.
+async function replicasCurrent(agent, ms) {
+  let last;
+  await waitFor(async () => {
+    last = await streamInfo(agent);
+    const c = last.cluster ?? {};
+    const reps = c.replicas ?? [];
+    return NODES.includes(c.leader) && reps.length === NODES.length - 1 &&
+      reps.every((r) => r.current && !r.lag && !r.offline);
+  }, ms, "every replica of the stream current", 200).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(last?.cluster)}`);
+  });
+  return last;
+}
+
+// Makes server x the stream's leader (a stepdown preferring x, again every
+// 2 s until the info names x).
+async function makeStreamLeader(agent, x, ms = 30_000) {
+  let asked = 0, last;
+  await waitFor(async () => {
+    const si = await streamInfo(agent).catch(() => null);
+    if (si?.cluster?.leader === x) return true;
+    if (Date.now() - asked > 2000) {
+      asked = Date.now();
+      last = await jsApi(agent, `$JS.API.STREAM.LEADER.STEPDOWN.${STREAM}`, { placement: { preferred: x } }).catch((e) => e.message);
+    }
+    return false;
+  }, ms, `${x} leading the stream`, 200).catch((e) => {
+    throw new Error(`${e.message}: last stepdown reply ${JSON.stringify(last)}`);
+  });
+}
+
+// The publishers' record: every msg id sent (`tried`, the only ones that
+// may be stored) and the seq each acknowledged one's PubAck named.
+function pubRecord() {
+  return { tried: new Set(), acked: new Map(), duplicates: 0, violations: [] };
+}
+
+// Publishes msg id `id` through `agent` until acknowledged (at most ms) and
+// records its PubAck; returns pubjs's answer ({ack, tries, ms}). Each try
+// waits `timeout` ms for the PubAck.
+async function publishAcked(rec, agent, id, ms = 30_000, timeout = 1000) {
+  rec.tried.add(id);
+  const r = await agent.call("pubjs", { subject: `orders.${agent.x}`, msgid: id, data: payload(id), timeout, ms }, ms + 10_000);
+  if (r.ack.stream !== STREAM) rec.violations.push(`${id}: PubAck names stream ${r.ack.stream}`);
+  if (rec.acked.has(id) && rec.acked.get(id) !== r.ack.seq) rec.violations.push(`${id}: acknowledged as seq ${rec.acked.get(id)} and as ${r.ack.seq}`);
+  rec.acked.set(id, r.ack.seq);
+  // A try after one that was stored: the msg id's first seq again.
+  if (r.ack.duplicate) rec.duplicates++;
+  return r;
+}
+
+// The checker: once every replica is current, reads the whole stream from
+// each replica in turn (made the leader) and checks that
+// - all three hold the same state and the same messages (subject, msg id,
+//   data) at the same sequences;
+// - every acknowledged msg id is stored exactly once, at the seq its PubAck
+//   named; no msg id is stored twice; nothing is stored that was never
+//   sent, and every message's data is what was sent with its id.
+// Violations go to rec.violations; returns the msg ids stored (id -> seq).
+async function checkReplicas(t, agents, rec) {
+  const via = agents.a;
+  const t0 = Date.now();
+  await replicasCurrent(via, 30_000);
+  const views = {};
+  for (const x of NODES) {
+    await waitFor(async () => {
+      await makeStreamLeader(via, x);
+      const si = await streamInfo(agents[x]);
+      if (si.cluster.leader !== x) return false;
+      const msgs = await agents[x].call("readstream", { stream: STREAM, first: si.state.first_seq, last: si.state.last_seq },
+        120_000);
+      // The lead moved while reading: read again.
+      if ((await streamInfo(agents[x])).cluster.leader !== x) return false;
+      views[x] = { state: si.state, msgs };
+      return true;
+    }, 60_000, `the stream read from ${x}`, 200);
+  }
+  const [first, ...others] = NODES;
+  const base = views[first];
+  const stateOf = (v) => ({ messages: v.state.messages, first_seq: v.state.first_seq, last_seq: v.state.last_seq });
+  for (const x of others) {
+    if (JSON.stringify(stateOf(views[x])) !== JSON.stringify(stateOf(base))) {
+      rec.violations.push(`replica ${x}'s state ${JSON.stringify(stateOf(views[x]))} differs from ${first}'s ${JSON.stringify(stateOf(base))}`);
+    }
+    const n = Math.max(views[x].msgs.length, base.msgs.length);
+    for (let i = 0; i < n; i++) {
+      const m = views[x].msgs[i], b = base.msgs[i];
+      if (JSON.stringify(m) !== JSON.stringify(b)) {
+        rec.violations.push(`replica ${x} differs from ${first} at seq ${base.state.first_seq + i}: ${JSON.stringify(m)} vs ${JSON.stringify(b)}`);
+        break;
+      }
+    }
+  }
+  const stored = new Map();
+  for (const m of base.msgs) {
+    if (!m) continue;
+    if (stored.has(m.id)) rec.violations.push(`${m.id} stored twice: seq ${stored.get(m.id)} and ${m.seq}`);
+    else stored.set(m.id, m.seq);
+    if (!rec.tried.has(m.id)) rec.violations.push(`seq ${m.seq}: msg id ${m.id} was never sent`);
+    else if (m.data !== payload(m.id)) rec.violations.push(`seq ${m.seq} (${m.id}): data ${m.data}`);
+  }
+  const present = base.msgs.filter(Boolean).length;
+  if (present !== base.state.messages) rec.violations.push(`${present} messages read, the state says ${base.state.messages}`);
+  for (const [id, seq] of rec.acked) {
+    if (!stored.has(id)) rec.violations.push(`${id} acknowledged as seq ${seq}, not stored`);
+    else if (stored.get(id) !== seq) rec.violations.push(`${id} acknowledged as seq ${seq}, stored at ${stored.get(id)}`);
+  }
+  t.diagnostic(`checked ${present} messages (seq ${base.state.first_seq}..${base.state.last_seq}) on ${NODES.join(", ")} ` +
+    `in ${Date.now() - t0} ms; ${rec.acked.size} acknowledged, ${stored.size - [...stored.keys()].filter((id) => rec.acked.has(id)).length} stored unacknowledged`);
+  return stored;
+}
+
+// No Raft term of any group (meta and the stream's) had two leaders, and
+// the stream's group left its lines.
+function checkLeaderClaims(servers, rec) {
+  const claims = leaderClaims(NODES.map((x) => [x, servers[x].logText]));
+  if (![...claims.keys()].some((k) => k.startsWith("S-"))) rec.violations.push("no stream group leadership log lines found");
+  for (const [key, who] of claims) {
+    if (who.size > 1) rec.violations.push(`${key} had ${who.size} leaders: ${[...who].join(", ")}`);
+  }
+  return claims;
+}
+
+test("partition: an R3 stream's isolated leader stops taking writes, the majority elects another and goes on; after healing every replica holds the same acknowledged messages", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
+  const { agreed } = metaViews(agents);
+  const rec = pubRecord();
+  try {
+    await startJetStreamCluster(dir, servers, agents);
+    const meta = await agreed(NODES, 3, 30_000);
+    await createStream(agents.a);
+    await replicasCurrent(agents.a, 30_000);
+    for (let i = 0; i < 50; i++) await publishAcked(rec, agents[NODES[i % 3]], `pre-${i}`);
+    const leader = (await streamInfo(agents.a)).cluster.leader;
+    const rest = NODES.filter((x) => x !== leader);
+    t.diagnostic(`stream leader ${leader}, meta leader ${meta}`);
+    // Every reply to the isolated side's publishes, however late.
+    await agents[leader].call("sub", { subject: "isoack.>" });
+
+    ip("-n", NS.br, "link", "set", `v${leader}`, "down");
+    const tCut = Date.now();
+    let partitioned = true;
+
+    // The isolated side publishes (each once, with its own reply subject)
+    // for six seconds, starting while its server still leads.
+    const isolated = (async () => {
+      for (let k = 0; k < 24; k++) {
+        const id = `iso-${k}`;
+        rec.tried.add(id);
+        await agents[leader].call("pubreply", { subject: `orders.${leader}`, msgid: id, data: payload(id), reply: `isoack.${id}` });
+        await sleep(250);
+      }
+    })();
+    // When the isolated server last answered as the stream's leader.
+    let lastClaim = null;
+    const watchIsolated = (async () => {
+      while (partitioned && Date.now() - tCut < 10_000) {
+        const sent = Date.now();
+        const si = await streamInfo(agents[leader], 300).catch(() => null);
+        if (si?.cluster?.leader === leader) lastClaim = sent;
+        await sleep(50);
+      }
+    })();
+    // The majority elects a new stream leader...
+    let tElect = null, next = null;
+    const elect = waitFor(async () => {
+      const si = await streamInfo(agents[rest[0]], 500);
+      if (!rest.includes(si.cluster?.leader)) return false;
+      tElect = Date.now();
+      next = si.cluster.leader;
+      return true;
+    }, 20_000, "the majority to elect a stream leader", 50);
+    // ... and takes publishes: the first one tried from the cut on (each
+    // try waiting half a second).
+    const first = publishAcked(rec, agents[rest[0]], "maj-0", 30_000, 500);
+    await Promise.all([elect, first]);
+    const tFirst = Date.now();
+    const { tries } = await first;
+    t.diagnostic(`stream leader ${next} elected ${tElect - tCut} ms after the cut; first majority PubAck ` +
+      `${tFirst - tCut} ms after the cut (${tries} tries); isolated ${leader} last answered as leader ` +
+      `${lastClaim === null ? "never" : `${lastClaim - tCut} ms`} after the cut`);
+    for (let i = 1; i < 30; i++) await publishAcked(rec, agents[rest[i % 2]], `maj-${i}`, 10_000);
+    await isolated;
+    // Leadership expiry: the isolated server stops answering as the leader
+    // before the majority has another (a request sent after the majority
+    // named its leader must not be answered by the old one as leader).
+    if (lastClaim !== null && lastClaim > tElect) {
+      rec.violations.push(`isolated ${leader} still answered as the stream leader ${lastClaim - tElect} ms after ${next} was elected`);
+    }
+    // Past the routes' PING timeout, so nothing the isolated side sent can
+    // still arrive through a route that survived.
+    await sleep(Math.max(0, tCut + 8000 - Date.now()));
+    // A reply is a PubAck when it is JSON with a seq and no error (a 503
+    // status, no responders, has no body).
+    const isoAcks = () => agents[leader].msgs.filter((m) => m.sub === "isoack.>").map((m) => {
+      let j = {};
+      try { j = JSON.parse(m.data); } catch {}
+      const what = m.status ? `status ${m.status}` : j.error ? `error ${j.error.err_code ?? j.error.code}: ${j.error.description}` : m.data;
+      return { id: m.subject.slice("isoack.".length), acked: !j.error && typeof j.seq === "number", what };
+    });
+    const during = isoAcks();
+    for (const a of during) {
+      if (a.acked) rec.violations.push(`${a.id}, published on the isolated side, acknowledged during the partition: ${a.what}`);
+    }
+
+    partitioned = false;
+    await watchIsolated;
+    ip("-n", NS.br, "link", "set", `v${leader}`, "up");
+    const tHeal = Date.now();
+    await replicasCurrent(agents[rest[0]], 30_000);
+    const kinds = {};
+    for (const a of during) kinds[a.what] = (kinds[a.what] ?? 0) + 1;
+    t.diagnostic(`every replica current ${Date.now() - tHeal} ms after healing; the isolated side's 24 publishes got ` +
+      `${during.length} replies: ${JSON.stringify(kinds)}`);
+    // The formerly isolated side publishes again.
+    for (let i = 0; i < 10; i++) await publishAcked(rec, agents[leader], `post-${i}`, 20_000);
+
+    const stored = await checkReplicas(t, agents, rec);
+    // Never acknowledged, even late (they were sent where no quorum was).
+    for (const a of isoAcks().slice(during.length)) {
+      if (a.acked) rec.violations.push(`${a.id}, published on the isolated side, acknowledged after healing: ${a.what}`);
+    }
+    const isoStored = [...stored.keys()].filter((id) => id.startsWith("iso-"));
+    if (isoStored.length) t.diagnostic(`stored from the isolated side (never acknowledged): ${isoStored.join(", ")}`);
+    checkLeaderClaims(servers, rec);
+    for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
+    assert.deepEqual(rec.violations, []);
+  } catch (e) {
+    dumpLogs();
+    throw e;
+  }
+});
+
+test("partition: a flapping link on an R3 stream's leader while a publisher retries with msg ids; afterwards every acknowledged message once, on every replica", { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const seed = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  t.diagnostic(`seed ${seed} (FJORD_FAULT_SEED)`);
+  const rand = seededRandom(seed);
+  const { dir, servers, agents, dumpLogs } = partitionRun(t);
+  const { agreed } = metaViews(agents);
+  const rec = pubRecord();
+  let stop = false;
+  t.after(() => { stop = true; });
+  try {
+    await startJetStreamCluster(dir, servers, agents);
+    const meta = await agreed(NODES, 3, 30_000);
+    await createStream(agents.a);
+    const leader = (await replicasCurrent(agents.a, 30_000)).cluster.leader;
+    t.diagnostic(`stream leader ${leader}, meta leader ${meta}`);
+
+    // Each agent in turn publishes the next msg id until it is acknowledged
+    // (at most 30 s each); the flapping node's agent too.
+    let slowest = 0, retried = 0;
+    const publisher = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          const r = await publishAcked(rec, agents[NODES[i % NODES.length]], `f-${i}`, 30_000);
+          slowest = Math.max(slowest, r.ms);
+          if (r.tries > 1) retried++;
+        } catch (e) {
+          rec.violations.push(e.message);
+        }
+        await sleep(5);
+      }
+    })();
+    await waitFor(() => rec.acked.size >= 20, 20_000, "the publisher going");
+
+    // Each flap cuts the link of the stream's leader as an agent names it
+    // then (asked anew each time, half a second at most; else the last one
+    // cut), for a seeded random 200-1200 ms, then up for 200-1200 ms.
+    const t0 = Date.now();
+    let flaps = 0, downMs = 0, target = leader;
+    const cut = [];
+    try {
+      while (Date.now() - t0 < 10_000) {
+        const si = await streamInfo(agents[NODES[flaps % NODES.length]], 500).catch(() => null);
+        if (NODES.includes(si?.cluster?.leader)) target = si.cluster.leader;
+        cut.push(target);
+        ip("-n", NS.br, "link", "set", `v${target}`, "down");
+        const d = 200 + Math.floor(rand() * 1000);
+        await sleep(d);
+        downMs += d;
+        ip("-n", NS.br, "link", "set", `v${target}`, "up");
+        flaps++;
+        await sleep(200 + Math.floor(rand() * 1000));
+      }
+    } finally {
+      for (const x of NODES) ip("-n", NS.br, "link", "set", `v${x}`, "up");
+    }
+    const duringFlaps = rec.acked.size;
+    const tHeal = Date.now();
+    stop = true;
+    await publisher;
+    const si = await replicasCurrent(agents.a, 30_000);
+    t.diagnostic(`${flaps} flaps, the links cut in turn: ${cut.join("")} (down ${downMs} ms in all); ${duringFlaps} acknowledged by then, ` +
+      `${retried} needed more than one try (${rec.duplicates} PubAcks said duplicate), slowest ${slowest} ms; every replica current ${Date.now() - tHeal} ms ` +
+      `after the last flap, stream leader ${si.cluster.leader}`);
+    for (const x of NODES) await publishAcked(rec, agents[x], `post-${x}`, 20_000);
+
+    await checkReplicas(t, agents, rec);
+    checkLeaderClaims(servers, rec);
+    for (const x of NODES) assert.ok(servers[x].alive, `server ${x} still running`);
+    assert.deepEqual(rec.violations, [], `seed ${seed}`);
   } catch (e) {
     dumpLogs();
     throw e;
