@@ -337,13 +337,18 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   };
   auto ref = std::make_shared<ServerRef>();
   if (o.log) {
-    o.log->OnDurable([ref](bool ok) {
-      std::shared_ptr<nuraft::raft_server> s;
-      {
-        std::lock_guard lock(ref->mu);
-        s = ref->server.lock();
-      }
-      if (s) s->notify_log_append_completion(ok);
+    // Told on the store's sync thread; NuRaft takes the group's lock to
+    // hear it, which a thread flushing the log may hold while it waits for
+    // that very sync thread: so heard on the scheduler's notice thread.
+    o.log->OnDurable([ref, notices = scheduler](bool ok) {
+      notices->Notify([ref, ok] {
+        std::shared_ptr<nuraft::raft_server> s;
+        {
+          std::lock_guard lock(ref->mu);
+          s = ref->server.lock();
+        }
+        if (s) s->notify_log_append_completion(ok);
+      });
     });
   }
   g->server_ = std::make_shared<nuraft::raft_server>(ctx, init);

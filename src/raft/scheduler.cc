@@ -18,7 +18,7 @@ std::atomic<uint64_t>& Generation(nuraft::delayed_task& t) {
 
 }  // namespace
 
-Scheduler::Scheduler() : thread_([this] { Run(); }) {}
+Scheduler::Scheduler() : thread_([this] { Run(); }), notice_thread_([this] { RunNotices(); }) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -31,6 +31,40 @@ void Scheduler::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::deque<std::function<void()>> dropped_notices;
+  {
+    std::lock_guard lock(notice_mu_);
+    notice_stop_ = true;
+    dropped_notices.swap(notices_);
+  }
+  notice_cv_.notify_all();
+  if (notice_thread_.joinable()) notice_thread_.join();
+}
+
+void Scheduler::Notify(std::function<void()> fn) {
+  {
+    std::lock_guard lock(notice_mu_);
+    if (notice_stop_) return;
+    notices_.push_back(std::move(fn));
+  }
+  notice_cv_.notify_one();
+}
+
+void Scheduler::RunNotices() {
+  pthread_setname_np(pthread_self(), "fjord-raft-ntf");
+  std::unique_lock lock(notice_mu_);
+  while (!notice_stop_) {
+    if (notices_.empty()) {
+      notice_cv_.wait(lock);
+      continue;
+    }
+    auto fn = std::move(notices_.front());
+    notices_.pop_front();
+    lock.unlock();
+    fn();
+    fn = nullptr;  // outside the lock, as for timer tasks
+    lock.lock();
+  }
 }
 
 void Scheduler::schedule(nuraft::ptr<nuraft::delayed_task>& task, nuraft::int32 milliseconds) {

@@ -1,5 +1,6 @@
 #pragma once
-// NuRaft's timers (elections, heartbeats) on one thread of our own.
+// NuRaft's timers (elections, heartbeats) on one thread of our own, and
+// a second thread for notices that must not run where they arise (Notify).
 //
 // NuRaft schedules and cancels tasks from several threads. Each schedule
 // bumps the task's generation, kept in the task's own context, and a timer
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -23,10 +26,17 @@ class Scheduler : public nuraft::delayed_task_scheduler {
   void Stop();
 
   void schedule(nuraft::ptr<nuraft::delayed_task>& task, nuraft::int32 milliseconds) override;
+  // Runs `fn` on the notice thread, in the order of the calls (dropped once
+  // stopped). For what takes a group's lock and is called from a thread
+  // that a holder of that lock may be waiting for: a stream log's
+  // durability notice comes from its store's sync thread, and NuRaft may
+  // hold the lock while it flushes the log, waiting for that thread.
+  void Notify(std::function<void()> fn);
 
  private:
   void cancel_impl(nuraft::ptr<nuraft::delayed_task>& task) override;
   void Run();
+  void RunNotices();
 
   struct Entry {
     nuraft::ptr<nuraft::delayed_task> task;
@@ -37,6 +47,11 @@ class Scheduler : public nuraft::delayed_task_scheduler {
   std::multimap<std::chrono::steady_clock::time_point, Entry> queue_;  // guarded by mu_
   bool stop_ = false;                                                  // guarded by mu_
   std::thread thread_;
+  std::mutex notice_mu_;
+  std::condition_variable notice_cv_;
+  std::deque<std::function<void()>> notices_;  // guarded by notice_mu_
+  bool notice_stop_ = false;                   // guarded by notice_mu_
+  std::thread notice_thread_;
 };
 
 }  // namespace fjord::raft
