@@ -430,6 +430,7 @@ void Cluster::Closed(Route* r, bool registered) {
       self_urls_.push_back(r->url());
       return;
     }
+    if (r->solicited() && !id.empty()) reached_[r->url()] = id;
     // Dial again what we dialled, unless another route to that server is up.
     redial = r->solicited() && !stopping_ && !(by_server_.count(id) && !id.empty());
   }
@@ -497,6 +498,9 @@ std::optional<size_t> Cluster::ConfiguredPeers() {
     if (std::find(self_urls_.begin(), self_urls_.end(), url) != self_urls_.end()) continue;
     bool up = false;
     for (auto& [id, r] : by_server_) up = up || r->url() == url;
+    // Or the server it reached is connected by its own route to us (ours
+    // was closed as a duplicate, and is not dialled again).
+    if (auto it = reached_.find(url); !up && it != reached_.end()) up = by_server_.count(it->second) > 0;
     if (!up) return std::nullopt;
     peers++;
   }

@@ -17,6 +17,7 @@
 // - Clients get the other servers' client URLs in INFO's connect_urls.
 #include <asio.hpp>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -136,6 +137,9 @@ class Cluster {
   std::unordered_map<uint64_t, std::shared_ptr<Route>> routes_;  // all open ones, by rid; guarded by mu_
   std::unordered_map<std::string, Route*> by_server_;            // registered, by server id; guarded by mu_
   std::vector<std::string> self_urls_;  // dialled routes that led back to us; guarded by mu_
+  // The server a dialled route reached before it was closed as a duplicate
+  // (the peer's own route to us won): by URL; guarded by mu_.
+  std::map<std::string, std::string> reached_;
   // Import = its publish check, export = its subscribe check; null = no
   // permissions. Its publish check caches, hence perms_mu_.
   std::unique_ptr<server::PermissionChecker> perms_;
