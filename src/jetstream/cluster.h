@@ -33,6 +33,12 @@ struct StreamAssignment {
   Json config;                     // ToJson(StreamConfig)
   std::vector<std::string> peers;  // the servers that hold it (by server_name)
   int64_t created = 0;             // unix ns
+  // When the stream's current Raft group began (unix ns; a create with more
+  // than one replica, or a scale-up from one): part of the group's name, so
+  // a group started anew (deleted and created again, or scaled down to one
+  // and up) never meets the terms or the messages of the one before.
+  // 0 for one replica, and in assignments older than this field.
+  int64_t group_epoch = 0;
 
   std::string name() const { return config.value("name", std::string()); }
   bool Holds(const std::string& server) const {
@@ -95,6 +101,26 @@ class ReplicaGroup {
   // The servers the meta group now assigns the stream to (scaling): the
   // leader adds or removes members until the group matches.
   virtual void SetPeers(const std::vector<std::string>& peers) = 0;
+  // The group's members as this server knows them, itself included.
+  virtual std::vector<std::string> Members() = 0;
+  // A leader has removed this server from the group (scaled down): it no
+  // longer takes part, and its copy may go.
+  virtual bool Removed() = 0;
+};
+
+// How a replica starts (ClusterMeta::OpenReplica).
+struct ReplicaStart {
+  // The stream existed in the cluster before (a replica recovered, or
+  // recreated because its files were lost), as opposed to one just created.
+  bool existing = false;
+  // Placed here by scaling up an existing group, whose leader adds this
+  // server.
+  bool joining = false;
+  // The stream had one replica, held here, and is scaled up: the group
+  // starts with this server alone over the store as it is, its consumers
+  // being this part of a snapshot (EncodeConsumerSnapshot), and its leader
+  // adds the others, who get both as a snapshot.
+  std::optional<std::string> adopt;
 };
 
 // What a replica group tells its stream, on Raft threads.
@@ -133,15 +159,11 @@ class ClusterMeta {
   // thread, with an empty error once it is committed.
   virtual void Propose(const AssignmentChange& change, std::function<void(const std::string& error)> done) = 0;
   // Opens this server's replica of stream `a` (held here), in `dir`,
-  // over `store` (a store::LockedStore that outlives the group). `existing`:
-  // the stream existed in the cluster before (a replica recovered, or
-  // recreated because its files were lost), as opposed to one just
-  // created. Null with the reason in *error on failure.
-  // `joining`: placed here by scaling up an existing group, whose leader
-  // adds this server.
+  // over `store` (a store::LockedStore that outlives the group), started
+  // as `how` says. Null with the reason in *error on failure.
   virtual std::unique_ptr<ReplicaGroup> OpenReplica(const StreamAssignment& a, const std::string& dir,
-                                                    store::Store* store, ReplicaEvents events, bool existing,
-                                                    bool joining, std::string* error) = 0;
+                                                    store::Store* store, ReplicaEvents events,
+                                                    const ReplicaStart& how, std::string* error) = 0;
 };
 
 // StreamInfo's and ConsumerInfo's `cluster`, for a stream held here (one

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
+#include "jetstream/consumer.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
@@ -244,6 +245,7 @@ void LeaderCreate(JetStream* js, Inbound& m, const std::string& name) {
   auto hosts = Place(js, cfg, all, &err);
   if (!hosts) return ReplyError(js, m, type, err);
   c.stream = StreamAssignment{AccountName(js), ToJson(cfg), std::move(*hosts), NowNs()};
+  if (cfg.num_replicas > 1) c.stream.group_epoch = c.stream.created;
   Propose(js, m, type, std::move(c));
 }
 
@@ -262,14 +264,25 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   const int64_t from = std::max<int64_t>(1, ConfigOf(*existing).num_replicas);
   const int64_t to = std::max<int64_t>(1, cfg.num_replicas);
   if (from != to) {
-    // Between replicated sizes: the stream's group adds or removes members
-    // (StreamReplica::Tick). To or from one replica the store would change
-    // hands (a plain store becomes a Raft log's): not yet.
-    if (from == 1 || to == 1)
+    // The stream's group adds or removes members (StreamReplica::Tick); up
+    // from one replica, the server holding it starts the group (Adopt);
+    // down to one, the server kept leaves it (Unadopt). Both reopen the
+    // stream from disk, which would empty a memory stream.
+    if ((from == 1 || to == 1) && cfg.storage == Storage::kMemory)
       return ReplyError(js, m, type,
                         MakeError(Err::StreamInvalidConfigF,
-                                  {{"err", "Fjord scales a stream between 2 and 5 replicas, not from or to 1 yet"}}));
-    if (to < from && 2 * to <= from)
+                                  {{"err", "Fjord does not scale a memory stream to or from one replica yet"}}));
+    if (to == 1) {
+      // Down to one: the others stay in the group until its leader has
+      // removed them, so the one kept has everything committed (the
+      // stream's leader when this server knows it, the first placed else).
+      std::string keep = peers.front();
+      if (auto s = js->FindStream(name); s && s->replica()) {
+        std::string leader = s->replica()->Leader();
+        if (std::find(peers.begin(), peers.end(), leader) != peers.end()) keep = leader;
+      }
+      peers = {keep};
+    } else if (to < from && 2 * to <= from)
       // The servers left must be a majority of the old group, which elects
       // a leader once the others have gone.
       return ReplyError(js, m, type,
@@ -285,7 +298,7 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
         if (static_cast<int64_t>(peers.size()) < to) peers.push_back(h);
       if (static_cast<int64_t>(peers.size()) < to)
         return ReplyError(js, m, type, TooFewPeers(peers.size(), static_cast<size_t>(to)));
-    } else {
+    } else if (to > 1) {
       peers.resize(static_cast<size_t>(to));
     }
   }
@@ -300,6 +313,8 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   c.stream.config = ToJson(cfg);
   c.stream.peers = std::move(peers);
+  // Up from one replica: a new group (its name apart from any earlier one).
+  if (from == 1 && to > 1) c.stream.group_epoch = NowNs();
   Propose(js, m, type, std::move(c));
 }
 
@@ -635,6 +650,93 @@ void ReplyOkAfterRoutes(JetStream* js, const Inbound& m, Json j) {
 }
 }  // namespace
 
+// Scaled up from one replica, held here: the stream is reopened over the
+// same files as a replicated one (its consumers becoming the local copies
+// every replica keeps), and its group starts with this server alone and
+// adds the others (ReplicaStart::adopt). Error text on failure.
+std::string Adopt(JetStream* js, const StreamAssignment& a) {
+  const std::string name = a.name();
+  auto old = js->FindStream(name);
+  if (!old) return "the stream is not held here";
+  int64_t created = old->created();
+  old->Close();
+  js->streams().erase(name);
+  // Raft state without the stream's config saying so: an adoption cut
+  // short by a crash. It starts over.
+  if (std::string raft = js->StreamDir(name) + "/raft"; js->env()->IsDir(raft)) {
+    if (auto st = store::RemoveDirDurably(js->env(), raft); !st.ok()) return st.msg;
+  }
+  ApiError err;
+  auto s = Stream::Open(js, ConfigOf(a), created, /*recover=*/true, &err);
+  if (!s) return err.description;
+  RecoverConsumers(js, s.get());
+  if (auto e = s->StartReplica(a, ReplicaStart{.existing = false, .joining = false, .adopt = std::string()}); !e.empty()) {
+    s->Close();
+    return e;
+  }
+  // The config says replicated only once the group's state is saved: a
+  // restart in between finds the stream as it was, and adopts again.
+  if (auto st = s->WriteMeta(); !st.ok()) {
+    s->Close();
+    return st.msg;
+  }
+  js->streams()[name] = s;
+  log::Info("JetStream cluster: stream '{} > {}' scaled up from one replica: its group starts here", AccountName(js),
+            name);
+  return {};
+}
+
+// Scaled down to one replica, kept here, and the group is this server
+// alone: the stream is reopened over the same files as a plain one (the
+// local copies of its consumers becoming its consumers), and its Raft state
+// goes. The config on disk says one replica before that state is removed:
+// a crash in between finds a plain stream with a stale `raft` directory,
+// which nothing reads (and Adopt removes).
+std::string Unadopt(JetStream* js, const std::string& name) {
+  auto old = js->FindStream(name);
+  if (!old || !old->keep_alone()) return "not scaled down here";
+  StreamConfig cfg = *old->keep_alone();
+  int64_t created = old->created();
+  old->Close();
+  js->streams().erase(name);
+  ApiError err;
+  auto s = Stream::Open(js, cfg, created, /*recover=*/true, &err);
+  if (!s) return err.description + " (it is served again after a restart)";
+  RecoverConsumers(js, s.get());
+  if (auto st = s->WriteMeta(); !st.ok()) {
+    s->Close();
+    return st.msg + " (it is served again after a restart)";
+  }
+  if (std::string raft = js->StreamDir(name) + "/raft"; js->env()->IsDir(raft)) {
+    if (auto st = store::RemoveDirDurably(js->env(), raft); !st.ok())
+      log::Warn("JetStream cluster: stream '{} > {}': its Raft state stays in {}: {}", AccountName(js), name, raft,
+                st.msg);
+  }
+  s->Subscribe();
+  js->streams()[name] = s;
+  log::Info("JetStream cluster: stream '{} > {}' scaled down to one replica: served here alone", AccountName(js),
+            name);
+  return {};
+}
+
+void FinishScaleDown(JetStream* js) {
+  std::vector<std::string> gone, alone;
+  for (const auto& [name, s] : js->streams()) {
+    if (s->LeaveDone()) gone.push_back(name);
+    else if (s->ReadyForOne()) alone.push_back(name);
+  }
+  for (const auto& name : gone) {
+    log::Info("JetStream cluster: stream '{} > {}': removed from its group (scaled down): removing this replica",
+              AccountName(js), name);
+    js->streams()[name]->Delete();
+    js->streams().erase(name);
+  }
+  for (const auto& name : alone)
+    if (auto e = Unadopt(js, name); !e.empty())
+      log::Error("JetStream cluster: cannot scale stream '{} > {}' down to one replica: {}", AccountName(js), name,
+                 e);
+}
+
 void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
   ClusterMeta* meta = js->meta();
   if (!meta) return;
@@ -664,7 +766,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         if (s->replicated()) {
           // Replayed (at start, or for a stream whose files were lost): the
           // stream existed before.
-          if (auto e = s->StartReplica(c.stream, /*existing=*/c.replay, c.join); !e.empty()) {
+          if (auto e = s->StartReplica(c.stream, ReplicaStart{.existing = c.replay, .joining = c.join, .adopt = {}}); !e.empty()) {
             log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js),
                        c.name, e);
             s->Close();
@@ -704,11 +806,27 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         return;
       }
       auto s = js->FindStream(c.name);
+      const bool to_one = ConfigOf(c.stream).num_replicas <= 1;
       if (!mine) {
         // Scaled down, and this server's replica is no longer assigned:
         // it answers if it leads (its group elects another once it has
-        // gone), then removes its copy.
+        // gone), then removes its copy; down to one, only once the group's
+        // leader has removed it (Stream::Leave; FinishScaleDown).
         if (!s) return;
+        if (to_one && s->replicated()) {
+          if (answer && s->Serving()) {
+            Json j = Typed(type);
+            Merge(j, InfoWithLevel(*s));
+            j["config"] = c.stream.config;
+            ReplyOkAfterRoutes(js, req, j);
+          }
+          if (!s->Leaving())
+            log::Info("JetStream cluster: stream '{} > {}' scaled down to one replica on {}: this replica leaves "
+                      "once the group has removed it",
+                      AccountName(js), c.name, c.stream.peers.empty() ? "" : c.stream.peers.front());
+          s->Leave(c.stream.peers);
+          return;
+        }
         if (answer && s->Serving()) {
           Json j = Typed(type);
           Merge(j, InfoWithLevel(*s));
@@ -722,6 +840,16 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         js->streams().erase(c.name);
         return;
       }
+      if (s && s->replica() && s->group_epoch() != c.stream.group_epoch && !to_one) {
+        // Its replica is of the group before (still leaving it when the
+        // stream was scaled up again): it goes, and this server joins the
+        // new group as a new replica.
+        log::Info("JetStream cluster: stream '{} > {}' has a new group: this server's replica of the old one goes",
+                  AccountName(js), c.name);
+        s->Delete();
+        js->streams().erase(c.name);
+        s = nullptr;
+      }
       if (!s) {
         // Scaled up onto this server: a new replica, which the group's
         // leader adds and catches up (it does not vote until then).
@@ -731,6 +859,38 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         create.join = true;
         ApplyAssignmentChange(js, create);
         return;
+      }
+      if (s->replicated() && to_one) {
+        // The one kept: once it leads a group of itself alone, the stream
+        // becomes a plain one (FinishScaleDown).
+        if (auto* r = s->replica()) r->SetPeers(c.stream.peers);
+        s->KeepAlone(ConfigOf(c.stream));
+        if (!answer || !s->Serving()) return;
+        Json j = Typed(type);
+        Merge(j, InfoWithLevel(*s));
+        j["config"] = c.stream.config;
+        return ReplyOkAfterRoutes(js, req, j);
+      }
+      if (!s->replicated() && ConfigOf(c.stream).num_replicas > 1) {
+        // At start, ReconcileStreams adopts once the meta group runs.
+        if (c.replay) return;
+        if (auto e = Adopt(js, c.stream); !e.empty()) {
+          log::Error("JetStream cluster: cannot scale stream '{} > {}' up from one replica: {}", AccountName(js),
+                     c.name, e);
+          if (answer) ReplyError(js, req, type, MakeError(Err::StreamGeneralErrorF, {{"err", e}}));
+          return;
+        }
+        StreamActionAdvisory(js, c.name, "modify");
+        if (!answer) return;
+        // Answered once it leads its new group (at once: it is alone).
+        std::weak_ptr<Stream> weak = js->FindStream(c.name);
+        return js->FindStream(c.name)->WhenLeading([js, weak, req, type] {
+          auto s = weak.lock();
+          if (!s) return;
+          Json j = Typed(type);
+          Merge(j, InfoWithLevel(*s));
+          ReplyOkAfterRoutes(js, req, j);
+        });
       }
       // Every replica applies it; its leader answers.
       if (!s->Serving()) answer = false;
@@ -778,8 +938,16 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
   // log's snapshot). nats-server deletes such streams; Fjord stops serving
   // them and moves their files aside, so nothing stored is lost.
   std::vector<std::string> orphans;
+  std::map<std::string, std::vector<std::string>> leaving;
   for (const auto& [name, s] : js->streams()) {
     auto it = by_name.find(name);
+    // Scaled down to one while this replica still belonged to the group:
+    // it rejoins to leave as it would have (the one kept may need it).
+    if (it != by_name.end() && !it->second->Holds(self) && s->replicated() &&
+        ConfigOf(*it->second).num_replicas <= 1) {
+      leaving[name] = it->second->peers;
+      continue;
+    }
     if (it == by_name.end() || !it->second->Holds(self)) orphans.push_back(name);
   }
   for (const auto& name : orphans) {
@@ -798,12 +966,29 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
                "server: no longer served{}",
                AccountName(js), name, aside.empty() ? "" : "; its files are kept in " + aside);
   }
+  // Scaled up from one replica while this server, which held it, was away
+  // (or before it could adopt it).
+  std::vector<std::string> adopt;
+  for (const auto& [name, s] : js->streams())
+    if (!s->replicated() && ConfigOf(*by_name[name]).num_replicas > 1) adopt.push_back(name);
+  for (const auto& name : adopt)
+    if (auto e = Adopt(js, *by_name[name]); !e.empty())
+      log::Error("JetStream cluster: cannot scale stream '{} > {}' up from one replica: {}", AccountName(js), name, e);
   // Replicas recovered from disk join their groups now that the
   // assignments are known.
   for (const auto& [name, s] : js->streams()) {
     if (!s->replicated() || s->replica()) continue;
-    if (auto e = s->StartReplica(*by_name[name], /*existing=*/true); !e.empty())
+    const StreamAssignment& a = *by_name[name];
+    if (auto e = s->StartReplica(a, ReplicaStart{.existing = true, .joining = false, .adopt = {}}); !e.empty()) {
       log::Error("JetStream cluster: cannot start the replica of stream '{} > {}': {}", AccountName(js), name, e);
+      continue;
+    }
+    if (auto it = leaving.find(name); it != leaving.end()) {
+      s->Leave(it->second);
+    } else if (ConfigOf(a).num_replicas <= 1) {
+      s->replica()->SetPeers(a.peers);
+      s->KeepAlone(ConfigOf(a));
+    }
   }
   // Assigned here but missing (its files were lost): an empty stream, so
   // the cluster's view holds.

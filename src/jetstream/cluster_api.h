@@ -27,6 +27,10 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest);
 
 // A committed assignment change, on every server.
 void ApplyAssignmentChange(JetStream* js, const AssignmentChange& change);
+// Scaling down to one replica, from JetStream's tick: replicas the group
+// has removed go, and the one kept becomes a plain stream once it leads a
+// group of itself alone (Stream::Leave, Stream::KeepAlone).
+void FinishScaleDown(JetStream* js);
 // Makes the streams held here match the account's assignments.
 void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assigned);
 

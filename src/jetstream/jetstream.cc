@@ -364,6 +364,7 @@ void JetStream::Tick() {
   WorkScope work(this);
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
+  if (meta()) FinishScaleDown(this);
   // Origins that appeared, and the `active` times of StreamInfo, are
   // looked at here too, not only when something is published.
   PumpSources(this, kSourcingBudget);

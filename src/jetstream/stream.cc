@@ -1,5 +1,6 @@
 #include "jetstream/stream.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -179,7 +180,7 @@ class Stream::CommitWait {
 
 Stream::~Stream() = default;
 
-std::string Stream::StartReplica(const StreamAssignment& a, bool existing, bool joining) {
+std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
   ClusterMeta* meta = js_->meta();
   if (!meta) return "not in a cluster";
   std::weak_ptr<Stream> weak = shared_from_this();
@@ -190,15 +191,22 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing, bool 
       if (auto s = weak.lock()) s->OnLeaderChanged(leader);
     });
   };
-  // In log order: the JetStream thread runs posted work in order.
-  events.apply_op = [weak, js](const std::string& op) {
-    js->Post([weak, op] {
+  // In log order: the JetStream thread runs posted work in order. Counted
+  // while posted: the stream is not reopened without the group (scaled
+  // down to one) before what was committed is applied.
+  auto applying = applying_;
+  events.apply_op = [weak, js, applying](const std::string& op) {
+    applying->fetch_add(1);
+    js->Post([weak, op, applying] {
       if (auto s = weak.lock()) s->ApplyOp(op);
+      applying->fetch_sub(1);
     });
   };
-  events.roll_up = [weak, js](std::string filter, uint64_t seq) {
-    js->Post([weak, filter = std::move(filter), seq] {
+  events.roll_up = [weak, js, applying](std::string filter, uint64_t seq) {
+    applying->fetch_add(1);
+    js->Post([weak, filter = std::move(filter), seq, applying] {
       if (auto s = weak.lock()) s->RollUp(filter, seq);
+      applying->fetch_sub(1);
     });
   };
   events.snapshot = [weak, js](std::function<void(std::optional<std::string>)> done) {
@@ -221,7 +229,9 @@ std::string Stream::StartReplica(const StreamAssignment& a, bool existing, bool 
     }
   }
   std::string err;
-  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), existing, joining, &err);
+  if (how.adopt) how.adopt = EncodeConsumerSnapshot(local_consumers_);
+  group_epoch_ = a.group_epoch;
+  replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), how, &err);
   return replica_ ? std::string() : err;
 }
 
@@ -488,6 +498,31 @@ void Stream::ApplyOp(const std::string& text) {
   auto fn = std::move(it->second);
   pending_ops_.erase(it);
   fn(err, std::move(result));
+}
+
+void Stream::Leave(const std::vector<std::string>& peers) {
+  leaving_ = true;
+  if (replica_) replica_->SetPeers(peers);
+}
+
+bool Stream::LeaveDone() {
+  if (!leaving_ || !replica_) return false;
+  auto members = replica_->Members();
+  if (!replica_->Removed() &&
+      std::find(members.begin(), members.end(), js_->meta()->server_name()) != members.end())
+    return false;
+  // Told by the leader (which has everything committed) before the change
+  // removing it is committed: it stays a moment, so the group can count it
+  // for that change (the last but one member's vote is needed).
+  int64_t now = NowNs();
+  if (!left_at_) left_at_ = now;
+  return now - left_at_ >= 2 * kSecond;
+}
+
+bool Stream::ReadyForOne() {
+  if (!keep_alone_ || !Serving() || !replica_ || applying_->load() != 0) return false;
+  auto members = replica_->Members();
+  return members.size() == 1 && members[0] == js_->meta()->server_name();
 }
 
 void Stream::WhenLeading(std::function<void()> fn) {

@@ -2,6 +2,7 @@
 // One stream: its config, its store, the publish checks, and its consumers.
 // JetStream thread only.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -125,10 +126,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // This server's replica of the stream; null until StartReplica, and for
   // one replica.
   ReplicaGroup* replica() { return replica_.get(); }
+  // The epoch of the group StartReplica joined (StreamAssignment::group_epoch).
+  int64_t group_epoch() const { return group_epoch_; }
   // Opens this server's replica of the stream the meta group assigned;
-  // `existing` and `joining` as ClusterMeta::OpenReplica's. Error text on
+  // started as `how` says (ClusterMeta::OpenReplica). Error text on
   // failure.
-  std::string StartReplica(const StreamAssignment& a, bool existing, bool joining = false);
+  std::string StartReplica(const StreamAssignment& a, ReplicaStart how);
   // Whether this server takes the stream's publishes, runs its consumers
   // and answers its requests: always for one replica, else while it leads
   // the group and has applied everything committed before (its "lead"
@@ -137,6 +140,19 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Runs `fn` (JetStream thread) the next time this server starts serving
   // the stream, or at once if it serves it already.
   void WhenLeading(std::function<void()> fn);
+  // Scaling a replicated stream down to one replica (cluster_api.cc):
+  // - a server no longer assigned stays in the group (handing over if it
+  //   leads: StreamReplica::Tick) until the leader has removed it; then
+  //   LeaveDone, and its copy goes;
+  // - the one kept waits until it leads a group of itself alone, having
+  //   everything committed; then ReadyForOne, and the stream is reopened
+  //   as a plain one with `cfg`.
+  void Leave(const std::vector<std::string>& peers);
+  bool Leaving() const { return leaving_; }
+  bool LeaveDone();
+  void KeepAlone(const StreamConfig& cfg) { keep_alone_ = cfg; }
+  const std::optional<StreamConfig>& keep_alone() const { return keep_alone_; }
+  bool ReadyForOne();
   // The highest sequence consumers may deliver: what the group committed,
   // for a replicated stream (a tentative tail may still be replaced).
   uint64_t ReadLimit() const { return replicated_ ? readable_ : UINT64_MAX; }
@@ -302,6 +318,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t lead_id_ = 0;
   bool lead_pending_ = false;  // proposed, not yet applied nor failed
   uint64_t readable_ = 0;
+  int64_t group_epoch_ = 0;
+  // Committed operations posted to the JetStream thread, not yet applied.
+  std::shared_ptr<std::atomic<int>> applying_ = std::make_shared<std::atomic<int>>(0);
+  bool leaving_ = false;
+  int64_t left_at_ = 0;  // when LeaveDone first found it removed
+  std::optional<StreamConfig> keep_alone_;
   // Removals (RemoveMsg) of this work, proposed as one operation.
   std::vector<uint64_t> removals_;
   std::map<std::string, LocalConsumer> local_consumers_;

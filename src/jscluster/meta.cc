@@ -29,7 +29,9 @@ Json ErrorReply(const char* type, const jetstream::ApiError& e) { return Json{{"
 
 // An assignment as the meta log and snapshots carry it.
 nlohmann::json Encode(const jetstream::StreamAssignment& a) {
-  return {{"account", a.account}, {"config", a.config}, {"peers", a.peers}, {"created", a.created}};
+  nlohmann::json j = {{"account", a.account}, {"config", a.config}, {"peers", a.peers}, {"created", a.created}};
+  if (a.group_epoch) j["group_epoch"] = a.group_epoch;
+  return j;
 }
 
 bool Decode(const nlohmann::json& j, jetstream::StreamAssignment* a) {
@@ -46,6 +48,7 @@ bool Decode(const nlohmann::json& j, jetstream::StreamAssignment* a) {
   for (const auto& p : *peers)
     if (p.is_string()) a->peers.push_back(p.get<std::string>());
   a->created = j.value("created", int64_t(0));
+  a->group_epoch = j.value("group_epoch", int64_t(0));
   return true;
 }
 
@@ -472,8 +475,9 @@ void MetaGroup::Propose(const jetstream::AssignmentChange& c, std::function<void
 
 std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream::StreamAssignment& a,
                                                                  const std::string& dir, store::Store* store,
-                                                                 jetstream::ReplicaEvents events, bool existing,
-                                                                 bool joining, std::string* error) {
+                                                                 jetstream::ReplicaEvents events,
+                                                                 const jetstream::ReplicaStart& how,
+                                                                 std::string* error) {
   if (!transport_) {
     *error = "the meta group has not started";
     return nullptr;
@@ -481,13 +485,15 @@ std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream:
   ReplicaOptions o;
   o.account = a.account;
   o.stream = a.name();
+  o.group_epoch = a.group_epoch;
   o.cluster = cluster_name();
   o.self = opts_.server_name;
   o.peers = a.peers;
   o.dir = dir;
   o.env = store::DefaultEnv();
-  o.existing = existing;
-  o.joining = joining;
+  o.existing = how.existing;
+  o.joining = how.joining;
+  o.adopt = how.adopt;
   o.heartbeat_ms = opts_.heartbeat_ms;
   o.election_min_ms = opts_.election_min_ms;
   o.election_max_ms = opts_.election_max_ms;
@@ -536,8 +542,10 @@ void MetaGroup::ApplyChange(uint64_t index, std::string_view data) {
     } else if (kind == "stream.update") {
       c.op = Change::Op::kUpdate;
       it->second.config = a.config;
-      // Scaling changes where it is held (an update carries the peers).
+      // Scaling changes where it is held (an update carries the peers), and
+      // up from one replica begins a group (its epoch).
       if (!a.peers.empty()) it->second.peers = a.peers;
+      if (a.group_epoch) it->second.group_epoch = a.group_epoch;
       c.stream = it->second;
     } else {
       c.op = Change::Op::kDelete;

@@ -115,7 +115,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   void Propose(const jetstream::AssignmentChange& change, std::function<void(const std::string& error)> done) override;
   std::unique_ptr<jetstream::ReplicaGroup> OpenReplica(const jetstream::StreamAssignment& a, const std::string& dir,
                                                        store::Store* store, jetstream::ReplicaEvents events,
-                                                       bool existing, bool joining, std::string* error) override;
+                                                       const jetstream::ReplicaStart& how, std::string* error) override;
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;

@@ -15,10 +15,14 @@
 namespace fjord::jscluster {
 namespace {
 constexpr const char* kRejoiningMarker = "rejoining";
+// The group's epoch (jetstream::StreamAssignment::group_epoch) the state
+// here belongs to; absent for epoch 0.
+constexpr const char* kEpochFile = "epoch";
 }  // namespace
 
-std::string StreamReplica::GroupName(const std::string& account, const std::string& stream) {
+std::string StreamReplica::GroupName(const std::string& account, const std::string& stream, int64_t epoch) {
   std::string key = account + '\0' + stream;
+  if (epoch) key += '\0' + std::to_string(epoch);
   return fmt::format("S-{:016x}", XXH64(key.data(), key.size(), 0));
 }
 
@@ -32,10 +36,37 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
     *error = st.msg;
     return nullptr;
   }
+  // Raft state of an earlier group of the stream (scaled down to one and
+  // up again while this server was away): its terms and log mean nothing
+  // to the group now, which adds this server as a new member.
+  std::string epoch_path = store::JoinPath(o.dir, kEpochFile);
+  int64_t epoch = 0;
+  if (auto e = store::ReadFileToString(o.env, epoch_path); e.ok()) epoch = std::atoll(e.value.c_str());
+  if (epoch != o.group_epoch) {
+    if (raft::Group::HasState(o.env, o.dir)) {
+      log::Warn("JetStream cluster: stream '{} > {}': the Raft state here belongs to an earlier group; starting over "
+                "as a new member",
+                o.account, o.stream);
+      if (auto st = store::RemoveDirDurably(o.env, o.dir); !st.ok()) {
+        *error = st.msg;
+        return nullptr;
+      }
+      if (auto st = store::CreateDirsDurably(o.env, o.dir); !st.ok()) {
+        *error = st.msg;
+        return nullptr;
+      }
+      r->opts_.joining = true;
+      r->opts_.existing = false;
+    }
+    if (auto st = store::WriteFileDurably(o.env, epoch_path, std::to_string(o.group_epoch)); !st.ok()) {
+      *error = st.msg;
+      return nullptr;
+    }
+  }
   r->log_ = raft::StreamLog::Open(o.env, o.dir, store, error);
   if (!r->log_) return nullptr;
   raft::GroupOptions g;
-  g.name = GroupName(o.account, o.stream);
+  g.name = GroupName(o.account, o.stream, o.group_epoch);
   std::string marker = store::JoinPath(o.dir, kRejoiningMarker);
   if (o.existing && !raft::Group::HasState(o.env, o.dir)) {
     if (auto st = store::WriteFileDurably(o.env, marker, ""); !st.ok()) {
@@ -54,7 +85,14 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
   // Every assigned server starts with all of them as members: the first
   // leader is elected by a quorum, so no publish is acknowledged by fewer
   // servers than that. One placed by scaling up is added by the leader.
-  if (!o.joining) g.members = o.peers;
+  if (o.adopt) {
+    // Alone, over the stream's store (raft::GroupOptions::base_snapshot);
+    // Tick adds the others.
+    g.bootstrap = true;
+    g.base_snapshot = r->log_->SnapshotHeader(store->State().last_seq, *o.adopt);
+  } else if (!o.joining) {
+    g.members = o.peers;
+  }
   g.heartbeat_ms = o.heartbeat_ms;
   g.election_min_ms = o.election_min_ms;
   g.election_max_ms = o.election_max_ms;
@@ -120,7 +158,7 @@ void StreamReplica::Tick() {
       if (st.ok()) st = opts_.env->SyncDir(opts_.dir);
       if (st.ok()) {
         rejoining_ = false;
-        transport_->SetVoting(GroupName(opts_.account, opts_.stream), true);
+        transport_->SetVoting(GroupName(opts_.account, opts_.stream, opts_.group_epoch), true);
         if (caught_up) {
           log::Info("JetStream cluster: stream '{} > {}' caught up with its group (entry {}); voting again",
                     opts_.account, opts_.stream, group_->applied());
@@ -138,16 +176,32 @@ void StreamReplica::Tick() {
     want = opts_.peers;
   }
   auto have = group_->Members();
+  if (std::find(want.begin(), want.end(), opts_.self) == want.end()) {
+    // Scaled down to servers without this one, which leads: it hands over
+    // to one of them, which then removes it (a leader does not remove
+    // itself). Asked again while it still leads.
+    auto now = std::chrono::steady_clock::now();
+    if (!want.empty() && now - handed_over_ > std::chrono::seconds(2)) {
+      handed_over_ = now;
+      if (auto e = group_->StepDown(want.front()); !e.empty())
+        log::Debug("JetStream cluster: stream '{} > {}': handing over to {}: {}", opts_.account, opts_.stream,
+                   want.front(), e);
+    }
+    return;
+  }
   // One change at a time (NuRaft's rule): additions first, so a replaced
   // server leaves only once its successor is in.
+  // Refused while an earlier change is under way: asked again next tick.
   for (const auto& p : want)
     if (std::find(have.begin(), have.end(), p) == have.end()) {
-      group_->AddMember(p);
+      if (auto e = group_->AddMember(p); !e.empty())
+        log::Debug("JetStream cluster: stream '{} > {}': adding {}: {}", opts_.account, opts_.stream, p, e);
       return;
     }
   for (const auto& p : have)
     if (std::find(want.begin(), want.end(), p) == want.end() && p != opts_.self) {
-      group_->RemoveMember(p);
+      if (auto e = group_->RemoveMember(p); !e.empty())
+        log::Debug("JetStream cluster: stream '{} > {}': removing {}: {}", opts_.account, opts_.stream, p, e);
       return;
     }
 }
@@ -156,6 +210,9 @@ void StreamReplica::SetPeers(const std::vector<std::string>& peers) {
   std::lock_guard lock(peers_mu_);
   opts_.peers = peers;
 }
+
+std::vector<std::string> StreamReplica::Members() { return group_->Members(); }
+bool StreamReplica::Removed() { return group_->Removed(); }
 
 bool StreamReplica::IsLeader() { return group_->IsLeader(); }
 std::string StreamReplica::Leader() { return group_->Leader(); }
@@ -195,7 +252,7 @@ std::string StreamReplica::StepDown(const std::string& preferred) {
 jetstream::Json StreamReplica::ClusterInfo() {
   jetstream::Json j;
   j["name"] = opts_.cluster;
-  j["raft_group"] = GroupName(opts_.account, opts_.stream);
+  j["raft_group"] = GroupName(opts_.account, opts_.stream, opts_.group_epoch);
   std::string leader = group_->Leader();
   if (!leader.empty()) j["leader"] = leader;
   if (group_->IsLeader() && leader_since_ > 0) j["leader_since"] = jetstream::FormatTime(leader_since_);

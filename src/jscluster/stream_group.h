@@ -43,6 +43,7 @@ namespace fjord::jscluster {
 
 struct ReplicaOptions {
   std::string account, stream, cluster, self;
+  int64_t group_epoch = 0;
   std::vector<std::string> peers;
   std::string dir;
   store::Env* env = nullptr;
@@ -52,6 +53,10 @@ struct ReplicaOptions {
   // Without Raft state, wait for the group's leader to add this server
   // (a replica placed by scaling up) rather than start as a member.
   bool joining = false;
+  // The stream had one replica, held here (jetstream::ReplicaStart::adopt,
+  // the consumers' snapshot part): the group starts with this server alone,
+  // its store as it is being the group's first snapshot.
+  std::optional<std::string> adopt;
   // Raft timing (raft::GroupOptions).
   int heartbeat_ms = 150;
   int election_min_ms = 750;
@@ -79,7 +84,9 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
  public:
   static constexpr std::chrono::seconds kRejoinGiveUp{30};
   // The group's name for a stream of an account.
-  static std::string GroupName(const std::string& account, const std::string& stream);
+  // The group's name for a stream of an account, in the incarnation begun
+  // at `epoch` (jetstream::StreamAssignment::group_epoch).
+  static std::string GroupName(const std::string& account, const std::string& stream, int64_t epoch);
   static std::unique_ptr<StreamReplica> Open(raft::Transport* transport, std::shared_ptr<raft::Scheduler> scheduler,
                                              ReplicaOptions opts, store::Store* store,
                                              jetstream::ReplicaEvents events,
@@ -103,6 +110,8 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::string StepDown(const std::string& preferred) override;
   jetstream::Json ClusterInfo() override;
   void SetPeers(const std::vector<std::string>& peers) override;
+  std::vector<std::string> Members() override;
+  bool Removed() override;
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;
@@ -127,6 +136,8 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   // Not voting until caught up (Tick); since when no leader was seen.
   std::atomic<bool> rejoining_{false};
   std::chrono::steady_clock::time_point leaderless_since_ = std::chrono::steady_clock::now();
+  // The last handover Tick asked for (a leader no longer assigned).
+  std::chrono::steady_clock::time_point handed_over_{};
   std::atomic<uint64_t> committed_seq_{0};
   std::atomic<int64_t> leader_since_{0};
   std::shared_ptr<ReplicaRegistry> registry_;

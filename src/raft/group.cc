@@ -235,6 +235,12 @@ class Group::Machine : public nuraft::state_machine, public std::enable_shared_f
   }
   nuraft::ulong last_commit_index() override { return last_commit_; }
 
+  // GroupOptions::base_snapshot: saved as covering entry 1 with `config`.
+  bool SaveBase(const std::string& data, nuraft::ptr<nuraft::cluster_config> config) {
+    nuraft::snapshot snap(1, 0, config);
+    return Save(*snap.serialize(), data);
+  }
+
   void create_snapshot(nuraft::snapshot& s, nuraft::async_result<bool>::handler_type& when_done) override {
     auto meta = s.serialize();
     auto self = shared_from_this();
@@ -251,6 +257,8 @@ class Group::Machine : public nuraft::state_machine, public std::enable_shared_f
   }
 
  private:
+  // The snapshot file: NuRaft's meta (position and membership), then the
+  // Fsm's bytes.
   bool Save(nuraft::buffer& meta, const std::string& data) {
     std::string body;
     store::PutU32(&body, static_cast<uint32_t>(meta.size()));
@@ -284,10 +292,20 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   std::shared_ptr<nuraft::log_store> log = o.log;
   if (!log) log = FileLogStore::Open(o.env, o.dir, err, damaged);
   if (!log) return nullptr;
-  g->last_index_at_open_ = log->next_slot() - 1;
   g->machine_ = std::make_shared<Machine>(o, fsm);
-  if (*err = g->machine_->Load(); !err->empty()) return nullptr;
   g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log);
+  if (!had_state && o.bootstrap && !o.base_snapshot.empty()) {
+    // The snapshot and the log's start first, the membership last: saved,
+    // it makes the next start one with state, which finds them.
+    auto config = g->mgr_->load_config();
+    if (!g->machine_->SaveBase(o.base_snapshot, config) || !log->compact(1)) {
+      *err = "cannot save the group's first snapshot";
+      return nullptr;
+    }
+    g->mgr_->save_config(*config);
+  }
+  g->last_index_at_open_ = log->next_slot() - 1;
+  if (*err = g->machine_->Load(); !err->empty()) return nullptr;
 
   nuraft::raft_params p;
   p.heart_beat_interval_ = o.heartbeat_ms;
@@ -319,6 +337,9 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
       fsm->LeaderChanged(true);
     } else if (type == nuraft::cb_func::BecomeFollower) {
       fsm->LeaderChanged(false);
+    } else if (type == nuraft::cb_func::RemovedFromCluster) {
+      log::Info("raft {}: this server was removed from the group", gp->opts_.name);
+      gp->removed_ = true;
     }
     return nuraft::cb_func::ReturnCode::Ok;
   });
@@ -369,6 +390,8 @@ Group::~Group() {
 }
 
 bool Group::IsLeader() const { return server_->is_leader(); }
+
+bool Group::Removed() const { return removed_.load() || transport_->ToldToLeave(opts_.name); }
 
 std::string Group::NameOf(int32_t id) const {
   auto conf = server_->get_config();

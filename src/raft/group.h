@@ -11,6 +11,7 @@
 //
 // Membership uses server names: a peer's NuRaft id is Transport::PeerId of
 // its name and its endpoint is the name itself.
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <memory>
@@ -84,6 +85,13 @@ struct GroupOptions {
   // For a group with no state on disk yet: start as its only member and
   // elect itself (the bootstrap server), or wait to be added by a leader.
   bool bootstrap = false;
+  // With `bootstrap`, for a group over state that exists already (a stream
+  // that had one replica): the Fsm's snapshot of that state. The first
+  // start saves it as covering entry 1, this server the only member, and
+  // the log starts after it; a member added later is behind the log's
+  // start, so NuRaft sends it this snapshot (Fsm::ReadPart) before any
+  // entry. Ignored when the group has state.
+  std::string base_snapshot;
   // Or, when the members are known from the start (a stream group's, from
   // its assignment): every member starts with all of them, and they elect
   // a leader by quorum as any group does. Names, this server's included.
@@ -132,6 +140,9 @@ class Group {
   uint64_t last_index_at_open() const { return last_index_at_open_; }
   // The members, this server included.
   std::vector<std::string> Members() const;
+  // A leader removed this server from the group: NuRaft said so, or the
+  // leader's leave request reached it (Transport::ToldToLeave).
+  bool Removed() const;
   std::vector<PeerState> Peers() const;
 
   // Proposes an entry (leader only). `done` runs once, on a NuRaft thread:
@@ -163,6 +174,7 @@ class Group {
   std::shared_ptr<Machine> machine_;
   std::shared_ptr<nuraft::rpc_listener> listener_;
   std::shared_ptr<nuraft::raft_server> server_;
+  std::atomic<bool> removed_{false};
 };
 
 }  // namespace fjord::raft

@@ -142,6 +142,7 @@ void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_se
     handlers_[group] = std::move(srv);
   } else {
     handlers_.erase(group);
+    told_to_leave_.erase(group);
   }
 }
 
@@ -150,6 +151,11 @@ bool IsVote(const nuraft::req_msg& r) {
   return r.get_type() == nuraft::msg_type::request_vote_request || r.get_type() == nuraft::msg_type::pre_vote_request;
 }
 }  // namespace
+
+bool Transport::ToldToLeave(const std::string& group) {
+  std::lock_guard lock(mu_);
+  return told_to_leave_.count(group) > 0;
+}
 
 void Transport::SetVoting(const std::string& group, bool allowed) {
   std::lock_guard lock(mu_);
@@ -238,6 +244,10 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
     return;
   }
   if (!resp) return;
+  if (req->get_type() == nuraft::msg_type::leave_cluster_request && resp->get_accepted()) {
+    std::lock_guard lock(mu_);
+    told_to_leave_.insert(group);
+  }
   if (resp->has_cb()) resp = resp->call_cb(resp);
   if (resp->has_async_cb()) {
     // Only forwarded client requests answer later; Fjord does not forward.

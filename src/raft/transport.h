@@ -69,6 +69,11 @@ class Transport {
   // win itself without them. Vote and pre-vote requests to it are dropped,
   // and its own fail at once. Any thread.
   void SetVoting(const std::string& group, bool allowed);
+  // Whether this server's member of `group` has been told by the leader
+  // that it was removed (a leave request it accepted). NuRaft acts on that
+  // without telling its owner when the member had missed the membership
+  // change itself. Any thread.
+  bool ToldToLeave(const std::string& group);
 
   // RPCs sent and received since start (for /jsz and tests).
   uint64_t sent() const { return sent_.load(); }
@@ -107,6 +112,7 @@ class Transport {
   std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
   std::unordered_set<std::string> asked_for_;                                   // guarded by mu_
   std::unordered_set<std::string> no_vote_;                                     // guarded by mu_
+  std::unordered_set<std::string> told_to_leave_;                               // guarded by mu_
   uint64_t next_seq_ = 1;                                                       // guarded by mu_
   std::atomic<uint64_t> sent_{0}, failed_{0};
 };

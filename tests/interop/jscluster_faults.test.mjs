@@ -6,7 +6,8 @@
 // until both clients make progress again:
 // - kill -9 of the stream's server, of another server, of the meta leader,
 //   of all at once, and on five servers of two at once (then restarted);
-// - a meta leader stepdown.
+// - a meta leader stepdown;
+// - on a stream of three replicas, a scale to one replica and back.
 // It runs on three servers and on five (two thirds of the rounds), with a
 // one-replica stream; and on three servers with a stream of three replicas
 // (its consumer replicated through the stream's group), where the faults
@@ -22,7 +23,8 @@
 // - every server names the same meta leader and sees the same stream;
 // - no Raft term had two leaders (from the servers' "leader now (term N)"
 //   log lines).
-// FJORD_FAULT_SEED and FJORD_FAULT_ROUNDS repeat or lengthen a run; the
+// FJORD_FAULT_SEED and FJORD_FAULT_ROUNDS repeat or lengthen a run, and
+// FJORD_FAULTS=a,b draws only those faults; the
 // default is a fresh seed and 6 rounds (about a minute on three servers).
 //
 // Against nats-server (2.15.1) the redelivery check fails: after kill -9 of
@@ -43,7 +45,14 @@ const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
 const FAULTS = ["kill-stream-server", "kill-other-server", "kill-meta-leader", "kill-all", "meta-stepdown"];
 // Five servers also lose two at once (a minority: the rest go on).
 const FAULTS5 = [...FAULTS, "kill-two-servers"];
-const FAULTS_R3 = [...FAULTS, "stream-stepdown"];
+// A stream of three replicas also has its leader stepped down, and is
+// scaled to one replica and back to three (R3→R1→R3).
+const FAULTS_R3 = [...FAULTS, "stream-stepdown", "scale-down-up"];
+// FJORD_FAULTS (a comma list) draws only those of a run's faults.
+const only = (faults) => {
+  const want = process.env.FJORD_FAULTS?.split(",").filter(Boolean);
+  return want ? faults.filter((f) => want.includes(f)) : faults;
+};
 
 // A client request may time out while its server restarts: asked again
 // (every 200 ms, for up to 20 s) until it succeeds.
@@ -60,8 +69,10 @@ async function faultRun(t, size, rounds, faults, replicas = 1) {
   const withConsumer = true;
   const rand = seededRandom(SEED);
   const pick = (list) => list[Math.floor(rand() * list.length)];
+  faults = only(faults);
+  if (!faults.length) return t.skip("none of FJORD_FAULTS here");
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, size);
+  const c = await jsCluster(t, scope, size, process.env.FJORD_DEBUG ? () => "debug: true" : undefined);
   await agreedLeader(c.nodes, size);
   const every = (user) => ({
     servers: c.nodes.map((n) => n.url), user: user.user, pass: user.pass,
@@ -169,6 +180,23 @@ async function faultRun(t, size, rounds, faults, replicas = 1) {
           if (!r.success) throw new Error(JSON.stringify(r));
           return r;
         }, "stream leader stepdown");
+        break;
+      }
+      case "scale-down-up": {
+        const cfg = (await again(() => jsm.streams.info("ORDERS"), "stream info")).config;
+        await again(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 1 }), "scale down to one");
+        await waitFor(async () => {
+          const i = await jsm.streams.info("ORDERS").catch(() => undefined);
+          return i?.config.num_replicas === 1 && !(i.cluster.replicas ?? []).length;
+        }, 30_000, "one replica left", 200);
+        await progress(`round ${round} on one replica`);
+        await again(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
+        // Caught up everywhere (each server's /healthz), so that the next
+        // fault finds a group that can elect without the killed server.
+        await waitFor(async () => {
+          for (const n of c.nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
+          return true;
+        }, 60_000, "three replicas caught up", 200);
         break;
       }
       case "meta-stepdown": {

@@ -278,10 +278,164 @@ test("replicated stream: scaled from 2 replicas to 3 and back; the new replica c
   for (let i = 31; i <= 35; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
   assert.deepEqual(await process(15), Array.from({ length: 15 }, (_, i) => i + 21));
   await rejectsCode(jsm.streams.update("ORDERS", { ...cfg, num_replicas: 4 }), 10005);
-  if (isFjord) {
-    await rejectsCode(jsm.streams.update("ORDERS", { ...cfg, num_replicas: 1 }), 10052, /not from or to 1/);
-  }
   t.diagnostic(`held by ${holders.join(", ")}, then ${third.serverName} too, then ${[after.cluster.leader, after.cluster.replicas[0].name].join(", ")}`);
+}));
+
+// Every server's /healthz is ok: each replica it holds has caught up.
+const caughtUp = (nodes) => waitFor(async () => {
+  for (const n of nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
+  return true;
+}, 30_000, "every replica caught up (/healthz)", 200);
+
+// The story's line grown from --replicas=1 to 3: the server holding ORDERS
+// starts a group over its store as it is, and the new replicas get its
+// messages and InvoiceProcessor's state from it (a snapshot). Then kill -9
+// of that server: another replica leads, with everything, and invoicing
+// resumes after the last confirmed ack.
+test("replicated stream: scaled up from one replica to three; the new replicas get messages and consumer, and kill -9 of the first loses nothing", { timeout: 180_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms: [jsm], byName } = await jsClusterClients(t, scope, 3);
+  const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1, max_msgs: 100000, discard: "old" };
+  await jsm.streams.add(cfg);
+  const js = jetstream(conns[0]);
+  for (let i = 1; i <= 30; i++) assert.equal((await publishWithId(js, i)).seq, i);
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  const process = async (jsc, n) => {
+    const seen = [];
+    await retry(async () => {
+      const con = await jsc.consumers.get("ORDERS", "InvoiceProcessor");
+      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
+        seen.push(JSON.parse(m.string()).order);
+        await m.ackAck({ timeout: 3000 });
+      }
+      return seen.length >= n || undefined;
+    }, `${n} orders processed`);
+    return seen;
+  };
+  assert.deepEqual(await process(js, 10), Array.from({ length: 10 }, (_, i) => i + 1));
+  const holderName = (await jsm.streams.info("ORDERS")).cluster.leader;
+
+  const up = await jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 });
+  assert.equal(up.config.num_replicas, 3);
+  await waitFor(async () => {
+    const i = await jsm.streams.info("ORDERS").catch(() => undefined);
+    const r = i?.cluster?.replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current && !x.offline);
+  }, 30_000, "two new replicas, current");
+  // The leader calls a replica current while it hears from it; caught up,
+  // each server's /healthz says (a new replica votes only then, so with
+  // one not caught up the other could not be elected alone).
+  await caughtUp(c.nodes);
+  for (let i = 31; i <= 40; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  // nats-server scales the consumer a little after the stream.
+  const ci = await waitFor(async () => {
+    const i = await jsm.consumers.info("ORDERS", "InvoiceProcessor");
+    return (i.cluster.replicas ?? []).length === 2 ? i : undefined;
+  }, 20_000, "InvoiceProcessor on three replicas");
+  assert.equal(ci.ack_floor.stream_seq, 10);
+
+  // The server that held it alone goes: the others have everything.
+  const holder = byName(holderName);
+  const other = c.nodes.find((n) => n !== holder);
+  const jsm2 = await jetstreamManager(checkApiReplies(await scope.conn(other, APP)));
+  await holder.kill9();
+  const si = await retry(async () => {
+    const i = await jsm2.streams.info("ORDERS");
+    return i.cluster.leader && i.cluster.leader !== holderName ? i : undefined;
+  }, "a new leader");
+  assert.equal(si.state.messages, 40, JSON.stringify(si.state));
+  assert.equal(si.config.num_replicas, 3);
+  const js2 = jetstream(conns[c.nodes.indexOf(other)]);
+  if (isFjord) {
+    assert.deepEqual(await process(js2, 30), Array.from({ length: 30 }, (_, i) => i + 11));
+  } else {
+    // nats-server 2.15.1 answers the consumer's requests with 10008 for
+    // over a minute here (checked: 60 s); the stream itself is served.
+    t.diagnostic("nats-server: InvoiceProcessor not processed after the kill");
+  }
+  await holder.restart();
+  await agreedLeader(c.nodes, 3);
+  await waitFor(async () => {
+    const r = (await jsm2.streams.info("ORDERS")).cluster.replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current && !x.offline);
+  }, 30_000, `${holderName} current again`);
+  if (isFjord) {
+    await jsm.streams.add({ name: "MEM", subjects: ["mem.>"], storage: "memory", num_replicas: 1 });
+    await rejectsCode(jsm.streams.update("MEM", { name: "MEM", subjects: ["mem.>"], storage: "memory", num_replicas: 3 }),
+      10052, /memory stream/);
+  }
+}));
+
+// The fault driver's scale R3→R1→R3, step by step: down to one, the other
+// two stay in the group until its leader has removed them, so the one kept
+// has everything; it then serves the stream alone (a restart too), their
+// copies gone from disk. Back up to three, kill -9 of that server loses
+// nothing. Fjord only for the disk checks.
+test("replicated stream: scaled down from three replicas to one and up again; nothing acknowledged or confirmed is lost", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms: [jsm], byName } = await jsClusterClients(t, scope, 3);
+  const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 3 };
+  await jsm.streams.add(cfg);
+  const js = jetstream(conns[0]);
+  for (let i = 1; i <= 30; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  const process = async (jsc, n) => {
+    const seen = [];
+    await retry(async () => {
+      const con = await jsc.consumers.get("ORDERS", "InvoiceProcessor");
+      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
+        seen.push(JSON.parse(m.string()).order);
+        await m.ackAck({ timeout: 3000 });
+      }
+      return seen.length >= n || undefined;
+    }, `${n} orders processed`, 30_000);
+    return seen;
+  };
+  assert.deepEqual(await process(js, 10), Array.from({ length: 10 }, (_, i) => i + 1));
+
+  const down = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 1 }), "scale down to one");
+  assert.equal(down.config.num_replicas, 1);
+  const alone = await retry(async () => {
+    const i = await jsm.streams.info("ORDERS");
+    return i.config.num_replicas === 1 && !(i.cluster.replicas ?? []).length ? i : undefined;
+  }, "one replica left", 30_000);
+  assert.equal(alone.state.messages, 30);
+  const keptName = alone.cluster.leader;
+  const kept = byName(keptName);
+  if (isFjord) {
+    const dirOf = (n) => path.join(c.storeOf(n), "jetstream", "APP", "streams", "ORDERS");
+    await waitFor(() => c.nodes.every((n) => n === kept || !fs.existsSync(dirOf(n))), 20_000,
+      "the other copies removed");
+    assert.ok(!fs.existsSync(path.join(dirOf(kept), "raft")), "no Raft state left with the one replica");
+  }
+  for (let i = 31; i <= 40; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  assert.deepEqual(await process(js, 20), Array.from({ length: 20 }, (_, i) => i + 11));
+  // Served alone across a restart.
+  await kept.restart();
+  await agreedLeader(c.nodes, 3);
+  const again = await retry(async () => {
+    const i = await jsm.consumers.info("ORDERS", "InvoiceProcessor");
+    return i.ack_floor.stream_seq === 30 ? i : undefined;
+  }, "InvoiceProcessor after the restart");
+  assert.equal(again.num_pending, 10);
+
+  // And back to three: kill -9 of the server that kept it loses nothing.
+  const up = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
+  assert.equal(up.config.num_replicas, 3);
+  await waitFor(async () => {
+    const i = await jsm.streams.info("ORDERS").catch(() => undefined);
+    const r = i?.cluster?.replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current && !x.offline);
+  }, 30_000, "two new replicas, current");
+  // The leader calls a replica current while it hears from it; caught up,
+  // each server's /healthz says (a new replica votes only then, so with
+  // one not caught up the other could not be elected alone).
+  await caughtUp(c.nodes);
+  const other = c.nodes.find((n) => n !== kept);
+  await kept.kill9();
+  const js2 = jetstream(conns[c.nodes.indexOf(other)]);
+  if (isFjord) assert.deepEqual(await process(js2, 10), Array.from({ length: 10 }, (_, i) => i + 31));
+  t.diagnostic(`kept on ${keptName}`);
 }));
 
 // STREAM.PEER.REMOVE of a replicated stream: the peer is replaced by a
