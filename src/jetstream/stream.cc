@@ -1215,7 +1215,7 @@ ApiError Stream::Purge(const std::string& filter, uint64_t seq, uint64_t keep, u
 void Stream::SweepRetained() {
   if (cfg_.retention == Retention::kLimits || consumers_.empty()) return;
   uint64_t upto = 0;
-  for (const auto& [name, c] : consumers_) upto = std::max(upto, c->NextSeq() - 1);
+  for (const auto& [name, c] : consumers_) upto = std::max(upto, c->NextSeq() ? c->NextSeq() - 1 : 0);
   for (uint64_t seq = store_->State().first_seq; seq && seq <= upto;) {
     auto next = store_->LoadNext("", seq);
     if (!next.ok() || next.value.seq > upto) break;

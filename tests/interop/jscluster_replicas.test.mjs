@@ -226,18 +226,7 @@ test("replicated stream: scaled from 2 replicas to 3 and back; the new replica c
   const js = jetstream(nc);
   for (let i = 1; i <= 30; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
   await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
-  const process = async (n) => {
-    const seen = [];
-    await retry(async () => {
-      const con = await js.consumers.get("ORDERS", "InvoiceProcessor");
-      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
-        seen.push(JSON.parse(m.string()).order);
-        await m.ackAck({ timeout: 3000 });
-      }
-      return seen.length >= n || undefined;
-    }, `${n} orders processed`);
-    return seen;
-  };
+  const process = (n) => processOrders(js, n);
   assert.deepEqual(await process(10), Array.from({ length: 10 }, (_, i) => i + 1));
   const before = await jsm.streams.info("ORDERS");
   const holders = [before.cluster.leader, ...(before.cluster.replicas ?? []).map((r) => r.name)];
@@ -281,6 +270,21 @@ test("replicated stream: scaled from 2 replicas to 3 and back; the new replica c
   t.diagnostic(`held by ${holders.join(", ")}, then ${third.serverName} too, then ${[after.cluster.leader, after.cluster.replicas[0].name].join(", ")}`);
 }));
 
+// InvoiceProcessor's next `n` orders through `jsc`, each acked with a
+// confirmed ack (fetched again, while the servers elect, for up to `ms`).
+async function processOrders(jsc, n, ms = 20_000) {
+  const seen = [];
+  await retry(async () => {
+    const con = await jsc.consumers.get("ORDERS", "InvoiceProcessor");
+    for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
+      seen.push(JSON.parse(m.string()).order);
+      await m.ackAck({ timeout: 3000 });
+    }
+    return seen.length >= n || undefined;
+  }, `${n} orders processed`, ms);
+  return seen;
+}
+
 // Every server's /healthz is ok: each replica it holds has caught up.
 const caughtUp = (nodes) => waitFor(async () => {
   for (const n of nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
@@ -300,18 +304,7 @@ test("replicated stream: scaled up from one replica to three; the new replicas g
   const js = jetstream(conns[0]);
   for (let i = 1; i <= 30; i++) assert.equal((await publishWithId(js, i)).seq, i);
   await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
-  const process = async (jsc, n) => {
-    const seen = [];
-    await retry(async () => {
-      const con = await jsc.consumers.get("ORDERS", "InvoiceProcessor");
-      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
-        seen.push(JSON.parse(m.string()).order);
-        await m.ackAck({ timeout: 3000 });
-      }
-      return seen.length >= n || undefined;
-    }, `${n} orders processed`);
-    return seen;
-  };
+  const process = processOrders;
   assert.deepEqual(await process(js, 10), Array.from({ length: 10 }, (_, i) => i + 1));
   const holderName = (await jsm.streams.info("ORDERS")).cluster.leader;
 
@@ -379,18 +372,7 @@ test("replicated stream: scaled down from three replicas to one and up again; no
   const js = jetstream(conns[0]);
   for (let i = 1; i <= 30; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
   await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
-  const process = async (jsc, n) => {
-    const seen = [];
-    await retry(async () => {
-      const con = await jsc.consumers.get("ORDERS", "InvoiceProcessor");
-      for await (const m of await con.fetch({ max_messages: n - seen.length, expires: 2000 })) {
-        seen.push(JSON.parse(m.string()).order);
-        await m.ackAck({ timeout: 3000 });
-      }
-      return seen.length >= n || undefined;
-    }, `${n} orders processed`, 30_000);
-    return seen;
-  };
+  const process = (jsc, n) => processOrders(jsc, n, 30_000);
   assert.deepEqual(await process(js, 10), Array.from({ length: 10 }, (_, i) => i + 1));
 
   const down = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 1 }), "scale down to one");
