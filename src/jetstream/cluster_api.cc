@@ -648,28 +648,56 @@ void ReplyOkAfterRoutes(JetStream* js, const Inbound& m, Json j) {
     account->PublishInternal(reply, {}, {}, body);
   });
 }
+
+// Answers a create or an update with the stream's info, `fields` set over
+// it (did_create, or the config just committed).
+void ReplyInfo(JetStream* js, const Inbound& req, const char* type, Stream& s, Json fields = Json::object()) {
+  Json j = Typed(type);
+  Merge(j, InfoWithLevel(s));
+  Merge(j, std::move(fields));
+  ReplyOkAfterRoutes(js, req, j);
+}
 }  // namespace
 
 // Scaled up from one replica, held here: the stream is reopened over the
 // same files as a replicated one (its consumers becoming the local copies
 // every replica keeps), and its group starts with this server alone and
 // adds the others (ReplicaStart::adopt). Error text on failure.
-std::string Adopt(JetStream* js, const StreamAssignment& a) {
-  const std::string name = a.name();
+// Closes the stream held here and opens it again over its files with
+// `cfg`, its consumers recovered (as a replica's local copies when `cfg` is
+// replicated); `before` runs in between, on the closed stream's files.
+// Not in the stream list until the caller puts it back. Null with the
+// reason in *err.
+std::shared_ptr<Stream> Reopen(JetStream* js, const std::string& name, const StreamConfig& cfg,
+                               const std::function<std::string()>& before, std::string* err) {
   auto old = js->FindStream(name);
-  if (!old) return "the stream is not held here";
   int64_t created = old->created();
   old->Close();
   js->streams().erase(name);
-  // Raft state without the stream's config saying so: an adoption cut
-  // short by a crash. It starts over.
-  if (std::string raft = js->StreamDir(name) + "/raft"; js->env()->IsDir(raft)) {
-    if (auto st = store::RemoveDirDurably(js->env(), raft); !st.ok()) return st.msg;
+  if (*err = before(); !err->empty()) return nullptr;
+  ApiError e;
+  auto s = Stream::Open(js, cfg, created, /*recover=*/true, &e);
+  if (!s) {
+    *err = e.description;
+    return nullptr;
   }
-  ApiError err;
-  auto s = Stream::Open(js, ConfigOf(a), created, /*recover=*/true, &err);
-  if (!s) return err.description;
   RecoverConsumers(js, s.get());
+  return s;
+}
+
+std::string Adopt(JetStream* js, const StreamAssignment& a) {
+  const std::string name = a.name();
+  if (!js->FindStream(name)) return "the stream is not held here";
+  std::string raft = js->StreamDir(name) + "/raft";
+  std::string err;
+  auto s = Reopen(js, name, ConfigOf(a), [&]() -> std::string {
+    // Raft state without the stream's config saying so: an adoption cut
+    // short by a crash. It starts over.
+    if (!js->env()->IsDir(raft)) return {};
+    auto st = store::RemoveDirDurably(js->env(), raft);
+    return st.ok() ? std::string() : st.msg;
+  }, &err);
+  if (!s) return err;
   if (auto e = s->StartReplica(a, ReplicaStart{.existing = false, .joining = false, .adopt = std::string()}); !e.empty()) {
     s->Close();
     return e;
@@ -695,14 +723,9 @@ std::string Adopt(JetStream* js, const StreamAssignment& a) {
 std::string Unadopt(JetStream* js, const std::string& name) {
   auto old = js->FindStream(name);
   if (!old || !old->keep_alone()) return "not scaled down here";
-  StreamConfig cfg = *old->keep_alone();
-  int64_t created = old->created();
-  old->Close();
-  js->streams().erase(name);
-  ApiError err;
-  auto s = Stream::Open(js, cfg, created, /*recover=*/true, &err);
-  if (!s) return err.description + " (it is served again after a restart)";
-  RecoverConsumers(js, s.get());
+  std::string err;
+  auto s = Reopen(js, name, *old->keep_alone(), [] { return std::string(); }, &err);
+  if (!s) return err + " (it is served again after a restart)";
   if (auto st = s->WriteMeta(); !st.ok()) {
     s->Close();
     return st.msg + " (it is served again after a restart)";
@@ -788,16 +811,10 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         return s->WhenLeading([js, weak, req, type] {
           auto s = weak.lock();
           if (!s) return;
-          Json j = Typed(type);
-          Merge(j, InfoWithLevel(*s));
-          j["did_create"] = true;
-          ReplyOkAfterRoutes(js, req, j);
+          ReplyInfo(js, req, type, *s, {{"did_create", true}});
         });
       }
-      Json j = Typed(type);
-      Merge(j, InfoWithLevel(*s));
-      j["did_create"] = true;
-      return ReplyOkAfterRoutes(js, req, j);
+      return ReplyInfo(js, req, type, *s, {{"did_create", true}});
     }
     case AssignmentChange::Op::kUpdate: {
       const char* type = "stream_update_response";
@@ -814,12 +831,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         // leader has removed it (Stream::Leave; FinishScaleDown).
         if (!s) return;
         if (to_one && s->replicated()) {
-          if (answer && s->Serving()) {
-            Json j = Typed(type);
-            Merge(j, InfoWithLevel(*s));
-            j["config"] = c.stream.config;
-            ReplyOkAfterRoutes(js, req, j);
-          }
+          if (answer && s->Serving()) ReplyInfo(js, req, type, *s, {{"config", c.stream.config}});
           if (!s->Leaving())
             log::Info("JetStream cluster: stream '{} > {}' scaled down to one replica on {}: this replica leaves "
                       "once the group has removed it",
@@ -827,12 +839,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
           s->Leave(c.stream.peers);
           return;
         }
-        if (answer && s->Serving()) {
-          Json j = Typed(type);
-          Merge(j, InfoWithLevel(*s));
-          j["config"] = c.stream.config;
-          ReplyOkAfterRoutes(js, req, j);
-        }
+        if (answer && s->Serving()) ReplyInfo(js, req, type, *s, {{"config", c.stream.config}});
         log::Info("JetStream cluster: stream '{} > {}' is no longer assigned to this server (scaled down): "
                   "removing its replica",
                   AccountName(js), c.name);
@@ -863,13 +870,9 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       if (s->replicated() && to_one) {
         // The one kept: once it leads a group of itself alone, the stream
         // becomes a plain one (FinishScaleDown).
-        if (auto* r = s->replica()) r->SetPeers(c.stream.peers);
-        s->KeepAlone(ConfigOf(c.stream));
-        if (!answer || !s->Serving()) return;
-        Json j = Typed(type);
-        Merge(j, InfoWithLevel(*s));
-        j["config"] = c.stream.config;
-        return ReplyOkAfterRoutes(js, req, j);
+        s->KeepAlone(ConfigOf(c.stream), c.stream.peers);
+        if (answer && s->Serving()) ReplyInfo(js, req, type, *s, {{"config", c.stream.config}});
+        return;
       }
       if (!s->replicated() && ConfigOf(c.stream).num_replicas > 1) {
         // At start, ReconcileStreams adopts once the meta group runs.
@@ -885,11 +888,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         // Answered once it leads its new group (at once: it is alone).
         std::weak_ptr<Stream> weak = js->FindStream(c.name);
         return js->FindStream(c.name)->WhenLeading([js, weak, req, type] {
-          auto s = weak.lock();
-          if (!s) return;
-          Json j = Typed(type);
-          Merge(j, InfoWithLevel(*s));
-          ReplyOkAfterRoutes(js, req, j);
+          if (auto s = weak.lock()) ReplyInfo(js, req, type, *s);
         });
       }
       // Every replica applies it; its leader answers.
@@ -901,10 +900,8 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
       }
       if (auto* r = s->replica()) r->SetPeers(c.stream.peers);
       StreamActionAdvisory(js, c.name, "modify");
-      if (!answer) return;
-      Json j = Typed(type);
-      Merge(j, InfoWithLevel(*s));
-      return ReplyOkAfterRoutes(js, req, j);
+      if (answer) ReplyInfo(js, req, type, *s);
+      return;
     }
     case AssignmentChange::Op::kDelete: {
       const char* type = "stream_delete_response";
@@ -986,8 +983,7 @@ void ReconcileStreams(JetStream* js, const std::vector<StreamAssignment>& assign
     if (auto it = leaving.find(name); it != leaving.end()) {
       s->Leave(it->second);
     } else if (ConfigOf(a).num_replicas <= 1) {
-      s->replica()->SetPeers(a.peers);
-      s->KeepAlone(ConfigOf(a));
+      s->KeepAlone(ConfigOf(a), a.peers);
     }
   }
   // Assigned here but missing (its files were lost): an empty stream, so

@@ -505,6 +505,11 @@ void Stream::Leave(const std::vector<std::string>& peers) {
   if (replica_) replica_->SetPeers(peers);
 }
 
+void Stream::KeepAlone(const StreamConfig& cfg, const std::vector<std::string>& peers) {
+  keep_alone_ = cfg;
+  if (replica_) replica_->SetPeers(peers);
+}
+
 bool Stream::LeaveDone() {
   if (!leaving_ || !replica_) return false;
   auto members = replica_->Members();
@@ -1216,6 +1221,10 @@ void Stream::SweepRetained() {
   if (cfg_.retention == Retention::kLimits || consumers_.empty()) return;
   uint64_t upto = 0;
   for (const auto& [name, c] : consumers_) upto = std::max(upto, c->NextSeq() ? c->NextSeq() - 1 : 0);
+  RemoveDoneUpTo(upto);
+}
+
+void Stream::RemoveDoneUpTo(uint64_t upto) {
   for (uint64_t seq = store_->State().first_seq; seq && seq <= upto;) {
     auto next = store_->LoadNext("", seq);
     if (!next.ok() || next.value.seq > upto) break;
@@ -1335,13 +1344,7 @@ void Stream::RemoveConsumer(const std::string& name) {
   // API deletes and inactivity alike, as nats-server.
   ConsumerActionAdvisory(js_, cfg_.name, name, "delete");
   if (cfg_.retention != Retention::kInterest) return;
-  auto st = store_->State();
-  for (uint64_t seq = st.first_seq; seq && seq <= st.last_seq;) {
-    auto next = store_->LoadNext("", seq);
-    if (!next.ok()) break;
-    OnConsumerAck(next.value.seq);
-    seq = next.value.seq + 1;
-  }
+  RemoveDoneUpTo(store_->State().last_seq);
   js_->TouchStream(shared_from_this());
 }
 

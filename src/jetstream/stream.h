@@ -82,6 +82,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Interest and work-queue retention: removes what every consumer is done
   // with (a new leader's, for removals the previous one did not commit).
   void SweepRetained();
+  // Removes each message up to `upto` every consumer is done with
+  // (OnConsumerAck's rule).
+  void RemoveDoneUpTo(uint64_t upto);
   // Removes the stream and its consumers from disk.
   void Delete();
   void Close();
@@ -147,10 +150,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // - the one kept waits until it leads a group of itself alone, having
   //   everything committed; then ReadyForOne, and the stream is reopened
   //   as a plain one with `cfg`.
+  // Both hand the group the servers now assigned (`peers`: the one kept).
   void Leave(const std::vector<std::string>& peers);
   bool Leaving() const { return leaving_; }
   bool LeaveDone();
-  void KeepAlone(const StreamConfig& cfg) { keep_alone_ = cfg; }
+  void KeepAlone(const StreamConfig& cfg, const std::vector<std::string>& peers);
   const std::optional<StreamConfig>& keep_alone() const { return keep_alone_; }
   bool ReadyForOne();
   // The highest sequence consumers may deliver: what the group committed,

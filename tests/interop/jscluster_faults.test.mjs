@@ -38,7 +38,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { waitFor, logsOnFailure, sleep, isFjord, seededRandom } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { SYS, APP, jsCluster, agreedLeader, leaderClaims } from "./lib/jscluster.mjs";
+import { SYS, APP, jsCluster, agreedLeader, leaderClaims, caughtUp } from "./lib/jscluster.mjs";
 
 const SEED = Number(process.env.FJORD_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.FJORD_FAULT_ROUNDS ?? 6);
@@ -191,12 +191,9 @@ async function faultRun(t, size, rounds, faults, replicas = 1) {
         }, 30_000, "one replica left", 200);
         await progress(`round ${round} on one replica`);
         await again(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
-        // Caught up everywhere (each server's /healthz), so that the next
-        // fault finds a group that can elect without the killed server.
-        await waitFor(async () => {
-          for (const n of c.nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
-          return true;
-        }, 60_000, "three replicas caught up", 200);
+        // Caught up everywhere, so that the next fault finds a group that
+        // can elect without the killed server.
+        await caughtUp(c.nodes, 60_000);
         break;
       }
       case "meta-stepdown": {

@@ -46,6 +46,16 @@ async function onEachReplica(nc, jsm, stream, fn) {
   }
 }
 
+// kill -9 of the server leading `stream`; the client connection and
+// manager of another server (nc2, jsm2) go on without it.
+async function killLeader(c, conns, jsms, byName, stream) {
+  const leaderName = (await info(jsms[0], stream)).cluster.leader;
+  const leader = byName(leaderName);
+  const other = c.nodes.indexOf(c.nodes.find((n) => n !== leader));
+  await leader.kill9();
+  return { leader, leaderName, nc2: conns[other], jsm2: jsms[other] };
+}
+
 // Every stored message of `stream` (sequence, subject, data), read through
 // the leader.
 async function contents(jsm, stream) {
@@ -80,12 +90,7 @@ test("replicated KV bucket: history, delete, purge and purgeDeletes; the same on
   assert.deepEqual(h3.map((e) => e.operation), ["PURGE"]);
 
   // kill -9 of the leader: another replica serves the same bucket.
-  const leaderName = (await info(jsms[0], "KV_cfg")).cluster.leader;
-  const leader = byName(leaderName);
-  const other = c.nodes.find((n) => n !== leader);
-  const nc2 = conns[c.nodes.indexOf(other)];
-  const jsm2 = jsms[c.nodes.indexOf(other)];
-  await leader.kill9();
+  const { leader, nc2, jsm2 } = await killLeader(c, conns, jsms, byName, "KV_cfg");
   const kv2 = await retry(() => new Kvm(nc2).open("cfg"), "the bucket through another server");
   assert.equal((await retry(() => kv2.get("k1"), "k1 from the new leader")).string(), "v5");
   await retry(() => kv2.put("k1", "v6"), "a put on the new leader");
@@ -124,12 +129,7 @@ test("replicated object store: a 1 MiB object put, read back after kill -9 of th
   await os.putBlob({ name: "old.txt" }, Buffer.from("first"));
   await os.putBlob({ name: "old.txt" }, Buffer.from("second")); // the first version's meta rolled up
 
-  const leaderName = (await info(jsms[0], "OBJ_files")).cluster.leader;
-  const leader = byName(leaderName);
-  const other = c.nodes.find((n) => n !== leader);
-  const nc2 = conns[c.nodes.indexOf(other)];
-  const jsm2 = jsms[c.nodes.indexOf(other)];
-  await leader.kill9();
+  const { leader, nc2, jsm2 } = await killLeader(c, conns, jsms, byName, "OBJ_files");
   // Opening asks for account info, which waits for a meta leader (on
   // nats-server the killed server may have been it).
   const os2 = await retry(() => new Objm(nc2).open("files"), "the object store through another server");
@@ -169,12 +169,7 @@ test("replicated work queue: acknowledged messages leave every replica; a new le
   }
   await waitFor(async () => (await jsms[0].streams.info("JOBS")).state.messages === 10, 10_000, "10 jobs left");
 
-  const leaderName = (await info(jsms[0], "JOBS")).cluster.leader;
-  const leader = byName(leaderName);
-  const other = c.nodes.find((n) => n !== leader);
-  const nc2 = conns[c.nodes.indexOf(other)];
-  const jsm2 = jsms[c.nodes.indexOf(other)];
-  await leader.kill9();
+  const { leader, leaderName, nc2, jsm2 } = await killLeader(c, conns, jsms, byName, "JOBS");
   const si = await retry(async () => {
     const i = await jsm2.streams.info("JOBS");
     return i.cluster.leader && i.cluster.leader !== leaderName ? i : undefined;

@@ -15,7 +15,7 @@ import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { waitFor, logsOnFailure, isFjord, sleep } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
-import { APP, jsCluster, agreedLeader, CLI, fjordCli, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
+import { APP, jsCluster, agreedLeader, CLI, fjordCli, jsClusterClients, retry, publishWithId, caughtUp } from "./lib/jscluster.mjs";
 
 test("replicated stream: three replicas, kill -9 of the leader loses no acknowledged message, the killed server catches up", { timeout: 180_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
@@ -285,11 +285,16 @@ async function processOrders(jsc, n, ms = 20_000) {
   return seen;
 }
 
-// Every server's /healthz is ok: each replica it holds has caught up.
-const caughtUp = (nodes) => waitFor(async () => {
-  for (const n of nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
-  return true;
-}, 30_000, "every replica caught up (/healthz)", 200);
+// Scaled up to three: two replicas beside the leader, each current and
+// caught up.
+async function threeReplicas(jsm, nodes) {
+  await waitFor(async () => {
+    const i = await jsm.streams.info("ORDERS").catch(() => undefined);
+    const r = i?.cluster?.replicas ?? [];
+    return r.length === 2 && r.every((x) => x.current && !x.offline);
+  }, 30_000, "two new replicas, current");
+  await caughtUp(nodes);
+}
 
 // The story's line grown from --replicas=1 to 3: the server holding ORDERS
 // starts a group over its store as it is, and the new replicas get its
@@ -310,15 +315,7 @@ test("replicated stream: scaled up from one replica to three; the new replicas g
 
   const up = await jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 });
   assert.equal(up.config.num_replicas, 3);
-  await waitFor(async () => {
-    const i = await jsm.streams.info("ORDERS").catch(() => undefined);
-    const r = i?.cluster?.replicas ?? [];
-    return r.length === 2 && r.every((x) => x.current && !x.offline);
-  }, 30_000, "two new replicas, current");
-  // The leader calls a replica current while it hears from it; caught up,
-  // each server's /healthz says (a new replica votes only then, so with
-  // one not caught up the other could not be elected alone).
-  await caughtUp(c.nodes);
+  await threeReplicas(jsm, c.nodes);
   for (let i = 31; i <= 40; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
   // nats-server scales the consumer a little after the stream.
   const ci = await waitFor(async () => {
@@ -404,15 +401,7 @@ test("replicated stream: scaled down from three replicas to one and up again; no
   // And back to three: kill -9 of the server that kept it loses nothing.
   const up = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
   assert.equal(up.config.num_replicas, 3);
-  await waitFor(async () => {
-    const i = await jsm.streams.info("ORDERS").catch(() => undefined);
-    const r = i?.cluster?.replicas ?? [];
-    return r.length === 2 && r.every((x) => x.current && !x.offline);
-  }, 30_000, "two new replicas, current");
-  // The leader calls a replica current while it hears from it; caught up,
-  // each server's /healthz says (a new replica votes only then, so with
-  // one not caught up the other could not be elected alone).
-  await caughtUp(c.nodes);
+  await threeReplicas(jsm, c.nodes);
   const other = c.nodes.find((n) => n !== kept);
   await kept.kill9();
   const js2 = jetstream(conns[c.nodes.indexOf(other)]);

@@ -119,3 +119,12 @@ export async function jsClusterClients(t, scope, n = 3) {
   const jsms = await Promise.all(conns.map((nc) => jetstreamManager(nc)));
   return { c, conns, jsms, byName: (name) => c.nodes.find((node) => node.serverName === name) };
 }
+
+// Waits until every server's /healthz is ok: each replica it holds has
+// caught up with its group. (StreamInfo calls a replica current while the
+// leader hears from it; a new replica votes only once caught up, so until
+// then a group that loses its leader may not elect another.)
+export const caughtUp = (nodes, ms = 30_000) => waitFor(async () => {
+  for (const n of nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
+  return true;
+}, ms, "every replica caught up (/healthz)", 200);
