@@ -22,6 +22,7 @@
 #include "system/system.h"
 #include "monitor/monitor.h"
 #include "server/server.h"
+#include "store/fault_env.h"
 #include "tls/tls.h"
 
 namespace {
@@ -411,6 +412,27 @@ void LimitMallocArenas(int io_threads) {
 #endif
 }
 
+// FJORD_TEST_POWER_LOSS=1, for tests only: every store file goes through a
+// FaultEnv that remembers what fsync made durable, and SIGPWR cuts the
+// power: the store directory becomes exactly that (writes not yet synced,
+// and files not yet made durable in their directory, are gone) and the
+// process exits at once. The cluster fault tests use it on a minority and
+// on a majority of servers. Returns null when off.
+store::FaultEnv* SimulatedPowerLoss(const conf::ServerOptions& o) {
+  const char* on = std::getenv("FJORD_TEST_POWER_LOSS");
+  if (on == nullptr || std::string_view(on) != "1" || !o.jetstream.enabled) return nullptr;
+  store::Env* posix = store::DefaultEnv();
+  if (auto s = store::CreateDirsDurably(posix, o.jetstream.store_dir); !s.ok()) {
+    log::Fatal("Power-loss simulation: {}", s.msg);
+    std::exit(1);
+  }
+  // Never freed: stores use it until the process exits.
+  auto* env = new store::FaultEnv(posix, o.jetstream.store_dir);
+  store::SetDefaultEnv(env);
+  log::Warn("Power-loss simulation on (FJORD_TEST_POWER_LOSS): SIGPWR drops what is not synced, for tests only");
+  return env;
+}
+
 int main(int argc, char** argv) {
   auto loaded = conf::LoadOptions(argc, argv);
   if (auto* err = std::get_if<std::string>(&loaded)) {
@@ -434,6 +456,8 @@ int main(int argc, char** argv) {
   if (!opts.pid_file.empty()) {
     std::ofstream(opts.pid_file) << getpid();
   }
+
+  store::FaultEnv* power = SimulatedPowerLoss(opts);
 
   auto built = BuildTls(opts);
   if (auto* err = std::get_if<std::string>(&built)) {
@@ -645,11 +669,17 @@ int main(int argc, char** argv) {
   // `--signal reopen` (logrotate) and `--signal ldm`, as nats-server.
   signals.add(SIGUSR1);
   signals.add(SIGUSR2);
+  if (power) signals.add(SIGPWR);
   asio::steady_timer lame_duck(signals_ctx);
   bool in_lame_duck = false;
   std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
                                                                     int sig) {
     if (ec) return;
+    if (sig == SIGPWR && power) {
+      log::Warn("Simulated power loss: dropping what is not synced, exiting");
+      power->CutPower();  // from here no thread writes or syncs anything
+      std::_Exit(1);
+    }
     if (sig == SIGHUP) {
       auto next = conf::ReloadOptions(opts);
       std::variant<ClientTls, std::string> next_tls = ClientTls();

@@ -82,13 +82,11 @@ std::string JetStream::StreamDir(const std::string& name) const {
 
 std::string JetStream::Start() {
   if (opts_.store_dir.empty()) return "no store directory";
-  const std::string acc_dir = opts_.store_dir + "/jetstream/" + account_->name();
-  std::string root = acc_dir + "/streams";
-  for (const std::string& dir : {opts_.store_dir, opts_.store_dir + "/jetstream", acc_dir, root}) {
-    if (!env_->IsDir(dir)) {
-      auto st = env_->CreateDir(dir);
-      if (!st.ok()) return "can not create store directory " + dir + ": " + st.msg;
-    }
+  // Durably: a power loss soon after the first start must not take the
+  // directories, and with them the streams created in them, away.
+  const std::string root = opts_.store_dir + "/jetstream/" + account_->name() + "/streams";
+  if (auto st = store::CreateDirsDurably(env_, root); !st.ok()) {
+    return "can not create store directory " + root + ": " + st.msg;
   }
   log::Info("Starting JetStream for account {}", account_->name());
   log::Info("  Store Directory: \"{}\"", opts_.store_dir);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -161,10 +162,20 @@ class PosixEnv : public Env {
 
 }  // namespace
 
-Env* DefaultEnv() {
+namespace {
+Env* PosixDefault() {
   static Env* env = new PosixEnv();
   return env;
 }
+std::atomic<Env*> g_default{nullptr};
+}  // namespace
+
+Env* DefaultEnv() {
+  Env* env = g_default.load(std::memory_order_acquire);
+  return env ? env : PosixDefault();
+}
+
+void SetDefaultEnv(Env* env) { g_default.store(env, std::memory_order_release); }
 
 std::string ParentDir(const std::string& path) {
   size_t end = path.size();

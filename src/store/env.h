@@ -60,8 +60,13 @@ class Env {
   virtual bool Exists(const std::string& path) = 0;
 };
 
-// The process-wide POSIX implementation; never destroyed.
+// The Env every store of the process uses: the POSIX implementation
+// (never destroyed), unless SetDefaultEnv replaced it.
 Env* DefaultEnv();
+// Replaces what DefaultEnv returns; call before anything opens a store.
+// Only the server's power-loss simulation for tests does (a FaultEnv over
+// the POSIX one); `env` must live until the process exits.
+void SetDefaultEnv(Env* env);
 
 // Helpers built on Env.
 

@@ -158,6 +158,17 @@ void FaultEnv::Step() {
 
 void FaultEnv::PowerLoss() {
   std::lock_guard lock(mu_);
+  RevertLocked();
+  crashed_ = false;
+}
+
+void FaultEnv::CutPower() {
+  std::lock_guard lock(mu_);
+  crashed_ = true;
+  RevertLocked();
+}
+
+void FaultEnv::RevertLocked() {
   // An entry survives only if every directory on its way from root does.
   std::map<std::string, NodePtr> keep;
   for (const auto& [path, node] : dur_) {
@@ -180,7 +191,6 @@ void FaultEnv::PowerLoss() {
   cur_ = keep;
   dur_ = std::move(keep);
   generation_++;
-  crashed_ = false;
 }
 
 void FaultEnv::TearLastWrite(const std::string& path, uint64_t keep) {

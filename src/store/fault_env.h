@@ -50,6 +50,10 @@ class FaultEnv : public Env {
   // Reboot: the tree below root becomes its durable state; handles opened
   // before are dead (kIo); calls work again.
   void PowerLoss();
+  // The power goes and stays off: the tree below root becomes its durable
+  // state and every call keeps failing (the process exits next; the
+  // server's SIGPWR simulation).
+  void CutPower();
   // The last write to `path` reached the disk only partly: everything
   // before it and its first `keep` bytes become durable (the rest of the
   // write is lost at the next PowerLoss()).
@@ -84,6 +88,8 @@ class FaultEnv : public Env {
 
   bool Tracked(const std::string& path) const;
   void Adopt(const std::string& dir);
+  // Rewrites the tree to its durable state (mu_ held).
+  void RevertLocked();
   Result<std::unique_ptr<File>> OpenImpl(const std::string& path, bool create);
   Status Dead() const;
   // Counts a changing call against CrashAfter (mu_ held).

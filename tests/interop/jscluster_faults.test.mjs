@@ -7,7 +7,11 @@
 // - kill -9 of the stream's server, of another server, of the meta leader,
 //   of all at once, and on five servers of two at once (then restarted);
 // - a meta leader stepdown;
-// - on a stream of three replicas, a scale to one replica and back.
+// - on a stream of three replicas, a scale to one replica and back;
+// - power loss (Fjord only: servers started with FJORD_TEST_POWER_LOSS=1
+//   drop on SIGPWR whatever they have not synced, then exit) of the
+//   stream's server, of another, of two (a majority) and of all, in that
+//   order, on a stream of three replicas and on one of one.
 // It runs on three servers and on five (two thirds of the rounds), with a
 // one-replica stream; and on three servers with a stream of three replicas
 // (its consumer replicated through the stream's group), where the faults
@@ -48,6 +52,9 @@ const FAULTS5 = [...FAULTS, "kill-two-servers"];
 // A stream of three replicas also has its leader stepped down, and is
 // scaled to one replica and back to three (R3→R1→R3).
 const FAULTS_R3 = [...FAULTS, "stream-stepdown", "scale-down-up"];
+// Power loss, in this order: a minority (the stream's leader, then another
+// server), a majority, all.
+const POWER = ["power-stream-server", "power-other-server", "power-two-servers", "power-all"];
 // FJORD_FAULTS (a comma list) draws only those of a run's faults.
 const only = (faults) => {
   const want = process.env.FJORD_FAULTS?.split(",").filter(Boolean);
@@ -64,15 +71,24 @@ test(`faults on 5 servers: kill -9 of one, two or all and stepdowns at random (s
 
 test(`faults on 3 servers, a stream of 3 replicas: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice, every replica the same`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 3, ROUNDS, FAULTS_R3, 3)));
 
-async function faultRun(t, size, rounds, faults, replicas = 1) {
+const POWER_TEST = "(Fjord only: nats-server has no power-loss simulation)";
+test(`power loss on 3 servers, a stream of 3 replicas: the leader's server, another, two, all (seed ${SEED}); nothing acknowledged is lost or stored twice, every replica the same`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, POWER.length, POWER, 3, { inOrder: true })));
+
+test(`power loss on 3 servers, a stream of 1 replica: its server, another, two, all (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, POWER.length, POWER, 1, { inOrder: true })));
+
+// `inOrder`: the rounds apply `faults` one after another instead of at random.
+async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false } = {}) {
   t.diagnostic(`seed ${SEED}, ${size} servers, R${replicas}, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
   const withConsumer = true;
   const rand = seededRandom(SEED);
   const pick = (list) => list[Math.floor(rand() * list.length)];
   faults = only(faults);
   if (!faults.length) return t.skip("none of FJORD_FAULTS here");
+  if (inOrder) rounds = faults.length;
+  const power = faults.some((f) => f.startsWith("power-"));
   const scope = testScope(t);
-  const c = await jsCluster(t, scope, size, process.env.FJORD_DEBUG ? () => "debug: true" : undefined);
+  const c = await jsCluster(t, scope, size, process.env.FJORD_DEBUG ? () => "debug: true" : undefined, undefined,
+    power ? { FJORD_TEST_POWER_LOSS: "1" } : undefined);
   await agreedLeader(c.nodes, size);
   const every = (user) => ({
     servers: c.nodes.map((n) => n.url), user: user.user, pass: user.pass,
@@ -154,13 +170,13 @@ async function faultRun(t, size, rounds, faults, replicas = 1) {
   await progress("start");
 
   for (let round = 1; round <= rounds; round++) {
-    const fault = pick(faults);
+    const fault = inOrder ? faults[round - 1] : pick(faults);
     const leader = await agreedLeader(c.nodes, size, 30_000);
     const hostName = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
     const host = c.nodes.find((n) => n.serverName === hostName);
     t.diagnostic(`round ${round}: ${fault} (stream on ${hostName}, meta leader ${leader.serverName}, ${acked.size} acked, ${confirmed.size} confirmed)`);
-    const down = async (victims) => {
-      for (const v of victims) await v.kill9();
+    const down = async (victims, how = "kill9") => {
+      for (const v of victims) await v[how]();
       await sleep(200 + Math.floor(rand() * 1500));
       await Promise.all(victims.map((v) => v.restart()));
     };
@@ -174,6 +190,10 @@ async function faultRun(t, size, rounds, faults, replicas = 1) {
         await down([first, pick(c.nodes.filter((n) => n !== first))]);
         break;
       }
+      case "power-stream-server": await down([host], "powerLoss"); break;
+      case "power-other-server": await down([pick(c.nodes.filter((n) => n !== host))], "powerLoss"); break;
+      case "power-two-servers": await down([host, pick(c.nodes.filter((n) => n !== host))], "powerLoss"); break;
+      case "power-all": await down(c.nodes, "powerLoss"); break;
       case "stream-stepdown": {
         await again(async () => {
           const r = (await admin.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS", "", { timeout: 3000 })).json();

@@ -165,6 +165,7 @@ export class ClusterNode {
       jetstream: false,
       bin: this.bin,
       port: this.port,
+      env: this.env,
     });
     this.serverId = null;
     return this;
@@ -194,6 +195,10 @@ export class ClusterNode {
 
   async kill9() {
     await this.srv?.kill9();
+  }
+
+  async powerLoss() {
+    await this.srv?.powerLoss();
   }
 
   // Same ports, same config; the server id changes.
@@ -305,9 +310,10 @@ export async function waitMesh(nodes, ms = 15_000) {
 //                 configured routes on each server)
 //   useFlags:     cluster settings as command-line flags instead of config
 //   wait:         wait for the full mesh (default true)
+//   env:          environment variables added to each server's
 export async function startCluster({
   n = 3, name = "C", bins = [], auth, extraConfig, clusterExtra, seedIndex = 0, useFlags = false, wait = true,
-  fullRoutes = false,
+  fullRoutes = false, env,
 } = {}) {
   const nodes = [];
   const used = new Set();
@@ -326,6 +332,7 @@ export async function startCluster({
       port,
       cport,
       mport,
+      env,
     }));
   }
   const seed = nodes[seedIndex];

@@ -29,13 +29,13 @@ ${extra ? extra(i) : ""}
 
 // `extra(i)`: more config for node i (server_tags, for instance); `root`:
 // the stores' directory (node i stores in <root>/n<i+1>), made and removed
-// here when not given.
-export async function jsCluster(t, scope, n = 3, extra, root) {
+// here when not given; `env`: environment variables added to each server's.
+export async function jsCluster(t, scope, n = 3, extra, root, env) {
   if (!root) {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
     t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   }
-  const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra), fullRoutes: true });
+  const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra), fullRoutes: true, env });
   c.storeOf = (node) => path.join(root, node.serverName);
   return c;
 }

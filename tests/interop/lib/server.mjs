@@ -184,7 +184,8 @@ class ServerProcess {
     args.push(...(o.args || []));
     this.argv = args;
 
-    const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const env = o.env ? { ...process.env, ...o.env } : process.env;
+    const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     this.child = child;
     live.add(this);
     const append = (b) => {
@@ -253,6 +254,17 @@ class ServerProcess {
     return this.exited ? await this.exited : null;
   }
 
+  // The machine loses power: a Fjord server started with
+  // FJORD_TEST_POWER_LOSS=1 drops what it has not synced and exits.
+  async powerLoss() {
+    if (this.child && live.has(this)) this.child.kill("SIGPWR");
+    let timer;
+    const res = await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(() => r(null), 10_000)))]);
+    clearTimeout(timer);
+    if (!res) throw new Error(`${this.bin} did not exit on SIGPWR (started without FJORD_TEST_POWER_LOSS=1?)`);
+    return res;
+  }
+
   // Same port, same store dir, same config.
   async restart() {
     await this.stop();
@@ -268,9 +280,10 @@ class ServerProcess {
 //               config file itself sets the listen address)
 //   bin:        run this binary instead of FJORD_BIN (mixed clusters)
 //   port:       use this client port instead of picking a free one
-// Returns {port, url, storeDir, bin, stop(), kill9(), restart(), log()}.
-export async function startServer({ config, args = [], jetstream = true, listenArgs = true, startTimeout, bin, port } = {}) {
-  const s = new ServerProcess({ config, args, jetstream, listenArgs, startTimeout, bin });
+//   env:        environment variables added to the server's
+// Returns {port, url, storeDir, bin, stop(), kill9(), powerLoss(), restart(), log()}.
+export async function startServer({ config, args = [], jetstream = true, listenArgs = true, startTimeout, bin, port, env } = {}) {
+  const s = new ServerProcess({ config, args, jetstream, listenArgs, startTimeout, bin, env });
   s.port = port ?? await freePort();
   return s.launch();
 }
