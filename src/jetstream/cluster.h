@@ -106,6 +106,9 @@ class ReplicaGroup {
   // A leader has removed this server from the group (scaled down): it no
   // longer takes part, and its copy may go.
   virtual bool Removed() = 0;
+  // The last stream sequence this replica knows the group committed: what
+  // it holds up to there is the group's for good (copies may be made).
+  virtual uint64_t CommittedSeq() = 0;
 };
 
 // How a replica starts (ClusterMeta::OpenReplica).

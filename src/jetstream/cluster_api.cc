@@ -78,14 +78,25 @@ bool SourcingCycle(const std::vector<StreamAssignment>& all, const StreamConfig&
   });
 }
 
-// The servers holding the streams `cfg` mirrors or sources.
-std::set<std::string> OriginHosts(const std::vector<StreamAssignment>& all, const StreamConfig& cfg) {
-  std::set<std::string> hosts;
+// The servers holding a replica of every stream `cfg` mirrors or sources
+// that exists: a copy is made from the local replica of its origin, so each
+// replica of the copying stream must be on one of them. Nullopt when it
+// copies from no existing stream (it may go anywhere).
+std::optional<std::set<std::string>> OriginHosts(const std::vector<StreamAssignment>& all,
+                                                 const StreamConfig& cfg) {
+  std::optional<std::set<std::string>> hosts;
   for (const auto& o : Origins(cfg))
-    for (const auto& a : all)
-      if (a.name() == o) hosts.insert(a.peers.begin(), a.peers.end());
+    for (const auto& a : all) {
+      if (a.name() != o) continue;
+      std::set<std::string> held(a.peers.begin(), a.peers.end());
+      if (!hosts) hosts = std::move(held);
+      else std::erase_if(*hosts, [&](const std::string& h) { return !held.count(h); });
+    }
   return hosts;
 }
+
+constexpr const char* kCopiesLocally =
+    ", and Fjord copies a message only from a replica of its origin on the same server";
 
 // Where a new stream goes: on the server of the streams it mirrors or
 // sources (they are copied from the local store), else on the servers
@@ -112,21 +123,20 @@ std::optional<std::vector<std::string>> Fitting(JetStream* js, const StreamConfi
         }
   }
   if (!cluster.empty() && cluster != meta->cluster_name()) return no_peers(", no cluster named \"" + cluster + "\"");
-  std::set<std::string> origin_hosts = OriginHosts(all, cfg);
-  if (origin_hosts.size() > 1)
-    return no_peers(": the streams it mirrors or sources are on different servers, and Fjord copies only "
-                    "between streams of one server");
+  auto origin_hosts = OriginHosts(all, cfg);
+  if (origin_hosts && origin_hosts->empty())
+    return no_peers(std::string(": no server holds every stream it mirrors or sources") + kCopiesLocally);
   auto candidates = meta->Candidates();
   std::vector<PlacementCandidate> fit;
   for (auto& c : candidates) {
     bool ok = std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
       return std::find(c.tags.begin(), c.tags.end(), t) != c.tags.end();
     });
-    if (!origin_hosts.empty() && !origin_hosts.count(c.name)) ok = false;
+    if (origin_hosts && !origin_hosts->count(c.name)) ok = false;
     if (ok) fit.push_back(std::move(c));
   }
   if (fit.empty()) {
-    if (!origin_hosts.empty()) return no_peers(": the server of the streams it copies from is not available");
+    if (origin_hosts) return no_peers(": the servers of the streams it copies from are not available");
     std::string list;
     for (const auto& t : tags) list += (list.empty() ? "'" : ", '") + t + "'";
     return no_peers(tags.empty() ? "" : ", tags not matched [" + list + "]");
@@ -154,6 +164,9 @@ std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig&
   size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
   if (hosts->size() < replicas) {
     *err = TooFewPeers(hosts->size(), replicas);
+    if (OriginHosts(all, cfg))
+      err->description += std::string(": each replica must be on a server holding the streams it copies from") +
+                            kCopiesLocally;
     return std::nullopt;
   }
   hosts->resize(replicas);
@@ -182,7 +195,6 @@ std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
                                           "use 1)",
                                           what, cfg.num_replicas)}});
   };
-  if (cfg.mirror || !cfg.sources.empty()) return not_yet("a mirror or sources");
   if (cfg.allow_msg_schedules) return not_yet("message schedules");
   if (cfg.allow_atomic) return not_yet("atomic batches");
   return std::nullopt;
@@ -304,12 +316,14 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   }
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
-  for (const auto& host : OriginHosts(all, cfg))
-    if (!existing->Holds(host))
-      return ReplyError(js, m, type,
-                        MakeError(Err::ClusterNoPeers,
-                                  {{"err", "no suitable peers for placement: a new source is on another server, "
-                                           "and Fjord copies only between streams of one server"}}));
+  if (auto origin_hosts = OriginHosts(all, cfg))
+    for (const auto& host : peers)
+      if (!origin_hosts->count(host))
+        return ReplyError(js, m, type,
+                          MakeError(Err::ClusterNoPeers,
+                                    {{"err", "no suitable peers for placement: " + host +
+                                                 " holds the stream but not every stream it copies from" +
+                                                 kCopiesLocally}}));
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   c.stream.config = ToJson(cfg);
   c.stream.peers = std::move(peers);

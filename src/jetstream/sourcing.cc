@@ -162,9 +162,9 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   store::Store& from = origin->store();
   store::Store& to = stream_->store();
   auto ost = from.State();
-  // Copy only what the origin has made durable: a copy must never survive
-  // a power loss that loses its original.
-  const uint64_t limit = std::min(ost.last_seq, origin->durable_last_seq());
+  // Copy only what the origin has made durable (committed, if replicated):
+  // a copy must never survive a power loss that loses its original.
+  const uint64_t limit = std::min(ost.last_seq, origin->CopyLimit());
   if (origin != src.origin.lock()) {
     // The origin appeared, or was deleted and created again. A new origin
     // whose sequences are behind our position starts over from its start.
@@ -188,7 +188,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
     auto mst = to.State();
     if (mst.last_seq + 1 > src.next) src.next = mst.last_seq + 1;
     while (used < budget && mst.last_seq + 1 < src.start) {
-      auto r = to.SkipMsg();
+      auto r = stream_->StoreMsg({}, {}, {}, 0, /*skip=*/true);
       if (!r.ok()) {
         log::Error("JetStream mirror '{}': {}", stream_->name(), r.status.msg);
         return used;
@@ -240,14 +240,14 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
             js->TouchStream(stream_->shared_from_this());
             return used;
           }
-          auto skip = to.SkipMsg();
+          auto skip = stream_->StoreMsg({}, {}, {}, 0, /*skip=*/true);
           if (!skip.ok()) return used;
           last = skip.value;
           ++used;
           touched = true;
         }
         uint64_t previous = stream_->RepublishPrevious(m.subject);
-        r = to.Append(m.subject, m.hdr, m.data, m.ts);
+        r = stream_->StoreMsg(m.subject, m.hdr, m.data, m.ts, /*skip=*/false);
         if (r.ok()) {
           last = r.value;
           stream_->Republish(m.subject, m.hdr, m.data, r.value, previous);
@@ -313,7 +313,7 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
         src.held_back = false;
         // Sourced messages are stored at arrival time, as nats-server does.
         uint64_t previous = stream_->RepublishPrevious(m.subject);
-        r = to.Append(m.subject, hdr, data, now);
+        r = stream_->StoreMsg(m.subject, hdr, data, now, /*skip=*/false);
         if (r.ok()) {
           stream_->Republish(m.subject, hdr, data, r.value, previous);
           stream_->TrackTtl(r.value, now, hdr);
@@ -379,7 +379,8 @@ bool PumpSources(JetStream* js, size_t budget) {
   for (int pass = 0; pass < 4 && left > 0; ++pass) {
     size_t before = left;
     for (auto& [name, s] : js->streams()) {
-      if (!s->sourcing()) continue;
+      // A replicated stream copies on its leader, into its group.
+      if (!s->sourcing() || !s->Serving()) continue;
       size_t used = s->sourcing()->Pump(left, now);
       left -= std::min(used, left);
       if (left == 0) break;

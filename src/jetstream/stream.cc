@@ -281,6 +281,9 @@ void Stream::StartServing() {
   // reached the group: this leader finds them again.
   RebuildTtls();
   SweepRetained();
+  // Where copying resumes, from what this leader holds (a previous
+  // leader's positions may have covered a tail the group cut).
+  if (sourcing_) sourcing_ = std::make_unique<Sourcing>(this);
   auto fns = std::move(when_leading_);
   when_leading_.clear();
   for (auto& fn : fns) fn();

@@ -121,6 +121,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // durable.
   uint64_t durable_last_seq() const { return durable_last_seq_; }
   void NoteDurable(uint64_t seq) { durable_last_seq_ = std::max(durable_last_seq_, seq); }
+  // How far mirrors and sources may copy: the durable sequence, or for a
+  // replicated stream what its group committed (on any of its replicas: a
+  // tentative tail may still be cut).
+  uint64_t CopyLimit() const {
+    if (!replicated_) return durable_last_seq_;
+    return replica_ ? replica_->CommittedSeq() : 0;
+  }
 
   // -- replicated (num_replicas > 1 in a cluster; jetstream/cluster.h) -----
   // Whether the config asks for more than one replica in a cluster: the

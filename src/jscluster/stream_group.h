@@ -112,6 +112,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   void SetPeers(const std::vector<std::string>& peers) override;
   std::vector<std::string> Members() override;
   bool Removed() override;
+  uint64_t CommittedSeq() override { return committed_seq_; }
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;

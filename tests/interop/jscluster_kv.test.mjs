@@ -1,10 +1,11 @@
 // Clustered JetStream: what builds on a replicated stream (num_replicas 3)
 // through the official clients — a key-value bucket (@nats-io/kv: roll-ups,
 // per-subject history, purge with keep), an object store (@nats-io/obj), a
-// work queue, interest retention and message TTLs. Each removes messages
-// (roll-ups, acks, expiry), and every replica must remove the same: after
-// kill -9 of the leader the new one serves the same contents, and the
-// checker reads the stream from each replica in turn (each made leader).
+// work queue, interest retention and message TTLs, mirrors and sources.
+// Each removes or copies messages (roll-ups, acks, expiry, copies from an
+// origin), and every replica must do the same: after kill -9 of the leader
+// the new one serves the same contents, and the checker reads the stream
+// from each replica in turn (each made leader).
 // Replies are validated against the JetStream API schemas. Runs against
 // nats-server too (FJORD_BIN=/usr/sbin/nats-server, or the newest).
 
@@ -15,10 +16,10 @@ import { headers } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import { waitFor, logsOnFailure } from "./lib/server.mjs";
+import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { checkApiReplies, collect } from "./lib/client.mjs";
-import { APP, agreedLeader, jsClusterClients, retry } from "./lib/jscluster.mjs";
+import { checkApiReplies, collect, rejectsCode } from "./lib/client.mjs";
+import { APP, agreedLeader, jsCluster, jsClusterClients, retry } from "./lib/jscluster.mjs";
 
 const info = (jsm, stream) => retry(() => jsm.streams.info(stream), `info of ${stream}`);
 
@@ -245,4 +246,88 @@ test("replicated message TTLs: an expired message and its subject's delete marke
   assert.deepEqual(expected.map((l) => l.split(" ").slice(0, 2).join(" ")), ["2 sessions.s2", "3 sessions.s1"]);
   const marker = await jsms[2].streams.getMessage("SESSIONS", { seq: 3 });
   assert.equal(marker.header.get("Nats-Marker-Reason"), "MaxAge");
+}));
+
+test("replicated mirror and sources: R3 copies of R3 streams and an R1 mirror, kill -9 of the copies' leader mid-stream; nothing lost or copied twice, every replica the same", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  // Tags az:0..2, for the placement checks at the end.
+  const c = await jsCluster(t, scope, 3, (i) => `server_tags: ["az:${i}"]`);
+  await agreedLeader(c.nodes, 3);
+  const conns = [];
+  for (const node of c.nodes) conns.push(checkApiReplies(await scope.conn(node, APP)));
+  const jsms = await Promise.all(conns.map((nc) => jetstreamManager(nc)));
+  const byName = (name) => c.nodes.find((node) => node.serverName === name);
+  const jsm = jsms[0];
+  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  await jsm.streams.add({ name: "RETURNS", subjects: ["returns.>"], num_replicas: 3 });
+  await jsm.streams.add({ name: "BACKUP", mirror: { name: "ORDERS" }, num_replicas: 3 });
+  await jsm.streams.add({
+    name: "OSLO", num_replicas: 3,
+    sources: [{ name: "ORDERS", filter_subject: "orders.oslo.>" }, { name: "RETURNS" }],
+  });
+  await jsm.streams.add({ name: "AUDIT", mirror: { name: "ORDERS" }, num_replicas: 1 });
+  assert.equal((await info(jsm, "BACKUP")).cluster.replicas?.length, 2);
+
+  // Orders alternate between Oslo and Bergen; every fifth is returned.
+  const publish = async (js, from, to) => {
+    for (let i = from; i <= to; i++) {
+      const city = i % 2 ? "oslo" : "bergen";
+      await retry(() => js.publish(`orders.${city}.created`, `order ${i}`, { msgID: `o-${i}` }), `order ${i}`);
+      if (i % 5 === 0) await retry(() => js.publish(`returns.${city}`, `return ${i}`, { msgID: `r-${i}` }), `return ${i}`);
+    }
+  };
+  const counts = async (jsmx, want) => waitFor(async () => {
+    for (const [name, n] of Object.entries(want)) {
+      const i = await jsmx.streams.info(name).catch(() => undefined);
+      if (i?.state.messages !== n) return false;
+    }
+    return true;
+  }, 30_000, `copies hold ${JSON.stringify(want)}`, 200);
+  await publish(jetstream(conns[0]), 1, 40);
+  // 40 orders, 20 of them from Oslo, 8 returns.
+  await counts(jsm, { BACKUP: 40, AUDIT: 40, OSLO: 28 });
+
+  // kill -9 of the mirror's leader; orders go on through another server.
+  const { leader, nc2, jsm2 } = await killLeader(c, conns, jsms, byName, "BACKUP");
+  await publish(jetstream(nc2), 41, 80);
+  await counts(jsm2, { BACKUP: 80, OSLO: 56 });
+  await leader.restart();
+  await agreedLeader(c.nodes, 3);
+  await counts(jsm2, { BACKUP: 80, AUDIT: 80, OSLO: 56 });
+
+  // The mirror keeps the origin's sequences; the sources hold each copied
+  // message once.
+  const orders = await contents(jsm2, "ORDERS");
+  let sourced;
+  await onEachReplica(nc2, jsm2, "BACKUP", async (name) => {
+    assert.deepEqual(await contents(jsm2, "BACKUP"), orders, `the mirror as ${name} holds it`);
+  });
+  await onEachReplica(nc2, jsm2, "OSLO", async (name) => {
+    const got = await contents(jsm2, "OSLO");
+    if (sourced === undefined) sourced = got;
+    assert.deepEqual(got, sourced, `the sources as ${name} holds them`);
+  });
+  const bodies = sourced.map((line) => line.split(" ").slice(2).join(" ")).sort();
+  const want = [];
+  for (let i = 1; i <= 80; i++) {
+    if (i % 2) want.push(`order ${i}`);
+    if (i % 5 === 0) want.push(`return ${i}`);
+  }
+  assert.deepEqual(bodies, want.sort());
+  const mi = (await info(jsm2, "BACKUP")).mirror;
+  assert.equal(mi.name, "ORDERS");
+  assert.equal(mi.lag, 0);
+
+  if (isFjord) {
+    // A copy is made from a replica of its origin on the same server: a
+    // stream copying from streams on different servers cannot be placed.
+    await jsm.streams.add({ name: "EU", subjects: ["eu.>"], placement: { tags: ["az:0"] } });
+    await jsm.streams.add({ name: "US", subjects: ["us.>"], placement: { tags: ["az:1"] } });
+    await rejectsCode(jsm.streams.add({ name: "WORLD", sources: [{ name: "EU" }, { name: "US" }] }), 10005,
+      /no server holds every stream it mirrors or sources/);
+    await rejectsCode(jsm.streams.add({ name: "EU3", mirror: { name: "EU" }, num_replicas: 3 }), 10005,
+      /1 of 3 replicas could be placed: each replica must be on a server holding/);
+    const eu = await jsm.streams.add({ name: "EU1", mirror: { name: "EU" } });
+    assert.equal(eu.cluster.leader, (await info(jsm, "EU")).cluster.leader);
+  }
 }));

@@ -129,11 +129,6 @@ test("replicated stream: three replicas, kill -9 of the leader loses no acknowle
   const afterKeep = await jsms[1].streams.info("ORDERS");
   assert.equal(afterKeep.state.messages, 5);
   assert.equal(afterKeep.state.first_seq, 77);
-  if (isFjord) {
-    // Not replicated yet: refused, never done on one replica alone.
-    await rejectsCode(jsms[0].streams.add({ name: "M", num_replicas: 3, mirror: { name: "ORDERS" } }),
-      10052, /mirror/);
-  }
   // The operator's line from the story, with --replicas=3: `fjord stream
   // info` shows the leader and both replicas.
   if (isFjord && CLI) {
