@@ -134,7 +134,9 @@ struct ReplicaEvents {
   std::function<void(const std::string& op)> apply_op;
   // A committed message that rolls up (a Nats-Rollup header), in log order:
   // the messages before `seq` on `filter` (its subject; empty: all) go, on
-  // every replica, as the message commits (never for a tentative one).
+  // every replica, as the message commits (never for a tentative one). A
+  // scheduled message (Nats-Schedule-Next: purge) rolls up its schedule's
+  // subject (Nats-Scheduler) the same way.
   std::function<void(std::string filter, uint64_t seq)> roll_up;
   // The group takes a snapshot, after the operations above up to its
   // point: `done` (any thread) gets the stream's part of it (its

@@ -183,20 +183,10 @@ std::optional<std::vector<std::string>> Unheld(JetStream* js, const StreamConfig
   return hosts;
 }
 
-// More than one replica: up to five, as nats-server allows, and without
-// what the stream group does not replicate yet (docs/clustering.md).
+// More than one replica: up to five, as nats-server allows.
 std::optional<ApiError> CheckReplicas(const StreamConfig& cfg) {
-  if (cfg.num_replicas <= 1) return std::nullopt;
   if (cfg.num_replicas > 5)
     return MakeError(Err::StreamInvalidConfigF, {{"err", "maximum replicas is 5"}});
-  auto not_yet = [&](const char* what) {
-    return MakeError(Err::StreamInvalidConfigF,
-                     {{"err", fmt::format("Fjord does not replicate streams with {} yet (num_replicas {} asked; "
-                                          "use 1)",
-                                          what, cfg.num_replicas)}});
-  };
-  if (cfg.allow_msg_schedules) return not_yet("message schedules");
-  if (cfg.allow_atomic) return not_yet("atomic batches");
   return std::nullopt;
 }
 

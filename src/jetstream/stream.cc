@@ -272,6 +272,16 @@ void Stream::OnLeaderChanged(bool leader) {
 void Stream::StartServing() {
   running_ = true;
   readable_ = store_->State().last_seq;
+  // An atomic batch the previous leader did not finish: never readable,
+  // and removed on every replica through the group.
+  if (auto torn = TornBatch(); !torn.empty()) {
+    readable_ = torn.back() - 1;
+    log::Warn("JetStream stream '{}': removing {} message(s) of a batch the previous leader did not finish",
+              cfg_.name, torn.size());
+    Json seqs = Json::array();
+    for (uint64_t seq : torn) seqs.push_back(seq);
+    ProposeOp(Json{{"op", "remove"}, {"seqs", std::move(seqs)}}, [](const ApiError&, Json) {});
+  }
   // What the previous leader stored is here: its msg ids count for
   // duplicates from now on.
   RebuildDedupe();
@@ -281,6 +291,7 @@ void Stream::StartServing() {
   // reached the group: this leader finds them again.
   RebuildTtls();
   SweepRetained();
+  RebuildSchedules();
   // Where copying resumes, from what this leader holds (a previous
   // leader's positions may have covered a tail the group cut).
   if (sourcing_) sourcing_ = std::make_unique<Sourcing>(this);
@@ -622,7 +633,8 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
       return nullptr;
     }
   } else {
-    s->DropTornBatch();
+    // A replica's tail may be tentative: its leader decides (StartServing).
+    if (!s->replicated_) s->DropTornBatch();
     s->RebuildDedupe();
     s->RebuildTtls();
     s->RebuildSchedules();
@@ -1307,7 +1319,9 @@ void Stream::Tick(int64_t now) {
   }
   ExpireMsgIds(now);
   ExpireBatches(now);
-  FireSchedules(now);
+  // On a replicated stream's leader, whose store has every schedule (the
+  // copy it publishes goes through the group like a publish).
+  if (Serving()) FireSchedules(now);
   // Indexes, not iterators (nor erase_if): a tick may make another
   // consumer busy, which appends to the list.
   size_t keep = 0;
@@ -1607,29 +1621,39 @@ std::optional<ApiError> Stream::CheckBatch(const std::vector<Inbound>& msgs) {
   return CheckResources(staged_bytes);
 }
 
-uint64_t Stream::DropTornBatch() {
-  if (!cfg_.allow_atomic) return 0;
+std::vector<uint64_t> Stream::TornBatch() {
+  std::vector<uint64_t> seqs;
+  if (!cfg_.allow_atomic) return seqs;
   store::StreamState st = store_->State();
-  if (st.msgs == 0) return 0;
+  if (st.msgs == 0) return seqs;
   auto last = store_->Load(st.last_seq);
-  if (!last.ok()) return 0;
+  if (!last.ok()) return seqs;
   std::string id(proto::GetHeader(last.value.hdr, kBatchIdHeader));
-  if (id.empty()) return 0;
+  if (id.empty()) return seqs;
   // A batch is written in one go after its checks, its commit last, and
-  // acknowledged only once all of it is synced. Writes reach the file in
-  // order, so a kill -9 can only cut the end: a tail that is a batch without
-  // its commit was never acknowledged. (A commit is never removed: members
-  // missing before it may have been deleted since.)
-  if (proto::GetHeader(last.value.hdr, kBatchCommitHeader) == "1") return 0;
-  uint64_t dropped = 0;
+  // acknowledged only once all of it is synced (committed). Writes reach
+  // the file (and the group's log) in order, so a kill -9 or a new leader
+  // can only cut the end: a tail that is a batch without its commit was
+  // never acknowledged. (A commit is never removed: members missing before
+  // it may have been deleted since.)
+  if (proto::GetHeader(last.value.hdr, kBatchCommitHeader) == "1") return seqs;
   for (uint64_t seq = st.last_seq; seq >= st.first_seq && seq > 0; --seq) {
     auto m = store_->Load(seq);
     if (!m.ok()) continue;
     if (proto::GetHeader(m.value.hdr, kBatchIdHeader) != id) break;
-    if (store_->Remove(seq, false).ok()) ++dropped;
+    seqs.push_back(seq);
   }
-  log::Warn("JetStream stream '{}': removed {} message(s) of batch '{}' cut by a crash before its commit was written",
-            cfg_.name, dropped, id);
+  return seqs;
+}
+
+uint64_t Stream::DropTornBatch() {
+  auto seqs = TornBatch();
+  if (seqs.empty()) return 0;
+  uint64_t dropped = 0;
+  for (uint64_t seq : seqs)
+    if (store_->Remove(seq, false).ok()) ++dropped;
+  log::Warn("JetStream stream '{}': removed {} message(s) of a batch cut by a crash before its commit was written",
+            cfg_.name, dropped);
   return dropped;
 }
 

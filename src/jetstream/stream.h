@@ -60,9 +60,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void ProcessPublish(Inbound& m, bool internal = false, const BatchCommit* batch = nullptr);
   // Atomic batches staged and not yet committed.
   size_t open_batches() const { return batches_.size(); }
-  // At recovery: removes the messages of a batch at the end of the stream
-  // that a crash cut while it was being written (its commit, written last,
-  // is missing); it was never acknowledged. Returns how many.
+  // The messages of a batch at the end of the stream that a crash (or, on
+  // a replicated stream, the end of its leader's term) cut while it was
+  // being written: its commit, written last, is missing, and it was never
+  // acknowledged. Newest first.
+  std::vector<uint64_t> TornBatch();
+  // At recovery of a stream of one replica: removes the TornBatch. Returns
+  // how many. (A replicated stream's new leader removes it through the
+  // group: StartServing.)
   uint64_t DropTornBatch();
   // Applies an update (already validated against the allowed changes).
   ApiError Update(const StreamConfig& next);

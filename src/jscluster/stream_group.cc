@@ -290,6 +290,10 @@ std::string StreamReplica::Apply(uint64_t, std::string_view data) {
       auto rollup = proto::GetHeader(e->hdr, "Nats-Rollup");
       if (rollup == "sub") events_.roll_up(std::string(e->subject), e->seq);
       if (rollup == "all") events_.roll_up({}, e->seq);
+      // A scheduled message (2.12) takes its schedule away as it commits.
+      if (proto::GetHeader(e->hdr, "Nats-Schedule-Next") == "purge")
+        if (auto scheduler = proto::GetHeader(e->hdr, "Nats-Scheduler"); !scheduler.empty())
+          events_.roll_up(std::string(scheduler), e->seq);
     }
     return {};
   }

@@ -1,7 +1,8 @@
 // Clustered JetStream: what builds on a replicated stream (num_replicas 3)
 // through the official clients — a key-value bucket (@nats-io/kv: roll-ups,
 // per-subject history, purge with keep), an object store (@nats-io/obj), a
-// work queue, interest retention and message TTLs, mirrors and sources.
+// work queue, interest retention and message TTLs, mirrors and sources,
+// 2.12's message schedules and atomic batches.
 // Each removes or copies messages (roll-ups, acks, expiry, copies from an
 // origin), and every replica must do the same: after kill -9 of the leader
 // the new one serves the same contents, and the checker reads the stream
@@ -18,7 +19,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { checkApiReplies, collect, rejectsCode } from "./lib/client.mjs";
+import { checkApiReplies, collect, rejectsCode, rawPub } from "./lib/client.mjs";
 import { APP, agreedLeader, jsCluster, jsClusterClients, retry } from "./lib/jscluster.mjs";
 
 const info = (jsm, stream) => retry(() => jsm.streams.info(stream), `info of ${stream}`);
@@ -330,4 +331,51 @@ test("replicated mirror and sources: R3 copies of R3 streams and an R1 mirror, k
     const eu = await jsm.streams.add({ name: "EU1", mirror: { name: "EU" } });
     assert.equal(eu.cluster.leader, (await info(jsm, "EU")).cluster.leader);
   }
+}));
+
+test("replicated message schedules and atomic batches: a schedule fires on the leader after kill -9 of the one that took it, a batch commits whole; the same on every replica", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  await jsms[0].streams.add({
+    name: "SCH", subjects: ["sch.>"], num_replicas: 3, allow_msg_schedules: true, allow_atomic: true, allow_msg_ttl: true,
+  });
+  const at = (ms) => "@at " + new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, "Z");
+  const last = (jsmx, subject) => jsmx.streams.getMessage("SCH", { last_by_subj: subject });
+  let r = await rawPub(conns[0], "sch.reminder.1", "pay invoice 42",
+    { "Nats-Schedule": at(3000), "Nats-Schedule-Target": "sch.due", "Nats-Schedule-TTL": "5m" });
+  assert.equal(r.seq, 1, JSON.stringify(r));
+  r = await rawPub(conns[0], "sch.reminder.2", "next year", { "Nats-Schedule": at(3_600_000), "Nats-Schedule-Target": "sch.due" });
+  assert.equal(r.seq, 2, JSON.stringify(r));
+
+  // The leader that took the schedules dies before the first is due: the
+  // next one fires it, once.
+  const { leader, nc2, jsm2 } = await killLeader(c, conns, jsms, byName, "SCH");
+  const due = await retry(async () => (await last(jsm2, "sch.due")) ?? undefined, "the scheduled message", 30_000);
+  assert.equal(due.string(), "pay invoice 42");
+  assert.equal(due.header.get("Nats-Scheduler"), "sch.reminder.1");
+  assert.equal(due.header.get("Nats-TTL"), "5m");
+
+  // An atomic batch through the new leader: stored whole at its commit.
+  const js2 = jetstream(nc2, { timeout: 5000 });
+  const b = await retry(() => js2.startBatch("sch.order.1", "line 1"), "a batch on the new leader");
+  b.add("sch.order.1", "line 2");
+  const ack = await b.commit("sch.order.1", "line 3");
+  assert.equal(ack.count, 3);
+  assert.equal(ack.seq, due.seq + 3);
+  await leader.restart();
+  await agreedLeader(c.nodes, 3);
+
+  let expected;
+  await onEachReplica(nc2, jsm2, "SCH", async (name) => {
+    assert.equal(await last(jsm2, "sch.reminder.1"), null, `the fired schedule is gone on ${name}`);
+    assert.equal((await last(jsm2, "sch.reminder.2")).string(), "next year", name);
+    const got = await contents(jsm2, "SCH");
+    if (expected === undefined) expected = got;
+    assert.deepEqual(got, expected, `the stream as ${name} holds it`);
+    const commit = await jsm2.streams.getMessage("SCH", { seq: ack.seq });
+    assert.equal(commit.header.get("Nats-Batch-Commit"), "1", name);
+  });
+  // reminder.2, the scheduled copy, the batch's three.
+  assert.equal(expected.length, 5, expected.join("\n"));
+  assert.equal(expected.filter((line) => line.includes(" sch.due ")).length, 1, expected.join("\n"));
 }));
