@@ -677,7 +677,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     if (sig == SIGPWR && power) {
       log::Warn("Simulated power loss: dropping what is not synced, exiting");
-      power->CutPower();  // from here no thread writes or syncs anything
+      power->CutPower();  // from here no thread reads, writes or syncs anything
       std::_Exit(1);
     }
     if (sig == SIGHUP) {

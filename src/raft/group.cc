@@ -1,12 +1,14 @@
 #include "raft/group.h"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include <xxhash.h>
 
 #include <libnuraft/cluster_config.hxx>
 #include <libnuraft/context.hxx>
+#include <libnuraft/error_code.hxx>
 #include <libnuraft/raft_params.hxx>
 #include <libnuraft/logger.hxx>
 #include <libnuraft/raft_server.hxx>
@@ -127,7 +129,23 @@ class Group::StateMgr : public nuraft::state_mgr {
   }
   nuraft::ptr<nuraft::log_store> load_log_store() override { return log_; }
   nuraft::int32 server_id() override { return self_id_; }
-  void system_exit(const int code) override { Die(fmt::format("NuRaft stopped with code {}", code)); }
+  void system_exit(const int code) override {
+    // Pre-votes refused by a quorum many times over with no leader known:
+    // the others may still hear a leader this server does not, or wait for
+    // one that is gone. A question of liveness, not of safety: the server
+    // and its other groups go on, and this one keeps trying (NuRaft does
+    // once this returns). Said once a minute at most.
+    if (code == nuraft::N22_unrecoverable_isolation) {
+      int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::steady_clock::now().time_since_epoch()).count();
+      if (now - isolated_said_.exchange(now) >= 60)
+        log::Error("raft {}: no leader in sight and the other members refuse this server's pre-votes: still "
+                   "trying",
+                   o_.name);
+      return;
+    }
+    Die(fmt::format("NuRaft stopped with code {}", code));
+  }
 
  private:
   // A member that cannot keep its promises (term, vote, membership) must
@@ -141,6 +159,7 @@ class Group::StateMgr : public nuraft::state_mgr {
   std::string self_name_;
   std::shared_ptr<nuraft::log_store> log_;
   std::atomic<uint64_t> term_{0};
+  std::atomic<int64_t> isolated_said_{INT64_MIN / 2};  // steady seconds
 };
 
 class Group::Machine : public nuraft::state_machine, public std::enable_shared_from_this<Group::Machine> {

@@ -163,7 +163,9 @@ void FaultEnv::PowerLoss() {
 }
 
 void FaultEnv::CutPower() {
-  std::lock_guard lock(mu_);
+  // Locked and never unlocked: every thread that reaches the store from
+  // now on waits, until the process exits.
+  mu_.lock();
   crashed_ = true;
   RevertLocked();
 }

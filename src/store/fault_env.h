@@ -50,9 +50,12 @@ class FaultEnv : public Env {
   // Reboot: the tree below root becomes its durable state; handles opened
   // before are dead (kIo); calls work again.
   void PowerLoss();
-  // The power goes and stays off: the tree below root becomes its durable
-  // state and every call keeps failing (the process exits next; the
-  // server's SIGPWR simulation).
+  // The power goes and stays off (the server's SIGPWR simulation; the
+  // process exits next): the tree below root becomes its durable state, and
+  // every other call waits for ever rather than fail. A machine that loses
+  // power stops; a process whose threads saw errors first could act on them
+  // (a Raft leader that cannot read its log tells its followers they are out
+  // of its range, which no real power loss does).
   void CutPower();
   // The last write to `path` reached the disk only partly: everything
   // before it and its first `keep` bytes become durable (the rest of the

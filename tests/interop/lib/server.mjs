@@ -98,6 +98,9 @@ export async function waitFor(fn, ms = DEFAULT_TIMEOUT, what = "condition", step
 }
 
 const live = new Set();
+// Every server launched, in order: a failing test also prints those that
+// exited since it began (a crash shows its last words).
+const launched = [];
 const tempDirs = new Set();
 
 // A runner killed by `timeout` or Ctrl-C must not leave servers behind:
@@ -188,6 +191,8 @@ class ServerProcess {
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     this.child = child;
     live.add(this);
+    launched.push(this);
+    this.exitedHow = null;
     const append = (b) => {
       this.logText += b.toString();
       if (this.logText.length > LOG_KEEP) this.logText = this.logText.slice(-LOG_KEEP);
@@ -197,6 +202,7 @@ class ServerProcess {
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         live.delete(this);
+        this.exitedHow = signal ? `signal ${signal}` : `exit code ${code}`;
         resolve({ code, signal });
       });
       child.once("error", (err) => {
@@ -292,11 +298,16 @@ export async function startServer({ config, args = [], jetstream = true, listenA
 // is still running (the one under test is among them).
 export function logsOnFailure(fn) {
   return async function (...a) {
+    const from = launched.length;
     try {
       return await fn.apply(this, a);
     } catch (e) {
-      for (const s of live) {
-        process.stderr.write(`--- output of ${s.bin} ${s.argv.join(" ")} (port ${s.port}) ---\n${s.log().slice(-16384)}\n`);
+      // Each process once (a restart launches the same object again).
+      const shown = new Set(live);
+      for (const s of launched.slice(from)) shown.add(s);
+      for (const s of shown) {
+        const state = live.has(s) ? "" : `, ${s.exitedHow ?? "exited"}`;
+        process.stderr.write(`--- output of ${s.bin} ${s.argv.join(" ")} (port ${s.port}${state}) ---\n${s.log().slice(-16384)}\n`);
       }
       throw e;
     }
