@@ -272,6 +272,12 @@ void Stream::OnLeaderChanged(bool leader) {
 void Stream::StartServing() {
   running_ = true;
   readable_ = store_->State().last_seq;
+  // This leader's "lead" operation is applied: everything before it is
+  // committed. A wait left from an earlier term (failed as that term
+  // ended) must not fail what is answered now: a duplicate publish of a
+  // message stored then would get no PubAck, retry after retry.
+  last_commit_.reset();
+  latest_.reset();
   // An atomic batch the previous leader did not finish: never readable,
   // and removed on every replica through the group.
   if (auto torn = TornBatch(); !torn.empty()) {

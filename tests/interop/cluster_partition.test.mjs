@@ -131,6 +131,8 @@ function nodeConfig(x, js) {
     routes = `routes: [ ${NODES.map((y) => `"nats://${ADDR[y]}:6222"`).join(", ")} ]`;
     extra = `jetstream { store_dir: ${JSON.stringify(path.join(js.dir, `store-${x}`))} }\n`;
   }
+  // FJORD_DEBUG=1: debug logs (Raft elections among them) in a failure's dump.
+  if (process.env.FJORD_DEBUG) extra += "debug: true\n";
   return `${extra}server_name: ${x}
 listen: ${ADDR[x]}:4222
 http: ${ADDR[x]}:8222
@@ -381,7 +383,15 @@ function partitionRun(t) {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const dumpLogs = () => {
-    for (const s of Object.values(servers)) process.stderr.write(`--- ${serverBin} in ${NS[s.x]} (exit ${s.child.exitCode ?? s.child.signalCode ?? "running"}) ---\n${s.logText.slice(-12000)}\n`);
+    for (const s of Object.values(servers)) {
+      process.stderr.write(`--- ${serverBin} in ${NS[s.x]} (exit ${s.child.exitCode ?? s.child.signalCode ?? "running"}) ---\n${s.logText.slice(-12000)}\n`);
+      // Debug logs are longer: the last 256 KiB of each go to a file.
+      if (process.env.FJORD_DEBUG) {
+        const file = path.join(os.tmpdir(), `fjord-partition-${s.x}.log`);
+        fs.writeFileSync(file, s.logText);
+        process.stderr.write(`(the last 256 KiB of ${s.x}'s log: ${file})\n`);
+      }
+    }
     for (const a of Object.values(agents)) if (a.stderr) process.stderr.write(`--- agent ${a.x} stderr ---\n${a.stderr}\n`);
   };
   return { dir, servers, agents, dumpLogs };
