@@ -82,15 +82,22 @@ class ReplicaGroup {
   // What became of a proposal: taken (stored, waiting for its commit),
   // refused because this server does not lead (now), or failed to store.
   enum class Proposed { kTaken, kNotLeader, kFailed };
-  // Leader only. Stores a message (a skip when `skip`) as the group's next
-  // entry: when taken, it is in the store at the store's next sequence.
-  // `committed` then runs once, on a Raft thread, with an empty error once
-  // a quorum has it durable, or with the reason it never will be.
-  virtual Proposed ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
-                              bool skip, std::function<void(const std::string& error)> committed,
-                              std::string* error) = 0;
+  // Leader only. Stores a message (a skip when `skip`) in the store now, at
+  // its next sequence (*seq when taken), and stages it: what is staged goes
+  // to the group in one append at the next Flush (a batch's publishes
+  // reach the followers together), or ahead of the next ProposeOp.
+  virtual Proposed StageMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                            bool skip, uint64_t* seq, std::string* error) = 0;
+  // Leader only. Proposes what StageMsg staged since the last Flush.
+  // `committed` then runs once, on a Raft thread (at once when nothing was
+  // staged), with an empty error once a quorum has all of it durable, or
+  // with the reason it never will be. Refused, the staged messages leave
+  // the store.
+  virtual Proposed Flush(std::function<void(const std::string& error)> committed, std::string* error) = 0;
   // Leader only. An operation every replica applies once committed, in log
-  // order with the messages (ReplicaEvents::apply_op). `committed` as above.
+  // order with the messages (ReplicaEvents::apply_op), proposed after
+  // anything staged. `committed` as above. (A caller that waits for staged
+  // messages flushes them first.)
   virtual Proposed ProposeOp(std::string op, std::function<void(const std::string& error)> committed,
                              std::string* error) = 0;
   // Hands leadership to `preferred` (a replica's server name), or to the

@@ -256,6 +256,7 @@ void Stream::OnLeaderChanged(bool leader) {
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   uint64_t id = lead_id_;
+  FlushStaged();
   auto r = replica_->ProposeOp(
       Json{{"op", "lead"}, {"id", id}, {"by", js_->meta()->server_name()}}.dump(),
       [weak, js, id](const std::string& e) {
@@ -349,6 +350,7 @@ std::unique_ptr<store::ConsumerStore> Stream::NewReplicatedConsumerStore(const s
 
 std::string Stream::ProposeConsumerOp(std::string op) {
   if (!replica_ || !running_) return "this server does not lead the stream";
+  FlushStaged();
   auto wait = std::make_shared<CommitWait>();
   std::string err;
   auto r = replica_->ProposeOp(std::move(op), [wait](const std::string& e) { wait->Done(e); }, &err);
@@ -415,6 +417,7 @@ void Stream::ProposeOp(Json op, std::function<void(const ApiError&, Json)> done)
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   std::string err;
+  FlushStaged();
   auto wait = std::make_shared<CommitWait>();
   auto r = replica_->ProposeOp(op.dump(), [weak, js, id, wait](const std::string& e) {
     wait->Done(e);
@@ -555,7 +558,22 @@ void Stream::WhenLeading(std::function<void()> fn) {
   when_leading_.push_back(std::move(fn));
 }
 
+void Stream::FlushStaged() {
+  if (!staged_) return;
+  staged_ = false;
+  auto wait = std::make_shared<CommitWait>();
+  std::string err;
+  auto r = replica_ ? replica_->Flush([wait](const std::string& e) { wait->Done(e); }, &err)
+                    : ReplicaGroup::Proposed::kNotLeader;
+  // Refused: the publishes waiting for it acknowledge nothing (their
+  // messages left the store); clients retry.
+  if (r != ReplicaGroup::Proposed::kTaken) wait->Done(err.empty() ? "not proposed" : err);
+  last_commit_ = wait;
+  latest_ = std::move(wait);
+}
+
 void Stream::WhenDurable(std::function<void(store::Status)> done) {
+  FlushStaged();
   if (last_commit_) {
     auto wait = std::move(last_commit_);
     last_commit_.reset();
@@ -581,9 +599,11 @@ store::Result<uint64_t> Stream::StoreMsg(std::string_view subject, std::string_v
                                          int64_t ts, bool skip) {
   if (!replicated_) return skip ? store_->SkipMsg() : store_->Append(subject, hdr, data, ts);
   if (!replica_) return {{store::Errc::kClosed, "the stream's replica is not running"}, 0};
-  auto wait = std::make_shared<CommitWait>();
+  // Stored now, proposed with the rest of this work's messages in one
+  // append (FlushStaged, as the work ends or before an operation).
   std::string err;
-  switch (replica_->ProposeMsg(subject, hdr, data, ts, skip, [wait](const std::string& e) { wait->Done(e); }, &err)) {
+  uint64_t seq = 0;
+  switch (replica_->StageMsg(subject, hdr, data, ts, skip, &seq, &err)) {
     case ReplicaGroup::Proposed::kTaken:
       break;
     case ReplicaGroup::Proposed::kNotLeader:
@@ -591,10 +611,8 @@ store::Result<uint64_t> Stream::StoreMsg(std::string_view subject, std::string_v
     case ReplicaGroup::Proposed::kFailed:
       return {{store::Errc::kIo, err}, 0};
   }
-  last_commit_ = wait;
-  latest_ = std::move(wait);
-  // Stored by the proposal, on this thread: the store's last sequence.
-  return {{}, store_->State().last_seq};
+  staged_ = true;
+  return {{}, seq};
 }
 
 std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int64_t created,

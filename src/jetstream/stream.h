@@ -329,6 +329,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   class CommitWait;
   std::shared_ptr<CommitWait> last_commit_;  // the last proposal of the current work
   std::shared_ptr<CommitWait> latest_;       // the last proposal of any kind
+  // Messages stored and staged (ReplicaGroup::StageMsg) since the last
+  // FlushStaged, which proposes them and makes last_commit_ wait for them.
+  bool staged_ = false;
+  void FlushStaged();
   // Leads, and has applied its "lead" operation (id `lead_id_`).
   bool running_ = false;
   uint64_t lead_id_ = 0;

@@ -219,9 +219,17 @@ std::string StreamReplica::Leader() { return group_->Leader(); }
 
 jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std::function<void(const std::string&)> committed,
                             std::string* error) {
-  std::string refused = group_->ProposeWithResult(
-      std::move(entry), [committed = std::move(committed)](const std::string& err, std::string) { committed(err); });
+  std::vector<std::string> entries = std::move(staged_);
+  staged_.clear();
+  if (!entry.empty()) entries.push_back(std::move(entry));
+  if (entries.empty()) {
+    committed({});
+    return Proposed::kTaken;
+  }
+  std::string refused = group_->ProposeAllWithResult(
+      std::move(entries), [committed = std::move(committed)](const std::string& err, std::string) { committed(err); });
   if (!refused.empty()) {
+    log_->DropStaged();
     *error = refused;
     return Proposed::kNotLeader;
   }
@@ -233,10 +241,22 @@ jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std:
   return Proposed::kTaken;
 }
 
-jetstream::ReplicaGroup::Proposed StreamReplica::ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
-                               bool skip, std::function<void(const std::string&)> committed, std::string* error) {
-  return Propose(skip ? raft::StreamEntry::Skip(0) : raft::StreamEntry::Msg(0, ts, subject, hdr, data),
-                 std::move(committed), error);
+jetstream::ReplicaGroup::Proposed StreamReplica::StageMsg(std::string_view subject, std::string_view hdr,
+                                                          std::string_view data, int64_t ts, bool skip, uint64_t* seq,
+                                                          std::string* error) {
+  if (!group_->IsLeader()) {
+    *error = "this server does not lead the stream";
+    return Proposed::kNotLeader;
+  }
+  std::string entry = log_->Stage(subject, hdr, data, ts, skip, seq, error);
+  if (entry.empty()) return Proposed::kFailed;
+  staged_.push_back(std::move(entry));
+  return Proposed::kTaken;
+}
+
+jetstream::ReplicaGroup::Proposed StreamReplica::Flush(std::function<void(const std::string&)> committed,
+                                                       std::string* error) {
+  return Propose({}, std::move(committed), error);
 }
 
 jetstream::ReplicaGroup::Proposed StreamReplica::ProposeOp(std::string op, std::function<void(const std::string&)> committed, std::string* error) {

@@ -103,8 +103,9 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   // jetstream::ReplicaGroup
   bool IsLeader() override;
   std::string Leader() override;
-  Proposed ProposeMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts, bool skip,
-                      std::function<void(const std::string& error)> committed, std::string* error) override;
+  Proposed StageMsg(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts, bool skip,
+                    uint64_t* seq, std::string* error) override;
+  Proposed Flush(std::function<void(const std::string& error)> committed, std::string* error) override;
   Proposed ProposeOp(std::string op, std::function<void(const std::string& error)> committed,
                      std::string* error) override;
   std::string StepDown(const std::string& preferred) override;
@@ -126,6 +127,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
  private:
   StreamReplica(ReplicaOptions opts, jetstream::ReplicaEvents events)
       : opts_(std::move(opts)), events_(std::move(events)) {}
+  // Proposes what is staged, then `entry` when not empty, in one append.
   Proposed Propose(std::string entry, std::function<void(const std::string& error)> committed, std::string* error);
 
   ReplicaOptions opts_;
@@ -142,6 +144,8 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::atomic<uint64_t> committed_seq_{0};
   std::atomic<int64_t> leader_since_{0};
   std::shared_ptr<ReplicaRegistry> registry_;
+  // StageMsg's entries not yet proposed (the JetStream thread's).
+  std::vector<std::string> staged_;
   // Group::Open restores the saved snapshot: the stream's own state is
   // newer than it (synced before it was saved), so only the log takes it.
   bool opening_ = false;

@@ -482,7 +482,16 @@ void Group::Propose(std::string data, std::function<void(const std::string&)> do
 
 std::string Group::ProposeWithResult(std::string data,
                                      std::function<void(const std::string&, std::string)> done) {
-  std::vector<nuraft::ptr<nuraft::buffer>> logs{ToBuffer(data)};
+  std::vector<std::string> one;
+  one.push_back(std::move(data));
+  return ProposeAllWithResult(std::move(one), std::move(done));
+}
+
+std::string Group::ProposeAllWithResult(std::vector<std::string> entries,
+                                        std::function<void(const std::string&, std::string)> done) {
+  std::vector<nuraft::ptr<nuraft::buffer>> logs;
+  logs.reserve(entries.size());
+  for (const auto& e : entries) logs.push_back(ToBuffer(e));
   auto res = server_->append_entries(logs);
   if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
     std::string err = res->get_result_str();

@@ -154,6 +154,11 @@ class Group {
   // returned at once, as error text, and `done` is not called.
   std::string ProposeWithResult(std::string data,
                                 std::function<void(const std::string& error, std::string result)> done);
+  // Several entries in one append (NuRaft sends them to the followers
+  // together); `done` as above, for the last of them: every one before it
+  // is committed too.
+  std::string ProposeAllWithResult(std::vector<std::string> entries,
+                                   std::function<void(const std::string& error, std::string result)> done);
   // Leader only: hands leadership to `preferred` (a member's name), or to
   // the most suitable member when empty. Error text, empty on success.
   std::string StepDown(const std::string& preferred);

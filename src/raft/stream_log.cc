@@ -15,6 +15,9 @@ namespace {
 // A stub's first byte: the entry's kind with this bit set. Stubs live only
 // in the stub file; the wire and NuRaft's state machine see full entries.
 constexpr uint8_t kStub = 0x80;
+// On the first byte of an entry Stage made: its message is in the store
+// already. Cleared as the entry is logged (replicas never see it).
+constexpr uint8_t kStaged = 0x40;
 constexpr size_t kStubSize = 1 + 8;
 // Recent full entries kept for replication and commit.
 constexpr size_t kCacheBytes = 8u << 20;
@@ -201,6 +204,25 @@ void StreamLog::Cache(uint64_t index, const nuraft::ptr<nuraft::log_entry>& entr
 nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_entry>& entry) {
   if (failed_) return nullptr;
   if (entry->get_val_type() != nuraft::app_log) return entry;
+  if (auto v = View(*entry); !v.empty() && (static_cast<uint8_t>(v[0]) & kStaged)) {
+    // A message Stage stored: logged here, stored already.
+    auto* first = reinterpret_cast<char*>(entry->get_buf().data_begin());
+    *first = static_cast<char>(static_cast<uint8_t>(*first) & ~kStaged);
+    auto e = StreamEntry::Decode(View(*entry));
+    if (!e || e->kind == StreamEntry::kOp || staged_.empty() || staged_.front() != e->seq ||
+        e->seq != last_seq_ + 1) {
+      Fail(fmt::format("a staged entry for sequence {} out of order (log at {})", e ? e->seq : 0, last_seq_));
+      return nullptr;
+    }
+    staged_.pop_front();
+    last_seq_ = e->seq;
+    std::string stub(1, static_cast<char>(e->kind | kStub));
+    store::PutU64(&stub, e->seq);
+    return NewEntry(*entry, stub);
+  }
+  // Any other entry is another leader's (this one proposes what it staged
+  // first): what was staged here goes.
+  if (!staged_.empty()) CutStaged();
   auto e = StreamEntry::Decode(View(*entry));
   if (!e) {
     Fail("a malformed entry");
@@ -245,6 +267,42 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
   return NewEntry(*entry, stub);
 }
 
+std::string StreamLog::Stage(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                             bool skip, uint64_t* seq, std::string* err) {
+  std::lock_guard lock(mu_);
+  if (failed_) {
+    *err = "the stream's log failed";
+    return {};
+  }
+  // The store ends where the log and what is staged end: anything else
+  // was written past the log (and is cut at the next open).
+  if (uint64_t last = store_->State().last_seq; last != last_seq_ + staged_.size()) {
+    *err = fmt::format("the store ends at {}, the log and what is staged at {}", last, last_seq_ + staged_.size());
+    return {};
+  }
+  auto r = skip ? store_->SkipMsg() : store_->Append(subject, hdr, data, ts);
+  if (!r.ok()) {
+    *err = r.status.msg;
+    return {};
+  }
+  staged_.push_back(r.value);
+  *seq = r.value;
+  std::string entry = skip ? StreamEntry::Skip(r.value) : StreamEntry::Msg(r.value, ts, subject, hdr, data);
+  entry[0] = static_cast<char>(static_cast<uint8_t>(entry[0]) | kStaged);
+  return entry;
+}
+
+void StreamLog::DropStaged() {
+  std::lock_guard lock(mu_);
+  CutStaged();
+}
+
+void StreamLog::CutStaged() {
+  staged_.clear();
+  if (store_->State().last_seq > last_seq_)
+    if (auto s = store_->Truncate(last_seq_); !s.ok()) Fail(s.msg);
+}
+
 nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
   std::lock_guard lock(mu_);
   uint64_t index = stubs_->next_slot();
@@ -264,6 +322,7 @@ nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
 void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& entry) {
   {
     std::lock_guard lock(mu_);
+    if (!staged_.empty()) CutStaged();  // another leader's entries replace them
     // The replaced entries' messages leave the store first: a crash after
     // this leaves stubs naming missing messages, which Load cuts.
     uint64_t end = stubs_->next_slot();

@@ -35,6 +35,7 @@
 // from the proposing thread; the store must be a store::LockedStore shared
 // with the stream's JetStream thread.
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -131,6 +132,20 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // reported durable.
   bool failed() const;
 
+  // The leader's messages go to the group several at a time: Stage appends
+  // a message (a skip when `skip`) to the store at once, at its next
+  // sequence (*seq), so the stream reads its own writes, and returns the
+  // entry to propose for it (Group::ProposeAllWithResult, with the others
+  // staged since). Appended, that entry is logged without storing the
+  // message again, and its replicas get a plain message. Empty, with the
+  // reason in *err, on failure. Staged messages not appended in order are
+  // a failure of the log.
+  std::string Stage(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts, bool skip,
+                    uint64_t* seq, std::string* err);
+  // Their proposal was refused (leadership lost): what was staged and not
+  // logged is cut from the store.
+  void DropStaged();
+
  private:
   StreamLog(store::Env* env, std::string dir, store::Store* store) : env_(env), dir_(std::move(dir)), store_(store) {}
   std::string Load(bool* damaged);
@@ -143,6 +158,8 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   nuraft::ptr<nuraft::log_entry> Rebuild(uint64_t index);
   void Cache(uint64_t index, const nuraft::ptr<nuraft::log_entry>& entry);
   void Fail(const std::string& why);
+  // Forgets what was staged and cuts it from the store; mu_ held.
+  void CutStaged();
   bool WriteBase(uint64_t seq);
   bool SyncStore();
 
@@ -165,6 +182,8 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // `catchup_keep_`. Guarded by mu_.
   bool receiving_ = false;
   uint64_t catchup_keep_ = 0;
+  // Sequences Stage stored, in order, not yet logged. Guarded by mu_.
+  std::deque<uint64_t> staged_;
 };
 
 }  // namespace fjord::raft

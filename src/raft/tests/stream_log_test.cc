@@ -143,6 +143,61 @@ TEST_F(StreamLogTest, TheLeaderGetsTheStoresSequences) {
   EXPECT_EQ(e3.seq, 3u);
 }
 
+// The leader stages messages (stored at once, proposed together later):
+// appended, their entries are logged without storing them again, and carry
+// plain messages for the replicas; a refused proposal, or another leader's
+// entries, take what was staged out of the store.
+TEST_F(StreamLogTest, StagedMessagesAreStoredOnceAndCutWhenNotLogged) {
+  StreamFiles f(tmp_.path());
+  ASSERT_EQ(f.OpenLog(), "");
+  std::vector<std::string> staged;
+  for (uint64_t i = 1; i <= 3; i++) {
+    uint64_t seq = 0;
+    std::string err;
+    staged.push_back(f.log->Stage("a." + std::to_string(i), "", "x", 0, /*skip=*/i == 2, &seq, &err));
+    ASSERT_FALSE(staged.back().empty()) << err;
+    EXPECT_EQ(seq, i);
+    EXPECT_EQ(f.store->State().last_seq, i);  // readable by the stream at once
+  }
+  for (auto& s : staged) {
+    auto e = Entry(1, s);
+    f.log->append(e);
+    auto d = Decoded(e);  // what the replicas get
+    EXPECT_TRUE(d.kind == StreamEntry::kMsg || d.kind == StreamEntry::kSkip);
+  }
+  f.Sync();
+  EXPECT_FALSE(f.log->failed());
+  EXPECT_EQ(f.log->last_logged_seq(), 3u);
+  EXPECT_EQ(f.store->State().last_seq, 3u);
+  EXPECT_EQ(f.store->State().msgs, 2u);
+  EXPECT_EQ(Decoded(f.log->entry_at(3)).subject, "a.3");
+
+  // Refused: staged, never logged, cut.
+  uint64_t seq = 0;
+  std::string err;
+  ASSERT_FALSE(f.log->Stage("b", "", "y", 0, false, &seq, &err).empty()) << err;
+  EXPECT_EQ(f.store->State().last_seq, 4u);
+  f.log->DropStaged();
+  EXPECT_EQ(f.store->State().last_seq, 3u);
+
+  // Staged, then another leader's entry for the same sequence arrives: the
+  // staged message goes, the other leader's stays.
+  ASSERT_FALSE(f.log->Stage("mine", "", "y", 0, false, &seq, &err).empty()) << err;
+  auto theirs = Entry(2, StreamEntry::Msg(4, 0, "theirs", "", "z"));
+  f.log->append(theirs);
+  f.Sync();
+  EXPECT_FALSE(f.log->failed());
+  EXPECT_EQ(f.store->State().last_seq, 4u);
+  EXPECT_EQ(f.store->Load(4).value.subject, "theirs");
+
+  // A staged entry appended out of order stops the log.
+  std::string a = f.log->Stage("c", "", "", 0, false, &seq, &err);
+  std::string b = f.log->Stage("d", "", "", 0, false, &seq, &err);
+  auto eb = Entry(2, b);
+  f.log->append(eb);
+  EXPECT_TRUE(f.log->failed());
+}
+
 // A follower stores the leader's sequences, and replaced entries take their
 // messages out of the store.
 TEST_F(StreamLogTest, FollowersKeepTheLeadersSequencesAndCutReplacedEntries) {
