@@ -384,20 +384,22 @@ test("replicated stream: scaled down from three replicas to one and up again; no
   }
   for (let i = 31; i <= 40; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
   assert.deepEqual(await process(js, 20), Array.from({ length: 20 }, (_, i) => i + 11));
-  // Served alone across a restart.
+  // Served alone across a restart. (The test's connections do not
+  // reconnect: from here on, through a server that was not restarted.)
   await kept.restart();
   await agreedLeader(c.nodes, 3);
+  const other = c.nodes.find((n) => n !== kept);
+  const jsmOther = await jetstreamManager(conns[c.nodes.indexOf(other)]);
   const again = await retry(async () => {
-    const i = await jsm.consumers.info("ORDERS", "InvoiceProcessor");
+    const i = await jsmOther.consumers.info("ORDERS", "InvoiceProcessor");
     return i.ack_floor.stream_seq === 30 ? i : undefined;
   }, "InvoiceProcessor after the restart");
   assert.equal(again.num_pending, 10);
 
   // And back to three: kill -9 of the server that kept it loses nothing.
-  const up = await retry(() => jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
+  const up = await retry(() => jsmOther.streams.update("ORDERS", { ...cfg, num_replicas: 3 }), "scale up to three");
   assert.equal(up.config.num_replicas, 3);
-  await threeReplicas(jsm, c.nodes);
-  const other = c.nodes.find((n) => n !== kept);
+  await threeReplicas(jsmOther, c.nodes);
   await kept.kill9();
   const js2 = jetstream(conns[c.nodes.indexOf(other)]);
   if (isFjord) assert.deepEqual(await process(js2, 10), Array.from({ length: 10 }, (_, i) => i + 31));
