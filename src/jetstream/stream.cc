@@ -285,9 +285,7 @@ void Stream::StartServing() {
     readable_ = torn.back() - 1;
     log::Warn("JetStream stream '{}': removing {} message(s) of a batch the previous leader did not finish",
               cfg_.name, torn.size());
-    Json seqs = Json::array();
-    for (uint64_t seq : torn) seqs.push_back(seq);
-    ProposeOp(Json{{"op", "remove"}, {"seqs", std::move(seqs)}}, [](const ApiError&, Json) {});
+    for (uint64_t seq : torn) RemoveMsg(seq);
   }
   // What the previous leader stored is here: its msg ids count for
   // duplicates from now on.

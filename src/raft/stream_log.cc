@@ -33,6 +33,13 @@ std::string_view View(const nuraft::log_entry& e) {
   return {reinterpret_cast<const char*>(b.data_begin()), b.size()};
 }
 
+// The stub logged in place of `like`, a message or skip at `seq`.
+nuraft::ptr<nuraft::log_entry> Stub(const nuraft::log_entry& like, StreamEntry::Kind kind, uint64_t seq) {
+  std::string stub(1, static_cast<char>(kind | kStub));
+  store::PutU64(&stub, seq);
+  return NewEntry(like, stub);
+}
+
 // The stub's kind and sequence, when `e` is a stub.
 std::optional<std::pair<StreamEntry::Kind, uint64_t>> StubOf(const nuraft::log_entry& e) {
   if (e.get_val_type() != nuraft::app_log) return std::nullopt;
@@ -216,9 +223,7 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
     }
     staged_.pop_front();
     last_seq_ = e->seq;
-    std::string stub(1, static_cast<char>(e->kind | kStub));
-    store::PutU64(&stub, e->seq);
-    return NewEntry(*entry, stub);
+    return Stub(*entry, e->kind, e->seq);
   }
   // Any other entry is another leader's (this one proposes what it staged
   // first): what was staged here goes.
@@ -262,9 +267,7 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
     return nullptr;
   }
   last_seq_ = r.value;
-  std::string stub(1, static_cast<char>(e->kind | kStub));
-  store::PutU64(&stub, r.value);
-  return NewEntry(*entry, stub);
+  return Stub(*entry, e->kind, r.value);
 }
 
 std::string StreamLog::Stage(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,

@@ -241,15 +241,18 @@ class ServerProcess {
     return this.logText;
   }
 
+  // How the process exited, or null if it has not within `ms`.
+  async exitWithin(ms) {
+    let timer;
+    const res = await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(() => r(null), ms)))]);
+    clearTimeout(timer);
+    return res;
+  }
+
   async stop() {
     if (!this.child || !live.has(this)) return this.exited ? await this.exited : null;
     this.child.kill("SIGTERM");
-    let timer;
-    const res = await Promise.race([
-      this.exited,
-      new Promise((r) => (timer = setTimeout(() => r(null), 5000))),
-    ]);
-    clearTimeout(timer);
+    const res = await this.exitWithin(5000);
     if (res) return res;
     this.child.kill("SIGKILL");
     return await this.exited;
@@ -264,9 +267,7 @@ class ServerProcess {
   // FJORD_TEST_POWER_LOSS=1 drops what it has not synced and exits.
   async powerLoss() {
     if (this.child && live.has(this)) this.child.kill("SIGPWR");
-    let timer;
-    const res = await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(() => r(null), 10_000)))]);
-    clearTimeout(timer);
+    const res = await this.exitWithin(10_000);
     if (!res) throw new Error(`${this.bin} did not exit on SIGPWR (started without FJORD_TEST_POWER_LOSS=1?)`);
     return res;
   }
