@@ -28,6 +28,14 @@
 namespace fjord::raft {
 namespace {
 
+// NuRaft's append of a proposal, on a thread marked as proposing
+// (AsyncLogStore::Proposing).
+nuraft::ptr<nuraft::cmd_result<nuraft::ptr<nuraft::buffer>>> Append(nuraft::raft_server& server,
+                                                                     std::vector<nuraft::ptr<nuraft::buffer>>& logs) {
+  AsyncLogStore::Proposing proposing;
+  return server.append_entries(logs);
+}
+
 // A small state file: u64 XXH64 of the body, then the body. Written with
 // WriteFileDurably (tmp file, fsync, rename), so it is whole or absent; the
 // checksum catches damage after the fact.
@@ -465,7 +473,7 @@ std::vector<PeerState> Group::Peers() const {
 
 void Group::Propose(std::string data, std::function<void(const std::string&)> done) {
   std::vector<nuraft::ptr<nuraft::buffer>> logs{ToBuffer(data)};
-  auto res = server_->append_entries(logs);
+  auto res = Append(*server_, logs);
   if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
     done(res->get_result_str());
     return;
@@ -492,7 +500,7 @@ std::string Group::ProposeAllWithResult(std::vector<std::string> entries,
   std::vector<nuraft::ptr<nuraft::buffer>> logs;
   logs.reserve(entries.size());
   for (const auto& e : entries) logs.push_back(ToBuffer(e));
-  auto res = server_->append_entries(logs);
+  auto res = Append(*server_, logs);
   if (!res->get_accepted() && res->get_result_code() != nuraft::cmd_result_code::OK) {
     std::string err = res->get_result_str();
     return err.empty() ? "refused" : err;

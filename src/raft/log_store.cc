@@ -167,6 +167,7 @@ bool FileLogStore::TruncateFrom(uint64_t index) {
   offsets_.resize(keep);
   end_offset_ = off;
   if (durable_ >= index) durable_ = index - 1;
+  truncations_++;
   if (auto st = file_->Truncate(off); !st.ok()) {
     log::Error("raft log {}: {}", dir_, st.msg);
     failed_ = true;
@@ -197,15 +198,32 @@ bool FileLogStore::SyncLocked() {
   return true;
 }
 
-void FileLogStore::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
+std::optional<FileLogStore::SyncPoint> FileLogStore::PrepareSync() {
   std::lock_guard lock(mu_);
-  SyncLocked();
+  if (failed_) return std::nullopt;
+  return SyncPoint{file_, start_ + entries_.size() - 1, truncations_};
 }
 
-bool FileLogStore::flush() {
+bool FileLogStore::Synced(const SyncPoint& point, const store::Status& st) {
   std::lock_guard lock(mu_);
-  return SyncLocked();
+  if (!st.ok()) {
+    log::Error("raft log {}: {}", dir_, st.msg);
+    failed_ = true;
+    return false;
+  }
+  // Entries cut and written again meanwhile may not be in this sync.
+  if (point.truncations == truncations_ && point.target > durable_) durable_ = point.target;
+  return !failed_;
 }
+
+bool FileLogStore::Sync() {
+  auto point = PrepareSync();
+  return point && Synced(*point, point->file->Sync());
+}
+
+void FileLogStore::end_of_append_batch(nuraft::ulong, nuraft::ulong) { Sync(); }
+
+bool FileLogStore::flush() { return Sync(); }
 
 nuraft::ulong FileLogStore::last_durable_index() {
   std::lock_guard lock(mu_);

@@ -21,6 +21,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <libnuraft/log_store.hxx>
@@ -57,6 +58,16 @@ class FileLogStore : public nuraft::log_store {
   bool flush() override;
   nuraft::ulong last_durable_index() override;
 
+  // A sync run elsewhere (a group commit shared by many logs): what a
+  // sync of the file started now covers, or nullopt once the log failed;
+  // then Synced with the sync's outcome, which it returns (false: failed).
+  struct SyncPoint {
+    std::shared_ptr<store::File> file;
+    uint64_t target = 0, truncations = 0;
+  };
+  std::optional<SyncPoint> PrepareSync();
+  bool Synced(const SyncPoint& point, const store::Status& st);
+
   // Drops the entries from `index` on, durably (a stream log's entries
   // whose messages a crash lost). False on an I/O error.
   bool CutFrom(uint64_t index);
@@ -75,16 +86,22 @@ class FileLogStore : public nuraft::log_store {
   // Rewrites the file with start_ and entries_; mu_ held.
   bool Rewrite();
   bool SyncLocked();
+  // Syncs what is written so far without holding mu_ during the fsync
+  // (appends go on meanwhile).
+  bool Sync();
 
   store::Env* env_;
   std::string dir_;
   mutable std::mutex mu_;
-  std::unique_ptr<store::File> file_;            // guarded by mu_
+  // Shared so a sync runs without mu_ (appends go on meanwhile) even if
+  // compaction replaces the file under it.
+  std::shared_ptr<store::File> file_;            // guarded by mu_
   uint64_t start_ = 1;                           // guarded by mu_
   std::deque<nuraft::ptr<nuraft::log_entry>> entries_;  // [start_, start_+size); guarded by mu_
   std::deque<uint64_t> offsets_;                 // each entry's record offset; guarded by mu_
   uint64_t end_offset_ = 0;                      // guarded by mu_
   uint64_t durable_ = 0;                         // last index synced; guarded by mu_
+  uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_
   bool failed_ = false;                          // guarded by mu_
   bool damaged_ = false;                         // set by Load
 };

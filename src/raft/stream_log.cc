@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "raft/bytes.h"
 #include "store/coding.h"
+#include "store/group_commit.h"
 
 namespace fjord::raft {
 namespace {
@@ -21,6 +22,15 @@ constexpr uint8_t kStaged = 0x40;
 constexpr size_t kStubSize = 1 + 8;
 // Recent full entries kept for replication and commit.
 constexpr size_t kCacheBytes = 8u << 20;
+
+// The fsyncs of the stub files of every stream log a server leads, while
+// their stores sync on their own threads. One per process, never destroyed:
+// a log may be released on this very thread, and the thread must outlive
+// every log's last batch.
+store::GroupCommit& StubSyncs() {
+  static auto* syncs = new store::GroupCommit(store::SyncMode::kAlways, 0);
+  return *syncs;
+}
 
 nuraft::ptr<nuraft::log_entry> NewEntry(const nuraft::log_entry& like, std::string_view data) {
   return nuraft::cs_new<nuraft::log_entry>(like.get_term(), ToBuffer(data), like.get_val_type(),
@@ -348,6 +358,8 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
   }
 }
 
+thread_local bool AsyncLogStore::Proposing::active_ = false;
+
 void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
   uint64_t target, gen;
   {
@@ -355,24 +367,58 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     target = stubs_->next_slot() - 1;
     gen = gen_;
   }
-  // The store may finish the sync after the log is gone (its last syncs
-  // run as it closes).
-  store_->Sync([w = weak_from_this(), target, gen](store::Status st) {
-    auto self = w.lock();
-    if (!self) return;
-    // One fsync of the stub file serves every batch it covers: the group
-    // commit completes many batches' syncs at once.
-    bool ok = st.ok() && !self->failed_ &&
-              (self->stubs_->last_durable_index() >= target || self->stubs_->flush());
-    if (!ok) {
-      self->Fail(st.ok() ? "the stub file cannot be synced" : st.msg);
-    } else {
-      std::lock_guard lock(self->mu_);
-      // Entries replaced since the batch (write_at) are not these.
-      if (gen == self->gen_ && target > self->durable_) self->durable_ = target;
+  if (!Proposing::active()) {
+    // A follower's batch: this thread would wait for it anyway.
+    std::promise<store::Status> store_synced;
+    auto f = store_synced.get_future();
+    store_->Sync([&store_synced](store::Status st) { store_synced.set_value(std::move(st)); });
+    bool stubs_ok = !failed_ && (stubs_->last_durable_index() >= target || stubs_->flush());
+    store::Status st = f.get();
+    // Seen durable as soon as this returns: only a failure needs telling.
+    SyncDone(target, gen, st.ok() && stubs_ok, st.ok() ? "the stub file cannot be synced" : st.msg,
+             /*tell=*/false);
+    return;
+  }
+  // Both files at once; the last to finish reports.
+  struct Join {
+    std::mutex mu;
+    int left = 2;
+    bool ok = true;
+    std::string why;
+  };
+  auto join = std::make_shared<Join>();
+  auto finish = [w = weak_from_this(), target, gen, join](bool ok, const std::string& why) {
+    {
+      std::lock_guard lock(join->mu);
+      if (!ok && join->ok) {
+        join->ok = false;
+        join->why = why;
+      }
+      if (--join->left > 0) return;
     }
-    if (self->on_durable_) self->on_durable_(ok);
+    // The store may finish the sync after the log is gone (its last syncs
+    // run as it closes).
+    if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, /*tell=*/true);
+  };
+  store_->Sync([finish](store::Status st) { finish(st.ok(), st.msg); });
+  auto point = stubs_->PrepareSync();
+  if (!point) return finish(false, "the stub file failed");
+  StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {
+    finish(stubs->Synced(point, st), st.ok() ? "the stub file failed" : st.msg);
   });
+}
+
+void StreamLog::SyncDone(uint64_t target, uint64_t gen, bool ok, const std::string& why, bool tell) {
+  // A log that failed since its batch was written reports nothing durable.
+  ok = ok && !failed_;
+  if (!ok) {
+    Fail(why);
+  } else {
+    std::lock_guard lock(mu_);
+    // Entries replaced since the batch (write_at) are not these.
+    if (gen == gen_ && target > durable_) durable_ = target;
+  }
+  if (on_durable_ && (tell || !ok)) on_durable_(ok);
 }
 
 namespace {

@@ -21,12 +21,18 @@
 // messages of the replaced entries are cut from the store
 // (Store::Truncate) before the new entries are appended.
 //
-// Durability: appends write to the store and the stub file at once; the end
-// of each append batch asks the store for a sync and, once it is durable,
-// syncs the stub file and reports both durable (last_durable_index, and the
-// callback Group::Open installs, which tells NuRaft: parallel log appending,
-// so a leader replicates while its own fsync runs, and a follower answers
-// only once the entries are durable). At open, the two files are brought to
+// Durability: appends write to the store and the stub file at once, and the
+// end of each append batch makes both durable (last_durable_index). A
+// leader's batch (AsyncLogStore::Proposing) is synced in the background (the
+// store by its group commit, the stub file by one the process's stream logs
+// share, at the same time) and reported through the callback
+// Group::Open installs, which tells NuRaft: parallel log appending, so a
+// leader replicates while its own fsyncs run.
+// A follower answers only once the entries are durable, and NuRaft waits
+// for that on the thread that appended them: that thread syncs the stub
+// file while the store's group commit syncs the store, and returns once
+// both are durable (one fsync's time, not two in a row, and no hand-over
+// between threads). At open, the two files are brought to
 // agree: stubs naming messages the store does not have are cut (that entry
 // was never reported durable), and messages above the last logged one are
 // cut from the store (appended, never logged).
@@ -73,6 +79,23 @@ struct StreamEntry {
 class AsyncLogStore : public nuraft::log_store {
  public:
   virtual void OnDurable(std::function<void(bool ok)> fn) = 0;
+
+  // Marks the calling thread as proposing for its lifetime (the group's
+  // ProposeAll). NuRaft ends a batch on the thread that appended it: on a
+  // proposing thread it is the leader's, which must not wait for its sync
+  // (NuRaft replicates the batch only after); on any other it is a
+  // follower's, which NuRaft waits for on that thread anyway.
+  class Proposing {
+   public:
+    Proposing() { active_ = true; }
+    ~Proposing() { active_ = false; }
+    Proposing(const Proposing&) = delete;
+    Proposing& operator=(const Proposing&) = delete;
+    static bool active() { return active_; }
+
+   private:
+    static thread_local bool active_;
+  };
 };
 
 class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<StreamLog> {
@@ -162,6 +185,9 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   void CutStaged();
   bool WriteBase(uint64_t seq);
   bool SyncStore();
+  // A batch up to `target` (logged in generation `gen`) is durable, or its
+  // sync failed (`why`); NuRaft is told when `tell`, or on failure.
+  void SyncDone(uint64_t target, uint64_t gen, bool ok, const std::string& why, bool tell);
 
   store::Env* env_;
   std::string dir_;
