@@ -64,6 +64,7 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   void QueueRoutedMsg(std::string_view account, std::string_view subject, std::string_view reply,
                       std::string_view queues, uint32_t hdr_len, std::string_view payload) override;
   void Flush() override;
+  bool TryWriteDirect(size_t max) override;
   asio::io_context& context() override { return ctx_; }
 
   // Thread-safe: queues protocol bytes as they are.
@@ -159,6 +160,10 @@ class Route : public server::Remote, public std::enable_shared_from_this<Route> 
   bool flush_scheduled_ = false;  // guarded by out_mu_
   bool writing_ = false;          // guarded by out_mu_
   bool dead_ = false;             // guarded by out_mu_
+  // Other threads may write to the socket (TryWriteDirect): a plaintext
+  // route, once begun.
+  std::atomic<bool> direct_ok_{false};
+  std::atomic<Clock::rep> last_out_{0};  // when output last went out
   std::string wbuf_;
   Clock::time_point write_started_;
 

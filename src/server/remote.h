@@ -46,6 +46,11 @@ class Remote {
                               std::string_view queues, uint32_t hdr_len, std::string_view payload) = 0;
   // Owner thread: writes what is queued.
   virtual void Flush() = 0;
+  // Any thread: writes what is queued at once when it is at most `max`
+  // bytes and the socket takes it all, sparing the owner thread a wake-up
+  // (a Raft request or response between servers); false leaves it to
+  // Flush.
+  virtual bool TryWriteDirect(size_t /*max*/) { return false; }
   virtual asio::io_context& context() = 0;
 };
 

@@ -677,7 +677,7 @@ void Server::FlushDirty(size_t direct_max) {
     for (auto& r : dirty) {
       if (&r->context() == t_ctx) {
         r->Flush();
-      } else {
+      } else if (direct_max == 0 || !r->TryWriteDirect(direct_max)) {
         asio::post(r->context(), [r] { r->Flush(); });
       }
     }
