@@ -1437,4 +1437,11 @@ void Consumer::Close() {
   m.cs->Close();
 }
 
+void Consumer::Relinquish() {
+  Impl& m = *impl_;
+  for (const auto& r : m.waiting) m.SendStatus(r.reply, 409, "Leadership Change");
+  m.waiting.clear();
+  Close();
+}
+
 }  // namespace fjord::jetstream

@@ -89,6 +89,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // Removes the consumer's state from disk.
   void Delete();
   void Close();
+  // Close, as this server stops leading the consumer's stream: its waiting
+  // pull requests get `409 Leadership Change`, so clients pull again from
+  // the new leader rather than wait for their requests to expire.
+  void Relinquish();
 
  private:
   struct Impl;

@@ -318,7 +318,7 @@ LocalConsumers Stream::Locals() {
 }
 
 void Stream::StopConsumers() {
-  for (auto& [name, c] : consumers_) c->Close();
+  for (auto& [name, c] : consumers_) c->Relinquish();
   consumers_.clear();
   tickers_.clear();
   expiring_.clear();

@@ -309,6 +309,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void StartServing();
   // Consumers of a replicated stream (consumer_replication.h).
   LocalConsumers Locals();
+  // Leadership lost: the consumers stop here (Consumer::Relinquish).
   void StopConsumers();
   // Proposes a consumer's operation; error text when refused.
   std::string ProposeConsumerOp(std::string op);

@@ -2,7 +2,8 @@
 // through nats.js: the story's InvoiceProcessor on an R3 ORDERS. Confirmed
 // acks (ackAck) survive kill -9 of the stream's leader: the new leader
 // resumes after the last confirmed ack, so nothing acknowledged is
-// delivered again; a replica that was away catches up on the consumer too
+// delivered again; a pull waiting when the leader hands over ends with
+// `409 Leadership Change`; a replica that was away catches up on the consumer too
 // (by snapshot, once the log before it was compacted) and can lead it.
 // Replies are validated against the JetStream API schemas. Runs against
 // nats-server too (FJORD_BIN=/usr/sbin/nats-server).
@@ -10,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
+import { waitFor, within, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { checkApiReplies, rejectsCode } from "./lib/client.mjs";
 import { APP, agreedLeader, jsClusterClients, retry, publishWithId } from "./lib/jscluster.mjs";
@@ -111,7 +112,19 @@ test("replicated stream: a durable consumer's confirmed acks survive kill -9 of 
   }, 20_000, `${leaderName} current again`);
   const back = checkApiReplies(await scope.conn(leader, APP));
   const backJsm = await jetstreamManager(back);
+  // A pull waiting on the consumer's leader as it hands over ends with
+  // `409 Leadership Change` (nats.js's fetch throws it) rather than at its
+  // expiry: the client pulls again, from the new leader.
+  const waiting = (async () => {
+    const cons = await jetstream(otherNc).consumers.get("ORDERS", "InvoiceProcessor");
+    for await (const m of await cons.fetch({ max_messages: 1, expires: 30_000 })) return `got ${m.seq}`;
+    return "ended without a message";
+  })().catch((e) => e);
+  await waitFor(async () => (await otherJsm.consumers.info("ORDERS", "InvoiceProcessor")).num_waiting === 1,
+    10_000, "the pull waiting on the leader");
   const onBack = await consumerStepDown(otherNc, backJsm, "InvoiceProcessor", leaderName);
+  const ended = await within(waiting, 10_000, "the waiting pull to end");
+  assert.ok(ended instanceof Error && /leadership change/i.test(ended.message), String(ended));
   assert.equal(onBack.ack_floor.stream_seq, 60, JSON.stringify(onBack));
   assert.equal(onBack.num_pending, 0);
   assert.equal((await publishWithId(jetstream(back), 61)).seq, 61);
