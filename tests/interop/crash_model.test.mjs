@@ -15,7 +15,7 @@
 //     read before it;
 //   - at the end every stored message reached every consumer.
 //
-// CRASH_SECONDS bounds the run (default 45), CRASH_SEED replays one. A
+// CRASH_SECONDS bounds the run (default 30), CRASH_SEED replays one. A
 // failure prints the seed.
 
 import { describe, test } from "node:test";
@@ -24,7 +24,7 @@ import { connect, createInbox, headers } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startServer, sleep, within, logsOnFailure, seededRandom as rng } from "./lib/server.mjs";
 
-const SECONDS = Number(process.env.CRASH_SECONDS ?? 45);
+const SECONDS = Number(process.env.CRASH_SECONDS ?? 30);
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SEC = 1_000_000_000;
 const STREAM = "CM";
