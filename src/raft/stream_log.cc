@@ -244,35 +244,29 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
     return nullptr;
   }
   if (e->kind == StreamEntry::kOp) return entry;
+  // A follower stores the leader's sequence. Anything the store holds from
+  // there on was never logged (the log's last message is below).
   uint64_t seq = e->seq;
-  if (seq != 0) {
-    // A follower stores the leader's sequence. Anything the store holds
-    // from there on was never logged (the log's last message is below).
-    if (seq <= last_seq_) {
-      Fail(fmt::format("an entry for sequence {} while the log is at {}", seq, last_seq_));
+  if (seq <= last_seq_) {
+    Fail(fmt::format("an entry for sequence {} while the log is at {}", seq, last_seq_));
+    return nullptr;
+  }
+  uint64_t last = store_->State().last_seq;
+  if (last >= seq) {
+    if (auto s = store_->Truncate(seq - 1); !s.ok()) {
+      Fail(s.msg);
       return nullptr;
     }
-    uint64_t last = store_->State().last_seq;
-    if (last >= seq) {
-      if (auto s = store_->Truncate(seq - 1); !s.ok()) {
-        Fail(s.msg);
-        return nullptr;
-      }
-    } else if (last + 1 != seq) {
-      Fail(fmt::format("an entry for sequence {} while the store ends at {}", seq, last));
-      return nullptr;
-    }
+  } else if (last + 1 != seq) {
+    Fail(fmt::format("an entry for sequence {} while the store ends at {}", seq, last));
+    return nullptr;
   }
   auto r = e->kind == StreamEntry::kMsg ? store_->Append(e->subject, e->hdr, e->data, e->ts) : store_->SkipMsg();
   if (!r.ok()) {
     Fail(r.status.msg);
     return nullptr;
   }
-  if (seq == 0) {
-    // The leader's proposal: the sequence is the store's, written into the
-    // entry NuRaft keeps, so its commit and its replicas carry it.
-    store::EncodeU64(reinterpret_cast<char*>(entry->get_buf().data_begin()) + 1, r.value);
-  } else if (r.value != seq) {
+  if (r.value != seq) {
     Fail(fmt::format("the store put sequence {} at {}", seq, r.value));
     return nullptr;
   }

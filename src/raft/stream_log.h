@@ -8,10 +8,8 @@
 //
 // Entries (the payload of NuRaft's app_log entries; StreamEntry):
 // - a message: sequence, timestamp, subject, header, data. The leader
-//   proposes it with sequence 0 and the log assigns the next one as it
-//   appends the message to the store, so the sequence always follows the
-//   store's last, whoever appended before; followers get it with the
-//   sequence set and store it there.
+//   stages it (Stage: appended to the store, which gives the sequence) and
+//   proposes the entry with that sequence; followers store it there.
 // - a skip: a sequence consumed without a message (store.h SkipMsg). The
 //   leader also sends one in place of a message it no longer has (deleted
 //   or evicted by a limit since), which the follower records as a gap.
@@ -61,7 +59,7 @@ namespace fjord::raft {
 struct StreamEntry {
   enum Kind : uint8_t { kMsg = 1, kSkip = 2, kOp = 3 };
   Kind kind = kOp;
-  uint64_t seq = 0;  // kMsg, kSkip; 0 in a leader's proposal
+  uint64_t seq = 0;  // kMsg, kSkip
   int64_t ts = 0;    // kMsg
   std::string_view subject, hdr, data;  // data: the message's, or kOp's payload
 
@@ -172,9 +170,9 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
  private:
   StreamLog(store::Env* env, std::string dir, store::Store* store) : env_(env), dir_(std::move(dir)), store_(store) {}
   std::string Load(bool* damaged);
-  // Appends `entry`'s message or skip to the store (assigning its sequence
-  // when 0) and returns the stub to log in its place; the entry itself for
-  // other entries; null on failure. mu_ held.
+  // Appends `entry`'s message or skip to the store at its sequence (a
+  // staged one is there already) and returns the stub to log in its place;
+  // the entry itself for other entries; null on failure. mu_ held.
   nuraft::ptr<nuraft::log_entry> StoreEntry(nuraft::ptr<nuraft::log_entry>& entry);
   // The full entry at `index` (its message read back from the store, or
   // from the cache of recent entries); mu_ held.

@@ -56,6 +56,18 @@ struct StreamFiles {
     log = StreamLog::Open(env, dir + "/raft", store.get(), &err);
     return err;
   }
+  // A leader's proposal as NuRaft appends it: staged (stored, given the
+  // store's next sequence), then logged. Returns the entry's index.
+  uint64_t Propose(const std::string& subject, const std::string& data, int64_t ts = 0, bool skip = false) {
+    uint64_t seq = 0;
+    std::string err;
+    std::string staged = log->Stage(subject, "", data, ts, skip, &seq, &err);
+    EXPECT_FALSE(staged.empty()) << err;
+    auto e = nuraft::cs_new<nuraft::log_entry>(1, ToBuffer(staged), nuraft::app_log, 0);
+    uint64_t index = log->append(e);
+    EXPECT_EQ(StreamEntry::Decode(ToString(e->get_buf()))->seq, seq);  // what the replicas get
+    return index;
+  }
   // Ends a batch as a leader does: its durability is reported later, on
   // another thread.
   void Sync() {
@@ -109,19 +121,15 @@ TEST_F(StreamLogTest, EntryCodecRoundTrips) {
   EXPECT_FALSE(StreamEntry::Decode(std::string(1, '\x09')));
 }
 
-// The leader proposes with sequence 0: the log stores the message, takes
-// the store's sequence into the entry, and keeps only a stub in its file.
+// The leader's messages take the store's sequences; the log keeps only a
+// stub for each in its file.
 TEST_F(StreamLogTest, TheLeaderGetsTheStoresSequences) {
   StreamFiles f(tmp_.path());
   ASSERT_EQ(f.OpenLog(), "");
   std::string payload(2000, 'x');
-  for (int i = 0; i < 20; i++) {
-    auto e = Entry(1, StreamEntry::Msg(0, 100 + i, "orders.oslo.created", "", payload));
-    EXPECT_EQ(f.log->append(e), static_cast<uint64_t>(i + 1));
-    EXPECT_EQ(Decoded(e).seq, static_cast<uint64_t>(i + 1));  // written into the proposal
-  }
-  auto skip = Entry(1, StreamEntry::Skip(0));
-  f.log->append(skip);
+  for (int i = 0; i < 20; i++)
+    EXPECT_EQ(f.Propose("orders.oslo.created", payload, 100 + i), static_cast<uint64_t>(i + 1));
+  f.Propose("", "", 0, /*skip=*/true);
   auto op = Entry(1, StreamEntry::Op("purge"));
   f.log->append(op);
   f.Sync();
@@ -256,10 +264,7 @@ TEST_F(StreamLogTest, FollowersKeepTheLeadersSequencesAndCutReplacedEntries) {
 TEST_F(StreamLogTest, OpeningReconcilesTheStoreAndTheLog) {
   StreamFiles f(tmp_.path());
   ASSERT_EQ(f.OpenLog(), "");
-  for (int i = 0; i < 5; i++) {
-    auto e = Entry(1, StreamEntry::Msg(0, 0, "a", "", "x"));
-    f.log->append(e);
-  }
+  for (int i = 0; i < 5; i++) f.Propose("a", "x");
   f.Sync();
   // Appended to the store, never logged (a crash between the two writes).
   ASSERT_TRUE(f.store->Append("stray", "", "y", 0).ok());
@@ -275,9 +280,8 @@ TEST_F(StreamLogTest, OpeningReconcilesTheStoreAndTheLog) {
   ASSERT_EQ(f.OpenLog(), "");
   EXPECT_EQ(f.log->next_slot(), 4u);
   EXPECT_EQ(f.log->last_logged_seq(), 3u);
-  auto e = Entry(1, StreamEntry::Msg(0, 0, "b", "", "z"));
-  EXPECT_EQ(f.log->append(e), 4u);
-  EXPECT_EQ(Decoded(e).seq, 4u);
+  EXPECT_EQ(f.Propose("b", "z"), 4u);
+  EXPECT_EQ(f.log->last_logged_seq(), 4u);
 }
 
 // A log over a stream that already had messages starts after them, and
@@ -287,10 +291,7 @@ TEST_F(StreamLogTest, StartsAfterExistingMessagesAndCompacts) {
   for (int i = 0; i < 4; i++) ASSERT_TRUE(f.store->Append("before", "", "x", 0).ok());
   ASSERT_EQ(f.OpenLog(), "");
   EXPECT_EQ(f.log->last_logged_seq(), 4u);
-  for (int i = 0; i < 3; i++) {
-    auto e = Entry(1, StreamEntry::Msg(0, 0, "after", "", "x"));
-    f.log->append(e);
-  }
+  for (int i = 0; i < 3; i++) f.Propose("after", "x");
   auto op = Entry(1, StreamEntry::Op("o"));
   f.log->append(op);
   f.Sync();
@@ -384,15 +385,27 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
     r.group = Group::Open(r.transport.get(), scheduler_, o, &r.fsm, &err);
     ASSERT_TRUE(r.group) << err;
   }
+  // Proposes a message as a stream's leader does (staged, then proposed;
+  // refused, it leaves the store). The refusal's text, empty if proposed.
+  std::string Propose(Replica& r, const std::string& subject, const std::string& data,
+                      std::function<void(const std::string&, std::string)> done) {
+    if (!r.group->IsLeader()) return "not the leader";
+    uint64_t seq = 0;
+    std::string err;
+    std::string staged = r.files->log->Stage(subject, "", data, 1, false, &seq, &err);
+    if (staged.empty()) return err;
+    std::string refused = r.group->ProposeWithResult(staged, std::move(done));
+    if (!refused.empty()) r.files->log->DropStaged();
+    return refused;
+  }
   // Publishes through the leader; the sequence its commit names, or an
   // error text.
   std::string Publish(Replica& r, const std::string& subject, const std::string& data) {
     std::promise<std::string> p;
     auto f = p.get_future();
-    std::string refused = r.group->ProposeWithResult(StreamEntry::Msg(0, 1, subject, "", data),
-                                                     [&p](const std::string& err, std::string result) {
-                                                       p.set_value(err.empty() ? result : "error: " + err);
-                                                     });
+    std::string refused = Propose(r, subject, data, [&p](const std::string& err, std::string result) {
+      p.set_value(err.empty() ? result : "error: " + err);
+    });
     if (!refused.empty()) return "error: " + refused;
     if (f.wait_for(5s) != std::future_status::ready) return "no answer";
     return f.get();
@@ -494,8 +507,7 @@ TEST_F(StreamGroupTest, AReplacedTentativeTailLeavesTheOldLeadersStore) {
   Stop(*members_[2]);
   // Stored by n1 at 6..8, never committed.
   for (int i = 0; i < 3; i++)
-    members_[0]->group->ProposeWithResult(StreamEntry::Msg(0, 1, "lost", "", "tentative"),
-                                          [](const std::string&, std::string) {});
+    ASSERT_EQ(Propose(*members_[0], "lost", "tentative", [](const std::string&, std::string) {}), "");
   ASSERT_EQ(members_[0]->files->store->State().last_seq, 8u);
   Stop(*members_[0]);
   Start(*members_[1], false);
@@ -522,8 +534,7 @@ TEST_F(StreamGroupTest, AcknowledgedMessagesSurvivePowerLossEverywhere) {
   Form();
   for (int i = 1; i <= 30; i++) ASSERT_EQ(Publish(*members_[0], "acked", std::to_string(i)), std::to_string(i));
   for (int i = 0; i < 10; i++)
-    members_[0]->group->ProposeWithResult(StreamEntry::Msg(0, 1, "in.flight", "", "x"),
-                                          [](const std::string&, std::string) {});
+    Propose(*members_[0], "in.flight", "x", [](const std::string&, std::string) {});
   // The servers stop at once (a follower whose disk fails stops its
   // process, which would end the test), then whatever was not fsynced is
   // gone.
