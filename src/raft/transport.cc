@@ -78,20 +78,34 @@ Transport::Transport(server::Account* sys, std::string self_name)
 Transport::~Transport() { Stop(); }
 
 void Transport::Start() {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "fjord-raft");
-    ctx_.run();
-  });
+  for (int i = 0; i < kThreads; i++)
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "fjord-raft");
+      ctx_.run();
+    });
   std::string rq = fmt::format("$FJR.RQ.{}.*", self_id_);
   req_sub_ = sys_->SubscribeInternal(
       rq,
       [this](const server::InternalMsg& m) {
         // $FJR.RQ.<id>.<group>
         auto dot = m.subject.rfind('.');
-        asio::post(ctx_, [this, group = std::string(m.subject.substr(dot + 1)), reply = std::string(m.reply),
-                          data = std::string(m.data)]() mutable {
+        std::string group(m.subject.substr(dot + 1));
+        std::shared_ptr<Strand> strand;
+        {
+          std::lock_guard lock(mu_);
+          // No strand for a group this server has no member of: such a
+          // request is only noted (OnRequest).
+          if (handlers_.count(group)) strand = StrandLocked(group);
+        }
+        auto run = [this, group = std::move(group), reply = std::string(m.reply),
+                    data = std::string(m.data)]() mutable {
           OnRequest(std::move(group), std::move(reply), std::move(data));
-        });
+        };
+        if (strand) {
+          asio::post(*strand, std::move(run));
+        } else {
+          asio::post(ctx_, std::move(run));
+        }
       },
       /*propagate=*/true);
   std::string rs = fmt::format("$FJR.RS.{}.*", self_id_);
@@ -101,7 +115,14 @@ void Transport::Start() {
         auto tok = m.subject.substr(m.subject.rfind('.') + 1);
         uint64_t seq = 0;
         if (std::from_chars(tok.data(), tok.data() + tok.size(), seq).ec != std::errc()) return;
-        asio::post(ctx_, [this, seq, data = std::string(m.data)]() mutable { OnResponse(seq, std::move(data)); });
+        std::shared_ptr<Strand> strand;
+        {
+          std::lock_guard lock(mu_);
+          auto it = pending_.find(seq);
+          if (it == pending_.end()) return;  // timed out already
+          strand = it->second.strand;
+        }
+        asio::post(*strand, [this, seq, data = std::string(m.data)]() mutable { OnResponse(seq, std::move(data)); });
       },
       /*propagate=*/true);
   Sweep();
@@ -120,7 +141,8 @@ void Transport::Stop() {
   for (auto& [seq, p] : pending) Fail(std::move(p), "transport stopped");
   guard_.reset();
   ctx_.stop();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 bool Transport::AskedFor(const std::string& group) {
@@ -143,7 +165,14 @@ void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_se
   } else {
     handlers_.erase(group);
     told_to_leave_.erase(group);
+    strands_.erase(group);  // what is queued on it keeps it
   }
+}
+
+std::shared_ptr<Transport::Strand> Transport::StrandLocked(const std::string& group) {
+  auto& s = strands_[group];
+  if (!s) s = std::make_shared<Strand>(asio::make_strand(ctx_));
+  return s;
 }
 
 namespace {
@@ -174,17 +203,17 @@ void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
-      Fail(Pending{req, done, {}}, "transport stopped");
+      Fail(Pending{req, done, {}, nullptr}, "transport stopped");
       return;
     }
     if (IsVote(*req) && no_vote_.count(group)) {
-      Fail(Pending{req, done, {}}, "not standing while rejoining");
+      Fail(Pending{req, done, {}, StrandLocked(group)}, "not standing while rejoining");
       return;
     }
     seq = next_seq_++;
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(timeout_ms ? timeout_ms : kDefaultTimeoutMs);
-    pending_.emplace(seq, Pending{req, done, deadline});
+    pending_.emplace(seq, Pending{req, done, deadline, StrandLocked(group)});
   }
   std::string subject = fmt::format("$FJR.RQ.{}.{}", dst, group);
   std::string reply = fmt::format("$FJR.RS.{}.{}", self_id_, seq);
@@ -207,11 +236,16 @@ void Transport::Fail(Pending p, const std::string& why) {
   auto done = std::move(p.done);
   auto req = std::move(p.req);
   if (stopped_ && ctx_.stopped()) return;
-  asio::post(ctx_, [done = std::move(done), req = std::move(req), why]() mutable {
+  auto run = [done = std::move(done), req = std::move(req), why]() mutable {
     nuraft::ptr<nuraft::resp_msg> none;
     nuraft::ptr<nuraft::rpc_exception> ex = nuraft::cs_new<nuraft::rpc_exception>(why, req);
     done(none, ex);
-  });
+  };
+  if (p.strand) {
+    asio::post(*p.strand, std::move(run));
+  } else {
+    asio::post(ctx_, std::move(run));
+  }
 }
 
 void Transport::OnRequest(std::string group, std::string reply, std::string data) {

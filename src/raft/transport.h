@@ -10,10 +10,12 @@
 // purpose; ours is a different protocol, so it has a different prefix.)
 //
 // Threads: requests and responses are handed from the I/O thread that
-// received them to the transport's own thread, which runs NuRaft's request
-// handlers and the callbacks of our outgoing requests. A request that gets
-// no response within its timeout, or finds no route to its server, fails
-// (NuRaft retries with back-off).
+// received them to the transport's threads (kThreads), which run NuRaft's
+// request handlers and the callbacks of our outgoing requests, one group's
+// in order at a time (a strand per group): a follower's handler waits there
+// until what it appended is durable, which holds up its own group only. A
+// request that gets no response within its timeout, or finds no route to
+// its server, fails (NuRaft retries with back-off).
 #include <asio.hpp>
 #include <atomic>
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <libnuraft/raft_server.hxx>
 #include <libnuraft/rpc_cli_factory.hxx>
@@ -83,15 +86,20 @@ class Transport {
   class Client;
   class Factory;
   class GroupListener;
+  using Strand = asio::strand<asio::io_context::executor_type>;
   struct Pending {
     nuraft::ptr<nuraft::req_msg> req;
     nuraft::rpc_handler done;
     std::chrono::steady_clock::time_point deadline;
+    std::shared_ptr<Strand> strand;  // its group's
   };
+  static constexpr int kThreads = 4;
 
   void Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req, nuraft::rpc_handler& done,
             uint64_t timeout_ms);
   void Fail(Pending p, const std::string& why);
+  // `group`'s strand, made on first use; mu_ held.
+  std::shared_ptr<Strand> StrandLocked(const std::string& group);
   void OnRequest(std::string group, std::string reply, std::string data);
   void OnResponse(uint64_t seq, std::string data);
   void Sweep();
@@ -100,15 +108,16 @@ class Transport {
   server::Account* sys_;
   const std::string self_name_;
   const int32_t self_id_;
-  asio::io_context ctx_{1};
+  asio::io_context ctx_{kThreads};
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   asio::steady_timer sweep_{ctx_};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
   server::SubPtr req_sub_, resp_sub_;
   std::atomic<bool> stopped_{false};
 
   std::mutex mu_;
   std::unordered_map<std::string, nuraft::ptr<nuraft::raft_server>> handlers_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Strand>> strands_;            // guarded by mu_
   std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
   std::unordered_set<std::string> asked_for_;                                   // guarded by mu_
   std::unordered_set<std::string> no_vote_;                                     // guarded by mu_
