@@ -1,7 +1,5 @@
 #include "cluster/route.h"
 
-#include <sys/socket.h>
-
 #include <charconv>
 #include <cstring>
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include "proto/parser.h"
 #include "server/account.h"
 #include "server/auth.h"
+#include "server/direct_write.h"
 #include "server/operator.h"
 #include "server/server.h"
 
@@ -23,10 +22,6 @@ namespace {
 constexpr size_t kInitialReadBuf = 64 * 1024;
 constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr size_t kKeepWriteCapacity = 1024 * 1024;
-// Direct writes (TryWriteDirect) stop while the route had output less than
-// this long ago.
-constexpr auto kStreamingGap =
-    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(50)).count();
 // As for a client: a publisher whose messages back up here pauses briefly.
 constexpr size_t kStallPending = 4 * 1024 * 1024;
 constexpr auto kTick = std::chrono::milliseconds(500);
@@ -658,19 +653,7 @@ bool Route::TryWriteDirect(size_t max) {
   // may be gone (CloseNow sets dead_ under this lock before closing it).
   if (dead_ || writing_) return false;
   if (out_.empty()) return true;
-  if (out_.size() > max) return false;
-  // A route written moments ago carries a stream of messages: its own
-  // thread batches them, rather than every producer taking turns at it.
-  auto now = Clock::now().time_since_epoch().count();
-  if (now - last_out_.load(std::memory_order_relaxed) < kStreamingGap) return false;
-  last_out_.store(now, std::memory_order_relaxed);
-  ssize_t n = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n <= 0) return false;  // full, or an error the owner's write will meet
-  if (size_t(n) < out_.size()) {
-    out_.erase(0, size_t(n));
-    return false;
-  }
-  out_.clear();
+  if (!server::SendQueuedDirect(socket_.native_handle(), out_, last_out_, max)) return false;
   flush_scheduled_ = false;
   return true;
 }

@@ -1,13 +1,12 @@
 #include "server/client.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "tls/tls.h"
+#include "server/direct_write.h"
 #include "server/operator.h"
 #include "server/server.h"
 
@@ -40,9 +39,6 @@ constexpr size_t kKeepWriteCapacity = 1024 * 1024;
 // waking that thread. Bulk reads leave the writes to the owners, which
 // keeps them spread over the I/O threads.
 constexpr size_t kDirectWriteMax = 2 * 1024;
-// ... unless the connection had output less than this long ago.
-constexpr std::chrono::steady_clock::rep kStreamingGap =
-    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(50)).count();
 
 // Set by PauseReadingUntil during a read batch, taken at its end.
 thread_local std::function<bool()> t_pause_until;
@@ -889,19 +885,7 @@ bool Client::TryWriteDirect(size_t max) {
   // before closing it, so while the lock is held it stays open).
   if (dead_ || writing_) return false;
   if (out_.empty()) return true;
-  if (out_.size() > max) return false;
-  // A connection that got output moments ago is being streamed to: its own
-  // thread writes it, rather than every producer taking turns at its socket.
-  auto now = Clock::now().time_since_epoch().count();
-  if (now - last_out_.load(std::memory_order_relaxed) < kStreamingGap) return false;
-  last_out_.store(now, std::memory_order_relaxed);
-  ssize_t n = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n <= 0) return false;  // full, or an error the owner's write will meet
-  if (size_t(n) < out_.size()) {
-    out_.erase(0, size_t(n));
-    return false;
-  }
-  out_.clear();
+  if (!SendQueuedDirect(socket_.native_handle(), out_, last_out_, max)) return false;
   flush_scheduled_ = false;
   return true;
 }
