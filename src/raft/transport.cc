@@ -170,8 +170,12 @@ void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_se
 }
 
 std::shared_ptr<Transport::Strand> Transport::StrandLocked(const std::string& group) {
-  auto& s = strands_[group];
-  if (!s) s = std::make_shared<Strand>(asio::make_strand(ctx_));
+  if (auto it = strands_.find(group); it != strands_.end()) return it->second;
+  auto s = std::make_shared<Strand>(asio::make_strand(ctx_));
+  // Kept for a group with a member here only, so none outlives its group
+  // (SetHandler drops it); a request sent before the member listens, or
+  // after it stopped, gets one of its own.
+  if (handlers_.count(group)) strands_.emplace(group, s);
   return s;
 }
 

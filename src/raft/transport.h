@@ -98,7 +98,8 @@ class Transport {
   void Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req, nuraft::rpc_handler& done,
             uint64_t timeout_ms);
   void Fail(Pending p, const std::string& why);
-  // `group`'s strand, made on first use; mu_ held.
+  // `group`'s strand, made on first use (kept while the group has a member
+  // here); mu_ held.
   std::shared_ptr<Strand> StrandLocked(const std::string& group);
   void OnRequest(std::string group, std::string reply, std::string data);
   void OnResponse(uint64_t seq, std::string data);
