@@ -50,6 +50,17 @@ nuraft::ptr<nuraft::log_entry> Stub(const nuraft::log_entry& like, StreamEntry::
   return NewEntry(like, stub);
 }
 
+// Logged in place of an entry whose append failed (an empty operation):
+// NuRaft counts the index as taken, but nothing from there on is durable,
+// and Load cuts the log from the first of them.
+nuraft::ptr<nuraft::log_entry> Placeholder(const nuraft::log_entry& like) {
+  return NewEntry(like, StreamEntry::Op({}));
+}
+bool IsPlaceholder(const nuraft::log_entry& e) {
+  std::string_view v = View(e);
+  return e.get_val_type() == nuraft::app_log && v.size() == 1 && static_cast<uint8_t>(v[0]) == StreamEntry::kOp;
+}
+
 // The stub's kind and sequence, when `e` is a stub.
 std::optional<std::pair<StreamEntry::Kind, uint64_t>> StubOf(const nuraft::log_entry& e) {
   if (e.get_val_type() != nuraft::app_log) return std::nullopt;
@@ -160,12 +171,21 @@ std::string StreamLog::Load(bool* damaged) {
     base_seq_ = st.last_seq;
     if (!WriteBase(base_seq_)) return base_path + ": cannot be written";
   }
-  // Stubs for messages the store does not have: their append was never
-  // reported durable. Cut from the first of them.
+  // Stubs for messages the store does not have, or placeholders of failed
+  // appends (the file may hold them: written, never synced, and a process
+  // that stops keeps its writes): never reported durable. Cut from the
+  // first of them, so the leader sends them again; kept, a placeholder
+  // would stand for a message this replica never stored.
   last_seq_ = base_seq_;
   uint64_t end = stubs_->next_slot();
   for (uint64_t i = stubs_->start_index(); i < end; i++) {
-    auto stub = StubOf(*stubs_->entry_at(i));
+    auto entry = stubs_->entry_at(i);
+    if (IsPlaceholder(*entry)) {
+      log::Warn("raft stream log {}: entries from {} were never stored (a failed append); cut", dir_, i);
+      if (!stubs_->CutFrom(i)) return dir_ + ": cannot cut the stub file";
+      break;
+    }
+    auto stub = StubOf(*entry);
     if (!stub) continue;
     if (stub->second > st.last_seq) {
       log::Warn("raft stream log {}: entries from {} name messages the store lacks (from seq {}); cut", dir_, i,
@@ -315,9 +335,7 @@ nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
   uint64_t index = stubs_->next_slot();
   auto logged = StoreEntry(entry);
   if (!logged) {
-    // Keep the log's shape (NuRaft counts the index as taken); nothing from
-    // here on is reported durable.
-    auto e = NewEntry(*entry, StreamEntry::Op({}));
+    auto e = Placeholder(*entry);
     stubs_->append(e);
     return index;
   }
@@ -345,7 +363,7 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
     for (auto& [i, e] : cache_) cache_bytes_ += SizeOf(*e);
     gen_++;
     auto logged = StoreEntry(entry);
-    if (!logged) logged = NewEntry(*entry, StreamEntry::Op({}));
+    if (!logged) logged = Placeholder(*entry);
     stubs_->write_at(index, logged);
     if (!failed_) Cache(index, entry);
     if (durable_ >= index) durable_ = index - 1;

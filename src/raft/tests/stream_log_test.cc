@@ -255,9 +255,23 @@ TEST_F(StreamLogTest, FollowersKeepTheLeadersSequencesAndCutReplacedEntries) {
   // An entry that would leave a hole, or reuse a logged sequence, stops
   // the log: nothing after it is reported durable.
   auto hole = Entry(2, StreamEntry::Msg(9, 0, "c", "", ""));
-  f.log->append(hole);
+  EXPECT_EQ(f.log->append(hole), 6u);
   EXPECT_TRUE(f.log->failed());
   EXPECT_EQ(f.log->last_durable_index(), 5u);
+  auto after = Entry(2, StreamEntry::Msg(6, 0, "c.6", "", ""));
+  f.log->append(after);
+  // The process goes on (or stops) with what it wrote in the stub file in
+  // place of those entries: opened again, the log ends before them, and
+  // the leader's entries are taken again.
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->next_slot(), 6u);
+  EXPECT_EQ(f.log->last_logged_seq(), 5u);
+  auto again = Entry(2, StreamEntry::Msg(6, 0, "c.6", "", ""));
+  EXPECT_EQ(f.log->append(again), 6u);
+  EXPECT_FALSE(f.log->failed());
+  f.SyncAsFollower();
+  EXPECT_EQ(f.store->Load(6).value.subject, "c.6");
 }
 
 // After a crash, the log and the store agree again when the log opens.
