@@ -31,9 +31,10 @@
 // file while the store's group commit syncs the store, and returns once
 // both are durable (one fsync's time, not two in a row, and no hand-over
 // between threads). At open, the two files are brought to
-// agree: stubs naming messages the store does not have are cut (that entry
-// was never reported durable), and messages above the last logged one are
-// cut from the store (appended, never logged).
+// agree: stubs naming messages the store does not have, and placeholders of
+// failed appends, are cut with what follows them (never reported durable),
+// and messages above the last logged one are cut from the store (appended,
+// never logged).
 //
 // Threads: NuRaft calls in from its threads, and a leader's proposals append
 // from the proposing thread; the store must be a store::LockedStore shared
