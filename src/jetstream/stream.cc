@@ -1003,6 +1003,9 @@ void Stream::RememberMsgId(std::string_view id, uint64_t seq, int64_t ts) {
 
 uint64_t Stream::FindMsgId(std::string_view id) {
   return msg_ids_.Find(MsgIdHash(id), [&](uint64_t seq) {
+    // Past the store's end: not a removal but a message that is not there
+    // (never a duplicate, or a PubAck would name a message nobody stored).
+    if (seq > store_->State().last_seq) return false;
     auto stored = store_->Load(seq);
     // A message removed since (purge, limits, delete) can no longer be
     // compared; its id still counts for the rest of the window, as it did
@@ -1076,6 +1079,12 @@ void Stream::MsgIdTable::Rehash(size_t capacity) {
 }
 
 void Stream::RebuildDedupe() {
+  // From the store alone: ids this server held from an earlier time as
+  // leader may name messages that were never committed and are gone since
+  // (cut from its store by another leader's entries).
+  msg_ids_ = MsgIdTable{};
+  msg_id_order_.clear();
+  msg_id_head_ = 0;
   // The msg id is a stored header, so the window survives a crash: find
   // where the window starts in the in-memory index, then read the messages
   // after it in one sequential pass (a Load per message made a restart
@@ -1227,12 +1236,7 @@ ApiError Stream::Update(const StreamConfig& next) {
   store_->SetLimits(LimitsFor(cfg_));
   store_->SetCompression(cfg_.compression == "s2");
   SetTransforms();
-  if (window_grew) {
-    msg_ids_ = MsgIdTable{};
-    msg_id_order_.clear();
-    msg_id_head_ = 0;
-    RebuildDedupe();
-  }
+  if (window_grew) RebuildDedupe();
   auto st = WriteMeta();
   if (!st.ok()) return MakeError(Err::StreamUpdate, {{"err", st.msg}});
   // A replica that does not lead has no subscriptions to renew.
