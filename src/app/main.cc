@@ -417,7 +417,8 @@ void LimitMallocArenas(int io_threads) {
 // power: the store directory becomes exactly that (writes not yet synced,
 // and files not yet made durable in their directory, are gone) and the
 // process exits at once. The cluster fault tests use it on a minority and
-// on a majority of servers. Returns null when off.
+// on a majority of servers. SIGTTIN fills the disk (every write fails with
+// ENOSPC, as on a full disk) and SIGTTOU frees it. Returns null when off.
 store::FaultEnv* SimulatedPowerLoss(const conf::ServerOptions& o) {
   const char* on = std::getenv("FJORD_TEST_POWER_LOSS");
   if (on == nullptr || std::string_view(on) != "1" || !o.jetstream.enabled) return nullptr;
@@ -429,7 +430,8 @@ store::FaultEnv* SimulatedPowerLoss(const conf::ServerOptions& o) {
   // Never freed: stores use it until the process exits.
   auto* env = new store::FaultEnv(posix, o.jetstream.store_dir);
   store::SetDefaultEnv(env);
-  log::Warn("Power-loss simulation on (FJORD_TEST_POWER_LOSS): SIGPWR drops what is not synced, for tests only");
+  log::Warn("Power-loss simulation on (FJORD_TEST_POWER_LOSS): SIGPWR drops what is not synced, SIGTTIN/SIGTTOU fill and "
+            "free the disk, for tests only");
   return env;
 }
 
@@ -669,7 +671,11 @@ int main(int argc, char** argv) {
   // `--signal reopen` (logrotate) and `--signal ldm`, as nats-server.
   signals.add(SIGUSR1);
   signals.add(SIGUSR2);
-  if (power) signals.add(SIGPWR);
+  if (power) {
+    signals.add(SIGPWR);
+    signals.add(SIGTTIN);
+    signals.add(SIGTTOU);
+  }
   asio::steady_timer lame_duck(signals_ctx);
   bool in_lame_duck = false;
   std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
@@ -679,6 +685,13 @@ int main(int argc, char** argv) {
       log::Warn("Simulated power loss: dropping what is not synced, exiting");
       power->CutPower();  // from here no thread reads, writes or syncs anything
       std::_Exit(1);
+    }
+    if ((sig == SIGTTIN || sig == SIGTTOU) && power) {
+      bool full = sig == SIGTTIN;
+      log::Warn("Simulated full disk {}", full ? "on: writes fail with ENOSPC" : "off");
+      power->SetNoSpace(full);
+      signals.async_wait(on_signal);
+      return;
     }
     if (sig == SIGHUP) {
       auto next = conf::ReloadOptions(opts);

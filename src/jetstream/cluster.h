@@ -72,7 +72,7 @@ struct AssignmentChange {
 // A replicated stream's Raft group, as its Stream sees it (jscluster/
 // stream_group.h builds it over raft::Group and raft::StreamLog). Every
 // replica has one; the leader takes publishes and answers the stream's
-// requests, the others store what it sends. Thread-safe.
+// requests, the others store what it sends. Used on the JetStream thread.
 class ReplicaGroup {
  public:
   virtual ~ReplicaGroup() = default;
@@ -116,6 +116,10 @@ class ReplicaGroup {
   // The last stream sequence this replica knows the group committed: what
   // it holds up to there is the group's for good (copies may be made).
   virtual uint64_t CommittedSeq() = 0;
+  // Called now and then on the JetStream thread (Stream::Tick): a replica
+  // that stopped because its log failed (a full disk) opens it again once
+  // a pause is over, and rejoins the group.
+  virtual void Revive() = 0;
 };
 
 // How a replica starts (ClusterMeta::OpenReplica).

@@ -1333,6 +1333,7 @@ void Stream::Close() {
 }
 
 void Stream::Tick(int64_t now) {
+  if (replica_) replica_->Revive();
   // A leader whose "lead" operation was refused or lost proposes it again.
   if (replica_ && !running_ && !lead_pending_ && replica_->IsLeader()) OnLeaderChanged(true);
   // TTLs (and max_age with them) expire on the leader, which removes through

@@ -63,10 +63,6 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
       return nullptr;
     }
   }
-  r->log_ = raft::StreamLog::Open(o.env, o.dir, store, error);
-  if (!r->log_) return nullptr;
-  raft::GroupOptions g;
-  g.name = GroupName(o.account, o.stream, o.group_epoch);
   std::string marker = store::JoinPath(o.dir, kRejoiningMarker);
   if (o.existing && !raft::Group::HasState(o.env, o.dir)) {
     if (auto st = store::WriteFileDurably(o.env, marker, ""); !st.ok()) {
@@ -75,11 +71,26 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
     }
   }
   r->transport_ = transport;
+  r->scheduler_ = std::move(scheduler);
+  r->store_ = store;
   r->rejoining_ = o.env->Exists(marker);
-  transport->SetVoting(g.name, !r->rejoining_);
   if (r->rejoining_)
     log::Info("JetStream cluster: stream '{} > {}' rejoins its group without state: not voting until caught up",
               o.account, o.stream);
+  if (*error = r->OpenGroup(); !error->empty()) return nullptr;
+  r->registry_ = std::move(registry);
+  if (r->registry_) r->registry_->Add(r.get());
+  return r;
+}
+
+std::string StreamReplica::OpenGroup() {
+  const ReplicaOptions& o = opts_;
+  std::string error;
+  log_ = raft::StreamLog::Open(o.env, o.dir, store_, &error);
+  if (!log_) return error;
+  raft::GroupOptions g;
+  g.name = GroupName(o.account, o.stream, o.group_epoch);
+  transport_->SetVoting(g.name, !rejoining_);
   g.dir = o.dir;
   g.env = o.env;
   // Every assigned server starts with all of them as members: the first
@@ -89,8 +100,9 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
     // Alone, over the stream's store (raft::GroupOptions::base_snapshot);
     // Tick adds the others.
     g.bootstrap = true;
-    g.base_snapshot = r->log_->SnapshotHeader(store->State().last_seq, *o.adopt);
+    g.base_snapshot = log_->SnapshotHeader(store_->State().last_seq, *o.adopt);
   } else if (!o.joining) {
+    std::lock_guard lock(peers_mu_);
     g.members = o.peers;
   }
   g.heartbeat_ms = o.heartbeat_ms;
@@ -100,14 +112,53 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
   // short (raft/stream_log.h).
   g.snapshot_every = 4096;
   g.keep_entries = 1024;
-  g.log = r->log_;
-  r->opening_ = true;
-  r->group_ = raft::Group::Open(transport, std::move(scheduler), g, r.get(), error);
-  r->opening_ = false;
-  if (!r->group_) return nullptr;
-  r->registry_ = std::move(registry);
-  if (r->registry_) r->registry_->Add(r.get());
-  return r;
+  g.log = log_;
+  opening_ = true;
+  group_ = raft::Group::Open(transport_, scheduler_, g, this, &error);
+  opening_ = false;
+  return group_ ? std::string() : error;
+}
+
+void StreamReplica::Revive() {
+  auto now = std::chrono::steady_clock::now();
+  std::string halted = group_ ? group_->Halted() : "it could not be opened";
+  if (halted.empty()) {
+    // Working again for a while: the next failure waits the shortest pause.
+    if (revive_at_ && now - *revive_at_ > kReviveMaxWait) {
+      revive_at_.reset();
+      revive_wait_ = kReviveFirstWait;
+    }
+    return;
+  }
+  if (!halted_since_) {
+    halted_since_ = now;
+    revive_at_ = now + revive_wait_;
+    log::Warn("JetStream cluster: stream '{} > {}': this replica stopped ({}); it opens again in {} s", opts_.account,
+              opts_.stream, halted, std::chrono::duration_cast<std::chrono::seconds>(revive_wait_).count());
+    revive_wait_ = std::min(revive_wait_ * 2, kReviveMaxWait);
+    return;
+  }
+  if (now < *revive_at_) return;
+  // From disk, as at a restart: the log drops what its store does not hold
+  // (raft/stream_log.h), and the leader sends it again. Out of the
+  // registry meanwhile: the meta group's loop must not tick it half open.
+  if (registry_) registry_->Remove(this);
+  group_.reset();
+  log_.reset();
+  staged_.clear();
+  opts_.adopt.reset();  // the group has its state now
+  opts_.joining = false;
+  std::string err = OpenGroup();
+  halted_since_.reset();
+  if (!err.empty()) {
+    group_.reset();
+    log::Error("JetStream cluster: stream '{} > {}': this replica cannot open again: {}", opts_.account, opts_.stream,
+               err);
+  } else {
+    log::Info("JetStream cluster: stream '{} > {}': this replica opened again and rejoins its group", opts_.account,
+              opts_.stream);
+  }
+  if (registry_) registry_->Add(this);
 }
 
 StreamReplica::~StreamReplica() {
@@ -134,8 +185,10 @@ std::string ReplicaRegistry::NotCurrent() {
 
 std::string StreamReplica::NotCurrent() {
   std::string why;
-  if (group_->IsLeader()) return {};
-  if (rejoining_) why = "rejoining its group";
+  if (!group_) why = "it stopped and could not open again";
+  else if (auto halted = group_->Halted(); !halted.empty()) why = "it stopped: " + halted;
+  else if (group_->IsLeader()) return {};
+  else if (rejoining_) why = "rejoining its group";
   else if (group_->Leader().empty()) why = "no leader";
   else if (!group_->CaughtUp()) why = "behind the leader";
   if (why.empty()) return {};
@@ -148,6 +201,7 @@ void ReplicaRegistry::TickAll() {
 }
 
 void StreamReplica::Tick() {
+  if (!group_) return;
   if (rejoining_) {
     auto now = std::chrono::steady_clock::now();
     bool caught_up = group_->CaughtUp();
@@ -211,11 +265,13 @@ void StreamReplica::SetPeers(const std::vector<std::string>& peers) {
   opts_.peers = peers;
 }
 
-std::vector<std::string> StreamReplica::Members() { return group_->Members(); }
-bool StreamReplica::Removed() { return group_->Removed(); }
+// Without a group (it could not open again), still a member as far as it
+// knows: it neither leads nor leaves.
+std::vector<std::string> StreamReplica::Members() { return group_ ? group_->Members() : std::vector{opts_.self}; }
+bool StreamReplica::Removed() { return group_ && group_->Removed(); }
 
-bool StreamReplica::IsLeader() { return group_->IsLeader(); }
-std::string StreamReplica::Leader() { return group_->Leader(); }
+bool StreamReplica::IsLeader() { return group_ && group_->IsLeader(); }
+std::string StreamReplica::Leader() { return group_ ? group_->Leader() : std::string(); }
 
 jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std::function<void(const std::string&)> committed,
                             std::string* error) {
@@ -225,6 +281,11 @@ jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std:
   if (entries.empty()) {
     committed({});
     return Proposed::kTaken;
+  }
+  if (!IsLeader()) {
+    if (log_) log_->DropStaged();
+    *error = "this server does not lead the stream";
+    return Proposed::kNotLeader;
   }
   std::string refused = group_->ProposeAllWithResult(
       std::move(entries), [committed = std::move(committed)](const std::string& err, std::string) { committed(err); });
@@ -244,7 +305,7 @@ jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std:
 jetstream::ReplicaGroup::Proposed StreamReplica::StageMsg(std::string_view subject, std::string_view hdr,
                                                           std::string_view data, int64_t ts, bool skip, uint64_t* seq,
                                                           std::string* error) {
-  if (!group_->IsLeader()) {
+  if (!IsLeader()) {
     *error = "this server does not lead the stream";
     return Proposed::kNotLeader;
   }
@@ -265,7 +326,8 @@ jetstream::ReplicaGroup::Proposed StreamReplica::ProposeOp(std::string op, std::
 
 std::string StreamReplica::StepDown(const std::string& preferred) {
   // Asked to hand over to itself: refused as nats-server refuses it.
-  if (preferred == opts_.self && group_->IsLeader()) return "already leader";
+  if (!IsLeader()) return "not the leader";
+  if (preferred == opts_.self) return "already leader";
   return group_->StepDown(preferred);
 }
 
@@ -273,11 +335,11 @@ jetstream::Json StreamReplica::ClusterInfo() {
   jetstream::Json j;
   j["name"] = opts_.cluster;
   j["raft_group"] = GroupName(opts_.account, opts_.stream, opts_.group_epoch);
-  std::string leader = group_->Leader();
+  std::string leader = Leader();
   if (!leader.empty()) j["leader"] = leader;
-  if (group_->IsLeader() && leader_since_ > 0) j["leader_since"] = jetstream::FormatTime(leader_since_);
+  if (IsLeader() && leader_since_ > 0) j["leader_since"] = jetstream::FormatTime(leader_since_);
   jetstream::Json replicas = jetstream::Json::array();
-  for (const auto& p : group_->Peers()) {
+  for (const auto& p : group_ ? group_->Peers() : std::vector<raft::PeerState>{}) {
     if (p.leader) continue;
     jetstream::Json r;
     r["name"] = p.name;
@@ -286,7 +348,7 @@ jetstream::Json StreamReplica::ClusterInfo() {
     // for peers it has no information on.
     r["active"] = p.last_seen_ms < 0 ? 0 : p.last_seen_ms * 1000000;
     // Only the leader hears from every replica.
-    if (group_->IsLeader() && (p.last_seen_ms < 0 || p.last_seen_ms > 2 * opts_.election_max_ms)) r["offline"] = true;
+    if (IsLeader() && (p.last_seen_ms < 0 || p.last_seen_ms > 2 * opts_.election_max_ms)) r["offline"] = true;
     if (p.lag) r["lag"] = p.lag;
     r["peer"] = PeerHash(p.name);
     replicas.push_back(std::move(r));

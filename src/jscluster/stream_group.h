@@ -26,6 +26,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -83,6 +84,10 @@ class ReplicaRegistry {
 class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
  public:
   static constexpr std::chrono::seconds kRejoinGiveUp{30};
+  // A replica whose log failed (raft::Group::Halted) opens again after
+  // this pause, doubled at each failure up to the longest.
+  static constexpr std::chrono::steady_clock::duration kReviveFirstWait = std::chrono::seconds(5);
+  static constexpr std::chrono::steady_clock::duration kReviveMaxWait = std::chrono::seconds(60);
   // The group's name for a stream of an account.
   // The group's name for a stream of an account, in the incarnation begun
   // at `epoch` (jetstream::StreamAssignment::group_epoch).
@@ -95,9 +100,9 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
 
   // The leader adds or removes one member towards the assigned servers.
   void Tick();
-  // Why this replica cannot serve as an up-to-date copy now: no leader
-  // known, rejoining without state, or behind what the leader committed.
-  // Empty when it is current (the leader always is).
+  // Why this replica cannot serve as an up-to-date copy now: stopped (its
+  // log failed), no leader known, rejoining without state, or behind what
+  // the leader committed. Empty when it is current (the leader always is).
   std::string NotCurrent();
 
   // jetstream::ReplicaGroup
@@ -114,6 +119,10 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::vector<std::string> Members() override;
   bool Removed() override;
   uint64_t CommittedSeq() override { return committed_seq_; }
+  // A replica whose log failed (a full disk: raft::Group::Halted) opens it
+  // again from disk once the pause is over, and rejoins; the pause grows
+  // while it keeps failing.
+  void Revive() override;
 
   // raft::Fsm
   std::string Apply(uint64_t index, std::string_view data) override;
@@ -127,6 +136,9 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
  private:
   StreamReplica(ReplicaOptions opts, jetstream::ReplicaEvents events)
       : opts_(std::move(opts)), events_(std::move(events)) {}
+  // Opens the log and the group over the stream's store, as opts_ say.
+  // Error text.
+  std::string OpenGroup();
   // Proposes what is staged, then `entry` when not empty, in one append.
   Proposed Propose(std::string entry, std::function<void(const std::string& error)> committed, std::string* error);
 
@@ -134,8 +146,14 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::mutex peers_mu_;  // opts_.peers: set on the JetStream thread, read by Tick
   jetstream::ReplicaEvents events_;
   std::shared_ptr<raft::StreamLog> log_;
+  // Replaced as the replica revives (Revive, on the JetStream thread);
+  // group_ is null while it cannot open.
   std::unique_ptr<raft::Group> group_;
   raft::Transport* transport_ = nullptr;
+  std::shared_ptr<raft::Scheduler> scheduler_;
+  store::Store* store_ = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> halted_since_, revive_at_;
+  std::chrono::steady_clock::duration revive_wait_ = kReviveFirstWait;
   // Not voting until caught up (Tick); since when no leader was seen.
   std::atomic<bool> rejoining_{false};
   std::chrono::steady_clock::time_point leaderless_since_ = std::chrono::steady_clock::now();

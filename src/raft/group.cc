@@ -91,10 +91,24 @@ class Logger : public nuraft::logger {
 
 }  // namespace
 
+// Halts the group (Group::Halted) for whoever finds its log failed: the
+// state manager, on NuRaft's threads, or the log's durability callback. It
+// outlives the Group (NuRaft's threads may still hold it), which detaches
+// itself as it closes.
+struct Group::Halter {
+  std::mutex mu;
+  Group* group = nullptr;  // guarded by mu; null once the group closes
+  void Halt(const std::string& why) {
+    std::lock_guard lock(mu);
+    if (group) group->Halt(why);
+  }
+};
+
 class Group::StateMgr : public nuraft::state_mgr {
  public:
-  StateMgr(const GroupOptions& o, int32_t self_id, std::string self_name, std::shared_ptr<nuraft::log_store> log)
-      : o_(o), self_id_(self_id), self_name_(std::move(self_name)), log_(std::move(log)) {}
+  StateMgr(const GroupOptions& o, int32_t self_id, std::string self_name, std::shared_ptr<nuraft::log_store> log,
+           std::shared_ptr<Halter> halter)
+      : o_(o), self_id_(self_id), self_name_(std::move(self_name)), log_(std::move(log)), halter_(std::move(halter)) {}
 
   nuraft::ptr<nuraft::cluster_config> load_config() override {
     auto c = ReadChecked(o_.env, store::JoinPath(o_.dir, "config"));
@@ -152,6 +166,13 @@ class Group::StateMgr : public nuraft::state_mgr {
                    o_.name);
       return;
     }
+    // A group's own log failed (a full disk): that group stops, not the
+    // process (Group::Halted). The default log's failure stops the process:
+    // the meta group's state is not this server's alone to give up.
+    if (code == nuraft::N21_log_flush_failed && o_.log) {
+      halter_->Halt("its log cannot be written");
+      return;
+    }
     Die(fmt::format("NuRaft stopped with code {}", code));
   }
 
@@ -166,6 +187,7 @@ class Group::StateMgr : public nuraft::state_mgr {
   int32_t self_id_;
   std::string self_name_;
   std::shared_ptr<nuraft::log_store> log_;
+  std::shared_ptr<Halter> halter_;
   std::atomic<uint64_t> term_{0};
   std::atomic<int64_t> isolated_said_{INT64_MIN / 2};  // steady seconds
 };
@@ -319,8 +341,11 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   std::shared_ptr<nuraft::log_store> log = o.log;
   if (!log) log = FileLogStore::Open(o.env, o.dir, err, damaged);
   if (!log) return nullptr;
+  g->fsm_ = fsm;
+  g->halter_ = std::make_shared<Halter>();
+  g->halter_->group = g.get();
   g->machine_ = std::make_shared<Machine>(o, fsm);
-  g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log);
+  g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log, g->halter_);
   if (!had_state && o.bootstrap && !o.base_snapshot.empty()) {
     // The snapshot and the log's start first, the membership last: saved,
     // it makes the next start one with state, which finds them.
@@ -388,7 +413,11 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
     // Told on the store's sync thread; NuRaft takes the group's lock to
     // hear it, which a thread flushing the log may hold while it waits for
     // that very sync thread: so heard on the scheduler's notice thread.
-    o.log->OnDurable([ref, notices = scheduler](bool ok) {
+    o.log->OnDurable([ref, halter = g->halter_, notices = scheduler](bool ok) {
+      // A failed log halts the group rather than telling NuRaft, which
+      // would stop the process (a follower) or resign and go on with a
+      // log that stores nothing (a leader).
+      if (!ok) return halter->Halt("its log failed");
       notices->Notify([ref, ok] {
         std::shared_ptr<nuraft::raft_server> s;
         {
@@ -404,6 +433,8 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
     std::lock_guard lock(ref->mu);
     ref->server = g->server_;
   }
+  // Halted while NuRaft started (the log failed at once): stopped now.
+  if (g->halted_) g->server_->stop_server();
   g->listener_ = listener;
   nuraft::ptr<nuraft::msg_handler> h = g->server_;
   listener->listen(h);
@@ -411,12 +442,42 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
 }
 
 Group::~Group() {
+  if (halter_) {
+    std::lock_guard lock(halter_->mu);
+    halter_->group = nullptr;
+  }
   // No more requests reach the server once it is shutting down.
   if (listener_) listener_->stop();
   if (server_) server_->shutdown();
 }
 
-bool Group::IsLeader() const { return server_->is_leader(); }
+void Group::Halt(const std::string& why) {
+  {
+    std::lock_guard lock(halt_mu_);
+    if (halted_) return;
+    halt_why_ = why;
+    halted_ = true;
+  }
+  log::Error("raft {}: {}: this server stops taking part in the group, which the other members carry on",
+             opts_.name, why);
+  if (!server_) return;  // Open stops it once it exists
+  bool was_leader = server_->is_leader();
+  // Lock-free in NuRaft: callers may hold its lock. Its threads see
+  // `stopping` and end what they were doing (a follower's wait for the
+  // batch too, see third_party/nuraft/README.fjord.md); its pending
+  // proposals are cancelled (their proposers told), and it no longer
+  // answers, votes or sends heartbeats.
+  server_->stop_server();
+  if (was_leader) fsm_->LeaderChanged(false);
+}
+
+std::string Group::Halted() const {
+  if (!halted_) return {};
+  std::lock_guard lock(halt_mu_);
+  return halt_why_;
+}
+
+bool Group::IsLeader() const { return !halted_ && server_->is_leader(); }
 
 bool Group::Removed() const { return removed_.load() || transport_->ToldToLeave(opts_.name); }
 
@@ -427,6 +488,7 @@ std::string Group::NameOf(int32_t id) const {
 }
 
 std::string Group::Leader() const {
+  if (halted_) return {};  // it no longer hears from one
   int32_t id = server_->get_leader();
   if (id < 0) return {};
   return NameOf(id);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -143,6 +144,12 @@ class Group {
   // A leader removed this server from the group: NuRaft said so, or the
   // leader's leave request reached it (Transport::ToldToLeave).
   bool Removed() const;
+  // Why this member stopped taking part, empty while it does. A group
+  // whose own log (GroupOptions::log) fails, a full disk say, halts: it
+  // neither answers, votes nor leads from then on, and the process with
+  // its other groups goes on (the other members carry the group). Its
+  // owner opens it again from disk to rejoin.
+  std::string Halted() const;
   std::vector<PeerState> Peers() const;
 
   // Proposes an entry (leader only). `done` runs once, on a NuRaft thread:
@@ -169,8 +176,11 @@ class Group {
  private:
   class StateMgr;
   class Machine;
+  struct Halter;
   Group(GroupOptions opts, Transport* transport) : opts_(std::move(opts)), transport_(transport) {}
   std::string NameOf(int32_t id) const;
+  // Stops this member (see Halted); any thread, NuRaft's lock held or not.
+  void Halt(const std::string& why);
 
   GroupOptions opts_;
   Transport* transport_;
@@ -180,6 +190,11 @@ class Group {
   std::shared_ptr<nuraft::rpc_listener> listener_;
   std::shared_ptr<nuraft::raft_server> server_;
   std::atomic<bool> removed_{false};
+  Fsm* fsm_ = nullptr;
+  std::shared_ptr<Halter> halter_;
+  std::atomic<bool> halted_{false};
+  mutable std::mutex halt_mu_;
+  std::string halt_why_;  // guarded by halt_mu_
 };
 
 }  // namespace fjord::raft

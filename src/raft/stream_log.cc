@@ -340,6 +340,9 @@ nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
     return index;
   }
   stubs_->append(logged);
+  // An entry that stores nothing (an operation) fails here alone: the batch
+  // must not look durable (the stub file does not advance).
+  if (stubs_->failed()) Fail("its stub file cannot be written");
   Cache(index, entry);
   return index;
 }
@@ -365,6 +368,7 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
     auto logged = StoreEntry(entry);
     if (!logged) logged = Placeholder(*entry);
     stubs_->write_at(index, logged);
+    if (stubs_->failed()) Fail("its stub file cannot be written");
     if (!failed_) Cache(index, entry);
     if (durable_ >= index) durable_ = index - 1;
   }
@@ -384,7 +388,7 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     std::promise<store::Status> store_synced;
     auto f = store_synced.get_future();
     store_->Sync([&store_synced](store::Status st) { store_synced.set_value(std::move(st)); });
-    bool stubs_ok = !failed_ && (stubs_->last_durable_index() >= target || stubs_->flush());
+    bool stubs_ok = !failed_ && !stubs_->failed() && (stubs_->last_durable_index() >= target || stubs_->flush());
     store::Status st = f.get();
     // Seen durable as soon as this returns: only a failure needs telling.
     SyncDone(target, gen, st.ok() && stubs_ok, st.ok() ? "the stub file cannot be synced" : st.msg,

@@ -55,6 +55,9 @@ const FAULTS_R3 = [...FAULTS, "stream-stepdown", "scale-down-up"];
 // Power loss, in this order: a minority (the stream's leader, then another
 // server), a majority, all.
 const POWER = ["power-stream-server", "power-other-server", "power-two-servers", "power-all"];
+// A full disk (every write fails with ENOSPC) on a follower's server, then
+// on the stream leader's, for a few seconds each while clients go on.
+const DISK = ["disk-full-other-server", "disk-full-stream-server"];
 // FJORD_FAULTS (a comma list) draws only those of a run's faults.
 const only = (faults) => {
   const want = process.env.FJORD_FAULTS?.split(",").filter(Boolean);
@@ -77,6 +80,8 @@ test(`power loss on 3 servers, a stream of 3 replicas: the leader's server, anot
 test(`power loss on 3 servers, a stream of 1 replica: its server, another, two, all (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, POWER.length, POWER, 1, { inOrder: true })));
 
 // `inOrder`: the rounds apply `faults` one after another instead of at random.
+test(`a full disk on 3 servers, a stream of 3 replicas: a follower's, then the leader's (seed ${SEED}); that replica stops, the others go on, it rejoins once there is room; nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, DISK.length, DISK, 3, { inOrder: true })));
+
 async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false } = {}) {
   t.diagnostic(`seed ${SEED}, ${size} servers, R${replicas}, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
   const withConsumer = true;
@@ -85,7 +90,7 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   faults = only(faults);
   if (!faults.length) return t.skip("none of FJORD_FAULTS here");
   if (inOrder) rounds = faults.length;
-  const power = faults.some((f) => f.startsWith("power-"));
+  const power = faults.some((f) => f.startsWith("power-") || f.startsWith("disk-full-"));
   const scope = testScope(t);
   const c = await jsCluster(t, scope, size, process.env.FJORD_DEBUG ? () => "debug: true" : undefined, undefined,
     power ? { FJORD_TEST_POWER_LOSS: "1" } : undefined);
@@ -194,6 +199,21 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
       case "power-other-server": await down([pick(c.nodes.filter((n) => n !== host))], "powerLoss"); break;
       case "power-two-servers": await down([host, pick(c.nodes.filter((n) => n !== host))], "powerLoss"); break;
       case "power-all": await down(c.nodes, "powerLoss"); break;
+      case "disk-full-other-server":
+      case "disk-full-stream-server": {
+        const v = fault === "disk-full-stream-server" ? host : pick(c.nodes.filter((n) => n !== host));
+        v.diskFull(true);
+        // The replica there stops (its log cannot be written): the others
+        // carry the stream, and that server says so on /healthz.
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${v.mport}/healthz`)).status !== 200, 20_000,
+          `${v.serverName} reports its stopped replica`, 200);
+        await progress(`round ${round} with ${v.serverName}'s disk full`);
+        v.diskFull(false);
+        // It opens again and catches up (after a pause of a few seconds).
+        await caughtUp(c.nodes, 60_000);
+        assert.match(v.log(), /ORDERS.*opened again and rejoins its group/, `${v.serverName}'s replica stopped and revived`);
+        break;
+      }
       case "stream-stepdown": {
         await again(async () => {
           const r = (await admin.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS", "", { timeout: 3000 })).json();

@@ -374,6 +374,9 @@ struct Replica {
   std::unique_ptr<Transport> transport;
   StreamMachine fsm;
   std::unique_ptr<Group> group;
+  // Open reopens the store too (a restart); a replica reviving after its
+  // log failed (jscluster::StreamReplica::Revive) keeps it.
+  bool reopen_store = true;
 };
 
 class StreamGroupTest : public testing::GroupHarness<Replica> {
@@ -385,8 +388,10 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
   void Open(Replica& r, const GroupOptions& opts) override {
     if (!r.files) {
       r.files = std::make_unique<StreamFiles>(root_ + "/" + r.name, r.env ? r.env.get() : store::DefaultEnv());
-    } else {
+    } else if (r.reopen_store) {
       r.files->Reopen();
+    } else {
+      r.files->log.reset();
     }
     ASSERT_EQ(r.files->OpenLog(), "");
     r.fsm.log = r.files->log;
@@ -574,6 +579,48 @@ TEST_F(StreamGroupTest, AcknowledgedMessagesSurvivePowerLossEverywhere) {
       ASSERT_TRUE(msg.ok()) << m->name << " seq " << i;
       EXPECT_EQ(msg.value.data, std::to_string(i)) << m->name;
     }
+}
+
+// A follower's disk fills: its group halts there (the process, this test,
+// goes on; NuRaft would stop it), the two others go on committing, and
+// once there is room again it opens from disk, as a replica revives, and
+// catches up: every replica the same. Without Group::Halt the follower's
+// NuRaft thread waited for ever for the failed batch.
+TEST_F(StreamGroupTest, AFollowerWhoseDiskIsFullStopsAloneAndCatchesUpLater) {
+  for (auto& m : members_) {
+    std::filesystem::create_directories(root_ + "/" + m->name);
+    m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
+  }
+  Form();
+  for (int i = 1; i <= 10; i++) ASSERT_EQ(Publish(*members_[0], "before", std::to_string(i)), std::to_string(i));
+  Replica& full = *members_[2];
+  full.env->SetNoSpace(true);
+  // An operation first: it writes the stub file alone (no message), whose
+  // failure alone must stop the replica.
+  std::promise<std::string> op;
+  ASSERT_EQ(members_[0]->group->ProposeWithResult(StreamEntry::Op("op"),
+                                                  [&op](const std::string& err, std::string) { op.set_value(err); }),
+            "");
+  ASSERT_EQ(op.get_future().get(), "");
+  ASSERT_TRUE(WaitFor([&] { return !full.group->Halted().empty(); }));
+  for (int i = 11; i <= 40; i++) ASSERT_EQ(Publish(*members_[0], "during", std::to_string(i)), std::to_string(i));
+  EXPECT_FALSE(full.group->IsLeader());
+  EXPECT_EQ(full.group->Leader(), "");
+  EXPECT_LT(full.files->store->State().last_seq, 40u);
+  ASSERT_EQ(Publish(*members_[0], "after", "41"), "41");
+
+  full.env->SetNoSpace(false);
+  full.reopen_store = false;
+  Stop(full);
+  Start(full, false);
+  ExpectSameMessages(41);
+  EXPECT_TRUE(full.group->Halted().empty());
+  // A member again: without the leader, the two others elect one.
+  Stop(*members_[0]);
+  Replica* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  ASSERT_EQ(Publish(*leader, "later", "42"), "42");
+  EXPECT_EQ(full.files->store->State().last_seq, 42u);
 }
 
 }  // namespace

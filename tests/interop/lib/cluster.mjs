@@ -201,6 +201,10 @@ export class ClusterNode {
     await this.srv?.powerLoss();
   }
 
+  diskFull(on) {
+    this.srv?.diskFull(on);
+  }
+
   // Same ports, same config; the server id changes.
   async restart() {
     await this.srv.restart();

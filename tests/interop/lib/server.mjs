@@ -272,6 +272,12 @@ class ServerProcess {
     return res;
   }
 
+  // Fills (on) or frees the disk: under FJORD_TEST_POWER_LOSS=1 every store
+  // write then fails with ENOSPC, as on a full disk (SIGTTIN, SIGTTOU).
+  diskFull(on) {
+    if (this.child && live.has(this)) this.child.kill(on ? "SIGTTIN" : "SIGTTOU");
+  }
+
   // Same port, same store dir, same config.
   async restart() {
     await this.stop();

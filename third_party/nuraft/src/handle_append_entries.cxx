@@ -929,6 +929,11 @@ ptr<resp_msg> raft_server::handle_append_entries(req_msg& req)
 
                 // --- `notify_log_append_completion` API will wake it up. ---
 
+                // Fjord: a log that failed never becomes durable; its
+                // owner stops this server (stop_server) rather than the
+                // process, and this thread must not wait for ever.
+                if (stopping_) return resp;
+
                 ea_follower_log_append_->reset();
                 last_durable_index = log_store_->last_durable_index();
                 p_tr( "wake up, durable index %" PRIu64, last_durable_index );
