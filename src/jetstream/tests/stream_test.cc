@@ -59,6 +59,8 @@ class StreamTest : public ::testing::Test {
     s_->RebuildSchedules();
     return s_->schedules_.size();
   }
+  // What a replica does on becoming the stream's leader.
+  void RebuildDedupe() { s_->RebuildDedupe(); }
 
   server::Server srv_{server::Config{}};
   JetStream js_{&srv_, &srv_.global_account(), Options{}};
@@ -224,6 +226,29 @@ TEST_F(StreamTest, RefusedScheduledMessageIsTriedAgain) {
   EXPECT_EQ(st.last_seq, 2u);
   EXPECT_EQ(st.msgs, 1u);
   EXPECT_EQ(s_->store().Load(2).value.subject, "s.out");
+}
+
+// A replica leads, stages a message with a msg id, and loses leadership
+// before it is committed: the next leader's entries cut it from its store.
+// Leading again, its msg-id table must not still hold the id: a retry of
+// that publish would be acknowledged as a duplicate of a message nobody
+// stored (found by the netns flap test; fixed in 061cec0).
+TEST_F(StreamTest, AnIdWhoseMessageWasCutIsNotADuplicate) {
+  Open(StreamConfig{});
+  Pub("s.a", {{"Nats-Msg-Id", "kept"}}, "1");
+  Pub("s.a", {{"Nats-Msg-Id", "cut"}}, "2");
+  ASSERT_EQ(s_->store().State().last_seq, 2u);
+  ASSERT_TRUE(s_->store().Truncate(1).ok());  // another leader's entries replace seq 2
+  RebuildDedupe();
+  // Stored, not taken for a duplicate (whose PubAck would name seq 2).
+  Pub("s.a", {{"Nats-Msg-Id", "cut"}}, "2 again");
+  ASSERT_EQ(s_->store().State().last_seq, 2u);
+  EXPECT_EQ(Body(2), "2 again");
+  // The id still in the store is still a duplicate: nothing stored.
+  Pub("s.a", {{"Nats-Msg-Id", "kept"}}, "1 again");
+  EXPECT_EQ(s_->store().State().last_seq, 2u);
+  Pub("s.a", {{"Nats-Msg-Id", "new"}}, "3");
+  EXPECT_EQ(s_->store().State().last_seq, 3u);
 }
 
 }  // namespace
