@@ -140,9 +140,9 @@ void StreamReplica::Revive() {
   }
   if (now < *revive_at_) return;
   // From disk, as at a restart: the log drops what its store does not hold
-  // (raft/stream_log.h), and the leader sends it again. Out of the
-  // registry meanwhile: the meta group's loop must not tick it half open.
-  if (registry_) registry_->Remove(this);
+  // (raft/stream_log.h), and the leader sends it again. The meta group's
+  // loop (Tick, NotCurrent for /healthz) waits meanwhile.
+  std::lock_guard lock(reopen_mu_);
   group_.reset();
   log_.reset();
   staged_.clear();
@@ -158,7 +158,6 @@ void StreamReplica::Revive() {
     log::Info("JetStream cluster: stream '{} > {}': this replica opened again and rejoins its group", opts_.account,
               opts_.stream);
   }
-  if (registry_) registry_->Add(this);
 }
 
 StreamReplica::~StreamReplica() {
@@ -184,6 +183,7 @@ std::string ReplicaRegistry::NotCurrent() {
 }
 
 std::string StreamReplica::NotCurrent() {
+  std::lock_guard lock(reopen_mu_);
   std::string why;
   if (!group_) why = "it stopped and could not open again";
   else if (auto halted = group_->Halted(); !halted.empty()) why = "it stopped: " + halted;
@@ -201,6 +201,7 @@ void ReplicaRegistry::TickAll() {
 }
 
 void StreamReplica::Tick() {
+  std::lock_guard lock(reopen_mu_);
   if (!group_) return;
   if (rejoining_) {
     auto now = std::chrono::steady_clock::now();

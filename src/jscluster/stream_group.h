@@ -146,8 +146,10 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::mutex peers_mu_;  // opts_.peers: set on the JetStream thread, read by Tick
   jetstream::ReplicaEvents events_;
   std::shared_ptr<raft::StreamLog> log_;
-  // Replaced as the replica revives (Revive, on the JetStream thread);
-  // group_ is null while it cannot open.
+  // Replaced as the replica revives (Revive, on the JetStream thread, with
+  // reopen_mu_ held, which Tick and NotCurrent take: the meta group's loop
+  // calls them); group_ is null while it cannot open.
+  std::mutex reopen_mu_;
   std::unique_ptr<raft::Group> group_;
   raft::Transport* transport_ = nullptr;
   std::shared_ptr<raft::Scheduler> scheduler_;

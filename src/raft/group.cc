@@ -336,6 +336,7 @@ bool Group::HasState(store::Env* env, const std::string& dir) {
 std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Scheduler> scheduler, GroupOptions opts,
                                    Fsm* fsm, std::string* err, bool* damaged) {
   bool had_state = HasState(opts.env, opts.dir);
+  transport->SetHalted(opts.name, false);  // an earlier member here halted
   std::unique_ptr<Group> g(new Group(std::move(opts), transport));
   const GroupOptions& o = g->opts_;
   std::shared_ptr<nuraft::log_store> log = o.log;
@@ -410,14 +411,20 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   };
   auto ref = std::make_shared<ServerRef>();
   if (o.log) {
+    // Wherever the log fails (a write, a sync, a leader's store refusing a
+    // message), the group halts; told on the notice thread, as the log's
+    // lock may be held.
+    o.log->OnFailed([halter = g->halter_, notices = scheduler](const std::string& why) {
+      notices->Notify([halter, why] { halter->Halt("its log failed: " + why); });
+    });
     // Told on the store's sync thread; NuRaft takes the group's lock to
     // hear it, which a thread flushing the log may hold while it waits for
     // that very sync thread: so heard on the scheduler's notice thread.
-    o.log->OnDurable([ref, halter = g->halter_, notices = scheduler](bool ok) {
-      // A failed log halts the group rather than telling NuRaft, which
-      // would stop the process (a follower) or resign and go on with a
-      // log that stores nothing (a leader).
-      if (!ok) return halter->Halt("its log failed");
+    o.log->OnDurable([ref, notices = scheduler](bool ok) {
+      // A failed batch is not told to NuRaft, which would stop the process
+      // (a follower) or resign and go on with a log that stores nothing (a
+      // leader): the log failed, and OnFailed halts the group.
+      if (!ok) return;
       notices->Notify([ref, ok] {
         std::shared_ptr<nuraft::raft_server> s;
         {
@@ -460,6 +467,7 @@ void Group::Halt(const std::string& why) {
   }
   log::Error("raft {}: {}: this server stops taking part in the group, which the other members carry on",
              opts_.name, why);
+  transport_->SetHalted(opts_.name, true);
   if (!server_) return;  // Open stops it once it exists
   bool was_leader = server_->is_leader();
   // Lock-free in NuRaft: callers may hold its lock. Its threads see
@@ -559,6 +567,7 @@ std::string Group::ProposeWithResult(std::string data,
 
 std::string Group::ProposeAllWithResult(std::vector<std::string> entries,
                                         std::function<void(const std::string&, std::string)> done) {
+  if (halted_) return "this server stopped taking part in the group";
   std::vector<nuraft::ptr<nuraft::buffer>> logs;
   logs.reserve(entries.size());
   for (const auto& e : entries) logs.push_back(ToBuffer(e));
@@ -576,6 +585,10 @@ std::string Group::ProposeAllWithResult(std::vector<std::string> entries,
     auto b = r.get();
     done({}, b ? ToString(*b) : std::string());
   });
+  // Halted while appending (its log failed on this very append): the halt
+  // may have cancelled what was pending before this proposal was, so it is
+  // cancelled now (its `done` told), not when the group closes.
+  if (halted_) server_->stop_server();
   return {};
 }
 

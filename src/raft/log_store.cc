@@ -138,17 +138,25 @@ nuraft::ptr<nuraft::log_entry> FileLogStore::last_entry() const {
 }
 
 bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
-  if (failed_) return false;
-  std::string rec = Record(index, e);
-  if (auto st = file_->Write(end_offset_, rec); !st.ok()) {
-    log::Error("raft log {}: {}", dir_, st.msg);
-    failed_ = true;
-    return false;
+  bool written = false;
+  if (!failed_) {
+    std::string rec = Record(index, e);
+    if (auto st = file_->Write(end_offset_, rec); !st.ok()) {
+      log::Error("raft log {}: {}", dir_, st.msg);
+      failed_ = true;
+    } else {
+      offsets_.push_back(end_offset_);
+      end_offset_ += rec.size();
+      written = true;
+    }
   }
-  offsets_.push_back(end_offset_);
+  // Kept in memory even when not written: NuRaft has counted the entry at
+  // this index, and a leader asked for the entries after a hole would tell
+  // its followers they are out of its log's range (after which they never
+  // stand for election). A failed log is never durable again, and its
+  // owner opens it from disk (raft::Group::Halted).
   entries_.push_back(Clone(e));
-  end_offset_ += rec.size();
-  return true;
+  return written;
 }
 
 nuraft::ulong FileLogStore::append(nuraft::ptr<nuraft::log_entry>& entry) {
@@ -162,12 +170,13 @@ bool FileLogStore::TruncateFrom(uint64_t index) {
   if (index >= start_ + entries_.size()) return true;
   if (index < start_) index = start_;
   size_t keep = index - start_;
-  uint64_t off = offsets_[keep];
   entries_.resize(keep);
-  offsets_.resize(keep);
-  end_offset_ = off;
   if (durable_ >= index) durable_ = index - 1;
   truncations_++;
+  if (failed_) return false;  // in memory only (WriteRecord)
+  uint64_t off = offsets_[keep];
+  offsets_.resize(keep);
+  end_offset_ = off;
   if (auto st = file_->Truncate(off); !st.ok()) {
     log::Error("raft log {}: {}", dir_, st.msg);
     failed_ = true;
@@ -184,7 +193,8 @@ void FileLogStore::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>&
     failed_ = true;
     return;
   }
-  if (TruncateFrom(index)) WriteRecord(index, *entry);
+  TruncateFrom(index);
+  WriteRecord(index, *entry);
 }
 
 bool FileLogStore::SyncLocked() {
@@ -312,11 +322,11 @@ void FileLogStore::apply_pack(nuraft::ulong index, nuraft::buffer& pack) {
     offsets_.clear();
     start_ = index;
     if (!Rewrite()) return;
-  } else if (!TruncateFrom(index)) {
-    return;
+  } else {
+    TruncateFrom(index);
   }
-  for (size_t i = 0; i < entries.size(); i++)
-    if (!WriteRecord(index + i, *entries[i])) return;
+  // Into memory even once writing fails (WriteRecord).
+  for (size_t i = 0; i < entries.size(); i++) WriteRecord(index + i, *entries[i]);
   SyncLocked();
 }
 

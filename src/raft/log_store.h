@@ -72,8 +72,10 @@ class FileLogStore : public nuraft::log_store {
   // whose messages a crash lost). False on an I/O error.
   bool CutFrom(uint64_t index);
 
-  // An I/O error has happened: the store refuses further writes (NuRaft
-  // then stops the server through state_mgr::system_exit).
+  // An I/O error has happened: the file takes no more writes, entries go
+  // on in memory only (NuRaft's indexes hold) and nothing is durable again.
+  // NuRaft then stops the server through state_mgr::system_exit, or a
+  // stream log's group halts (raft::Group::Halted).
   bool failed() const;
 
  private:

@@ -208,8 +208,12 @@ std::string StreamLog::Load(bool* damaged) {
 
 void StreamLog::OnDurable(std::function<void(bool)> fn) { on_durable_ = std::move(fn); }
 
+void StreamLog::OnFailed(std::function<void(const std::string&)> fn) { on_failed_ = std::move(fn); }
+
 void StreamLog::Fail(const std::string& why) {
-  if (!failed_.exchange(true)) log::Error("raft stream log {}: {}", dir_, why);
+  if (failed_.exchange(true)) return;
+  log::Error("raft stream log {}: {}", dir_, why);
+  if (on_failed_) on_failed_(why);
 }
 
 bool StreamLog::failed() const { return failed_.load(); }
@@ -310,6 +314,9 @@ std::string StreamLog::Stage(std::string_view subject, std::string_view hdr, std
   auto r = skip ? store_->SkipMsg() : store_->Append(subject, hdr, data, ts);
   if (!r.ok()) {
     *err = r.status.msg;
+    // A leader that cannot store (a full disk) fails as its log: its group
+    // halts and another replica leads (raft::Group::Halted).
+    if (r.status.code == store::Errc::kNoSpace || r.status.code == store::Errc::kIo) Fail(r.status.msg);
     return {};
   }
   staged_.push_back(r.value);

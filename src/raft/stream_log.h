@@ -78,6 +78,10 @@ struct StreamEntry {
 class AsyncLogStore : public nuraft::log_store {
  public:
   virtual void OnDurable(std::function<void(bool ok)> fn) = 0;
+  // Told once, at the log's first failure (it then stores nothing more),
+  // on whatever thread found it, maybe with the log's lock held: `fn`
+  // must not call back into the log.
+  virtual void OnFailed(std::function<void(const std::string& why)> fn) = 0;
 
   // Marks the calling thread as proposing for its lifetime (the group's
   // ProposeAll). NuRaft ends a batch on the thread that appended it: on a
@@ -106,6 +110,7 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
                                          std::string* err, bool* damaged = nullptr);
 
   void OnDurable(std::function<void(bool ok)> fn) override;
+  void OnFailed(std::function<void(const std::string& why)> fn) override;
 
   nuraft::ulong next_slot() const override;
   nuraft::ulong start_index() const override;
@@ -203,6 +208,7 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   std::atomic<uint64_t> durable_{0};
   std::atomic<bool> failed_{false};
   std::function<void(bool)> on_durable_;  // set once before use
+  std::function<void(const std::string&)> on_failed_;  // set once before use
   // A snapshot being received, keeping this replica's messages up to
   // `catchup_keep_`. Guarded by mu_.
   bool receiving_ = false;

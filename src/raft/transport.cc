@@ -199,6 +199,15 @@ void Transport::SetVoting(const std::string& group, bool allowed) {
   }
 }
 
+void Transport::SetHalted(const std::string& group, bool halted) {
+  std::lock_guard lock(mu_);
+  if (halted) {
+    halted_.insert(group);
+  } else {
+    halted_.erase(group);
+  }
+}
+
 void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req,
                      nuraft::rpc_handler& done, uint64_t timeout_ms) {
   sent_++;
@@ -208,6 +217,10 @@ void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::
     std::lock_guard lock(mu_);
     if (stopped_) {
       Fail(Pending{req, done, {}, nullptr}, "transport stopped");
+      return;
+    }
+    if (halted_.count(group)) {
+      Fail(Pending{req, done, {}, StrandLocked(group)}, "this member halted");
       return;
     }
     if (IsVote(*req) && no_vote_.count(group)) {
@@ -270,9 +283,10 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
     return;
   }
   if (req->get_dst() != self_id_) return;
-  if (IsVote(*req)) {
+  {
     std::lock_guard lock(mu_);
-    if (no_vote_.count(group)) return;  // not voting while rejoining: the candidate times out
+    if (halted_.count(group)) return;  // the sender times out
+    if (IsVote(*req) && no_vote_.count(group)) return;  // not voting while rejoining: the candidate times out
   }
   nuraft::ptr<nuraft::resp_msg> resp;
   try {

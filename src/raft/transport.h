@@ -72,6 +72,12 @@ class Transport {
   // win itself without them. Vote and pre-vote requests to it are dropped,
   // and its own fail at once. Any thread.
   void SetVoting(const std::string& group, bool allowed);
+  // This server's member of `group` halted (raft::Group::Halted): nothing
+  // of the group leaves or reaches it any more (NuRaft still answers a
+  // peer's response with the next entries, which would keep the others
+  // from electing a successor). Cleared when a member of the group opens
+  // again. Any thread.
+  void SetHalted(const std::string& group, bool halted);
   // Whether this server's member of `group` has been told by the leader
   // that it was removed (a leave request it accepted). NuRaft acts on that
   // without telling its owner when the member had missed the membership
@@ -122,6 +128,7 @@ class Transport {
   std::unordered_map<uint64_t, Pending> pending_;                               // guarded by mu_
   std::unordered_set<std::string> asked_for_;                                   // guarded by mu_
   std::unordered_set<std::string> no_vote_;                                     // guarded by mu_
+  std::unordered_set<std::string> halted_;                                      // guarded by mu_
   std::unordered_set<std::string> told_to_leave_;                               // guarded by mu_
   uint64_t next_seq_ = 1;                                                       // guarded by mu_
   std::atomic<uint64_t> sent_{0}, failed_{0};
