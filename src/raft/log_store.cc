@@ -166,6 +166,11 @@ nuraft::ulong FileLogStore::append(nuraft::ptr<nuraft::log_entry>& entry) {
   return index;
 }
 
+bool FileLogStore::Append(const nuraft::log_entry& entry) {
+  std::lock_guard lock(mu_);
+  return WriteRecord(start_ + entries_.size(), entry);
+}
+
 bool FileLogStore::TruncateFrom(uint64_t index) {
   if (index >= start_ + entries_.size()) return true;
   if (index < start_) index = start_;

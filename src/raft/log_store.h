@@ -68,6 +68,10 @@ class FileLogStore : public nuraft::log_store {
   std::optional<SyncPoint> PrepareSync();
   bool Synced(const SyncPoint& point, const store::Status& st);
 
+  // append, telling whether the entry was written (false: the log failed,
+  // the entry is in memory only).
+  bool Append(const nuraft::log_entry& entry);
+
   // Drops the entries from `index` on, durably (a stream log's entries
   // whose messages a crash lost). False on an I/O error.
   bool CutFrom(uint64_t index);

@@ -346,10 +346,9 @@ nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
     stubs_->append(e);
     return index;
   }
-  stubs_->append(logged);
   // An entry that stores nothing (an operation) fails here alone: the batch
-  // must not look durable (the stub file does not advance).
-  if (stubs_->failed()) Fail("its stub file cannot be written");
+  // must not look durable.
+  if (!stubs_->Append(*logged)) Fail("its stub file cannot be written");
   Cache(index, entry);
   return index;
 }
