@@ -351,6 +351,53 @@ test("replicated stream: scaled up from one replica to three; the new replicas g
   }
 }));
 
+// kill -9 of the server holding a stream alone just as it is told to scale
+// up to three (the update sent, not answered): whether the change was
+// committed before the kill or not, after its restart the stream is where
+// the cluster's state says (asked again if the change was lost), with three
+// replicas that each hold every message at its sequence. Fjord: a restart
+// in the middle of the adoption adopts again.
+test("replicated stream: kill -9 of the server holding it alone as it scales up to three loses nothing", { timeout: 180_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1, max_msgs: 100000, discard: "old" };
+  await jsms[0].streams.add(cfg);
+  const holder = byName((await jsms[0].streams.info("ORDERS")).cluster.leader);
+  // The clients of a server that stays.
+  const k = c.nodes.findIndex((n) => n !== holder);
+  const [jsm, nc] = [jsms[k], conns[k]];
+  const js = jetstream(nc);
+  for (let i = 1; i <= 30; i++) assert.equal((await publishWithId(js, i)).seq, i);
+  const up = jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }).catch((e) => e);
+  await holder.kill9();
+  const answer = await up;
+  t.diagnostic(answer instanceof Error ? `the update was not answered: ${answer.message}` : "the update was answered");
+  await holder.restart();
+  await agreedLeader(c.nodes, 3, 30_000);
+  await retry(async () => {
+    const i = await jsm.streams.info("ORDERS");
+    if (i.config.num_replicas !== 3) await jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 });
+    return true;
+  }, "three replicas asked for");
+  await threeReplicas(jsm, c.nodes);
+  for (let i = 31; i <= 35; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  // Every replica, made the leader in turn, holds orders 1..35 at 1..35.
+  for (const n of c.nodes) {
+    await retry(async () => {
+      const r = (await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
+        JSON.stringify({ placement: { preferred: n.serverName } }), { timeout: 3000 })).json();
+      if (r.error && !/is already leader/.test(r.error.description)) return undefined;
+      return (await jsm.streams.info("ORDERS")).cluster.leader === n.serverName || undefined;
+    }, `${n.serverName} leading`);
+    const si = await jsm.streams.info("ORDERS");
+    assert.equal(si.state.messages, 35, `${n.serverName}: ${JSON.stringify(si.state)}`);
+    for (const seq of [1, 15, 30, 35]) {
+      const m = await retry(() => jsm.streams.getMessage("ORDERS", { seq }), `${n.serverName} seq ${seq}`);
+      assert.equal(m.header.get("Nats-Msg-Id"), `order-${seq}`, `${n.serverName} seq ${seq}`);
+    }
+  }
+}));
+
 // The fault driver's scale R3→R1→R3, step by step: down to one, the other
 // two stay in the group until its leader has removed them, so the one kept
 // has everything; it then serves the stream alone (a restart too), their
