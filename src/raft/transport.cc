@@ -190,22 +190,24 @@ bool Transport::ToldToLeave(const std::string& group) {
   return told_to_leave_.count(group) > 0;
 }
 
+namespace {
+void Mark(std::unordered_set<std::string>& set, const std::string& group, bool in) {
+  if (in) {
+    set.insert(group);
+  } else {
+    set.erase(group);
+  }
+}
+}  // namespace
+
 void Transport::SetVoting(const std::string& group, bool allowed) {
   std::lock_guard lock(mu_);
-  if (allowed) {
-    no_vote_.erase(group);
-  } else {
-    no_vote_.insert(group);
-  }
+  Mark(no_vote_, group, !allowed);
 }
 
 void Transport::SetHalted(const std::string& group, bool halted) {
   std::lock_guard lock(mu_);
-  if (halted) {
-    halted_.insert(group);
-  } else {
-    halted_.erase(group);
-  }
+  Mark(halted_, group, halted);
 }
 
 void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::req_msg>& req,

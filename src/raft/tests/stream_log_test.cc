@@ -430,6 +430,13 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
     if (f.wait_for(5s) != std::future_status::ready) return "no answer";
     return f.get();
   }
+  // Every member's files go through a FaultEnv (a full disk, power loss).
+  void UseFaultEnvs() {
+    for (auto& m : members_) {
+      std::filesystem::create_directories(root_ + "/" + m->name);
+      m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
+    }
+  }
   // Every replica's store holds the same messages 1..n.
   void ExpectSameMessages(uint64_t n) {
     for (auto& r : members_) {
@@ -547,10 +554,7 @@ TEST_F(StreamGroupTest, AReplacedTentativeTailLeavesTheOldLeadersStore) {
 // every publish that was acknowledged (committed) is on every replica
 // afterwards, at its sequence, and the replicas agree on the rest.
 TEST_F(StreamGroupTest, AcknowledgedMessagesSurvivePowerLossEverywhere) {
-  for (auto& m : members_) {
-    std::filesystem::create_directories(root_ + "/" + m->name);
-    m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
-  }
+  UseFaultEnvs();
   Form();
   for (int i = 1; i <= 30; i++) ASSERT_EQ(Publish(*members_[0], "acked", std::to_string(i)), std::to_string(i));
   for (int i = 0; i < 10; i++)
@@ -588,10 +592,7 @@ TEST_F(StreamGroupTest, AcknowledgedMessagesSurvivePowerLossEverywhere) {
 // catches up: every replica the same. Without Group::Halt the follower's
 // NuRaft thread waited for ever for the failed batch.
 TEST_F(StreamGroupTest, AFollowerWhoseDiskIsFullStopsAloneAndCatchesUpLater) {
-  for (auto& m : members_) {
-    std::filesystem::create_directories(root_ + "/" + m->name);
-    m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
-  }
+  UseFaultEnvs();
   Form();
   for (int i = 1; i <= 10; i++) ASSERT_EQ(Publish(*members_[0], "before", std::to_string(i)), std::to_string(i));
   Replica& full = *members_[2];
@@ -629,10 +630,7 @@ TEST_F(StreamGroupTest, AFollowerWhoseDiskIsFullStopsAloneAndCatchesUpLater) {
 // a leader that takes publishes; revived, the old leader drops what it
 // stored but never logged and catches up.
 TEST_F(StreamGroupTest, ALeaderWhoseDiskIsFullHandsOver) {
-  for (auto& m : members_) {
-    std::filesystem::create_directories(root_ + "/" + m->name);
-    m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
-  }
+  UseFaultEnvs();
   Form();
   for (int i = 1; i <= 10; i++) ASSERT_EQ(Publish(*members_[0], "before", std::to_string(i)), std::to_string(i));
   Replica& full = *members_[0];
