@@ -437,6 +437,16 @@ class StreamGroupTest : public testing::GroupHarness<Replica> {
       m->env = std::make_unique<store::FaultEnv>(store::DefaultEnv(), root_ + "/" + m->name);
     }
   }
+  // Frees the member's disk and opens its log and group again over the
+  // store it has, as a replica whose log failed revives
+  // (jscluster::StreamReplica::Revive).
+  void Revive(Replica& r) {
+    r.env->SetNoSpace(false);
+    r.reopen_store = false;
+    Stop(r);
+    Start(r, false);
+    r.reopen_store = true;
+  }
   // Every replica's store holds the same messages 1..n.
   void ExpectSameMessages(uint64_t n) {
     for (auto& r : members_) {
@@ -611,10 +621,7 @@ TEST_F(StreamGroupTest, AFollowerWhoseDiskIsFullStopsAloneAndCatchesUpLater) {
   EXPECT_LT(full.files->store->State().last_seq, 40u);
   ASSERT_EQ(Publish(*members_[0], "after", "41"), "41");
 
-  full.env->SetNoSpace(false);
-  full.reopen_store = false;
-  Stop(full);
-  Start(full, false);
+  Revive(full);
   ExpectSameMessages(41);
   EXPECT_TRUE(full.group->Halted().empty());
   // A member again: without the leader, the two others elect one.
@@ -649,10 +656,7 @@ TEST_F(StreamGroupTest, ALeaderWhoseDiskIsFullHandsOver) {
   ASSERT_TRUE(seq == "11" || seq == "12") << seq;
   uint64_t n = std::stoull(seq);
 
-  full.env->SetNoSpace(false);
-  full.reopen_store = false;
-  Stop(full);
-  Start(full, false);
+  Revive(full);
   ExpectSameMessages(n);
   EXPECT_EQ(full.files->store->Load(n).value.data, "next");
 }
