@@ -268,12 +268,7 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   if (from != to) {
     // The stream's group adds or removes members (StreamReplica::Tick); up
     // from one replica, the server holding it starts the group (Adopt);
-    // down to one, the server kept leaves it (Unadopt). Both reopen the
-    // stream from disk, which would empty a memory stream.
-    if ((from == 1 || to == 1) && cfg.storage == Storage::kMemory)
-      return ReplyError(js, m, type,
-                        MakeError(Err::StreamInvalidConfigF,
-                                  {{"err", "Fjord does not scale a memory stream to or from one replica yet"}}));
+    // down to one, the server kept leaves it (Unadopt).
     if (to == 1) {
       // Down to one: the others stay in the group until its leader has
       // removed them, so the one kept has everything committed (the
@@ -663,32 +658,38 @@ void ReplyInfo(JetStream* js, const Inbound& req, const char* type, Stream& s, J
 }
 }  // namespace
 
-// Scaled up from one replica, held here: the stream is reopened over the
-// same files as a replicated one (its consumers becoming the local copies
-// every replica keeps), and its group starts with this server alone and
-// adds the others (ReplicaStart::adopt). Error text on failure.
-// Closes the stream held here and opens it again over its files with
-// `cfg`, its consumers recovered (as a replica's local copies when `cfg` is
-// replicated); `before` runs in between, on the closed stream's files.
+// Closes the stream held here and opens it again over its files (a memory
+// stream: over the same store) with `cfg`, its consumers recovered (as a
+// replica's local copies when `cfg` is replicated); `before` runs in
+// between, on the closed stream's files.
 // Not in the stream list until the caller puts it back. Null with the
 // reason in *err.
 std::shared_ptr<Stream> Reopen(JetStream* js, const std::string& name, const StreamConfig& cfg,
                                const std::function<std::string()>& before, std::string* err) {
   auto old = js->FindStream(name);
   int64_t created = old->created();
-  old->Close();
+  // What lives in memory only is handed over: a memory stream's messages,
+  // and the consumers kept in memory (all of a memory stream's).
+  auto held_consumers = TakeMemoryConsumers(*old);
+  std::unique_ptr<store::Store> held;
+  old->Close(cfg.storage == Storage::kMemory ? &held : nullptr);
   js->streams().erase(name);
   if (*err = before(); !err->empty()) return nullptr;
   ApiError e;
-  auto s = Stream::Open(js, cfg, created, /*recover=*/true, &e);
+  auto s = Stream::Open(js, cfg, created, /*recover=*/true, &e, std::move(held));
   if (!s) {
     *err = e.description;
     return nullptr;
   }
   RecoverConsumers(js, s.get());
+  GiveMemoryConsumers(s.get(), held_consumers);
   return s;
 }
 
+// Scaled up from one replica, held here: the stream is reopened over the
+// same files (store) as a replicated one (its consumers becoming the local copies
+// every replica keeps), and its group starts with this server alone and
+// adds the others (ReplicaStart::adopt). Error text on failure.
 std::string Adopt(JetStream* js, const StreamAssignment& a) {
   const std::string name = a.name();
   if (!js->FindStream(name)) return "the stream is not held here";

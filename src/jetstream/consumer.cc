@@ -1431,6 +1431,8 @@ void Consumer::Delete() {
   if (!st.ok()) log::Error("JetStream failed to delete consumer '{} > {}': {}", m.stream->name(), m.name, st.msg);
 }
 
+store::ConsumerStore& Consumer::store() { return *impl_->cs; }
+
 void Consumer::Close() {
   Impl& m = *impl_;
   m.Stop();

@@ -86,6 +86,10 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   // the consumers that asked with NoteConsumerChanged.
   void FlushState();
 
+  // Its store: a stream reopened with another replica count copies the
+  // state of a consumer kept in memory from there (TakeMemoryConsumers).
+  store::ConsumerStore& store();
+
   // Removes the consumer's state from disk.
   void Delete();
   void Close();
@@ -110,6 +114,21 @@ void HandleConsumerApi(JetStream* js, Inbound& msg, std::string_view rest);
 void RecoverConsumers(JetStream* js, Stream* stream);
 // A replicated stream's leader starts its consumers from their local copies.
 void StartReplicatedConsumers(Stream* stream);
+
+// A consumer kept in memory only (a memory stream's, or `mem_storage`), as
+// its store holds it: config (ConsumerStore::Config) and state.
+struct HeldConsumer {
+  std::string name;
+  std::string meta;
+  store::ConsumerState state;
+};
+// A stream about to be reopened with another replica count (scaled to or
+// from one) copies these out, as reopening recovers only what is on disk:
+// from its consumers, or from their local copies when it is replicated...
+std::vector<HeldConsumer> TakeMemoryConsumers(Stream& stream);
+// ...and the stream opened in its place gets them back: as consumers, or as
+// local copies when it is replicated.
+void GiveMemoryConsumers(Stream* stream, const std::vector<HeldConsumer>& held);
 // A consumer's local store: memory for a memory stream or `mem_storage`,
 // else a file store in the stream's directory.
 store::Result<std::unique_ptr<store::ConsumerStore>> OpenConsumerStore(JetStream* js, Stream& s,

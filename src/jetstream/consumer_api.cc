@@ -434,4 +434,48 @@ void RecoverConsumers(JetStream* js, Stream* stream) {
   }
 }
 
+std::vector<HeldConsumer> TakeMemoryConsumers(Stream& stream) {
+  std::vector<HeldConsumer> held;
+  auto take = [&](const std::string& name, store::ConsumerStore& cs) {
+    auto meta = cs.Config();
+    held.push_back({name, meta.ok() ? meta.value : std::string(), cs.State()});
+  };
+  if (stream.replicated()) {
+    for (auto& [name, lc] : stream.local_consumers())
+      if (auto stored = ReadStoredConsumer(*lc.store, name); stored && UsesMemoryStore(stream, stored->cfg))
+        take(name, *lc.store);
+  } else {
+    for (auto& [name, c] : stream.consumers())
+      if (UsesMemoryStore(stream, c->config())) take(name, c->store());
+  }
+  return held;
+}
+
+void GiveMemoryConsumers(Stream* stream, const std::vector<HeldConsumer>& held) {
+  for (const auto& h : held) {
+    auto cs = store::NewMemConsumerStore();
+    (void)cs->SetConfig(h.meta);
+    (void)cs->Reset(h.state);
+    if (stream->replicated()) {
+      LocalConsumer lc;
+      lc.delivered = h.state.delivered_consumer;
+      lc.store = std::move(cs);
+      stream->local_consumers()[h.name] = std::move(lc);
+      continue;
+    }
+    auto stored = ReadStoredConsumer(*cs, h.name);
+    if (!stored) {
+      log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), h.name);
+      continue;
+    }
+    ApiError err;
+    auto c = Consumer::Create(stream, h.name, stored->cfg, stored->created, std::move(cs), true, &err);
+    if (!c) {
+      log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), h.name, err.description);
+      continue;
+    }
+    stream->AddConsumer(h.name, c);
+  }
+}
+
 }  // namespace fjord::jetstream

@@ -614,9 +614,12 @@ store::Result<uint64_t> Stream::StoreMsg(std::string_view subject, std::string_v
 }
 
 std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int64_t created,
-                                     bool recover, ApiError* err) {
+                                     bool recover, ApiError* err, std::unique_ptr<store::Store> held) {
   std::shared_ptr<Stream> s(new Stream(js, cfg, created));
-  if (cfg.storage == Storage::kMemory) {
+  if (held) {
+    held->SetLimits(LimitsFor(cfg));
+    s->store_ = std::move(held);
+  } else if (cfg.storage == Storage::kMemory) {
     s->store_ = store::NewMemStore(LimitsFor(cfg));
   } else {
     store::FileStoreOptions fo;
@@ -1324,11 +1327,21 @@ void Stream::Delete() {
     store::RemoveDirDurably(js_->env(), dir);
 }
 
-void Stream::Close() {
+void Stream::Close(std::unique_ptr<store::Store>* keep) {
   Unsubscribe();
+  // First: the group's threads use the store until it is gone.
   replica_.reset();
   for (auto& [name, c] : consumers_) c->Close();
   for (auto& [name, lc] : local_consumers_) lc.store->Close();
+  if (!keep) {
+    store_->Close();
+    return;
+  }
+  auto* locked = replicated_ ? dynamic_cast<store::LockedStore*>(store_.get()) : nullptr;
+  *keep = locked ? locked->Release() : std::move(store_);
+  // Work still posted for this stream finds a closed store, as after a
+  // plain Close, not a null one.
+  store_ = store::NewMemStore({});
   store_->Close();
 }
 

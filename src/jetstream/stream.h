@@ -28,9 +28,11 @@ struct Inbound;
 
 class Stream : public std::enable_shared_from_this<Stream> {
  public:
-  // Creates (or, with `recover`, reopens) the stream's store.
+  // Creates (or, with `recover`, reopens) the stream's store. With `held`
+  // (recovering only), serves that store instead: a memory stream's, taken
+  // by Close when it is reopened with another replica count.
   static std::shared_ptr<Stream> Open(JetStream* js, const StreamConfig& cfg, int64_t created,
-                                      bool recover, ApiError* err);
+                                      bool recover, ApiError* err, std::unique_ptr<store::Store> held = nullptr);
   ~Stream();
 
   const StreamConfig& config() const { return cfg_; }
@@ -92,7 +94,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void RemoveDoneUpTo(uint64_t upto);
   // Removes the stream and its consumers from disk.
   void Delete();
-  void Close();
+  // With `keep`, the store is handed over open rather than closed (a memory
+  // stream reopened with another replica count: its messages are nowhere
+  // else).
+  void Close(std::unique_ptr<store::Store>* keep = nullptr);
 
   Json StateJson(const std::string& subjects_filter, bool deleted_details);
   Json InfoJson(const std::string& subjects_filter = {}, bool deleted_details = false);

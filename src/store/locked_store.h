@@ -136,6 +136,12 @@ class LockedStore : public Store {
     std::lock_guard lock(mu_);
     return inner_->Close();
   }
+  // The wrapped store, open, for a stream reopened unreplicated over the
+  // same memory store; this one must not be used after.
+  std::unique_ptr<Store> Release() {
+    std::lock_guard lock(mu_);
+    return std::move(inner_);
+  }
 
  private:
   mutable std::mutex mu_;
