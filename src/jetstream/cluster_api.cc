@@ -79,9 +79,10 @@ bool SourcingCycle(const std::vector<StreamAssignment>& all, const StreamConfig&
 }
 
 // The servers holding a replica of every stream `cfg` mirrors or sources
-// that exists: a copy is made from the local replica of its origin, so each
-// replica of the copying stream must be on one of them. Nullopt when it
-// copies from no existing stream (it may go anywhere).
+// that exists. A copy is read from the local replica of its origin where
+// there is one (else through a consumer on another server: Sourcing's
+// feed), so these are placed first. Nullopt when it copies from no
+// existing stream.
 std::optional<std::set<std::string>> OriginHosts(const std::vector<StreamAssignment>& all,
                                                  const StreamConfig& cfg) {
   std::optional<std::set<std::string>> hosts;
@@ -95,14 +96,9 @@ std::optional<std::set<std::string>> OriginHosts(const std::vector<StreamAssignm
   return hosts;
 }
 
-constexpr const char* kCopiesLocally =
-    ", and Fjord copies a message only from a replica of its origin on the same server";
-
-// Where a new stream goes: on the server of the streams it mirrors or
-// sources (they are copied from the local store), else on the servers
-// matching its placement that hold the fewest streams, one per replica.
-// The servers a stream of `cfg` fits on (cluster, tags, the origin of what
-// it copies), least loaded first; nullopt with the error when none does.
+// The servers a stream of `cfg` fits on (cluster, tags), those holding
+// what it copies from first, then the least loaded; nullopt with the error
+// when none does.
 std::optional<std::vector<std::string>> Fitting(JetStream* js, const StreamConfig& cfg,
                                                 const std::vector<StreamAssignment>& all, ApiError* err) {
   ClusterMeta* meta = js->meta();
@@ -124,24 +120,22 @@ std::optional<std::vector<std::string>> Fitting(JetStream* js, const StreamConfi
   }
   if (!cluster.empty() && cluster != meta->cluster_name()) return no_peers(", no cluster named \"" + cluster + "\"");
   auto origin_hosts = OriginHosts(all, cfg);
-  if (origin_hosts && origin_hosts->empty())
-    return no_peers(std::string(": no server holds every stream it mirrors or sources") + kCopiesLocally);
   auto candidates = meta->Candidates();
   std::vector<PlacementCandidate> fit;
   for (auto& c : candidates) {
     bool ok = std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
       return std::find(c.tags.begin(), c.tags.end(), t) != c.tags.end();
     });
-    if (origin_hosts && !origin_hosts->count(c.name)) ok = false;
     if (ok) fit.push_back(std::move(c));
   }
   if (fit.empty()) {
-    if (origin_hosts) return no_peers(": the servers of the streams it copies from are not available");
     std::string list;
     for (const auto& t : tags) list += (list.empty() ? "'" : ", '") + t + "'";
     return no_peers(tags.empty() ? "" : ", tags not matched [" + list + "]");
   }
-  std::sort(fit.begin(), fit.end(), [](const PlacementCandidate& a, const PlacementCandidate& b) {
+  auto local = [&](const PlacementCandidate& c) { return origin_hosts && origin_hosts->count(c.name) > 0; };
+  std::sort(fit.begin(), fit.end(), [&](const PlacementCandidate& a, const PlacementCandidate& b) {
+    if (local(a) != local(b)) return local(a);
     return a.streams != b.streams ? a.streams < b.streams : a.name < b.name;
   });
   std::vector<std::string> hosts;
@@ -164,9 +158,6 @@ std::optional<std::vector<std::string>> Place(JetStream* js, const StreamConfig&
   size_t replicas = static_cast<size_t>(std::max<int64_t>(1, cfg.num_replicas));
   if (hosts->size() < replicas) {
     *err = TooFewPeers(hosts->size(), replicas);
-    if (OriginHosts(all, cfg))
-      err->description += std::string(": each replica must be on a server holding the streams it copies from") +
-                            kCopiesLocally;
     return std::nullopt;
   }
   hosts->resize(replicas);
@@ -301,14 +292,6 @@ void LeaderUpdate(JetStream* js, Inbound& m, const std::string& name) {
   }
   if (SourcingCycle(all, cfg)) return ReplyError(js, m, type, CycleError());
   if (auto e = CheckOverlap(all, cfg)) return ReplyError(js, m, type, *e);
-  if (auto origin_hosts = OriginHosts(all, cfg))
-    for (const auto& host : peers)
-      if (!origin_hosts->count(host))
-        return ReplyError(js, m, type,
-                          MakeError(Err::ClusterNoPeers,
-                                    {{"err", "no suitable peers for placement: " + host +
-                                                 " holds the stream but not every stream it copies from" +
-                                                 kCopiesLocally}}));
   AssignmentChange c{AssignmentChange::Op::kUpdate, AssignmentChange::Outcome::kApplied, *existing, name, m.reply};
   c.stream.config = ToJson(cfg);
   c.stream.peers = std::move(peers);

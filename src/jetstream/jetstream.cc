@@ -281,13 +281,7 @@ void JetStream::Drain() {
   }
   // Whatever the batch stored flows on to mirrors and sources now, and
   // their writes share this batch's sync.
-  if (PumpSources(this, kSourcingBudget) && !sourcing_posted_) {
-    sourcing_posted_ = true;
-    asio::post(ctx_, [this] {
-      sourcing_posted_ = false;
-      Drain();
-    });
-  }
+  if (PumpSources(this, kSourcingBudget)) WakeSourcing();
   ReportUsage();
   size_t done = 0;
   for (const auto& m : batch) done += m.cost;

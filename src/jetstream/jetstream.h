@@ -175,6 +175,10 @@ class JetStream {
   // Runs `fn` on the JetStream thread, as a piece of work (WorkScope),
   // unless JetStream has stopped. Any thread.
   void Post(std::function<void()> fn);
+  // A stream became durable further, or a mirror or source got messages
+  // from another server: mirrors and sources copy on (a Drain soon, once
+  // however many wake it). JetStream thread.
+  void WakeSourcing();
   // A committed change of the account's stream assignments, applied on the
   // JetStream thread in the order of the calls. Any thread.
   void ApplyAssignment(AssignmentChange change);
@@ -232,9 +236,6 @@ class JetStream {
   // Adds this account's usage change to opts_.server_usage.
   void ReportUsage();
   int64_t reported_memory_ = 0, reported_store_ = 0;
-  // A stream became durable further: let mirrors and sources copy on (a
-  // Drain soon, once however many streams advance).
-  void WakeSourcing();
   std::vector<std::shared_ptr<Consumer>> changed_consumers_;
   std::vector<std::shared_ptr<Stream>> removing_;
   int work_depth_ = 0;  // WorkScopes open

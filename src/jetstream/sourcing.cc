@@ -5,15 +5,26 @@
 
 #include "base/log.h"
 #include "proto/headers.h"
+#include "jetstream/cluster.h"
 #include "jetstream/counter.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
 #include "proto/parser.h"
+#include "server/account.h"
+#include "server/random.h"
 
 namespace fjord::jetstream {
 namespace {
 
 constexpr std::string_view kSourceHeader = "Nats-Stream-Source";
+constexpr int64_t kSecond = 1'000'000'000;
+// A feed (an origin on another server): its consumer's heartbeat, the
+// silence after which it is started again, how long its consumer outlives
+// this server's interest, and the wait after a refused create.
+constexpr int64_t kFeedHeartbeat = 1 * kSecond;
+constexpr int64_t kFeedSilence = 5 * kSecond;
+constexpr int64_t kFeedInactive = 30 * kSecond;
+constexpr int64_t kFeedRetry = 2 * kSecond;
 // Bytes of message copies held at once by one pass over a source.
 constexpr size_t kMaxPassBytes = 8 << 20;
 
@@ -48,6 +59,29 @@ bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, u
     index_name->clear();
     if (f.size() >= 4) *index_name = std::string(f[0]) + " " + std::string(f[2]) + " " + std::string(f[3]);
   }
+  return true;
+}
+
+bool ParseAckReply(std::string_view reply, AckReply* out) {
+  std::vector<std::string_view> t;
+  for (size_t start = 0; start <= reply.size();) {
+    size_t dot = reply.find('.', start);
+    if (dot == std::string_view::npos) dot = reply.size();
+    t.push_back(reply.substr(start, dot - start));
+    start = dot + 1;
+  }
+  // The delivery count's token: after the stream and the consumer, and in
+  // the 2.10 form after a domain and an account hash too (11 tokens, or
+  // 12 with a random one at the end).
+  size_t at = t.size() == 9 ? 4 : (t.size() == 11 || t.size() == 12) ? 6 : 0;
+  if (at == 0 || t[0] != "$JS" || t[1] != "ACK") return false;
+  uint64_t v[4];
+  for (size_t i = 0; i < 4; ++i) {
+    std::string_view x = t[at + 1 + i];
+    auto r = std::from_chars(x.data(), x.data() + x.size(), v[i]);
+    if (r.ec != std::errc() || r.ptr != x.data() + x.size()) return false;
+  }
+  *out = {v[0], v[1], static_cast<int64_t>(v[2]), v[3]};
   return true;
 }
 
@@ -154,11 +188,9 @@ size_t Sourcing::Pump(size_t budget, int64_t now) {
 size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   JetStream* js = stream_->js();
   auto origin = js->FindStream(src.cfg.name);
-  if (!origin) {
-    src.missing = true;
-    src.origin.reset();
-    return 0;
-  }
+  if (!origin) return PumpRemote(src, budget, now);
+  // Held here (again): read straight from its store.
+  if (src.feed.id) StopFeed(src);
   store::Store& from = origin->store();
   store::Store& to = stream_->store();
   auto ost = from.State();
@@ -204,19 +236,13 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
   }
   if (src.next <= limit && used < budget) {
     uint64_t end = std::min<uint64_t>(limit, src.next + (budget - used) - 1);
-    std::vector<store::StoredMsg> msgs;
-    std::vector<std::string> origin_subjects;  // msgs' subjects before any transform
+    std::vector<Copy> copies;
     size_t bytes = 0;
     auto st = from.Scan(src.next, end, [&](const store::MsgView& m) {
-      auto subject = Select(src, m.subject);
+      auto subject = CopySubject(src, m.subject);
       if (!subject) return true;
-      // A sourced message is a publish into this stream, so the stream's
-      // own subject transform applies too (as in nats-server 2.10).
-      if (!mirror_ && stream_->input_transform_) {
-        if (auto mapped = stream_->input_transform_->Apply(*subject)) subject = std::move(mapped);
-      }
-      msgs.push_back({m.seq, m.ts, std::move(*subject), WithoutBatchHeaders(m.hdr), std::string(m.data)});
-      origin_subjects.emplace_back(m.subject);
+      copies.push_back({{m.seq, m.ts, std::move(*subject), WithoutBatchHeaders(m.hdr), std::string(m.data)},
+                        std::string(m.subject)});
       bytes += m.subject.size() + m.hdr.size() + m.data.size();
       if (bytes < kMaxPassBytes) return true;
       end = m.seq;  // the rest waits for the next pass
@@ -227,119 +253,350 @@ size_t Sourcing::PumpOne(Source& src, size_t budget, int64_t now) {
                  src.cfg.name, st.msg);
       return used;
     }
-    uint64_t last = to.State().last_seq;
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      const store::StoredMsg& m = msgs[i];
-      store::Result<uint64_t> r;
-      if (mirror_) {
-        // Deleted or filtered-out origin sequences become gaps, within the
-        // pass's budget: a long run continues on the next pass.
-        while (last + 1 < m.seq) {
-          if (used >= budget) {
-            src.next = m.seq;
-            js->TouchStream(stream_->shared_from_this());
-            return used;
-          }
-          auto skip = stream_->StoreMsg({}, {}, {}, 0, /*skip=*/true);
-          if (!skip.ok()) return used;
-          last = skip.value;
-          ++used;
-          touched = true;
-        }
-        uint64_t previous = stream_->RepublishPrevious(m.subject);
-        r = stream_->StoreMsg(m.subject, m.hdr, m.data, m.ts, /*skip=*/false);
-        if (r.ok()) {
-          last = r.value;
-          stream_->Republish(m.subject, m.hdr, m.data, r.value, previous);
-          stream_->TrackTtl(r.value, m.ts, m.hdr);
-        }
-      } else {
-        // A sourced message is a publish into this stream, as in
-        // nats-server: a msg id already in the window is dropped, and a full
-        // stream with discard new holds the copy back until there is room.
-        std::string_view id = proto::GetHeader(m.hdr, "Nats-Msg-Id");
-        if (!id.empty()) {
-          stream_->ExpireMsgIds(now);
-          if (stream_->FindMsgId(id) != 0) {
-            ++used;
-            continue;
-          }
-        }
-        // 2.12's form: the index name's fields around the origin sequence,
-        // then the subject the message had there.
-        std::string value = src.index_name;
-        value.insert(src.cfg.name.size(), " " + std::to_string(m.seq));
-        value += " " + origin_subjects[i];
-        // Without any Nats-Stream-Source line it had: a message sourced
-        // twice (A sources B which sources C) names only the stream it came
-        // from last, so the resume scan finds the right position.
-        std::string hdr = proto::AddHeaders(proto::RemoveHeader(m.hdr, kSourceHeader), {{kSourceHeader, value}});
-        std::string_view data = m.data;
-        std::string counter_body;
-        if (stream_->cfg_.allow_msg_counter) {
-          // Another counter's total: added as the change since its last copy.
-          // What is no counter increment is skipped, as nats-server skips a
-          // source message it cannot store.
-          std::optional<ApiError> e;
-          std::string_view incr = proto::GetHeader(m.hdr, kIncrHeader);
-          if (incr.empty()) {
-            e = MakeError(Err::MessageIncrMissing);
-          } else if (!ParseBigInt(incr)) {
-            e = MakeError(Err::MessageIncrInvalid);
-          } else {
-            Stream::CounterSource origin{src.cfg.name, origin_subjects[i], m.data};
-            std::string counted;
-            e = stream_->CountUp(m.subject, hdr, "0", &origin, &counted, &counter_body);
-            hdr = std::move(counted);
-            data = counter_body;
-          }
-          if (e) {
-            log::Warn("JetStream stream '{}': skipping message {} from '{}': {}", stream_->name(), m.seq,
-                      src.cfg.name, e->description);
-            ++used;
-            continue;
-          }
-        }
-        if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, data, to.State())) {
-          if (!src.held_back) {
-            log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(),
-                      src.cfg.name, refused->description);
-          }
-          src.held_back = true;
-          src.next = m.seq;
-          if (touched) js->TouchStream(stream_->shared_from_this());
-          return used;
-        }
-        src.held_back = false;
-        // Sourced messages are stored at arrival time, as nats-server does.
-        uint64_t previous = stream_->RepublishPrevious(m.subject);
-        r = stream_->StoreMsg(m.subject, hdr, data, now, /*skip=*/false);
-        if (r.ok()) {
-          stream_->Republish(m.subject, hdr, data, r.value, previous);
-          stream_->TrackTtl(r.value, now, hdr);
-        }
-        if (r.ok() && !id.empty()) {
-          stream_->RememberMsgId(id, r.value, now);
-          stream_->last_msg_id_ = std::string(id);
-        }
-      }
-      if (!r.ok()) {
-        log::Error("JetStream {} '{}': storing a message from '{}': {}", mirror_ ? "mirror" : "source",
-                   stream_->name(), src.cfg.name, r.status.msg);
-        // Resume at the message that failed on the next pass.
-        src.next = m.seq;
-        js->TouchStream(stream_->shared_from_this());
-        return used;
-      }
-      ++used;
-      touched = true;
-      stream_->new_messages_ = true;
+    size_t done = StoreCopies(src, copies, budget, now, &used, &touched);
+    if (done < copies.size()) {
+      src.next = copies[done].msg.seq;
+      js->TouchStream(stream_->shared_from_this());
+      return used;
     }
-    used += msgs.empty() ? 1 : 0;  // a pass over deleted/filtered messages still costs
+    used += copies.empty() ? 1 : 0;  // a pass over deleted/filtered messages still costs
     src.next = end + 1;
   }
   if (touched) js->TouchStream(stream_->shared_from_this());
   return used;
+}
+
+std::optional<std::string> Sourcing::CopySubject(const Source& src, std::string_view subject) const {
+  auto selected = Select(src, subject);
+  if (!selected) return std::nullopt;
+  // A sourced message is a publish into this stream, so the stream's own
+  // subject transform applies too (as in nats-server 2.10).
+  if (!mirror_ && stream_->input_transform_) {
+    if (auto mapped = stream_->input_transform_->Apply(*selected)) return mapped;
+  }
+  return selected;
+}
+
+size_t Sourcing::StoreCopies(Source& src, std::vector<Copy>& copies, size_t budget, int64_t now, size_t* used,
+                             bool* touched) {
+  store::Store& to = stream_->store();
+  uint64_t last = to.State().last_seq;
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const store::StoredMsg& m = copies[i].msg;
+    store::Result<uint64_t> r;
+    if (mirror_) {
+      // Deleted or filtered-out origin sequences become gaps, within the
+      // pass's budget: a long run continues on the next pass.
+      while (last + 1 < m.seq) {
+        if (*used >= budget) return i;
+        auto skip = stream_->StoreMsg({}, {}, {}, 0, /*skip=*/true);
+        if (!skip.ok()) return i;
+        last = skip.value;
+        ++*used;
+        *touched = true;
+      }
+      // Already held (a feed started again delivers from where it was).
+      if (m.seq <= last) continue;
+      uint64_t previous = stream_->RepublishPrevious(m.subject);
+      r = stream_->StoreMsg(m.subject, m.hdr, m.data, m.ts, /*skip=*/false);
+      if (r.ok()) {
+        last = r.value;
+        stream_->Republish(m.subject, m.hdr, m.data, r.value, previous);
+        stream_->TrackTtl(r.value, m.ts, m.hdr);
+      }
+    } else {
+      // A sourced message is a publish into this stream, as in
+      // nats-server: a msg id already in the window is dropped, and a full
+      // stream with discard new holds the copy back until there is room.
+      std::string_view id = proto::GetHeader(m.hdr, "Nats-Msg-Id");
+      if (!id.empty()) {
+        stream_->ExpireMsgIds(now);
+        if (stream_->FindMsgId(id) != 0) {
+          ++*used;
+          continue;
+        }
+      }
+      // 2.12's form: the index name's fields around the origin sequence,
+      // then the subject the message had there.
+      std::string value = src.index_name;
+      value.insert(src.cfg.name.size(), " " + std::to_string(m.seq));
+      value += " " + copies[i].origin_subject;
+      // Without any Nats-Stream-Source line it had: a message sourced
+      // twice (A sources B which sources C) names only the stream it came
+      // from last, so the resume scan finds the right position.
+      std::string hdr = proto::AddHeaders(proto::RemoveHeader(m.hdr, kSourceHeader), {{kSourceHeader, value}});
+      std::string_view data = m.data;
+      std::string counter_body;
+      if (stream_->cfg_.allow_msg_counter) {
+        // Another counter's total: added as the change since its last copy.
+        // What is no counter increment is skipped, as nats-server skips a
+        // source message it cannot store.
+        std::optional<ApiError> e;
+        std::string_view incr = proto::GetHeader(m.hdr, kIncrHeader);
+        if (incr.empty()) {
+          e = MakeError(Err::MessageIncrMissing);
+        } else if (!ParseBigInt(incr)) {
+          e = MakeError(Err::MessageIncrInvalid);
+        } else {
+          Stream::CounterSource origin{src.cfg.name, copies[i].origin_subject, m.data};
+          std::string counted;
+          e = stream_->CountUp(m.subject, hdr, "0", &origin, &counted, &counter_body);
+          hdr = std::move(counted);
+          data = counter_body;
+        }
+        if (e) {
+          log::Warn("JetStream stream '{}': skipping message {} from '{}': {}", stream_->name(), m.seq,
+                    src.cfg.name, e->description);
+          ++*used;
+          continue;
+        }
+      }
+      if (auto refused = stream_->DiscardNewRefusal(m.subject, hdr, data, to.State())) {
+        if (!src.held_back) {
+          log::Warn("JetStream stream '{}': holding back messages from '{}': {}", stream_->name(), src.cfg.name,
+                    refused->description);
+        }
+        src.held_back = true;
+        return i;
+      }
+      src.held_back = false;
+      // Sourced messages are stored at arrival time, as nats-server does.
+      uint64_t previous = stream_->RepublishPrevious(m.subject);
+      r = stream_->StoreMsg(m.subject, hdr, data, now, /*skip=*/false);
+      if (r.ok()) {
+        stream_->Republish(m.subject, hdr, data, r.value, previous);
+        stream_->TrackTtl(r.value, now, hdr);
+      }
+      if (r.ok() && !id.empty()) {
+        stream_->RememberMsgId(id, r.value, now);
+        stream_->last_msg_id_ = std::string(id);
+      }
+    }
+    if (!r.ok()) {
+      log::Error("JetStream {} '{}': storing a message from '{}': {}", mirror_ ? "mirror" : "source",
+                 stream_->name(), src.cfg.name, r.status.msg);
+      // Resumed at the message that failed on the next pass.
+      return i;
+    }
+    ++*used;
+    *touched = true;
+    stream_->new_messages_ = true;
+  }
+  return copies.size();
+}
+
+size_t Sourcing::PumpRemote(Source& src, size_t budget, int64_t now) {
+  JetStream* js = stream_->js();
+  ClusterMeta* meta = js->meta();
+  src.origin.reset();
+  if (!meta) {
+    // One server: the origin does not exist (yet).
+    src.missing = true;
+    return 0;
+  }
+  Feed& f = src.feed;
+  size_t index = static_cast<size_t>(&src - sources_.data());
+  if (f.id == 0 || (f.queue.empty() && now - f.heard > kFeedSilence)) {
+    if (f.id) {
+      log::Warn("JetStream {} '{}': nothing from '{}' for {} ms: reading it again from {}", mirror_ ? "mirror" : "source",
+                stream_->name(), src.cfg.name, (now - f.heard) / 1'000'000, src.positioned ? src.next : 0);
+      StopFeed(src);
+    }
+    if (now < f.retry_at) return 0;
+    if (!meta->FindStream(js->account()->name(), src.cfg.name)) {
+      src.missing = true;
+      f.retry_at = now + kFeedRetry;
+      return 0;
+    }
+    StartFeed(index, now);
+    return 0;
+  }
+  if (f.queue.empty()) return 0;
+  size_t used = 0;
+  bool touched = false;
+  std::vector<Copy> copies;
+  while (!f.queue.empty() && copies.size() < budget) {
+    copies.push_back(std::move(f.queue.front()));
+    f.queue.pop_front();
+  }
+  size_t done = StoreCopies(src, copies, budget, now, &used, &touched);
+  for (size_t i = 0; i < done; ++i) {
+    const auto& m = copies[i].msg;
+    f.queued_bytes -= std::min(f.queued_bytes, m.subject.size() + m.hdr.size() + m.data.size());
+  }
+  if (done > 0) {
+    // A feed started again goes on from here.
+    src.next = copies[done - 1].msg.seq + 1;
+    src.positioned = true;
+  }
+  // What was not dealt with goes back, in order, for a later pass.
+  for (size_t i = copies.size(); i > done; --i) f.queue.push_front(std::move(copies[i - 1]));
+  if (f.queue.empty()) AnswerFlowControl(src);
+  if (touched || done < copies.size()) js->TouchStream(stream_->shared_from_this());
+  return std::max<size_t>(used, 1);
+}
+
+void Sourcing::StartFeed(size_t index, int64_t now) {
+  Source& src = sources_[index];
+  Feed& f = src.feed;
+  JetStream* js = stream_->js();
+  f.id = ++last_feed_id_;
+  f.inbox = "$JS.S." + server::RandomToken(16);
+  f.consumer = server::RandomToken(12);
+  f.heard = now;
+  f.next_dseq = 1;
+  f.queue.clear();
+  f.queued_bytes = 0;
+  f.fc_reply.clear();
+  std::weak_ptr<Stream> weak = stream_->shared_from_this();
+  uint64_t id = f.id;
+  // Propagated: the origin's server delivers over the route.
+  f.sub = js->account()->SubscribeInternal(
+      f.inbox + ".*",
+      [weak, js, index, id](const server::InternalMsg& m) {
+        js->Post([weak, index, id, subject = std::string(m.subject), reply = std::string(m.reply),
+                  hdr = std::string(m.hdr), data = std::string(m.data)] {
+          auto s = weak.lock();
+          if (s && s->sourcing()) s->sourcing()->OnFeed(index, id, subject, reply, hdr, data);
+        });
+      },
+      true);
+  Json cfg;
+  cfg["name"] = f.consumer;
+  cfg["deliver_subject"] = f.inbox + ".D";
+  cfg["ack_policy"] = "none";
+  cfg["flow_control"] = true;
+  cfg["idle_heartbeat"] = kFeedHeartbeat;
+  // Removed on the origin when this server goes away without a word.
+  cfg["inactive_threshold"] = kFeedInactive;
+  cfg["mem_storage"] = true;
+  cfg["num_replicas"] = 1;
+  if (src.positioned) {
+    cfg["deliver_policy"] = "by_start_sequence";
+    cfg["opt_start_seq"] = src.next;
+  } else if (src.cfg.opt_start_seq > 0) {
+    cfg["deliver_policy"] = "by_start_sequence";
+    cfg["opt_start_seq"] = src.cfg.opt_start_seq;
+  } else if (src.cfg.opt_start_time != 0) {
+    cfg["deliver_policy"] = "by_start_time";
+    cfg["opt_start_time"] = FormatTime(src.cfg.opt_start_time);
+  } else {
+    cfg["deliver_policy"] = "all";
+  }
+  Json filters = Json::array();
+  for (const auto& [filter, transform] : src.filters) filters.push_back(filter);
+  if (filters.size() == 1) cfg["filter_subject"] = filters[0];
+  else if (filters.size() > 1) cfg["filter_subjects"] = std::move(filters);
+  Json req{{"stream_name", src.cfg.name}, {"config", std::move(cfg)}};
+  js->Send("$JS.API.CONSUMER.CREATE." + src.cfg.name + "." + f.consumer, f.inbox + ".R", {}, req.dump());
+}
+
+void Sourcing::StopFeed(Source& src, bool remove) {
+  Feed& f = src.feed;
+  if (!f.id) return;
+  JetStream* js = stream_->js();
+  if (f.sub) js->account()->UnsubscribeInternal(f.sub);
+  if (remove && !f.consumer.empty())
+    js->Send("$JS.API.CONSUMER.DELETE." + src.cfg.name + "." + f.consumer, {}, {}, {});
+  f.id = 0;
+  f.sub.reset();
+  f.consumer.clear();
+  f.queue.clear();
+  f.queued_bytes = 0;
+  f.fc_reply.clear();
+}
+
+void Sourcing::AnswerFlowControl(Source& src) {
+  Feed& f = src.feed;
+  if (f.fc_reply.empty()) return;
+  stream_->js()->Send(f.fc_reply, {}, {}, {});
+  f.fc_reply.clear();
+}
+
+void Sourcing::Idle() {
+  for (auto& src : sources_) StopFeed(src);
+}
+
+Sourcing::~Sourcing() {
+  // Only the subscription: the consumer on the origin goes by itself once
+  // idle (inactive_threshold); this may run as the server stops.
+  for (auto& src : sources_)
+    if (src.feed.sub) stream_->js()->account()->UnsubscribeInternal(src.feed.sub);
+}
+
+void Sourcing::OnFeed(size_t index, uint64_t id, std::string_view subject, std::string_view reply,
+                      std::string_view hdr, std::string_view data) {
+  if (index >= sources_.size()) return;
+  Source& src = sources_[index];
+  Feed& f = src.feed;
+  if (f.id == 0 || f.id != id) return;  // an earlier feed's
+  JetStream* js = stream_->js();
+  int64_t now = NowNs();
+  f.heard = now;
+  src.last_active = now;
+  const char* kind = mirror_ ? "mirror" : "source";
+  if (subject.ends_with(".R")) {
+    // The consumer create's answer.
+    auto j = Json::parse(data, nullptr, false);
+    if (j.is_object() && j.contains("error")) {
+      std::string e = j["error"].value("description", std::string("refused"));
+      if (e != f.error) log::Warn("JetStream {} '{}': cannot read '{}': {}", kind, stream_->name(), src.cfg.name, e);
+      f.error = e;
+      src.missing = j["error"].value("err_code", 0) == 10059;  // stream not found
+      StopFeed(src, false);
+      f.retry_at = now + kFeedRetry;
+      return;
+    }
+    if (!f.error.empty()) log::Info("JetStream {} '{}': reading '{}' again", kind, stream_->name(), src.cfg.name);
+    f.error.clear();
+    src.missing = false;
+    return;
+  }
+  bool status = hdr.starts_with("NATS/1.0 100");
+  if (status) {
+    if (!reply.empty()) {
+      // Flow control: answered once what came before it is stored.
+      f.fc_reply = std::string(reply);
+      if (f.queue.empty()) AnswerFlowControl(src);
+      return;
+    }
+    // A heartbeat says what the consumer delivered last; more than we got
+    // means a delivery went missing.
+    std::string_view last = proto::GetHeader(hdr, "Nats-Last-Consumer");
+    uint64_t last_dseq = 0;
+    std::from_chars(last.data(), last.data() + last.size(), last_dseq);
+    if (last_dseq >= f.next_dseq) {
+      log::Warn("JetStream {} '{}': deliveries from '{}' went missing: reading it again from {}", kind,
+                stream_->name(), src.cfg.name, src.next);
+      StopFeed(src);
+      StartFeed(index, now);
+      return;
+    }
+    if (std::string_view stalled = proto::GetHeader(hdr, "Nats-Consumer-Stalled"); !stalled.empty()) {
+      f.fc_reply = std::string(stalled);
+      if (f.queue.empty()) AnswerFlowControl(src);
+    }
+    return;
+  }
+  AckReply ack;
+  if (!ParseAckReply(reply, &ack)) return;
+  uint64_t sseq = ack.stream_seq, dseq = ack.delivery_seq;
+  if (dseq != f.next_dseq) {
+    log::Warn("JetStream {} '{}': delivery {} from '{}' where {} was next: reading it again from {}", kind,
+              stream_->name(), dseq, src.cfg.name, f.next_dseq, src.next);
+    StopFeed(src);
+    StartFeed(index, now);
+    return;
+  }
+  ++f.next_dseq;
+  f.pending = ack.pending;
+  auto copy_subject = CopySubject(src, subject);
+  if (!copy_subject) return;
+  f.queued_bytes += copy_subject->size() + hdr.size() + data.size();
+  f.queue.push_back({{sseq, ack.ts, std::move(*copy_subject), WithoutBatchHeaders(hdr),
+                      std::string(data)},
+                     std::string(subject)});
+  js->WakeSourcing();
 }
 
 void Sourcing::AddInfo(Json* info, int64_t now) const {
@@ -350,6 +607,7 @@ void Sourcing::AddInfo(Json* info, int64_t now) const {
     // the origin's subject index.
     auto origin = s.origin.lock();
     uint64_t lag = 0;
+    if (s.feed.id) lag = s.feed.pending + s.feed.queue.size();
     if (!s.missing && origin && s.positioned) {
       if (s.filters.empty()) lag = origin->store().NumPending("", s.next);
       // The filters do not overlap (CheckStreamConfig).
@@ -380,7 +638,11 @@ bool PumpSources(JetStream* js, size_t budget) {
     size_t before = left;
     for (auto& [name, s] : js->streams()) {
       // A replicated stream copies on its leader, into its group.
-      if (!s->sourcing() || !s->Serving()) continue;
+      if (!s->sourcing()) continue;
+      if (!s->Serving()) {
+        s->sourcing()->Idle();
+        continue;
+      }
       size_t used = s->sourcing()->Pump(left, now);
       left -= std::min(used, left);
       if (left == 0) break;

@@ -19,7 +19,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
-import { checkApiReplies, collect, rejectsCode, rawPub } from "./lib/client.mjs";
+import { checkApiReplies, collect, rawPub } from "./lib/client.mjs";
 import { APP, agreedLeader, jsCluster, jsClusterClients, retry } from "./lib/jscluster.mjs";
 
 const info = (jsm, stream) => retry(() => jsm.streams.info(stream), `info of ${stream}`);
@@ -249,7 +249,7 @@ test("replicated message TTLs: an expired message and its subject's delete marke
   assert.equal(marker.header.get("Nats-Marker-Reason"), "MaxAge");
 }));
 
-test("replicated mirror and sources: R3 copies of R3 streams and an R1 mirror, kill -9 of the copies' leader mid-stream; nothing lost or copied twice, every replica the same", { timeout: 240_000 }, logsOnFailure(async (t) => {
+test("replicated mirror and sources: R3 copies of R3 streams and an R1 mirror, kill -9 of the copies' leader mid-stream; copies of streams on other servers, kill -9 of the copy's and the origin's server; nothing lost or copied twice, every replica the same", { timeout: 240_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
   // Tags az:0..2, for the placement checks at the end.
   const c = await jsCluster(t, scope, 3, (i) => `server_tags: ["az:${i}"]`);
@@ -319,17 +319,53 @@ test("replicated mirror and sources: R3 copies of R3 streams and an R1 mirror, k
   assert.equal(mi.name, "ORDERS");
   assert.equal(mi.lag, 0);
 
+
+  // Copies of streams held on other servers (read through a consumer on
+  // the origin, as nats-server does): EU on az:0, US on az:1, WORLD
+  // sourcing both on az:2, EU3 mirroring EU on all three. kill -9 of
+  // WORLD's server, then of US's, while orders go on: each copy holds
+  // every message once.
+  const [eu0, us1, world2] = c.nodes;
+  const ncEu = checkApiReplies(await scope.conn(eu0, APP));
+  const jsmEu = await jetstreamManager(ncEu);
+  const jsEu = jetstream(ncEu);
+  await retry(() => jsmEu.streams.add({ name: "EU", subjects: ["eu.>"], placement: { tags: ["az:0"] } }), "EU");
+  await retry(() => jsmEu.streams.add({ name: "US", subjects: ["us.>"], placement: { tags: ["az:1"] } }), "US");
+  const world = { name: "WORLD", sources: [{ name: "EU" }, { name: "US" }], placement: { tags: ["az:2"] } };
+  assert.equal((await retry(() => jsmEu.streams.add(world), "WORLD")).cluster.leader, world2.serverName);
+  await retry(() => jsmEu.streams.add({ name: "EU3", mirror: { name: "EU" }, num_replicas: 3 }), "EU3");
+  // US's orders carry no msg id: a copy made twice would not be dropped
+  // as a duplicate.
+  const region = async (r, from, to) => {
+    for (let i = from; i <= to; i++)
+      await retry(() => jsEu.publish(`${r}.order`, `${r} ${i}`, r === "eu" ? { msgID: `${r}-${i}` } : {}), `${r} ${i}`);
+  };
+  await region("eu", 1, 10);
+  await region("us", 1, 10);
+  await counts(jsmEu, { WORLD: 20, EU3: 10 });
+  await world2.kill9();
+  await region("eu", 11, 20);
+  await region("us", 11, 20);
+  await world2.restart();
+  await counts(jsmEu, { WORLD: 40, EU3: 20 });
+  await us1.kill9();
+  await region("eu", 21, 30);
+  await us1.restart();
+  await region("us", 21, 30);
+  await counts(jsmEu, { EU: 30, US: 30, WORLD: 60, EU3: 30 });
+  const worldBodies = (await contents(jsmEu, "WORLD")).map((line) => line.split(" ").slice(2).join(" ")).sort();
+  const wantWorld = [];
+  for (let i = 1; i <= 30; i++) wantWorld.push(`eu ${i}`, `us ${i}`);
+  assert.deepEqual(worldBodies, wantWorld.sort());
+  const eu = await contents(jsmEu, "EU");
+  await onEachReplica(ncEu, jsmEu, "EU3", async (name) => {
+    assert.deepEqual(await contents(jsmEu, "EU3"), eu, `the mirror as ${name} holds it`);
+  });
   if (isFjord) {
-    // A copy is made from a replica of its origin on the same server: a
-    // stream copying from streams on different servers cannot be placed.
-    await jsm.streams.add({ name: "EU", subjects: ["eu.>"], placement: { tags: ["az:0"] } });
-    await jsm.streams.add({ name: "US", subjects: ["us.>"], placement: { tags: ["az:1"] } });
-    await rejectsCode(jsm.streams.add({ name: "WORLD", sources: [{ name: "EU" }, { name: "US" }] }), 10005,
-      /no server holds every stream it mirrors or sources/);
-    await rejectsCode(jsm.streams.add({ name: "EU3", mirror: { name: "EU" }, num_replicas: 3 }), 10005,
-      /1 of 3 replicas could be placed: each replica must be on a server holding/);
-    const eu = await jsm.streams.add({ name: "EU1", mirror: { name: "EU" } });
-    assert.equal(eu.cluster.leader, (await info(jsm, "EU")).cluster.leader);
+    // Where a server holds the origin, the copy goes there and reads it
+    // from its store.
+    const eu1 = await jsmEu.streams.add({ name: "EU1", mirror: { name: "EU" } });
+    assert.equal(eu1.cluster.leader, eu0.serverName);
   }
 }));
 
