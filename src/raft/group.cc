@@ -131,12 +131,12 @@ class Group::StateMgr : public nuraft::state_mgr {
   void save_config(const nuraft::cluster_config& config) override {
     auto b = config.serialize();
     if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "config"), ToString(*b)); !st.ok())
-      Die("cannot save the membership: " + st.msg);
+      Fail("cannot save the membership: " + st.msg);
   }
   void save_state(const nuraft::srv_state& state) override {
     auto b = state.serialize();
     if (auto st = WriteChecked(o_.env, store::JoinPath(o_.dir, "state"), ToString(*b)); !st.ok())
-      Die("cannot save term and vote: " + st.msg);
+      return Fail("cannot save term and vote: " + st.msg);
     term_.store(state.get_term());
   }
   // The last term saved (or read): NuRaft saves a term before acting in it.
@@ -178,7 +178,15 @@ class Group::StateMgr : public nuraft::state_mgr {
 
  private:
   // A member that cannot keep its promises (term, vote, membership) must
-  // not go on voting: stop the process rather than risk two leaders.
+  // not go on voting. A group with its own log (a stream's) halts, at
+  // once: the transport sends nothing more for it, so the vote or term
+  // NuRaft goes on to act on never leaves, and it reopens from disk (with
+  // what was saved) later; the meta group stops the process.
+  void Fail(const std::string& why) {
+    if (!o_.log) Die(why);
+    halter_->Halt(why);
+  }
+  // Stops the process rather than risk two leaders.
   [[noreturn]] void Die(const std::string& why) {
     log::Fatal("raft {}: {}", o_.name, why);
     std::abort();

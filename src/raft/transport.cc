@@ -298,9 +298,13 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
     return;
   }
   if (!resp) return;
-  if (req->get_type() == nuraft::msg_type::leave_cluster_request && resp->get_accepted()) {
+  {
     std::lock_guard lock(mu_);
-    told_to_leave_.insert(group);
+    // Halted while answering (it could not save the term or the vote it
+    // answers with): the answer must not leave.
+    if (halted_.count(group)) return;
+    if (req->get_type() == nuraft::msg_type::leave_cluster_request && resp->get_accepted())
+      told_to_leave_.insert(group);
   }
   if (resp->has_cb()) resp = resp->call_cb(resp);
   if (resp->has_async_cb()) {

@@ -632,6 +632,30 @@ TEST_F(StreamGroupTest, AFollowerWhoseDiskIsFullStopsAloneAndCatchesUpLater) {
   EXPECT_EQ(full.files->store->State().last_seq, 42u);
 }
 
+// A follower's disk fills while nothing is published, and then an election
+// comes (its leader gone): it cannot save the new term or its vote, so it
+// halts (it must not vote) rather than stop the process (this test), and
+// the group has no quorum until it is revived; then the two elect a leader
+// and every replica catches up.
+TEST_F(StreamGroupTest, AFollowerThatCannotSaveItsVoteStopsAloneUntilRevived) {
+  UseFaultEnvs();
+  Form();
+  for (int i = 1; i <= 10; i++) ASSERT_EQ(Publish(*members_[0], "before", std::to_string(i)), std::to_string(i));
+  Replica& full = *members_[2];
+  full.env->SetNoSpace(true);
+  Stop(*members_[0]);
+  ASSERT_TRUE(WaitFor([&] { return !full.group->Halted().empty(); }));
+  EXPECT_NE(full.group->Halted().find("term and vote"), std::string::npos) << full.group->Halted();
+  EXPECT_EQ(Leader(), nullptr);
+
+  Revive(full);
+  Replica* leader = nullptr;
+  ASSERT_TRUE(WaitFor([&] { return (leader = Leader()) != nullptr; }));
+  ASSERT_EQ(Publish(*leader, "after", "11"), "11");
+  Start(*members_[0], false);
+  ExpectSameMessages(11);
+}
+
 // The leader's disk fills: the publish it takes fails (its stub file, or
 // its store, cannot be written), its group halts, and the two others elect
 // a leader that takes publishes; revived, the old leader drops what it
