@@ -156,6 +156,10 @@ void MetaGroup::Tick() {
   replicas_->TickAll();
   auto g = group();
   if (!g) return TryOpen();
+  if (std::string why = g->Halted(); !why.empty()) {
+    g.reset();  // Revive closes it: no reference outlives it here
+    return Revive(why);
+  }
   if (g->IsLeader()) AdmitPeers();
   if (rejoining_ && g->CaughtUp()) {
     // Everything the group had committed when we heard of it is here now.
@@ -275,6 +279,43 @@ void MetaGroup::TryOpen() {
   replay_until_ = g->last_index_at_open();
   std::lock_guard lock(mu_);
   group_ = std::move(g);
+}
+
+// The meta group halted here: its log, term, vote or membership could
+// not be written (a full disk). The server and its streams go on; the
+// other members carry the group. After a wait (5 s, doubling to a minute
+// while it halts again) it is closed, its state forgotten, and opened
+// from disk by the next tick as at a start (TryOpen): its log replayed,
+// then caught up from the leader, and the streams reconciled again once
+// it has.
+void MetaGroup::Revive(const std::string& why) {
+  auto now = std::chrono::steady_clock::now();
+  if (revive_at_ == std::chrono::steady_clock::time_point{}) {
+    // A halt long after the last reopening starts the waits over.
+    if (now - reopened_ > kReviveMaxWait) revive_wait_ = kReviveFirstWait;
+    revive_at_ = now + revive_wait_;
+    log::Error("JetStream cluster: the meta group stopped on this server ({}); opening it again in {} s", why,
+               std::chrono::duration_cast<std::chrono::seconds>(revive_wait_).count());
+    return;
+  }
+  if (now < revive_at_) return;
+  revive_at_ = {};
+  reopened_ = now;
+  revive_wait_ = std::min(revive_wait_ * 2, kReviveMaxWait);
+  std::shared_ptr<raft::Group> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::move(group_);
+  }
+  old.reset();
+  reconciled_ = false;
+  {
+    std::lock_guard lock(state_mu_);
+    streams_.clear();
+    unknown_ = nlohmann::json::array();
+  }
+  log::Info("JetStream cluster: opening the meta group again from disk");
+  TryOpen();
 }
 
 // A meta log damaged in the middle (a record failing its checksum with

@@ -130,6 +130,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   void Tick();
   void TryOpen();
   void SetAsideDamaged(const std::string& why);
+  void Revive(const std::string& why);
   void ApplyChange(uint64_t index, std::string_view data);
   void AdmitPeers();
   void OnStepDown(std::string reply, std::string body);
@@ -171,6 +172,10 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   // answered for them (set once the group is open).
   std::atomic<uint64_t> replay_until_{UINT64_MAX};
   std::atomic<bool> reconciled_{false};  // caught up once since start
+  // The meta group halted here: when it is opened again (loop thread).
+  static constexpr std::chrono::milliseconds kReviveFirstWait{5000}, kReviveMaxWait{60000};
+  std::chrono::steady_clock::time_point revive_at_{}, reopened_{};
+  std::chrono::milliseconds revive_wait_ = kReviveFirstWait;
   bool rejoining_ = false;  // opened without state, not caught up yet: not voting (loop thread)
 };
 

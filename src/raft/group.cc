@@ -166,10 +166,9 @@ class Group::StateMgr : public nuraft::state_mgr {
                    o_.name);
       return;
     }
-    // A group's own log failed (a full disk): that group stops, not the
-    // process (Group::Halted). The default log's failure stops the process:
-    // the meta group's state is not this server's alone to give up.
-    if (code == nuraft::N21_log_flush_failed && o_.log) {
+    // The group's log failed (a full disk): that group stops, not the
+    // process (Group::Halted); its owner opens it again later.
+    if (code == nuraft::N21_log_flush_failed) {
       halter_->Halt("its log cannot be written");
       return;
     }
@@ -178,14 +177,10 @@ class Group::StateMgr : public nuraft::state_mgr {
 
  private:
   // A member that cannot keep its promises (term, vote, membership) must
-  // not go on voting. A group with its own log (a stream's) halts, at
-  // once: the transport sends nothing more for it, so the vote or term
-  // NuRaft goes on to act on never leaves, and it reopens from disk (with
-  // what was saved) later; the meta group stops the process.
-  void Fail(const std::string& why) {
-    if (!o_.log) Die(why);
-    halter_->Halt(why);
-  }
+  // not go on voting: it halts, at once. The transport sends nothing more
+  // for it, so the vote or term NuRaft goes on to act on never leaves, and
+  // its owner reopens it from disk (with what was saved) later.
+  void Fail(const std::string& why) { halter_->Halt(why); }
   // Stops the process rather than risk two leaders.
   [[noreturn]] void Die(const std::string& why) {
     log::Fatal("raft {}: {}", o_.name, why);
@@ -348,11 +343,18 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   std::unique_ptr<Group> g(new Group(std::move(opts), transport));
   const GroupOptions& o = g->opts_;
   std::shared_ptr<nuraft::log_store> log = o.log;
-  if (!log) log = FileLogStore::Open(o.env, o.dir, err, damaged);
-  if (!log) return nullptr;
   g->fsm_ = fsm;
   g->halter_ = std::make_shared<Halter>();
   g->halter_->group = g.get();
+  if (!log) {
+    auto file = FileLogStore::Open(o.env, o.dir, err, damaged);
+    if (!file) return nullptr;
+    // A write or sync that fails halts the group at once, before NuRaft
+    // counts the entry as stored or sends it on (the meta group's
+    // log is synchronous: NuRaft never hears of the failure otherwise).
+    file->OnFailed([halter = g->halter_](const std::string& why) { halter->Halt("its log failed: " + why); });
+    log = std::move(file);
+  }
   g->machine_ = std::make_shared<Machine>(o, fsm);
   g->mgr_ = std::make_shared<StateMgr>(o, transport->self_id(), transport->self_name(), log, g->halter_);
   if (!had_state && o.bootstrap && !o.base_snapshot.empty()) {

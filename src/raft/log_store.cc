@@ -137,13 +137,19 @@ nuraft::ptr<nuraft::log_entry> FileLogStore::last_entry() const {
   return Clone(*entries_.back());
 }
 
+void FileLogStore::Fail(const std::string& why) {
+  log::Error("raft log {}: {}", dir_, why);
+  if (failed_) return;
+  failed_ = true;
+  if (on_failed_) on_failed_(why);
+}
+
 bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
   bool written = false;
   if (!failed_) {
     std::string rec = Record(index, e);
     if (auto st = file_->Write(end_offset_, rec); !st.ok()) {
-      log::Error("raft log {}: {}", dir_, st.msg);
-      failed_ = true;
+      Fail(st.msg);
     } else {
       offsets_.push_back(end_offset_);
       end_offset_ += rec.size();
@@ -183,8 +189,7 @@ bool FileLogStore::TruncateFrom(uint64_t index) {
   offsets_.resize(keep);
   end_offset_ = off;
   if (auto st = file_->Truncate(off); !st.ok()) {
-    log::Error("raft log {}: {}", dir_, st.msg);
-    failed_ = true;
+    Fail(st.msg);
     return false;
   }
   return true;
@@ -194,8 +199,7 @@ void FileLogStore::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>&
   std::lock_guard lock(mu_);
   if (index < start_ || index > start_ + entries_.size()) {
     // NuRaft overwrites only within the log or right at its end.
-    log::Error("raft log {}: write at {} outside [{}, {}]", dir_, index, start_, start_ + entries_.size());
-    failed_ = true;
+    Fail(fmt::format("write at {} outside [{}, {}]", index, start_, start_ + entries_.size()));
     return;
   }
   TruncateFrom(index);
@@ -205,8 +209,7 @@ void FileLogStore::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>&
 bool FileLogStore::SyncLocked() {
   if (failed_) return false;
   if (auto st = file_->Sync(); !st.ok()) {
-    log::Error("raft log {}: {}", dir_, st.msg);
-    failed_ = true;
+    Fail(st.msg);
     return false;
   }
   durable_ = start_ + entries_.size() - 1;
@@ -222,8 +225,7 @@ std::optional<FileLogStore::SyncPoint> FileLogStore::PrepareSync() {
 bool FileLogStore::Synced(const SyncPoint& point, const store::Status& st) {
   std::lock_guard lock(mu_);
   if (!st.ok()) {
-    log::Error("raft log {}: {}", dir_, st.msg);
-    failed_ = true;
+    Fail(st.msg);
     return false;
   }
   // Entries cut and written again meanwhile may not be in this sync.
@@ -364,8 +366,7 @@ bool FileLogStore::Rewrite() {
   auto st = store::WriteFileDurably(env_, path, data);
   auto f = env_->OpenExisting(path);
   if (!st.ok() || !f.ok()) {
-    log::Error("raft log {}: {}", dir_, st.ok() ? f.status.msg : st.msg);
-    failed_ = true;
+    Fail(st.ok() ? f.status.msg : st.msg);
     return false;
   }
   file_ = std::move(f.value);

@@ -19,6 +19,7 @@
 // Every entry is also kept in memory; the meta log is compacted behind
 // snapshots and stays small.
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,10 @@ class FileLogStore : public nuraft::log_store {
   std::optional<SyncPoint> PrepareSync();
   bool Synced(const SyncPoint& point, const store::Status& st);
 
+  // Called once, when a write or a sync first fails (mu_ held: it must not
+  // call back in). Set before use.
+  void OnFailed(std::function<void(const std::string& why)> fn) { on_failed_ = std::move(fn); }
+
   // append, telling whether the entry was written (false: the log failed,
   // the entry is in memory only).
   bool Append(const nuraft::log_entry& entry);
@@ -110,6 +115,9 @@ class FileLogStore : public nuraft::log_store {
   uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_
   bool failed_ = false;                          // guarded by mu_
   bool damaged_ = false;                         // set by Load
+  std::function<void(const std::string&)> on_failed_;
+  // Logs `why` and marks the log failed; mu_ held.
+  void Fail(const std::string& why);
 };
 
 }  // namespace fjord::raft

@@ -59,12 +59,18 @@ class Transport::Factory : public nuraft::rpc_client_factory {
 class Transport::GroupListener : public nuraft::rpc_listener {
  public:
   GroupListener(Transport* t, std::string group) : t_(t), group_(std::move(group)) {}
-  void listen(nuraft::ptr<nuraft::msg_handler>& handler) override { t_->SetHandler(group_, handler); }
-  void stop() override { t_->SetHandler(group_, nullptr); }
+  void listen(nuraft::ptr<nuraft::msg_handler>& handler) override {
+    srv_ = handler.get();
+    t_->SetHandler(group_, handler);
+  }
+  // Only its own server: a group reopened under the same name (revived)
+  // may listen before the old one's last reference goes.
+  void stop() override { t_->ClearHandler(group_, srv_); }
 
  private:
   Transport* t_;
   std::string group_;
+  const nuraft::raft_server* srv_ = nullptr;
 };
 
 int32_t Transport::PeerId(std::string_view name) {
@@ -160,13 +166,16 @@ nuraft::ptr<nuraft::rpc_listener> Transport::Listener(const std::string& group) 
 
 void Transport::SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_server> srv) {
   std::lock_guard lock(mu_);
-  if (srv) {
-    handlers_[group] = std::move(srv);
-  } else {
-    handlers_.erase(group);
-    told_to_leave_.erase(group);
-    strands_.erase(group);  // what is queued on it keeps it
-  }
+  handlers_[group] = std::move(srv);
+}
+
+void Transport::ClearHandler(const std::string& group, const nuraft::raft_server* srv) {
+  std::lock_guard lock(mu_);
+  auto it = handlers_.find(group);
+  if (it == handlers_.end() || it->second.get() != srv) return;
+  handlers_.erase(it);
+  told_to_leave_.erase(group);
+  strands_.erase(group);  // what is queued on it keeps it
 }
 
 std::shared_ptr<Transport::Strand> Transport::StrandLocked(const std::string& group) {

@@ -111,6 +111,7 @@ class Transport {
   void OnResponse(uint64_t seq, std::string data);
   void Sweep();
   void SetHandler(const std::string& group, nuraft::ptr<nuraft::raft_server> srv);
+  void ClearHandler(const std::string& group, const nuraft::raft_server* srv);
 
   server::Account* sys_;
   const std::string self_name_;

@@ -80,7 +80,7 @@ test(`power loss on 3 servers, a stream of 3 replicas: the leader's server, anot
 test(`power loss on 3 servers, a stream of 1 replica: its server, another, two, all (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, POWER.length, POWER, 1, { inOrder: true })));
 
 // `inOrder`: the rounds apply `faults` one after another instead of at random.
-test(`a full disk on 3 servers, a stream of 3 replicas: a follower's, then the leader's (seed ${SEED}); that replica stops, the others go on, it rejoins once there is room; nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, DISK.length, DISK, 3, { inOrder: true })));
+test(`a full disk on 3 servers, a stream of 3 replicas: a follower's, then the leader's (seed ${SEED}), a stream created meanwhile; that replica and that meta member stop, the others go on, they rejoin once there is room; nothing acknowledged is lost or stored twice`, { timeout: 300_000, skip: !isFjord && POWER_TEST }, logsOnFailure((t) => faultRun(t, 3, DISK.length, DISK, 3, { inOrder: true })));
 
 async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false } = {}) {
   t.diagnostic(`seed ${SEED}, ${size} servers, R${replicas}, ${rounds} rounds (repeat with FJORD_FAULT_SEED=${SEED})`);
@@ -208,10 +208,26 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
         await waitFor(async () => (await fetch(`http://127.0.0.1:${v.mport}/healthz`)).status !== 200, 20_000,
           `${v.serverName} reports its stopped replica`, 200);
         await progress(`round ${round} with ${v.serverName}'s disk full`);
+        // A stream created meanwhile: its entry cannot be written to that
+        // server's meta log either, so its meta group stops there too (the
+        // process went before), and the others commit it.
+        const side = { name: `SIDE${round}`, subjects: [`side${round}.>`], num_replicas: 3 };
+        await again(() => jsm.streams.add(side), `${side.name} created`);
+        await waitFor(() => /meta group stopped on this server/.test(v.log()), 20_000,
+          `${v.serverName}'s meta group stopped`, 200);
         v.diskFull(false);
-        // It opens again and catches up (after a pause of a few seconds).
+        // It opens again and catches up (after a pause of a few seconds);
+        // so does its meta group, which then creates its replica of the
+        // new stream.
         await caughtUp(c.nodes, 60_000);
         assert.match(v.log(), /ORDERS.*opened again and rejoins its group/, `${v.serverName}'s replica stopped and revived`);
+        await waitFor(async () => {
+          const i = await jsm.streams.info(side.name).catch(() => undefined);
+          const r = i?.cluster?.replicas ?? [];
+          return r.length === 2 && r.every((x) => x.current && !x.offline);
+        }, 60_000, `${side.name} on three current replicas, ${v.serverName}'s among them`, 200);
+        assert.match(v.log(), /opening the meta group again from disk/, `${v.serverName}'s meta group revived`);
+        await again(() => jsm.streams.delete(side.name), `${side.name} deleted`);
         break;
       }
       case "stream-stepdown": {
