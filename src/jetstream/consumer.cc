@@ -295,6 +295,19 @@ struct Consumer::Impl {
   }
 
   // The next message to deliver, without consuming it (Commit does).
+  bool DurableOnly() const {
+    auto it = cfg.metadata.find(kDurableOnlyMetadata);
+    return it != cfg.metadata.end() && it->second == "true";
+  }
+  // The last stream sequence it may deliver: a replicated stream's tail
+  // above its commit may still be replaced (committed is durable on a
+  // quorum); a durable-only consumer of a stream of one replica waits for
+  // its sync too (Stream::NoteDurable signals it).
+  uint64_t ReadLimit() const {
+    if (DurableOnly() && !stream->replicated()) return stream->durable_last_seq();
+    return stream->ReadLimit();
+  }
+
   Next Peek() {
     Next n;
     while (!rdq.empty()) {
@@ -320,7 +333,7 @@ struct Consumer::Impl {
     if (MaxAckPendingReached()) return n;
     while (lps_pos < lps.size()) {
       uint64_t seq = lps[lps_pos];
-      if (seq > stream->ReadLimit()) return n;
+      if (seq > ReadLimit()) return n;
       if (seq < sseq) {
         ++lps_pos;
         continue;
@@ -343,7 +356,7 @@ struct Consumer::Impl {
     store::StoredMsg best;
     bool found = false;
     // A replicated stream's tail above its commit may still be replaced.
-    const uint64_t limit = stream->ReadLimit();
+    const uint64_t limit = ReadLimit();
     for (const auto& f : FilterList()) {
       auto m = stream->store().LoadNext(f, sseq);
       if (m.ok() && m.value.seq <= limit && (!found || m.value.seq < best.seq)) {
@@ -1371,6 +1384,8 @@ void Consumer::ProcessAck(std::string_view subject, std::string_view payload, co
 }
 
 void Consumer::Signal() { impl_->TryDeliver(); }
+
+bool Consumer::DurableOnly() const { return impl_->DurableOnly(); }
 
 void Consumer::OnSubscribed() {
   Impl& m = *impl_;

@@ -17,6 +17,12 @@ class JetStream;
 class Stream;
 struct Inbound;
 
+// A consumer whose config's metadata sets this to "true" delivers only
+// what the stream has made durable (its group commit synced, or its group
+// committed): a mirror or source on another server reads its origin
+// through one (sourcing.h), so that a copy never outlives its original.
+inline constexpr const char* kDurableOnlyMetadata = "_fjord.durable_only";
+
 class Consumer : public std::enable_shared_from_this<Consumer> {
  public:
   // Validates `cfg` against the stream (filters, retention rules, limits),
@@ -60,6 +66,8 @@ class Consumer : public std::enable_shared_from_this<Consumer> {
   void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply);
   // New messages were stored in the stream.
   void Signal();
+  // Delivers only what is durable (kDurableOnlyMetadata).
+  bool DurableOnly() const;
   // Some client subscribed: a push consumer without a subscriber checks
   // whether its deliver subject has one now.
   void OnSubscribed();

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "proto/headers.h"
 #include "jetstream/cluster.h"
+#include "jetstream/consumer.h"
 #include "jetstream/counter.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
@@ -420,10 +421,6 @@ size_t Sourcing::PumpRemote(Source& src, size_t budget, int64_t now) {
     f.queue.pop_front();
   }
   size_t done = StoreCopies(src, copies, budget, now, &used, &touched);
-  for (size_t i = 0; i < done; ++i) {
-    const auto& m = copies[i].msg;
-    f.queued_bytes -= std::min(f.queued_bytes, m.subject.size() + m.hdr.size() + m.data.size());
-  }
   if (done > 0) {
     // A feed started again goes on from here.
     src.next = copies[done - 1].msg.seq + 1;
@@ -446,7 +443,6 @@ void Sourcing::StartFeed(size_t index, int64_t now) {
   f.heard = now;
   f.next_dseq = 1;
   f.queue.clear();
-  f.queued_bytes = 0;
   f.fc_reply.clear();
   std::weak_ptr<Stream> weak = stream_->shared_from_this();
   uint64_t id = f.id;
@@ -471,6 +467,9 @@ void Sourcing::StartFeed(size_t index, int64_t now) {
   cfg["inactive_threshold"] = kFeedInactive;
   cfg["mem_storage"] = true;
   cfg["num_replicas"] = 1;
+  // Only what the origin has made durable, as the local path reads: a
+  // copy here must never outlive its original.
+  cfg["metadata"] = Json{{kDurableOnlyMetadata, "true"}};
   if (src.positioned) {
     cfg["deliver_policy"] = "by_start_sequence";
     cfg["opt_start_seq"] = src.next;
@@ -502,7 +501,6 @@ void Sourcing::StopFeed(Source& src, bool remove) {
   f.sub.reset();
   f.consumer.clear();
   f.queue.clear();
-  f.queued_bytes = 0;
   f.fc_reply.clear();
 }
 
@@ -592,7 +590,6 @@ void Sourcing::OnFeed(size_t index, uint64_t id, std::string_view subject, std::
   f.pending = ack.pending;
   auto copy_subject = CopySubject(src, subject);
   if (!copy_subject) return;
-  f.queued_bytes += copy_subject->size() + hdr.size() + data.size();
   f.queue.push_back({{sseq, ack.ts, std::move(*copy_subject), WithoutBatchHeaders(hdr),
                       std::string(data)},
                      std::string(subject)});

@@ -90,8 +90,9 @@ class Sourcing {
     std::string consumer;  // its name on the origin
     int64_t heard = 0;     // last message of any kind on the feed
     uint64_t next_dseq = 1;
-    std::deque<Copy> queue;  // delivered, not yet stored
-    size_t queued_bytes = 0;
+    // Delivered, not yet stored: bounded by the consumer's flow-control
+    // window, as its requests are answered once this has drained.
+    std::deque<Copy> queue;
     std::string fc_reply;  // a flow-control request, answered once the queue drains
     uint64_t pending = 0;  // the origin's messages not delivered yet (lag)
     int64_t retry_at = 0;  // after a refused create

@@ -1389,7 +1389,18 @@ void Stream::Tick(int64_t now) {
 
 void Stream::AddConsumer(const std::string& name, std::shared_ptr<Consumer> c) {
   if (c->config().inactive_threshold > 0) expiring_.push_back(c);
+  if (c->DurableOnly()) durable_only_.push_back(c);
   consumers_[name] = std::move(c);
+}
+
+void Stream::NoteDurable(uint64_t seq) {
+  if (seq <= durable_last_seq_) return;
+  durable_last_seq_ = seq;
+  std::erase_if(durable_only_, [](const std::weak_ptr<Consumer>& w) {
+    auto c = w.lock();
+    if (c) c->Signal();
+    return !c;
+  });
 }
 
 void Stream::RemoveConsumer(const std::string& name) {

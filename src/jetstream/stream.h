@@ -130,7 +130,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // its origin's message does not survive. Everything found at recovery is
   // durable.
   uint64_t durable_last_seq() const { return durable_last_seq_; }
-  void NoteDurable(uint64_t seq) { durable_last_seq_ = std::max(durable_last_seq_, seq); }
+  // The stream's writes up to `seq` are durable: durable-only consumers
+  // (kDurableOnlyMetadata) may deliver them now.
+  void NoteDurable(uint64_t seq);
   // How far mirrors and sources may copy: the durable sequence, or for a
   // replicated stream what its group committed (on any of its replicas: a
   // tentative tail may still be cut).
@@ -363,6 +365,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Consumers with an inactive_threshold, the only ones Tick checks for
   // expiry; those deleted or without one any more leave at the next tick.
   std::vector<std::weak_ptr<Consumer>> expiring_;
+  // Consumers that deliver only what is durable, signalled by NoteDurable.
+  std::vector<std::weak_ptr<Consumer>> durable_only_;
   std::unique_ptr<Sourcing> sourcing_;
 
   // Msg-id dedupe window. Ids are kept as 64-bit hashes, not strings: a

@@ -73,6 +73,34 @@ class ConsumerTest : public ::testing::Test {
   std::vector<Delivery> got_;
 };
 
+// A mirror's or source's consumer on the origin's server (a feed,
+// sourcing.h) delivers only what the origin has made durable, as a copy
+// read from the local store does: a copy on another server never outlives
+// its original after a power loss. A plain consumer does not wait.
+TEST_F(ConsumerTest, ADurableOnlyConsumerWaitsForTheSync) {
+  ConsumerConfig feed;
+  feed.deliver_subject = "inbox.feed";
+  feed.metadata[kDurableOnlyMetadata] = "true";
+  ConsumerConfig plain;
+  plain.deliver_subject = "inbox.plain";
+  ASSERT_TRUE(Add("feed", feed));
+  ASSERT_TRUE(Add("plain", plain));
+  for (int i = 1; i <= 10; ++i) Publish("s.a", std::to_string(i));
+  auto count = [](const std::vector<Delivery>& d, const std::string& subject) {
+    return std::count_if(d.begin(), d.end(), [&](const Delivery& x) { return x.subject == "s.a" && x.hdr.empty() && x.reply.find(subject) != std::string::npos; });
+  };
+  auto got = Take();
+  EXPECT_EQ(count(got, ".plain."), 10);
+  EXPECT_EQ(count(got, ".feed."), 0);
+  stream_->NoteDurable(6);  // the group commit covering 1..6 returned
+  got = Take();
+  EXPECT_EQ(count(got, ".feed."), 6);
+  stream_->NoteDurable(10);
+  got = Take();
+  EXPECT_EQ(count(got, ".feed."), 4);
+  EXPECT_EQ(count(got, ".plain."), 0);
+}
+
 TEST_F(ConsumerTest, PullBatchAckSubjectsAndInfo) {
   for (int i = 1; i <= 3; ++i) Publish("s.a", "m" + std::to_string(i));
   auto c = Add("d", Explicit());
