@@ -166,6 +166,9 @@ class ClusterMeta {
   virtual bool IsLeader() = 0;
   // Whether the group has a leader this server knows of.
   virtual bool HasLeader() = 0;
+  // The group stopped on this server (its disk failed) and has not caught
+  // up again since: the other servers answer for it.
+  virtual bool Stopped() { return false; }
   virtual std::optional<StreamAssignment> FindStream(const std::string& account, const std::string& name) = 0;
   // The account's streams, sorted by name.
   virtual std::vector<StreamAssignment> Streams(const std::string& account) = 0;

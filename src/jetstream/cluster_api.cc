@@ -576,8 +576,9 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (account_level) {
     if (!leader) {
       // Only the meta leader answers these. When there is none, the
-      // client's own server says so rather than leave it to time out.
-      if (m.client_id != 0 && !(meta && meta->HasLeader()))
+      // client's own server says so rather than leave it to time out,
+      // unless its own member stopped (the others may well have one).
+      if (m.client_id != 0 && !(meta && (meta->HasLeader() || meta->Stopped())))
         ReplyError(js, m, ResponseType(rest), MakeError(Err::ClusterNotAvail));
       return true;
     }

@@ -157,6 +157,7 @@ void MetaGroup::Tick() {
   auto g = group();
   if (!g) return TryOpen();
   if (std::string why = g->Halted(); !why.empty()) {
+    stopped_ = true;
     g.reset();  // Revive closes it: no reference outlives it here
     return Revive(why);
   }
@@ -180,6 +181,7 @@ void MetaGroup::Tick() {
   if (!reconciled_ && !g->Leader().empty() && applied >= g->committed() && applied >= g->last_index_at_open() &&
       g->committed() > 0) {
     reconciled_ = true;
+    stopped_ = false;
     ReconcileAll();
   }
 }

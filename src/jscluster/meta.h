@@ -106,6 +106,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   std::string cluster_name() const override;
   bool IsLeader() override;
   bool HasLeader() override;  // also for /healthz
+  bool Stopped() override { return stopped_.load(); }
   // /healthz: why a stream replica of this server is not current (the
   // first found), empty when all are.
   std::string ReplicasNotCurrent() { return replicas_->NotCurrent(); }
@@ -172,6 +173,7 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   // answered for them (set once the group is open).
   std::atomic<uint64_t> replay_until_{UINT64_MAX};
   std::atomic<bool> reconciled_{false};  // caught up once since start
+  std::atomic<bool> stopped_{false};     // halted here, not caught up since (Revive)
   // The meta group halted here: when it is opened again (loop thread).
   static constexpr std::chrono::milliseconds kReviveFirstWait{5000}, kReviveMaxWait{60000};
   std::chrono::steady_clock::time_point revive_at_{}, reopened_{};
