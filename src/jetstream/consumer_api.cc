@@ -392,6 +392,35 @@ void StartReplicatedConsumers(Stream* stream) {
   }
 }
 
+namespace {
+// A consumer's store, holding its config and state, joins the stream: as a
+// local copy its leader starts (StartReplicatedConsumers) when the stream
+// is replicated, else as a running consumer. Logged and dropped when its
+// config cannot be read or the consumer cannot be made.
+void InstallConsumer(Stream* stream, const std::string& fallback_name, std::unique_ptr<store::ConsumerStore> cs) {
+  auto stored = ReadStoredConsumer(*cs, fallback_name);
+  if (!stored) {
+    log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), fallback_name);
+    return;
+  }
+  const std::string& name = stored->name;
+  if (stream->replicated()) {
+    LocalConsumer lc;
+    lc.store = std::move(cs);
+    lc.delivered = lc.store->State().delivered_consumer;
+    stream->local_consumers()[name] = std::move(lc);
+    return;
+  }
+  ApiError err;
+  auto c = Consumer::Create(stream, name, stored->cfg, stored->created, std::move(cs), true, &err);
+  if (!c) {
+    log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), name, err.description);
+    return;
+  }
+  stream->AddConsumer(name, c);
+}
+}  // namespace
+
 void RecoverConsumers(JetStream* js, Stream* stream) {
   if (stream->config().storage == Storage::kMemory) return;
   std::string obs = ObsDir(js, *stream);
@@ -410,27 +439,7 @@ void RecoverConsumers(JetStream* js, Stream* stream) {
       log::Error("JetStream can not open consumer '{} > {}': {}", stream->name(), dir_name, cs.status.msg);
       continue;
     }
-    auto stored = ReadStoredConsumer(*cs.value, dir_name);
-    if (!stored) {
-      log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), dir_name);
-      continue;
-    }
-    const std::string& name = stored->name;
-    if (stream->replicated()) {
-      // A replica's local copy: its leader starts it (StartReplicatedConsumers).
-      LocalConsumer lc;
-      lc.store = std::move(cs.value);
-      lc.delivered = lc.store->State().delivered_consumer;
-      stream->local_consumers()[name] = std::move(lc);
-      continue;
-    }
-    ApiError err;
-    auto c = Consumer::Create(stream, name, stored->cfg, stored->created, std::move(cs.value), true, &err);
-    if (!c) {
-      log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), name, err.description);
-      continue;
-    }
-    stream->AddConsumer(name, c);
+    InstallConsumer(stream, dir_name, std::move(cs.value));
   }
 }
 
@@ -456,25 +465,7 @@ void GiveMemoryConsumers(Stream* stream, const std::vector<HeldConsumer>& held) 
     auto cs = store::NewMemConsumerStore();
     (void)cs->SetConfig(h.meta);
     (void)cs->Reset(h.state);
-    if (stream->replicated()) {
-      LocalConsumer lc;
-      lc.delivered = h.state.delivered_consumer;
-      lc.store = std::move(cs);
-      stream->local_consumers()[h.name] = std::move(lc);
-      continue;
-    }
-    auto stored = ReadStoredConsumer(*cs, h.name);
-    if (!stored) {
-      log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), h.name);
-      continue;
-    }
-    ApiError err;
-    auto c = Consumer::Create(stream, h.name, stored->cfg, stored->created, std::move(cs), true, &err);
-    if (!c) {
-      log::Error("JetStream can not recover consumer '{} > {}': {}", stream->name(), h.name, err.description);
-      continue;
-    }
-    stream->AddConsumer(h.name, c);
+    InstallConsumer(stream, h.name, std::move(cs));
   }
 }
 
