@@ -1305,7 +1305,11 @@ Json Consumer::InfoJson() {
   j["name"] = m.name;
   j["created"] = FormatTime(m.created);
   j["config"] = ToJson(m.cfg);
-  if (auto* replica = m.stream->replica()) j["cluster"] = replica->ClusterInfo();
+  if (auto* replica = m.stream->replica()) {
+    j["cluster"] = replica->ClusterInfo();
+    // Runs on the leader alone, as nats-server's R1 consumers show.
+    if (LeaderOnly(m.cfg, m.stream->config())) j["cluster"].erase("replicas");
+  }
   else if (auto* meta = m.js->meta()) j["cluster"] = ClusterInfoJson(meta);
   j["delivered"] = {{"consumer_seq", n.delivered_consumer_seq}, {"stream_seq", n.delivered_stream_seq}};
   j["ack_floor"] = {{"consumer_seq", n.ack_floor_consumer_seq}, {"stream_seq", n.ack_floor_stream_seq}};

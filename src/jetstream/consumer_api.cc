@@ -175,7 +175,7 @@ void Create(JetStream* js, const Inbound& m, const std::vector<std::string>& t, 
 
   // A replicated stream's consumer: its state goes through the group, and
   // the reply waits for the commit of its creation (ReplyAfterSync).
-  std::unique_ptr<store::ConsumerStore> cs = s->NewReplicatedConsumerStore(name);
+  std::unique_ptr<store::ConsumerStore> cs = s->NewReplicatedConsumerStore(name, cfg);
   if (!cs) {
     auto opened = OpenConsumerStore(js, *s, name, cfg);
     if (!opened.ok())
@@ -382,7 +382,7 @@ void StartReplicatedConsumers(Stream* stream) {
       continue;
     }
     ApiError err;
-    auto c = Consumer::Create(stream, name, stored->cfg, stored->created, stream->NewReplicatedConsumerStore(name),
+    auto c = Consumer::Create(stream, name, stored->cfg, stored->created, stream->NewReplicatedConsumerStore(name, stored->cfg),
                               true, &err);
     if (!c) {
       log::Error("JetStream can not start consumer '{} > {}': {}", stream->name(), name, err.description);

@@ -280,6 +280,11 @@ std::optional<ApiError> CheckConsumerConfig(Stream& stream, const std::string& n
   return std::nullopt;
 }
 
+bool LeaderOnly(const ConsumerConfig& c, const StreamConfig& stream) {
+  if (c.is_durable() || c.ack_policy != AckPolicy::kNone) return false;
+  return c.num_replicas == 1 || (c.num_replicas == 0 && stream.retention == Retention::kLimits);
+}
+
 std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next) {
   if (cur.is_pull() != next.is_pull())
     return cur.is_pull() ? "can not update pull consumer to push based"

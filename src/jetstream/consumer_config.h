@@ -52,6 +52,17 @@ bool ValidPriorityGroupName(std::string_view g);
 // whitespace . * > \ /.
 bool ValidAssetName(std::string_view name);
 
+// A consumer of a replicated stream that runs on the stream's leader alone:
+// an ephemeral with no acknowledgements that nats-server would make R1
+// (`num_replicas` 1, or 0 on a limits stream: its `replicas()` rule), that
+// is ordered consumers, KV watchers and mirror/source feeds. Only its
+// creation, config changes and removal go through the stream's group; its
+// deliveries are kept in the leader's memory (no operation per batch). A
+// new leader starts it again from its creation state: its delivery
+// sequence restarts, which ordered consumers and feeds take as the cue to
+// recreate it from where they are.
+bool LeaderOnly(const ConsumerConfig& c, const StreamConfig& stream);
+
 // Why `next` may not replace `cur` (nats-server's texts), or empty.
 std::string UpdateConflict(const ConsumerConfig& cur, const ConsumerConfig& next);
 

@@ -1,6 +1,7 @@
 #include "jetstream/consumer_replication.h"
 
 #include <set>
+#include <utility>
 
 #include "base/log.h"
 #include "store/coding.h"
@@ -254,8 +255,18 @@ bool RestoreConsumerSnapshot(std::string_view app, LocalConsumers local, const s
   return true;
 }
 
-ReplicatedConsumerStore::ReplicatedConsumerStore(std::string name, Hooks hooks)
-    : name_(std::move(name)), hooks_(std::move(hooks)), op_(name_) {}
+ReplicatedConsumerStore::ReplicatedConsumerStore(std::string name, Hooks hooks, bool leader_only)
+    : name_(std::move(name)), hooks_(std::move(hooks)), op_(name_) {
+  if (leader_only) own_ = store::NewMemConsumerStore();
+}
+
+store::ConsumerStore& ReplicatedConsumerStore::Own() const {
+  if (!seeded_) {
+    seeded_ = true;
+    if (auto local = hooks_.local()) own_->Reset(local->State());
+  }
+  return *own_;
+}
 
 store::Status ReplicatedConsumerStore::SetConfig(std::string_view json) {
   config_ = json;
@@ -270,29 +281,36 @@ store::Result<std::string> ReplicatedConsumerStore::Config() {
 }
 
 store::Status ReplicatedConsumerStore::UpdateDelivered(uint64_t dseq, uint64_t sseq, uint64_t dc, int64_t ts) {
+  if (own_) return Own().UpdateDelivered(dseq, sseq, dc, ts);
   op_.Delivered(dseq, sseq, dc, ts);
   delivered_ = dseq;
   return {};
 }
 
 store::Status ReplicatedConsumerStore::UpdateAcks(uint64_t dseq, uint64_t sseq) {
+  if (own_) return Own().UpdateAcks(dseq, sseq);
   op_.Ack(dseq, sseq);
   return {};
 }
 
 store::Status ReplicatedConsumerStore::UpdateDue(uint64_t sseq, int64_t due) {
+  if (own_) return Own().UpdateDue(sseq, due);
   if (!delivered_) delivered_ = State().delivered_consumer;
   op_.Due(sseq, due, *delivered_);
   return {};
 }
 
 store::Status ReplicatedConsumerStore::Reset(const store::ConsumerState& state) {
+  // Proposed even for a leader-only consumer: a create's initial state (its
+  // start position) is where a new leader starts it again.
+  if (own_) Own().Reset(state);
   op_.Reset(state);
   delivered_ = state.delivered_consumer;
   return {};
 }
 
 store::ConsumerState ReplicatedConsumerStore::State() const {
+  if (own_) return Own().State();
   if (auto local = hooks_.local()) return local->State();
   return {};
 }
@@ -306,11 +324,15 @@ store::Status ReplicatedConsumerStore::Flush() {
     refused_ = true;
     return {store::Errc::kIo, err};
   }
+  proposed_ = true;
   return {};
 }
 
 void ReplicatedConsumerStore::Sync(std::function<void(store::Status)> done) {
   if (auto st = Flush(); !st.ok()) return done(st);
+  // A leader-only consumer's acknowledgements are in memory already; only
+  // its own proposals (its creation, a config change) are waited for.
+  if (own_ && !std::exchange(proposed_, false)) return done({});
   hooks_.when_committed(std::move(done));
 }
 

@@ -97,6 +97,11 @@ bool RestoreConsumerSnapshot(std::string_view app, LocalConsumers local, const s
 // (one operation); Sync(done) flushes and calls `when_committed`, which
 // runs `done` once everything proposed so far is committed. State()
 // reads the local copy (`local`), which is what a leader starts from.
+//
+// A leader-only consumer's store (consumer_config.h LeaderOnly) proposes
+// its config, its removal and a reset of its state (a create's start
+// position) alone; its deliveries live in memory here, starting from the
+// local copy's state, and its syncs wait only for what it proposed.
 class ReplicatedConsumerStore : public store::ConsumerStore {
  public:
   struct Hooks {
@@ -106,7 +111,7 @@ class ReplicatedConsumerStore : public store::ConsumerStore {
     // The local copy, null before the consumer's first operation commits.
     std::function<std::shared_ptr<store::ConsumerStore>()> local;
   };
-  ReplicatedConsumerStore(std::string name, Hooks hooks);
+  ReplicatedConsumerStore(std::string name, Hooks hooks, bool leader_only = false);
 
   store::Status SetConfig(std::string_view json) override;
   store::Result<std::string> Config() override;
@@ -134,6 +139,12 @@ class ReplicatedConsumerStore : public store::ConsumerStore {
   // The consumer's delivered sequence (for Due); read from the local copy
   // the first time it is needed.
   std::optional<uint64_t> delivered_;
+  // Leader-only: the state, seeded from the local copy on first use;
+  // `proposed_` says an operation went out since the last Sync.
+  std::unique_ptr<store::ConsumerStore> own_;
+  mutable bool seeded_ = false;
+  bool proposed_ = false;
+  store::ConsumerStore& Own() const;
 };
 
 }  // namespace fjord::jetstream

@@ -324,7 +324,8 @@ void Stream::StopConsumers() {
   expiring_.clear();
 }
 
-std::unique_ptr<store::ConsumerStore> Stream::NewReplicatedConsumerStore(const std::string& name) {
+std::unique_ptr<store::ConsumerStore> Stream::NewReplicatedConsumerStore(const std::string& name,
+                                                                         const ConsumerConfig& cfg) {
   if (!replicated_) return nullptr;
   std::weak_ptr<Stream> weak = shared_from_this();
   ReplicatedConsumerStore::Hooks h;
@@ -343,7 +344,7 @@ std::unique_ptr<store::ConsumerStore> Stream::NewReplicatedConsumerStore(const s
     auto it = s->local_consumers_.find(name);
     return it == s->local_consumers_.end() ? nullptr : it->second.store;
   };
-  return std::make_unique<ReplicatedConsumerStore>(name, std::move(h));
+  return std::make_unique<ReplicatedConsumerStore>(name, std::move(h), LeaderOnly(cfg, config()));
 }
 
 std::string Stream::ProposeConsumerOp(std::string op) {

@@ -181,8 +181,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t ReadLimit() const { return replicated_ ? readable_ : UINT64_MAX; }
   // The store a consumer created here writes its state to: for a
   // replicated stream, its changes go through the group
-  // (consumer_replication.h); else nullptr (the caller opens a local one).
-  std::unique_ptr<store::ConsumerStore> NewReplicatedConsumerStore(const std::string& name);
+  // (consumer_replication.h), but for a leader-only consumer's state
+  // (consumer_config.h LeaderOnly); else nullptr (the caller opens a local
+  // one).
+  std::unique_ptr<store::ConsumerStore> NewReplicatedConsumerStore(const std::string& name,
+                                                                   const ConsumerConfig& cfg);
   // The local copies of a replicated stream's consumers (every replica
   // keeps them; consumer_replication.h). Filled at recovery.
   std::map<std::string, LocalConsumer>& local_consumers() { return local_consumers_; }

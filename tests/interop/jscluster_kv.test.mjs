@@ -121,6 +121,75 @@ test("replicated KV bucket: history, delete, purge and purgeDeletes; the same on
   assert.equal(expected.length, 7, expected.join("\n"));
 }));
 
+test("replicated KV watchers and ordered consumers run on the stream's leader alone (no replicas in their info) and go on through a stepdown and kill -9 of the leader: every update seen once, in order", { timeout: 240_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  await new Kvm(conns[0]).create("w", { replicas: 3 });
+  const first = (await info(jsms[0], "KV_w")).cluster.leader;
+  // The clients stay on the first leader's server, which is never killed;
+  // the leader moves to another (stepdown), which is then killed.
+  const home = c.nodes.indexOf(byName(first));
+  const nc = conns[home];
+  const js = jetstream(nc);
+  const kv = await new Kvm(nc).open("w");
+
+  const revisions = [];
+  const watch = await kv.watch({ key: ">" });
+  (async () => { for await (const e of watch) revisions.push(e.revision); })();
+  const seqs = [];
+  const ordered = await js.consumers.get("KV_w");
+  // Short pulls: one a leader hands over ends with 409, and the client
+  // pulls again after two missed heartbeats (half the expiry each).
+  const consume = await ordered.consume({ expires: 5000 });
+  (async () => { for await (const m of consume) seqs.push(m.seq); })();
+
+  // A put retried after a lost reply may be stored twice: the stream's
+  // last sequence says what there is to see.
+  let n = 0;
+  const putSome = async (k) => {
+    // Keys of their own: a later value would remove an earlier one (history
+    // 1) before a consumer that waits for its next pull could see it.
+    for (let i = 0; i < k; i++) await retry(() => kv.put(`k${n + i}`, `v${i}`), "a put");
+    n = (await retry(() => jsms[home].streams.info("KV_w"), "KV_w's info")).state.last_seq;
+  };
+  const seenAll = (what) => waitFor(() => revisions.length >= n && seqs.length >= n, 45_000, what, 100)
+    .catch((e) => {
+      throw new Error(`${e.message}; the watcher saw ${revisions}, the ordered consumer ${seqs}`);
+    });
+  const once = () => {
+    const want = Array.from({ length: n }, (_, i) => i + 1);
+    assert.deepEqual(revisions, want, "the watcher's revisions");
+    assert.deepEqual(seqs, want, "the ordered consumer's sequences");
+  };
+  await putSome(10);
+  await seenAll("10 updates seen");
+  once();
+
+  // Neither keeps its deliveries in the group: the info shows the leader
+  // alone, where a durable's shows both other replicas.
+  const oi = await ordered.info(true);
+  assert.equal(oi.cluster.leader, first, JSON.stringify(oi.cluster));
+  assert.equal((oi.cluster.replicas ?? []).length, 0, JSON.stringify(oi.cluster));
+  const di = await jsms[home].consumers.add("KV_w", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+  assert.equal((di.cluster.replicas ?? []).length, 2, JSON.stringify(di.cluster));
+
+  const next = c.nodes.find((node) => node.serverName !== first).serverName;
+  const sd = JSON.parse((await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.KV_w",
+    JSON.stringify({ placement: { preferred: next } }), { timeout: 5000 })).string());
+  assert.equal(sd.success, true, JSON.stringify(sd));
+  await retry(async () => ((await jsms[home].streams.info("KV_w")).cluster.leader === next) || undefined, `${next} leading`);
+  await putSome(10);
+  await seenAll("20 updates seen after the stepdown");
+  once();
+
+  await byName(next).kill9();
+  await putSome(10);
+  await seenAll("30 updates seen after kill -9 of the leader");
+  once();
+  watch.stop();
+  consume.stop();
+}));
+
 test("replicated object store: a 1 MiB object put, read back after kill -9 of the leader, deleted on every replica", { timeout: 240_000 }, logsOnFailure(async (t) => {
   const scope = testScope(t);
   const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);

@@ -367,5 +367,64 @@ TEST_F(ReplicatedStoreTest, SyncAfterRefusedFlushFails) {
   EXPECT_FALSE(got[0].ok());
 }
 
+
+// A leader-only consumer (ordered, KV watcher, feed): its deliveries stay
+// in the leader's memory, only its config and removal are proposed, and a
+// sync with nothing of its own proposed does not wait for the group.
+TEST_F(ReplicatedStoreTest, LeaderOnlyProposesItsConfigAndRemovalAlone) {
+  ReplicatedConsumerStore cs("c", Hooks(), /*leader_only=*/true);
+  ASSERT_TRUE(cs.SetConfig(kMeta).ok());
+  const ConsumerState start{0, 7, 0, 7, {}, {}};  // where a create starts it
+  ASSERT_TRUE(cs.Reset(start).ok());
+  cs.Sync(Done());  // the create's reply waits for the config's commit
+  ASSERT_EQ(proposed.size(), 1u);
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_TRUE(got.empty());
+  waiting[0]({});
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(replica.Apply(proposed[0]));
+
+  EXPECT_EQ(Dump(replica.State("c")), Dump(start));
+
+  Drive(cs);
+  ASSERT_TRUE(cs.Flush().ok());
+  EXPECT_EQ(proposed.size(), 1u);  // no operation for the deliveries
+  auto ref = store::NewMemConsumerStore();
+  ref->Reset(start);
+  Drive(*ref);
+  EXPECT_EQ(Dump(cs.State()), Dump(ref->State()));
+  EXPECT_EQ(Dump(replica.State("c")), Dump(start));  // the copy keeps the creation state
+  cs.Sync(Done());
+  EXPECT_EQ(got.size(), 2u);  // at once: nothing proposed since
+  EXPECT_EQ(waiting.size(), 1u);
+  EXPECT_TRUE(got[1].ok());
+
+  ASSERT_TRUE(cs.Delete().ok());
+  ASSERT_EQ(proposed.size(), 2u);
+  ASSERT_TRUE(replica.Apply(proposed.back()));
+  EXPECT_EQ(replica.consumers.count("c"), 0u);
+}
+
+// A new leader starts a leader-only consumer from its local copy (the
+// creation state), and what it delivers then stays in its memory.
+TEST_F(ReplicatedStoreTest, LeaderOnlyStartsFromTheLocalCopy) {
+  ReplicatedConsumerStore first("c", Hooks());
+  ASSERT_TRUE(first.SetConfig(kMeta).ok());
+  const ConsumerState st{4, 4, 0, 0, {}, {}};
+  ASSERT_TRUE(first.Reset(st).ok());
+  ASSERT_TRUE(first.Flush().ok());
+  ASSERT_TRUE(replica.Apply(proposed[0]));
+
+  ReplicatedConsumerStore next("c", Hooks(), /*leader_only=*/true);
+  EXPECT_EQ(next.Config().value, kMeta);
+  EXPECT_EQ(Dump(next.State()), Dump(st));
+  ASSERT_TRUE(next.UpdateDelivered(5, 9, 1, 50).ok());
+  ASSERT_TRUE(next.Flush().ok());
+  EXPECT_EQ(proposed.size(), 1u);
+  EXPECT_EQ(next.State().delivered_consumer, 5u);
+  EXPECT_EQ(next.State().delivered_stream, 9u);
+  EXPECT_EQ(Dump(replica.State("c")), Dump(st));
+}
+
 }  // namespace
 }  // namespace fjord::jetstream

@@ -516,6 +516,34 @@ TEST_F(ConsumerTest, MessageTtlAndDeleteMarkers) {
   s->Close();
 }
 
+// Which consumers of a replicated stream run on its leader alone:
+// nats-server's R1 ephemerals (num_replicas 1, or 0 on a limits stream)
+// that take no acknowledgements.
+TEST(LeaderOnlyTest, FollowsNatsServersR1RuleForEphemeralsWithoutAcks) {
+  StreamConfig limits, interest;
+  limits.num_replicas = interest.num_replicas = 3;
+  interest.retention = Retention::kInterest;
+  ConsumerConfig ordered;  // what clients send for an ordered consumer
+  ordered.ack_policy = AckPolicy::kNone;
+  ordered.num_replicas = 1;
+  ordered.mem_storage = true;
+  EXPECT_TRUE(LeaderOnly(ordered, limits));
+  EXPECT_TRUE(LeaderOnly(ordered, interest));
+  ConsumerConfig watcher;  // a KV watcher: replicas left unset
+  watcher.ack_policy = AckPolicy::kNone;
+  EXPECT_TRUE(LeaderOnly(watcher, limits));
+  EXPECT_FALSE(LeaderOnly(watcher, interest));  // nats-server: the stream's replicas
+  ConsumerConfig c = ordered;
+  c.durable_name = "D";
+  EXPECT_FALSE(LeaderOnly(c, limits));
+  c = ordered;
+  c.ack_policy = AckPolicy::kExplicit;  // acked: its state is replicated
+  EXPECT_FALSE(LeaderOnly(c, limits));
+  c = ordered;
+  c.num_replicas = 3;
+  EXPECT_FALSE(LeaderOnly(c, limits));
+}
+
 TEST(GoDurationTest, Formats) {
   EXPECT_EQ(GoDuration(kSec), "1s");
   EXPECT_EQ(GoDuration(1500 * kMs), "1.5s");
