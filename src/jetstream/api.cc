@@ -311,7 +311,8 @@ void StreamPurge(JetStream* js, Inbound& m, const std::string& name) {
   js->CountApi(false);
 }
 
-// Looks a message up by a MsgGet request; error is 10003 or 10037.
+// Looks a message up by a MsgGet request; error is 10003 or 10037, or 10077
+// for a message held but unreadable.
 store::Result<store::StoredMsg> LookupMsg(Stream& s, const nlohmann::json& body, ApiError* err) {
   uint64_t seq = Field<uint64_t>(body, "seq", 0);
   std::string last = Field<std::string>(body, "last_by_subj", "");
@@ -330,7 +331,15 @@ store::Result<store::StoredMsg> LookupMsg(Stream& s, const nlohmann::json& body,
   } else {
     r = s.store().Load(seq);
   }
-  if (!r.ok()) *err = MakeError(Err::NoMessageFound);
+  if (r.ok()) return r;
+  if (r.status.code == store::Errc::kCorrupt || r.status.code == store::Errc::kIo) {
+    // Held but unreadable here: not "no message" (a replica repairing its
+    // copy from this answer would give up); a leader hands over.
+    s.SkipUnreadable(r.value.seq, r.status);
+    *err = MakeError(Err::StreamStoreFailedF, {{"err", r.status.msg}});
+    return r;
+  }
+  *err = MakeError(Err::NoMessageFound);
   return r;
 }
 

@@ -318,6 +318,8 @@ struct Consumer::Impl {
       }
       auto m = stream->store().Load(seq);
       if (!m.ok()) {
+        // Held but unreadable: wait for its repair or the next leader.
+        if (CannotRead(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
         // Gone from the stream (limits, purge): nothing left to redeliver,
         // so it no longer holds the ack floor back.
         AckOne(seq);
@@ -340,6 +342,7 @@ struct Consumer::Impl {
       }
       auto m = stream->store().Load(seq);
       if (!m.ok()) {
+        if (CannotRead(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
         ++lps_pos;
         continue;
       }
@@ -353,26 +356,52 @@ struct Consumer::Impl {
       lps.clear();
       lps_pos = 0;
     }
-    store::StoredMsg best;
-    bool found = false;
-    // A replicated stream's tail above its commit may still be replaced.
-    const uint64_t limit = ReadLimit();
-    for (const auto& f : FilterList()) {
-      auto m = stream->store().LoadNext(f, sseq);
-      if (m.ok() && m.value.seq <= limit && (!found || m.value.seq < best.seq)) {
-        best = std::move(m.value);
-        found = true;
+    for (;;) {
+      store::StoredMsg best;
+      bool found = false;
+      uint64_t bad = 0;  // the first message held but unreadable, if before `best`
+      store::Status bad_st;
+      // A replicated stream's tail above its commit may still be replaced.
+      const uint64_t limit = ReadLimit();
+      for (const auto& f : FilterList()) {
+        auto m = stream->store().LoadNext(f, sseq);
+        if (m.ok()) {
+          if (m.value.seq <= limit && (!found || m.value.seq < best.seq)) {
+            best = std::move(m.value);
+            found = true;
+          }
+        } else if (CannotRead(m.status)) {
+          if (m.value.seq == 0) return n;  // not known which: wait
+          if (m.value.seq <= limit && (!bad || m.value.seq < bad)) {
+            bad = m.value.seq;
+            bad_st = m.status;
+          }
+        }
       }
-    }
-    if (!found) {
-      // Move past what is stored so delivered.stream_seq reflects it.
-      uint64_t last = std::min(stream->store().State().last_seq, limit);
-      if (last + 1 > sseq) sseq = last + 1;
+      if (bad && (!found || bad < best.seq)) {
+        // Never moved past as if the stream ended there (that would skip
+        // every later message): skipped alone, or waited for.
+        if (!stream->SkipUnreadable(bad, bad_st)) return n;
+        sseq = bad + 1;
+        if (npending_valid && npending) --npending;
+        continue;
+      }
+      if (!found) {
+        // Move past what is stored so delivered.stream_seq reflects it.
+        uint64_t last = std::min(stream->store().State().last_seq, limit);
+        if (last + 1 > sseq) sseq = last + 1;
+        return n;
+      }
+      n.src = Source::kNew;
+      n.msg = std::move(best);
       return n;
     }
-    n.src = Source::kNew;
-    n.msg = std::move(best);
-    return n;
+  }
+
+  // The store holds the message but cannot read it now (store.h), as
+  // opposed to its being gone.
+  static bool CannotRead(const store::Status& st) {
+    return st.code == store::Errc::kCorrupt || st.code == store::Errc::kIo;
   }
 
   void Commit(const Next& n) {

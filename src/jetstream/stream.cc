@@ -1328,7 +1328,93 @@ void Stream::Delete() {
     store::RemoveDirDurably(js_->env(), dir);
 }
 
+bool Stream::SkipUnreadable(uint64_t seq, const store::Status& st) {
+  if (st.code != store::Errc::kCorrupt) return false;  // an I/O error may pass
+  bool first = damaged_.insert(seq).second;
+  if (!replicated_) {
+    // No other copy: readers would wait for ever. Nothing acknowledged is
+    // reported gone by the stream itself (its state still counts it).
+    if (first)
+      log::Error("JetStream stream '{}': message {} cannot be read ({}); consumers skip it", cfg_.name, seq,
+                 st.msg);
+    return true;
+  }
+  if (first)
+    log::Error("JetStream stream '{}': message {} cannot be read here ({}); it is repaired from another replica",
+               cfg_.name, seq, st.msg);
+  // A leader hands over to a replica that can read it (StepDown picks a
+  // current one), at most once a second while the damage lasts; not at
+  // once, so that what its consumers delivered and were acked so far is
+  // committed first (else delivered again by the next leader).
+  int64_t now = NowNs();
+  if (replica_ && replica_->IsLeader() && !handover_at_)
+    handover_at_ = std::max(now + 500'000'000, handed_over_ + 1'000'000'000);
+  return false;
+}
+
+void Stream::HandOverIfDue(int64_t now) {
+  if (!handover_at_ || now < handover_at_) return;
+  handover_at_ = 0;
+  if (!replica_ || !replica_->IsLeader()) return;
+  handed_over_ = now;
+  if (auto e = replica_->StepDown(""); !e.empty())
+    log::Warn("JetStream stream '{}': cannot hand over a damaged message's reads: {}", cfg_.name, e);
+}
+
+void Stream::RepairDamaged(int64_t now) {
+  if (repair_.seq && now - repair_.asked < 2'000'000'000) return;  // an answer may still come
+  repair_.seq = 0;
+  // From the leader's copy: this replica must not answer itself.
+  if (damaged_.empty() || !replica_ || replica_->IsLeader() || replica_->Leader().empty()) return;
+  if (!repair_.sub) {
+    repair_.inbox = "$JS.REPAIR." + RandomToken(16);
+    std::weak_ptr<Stream> weak = shared_from_this();
+    JetStream* js = js_;
+    repair_.sub = js_->account()->SubscribeInternal(
+        repair_.inbox,
+        [weak, js](const server::InternalMsg& m) {
+          js->Post([weak, data = std::string(m.data)] {
+            if (auto s = weak.lock()) s->OnRepairReply(data);
+          });
+        },
+        true);
+  }
+  repair_.seq = *damaged_.begin();
+  repair_.asked = now;
+  js_->Send("$JS.API.STREAM.MSG.GET." + cfg_.name, repair_.inbox, {}, Json{{"seq", repair_.seq}}.dump());
+}
+
+void Stream::OnRepairReply(std::string_view data) {
+  uint64_t seq = std::exchange(repair_.seq, 0);
+  if (!seq || !damaged_.count(seq)) return;
+  Json j = Json::parse(data, nullptr, false);
+  if (!j.is_object()) return;
+  if (j.contains("error")) {
+    // Gone on the leader too (removed since): nothing to repair; the
+    // group's removal reaches this replica as well.
+    if (j["error"].value("err_code", 0) == 10037) damaged_.erase(seq);
+    return;
+  }
+  const Json& msg = j.value("message", Json::object());
+  store::StoredMsg m;
+  m.seq = msg.value("seq", uint64_t(0));
+  m.subject = msg.value("subject", "");
+  if (m.seq != seq || !ParseTime(msg.value("time", ""), &m.ts) ||
+      !Base64Decode(msg.value("hdrs", ""), &m.hdr) || !Base64Decode(msg.value("data", ""), &m.data))
+    return;
+  if (auto st = store_->Repair(m); !st.ok()) {
+    log::Error("JetStream stream '{}': message {} cannot be repaired: {}", cfg_.name, seq, st.msg);
+    return;
+  }
+  damaged_.erase(seq);
+  log::Info("JetStream stream '{}': message {} repaired from the leader's copy", cfg_.name, seq);
+}
+
 void Stream::Close(std::unique_ptr<store::Store>* keep) {
+  if (repair_.sub) {
+    js_->account()->UnsubscribeInternal(std::static_pointer_cast<server::Subscription>(repair_.sub));
+    repair_.sub.reset();
+  }
   Unsubscribe();
   // First: the group's threads use the store until it is gone.
   replica_.reset();
@@ -1348,6 +1434,10 @@ void Stream::Close(std::unique_ptr<store::Store>* keep) {
 
 void Stream::Tick(int64_t now) {
   if (replica_) replica_->Revive();
+  if (replicated_) {
+    HandOverIfDue(now);
+    RepairDamaged(now);
+  }
   // A leader whose "lead" operation was refused or lost proposes it again.
   if (replica_ && !running_ && !lead_pending_ && replica_->IsLeader()) OnLeaderChanged(true);
   // TTLs (and max_age with them) expire on the leader, which removes through

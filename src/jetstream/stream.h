@@ -141,6 +141,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
     return replica_ ? replica_->CommittedSeq() : 0;
   }
 
+  // A message the store holds but cannot read (store.h: kCorrupt, kIo),
+  // met by a consumer. Whether it is skipped: only a damaged record of a
+  // stream with no other copy (one replica), logged once. Otherwise readers
+  // wait: a replicated stream's leader hands over to another replica, and
+  // as a follower writes the record again from the leader's copy (Tick);
+  // an I/O error may pass.
+  bool SkipUnreadable(uint64_t seq, const store::Status& st);
+
   // -- replicated (num_replicas > 1 in a cluster; jetstream/cluster.h) -----
   // Whether the config asks for more than one replica in a cluster: the
   // store is then shared with the Raft log (store::LockedStore).
@@ -370,6 +378,21 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::vector<std::weak_ptr<Consumer>> expiring_;
   // Consumers that deliver only what is durable, signalled by NoteDurable.
   std::vector<std::weak_ptr<Consumer>> durable_only_;
+  // Sequences whose records were found damaged (SkipUnreadable): on a
+  // replicated stream, to be written again from the leader's copy
+  // (RepairDamaged), one request at a time.
+  std::set<uint64_t> damaged_;
+  int64_t handed_over_ = 0;  // when this leader last handed over for damage
+  int64_t handover_at_ = 0;  // when it hands over next (Tick), 0: not due
+  struct RepairFetch {
+    std::shared_ptr<void> sub;  // server::SubPtr, type-erased
+    std::string inbox;
+    uint64_t seq = 0;  // asked for, 0 when nothing is
+    int64_t asked = 0;
+  } repair_;
+  void HandOverIfDue(int64_t now);
+  void RepairDamaged(int64_t now);
+  void OnRepairReply(std::string_view data);
   std::unique_ptr<Sourcing> sourcing_;
 
   // Msg-id dedupe window. Ids are kept as 64-bit hashes, not strings: a

@@ -493,26 +493,38 @@ int StreamLog::ReadSnapshotPart(std::string_view header, uint64_t id, std::strin
   store::PutU64(out, 0);  // the end, once known
   uint64_t covered = from - 1, next = from;
   if (from <= end) {
+    std::vector<uint64_t> gone;  // sequences the leader does not have
     auto st = store_->Scan(from, end, [&](const store::MsgView& m) {
       if (messages) {
         std::string e = StreamEntry::Msg(m.seq, m.ts, m.subject, m.hdr, m.data);
         store::PutU32(out, static_cast<uint32_t>(e.size()));
         out->append(e);
       } else {
-        for (uint64_t s = next; s < m.seq; s++) store::PutU64(out, s);
+        for (uint64_t s = next; s < m.seq; s++) gone.push_back(s);
       }
       next = m.seq + 1;
       covered = m.seq;
-      return out->size() < kPartBytes;
+      return out->size() + 8 * gone.size() < kPartBytes;
     });
-    if (!st.ok() && st.code != store::Errc::kCorrupt) {
+    // A damaged record here must not make the follower drop its good copy
+    // (listed as gone) nor leave it without one (messages left out): the
+    // part fails and NuRaft asks again (after a hand-over or a repair).
+    if (!st.ok() && (messages || st.code != store::Errc::kCorrupt)) {
       log::Error("raft stream log {}: a snapshot part cannot be read: {}", dir_, st.msg);
       return -1;
     }
     // The scan ran to the end of the range unless the part filled up.
-    if (out->size() < kPartBytes) covered = end;
-    if (!messages)
-      for (uint64_t s = next; s <= covered; s++) store::PutU64(out, s);
+    if (out->size() + 8 * gone.size() < kPartBytes) covered = end;
+    if (!messages) {
+      for (uint64_t s = next; s <= covered; s++) gone.push_back(s);
+      for (uint64_t s : gone) {
+        if (!st.ok()) {
+          auto code = store_->Load(s).status.code;
+          if (code == store::Errc::kCorrupt || code == store::Errc::kIo) continue;  // held, unreadable
+        }
+        store::PutU64(out, s);
+      }
+    }
   }
   store::EncodeU64(out->data(), std::max(covered, from - 1));
   return messages && covered >= head->last ? 1 : 0;

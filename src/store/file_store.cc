@@ -349,7 +349,37 @@ class FileStore final : public Store {
     if (closed_) return {{Errc::kClosed, "store closed"}, {}};
     Block* b = BlockOf(seq);
     if (b == nullptr || !b->Live(seq)) return {MissingStatus(seq), {}};
-    return ReadMsg(*b, seq);
+    auto r = ReadMsg(*b, seq);
+    if (!r.ok()) r.value.seq = seq;
+    return r;
+  }
+
+  Status Repair(const StoredMsg& m) override {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    if (Status s = Broken(); !s.ok()) return s;
+    Block* b = BlockOf(m.seq);
+    if (b == nullptr || !b->Live(m.seq)) return MissingStatus(m.seq);
+    if (ReadMsg(*b, m.seq).ok()) return {};
+    if (b->compressed) return {Errc::kInvalid, fmt::format("{}: a compressed block is not rewritten", b->path)};
+    Detail* d = GetDetail(*b);
+    if (d == nullptr) return {Errc::kIo, fmt::format("{}: block index unreadable", b->path)};
+    const Entry e = d->entries[m.seq - b->first];
+    std::string rec;
+    EncodeRecord(&rec, RecordType::kMsg, m.seq, m.ts, b->base_ts, m.subject, m.hdr, m.data);
+    if (e.len == 0 || rec.size() != e.len)
+      return {Errc::kInvalid, fmt::format("{}: the copy of sequence {} is {} bytes, its record {}", b->path, m.seq,
+                                          rec.size(), e.len)};
+    if (b == active_ && e.offset >= written_) {
+      rec.copy(buf_.data() + (e.offset - written_), rec.size());
+      return {};
+    }
+    auto f = BlockFile(*b);
+    if (!f.ok()) return f.status;
+    Status s = f.value->Write(e.offset, rec);
+    if (s.ok()) s = f.value->Sync();
+    DropReadAhead();
+    if (!s.ok()) return s;
+    return ReadMsg(*b, m.seq).status;
   }
 
   Result<StoredMsg> LoadLast(std::string_view filter) override {
@@ -365,14 +395,18 @@ class FileStore final : public Store {
       }
     }
     if (seq == 0) return {{Errc::kNotFound, "no message found"}, {}};
-    return ReadMsg(*BlockOf(seq), seq);
+    auto r = ReadMsg(*BlockOf(seq), seq);
+    if (!r.ok()) r.value.seq = seq;
+    return r;
   }
 
   Result<StoredMsg> LoadNext(std::string_view filter, uint64_t start) override {
     if (closed_) return {{Errc::kClosed, "store closed"}, {}};
     uint64_t seq = NextMatch(filter, std::max(start, base_));
     if (seq == 0) return {{Errc::kNotFound, "no message found"}, {}};
-    return ReadMsg(*BlockOf(seq), seq);
+    auto r = ReadMsg(*BlockOf(seq), seq);
+    if (!r.ok()) r.value.seq = seq;  // which message cannot be read
+    return r;
   }
 
   Status Scan(uint64_t start, uint64_t end,

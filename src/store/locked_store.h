@@ -72,6 +72,10 @@ class LockedStore : public Store {
     std::lock_guard lock(mu_);
     return inner_->LoadNext(filter, start);
   }
+  Status Repair(const StoredMsg& m) override {
+    std::lock_guard lock(mu_);
+    return inner_->Repair(m);
+  }
   Status Scan(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn) override {
     std::lock_guard lock(mu_);
     return inner_->Scan(start, end, fn);

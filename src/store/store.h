@@ -110,12 +110,24 @@ class Store {
   // or sync since the last call failed (then nothing since is acknowledged).
   virtual void Sync(std::function<void(Status)> done) = 0;
 
+  // kNotFound / kDeleted: no such message (any more). kCorrupt (its
+  // record fails its checksum) or kIo: the store holds the message but
+  // cannot read it now; the Load* calls then name it in value.seq.
   virtual Result<StoredMsg> Load(uint64_t seq) = 0;
   // Last message whose subject matches `filter` (wildcards allowed).
   virtual Result<StoredMsg> LoadLast(std::string_view filter) = 0;
   // First message with seq >= start whose subject matches `filter`
   // ("" or ">" means all).
   virtual Result<StoredMsg> LoadNext(std::string_view filter, uint64_t start) = 0;
+  // Writes message `m.seq`, whose record was found damaged, again from a
+  // good copy (another replica's), in place and durably before returning.
+  // kInvalid when the copy cannot be the same message (it would not encode
+  // to the damaged record's length) or the store cannot rewrite it (a
+  // compressed block, a memory store); ok when the record reads fine.
+  virtual Status Repair(const StoredMsg& m) {
+    (void)m;
+    return {Errc::kInvalid, "this store cannot repair a record"};
+  }
 
   // Calls `fn` for every stored message with start <= seq <= end, in
   // sequence order, until it returns false. Reads in large sequential

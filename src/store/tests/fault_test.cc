@@ -263,6 +263,45 @@ TEST_P(BitFlipTest, MiddleCorruptionKeepsLaterRecords) {
 
 INSTANTIATE_TEST_SUITE_P(Index, BitFlipTest, ::testing::Bool());
 
+// A damaged message record is named by the loads that meet it, and a good
+// copy (another replica's) writes it again, in place and durably; a copy
+// that is not the same message is refused.
+TEST_F(FaultTest, RepairRewritesADamagedRecordFromACopy) {
+  {
+    auto s = Open(SyncMode::kAlways, 1 << 20);
+    for (int i = 1; i <= 20; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto [off, len] = MessageRecords(block(1))[10];
+  ASSERT_TRUE(env_.FlipBit(block(1), off + len - 10, 3).ok());
+
+  auto s = Open(SyncMode::kAlways, 1 << 20);
+  auto m = s->Load(10);
+  EXPECT_EQ(m.status.code, Errc::kCorrupt);
+  EXPECT_EQ(m.value.seq, 10u);
+  auto next = s->LoadNext(">", 9);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next.value.seq, 9u);
+  next = s->LoadNext(">", 10);
+  EXPECT_EQ(next.status.code, Errc::kCorrupt);
+  EXPECT_EQ(next.value.seq, 10u);  // which one could not be read
+
+  StoredMsg copy{10, 10, "f", "", Payload(10)};
+  StoredMsg other = copy;
+  other.data += "x";
+  EXPECT_EQ(s->Repair(other).code, Errc::kInvalid);
+  EXPECT_EQ(s->Load(10).status.code, Errc::kCorrupt);
+  ASSERT_TRUE(s->Repair(copy).ok());
+  EXPECT_EQ(s->Load(10).value.data, Payload(10));
+  ASSERT_TRUE(s->Repair({11, 11, "f", "", Payload(11)}).ok());  // intact: nothing to do
+  EXPECT_EQ(s->Repair({21, 21, "f", "", "y"}).code, Errc::kNotFound);
+
+  // Durable: a power loss right after keeps the repaired record.
+  CrashAndReboot(s);
+  s = Open(SyncMode::kAlways, 1 << 20);
+  for (uint64_t q = 1; q <= 20; ++q) EXPECT_EQ(s->Load(q).value.data, Payload(q)) << q;
+}
+
 // A block whose block-start record (its base timestamp) is damaged and
 // whose index is gone: every message still loads, with its sequence,
 // subject and payload; only timestamps may be off.
