@@ -332,7 +332,7 @@ store::Result<store::StoredMsg> LookupMsg(Stream& s, const nlohmann::json& body,
     r = s.store().Load(seq);
   }
   if (r.ok()) return r;
-  if (r.status.code == store::Errc::kCorrupt || r.status.code == store::Errc::kIo) {
+  if (store::Unreadable(r.status)) {
     // Held but unreadable here: not "no message" (a replica repairing its
     // copy from this answer would give up); a leader hands over.
     s.SkipUnreadable(r.value.seq, r.status);

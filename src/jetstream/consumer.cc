@@ -319,7 +319,7 @@ struct Consumer::Impl {
       auto m = stream->store().Load(seq);
       if (!m.ok()) {
         // Held but unreadable: wait for its repair or the next leader.
-        if (CannotRead(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
+        if (store::Unreadable(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
         // Gone from the stream (limits, purge): nothing left to redeliver,
         // so it no longer holds the ack floor back.
         AckOne(seq);
@@ -342,7 +342,7 @@ struct Consumer::Impl {
       }
       auto m = stream->store().Load(seq);
       if (!m.ok()) {
-        if (CannotRead(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
+        if (store::Unreadable(m.status) && !stream->SkipUnreadable(seq, m.status)) return n;
         ++lps_pos;
         continue;
       }
@@ -370,7 +370,7 @@ struct Consumer::Impl {
             best = std::move(m.value);
             found = true;
           }
-        } else if (CannotRead(m.status)) {
+        } else if (store::Unreadable(m.status)) {
           if (m.value.seq == 0) return n;  // not known which: wait
           if (m.value.seq <= limit && (!bad || m.value.seq < bad)) {
             bad = m.value.seq;
@@ -396,12 +396,6 @@ struct Consumer::Impl {
       n.msg = std::move(best);
       return n;
     }
-  }
-
-  // The store holds the message but cannot read it now (store.h), as
-  // opposed to its being gone.
-  static bool CannotRead(const store::Status& st) {
-    return st.code == store::Errc::kCorrupt || st.code == store::Errc::kIo;
   }
 
   void Commit(const Next& n) {

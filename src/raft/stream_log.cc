@@ -519,8 +519,7 @@ int StreamLog::ReadSnapshotPart(std::string_view header, uint64_t id, std::strin
       for (uint64_t s = next; s <= covered; s++) gone.push_back(s);
       for (uint64_t s : gone) {
         if (!st.ok()) {
-          auto code = store_->Load(s).status.code;
-          if (code == store::Errc::kCorrupt || code == store::Errc::kIo) continue;  // held, unreadable
+          if (store::Unreadable(store_->Load(s).status)) continue;  // held, not gone
         }
         store::PutU64(out, s);
       }

@@ -43,6 +43,11 @@ struct Status {
   static Status Ok() { return {}; }
 };
 
+// A load failed although the store holds the message: it cannot be read
+// now (its record is damaged, or an I/O error), as opposed to its being
+// gone (kNotFound, kDeleted).
+inline bool Unreadable(const Status& s) { return s.code == Errc::kCorrupt || s.code == Errc::kIo; }
+
 template <typename T>
 struct Result {
   Status status;
