@@ -625,7 +625,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     mon->SetMeta([&meta] { return meta->ClusterInfo(); }, [&meta] { return meta->HasLeader(); },
-                 [&meta] { return meta->ReplicasNotCurrent(); });
+                 [&meta](bool with_replicas) { return meta->NotCurrent(with_replicas); });
   }
   if (leafs) {
     if (auto err = leafs->Start(); !err.empty()) {

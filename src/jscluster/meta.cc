@@ -463,6 +463,12 @@ nlohmann::ordered_json MetaGroup::ClusterInfo() {
   return j;
 }
 
+std::string MetaGroup::NotCurrent(bool with_replicas) {
+  // nats-server's wording for a meta member that is not current.
+  if (rejoining_) return "JetStream is not current with the meta leader";
+  return with_replicas ? replicas_->NotCurrent() : std::string();
+}
+
 bool MetaGroup::HasLeader() {
   auto g = group();
   return g && !g->Leader().empty();

@@ -109,7 +109,11 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   bool Stopped() override { return stopped_.load(); }
   // /healthz: why a stream replica of this server is not current (the
   // first found), empty when all are.
-  std::string ReplicasNotCurrent() { return replicas_->NotCurrent(); }
+  // Why /healthz should say this server is not current (empty when it is):
+  // its meta member still catching up (not voting: a rolling restart that
+  // stopped the next server now could leave the group without a quorum),
+  // or (`with_replicas`) a stream replica here behind its leader. Any thread.
+  std::string NotCurrent(bool with_replicas);
   std::optional<jetstream::StreamAssignment> FindStream(const std::string& account, const std::string& name) override;
   std::vector<jetstream::StreamAssignment> Streams(const std::string& account) override;
   std::vector<jetstream::PlacementCandidate> Candidates() override;
@@ -178,7 +182,9 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   static constexpr std::chrono::milliseconds kReviveFirstWait{5000}, kReviveMaxWait{60000};
   std::chrono::steady_clock::time_point revive_at_{}, reopened_{};
   std::chrono::milliseconds revive_wait_ = kReviveFirstWait;
-  bool rejoining_ = false;  // opened without state, not caught up yet: not voting (loop thread)
+  // Opened without state, not caught up yet: not voting (set on the loop
+  // thread, read by /healthz too).
+  std::atomic<bool> rejoining_{false};
 };
 
 }  // namespace fjord::jscluster

@@ -1245,10 +1245,12 @@ Response Monitor::Healthz(const std::string& query) {
     return JsonResponse({{"status", "unavailable"}, {"error", "JetStream has not established contact with a meta leader"}},
                         503);
   }
-  // A replica behind its leader cannot take over without losing recent
-  // messages: a rolling restart waits for it (nats-server's check too).
-  if (!server_only && replicas_not_current_) {
-    if (std::string why = replicas_not_current_(); !why.empty())
+  // A meta member still catching up does not vote, and a replica behind
+  // its leader cannot take over without losing recent messages: a rolling
+  // restart waits for them (nats-server's checks too; js-server-only leaves
+  // out the replicas).
+  if (not_current_) {
+    if (std::string why = not_current_(!server_only); !why.empty())
       return JsonResponse({{"status", "unavailable"}, {"error", why}}, 503);
   }
   // nats-server writes this one compactly.

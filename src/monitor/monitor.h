@@ -94,13 +94,14 @@ class Monitor {
     cluster_port_ = std::move(port);
   }
   // Clustered JetStream: the meta group's /jsz `meta_cluster`, whether it
-  // has a leader, and why a stream replica here is not current (empty when
-  // all are) for /healthz; set before Serve(). Thread-safe functions.
+  // has a leader, and why this server is not current (its meta member or a
+  // stream replica here behind; empty when all are) for /healthz; set
+  // before Serve(). Thread-safe functions.
   void SetMeta(std::function<nlohmann::ordered_json()> info, std::function<bool()> has_leader,
-               std::function<std::string()> replicas_not_current) {
+               std::function<std::string(bool with_replicas)> not_current) {
     meta_info_ = std::move(info);
     meta_has_leader_ = std::move(has_leader);
-    replicas_not_current_ = std::move(replicas_not_current);
+    not_current_ = std::move(not_current);
   }
   // The leaf-node layer, for /leafz and /varz; set before Serve(). Must
   // outlive the monitor's serving.
@@ -122,7 +123,7 @@ class Monitor {
  private:
   std::function<nlohmann::ordered_json()> meta_info_;
   std::function<bool()> meta_has_leader_;
-  std::function<std::string()> replicas_not_current_;
+  std::function<std::string(bool with_replicas)> not_current_;
   std::function<std::string()> cluster_name_;
   std::function<int()> cluster_port_;
   leaf::Leafnodes* leafs_ = nullptr;

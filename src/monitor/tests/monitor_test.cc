@@ -209,18 +209,29 @@ TEST_F(MonitorTest, HealthzAndJszWithoutJetStream) {
   EXPECT_NE(idx.body.find("href=./varz"), std::string::npos);
 }
 
-// A clustered server: no meta leader, or a stream replica here that is not
-// current, is unhealthy; js-server-only leaves the replicas out and
-// js-enabled-only both checks.
+// A clustered server: no meta leader, its meta member catching up, or a
+// stream replica here that is not current, is unhealthy; js-server-only
+// leaves the replicas out (not the meta member) and js-enabled-only checks
+// neither.
 TEST_F(MonitorTest, HealthzReportsMetaLeaderAndReplicas) {
-  bool leader = true;
+  bool leader = true, meta_current = true;
   std::string why = "JetStream stream 'APP > ORDERS' is not current: behind the leader";
-  mon_->SetMeta([] { return nlohmann::ordered_json::object(); }, [&] { return leader; }, [&] { return why; });
+  mon_->SetMeta([] { return nlohmann::ordered_json::object(); }, [&] { return leader; },
+                [&](bool with_replicas) {
+                  if (!meta_current) return std::string("JetStream is not current with the meta leader");
+                  return with_replicas ? why : std::string();
+                });
   auto r = mon_->Handle("/healthz");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Json::parse(r.body)["error"], why);
   EXPECT_EQ(mon_->Handle("/healthz?js-server-only=true").status, 200);
   EXPECT_EQ(mon_->Handle("/healthz?js-enabled-only=true").status, 200);
+  meta_current = false;
+  r = mon_->Handle("/healthz?js-server-only=true");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Json::parse(r.body)["error"], "JetStream is not current with the meta leader");
+  EXPECT_EQ(mon_->Handle("/healthz?js-enabled-only=true").status, 200);
+  meta_current = true;
   leader = false;
   r = mon_->Handle("/healthz?js-server-only=true");
   EXPECT_EQ(r.status, 503);

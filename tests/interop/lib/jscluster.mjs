@@ -43,15 +43,21 @@ export async function jsCluster(t, scope, n = 3, extra, root, env) {
 export const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
 
 // Waits until every node of `nodes` names the same meta leader, one of
-// `nodes`, with a cluster of `size`; returns the leader's node.
+// `nodes`, with a cluster of `size`, and is current with it (/healthz with
+// js-server-only: a member added or rejoining votes only once caught up,
+// so until then stopping another server could leave the group without a
+// quorum); returns the leader's node.
 export async function agreedLeader(nodes, size, ms = 20_000) {
   let views = [];
   await waitFor(async () => {
     views = await Promise.all(nodes.map((n) => meta(n).catch(() => undefined)));
     const l = views[0]?.leader;
-    return l && nodes.some((n) => n.serverName === l) &&
-      views.every((v) => v?.leader === l && v?.cluster_size === size);
-  }, ms, "one meta leader named by every node", 100).catch((e) => {
+    if (!(l && nodes.some((n) => n.serverName === l) &&
+      views.every((v) => v?.leader === l && v?.cluster_size === size))) return false;
+    const health = await Promise.all(nodes.map((n) =>
+      fetch(`http://127.0.0.1:${n.mport}/healthz?js-server-only=true`).then((r) => r.ok, () => false)));
+    return health.every(Boolean);
+  }, ms, "one meta leader named by every node, each current with it", 100).catch((e) => {
     throw new Error(`${e.message}: ${JSON.stringify(views)}`);
   });
   return nodes.find((n) => n.serverName === views[0].leader);
