@@ -239,8 +239,9 @@ void Stream::OnLeaderChanged(bool leader) {
   if (!replica_) return;
   if (!leader) {
     lead_pending_ = false;
-    // Another replica leads: what waited for this one is its to answer.
-    when_leading_.clear();
+    // What waits for this replica to serve stays (WhenLeading), but for
+    // what nobody waits for any more.
+    std::erase_if(when_leading_, [now = NowNs()](const auto& w) { return w.first < now; });
     if (!running_ && subs_.empty()) return;
     running_ = false;
     Unsubscribe();
@@ -302,7 +303,9 @@ void Stream::StartServing() {
   if (sourcing_) sourcing_ = std::make_unique<Sourcing>(this);
   auto fns = std::move(when_leading_);
   when_leading_.clear();
-  for (auto& fn : fns) fn();
+  int64_t now = NowNs();
+  for (auto& [until, fn] : fns)
+    if (until >= now) fn();
 }
 
 LocalConsumers Stream::Locals() {
@@ -554,7 +557,7 @@ bool Stream::ReadyForOne() {
 
 void Stream::WhenLeading(std::function<void()> fn) {
   if (Serving() && replica_) return fn();
-  when_leading_.push_back(std::move(fn));
+  when_leading_.emplace_back(NowNs() + kWhenLeadingFor, std::move(fn));
 }
 
 void Stream::FlushStaged() {

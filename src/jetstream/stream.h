@@ -168,8 +168,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // operation: ApplyOp).
   bool Serving() const { return !replicated_ || (replica_ && running_ && replica_->IsLeader()); }
   // Runs `fn` (JetStream thread) the next time this server starts serving
-  // the stream, or at once if it serves it already.
+  // the stream within kWhenLeadingFor, or at once if it serves it already.
+  // Every replica is asked (to answer a create or an update): whichever
+  // serves first answers. Kept through leader changes until then, as the
+  // first leader may lose its term before it serves and be elected again
+  // (a reply left to others would be lost). A replica that serves later
+  // answers again: the client took the first reply.
   void WhenLeading(std::function<void()> fn);
+  static constexpr int64_t kWhenLeadingFor = 60'000'000'000;  // ns: past any client's request timeout
   // Scaling a replicated stream down to one replica (cluster_api.cc):
   // - a server no longer assigned stays in the group (handing over if it
   //   leads: StreamReplica::Tick) until the leader has removed it; then
@@ -366,7 +372,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Removals (RemoveMsg) of this work, proposed as one operation.
   std::vector<uint64_t> removals_;
   std::map<std::string, LocalConsumer> local_consumers_;
-  std::vector<std::function<void()>> when_leading_;
+  std::vector<std::pair<int64_t, std::function<void()>>> when_leading_;  // (until, fn)
   std::vector<std::shared_ptr<void>> subs_;  // server::SubPtr, type-erased
   std::shared_ptr<void> ack_sub_;            // clustered: `$JS.ACK.<name>.>`
   std::map<std::string, std::shared_ptr<Consumer>> consumers_;
