@@ -6,7 +6,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { jetstreamManager, jetstream } from "@nats-io/jetstream";
-import { startServer, freePort, waitFor, within, logsOnFailure } from "./lib/server.mjs";
+import { startServer, freePort, waitFor, within, logsOnFailure, sleep } from "./lib/server.mjs";
 import { connectTo } from "./lib/client.mjs";
 
 // GET with a bound; returns {status, type, text, json}.
@@ -193,7 +193,16 @@ describe("monitoring", () => {
   }));
 
   test("/subsz counts subscriptions", logsOnFailure(async () => {
-    const s0 = (await get(mport, "/subsz")).json;
+    // The baseline once the earlier tests' connections have gone (their
+    // closes reach the server after those tests end).
+    let s0 = (await get(mport, "/subsz")).json;
+    await waitFor(async () => {
+      await sleep(200);
+      const again = (await get(mport, "/subsz")).json;
+      const same = again.num_subscriptions === s0.num_subscriptions;
+      s0 = again;
+      return same;
+    }, 10_000, "a steady subscription count", 0);
     assert.ok(number(s0.num_subscriptions));
     const nc = await connectTo(srv);
     try {
