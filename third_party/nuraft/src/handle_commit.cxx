@@ -40,16 +40,22 @@ limitations under the License.
 namespace nuraft {
 
 void raft_server::commit(ulong target_idx) {
-    // Fjord: the commit thread is woken (below) before the peers are told
-    // of the new commit index, so the state machine applies (and the
-    // client is answered) while those requests are built and sent, not
-    // after them.
-    bool notify_peers = false;
     if (target_idx > quick_commit_index_) {
         quick_commit_index_ = target_idx;
         lagging_sm_target_index_ = target_idx;
         p_db( "trigger commit upto %" PRIu64 "", quick_commit_index_.load() );
-        notify_peers = role_ == srv_role::leader;
+
+        // if this is a leader notify peers to commit as well
+        // for peers that are free, send the request, otherwise,
+        // set pending commit flag for that peer
+        if (role_ == srv_role::leader) {
+            for (peer_itor it = peers_.begin(); it != peers_.end(); ++it) {
+                ptr<peer> pp = it->second;
+                if (!request_append_entries(pp)) {
+                    pp->set_pending_commit();
+                }
+            }
+        }
     }
 
     p_tr( "local log idx %" PRIu64 ", target_commit_idx %" PRIu64 ", "
@@ -85,18 +91,6 @@ void raft_server::commit(ulong target_idx) {
                 data_fresh_.store(true);
                 cb_func::Param param(id_, leader_);
                 (void) ctx_->cb_func_.call(cb_func::BecomeFresh, &param);
-            }
-        }
-    }
-
-    // if this is a leader notify peers to commit as well
-    // for peers that are free, send the request, otherwise,
-    // set pending commit flag for that peer
-    if (notify_peers) {
-        for (peer_itor it = peers_.begin(); it != peers_.end(); ++it) {
-            ptr<peer> pp = it->second;
-            if (!request_append_entries(pp)) {
-                pp->set_pending_commit();
             }
         }
     }
