@@ -107,12 +107,11 @@ class MetaGroup : public raft::Fsm, public jetstream::ClusterMeta {
   bool IsLeader() override;
   bool HasLeader() override;  // also for /healthz
   bool Stopped() override { return stopped_.load(); }
-  // /healthz: why a stream replica of this server is not current (the
-  // first found), empty when all are.
   // Why /healthz should say this server is not current (empty when it is):
   // its meta member still catching up (not voting: a rolling restart that
   // stopped the next server now could leave the group without a quorum),
-  // or (`with_replicas`) a stream replica here behind its leader. Any thread.
+  // or (`with_replicas`) a stream replica here behind its leader (the first
+  // found). Any thread.
   std::string NotCurrent(bool with_replicas);
   std::optional<jetstream::StreamAssignment> FindStream(const std::string& account, const std::string& name) override;
   std::vector<jetstream::StreamAssignment> Streams(const std::string& account) override;

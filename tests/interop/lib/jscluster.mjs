@@ -42,6 +42,11 @@ export async function jsCluster(t, scope, n = 3, extra, root, env) {
 
 export const meta = async (node) => (await httpJson(node.mport, "/jsz")).meta_cluster;
 
+// Whether `node`'s /healthz (with `query`) says ok; false when it does not
+// answer.
+const healthy = (node, query = "") =>
+  fetch(`http://127.0.0.1:${node.mport}/healthz${query}`).then((r) => r.ok, () => false);
+
 // Waits until every node of `nodes` names the same meta leader, one of
 // `nodes`, with a cluster of `size`, and is current with it (/healthz with
 // js-server-only: a member added or rejoining votes only once caught up,
@@ -54,9 +59,7 @@ export async function agreedLeader(nodes, size, ms = 20_000) {
     const l = views[0]?.leader;
     if (!(l && nodes.some((n) => n.serverName === l) &&
       views.every((v) => v?.leader === l && v?.cluster_size === size))) return false;
-    const health = await Promise.all(nodes.map((n) =>
-      fetch(`http://127.0.0.1:${n.mport}/healthz?js-server-only=true`).then((r) => r.ok, () => false)));
-    return health.every(Boolean);
+    return (await Promise.all(nodes.map((n) => healthy(n, "?js-server-only=true")))).every(Boolean);
   }, ms, "one meta leader named by every node, each current with it", 100).catch((e) => {
     throw new Error(`${e.message}: ${JSON.stringify(views)}`);
   });
@@ -131,6 +134,6 @@ export async function jsClusterClients(t, scope, n = 3) {
 // leader hears from it; a new replica votes only once caught up, so until
 // then a group that loses its leader may not elect another.)
 export const caughtUp = (nodes, ms = 30_000) => waitFor(async () => {
-  for (const n of nodes) if (!(await fetch(`http://127.0.0.1:${n.mport}/healthz`)).ok) return false;
+  for (const n of nodes) if (!(await healthy(n))) return false;
   return true;
 }, ms, "every replica caught up (/healthz)", 200);
