@@ -663,7 +663,10 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
     }
   } else {
     // A replica's tail may be tentative: its leader decides (StartServing).
-    if (!s->replicated_) s->DropTornBatch();
+    if (!s->replicated_) {
+      s->DropTornBatch();
+      s->SkipLostTail();
+    }
     s->RebuildDedupe();
     s->RebuildTtls();
     s->RebuildSchedules();
@@ -671,6 +674,24 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
   }
   if (cfg.mirror || !cfg.sources.empty()) s->sourcing_ = std::make_unique<Sourcing>(s.get());
   return s;
+}
+
+void Stream::SkipLostTail() {
+  auto loss = store_->LostAtOpen();
+  if (!loss) return;
+  uint64_t last = store_->State().last_seq;
+  if (loss->last_named <= last) {
+    log::Error("JetStream stream '{}': messages it had stored were found damaged on disk ({})", cfg_.name, loss->why);
+    return;
+  }
+  // No other copy: they are gone, but their sequences are not used again
+  // (a consumer may have been given and acked them already).
+  log::Error("JetStream stream '{}': messages {}..{} it had stored were found damaged on disk and cannot be read "
+             "({}); their sequences are skipped",
+             cfg_.name, last + 1, loss->last_named, loss->why);
+  while (store_->State().last_seq < loss->last_named) {
+    if (!store_->SkipMsg().ok()) break;
+  }
 }
 
 store::Status Stream::WriteMeta() {

@@ -71,6 +71,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // how many. (A replicated stream's new leader removes it through the
   // group: StartServing.)
   uint64_t DropTornBatch();
+  // At recovery of a stream of one replica whose store lost messages it had
+  // synced (store::Store::LostAtOpen): logs it, and skips the sequences
+  // they held so none is used twice. (A replica gets them again from its
+  // group: raft::StreamLog::lost_durable.)
+  void SkipLostTail();
   // Applies an update (already validated against the allowed changes).
   ApiError Update(const StreamConfig& next);
   // Persists the config. Durable on return.

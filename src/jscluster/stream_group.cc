@@ -88,6 +88,15 @@ std::string StreamReplica::OpenGroup() {
   std::string error;
   log_ = raft::StreamLog::Open(o.env, o.dir, store_, &error);
   if (!log_) return error;
+  if (log_->lost_durable() && !rejoining_) {
+    // As one that lost its state: caught up first, voting after.
+    if (auto st = store::WriteFileDurably(o.env, store::JoinPath(o.dir, kRejoiningMarker), ""); !st.ok())
+      return st.msg;
+    rejoining_ = true;
+    log::Warn("JetStream cluster: stream '{} > {}' lost messages it had stored (damaged on disk): not voting until "
+              "caught up",
+              o.account, o.stream);
+  }
   raft::GroupOptions g;
   g.name = GroupName(o.account, o.stream, o.group_epoch);
   transport_->SetVoting(g.name, !rejoining_);

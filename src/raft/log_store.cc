@@ -52,16 +52,20 @@ std::string Record(uint64_t index, const nuraft::log_entry& e) {
 }  // namespace
 
 std::shared_ptr<FileLogStore> FileLogStore::Open(store::Env* env, const std::string& dir, std::string* err,
-                                                 bool* damaged) {
+                                                 bool* damaged, bool* lost) {
   std::shared_ptr<FileLogStore> s(new FileLogStore(env, dir));
-  *err = s->Load();
+  if (lost) *lost = false;
+  *err = s->Load(lost);
   if (damaged) *damaged = s->damaged_;
   if (!err->empty()) return nullptr;
   return s;
 }
 
-std::string FileLogStore::Load() {
+std::string FileLogStore::Load(bool* lost) {
   std::string path = store::JoinPath(dir_, "raft.log");
+  std::string mark_path = store::JoinPath(dir_, "raft.synced");
+  auto mark = store::SyncedMark::Read(env_, mark_path);
+  mark_ = std::make_shared<store::SyncedMark>(env_, mark_path);
   if (auto st = store::CreateDirsDurably(env_, dir_); !st.ok()) return st.msg;
   bool fresh = !env_->Exists(path);
   if (fresh) {
@@ -75,8 +79,20 @@ std::string FileLogStore::Load() {
     return path + ": not a Raft log (bad header)";
   start_ = store::DecodeU64(d.data() + 8);
   if (start_ == 0) return path + ": bad header (first index 0)";
+  uint64_t synced = mark && mark->id == start_ ? mark->offset : 0;
   size_t off = kHeaderSize;
   uint64_t expect = start_;
+  // Damage at `off`: fails the open, or (a log whose group sends the
+  // entries again) is cut from there.
+  auto damage = [&](const std::string& why) -> bool {
+    if (!lost) {
+      damaged_ = true;
+      return false;
+    }
+    log::Error("raft log {}: {}; the log is cut from there, its group sends the entries again", path, why);
+    *lost = true;
+    return true;
+  };
   while (off < d.size()) {
     bool ok = d.size() - off >= kRecordHead;
     uint32_t len = ok ? store::DecodeU32(d.data() + off) : 0;
@@ -87,16 +103,21 @@ std::string FileLogStore::Load() {
     if (!ok) {
       // A crash mid-append leaves a cut or partly written last record: cut
       // it if nothing valid follows. Anything valid after it is damage.
-      for (size_t probe = off + 1; probe + kRecordHead + kBodyFixed <= d.size(); probe++) {
+      std::string why;
+      for (size_t probe = off + 1; probe + kRecordHead + kBodyFixed <= d.size() && why.empty(); probe++) {
         uint32_t l = store::DecodeU32(d.data() + probe);
         if (l < kBodyFixed || l > kMaxBody || d.size() - probe - kRecordHead < l) continue;
-        if (XXH64(d.data() + probe + kRecordHead, l, 0) == store::DecodeU64(d.data() + probe + 4)) {
-          damaged_ = true;
-          return fmt::format("{}: damaged record at offset {} (entry {}) with valid records after it", path, off,
-                             expect);
-        }
+        if (XXH64(d.data() + probe + kRecordHead, l, 0) == store::DecodeU64(d.data() + probe + 4))
+          why = fmt::format("damaged record at offset {} (entry {}) with valid records after it", off, expect);
       }
-      log::Warn("raft log {}: cut a torn tail at offset {} ({} bytes)", path, off, d.size() - off);
+      if (why.empty() && off < synced)
+        why = fmt::format("damaged record at offset {} (entry {}), below the {} bytes fsynced before the last stop",
+                          off, expect, synced);
+      if (why.empty()) {
+        log::Warn("raft log {}: cut a torn tail at offset {} ({} bytes)", path, off, d.size() - off);
+      } else if (!damage(why)) {
+        return path + ": " + why;
+      }
       break;
     }
     uint64_t term = store::DecodeU64(body + 8);
@@ -109,6 +130,13 @@ std::string FileLogStore::Load() {
     off += kRecordHead + len;
     expect++;
   }
+  if (off == d.size() && synced > d.size()) {
+    std::string why = fmt::format("{} bytes, shorter than the {} bytes fsynced before the last stop", d.size(), synced);
+    if (!damage(why)) return path + ": " + why;
+  }
+  // Cut below the mark: it comes down first (and durably), so that a torn
+  // append past the cut is not taken for damage later.
+  if (off < synced && !mark_->Lower(start_, off)) return mark_path + ": cannot be written";
   auto f = env_->OpenExisting(path);
   if (!f.ok()) return f.status.msg;
   file_ = std::move(f.value);
@@ -188,6 +216,10 @@ bool FileLogStore::TruncateFrom(uint64_t index) {
   uint64_t off = offsets_[keep];
   offsets_.resize(keep);
   end_offset_ = off;
+  if (!mark_->Lower(start_, off)) {
+    Fail("its synced mark cannot be lowered");
+    return false;
+  }
   if (auto st = file_->Truncate(off); !st.ok()) {
     Fail(st.msg);
     return false;
@@ -213,13 +245,14 @@ bool FileLogStore::SyncLocked() {
     return false;
   }
   durable_ = start_ + entries_.size() - 1;
+  mark_->Note(start_, end_offset_);
   return true;
 }
 
 std::optional<FileLogStore::SyncPoint> FileLogStore::PrepareSync() {
   std::lock_guard lock(mu_);
   if (failed_) return std::nullopt;
-  return SyncPoint{file_, start_ + entries_.size() - 1, truncations_};
+  return SyncPoint{file_, start_ + entries_.size() - 1, truncations_, start_, end_offset_};
 }
 
 bool FileLogStore::Synced(const SyncPoint& point, const store::Status& st) {
@@ -230,6 +263,9 @@ bool FileLogStore::Synced(const SyncPoint& point, const store::Status& st) {
   }
   // Entries cut and written again meanwhile may not be in this sync.
   if (point.truncations == truncations_ && point.target > durable_) durable_ = point.target;
+  // The same file still (not rewritten since), with nothing cut from it.
+  if (point.truncations == truncations_ && point.start == start_ && point.file == file_)
+    mark_->Note(point.start, point.end);
   return !failed_;
 }
 
@@ -372,6 +408,11 @@ bool FileLogStore::Rewrite() {
   file_ = std::move(f.value);
   end_offset_ = data.size();
   durable_ = start_ + entries_.size() - 1;
+  // A new file: its mark starts at its whole (durable) size.
+  if (!mark_->Lower(start_, end_offset_)) {
+    Fail("its synced mark cannot be written");
+    return false;
+  }
   return true;
 }
 

@@ -12,9 +12,12 @@
 // fsync, rename, directory fsync).
 //
 // At open, a torn tail (a record cut short or failing its checksum with
-// nothing valid after it) is what a crash mid-append leaves, and is cut.
-// A bad record followed by valid ones is damage: Open fails and names it,
-// rather than dropping entries the group may have counted on.
+// nothing valid after it, above what was fsynced) is what a crash
+// mid-append leaves, and is cut. A bad record followed by valid ones, or
+// one the file had fsynced (`raft.synced`, a store::SyncedMark), or a file
+// shorter than it had fsynced, is damage: Open fails and names it, rather
+// than dropping entries the group may have counted on; or, for a log whose
+// group can send them again (a stream's), cuts from there and says so.
 //
 // Every entry is also kept in memory; the meta log is compacted behind
 // snapshots and stays small.
@@ -28,6 +31,7 @@
 #include <libnuraft/log_store.hxx>
 
 #include "store/env.h"
+#include "store/synced_mark.h"
 
 namespace fjord::raft {
 
@@ -39,9 +43,12 @@ std::vector<nuraft::ptr<nuraft::log_entry>> UnpackEntries(nuraft::buffer& pack);
 class FileLogStore : public nuraft::log_store {
  public:
   // Opens or creates `dir`/raft.log. Error text in *err on failure;
-  // *damaged (when given) tells damage from other failures.
+  // *damaged (when given) tells damage from other failures. With `lost`
+  // given, damage does not fail the open: the log is cut from the damaged
+  // record, and *lost tells that entries it had (maybe acknowledged) are
+  // gone.
   static std::shared_ptr<FileLogStore> Open(store::Env* env, const std::string& dir, std::string* err,
-                                            bool* damaged = nullptr);
+                                            bool* damaged = nullptr, bool* lost = nullptr);
 
   nuraft::ulong next_slot() const override;
   nuraft::ulong start_index() const override;
@@ -65,6 +72,7 @@ class FileLogStore : public nuraft::log_store {
   struct SyncPoint {
     std::shared_ptr<store::File> file;
     uint64_t target = 0, truncations = 0;
+    uint64_t start = 0, end = 0;  // the file's first index and size then
   };
   std::optional<SyncPoint> PrepareSync();
   bool Synced(const SyncPoint& point, const store::Status& st);
@@ -89,7 +97,7 @@ class FileLogStore : public nuraft::log_store {
 
  private:
   FileLogStore(store::Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
-  std::string Load();
+  std::string Load(bool* lost);
   // Appends one record; mu_ held.
   bool WriteRecord(uint64_t index, const nuraft::log_entry& e);
   // Drops entries from `index` on, in memory and in the file; mu_ held.
@@ -115,6 +123,7 @@ class FileLogStore : public nuraft::log_store {
   uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_
   bool failed_ = false;                          // guarded by mu_
   bool damaged_ = false;                         // set by Load
+  std::shared_ptr<store::SyncedMark> mark_;      // how far the file is synced; set by Load
   std::function<void(const std::string&)> on_failed_;
   // Logs `why` and marks the log failed; mu_ held.
   void Fail(const std::string& why);

@@ -135,11 +135,9 @@ std::optional<StreamEntry> StreamEntry::Decode(std::string_view b) {
 }
 
 std::shared_ptr<StreamLog> StreamLog::Open(store::Env* env, const std::string& dir, store::Store* store,
-                                           std::string* err, bool* damaged) {
+                                           std::string* err) {
   std::shared_ptr<StreamLog> s(new StreamLog(env, dir, store));
-  bool d = false;
-  *err = s->Load(&d);
-  if (damaged) *damaged = d;
+  *err = s->Load();
   if (!err->empty()) return nullptr;
   return s;
 }
@@ -153,10 +151,12 @@ bool StreamLog::WriteBase(uint64_t seq) {
   return st.ok();
 }
 
-std::string StreamLog::Load(bool* damaged) {
+std::string StreamLog::Load() {
   std::string err;
-  stubs_ = FileLogStore::Open(env_, dir_, &err, damaged);
+  bool lost = false;
+  stubs_ = FileLogStore::Open(env_, dir_, &err, nullptr, &lost);
   if (!stubs_) return err;
+  lost_durable_ = lost;
   store::StreamState st = store_->State();
   // `base`: the last sequence logged before the oldest entry kept (or the
   // store's last when the log began).
@@ -190,6 +190,12 @@ std::string StreamLog::Load(bool* damaged) {
     if (stub->second > st.last_seq) {
       log::Warn("raft stream log {}: entries from {} name messages the store lacks (from seq {}); cut", dir_, i,
                 stub->second);
+      // Not all of them a torn write: the store lost some it had synced.
+      if (auto loss = store_->LostAtOpen()) {
+        lost_durable_ = true;
+        log::Error("raft stream log {}: entries from {} on may have been acknowledged by this replica ({})", dir_,
+                   i, loss->why);
+      }
       if (!stubs_->CutFrom(i)) return dir_ + ": cannot cut the stub file";
       break;
     }

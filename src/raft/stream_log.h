@@ -104,10 +104,10 @@ class AsyncLogStore : public nuraft::log_store {
 class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<StreamLog> {
  public:
   // Opens or creates the log in `dir` over `store` (a store::LockedStore
-  // that outlives the log). Error text in *err on failure; *damaged (when
-  // given) tells damage of the stub file from other failures.
+  // that outlives the log). Error text in *err on failure. Damage to the
+  // stub file does not fail it: the log is cut from there (lost_durable).
   static std::shared_ptr<StreamLog> Open(store::Env* env, const std::string& dir, store::Store* store,
-                                         std::string* err, bool* damaged = nullptr);
+                                         std::string* err);
 
   void OnDurable(std::function<void(bool ok)> fn) override;
   void OnFailed(std::function<void(const std::string& why)> fn) override;
@@ -158,6 +158,13 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // A write to the store or the stub file failed: nothing appended since is
   // reported durable.
   bool failed() const;
+  // Load cut entries whose messages the store had made durable and then
+  // lost (store::Store::LostAtOpen: found damaged at open), or stubs the
+  // stub file had made durable and then lost (damaged): this replica
+  // may have acknowledged them, so it must not vote until its group has
+  // sent them again (a vote from a log shorter than what it acknowledged
+  // could elect a leader without them).
+  bool lost_durable() const { return lost_durable_; }
 
   // The leader's messages go to the group several at a time: Stage appends
   // a message (a skip when `skip`) to the store at once, at its next
@@ -175,7 +182,7 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
 
  private:
   StreamLog(store::Env* env, std::string dir, store::Store* store) : env_(env), dir_(std::move(dir)), store_(store) {}
-  std::string Load(bool* damaged);
+  std::string Load();
   // Appends `entry`'s message or skip to the store at its sequence (a
   // staged one is there already) and returns the stub to log in its place;
   // the entry itself for other entries; null on failure. mu_ held.
@@ -207,6 +214,7 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   uint64_t gen_ = 0;  // bumped when entries are replaced; guarded by mu_
   std::atomic<uint64_t> durable_{0};
   std::atomic<bool> failed_{false};
+  bool lost_durable_ = false;  // set by Load
   std::function<void(bool)> on_durable_;  // set once before use
   std::function<void(const std::string&)> on_failed_;  // set once before use
   // A snapshot being received, keeping this replica's messages up to

@@ -162,6 +162,12 @@ void FaultEnv::PowerLoss() {
   crashed_ = false;
 }
 
+void FaultEnv::Restart() {
+  std::lock_guard lock(mu_);
+  generation_++;
+  crashed_ = false;
+}
+
 void FaultEnv::CutPower() {
   // Locked and never unlocked: every thread that reaches the store from
   // now on waits, until the process exits.

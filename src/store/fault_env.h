@@ -47,6 +47,9 @@ class FaultEnv : public Env {
     std::lock_guard lock(mu_);
     return crash_after_ >= 0;
   }
+  // The process starts again after Crash() (kill -9): nothing written is
+  // lost (the page cache keeps it); handles opened before are dead.
+  void Restart();
   // Reboot: the tree below root becomes its durable state; handles opened
   // before are dead (kIo); calls work again.
   void PowerLoss();

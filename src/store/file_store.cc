@@ -32,6 +32,7 @@
 #include "store/record.h"
 #include "store/stream_summary.h"
 #include "store/subject.h"
+#include "store/synced_mark.h"
 
 namespace fjord::store {
 namespace {
@@ -66,6 +67,8 @@ constexpr uint32_t kLidMask = (1u << kLidBits) - 1;
 constexpr size_t kMaxBlockSubjects = kLidMask;
 static_assert(kMaxRecordOverhead < 128, "the overhead takes 7 bits of Entry::subj");
 constexpr const char* kSummaryName = "summary";
+// How far the active block is known fsynced (SyncedMark).
+constexpr const char* kSyncedName = "synced";
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -339,7 +342,10 @@ class FileStore final : public Store {
     }
     if (!s.ok()) return done(s);
     if (opts_.sync == SyncMode::kAlways) {
-      group_->Submit(active_->file, std::move(done));
+      // Noted before anyone is told: what a publish was acknowledged for
+      // lies below the mark.
+      group_->Submit(active_->file, std::move(done),
+                     [mark = synced_, id = active_->id, end = written_] { mark->Note(id, end); });
     } else {
       done({});
     }
@@ -381,6 +387,8 @@ class FileStore final : public Store {
     if (!s.ok()) return s;
     return ReadMsg(*b, m.seq).status;
   }
+
+  std::optional<TailLoss> LostAtOpen() const override { return lost_at_open_; }
 
   Result<StoredMsg> LoadLast(std::string_view filter) override {
     if (closed_) return {{Errc::kClosed, "store closed"}, {}};
@@ -589,6 +597,7 @@ class FileStore final : public Store {
     }
     if (Status s = WriteBuffer(); !s.ok()) return FailTruncate(s);
     if (Status s = active_->file->Sync(); !s.ok()) return FailTruncate(s);
+    synced_->Note(active_->id, written_);
     // Committed: the tail's records are no longer needed.
     for (const auto& path : files) {
       if (Status s = env_->RemoveFile(path); !s.ok()) return FailTruncate(s);
@@ -720,6 +729,7 @@ class FileStore final : public Store {
     if (s.ok()) s = TrimActive();
     if (s.ok()) s = active_->file->Sync();
     if (s.ok()) {
+      synced_->Note(active_->id, written_);
       WriteBlockIndex(*active_);
       WriteSummary();
     }
@@ -2179,6 +2189,11 @@ class FileStore final : public Store {
   }
 
   Status ReplayBlock(Block& b, uint64_t from, bool last);
+  // Recovery found the last block's bytes [begin, end) damaged, or missing
+  // up to `synced`, although the last run had fsynced them: lost_at_open_.
+  // Whether block bytes [offset, size) are all zeros (space zeroed ahead).
+  bool ZerosFrom(Block& b, uint64_t offset);
+  void LoseSyncedTail(Block& b, uint64_t begin, uint64_t end, uint64_t synced);
   bool RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, const std::set<uint32_t>& indexed,
                       uint32_t* pos_block, uint64_t* pos_offset);
   Status LoadBlocks();
@@ -2245,7 +2260,50 @@ class FileStore final : public Store {
     uint64_t seq;
   };
   std::vector<PendingErase> pending_erases_;
+  std::shared_ptr<SyncedMark> synced_;  // set by Recover; shared with the group commit's callbacks
+  std::optional<SyncedMark::Mark> mark_at_open_;  // LoadBlocks: the mark the last run left
+  std::optional<TailLoss> lost_at_open_;
 };
+
+bool FileStore::ZerosFrom(Block& b, uint64_t offset) {
+  std::string rest(b.size - offset, '\0');
+  auto f = BlockFile(b);
+  if (!f.ok()) return false;
+  auto r = f.value->Read(offset, rest.size(), rest.data());
+  return r.ok() && std::all_of(rest.begin(), rest.begin() + static_cast<ptrdiff_t>(r.value), [](char c) { return c == 0; });
+}
+
+void FileStore::LoseSyncedTail(Block& b, uint64_t begin, uint64_t end, uint64_t synced) {
+  // Their headers, read as they are, name the sequences they held.
+  uint64_t named = 0;
+  std::string bytes(end - begin, '\0');
+  if (auto f = BlockFile(b); f.ok() && !bytes.empty()) {
+    auto r = f.value->Read(begin, bytes.size(), bytes.data());
+    bytes.resize(r.ok() ? r.value : 0);
+  }
+  std::string_view rest(bytes);
+  RecordType type;
+  uint64_t seq;
+  uint32_t len;
+  while (PeekRecordHeader(rest, &type, &seq, &len)) {
+    bool plausible = seq > last_ && seq <= last_ + kMaxReplayGap;
+    if (plausible && (type == RecordType::kMsg || type == RecordType::kTombstone || type == RecordType::kErased))
+      named = std::max(named, seq);
+    rest.remove_prefix(len);
+  }
+  TailLoss loss;
+  loss.last_named = named;
+  if (end > begin) {
+    loss.why = fmt::format("{}: damaged records at offset {}..{}, below the {} bytes fsynced before the last stop",
+                           b.path, begin, end, synced);
+  } else {
+    loss.why = fmt::format("{}: {} bytes, shorter than the {} bytes fsynced before the last stop", b.path, b.size,
+                           synced);
+  }
+  log::Error("store: {}; they may have been acknowledged and are kept as they are{}", loss.why,
+             named ? fmt::format(" (they name sequences up to {})", named) : std::string());
+  lost_at_open_ = std::move(loss);
+}
 
 Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
   replayed_ = true;
@@ -2268,12 +2326,31 @@ Status FileStore::ReplayBlock(Block& b, uint64_t from, bool last) {
       }
     }
   }
+  uint64_t synced = last && !b.compressed && mark_at_open_ && mark_at_open_->id == b.id ? mark_at_open_->offset : 0;
+  if (synced > b.size && from >= b.size) LoseSyncedTail(b, b.size, b.size, synced);
   if (from >= b.size) return {};
   auto res = ScanBlock(b, from, nullptr);
   if (!res.ok()) return res.status;
+  if (synced > b.size && !res.value.zero_tail && !res.value.tail_garbage)
+    LoseSyncedTail(b, b.size, b.size, synced);
   for (const auto& [begin, end] : res.value.corrupt) {
     log::Error("store: {}: corrupt bytes at offset {}..{} skipped; records after them kept", b.path,
                begin, end);
+  }
+  // Past the last valid record: nothing but zeros (space zeroed ahead), or
+  // no record. Below what the last run knew synced, that is damage, kept;
+  // above it, a write a crash tore, never acknowledged, cut.
+  if ((res.value.zero_tail || res.value.tail_garbage) && synced > res.value.valid_end) {
+    LoseSyncedTail(b, res.value.valid_end, std::min(synced, b.size), synced);
+    if (synced < b.size && !ZerosFrom(b, synced)) {
+      log::Warn("store: {}: torn record at offset {}, truncating {} bytes", b.path, synced, b.size - synced);
+      auto f = BlockFile(b);
+      if (!f.ok()) return f.status;
+      if (Status s = f.value->Truncate(synced); !s.ok()) return s;
+      if (Status s = f.value->Sync(); !s.ok()) return s;
+    }
+    b.size = std::min(synced, b.size);
+    return {};
   }
   if (res.value.zero_tail) b.size = res.value.valid_end;  // space zeroed ahead
   if (res.value.tail_garbage) {
@@ -2366,6 +2443,9 @@ bool FileStore::RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, cons
 
 Status FileStore::Recover() {
   if (Status s = CreateDirsDurably(env_, msgs_dir_); !s.ok()) return s;
+  std::string mark = JoinPath(msgs_dir_, kSyncedName);
+  mark_at_open_ = SyncedMark::Read(env_, mark);
+  synced_ = std::make_shared<SyncedMark>(env_, mark);
   if (Status s = LoadBlocks(); !s.ok()) return s;
   RemoveEmptyBlocks();
   group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
@@ -2374,7 +2454,10 @@ Status FileStore::Recover() {
     // records it covers may never have been synced (written, then kill -9):
     // sync them first, or a power cut could leave a summary counting
     // messages the disk lost.
-    if (Flush().ok() && active_->file->Sync().ok()) WriteSummary();
+    if (Flush().ok() && active_->file->Sync().ok()) {
+      synced_->Note(active_->id, written_);
+      WriteSummary();
+    }
     replayed_ = false;
   }
   return {};

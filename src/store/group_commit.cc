@@ -12,10 +12,11 @@ GroupCommit::GroupCommit(SyncMode mode, int64_t interval_ns)
 
 GroupCommit::~GroupCommit() { Stop(); }
 
-void GroupCommit::Submit(std::shared_ptr<File> file, std::function<void(Status)> done) {
+void GroupCommit::Submit(std::shared_ptr<File> file, std::function<void(Status)> done,
+                         std::function<void()> synced) {
   {
     std::lock_guard lock(mu_);
-    queue_.push_back({std::move(file), std::move(done)});
+    queue_.push_back({std::move(file), std::move(done), std::move(synced)});
   }
   cv_.notify_one();
 }
@@ -96,6 +97,15 @@ void GroupCommit::Run() {
                 .count());
         ++n;
         if (!s.ok()) break;
+      }
+    }
+    if (s.ok()) {
+      // The last `synced` of each file: files are few per batch.
+      std::vector<const File*> noted;
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+        if (!it->synced || std::find(noted.begin(), noted.end(), it->file.get()) != noted.end()) continue;
+        noted.push_back(it->file.get());
+        it->synced();
       }
     }
     for (auto& w : batch) w.done(s);

@@ -43,7 +43,12 @@ class GroupCommit {
   GroupCommit(SyncMode mode, int64_t interval_ns);
   ~GroupCommit();
 
-  void Submit(std::shared_ptr<File> file, std::function<void(Status)> done);
+  // `synced` (optional): run once the fsync succeeded, before any `done`
+  // of the batch, and only for the last waiter of its file in the batch
+  // that has one (which covers the others): a note of how far the file is
+  // durable costs one write per fsync, not one per waiter.
+  void Submit(std::shared_ptr<File> file, std::function<void(Status)> done,
+              std::function<void()> synced = nullptr);
   void NoteWritten(std::shared_ptr<File> file);
   static constexpr std::chrono::milliseconds kNoteDelay{5};
   // Completes every queued waiter (after one last fsync) and joins.
@@ -56,6 +61,7 @@ class GroupCommit {
   struct Waiter {
     std::shared_ptr<File> file;
     std::function<void(Status)> done;
+    std::function<void()> synced;
   };
   void Run();
 

@@ -76,6 +76,10 @@ class LockedStore : public Store {
     std::lock_guard lock(mu_);
     return inner_->Repair(m);
   }
+  std::optional<TailLoss> LostAtOpen() const override {
+    std::lock_guard lock(mu_);
+    return inner_->LostAtOpen();
+  }
   Status Scan(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn) override {
     std::lock_guard lock(mu_);
     return inner_->Scan(start, end, fn);

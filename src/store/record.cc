@@ -151,6 +151,16 @@ DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec)
   return DecodeResult::kOk;
 }
 
+bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len) {
+  Header h;
+  size_t at = in.empty() ? 0 : ParseHeader(in.data(), in.size(), &h);
+  if (at == 0 || at == kNeedMore || h.len > in.size()) return false;
+  *type = static_cast<RecordType>(h.type);
+  *seq = h.seq;
+  *len = static_cast<uint32_t>(h.len);
+  return true;
+}
+
 ScanResult ScanRecords(std::string_view data, uint64_t base, int64_t base_ts,
                        const std::function<void(uint64_t, const RecordView&)>& fn) {
   ScanResult res;

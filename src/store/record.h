@@ -75,6 +75,11 @@ enum class DecodeResult { kOk, kShort, kBad };
 // kShort: the header is plausible but the record runs past the end of `in`.
 DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec);
 
+// The header of a record that fails its checksum, read as it is (it may be
+// damaged too): its type, sequence and length. False when the header does
+// not parse or the length runs past `in`.
+bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len);
+
 struct ScanResult {
   uint64_t valid_end = 0;  // offset just past the last valid record
   // Damaged ranges [begin, end) between valid records, skipped.

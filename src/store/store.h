@@ -134,6 +134,21 @@ class Store {
     return {Errc::kInvalid, "this store cannot repair a record"};
   }
 
+  // Records this store had fsynced (and so may have acknowledged), found
+  // damaged or missing at the end of its log when it opened: no later
+  // record tells what they held, so they are not in the store. It keeps
+  // their bytes and reports them once here, rather than taking them for a
+  // write torn by a crash and cutting them as if they never existed.
+  // `last_named` is the highest sequence their headers name (they may be
+  // damaged too; 0 if none reads): a store without another copy skips to
+  // it, so that no sequence is used twice. A replica must rather not vote
+  // until its group has sent them again.
+  struct TailLoss {
+    std::string why;
+    uint64_t last_named = 0;
+  };
+  virtual std::optional<TailLoss> LostAtOpen() const { return std::nullopt; }
+
   // Calls `fn` for every stored message with start <= seq <= end, in
   // sequence order, until it returns false. Reads in large sequential
   // chunks (one read per ~1 MiB of records, not one per message), so a

@@ -8,6 +8,12 @@
 //   over to one that can read it, so the durable consumer gets all 20
 //   orders intact and in order; as a follower it then writes the record
 //   again from the leader's copy, and serves it once it leads again.
+// - Damage to the last record after kill -9, where a crash would leave a
+//   torn write: Fjord knows how far each block was fsynced (the `synced`
+//   mark), so a record it had acknowledged is not cut as torn. One replica
+//   reports it and does not use its sequence again; a replica of three
+//   does not vote until the group has sent it again, so it cannot help
+//   elect a replica that never had it (the Jepsen bit-flip case).
 // Fjord only: it edits Fjord's block files.
 
 import { test } from "node:test";
@@ -19,6 +25,7 @@ import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
 import { startServer, waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { APP, jsClusterClients, caughtUp, retry, publishWithId } from "./lib/jscluster.mjs";
+import { sleep } from "./lib/cluster.mjs";
 
 const skip = isFjord ? false : "edits Fjord's block files";
 
@@ -130,4 +137,81 @@ test("three replicas: the damaged replica hands over, the consumer gets every or
   const m = await jsms[home].streams.getMessage("ORDERS", { seq: 10 });
   assert.deepEqual(m.json(), { order: 10 });
   assert.equal((await jsms[home].streams.info("ORDERS")).cluster.leader, victim.serverName);
+}));
+
+test("one replica, killed: damage to the last acknowledged message is reported, not cut, and its sequence is not used again", { skip, timeout: 60_000 }, logsOnFailure(async (t) => {
+  const srv = await startServer();
+  t.after(() => srv.stop());
+  let nc = await connect({ port: srv.port });
+  let jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(nc), i);
+  await nc.close();
+  await srv.kill9();
+  damageOrder(srv.storeDir, "ORDERS", 20);
+  await srv.restart();
+  assert.match(srv.log(), /messages 20\.\.20 it had stored were found damaged on disk/);
+  nc = await connect({ port: srv.port });
+  t.after(() => nc.close());
+  jsm = await jetstreamManager(nc);
+  const state = (await jsm.streams.info("ORDERS")).state;
+  assert.equal(state.last_seq, 20);
+  assert.equal(state.messages, 19);
+  const ack = await publishWithId(jetstream(nc), 21);
+  assert.equal(ack.seq, 21);
+  const seen = await readOrders(jetstream(nc), "ORDERS", "InvoiceProcessor", 20, 15_000);
+  assert.deepEqual(seen, [...orders(1, 19), 21]);
+}));
+
+test("three replicas, the Jepsen bit-flip case: a replica whose acknowledged last message is damaged does not vote until it has it again, so the one replica that never had it cannot lead", { skip, timeout: 180_000 }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, jsms, conns } = await jsClusterClients(t, scope, 3);
+  await jsms[0].streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(conns[0]), i);
+  await caughtUp(c.nodes);
+
+  // B leads, A follows and gets order 21, C is down and never gets it.
+  const leader = (await jsms[0].streams.info("ORDERS")).cluster.leader;
+  const B = c.nodes.find((n) => n.serverName === leader);
+  const [A, C] = c.nodes.filter((n) => n !== B);
+  const nb = await scope.conn(B, APP);
+  await C.kill9();
+  const ack = await retry(() => publishWithId(jetstream(nb), 21), "order 21 acknowledged by B and A", 30_000);
+  assert.equal(ack.seq, 21);
+  await A.kill9();
+  await B.kill9();
+  damageOrder(c.storeOf(A), "ORDERS", 21);
+
+  await Promise.all([A.restart(), C.restart()]);
+  await waitFor(() => /lost messages it had stored \(damaged on disk\): not voting until caught up/.test(A.log()), 10_000,
+    "A rejoining");
+  // A and C are a majority, but only A could vote for C: no leader.
+  const nc = await scope.conn(C, APP);
+  const jsm = await retry(() => jetstreamManager(nc), "the meta group answering", 30_000);
+  for (const end = Date.now() + 6000; Date.now() < end; await sleep(500)) {
+    const info = await jsm.streams.info("ORDERS").catch(() => null);
+    assert.ok(!info?.cluster?.leader, `ORDERS led by ${info?.cluster?.leader} without the replica that had order 21`);
+  }
+
+  await B.restart();
+  await caughtUp(c.nodes, 60_000);
+  await waitFor(() => /caught up with its group .*voting again/.test(A.log()), 20_000, "A voting again");
+  const info = await retry(async () => {
+    const i = await jsm.streams.info("ORDERS");
+    return i.cluster?.leader ? i : undefined;
+  }, "ORDERS led again", 30_000);
+  assert.equal(info.state.last_seq, 21);
+  assert.deepEqual((await jsm.streams.getMessage("ORDERS", { seq: 21 })).json(), { order: 21 });
+  // Every replica has it intact: A's copy is what the group sent again.
+  for (const n of [A, B, C]) {
+    await retry(async () => {
+      const now = (await jsm.streams.info("ORDERS")).cluster.leader;
+      if (now === n.serverName) return true;
+      await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
+        JSON.stringify({ placement: { preferred: n.serverName } }), { timeout: 5000 }).catch(() => {});
+      return undefined;
+    }, `${n.serverName} leading ORDERS`, 30_000);
+    assert.deepEqual((await jsm.streams.getMessage("ORDERS", { seq: 21 })).json(), { order: 21 }, n.serverName);
+  }
 }));

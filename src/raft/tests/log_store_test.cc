@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 #include <libnuraft/buffer.hxx>
 #include <libnuraft/log_entry.hxx>
@@ -127,9 +128,15 @@ TEST_F(RaftLogStore, PackMovesEntriesBetweenStores) {
   EXPECT_EQ(Data(t->entry_at(2)), "p2");
 }
 
-// A crash mid-append leaves a partial last record: it is cut, the rest kept.
+// A crash mid-append leaves a partial last record, written and never
+// synced: it is cut, the rest kept.
 TEST_F(RaftLogStore, TornTailIsCut) {
-  Fill(3, "t");
+  Fill(2, "t");
+  {
+    auto s = Open();
+    auto e = Entry(1, "t3");
+    s->append(e);  // written, not synced: the process dies here
+  }
   auto path = dir_ + "/raft.log";
   auto size = std::filesystem::file_size(path);
   std::filesystem::resize_file(path, size - 3);
@@ -168,6 +175,85 @@ TEST_F(RaftLogStore, DamageInTheMiddleIsRefused) {
   std::string err;
   EXPECT_FALSE(FileLogStore::Open(store::DefaultEnv(), dir_, &err));
   EXPECT_NE(err.find("damaged record"), std::string::npos) << err;
+}
+
+// Reads, changes and writes back the log file.
+void EditLog(const std::string& path, const std::function<void(std::string&)>& fn) {
+  auto raw = store::ReadFileToString(store::DefaultEnv(), path);
+  ASSERT_TRUE(raw.ok());
+  fn(raw.value);
+  FILE* f = fopen(path.c_str(), "wb");
+  fwrite(raw.value.data(), 1, raw.value.size(), f);
+  fclose(f);
+}
+
+// The last record was synced (so maybe acknowledged), then damaged: a bit
+// flip, or the file cut short. Not a torn write: the open fails (the meta
+// log), or, for a log whose group sends its entries again, cuts from there
+// and says so.
+TEST_F(RaftLogStore, DamageBelowTheSyncedMarkIsNotATornTail) {
+  for (bool flip : {true, false}) {
+    SCOPED_TRACE(flip ? "bit flip" : "cut short");
+    std::filesystem::remove_all(dir_);
+    Fill(3, "payload-");
+    auto path = dir_ + "/raft.log";
+    EditLog(path, [&](std::string& d) {
+      if (flip) {
+        d[d.find("payload-3")] ^= 0x01;
+      } else {
+        d.resize(d.size() - 3);
+      }
+    });
+    std::string err;
+    bool damaged = false;
+    EXPECT_FALSE(FileLogStore::Open(store::DefaultEnv(), dir_, &err, &damaged));
+    EXPECT_TRUE(damaged);
+    EXPECT_NE(err.find("fsynced before the last stop"), std::string::npos) << err;
+
+    bool lost = false;
+    auto s = FileLogStore::Open(store::DefaultEnv(), dir_, &err, nullptr, &lost);
+    ASSERT_TRUE(s) << err;
+    EXPECT_TRUE(lost);
+    EXPECT_EQ(s->next_slot(), 3u);
+    EXPECT_EQ(Data(s->entry_at(2)), "payload-2");
+    // Cut, and the mark with it: the next open is clean.
+    s.reset();
+    s = FileLogStore::Open(store::DefaultEnv(), dir_, &err, nullptr, &lost);
+    ASSERT_TRUE(s) << err;
+    EXPECT_FALSE(lost);
+  }
+}
+
+// A file cut at a record boundary below what it had synced.
+TEST_F(RaftLogStore, ShorterThanSyncedIsDamage) {
+  Fill(2, "s");
+  auto path = dir_ + "/raft.log";
+  auto two = std::filesystem::file_size(path);
+  Fill(1, "s");  // entry 3
+  std::filesystem::resize_file(path, two);
+  std::string err;
+  EXPECT_FALSE(FileLogStore::Open(store::DefaultEnv(), dir_, &err));
+  EXPECT_NE(err.find("shorter than"), std::string::npos) << err;
+}
+
+// Entries replaced by a new leader (write_at) cut the file: the mark comes
+// down with it, so an append torn later past the cut is still a torn tail.
+TEST_F(RaftLogStore, ReplacedEntriesLowerTheMark) {
+  Fill(3, "r");
+  {
+    auto s = Open();
+    auto e = Entry(2, "x2");
+    s->write_at(2, e);
+    s->flush();
+    auto e3 = Entry(2, "x3");
+    s->append(e3);  // written, not synced
+  }
+  auto path = dir_ + "/raft.log";
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->next_slot(), 3u);
+  EXPECT_EQ(Data(s->entry_at(2)), "x2");
 }
 
 }  // namespace

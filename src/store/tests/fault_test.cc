@@ -222,6 +222,101 @@ TEST_F(FaultTest, TornTailIsCut) {
   EXPECT_EQ(s->Load(7).value.data, "again");
 }
 
+// kill -9 after the last message was fsynced (and so acknowledged), then
+// damage to that last record: a bit flip, or its bytes zeroed. Recovery
+// must not take it for a torn write and cut it silently: it keeps the
+// bytes, says so (LostAtOpen, with the sequence the header names), and
+// the store goes on after them.
+TEST_F(FaultTest, DamagedSyncedTailIsKeptAndReported) {
+  for (bool zero : {false, true}) {
+    SCOPED_TRACE(zero ? "zeroed" : "bit flip");
+    auto s = Open(SyncMode::kAlways, 1 << 20);
+    for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+    ASSERT_TRUE(SyncWait(*s).ok());
+    env_.Crash();
+    s.reset();
+    env_.Restart();
+    auto [off, len] = MessageRecords(block(1))[5];
+    uint64_t size = env_.FileSize(block(1)).value;  // zeroed ahead: more than off + len
+    if (zero) {
+      auto f = env_.OpenExisting(block(1));
+      ASSERT_TRUE(f.ok());
+      ASSERT_TRUE(f.value->Write(off, std::string(len, '\0')).ok());
+    } else {
+      ASSERT_TRUE(env_.FlipBit(block(1), off + len - 10, 3).ok());
+    }
+
+    s = Open(SyncMode::kAlways, 1 << 20);
+    auto lost = s->LostAtOpen();
+    ASSERT_TRUE(lost.has_value());
+    EXPECT_NE(lost->why.find("below the"), std::string::npos) << lost->why;
+    EXPECT_EQ(lost->last_named, zero ? 0u : 5u);
+    EXPECT_EQ(s->State().last_seq, 4u);
+    EXPECT_EQ(env_.FileSize(block(1)).value, size);  // kept
+    for (uint64_t q = 1; q <= 4; ++q) EXPECT_EQ(s->Load(q).value.data, Payload(q)) << q;
+    // The caller decides what the sequence becomes; the store goes on
+    // after the damaged bytes, which later opens skip as damage.
+    ASSERT_TRUE(s->SkipMsg().ok());
+    ASSERT_EQ(s->Append("f", "", "after", 6).value, 6u);
+    ASSERT_TRUE(SyncWait(*s).ok());
+    env_.Crash();
+    s.reset();
+    env_.Restart();
+    s = Open(SyncMode::kAlways, 1 << 20);
+    EXPECT_FALSE(s->LostAtOpen().has_value());
+    EXPECT_EQ(s->State().last_seq, 6u);
+    EXPECT_EQ(s->Load(6).value.data, "after");
+    EXPECT_EQ(s->Load(4).value.data, Payload(4));
+    ASSERT_TRUE(s->Delete().ok());
+  }
+}
+
+// A last block cut short below what was fsynced (truncation, not a torn
+// write) is reported the same way.
+TEST_F(FaultTest, TruncatedSyncedTailIsReported) {
+  auto s = Open(SyncMode::kAlways, 1 << 20);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());
+  env_.Crash();
+  s.reset();
+  env_.Restart();
+  auto [off, len] = MessageRecords(block(1))[5];
+  {
+    auto f = env_.OpenExisting(block(1));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f.value->Truncate(off).ok());
+  }
+  s = Open(SyncMode::kAlways, 1 << 20);
+  auto lost = s->LostAtOpen();
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_NE(lost->why.find("shorter than"), std::string::npos) << lost->why;
+  EXPECT_EQ(s->State().last_seq, 4u);
+}
+
+// What was written after the last fsync and torn by the crash is still cut
+// as before: it was never acknowledged.
+TEST_F(FaultTest, TornTailAboveTheSyncedMarkIsCut) {
+  auto s = Open(SyncMode::kAlways, 1 << 20);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+  ASSERT_TRUE(s->Close().ok());
+  s = Open(SyncMode::kInterval, 1 << 20);
+  for (int i = 6; i <= 8; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+  ASSERT_TRUE(SyncWait(*s).ok());  // written, not synced
+  env_.Crash();
+  s.reset();
+  env_.Restart();
+  auto [off, len] = MessageRecords(block(1))[7];
+  {
+    auto f = env_.OpenExisting(block(1));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f.value->Truncate(off + len / 2).ok());
+  }
+  s = Open(SyncMode::kAlways, 1 << 20);
+  EXPECT_FALSE(s->LostAtOpen().has_value());
+  EXPECT_EQ(s->State().last_seq, 6u);
+  EXPECT_EQ(env_.FileSize(block(1)).value, off);
+}
+
 class BitFlipTest : public FaultTest, public ::testing::WithParamInterface<bool> {};
 
 // Flip a bit inside message 10 of 20 (payload or length field); with and
