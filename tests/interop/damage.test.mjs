@@ -79,21 +79,35 @@ async function readOrders(js, stream, durable, n, ms = 30_000) {
   return seen;
 }
 
+// ORDERS with InvoiceProcessor on one server, and orders 1..20 in it.
+async function twentyOrders(srv) {
+  const nc = await connect({ port: srv.port });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(nc), i);
+  await nc.close();
+}
+
+// Steps ORDERS' leader down (preferring `name`) until `name` leads it.
+const leadOrders = (nc, jsm, name) => retry(async () => {
+  const now = (await jsm.streams.info("ORDERS")).cluster.leader;
+  if (now === name) return true;
+  await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
+    JSON.stringify({ placement: { preferred: name } }), { timeout: 5000 }).catch(() => {});
+  return undefined;
+}, `${name} leading ORDERS`, 30_000);
+
 const orders = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 test("one replica: a damaged message is skipped alone; every later one is delivered", { skip, timeout: 60_000 }, logsOnFailure(async (t) => {
   const srv = await startServer();
   t.after(() => srv.stop());
-  let nc = await connect({ port: srv.port });
-  let jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
-  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
-  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(nc), i);
-  await nc.close();
+  await twentyOrders(srv);
   await srv.stop();
   damageOrder(srv.storeDir, "ORDERS", 10);
   await srv.restart();
-  nc = await connect({ port: srv.port });
+  const nc = await connect({ port: srv.port });
   t.after(() => nc.close());
   const seen = await readOrders(jetstream(nc), "ORDERS", "InvoiceProcessor", 19, 15_000);
   assert.deepEqual(seen, [...orders(1, 9), ...orders(11, 20)]);
@@ -118,13 +132,7 @@ test("three replicas: the damaged replica hands over, the consumer gets every or
   await victim.restart();
   await caughtUp(c.nodes);
 
-  const lead = (name) => retry(async () => {
-    const now = (await jsms[home].streams.info("ORDERS")).cluster.leader;
-    if (now === name) return true;
-    await conns[home].request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
-      JSON.stringify({ placement: { preferred: name } }), { timeout: 5000 }).catch(() => {});
-    return undefined;
-  }, `${name} leading ORDERS`, 30_000);
+  const lead = (name) => leadOrders(conns[home], jsms[home], name);
   await lead(victim.serverName);
 
   const seen = await readOrders(jetstream(conns[home]), "ORDERS", "InvoiceProcessor", 20);
@@ -142,19 +150,14 @@ test("three replicas: the damaged replica hands over, the consumer gets every or
 test("one replica, killed: damage to the last acknowledged message is reported, not cut, and its sequence is not used again", { skip, timeout: 60_000 }, logsOnFailure(async (t) => {
   const srv = await startServer();
   t.after(() => srv.stop());
-  let nc = await connect({ port: srv.port });
-  let jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
-  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
-  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(nc), i);
-  await nc.close();
+  await twentyOrders(srv);
   await srv.kill9();
   damageOrder(srv.storeDir, "ORDERS", 20);
   await srv.restart();
   assert.match(srv.log(), /messages 20\.\.20 it had stored were found damaged on disk/);
-  nc = await connect({ port: srv.port });
+  const nc = await connect({ port: srv.port });
   t.after(() => nc.close());
-  jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc);
   const state = (await jsm.streams.info("ORDERS")).state;
   assert.equal(state.last_seq, 20);
   assert.equal(state.messages, 19);
@@ -205,13 +208,7 @@ test("three replicas, the Jepsen bit-flip case: a replica whose acknowledged las
   assert.deepEqual((await jsm.streams.getMessage("ORDERS", { seq: 21 })).json(), { order: 21 });
   // Every replica has it intact: A's copy is what the group sent again.
   for (const n of [A, B, C]) {
-    await retry(async () => {
-      const now = (await jsm.streams.info("ORDERS")).cluster.leader;
-      if (now === n.serverName) return true;
-      await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS",
-        JSON.stringify({ placement: { preferred: n.serverName } }), { timeout: 5000 }).catch(() => {});
-      return undefined;
-    }, `${n.serverName} leading ORDERS`, 30_000);
+    await leadOrders(nc, jsm, n.serverName);
     assert.deepEqual((await jsm.streams.getMessage("ORDERS", { seq: 21 })).json(), { order: 21 }, n.serverName);
   }
 }));

@@ -45,6 +45,14 @@ class FaultTest : public ::testing::Test {
     env_.PowerLoss();
   }
 
+  // The process dies with `s` open (kill -9) and starts again: what it
+  // wrote is kept, synced or not.
+  void KillAndRestart(std::unique_ptr<Store>& s) {
+    env_.Crash();
+    s.reset();
+    env_.Restart();
+  }
+
   TempDir tmp_;
   FaultEnv env_{DefaultEnv(), tmp_.path()};
 };
@@ -233,9 +241,7 @@ TEST_F(FaultTest, DamagedSyncedTailIsKeptAndReported) {
     auto s = Open(SyncMode::kAlways, 1 << 20);
     for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
     ASSERT_TRUE(SyncWait(*s).ok());
-    env_.Crash();
-    s.reset();
-    env_.Restart();
+    KillAndRestart(s);
     auto [off, len] = MessageRecords(block(1))[5];
     uint64_t size = env_.FileSize(block(1)).value;  // zeroed ahead: more than off + len
     if (zero) {
@@ -259,9 +265,7 @@ TEST_F(FaultTest, DamagedSyncedTailIsKeptAndReported) {
     ASSERT_TRUE(s->SkipMsg().ok());
     ASSERT_EQ(s->Append("f", "", "after", 6).value, 6u);
     ASSERT_TRUE(SyncWait(*s).ok());
-    env_.Crash();
-    s.reset();
-    env_.Restart();
+    KillAndRestart(s);
     s = Open(SyncMode::kAlways, 1 << 20);
     EXPECT_FALSE(s->LostAtOpen().has_value());
     EXPECT_EQ(s->State().last_seq, 6u);
@@ -277,9 +281,7 @@ TEST_F(FaultTest, TruncatedSyncedTailIsReported) {
   auto s = Open(SyncMode::kAlways, 1 << 20);
   for (int i = 1; i <= 5; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
   ASSERT_TRUE(SyncWait(*s).ok());
-  env_.Crash();
-  s.reset();
-  env_.Restart();
+  KillAndRestart(s);
   auto [off, len] = MessageRecords(block(1))[5];
   {
     auto f = env_.OpenExisting(block(1));
@@ -302,9 +304,7 @@ TEST_F(FaultTest, TornTailAboveTheSyncedMarkIsCut) {
   s = Open(SyncMode::kInterval, 1 << 20);
   for (int i = 6; i <= 8; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
   ASSERT_TRUE(SyncWait(*s).ok());  // written, not synced
-  env_.Crash();
-  s.reset();
-  env_.Restart();
+  KillAndRestart(s);
   auto [off, len] = MessageRecords(block(1))[7];
   {
     auto f = env_.OpenExisting(block(1));
