@@ -2189,10 +2189,10 @@ class FileStore final : public Store {
   }
 
   Status ReplayBlock(Block& b, uint64_t from, bool last);
-  // Recovery found the last block's bytes [begin, end) damaged, or missing
-  // up to `synced`, although the last run had fsynced them: lost_at_open_.
   // Whether block bytes [offset, size) are all zeros (space zeroed ahead).
   bool ZerosFrom(Block& b, uint64_t offset);
+  // Recovery found the last block's bytes [begin, end) damaged, or missing
+  // up to `synced`, although the last run had fsynced them: lost_at_open_.
   void LoseSyncedTail(Block& b, uint64_t begin, uint64_t end, uint64_t synced);
   bool RestoreSummary(const std::map<uint32_t, uint64_t>& on_disk, const std::set<uint32_t>& indexed,
                       uint32_t* pos_block, uint64_t* pos_offset);
@@ -2270,7 +2270,8 @@ bool FileStore::ZerosFrom(Block& b, uint64_t offset) {
   auto f = BlockFile(b);
   if (!f.ok()) return false;
   auto r = f.value->Read(offset, rest.size(), rest.data());
-  return r.ok() && std::all_of(rest.begin(), rest.begin() + static_cast<ptrdiff_t>(r.value), [](char c) { return c == 0; });
+  return r.ok() &&
+         std::all_of(rest.begin(), rest.begin() + static_cast<ptrdiff_t>(r.value), [](char c) { return c == 0; });
 }
 
 void FileStore::LoseSyncedTail(Block& b, uint64_t begin, uint64_t end, uint64_t synced) {
@@ -2479,6 +2480,13 @@ Status FileStore::LoadBlocks() {
     } else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) {
       env_->RemoveFile(JoinPath(msgs_dir_, n));
     }
+  }
+  // A mark naming no block on disk describes none: were every block gone,
+  // the next one would take id 1 again, and an old mark on it would read
+  // as data lost.
+  if (mark_at_open_ && !on_disk.count(static_cast<uint32_t>(mark_at_open_->id))) {
+    mark_at_open_.reset();
+    env_->RemoveFile(JoinPath(msgs_dir_, kSyncedName));
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     cut_files_.clear();
