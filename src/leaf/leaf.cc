@@ -317,6 +317,7 @@ void Leaf::DoRead() {
 }
 
 void Leaf::OnRead(const asio::error_code& ec, size_t n) {
+  server::Server::ReadBatch batch;
   if (closed_) return;
   if (ec) {
     bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;

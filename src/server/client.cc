@@ -352,6 +352,7 @@ void Client::DoRead() {
 }
 
 void Client::OnRead(const asio::error_code& ec, size_t n) {
+  Server::ReadBatch batch;
   if (closed_) return;
   if (ec) {
     // A TLS peer that goes without close_notify is a plain close too.

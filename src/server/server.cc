@@ -25,6 +25,7 @@ thread_local std::vector<std::shared_ptr<Remote>> t_dirty_remotes;
 thread_local asio::io_context* t_ctx = nullptr;
 thread_local bool t_stall = false;
 thread_local int t_batch_depth = 0;
+thread_local int t_read_depth = 0;  // ReadBatch
 thread_local uint32_t t_rand = 0x9e3779b9u;
 
 uint32_t FastRand() {
@@ -649,9 +650,13 @@ size_t Server::RouteInternal(Sublist& sublist, std::string_view route_to, std::s
 }
 
 void Server::FlushIfUnbatched() {
-  // Off the I/O threads nothing else would flush this output.
-  if (t_ctx == nullptr && t_batch_depth == 0) FlushDirty();
+  // Outside a read batch and an OutputBatch nothing else would flush this
+  // output, on an I/O thread as on any other.
+  if (t_batch_depth == 0 && t_read_depth == 0) FlushDirty();
 }
+
+Server::ReadBatch::ReadBatch() { ++t_read_depth; }
+Server::ReadBatch::~ReadBatch() { --t_read_depth; }
 
 Server::OutputBatch::OutputBatch() { ++t_batch_depth; }
 

@@ -193,6 +193,19 @@ class Server {
   // Flushes pending output unless an I/O thread's read batch or an
   // OutputBatch will.
   static void FlushIfUnbatched();
+  // An I/O thread's read batch (a connection's read handler), which ends
+  // with FlushDirty. Output queued on an I/O thread outside one (a timer, a
+  // write's completion, a connection closing) is flushed at once by
+  // FlushIfUnbatched: left queued, it waited for that thread's next read,
+  // which may never come, and the connection it was for stopped being
+  // flushed at all (its flush counted as scheduled).
+  class ReadBatch {
+   public:
+    ReadBatch();
+    ~ReadBatch();
+    ReadBatch(const ReadBatch&) = delete;
+    ReadBatch& operator=(const ReadBatch&) = delete;
+  };
 
   // -- for Client ------------------------------------------------------------
   const std::string& id() const { return id_; }

@@ -152,6 +152,28 @@ TEST_F(ServerTest, InternalSubscriptionAndPublish) {
   server_->global_account().UnsubscribeInternal(sub);
 }
 
+// A publish made on an I/O thread outside a read batch (a timer, a
+// write's completion, a route closing: a stream create's answer released
+// when a route closed) is flushed at once. It used to wait in that thread's
+// list for a read that never came, and as its connection's flush counted as
+// scheduled, nothing for that connection was flushed again: no reply, no
+// PING, and finally a close as stale that never completed.
+TEST_F(ServerTest, PublishOnAnIoThreadOutsideAReadIsFlushed) {
+  Start();
+  Raw c(port());
+  c.Send("CONNECT {\"verbose\":false}\r\nSUB out 1\r\nPING\r\n");
+  ASSERT_TRUE(c.Expect("PONG\r\n"));
+  // Both I/O threads (round robin): the client's and the other.
+  for (int i = 0; i < 2; i++) {
+    std::string text = "io" + std::to_string(i);
+    asio::post(server_->NextContext(), [this, text] { server_->global_account().PublishInternal("out", "", "", text); });
+    ASSERT_TRUE(c.Expect("MSG out 1 3\r\n" + text + "\r\n")) << text;
+  }
+  // And the connection goes on being flushed.
+  c.Send("PING\r\n");
+  ASSERT_TRUE(c.Expect("PONG\r\n"));
+}
+
 // Two accounts, A exporting to B; users a and b.
 Config TwoAccounts(std::vector<StreamExport> streams, std::vector<ServiceExport> services,
                    std::vector<StreamImport> stream_imports, std::vector<ServiceImport> service_imports) {
