@@ -316,6 +316,10 @@ void JetStream(const GlobalOptions& g, const Opts& o, std::vector<Phase>& out) {
       std::string prefix = g.ApiPrefix();
       jo.Prefix = prefix.c_str();
       jo.PublishAsync.MaxPending = o.pubbatch;
+      // A full window waits for acks as long as the bench waits for
+      // anything (libnats gives up after 200 ms by default: one slow fsync
+      // on a busy disk failed the whole run).
+      jo.PublishAsync.StallWait = IdleMs(g);
       jo.PublishAsync.ErrHandler = OnPubError;
       jo.PublishAsync.ErrHandlerClosure = &errors;
       natsStatus st = natsConnection_JetStream(&js, conn.nc(), &jo);
