@@ -7,6 +7,8 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -14,10 +16,12 @@
 #include <iterator>
 #include <mutex>
 #include <random>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "jwt/jwt.h"
 #include "nkeys/nkeys.h"
 
 namespace fjord::cli {
@@ -85,6 +89,53 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
       ->group(group);
 }
 
+// The user's key and (for --creds) JWT, for libnats' callbacks.
+struct NonceSigner {
+  nkeys::Seed seed;
+  std::string jwt;
+  bool unsendable = false;  // the last signature started with a zero byte
+};
+
+namespace {
+
+char* Dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p != nullptr) std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+natsStatus UserJwt(char** jwt, char** err, void* closure) {
+  *jwt = Dup(static_cast<NonceSigner*>(closure)->jwt);
+  (void)err;
+  return *jwt != nullptr ? NATS_OK : NATS_NO_MEMORY;
+}
+
+// We sign the nonce ourselves (rather than natsOptions_SetNKeyFromSeed or
+// SetUserCredentialsFromFiles) because libnats 3.4 (Debian bookworm) then
+// base64-encodes the signature as a C string: one whose first byte is zero,
+// one nonce in 256, goes out empty and the server refuses the connection
+// (fixed upstream in nats.c 3.8.0). Such a signature is refused here instead,
+// and Conn connects again: the server sends a new nonce.
+natsStatus SignNonce(char** err, unsigned char** sig, int* len, const char* nonce, void* closure) {
+  auto* signer = static_cast<NonceSigner*>(closure);
+  std::string raw = nkeys::Sign(signer->seed, nonce);
+  if (raw.size() != 64) {
+    *err = Dup("cannot sign the server's nonce");
+    return NATS_ERR;
+  }
+  if (raw[0] == '\0') {
+    signer->unsendable = true;
+    *err = Dup("the signature of this server's nonce cannot be sent by libnats 3.4");
+    return NATS_ERR;
+  }
+  *sig = reinterpret_cast<unsigned char*>(Dup(raw));
+  if (*sig == nullptr) return NATS_NO_MEMORY;
+  *len = 64;
+  return NATS_OK;
+}
+
+}  // namespace
+
 Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
   natsStatus s = natsOptions_Create(&nopts_);
   if (s != NATS_OK) FailNats("could not create connection options", s);
@@ -103,8 +154,6 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
   }
   if (s == NATS_OK && !opts.token.empty()) s = natsOptions_SetToken(nopts_, opts.token.c_str());
   if (s == NATS_OK && !opts.nkey.empty()) {
-    // libnats signs with the seed file but wants the public key too: derive
-    // it from the seed, so a file holding only the seed is enough.
     std::ifstream in(opts.nkey);
     if (!in) Fail("cannot read the nkey seed file " + opts.nkey);
     std::string word, seed_text;
@@ -112,12 +161,23 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
       if (word.size() == 58 && word[0] == 'S') seed_text = word;
     auto seed = nkeys::DecodeSeed(seed_text);
     if (!seed || seed->role != nkeys::Role::kUser) Fail("no user nkey seed (SU...) in " + opts.nkey);
+    signer_ = std::make_unique<NonceSigner>(NonceSigner{*seed, {}});
+    // libnats wants the public key too: derived from the seed, so a file
+    // holding only the seed is enough.
     std::string pub = nkeys::EncodePublic(seed->public_key, nkeys::Role::kUser);
-    s = natsOptions_SetNKeyFromSeed(nopts_, pub.c_str(), opts.nkey.c_str());
+    s = natsOptions_SetNKey(nopts_, pub.c_str(), SignNonce, signer_.get());
   }
   if (s == NATS_OK && !opts.creds.empty()) {
-    if (!std::ifstream(opts.creds)) Fail("cannot read the credentials file " + opts.creds);
-    s = natsOptions_SetUserCredentialsFromFiles(nopts_, opts.creds.c_str(), nullptr);
+    std::ifstream in(opts.creds);
+    if (!in) Fail("cannot read the credentials file " + opts.creds);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto creds = jwt::ParseCreds(text.str());
+    auto seed = creds ? nkeys::DecodeSeed(creds->seed) : std::nullopt;
+    if (!creds || !seed || seed->role != nkeys::Role::kUser)
+      Fail("cannot use the credentials file " + opts.creds + ": no user JWT and user nkey seed in it");
+    signer_ = std::make_unique<NonceSigner>(NonceSigner{*seed, creds->jwt});
+    s = natsOptions_SetUserCredentialsCallbacks(nopts_, UserJwt, signer_.get(), SignNonce, signer_.get());
     if (s != NATS_OK) FailNats("cannot use the credentials file " + opts.creds, s);
   }
   if (s == NATS_OK && (!opts.tls_ca.empty() || !opts.tls_cert.empty())) {
@@ -136,7 +196,12 @@ Conn::Conn(const GlobalOptions& opts) : opts_(opts) {
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nopts_, 0);
   if (s == NATS_OK) s = natsOptions_SetAllowReconnect(nopts_, false);
   if (s != NATS_OK) FailNats("invalid connection options", s);
-  s = natsConnection_Connect(&nc_, nopts_);
+  for (int attempt = 1;; ++attempt) {
+    if (signer_) signer_->unsendable = false;
+    s = natsConnection_Connect(&nc_, nopts_);
+    // A new connection brings a new nonce: 2^-64 that all eight are unlucky.
+    if (s == NATS_OK || !signer_ || !signer_->unsendable || attempt == 8) break;
+  }
   if (s != NATS_OK) {
     natsOptions_Destroy(nopts_);
     nopts_ = nullptr;

@@ -72,6 +72,8 @@ struct MsgDeleterFwd {
 };
 using MsgPtrOwned = std::unique_ptr<natsMsg, MsgDeleterFwd>;
 
+struct NonceSigner;  // the user's key, for nonce signatures (common.cc)
+
 class Conn {
  public:
   explicit Conn(const GlobalOptions& opts);
@@ -104,6 +106,7 @@ class Conn {
   natsOptions* nopts_ = nullptr;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
+  std::unique_ptr<NonceSigner> signer_;  // set for --nkey and --creds
 };
 
 // Owning pointer for libnats messages.

@@ -1,6 +1,8 @@
 // `fjord server ...`, connection options and help, against live servers.
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -130,6 +132,59 @@ describe("fjord with authentication", () => {
       assert.match(missing.stderr, /cannot read the nkey seed file/);
     } finally {
       await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // libnats 3.4 sends a signature whose first byte is zero as an empty one
+  // (one nonce in 256): the CLI must connect again for a new nonce. A fake
+  // server hands out such a nonce first, then random ones, and refuses a
+  // CONNECT whose signature does not verify.
+  test("a nonce whose signature libnats cannot send gets a new connection", async () => {
+    const seed = "SUAHLMDKGKUYNYEGJF5Y4OWQDYTFH7EM2B6VHJMTMK6Q6GD355BTAHTASA";
+    const rawPub = Buffer.from("61a02ab50d7df47df6abfc4aa04d133b7a57fbdc9c2595d3a4ead5a12cf14814", "hex");
+    const key = crypto.createPublicKey({
+      key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), rawPub]), format: "der", type: "spki",
+    });
+    const nonces = ["JvzYtuge5ZX3ZLM"]; // this key's signature of it starts with 0x00
+    const connects = [];
+    const port = await freePort();
+    const fake = net.createServer((s) => {
+      const nonce = nonces.shift() ?? crypto.randomBytes(11).toString("base64url");
+      s.on("error", () => {});
+      s.write(`INFO ${JSON.stringify({ server_id: "FAKE", version: "2.10.0", proto: 1, headers: true,
+        max_payload: 1048576, host: "127.0.0.1", port, nonce })}\r\n`);
+      let buf = "", accepted = false;
+      s.on("data", (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf("\r\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (!accepted) {
+            const c = JSON.parse(line.slice("CONNECT ".length));
+            const good = typeof c.sig === "string" &&
+              crypto.verify(null, Buffer.from(nonce), key, Buffer.from(c.sig, "base64url"));
+            connects.push({ nonce, sig: c.sig, good });
+            if (!good) return s.end("-ERR 'Authorization Violation'\r\n");
+            accepted = true;
+          } else if (line === "PING") {
+            s.write("PONG\r\n");
+          }
+        }
+      });
+    });
+    await new Promise((resolve) => fake.listen(port, "127.0.0.1", resolve));
+    const dir = mkdtempSync(join(tmpdir(), "fjord-nkey-"));
+    try {
+      const seedFile = join(dir, "user.nk");
+      writeFileSync(seedFile, `${seed}\n`);
+      const pub = await run(["pub", "x", "y", "-s", `127.0.0.1:${port}`, "--nkey", seedFile]);
+      assert.equal(pub.code, 0, pub.stderr);
+      assert.deepEqual(connects.map((c) => c.good), [true], JSON.stringify(connects));
+      assert.notEqual(connects[0].nonce, "JvzYtuge5ZX3ZLM", "no CONNECT for the unsendable signature");
+    } finally {
+      fake.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
