@@ -2275,23 +2275,34 @@ bool FileStore::ZerosFrom(Block& b, uint64_t offset) {
 }
 
 void FileStore::LoseSyncedTail(Block& b, uint64_t begin, uint64_t end, uint64_t synced) {
-  // Their headers, read as they are, name the sequences they held.
-  uint64_t named = 0;
+  // Which sequences the damaged records held: no more than the bytes can
+  // hold records, so a header's sequence beyond that is damage too. Those
+  // that can still be read name theirs; bytes that cannot may have held one
+  // record per kMinRecord, all counted as possibly acknowledged (the caller
+  // never gives those sequences again).
   std::string bytes(end - begin, '\0');
   if (auto f = BlockFile(b); f.ok() && !bytes.empty()) {
     auto r = f.value->Read(begin, bytes.size(), bytes.data());
     bytes.resize(r.ok() ? r.value : 0);
   }
+  // Bytes fsynced but no longer in the file (cut short) held records too.
+  const uint64_t missing = synced > end ? synced - end : 0;
+  const uint64_t most = (end - begin + missing) / kMinRecord;
+  uint64_t named = 0, walked = 0;
   std::string_view rest(bytes);
   RecordType type;
   uint64_t seq;
   uint32_t len;
   while (PeekRecordHeader(rest, &type, &seq, &len)) {
-    bool plausible = seq > last_ && seq <= last_ + kMaxReplayGap;
-    if (plausible && (type == RecordType::kMsg || type == RecordType::kTombstone || type == RecordType::kErased))
-      named = std::max(named, seq);
+    bool plausible = seq > last_ && seq <= last_ + most;
+    if (type == RecordType::kMsg || type == RecordType::kTombstone || type == RecordType::kErased) {
+      ++walked;
+      if (plausible) named = std::max(named, seq);
+    }
     rest.remove_prefix(len);
   }
+  if (uint64_t possible = walked + (rest.size() + missing) / kMinRecord; possible > 0)
+    named = std::max(named, last_ + possible);
   TailLoss loss;
   loss.last_named = named;
   if (end > begin) {
