@@ -110,6 +110,11 @@ class ReplicaGroup {
   virtual void SetPeers(const std::vector<std::string>& peers) = 0;
   // The group's members as this server knows them, itself included.
   virtual std::vector<std::string> Members() = 0;
+  // Everything in this replica's log is applied here: no proposal still
+  // waits for its commit. A stream leaves its group (scaled down to one)
+  // only then: a consumer's ack proposed just before would otherwise be
+  // confirmed to its client by the closing group and be in no store.
+  virtual bool Settled() = 0;
   // A leader has removed this server from the group (scaled down): it no
   // longer takes part, and its copy may go.
   virtual bool Removed() = 0;

@@ -821,7 +821,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         if (!s) return;
         if (to_one && s->replicated()) {
           if (answer && s->Serving()) ReplyInfo(js, req, type, *s, {{"config", c.stream.config}});
-          if (!s->Leaving())
+          if (!s->Leaving() && !c.replay)
             log::Info("JetStream cluster: stream '{} > {}' scaled down to one replica on {}: this replica leaves "
                       "once the group has removed it",
                       AccountName(js), c.name, c.stream.peers.empty() ? "" : c.stream.peers.front());
@@ -881,6 +881,7 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
         });
       }
       // Every replica applies it; its leader answers.
+      if (s->replicated()) s->StayReplicated();
       if (!s->Serving()) answer = false;
       if (auto e = s->Update(ConfigOf(c.stream)); !e.ok()) {
         log::Error("JetStream cluster: cannot update stream '{} > {}': {}", AccountName(js), c.name, e.description);

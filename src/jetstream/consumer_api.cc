@@ -381,6 +381,9 @@ void StartReplicatedConsumers(Stream* stream) {
       log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), name);
       continue;
     }
+    auto st = lc.store->State();
+    log::Debug("JetStream consumer '{} > {}' starts on this leader: delivered {}, ack floor {}, {} pending",
+               stream->name(), name, st.delivered_stream, st.ack_floor_stream, st.pending.size());
     ApiError err;
     auto c = Consumer::Create(stream, name, stored->cfg, stored->created, stream->NewReplicatedConsumerStore(name, stored->cfg),
                               true, &err);
@@ -411,6 +414,9 @@ void InstallConsumer(Stream* stream, const std::string& fallback_name, std::uniq
     stream->local_consumers()[name] = std::move(lc);
     return;
   }
+  auto st = cs->State();
+  log::Debug("JetStream consumer '{} > {}' recovered: delivered {}, ack floor {}, {} pending", stream->name(), name,
+             st.delivered_stream, st.ack_floor_stream, st.pending.size());
   ApiError err;
   auto c = Consumer::Create(stream, name, stored->cfg, stored->created, std::move(cs), true, &err);
   if (!c) {

@@ -245,6 +245,8 @@ bool RestoreConsumerSnapshot(std::string_view app, LocalConsumers local, const s
     LocalConsumer* lc = EnsureLocal(local, e.name, e.meta, stream);
     if (!lc) continue;
     lc->delivered = e.state.delivered_consumer;
+    log::Debug("JetStream consumer '{} > {}' restored from the group's snapshot: delivered {}, ack floor {}, {} pending",
+               stream, e.name, e.state.delivered_stream, e.state.ack_floor_stream, e.state.pending.size());
     LogFailure(lc->store->Reset(e.state), stream, e.name);
     LogFailure(lc->store->Flush(), stream, e.name);
   }

@@ -229,7 +229,14 @@ std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
     }
   }
   std::string err;
-  if (how.adopt) how.adopt = EncodeConsumerSnapshot(local_consumers_);
+  if (how.adopt) {
+    how.adopt = EncodeConsumerSnapshot(local_consumers_);
+    for (const auto& [name, lc] : local_consumers_) {
+      auto st = lc.store->State();
+      log::Debug("JetStream consumer '{} > {}' in the new group's first snapshot: delivered {}, ack floor {}, {} pending",
+                 cfg_.name, name, st.delivered_stream, st.ack_floor_stream, st.pending.size());
+    }
+  }
   group_epoch_ = a.group_epoch;
   replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), how, &err);
   return replica_ ? std::string() : err;
@@ -248,7 +255,8 @@ void Stream::OnLeaderChanged(bool leader) {
     StopConsumers();
     return;
   }
-  if (!replica_->IsLeader() || running_ || lead_pending_) return;  // changed again since
+  // Changed again since, or about to leave the group (ReadyForOne).
+  if (!replica_->IsLeader() || running_ || lead_pending_ || quiet_for_one_) return;
   // Entries of earlier terms are applied after NuRaft names this server
   // leader: it serves once its own first entry is applied, so everything
   // committed before it (messages, consumer state) is in place here.
@@ -549,10 +557,33 @@ bool Stream::LeaveDone() {
   return now - left_at_ >= 2 * kSecond;
 }
 
+void Stream::StayReplicated() {
+  leaving_ = false;
+  left_at_ = 0;
+  keep_alone_.reset();
+  if (quiet_for_one_) {
+    quiet_for_one_ = false;
+    OnLeaderChanged(replica_ && replica_->IsLeader());
+  }
+}
+
 bool Stream::ReadyForOne() {
-  if (!keep_alone_ || !Serving() || !replica_ || applying_->load() != 0) return false;
-  auto members = replica_->Members();
-  return members.size() == 1 && members[0] == js_->meta()->server_name();
+  if (!keep_alone_ || !replica_) return false;
+  if (!quiet_for_one_) {
+    if (!Serving()) return false;
+    auto members = replica_->Members();
+    if (members.size() != 1 || members[0] != js_->meta()->server_name()) return false;
+    // Alone in the group. What was proposed must be applied before the
+    // stream leaves it (an ack the closing group confirmed would be in no
+    // consumer's store), and nothing new is proposed meanwhile: publishes
+    // wait (clients retry) and consumers stop until the stream is reopened
+    // as a plain one, a tick or two later.
+    quiet_for_one_ = true;
+    running_ = false;
+    Unsubscribe();
+    StopConsumers();
+  }
+  return replica_->Settled() && applying_->load() == 0;
 }
 
 void Stream::WhenLeading(std::function<void()> fn) {

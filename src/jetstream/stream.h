@@ -195,6 +195,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void KeepAlone(const StreamConfig& cfg, const std::vector<std::string>& peers);
   const std::optional<StreamConfig>& keep_alone() const { return keep_alone_; }
   bool ReadyForOne();
+  // A later assignment keeps this replica in a group of several: a scale
+  // down to one that it overtook (or that a restart replayed from the meta
+  // log) no longer applies, and a replica stopped for it serves again.
+  void StayReplicated();
   // The highest sequence consumers may deliver: what the group committed,
   // for a replicated stream (a tentative tail may still be replaced).
   uint64_t ReadLimit() const { return replicated_ ? readable_ : UINT64_MAX; }
@@ -374,6 +378,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool leaving_ = false;
   int64_t left_at_ = 0;  // when LeaveDone first found it removed
   std::optional<StreamConfig> keep_alone_;
+  bool quiet_for_one_ = false;  // kept alone: serving stopped until reopened
   // Removals (RemoveMsg) of this work, proposed as one operation.
   std::vector<uint64_t> removals_;
   std::map<std::string, LocalConsumer> local_consumers_;

@@ -278,6 +278,8 @@ void StreamReplica::SetPeers(const std::vector<std::string>& peers) {
 // Without a group (it could not open again), still a member as far as it
 // knows: it neither leads nor leaves.
 std::vector<std::string> StreamReplica::Members() { return group_ ? group_->Members() : std::vector{opts_.self}; }
+
+bool StreamReplica::Settled() { return group_ && staged_.empty() && group_->applied() >= group_->last_index(); }
 bool StreamReplica::Removed() { return group_ && group_->Removed(); }
 
 bool StreamReplica::IsLeader() { return group_ && group_->IsLeader(); }

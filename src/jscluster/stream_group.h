@@ -117,6 +117,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   jetstream::Json ClusterInfo() override;
   void SetPeers(const std::vector<std::string>& peers) override;
   std::vector<std::string> Members() override;
+  bool Settled() override;
   bool Removed() override;
   uint64_t CommittedSeq() override { return committed_seq_; }
   // A replica whose log failed (a full disk: raft::Group::Halted) opens it

@@ -517,6 +517,7 @@ uint64_t Group::committed() const { return server_->get_committed_log_idx(); }
 uint64_t Group::leader_committed() const { return server_->get_leader_committed_log_idx(); }
 
 uint64_t Group::applied() const { return machine_->last_commit_index(); }
+uint64_t Group::last_index() const { return server_->get_last_log_idx(); }
 
 std::vector<std::string> Group::Members() const {
   std::vector<std::string> out;

@@ -132,6 +132,9 @@ class Group {
   uint64_t leader_committed() const;
   // The last entry applied here (committed entries and membership changes).
   uint64_t applied() const;
+  // The log's last entry, committed or not (a leader's own proposals are
+  // in its log as soon as they are made).
+  uint64_t last_index() const;
   // Whether a leader is known and everything it had committed when this
   // server last heard from it is applied here (a member rejoining without
   // state may vote again).

@@ -142,7 +142,9 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   })();
 
   // InvoiceProcessor: fetch, process, ack and wait for the confirmation.
-  const confirmed = new Set();  // stream seqs
+  const confirmed = new Map();  // stream seq -> when (round, time)
+  let round = 0;
+  const now = () => `round ${round}, ${new Date().toISOString().slice(11, 23)}`;
   const conNc = scope.track(await connect(every(APP)));
   const cjs = jetstream(conNc, { timeout: 2000 });
   const consume = async (until) => {
@@ -155,9 +157,9 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
           n++;
           // Batches are fetched one after another: a message in a later
           // batch was sent after the server had taken the confirmed ack.
-          if (confirmed.has(m.seq)) redelivered.push(m.seq);
+          if (confirmed.has(m.seq)) redelivered.push({ seq: m.seq, confirmed: confirmed.get(m.seq), again: now() });
           if (!(await m.ackAck({ timeout: 2000 }).catch(() => false))) break;  // redelivered after ack_wait
-          confirmed.add(m.seq);
+          confirmed.set(m.seq, now());
         }
         if (n === 0 && stop) return;
       } catch {
@@ -174,7 +176,7 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   };
   await progress("start");
 
-  for (let round = 1; round <= rounds; round++) {
+  for (round = 1; round <= rounds; round++) {
     const fault = inOrder ? faults[round - 1] : pick(faults);
     const leader = await agreedLeader(c.nodes, size, 30_000);
     const hostName = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
@@ -354,7 +356,8 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
     }
   }
   if (isFjord) {
-    for (const seq of redelivered) violations.push(`seq ${seq} delivered again after its ack was confirmed`);
+    for (const r of redelivered)
+      violations.push(`seq ${r.seq} delivered again (${r.again}) after its ack was confirmed (${r.confirmed})`);
   } else if (redelivered.length) {
     t.diagnostic(`${redelivered.length} messages delivered again after their acks were confirmed`);
   }

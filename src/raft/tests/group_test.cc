@@ -155,6 +155,31 @@ TEST_F(RaftGroup, AcknowledgedEntriesSurvivePowerLossEverywhere) {
   }
 }
 
+// A proposal is in the leader's log (last_index) as soon as it is made and
+// applied only once a quorum has it: what a stream leaving its group waits
+// for (StreamReplica::Settled).
+TEST_F(RaftGroup, AProposalIsInTheLogBeforeItIsApplied) {
+  Form();
+  Group& g = *members_[0]->group;
+  ASSERT_EQ(Propose(*members_[0], "first"), "");
+  ASSERT_TRUE(WaitFor([&] { return g.applied() >= g.last_index(); }));
+  Stop(*members_[1]);
+  Stop(*members_[2]);
+  uint64_t before = g.last_index();
+  auto committed = std::make_shared<std::promise<std::string>>();
+  std::string refused = g.ProposeWithResult("waits", [committed](const std::string& e, std::string) {
+    committed->set_value(e);
+  });
+  ASSERT_EQ(refused, "") << "the leader still leads a moment after losing its followers";
+  EXPECT_EQ(g.last_index(), before + 1);
+  EXPECT_LT(g.applied(), g.last_index());
+  // Never committed: the leader steps down, and the proposal fails.
+  auto f = committed->get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_NE(f.get(), "");
+  EXPECT_LT(g.applied(), g.last_index());
+}
+
 TEST_F(RaftGroup, NoLeaderWithoutAQuorum) {
   Form();
   Stop(*members_[1]);

@@ -302,7 +302,9 @@ export async function startServer({ config, args = [], jetstream = true, listenA
 }
 
 // Wraps a test body so that a failure prints the output of every server that
-// is still running (the one under test is among them).
+// is still running (the one under test is among them): the last
+// FJORD_TEST_LOG_TAIL bytes of each (16 KiB unless set).
+const LOG_TAIL = Number(process.env.FJORD_TEST_LOG_TAIL ?? 16384);
 export function logsOnFailure(fn) {
   return async function (...a) {
     const from = launched.length;
@@ -314,7 +316,7 @@ export function logsOnFailure(fn) {
       for (const s of launched.slice(from)) shown.add(s);
       for (const s of shown) {
         const state = live.has(s) ? "" : `, ${s.exitedHow ?? "exited"}`;
-        process.stderr.write(`--- output of ${s.bin} ${s.argv.join(" ")} (port ${s.port}${state}) ---\n${s.log().slice(-16384)}\n`);
+        process.stderr.write(`--- output of ${s.bin} ${s.argv.join(" ")} (port ${s.port}${state}) ---\n${s.log().slice(-LOG_TAIL)}\n`);
       }
       throw e;
     }
