@@ -4,6 +4,9 @@
 //   config.json        the consumer config, replaced durably
 //   state.snap         magic, u64 generation, encoded ConsumerState, xxh64
 //   state.<gen>.log    records since that snapshot
+//   state.synced       how far that log is known fsynced (SyncedMark, id =
+//                      the generation): damage below it is kept and
+//                      reported, never cut as a torn write
 #include <algorithm>
 #include <charconv>
 
@@ -15,6 +18,7 @@
 #include "store/consumer_state.h"
 #include "store/env.h"
 #include "store/group_commit.h"
+#include "store/synced_mark.h"
 
 namespace fjord::store {
 namespace {
@@ -66,7 +70,11 @@ size_t DecodeLogRecord(std::string_view in, uint32_t* type, uint64_t f[4]) {
 class FileConsumerStore final : public ConsumerStore {
  public:
   FileConsumerStore(Env* env, std::string dir, std::shared_ptr<GroupCommit> group)
-      : env_(env), dir_(std::move(dir)), sync_(group->mode()), group_(std::move(group)) {}
+      : env_(env),
+        dir_(std::move(dir)),
+        sync_(group->mode()),
+        mark_(std::make_shared<SyncedMark>(env_, JoinPath(dir_, "state.synced"))),
+        group_(std::move(group)) {}
   ~FileConsumerStore() override { Close(); }
 
   Status Open();
@@ -133,7 +141,9 @@ class FileConsumerStore final : public ConsumerStore {
       // Also when nothing is new: an fsync submitted by Flush may still run,
       // and this waiter completes only after a later one.
       unsynced_ = false;
-      group_->Submit(log_, std::move(done));
+      // What a confirmed ack waits for: once fsynced, recovery must not
+      // take a bad record up to here for a torn write.
+      group_->Submit(log_, std::move(done), [mark = mark_, id = gen_, end = log_size_] { mark->Note(id, end); });
     } else {
       done({});
     }
@@ -147,6 +157,7 @@ class FileConsumerStore final : public ConsumerStore {
     Status s = Write();
     if (s.ok()) s = group_->failed();
     if (s.ok()) s = log_->Sync();
+    if (s.ok()) mark_->Note(gen_, log_size_);
     log_.reset();
     return s;
   }
@@ -244,12 +255,10 @@ class FileConsumerStore final : public ConsumerStore {
     size_t off = 0, valid_end = 0;
     uint32_t type;
     uint64_t fl[4];
-    bool zero_tail = false;
     while (off < data.size()) {
       size_t n = DecodeLogRecord(std::string_view(data).substr(off), &type, fl);
       if (n == 0 && data.find_first_not_of('\0', off) == std::string::npos) {
-        zero_tail = true;  // the space zeroed ahead: the log ends here
-        break;
+        break;  // the space zeroed ahead: the log ends here
       }
       if (n == 0) {
         size_t next = off + 1;
@@ -272,15 +281,34 @@ class FileConsumerStore final : public ConsumerStore {
       valid_end = off;
     }
     zeroed_end_ = data.size();
-    if (valid_end < data.size() && !(zero_tail && off == valid_end)) {
-      log::Warn("store: {}: torn record at offset {}, truncating {} bytes", path, valid_end,
-                data.size() - valid_end);
-      if (Status s = f.value->Truncate(valid_end); !s.ok()) return s;
+    // Past the last valid record: zeros (space zeroed ahead) or bytes no
+    // record. Below what was fsynced before the last stop, that is damage
+    // (a confirmed ack may be in it): kept and reported, appends go on
+    // after it (a later open skips it as damage in the middle). Above, a
+    // write a crash tore, never confirmed: cut.
+    auto mark = SyncedMark::Read(env_, JoinPath(dir_, "state.synced"));
+    uint64_t synced = mark && mark->id == gen_ ? mark->offset : 0;
+    uint64_t keep = valid_end;
+    if (synced > valid_end) {
+      keep = std::min<uint64_t>(synced, data.size());
+      damaged_ = synced > data.size()
+                     ? fmt::format("{}: {} bytes, shorter than the {} fsynced before the last stop", path,
+                                   data.size(), synced)
+                     : fmt::format("{}: damaged records at offset {}..{}, below the {} bytes fsynced before the last "
+                                   "stop",
+                                   path, valid_end, keep, synced);
+      log::Error("store: {}; kept as they are: acks, deliveries or redelivery times recorded there are lost (their "
+                 "messages may be delivered again)",
+                 damaged_);
+    }
+    if (keep < data.size() && data.find_first_not_of('\0', keep) != std::string::npos) {
+      log::Warn("store: {}: torn record at offset {}, truncating {} bytes", path, keep, data.size() - keep);
+      if (Status s = f.value->Truncate(keep); !s.ok()) return s;
       if (Status s = f.value->Sync(); !s.ok()) return s;
-      zeroed_end_ = valid_end;
+      zeroed_end_ = keep;
     }
     log_ = std::move(f.value);
-    log_size_ = valid_end;
+    log_size_ = keep;
     return {};
   }
 
@@ -290,6 +318,8 @@ class FileConsumerStore final : public ConsumerStore {
   ConsumerState state_;
   std::shared_ptr<File> log_;
   uint64_t gen_ = 1;
+  std::shared_ptr<SyncedMark> mark_;
+  std::string damaged_;  // the damage Replay found below the synced mark
   uint64_t log_size_ = 0;   // bytes written to the current log
   uint64_t zeroed_end_ = 0;  // the file's size: zeros from log_size_ on
   uint64_t snap_size_ = 0;

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -171,6 +172,80 @@ TEST(FileConsumerStore, TornLogTailIsCut) {
   cs = OpenCs(&env, dir);
   EXPECT_EQ(cs->State().delivered_consumer, 3u);
   EXPECT_EQ(cs->State().pending.size(), 3u);
+}
+
+// A confirmed ack (Sync returned) that is damaged on disk after kill -9 is
+// not a torn write: the bytes are kept (reported in the log), the ack is
+// lost (the message is delivered again), and what comes after is written
+// after them. Before the synced mark, the record was cut as torn.
+TEST(FileConsumerStore, DamagedConfirmedAckIsKeptNotCut) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  std::string dir = tmp.path() + "/c";
+  std::string log = dir + "/state.1.log";
+  {
+    auto cs = OpenCs(&env, dir);
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    ASSERT_TRUE(cs->UpdateAcks(2, 2).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());  // the client's ack is confirmed
+    env.Crash();
+  }
+  // Three delivery records of 48 bytes, then the ack's 32: flip a field bit.
+  ASSERT_TRUE(env.FlipBit(log, 3 * 48 + 10, 2).ok());
+  {
+    auto cs = OpenCs(DefaultEnv(), dir);
+    EXPECT_EQ(cs->State().pending.count(2), 1u) << "the damaged ack cannot be read";
+    EXPECT_EQ(cs->State().delivered_consumer, 3u);
+    ASSERT_TRUE(cs->UpdateAcks(3, 3).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    ASSERT_TRUE(cs->Close().ok());
+  }
+  std::string bytes;
+  {
+    auto f = DefaultEnv()->OpenExisting(log);
+    ASSERT_TRUE(f.ok());
+    bytes.resize(3 * 48 + 2 * 32);
+    ASSERT_EQ(f.value->Read(0, bytes.size(), bytes.data()).value, bytes.size());
+  }
+  // The damaged ack record stays where it was; the ack of 3 comes after it.
+  EXPECT_NE(DecodeU64(bytes.data() + 3 * 48 + 8), 3u) << "the damaged record was cut";
+  EXPECT_EQ(DecodeU64(bytes.data() + 3 * 48 + 32 + 8), 3u);
+  auto cs = OpenCs(DefaultEnv(), dir);
+  EXPECT_EQ(cs->State().pending.count(2), 1u);
+  EXPECT_EQ(cs->State().pending.count(3), 0u) << "the ack after the damage is read";
+}
+
+// Without a synced mark over it (written but never fsynced, as a crash
+// leaves it), a bad last record is still a torn write, and cut.
+TEST(FileConsumerStore, BadUnsyncedTailIsCut) {
+  TempDir tmp;
+  FaultEnv env(DefaultEnv(), tmp.path());
+  std::string dir = tmp.path() + "/c";
+  std::string log = dir + "/state.1.log";
+  {
+    auto cs = OpenCs(&env, dir);
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    ASSERT_TRUE(cs->UpdateAcks(2, 2).ok());
+    ASSERT_TRUE(cs->Flush().ok());  // written, nobody waits for its fsync
+    env.Crash();
+  }
+  ASSERT_TRUE(env.FlipBit(log, 3 * 48 + 10, 2).ok());
+  auto cs = OpenCs(DefaultEnv(), dir);
+  EXPECT_EQ(cs->State().pending.count(2), 1u);
+  ASSERT_TRUE(cs->UpdateAcks(3, 3).ok());
+  ASSERT_TRUE(cs->Close().ok());
+  cs = OpenCs(DefaultEnv(), dir);
+  EXPECT_EQ(cs->State().pending.count(2), 1u);
+  EXPECT_EQ(cs->State().pending.count(3), 0u);
+  std::string bytes(32, '\0');
+  auto f = DefaultEnv()->OpenExisting(log);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f.value->Read(3 * 48, 32, bytes.data()).value, 32u);
+  uint32_t type = 0;
+  std::memcpy(&type, bytes.data() + 4, 4);
+  EXPECT_EQ(type, 2u) << "the ack of 3 took the cut record's place";
 }
 
 // kill -9 keeps whatever was written: every kind of change handed to the OS
