@@ -73,7 +73,7 @@ class FileConsumerStore final : public ConsumerStore {
       : env_(env),
         dir_(std::move(dir)),
         sync_(group->mode()),
-        mark_(std::make_shared<SyncedMark>(env_, JoinPath(dir_, "state.synced"))),
+        mark_(std::make_shared<SyncedMark>(env_, JoinPath(dir_, "state.synced"), /*keep_open=*/false)),
         group_(std::move(group)) {}
   ~FileConsumerStore() override { Close(); }
 

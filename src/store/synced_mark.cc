@@ -24,6 +24,7 @@ void SyncedMark::Note(uint64_t id, uint64_t offset) {
   std::lock_guard lock(mu_);
   if (broken_ || id < last_.id || (id == last_.id && offset <= last_.offset)) return;
   WriteLocked({id, offset});
+  if (!keep_open_) file_.reset();
 }
 
 bool SyncedMark::Lower(uint64_t id, uint64_t offset) {
@@ -33,7 +34,9 @@ bool SyncedMark::Lower(uint64_t id, uint64_t offset) {
   if (broken_) return !env_->Exists(path_) || env_->RemoveFile(path_).ok();
   // Durably: a later note may be lost to a power cut, but not this one,
   // or an older, higher mark could come back above the cut.
-  if (WriteLocked({id, offset}) && file_->Sync().ok()) return true;
+  bool ok = WriteLocked({id, offset}) && file_->Sync().ok();
+  if (!keep_open_) file_.reset();
+  if (ok) return true;
   return !env_->Exists(path_) || env_->RemoveFile(path_).ok();
 }
 

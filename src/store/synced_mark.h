@@ -37,7 +37,11 @@ class SyncedMark {
   // The mark in `path`, if it is whole.
   static std::optional<Mark> Read(Env* env, const std::string& path);
 
-  SyncedMark(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
+  // `keep_open`: the file stays open between notes (a store's few logs);
+  // false opens it for each note (a consumer's: there may be 100,000 of
+  // them, and a descriptor each would double what they hold).
+  SyncedMark(Env* env, std::string path, bool keep_open = true)
+      : env_(env), path_(std::move(path)), keep_open_(keep_open) {}
   // File `id` is durable up to `offset`. Ignored when below the mark already
   // (a later fsync's note came first); a failed write is only logged: the
   // mark then stays lower, which is safe.
@@ -53,6 +57,7 @@ class SyncedMark {
 
   Env* env_;
   std::string path_;
+  bool keep_open_;
   std::mutex mu_;
   std::unique_ptr<File> file_;  // opened at the first note
   Mark last_;
