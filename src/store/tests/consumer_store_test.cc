@@ -174,6 +174,21 @@ TEST(FileConsumerStore, TornLogTailIsCut) {
   EXPECT_EQ(cs->State().pending.size(), 3u);
 }
 
+// Three deliveries, fsynced, then an ack of 2, confirmed (Sync) or only
+// written (Flush); the process dies, and a bit of the ack's record flips.
+void DamagedAckAfterKill(FaultEnv& env, const std::string& dir, bool confirmed) {
+  {
+    auto cs = OpenCs(&env, dir);
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 1).ok());
+    ASSERT_TRUE(SyncWait(*cs).ok());
+    ASSERT_TRUE(cs->UpdateAcks(2, 2).ok());
+    ASSERT_TRUE((confirmed ? SyncWait(*cs) : cs->Flush()).ok());
+    env.Crash();
+  }
+  // Three delivery records of 48 bytes, then the ack's 32: a field's bit.
+  ASSERT_TRUE(env.FlipBit(dir + "/state.1.log", 3 * 48 + 10, 2).ok());
+}
+
 // A confirmed ack (Sync returned) that is damaged on disk after kill -9 is
 // not a torn write: the bytes are kept (reported in the log), the ack is
 // lost (the message is delivered again), and what comes after is written
@@ -183,16 +198,7 @@ TEST(FileConsumerStore, DamagedConfirmedAckIsKeptNotCut) {
   FaultEnv env(DefaultEnv(), tmp.path());
   std::string dir = tmp.path() + "/c";
   std::string log = dir + "/state.1.log";
-  {
-    auto cs = OpenCs(&env, dir);
-    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 1).ok());
-    ASSERT_TRUE(SyncWait(*cs).ok());
-    ASSERT_TRUE(cs->UpdateAcks(2, 2).ok());
-    ASSERT_TRUE(SyncWait(*cs).ok());  // the client's ack is confirmed
-    env.Crash();
-  }
-  // Three delivery records of 48 bytes, then the ack's 32: flip a field bit.
-  ASSERT_TRUE(env.FlipBit(log, 3 * 48 + 10, 2).ok());
+  DamagedAckAfterKill(env, dir, /*confirmed=*/true);
   {
     auto cs = OpenCs(DefaultEnv(), dir);
     EXPECT_EQ(cs->State().pending.count(2), 1u) << "the damaged ack cannot be read";
@@ -223,15 +229,7 @@ TEST(FileConsumerStore, BadUnsyncedTailIsCut) {
   FaultEnv env(DefaultEnv(), tmp.path());
   std::string dir = tmp.path() + "/c";
   std::string log = dir + "/state.1.log";
-  {
-    auto cs = OpenCs(&env, dir);
-    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(cs->UpdateDelivered(i, i, 1, 1).ok());
-    ASSERT_TRUE(SyncWait(*cs).ok());
-    ASSERT_TRUE(cs->UpdateAcks(2, 2).ok());
-    ASSERT_TRUE(cs->Flush().ok());  // written, nobody waits for its fsync
-    env.Crash();
-  }
-  ASSERT_TRUE(env.FlipBit(log, 3 * 48 + 10, 2).ok());
+  DamagedAckAfterKill(env, dir, /*confirmed=*/false);
   auto cs = OpenCs(DefaultEnv(), dir);
   EXPECT_EQ(cs->State().pending.count(2), 1u);
   ASSERT_TRUE(cs->UpdateAcks(3, 3).ok());
