@@ -381,9 +381,7 @@ void StartReplicatedConsumers(Stream* stream) {
       log::Error("JetStream skipping consumer '{} > {}': unreadable config", stream->name(), name);
       continue;
     }
-    auto st = lc.store->State();
-    log::Debug("JetStream consumer '{} > {}' starts on this leader: delivered {}, ack floor {}, {} pending",
-               stream->name(), name, st.delivered_stream, st.ack_floor_stream, st.pending.size());
+    LogConsumerState(stream->name(), name, "starts on this leader", *lc.store);
     ApiError err;
     auto c = Consumer::Create(stream, name, stored->cfg, stored->created, stream->NewReplicatedConsumerStore(name, stored->cfg),
                               true, &err);
@@ -414,9 +412,7 @@ void InstallConsumer(Stream* stream, const std::string& fallback_name, std::uniq
     stream->local_consumers()[name] = std::move(lc);
     return;
   }
-  auto st = cs->State();
-  log::Debug("JetStream consumer '{} > {}' recovered: delivered {}, ack floor {}, {} pending", stream->name(), name,
-             st.delivered_stream, st.ack_floor_stream, st.pending.size());
+  LogConsumerState(stream->name(), name, "recovered", *cs);
   ApiError err;
   auto c = Consumer::Create(stream, name, stored->cfg, stored->created, std::move(cs), true, &err);
   if (!c) {

@@ -220,6 +220,17 @@ std::string EncodeConsumerSnapshot(const std::map<std::string, LocalConsumer>& c
   return out;
 }
 
+void LogConsumerState(std::string_view stream, std::string_view name, std::string_view when,
+                      const store::ConsumerState& st) {
+  log::Debug("JetStream consumer '{} > {}' {}: delivered {}, ack floor {}, {} pending", stream, name, when,
+             st.delivered_stream, st.ack_floor_stream, st.pending.size());
+}
+
+void LogConsumerState(std::string_view stream, std::string_view name, std::string_view when,
+                      const store::ConsumerStore& cs) {
+  if (log::DebugEnabled()) LogConsumerState(stream, name, when, cs.State());
+}
+
 bool RestoreConsumerSnapshot(std::string_view app, LocalConsumers local, const std::string& stream) {
   store::Reader r(app);
   uint64_t n = 0;
@@ -245,8 +256,7 @@ bool RestoreConsumerSnapshot(std::string_view app, LocalConsumers local, const s
     LocalConsumer* lc = EnsureLocal(local, e.name, e.meta, stream);
     if (!lc) continue;
     lc->delivered = e.state.delivered_consumer;
-    log::Debug("JetStream consumer '{} > {}' restored from the group's snapshot: delivered {}, ack floor {}, {} pending",
-               stream, e.name, e.state.delivered_stream, e.state.ack_floor_stream, e.state.pending.size());
+    LogConsumerState(stream, e.name, "restored from the group's snapshot", e.state);
     LogFailure(lc->store->Reset(e.state), stream, e.name);
     LogFailure(lc->store->Flush(), stream, e.name);
   }

@@ -87,6 +87,14 @@ struct LocalConsumers {
 // be read (nothing applied). Stores a write failed on are logged.
 bool ApplyConsumerOp(std::string_view op, LocalConsumers local, const std::string& stream);
 
+// Debug log of consumer `name`'s state at a hand-over (`when`: "recovered",
+// "starts on this leader", ...): what traces a redelivery after a confirmed
+// ack. The store's state is read only when debug logging is on.
+void LogConsumerState(std::string_view stream, std::string_view name, std::string_view when,
+                      const store::ConsumerState& st);
+void LogConsumerState(std::string_view stream, std::string_view name, std::string_view when,
+                      const store::ConsumerStore& cs);
+
 // A group snapshot's consumer part: every local consumer's name, config
 // and state. Restore replaces the local consumers with the snapshot's.
 std::string EncodeConsumerSnapshot(const std::map<std::string, LocalConsumer>& consumers);

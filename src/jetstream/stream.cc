@@ -231,11 +231,8 @@ std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
   std::string err;
   if (how.adopt) {
     how.adopt = EncodeConsumerSnapshot(local_consumers_);
-    for (const auto& [name, lc] : local_consumers_) {
-      auto st = lc.store->State();
-      log::Debug("JetStream consumer '{} > {}' in the new group's first snapshot: delivered {}, ack floor {}, {} pending",
-                 cfg_.name, name, st.delivered_stream, st.ack_floor_stream, st.pending.size());
-    }
+    for (const auto& [name, lc] : local_consumers_)
+      LogConsumerState(cfg_.name, name, "in the new group's first snapshot", *lc.store);
   }
   group_epoch_ = a.group_epoch;
   replica_ = meta->OpenReplica(a, dir, store_.get(), std::move(events), how, &err);

@@ -39,6 +39,8 @@ constexpr uint64_t kZeroAheadMin = 4096;
 constexpr uint64_t kZeroAheadMax = 1 << 20;
 constexpr size_t kLogHeader = 8;  // u32 len, u32 type
 
+constexpr char kMarkName[] = "state.synced";
+
 std::string LogName(uint64_t gen) { return fmt::format("state.{}.log", gen); }
 
 bool ParseLogName(std::string_view n, uint64_t* gen) {
@@ -73,7 +75,7 @@ class FileConsumerStore final : public ConsumerStore {
       : env_(env),
         dir_(std::move(dir)),
         sync_(group->mode()),
-        mark_(std::make_shared<SyncedMark>(env_, JoinPath(dir_, "state.synced"), /*keep_open=*/false)),
+        mark_(std::make_shared<SyncedMark>(env_, JoinPath(dir_, kMarkName), /*keep_open=*/false)),
         group_(std::move(group)) {}
   ~FileConsumerStore() override { Close(); }
 
@@ -286,12 +288,12 @@ class FileConsumerStore final : public ConsumerStore {
     // (a confirmed ack may be in it): kept and reported, appends go on
     // after it (a later open skips it as damage in the middle). Above, a
     // write a crash tore, never confirmed: cut.
-    auto mark = SyncedMark::Read(env_, JoinPath(dir_, "state.synced"));
+    auto mark = SyncedMark::Read(env_, JoinPath(dir_, kMarkName));
     uint64_t synced = mark && mark->id == gen_ ? mark->offset : 0;
     uint64_t keep = valid_end;
     if (synced > valid_end) {
       keep = std::min<uint64_t>(synced, data.size());
-      damaged_ = synced > data.size()
+      std::string damaged = synced > data.size()
                      ? fmt::format("{}: {} bytes, shorter than the {} fsynced before the last stop", path,
                                    data.size(), synced)
                      : fmt::format("{}: damaged records at offset {}..{}, below the {} bytes fsynced before the last "
@@ -299,7 +301,7 @@ class FileConsumerStore final : public ConsumerStore {
                                    path, valid_end, keep, synced);
       log::Error("store: {}; kept as they are: acks, deliveries or redelivery times recorded there are lost (their "
                  "messages may be delivered again)",
-                 damaged_);
+                 damaged);
     }
     if (keep < data.size() && data.find_first_not_of('\0', keep) != std::string::npos) {
       log::Warn("store: {}: torn record at offset {}, truncating {} bytes", path, keep, data.size() - keep);
@@ -319,7 +321,6 @@ class FileConsumerStore final : public ConsumerStore {
   std::shared_ptr<File> log_;
   uint64_t gen_ = 1;
   std::shared_ptr<SyncedMark> mark_;
-  std::string damaged_;  // the damage Replay found below the synced mark
   uint64_t log_size_ = 0;   // bytes written to the current log
   uint64_t zeroed_end_ = 0;  // the file's size: zeros from log_size_ on
   uint64_t snap_size_ = 0;
