@@ -15,6 +15,16 @@ constexpr size_t kHeaderSize = 16;
 constexpr size_t kRecordHead = 4 + 8;              // length, checksum
 constexpr size_t kBodyFixed = 8 + 8 + 1 + 8;       // index, term, type, timestamp
 constexpr uint32_t kMaxBody = 256u << 20;           // larger is damage, not an entry
+// Small records are written into zeros written ahead of them, as the
+// store's blocks are (docs/storage-format.md): an fdatasync that changes no
+// file size needs no journal commit, and a follower's answer waits for this
+// file's. One extending write per kZeroAhead bytes of records.
+constexpr size_t kZeroAhead = 64 * 1024;
+constexpr size_t kSmallRecord = 4096;
+
+bool AllZero(std::string_view s) {
+  return s.find_first_not_of('\0') == std::string_view::npos;
+}
 
 nuraft::ptr<nuraft::log_entry> Clone(const nuraft::log_entry& e) {
   auto buf = e.is_buf_null() ? nuraft::buffer::alloc(0) : nuraft::buffer::clone(e.get_buf());
@@ -100,6 +110,7 @@ std::string FileLogStore::Load(bool* lost) {
     const char* body = d.data() + off + kRecordHead;
     ok = ok && XXH64(body, len, 0) == store::DecodeU64(d.data() + off + 4);
     ok = ok && store::DecodeU64(body) == expect;
+    if (!ok && off >= synced && AllZero(std::string_view(d).substr(off))) break;  // zeroed ahead
     if (!ok) {
       // A crash mid-append leaves a cut or partly written last record: cut
       // it if nothing valid follows. Anything valid after it is damage.
@@ -140,9 +151,12 @@ std::string FileLogStore::Load(bool* lost) {
   auto f = env_->OpenExisting(path);
   if (!f.ok()) return f.status.msg;
   file_ = std::move(f.value);
-  if (off < d.size()) {
+  if (off < d.size() && !AllZero(std::string_view(d).substr(off))) {
     if (auto st = file_->Truncate(off); !st.ok()) return st.msg;
     if (auto st = file_->Sync(); !st.ok()) return st.msg;
+    zeroed_end_ = off;
+  } else {
+    zeroed_end_ = d.size();
   }
   end_offset_ = off;
   durable_ = start_ + entries_.size() - 1;
@@ -176,11 +190,20 @@ bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
   bool written = false;
   if (!failed_) {
     std::string rec = Record(index, e);
-    if (auto st = file_->Write(end_offset_, rec); !st.ok()) {
+    uint64_t end = end_offset_ + rec.size();
+    store::Status st;
+    if (end > zeroed_end_ && rec.size() <= kSmallRecord) {
+      uint64_t to = (end + kZeroAhead + 4095) / 4096 * 4096;
+      st = file_->Write(zeroed_end_, std::string(to - zeroed_end_, '\0'));
+      if (st.ok()) zeroed_end_ = to;
+    }
+    if (st.ok()) st = file_->Write(end_offset_, rec);
+    if (!st.ok()) {
       Fail(st.msg);
     } else {
       offsets_.push_back(end_offset_);
-      end_offset_ += rec.size();
+      end_offset_ = end;
+      zeroed_end_ = std::max(zeroed_end_, end);
       written = true;
     }
   }
@@ -220,6 +243,7 @@ bool FileLogStore::TruncateFrom(uint64_t index) {
     Fail("its synced mark cannot be lowered");
     return false;
   }
+  zeroed_end_ = off;
   if (auto st = file_->Truncate(off); !st.ok()) {
     Fail(st.msg);
     return false;
@@ -407,6 +431,7 @@ bool FileLogStore::Rewrite() {
   }
   file_ = std::move(f.value);
   end_offset_ = data.size();
+  zeroed_end_ = end_offset_;
   durable_ = start_ + entries_.size() - 1;
   // A new file: its mark starts at its whole (durable) size.
   if (!mark_->Lower(start_, end_offset_)) {

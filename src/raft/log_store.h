@@ -11,6 +11,10 @@
 // survives kill -9 and power loss. Compaction rewrites the file (tmp file,
 // fsync, rename, directory fsync).
 //
+// Small records go into zeros written ahead of the end (64 KiB at a time),
+// so the fsync after an append changes no file size; a replay stops at
+// them.
+//
 // At open, a torn tail (a record cut short or failing its checksum with
 // nothing valid after it, above what was fsynced) is what a crash
 // mid-append leaves, and is cut. A bad record followed by valid ones, or
@@ -119,6 +123,7 @@ class FileLogStore : public nuraft::log_store {
   std::deque<nuraft::ptr<nuraft::log_entry>> entries_;  // [start_, start_+size); guarded by mu_
   std::deque<uint64_t> offsets_;                 // each entry's record offset; guarded by mu_
   uint64_t end_offset_ = 0;                      // guarded by mu_
+  uint64_t zeroed_end_ = 0;  // the file's size: zeros from end_offset_ on; guarded by mu_
   uint64_t durable_ = 0;                         // last index synced; guarded by mu_
   uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_
   bool failed_ = false;                          // guarded by mu_

@@ -19,6 +19,18 @@ nuraft::ptr<nuraft::log_entry> Entry(uint64_t term, const std::string& s) {
 }
 std::string Data(const nuraft::ptr<nuraft::log_entry>& e) { return ToString(e->get_buf()); }
 
+// Zeros the last `n` bytes of the file's data (before the zeros written
+// ahead of it): what a write torn there leaves.
+void ZeroLast(const std::string& path, size_t n) {
+  auto end = store::testing::DataEnd(path);
+  ASSERT_GE(end, n);
+  FILE* f = fopen(path.c_str(), "r+b");
+  ASSERT_TRUE(f);
+  fseek(f, static_cast<long>(end - n), SEEK_SET);
+  fwrite(std::string(n, '\0').data(), 1, n, f);
+  fclose(f);
+}
+
 class RaftLogStore : public ::testing::Test {
  protected:
   std::shared_ptr<FileLogStore> Open() {
@@ -137,9 +149,8 @@ TEST_F(RaftLogStore, TornTailIsCut) {
     auto e = Entry(1, "t3");
     s->append(e);  // written, not synced: the process dies here
   }
-  auto path = dir_ + "/raft.log";
-  auto size = std::filesystem::file_size(path);
-  std::filesystem::resize_file(path, size - 3);
+  // Its last bytes never reached the file: zeros (written ahead) there.
+  ZeroLast(dir_ + "/raft.log", 3);
   auto s = Open();
   EXPECT_EQ(s->next_slot(), 3u);
   EXPECT_EQ(Data(s->entry_at(2)), "t2");
@@ -201,7 +212,7 @@ TEST_F(RaftLogStore, DamageBelowTheSyncedMarkIsNotATornTail) {
       if (flip) {
         d[d.find("payload-3")] ^= 0x01;
       } else {
-        d.resize(d.size() - 3);
+        d.resize(d.find_last_not_of('\0') + 1 - 3);
       }
     });
     std::string err;
@@ -228,7 +239,7 @@ TEST_F(RaftLogStore, DamageBelowTheSyncedMarkIsNotATornTail) {
 TEST_F(RaftLogStore, ShorterThanSyncedIsDamage) {
   Fill(2, "s");
   auto path = dir_ + "/raft.log";
-  auto two = std::filesystem::file_size(path);
+  auto two = store::testing::DataEnd(path);
   Fill(1, "s");  // entry 3
   std::filesystem::resize_file(path, two);
   std::string err;
@@ -248,12 +259,39 @@ TEST_F(RaftLogStore, ReplacedEntriesLowerTheMark) {
     auto e3 = Entry(2, "x3");
     s->append(e3);  // written, not synced
   }
-  auto path = dir_ + "/raft.log";
-  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
+  ZeroLast(dir_ + "/raft.log", 3);
   auto s = Open();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->next_slot(), 3u);
   EXPECT_EQ(Data(s->entry_at(2)), "x2");
+}
+
+// Appends go into zeros written ahead of them (the fsync after one changes
+// no file size). The zeros are the end of the log, not a torn tail or
+// damage, at every open.
+TEST_F(RaftLogStore, ZerosWrittenAheadAreTheEnd) {
+  Fill(3, "z");
+  auto path = dir_ + "/raft.log";
+  auto end = store::testing::DataEnd(path);
+  EXPECT_GE(std::filesystem::file_size(path), end + 4096) << "space written ahead";
+  {
+    auto s = Open();
+    EXPECT_EQ(s->next_slot(), 4u);
+    auto e = Entry(1, "z4");
+    EXPECT_EQ(s->append(e), 4u);
+    s->flush();
+  }
+  EXPECT_GT(store::testing::DataEnd(path), end) << "appended in place, after the data";
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->next_slot(), 5u);
+  EXPECT_EQ(Data(s->entry_at(4)), "z4");
+  // Synced data zeroed (a lost write the disk had confirmed) is still damage.
+  s.reset();
+  ZeroLast(path, 3);
+  std::string err;
+  EXPECT_FALSE(FileLogStore::Open(store::DefaultEnv(), dir_, &err));
+  EXPECT_NE(err.find("fsynced before the last stop"), std::string::npos) << err;
 }
 
 }  // namespace

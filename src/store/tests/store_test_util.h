@@ -28,6 +28,15 @@ class TempDir {
   std::string path_;
 };
 
+// Where a file's data ends: its size without the zeros written ahead of
+// appends (the stores' blocks and logs, raft.log).
+inline uint64_t DataEnd(const std::string& path) {
+  auto raw = ReadFileToString(DefaultEnv(), path);
+  EXPECT_TRUE(raw.ok()) << path;
+  auto last = raw.value.find_last_not_of('\0');
+  return last == std::string::npos ? 0 : last + 1;
+}
+
 // Calls Sync and waits (bounded) for its callback.
 template <typename S>
 Status SyncWait(S& store) {
