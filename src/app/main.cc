@@ -359,6 +359,7 @@ jetstream::Options ToJetStreamOptions(const conf::ServerOptions& o) {
   j.domain = o.jetstream.domain;
   j.clustered = o.cluster.enabled;
   j.index_cache = std::make_shared<store::CacheBudget>(static_cast<uint64_t>(o.jetstream.index_cache));
+  j.scrub_interval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.jetstream.scrub_interval).count();
   return j;
 }
 

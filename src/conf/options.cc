@@ -467,6 +467,10 @@ class Loader {
         if (StorageSize(val, p, key, &js.index_cache) && js.index_cache < 0) {
           Error(p, "index_cache must be a size");
         }
+      } else if (key == "scrub_interval") {
+        if (Dur(val, p, key, &js.scrub_interval) && js.scrub_interval.count() < 0) {
+          Error(p, "scrub_interval must be a duration (0 turns the scrub off)");
+        }
       } else if (key == "strict" || key == "unique_tag" || key == "max_outstanding_catchup" ||
                  key == "max_buffered_size" || key == "max_buffered_msgs" ||
                  key == "request_queue_limit" || key == "limits" || key == "extension_hint" ||

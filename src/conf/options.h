@@ -141,6 +141,9 @@ struct JetStreamOptions {
   // Fjord's own: memory for the per-message indexes of file stream blocks
   // that are not being written, shared by all streams (docs/storage-format.md).
   int64_t index_cache = 64 << 20;
+  // Fjord's own: how often every stored message is read back and checked
+  // (a damaged one is repaired from another replica); 0: never.
+  Duration scrub_interval = std::chrono::hours(24);
 };
 
 // Operator mode: `operator` (JWT files or inline JWTs), `resolver`,

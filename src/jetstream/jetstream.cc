@@ -12,6 +12,12 @@
 namespace fjord::jetstream {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(100);
+// The scrub reads at most this much a tick (2.5 MiB/s): a file stream's
+// store is shared with its Raft group, which waits while it reads.
+constexpr uint64_t kScrubBytes = 256 * 1024;
+// The first scrub pass starts this long after start (or one interval, if
+// shorter).
+constexpr int64_t kFirstScrubNs = 5 * 60 * 1'000'000'000LL;
 // Messages mirrors and sources copy per turn of the JetStream thread: a
 // large origin is caught up over many turns, with publishes and API
 // requests served in between.
@@ -356,6 +362,7 @@ void JetStream::Tick() {
   WorkScope work(this);
   int64_t now = NowNs();
   for (auto& [name, s] : streams_) s->Tick(now);
+  Scrub(now);
   if (meta()) FinishScaleDown(this);
   // Origins that appeared, and the `active` times of StreamInfo, are
   // looked at here too, not only when something is published.
@@ -367,6 +374,31 @@ void JetStream::Tick() {
   timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) Tick();
   });
+}
+
+void JetStream::Scrub(int64_t now) {
+  int64_t every = opts_.scrub_interval_ns;
+  if (every <= 0) return;
+  if (!scrub_.active) {
+    if (scrub_.next_pass == 0) scrub_.next_pass = now + std::min(every, kFirstScrubNs);
+    if (now < scrub_.next_pass) return;
+    scrub_ = {.active = true, .next_pass = 0, .started = now, .stream = {}, .seq = 0};
+    log::Debug("JetStream: scrub pass started ({} streams)", streams_.size());
+  }
+  // One stream's share a tick. A stream deleted meanwhile: the next one.
+  auto it = scrub_.seq ? streams_.find(scrub_.stream) : streams_.end();
+  if (it == streams_.end()) {
+    it = streams_.upper_bound(scrub_.stream);
+    scrub_.seq = 0;
+  }
+  if (it != streams_.end()) {
+    scrub_.stream = it->first;
+    scrub_.seq = it->second->Scrub(scrub_.seq, kScrubBytes);
+    if (scrub_.seq || std::next(it) != streams_.end()) return;
+  }
+  log::Debug("JetStream: scrub pass done in {} ms", (now - scrub_.started) / 1'000'000);
+  scrub_.active = false;
+  scrub_.next_pass = std::max(now, scrub_.started + every);
 }
 
 void JetStream::CheckPushInterest() {

@@ -61,6 +61,9 @@ struct Options {
   bool clustered = false;
   // Shared by every file stream of the server; null: each its own default.
   std::shared_ptr<store::CacheBudget> index_cache;
+  // How often every stored message is read back and checked (the scrub,
+  // JetStream::Scrub); 0: never.
+  int64_t scrub_interval_ns = 0;
 };
 
 // A message as queued for the JetStream thread.
@@ -233,6 +236,20 @@ class JetStream {
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;
   void FlushConsumers();
+  // The background scrub, from Tick: a pass reads back every stored message
+  // of every stream, one stream after another in name order, at most
+  // kScrubBytes a tick, so that damage on disk is found (and, with other
+  // replicas, repaired: Stream::Scrub) before a reader needs the message.
+  // The first pass starts a few minutes after start (a restart is when the
+  // page cache no longer hides the disk), then one every scrub interval.
+  void Scrub(int64_t now);
+  struct ScrubState {
+    bool active = false;
+    int64_t next_pass = 0;  // 0: not planned yet
+    int64_t started = 0;
+    std::string stream;  // the stream being checked, or the last one done
+    uint64_t seq = 0;    // where it goes on in `stream`; 0: `stream` is done
+  } scrub_;
   // Adds this account's usage change to opts_.server_usage.
   void ReportUsage();
   int64_t reported_memory_ = 0, reported_store_ = 0;

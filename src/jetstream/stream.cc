@@ -1404,6 +1404,20 @@ bool Stream::SkipUnreadable(uint64_t seq, const store::Status& st) {
   return false;
 }
 
+uint64_t Stream::Scrub(uint64_t from, uint64_t max_bytes) {
+  std::vector<uint64_t> damaged;
+  auto r = store_->Verify(std::max(from, uint64_t(1)), max_bytes, &damaged);
+  for (uint64_t seq : damaged) SkipUnreadable(seq, {store::Errc::kCorrupt, "found by the scrub"});
+  if (!r.ok()) {
+    // A closed store (the stream going away) or an I/O error: the next
+    // pass tries again.
+    if (r.status.code != store::Errc::kClosed)
+      log::Warn("JetStream stream '{}': scrub stopped at message {}: {}", cfg_.name, from, r.status.msg);
+    return 0;
+  }
+  return r.value > store_->State().last_seq ? 0 : r.value;
+}
+
 void Stream::HandOverIfDue(int64_t now) {
   if (!handover_at_ || now < handover_at_) return;
   handover_at_ = 0;

@@ -153,6 +153,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // as a follower writes the record again from the leader's copy (Tick);
   // an I/O error may pass.
   bool SkipUnreadable(uint64_t seq, const store::Status& st);
+  // Background scrub (JetStream::Scrub): checks about `max_bytes` of stored
+  // messages from `from` on; a damaged one is handled as a reader meeting
+  // it would (SkipUnreadable: repaired from another replica, or reported).
+  // Returns where to go on, 0 once the stream is done.
+  uint64_t Scrub(uint64_t from, uint64_t max_bytes);
 
   // -- replicated (num_replicas > 1 in a cluster; jetstream/cluster.h) -----
   // Whether the config asks for more than one replica in a cluster: the

@@ -427,10 +427,30 @@ class FileStore final : public Store {
     return ScanImpl(start, end, fn, true);
   }
 
+  Result<uint64_t> Verify(uint64_t start, uint64_t max_bytes, std::vector<uint64_t>* damaged) override {
+    uint64_t end = last_, next = start, bytes = 0;
+    bool stopped = false;
+    Status s = ScanImpl(
+        start, end,
+        [&](const MsgView& m) {
+          next = m.seq + 1;
+          bytes += m.subject.size() + m.hdr.size() + m.data.size();
+          stopped = bytes >= max_bytes;
+          return !stopped;
+        },
+        false, damaged);
+    if (s.code == Errc::kCorrupt) s = {};  // named in *damaged
+    if (!s.ok()) return {s, start};
+    if (!stopped) next = end + 1;
+    return {{}, next};
+  }
+
  private:
   // Scan, or ScanWithHeaders: messages without headers passed unread.
+  // Records failing their checksum are skipped, logged, and added to
+  // *corrupt when given.
   Status ScanImpl(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn,
-                  bool with_headers) {
+                  bool with_headers, std::vector<uint64_t>* corrupt = nullptr) {
     if (closed_) return {Errc::kClosed, "store closed"};
     // The records of consecutive sequences sit next to each other in a
     // block, so one chunk read serves every message that falls inside it.
@@ -477,6 +497,7 @@ class FileStore final : public Store {
           // still visited.
           log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, q, e.offset);
           if (bad.ok()) bad = {Errc::kCorrupt, fmt::format("corrupt record for sequence {}", q)};
+          if (corrupt) corrupt->push_back(q);
           continue;
         }
         if (!fn(MsgView{q, v.ts, v.subject, v.hdr, v.data})) return bad;

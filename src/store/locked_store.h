@@ -84,6 +84,10 @@ class LockedStore : public Store {
     std::lock_guard lock(mu_);
     return inner_->Scan(start, end, fn);
   }
+  Result<uint64_t> Verify(uint64_t start, uint64_t max_bytes, std::vector<uint64_t>* damaged) override {
+    std::lock_guard lock(mu_);
+    return inner_->Verify(start, max_bytes, damaged);
+  }
   Status ScanWithHeaders(uint64_t start, uint64_t end, const std::function<bool(const MsgView&)>& fn) override {
     std::lock_guard lock(mu_);
     return inner_->ScanWithHeaders(start, end, fn);

@@ -158,6 +158,16 @@ class Store {
   // would fail for it alone) and reported as kCorrupt once the scan ends.
   virtual Status Scan(uint64_t start, uint64_t end,
                       const std::function<bool(const MsgView&)>& fn) = 0;
+  // Background scrub: reads back and checks the stored messages from
+  // `start` on, about `max_bytes` of them, as Load would; the sequences
+  // whose records fail their checksum go to *damaged (each also logged).
+  // Returns where the next call goes on, past last_seq once every message
+  // was checked; a read error (kIo) or a closed store as the status. A
+  // store with nothing on disk to check (memory) is done at once.
+  virtual Result<uint64_t> Verify(uint64_t start, uint64_t max_bytes, std::vector<uint64_t>* damaged) {
+    (void)start, (void)max_bytes, (void)damaged;
+    return {{}, State().last_seq + 1};
+  }
   // Scan of only the messages that have headers; the file store passes the
   // others without reading them (a restart rebuilding msg ids).
   virtual Status ScanWithHeaders(uint64_t start, uint64_t end,

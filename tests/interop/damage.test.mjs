@@ -14,6 +14,9 @@
 //   reports it and does not use its sequence again; a replica of three
 //   does not vote until the group has sent it again, so it cannot help
 //   elect a replica that never had it (the Jepsen bit-flip case).
+// - The background scrub (`jetstream { scrub_interval }`) reads every
+//   stored message back: damage nobody reads is found too, reported on a
+//   single server and repaired on a follower of three replicas.
 // Fjord only: it edits Fjord's block files.
 
 import { test } from "node:test";
@@ -142,6 +145,39 @@ test("three replicas: the damaged replica hands over, the consumer gets every or
 
   // Led by the repaired replica, the stream serves the message itself.
   await lead(victim.serverName);
+  const m = await jsms[home].streams.getMessage("ORDERS", { seq: 10 });
+  assert.deepEqual(m.json(), { order: 10 });
+  assert.equal((await jsms[home].streams.info("ORDERS")).cluster.leader, victim.serverName);
+}));
+
+test("the scrub: on one server a damaged message nobody reads is reported; on a follower of three replicas it is repaired from the leader's copy", { skip, timeout: 120_000 }, logsOnFailure(async (t) => {
+  const scrub = 'scrub_interval: "1s"';
+  const srv = await startServer({ config: `jetstream { ${scrub} }\n` });
+  t.after(() => srv.stop());
+  await twentyOrders(srv);
+  await srv.stop();
+  damageOrder(srv.storeDir, "ORDERS", 10);
+  await srv.restart();
+  await waitFor(() => /message 10 cannot be read .*consumers skip it/.test(srv.log()), 15_000, "the scrub reporting it");
+  const nc = await connect({ port: srv.port });
+  t.after(() => nc.close());
+  assert.equal((await (await jetstreamManager(nc)).streams.info("ORDERS")).state.messages, 20, "nothing reported gone");
+
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3, scrub);
+  await jsms[0].streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  for (let i = 1; i <= 20; i++) await publishWithId(jetstream(conns[0]), i);
+  await caughtUp(c.nodes);
+  const leader = (await jsms[0].streams.info("ORDERS")).cluster.leader;
+  const victim = c.nodes.find((n) => n.serverName !== leader);
+  const home = c.nodes.indexOf(byName(leader));
+  await victim.stop();
+  damageOrder(c.storeOf(victim), "ORDERS", 10);
+  await victim.restart();
+  // No consumer and no read: only the scrub can find it.
+  await waitFor(() => /message 10 cannot be read here/.test(victim.log()), 20_000, "the scrub finding it");
+  await waitFor(() => /message 10 repaired from the leader's copy/.test(victim.log()), 20_000, "the repair");
+  await leadOrders(conns[home], jsms[home], victim.serverName);
   const m = await jsms[home].streams.getMessage("ORDERS", { seq: 10 });
   assert.deepEqual(m.json(), { order: 10 });
   assert.equal((await jsms[home].streams.info("ORDERS")).cluster.leader, victim.serverName);

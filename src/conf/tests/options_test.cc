@@ -292,6 +292,11 @@ TEST(Options, IndexCache) {
   EXPECT_EQ(LoadText("jetstream { index_cache: 128MB }\n").jetstream.index_cache, 128 << 20);
   EXPECT_EQ(LoadText("jetstream { index_cache: 0 }\n").jetstream.index_cache, 0);
   EXPECT_NE(FailText("jetstream { index_cache: \"lots\" }\n"), "");
+  EXPECT_EQ(LoadText("jetstream {}\n").jetstream.scrub_interval, std::chrono::hours(24));
+  EXPECT_EQ(LoadText("jetstream { scrub_interval: \"1s\" }\n").jetstream.scrub_interval, std::chrono::seconds(1));
+  EXPECT_EQ(LoadText("jetstream { scrub_interval: \"0s\" }\n").jetstream.scrub_interval.count(), 0);
+  EXPECT_NE(FailText("jetstream { scrub_interval: \"-1s\" }\n"), "");
+  EXPECT_NE(FailText("jetstream { scrub_interval: \"often\" }\n"), "");
 }
 
 TEST(Options, Authorization) {

@@ -418,6 +418,52 @@ TEST_F(FaultTest, RepairRewritesADamagedRecordFromACopy) {
   for (uint64_t q = 1; q <= 20; ++q) EXPECT_EQ(s->Load(q).value.data, Payload(q)) << q;
 }
 
+// The scrub (Verify) reads every message back without being asked for any:
+// it names damaged records in sealed blocks and in the one being written,
+// goes on after them, and stops near its byte budget where the next call
+// resumes. A memory store has nothing to check.
+TEST_F(FaultTest, VerifyNamesDamagedRecordsAndResumes) {
+  {
+    auto s = Open(SyncMode::kAlways, 512);  // several blocks
+    for (int i = 1; i <= 40; ++i) ASSERT_TRUE(s->Append("f", "", Payload(i), i).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  int last_block = 1;
+  while (env_.Exists(block(last_block + 1))) last_block++;
+  ASSERT_GE(last_block, 2);
+  auto recs = MessageRecords(block(last_block));
+  ASSERT_GE(recs.size(), 2u);
+  uint64_t in_last = recs.begin()->first;  // not its last record: no torn tail
+  ASSERT_TRUE(env_.FlipBit(block(last_block), recs.begin()->second.first + 10, 0).ok());
+  ASSERT_TRUE(env_.FlipBit(block(1), MessageRecords(block(1))[4].first + 10, 2).ok());
+  auto s = Open(SyncMode::kAlways, 512);
+  ASSERT_TRUE(s->Append("f", "", Payload(41), 41).ok());
+
+  std::vector<uint64_t> damaged;
+  auto all = s->Verify(1, 1 << 20, &damaged);
+  ASSERT_TRUE(all.ok()) << all.status.msg;
+  EXPECT_EQ(all.value, 42u) << "past the last sequence: done";
+  EXPECT_EQ(damaged, (std::vector<uint64_t>{4, in_last}));
+  // A small budget: the same two found over several calls, each going on
+  // where the last stopped.
+  std::vector<uint64_t> again;
+  int calls = 0;
+  for (uint64_t from = 1; from <= 41 && calls < 100; calls++) {
+    auto r = s->Verify(from, 64, &again);
+    ASSERT_TRUE(r.ok());
+    ASSERT_GT(r.value, from);
+    from = r.value;
+  }
+  EXPECT_GT(calls, 5);
+  EXPECT_EQ(again, damaged);
+
+  auto mem = NewMemStore({});
+  ASSERT_TRUE(mem->Append("f", "", "x", 1).ok());
+  std::vector<uint64_t> none;
+  EXPECT_EQ(mem->Verify(1, 1 << 20, &none).value, 2u);
+  EXPECT_TRUE(none.empty());
+}
+
 // A block whose block-start record (its base timestamp) is damaged and
 // whose index is gone: every message still loads, with its sequence,
 // subject and payload; only timestamps may be off.

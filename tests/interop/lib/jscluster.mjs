@@ -12,11 +12,13 @@ import { httpJson } from "./cluster.mjs";
 export const SYS = { user: "sys", pass: "sys" };
 export const APP = { user: "app", pass: "app" };
 
-export function jsConfig(root, extra) {
+// `jsExtra`: more settings inside every node's jetstream block.
+export function jsConfig(root, extra, jsExtra = "") {
   return (i) => {
     const dir = path.join(root, `n${i + 1}`);
     return `
-jetstream { store_dir: ${JSON.stringify(dir)} }
+jetstream { store_dir: ${JSON.stringify(dir)}
+${jsExtra} }
 accounts {
   SYS: { users: [{ user: sys, password: sys }] }
   APP: { jetstream: enabled, users: [{ user: app, password: app }] }
@@ -30,12 +32,12 @@ ${extra ? extra(i) : ""}
 // `extra(i)`: more config for node i (server_tags, for instance); `root`:
 // the stores' directory (node i stores in <root>/n<i+1>), made and removed
 // here when not given; `env`: environment variables added to each server's.
-export async function jsCluster(t, scope, n = 3, extra, root, env) {
+export async function jsCluster(t, scope, n = 3, extra, root, env, jsExtra) {
   if (!root) {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "fjord-jscluster-"));
     t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   }
-  const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra), fullRoutes: true, env });
+  const c = await scope.cluster({ n, extraConfig: jsConfig(root, extra, jsExtra), fullRoutes: true, env });
   c.storeOf = (node) => path.join(root, node.serverName);
   return c;
 }
@@ -118,10 +120,11 @@ export const publishWithId = (js, i) => {
 // A JetStream cluster of `n` with an agreed meta leader, and a schema-checked
 // APP connection and JetStream manager per node (conns[i], jsms[i] for
 // c.nodes[i]); byName finds a node by server name.
-export async function jsClusterClients(t, scope, n = 3) {
+// `jsExtra`: as jsCluster's.
+export async function jsClusterClients(t, scope, n = 3, jsExtra) {
   const { checkApiReplies } = await import("./client.mjs");
   const { jetstreamManager } = await import("@nats-io/jetstream");
-  const c = await jsCluster(t, scope, n);
+  const c = await jsCluster(t, scope, n, undefined, undefined, undefined, jsExtra);
   await agreedLeader(c.nodes, n);
   const conns = [];
   for (const node of c.nodes) conns.push(checkApiReplies(await scope.conn(node, APP)));
