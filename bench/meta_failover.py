@@ -48,7 +48,7 @@ def agreed(nodes, deadline):
     return None
 
 
-def start_cluster(binary, tmp):
+def start_cluster(binary, tmp, js_extra=""):
     nodes = []
     for i in range(3):
         nodes.append({"name": f"n{i + 1}", "port": free_port(), "cport": free_port(), "mport": free_port()})
@@ -59,7 +59,7 @@ def start_cluster(binary, tmp):
             f.write(f"""server_name: {n["name"]}
 listen: 127.0.0.1:{n["port"]}
 http: 127.0.0.1:{n["mport"]}
-jetstream {{ store_dir: "{os.path.join(tmp, n["name"])}" }}
+jetstream {{ store_dir: "{os.path.join(tmp, n["name"])}"{", " + js_extra if js_extra else ""} }}
 cluster {{ name: B, listen: 127.0.0.1:{n["cport"]}, routes: [{routes}] }}
 """)
         n["proc"] = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -67,12 +67,13 @@ cluster {{ name: B, listen: 127.0.0.1:{n["cport"]}, routes: [{routes}] }}
 
 
 @contextlib.contextmanager
-def running_cluster(binary, prefix, timeout):
+def running_cluster(binary, prefix, timeout, js_extra=""):
     """A started 3-node cluster of `binary` once its servers agree on a meta
     leader (None if they do not within `timeout` seconds); stopped and its
-    stores removed afterwards."""
+    stores removed afterwards. `js_extra`: more settings in each server's
+    jetstream block."""
     tmp = tempfile.mkdtemp(prefix=prefix)
-    nodes = start_cluster(binary, tmp)
+    nodes = start_cluster(binary, tmp, js_extra)
     try:
         yield nodes if agreed(nodes, time.time() + timeout) else None
     finally:

@@ -93,6 +93,9 @@ def main():
     ap.add_argument("-R", "--replicas", type=int, default=3)
     ap.add_argument("-n", type=int, default=0, help="messages per run (default: per scenario)")
     ap.add_argument("--failover", action="store_true", help="time failovers instead of publishes")
+    ap.add_argument("--lazy", action="store_true",
+                    help="Fjord in lazy mode (sync_interval: 2m, nats-server's default): acknowledged once a "
+                         "quorum has it, as nats-server does, instead of once a quorum has fsynced it")
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
     if a.failover:
@@ -114,7 +117,8 @@ def main():
     results = {(b, s): [] for b in a.binaries for s in scenarios}
     for r in range(a.rounds):
         for b in a.binaries:
-            with running_cluster(b, "fjord-replicated-", 60) as nodes:
+            lazy = 'sync_interval: "2m"' if a.lazy and "nats-server" not in os.path.basename(b) else ""
+            with running_cluster(b, "fjord-replicated-", 60, lazy) as nodes:
                 if nodes is None:
                     print(f"round {r + 1} {b}: no meta leader", flush=True)
                     continue

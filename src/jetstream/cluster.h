@@ -140,6 +140,11 @@ struct ReplicaStart {
   // being this part of a snapshot (EncodeConsumerSnapshot), and its leader
   // adds the others, who get both as a snapshot.
   std::optional<std::string> adopt;
+  // The stream's file store syncs on an interval (jetstream sync_interval,
+  // nats-server's lazy mode), in nanoseconds; 0: at every batch. Its Raft
+  // log then syncs as seldom: an entry counts as stored once written, as
+  // the store's messages do.
+  int64_t lazy_sync_ns = 0;
 };
 
 // What a replica group tells its stream, on Raft threads.

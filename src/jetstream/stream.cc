@@ -93,6 +93,16 @@ bool IsDeleteMarker(std::string_view hdr) {
   return !proto::GetHeader(hdr, "Nats-Marker-Reason").empty() || proto::GetHeader(hdr, "KV-Operation") == "PURGE";
 }
 
+// How often a file stream's store syncs, 0 for before every acknowledgment:
+// the server's lazy mode (sync_interval), or the stream's 2.12
+// `persist_mode: async` (acknowledged once written, as lazy mode does for
+// the whole server; at the server's sync_interval, or nats-server's 2
+// minutes).
+int64_t LazySyncNs(const JetStream* js, const StreamConfig& cfg) {
+  if (!js->options().sync_always) return js->options().sync_interval_ns;
+  return cfg.persist_async ? 120 * kSecond : 0;
+}
+
 }  // namespace
 
 Stream::Stream(JetStream* js, StreamConfig cfg, int64_t created)
@@ -183,6 +193,7 @@ Stream::~Stream() = default;
 std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
   ClusterMeta* meta = js_->meta();
   if (!meta) return "not in a cluster";
+  if (cfg_.storage == Storage::kFile) how.lazy_sync_ns = LazySyncNs(js_, cfg_);
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   ReplicaEvents events;
@@ -656,14 +667,9 @@ std::shared_ptr<Stream> Stream::Open(JetStream* js, const StreamConfig& cfg, int
   } else {
     store::FileStoreOptions fo;
     fo.dir = js->StreamDir(cfg.name);
-    fo.sync = js->options().sync_always ? store::SyncMode::kAlways : store::SyncMode::kInterval;
-    fo.sync_interval_ns = js->options().sync_interval_ns;
-    if (cfg.persist_async) {
-      // Acknowledged once written, as lazy mode does for the whole server;
-      // fsynced at the server's sync_interval, or nats-server's 2 minutes.
-      fo.sync = store::SyncMode::kInterval;
-      if (fo.sync_interval_ns <= 0) fo.sync_interval_ns = 120 * kSecond;
-    }
+    int64_t lazy = LazySyncNs(js, cfg);
+    fo.sync = lazy > 0 ? store::SyncMode::kInterval : store::SyncMode::kAlways;
+    fo.sync_interval_ns = lazy;
     fo.cache = js->options().index_cache;
     fo.compress = cfg.compression == "s2";
     auto r = store::OpenFileStore(js->env(), fo, LimitsFor(cfg));

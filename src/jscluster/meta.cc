@@ -543,6 +543,7 @@ std::unique_ptr<jetstream::ReplicaGroup> MetaGroup::OpenReplica(const jetstream:
   o.existing = how.existing;
   o.joining = how.joining;
   o.adopt = how.adopt;
+  o.lazy_sync_ns = how.lazy_sync_ns;
   o.heartbeat_ms = opts_.heartbeat_ms;
   o.election_min_ms = opts_.election_min_ms;
   o.election_max_ms = opts_.election_max_ms;

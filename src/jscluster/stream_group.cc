@@ -86,7 +86,7 @@ std::unique_ptr<StreamReplica> StreamReplica::Open(raft::Transport* transport,
 std::string StreamReplica::OpenGroup() {
   const ReplicaOptions& o = opts_;
   std::string error;
-  log_ = raft::StreamLog::Open(o.env, o.dir, store_, &error);
+  log_ = raft::StreamLog::Open(o.env, o.dir, store_, &error, o.lazy_sync_ns);
   if (!log_) return error;
   if (log_->lost_durable() && !rejoining_) {
     // As one that lost its state: caught up first, voting after.

@@ -58,6 +58,8 @@ struct ReplicaOptions {
   // the consumers' snapshot part): the group starts with this server alone,
   // its store as it is being the group's first snapshot.
   std::optional<std::string> adopt;
+  // jetstream::ReplicaStart::lazy_sync_ns (raft::StreamLog::Open).
+  int64_t lazy_sync_ns = 0;
   // Raft timing (raft::GroupOptions).
   int heartbeat_ms = 150;
   int election_min_ms = 750;

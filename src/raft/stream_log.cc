@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <chrono>
 #include <cstring>
 #include <future>
 
@@ -135,8 +136,9 @@ std::optional<StreamEntry> StreamEntry::Decode(std::string_view b) {
 }
 
 std::shared_ptr<StreamLog> StreamLog::Open(store::Env* env, const std::string& dir, store::Store* store,
-                                           std::string* err) {
+                                           std::string* err, int64_t lazy_sync_ns) {
   std::shared_ptr<StreamLog> s(new StreamLog(env, dir, store));
+  s->lazy_ns_ = lazy_sync_ns;
   *err = s->Load();
   if (!err->empty()) return nullptr;
   return s;
@@ -388,6 +390,16 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
 
 thread_local bool AsyncLogStore::Proposing::active_ = false;
 
+bool StreamLog::SkipStubSync() {
+  if (lazy_ns_ <= 0) return false;
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = stubs_synced_at_.load();
+  if (now - last < lazy_ns_) return true;
+  stubs_synced_at_ = now;
+  return false;
+}
+
 void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
   uint64_t target, gen;
   {
@@ -400,7 +412,8 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     std::promise<store::Status> store_synced;
     auto f = store_synced.get_future();
     store_->Sync([&store_synced](store::Status st) { store_synced.set_value(std::move(st)); });
-    bool stubs_ok = !failed_ && !stubs_->failed() && (stubs_->last_durable_index() >= target || stubs_->flush());
+    bool stubs_ok = !failed_ && !stubs_->failed() &&
+                    (SkipStubSync() || stubs_->last_durable_index() >= target || stubs_->flush());
     store::Status st = f.get();
     // Seen durable as soon as this returns: only a failure needs telling.
     SyncDone(target, gen, st.ok() && stubs_ok, st.ok() ? "the stub file cannot be synced" : st.msg,
@@ -429,6 +442,7 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, /*tell=*/true);
   };
   store_->Sync([finish](store::Status st) { finish(st.ok(), st.msg); });
+  if (SkipStubSync()) return finish(!stubs_->failed(), "the stub file failed");
   auto point = stubs_->PrepareSync();
   if (!point) return finish(false, "the stub file failed");
   StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {

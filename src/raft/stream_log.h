@@ -106,8 +106,12 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // Opens or creates the log in `dir` over `store` (a store::LockedStore
   // that outlives the log). Error text in *err on failure. Damage to the
   // stub file does not fail it: the log is cut from there (lost_durable).
+  // `lazy_sync_ns` > 0: the store syncs on that interval (lazy mode), and
+  // the stub file is synced at most that often too, at the end of a batch;
+  // a batch counts as durable once written (kill -9 keeps it, a power
+  // loss may not), as the store's messages do in that mode.
   static std::shared_ptr<StreamLog> Open(store::Env* env, const std::string& dir, store::Store* store,
-                                         std::string* err);
+                                         std::string* err, int64_t lazy_sync_ns = 0);
 
   void OnDurable(std::function<void(bool ok)> fn) override;
   void OnFailed(std::function<void(const std::string& why)> fn) override;
@@ -213,6 +217,10 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   size_t cache_bytes_ = 0;                                      // guarded by mu_
   uint64_t gen_ = 0;  // bumped when entries are replaced; guarded by mu_
   std::atomic<uint64_t> durable_{0};
+  int64_t lazy_ns_ = 0;  // see Open
+  std::atomic<int64_t> stubs_synced_at_{0};  // steady clock ns of the last stub sync started
+  // Lazy mode: whether this batch may skip syncing the stub file.
+  bool SkipStubSync();
   std::atomic<bool> failed_{false};
   bool lost_durable_ = false;  // set by Load
   std::function<void(bool)> on_durable_;  // set once before use

@@ -569,3 +569,46 @@ test("replicated stream: peer remove replaces a replica, or is refused when no s
     assert.match(rm.stderr, /peer not a member/);
   }
 }));
+
+// Lazy mode (`sync_interval`, nats-server's default): a replica counts an
+// entry stored once written, syncing its store and its Raft log on the
+// interval rather than per batch (a power loss may cost the last
+// acknowledged messages, as on nats-server). kill -9 must still lose
+// nothing: not a message, not a confirmed ack, even of all three servers
+// at once.
+test("replicated stream in lazy mode (sync_interval): kill -9 of all three servers loses no acknowledged message and no confirmed ack", { timeout: 180_000, skip: isFjord ? false : "kills every server of nats-server's cluster too, which may lose them" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms } = await jsClusterClients(t, scope, 3, 'sync_interval: "2m"');
+  await jsms[0].streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  await jsms[0].consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  for (let i = 1; i <= 100; i++) assert.equal((await publishWithId(jetstream(conns[i % 3]), i)).seq, i);
+  const read = async (js, n) => {
+    const got = [];
+    for (const end = Date.now() + 30_000; got.length < n && Date.now() < end;) {
+      const c = await js.consumers.get("ORDERS", "InvoiceProcessor").catch(() => null);
+      if (!c) { await sleep(200); continue; }
+      const iter = await c.fetch({ max_messages: n - got.length, expires: 1000 }).catch(() => []);
+      for await (const m of iter) {
+        got.push(JSON.parse(m.string()).order);
+        assert.ok(await m.ackAck({ timeout: 5000 }), `ack of ${got.at(-1)} confirmed`);
+      }
+    }
+    return got;
+  };
+  const first = await read(jetstream(conns[0]), 40);
+  assert.deepEqual(first, Array.from({ length: 40 }, (_, i) => i + 1));
+
+  await Promise.all(c.nodes.map((n) => n.kill9()));
+  await Promise.all(c.nodes.map((n) => n.restart()));
+  await agreedLeader(c.nodes, 3, 30_000);
+  const nc = checkApiReplies(await scope.conn(c.nodes[1], APP));
+  const jsm = await jetstreamManager(nc);
+  const info = await retry(async () => {
+    const i = await jsm.streams.info("ORDERS");
+    return i.cluster.leader ? i : undefined;
+  }, "ORDERS led again", 30_000);
+  assert.equal(info.state.messages, 100);
+  assert.equal(info.state.last_seq, 100);
+  const rest = await read(jetstream(nc), 60);
+  assert.deepEqual(rest, Array.from({ length: 60 }, (_, i) => i + 41), "no confirmed ack lost, nothing skipped");
+}));

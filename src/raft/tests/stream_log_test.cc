@@ -18,6 +18,7 @@
 #include "store/coding.h"
 #include "store/fault_env.h"
 #include "store/locked_store.h"
+#include "store/synced_mark.h"
 #include "store/tests/store_test_util.h"
 
 namespace fjord::raft {
@@ -47,13 +48,17 @@ struct StreamFiles {
     store::FileStoreOptions o;
     o.dir = dir + "/msgs";
     o.block_size = 4096;
+    if (lazy_ns > 0) {
+      o.sync = store::SyncMode::kInterval;
+      o.sync_interval_ns = lazy_ns;
+    }
     auto r = store::OpenFileStore(env, o, store::Limits{});
     EXPECT_TRUE(r.ok()) << r.status.msg;
     store = std::make_unique<store::LockedStore>(std::move(r.value));
   }
   std::string OpenLog() {
     std::string err;
-    log = StreamLog::Open(env, dir + "/raft", store.get(), &err);
+    log = StreamLog::Open(env, dir + "/raft", store.get(), &err, lazy_ns);
     return err;
   }
   // A leader's proposal as NuRaft appends it: staged (stored, given the
@@ -94,6 +99,7 @@ struct StreamFiles {
   }
   std::string dir;
   store::Env* env;
+  int64_t lazy_ns = 0;  // StreamLog::Open's lazy_sync_ns, and the store's interval
   std::unique_ptr<store::LockedStore> store;
   std::shared_ptr<StreamLog> log;
 };
@@ -102,6 +108,38 @@ class StreamLogTest : public ::testing::Test {
  protected:
   store::testing::TempDir tmp_;
 };
+
+// Lazy mode (sync_interval): a batch counts as durable once written, as a
+// leader's and as a follower's; the stub file is synced at most once an
+// interval (its synced mark shows how far), and what was written is there
+// at the next open.
+TEST_F(StreamLogTest, LazyModeSyncsTheStubFileOnceAnInterval) {
+  StreamFiles f(tmp_.path());
+  f.lazy_ns = 60'000'000'000;
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  const std::string mark_path = tmp_.path() + "/raft/raft.synced";
+  f.Propose("a", "1");
+  f.Sync();  // the first batch syncs
+  auto first = store::SyncedMark::Read(f.env, mark_path);
+  ASSERT_TRUE(first);
+  for (int i = 2; i <= 5; i++) {
+    f.Propose("a", std::to_string(i));
+    f.Sync();
+  }
+  EXPECT_EQ(f.log->last_durable_index(), 5u);
+  auto e = Entry(1, StreamEntry::Msg(6, 0, "a", "", "6"));
+  f.log->append(e);
+  f.SyncAsFollower();
+  auto later = store::SyncedMark::Read(f.env, mark_path);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->offset, first->offset) << "no sync within the interval";
+
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  EXPECT_EQ(f.log->next_slot(), 7u);
+  EXPECT_EQ(f.store->State().last_seq, 6u);
+}
 
 TEST_F(StreamLogTest, EntryCodecRoundTrips) {
   std::string m = StreamEntry::Msg(7, -5, "orders.oslo", "NATS/1.0\r\n\r\n", std::string("a\0b", 3));
