@@ -212,6 +212,7 @@ void ReplicaRegistry::TickAll() {
 void StreamReplica::Tick() {
   std::lock_guard lock(reopen_mu_);
   if (!group_) return;
+  if (log_) log_->SyncIfDue();
   if (rejoining_) {
     auto now = std::chrono::steady_clock::now();
     bool caught_up = group_->CaughtUp();

@@ -390,6 +390,11 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
 
 thread_local bool AsyncLogStore::Proposing::active_ = false;
 
+void StreamLog::SyncIfDue() {
+  if (lazy_ns_ <= 0 || failed_ || stubs_->last_durable_index() + 1 >= stubs_->next_slot()) return;
+  if (!SkipStubSync() && !stubs_->flush()) Fail("the stub file cannot be synced");
+}
+
 bool StreamLog::SkipStubSync() {
   if (lazy_ns_ <= 0) return false;
   int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(

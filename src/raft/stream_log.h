@@ -162,6 +162,10 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // A write to the store or the stub file failed: nothing appended since is
   // reported durable.
   bool failed() const;
+  // Lazy mode: syncs the stub file if it has entries not synced for an
+  // interval, so an idle stream's last batch is not left unsynced for good
+  // (its store syncs on the interval by itself). Called periodically.
+  void SyncIfDue();
   // Load cut entries whose messages the store had made durable and then
   // lost (store::Store::LostAtOpen: found damaged at open), or stubs the
   // stub file had made durable and then lost (damaged): this replica

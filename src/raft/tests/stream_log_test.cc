@@ -134,11 +134,26 @@ TEST_F(StreamLogTest, LazyModeSyncsTheStubFileOnceAnInterval) {
   auto later = store::SyncedMark::Read(f.env, mark_path);
   ASSERT_TRUE(later);
   EXPECT_EQ(later->offset, first->offset) << "no sync within the interval";
+  f.log->SyncIfDue();
+  EXPECT_EQ(store::SyncedMark::Read(f.env, mark_path)->offset, first->offset) << "not due yet";
 
   f.Reopen();
   ASSERT_EQ(f.OpenLog(), "");
   EXPECT_EQ(f.log->next_slot(), 7u);
   EXPECT_EQ(f.store->State().last_seq, 6u);
+
+  // An idle stream's last batch is synced once due, without a new batch.
+  f.lazy_ns = 500'000'000;  // 0.5 s: batch 8 comes well within it
+  f.Reopen();
+  ASSERT_EQ(f.OpenLog(), "");
+  f.Propose("a", "7");
+  f.Sync();
+  f.Propose("a", "8");
+  f.Sync();
+  uint64_t before = store::SyncedMark::Read(f.env, mark_path)->offset;
+  std::this_thread::sleep_for(600ms);
+  f.log->SyncIfDue();
+  EXPECT_GT(store::SyncedMark::Read(f.env, mark_path)->offset, before);
 }
 
 TEST_F(StreamLogTest, EntryCodecRoundTrips) {
