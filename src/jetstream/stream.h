@@ -232,6 +232,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // stored, and publishes answered as duplicates of a stored msg id.
   uint64_t published() const { return published_; }
   uint64_t duplicates() const { return duplicates_; }
+  // Messages found damaged here (SkipUnreadable), still stored and not
+  // repaired.
+  uint64_t damaged_count() const {
+    return std::distance(damaged_.lower_bound(store_->State().first_seq), damaged_.end());
+  }
 
  private:
   friend class Sourcing;  // stores copied messages like a publish does

@@ -1264,7 +1264,7 @@ namespace {
 struct StreamSample {
   std::string account, name;
   uint64_t msgs = 0, bytes = 0, first_seq = 0, last_seq = 0, consumers = 0;
-  uint64_t published = 0, duplicates = 0;
+  uint64_t published = 0, duplicates = 0, damaged = 0;
 };
 struct ConsumerSample {
   std::string account, stream, name, desc, created;
@@ -1335,6 +1335,7 @@ Response Monitor::Metrics() {
       ss.consumers = s->consumers().size();
       ss.published = s->published();
       ss.duplicates = s->duplicates();
+      ss.damaged = s->damaged_count();
       r.streams.push_back(std::move(ss));
       for (auto& [cname, con] : s->consumers()) {
         auto n = con->GetNumbers();
@@ -1429,6 +1430,10 @@ Response Monitor::Metrics() {
       {"fjord_stream_duplicate_messages_total", "counter",
        "Publishes answered as duplicates of a msg id in the duplicate window since the server started",
        &StreamSample::duplicates},
+      {"fjord_stream_damaged_messages", "gauge",
+       "Messages this replica holds but cannot read (a record failing its checksum, found by a read or the scrub) and "
+       "has not repaired",
+       &StreamSample::damaged},
   };
   for (const auto& m : kStream) {
     w.Family(m.name, m.type, m.help);

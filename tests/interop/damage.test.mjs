@@ -25,7 +25,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, AckPolicy } from "@nats-io/jetstream";
-import { startServer, waitFor, logsOnFailure, isFjord } from "./lib/server.mjs";
+import { startServer, waitFor, logsOnFailure, isFjord, freePort } from "./lib/server.mjs";
 import { testScope } from "./lib/cluster.mjs";
 import { APP, jsClusterClients, caughtUp, retry, publishWithId } from "./lib/jscluster.mjs";
 import { sleep } from "./lib/cluster.mjs";
@@ -152,13 +152,16 @@ test("three replicas: the damaged replica hands over, the consumer gets every or
 
 test("the scrub: on one server a damaged message nobody reads is reported; on a follower of three replicas it is repaired from the leader's copy", { skip, timeout: 120_000 }, logsOnFailure(async (t) => {
   const scrub = 'scrub_interval: "1s"';
-  const srv = await startServer({ config: `jetstream { ${scrub} }\n` });
+  const mport = await freePort();
+  const srv = await startServer({ config: `jetstream { ${scrub} }\nhttp: 127.0.0.1:${mport}\n` });
   t.after(() => srv.stop());
   await twentyOrders(srv);
   await srv.stop();
   damageOrder(srv.storeDir, "ORDERS", 10);
   await srv.restart();
   await waitFor(() => /message 10 cannot be read .*consumers skip it/.test(srv.log()), 15_000, "the scrub reporting it");
+  const metrics = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+  assert.match(metrics, /^fjord_stream_damaged_messages\{[^}]*stream_name="ORDERS"[^}]*\} 1$/m);
   const nc = await connect({ port: srv.port });
   t.after(() => nc.close());
   assert.equal((await (await jetstreamManager(nc)).streams.info("ORDERS")).state.messages, 20, "nothing reported gone");

@@ -28,8 +28,11 @@
 // - no Raft term had two leaders (from the servers' "leader now (term N)"
 //   log lines).
 // FJORD_FAULT_SEED and FJORD_FAULT_ROUNDS repeat or lengthen a run, and
-// FJORD_FAULTS=a,b draws only those faults; the
-// default is a fresh seed and 6 rounds (about a minute on three servers).
+// FJORD_FAULTS=a,b draws only those faults; the default is a fresh seed
+// and 6 rounds (about a minute on three servers). FJORD_FAULT_JETSTREAM
+// adds settings to every server's jetstream block: `sync_interval: "2m"`
+// runs the kill -9 runs in lazy mode (not the power-loss ones: there lazy
+// mode may lose acknowledged messages, by design).
 //
 // Against nats-server (2.15.1) the redelivery check fails: after kill -9 of
 // the stream's server it delivers again messages whose acks it had
@@ -93,7 +96,7 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   const power = faults.some((f) => f.startsWith("power-") || f.startsWith("disk-full-"));
   const scope = testScope(t);
   const c = await jsCluster(t, scope, size, process.env.FJORD_DEBUG ? () => "debug: true" : undefined, undefined,
-    power ? { FJORD_TEST_POWER_LOSS: "1" } : undefined);
+    power ? { FJORD_TEST_POWER_LOSS: "1" } : undefined, process.env.FJORD_FAULT_JETSTREAM);
   await agreedLeader(c.nodes, size);
   const every = (user) => ({
     servers: c.nodes.map((n) => n.url), user: user.user, pass: user.pass,
