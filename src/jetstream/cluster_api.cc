@@ -676,31 +676,59 @@ std::shared_ptr<Stream> Reopen(JetStream* js, const std::string& name, const Str
 // adds the others (ReplicaStart::adopt). Error text on failure.
 std::string Adopt(JetStream* js, const StreamAssignment& a) {
   const std::string name = a.name();
-  if (!js->FindStream(name)) return "the stream is not held here";
+  auto held = js->FindStream(name);
+  if (!held) return "the stream is not held here";
+  const StreamConfig plain = held->config();
+  const int64_t created = held->created();
+  held.reset();
   std::string raft = js->StreamDir(name) + "/raft";
-  std::string err;
-  auto s = Reopen(js, name, ConfigOf(a), [&]() -> std::string {
-    // Raft state without the stream's config saying so: an adoption cut
-    // short by a crash. It starts over.
+  // Raft state without the stream's config saying so: an adoption cut short
+  // by a crash, or by a failure below. It starts over.
+  auto clear_raft = [&]() -> std::string {
     if (!js->env()->IsDir(raft)) return {};
     auto st = store::RemoveDirDurably(js->env(), raft);
     return st.ok() ? std::string() : st.msg;
-  }, &err);
-  if (!s) return err;
-  if (auto e = s->StartReplica(a, ReplicaStart{.existing = false, .joining = false, .adopt = std::string()}); !e.empty()) {
-    s->Close();
-    return e;
+  };
+  std::string err;
+  auto s = Reopen(js, name, ConfigOf(a), clear_raft, &err);
+  if (s) {
+    err = s->StartReplica(a, ReplicaStart{.existing = false, .joining = false, .adopt = std::string()});
+    // The config says replicated only once the group's state is saved: a
+    // restart in between finds the stream as it was, and adopts again.
+    if (err.empty())
+      if (auto st = s->WriteMeta(); !st.ok()) err = st.msg;
+    if (err.empty()) {
+      js->streams()[name] = s;
+      log::Info("JetStream cluster: stream '{} > {}' scaled up from one replica: its group starts here",
+                AccountName(js), name);
+      return {};
+    }
   }
-  // The config says replicated only once the group's state is saved: a
-  // restart in between finds the stream as it was, and adopts again.
-  if (auto st = s->WriteMeta(); !st.ok()) {
-    s->Close();
-    return st.msg;
+  // Failed: served again as it was, with one replica (a memory stream's
+  // messages handed back), rather than not at all. The next start adopts
+  // it again.
+  std::shared_ptr<Stream> back;
+  std::string again;
+  if (s) {
+    js->streams()[name] = s;  // Reopen takes its store and consumers from there
+    back = Reopen(js, name, plain, clear_raft, &again);
+  } else if (plain.storage == Storage::kFile) {
+    ApiError e;
+    back = Stream::Open(js, plain, created, /*recover=*/true, &e);
+    if (back) RecoverConsumers(js, back.get());
+    again = e.description;
   }
-  js->streams()[name] = s;
-  log::Info("JetStream cluster: stream '{} > {}' scaled up from one replica: its group starts here", AccountName(js),
-            name);
-  return {};
+  if (back) {
+    back->Subscribe();
+    js->streams()[name] = back;
+    log::Warn("JetStream cluster: stream '{} > {}' stays with one replica, served here: scaling up failed: {}",
+              AccountName(js), name, err);
+  } else {
+    log::Error("JetStream cluster: stream '{} > {}' is not served: scaling up failed ({}), and so did reopening it "
+               "with one replica{}",
+               AccountName(js), name, err, again.empty() ? "" : ": " + again);
+  }
+  return err;
 }
 
 // Scaled down to one replica, kept here, and the group is this server

@@ -612,3 +612,47 @@ test("replicated stream in lazy mode (sync_interval): kill -9 of all three serve
   const rest = await read(jetstream(nc), 60);
   assert.deepEqual(rest, Array.from({ length: 60 }, (_, i) => i + 41), "no confirmed ack lost, nothing skipped");
 }));
+
+// A scale-up from one replica that fails on the server holding the stream
+// (here its Raft directory cannot be made: a file stands in its place) is
+// refused, and the stream stays served there with one replica, messages
+// and consumer as they were (it used to be closed and left unserved). The
+// next start scales it up.
+test("replicated stream: a scale-up that fails where the stream is held leaves it served with one replica; the next start scales it up", { timeout: 180_000, skip: isFjord ? false : "Fjord's store layout" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const { c, conns, jsms, byName } = await jsClusterClients(t, scope, 3);
+  const jsm = jsms[0];
+  const cfg = { name: "ORDERS", subjects: ["orders.>"], storage: "file", num_replicas: 1 };
+  await jsm.streams.add(cfg);
+  const js = jetstream(conns[0]);
+  for (let i = 1; i <= 20; i++) assert.equal((await publishWithId(js, i)).seq, i);
+  await jsm.consumers.add("ORDERS", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
+  assert.deepEqual(await processOrders(js, 5), [1, 2, 3, 4, 5]);
+  const holder = byName((await jsm.streams.info("ORDERS")).cluster.leader);
+  const raftDir = path.join(c.storeOf(holder), "jetstream", "APP", "streams", "ORDERS", "raft");
+  fs.writeFileSync(raftDir, "in the way");
+
+  await assert.rejects(jsm.streams.update("ORDERS", { ...cfg, num_replicas: 3 }));
+  await waitFor(() => /stays with one replica, served here: scaling up failed/.test(holder.log()), 10_000,
+    "the stream served again");
+  for (let i = 21; i <= 25; i++) assert.equal((await retry(() => publishWithId(js, i), `publish ${i}`)).seq, i);
+  const info = await jsm.streams.info("ORDERS");
+  assert.equal(info.state.messages, 25);
+  assert.equal(info.cluster.leader, holder.serverName);
+  assert.deepEqual(await processOrders(js, 5), [6, 7, 8, 9, 10]);
+
+  fs.rmSync(raftDir);
+  const stays = c.nodes.findIndex((n) => n !== holder);  // a client connection the restart leaves alone
+  await holder.restart();
+  await agreedLeader(c.nodes, 3, 30_000);
+  let last;
+  await waitFor(async () => {
+    const i = await jsms[stays].streams.info("ORDERS").catch((e) => ({ error: e.message }));
+    last = i;
+    const r = i?.cluster?.replicas ?? [];
+    return i?.state?.messages === 25 && r.length === 2 && r.every((x) => x.current);
+  }, 30_000, "ORDERS on three current replicas after the restart").catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify({ state: last?.state, cluster: last?.cluster, error: last?.error })}`);
+  });
+  assert.deepEqual(await processOrders(jetstream(conns[stays]), 5), [11, 12, 13, 14, 15]);
+}));
