@@ -44,10 +44,10 @@ SCENARIOS = {
 }
 
 
-def run(port, scenario, stream, replicas, n):
+def run(port, scenario, stream, replicas, n, storage="file"):
     extra, default_n, phase = SCENARIOS[scenario]
     args = [CLI, "bench", f"{stream.lower()}.x", "--js", "--stream", stream, "--replicas", str(replicas),
-            "--storage", "file", "--pub", "1", "--msgs", str(n or default_n), "--size", "128", "--json",
+            "--storage", storage, "--pub", "1", "--msgs", str(n or default_n), "--size", "128", "--json",
             "--no-progress", f"--server=nats://127.0.0.1:{port}", *extra]
     try:
         r = subprocess.run(args, capture_output=True, text=True, timeout=180)
@@ -93,6 +93,7 @@ def main():
     ap.add_argument("-R", "--replicas", type=int, default=3)
     ap.add_argument("-n", type=int, default=0, help="messages per run (default: per scenario)")
     ap.add_argument("--failover", action="store_true", help="time failovers instead of publishes")
+    ap.add_argument("--storage", default="file", choices=["file", "memory"], help="the streams' storage")
     ap.add_argument("--lazy", action="store_true",
                     help="Fjord in lazy mode (sync_interval: 2m, nats-server's default): acknowledged once a "
                          "quorum has it, as nats-server does, instead of once a quorum has fsynced it")
@@ -126,7 +127,7 @@ def main():
                 for s in scenarios:
                     for i, node in enumerate(nodes):
                         stream = f"B{s.replace('-', '')}{i}".upper()
-                        v = run(node["port"], s, stream, a.replicas, a.n)
+                        v = run(node["port"], s, stream, a.replicas, a.n, a.storage)
                         if v is not None:
                             results[(b, s)].append(v)
                         print(f"round {r + 1} {os.path.basename(b)} R{a.replicas} {s} via {node['name']}: "

@@ -193,7 +193,10 @@ Stream::~Stream() = default;
 std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
   ClusterMeta* meta = js_->meta();
   if (!meta) return "not in a cluster";
-  if (cfg_.storage == Storage::kFile) how.lazy_sync_ns = LazySyncNs(js_, cfg_);
+  // A memory stream keeps no message over a restart (a replica rejoins
+  // without state), so a Raft log synced at every batch would promise
+  // nothing more: it syncs as a lazy file stream's does.
+  how.lazy_sync_ns = cfg_.storage == Storage::kFile ? LazySyncNs(js_, cfg_) : 120 * kSecond;
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   ReplicaEvents events;
