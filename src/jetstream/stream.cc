@@ -93,6 +93,10 @@ bool IsDeleteMarker(std::string_view hdr) {
   return !proto::GetHeader(hdr, "Nats-Marker-Reason").empty() || proto::GetHeader(hdr, "KV-Operation") == "PURGE";
 }
 
+// nats-server's default sync_interval: how lazily a store or Raft log syncs
+// when nothing else says.
+constexpr int64_t kLazySyncDefault = 120 * kSecond;
+
 // How often a file stream's store syncs, 0 for before every acknowledgment:
 // the server's lazy mode (sync_interval), or the stream's 2.12
 // `persist_mode: async` (acknowledged once written, as lazy mode does for
@@ -100,7 +104,7 @@ bool IsDeleteMarker(std::string_view hdr) {
 // minutes).
 int64_t LazySyncNs(const JetStream* js, const StreamConfig& cfg) {
   if (!js->options().sync_always) return js->options().sync_interval_ns;
-  return cfg.persist_async ? 120 * kSecond : 0;
+  return cfg.persist_async ? kLazySyncDefault : 0;
 }
 
 }  // namespace
@@ -196,7 +200,7 @@ std::string Stream::StartReplica(const StreamAssignment& a, ReplicaStart how) {
   // A memory stream keeps no message over a restart (a replica rejoins
   // without state), so a Raft log synced at every batch would promise
   // nothing more: it syncs as a lazy file stream's does.
-  how.lazy_sync_ns = cfg_.storage == Storage::kFile ? LazySyncNs(js_, cfg_) : 120 * kSecond;
+  how.lazy_sync_ns = cfg_.storage == Storage::kFile ? LazySyncNs(js_, cfg_) : kLazySyncDefault;
   std::weak_ptr<Stream> weak = shared_from_this();
   JetStream* js = js_;
   ReplicaEvents events;

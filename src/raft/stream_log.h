@@ -223,7 +223,9 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   std::atomic<uint64_t> durable_{0};
   int64_t lazy_ns_ = 0;  // see Open
   std::atomic<int64_t> stubs_synced_at_{0};  // steady clock ns of the last stub sync started
-  // Lazy mode: whether this batch may skip syncing the stub file.
+  // Lazy mode: whether this batch may skip syncing the stub file (synced
+  // less than an interval ago); when not, the sync about to run counts as
+  // the last one from now.
   bool SkipStubSync();
   std::atomic<bool> failed_{false};
   bool lost_durable_ = false;  // set by Load
