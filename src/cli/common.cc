@@ -350,14 +350,22 @@ void RequireForce(bool force, const std::string& question) {
 
 void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
                       const std::string& what) {
-  // Elected within a few heartbeats.
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(g.TimeoutMs(), 5000));
-  std::string after;
+  // Elected within a few heartbeats. A poll that goes unanswered (the
+  // election under way) is tried again, as `nats` does, within the bound.
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2 * std::max<int64_t>(g.TimeoutMs(), 5000));
+  std::string after, failed;
   while (std::chrono::steady_clock::now() < end) {
-    after = leader();
+    try {
+      after = leader();
+      failed.clear();
+    } catch (const CliError& e) {
+      after.clear();
+      failed = e.what();
+    }
     if (!after.empty() && after != before) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  if (!failed.empty()) Fail(failed);
   if (after.empty() || after == before) Fail(fmt::format("{} still leads {}", before, what));
   std::cout << fmt::format("New leader elected \"{}\" (was \"{}\")\n", after, before);
 }

@@ -132,9 +132,10 @@ std::string Prompt(const std::string& question, const std::string& def = "");
 bool Confirm(const std::string& question);
 // Asks on a terminal; elsewhere (pipes, scripts) `--force` is required.
 void RequireForce(bool force, const std::string& question);
-// After a leader stepdown: polls `leader()` every 200 ms (up to --timeout,
-// at least 5 s) until it names a leader other than `before`, prints
-// `New leader elected "<after>" (was "<before>")`, and fails with `what`
+// After a leader stepdown: polls `leader()` every 200 ms (up to twice
+// --timeout, at least 10 s; a poll that fails is tried again) until it
+// names a leader other than `before`, prints `New leader elected "<after>"
+// (was "<before>")`, and fails with the last poll's error, or with `what`
 // ("<before> still leads <what>") if none is elected.
 void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
                       const std::string& what);
