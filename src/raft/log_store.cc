@@ -191,19 +191,12 @@ bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
   if (!failed_) {
     std::string rec = Record(index, e);
     uint64_t end = end_offset_ + rec.size();
-    store::Status st;
-    if (end > zeroed_end_ && rec.size() <= kSmallRecord) {
-      uint64_t to = (end + kZeroAhead + 4095) / 4096 * 4096;
-      st = file_->Write(zeroed_end_, std::string(to - zeroed_end_, '\0'));
-      if (st.ok()) zeroed_end_ = to;
-    }
-    if (st.ok()) st = file_->Write(end_offset_, rec);
-    if (!st.ok()) {
+    uint64_t zero_to = end > zeroed_end_ && rec.size() <= kSmallRecord ? (end + kZeroAhead + 4095) / 4096 * 4096 : 0;
+    if (store::Status st = store::WriteIntoZeros(file_.get(), &zeroed_end_, end_offset_, rec, zero_to); !st.ok()) {
       Fail(st.msg);
     } else {
       offsets_.push_back(end_offset_);
       end_offset_ = end;
-      zeroed_end_ = std::max(zeroed_end_, end);
       written = true;
     }
   }

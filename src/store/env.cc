@@ -177,6 +177,17 @@ Env* DefaultEnv() {
 
 void SetDefaultEnv(Env* env) { g_default.store(env, std::memory_order_release); }
 
+Status WriteIntoZeros(File* file, uint64_t* zeroed_end, uint64_t offset, std::string_view data,
+                      uint64_t zero_to) {
+  if (zero_to > *zeroed_end) {
+    if (Status s = file->Write(*zeroed_end, std::string(zero_to - *zeroed_end, '\0')); !s.ok()) return s;
+    *zeroed_end = zero_to;
+  }
+  if (Status s = file->Write(offset, data); !s.ok()) return s;
+  *zeroed_end = std::max(*zeroed_end, offset + data.size());
+  return {};
+}
+
 std::string ParentDir(const std::string& path) {
   size_t end = path.size();
   while (end > 1 && path[end - 1] == '/') --end;

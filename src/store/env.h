@@ -86,6 +86,15 @@ Status RemoveTree(Env* env, const std::string& path);
 // (stream and consumer names never start with '.'), which the next call
 // for the same path removes.
 Status RemoveDirDurably(Env* env, const std::string& dir);
+// Writes `data` at `offset` of a file holding zeros from *zeroed_end on
+// (its size: the space written ahead of its records), first zeroing up to
+// `zero_to` when that lies beyond: an fdatasync after a write into blocks
+// the file already has is cheaper than one that extends it (no size change
+// for the journal to commit), and a replay stops at the zeros. *zeroed_end
+// is kept as the file's size; on error the caller truncates back and
+// resets it.
+Status WriteIntoZeros(File* file, uint64_t* zeroed_end, uint64_t offset, std::string_view data,
+                      uint64_t zero_to);
 // "a/b/c" -> "a/b"; "c" -> ".".
 std::string ParentDir(const std::string& path);
 std::string JoinPath(const std::string& dir, std::string_view name);

@@ -188,14 +188,12 @@ class FileConsumerStore final : public ConsumerStore {
   // Hands buf_ to the OS (write), nothing more.
   Status Write() {
     if (buf_.empty()) return {};
-    Status s;
+    uint64_t zero_to = 0;
     if (log_size_ + buf_.size() > zeroed_end_) {
       uint64_t ahead = std::clamp<uint64_t>(log_size_, kZeroAheadMin, kZeroAheadMax);
-      uint64_t end = (log_size_ + buf_.size() + ahead + kZeroAheadMin - 1) / kZeroAheadMin * kZeroAheadMin;
-      s = log_->Write(zeroed_end_, std::string(end - zeroed_end_, '\0'));
-      if (s.ok()) zeroed_end_ = end;
+      zero_to = (log_size_ + buf_.size() + ahead + kZeroAheadMin - 1) / kZeroAheadMin * kZeroAheadMin;
     }
-    if (s.ok()) s = log_->Write(log_size_, buf_);
+    Status s = WriteIntoZeros(log_.get(), &zeroed_end_, log_size_, buf_, zero_to);
     if (!s.ok()) {
       if (Status t = log_->Truncate(log_size_); !t.ok()) {
         log::Error("store: {}: truncating after failed write: {}", dir_, t.msg);

@@ -1790,15 +1790,11 @@ class FileStore final : public Store {
   // A replay stops at the zeros.
   Status WriteBuffer() {
     if (buf_.empty()) return {};
-    Status s;
     uint64_t end = written_ + buf_.size();
-    if (end > zeroed_end_ && buf_.size() <= kSmallWrite && end + kZeroAhead <= opts_.block_size) {
-      uint64_t to = (end + kZeroAhead + 4095) / 4096 * 4096;
-      s = active_->file->Write(zeroed_end_, std::string(to - zeroed_end_, '\0'));
-      if (s.ok()) zeroed_end_ = to;
-    }
-    if (s.ok()) s = active_->file->Write(written_, buf_);
-    if (s.ok()) zeroed_end_ = std::max(zeroed_end_, end);
+    uint64_t zero_to = 0;
+    if (end > zeroed_end_ && buf_.size() <= kSmallWrite && end + kZeroAhead <= opts_.block_size)
+      zero_to = (end + kZeroAhead + 4095) / 4096 * 4096;
+    Status s = WriteIntoZeros(active_->file.get(), &zeroed_end_, written_, buf_, zero_to);
     if (!s.ok()) {
       DropReadAhead();
       if (Status t = active_->file->Truncate(written_); !t.ok()) {
