@@ -606,7 +606,7 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   if (!stream.empty()) {
     if (auto s = js->FindStream(stream)) {
       // A replica that does not lead stays silent: its leader answers.
-      if (!s->Serving()) return !(rest.starts_with("STREAM.INFO.") && s->Unserved());
+      if (!s->Serving()) return true;
       return false;  // its server: serve it
     }
   }

@@ -177,13 +177,6 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // the group and has applied everything committed before (its "lead"
   // operation: ApplyOp).
   bool Serving() const { return !replicated_ || (replica_ && running_ && replica_->IsLeader()); }
-  // A replica while nobody serves the stream as far as it knows: its group
-  // has no leader, or it leads but has not caught up yet. It answers STREAM
-  // INFO from its own copy then (as nats-server's leaderless replicas do),
-  // or a client asking during an election would hear nothing at all.
-  bool Unserved() const {
-    return replicated_ && replica_ && !Serving() && (replica_->IsLeader() || replica_->Leader().empty());
-  }
   // Runs `fn` (JetStream thread) the next time this server starts serving
   // the stream within kWhenLeadingFor, or at once if it serves it already.
   // Every replica is asked (to answer a create or an update): whichever
