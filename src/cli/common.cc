@@ -349,10 +349,11 @@ void RequireForce(bool force, const std::string& question) {
 }
 
 void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
-                      const std::string& what) {
+                      const std::string& what, int64_t window_ms) {
   // Elected within a few heartbeats. A poll that goes unanswered (the
   // election under way) is tried again, as `nats` does, within the bound.
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2 * std::max<int64_t>(g.TimeoutMs(), 5000));
+  if (window_ms <= 0) window_ms = 2 * std::max<int64_t>(g.TimeoutMs(), 5000);
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(window_ms);
   std::string after, failed;
   while (std::chrono::steady_clock::now() < end) {
     try {

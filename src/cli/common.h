@@ -136,9 +136,10 @@ void RequireForce(bool force, const std::string& question);
 // --timeout, at least 10 s; a poll that fails is tried again) until it
 // names a leader other than `before`, prints `New leader elected "<after>"
 // (was "<before>")`, and fails with the last poll's error, or with `what`
-// ("<before> still leads <what>") if none is elected.
+// ("<before> still leads <what>") if none is elected. `window_ms` > 0
+// bounds it instead (tests).
 void WaitForNewLeader(const GlobalOptions& g, const std::string& before, const std::function<std::string()>& leader,
-                      const std::string& what);
+                      const std::string& what, int64_t window_ms = 0);
 std::string ReadAllStdin();
 
 // A whole number in [min, max] from user input; anything else fails with

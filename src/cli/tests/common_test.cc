@@ -1,3 +1,4 @@
+#include <iostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,38 @@ TEST(ParseDuration, MalformedNumbersAreCliErrors) {
   EXPECT_THROW(ParseSize("."), CliError);
   EXPECT_THROW(ParseSize("1..5MB"), CliError);
   EXPECT_EQ(ParseSize("1.5K"), 1536);
+}
+
+// A poll landing in the election (no leader answers it: a timeout) is
+// tried again; only the last poll's failure fails the command.
+TEST(WaitForNewLeader, AnUnansweredPollIsTriedAgain) {
+  GlobalOptions g;
+  int polls = 0;
+  auto leader = [&]() -> std::string {
+    if (++polls < 3) throw CliError("timeout waiting for a JetStream API response on $JS.API.STREAM.INFO.ORDERS");
+    return "n2";
+  };
+  std::ostringstream out;
+  auto* old = std::cout.rdbuf(out.rdbuf());
+  EXPECT_NO_THROW(WaitForNewLeader(g, "n1", leader, "stream ORDERS", 5000));
+  std::cout.rdbuf(old);
+  EXPECT_EQ(polls, 3);
+  EXPECT_EQ(out.str(), "New leader elected \"n2\" (was \"n1\")\n");
+
+  // Never answered: the poll's own error; answered, the old leader still.
+  auto never = []() -> std::string { throw CliError("timeout waiting for a response"); };
+  try {
+    WaitForNewLeader(g, "n1", never, "stream ORDERS", 300);
+    ADD_FAILURE() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_STREQ(e.what(), "timeout waiting for a response");
+  }
+  try {
+    WaitForNewLeader(g, "n1", [] { return std::string("n1"); }, "stream ORDERS", 300);
+    ADD_FAILURE() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_STREQ(e.what(), "n1 still leads stream ORDERS");
+  }
 }
 
 TEST(ParseInt, WholeNumbersInRangeElsePlainWords) {
