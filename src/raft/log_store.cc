@@ -18,9 +18,10 @@ constexpr uint32_t kMaxBody = 256u << 20;           // larger is damage, not an 
 // Small records are written into zeros written ahead of them, as the
 // store's blocks are (docs/storage-format.md): an fdatasync that changes no
 // file size needs no journal commit, and a follower's answer waits for this
-// file's. One extending write per kZeroAhead bytes of records.
+// file's. One extending write per kZeroAhead bytes of records. A batch's
+// records are written together (WritePending), so "small" is a batch's.
 constexpr size_t kZeroAhead = 64 * 1024;
-constexpr size_t kSmallRecord = 4096;
+constexpr size_t kSmallWrite = 16 * 1024;
 
 bool AllZero(std::string_view s) {
   return s.find_first_not_of('\0') == std::string_view::npos;
@@ -187,18 +188,15 @@ void FileLogStore::Fail(const std::string& why) {
 }
 
 bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
-  bool written = false;
+  bool taken = false;
   if (!failed_) {
-    std::string rec = Record(index, e);
-    uint64_t end = end_offset_ + rec.size();
-    uint64_t zero_to = end > zeroed_end_ && rec.size() <= kSmallRecord ? (end + kZeroAhead + 4095) / 4096 * 4096 : 0;
-    if (store::Status st = store::WriteIntoZeros(file_.get(), &zeroed_end_, end_offset_, rec, zero_to); !st.ok()) {
-      Fail(st.msg);
-    } else {
-      offsets_.push_back(end_offset_);
-      end_offset_ = end;
-      written = true;
-    }
+    // Written with the rest of its batch (WritePending): one write call a
+    // batch rather than one an entry.
+    offsets_.push_back(end_offset_);
+    size_t before = pending_.size();
+    pending_ += Record(index, e);
+    end_offset_ += pending_.size() - before;
+    taken = true;
   }
   // Kept in memory even when not written: NuRaft has counted the entry at
   // this index, and a leader asked for the entries after a hole would tell
@@ -206,7 +204,28 @@ bool FileLogStore::WriteRecord(uint64_t index, const nuraft::log_entry& e) {
   // stand for election). A failed log is never durable again, and its
   // owner opens it from disk (raft::Group::Halted).
   entries_.push_back(Clone(e));
-  return written;
+  return taken;
+}
+
+bool FileLogStore::WritePending() {
+  if (pending_.empty()) return !failed_;
+  if (failed_) return false;
+  uint64_t at = end_offset_ - pending_.size();
+  uint64_t zero_to =
+      end_offset_ > zeroed_end_ && pending_.size() <= kSmallWrite ? (end_offset_ + kZeroAhead + 4095) / 4096 * 4096 : 0;
+  store::Status st = store::WriteIntoZeros(file_.get(), &zeroed_end_, at, pending_, zero_to);
+  pending_.clear();
+  if (pending_.capacity() > 4 * kSmallWrite) pending_.shrink_to_fit();
+  if (!st.ok()) {
+    Fail(st.msg);
+    return false;
+  }
+  return true;
+}
+
+bool FileLogStore::Write() {
+  std::lock_guard lock(mu_);
+  return WritePending();
 }
 
 nuraft::ulong FileLogStore::append(nuraft::ptr<nuraft::log_entry>& entry) {
@@ -223,6 +242,7 @@ bool FileLogStore::Append(const nuraft::log_entry& entry) {
 
 bool FileLogStore::TruncateFrom(uint64_t index) {
   if (index >= start_ + entries_.size()) return true;
+  WritePending();  // a truncation is rare: the file is cut as written
   if (index < start_) index = start_;
   size_t keep = index - start_;
   entries_.resize(keep);
@@ -256,7 +276,7 @@ void FileLogStore::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>&
 }
 
 bool FileLogStore::SyncLocked() {
-  if (failed_) return false;
+  if (!WritePending()) return false;
   if (auto st = file_->Sync(); !st.ok()) {
     Fail(st.msg);
     return false;
@@ -268,7 +288,7 @@ bool FileLogStore::SyncLocked() {
 
 std::optional<FileLogStore::SyncPoint> FileLogStore::PrepareSync() {
   std::lock_guard lock(mu_);
-  if (failed_) return std::nullopt;
+  if (!WritePending()) return std::nullopt;
   return SyncPoint{file_, start_ + entries_.size() - 1, truncations_, start_, end_offset_};
 }
 
@@ -406,6 +426,7 @@ bool FileLogStore::compact(nuraft::ulong last_log_index) {
 }
 
 bool FileLogStore::Rewrite() {
+  pending_.clear();  // their entries are written from entries_ below
   if (failed_) return false;
   std::string data = Header(start_);
   offsets_.clear();

@@ -5,7 +5,8 @@
 // File `raft.log`: a 16-byte header ("FJRLOG1\0", then the index of the
 // first entry kept), then records: u32 body length, u64 XXH64 of the body,
 // body = u64 index, u64 term, u8 type, u64 timestamp, payload. Appends are
-// written at once and made durable at the end of each append batch (NuRaft
+// collected and written together, and made durable, at the end of each
+// append batch (NuRaft
 // calls end_of_append_batch before it counts the entries as stored, and
 // flush for configuration entries), so an entry a server has acknowledged
 // survives kill -9 and power loss. Compaction rewrites the file (tmp file,
@@ -85,9 +86,13 @@ class FileLogStore : public nuraft::log_store {
   // call back in). Set before use.
   void OnFailed(std::function<void(const std::string& why)> fn) { on_failed_ = std::move(fn); }
 
-  // append, telling whether the entry was written (false: the log failed,
-  // the entry is in memory only).
+  // append, telling whether the entry was taken (false: the log failed,
+  // the entry is in memory only). Taken entries reach the file at the next
+  // Write, sync or end of an append batch.
   bool Append(const nuraft::log_entry& entry);
+  // Hands the entries appended since the last write to the OS (no sync):
+  // from then on they survive kill -9. False once the log failed.
+  bool Write();
 
   // Drops the entries from `index` on, durably (a stream log's entries
   // whose messages a crash lost). False on an I/O error.
@@ -102,8 +107,11 @@ class FileLogStore : public nuraft::log_store {
  private:
   FileLogStore(store::Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
   std::string Load(bool* lost);
-  // Appends one record; mu_ held.
+  // Appends one record to pending_; mu_ held.
   bool WriteRecord(uint64_t index, const nuraft::log_entry& e);
+  // Writes pending_ at its place in the file; mu_ held. False once the log
+  // failed.
+  bool WritePending();
   // Drops entries from `index` on, in memory and in the file; mu_ held.
   bool TruncateFrom(uint64_t index);
   // Rewrites the file with start_ and entries_; mu_ held.
@@ -122,7 +130,8 @@ class FileLogStore : public nuraft::log_store {
   uint64_t start_ = 1;                           // guarded by mu_
   std::deque<nuraft::ptr<nuraft::log_entry>> entries_;  // [start_, start_+size); guarded by mu_
   std::deque<uint64_t> offsets_;                 // each entry's record offset; guarded by mu_
-  uint64_t end_offset_ = 0;                      // guarded by mu_
+  uint64_t end_offset_ = 0;                      // guarded by mu_ (pending_ included)
+  std::string pending_;  // records after the file's written end; guarded by mu_
   uint64_t zeroed_end_ = 0;  // the file's size: zeros from end_offset_ on; guarded by mu_
   uint64_t durable_ = 0;                         // last index synced; guarded by mu_
   uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_

@@ -412,6 +412,9 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     target = stubs_->next_slot() - 1;
     gen = gen_;
   }
+  // The batch's stubs go to the file in one write (FileLogStore::Write);
+  // in lazy mode that write is what makes the batch count as stored.
+  stubs_->Write();
   if (!Proposing::active()) {
     // A follower's batch: this thread would wait for it anyway.
     std::promise<store::Status> store_synced;

@@ -19,8 +19,9 @@
 // messages of the replaced entries are cut from the store
 // (Store::Truncate) before the new entries are appended.
 //
-// Durability: appends write to the store and the stub file at once, and the
-// end of each append batch makes both durable (last_durable_index). A
+// Durability: appends write to the store at once and collect their stubs;
+// the end of each append batch writes the stubs (one write call) and makes
+// both files durable (last_durable_index). A
 // leader's batch (AsyncLogStore::Proposing) is synced in the background (the
 // store by its group commit, the stub file by one the process's stream logs
 // share, at the same time) and reported through the callback

@@ -147,7 +147,8 @@ TEST_F(RaftLogStore, TornTailIsCut) {
   {
     auto s = Open();
     auto e = Entry(1, "t3");
-    s->append(e);  // written, not synced: the process dies here
+    s->append(e);
+    s->Write();  // written (its batch's end), not synced: the process dies here
   }
   // Its last bytes never reached the file: zeros (written ahead) there.
   ZeroLast(dir_ + "/raft.log", 3);
@@ -257,13 +258,39 @@ TEST_F(RaftLogStore, ReplacedEntriesLowerTheMark) {
     s->write_at(2, e);
     s->flush();
     auto e3 = Entry(2, "x3");
-    s->append(e3);  // written, not synced
+    s->append(e3);
+    s->Write();  // written, not synced
   }
   ZeroLast(dir_ + "/raft.log", 3);
   auto s = Open();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->next_slot(), 3u);
   EXPECT_EQ(Data(s->entry_at(2)), "x2");
+}
+
+// A batch's records reach the file together, at its end (Write, or a
+// sync): a process that dies before has written none of them, and none
+// was reported durable; what was written survives it.
+TEST_F(RaftLogStore, AppendsAreWrittenAtTheBatchEnd) {
+  Fill(2, "b");
+  auto path = dir_ + "/raft.log";
+  auto end = store::testing::DataEnd(path);
+  {
+    auto s = Open();
+    auto e3 = Entry(1, "b3"), e4 = Entry(1, "b4");
+    s->append(e3);
+    s->append(e4);
+    EXPECT_EQ(store::testing::DataEnd(path), end) << "nothing written before the batch ends";
+    EXPECT_EQ(s->last_durable_index(), 2u);
+    EXPECT_TRUE(s->Write());
+    EXPECT_GT(store::testing::DataEnd(path), end);
+    EXPECT_EQ(s->last_durable_index(), 2u) << "written is not synced";
+    auto e5 = Entry(1, "b5");
+    s->append(e5);  // the process dies before its batch ends
+  }
+  auto s = Open();
+  EXPECT_EQ(s->next_slot(), 5u);
+  EXPECT_EQ(Data(s->entry_at(4)), "b4");
 }
 
 // Appends go into zeros written ahead of them (the fsync after one changes
