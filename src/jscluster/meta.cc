@@ -176,10 +176,14 @@ void MetaGroup::Tick() {
   // Caught up: a leader is known, everything it told us is committed is
   // applied, and so is every entry this server had logged before it
   // started (a stream on disk was made by one of those: until they are
-  // applied, such a stream would look unknown to the cluster).
+  // applied, such a stream would look unknown to the cluster). A member
+  // that rejoins without state (wiped, or set aside as damaged) waits for
+  // all the group had committed when it rejoined: the first entries it is
+  // sent, applied, name only some of the streams its disk holds, and the
+  // others would be set aside as unknown.
   uint64_t applied = g->applied();
-  if (!reconciled_ && !g->Leader().empty() && applied >= g->committed() && applied >= g->last_index_at_open() &&
-      g->committed() > 0) {
+  if (!reconciled_ && !rejoining_ && !g->Leader().empty() && applied >= g->committed() &&
+      applied >= g->last_index_at_open() && g->committed() > 0) {
     reconciled_ = true;
     stopped_ = false;
     ReconcileAll();
