@@ -6,10 +6,9 @@
 // first entry kept), then records: u32 body length, u64 XXH64 of the body,
 // body = u64 index, u64 term, u8 type, u64 timestamp, payload. Appends are
 // collected and written together, and made durable, at the end of each
-// append batch (NuRaft
-// calls end_of_append_batch before it counts the entries as stored, and
-// flush for configuration entries), so an entry a server has acknowledged
-// survives kill -9 and power loss. Compaction rewrites the file (tmp file,
+// append batch (NuRaft calls end_of_append_batch before it counts the
+// entries as stored, and flush for configuration entries), so an entry a
+// server has acknowledged survives kill -9 and power loss. Compaction rewrites the file (tmp file,
 // fsync, rename, directory fsync).
 //
 // Small records go into zeros written ahead of the end (64 KiB at a time),
@@ -132,7 +131,7 @@ class FileLogStore : public nuraft::log_store {
   std::deque<uint64_t> offsets_;                 // each entry's record offset; guarded by mu_
   uint64_t end_offset_ = 0;                      // guarded by mu_ (pending_ included)
   std::string pending_;  // records after the file's written end; guarded by mu_
-  uint64_t zeroed_end_ = 0;  // the file's size: zeros from end_offset_ on; guarded by mu_
+  uint64_t zeroed_end_ = 0;  // the file's size: zeros after its written end (end_offset_ - pending_); guarded by mu_
   uint64_t durable_ = 0;                         // last index synced; guarded by mu_
   uint64_t truncations_ = 0;                     // entries dropped from the end; guarded by mu_
   bool failed_ = false;                          // guarded by mu_
