@@ -923,18 +923,35 @@ void ApplyAssignmentChange(JetStream* js, const AssignmentChange& c) {
     }
     case AssignmentChange::Op::kDelete: {
       const char* type = "stream_delete_response";
-      if (mine && c.outcome == AssignmentChange::Outcome::kApplied) {
-        if (auto s = js->FindStream(c.name)) {
+      if (c.outcome == AssignmentChange::Outcome::kMissing) {
+        if (answer && meta->IsLeader()) ReplyError(js, req, type, MakeError(Err::StreamNotFound));
+        return;
+      }
+      // As nats-server: the replica that served the stream answers once it
+      // has removed it, so a request through any server after the answer
+      // finds it gone (answered once committed, the holder could still be
+      // applying it). Every replica answers when its group had no leader,
+      // and the meta leader when no replica is reachable: the deletion is
+      // decided once committed.
+      bool removed_here = false;
+      if (mine) {
+        auto s = js->FindStream(c.name);
+        auto* r = s ? s->replica() : nullptr;
+        removed_here = !s || s->Serving() || (r && (r->IsLeader() || r->Leader().empty()));
+        if (s) {
           s->Delete();
           js->streams().erase(c.name);
           StreamActionAdvisory(js, c.name, "delete");
         }
       }
-      // The meta leader answers: the stream's server may be down, and the
-      // deletion is decided once committed.
-      if (!answer || !meta->IsLeader()) return;
-      if (c.outcome == AssignmentChange::Outcome::kMissing)
-        return ReplyError(js, req, type, MakeError(Err::StreamNotFound));
+      if (!answer) return;
+      if (!removed_here) {
+        if (!meta->IsLeader()) return;
+        auto reachable = meta->Candidates();
+        bool any = std::any_of(reachable.begin(), reachable.end(),
+                               [&](const PlacementCandidate& p) { return c.stream.Holds(p.name); });
+        if (any) return;
+      }
       Json j = Typed(type);
       j["success"] = true;
       return ReplyOk(js, req, j);

@@ -167,7 +167,9 @@ test("clustered streams: placed by tags, served to clients of every server, kept
 // taken the stream's subjects (a PING/PONG round trip on each route after
 // them), so a publish through any server right after the answer is stored.
 // nats-server answers at once: such a publish may find no responders (503).
-test("clustered streams: publishes through any server right after a create or an update are stored", { skip: isFjord ? false : "a Fjord guarantee" }, logsOnFailure(async (t) => {
+// A delete is answered (as by nats-server) by the stream's server once it
+// has removed it.
+test("clustered streams: publishes through any server right after a create or an update are stored; a delete's answer comes once it is gone", { skip: isFjord ? false : "a Fjord guarantee" }, logsOnFailure(async (t) => {
   const scope = testScope(t);
   const c = await jsCluster(t, scope, 3, tagged);
   await agreedLeader(c.nodes, 3);
@@ -185,7 +187,34 @@ test("clustered streams: publishes through any server right after a create or an
     await jsm.streams.update(`R${i}`, { ...si.config, subjects: [`r.${i}`, `s.${i}`] });
     const more = await Promise.all(others.map((k) => jetstream(conns[k]).publish(`s.${i}`, "y")));
     assert.deepEqual(more.map((a) => a.seq).sort(), [3, 4]);
+    // Deleted through another server: the answer comes once the stream's
+    // server has removed it, so it is gone there at once.
+    assert.equal(await (await jetstreamManager(conns[others[i % 2]])).streams.delete(`R${i}`), true);
+    await rejectsCode(jsm.streams.info(`R${i}`), 10059);
   }
+}));
+
+// With its only server down, a stream's delete is answered by the meta
+// leader: it is decided once committed. The server, back, no longer serves
+// it. nats-server deletes it too, but leaves that request unanswered (a
+// retry finds the stream gone).
+test("clustered streams: a stream whose server is down is deleted; back, the server no longer serves it", { skip: isFjord ? false : "nats-server leaves the delete unanswered" }, logsOnFailure(async (t) => {
+  const scope = testScope(t);
+  const c = await jsCluster(t, scope, 3, tagged);
+  await agreedLeader(c.nodes, 3);
+  const [n1, , n3] = c.nodes;
+  const jsm1 = await jetstreamManager(checkApiReplies(await scope.conn(n1, APP)));
+  const si = await jsm1.streams.add({ name: "GONE", subjects: ["gone.>"], placement: { tags: ["az:3"] } });
+  assert.equal(si.cluster.leader, n3.serverName);
+  await n3.kill9();
+  await waitFor(async () => (await jsm1.streams.delete("GONE").catch(() => false)) === true, 20_000,
+    "the delete answered while GONE's server is down");
+  await n3.restart();
+  await agreedLeader(c.nodes, 3);
+  const jsm3 = await jetstreamManager(await scope.conn(n3, APP));
+  await waitFor(async () => (await jsm3.streams.info("GONE").then(() => "found", (e) => e?.code)) === 10059,
+    20_000, "GONE not served by its server once back");
+  assert.deepEqual(await jsm1.streams.names().next(), []);
 }));
 
 test("clustered streams: the stream's server killed and back, then every server: nothing acknowledged is lost", logsOnFailure(async (t) => {
