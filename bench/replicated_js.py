@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--lazy", action="store_true",
                     help="Fjord in lazy mode (sync_interval: 2m, nats-server's default): acknowledged once a "
                          "quorum has it, as nats-server does, instead of once a quorum has fsynced it")
+    ap.add_argument("--sync-always", action="store_true",
+                    help="nats-server with sync_interval: always (2.10 and newer), so it, too, fsyncs before it "
+                         "acknowledges, as Fjord does by default")
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
     if a.failover:
@@ -118,7 +121,9 @@ def main():
     results = {(b, s): [] for b in a.binaries for s in scenarios}
     for r in range(a.rounds):
         for b in a.binaries:
-            lazy = 'sync_interval: "2m"' if a.lazy and "nats-server" not in os.path.basename(b) else ""
+            nats = "nats-server" in os.path.basename(b)
+            lazy = ('sync_interval: "2m"' if a.lazy and not nats else
+                    "sync_interval: always" if a.sync_always and nats else "")
             with running_cluster(b, "fjord-replicated-", 60, lazy) as nodes:
                 if nodes is None:
                     print(f"round {r + 1} {b}: no meta leader", flush=True)
