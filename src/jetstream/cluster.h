@@ -16,6 +16,7 @@
 // order, and the server it places the stream on creates, updates or
 // deletes its copy and answers the client.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -121,6 +122,10 @@ class ReplicaGroup {
   // The last stream sequence this replica knows the group committed: what
   // it holds up to there is the group's for good (copies may be made).
   virtual uint64_t CommittedSeq() = 0;
+  // How long this replica has known of no leader in its group; zero while
+  // it knows one or leads, and while it is stopped or rejoins without its
+  // state (its copy says nothing then).
+  virtual std::chrono::milliseconds Leaderless() = 0;
   // Called now and then on the JetStream thread (Stream::Tick): a replica
   // that stopped because its log failed (a full disk) opens it again once
   // a pause is over, and rejoins the group.

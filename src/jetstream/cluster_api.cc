@@ -605,8 +605,9 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   std::string stream = StreamOf(rest);
   if (!stream.empty()) {
     if (auto s = js->FindStream(stream)) {
-      // A replica that does not lead stays silent: its leader answers.
-      if (!s->Serving()) return true;
+      // A replica that does not lead stays silent: its leader answers
+      // (its info, when there has been none for a while).
+      if (!s->Serving()) return !(rest.starts_with("STREAM.INFO.") && s->AnswersLeaderless());
       return false;  // its server: serve it
     }
   }

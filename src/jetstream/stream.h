@@ -177,6 +177,15 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // the group and has applied everything committed before (its "lead"
   // operation: ApplyOp).
   bool Serving() const { return !replicated_ || (replica_ && running_ && replica_->IsLeader()); }
+  // A replica whose group has had no leader for kLeaderlessInfoAfter (a
+  // lost quorum): it answers STREAM.INFO from its own copy, naming no
+  // leader, as nats-server's leaderless replicas do, so an operator sees
+  // the stream instead of a timeout. Not sooner: during an ordinary
+  // election its answer would race the new leader's.
+  static constexpr std::chrono::seconds kLeaderlessInfoAfter{5};
+  bool AnswersLeaderless() const {
+    return replicated_ && replica_ && !Serving() && replica_->Leaderless() >= kLeaderlessInfoAfter;
+  }
   // Runs `fn` (JetStream thread) the next time this server starts serving
   // the stream within kWhenLeadingFor, or at once if it serves it already.
   // Every replica is asked (to answer a create or an update): whichever

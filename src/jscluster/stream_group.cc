@@ -213,11 +213,10 @@ void StreamReplica::Tick() {
   std::lock_guard lock(reopen_mu_);
   if (!group_) return;
   if (log_) log_->SyncIfDue();
+  if (!group_->Leader().empty()) leader_seen_ns_ = SteadyNs();
   if (rejoining_) {
-    auto now = std::chrono::steady_clock::now();
     bool caught_up = group_->CaughtUp();
-    if (!group_->Leader().empty()) leaderless_since_ = now;
-    bool give_up = now - leaderless_since_ > kRejoinGiveUp;
+    bool give_up = std::chrono::nanoseconds(SteadyNs() - leader_seen_ns_) > kRejoinGiveUp;
     if (caught_up || give_up) {
       auto st = opts_.env->RemoveFile(store::JoinPath(opts_.dir, kRejoiningMarker));
       if (st.ok()) st = opts_.env->SyncDir(opts_.dir);
@@ -284,6 +283,16 @@ bool StreamReplica::Settled() { return group_ && staged_.empty() && group_->appl
 bool StreamReplica::Removed() { return group_ && group_->Removed(); }
 
 bool StreamReplica::IsLeader() { return group_ && group_->IsLeader(); }
+
+std::chrono::milliseconds StreamReplica::Leaderless() {
+  if (!group_ || !group_->Halted().empty() || rejoining_) return {};
+  if (group_->IsLeader() || !group_->Leader().empty()) {
+    leader_seen_ns_ = SteadyNs();
+    return {};
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(SteadyNs() - leader_seen_ns_));
+}
 std::string StreamReplica::Leader() { return group_ ? group_->Leader() : std::string(); }
 
 jetstream::ReplicaGroup::Proposed StreamReplica::Propose(std::string entry, std::function<void(const std::string&)> committed,

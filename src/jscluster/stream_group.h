@@ -122,6 +122,7 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   bool Settled() override;
   bool Removed() override;
   uint64_t CommittedSeq() override { return committed_seq_; }
+  std::chrono::milliseconds Leaderless() override;
   // A replica whose log failed (a full disk: raft::Group::Halted) opens it
   // again from disk once the pause is over, and rejoins; the pause grows
   // while it keeps failing.
@@ -159,9 +160,15 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   store::Store* store_ = nullptr;
   std::optional<std::chrono::steady_clock::time_point> halted_since_, revive_at_;
   std::chrono::steady_clock::duration revive_wait_ = kReviveFirstWait;
-  // Not voting until caught up (Tick); since when no leader was seen.
+  // Not voting until caught up (Tick).
   std::atomic<bool> rejoining_{false};
-  std::chrono::steady_clock::time_point leaderless_since_ = std::chrono::steady_clock::now();
+  // When a leader was last known (steady clock, ns): by Tick, Leaderless.
+  std::atomic<int64_t> leader_seen_ns_{SteadyNs()};
+  static int64_t SteadyNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
   // The last handover Tick asked for (a leader no longer assigned).
   std::chrono::steady_clock::time_point handed_over_{};
   std::atomic<uint64_t> committed_seq_{0};

@@ -70,6 +70,12 @@ const only = (faults) => {
 // A client request may time out while its server restarts: asked again
 // (every 200 ms, for up to 20 s) until it succeeds.
 const again = (fn, what) => waitFor(fn, 20_000, what, 200);
+// ORDERS' info from its leader: a replica whose group has been leaderless
+// for a while answers from its own copy, which may be behind.
+const ledInfo = (jsm) => again(async () => {
+  const i = await jsm.streams.info("ORDERS");
+  return i.cluster?.leader ? i : undefined;
+}, "ORDERS' info from its leader");
 
 test(`faults on 3 servers: kill -9 and stepdowns at random (seed ${SEED}); nothing acknowledged is lost or stored twice`, { timeout: 300_000 }, logsOnFailure((t) => faultRun(t, 3, ROUNDS, FAULTS)));
 
@@ -182,7 +188,7 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   for (round = 1; round <= rounds; round++) {
     const fault = inOrder ? faults[round - 1] : pick(faults);
     const leader = await agreedLeader(c.nodes, size, 30_000);
-    const hostName = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
+    const hostName = (await ledInfo(jsm)).cluster.leader;
     const host = c.nodes.find((n) => n.serverName === hostName);
     t.diagnostic(`round ${round}: ${fault} (stream on ${hostName}, meta leader ${leader.serverName}, ${acked.size} acked, ${confirmed.size} confirmed)`);
     const down = async (victims, how = "kill9") => {
@@ -276,7 +282,7 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
   await consumer;
 
   // The stream: every acknowledged order once, where its PubAck said.
-  const info = await again(() => jsm.streams.info("ORDERS"), "stream info");
+  const info = await ledInfo(jsm);
   const stored = new Map();  // msg id -> seq
   const note = (id, seq) => {
     if (stored.has(id)) violations.push(`${id} stored twice: seq ${stored.get(id)} and ${seq}`);
@@ -341,10 +347,10 @@ async function faultRun(t, size, rounds, faults, replicas = 1, { inOrder = false
 
   // Every server sees the same meta leader and the same stream.
   const leader = await agreedLeader(c.nodes, size, 30_000);
-  const streamLeader = (await again(() => jsm.streams.info("ORDERS"), "stream info")).cluster.leader;
+  const streamLeader = (await ledInfo(jsm)).cluster.leader;
   for (const n of c.nodes) {
     const nc = await scope.conn(n, APP);
-    const si = await again(async () => (await jetstreamManager(nc)).streams.info("ORDERS"), "stream info");
+    const si = await ledInfo(await jetstreamManager(nc));
     assert.equal(si.state.last_seq, info.state.last_seq, `${n.serverName}'s view`);
     assert.equal(si.cluster.leader, streamLeader, `${n.serverName}'s view`);
   }
