@@ -605,10 +605,16 @@ bool HandleClusteredApi(JetStream* js, Inbound& m, std::string_view rest) {
   std::string stream = StreamOf(rest);
   if (!stream.empty()) {
     if (auto s = js->FindStream(stream)) {
-      // A replica that does not lead stays silent: its leader answers
-      // (its info, when there has been none for a while).
-      if (!s->Serving()) return !(rest.starts_with("STREAM.INFO.") && s->AnswersLeaderless());
-      return false;  // its server: serve it
+      if (s->Serving()) return false;  // its server: serve it
+      // A replica that does not lead stays silent: its leader answers.
+      // When there has been none for a while, it gives the stream's info
+      // from its own copy, and says a consumer's is unavailable (10008, as
+      // nats-server's members of a leaderless consumer group).
+      if (!s->AnswersLeaderless()) return true;
+      if (rest.starts_with("STREAM.INFO.")) return false;
+      if (rest.starts_with("CONSUMER.INFO."))
+        ReplyError(js, m, ResponseType(rest), MakeError(Err::ClusterNotAvail));
+      return true;
     }
   }
   if (!leader) return true;

@@ -179,9 +179,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool Serving() const { return !replicated_ || (replica_ && running_ && replica_->IsLeader()); }
   // A replica whose group has had no leader for kLeaderlessInfoAfter (a
   // lost quorum): it answers STREAM.INFO from its own copy, naming no
-  // leader, as nats-server's leaderless replicas do, so an operator sees
-  // the stream instead of a timeout. Not sooner: during an ordinary
-  // election its answer would race the new leader's.
+  // leader, and CONSUMER.INFO with 10008, as nats-server's leaderless
+  // replicas do, so an operator sees the stream instead of a timeout. Not
+  // sooner: during an ordinary election its answer would race the new
+  // leader's.
   static constexpr std::chrono::seconds kLeaderlessInfoAfter{5};
   bool AnswersLeaderless() const {
     return replicated_ && replica_ && !Serving() && replica_->Leaderless() >= kLeaderlessInfoAfter;

@@ -665,12 +665,14 @@ test("replicated stream: a scale-up that fails where the stream is held leaves i
 // A lost quorum: with two of three servers gone, the stream has no leader.
 // The replica left answers STREAM.INFO from its own copy, naming no leader,
 // once its group has been leaderless for a while (Fjord: 5 s; nats-server:
-// 10 s after the group started), rather than leave the client to time out.
+// 10 s after the group started), rather than leave the client to time out;
+// a consumer's info is answered 10008 (both as nats-server 2.15.1).
 test("replicated stream: with two of three servers killed, the one left answers stream info, naming no leader", logsOnFailure(async (t) => {
   const scope = testScope(t);
   const { c, conns, jsms } = await jsClusterClients(t, scope, 3);
   const si = await jsms[0].streams.add({ name: "LOST", subjects: ["lost.>"], num_replicas: 3 });
   for (let i = 1; i <= 5; i++) assert.equal((await jetstream(conns[0]).publish(`lost.${i}`, "x")).seq, i);
+  await jsms[0].consumers.add("LOST", { durable_name: "InvoiceProcessor", ack_policy: AckPolicy.Explicit });
   await caughtUp(c.nodes, 30_000);
   // A follower is left: the leader and the other follower go.
   const left = c.nodes.findIndex((n) => n.serverName !== si.cluster.leader);
@@ -679,4 +681,6 @@ test("replicated stream: with two of three servers killed, the one left answers 
     "stream info answered by the replica left");
   assert.equal(info.state.messages, 5);
   assert.equal(info.cluster.leader, undefined, JSON.stringify(info.cluster));
+  // Its consumers' info: unavailable (10008) rather than a timeout.
+  await rejectsCode(jsms[left].consumers.info("LOST", "InvoiceProcessor"), 10008);
 }));
