@@ -623,33 +623,6 @@ std::string Base64Decode(std::string_view in) {
   return out;
 }
 
-AckMeta ParseAckSubject(const std::string& subject) {
-  AckMeta m;
-  std::vector<std::string> t;
-  size_t start = 0;
-  while (true) {
-    size_t dot = subject.find('.', start);
-    t.push_back(subject.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  if (t.size() < 9 || t[0] != "$JS" || t[1] != "ACK") return m;
-  size_t base = t.size() == 9 ? 2 : 4;  // v2 adds domain and account hash
-  try {
-    m.stream = t[base];
-    m.consumer = t[base + 1];
-    m.delivered = std::stoull(t[base + 2]);
-    m.stream_seq = std::stoull(t[base + 3]);
-    m.consumer_seq = std::stoull(t[base + 4]);
-    m.timestamp_ns = std::stoll(t[base + 5]);
-    m.pending = std::stoull(t[base + 6]);
-    m.valid = true;
-  } catch (const std::exception&) {
-    m.valid = false;
-  }
-  return m;
-}
-
 std::string NewNuid() {
   static const char kAlphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -171,15 +171,6 @@ std::vector<std::string> SplitList(const std::string& s, char sep = ',');
 // Prints `j` indented, the way `--json` output looks everywhere.
 void PrintJson(const Json& j);
 
-// Delivery metadata carried in a JetStream ack subject (v1 and v2 forms).
-struct AckMeta {
-  std::string stream, consumer;
-  uint64_t delivered = 0, stream_seq = 0, consumer_seq = 0, pending = 0;
-  int64_t timestamp_ns = 0;
-  bool valid = false;
-};
-AckMeta ParseAckSubject(const std::string& subject);
-
 std::string Base64Encode(std::string_view in, bool url = false);
 std::string Base64Decode(std::string_view in);
 // A 22-character random identifier in NUID's alphabet.

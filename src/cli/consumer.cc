@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "cli/view.h"
+#include "proto/js_ack.h"
 
 namespace fjord::cli {
 namespace {
@@ -297,7 +298,7 @@ void NextCmd(CLI::App& parent, GlobalOptions& g) {
       got++;
       std::string data(natsMsg_GetData(raw_msg), natsMsg_GetDataLength(raw_msg));
       const char* ack_subj = natsMsg_GetReply(raw_msg);
-      AckMeta meta = ParseAckSubject(ack_subj != nullptr ? ack_subj : "");
+      proto::JsAck meta = proto::ParseJsAck(ack_subj != nullptr ? ack_subj : "").value_or(proto::JsAck{});
       if (o->raw) {
         std::cout << data << std::endl;
       } else {

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "proto/headers.h"
+#include "proto/js_ack.h"
 #include "jetstream/cluster.h"
 #include "jetstream/consumer.h"
 #include "jetstream/counter.h"
@@ -60,29 +61,6 @@ bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, u
     index_name->clear();
     if (f.size() >= 4) *index_name = std::string(f[0]) + " " + std::string(f[2]) + " " + std::string(f[3]);
   }
-  return true;
-}
-
-bool ParseAckReply(std::string_view reply, AckReply* out) {
-  std::vector<std::string_view> t;
-  for (size_t start = 0; start <= reply.size();) {
-    size_t dot = reply.find('.', start);
-    if (dot == std::string_view::npos) dot = reply.size();
-    t.push_back(reply.substr(start, dot - start));
-    start = dot + 1;
-  }
-  // The delivery count's token: after the stream and the consumer, and in
-  // the 2.10 form after a domain and an account hash too (11 tokens, or
-  // 12 with a random one at the end).
-  size_t at = t.size() == 9 ? 4 : (t.size() == 11 || t.size() == 12) ? 6 : 0;
-  if (at == 0 || t[0] != "$JS" || t[1] != "ACK") return false;
-  uint64_t v[4];
-  for (size_t i = 0; i < 4; ++i) {
-    std::string_view x = t[at + 1 + i];
-    auto r = std::from_chars(x.data(), x.data() + x.size(), v[i]);
-    if (r.ec != std::errc() || r.ptr != x.data() + x.size()) return false;
-  }
-  *out = {v[0], v[1], static_cast<int64_t>(v[2]), v[3]};
   return true;
 }
 
@@ -576,9 +554,9 @@ void Sourcing::OnFeed(size_t index, uint64_t id, std::string_view subject, std::
     }
     return;
   }
-  AckReply ack;
-  if (!ParseAckReply(reply, &ack)) return;
-  uint64_t sseq = ack.stream_seq, dseq = ack.delivery_seq;
+  auto ack = proto::ParseJsAck(reply);
+  if (!ack) return;
+  uint64_t sseq = ack->stream_seq, dseq = ack->consumer_seq;
   if (dseq != f.next_dseq) {
     log::Warn("JetStream {} '{}': delivery {} from '{}' where {} was next: reading it again from {}", kind,
               stream_->name(), dseq, src.cfg.name, f.next_dseq, src.next);
@@ -587,10 +565,10 @@ void Sourcing::OnFeed(size_t index, uint64_t id, std::string_view subject, std::
     return;
   }
   ++f.next_dseq;
-  f.pending = ack.pending;
+  f.pending = ack->pending;
   auto copy_subject = CopySubject(src, subject);
   if (!copy_subject) return;
-  f.queue.push_back({{sseq, ack.ts, std::move(*copy_subject), WithoutBatchHeaders(hdr),
+  f.queue.push_back({{sseq, ack->ts, std::move(*copy_subject), WithoutBatchHeaders(hdr),
                       std::string(data)},
                      std::string(subject)});
   js->WakeSourcing();

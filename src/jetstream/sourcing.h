@@ -46,17 +46,6 @@ class Stream;
 bool ParseStreamSourceHeader(std::string_view value, std::string_view* origin, uint64_t* seq,
                              std::string* index_name = nullptr);
 
-// What a delivery's reply subject says: "$JS.ACK.<stream>.<consumer>.<dc>.
-// <sseq>.<dseq>.<ts>.<pending>", or 2.10's form with a domain and an account
-// hash before the stream. False if `reply` is neither.
-struct AckReply {
-  uint64_t stream_seq = 0;
-  uint64_t delivery_seq = 0;
-  int64_t ts = 0;
-  uint64_t pending = 0;
-};
-bool ParseAckReply(std::string_view reply, AckReply* out);
-
 class Sourcing {
  public:
   explicit Sourcing(Stream* stream);

@@ -138,24 +138,6 @@ TEST(Base64, StandardAndUrlWithPadding) {
   EXPECT_EQ(Base64Decode(Base64Encode(all, true)), all);
 }
 
-TEST(AckSubject, V1AndV2) {
-  AckMeta v1 = ParseAckSubject("$JS.ACK.ORDERS.C1.2.10.7.1795666457363468328.3");
-  ASSERT_TRUE(v1.valid);
-  EXPECT_EQ(v1.stream, "ORDERS");
-  EXPECT_EQ(v1.consumer, "C1");
-  EXPECT_EQ(v1.delivered, 2u);
-  EXPECT_EQ(v1.stream_seq, 10u);
-  EXPECT_EQ(v1.consumer_seq, 7u);
-  EXPECT_EQ(v1.timestamp_ns, 1795666457363468328);
-  EXPECT_EQ(v1.pending, 3u);
-  AckMeta v2 = ParseAckSubject("$JS.ACK.hub.AbCdEfGh.ORDERS.C1.1.5.4.1795666457363468328.0.tok");
-  ASSERT_TRUE(v2.valid);
-  EXPECT_EQ(v2.stream, "ORDERS");
-  EXPECT_EQ(v2.stream_seq, 5u);
-  EXPECT_FALSE(ParseAckSubject("_INBOX.abc").valid);
-  EXPECT_FALSE(ParseAckSubject("$JS.ACK.S.C.x.1.1.1.1").valid);
-}
-
 TEST(Urls, CredentialsAreRedacted) {
   EXPECT_EQ(RedactUrls("nats://bob:pw@127.0.0.1:4222"), "nats://127.0.0.1:4222");
   EXPECT_EQ(RedactUrls("nats://tok@a:1,b:2"), "nats://a:1,b:2");

@@ -69,27 +69,6 @@ TEST_F(SourcingTest, ParsesSourceHeader) {
   EXPECT_FALSE(ParseStreamSourceHeader(" 3", &name, &seq));
 }
 
-// What a feed reads from a delivery's reply subject (the origin's sequence,
-// the delivery sequence that shows a gap, the timestamp a mirror keeps).
-TEST_F(SourcingTest, ParsesDeliveryReplySubjects) {
-  AckReply a;
-  ASSERT_TRUE(ParseAckReply("$JS.ACK.ORDERS.src1.1.42.7.1733500000000000000.3", &a));
-  EXPECT_EQ(a.stream_seq, 42u);
-  EXPECT_EQ(a.delivery_seq, 7u);
-  EXPECT_EQ(a.ts, 1733500000000000000);
-  EXPECT_EQ(a.pending, 3u);
-  ASSERT_TRUE(ParseAckReply("$JS.ACK.hub.ACCHASH.ORDERS.src1.2.43.8.1733500000000000001.0.rAnd", &a));
-  EXPECT_EQ(a.stream_seq, 43u);
-  EXPECT_EQ(a.delivery_seq, 8u);
-  EXPECT_EQ(a.pending, 0u);
-  ASSERT_TRUE(ParseAckReply("$JS.ACK._.ACCHASH.ORDERS.src1.1.44.9.1733500000000000002.0", &a));
-  EXPECT_EQ(a.stream_seq, 44u);
-  EXPECT_FALSE(ParseAckReply("", &a));
-  EXPECT_FALSE(ParseAckReply("$JS.ACK.ORDERS.src1.1.x.7.1.3", &a));
-  EXPECT_FALSE(ParseAckReply("$JS.FC.ORDERS.src1.abcd", &a));
-  EXPECT_FALSE(ParseAckReply("_INBOX.a.b.c.d.e.f.g.h", &a));
-}
-
 TEST_F(SourcingTest, MirrorKeepsSequencesAndCatchesUpInBoundedSteps) {
   auto o = Origin();
   for (int i = 1; i <= 10; ++i) ASSERT_TRUE(o->store().Append("o.a", "", "m" + std::to_string(i), 1000 + i).ok());
