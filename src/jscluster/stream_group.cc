@@ -211,12 +211,18 @@ void ReplicaRegistry::TickAll() {
 
 void StreamReplica::Tick() {
   std::lock_guard lock(reopen_mu_);
+  int64_t now = SteadyNs();
+  bool leader_known = group_ && (group_->IsLeader() || !group_->Leader().empty());
+  if (leader_known) leader_seen_ns_ = now;
+  // Stopped, reopening or rejoining counts as no time without a leader:
+  // a replica revived after a long stop must not answer for the stream
+  // before it has had the time to hear from one.
+  if (leader_known || !group_ || !group_->Halted().empty() || rejoining_) leaderless_from_ns_ = now;
   if (!group_) return;
   if (log_) log_->SyncIfDue();
-  if (!group_->Leader().empty()) leader_seen_ns_ = SteadyNs();
   if (rejoining_) {
     bool caught_up = group_->CaughtUp();
-    bool give_up = std::chrono::nanoseconds(SteadyNs() - leader_seen_ns_) > kRejoinGiveUp;
+    bool give_up = std::chrono::nanoseconds(now - leader_seen_ns_) > kRejoinGiveUp;
     if (caught_up || give_up) {
       auto st = opts_.env->RemoveFile(store::JoinPath(opts_.dir, kRejoiningMarker));
       if (st.ok()) st = opts_.env->SyncDir(opts_.dir);
@@ -285,13 +291,13 @@ bool StreamReplica::Removed() { return group_ && group_->Removed(); }
 bool StreamReplica::IsLeader() { return group_ && group_->IsLeader(); }
 
 std::chrono::milliseconds StreamReplica::Leaderless() {
+  int64_t now = SteadyNs();
   if (!group_ || !group_->Halted().empty() || rejoining_) return {};
   if (group_->IsLeader() || !group_->Leader().empty()) {
-    leader_seen_ns_ = SteadyNs();
+    leaderless_from_ns_ = now;
     return {};
   }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::nanoseconds(SteadyNs() - leader_seen_ns_));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(now - leaderless_from_ns_));
 }
 std::string StreamReplica::Leader() { return group_ ? group_->Leader() : std::string(); }
 

@@ -162,8 +162,12 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   std::chrono::steady_clock::duration revive_wait_ = kReviveFirstWait;
   // Not voting until caught up (Tick).
   std::atomic<bool> rejoining_{false};
-  // When a leader was last known (steady clock, ns): by Tick, Leaderless.
+  // When a leader was last known (steady clock, ns; Tick): the rejoin's
+  // give-up counts from it.
   std::atomic<int64_t> leader_seen_ns_{SteadyNs()};
+  // Since when this replica has been leaderless while able to answer
+  // (Tick, Leaderless): not stopped, reopening or rejoining.
+  std::atomic<int64_t> leaderless_from_ns_{SteadyNs()};
   static int64_t SteadyNs() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
