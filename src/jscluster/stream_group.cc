@@ -212,7 +212,7 @@ void ReplicaRegistry::TickAll() {
 void StreamReplica::Tick() {
   std::lock_guard lock(reopen_mu_);
   int64_t now = SteadyNs();
-  bool leader_known = group_ && (group_->IsLeader() || !group_->Leader().empty());
+  bool leader_known = KnowsLeader();
   if (leader_known) leader_seen_ns_ = now;
   // Stopped, reopening or rejoining counts as no time without a leader:
   // a replica revived after a long stop must not answer for the stream
@@ -289,11 +289,12 @@ bool StreamReplica::Settled() { return group_ && staged_.empty() && group_->appl
 bool StreamReplica::Removed() { return group_ && group_->Removed(); }
 
 bool StreamReplica::IsLeader() { return group_ && group_->IsLeader(); }
+bool StreamReplica::KnowsLeader() { return group_ && (group_->IsLeader() || !group_->Leader().empty()); }
 
 std::chrono::milliseconds StreamReplica::Leaderless() {
   int64_t now = SteadyNs();
   if (!group_ || !group_->Halted().empty() || rejoining_) return {};
-  if (group_->IsLeader() || !group_->Leader().empty()) {
+  if (KnowsLeader()) {
     leaderless_from_ns_ = now;
     return {};
   }

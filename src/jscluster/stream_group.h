@@ -143,6 +143,8 @@ class StreamReplica : public jetstream::ReplicaGroup, public raft::Fsm {
   // Opens the log and the group over the stream's store, as opts_ say.
   // Error text.
   std::string OpenGroup();
+  // It leads, or knows which member does (the clocks of Tick, Leaderless).
+  bool KnowsLeader();
   // Proposes what is staged, then `entry` when not empty, in one append.
   Proposed Propose(std::string entry, std::function<void(const std::string& error)> committed, std::string* error);
 

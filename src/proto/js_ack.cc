@@ -8,7 +8,7 @@ namespace {
 template <typename T>
 bool Number(std::string_view s, T* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();  // an empty token is invalid_argument
 }
 
 }  // namespace
