@@ -7,13 +7,23 @@
 namespace fjord::raft {
 namespace {
 
-// The generation a task's timer entries must carry to fire.
-std::atomic<uint64_t>& Generation(nuraft::delayed_task& t) {
+// What the scheduler keeps in a task (its impl context): the generation its
+// timer entry must carry to fire, and that entry while one is queued. A
+// task has at most one entry: scheduling it again replaces the entry, and
+// cancelling it removes the entry (NuRaft re-arms a follower's election
+// timer on every append it receives; stale entries would pile up until
+// their time came).
+struct TaskState {
+  std::atomic<uint64_t> gen{0};
+  bool queued = false;  // guarded by the scheduler's mu_
+  std::multimap<std::chrono::steady_clock::time_point, Scheduler::Entry>::iterator entry;
+};
+
+TaskState& StateOf(nuraft::delayed_task& t) {
   if (!t.get_impl_context()) {
-    t.set_impl_context(new std::atomic<uint64_t>(0),
-                       [](void* p) { delete static_cast<std::atomic<uint64_t>*>(p); });
+    t.set_impl_context(new TaskState, [](void* p) { delete static_cast<TaskState*>(p); });
   }
-  return *static_cast<std::atomic<uint64_t>*>(t.get_impl_context());
+  return *static_cast<TaskState*>(t.get_impl_context());
 }
 
 }  // namespace
@@ -68,17 +78,33 @@ void Scheduler::RunNotices() {
 }
 
 void Scheduler::schedule(nuraft::ptr<nuraft::delayed_task>& task, nuraft::int32 milliseconds) {
-  std::lock_guard lock(mu_);
-  if (stop_) return;
-  task->reset();
-  uint64_t gen = ++Generation(*task);
-  queue_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(milliseconds), Entry{task, gen});
-  cv_.notify_one();
+  bool earliest;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    task->reset();
+    TaskState& st = StateOf(*task);
+    uint64_t gen = ++st.gen;
+    if (st.queued) queue_.erase(st.entry);
+    st.entry = queue_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(milliseconds),
+                              Entry{task, gen});
+    st.queued = true;
+    earliest = st.entry == queue_.begin();
+  }
+  // The thread sleeps until the earliest entry is due: only a new earliest
+  // one needs to wake it (a wake-up per re-armed timer otherwise).
+  if (earliest) cv_.notify_one();
 }
 
 void Scheduler::cancel_impl(nuraft::ptr<nuraft::delayed_task>& task) {
   std::lock_guard lock(mu_);
-  ++Generation(*task);
+  TaskState& st = StateOf(*task);
+  ++st.gen;
+  // Once stopped, the queue's entries are gone (Stop), iterators with them.
+  if (st.queued && !stop_) {
+    queue_.erase(st.entry);
+    st.queued = false;
+  }
 }
 
 void Scheduler::Run() {
@@ -96,7 +122,9 @@ void Scheduler::Run() {
     }
     Entry e = std::move(it->second);
     queue_.erase(it);
-    if (Generation(*e.task).load() != e.gen) continue;
+    TaskState& st = StateOf(*e.task);
+    st.queued = false;
+    if (st.gen.load() != e.gen) continue;
     lock.unlock();
     e.task->execute();
     e.task.reset();  // outside the lock: the last reference may free a raft server's task

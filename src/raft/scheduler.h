@@ -2,10 +2,12 @@
 // NuRaft's timers (elections, heartbeats) on one thread of our own, and
 // a second thread for notices that must not run where they arise (Notify).
 //
-// NuRaft schedules and cancels tasks from several threads. Each schedule
-// bumps the task's generation, kept in the task's own context, and a timer
-// entry fires only if its generation is still current, so a task that was
-// cancelled or scheduled again never runs twice.
+// NuRaft schedules and cancels tasks from several threads. A task has at
+// most one timer entry (scheduling again replaces it, cancelling removes
+// it), and each schedule bumps the task's generation, kept in the task's
+// own context: an entry fires only if its generation is still current, so
+// a task cancelled or scheduled again while its entry was being taken to
+// run never runs twice.
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -33,15 +35,15 @@ class Scheduler : public nuraft::delayed_task_scheduler {
   // hold the lock while it flushes the log, waiting for that thread.
   void Notify(std::function<void()> fn);
 
- private:
-  void cancel_impl(nuraft::ptr<nuraft::delayed_task>& task) override;
-  void Run();
-  void RunNotices();
-
   struct Entry {
     nuraft::ptr<nuraft::delayed_task> task;
     uint64_t gen;
   };
+
+ private:
+  void cancel_impl(nuraft::ptr<nuraft::delayed_task>& task) override;
+  void Run();
+  void RunNotices();
   std::mutex mu_;
   std::condition_variable cv_;
   std::multimap<std::chrono::steady_clock::time_point, Entry> queue_;  // guarded by mu_
