@@ -1401,7 +1401,14 @@ void raft_server::notify_log_append_completion(bool ok) {
         if (quick_commit_index_ > prev_committed_index) {
             // Commit index has been changed as a result of log appending.
             // Send replication messages.
-            request_append_entries_for_all();
+            // Fjord: to the peers that have entries to be sent; the index
+            // alone reaches the others as commit() arranges.
+            for (auto& entry: peers_) {
+                ptr<peer> pp = entry.second;
+                if (pp->get_next_log_idx() < log_store_->next_slot()) {
+                    request_append_entries(pp);
+                }
+            }
         }
     } else {
         if (!ok) {

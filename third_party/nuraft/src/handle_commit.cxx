@@ -39,23 +39,28 @@ limitations under the License.
 
 namespace nuraft {
 
+namespace {
+
+// Fjord: how long a new commit index may wait for an append to carry it to
+// a follower before one is sent for it alone (raft_server::commit).
+constexpr int32 kCommitNotifyDelayMs = 2;
+
+uint64_t steady_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
 void raft_server::commit(ulong target_idx) {
+    // Fjord: the peers are told of the new commit index after the state
+    // machine's thread is woken (below), and not at once (see there).
+    bool notify_peers = false;
     if (target_idx > quick_commit_index_) {
         quick_commit_index_ = target_idx;
         lagging_sm_target_index_ = target_idx;
         p_db( "trigger commit upto %" PRIu64 "", quick_commit_index_.load() );
-
-        // if this is a leader notify peers to commit as well
-        // for peers that are free, send the request, otherwise,
-        // set pending commit flag for that peer
-        if (role_ == srv_role::leader) {
-            for (peer_itor it = peers_.begin(); it != peers_.end(); ++it) {
-                ptr<peer> pp = it->second;
-                if (!request_append_entries(pp)) {
-                    pp->set_pending_commit();
-                }
-            }
-        }
+        notify_peers = role_ == srv_role::leader;
     }
 
     p_tr( "local log idx %" PRIu64 ", target_commit_idx %" PRIu64 ", "
@@ -73,7 +78,9 @@ void raft_server::commit(ulong target_idx) {
             mgr->request_commit( this->shared_from_this() );
         } else {
             p_tr("commit_cv_ notify (local thread)");
-            std::unique_lock<std::mutex> lock(commit_cv_lock_);
+            // Fjord: notified with the lock released, so the woken thread
+            // does not block on it at once.
+            { std::lock_guard<std::mutex> lock(commit_cv_lock_); }
             commit_cv_.notify_one();
         }
 
@@ -92,6 +99,38 @@ void raft_server::commit(ulong target_idx) {
                 cb_func::Param param(id_, leader_);
                 (void) ctx_->cb_func_.call(cb_func::BecomeFresh, &param);
             }
+        }
+    }
+
+    // Fjord: the followers learn the new index from the next append each
+    // gets, which under load is the next batch of entries; only a follower
+    // sent nothing since gets an append of its own for it, once
+    // kCommitNotifyDelayMs have passed. (Upstream sends every follower one
+    // at once: two more messages, each answered, per commit.)
+    if (notify_peers) {
+        last_commit_us_ = steady_us();
+        if (!commit_notify_pending_.exchange(true)) {
+            std::weak_ptr<raft_server> weak = shared_from_this();
+            timer_task<void>::executor exec = [weak]() {
+                ptr<raft_server> s = weak.lock();
+                if (!s) return;
+                recur_lock(s->lock_);
+                s->commit_notify_pending_ = false;
+                if (s->stopping_ || s->role_ != srv_role::leader) return;
+                uint64_t since_commit = steady_us() - s->last_commit_us_;
+                for (peer_itor it = s->peers_.begin(); it != s->peers_.end(); ++it) {
+                    ptr<peer> pp = it->second;
+                    // Sent an append since: it carried the index.
+                    if (pp->get_ls_timer_us() < since_commit) continue;
+                    // for peers that are free, send the request, otherwise,
+                    // set pending commit flag for that peer
+                    if (!s->request_append_entries(pp)) {
+                        pp->set_pending_commit();
+                    }
+                }
+            };
+            ptr<delayed_task> task(cs_new<timer_task<void>>(exec));
+            schedule_task(task, kCommitNotifyDelayMs);
         }
     }
 }

@@ -1355,6 +1355,16 @@ protected:
     ptr<delayed_task> election_task_;
 
     /**
+     * Fjord: a leader's new commit index reaches each follower with the next
+     * append it sends there, or, when none went out since, after a short
+     * delay (`commit()`), instead of in an append of its own at once.
+     * Whether that delay is running, and when the index last moved
+     * (steady clock, microseconds).
+     */
+    std::atomic<bool> commit_notify_pending_{false};
+    std::atomic<uint64_t> last_commit_us_{0};
+
+    /**
      * The time when the election timer was reset last time.
      */
     timer_helper last_election_timer_reset_;
