@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <thread>
 
 #include "base/log.h"
 #include "raft/bytes.h"
@@ -434,9 +435,16 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     int left = 2;
     bool ok = true;
     std::string why;
+    // Both finished before this call returns, on this thread (lazy mode,
+    // where a batch is durable once written): the batch is durable before
+    // NuRaft counts it (it reads last_durable_index), so telling it, a
+    // hand-over to the notice thread per batch, would change nothing.
+    bool in_call = true;
+    std::thread::id caller = std::this_thread::get_id();
   };
   auto join = std::make_shared<Join>();
   auto finish = [w = weak_from_this(), target, gen, join](bool ok, const std::string& why) {
+    bool tell;
     {
       std::lock_guard lock(join->mu);
       if (!ok && join->ok) {
@@ -444,18 +452,30 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
         join->why = why;
       }
       if (--join->left > 0) return;
+      tell = !join->in_call || std::this_thread::get_id() != join->caller;
     }
     // The store may finish the sync after the log is gone (its last syncs
     // run as it closes).
-    if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, /*tell=*/true);
+    if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, tell);
+  };
+  auto returned = [join] {
+    std::lock_guard lock(join->mu);
+    join->in_call = false;
   };
   store_->Sync([finish](store::Status st) { finish(st.ok(), st.msg); });
-  if (SkipStubSync()) return finish(!stubs_->failed(), "the stub file failed");
+  if (SkipStubSync()) {
+    finish(!stubs_->failed(), "the stub file failed");
+    return returned();
+  }
   auto point = stubs_->PrepareSync();
-  if (!point) return finish(false, "the stub file failed");
+  if (!point) {
+    finish(false, "the stub file failed");
+    return returned();
+  }
   StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {
     finish(stubs->Synced(point, st), st.ok() ? "the stub file failed" : st.msg);
   });
+  returned();
 }
 
 void StreamLog::SyncDone(uint64_t target, uint64_t gen, bool ok, const std::string& why, bool tell) {
