@@ -877,7 +877,7 @@ struct Consumer::Impl {
     if (nothing_changed && seq >= sseq) return;
     JetStream* j = js;
     std::string r = reply;
-    js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
+    js->SendAfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
   }
 
   void ProcessAck(std::string_view subject, std::string_view payload, const std::string& reply) {
@@ -900,7 +900,7 @@ struct Consumer::Impl {
       if (reply.empty()) return;
       JetStream* j = js;
       std::string r = reply;
-      js->AfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
+      js->SendAfterSync(StreamPtr(), [j, r] { j->Send(r, "", "", ""); }, self->shared_from_this());
     };
     if (body.empty() || body == "+ACK" || body == "+OK" || body.substr(0, 4) == "+NXT") {
       bool next = body.substr(0, 4) == "+NXT";

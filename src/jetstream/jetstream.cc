@@ -262,6 +262,13 @@ void JetStream::AfterSync(const std::shared_ptr<Stream>& s, std::function<void()
   if (c) p.consumers.push_back(std::move(c));
 }
 
+void JetStream::SendAfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
+                              std::shared_ptr<Consumer> c) {
+  auto& p = after_sync_[s];
+  p.sends.push_back(std::move(fn));
+  if (c) p.consumers.push_back(std::move(c));
+}
+
 void JetStream::Drain() {
   WorkScope work(this);
   std::vector<Inbound> batch;
@@ -300,19 +307,25 @@ void JetStream::Drain() {
   for (auto& [stream, p] : pending) {
     stream->NotifyConsumers();
     auto fns = std::make_shared<std::vector<std::function<void()>>>(std::move(p.fns));
+    auto sends = std::make_shared<std::vector<std::function<void()>>>(std::move(p.sends));
     auto remaining = std::make_shared<std::atomic<int>>(1 + int(p.consumers.size()));
     auto failed = std::make_shared<std::atomic<bool>>(false);
     std::string name = stream->name();
-    auto done = [this, fns, remaining, failed, name](store::Status st) {
+    auto done = [this, fns, sends, remaining, failed, name](store::Status st) {
       if (!st.ok()) {
         failed->store(true);
         log::Error("JetStream sync failed on stream '{}': {}", name, st.msg);
       }
       if (remaining->fetch_sub(1) != 1) return;
-      asio::post(ctx_, [fns, failed] {
-        // A failed sync acknowledges nothing: clients retry, and msg-id
-        // dedupe keeps the retry from storing twice.
-        if (failed->load()) return;
+      // A failed sync acknowledges nothing: clients retry, and msg-id
+      // dedupe keeps the retry from storing twice.
+      if (failed->load()) return;
+      if (!sends->empty()) {
+        server::Server::OutputBatch output;
+        for (auto& fn : *sends) fn();
+      }
+      if (fns->empty()) return;
+      asio::post(ctx_, [fns] {
         server::Server::OutputBatch output;
         for (auto& fn : *fns) fn();
       });

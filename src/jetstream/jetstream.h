@@ -140,6 +140,14 @@ class JetStream {
   // wrote to `s`'s store, and to `c`'s state when given, is durable.
   void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
                  std::shared_ptr<Consumer> c = nullptr);
+  // The same for a message the server publishes (a PubAck, a republish):
+  // sent from whichever thread learns that the batch is durable (the
+  // store's group commit, the stream group's commit), before the
+  // AfterSync functions of the batch run. Saves the hand-over to the
+  // JetStream thread on the path of every acknowledged publish. `fn` may
+  // only publish (Send): it runs on another thread. `c` as for AfterSync.
+  void SendAfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
+                     std::shared_ptr<Consumer> c = nullptr);
 
   // One piece of JetStream-thread work: a batch, a tick, a consumer timer.
   // Its output leaves in one flush per connection (Server::OutputBatch).
@@ -232,6 +240,7 @@ class JetStream {
   std::vector<std::shared_ptr<Stream>> touched_;
   struct PendingSync {
     std::vector<std::function<void()>> fns;
+    std::vector<std::function<void()>> sends;  // SendAfterSync
     std::vector<std::shared_ptr<Consumer>> consumers;
   };
   std::map<std::shared_ptr<Stream>, PendingSync> after_sync_;

@@ -150,7 +150,7 @@ void Stream::Republish(const std::string& subject, std::string_view hdr, std::st
   if (headers_only) h = proto::AddHeaders(h, {{"Nats-Msg-Size", std::to_string(data.size())}});
   // Published once the message is durable, like its PubAck: a subscriber
   // never sees a republished message that a crash could take back.
-  js_->AfterSync(shared_from_this(), [js = js_, to = std::move(*dest), h = std::move(h),
+  js_->SendAfterSync(shared_from_this(), [js = js_, to = std::move(*dest), h = std::move(h),
                                       d = headers_only ? std::string() : std::string(data)] {
     js->Send(to, "", h, d);
   });
@@ -779,7 +779,7 @@ void Stream::Unsubscribe(bool keep_acks) {
 
 void Stream::SendPubAck(const std::string& reply, Json ack, int64_t received) {
   if (reply.empty() || cfg_.no_ack) return;
-  js_->AfterSync(shared_from_this(), [js = js_, reply, body = ack.dump(), received] {
+  js_->SendAfterSync(shared_from_this(), [js = js_, reply, body = ack.dump(), received] {
     js->Send(reply, {}, {}, body);
     js->metrics().publish_ack.Observe(NowNs() - received);
   });
