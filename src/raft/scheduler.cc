@@ -117,7 +117,10 @@ void Scheduler::Run() {
     }
     auto it = queue_.begin();
     if (it->first > std::chrono::steady_clock::now()) {
-      cv_.wait_until(lock, it->first);
+      // A copy: the entry may be replaced or cancelled (erased) while the
+      // lock is released in the wait.
+      auto due = it->first;
+      cv_.wait_until(lock, due);
       continue;
     }
     Entry e = std::move(it->second);

@@ -54,6 +54,9 @@ TEST(SchedulerTest, SchedulingAgainReplacesTheEntry) {
   Scheduler s;
   Counted t;
   s.schedule(t.task, 30);
+  // The thread now waits for that entry, which the next call erases (the
+  // wait must not look at it again: ASan).
+  std::this_thread::sleep_for(10ms);
   s.schedule(t.task, 300);
   std::this_thread::sleep_for(150ms);
   EXPECT_EQ(t.runs, 0) << "the replaced time fired";
@@ -80,6 +83,7 @@ TEST(SchedulerTest, ACancelledTaskNeverRuns) {
   Counted t, other;
   s.schedule(t.task, 30);
   s.schedule(other.task, 60);
+  std::this_thread::sleep_for(10ms);  // the thread waits for `t`'s entry
   s.cancel(t.task);
   ASSERT_TRUE(WaitFor([&] { return other.runs == 1; }, 2s));
   std::this_thread::sleep_for(30ms);
