@@ -60,7 +60,7 @@ void raft_server::commit(ulong target_idx) {
         quick_commit_index_ = target_idx;
         lagging_sm_target_index_ = target_idx;
         p_db( "trigger commit upto %" PRIu64 "", quick_commit_index_.load() );
-        notify_peers = role_ == srv_role::leader;
+        notify_peers = role_ == srv_role::leader && !peers_.empty();
     }
 
     p_tr( "local log idx %" PRIu64 ", target_commit_idx %" PRIu64 ", "
