@@ -178,6 +178,11 @@ void Transport::ClearHandler(const std::string& group, const nuraft::raft_server
   strands_.erase(group);  // what is queued on it keeps it
 }
 
+nuraft::ptr<nuraft::raft_server> Transport::ServerLocked(const std::string& group) {
+  auto it = handlers_.find(group);
+  return it == handlers_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<Transport::Strand> Transport::StrandLocked(const std::string& group) {
   if (auto it = strands_.find(group); it != strands_.end()) return it->second;
   auto s = std::make_shared<Strand>(asio::make_strand(ctx_));
@@ -227,21 +232,21 @@ void Transport::Send(const std::string& group, int32_t dst, nuraft::ptr<nuraft::
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
-      Fail(Pending{req, done, {}, nullptr}, "transport stopped");
+      Fail(Pending{req, done, {}, nullptr, nullptr}, "transport stopped");
       return;
     }
     if (halted_.count(group)) {
-      Fail(Pending{req, done, {}, StrandLocked(group)}, "this member halted");
+      Fail(Pending{req, done, {}, StrandLocked(group), ServerLocked(group)}, "this member halted");
       return;
     }
     if (IsVote(*req) && no_vote_.count(group)) {
-      Fail(Pending{req, done, {}, StrandLocked(group)}, "not standing while rejoining");
+      Fail(Pending{req, done, {}, StrandLocked(group), ServerLocked(group)}, "not standing while rejoining");
       return;
     }
     seq = next_seq_++;
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(timeout_ms ? timeout_ms : kDefaultTimeoutMs);
-    pending_.emplace(seq, Pending{req, done, deadline, StrandLocked(group)});
+    pending_.emplace(seq, Pending{req, done, deadline, StrandLocked(group), ServerLocked(group)});
   }
   std::string subject = fmt::format("$FJR.RQ.{}.{}", dst, group);
   std::string reply = fmt::format("$FJR.RS.{}.{}", self_id_, seq);
@@ -264,7 +269,7 @@ void Transport::Fail(Pending p, const std::string& why) {
   auto done = std::move(p.done);
   auto req = std::move(p.req);
   if (stopped_ && ctx_.stopped()) return;
-  auto run = [done = std::move(done), req = std::move(req), why]() mutable {
+  auto run = [done = std::move(done), req = std::move(req), keep = std::move(p.keep), why]() mutable {
     nuraft::ptr<nuraft::resp_msg> none;
     nuraft::ptr<nuraft::rpc_exception> ex = nuraft::cs_new<nuraft::rpc_exception>(why, req);
     done(none, ex);

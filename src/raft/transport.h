@@ -98,6 +98,11 @@ class Transport {
     nuraft::rpc_handler done;
     std::chrono::steady_clock::time_point deadline;
     std::shared_ptr<Strand> strand;  // its group's
+    // The sending server, alive until `done` has run: NuRaft's handler
+    // calls into it, and a group closed meanwhile (its server shut down,
+    // the handler then ignores the answer) must not have freed it. As
+    // OnRequest holds the server it hands a request to.
+    nuraft::ptr<nuraft::raft_server> keep;
   };
   static constexpr int kThreads = 4;
 
@@ -107,6 +112,8 @@ class Transport {
   // `group`'s strand, made on first use (kept while the group has a member
   // here); mu_ held.
   std::shared_ptr<Strand> StrandLocked(const std::string& group);
+  // `group`'s server here, if it listens; mu_ held.
+  nuraft::ptr<nuraft::raft_server> ServerLocked(const std::string& group);
   void OnRequest(std::string group, std::string reply, std::string data);
   void OnResponse(uint64_t seq, std::string data);
   void Sweep();
