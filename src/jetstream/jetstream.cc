@@ -306,28 +306,35 @@ void JetStream::Drain() {
   after_sync_.clear();
   for (auto& [stream, p] : pending) {
     stream->NotifyConsumers();
-    auto fns = std::make_shared<std::vector<std::function<void()>>>(std::move(p.fns));
-    auto sends = std::make_shared<std::vector<std::function<void()>>>(std::move(p.sends));
-    auto remaining = std::make_shared<std::atomic<int>>(1 + int(p.consumers.size()));
-    auto failed = std::make_shared<std::atomic<bool>>(false);
+    // What the batch's syncs (the stream's, each consumer's) share; the
+    // last to finish sends the replies.
+    struct Waiting {
+      std::vector<std::function<void()>> fns, sends;
+      std::atomic<int> remaining;
+      std::atomic<bool> failed{false};
+    };
+    auto w = std::make_shared<Waiting>();
+    w->fns = std::move(p.fns);
+    w->sends = std::move(p.sends);
+    w->remaining = 1 + int(p.consumers.size());
     std::string name = stream->name();
-    auto done = [this, fns, sends, remaining, failed, name](store::Status st) {
+    auto done = [this, w, name](store::Status st) {
       if (!st.ok()) {
-        failed->store(true);
+        w->failed.store(true);
         log::Error("JetStream sync failed on stream '{}': {}", name, st.msg);
       }
-      if (remaining->fetch_sub(1) != 1) return;
+      if (w->remaining.fetch_sub(1) != 1) return;
       // A failed sync acknowledges nothing: clients retry, and msg-id
       // dedupe keeps the retry from storing twice.
-      if (failed->load()) return;
-      if (!sends->empty()) {
+      if (w->failed.load()) return;
+      if (!w->sends.empty()) {
         server::Server::OutputBatch output;
-        for (auto& fn : *sends) fn();
+        for (auto& fn : w->sends) fn();
       }
-      if (fns->empty()) return;
-      asio::post(ctx_, [fns] {
+      if (w->fns.empty()) return;
+      asio::post(ctx_, [w] {
         server::Server::OutputBatch output;
-        for (auto& fn : *fns) fn();
+        for (auto& fn : w->fns) fn();
       });
     };
     // Once the stream's own writes are durable, copies of them may be made

@@ -458,24 +458,18 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     // run as it closes).
     if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, tell);
   };
-  auto returned = [join] {
-    std::lock_guard lock(join->mu);
-    join->in_call = false;
-  };
   store_->Sync([finish](store::Status st) { finish(st.ok(), st.msg); });
   if (SkipStubSync()) {
     finish(!stubs_->failed(), "the stub file failed");
-    return returned();
-  }
-  auto point = stubs_->PrepareSync();
-  if (!point) {
+  } else if (auto point = stubs_->PrepareSync()) {
+    StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {
+      finish(stubs->Synced(point, st), st.ok() ? "the stub file failed" : st.msg);
+    });
+  } else {
     finish(false, "the stub file failed");
-    return returned();
   }
-  StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {
-    finish(stubs->Synced(point, st), st.ok() ? "the stub file failed" : st.msg);
-  });
-  returned();
+  std::lock_guard lock(join->mu);
+  join->in_call = false;
 }
 
 void StreamLog::SyncDone(uint64_t target, uint64_t gen, bool ok, const std::string& why, bool tell) {

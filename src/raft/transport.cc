@@ -285,12 +285,8 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
   nuraft::ptr<nuraft::raft_server> srv;
   {
     std::lock_guard lock(mu_);
-    auto it = handlers_.find(group);
-    if (it != handlers_.end()) {
-      srv = it->second;
-    } else if (asked_for_.size() < 1024) {
-      asked_for_.insert(group);
-    }
+    srv = ServerLocked(group);
+    if (!srv && asked_for_.size() < 1024) asked_for_.insert(group);
   }
   if (!srv) return;  // not (yet) a member here: the sender times out and retries
   auto req = DecodeRequest(data);
