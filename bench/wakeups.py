@@ -9,7 +9,8 @@ this VM), which throughput alone does not show.
 For each binary: a fresh cluster (bench/meta_failover.py), one warm-up
 run of the scenario (bench/replicated_js.py) on a stream it then reuses,
 then `perf stat --per-thread` over the three servers while the scenario
-runs `--runs` times. Counts are summed over the servers' threads of one
+runs `--runs` times, counting context switches, CPU time and
+fsync/fdatasync calls. Counts are summed over the servers' threads of one
 name (an fdatasync is a context switch too: the thread sleeps on the
 disk). Needs `perf` (Debian: linux-perf) and root.
 """
@@ -37,13 +38,15 @@ def measure(binary, scenario, replicas, n, runs, lazy):
         run(port, scenario, "W", replicas, 500)
         pids = ",".join(str(x["proc"].pid) for x in nodes)
         with tempfile.NamedTemporaryFile("r", suffix=".perf") as out:
-            perf = subprocess.Popen(["perf", "stat", "--per-thread", "-x,", "-e", "context-switches,task-clock",
+            perf = subprocess.Popen(["perf", "stat", "--per-thread", "-x,", "-e",
+                                     "context-switches,task-clock,syscalls:sys_enter_fdatasync,"
+                                     "syscalls:sys_enter_fsync",
                                      "-o", out.name, "-p", pids], stdout=subprocess.DEVNULL)
             time.sleep(1.5)  # perf attaches
             rates = [run(port, scenario, "W", replicas, n) for _ in range(runs)]
             perf.send_signal(2)
             perf.wait()
-            switches, cpu_ms = collections.Counter(), collections.Counter()
+            switches, cpu_ms, syncs = collections.Counter(), collections.Counter(), collections.Counter()
             for line in out:
                 f = line.strip().split(",")
                 if len(f) < 4 or not f[1].replace(".", "").isdigit():
@@ -53,13 +56,16 @@ def measure(binary, scenario, replicas, n, runs, lazy):
                     switches[name] += float(f[1])
                 elif f[3].startswith("task-clock"):
                     cpu_ms[name] += float(f[1])
+                elif "sync" in f[3]:
+                    syncs[name] += float(f[1])
     msgs = n * runs
     rates = [f"{r:,.0f}" if r else "failed" for r in rates]
     print(f"{binary} R{replicas} {scenario}{' lazy' if lazy else ''}: msgs/s {', '.join(rates)}; "
           f"per message {sum(switches.values()) / msgs:.1f} context switches, "
-          f"{sum(cpu_ms.values()) / msgs:.3f} CPU ms (the idle wait included)")
+          f"{sum(cpu_ms.values()) / msgs:.3f} CPU ms (the idle wait included), "
+          f"{sum(syncs.values()) / msgs:.2f} fsyncs")
     for name, v in switches.most_common():
-        print(f"  {name:<18} {v / msgs:6.2f} switches  {cpu_ms[name] / msgs:.3f} ms")
+        print(f"  {name:<18} {v / msgs:6.2f} switches  {cpu_ms[name] / msgs:.3f} ms  {syncs[name] / msgs:.2f} fsyncs")
 
 
 def main():

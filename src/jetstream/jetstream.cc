@@ -1,5 +1,7 @@
 #include "jetstream/jetstream.h"
 
+#include <pthread.h>
+
 #include "base/log.h"
 #include "jetstream/api.h"
 #include "jetstream/api_common.h"
@@ -172,6 +174,7 @@ std::string JetStream::Start() {
     asio::post(ctx_, [this] { CheckPushInterest(); });
   });
   thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fjord-js");
     thread_id_ = std::this_thread::get_id();
     ctx_.run();
   });

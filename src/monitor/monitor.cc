@@ -1,5 +1,7 @@
 #include "monitor/monitor.h"
 
+#include <pthread.h>
+
 #include "leaf/leafnodes.h"
 
 #include <unistd.h>
@@ -460,7 +462,10 @@ void Monitor::Serve() {
     cpu_secs_ = CpuSeconds().value_or(0);
   }
   Accept();
-  thread_ = std::thread([this] { ctx_.run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fjord-http");
+    ctx_.run();
+  });
 }
 
 void Monitor::Shutdown() {

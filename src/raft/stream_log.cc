@@ -30,7 +30,7 @@ constexpr size_t kCacheBytes = 8u << 20;
 // a log may be released on this very thread, and the thread must outlive
 // every log's last batch.
 store::GroupCommit& StubSyncs() {
-  static auto* syncs = new store::GroupCommit(store::SyncMode::kAlways, 0);
+  static auto* syncs = new store::GroupCommit(store::SyncMode::kAlways, 0, "fjord-stubsync");
   return *syncs;
 }
 

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <pthread.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -266,6 +267,7 @@ std::string Server::Start() {
   if (ws_acceptor_) Accept(*ws_acceptor_, true);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), "fjord-io");
       t_ctx = contexts_[i].get();
       t_rand = 0x9e3779b9u * uint32_t(i + 1);
       contexts_[i]->run();

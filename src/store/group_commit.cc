@@ -1,13 +1,18 @@
 #include "store/group_commit.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <vector>
 
 namespace fjord::store {
 
-GroupCommit::GroupCommit(SyncMode mode, int64_t interval_ns)
+GroupCommit::GroupCommit(SyncMode mode, int64_t interval_ns, const char* name)
     : mode_(mode), interval_(interval_ns > 0 ? interval_ns : 1'000'000'000) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this, name] {
+    pthread_setname_np(pthread_self(), name);
+    Run();
+  });
 }
 
 GroupCommit::~GroupCommit() { Stop(); }

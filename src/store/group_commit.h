@@ -40,7 +40,8 @@ base::LatencyHistogram& FsyncLatency();
 
 class GroupCommit {
  public:
-  GroupCommit(SyncMode mode, int64_t interval_ns);
+  // `name`: the thread's, as top -H and perf show it (at most 15 chars).
+  GroupCommit(SyncMode mode, int64_t interval_ns, const char* name = "fjord-sync");
   ~GroupCommit();
 
   // `synced` (optional): run once the fsync succeeded, before any `done`

@@ -1,5 +1,6 @@
 #include "system/system.h"
 
+#include <pthread.h>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -125,7 +126,10 @@ void System::Start() {
     if (stopped_) return;
     asio::post(ctx_, [this, ev = std::move(ev)]() mutable { Event(std::move(ev)); });
   });
-  thread_ = std::thread([this] { ctx_.run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fjord-sys");
+    ctx_.run();
+  });
   asio::post(ctx_, [this] { Statsz(); });
 }
 
