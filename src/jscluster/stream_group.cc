@@ -113,6 +113,12 @@ std::string StreamReplica::OpenGroup() {
   } else if (!o.joining) {
     std::lock_guard lock(peers_mu_);
     g.members = o.peers;
+    // The first leader of a new group, the same on every member; by the
+    // group's name, so that leaders spread over the servers as an election
+    // would spread them (the peers are in placement order, the least
+    // loaded first, which is the same server for every stream of a
+    // cluster of three).
+    if (!g.members.empty()) g.first_leader = g.members[XXH64(g.name.data(), g.name.size(), 0) % g.members.size()];
   }
   g.heartbeat_ms = o.heartbeat_ms;
   g.election_min_ms = o.election_min_ms;

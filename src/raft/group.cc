@@ -16,6 +16,7 @@
 #include <libnuraft/srv_state.hxx>
 #include <libnuraft/state_machine.hxx>
 #include <libnuraft/state_mgr.hxx>
+#include <libnuraft/timer_task.hxx>
 
 #include "base/log.h"
 #include "raft/bytes.h"
@@ -34,6 +35,26 @@ nuraft::ptr<nuraft::cmd_result<nuraft::ptr<nuraft::buffer>>> Append(nuraft::raft
                                                                      std::vector<nuraft::ptr<nuraft::buffer>>& logs) {
   AsyncLogStore::Proposing proposing;
   return server.append_entries(logs);
+}
+
+// A new group's first leader (GroupOptions::first_leader) campaigns this
+// often, while it knows no leader, for this many tries: its peers open the
+// group as they hear of it, and refuse it at once until then (Transport).
+// After that the election timers decide, as they do for any group.
+constexpr int kCampaignTries = 10;
+constexpr int kCampaignEveryMs = 30;
+
+void Campaign(const std::shared_ptr<Scheduler>& scheduler, std::weak_ptr<nuraft::raft_server> server, int tries) {
+  auto s = server.lock();
+  if (!s || tries <= 0 || s->get_leader() >= 0) return;
+  s->campaign_now();
+  // A task per try, owned by the scheduler's entry alone: nothing keeps it
+  // once it has run.
+  std::function<void()> next = [weak = std::weak_ptr<Scheduler>(scheduler), server, tries] {
+    if (auto sched = weak.lock()) Campaign(sched, server, tries - 1);
+  };
+  nuraft::ptr<nuraft::delayed_task> task = nuraft::cs_new<nuraft::timer_task<void>>(next);
+  scheduler->schedule(task, kCampaignEveryMs);
 }
 
 // A small state file: u64 XXH64 of the body, then the body. Written with
@@ -455,6 +476,8 @@ std::unique_ptr<Group> Group::Open(Transport* transport, std::shared_ptr<Schedul
   g->listener_ = listener;
   nuraft::ptr<nuraft::msg_handler> h = g->server_;
   listener->listen(h);
+  if (!had_state && !o.members.empty() && o.first_leader == transport->self_name())
+    Campaign(scheduler, g->server_, kCampaignTries);
   return g;
 }
 

@@ -97,6 +97,12 @@ struct GroupOptions {
   // its assignment): every member starts with all of them, and they elect
   // a leader by quorum as any group does. Names, this server's included.
   std::vector<std::string> members;
+  // With `members`, for a group with no state yet: the member that starts
+  // the first election at once (Group::Open), so that a new group has a
+  // leader in milliseconds instead of after an election timeout. The
+  // others' timers run as ever, so a first leader that is down or slow
+  // only costs that timeout. Empty: every member waits for its timer.
+  std::string first_leader;
   int heartbeat_ms = 150;
   int election_min_ms = 750;
   int election_max_ms = 1500;

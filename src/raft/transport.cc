@@ -288,7 +288,14 @@ void Transport::OnRequest(std::string group, std::string reply, std::string data
     srv = ServerLocked(group);
     if (!srv && asked_for_.size() < 1024) asked_for_.insert(group);
   }
-  if (!srv) return;  // not (yet) a member here: the sender times out and retries
+  if (!srv) {
+    // Not (yet) a member here: refused at once (an empty response), so
+    // the sender need not wait for its timeout to try again. A new group's
+    // first campaign (raft::Group) depends on it: its members open the
+    // group one after another.
+    if (!reply.empty()) sys_->PublishInternal(reply, {}, {}, {});
+    return;
+  }
   auto req = DecodeRequest(data);
   if (!req) {
     log::Warn("raft: malformed request for group {} ({} bytes) dropped", group, data.size());
@@ -332,6 +339,10 @@ void Transport::OnResponse(uint64_t seq, std::string data) {
     if (it == pending_.end()) return;  // timed out already
     p = std::move(it->second);
     pending_.erase(it);
+  }
+  if (data.empty()) {
+    Fail(std::move(p), "not a member of the group there");
+    return;
   }
   auto resp = DecodeResponse(data);
   if (!resp) {

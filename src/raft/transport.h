@@ -14,8 +14,9 @@
 // request handlers and the callbacks of our outgoing requests, one group's
 // in order at a time (a strand per group): a follower's handler waits there
 // until what it appended is durable, which holds up its own group only. A
-// request that gets no response within its timeout, or finds no route to
-// its server, fails (NuRaft retries with back-off).
+// request that gets no response within its timeout, finds no route to its
+// server, or reaches a server that has no such group (it answers at once
+// with an empty response), fails (NuRaft retries with back-off).
 #include <asio.hpp>
 #include <atomic>
 #include <cstdint>

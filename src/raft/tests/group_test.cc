@@ -89,6 +89,35 @@ TEST_F(RaftGroup, NewMembersWaitForTheBootstrapServer) {
   EXPECT_EQ(members_[1]->group->Leader(), "");
 }
 
+// A new group's named first leader campaigns at once: with election
+// timeouts far longer than the wait, only that can elect it. n2 opens the
+// group before the others, whose servers refuse its first requests (they
+// have no such group yet) at once instead of at their timeout, so that it
+// can try again.
+TEST_F(RaftGroup, ANewGroupsFirstLeaderCampaignsAtOnce) {
+  auto open = [&](Member& m) {
+    GroupOptions o = Options(m, group_name_, false);
+    o.members = {"n1", "n2", "n3"};
+    o.first_leader = "n2";
+    o.election_min_ms = 20'000;
+    o.election_max_ms = 30'000;
+    Open(m, o);
+  };
+  // Every transport runs (a request reaches each server), no group yet.
+  for (auto& m : members_) {
+    m->transport = std::make_unique<Transport>(account_.get(), m->name);
+    m->transport->Start();
+  }
+  open(*members_[1]);
+  std::this_thread::sleep_for(60ms);  // two of its tries refused
+  open(*members_[0]);
+  open(*members_[2]);
+  ASSERT_TRUE(WaitFor([&] { return members_[1]->group->IsLeader(); }, 5s));
+  EXPECT_EQ(members_[0]->group->Leader(), "n2");
+  EXPECT_EQ(Propose(*members_[1], "first"), "");
+  EXPECT_TRUE(WaitFor([&] { return members_[2]->fsm.items() == std::vector<std::string>{"first"}; }));
+}
+
 TEST_F(RaftGroup, ReplicatesToEveryMember) {
   Form();
   for (int i = 0; i < 30; i++) ASSERT_EQ(Propose(*members_[0], "m" + std::to_string(i)), "");

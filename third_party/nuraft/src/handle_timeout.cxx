@@ -188,6 +188,33 @@ void raft_server::restart_election_timer() {
     schedule_task(election_task_, rand_timeout_());
 }
 
+void raft_server::campaign_now() {
+    recur_lock(lock_);
+    // A candidate whose pre-vote got no quorum (peers that refused, not
+    // having the group yet) tries again; one whose vote is out does not.
+    if ( stopping_ || role_ == srv_role::leader || leader_ >= 0 ||
+         (role_ == srv_role::candidate && pre_vote_.done_) ||
+         im_learner_ || state_->is_catching_up() || out_of_log_range_ ||
+         !state_->is_election_timer_allowed() ) {
+        return;
+    }
+    p_in("campaigning now, without waiting for an election timeout");
+    ulong state_term = state_->get_term();
+    if (pre_vote_.term_ != state_term) {
+        pre_vote_.reset(state_term);
+    }
+    if ( !peers_.size() ||
+         pre_vote_.done_ ||
+         get_quorum_for_election() == 0 ) {
+        initiate_vote();
+    } else {
+        request_prevote();
+    }
+    if (role_ != srv_role::leader) {
+        restart_election_timer();
+    }
+}
+
 void raft_server::stop_election_timer() {
     if (!election_task_) {
         p_wn("Election Timer is never started but is "

@@ -422,6 +422,14 @@ public:
     void restart_election_timer();
 
     /**
+     * Fjord: start an election now (a pre-vote first, as an election
+     * timeout would), if this server knows no leader and has no vote
+     * out (a pre-vote that got no quorum is tried again). For a new group's designated first
+     * leader, so the group need not wait a whole election timeout.
+     */
+    void campaign_now();
+
+    /**
      * Set custom context to Raft cluster config.
      *
      * @param ctx Custom context.
