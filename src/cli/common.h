@@ -171,8 +171,6 @@ std::vector<std::string> SplitList(const std::string& s, char sep = ',');
 // Prints `j` indented, the way `--json` output looks everywhere.
 void PrintJson(const Json& j);
 
-std::string Base64Encode(std::string_view in, bool url = false);
-std::string Base64Decode(std::string_view in);
 // A 22-character random identifier in NUID's alphabet.
 std::string NewNuid();
 

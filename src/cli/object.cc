@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
+#include "base/base64.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "cli/view.h"
@@ -25,7 +26,7 @@ constexpr int64_t kDefaultChunk = 128 * 1024;
 
 std::string StreamName(const std::string& bucket) { return "OBJ_" + bucket; }
 std::string MetaSubject(const std::string& bucket, const std::string& name) {
-  return "$O." + bucket + ".M." + Base64Encode(name, true);
+  return "$O." + bucket + ".M." + base64::Encode(name, /*url=*/true);
 }
 std::string ChunkSubject(const std::string& bucket, const std::string& nuid) {
   return "$O." + bucket + ".C." + nuid;
@@ -34,7 +35,7 @@ std::string ChunkSubject(const std::string& bucket, const std::string& nuid) {
 std::string Digest(const std::string& data) {
   unsigned char sum[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), sum);
-  return "SHA-256=" + Base64Encode(std::string_view(reinterpret_cast<const char*>(sum), sizeof sum), true);
+  return "SHA-256=" + base64::Encode(std::string_view(reinterpret_cast<const char*>(sum), sizeof sum), /*url=*/true);
 }
 
 // The current ObjectInfo for `name` with its message time in "mtime", or a
@@ -46,7 +47,7 @@ Json GetInfo(Conn& conn, const std::string& bucket, const std::string& name) {
     if (resp["error"].value("err_code", 0) == 10059) Fail("bucket " + bucket + " not found");
     return Json();
   }
-  Json info = Json::parse(Base64Decode(resp["message"].value("data", "")));
+  Json info = Json::parse(base64::Decode(resp["message"].value("data", "")).value_or(""));
   info["mtime"] = resp["message"].value("time", "");
   return info;
 }
@@ -226,7 +227,7 @@ void GetCmd(CLI::App& parent, GlobalOptions& g) {
       Json resp = conn.Api("STREAM.MSG.GET." + StreamName(o->bucket),
                            Json{{"next_by_subj", subject}, {"seq", seq + 1}});
       seq = resp["message"].value("seq", uint64_t{0});
-      data += Base64Decode(resp["message"].value("data", ""));
+      data += base64::Decode(resp["message"].value("data", "")).value_or("");
     }
     if (data.size() != info.value("size", uint64_t{0})) {
       Fail(fmt::format("object {} is incomplete: got {} of {} bytes", o->name, data.size(),
@@ -291,7 +292,7 @@ void LsCmd(CLI::App& parent, GlobalOptions& g) {
     Json objects = Json::array();
     if (si["state"].contains("subjects")) {
       for (const auto& [subject, count] : si["state"]["subjects"].items()) {
-        std::string name = Base64Decode(subject.substr(subject.find(".M.") + 3));
+        std::string name = base64::Decode(subject.substr(subject.find(".M.") + 3)).value_or("");
         Json info = GetInfo(conn, o->bucket, name);
         if (!info.is_null() && !info.value("deleted", false)) objects.push_back(info);
       }

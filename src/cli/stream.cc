@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "base/base64.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "cli/view.h"
@@ -408,14 +409,14 @@ void GetCmd(CLI::App& parent, GlobalOptions& g) {
     Json resp = conn.Api("STREAM.MSG.GET." + o->name, req);
     if (o->json) return PrintJson(resp);
     const Json& m = resp["message"];
-    std::string data = Base64Decode(m.value("data", ""));
+    std::string data = base64::Decode(m.value("data", "")).value_or("");
     if (o->raw) {
       std::cout << data << std::flush;
       return;
     }
     std::cout << "Item: " << o->name << "#" << m.value("seq", uint64_t{0}) << " received "
               << ShortTime(m.value("time", "")) << " on Subject " << m.value("subject", "") << "\n\n";
-    std::string hdrs = Base64Decode(m.value("hdrs", ""));
+    std::string hdrs = base64::Decode(m.value("hdrs", "")).value_or("");
     if (!hdrs.empty()) {
       std::istringstream hs(hdrs);
       std::string line;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/base64.h"
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
@@ -355,8 +356,8 @@ void MsgGet(JetStream* js, Inbound& m, const std::string& name) {
   Json msg;
   msg["subject"] = r.value.subject;
   msg["seq"] = r.value.seq;
-  if (!r.value.hdr.empty()) msg["hdrs"] = Base64Encode(r.value.hdr);
-  if (!r.value.data.empty()) msg["data"] = Base64Encode(r.value.data);
+  if (!r.value.hdr.empty()) msg["hdrs"] = base64::Encode(r.value.hdr);
+  if (!r.value.data.empty()) msg["data"] = base64::Encode(r.value.data);
   msg["time"] = FormatTime(r.value.ts);
   Json j = Typed(type);
   j["message"] = msg;

@@ -9,6 +9,7 @@
 
 #include <xxhash.h>
 
+#include "base/base64.h"
 #include "base/log.h"
 #include "jetstream/advisory.h"
 #include "jetstream/api_common.h"
@@ -1478,9 +1479,11 @@ void Stream::OnRepairReply(std::string_view data) {
   store::StoredMsg m;
   m.seq = msg.value("seq", uint64_t(0));
   m.subject = msg.value("subject", "");
-  if (m.seq != seq || !ParseTime(msg.value("time", ""), &m.ts) ||
-      !Base64Decode(msg.value("hdrs", ""), &m.hdr) || !Base64Decode(msg.value("data", ""), &m.data))
-    return;
+  auto hdr = base64::Decode(msg.value("hdrs", ""));
+  auto payload = base64::Decode(msg.value("data", ""));
+  if (m.seq != seq || !ParseTime(msg.value("time", ""), &m.ts) || !hdr || !payload) return;
+  m.hdr = std::move(*hdr);
+  m.data = std::move(*payload);
   if (auto st = store_->Repair(m); !st.ok()) {
     log::Error("JetStream stream '{}': message {} cannot be repaired: {}", cfg_.name, seq, st.msg);
     return;

@@ -656,26 +656,6 @@ int64_t NowNs() {
       .count();
 }
 
-std::string Base64Encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), int(in.size()));
-  out.resize(size_t(n));
-  return out;
-}
-
-bool Base64Decode(std::string_view in, std::string* out) {
-  if (in.size() % 4 != 0) return false;
-  out->assign(3 * (in.size() / 4), '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), int(in.size()));
-  if (n < 0) return false;
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t pad = in.empty() ? 0 : (in.back() == '=') + (in.size() > 1 && in[in.size() - 2] == '=');
-  out->resize(size_t(n) - pad);
-  return true;
-}
-
 bool ValidStreamName(std::string_view name) {
   if (name.empty() || name.size() > 255) return false;
   for (char ch : name)

@@ -195,10 +195,6 @@ int64_t NowNs();
 // subjects, advisory ids); not for secrets.
 std::string RandomToken(size_t n);
 
-std::string Base64Encode(std::string_view in);
-// Standard base64 with padding, as Base64Encode writes it; false on
-// anything else.
-bool Base64Decode(std::string_view in, std::string* out);
 bool ValidStreamName(std::string_view name);
 
 }  // namespace fjord::jetstream

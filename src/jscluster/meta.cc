@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/base64.h"
 #include "base/log.h"
 #include "cluster/cluster.h"
 #include "jetstream/errors.h"
@@ -66,14 +67,8 @@ const char* OpName(jetstream::AssignmentChange::Op op) {
 std::string PeerHash(const std::string& name) {
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   // The first 8 characters of the unpadded base64url encoding: 6 bytes.
-  std::string out;
-  for (int i = 0; i < 6; i += 3) {
-    uint32_t v = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
-    for (int k = 3; k >= 0; k--) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
-  }
-  return out;
+  return base64::Encode(std::string_view(reinterpret_cast<const char*>(d), 6), /*url=*/true, /*pad=*/false);
 }
 
 MetaGroup::MetaGroup(server::Account* sys, cluster::Cluster* cl, MetaOptions opts)

@@ -1,5 +1,6 @@
 #include "jwt/jwt.h"
 
+#include "base/base64.h"
 #include "base/json.h"
 #include "nkeys/nkeys.h"
 
@@ -7,7 +8,7 @@ namespace fjord::jwt {
 namespace {
 
 std::optional<nlohmann::json> Segment(std::string_view part) {
-  auto raw = nkeys::DecodeSignature(part);  // base64url, as the signature
+  auto raw = base64::Decode(part);  // base64url, unpadded
   if (!raw) return std::nullopt;
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
@@ -51,7 +52,7 @@ std::variant<Claims, std::string> Decode(std::string_view token) {
   c.type = base::JsonString(c.nats, "type");
   auto key = IssuerKey(c.issuer);
   if (!key) return std::string("JWT issuer is not an operator or account nkey");
-  auto sig = nkeys::DecodeSignature(token.substr(b + 1));
+  auto sig = base64::Decode(token.substr(b + 1));
   if (!sig || sig->size() != 64 || !nkeys::Verify(*key, token.substr(0, b), *sig)) {
     return std::string("invalid JWT signature");
   }

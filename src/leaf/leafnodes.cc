@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <openssl/evp.h>
 #include <sstream>
 
+#include "base/base64.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/net.h"
@@ -22,19 +22,6 @@ namespace fjord::leaf {
 namespace {
 
 constexpr auto kDialTimeout = std::chrono::seconds(2);
-
-std::string Base64Url(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()), int(raw.size()));
-  out.resize(size_t(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -442,7 +429,7 @@ std::string Leafnodes::ConnectLine(const RemoteOptions& r, const std::string& ur
       return {};
     }
     j["jwt"] = creds->jwt;
-    j["sig"] = Base64Url(nkeys::Sign(*seed, nonce));
+    j["sig"] = base64::Encode(nkeys::Sign(*seed, nonce), /*url=*/true, /*pad=*/false);
   }
   base::RouteUrl u;
   if (!base::ParseRouteUrl(url, true, &u) && u.has_user) {

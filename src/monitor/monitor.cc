@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 
+#include "base/base64.h"
 #include "base/log.h"
 #include "fjord_version.h"
 #include "jetstream/consumer.h"
@@ -27,7 +28,6 @@
 #include "server/server.h"
 #include "server/auth.h"
 #include "server/sublist.h"
-#include <openssl/evp.h>
 #include "monitor/console_html.h"
 #include "monitor/prometheus.h"
 #include "store/group_commit.h"
@@ -493,15 +493,10 @@ bool Monitor::Authorized(std::string_view authorization) const {
   for (size_t i = 0; i < kBasic.size(); ++i)
     if (std::tolower(static_cast<unsigned char>(authorization[i])) != kBasic[i]) return false;
   std::string_view b64 = authorization.substr(kBasic.size());
-  if (b64.size() > 1024 || b64.size() % 4 != 0) return false;
-  std::string raw(b64.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
-                          reinterpret_cast<const unsigned char*>(b64.data()), int(b64.size()));
-  if (n < 0) return false;
-  // EVP_DecodeBlock counts the padding as zero bytes: drop them.
-  size_t len = size_t(n);
-  for (size_t i = b64.size(); i > 0 && b64[i - 1] == '=' && len > 0; --i) --len;
-  std::string_view cred(raw.data(), len);
+  if (b64.size() > 1024) return false;
+  auto raw = base64::Decode(b64);
+  if (!raw) return false;
+  std::string_view cred(*raw);
   size_t colon = cred.find(':');
   if (colon == std::string_view::npos) return false;
   return cred.substr(0, colon) == opts_.auth_user &&

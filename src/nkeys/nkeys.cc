@@ -168,40 +168,4 @@ std::string Sign(const Seed& seed, std::string_view message) {
   return sig;
 }
 
-std::optional<std::string> DecodeSignature(std::string_view text) {
-  auto value = [](char c, bool url) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == (url ? '-' : '+')) return 62;
-    if (c == (url ? '_' : '/')) return 63;
-    return -1;
-  };
-  for (bool url : {true, false}) {
-    std::string_view t = text;
-    if (!url) {
-      while (!t.empty() && t.back() == '=') t.remove_suffix(1);
-    }
-    std::string out;
-    uint32_t buf = 0;
-    int bits = 0;
-    bool ok = true;
-    for (char c : t) {
-      int v = value(c, url);
-      if (v < 0) {
-        ok = false;
-        break;
-      }
-      buf = (buf << 6) | uint32_t(v);
-      bits += 6;
-      if (bits >= 8) {
-        out.push_back(char((buf >> (bits - 8)) & 0xff));
-        bits -= 8;
-      }
-    }
-    if (ok && bits < 6) return out;
-  }
-  return std::nullopt;
-}
-
 }  // namespace fjord::nkeys

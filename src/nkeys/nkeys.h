@@ -43,8 +43,4 @@ bool Verify(const PublicKey& key, std::string_view message, std::string_view sig
 // Ed25519 signature of `message` by `seed` (64 bytes); for tests and tools.
 std::string Sign(const Seed& seed, std::string_view message);
 
-// Decodes base64 in the URL alphabet without padding, as clients send
-// `sig`, falling back to the standard alphabet as nats-server does.
-std::optional<std::string> DecodeSignature(std::string_view text);
-
 }  // namespace fjord::nkeys

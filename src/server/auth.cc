@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "base/base64.h"
 #include "nkeys/nkeys.h"
 #include "proto/parser.h"
 
@@ -72,20 +73,8 @@ bool NonceRequired(const Config& cfg) {
 std::string NewNonce() {
   unsigned char raw[11];
   RAND_bytes(raw, sizeof raw);
-  static const char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : raw) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out.push_back(kUrl[(buf >> (bits - 6)) & 63]);
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out.push_back(kUrl[(buf << (6 - bits)) & 63]);
-  return out;
+  return base64::Encode(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw), /*url=*/true,
+                        /*pad=*/false);
 }
 
 bool PasswordMatches(std::string_view stored, std::string_view given) {
@@ -127,7 +116,8 @@ AuthResult Authenticate(const Config& cfg, const Credentials& creds) {
       for (const auto& u : cfg.users) {
         if (u.nkey.empty() || u.nkey != creds.nkey) continue;
         auto key = nkeys::DecodePublic(u.nkey, nkeys::Role::kUser);
-        auto sig = nkeys::DecodeSignature(creds.sig);
+        // The URL alphabet unpadded, as clients send it; nats-server takes the standard one too.
+        auto sig = base64::Decode(creds.sig);
         if (!key || !sig || creds.nonce.empty() || !nkeys::Verify(*key, creds.nonce, *sig)) return r;
         return grant(u);
       }

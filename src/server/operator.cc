@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/base64.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "nkeys/nkeys.h"
@@ -264,7 +265,7 @@ AuthResult Operator::Authenticate(const Credentials& creds) {
     }
   }
   if (!base::JsonBool(u.nats, "bearer_token")) {
-    auto sig = nkeys::DecodeSignature(creds.sig);
+    auto sig = base64::Decode(creds.sig);
     if (!sig || creds.nonce.empty() || !nkeys::Verify(*user_key, creds.nonce, *sig)) {
       return fail("signature of the nonce does not verify");
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/base64.h"
 #include "base/net.h"
 
 namespace fjord::websocket {
@@ -78,26 +79,6 @@ bool ParseHead(std::string_view head, Request* r) {
     r->headers.emplace_back(Lower(h.substr(0, colon)), std::string(Trim(h.substr(colon + 1))));
   }
   return true;
-}
-
-std::string Base64(const unsigned char* data, size_t n) {
-  std::string out(4 * ((n + 2) / 3), '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, int(n));
-  out.resize(size_t(len));
-  return out;
-}
-
-// The number of bytes a base64 key decodes to, or -1 if it is not base64.
-int DecodedSize(std::string_view key) {
-  if (key.empty() || key.size() % 4 != 0) return -1;
-  std::string buf(key.size(), '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                          reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-  if (n < 0) return -1;
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  if (key.back() == '=') --n;
-  if (key.size() >= 2 && key[key.size() - 2] == '=') --n;
-  return n;
 }
 
 // host[:port] with the scheme's default port, as nats-server's
@@ -220,7 +201,7 @@ std::string AcceptKey(std::string_view key) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(in.data(), in.size(), md, &len, EVP_sha1(), nullptr);
-  return Base64(md, len);
+  return base64::Encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 HandshakeResult ProcessRequest(std::string_view data, const HandshakeOptions& opts) {
@@ -254,7 +235,7 @@ HandshakeResult ProcessRequest(std::string_view data, const HandshakeOptions& op
   }
   std::string_view key = r.Get("sec-websocket-key");
   if (key.empty()) return reject(400, "Bad Request", "key missing");
-  if (DecodedSize(key) != 16) return reject(400, "Bad Request", "invalid websocket key");
+  if (auto k = base64::Decode(key); !k || k->size() != 16) return reject(400, "Bad Request", "invalid websocket key");
   if (!r.Contains("sec-websocket-version", "13")) return reject(400, "Bad Request", "invalid version");
   if (auto err = CheckOrigin(r, opts)) return reject(403, "Forbidden", "origin not allowed: " + *err);
 

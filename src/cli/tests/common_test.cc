@@ -125,19 +125,6 @@ TEST(Format, BytesAndCommas) {
   EXPECT_EQ(LimitNumber(5), "5");
 }
 
-TEST(Base64, StandardAndUrlWithPadding) {
-  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
-  EXPECT_EQ(Base64Encode("data/blob.bin", true), "ZGF0YS9ibG9iLmJpbg==");
-  EXPECT_EQ(Base64Encode(std::string("\xfb\xff", 2)), "+/8=");
-  EXPECT_EQ(Base64Encode(std::string("\xfb\xff", 2), true), "-_8=");
-  EXPECT_EQ(Base64Decode("aGVsbG8="), "hello");
-  EXPECT_EQ(Base64Decode("-_8="), std::string("\xfb\xff", 2));
-  std::string all;
-  for (int i = 0; i < 256; i++) all += static_cast<char>(i);
-  EXPECT_EQ(Base64Decode(Base64Encode(all)), all);
-  EXPECT_EQ(Base64Decode(Base64Encode(all, true)), all);
-}
-
 TEST(Urls, CredentialsAreRedacted) {
   EXPECT_EQ(RedactUrls("nats://bob:pw@127.0.0.1:4222"), "nats://127.0.0.1:4222");
   EXPECT_EQ(RedactUrls("nats://tok@a:1,b:2"), "nats://a:1,b:2");
