@@ -141,11 +141,13 @@ class JetStream {
   void AfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
                  std::shared_ptr<Consumer> c = nullptr);
   // The same for a message the server publishes (a PubAck, a republish):
-  // sent from whichever thread learns that the batch is durable (the
-  // store's group commit, the stream group's commit), before the
-  // AfterSync functions of the batch run. Saves the hand-over to the
-  // JetStream thread on the path of every acknowledged publish. `fn` may
-  // only publish (Send): it runs on another thread. `c` as for AfterSync.
+  // on a replicated stream, sent from the thread that learns that the
+  // batch is durable (the stream group's commit), before the AfterSync
+  // functions of the batch run, which saves the hand-over to the
+  // JetStream thread on the path of every acknowledged publish. On a
+  // single-replica stream, as AfterSync (the store's sync thread must get
+  // on with its next fsync). `fn` may only publish (Send): it may run on
+  // another thread. `c` as for AfterSync.
   void SendAfterSync(const std::shared_ptr<Stream>& s, std::function<void()> fn,
                      std::shared_ptr<Consumer> c = nullptr);
 
