@@ -22,6 +22,11 @@ std::string Encode(std::string_view in, bool url, bool pad) {
 }
 
 std::optional<std::string> Decode(std::string_view in) {
+  // EVP_DecodeBlock skips leading and trailing white space, which base64
+  // text here never has.
+  if (!in.empty() && (std::isspace(static_cast<unsigned char>(in.front())) ||
+                      std::isspace(static_cast<unsigned char>(in.back()))))
+    return std::nullopt;
   bool url = in.find_first_of("-_") != std::string_view::npos;
   if (url && in.find_first_of("+/") != std::string_view::npos) return std::nullopt;
   std::string text(in);
@@ -37,12 +42,7 @@ std::optional<std::string> Decode(std::string_view in) {
       if (c == '_') c = '/';
     }
   text.append(pad, '=');
-  std::string out(3 * (text.size() / 4) + 1, '\0');
-  // EVP_DecodeBlock skips leading and trailing white space, which base64
-  // text here never has.
-  if (!text.empty() && (std::isspace(static_cast<unsigned char>(text.front())) ||
-                        std::isspace(static_cast<unsigned char>(text.back()))))
-    return std::nullopt;
+  std::string out(3 * (text.size() / 4), '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(text.data()), int(text.size()));
   if (n < 0) return std::nullopt;

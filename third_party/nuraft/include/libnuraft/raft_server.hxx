@@ -424,8 +424,9 @@ public:
     /**
      * Fjord: start an election now (a pre-vote first, as an election
      * timeout would), if this server knows no leader and has no vote
-     * out (a pre-vote that got no quorum is tried again). For a new group's designated first
-     * leader, so the group need not wait a whole election timeout.
+     * out (a pre-vote that got no quorum is tried again). For a new
+     * group's designated first leader, so the group need not wait a
+     * whole election timeout.
      */
     void campaign_now();
 
