@@ -286,6 +286,11 @@ class FileStore final : public Store {
 
   Result<uint64_t> Append(std::string_view subject, std::string_view hdr, std::string_view data,
                           int64_t ts) override {
+    return AppendLogged(subject, hdr, data, ts, {});
+  }
+
+  Result<uint64_t> AppendLogged(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                                LogPos pos) override {
     if (closed_) return {{Errc::kClosed, "store closed"}, 0};
     if (subject.empty()) return {{Errc::kInvalid, "empty subject"}, 0};
     if (subject.size() > UINT16_MAX) return {{Errc::kInvalid, "subject too long"}, 0};
@@ -304,7 +309,7 @@ class FileStore final : public Store {
     }
     WritePendingFloor();
     uint64_t offset = active_->size;
-    len = AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data);
+    len = AppendRecord(RecordType::kMsg, seq, ts, subject, hdr, data, pos);
     // After a failed write every append writes at once, so that while the
     // disk is full it fails with nothing stored.
     if (!write_error_.ok() || buf_.size() >= kFlushThreshold) {
@@ -370,8 +375,18 @@ class FileStore final : public Store {
     Detail* d = GetDetail(*b);
     if (d == nullptr) return {Errc::kIo, fmt::format("{}: block index unreadable", b->path)};
     const Entry e = d->entries[m.seq - b->first];
+    // The copy is encoded as the record was: with its log position when
+    // the damaged header still tells it (else the lengths differ and the
+    // repair is refused, never written with a position it did not have).
+    LogPos pos;
+    if (auto raw = RawRecord(*b, e); raw.ok()) {
+      RecordType type;
+      uint64_t seq;
+      uint32_t len;
+      if (!PeekRecordHeader(raw.value, &type, &seq, &len, &pos.index, &pos.term) || seq != m.seq) pos = {};
+    }
     std::string rec;
-    EncodeRecord(&rec, RecordType::kMsg, m.seq, m.ts, b->base_ts, m.subject, m.hdr, m.data);
+    EncodeRecord(&rec, RecordType::kMsg, m.seq, m.ts, b->base_ts, m.subject, m.hdr, m.data, pos.index, pos.term);
     if (e.len == 0 || rec.size() != e.len)
       return {Errc::kInvalid, fmt::format("{}: the copy of sequence {} is {} bytes, its record {}", b->path, m.seq,
                                           rec.size(), e.len)};
@@ -1584,25 +1599,39 @@ class FileStore final : public Store {
 
   // -- reading ----------------------------------------------------------------
 
-  Result<StoredMsg> ReadMsg(Block& b, uint64_t seq) {
+  // The bytes of entry `e`'s record in `b` (views valid until the next read).
+  Result<std::string_view> RawRecord(Block& b, const Entry& e) {
+    if (e.len == 0) return {{}, {}};
+    if (&b == active_ && e.offset >= written_) return {{}, std::string_view(buf_).substr(e.offset - written_, e.len)};
+    return ReadRecord(b, e.offset, e.len);
+  }
+
+  // Message `seq`'s record in `b`, decoded (views valid until the next read).
+  Status ReadView(Block& b, uint64_t seq, RecordView* v) {
     Detail* d = GetDetail(b);
-    if (d == nullptr) return {{Errc::kIo, fmt::format("{}: block index unreadable", b.path)}, {}};
+    if (d == nullptr) return {Errc::kIo, fmt::format("{}: block index unreadable", b.path)};
     const Entry e = d->entries[seq - b.first];
-    std::string_view rec;
-    if (e.len == 0) {
-      rec = {};
-    } else if (&b == active_ && e.offset >= written_) {
-      rec = std::string_view(buf_).substr(e.offset - written_, e.len);
-    } else {
-      auto r = ReadRecord(b, e.offset, e.len);
-      if (!r.ok()) return {r.status, {}};
-      rec = r.value;
-    }
-    RecordView v;
-    if (DecodeRecord(rec, b.base_ts, &v) != DecodeResult::kOk || v.type != RecordType::kMsg || v.seq != seq) {
+    auto rec = RawRecord(b, e);
+    if (!rec.ok()) return rec.status;
+    if (DecodeRecord(rec.value, b.base_ts, v) != DecodeResult::kOk || v->type != RecordType::kMsg || v->seq != seq) {
       log::Error("store: {}: corrupt record for sequence {} at offset {}", b.path, seq, e.offset);
-      return {{Errc::kCorrupt, fmt::format("corrupt record for sequence {}", seq)}, {}};
+      return {Errc::kCorrupt, fmt::format("corrupt record for sequence {}", seq)};
     }
+    return {};
+  }
+
+  bool KeepsLogPos() const override { return true; }
+  std::optional<LogPos> LogPosOf(uint64_t seq) override {
+    if (closed_) return std::nullopt;
+    Block* b = BlockOf(seq);
+    RecordView v;
+    if (b == nullptr || !b->Live(seq) || !ReadView(*b, seq, &v).ok() || v.log_index == 0) return std::nullopt;
+    return LogPos{v.log_index, v.log_term};
+  }
+
+  Result<StoredMsg> ReadMsg(Block& b, uint64_t seq) {
+    RecordView v;
+    if (Status s = ReadView(b, seq, &v); !s.ok()) return {s, {}};
     Result<StoredMsg> out;
     out.value.seq = seq;
     out.value.ts = v.ts;
@@ -1683,8 +1712,9 @@ class FileStore final : public Store {
 
   // Returns the record's length.
   uint32_t AppendRecord(RecordType type, uint64_t seq, int64_t ts, std::string_view subject,
-                        std::string_view hdr, std::string_view data) {
-    auto len = static_cast<uint32_t>(EncodeRecord(&buf_, type, seq, ts, active_->base_ts, subject, hdr, data));
+                        std::string_view hdr, std::string_view data, LogPos pos = {}) {
+    auto len = static_cast<uint32_t>(
+        EncodeRecord(&buf_, type, seq, ts, active_->base_ts, subject, hdr, data, pos.index, pos.term));
     active_->size += len;
     return len;
   }

@@ -30,6 +30,16 @@ class LockedStore : public Store {
     std::lock_guard lock(mu_);
     return inner_->SkipMsg();
   }
+  Result<uint64_t> AppendLogged(std::string_view subject, std::string_view hdr, std::string_view data, int64_t ts,
+                                LogPos pos) override {
+    std::lock_guard lock(mu_);
+    return inner_->AppendLogged(subject, hdr, data, ts, pos);
+  }
+  bool KeepsLogPos() const override { return inner_->KeepsLogPos(); }
+  std::optional<LogPos> LogPosOf(uint64_t seq) override {
+    std::lock_guard lock(mu_);
+    return inner_->LogPosOf(seq);
+  }
   void Sync(std::function<void(Status)> done) override {
     struct Call {
       std::mutex mu;

@@ -11,6 +11,7 @@ namespace fjord::store {
 namespace {
 
 constexpr uint8_t kRecHeaders = 0x10;  // hdr_len follows subj_len
+constexpr uint8_t kRecLogPos = 0x20;   // log_index and log_term follow (hdr_len)
 
 bool ValidType(uint8_t t) { return t >= 1 && t <= 6; }
 
@@ -43,6 +44,7 @@ struct Header {
   size_t type_at = 0;
   uint8_t type = 0, flags = 0;
   uint64_t seq = 0, ts = 0, subj_len = 0, hdr_len = 0;
+  uint64_t log_index = 0, log_term = 0;
 };
 constexpr size_t kNeedMore = SIZE_MAX;
 
@@ -72,12 +74,21 @@ size_t ParseHeader(const char* p, size_t n, Header* h) {
   auto tf = static_cast<uint8_t>(p[i++]);
   h->type = tf & 0x0f;
   h->flags = tf & 0xf0;
-  if (!ValidType(h->type) || (h->flags & ~kRecHeaders) != 0) return 0;
+  if (!ValidType(h->type) || (h->flags & ~(kRecHeaders | kRecLogPos)) != 0) return 0;
   for (uint64_t* v : {&h->seq, &h->ts, &h->subj_len}) {
     if ((r = varint(v)) <= 0) return r < 0 ? kNeedMore : 0;
   }
   h->hdr_len = 0;
   if ((h->flags & kRecHeaders) && (r = varint(&h->hdr_len)) <= 0) return r < 0 ? kNeedMore : 0;
+  h->log_index = h->log_term = 0;
+  if (h->flags & kRecLogPos) {
+    for (uint64_t* v : {&h->log_index, &h->log_term}) {
+      if ((r = varint(v)) <= 0) return r < 0 ? kNeedMore : 0;
+    }
+    // Index 0 is "none": encoded without the flag, so one record has one
+    // encoding.
+    if (h->log_index == 0) return 0;
+  }
   if (h->subj_len > UINT16_MAX || i + kRecordTrailer > h->len ||
       h->subj_len + h->hdr_len > h->len - kRecordTrailer - i) {
     return 0;
@@ -88,11 +99,14 @@ size_t ParseHeader(const char* p, size_t n, Header* h) {
 }  // namespace
 
 size_t EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts, int64_t base_ts,
-                    std::string_view subject, std::string_view hdr, std::string_view data) {
+                    std::string_view subject, std::string_view hdr, std::string_view data,
+                    uint64_t log_index, uint64_t log_term) {
   uint64_t tsf = ZigZag(RelativeTs(type) ? ts - base_ts : ts);
   bool has_hdr = !hdr.empty();
+  bool has_pos = log_index != 0;
   size_t fields = 1 + VarintLen(seq) + VarintLen(tsf) + VarintLen(subject.size()) +
-                  (has_hdr ? VarintLen(hdr.size()) : 0);
+                  (has_hdr ? VarintLen(hdr.size()) : 0) +
+                  (has_pos ? VarintLen(log_index) + VarintLen(log_term) : 0);
   size_t body = subject.size() + hdr.size() + data.size() + kRecordTrailer;
   // The length counts its own bytes.
   size_t len = fields + body + 1;
@@ -101,11 +115,15 @@ size_t EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts,
   out->resize(start + len - body + subject.size() + hdr.size() + data.size());
   char* p = out->data() + start;
   p = PutVarintAt(p, len);
-  *p++ = static_cast<char>(static_cast<uint8_t>(type) | (has_hdr ? kRecHeaders : 0));
+  *p++ = static_cast<char>(static_cast<uint8_t>(type) | (has_hdr ? kRecHeaders : 0) | (has_pos ? kRecLogPos : 0));
   p = PutVarintAt(p, seq);
   p = PutVarintAt(p, tsf);
   p = PutVarintAt(p, subject.size());
   if (has_hdr) p = PutVarintAt(p, hdr.size());
+  if (has_pos) {
+    p = PutVarintAt(p, log_index);
+    p = PutVarintAt(p, log_term);
+  }
   if (!subject.empty()) std::memcpy(p, subject.data(), subject.size());
   p += subject.size();
   if (!hdr.empty()) std::memcpy(p, hdr.data(), hdr.size());
@@ -143,6 +161,8 @@ DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec)
   rec->len = static_cast<uint32_t>(h.len);
   rec->overhead = static_cast<uint32_t>(at + kRecordTrailer);
   rec->seq = h.seq;
+  rec->log_index = h.log_index;
+  rec->log_term = h.log_term;
   rec->ts = UnZigZag(h.ts) + (RelativeTs(rec->type) ? base_ts : 0);
   const char* body = p + at;
   rec->subject = std::string_view(body, h.subj_len);
@@ -151,13 +171,16 @@ DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec)
   return DecodeResult::kOk;
 }
 
-bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len) {
+bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len, uint64_t* log_index,
+                      uint64_t* log_term) {
   Header h;
   size_t at = in.empty() ? 0 : ParseHeader(in.data(), in.size(), &h);
   if (at == 0 || at == kNeedMore || h.len > in.size()) return false;
   *type = static_cast<RecordType>(h.type);
   *seq = h.seq;
   *len = static_cast<uint32_t>(h.len);
+  if (log_index) *log_index = h.log_index;
+  if (log_term) *log_term = h.log_term;
   return true;
 }
 

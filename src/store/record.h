@@ -9,6 +9,7 @@
 //   varint ts           zigzag; kMsg/kErased: ts - block base, others: ts
 //   varint subj_len
 //   [varint hdr_len]
+//   [varint log_index, varint log_term]  kRecLogPos: a replicated stream's Raft position
 //   subject, headers, payload
 //   u64    xxh64 of every byte before it
 #include <cstdint>
@@ -33,7 +34,7 @@ constexpr size_t kRecordTrailer = 8;
 // header (10-byte seq and ts, a 5-byte len and hdr_len, a 3-byte subject
 // length) plus the checksum.
 constexpr size_t kMinRecord = 5 + kRecordTrailer;
-constexpr size_t kMaxRecordOverhead = 5 + 1 + 10 + 10 + 3 + 5 + kRecordTrailer;
+constexpr size_t kMaxRecordOverhead = 5 + 1 + 10 + 10 + 3 + 5 + 10 + 10 + kRecordTrailer;
 constexpr uint32_t kMaxRecord = 256u << 20;
 
 // A message's size as StreamState::bytes counts it, nats-server's file store
@@ -53,13 +54,17 @@ struct RecordView {
   uint32_t overhead = 0;  // len minus subject, headers and payload
   uint64_t seq = 0;
   int64_t ts = 0;
+  // A message's place in its replicated stream's Raft log (0: none kept).
+  uint64_t log_index = 0, log_term = 0;
   std::string_view subject, hdr, data;
 };
 
 // Appends one record to `out`; `base_ts` is the block's base timestamp.
+// A `log_index` other than 0 is kept in the header with `log_term`.
 // Returns the record's length.
 size_t EncodeRecord(std::string* out, RecordType type, uint64_t seq, int64_t ts, int64_t base_ts,
-                    std::string_view subject, std::string_view hdr, std::string_view data);
+                    std::string_view subject, std::string_view hdr, std::string_view data,
+                    uint64_t log_index = 0, uint64_t log_term = 0);
 
 // Turns the message record `rec` (all of it, in place) into an erased one of
 // the same length: type kErased, the same header fields and subject,
@@ -76,9 +81,11 @@ enum class DecodeResult { kOk, kShort, kBad };
 DecodeResult DecodeRecord(std::string_view in, int64_t base_ts, RecordView* rec);
 
 // The header of a record that fails its checksum, read as it is (it may be
-// damaged too): its type, sequence and length. False when the header does
-// not parse or the length runs past `in`.
-bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len);
+// damaged too): its type, sequence and length (and log position, when
+// asked). False when the header does not parse or the length runs past
+// `in`.
+bool PeekRecordHeader(std::string_view in, RecordType* type, uint64_t* seq, uint32_t* len,
+                      uint64_t* log_index = nullptr, uint64_t* log_term = nullptr);
 
 struct ScanResult {
   uint64_t valid_end = 0;  // offset just past the last valid record

@@ -100,6 +100,14 @@ struct SubjectInfo {
   uint64_t count = 0;
 };
 
+// A message's place in its replicated stream's Raft log
+// (raft::StreamLog), kept in its record so that the message and its place
+// in the log are made durable by the one sync.
+struct LogPos {
+  uint64_t index = 0;  // 0: none
+  uint64_t term = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -111,6 +119,21 @@ class Store {
   // interest retention does when no consumer wants it; the gap survives
   // restart. Returns that sequence.
   virtual Result<uint64_t> SkipMsg() = 0;
+  // Append, keeping `pos` with the message for LogPosOf. A store that keeps
+  // no positions (memory) just appends.
+  virtual Result<uint64_t> AppendLogged(std::string_view subject, std::string_view hdr, std::string_view data,
+                                        int64_t ts, LogPos pos) {
+    (void)pos;
+    return Append(subject, hdr, data, ts);
+  }
+  // Whether AppendLogged keeps positions.
+  virtual bool KeepsLogPos() const { return false; }
+  // The position message `seq` was appended with; nullopt when it has
+  // none, or is not there (removed, never stored, unreadable).
+  virtual std::optional<LogPos> LogPosOf(uint64_t seq) {
+    (void)seq;
+    return std::nullopt;
+  }
   // See the durability rule above. `done` gets the first error if any write
   // or sync since the last call failed (then nothing since is acknowledged).
   virtual void Sync(std::function<void(Status)> done) = 0;

@@ -458,6 +458,40 @@ TEST_P(StoreConformance, ExpireOld) {
   EXPECT_EQ(store_->State().first_seq, 3u);
 }
 
+// A replicated stream's log positions (raft::StreamLog): a file store keeps
+// them with the messages, across restarts and a kill -9; a memory store
+// keeps none (its replicas rejoin after a restart anyway).
+TEST_P(StoreConformance, LogPositions) {
+  ASSERT_TRUE(store_->AppendLogged("r.a", "", "x", 1, {7, 2}).ok());
+  Put("r.b");
+  ASSERT_TRUE(store_->AppendLogged("r.c", "", "y", 3, {1ull << 40, 3}).ok());
+  for (int round = 0; round < 3; ++round) {
+    if (!store_->KeepsLogPos()) {
+      EXPECT_FALSE(store_->LogPosOf(1));
+      EXPECT_EQ(store_->Load(1).value.data, "x");
+      return;
+    }
+    auto a = store_->LogPosOf(1);
+    ASSERT_TRUE(a) << round;
+    EXPECT_EQ(a->index, 7u);
+    EXPECT_EQ(a->term, 2u);
+    EXPECT_FALSE(store_->LogPosOf(2));  // appended without one
+    auto c = store_->LogPosOf(3);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->index, 1ull << 40);
+    EXPECT_EQ(store_->Load(3).value.data, "y");
+    EXPECT_FALSE(store_->LogPosOf(4));
+    if (round == 0) {
+      EXPECT_TRUE(SyncWait(*store_).ok());
+      Reopen();
+    } else {
+      CrashReopen();
+    }
+  }
+  ASSERT_TRUE(store_->Remove(1, false).ok());
+  EXPECT_FALSE(store_->LogPosOf(1));
+}
+
 TEST_P(StoreConformance, SkipMsg) {
   EXPECT_EQ(store_->SkipMsg().value, 1u);
   auto st = store_->State();

@@ -1,8 +1,10 @@
 // The on-disk formats round trip: block records, block index files and the
 // stream summary.
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include "store/block_index.h"
+#include "store/coding.h"
 #include "store/record.h"
 #include "store/stream_summary.h"
 
@@ -79,6 +81,49 @@ TEST(RecordFormat, EraseKeepsLengthSubjectAndSize) {
   bad[0] = static_cast<char>(bad[0] + 1);
   EXPECT_FALSE(EraseRecordInPlace(bad.data(), bad.size()));
   EXPECT_EQ(bad, std::string(bad.size(), '\0'));
+}
+
+// A replicated stream's message keeps its Raft log position in its header
+// (raft::StreamLog): decoded, kept by an erase and by a header peek, and
+// not counted in the message's accounted size.
+TEST(RecordFormat, KeepsALogPosition) {
+  std::string plain, rec;
+  EncodeRecord(&plain, RecordType::kMsg, 1ull << 30, kBase + 9, kBase, "kv.a", "NATS/1.0\r\n\r\n", "v");
+  size_t len = EncodeRecord(&rec, RecordType::kMsg, 1ull << 30, kBase + 9, kBase, "kv.a", "NATS/1.0\r\n\r\n", "v",
+                            1ull << 40, 7);
+  EXPECT_EQ(len, plain.size() + 6 + 1);  // two varints
+  RecordView a, b;
+  ASSERT_EQ(DecodeRecord(plain, kBase, &a), DecodeResult::kOk);
+  ASSERT_EQ(DecodeRecord(rec, kBase, &b), DecodeResult::kOk);
+  EXPECT_EQ(a.log_index, 0u);
+  EXPECT_EQ(b.log_index, 1ull << 40);
+  EXPECT_EQ(b.log_term, 7u);
+  EXPECT_EQ(b.seq, 1ull << 30);
+  EXPECT_EQ(b.ts, kBase + 9);
+  EXPECT_EQ(b.subject, "kv.a");
+  EXPECT_EQ(b.data, "v");
+  EXPECT_EQ(AccountedSize(b.len, b.overhead, true), AccountedSize(a.len, a.overhead, true));
+  RecordType type;
+  uint64_t seq, index = 0, term = 0;
+  uint32_t n;
+  ASSERT_TRUE(PeekRecordHeader(rec, &type, &seq, &n, &index, &term));
+  EXPECT_EQ(index, 1ull << 40);
+  EXPECT_EQ(term, 7u);
+  ASSERT_TRUE(EraseRecordInPlace(rec.data(), rec.size()));
+  ASSERT_EQ(DecodeRecord(rec, kBase, &b), DecodeResult::kOk);
+  EXPECT_EQ(b.type, RecordType::kErased);
+  EXPECT_EQ(b.log_index, 1ull << 40);
+  // Index 0 means none: a header that spells it out is not a record.
+  std::string zero;
+  EncodeRecord(&zero, RecordType::kMsg, 5, kBase, kBase, "s", {}, "x", 1, 0);
+  RecordView z;
+  ASSERT_EQ(DecodeRecord(zero, kBase, &z), DecodeResult::kOk);
+  EXPECT_EQ(z.log_index, 1u);
+  // The index's byte (before the term, subject, data and checksum), with
+  // the checksum made good again.
+  zero[zero.size() - 8 - 1 - 1 - 1 - 1] = 0;
+  EncodeU64(zero.data() + zero.size() - 8, XXH64(zero.data(), zero.size() - 8, 0));
+  EXPECT_EQ(DecodeRecord(zero, kBase, &z), DecodeResult::kBad);
 }
 
 TEST(BlockIndexFormat, RoundTripsEveryRecordKind) {
