@@ -140,6 +140,7 @@ std::shared_ptr<StreamLog> StreamLog::Open(store::Env* env, const std::string& d
                                            std::string* err, int64_t lazy_sync_ns) {
   std::shared_ptr<StreamLog> s(new StreamLog(env, dir, store));
   s->lazy_ns_ = lazy_sync_ns;
+  s->stubs_from_store_ = lazy_sync_ns <= 0 && store->KeepsLogPos();
   *err = s->Load();
   if (!err->empty()) return nullptr;
   return s;
@@ -205,6 +206,8 @@ std::string StreamLog::Load() {
     // Stubs below `base` predate a snapshot installed since.
     last_seq_ = std::max(last_seq_, stub->second);
   }
+  if (st.last_seq > last_seq_ && store_->KeepsLogPos())
+    if (std::string e = RecoverStubs(st); !e.empty()) return e;
   // Messages appended to the store but never logged.
   if (st.last_seq > last_seq_) {
     log::Warn("raft stream log {}: the store holds sequences {}..{} the log never had; cut", dir_, last_seq_ + 1,
@@ -212,6 +215,65 @@ std::string StreamLog::Load() {
     if (auto s = store_->Truncate(last_seq_); !s.ok()) return s.msg;
   }
   durable_ = stubs_->next_slot() - 1;
+  return {};
+}
+
+std::string StreamLog::RecoverStubs(const store::StreamState& st) {
+  // Walks the store from the last logged sequence: each message that has
+  // its log position must be the next entry (index and sequence one step
+  // on, term not lower), or a few steps on over messages removed since
+  // (the per-subject limit of a KV bucket, say), which then were messages
+  // too (each takes one index and one sequence; an operation takes an
+  // index only) of the same term (terms change only at a leader's
+  // membership entry, which needs its stub durable). Stops at the first
+  // message without a position (a leader's staged message, never logged)
+  // or out of step (an entry before it was lost unsynced: its batch was
+  // never durable).
+  uint64_t index = stubs_->next_slot() - 1;
+  uint64_t term = index >= stubs_->start_index() ? stubs_->term_at(index) : 0;
+  uint64_t seq = last_seq_;
+  std::vector<std::pair<uint64_t, uint64_t>> found;  // (sequence, term), from seq + 1 on
+  bool stopped = false;
+  for (uint64_t s = last_seq_ + 1; s <= st.last_seq && !stopped; s++) {
+    auto pos = store_->LogPosOf(s);
+    if (!pos) {
+      auto code = store_->Load(s).status.code;
+      // Stored without a position (or unreadable): stop. Removed since:
+      // known only by a message after it.
+      stopped = code != store::Errc::kNotFound && code != store::Errc::kDeleted;
+      continue;
+    }
+    uint64_t steps = s - seq;
+    if (pos->index != index + steps || pos->term < term || (steps > 1 && pos->term != term)) {
+      stopped = true;
+      break;
+    }
+    for (uint64_t q = seq + 1; q <= s; q++) found.emplace_back(q, q == s ? pos->term : term);
+    index = pos->index;
+    term = pos->term;
+    seq = s;
+  }
+  if (!stopped && seq < st.last_seq) {
+    // Sequences past the last message with a position, none left in the
+    // store: messages removed since (their stubs never synced, a power
+    // loss within a tick of the removal) or a leader's skip never logged.
+    // Cut; as they may have been acknowledged here, this replica must not
+    // vote until its group has sent them again.
+    lost_durable_ = true;
+    log::Error("raft stream log {}: sequences {}..{} have no stub and no message left; cut, no vote until caught up",
+               dir_, seq + 1, st.last_seq);
+  }
+  if (found.empty()) return {};
+  for (auto [q, t] : found) {
+    std::string stub(1, static_cast<char>(StreamEntry::kMsg | kStub));
+    store::PutU64(&stub, q);
+    nuraft::log_entry e(t, ToBuffer(stub), nuraft::app_log, 0);
+    if (!stubs_->Append(e)) return dir_ + ": cannot write the stub file";
+  }
+  if (!stubs_->flush()) return dir_ + ": cannot sync the stub file";
+  log::Info("raft stream log {}: entries {}..{} (sequences {}..{}) logged again from the store", dir_,
+            index - found.size() + 1, index, last_seq_ + 1, seq);
+  last_seq_ = seq;
   return {};
 }
 
@@ -251,19 +313,26 @@ void StreamLog::Cache(uint64_t index, const nuraft::ptr<nuraft::log_entry>& entr
   }
 }
 
-nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_entry>& entry) {
+nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_entry>& entry, uint64_t index) {
   if (failed_) return nullptr;
+  // Only a message stored with its position can do without its stub.
+  uint64_t needed_before = stubs_needed_upto_;
+  stubs_needed_upto_ = index;
   if (entry->get_val_type() != nuraft::app_log) return entry;
   if (auto v = View(*entry); !v.empty() && (static_cast<uint8_t>(v[0]) & kStaged)) {
     // A message Stage stored: logged here, stored already.
     auto* first = reinterpret_cast<char*>(entry->get_buf().data_begin());
     *first = static_cast<char>(static_cast<uint8_t>(*first) & ~kStaged);
     auto e = StreamEntry::Decode(View(*entry));
-    if (!e || e->kind == StreamEntry::kOp || staged_.empty() || staged_.front() != e->seq ||
+    if (!e || e->kind == StreamEntry::kOp || staged_.empty() || staged_.front().seq != e->seq ||
         e->seq != last_seq_ + 1) {
       Fail(fmt::format("a staged entry for sequence {} out of order (log at {})", e ? e->seq : 0, last_seq_));
       return nullptr;
     }
+    // Stored with the position it was to take: its stub can wait.
+    if (e->kind == StreamEntry::kMsg && store_->KeepsLogPos() && staged_.front().pos.index == index &&
+        staged_.front().pos.term == entry->get_term())
+      stubs_needed_upto_ = needed_before;
     staged_.pop_front();
     last_seq_ = e->seq;
     return Stub(*entry, e->kind, e->seq);
@@ -294,7 +363,9 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
     Fail(fmt::format("an entry for sequence {} while the store ends at {}", seq, last));
     return nullptr;
   }
-  auto r = e->kind == StreamEntry::kMsg ? store_->Append(e->subject, e->hdr, e->data, e->ts) : store_->SkipMsg();
+  auto r = e->kind == StreamEntry::kMsg
+               ? store_->AppendLogged(e->subject, e->hdr, e->data, e->ts, {index, entry->get_term()})
+               : store_->SkipMsg();
   if (!r.ok()) {
     Fail(r.status.msg);
     return nullptr;
@@ -303,6 +374,7 @@ nuraft::ptr<nuraft::log_entry> StreamLog::StoreEntry(nuraft::ptr<nuraft::log_ent
     Fail(fmt::format("the store put sequence {} at {}", seq, r.value));
     return nullptr;
   }
+  if (e->kind == StreamEntry::kMsg && store_->KeepsLogPos()) stubs_needed_upto_ = needed_before;
   last_seq_ = r.value;
   return Stub(*entry, e->kind, r.value);
 }
@@ -320,7 +392,12 @@ std::string StreamLog::Stage(std::string_view subject, std::string_view hdr, std
     *err = fmt::format("the store ends at {}, the log and what is staged at {}", last, last_seq_ + staged_.size());
     return {};
   }
-  auto r = skip ? store_->SkipMsg() : store_->Append(subject, hdr, data, ts);
+  // The position it takes if the entries staged before it are the next
+  // appended, in this leader's term (its log ends with an entry of its
+  // term: NuRaft appends one as it becomes leader). Checked as it is
+  // logged (StoreEntry).
+  store::LogPos pos{stubs_->next_slot() + staged_.size(), stubs_->last_entry()->get_term()};
+  auto r = skip ? store_->SkipMsg() : store_->AppendLogged(subject, hdr, data, ts, pos);
   if (!r.ok()) {
     *err = r.status.msg;
     // A leader that cannot store (a full disk) fails as its log: its group
@@ -328,7 +405,7 @@ std::string StreamLog::Stage(std::string_view subject, std::string_view hdr, std
     if (r.status.code == store::Errc::kNoSpace || r.status.code == store::Errc::kIo) Fail(r.status.msg);
     return {};
   }
-  staged_.push_back(r.value);
+  staged_.push_back({r.value, pos});
   *seq = r.value;
   std::string entry = skip ? StreamEntry::Skip(r.value) : StreamEntry::Msg(r.value, ts, subject, hdr, data);
   entry[0] = static_cast<char>(static_cast<uint8_t>(entry[0]) | kStaged);
@@ -349,7 +426,7 @@ void StreamLog::CutStaged() {
 nuraft::ulong StreamLog::append(nuraft::ptr<nuraft::log_entry>& entry) {
   std::lock_guard lock(mu_);
   uint64_t index = stubs_->next_slot();
-  auto logged = StoreEntry(entry);
+  auto logged = StoreEntry(entry, index);
   if (!logged) {
     auto e = Placeholder(*entry);
     stubs_->append(e);
@@ -380,10 +457,14 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
     cache_bytes_ = 0;
     for (auto& [i, e] : cache_) cache_bytes_ += SizeOf(*e);
     gen_++;
-    auto logged = StoreEntry(entry);
+    auto logged = StoreEntry(entry, index);
     if (!logged) logged = Placeholder(*entry);
     stubs_->write_at(index, logged);
-    if (stubs_->failed()) Fail("its stub file cannot be written");
+    // Durable before the store's new messages are (this batch's sync): a
+    // stub file a power loss took back to the replaced stubs would give
+    // them the old entries' terms. Rare (a new leader's log disagrees).
+    if (!stubs_->flush()) Fail("its stub file cannot be written");
+    stubs_needed_upto_ = index;
     if (!failed_) Cache(index, entry);
     if (durable_ >= index) durable_ = index - 1;
   }
@@ -392,8 +473,16 @@ void StreamLog::write_at(nuraft::ulong index, nuraft::ptr<nuraft::log_entry>& en
 thread_local bool AsyncLogStore::Proposing::active_ = false;
 
 void StreamLog::SyncIfDue() {
-  if (lazy_ns_ <= 0 || failed_ || stubs_->last_durable_index() + 1 >= stubs_->next_slot()) return;
-  if (!SkipStubSync() && !stubs_->flush()) Fail("the stub file cannot be synced");
+  if (failed_ || stubs_->last_durable_index() + 1 >= stubs_->next_slot()) return;
+  if (stubs_from_store_) {
+    // Stubs of messages the store made durable: synced now, in the
+    // background, so a power loss leaves few for Load to rebuild (and none
+    // whose messages a limit has removed since, which it could not).
+    if (auto point = stubs_->PrepareSync())
+      StubSyncs().Submit(point->file, [stubs = stubs_, point = *point](store::Status st) { stubs->Synced(point, st); });
+    return;
+  }
+  if (lazy_ns_ > 0 && !SkipStubSync() && !stubs_->flush()) Fail("the stub file cannot be synced");
 }
 
 bool StreamLog::SkipStubSync() {
@@ -408,10 +497,15 @@ bool StreamLog::SkipStubSync() {
 
 void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
   uint64_t target, gen;
+  bool skip_stubs;
   {
     std::lock_guard lock(mu_);
     target = stubs_->next_slot() - 1;
     gen = gen_;
+    // Durable with the store alone: a batch of messages stored with their
+    // positions, once every stub needed before is durable.
+    skip_stubs = lazy_ns_ > 0 ? SkipStubSync()
+                               : stubs_from_store_ && stubs_->last_durable_index() >= stubs_needed_upto_;
   }
   // The batch's stubs go to the file in one write (FileLogStore::Write);
   // in lazy mode that write is what makes the batch count as stored.
@@ -422,7 +516,7 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     auto f = store_synced.get_future();
     store_->Sync([&store_synced](store::Status st) { store_synced.set_value(std::move(st)); });
     bool stubs_ok = !failed_ && !stubs_->failed() &&
-                    (SkipStubSync() || stubs_->last_durable_index() >= target || stubs_->flush());
+                    (skip_stubs || stubs_->last_durable_index() >= target || stubs_->flush());
     store::Status st = f.get();
     // Seen durable as soon as this returns: only a failure needs telling.
     SyncDone(target, gen, st.ok() && stubs_ok, st.ok() ? "the stub file cannot be synced" : st.msg,
@@ -459,7 +553,7 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
     if (auto self = w.lock()) self->SyncDone(target, gen, join->ok, join->why, tell);
   };
   store_->Sync([finish](store::Status st) { finish(st.ok(), st.msg); });
-  if (SkipStubSync()) {
+  if (skip_stubs) {
     finish(!stubs_->failed(), "the stub file failed");
   } else if (auto point = stubs_->PrepareSync()) {
     StubSyncs().Submit(point->file, [stubs = stubs_, point = *point, finish](store::Status st) {

@@ -21,7 +21,12 @@
 //
 // Durability: appends write to the store at once and collect their stubs;
 // the end of each append batch writes the stubs (one write call) and makes
-// both files durable (last_durable_index). A
+// both files durable (last_durable_index). A message is stored with its
+// log position (index and term, store::LogPos), so a batch of messages
+// only needs the store's sync: its stubs are written (kill -9 keeps them)
+// and synced later (at the next batch that needs them, or within a tick),
+// and Load rebuilds them from the store if a power loss took them. Any
+// other entry needs its stub durable. A
 // leader's batch (AsyncLogStore::Proposing) is synced in the background (the
 // store by its group commit, the stub file by one the process's stream logs
 // share, at the same time) and reported through the callback
@@ -195,7 +200,7 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // Appends `entry`'s message or skip to the store at its sequence (a
   // staged one is there already) and returns the stub to log in its place;
   // the entry itself for other entries; null on failure. mu_ held.
-  nuraft::ptr<nuraft::log_entry> StoreEntry(nuraft::ptr<nuraft::log_entry>& entry);
+  nuraft::ptr<nuraft::log_entry> StoreEntry(nuraft::ptr<nuraft::log_entry>& entry, uint64_t index);
   // The full entry at `index` (its message read back from the store, or
   // from the cache of recent entries); mu_ held.
   nuraft::ptr<nuraft::log_entry> Rebuild(uint64_t index);
@@ -236,8 +241,26 @@ class StreamLog : public AsyncLogStore, public std::enable_shared_from_this<Stre
   // `catchup_keep_`. Guarded by mu_.
   bool receiving_ = false;
   uint64_t catchup_keep_ = 0;
-  // Sequences Stage stored, in order, not yet logged. Guarded by mu_.
-  std::deque<uint64_t> staged_;
+  // What Stage stored, in order, not yet logged: each message's sequence
+  // and the log position it was stored with (the one it will take if
+  // nothing else is appended first). Guarded by mu_.
+  struct Staged {
+    uint64_t seq;
+    store::LogPos pos;
+  };
+  std::deque<Staged> staged_;
+  // The last index whose stub must be durable before it counts: any entry
+  // but a message stored with its log position (an operation, a skip, a
+  // membership change, a replacement). A batch of such messages only is
+  // durable once the store is: Load rebuilds their stubs from the store.
+  // Guarded by mu_.
+  uint64_t stubs_needed_upto_ = 0;
+  // The store keeps log positions and the log is not lazy: batches of
+  // messages only leave the stub file unsynced (set by Open).
+  bool stubs_from_store_ = false;
+  // Load: logs the stubs of messages past the last stub kept whose
+  // positions the store has; the log's last sequence after.
+  std::string RecoverStubs(const store::StreamState& st);
 };
 
 }  // namespace fjord::raft

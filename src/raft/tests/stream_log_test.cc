@@ -68,7 +68,10 @@ struct StreamFiles {
     std::string err;
     std::string staged = log->Stage(subject, "", data, ts, skip, &seq, &err);
     EXPECT_FALSE(staged.empty()) << err;
-    auto e = nuraft::cs_new<nuraft::log_entry>(1, ToBuffer(staged), nuraft::app_log, 0);
+    // In the term of the log's last entry, as a leader's (term 1 in an
+    // empty log).
+    uint64_t term = std::max<uint64_t>(1, log->last_entry()->get_term());
+    auto e = nuraft::cs_new<nuraft::log_entry>(term, ToBuffer(staged), nuraft::app_log, 0);
     uint64_t index = log->append(e);
     EXPECT_EQ(StreamEntry::Decode(ToString(e->get_buf()))->seq, seq);  // what the replicas get
     return index;
@@ -332,6 +335,101 @@ TEST_F(StreamLogTest, FollowersKeepTheLeadersSequencesAndCutReplacedEntries) {
   EXPECT_FALSE(f.log->failed());
   f.SyncAsFollower();
   EXPECT_EQ(f.store->Load(6).value.subject, "c.6");
+}
+
+// A batch of messages only is durable once the store is (one fsync, not
+// two): each message keeps its log position in the store, and after a
+// power loss took their unsynced stubs the log gets them back from there,
+// over a message removed since (as a KV bucket's per-subject limit
+// removes one). A message out of step (an operation before it was lost
+// with the stub file's unsynced tail) and what follows it are cut.
+TEST_F(StreamLogTest, AMessagesOnlyBatchIsDurableWithTheStoresSyncAlone) {
+  std::string root = tmp_.path() + "/disk";
+  std::filesystem::create_directories(root);
+  store::FaultEnv env(store::DefaultEnv(), root);
+  StreamFiles f(root, &env);
+  ASSERT_EQ(f.OpenLog(), "");
+  auto power_loss = [&] {
+    env.Crash();
+    f.log.reset();
+    f.store->Close();
+    f.store.reset();
+    env.PowerLoss();
+    f.Reopen();
+    ASSERT_EQ(f.OpenLog(), "");
+  };
+  auto op = Entry(1, StreamEntry::Op("op"));
+  EXPECT_EQ(f.log->append(op), 1u);
+  f.SyncAsFollower();  // the operation's stub: synced
+  uint64_t syncs = env.syncs();
+  const char* subjects[] = {"k.a", "k.b", "k.a", "k.c"};
+  for (uint64_t s = 1; s <= 4; s++) {
+    auto e = Entry(1, StreamEntry::Msg(s, 0, subjects[s - 1], "", "v" + std::to_string(s)));
+    EXPECT_EQ(f.log->append(e), s + 1);
+  }
+  f.SyncAsFollower();
+  EXPECT_EQ(env.syncs() - syncs, 1u) << "the store's sync only";
+  ASSERT_TRUE(f.store->Remove(2, false).ok());
+  ASSERT_TRUE(store::testing::SyncWait(*f.store).ok());
+  power_loss();
+  EXPECT_EQ(f.log->next_slot(), 6u);
+  EXPECT_EQ(f.log->last_logged_seq(), 4u);
+  for (uint64_t i = 2; i <= 5; i++) EXPECT_EQ(f.log->term_at(i), 1u) << i;
+  EXPECT_EQ(Decoded(f.log->entry_at(3)).kind, StreamEntry::kSkip);  // removed since
+  EXPECT_EQ(Decoded(f.log->entry_at(3)).seq, 2u);
+  EXPECT_EQ(Decoded(f.log->entry_at(4)).data, "v3");
+  EXPECT_EQ(f.store->State().last_seq, 4u);
+
+  // A new term: its first entry (the leader's membership entry) is not a
+  // message, so its stub is synced with its batch.
+  auto conf = nuraft::cs_new<nuraft::log_entry>(2, ToBuffer("conf"), nuraft::conf, 0);
+  EXPECT_EQ(f.log->append(conf), 6u);
+  auto m5 = Entry(2, StreamEntry::Msg(5, 0, "k.d", "", "v5"));
+  EXPECT_EQ(f.log->append(m5), 7u);
+  f.SyncAsFollower();
+  // Appended, the store synced, the batch never ended: the operation at 9
+  // never reached the stub file, and the message after it (at 10) is out
+  // of step once it is gone.
+  auto m6 = Entry(2, StreamEntry::Msg(6, 0, "k.e", "", "v6"));
+  EXPECT_EQ(f.log->append(m6), 8u);
+  auto op2 = Entry(2, StreamEntry::Op("op2"));
+  EXPECT_EQ(f.log->append(op2), 9u);
+  auto m7 = Entry(2, StreamEntry::Msg(7, 0, "k.f", "", "v7"));
+  EXPECT_EQ(f.log->append(m7), 10u);
+  ASSERT_TRUE(store::testing::SyncWait(*f.store).ok());
+  power_loss();
+  EXPECT_EQ(f.log->next_slot(), 9u);
+  EXPECT_EQ(f.log->term_at(6), 2u);
+  EXPECT_EQ(f.log->term_at(8), 2u);
+  EXPECT_EQ(Decoded(f.log->entry_at(8)).data, "v6");
+  EXPECT_EQ(f.store->State().last_seq, 6u);
+  EXPECT_FALSE(f.log->lost_durable());
+
+  // A leader's staged messages take the positions they were stored with:
+  // its batch of them is durable with the store's sync too.
+  syncs = env.syncs();
+  uint64_t first = f.Propose("k.g", "v7");
+  f.Propose("k.h", "v8");
+  f.Sync();
+  EXPECT_EQ(env.syncs() - syncs, 1u) << "the store's sync only";
+  power_loss();
+  EXPECT_EQ(f.log->next_slot(), first + 2);
+  EXPECT_EQ(Decoded(f.log->entry_at(first + 1)).data, "v8");
+  EXPECT_EQ(f.store->State().last_seq, 8u);
+  EXPECT_FALSE(f.log->lost_durable());
+
+  // Durable messages whose stubs a power loss took and which were removed
+  // since, none after them: they cannot be logged again, and this replica
+  // may have acknowledged them, so it must not vote until it has them.
+  uint64_t next = f.log->next_slot();
+  auto m9 = Entry(2, StreamEntry::Msg(9, 0, "k.i", "", "v9"));
+  EXPECT_EQ(f.log->append(m9), next);
+  f.SyncAsFollower();
+  ASSERT_TRUE(f.store->Remove(9, false).ok());
+  ASSERT_TRUE(store::testing::SyncWait(*f.store).ok());
+  power_loss();
+  EXPECT_EQ(f.log->next_slot(), next);
+  EXPECT_TRUE(f.log->lost_durable());
 }
 
 // After a crash, the log and the store agree again when the log opens.
