@@ -432,6 +432,32 @@ TEST_F(StreamLogTest, AMessagesOnlyBatchIsDurableWithTheStoresSyncAlone) {
   EXPECT_TRUE(f.log->lost_durable());
 }
 
+// A leader's staged message logged at another position than it was stored
+// with (here: in a later term) cannot do without its stub: its batch syncs
+// the stub file too; the next batch, whose guess holds, does not.
+TEST_F(StreamLogTest, AStagedMessageOffItsGuessedPositionWaitsForItsStub) {
+  std::string root = tmp_.path() + "/disk";
+  std::filesystem::create_directories(root);
+  store::FaultEnv env(store::DefaultEnv(), root);
+  StreamFiles f(root, &env);
+  ASSERT_EQ(f.OpenLog(), "");
+  f.Propose("a", "1");
+  f.Sync();
+  uint64_t seq = 0;
+  std::string err;
+  std::string staged = f.log->Stage("a", "", "2", 0, false, &seq, &err);
+  ASSERT_FALSE(staged.empty()) << err;
+  auto e = nuraft::cs_new<nuraft::log_entry>(3, ToBuffer(staged), nuraft::app_log, 0);
+  EXPECT_EQ(f.log->append(e), 2u);
+  uint64_t syncs = env.syncs();
+  f.Sync();
+  EXPECT_EQ(env.syncs() - syncs, 2u) << "the store's and the stub file's";
+  syncs = env.syncs();
+  EXPECT_EQ(f.Propose("a", "3"), 3u);  // guessed in term 3, the log's last
+  f.Sync();
+  EXPECT_EQ(env.syncs() - syncs, 1u) << "the store's only";
+}
+
 // After a crash, the log and the store agree again when the log opens.
 TEST_F(StreamLogTest, OpeningReconcilesTheStoreAndTheLog) {
   StreamFiles f(tmp_.path());
