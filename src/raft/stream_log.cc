@@ -511,7 +511,16 @@ void StreamLog::end_of_append_batch(nuraft::ulong, nuraft::ulong) {
   // in lazy mode that write is what makes the batch count as stored.
   stubs_->Write();
   if (!Proposing::active()) {
-    // A follower's batch: this thread would wait for it anyway.
+    // A follower's batch: this thread would wait for it anyway, so a batch
+    // the store alone makes durable is synced here, without waking the
+    // store's sync thread and being woken by it.
+    if (skip_stubs && lazy_ns_ <= 0)
+      if (auto sync = store_->PrepareSyncHere()) {
+        store::Status st = (*sync)();
+        SyncDone(target, gen, st.ok() && !stubs_->failed(), st.ok() ? "the stub file failed" : st.msg,
+                 /*tell=*/false);
+        return;
+      }
     std::promise<store::Status> store_synced;
     auto f = store_synced.get_future();
     store_->Sync([&store_synced](store::Status st) { store_synced.set_value(std::move(st)); });

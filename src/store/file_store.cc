@@ -356,6 +356,21 @@ class FileStore final : public Store {
     }
   }
 
+  std::optional<std::function<Status()>> PrepareSyncHere() override {
+    if (opts_.sync != SyncMode::kAlways) return std::nullopt;
+    Status s = closed_ ? Status{Errc::kClosed, "store closed"} : Broken();
+    if (s.ok()) s = Flush();
+    if (!first_error_.ok()) {
+      s = first_error_;
+      first_error_ = {};
+    }
+    if (!s.ok()) return [s] { return s; };
+    // As Sync's batch does: the mark is noted before the caller is told.
+    return [group = group_, file = active_->file, mark = synced_, id = active_->id, end = written_] {
+      return group->SyncHere(file, [&] { mark->Note(id, end); });
+    };
+  }
+
   Result<StoredMsg> Load(uint64_t seq) override {
     if (closed_) return {{Errc::kClosed, "store closed"}, {}};
     Block* b = BlockOf(seq);
@@ -2289,7 +2304,9 @@ class FileStore final : public Store {
   Status write_error_;   // the last write failed (appends probe until one works)
   Status fatal_;  // an fsync failed or the index could not be rebuilt
   Status first_error_;  // a failed in-place erase, reported by the next Sync
-  std::unique_ptr<GroupCommit> group_;
+  // Shared with the fsyncs PrepareSyncHere hands out, which may run as
+  // the store closes.
+  std::shared_ptr<GroupCommit> group_;
   uint64_t since_summary_ = 0;  // block bytes sealed since the last summary
   size_t summary_size_ = 0;
   std::vector<uint32_t> idx_to_drop_;  // index files of removed blocks
@@ -2507,7 +2524,7 @@ Status FileStore::Recover() {
   synced_ = std::make_shared<SyncedMark>(env_, mark);
   if (Status s = LoadBlocks(); !s.ok()) return s;
   RemoveEmptyBlocks();
-  group_ = std::make_unique<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
+  group_ = std::make_shared<GroupCommit>(opts_.sync, opts_.sync_interval_ns);
   if (replayed_) {
     // The next crash then replays from here, not from the old summary. The
     // records it covers may never have been synced (written, then kill -9):

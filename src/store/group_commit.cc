@@ -61,6 +61,22 @@ uint64_t GroupCommit::fsyncs() const {
   return fsyncs_;
 }
 
+Status GroupCommit::SyncHere(const std::shared_ptr<File>& file, const std::function<void()>& synced) {
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_.ok()) return failed_;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = file->Sync();
+  FsyncLatency().Observe(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  if (s.ok() && synced) synced();
+  std::lock_guard lock(mu_);
+  ++fsyncs_;
+  if (!s.ok() && failed_.ok()) failed_ = s;
+  return s;
+}
+
 void GroupCommit::Run() {
   std::unique_lock lock(mu_);
   while (true) {

@@ -51,6 +51,11 @@ class GroupCommit {
   void Submit(std::shared_ptr<File> file, std::function<void(Status)> done,
               std::function<void()> synced = nullptr);
   void NoteWritten(std::shared_ptr<File> file);
+  // One fsync of `file` on the calling thread, for a caller that would only
+  // wait for this thread to run it (a replica's follower): two thread
+  // hand-offs fewer. Counted and failing as the thread's own fsyncs
+  // (failed() from then on); `synced` runs after a success.
+  Status SyncHere(const std::shared_ptr<File>& file, const std::function<void()>& synced = nullptr);
   static constexpr std::chrono::milliseconds kNoteDelay{5};
   // Completes every queued waiter (after one last fsync) and joins.
   void Stop();

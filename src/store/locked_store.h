@@ -36,6 +36,11 @@ class LockedStore : public Store {
     return inner_->AppendLogged(subject, hdr, data, ts, pos);
   }
   bool KeepsLogPos() const override { return inner_->KeepsLogPos(); }
+  // The fsync it returns runs without the lock (appends go on meanwhile).
+  std::optional<std::function<Status()>> PrepareSyncHere() override {
+    std::lock_guard lock(mu_);
+    return inner_->PrepareSyncHere();
+  }
   std::optional<LogPos> LogPosOf(uint64_t seq) override {
     std::lock_guard lock(mu_);
     return inner_->LogPosOf(seq);

@@ -126,6 +126,11 @@ class Store {
     (void)pos;
     return Append(subject, hdr, data, ts);
   }
+  // Sync on the calling thread, for a caller that waits for it anyway (a
+  // replica's follower): the store's part (under whatever lock guards the
+  // store) returns the fsync to run, without that lock, and its outcome;
+  // nullopt when the store syncs only on its own thread (then Sync).
+  virtual std::optional<std::function<Status()>> PrepareSyncHere() { return std::nullopt; }
   // Whether AppendLogged keeps positions.
   virtual bool KeepsLogPos() const { return false; }
   // The position message `seq` was appended with; nullopt when it has

@@ -563,6 +563,32 @@ TEST_F(FaultTest, MetaAndDeleteAreDurable) {
   EXPECT_TRUE(env_.Exists(tmp_.path() + "/streams"));
 }
 
+// A caller that waits for its sync anyway (a replica's follower) runs the
+// fsync itself: what it appended survives a power loss, and a failed fsync
+// breaks the store as one on the sync thread does. Interval mode syncs on
+// its thread only.
+TEST_F(FaultTest, SyncHereRunsTheFsyncOnTheCallingThread) {
+  EXPECT_FALSE(Open(SyncMode::kInterval)->PrepareSyncHere());
+  auto s = Open(SyncMode::kAlways);
+  ASSERT_TRUE(s->Append("h", "", "kept", 1).ok());
+  auto sync = s->PrepareSyncHere();
+  ASSERT_TRUE(sync);
+  uint64_t before = env_.syncs();
+  ASSERT_TRUE((*sync)().ok());
+  EXPECT_EQ(env_.syncs() - before, 1u);
+  CrashAndReboot(s);
+  s = Open(SyncMode::kAlways);
+  ASSERT_EQ(s->Load(1).value.data, "kept");
+  ASSERT_TRUE(s->Append("h", "", "lost", 2).ok());
+  sync = s->PrepareSyncHere();
+  ASSERT_TRUE(sync);
+  env_.SetIoError(true);
+  EXPECT_FALSE((*sync)().ok());
+  env_.SetIoError(false);
+  EXPECT_FALSE(s->Append("h", "", "after", 3).ok());
+  EXPECT_FALSE(SyncWait(*s).ok());
+}
+
 TEST_F(FaultTest, GroupCommitSharesFsyncs) {
   auto s = Open(SyncMode::kAlways, 1 << 20);
   const int n = 2000;
