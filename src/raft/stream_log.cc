@@ -45,11 +45,16 @@ std::string_view View(const nuraft::log_entry& e) {
   return {reinterpret_cast<const char*>(b.data_begin()), b.size()};
 }
 
-// The stub logged in place of `like`, a message or skip at `seq`.
-nuraft::ptr<nuraft::log_entry> Stub(const nuraft::log_entry& like, StreamEntry::Kind kind, uint64_t seq) {
+// A stub's bytes: a message or skip at `seq`.
+std::string StubBytes(StreamEntry::Kind kind, uint64_t seq) {
   std::string stub(1, static_cast<char>(kind | kStub));
   store::PutU64(&stub, seq);
-  return NewEntry(like, stub);
+  return stub;
+}
+
+// The stub logged in place of `like`, a message or skip at `seq`.
+nuraft::ptr<nuraft::log_entry> Stub(const nuraft::log_entry& like, StreamEntry::Kind kind, uint64_t seq) {
+  return NewEntry(like, StubBytes(kind, seq));
 }
 
 // Logged in place of an entry whose append failed (an empty operation):
@@ -265,9 +270,7 @@ std::string StreamLog::RecoverStubs(const store::StreamState& st) {
   }
   if (found.empty()) return {};
   for (auto [q, t] : found) {
-    std::string stub(1, static_cast<char>(StreamEntry::kMsg | kStub));
-    store::PutU64(&stub, q);
-    nuraft::log_entry e(t, ToBuffer(stub), nuraft::app_log, 0);
+    nuraft::log_entry e(t, ToBuffer(StubBytes(StreamEntry::kMsg, q)), nuraft::app_log, 0);
     if (!stubs_->Append(e)) return dir_ + ": cannot write the stub file";
   }
   if (!stubs_->flush()) return dir_ + ": cannot sync the stub file";

@@ -338,19 +338,9 @@ class FileStore final : public Store {
   }
 
   void Sync(std::function<void(Status)> done) override {
-    if (closed_) return done({Errc::kClosed, "store closed"});
-    Status s = Broken();
-    if (s.ok()) s = Flush();
-    if (!first_error_.ok()) {
-      s = first_error_;
-      first_error_ = {};
-    }
-    if (!s.ok()) return done(s);
+    if (Status s = WriteForSync(); !s.ok()) return done(s);
     if (opts_.sync == SyncMode::kAlways) {
-      // Noted before anyone is told: what a publish was acknowledged for
-      // lies below the mark.
-      group_->Submit(active_->file, std::move(done),
-                     [mark = synced_, id = active_->id, end = written_] { mark->Note(id, end); });
+      group_->Submit(active_->file, std::move(done), NoteSynced());
     } else {
       done({});
     }
@@ -358,17 +348,28 @@ class FileStore final : public Store {
 
   std::optional<std::function<Status()>> PrepareSyncHere() override {
     if (opts_.sync != SyncMode::kAlways) return std::nullopt;
-    Status s = closed_ ? Status{Errc::kClosed, "store closed"} : Broken();
+    if (Status s = WriteForSync(); !s.ok()) return [s] { return s; };
+    return [group = group_, file = active_->file, note = NoteSynced()] { return group->SyncHere(file, note); };
+  }
+
+  // Sync's first half: the buffer goes to the file, or the error that
+  // stops the sync (the store closed or broken, or a failed write or
+  // erase since the last sync, reported once).
+  Status WriteForSync() {
+    if (closed_) return {Errc::kClosed, "store closed"};
+    Status s = Broken();
     if (s.ok()) s = Flush();
     if (!first_error_.ok()) {
       s = first_error_;
       first_error_ = {};
     }
-    if (!s.ok()) return [s] { return s; };
-    // As Sync's batch does: the mark is noted before the caller is told.
-    return [group = group_, file = active_->file, mark = synced_, id = active_->id, end = written_] {
-      return group->SyncHere(file, [&] { mark->Note(id, end); });
-    };
+    return s;
+  }
+
+  // Run once the fsync of what is written now succeeded, before anyone is
+  // told: what a publish was acknowledged for lies below the mark.
+  std::function<void()> NoteSynced() {
+    return [mark = synced_, id = active_->id, end = written_] { mark->Note(id, end); };
   }
 
   Result<StoredMsg> Load(uint64_t seq) override {

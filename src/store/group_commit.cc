@@ -6,6 +6,18 @@
 #include <vector>
 
 namespace fjord::store {
+namespace {
+
+// One fsync, timed for FsyncLatency.
+Status TimedSync(File& file) {
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = file.Sync();
+  FsyncLatency().Observe(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  return s;
+}
+
+}  // namespace
 
 GroupCommit::GroupCommit(SyncMode mode, int64_t interval_ns, const char* name)
     : mode_(mode), interval_(interval_ns > 0 ? interval_ns : 1'000'000'000) {
@@ -66,10 +78,7 @@ Status GroupCommit::SyncHere(const std::shared_ptr<File>& file, const std::funct
     std::lock_guard lock(mu_);
     if (!failed_.ok()) return failed_;
   }
-  auto t0 = std::chrono::steady_clock::now();
-  Status s = file->Sync();
-  FsyncLatency().Observe(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  Status s = TimedSync(*file);
   if (s.ok() && synced) synced();
   std::lock_guard lock(mu_);
   ++fsyncs_;
@@ -111,11 +120,7 @@ void GroupCommit::Run() {
       std::sort(files.begin(), files.end());
       files.erase(std::unique(files.begin(), files.end()), files.end());
       for (size_t i = 0; i < files.size(); ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        s = files[i]->Sync();
-        FsyncLatency().Observe(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-                .count());
+        s = TimedSync(*files[i]);
         ++n;
         if (!s.ok()) break;
       }
